@@ -1,0 +1,105 @@
+"""irefer-async: the asyncio SDK for the iRefer referral-campaign API.
+
+Example::
+
+    from irefer_async import IReferClient
+
+    async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
+        stats = await client.referrer_stats("ann@example.com")
+
+The emulator and pytest fixture live in :mod:`irefer_async.testing`.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    IReferClient,
+)
+from ._errors import (
+    APIError,
+    ClientStateError,
+    ConfigurationError,
+    ConnectError,
+    EmptyResponseError,
+    HTTPStatusError,
+    InvalidRequestError,
+    IReferError,
+    MalformedResponseError,
+    RateLimitedError,
+    RequestTimeoutError,
+    ResponseError,
+    ServerError,
+    TransportError,
+    WriteOutcomeUnknownError,
+)
+from ._limits import Limiter, LocalRateLimiter, RateLimit
+from ._models import (
+    CampaignStats,
+    LeadSource,
+    NewSignup,
+    NewSpecificAction,
+    Referrer,
+    ReferrerStats,
+    Reward,
+    RewardDelivery,
+    RewardGoalType,
+    RewardQuantity,
+    RewardTo,
+    SpecificActionSignup,
+    TriggeredReward,
+)
+from ._retry import RetryConfig
+
+try:
+    __version__ = version("irefer-async")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    from ._version import __version__
+
+__all__ = [
+    "APIError",
+    "CampaignStats",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConnectError",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "EmptyResponseError",
+    "HTTPStatusError",
+    "IReferClient",
+    "IReferError",
+    "InvalidRequestError",
+    "LeadSource",
+    "Limiter",
+    "LocalRateLimiter",
+    "MalformedResponseError",
+    "NewSignup",
+    "NewSpecificAction",
+    "RateLimit",
+    "RateLimitedError",
+    "Referrer",
+    "ReferrerStats",
+    "RequestTimeoutError",
+    "ResponseError",
+    "RetryConfig",
+    "Reward",
+    "RewardDelivery",
+    "RewardGoalType",
+    "RewardQuantity",
+    "RewardTo",
+    "ServerError",
+    "SpecificActionSignup",
+    "TransportError",
+    "TriggeredReward",
+    "WriteOutcomeUnknownError",
+    "__version__",
+]

@@ -1,0 +1,393 @@
+"""IReferClient: configuration, lifecycle, the seven endpoint methods and the one call funnel.
+
+Every public method is a one-liner into :meth:`IReferClient._call`, which validates the
+arguments (:mod:`._endpoints`), then runs the layers, each in its own module::
+
+    _call -> retry (._retry) -> [write safety (._write_safety)] -> one attempt:
+             throttle slot (._limits) -> HTTP exchange (._transport) -> decode (._converter)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Final, TypeVar
+
+import httpx
+
+from . import _endpoints as ep
+from ._converter import decode
+from ._errors import APIError, ClientStateError, ConfigurationError, RateLimitedError
+from ._limits import Limiter, RateLimit, Throttle, build_limiter
+from ._models import (
+    CampaignStats,
+    LeadSource,
+    NewSignup,
+    NewSpecificAction,
+    Referrer,
+    ReferrerStats,
+    SpecificActionSignup,
+    TriggeredReward,
+)
+from ._redact import REGISTRY, Redactor, install_log_filter
+from ._retry import RetryConfig, call_with_retry
+from ._transport import USER_AGENT, Sender
+from ._write_safety import guarded_write
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RETRY",
+    "DEFAULT_TIMEOUT",
+    "IReferClient",
+]
+
+#: The API root; the guide mixes ``/v1/`` and ``/v1.0/``, its sample URLs use ``/v1.0/``.
+DEFAULT_BASE_URL: Final = "https://api.irefer.io/v1.0/"
+#: 10 s per read/write/pool wait, 5 s to connect.
+DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
+#: 4 attempts, 0.5 s doubling to at most 8 s with jitter, 30 s in all.
+DEFAULT_RETRY: Final = RetryConfig()
+#: iRefer publishes no limits: 5 requests per second, conservatively.
+DEFAULT_RATE_LIMIT: Final = RateLimit(5.0)
+#: At most 4 requests in flight per client.
+DEFAULT_MAX_CONCURRENCY: Final = 4
+
+_LICENSE_PREFIX = "W4qL"
+_LICENSE_LENGTH = 32
+
+C = TypeVar("C", bound="IReferClient")
+T = TypeVar("T")
+
+
+def _license_key(value: str | None) -> str:
+    value = value if value is not None else os.environ.get("IREFER_LICENSE_KEY")
+    if not value:
+        raise ConfigurationError(
+            "license_key is missing: pass license_key= or set IREFER_LICENSE_KEY"
+        )
+    if not isinstance(value, str):
+        raise ConfigurationError(f"license_key must be a string, not {type(value).__name__}")
+    if not value.startswith(_LICENSE_PREFIX) or len(value) != _LICENSE_LENGTH:
+        raise ConfigurationError(
+            f"license_key must be {_LICENSE_PREFIX!r} followed by 28 more characters "
+            f"(32 in all); the value given has {len(value)} characters"
+            + ("" if value.startswith(_LICENSE_PREFIX) else f" and does not start with {_LICENSE_PREFIX!r}")
+        )
+    if not value.isascii() or not value.isalnum():
+        raise ConfigurationError("license_key must contain only letters and digits")
+    return value
+
+
+def _api_key(value: str | None) -> str:
+    value = value if value is not None else os.environ.get("IREFER_API_KEY")
+    if not value:
+        raise ConfigurationError("api_key is missing: pass api_key= or set IREFER_API_KEY")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"api_key must be a string, not {type(value).__name__}")
+    return value
+
+
+def _base_url(value: str | None) -> str:
+    value = value or os.environ.get("IREFER_BASE_URL") or DEFAULT_BASE_URL
+    if not isinstance(value, str):
+        raise ConfigurationError(f"base_url must be a string, not {type(value).__name__}")
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL:
+        url = None
+    if url is None or url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
+    return value if value.endswith("/") else value + "/"
+
+
+def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+    if isinstance(value, httpx.Timeout):
+        return value
+    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+        return httpx.Timeout(value)
+    raise ConfigurationError(f"timeout must be positive seconds, an httpx.Timeout or None, got {value!r}")
+
+
+def _concurrency(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"max_concurrency must be an integer >= 1 or None, got {value!r}")
+    return value
+
+
+class IReferClient:
+    """An asyncio session with the iRefer API.
+
+    Open it with ``async with`` (or call :meth:`aclose` when done) and share one client
+    across your application: it owns a connection pool, a rate limiter and a concurrency
+    cap that every call goes through.
+
+    Example::
+
+        async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
+            stats = await client.referrer_stats("ann@example.com")
+            print(stats.referrals_made, stats.reward_next)
+
+    Args:
+        license_key: ``W4qL`` + 28 characters; defaults to ``$IREFER_LICENSE_KEY``.
+        api_key: the campaign's API key; defaults to ``$IREFER_API_KEY``.
+        campaign_id: default campaign for every call (each call may override it).
+        base_url: API root; defaults to ``$IREFER_BASE_URL`` or ``https://api.irefer.io/v1.0/``.
+        timeout: seconds, or an ``httpx.Timeout`` (default 10 s, 5 s to connect).
+        retry: a :class:`RetryConfig`, or None for a single attempt per call.
+        rate_limit: requests per second, a :class:`RateLimit`, any :class:`Limiter`, or None
+            for no limit (default 5/s).
+        max_concurrency: requests in flight at once, or None for no cap (default 4).
+        http_client: an ``httpx.AsyncClient`` to use; the SDK never closes it.
+        transport: an httpx transport for the client the SDK builds (not with ``http_client``).
+    """
+
+    def __init__(
+        self,
+        license_key: str | None = None,
+        api_key: str | None = None,
+        *,
+        campaign_id: int | str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        retry: RetryConfig | None = DEFAULT_RETRY,
+        rate_limit: float | RateLimit | Limiter | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        license_key = _license_key(license_key)
+        api_key = _api_key(api_key)
+        self._campaign_id = None if campaign_id is None else ep.check_campaign_id(campaign_id)
+        self._base_url = _base_url(base_url)
+        if retry is not None and not isinstance(retry, RetryConfig):
+            raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(retry).__name__}")
+        self._retry = retry
+        concurrency = _concurrency(max_concurrency)
+        self._throttle = Throttle(build_limiter(rate_limit), concurrency)
+        if http_client is not None and transport is not None:
+            raise ConfigurationError("pass http_client or transport, not both")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise ConfigurationError("http_client must be an httpx.AsyncClient")
+        if http_client is None:
+            pool = concurrency or 100
+            # Keep-alive limit = concurrency, so the pool never closes and reopens connections.
+            http_client = httpx.AsyncClient(
+                timeout=_timeout(timeout),
+                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+                transport=transport,
+            )
+            self._owns_http = True
+        else:
+            self._owns_http = False
+        self._http = http_client
+        self._redactor = Redactor(license_key, api_key)
+        install_log_filter()
+        REGISTRY.add(self._redactor)
+        self._sender = Sender(
+            http_client,
+            base_url=self._base_url,
+            license_key=license_key,
+            api_key=api_key,
+            redactor=self._redactor,
+        )
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def campaign_id(self) -> int | None:
+        """The default campaign id, or None."""
+        return None if self._campaign_id is None else int(self._campaign_id)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` has been called."""
+        return self._closed
+
+    async def __aenter__(self: C) -> C:
+        self._check_usable()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client and the HTTP client it built (never an injected one). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        REGISTRY.remove(self._redactor)
+        if self._owns_http:
+            await self._http.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (
+            f"<IReferClient campaign_id={self.campaign_id} base_url={self._base_url!r} "
+            f"license_key='{_LICENSE_PREFIX}***' api_key='***' {state}>"
+        )
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise ClientStateError("this IReferClient is closed; create a new one")
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif self._loop is not loop:
+            raise ClientStateError(
+                "this IReferClient is bound to another event loop; create one client per loop"
+            )
+
+    # -- the funnel --------------------------------------------------------------------
+
+    async def _call(self, endpoint: ep.Endpoint, campaign_id: int | str | None, **values: object) -> Any:
+        campaign = self._campaign_id if campaign_id is None else ep.check_campaign_id(
+            campaign_id, method=endpoint.name
+        )
+        params = ep.build_params(endpoint, campaign, values)
+        self._check_usable()
+        if not endpoint.write:
+            return await call_with_retry(lambda: self._attempt(endpoint, params), self._retry)
+        reconcile = self._reconciler(endpoint, campaign, params)
+        return await call_with_retry(
+            lambda: guarded_write(
+                lambda: self._attempt(endpoint, params),
+                reconcile,
+                method=endpoint.name,
+                params=params,
+            ),
+            self._retry,
+        )
+
+    async def _attempt(self, endpoint: ep.Endpoint, params: dict[str, str]) -> Any:
+        """One HTTP attempt: take a throttle slot, send, decode."""
+        throttle = self._throttle
+        async with throttle:
+            try:
+                data = await self._sender.get_json(endpoint.name, params)
+            except RateLimitedError as exc:
+                if exc.retry_after:
+                    throttle.pause(exc.retry_after)  # every call of this client waits
+                raise
+        return decode(data, endpoint.result, method=endpoint.name)
+
+    def _reconciler(
+        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
+    ) -> Callable[[], Awaitable[Any]]:
+        if endpoint is ep.NEW_SIGNUP:
+            return lambda: self._signup_landed(campaign, params["email"])
+        return lambda: self._action_landed(campaign, params["external_id"], params["action"])
+
+    async def _signup_landed(self, campaign: str | None, email: str) -> NewSignup | None:
+        try:
+            stats = await self.referrer_stats(email, campaign_id=campaign)
+        except APIError:
+            return None  # referrerStats knows no such participant: the signup did not land
+        return NewSignup(
+            campaign_name=stats.campaign_name,
+            email=stats.email,
+            confirmed=stats.confirmed,
+            referral_link=stats.referral_link,
+            referrer=None,
+            reward_next=stats.reward_next,
+            reward_next_description=stats.reward_next_description,
+            reward_next_referrals_required=stats.reward_next_referrals_remaining,
+            rewards_offered=stats.rewards_offered,
+            reconciled=True,
+            raw=stats.raw,
+        )
+
+    async def _action_landed(
+        self, campaign: str | None, external_id: str, action: str
+    ) -> NewSpecificAction | None:
+        for row in await self.specific_action_signups(campaign_id=campaign):
+            if row.referred_person == external_id and row.specific_action == action:
+                return NewSpecificAction(
+                    campaign_name=None, external_id=external_id, reconciled=True, raw=row.raw
+                )
+        return None
+
+    # -- the seven endpoints -----------------------------------------------------------
+
+    async def referrer_stats(self, email: str, *, campaign_id: int | str | None = None) -> ReferrerStats:
+        """Get a participant's referrals and rewards (``referrerStats``).
+
+        Raises :class:`APIError` if the campaign has no participant with this email.
+        """
+        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)  # type: ignore[no-any-return]
+
+    async def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
+        """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
+        return await self._call(ep.CAMPAIGN_STATS, campaign_id)  # type: ignore[no-any-return]
+
+    async def new_signup(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        info_1: str | None = None,
+        info_2: str | None = None,
+        info_3: str | None = None,
+        info_4: str | None = None,
+        info_5: str | None = None,
+        source: LeadSource | str | None = None,
+        referrer_code: str | None = None,
+        campaign_id: int | str | None = None,
+    ) -> NewSignup:
+        """Add a participant to the campaign (``newSignup``); a write, never resent blindly.
+
+        ``source`` is the lead source (``"t"``, ``"f"``, ``"l"``, ``"w"``, ``"e"`` or a
+        :class:`LeadSource`); ``referrer_code`` credits the referrer who shared the link.
+        Parameters left as None are not sent.
+        """
+        return await self._call(  # type: ignore[no-any-return]
+            ep.NEW_SIGNUP, campaign_id, email=email, name=name, phone=phone, info_1=info_1,
+            info_2=info_2, info_3=info_3, info_4=info_4, info_5=info_5, source=source,
+            referrer_code=referrer_code,
+        )  # fmt: skip
+
+    async def new_specific_action(
+        self,
+        external_id: str,
+        *,
+        action: str,
+        referrer_code: str,
+        campaign_id: int | str | None = None,
+    ) -> NewSpecificAction:
+        """Record that a referred person completed a specific action (``newSpecificAction``).
+
+        ``action`` must match a specific-action page of the campaign (e.g. ``"/dashboard"``).
+        A write, never resent blindly.
+        """
+        return await self._call(  # type: ignore[no-any-return]
+            ep.NEW_SPECIFIC_ACTION, campaign_id, external_id=external_id, action=action,
+            referrer_code=referrer_code,
+        )  # fmt: skip
+
+    async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
+        """List every participant of the campaign (``referrers``)."""
+        return await self._call(ep.REFERRERS, campaign_id)  # type: ignore[no-any-return]
+
+    async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
+        """List every reward triggered in the campaign (``rewards``)."""
+        return await self._call(ep.REWARDS, campaign_id)  # type: ignore[no-any-return]
+
+    async def specific_action_signups(
+        self, *, campaign_id: int | str | None = None
+    ) -> tuple[SpecificActionSignup, ...]:
+        """List every specific action credited in the campaign (``specificActionSignups``)."""
+        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)  # type: ignore[no-any-return]

@@ -1,0 +1,246 @@
+"""Every error the SDK raises, and the one place foreign exceptions are translated.
+
+Exception hierarchy::
+
+    IReferError
+    ├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
+    │   └── ConfigurationError     bad client configuration                 (also a ValueError)
+    ├── ClientStateError           closed client, or a client used from a second event loop
+    ├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
+    ├── ResponseError              the body cannot be used
+    │   ├── EmptyResponseError     empty or `null` body
+    │   └── MalformedResponseError not JSON, or JSON of an unexpected shape
+    ├── HTTPStatusError            a non-2xx status
+    │   ├── RateLimitedError       429, with `.retry_after`
+    │   └── ServerError            5xx
+    ├── TransportError             the exchange failed on the network
+    │   ├── ConnectError           the connection could not be opened (request never sent)
+    │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
+    └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
+
+Every message is built from the API method name and safe metadata only: the license key
+and the ``api_key`` travel in the URL, so no URL, and no exception that carries one, is
+ever attached to an SDK error, neither as message nor as ``__cause__``/``__context__``.
+The httpx exception behind a :class:`TransportError` is kept as a *redacted copy*.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from ._redact import Redactor
+
+__all__ = [
+    "APIError",
+    "ClientStateError",
+    "ConfigurationError",
+    "ConnectError",
+    "EmptyResponseError",
+    "HTTPStatusError",
+    "IReferError",
+    "InvalidRequestError",
+    "MalformedResponseError",
+    "RateLimitedError",
+    "RequestTimeoutError",
+    "ResponseError",
+    "ServerError",
+    "TransportError",
+    "WriteOutcomeUnknownError",
+]
+
+
+class IReferError(Exception):
+    """Base class of every error raised by irefer-async.
+
+    ``method`` is the API method involved (``"newSignup"``...), when there is one.
+    ``attempts`` is how many HTTP attempts the call made before giving up (0 if none).
+    """
+
+    #: Whether the API may have processed the request (used by write safety).
+    #: ``False`` means provably not: the request never reached the server.
+    maybe_processed: bool = True
+
+    def __init__(self, message: str, *, method: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.attempts = 0
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidRequestError(IReferError, ValueError):
+    """An argument is missing or invalid; raised before any request is sent."""
+
+    maybe_processed = False
+
+
+class ConfigurationError(InvalidRequestError):
+    """The client was configured with a missing or invalid value."""
+
+
+class ClientStateError(IReferError, RuntimeError):
+    """The client cannot be used now: it is closed, or bound to another event loop."""
+
+    maybe_processed = False
+
+
+class APIError(IReferError):
+    """The API answered with an error body ``{"error": ..., "error_code": ...}``.
+
+    iRefer returns these with HTTP 200, mostly as ``irefer_api_<method>_err_401`` for
+    "input missing or incorrect" (unknown email, wrong key, unknown campaign...).
+    """
+
+    def __init__(self, error: str, error_code: str | None, *, method: str | None) -> None:
+        super().__init__(f"{method}: {error} ({error_code})", method=method)
+        #: The API's ``error`` text.
+        self.error = error
+        #: The API's ``error_code``, e.g. ``"irefer_api_referrerStats_err_401"``.
+        self.error_code = error_code
+
+
+class ResponseError(IReferError):
+    """The response body could not be turned into a result."""
+
+
+class EmptyResponseError(ResponseError):
+    """The body was empty or the JSON ``null`` the guide warns about."""
+
+
+class MalformedResponseError(ResponseError):
+    """The body was not JSON, or its JSON did not have the expected shape.
+
+    ``detail`` says what did not fit (the converter's message, or the parse error).
+    """
+
+    def __init__(
+        self, message: str, *, method: str | None, detail: str = "", not_json: bool = False
+    ) -> None:
+        super().__init__(message if not detail else f"{message}: {detail}", method=method)
+        #: What did not fit, in words.
+        self.detail = detail
+        #: True when the body was not JSON at all (truncated, an HTML page): often transient.
+        self.not_json = not_json
+
+
+class HTTPStatusError(IReferError):
+    """The API answered with a non-2xx HTTP status."""
+
+    def __init__(self, status_code: int, *, method: str | None, message: str = "") -> None:
+        text = message or f"{method}: HTTP {status_code}"
+        super().__init__(text, method=method)
+        #: The HTTP status code.
+        self.status_code = status_code
+
+
+class RateLimitedError(HTTPStatusError):
+    """HTTP 429. ``retry_after`` is the server's Retry-After in seconds, if it sent one."""
+
+    maybe_processed = False
+
+    def __init__(self, *, method: str | None, retry_after: float | None) -> None:
+        hint = "" if retry_after is None else f", retry after {retry_after:g}s"
+        super().__init__(429, method=method, message=f"{method}: rate limited (HTTP 429{hint})")
+        #: Seconds to wait before the next request, from the Retry-After header.
+        self.retry_after = retry_after
+
+
+class ServerError(HTTPStatusError):
+    """A 5xx status: the server failed, perhaps after processing the request."""
+
+
+class TransportError(IReferError):
+    """The HTTP exchange failed on the network (connection reset, protocol error...).
+
+    ``__cause__`` is a redacted copy of the httpx exception, for debugging.
+    """
+
+
+class ConnectError(TransportError):
+    """The connection could not be opened, so the request never reached the server."""
+
+    maybe_processed = False
+
+
+class RequestTimeoutError(TransportError):
+    """A timeout. ``phase`` is ``"connect"``, ``"read"``, ``"write"`` or ``"pool"``."""
+
+    def __init__(self, message: str, *, method: str | None, phase: str) -> None:
+        super().__init__(message, method=method)
+        #: Which timeout fired.
+        self.phase = phase
+        # A connect or pool timeout happens before any byte of the request is sent.
+        self.maybe_processed = phase not in ("connect", "pool")
+
+
+class WriteOutcomeUnknownError(IReferError):
+    """A write failed ambiguously and a reconciling read could not tell if it landed.
+
+    Resending could create a duplicate, so the SDK stops and hands the decision back.
+    ``params`` are the request's parameters (secrets removed); ``last_error`` is the
+    ambiguous failure of the write itself.
+    """
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        params: Mapping[str, str],
+        last_error: IReferError,
+        reconcile_error: IReferError | None,
+    ) -> None:
+        why = f"; the reconciling read failed: {reconcile_error}" if reconcile_error else ""
+        super().__init__(
+            f"{method}: outcome unknown after {last_error}{why}; not resent to avoid a duplicate",
+            method=method,
+        )
+        #: The request's parameters without the api_key.
+        self.params = dict(params)
+        #: The ambiguous failure of the write.
+        self.last_error = last_error
+        #: Why the reconciling read could not decide, if it failed.
+        self.reconcile_error = reconcile_error
+
+
+_TIMEOUT_PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
+    (httpx.ConnectTimeout, "connect"),
+    (httpx.ReadTimeout, "read"),
+    (httpx.WriteTimeout, "write"),
+    (httpx.PoolTimeout, "pool"),
+)
+
+
+def translate_transport_error(
+    exc: httpx.HTTPError, *, method: str, redactor: Redactor
+) -> TransportError:
+    """Map an httpx exception to an SDK error without leaking the URL it carries.
+
+    This is the only place httpx exceptions are translated. The SDK error's ``__cause__``
+    is a fresh exception of the same httpx class whose message is redacted and which has
+    no request, no traceback and no context, so an error tracker walking the chain finds
+    no secret.
+    """
+    text = redactor.redact(str(exc)) or type(exc).__name__
+    message = f"{method}: {type(exc).__name__}: {text}"
+    error: TransportError
+    if isinstance(exc, httpx.TimeoutException):
+        phase = next((p for cls, p in _TIMEOUT_PHASES if isinstance(exc, cls)), "read")
+        error = RequestTimeoutError(message, method=method, phase=phase)
+    elif isinstance(exc, httpx.ConnectError):
+        error = ConnectError(message, method=method)
+    else:
+        error = TransportError(message, method=method)
+    clean: BaseException
+    try:
+        clean = type(exc)(text)
+    except Exception:  # an exotic subclass with another signature
+        clean = httpx.TransportError(text)
+    error.__cause__ = clean
+    error.__suppress_context__ = True
+    return error

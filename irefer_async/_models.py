@@ -1,0 +1,254 @@
+"""The results of the API: frozen attrs classes whose fields are named as the API names them.
+
+Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
+and repr), so a field the SDK does not model yet is still reachable.
+Decoding (and every wire quirk it absorbs) lives in :mod:`irefer_async._converter`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "CampaignStats",
+    "LeadSource",
+    "NewSignup",
+    "NewSpecificAction",
+    "ReferrerStats",
+    "Referrer",
+    "Reward",
+    "RewardDelivery",
+    "RewardGoalType",
+    "RewardQuantity",
+    "RewardTo",
+    "SpecificActionSignup",
+    "TriggeredReward",
+]
+
+
+class _OpenEnum(str, enum.Enum):
+    """A string enum that keeps values it does not know instead of failing.
+
+    ``RewardTo("SOMETHING_NEW")`` returns a pseudo-member whose ``.value`` is the string
+    and whose ``.name`` is ``"UNKNOWN"``; ``.known`` tells the two apart.
+    """
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = "UNKNOWN"
+        member._value_ = value
+        return member
+
+    @property
+    def known(self) -> bool:
+        """Whether this value is one the SDK knows (not a kept unknown value)."""
+        return self._name_ != "UNKNOWN"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class LeadSource(_OpenEnum):
+    """The network a signup came from (``source`` / ``source_network``)."""
+
+    TWITTER = "t"
+    FACEBOOK = "f"
+    LINKEDIN = "l"
+    WHATSAPP = "w"
+    EMAIL = "e"
+
+
+class RewardQuantity(_OpenEnum):
+    """How many times a reward may be earned."""
+
+    SINGLE = "SINGLE"
+    MULTIPLE = "MULTIPLE"
+
+
+class RewardDelivery(_OpenEnum):
+    """When a reward is delivered: once at its threshold, or at every multiple of it."""
+
+    ONCE = "ONCE"
+    EACHTIME = "EACHTIME"
+
+
+class RewardGoalType(_OpenEnum):
+    """The reward's goal type (the guide shows only ``STANDARD``)."""
+
+    STANDARD = "STANDARD"
+
+
+class RewardTo(_OpenEnum):
+    """Who receives a reward. The API spells the referrer ``"REFFERER"``."""
+
+    REFERRER = "REFFERER"
+    REFERRED = "REFERRED"
+    BOTH = "BOTH"
+
+
+def _raw_field() -> Any:
+    return attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+
+
+@attrs.frozen(slots=True)
+class Reward:
+    """A reward offered (or earned) in a campaign: its threshold, heading and description."""
+
+    #: Referred signups needed to reach this reward.
+    signups_count: int
+    #: The reward's name.
+    reward_heading: str
+    #: The reward's description, if any.
+    reward_description: str | None = None
+    #: The JSON object this was decoded from.
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class ReferrerStats:
+    """``referrerStats``: one participant's referrals and rewards."""
+
+    campaign_name: str
+    email: str
+    #: Whether the participant confirmed their email (``"1"``/``"0"`` on the wire).
+    confirmed: bool
+    referral_link: str
+    referrals_made: int
+    #: Last reward earned, or None (``"None"`` on the wire).
+    reward_last: str | None = None
+    reward_last_description: str | None = None
+    #: Next reward to earn, or None.
+    reward_next: str | None = None
+    reward_next_description: str | None = None
+    reward_next_referrals_remaining: int | None = None
+    rewards_earned: tuple[Reward, ...] = ()
+    rewards_offered: tuple[Reward, ...] = ()
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class CampaignStats:
+    """``campaignStats``: views, signups, conversion and referrals by network."""
+
+    campaign_name: str
+    total_views: int
+    signups_total: int
+    signups_today: int
+    #: signups_total / total_views in percent (``"21.4%"`` on the wire gives ``21.4``).
+    conversion: float | None
+    referrals: int
+    facebook_referrals: int = 0
+    whatsapp_referrals: int = 0
+    twitter_referrals: int = 0
+    linkedin_referrals: int = 0
+    email_referrals: int = 0
+    rewards_offered: tuple[Reward, ...] = ()
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class NewSignup:
+    """``newSignup``: the participant just added.
+
+    ``reconciled`` is True when the response was lost and the SDK confirmed the signup
+    with a ``referrerStats`` read instead; ``referrer`` is then unknown (None) and ``raw``
+    is that read's JSON.
+    """
+
+    campaign_name: str
+    email: str
+    confirmed: bool
+    referral_link: str
+    #: Email of the referrer credited, if any.
+    referrer: str | None = None
+    reward_next: str | None = None
+    reward_next_description: str | None = None
+    reward_next_referrals_required: int | None = None
+    rewards_offered: tuple[Reward, ...] = ()
+    reconciled: bool = attrs.field(default=False, kw_only=True)
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class NewSpecificAction:
+    """``newSpecificAction``: the action just recorded.
+
+    ``reconciled`` is True when the response was lost and the SDK found the action in
+    ``specificActionSignups`` instead.
+    """
+
+    campaign_name: str | None
+    external_id: str
+    reconciled: bool = attrs.field(default=False, kw_only=True)
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class Referrer:
+    """One item of ``referrers``: a participant of the campaign."""
+
+    id: int
+    campaign_id: int
+    #: The participant's referral code (the API names it ``referral_link``).
+    referral_link: str
+    referrer_email: str | None
+    name: str | None
+    email: str
+    phone: str | None = None
+    info_1: str | None = None
+    info_2: str | None = None
+    info_3: str | None = None
+    info_4: str | None = None
+    info_5: str | None = None
+    created_at: dt.datetime | None = None
+    ip: str | None = None
+    #: The network the participant came from, or None (``""`` on the wire).
+    source_network: LeadSource | None = None
+    referrals_count: int = 0
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class TriggeredReward:
+    """One item of ``rewards``: a reward triggered for a participant."""
+
+    id: int
+    campaign_id: int
+    triggered_at: dt.datetime | None
+    recipient_id: int
+    recipient_email: str
+    recipient_name: str | None
+    recipient_referral_code: str | None
+    referrals_made: int
+    reward_id: int
+    reward_heading: str
+    reward_description: str | None
+    reward_signups_count: int
+    reward_quantity: RewardQuantity | None = None
+    reward_delivery: RewardDelivery | None = None
+    reward_goal_type: RewardGoalType | None = None
+    reward_to: RewardTo | None = None
+    raw: Mapping[str, Any] = _raw_field()
+
+
+@attrs.frozen(slots=True)
+class SpecificActionSignup:
+    """One item of ``specificActionSignups``: a specific action credited to a referrer."""
+
+    id: int
+    campaign_id: int
+    referrer_email: str | None
+    #: The external id (usually an email) of the referred person who did the action.
+    referred_person: str
+    specific_action: str
+    created_at: dt.datetime | None = None
+    ip: str | None = None
+    raw: Mapping[str, Any] = _raw_field()

@@ -1,0 +1,141 @@
+"""One HTTP exchange with the API: build the URL, send, and classify what came back.
+
+:class:`Sender` is the only code that touches httpx at request time. It returns the decoded
+JSON of a usable answer and raises an SDK error for everything else:
+
+* httpx exceptions -> :func:`~irefer_async._errors.translate_transport_error` (redacted);
+* 429 -> :class:`RateLimitedError` with Retry-After (seconds or HTTP date);
+* 5xx -> :class:`ServerError`; other non-2xx -> :class:`HTTPStatusError`;
+* empty or ``null`` body -> :class:`EmptyResponseError`; not JSON -> :class:`MalformedResponseError`;
+* ``{"error": ..., "error_code": ...}`` -> :class:`APIError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import httpx
+
+from ._errors import (
+    APIError,
+    EmptyResponseError,
+    HTTPStatusError,
+    IReferError,
+    MalformedResponseError,
+    RateLimitedError,
+    ServerError,
+    TransportError,
+    translate_transport_error,
+)
+from ._redact import Redactor
+from ._version import __version__
+
+__all__ = ["USER_AGENT", "Sender", "parse_retry_after"]
+
+USER_AGENT = f"irefer-async/{__version__}"
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Parse a Retry-After header (delta-seconds or an HTTP date) into seconds, or None."""
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+class Sender:
+    """Sends one GET for an API method and returns its JSON, or raises an SDK error."""
+
+    __slots__ = ("_api_key", "_http", "_prefix", "_redactor")
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        license_key: str,
+        api_key: str,
+        redactor: Redactor,
+    ) -> None:
+        self._http = http
+        self._prefix = f"{base_url}{quote(license_key, safe='')}.js/"
+        self._api_key = api_key
+        self._redactor = redactor
+
+    def __repr__(self) -> str:
+        return "<Sender>"
+
+    def url_for(self, method: str, params: dict[str, str]) -> str:
+        """The full request URL (it contains both secrets: never print it)."""
+        query = urlencode({**params, "api_key": self._api_key}, quote_via=quote, safe="")
+        return f"{self._prefix}{method}?{query}"
+
+    async def get_json(self, method: str, params: dict[str, str]) -> Any:
+        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body."""
+        error: IReferError | None = None
+        try:
+            response = await self._http.get(self.url_for(method, params))
+        except httpx.HTTPError as exc:
+            error = translate_transport_error(exc, method=method, redactor=self._redactor)
+        except (httpx.InvalidURL, httpx.CookieConflict, OSError, RuntimeError, ValueError) as exc:
+            # A custom transport may raise something outside httpx's tree.
+            error = TransportError(
+                f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}",
+                method=method,
+            )
+        if error is not None:
+            raise error
+        return self._read(method, response)
+
+    def _read(self, method: str, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise RateLimitedError(method=method, retry_after=retry_after)
+        if status >= 500:
+            raise ServerError(status, method=method)
+        if not 200 <= status < 300:
+            raise HTTPStatusError(status, method=method)
+        content = response.content
+        data: Any = None
+        if content and content != b"null":
+            try:
+                data = json.loads(content)
+            except ValueError:
+                data = _NOT_JSON
+        if data is None:
+            raise EmptyResponseError(f"{method}: empty or null response body", method=method)
+        if data is _NOT_JSON:
+            snippet = self._redactor.redact(content[:60].decode("utf-8", "replace"))
+            raise MalformedResponseError(
+                f"{method}: response body is not JSON",
+                method=method,
+                detail=f"starts with {snippet!r}",
+                not_json=True,
+            )
+        if type(data) is dict and "error" in data:
+            raise APIError(
+                self._redactor.redact(str(data["error"])),
+                None if data.get("error_code") is None else str(data["error_code"]),
+                method=method,
+            )
+        return data
+
+
+_NOT_JSON: Any = object()

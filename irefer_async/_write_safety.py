@@ -1,0 +1,65 @@
+"""Write safety: never resend a write that may have landed.
+
+``newSignup`` and ``newSpecificAction`` are GET requests with no idempotency key, so a
+blind resend can create a duplicate. One write attempt is wrapped by :func:`guarded_write`:
+
+* success, or a failure that provably never reached the server (connect error, pool or
+  connect timeout, 429), or an API error body: passed through unchanged;
+* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body):
+  first reconcile with a read. Landed -> return the reconciled result. Provably not
+  landed -> re-raise the failure, which the retry layer may then resend. Cannot tell ->
+  :class:`~irefer_async.WriteOutcomeUnknownError` (never retried).
+
+The reconciling reads themselves (``referrerStats`` for a signup, ``specificActionSignups``
+for an action) live in the client, which passes them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TypeVar
+
+from ._errors import APIError, InvalidRequestError, IReferError, WriteOutcomeUnknownError
+
+__all__ = ["guarded_write", "is_ambiguous"]
+
+T = TypeVar("T")
+
+
+def is_ambiguous(exc: IReferError) -> bool:
+    """Whether a failed write may have been processed by the server."""
+    if isinstance(exc, APIError | InvalidRequestError):
+        return False
+    return exc.maybe_processed
+
+
+async def guarded_write(
+    attempt: Callable[[], Awaitable[T]],
+    reconcile: Callable[[], Awaitable[T | None]],
+    *,
+    method: str,
+    params: Mapping[str, str],
+) -> T:
+    """Run one write attempt; after an ambiguous failure, let ``reconcile`` decide.
+
+    ``reconcile`` returns the result if the write landed, None if it provably did not,
+    and raises if it cannot tell.
+    """
+    try:
+        return await attempt()
+    except IReferError as exc:
+        if not is_ambiguous(exc):
+            raise
+        failure = exc
+    reconcile_error: IReferError | None = None
+    try:
+        landed = await reconcile()
+    except IReferError as exc:
+        reconcile_error = exc
+    else:
+        if landed is not None:
+            return landed
+        raise failure  # provably not landed: the retry layer may resend it
+    raise WriteOutcomeUnknownError(
+        method=method, params=params, last_error=failure, reconcile_error=reconcile_error
+    )

@@ -1,0 +1,251 @@
+"""The one serialiser: turns emulator state into the bytes the real iRefer API sends.
+
+Nothing else in the emulator knows the wire format. The quirks reproduced here, all taken from
+the samples in the iRefer developer guide (v1.0):
+
+* Numbers are strings in some places and integers in others, exactly as sampled:
+  ``"confirmed": "1"``, ``"total_views": "126"``, ``"signups_count": "1"`` and every ``id``,
+  ``campaign_id``, ``referrals_count`` and ``referrals_made`` of the list endpoints are strings;
+  ``referrals_made``, ``reward_next_referrals_remaining``, ``reward_next_referrals_required``,
+  ``signups_total``, ``signups_today`` and the ``*_referrals`` totals are integers.
+* ``conversion`` is ``signups_total / total_views`` as a percentage with one decimal (``"21.4%"``),
+  ``"0.0%"`` when there were no views.
+* A missing last/next reward is the string ``"None"`` with an empty ``""`` description; with no
+  next reward ``reward_next_referrals_remaining`` is ``0``.
+* ``referral_link`` is the full landing URL (``http://getirefer.com/?iref=CODE``) in
+  ``referrerStats`` and ``newSignup`` but the bare code in ``referrers`` rows.
+* Absent optional participant fields (``name``, ``phone``, ``info_N``, ``referrer_email``) are
+  ``null``; ``source_network`` is ``""`` when absent. ``newSignup``'s ``referrer`` is ``null`` when the
+  signup had no referrer.
+* Timestamps are ISO-8601 UTC with a ``Z`` (``2018-06-15T16:11:45Z``), no fractions.
+* ``reward_to`` is ``"REFFERER"`` (sic).
+* List endpoints return newest rows first.
+* Bodies are compact JSON with ``/`` escaped as ``\\/`` and non-ASCII as ``\\uXXXX``, as PHP's
+  ``json_encode`` writes them (the guide's ``"\\/thanks\\/"``).
+* Errors are HTTP 200 with ``{"error": "input missing or incorrect",
+  "error_code": "irefer_api_<method>_err_401"}``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ._specs import RewardSpec
+from ._state import NETWORKS, CampaignState, Participant
+
+__all__ = [
+    "JSON_CONTENT_TYPE",
+    "campaign_stats",
+    "error_body",
+    "html_page",
+    "iso",
+    "new_signup",
+    "new_specific_action",
+    "null_body",
+    "referrer_stats",
+    "referrers",
+    "rewards",
+    "specific_action_signups",
+    "status_page",
+]
+
+JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
+_NONE = "None"
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _dump(obj: Any) -> bytes:
+    # "/" can only occur inside JSON strings, so a blind replace is exact.
+    return _dumps(obj).replace("/", "\\/").encode("ascii")
+
+
+def iso(when: dt.datetime) -> str:
+    """Format *when* (aware, UTC) as the API does: ``2018-06-15T16:11:45Z``."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def error_body(method: str) -> bytes:
+    """The error body the API answers for bad input to *method*."""
+    return _dump({"error": "input missing or incorrect", "error_code": f"irefer_api_{method}_err_401"})
+
+
+def null_body() -> bytes:
+    """The ``null`` body the guide warns about ("you might receive null response")."""
+    return b"null"
+
+
+def html_page(status: int) -> bytes:
+    """An HTML error page such as a proxy in front of the API would send."""
+    return (
+        f"<!DOCTYPE html><html><head><title>{status} Error</title></head>"
+        f"<body><h1>{status} Error</h1><p>The server is temporarily unable to service your "
+        "request. Please try again later.</p></body></html>"
+    ).encode("ascii")
+
+
+def status_page(status: int) -> bytes:
+    """A short plain-text body for an HTTP error status."""
+    return f"{status} error".encode("ascii")
+
+
+def _offered(rewards: tuple[RewardSpec, ...]) -> list[dict[str, str]]:
+    return [
+        {
+            "signups_count": str(r.signups_count),
+            "reward_heading": r.heading,
+            "reward_description": r.description,
+        }
+        for r in rewards
+    ]
+
+
+def referrer_stats(campaign: CampaignState, participant: Participant) -> bytes:
+    """``referrerStats`` for *participant*."""
+    earned = participant.rewards_earned
+    last = earned[-1].reward if earned else None
+    nxt = campaign.next_reward(participant.referrals_made)
+    return _dump(
+        {
+            "campaign_name": campaign.spec.name,
+            "email": participant.email,
+            "confirmed": "1" if participant.confirmed else "0",
+            "referral_link": participant.referral_link,
+            "referrals_made": participant.referrals_made,
+            "reward_last": last.heading if last else _NONE,
+            "reward_last_description": last.description if last else "",
+            "reward_next": nxt[0].heading if nxt else _NONE,
+            "reward_next_description": nxt[0].description if nxt else "",
+            "reward_next_referrals_remaining": nxt[1] if nxt else 0,
+            "rewards_earned": [
+                {
+                    "signups_count": str(e.signups_count),
+                    "reward_heading": e.reward.heading,
+                    "reward_description": e.reward.description,
+                }
+                for e in earned
+            ],
+            "rewards_offered": _offered(campaign.spec.rewards),
+        }
+    )
+
+
+def campaign_stats(campaign: CampaignState, today: dt.date) -> bytes:
+    """``campaignStats``; *today* is the UTC day counted by ``signups_today``."""
+    total = len(campaign.participants)
+    views = campaign.total_views
+    body: dict[str, Any] = {
+        "campaign_name": campaign.spec.name,
+        "total_views": str(views),
+        "signups_total": total,
+        "signups_today": campaign.signups_by_day.get(today, 0),
+        "conversion": "%.1f%%" % (100.0 * total / views if views else 0.0),  # noqa: UP031
+        "referrals": campaign.referrals,
+    }
+    counts = campaign.network_counts
+    for letter in ("f", "w", "t", "l", "e"):  # the guide's field order
+        body[NETWORKS[letter]] = counts[letter]
+    body["rewards_offered"] = _offered(campaign.spec.rewards)
+    return _dump(body)
+
+
+def new_signup(campaign: CampaignState, participant: Participant) -> bytes:
+    """``newSignup``'s answer for the participant just created."""
+    nxt = campaign.next_reward(participant.referrals_made)
+    referrer = participant.referrer
+    return _dump(
+        {
+            "campaign_name": campaign.spec.name,
+            "email": participant.email,
+            "confirmed": "1" if participant.confirmed else "0",
+            "referral_link": participant.referral_link,
+            "referrer": referrer.email if referrer is not None else None,
+            "reward_next": nxt[0].heading if nxt else _NONE,
+            "reward_next_description": nxt[0].description if nxt else "",
+            "reward_next_referrals_required": nxt[1] if nxt else 0,
+            "rewards_offered": _offered(campaign.spec.rewards),
+        }
+    )
+
+
+def new_specific_action(campaign: CampaignState, external_id: str) -> bytes:
+    """``newSpecificAction``'s answer."""
+    return _dump({"campaign_name": campaign.spec.name, "external_id": external_id})
+
+
+def referrers(campaign: CampaignState) -> bytes:
+    """``referrers``: every participant, newest first."""
+    cid = str(campaign.spec.id)
+    rows = []
+    for p in reversed(campaign.participants):
+        referrer = p.referrer
+        info = p.info
+        rows.append(
+            {
+                "id": str(p.id),
+                "campaign_id": cid,
+                "referral_link": p.code,
+                "referrer_email": referrer.email if referrer is not None else None,
+                "name": p.name,
+                "email": p.email,
+                "phone": p.phone,
+                "info_1": info[0],
+                "info_2": info[1],
+                "info_3": info[2],
+                "info_4": info[3],
+                "info_5": info[4],
+                "created_at": iso(p.created_at),
+                "ip": p.ip,
+                "source_network": p.source_network,
+                "referrals_count": str(p.referrals_made),
+            }
+        )
+    return _dump(rows)
+
+
+def rewards(campaign: CampaignState) -> bytes:
+    """``rewards``: every reward triggered, newest first."""
+    cid = str(campaign.spec.id)
+    return _dump(
+        [
+            {
+                "id": str(t.id),
+                "campaign_id": cid,
+                "triggered_at": iso(t.triggered_at),
+                "recipient_id": str(t.recipient.id),
+                "recipient_email": t.recipient.email,
+                "recipient_name": t.recipient.name,
+                "recipient_referral_code": t.recipient.code,
+                "referrals_made": str(t.referrals_made),
+                "reward_id": str(t.reward_id),
+                "reward_heading": t.reward.heading,
+                "reward_description": t.reward.description,
+                "reward_signups_count": str(t.reward.signups_count),
+                "reward_quantity": t.reward.quantity.value,
+                "reward_delivery": t.reward.delivery.value,
+                "reward_goal_type": t.reward.goal_type,
+                "reward_to": t.reward.reward_to,
+            }
+            for t in reversed(campaign.triggered)
+        ]
+    )
+
+
+def specific_action_signups(campaign: CampaignState) -> bytes:
+    """``specificActionSignups``: every recorded action, newest first."""
+    cid = str(campaign.spec.id)
+    return _dump(
+        [
+            {
+                "id": str(a.id),
+                "campaign_id": cid,
+                "referrer_email": a.referrer.email,
+                "referred_person": a.referred_person,
+                "specific_action": a.action,
+                "created_at": iso(a.created_at),
+                "ip": a.ip,
+            }
+            for a in reversed(campaign.actions)
+        ]
+    )
