@@ -1,0 +1,111 @@
+"""The ASGI front: the emulator as a plain ASGI 3 application (no framework).
+
+Usable with ``httpx.ASGITransport`` or any ASGI server. Under :meth:`Emulator.serve` the server
+registers each connection's transport, so connection faults really close the socket; under
+another server a drop falls back to sending headers and no body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from ._outcome import Disruption, Outcome
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["EmulatorApp"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_TRICKLE_CHUNK = 8
+
+
+class EmulatorApp:
+    """ASGI 3 application serving one :class:`Emulator` (``emulator.app``)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        """Serve *emulator*."""
+        self._emulator = emulator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection scope."""
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        client = scope.get("client")
+        ip = client[0] if client else "127.0.0.1"
+        outcome = await self._emulator._handle(
+            scope["method"], scope["path"], scope.get("query_string", b""), body, ip
+        )
+        disruption = outcome.disruption
+        if disruption is Disruption.NONE:
+            await _respond(send, outcome)
+        elif disruption is Disruption.TRICKLE:
+            await _trickle(send, outcome)
+        else:
+            if disruption is Disruption.STALL:
+                await self._stall(outcome.delay)
+            await self._drop(scope, receive, send)
+
+    async def _stall(self, delay: float) -> None:
+        closing = self._emulator._closing
+        if closing is None:
+            await asyncio.sleep(delay)
+            return
+        try:
+            await asyncio.wait_for(closing.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _drop(self, scope: Scope, receive: Receive, send: Send) -> None:
+        client = scope.get("client")
+        transport = self._emulator._connections.get(tuple(client)) if client else None  # type: ignore[call-overload]
+        if transport is None:
+            # Not our server: the best an ASGI app can do is stop mid-response.
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            return
+        transport.abort()
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+
+async def _respond(send: Send, outcome: Outcome) -> None:
+    headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
+    await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+    await send({"type": "http.response.body", "body": outcome.body})
+
+
+async def _trickle(send: Send, outcome: Outcome) -> None:
+    body = outcome.body
+    headers = [*outcome.headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+    for start in range(0, len(body), _TRICKLE_CHUNK):
+        if start:
+            await asyncio.sleep(outcome.delay)
+        chunk = body[start : start + _TRICKLE_CHUNK]
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,527 @@
+"""The :class:`Emulator`: one stateful fake iRefer service and every way into it.
+
+The fronts (ASGI app, in-process transport, loopback server, HTTP control plane) all funnel
+into :meth:`Emulator._handle`, which picks a fault, applies the request to the state, journals it
+and returns an :class:`~._outcome.Outcome` for the front to deliver.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from . import _wire
+from ._clock import Clock, SystemClock
+from ._faults import Fault, FaultKind, FaultLike, FaultPlan, FaultRule
+from ._journal import Journal, JournalEntry, WriteEffect
+from ._outcome import Disruption, Outcome
+from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
+from ._state import CampaignState, Participant, RejectedError, State
+
+if TYPE_CHECKING:
+    import httpx
+
+    from irefer_async import IReferClient
+
+    from ._asgi import EmulatorApp
+
+__all__ = ["DEFAULT_BASE_URL", "Emulator"]
+
+#: The base URL the in-process client uses; any host works, nothing resolves it.
+DEFAULT_BASE_URL = "http://irefer.test/v1.0/"
+
+_JSON = [(b"content-type", _wire.JSON_CONTENT_TYPE)]
+_TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
+_HTML = [(b"content-type", b"text/html; charset=utf-8")]
+_API_PATH = re.compile(r"^/v1(?:\.0)?/([^/]*)\.js/([^/]*)$")
+_SAFE_METHOD = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+_DEFAULT_LATENCY = 0.05
+_DEFAULT_STALL = 60.0
+_DEFAULT_TRICKLE_GAP = 0.01
+_OPTIONAL_SIGNUP = ("name", "phone", "source", "referrer_code")
+_INFOS = ("info_1", "info_2", "info_3", "info_4", "info_5")
+
+_Handler = Callable[["Emulator", CampaignState, dict[str, str], str, JournalEntry], bytes]
+
+
+class Emulator:
+    """A stateful iRefer API emulator with scripted faults and a request journal.
+
+    >>> emulator = Emulator(seed=0)          # seeded with the guide's campaign 2605
+    >>> emulator.default_campaign.id
+    2605
+
+    Use it in-process (``emulator.client()`` or ``emulator.transport()``), as an ASGI app
+    (``emulator.app``) or over loopback (``async with emulator.serve() as url``).
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: Clock | None = None,
+        campaigns: Iterable[CampaignSpec] = (DEFAULT_CAMPAIGN,),
+    ) -> None:
+        """Create an emulator seeded with *campaigns* (the guide's campaign 2605 by default).
+
+        *seed* fixes referral codes and seeded fault rates; *clock* (default: the system clock)
+        stamps rows and decides which UTC day ``signups_today`` counts.
+        """
+        self._seed = seed
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
+        self._faults = FaultPlan()
+        self._journal = Journal()
+        self._app: EmulatorApp | None = None
+        # Loopback connections by peer address, so a fault can really drop one.
+        self._connections: dict[tuple[str, int], asyncio.Transport] = {}
+        self._closing: asyncio.Event | None = None
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        self._state = State(self._seed)
+        for spec in self._specs.values():
+            self._state.add_campaign(spec)
+        self._calls: dict[str, int] = {}
+        self._requests = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<Emulator seed={self._seed} campaigns={sorted(self._state.campaigns)} "
+            f"requests={self._requests}>"
+        )
+
+    # -- fronts -----------------------------------------------------------------------------
+
+    @property
+    def app(self) -> EmulatorApp:
+        """The emulator as an ASGI 3 application (API under ``/v1.0/``, control under ``/_control/``)."""
+        if self._app is None:
+            from ._asgi import EmulatorApp
+
+            self._app = EmulatorApp(self)
+        return self._app
+
+    def transport(self) -> httpx.AsyncBaseTransport:
+        """An ``httpx`` transport that talks to this emulator in-process, with no socket."""
+        from ._transport import EmulatorTransport
+
+        return EmulatorTransport(self)
+
+    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> contextlib.AbstractAsyncContextManager[str]:
+        """Serve the emulator on *host*:*port* with uvicorn; yields the base URL (``.../v1.0/``).
+
+        ``port=0`` picks a free port. Needs the ``irefer-async[emulator]`` extra.
+        """
+        from ._server import serve
+
+        return serve(self, host=host, port=port)
+
+    def client(self, **kwargs: Any) -> IReferClient:
+        """An ``IReferClient`` wired in-process to this emulator's default campaign.
+
+        Defaults: the campaign's keys and id, no rate limit, retries without waiting. Any
+        keyword overrides the corresponding ``IReferClient`` argument.
+        """
+        from irefer_async import IReferClient, RetryConfig
+
+        spec = self.default_campaign
+        options: dict[str, Any] = {
+            "license_key": spec.license_key,
+            "api_key": spec.api_key,
+            "campaign_id": spec.id,
+            "base_url": DEFAULT_BASE_URL,
+            "rate_limit": None,
+            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0),
+        }
+        options.update(kwargs)
+        if "transport" not in options:
+            options["transport"] = self.transport()
+        return IReferClient(**options)
+
+    # -- control plane ----------------------------------------------------------------------
+
+    @property
+    def default_campaign(self) -> CampaignSpec:
+        """The first campaign seeded (what :meth:`client` and the fixture talk to)."""
+        try:
+            return next(iter(self._specs.values()))
+        except StopIteration:
+            raise LookupError("the emulator has no campaign; call seed_campaign()") from None
+
+    @property
+    def journal(self) -> Journal:
+        """Every API request so far, in arrival order."""
+        return self._journal
+
+    def seed_campaign(self, spec: CampaignSpec) -> CampaignSpec:
+        """Add (or replace, emptied) the campaign *spec*; it survives :meth:`reset`."""
+        self._specs[spec.id] = spec
+        self._state.add_campaign(spec)
+        return spec
+
+    def _campaign(self, campaign_id: int | None) -> CampaignState:
+        cid = self.default_campaign.id if campaign_id is None else campaign_id
+        try:
+            return self._state.campaigns[cid]
+        except KeyError:
+            raise LookupError(f"no campaign {cid}") from None
+
+    def add_participant(
+        self,
+        email: str,
+        *,
+        campaign_id: int | None = None,
+        name: str | None = None,
+        phone: str | None = None,
+        info: Iterable[str | None] = (),
+        source: str | None = None,
+        referrer_code: str | None = None,
+        code: str | None = None,
+        confirmed: bool | None = None,
+        ip: str = "127.0.0.1",
+    ) -> Participant:
+        """Sign *email* up directly (no request, no journal entry, no faults).
+
+        Referral credit and rewards apply as for ``newSignup``. *code* forces the referral code.
+        Raises ``ValueError`` for input the API would reject (duplicate email, unknown referrer).
+        """
+        campaign = self._campaign(campaign_id)
+        try:
+            return self._state.signup(
+                campaign,
+                email,
+                now=self.clock.now(),
+                ip=ip,
+                name=name,
+                phone=phone,
+                info=info,
+                source=source,
+                referrer_code=referrer_code,
+                code=code,
+                confirmed=confirmed,
+            )
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+
+    def participant(self, email: str, *, campaign_id: int | None = None) -> Participant | None:
+        """The participant registered with *email*, if any."""
+        return self._campaign(campaign_id).find(email)
+
+    def record_views(self, count: int, *, campaign_id: int | None = None) -> int:
+        """Add *count* landing-page views (``total_views``); returns the new total."""
+        campaign = self._campaign(campaign_id)
+        campaign.total_views = max(0, campaign.total_views + count)
+        return campaign.total_views
+
+    def inject_fault(
+        self,
+        fault: FaultLike,
+        *,
+        method: str | None = None,
+        call: int | Iterable[int] | None = None,
+        email: str | None = None,
+        times: int | None = 1,
+    ) -> FaultRule:
+        """Fault matching requests.
+
+        *method* limits the rule to one API method (``"newSignup"``); *call* to the nth call(s) of
+        that method (of any request when *method* is ``None``), from 1, counted since the last
+        :meth:`reset`; *email* to requests whose ``email`` or ``external_id`` equals it. The rule
+        fires *times* times (``None``: forever); with *call* it fires on each listed call.
+
+        >>> Emulator().inject_fault("http_5xx_after", method="newSignup", call=1).fault.kind
+        <FaultKind.HTTP_5XX_AFTER: 'http_5xx_after'>
+        """
+        return self._faults.add_rule(fault, method=method, call=call, email=email, times=times)
+
+    def inject_faults(self, faults: Iterable[FaultLike | None], *, method: str | None = None) -> None:
+        """Script the next requests (of *method*): one entry each, ``None`` lets one through.
+
+        >>> Emulator().inject_faults(["http_5xx_before", "drop_after", None], method="newSignup")
+        """
+        self._faults.add_sequence(faults, method=method)
+
+    def inject_fault_rate(
+        self,
+        rate: float,
+        kinds: Iterable[FaultLike] = tuple(FaultKind),
+        *,
+        methods: Iterable[str] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        """Fault a fraction *rate* of requests (of *methods*) with kinds drawn from *kinds*.
+
+        Draws come from a generator seeded with *seed* (default: the emulator's seed), so the
+        same requests in the same order meet the same faults.
+        """
+        self._faults.add_rate(
+            rate, kinds, methods=methods, seed=self._seed if seed is None else seed
+        )
+
+    def clear_faults(self) -> None:
+        """Remove every scripted fault."""
+        self._faults.clear()
+
+    def reset(self) -> None:
+        """Back to the seeded campaigns with no participants, no journal and no faults.
+
+        Campaigns added with :meth:`seed_campaign` are kept (empty); codes restart from the seed.
+        """
+        self._faults.clear()
+        self._journal.clear()
+        self._reset_state()
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain, JSON-ready data (for assertions and ``/_control/snapshot``)."""
+        campaigns = []
+        for campaign in self._state.campaigns.values():
+            spec = campaign.spec
+            campaigns.append(
+                {
+                    "id": spec.id,
+                    "name": spec.name,
+                    "total_views": campaign.total_views,
+                    "participants": [
+                        {
+                            "id": p.id,
+                            "email": p.email,
+                            "code": p.code,
+                            "referral_link": p.referral_link,
+                            "referrer": p.referrer.email if p.referrer else None,
+                            "referrals_made": p.referrals_made,
+                            "source_network": p.source_network,
+                            "confirmed": p.confirmed,
+                            "rewards_earned": [e.reward.heading for e in p.rewards_earned],
+                        }
+                        for p in campaign.participants
+                    ],
+                    "rewards": [
+                        {
+                            "id": t.id,
+                            "recipient": t.recipient.email,
+                            "reward": t.reward.heading,
+                            "referrals_made": t.referrals_made,
+                        }
+                        for t in campaign.triggered
+                    ],
+                    "actions": [
+                        {
+                            "id": a.id,
+                            "referrer": a.referrer.email,
+                            "referred_person": a.referred_person,
+                            "action": a.action,
+                        }
+                        for a in campaign.actions
+                    ],
+                }
+            )
+        return {"campaigns": campaigns, "requests": self._requests}
+
+    # -- the funnel -------------------------------------------------------------------------
+
+    async def _handle(
+        self, http_method: str, path: str, query: bytes, body: bytes, ip: str
+    ) -> Outcome:
+        """Answer one HTTP request (every front calls this)."""
+        match = _API_PATH.match(path)
+        if match is None:
+            if path.startswith("/_control/"):
+                from ._control import handle_control
+
+                return handle_control(self, http_method, path[len("/_control/") :], body)
+            return Outcome(404, _TEXT, b"not found")
+        return await self._api(match.group(1), match.group(2), query, ip)
+
+    async def _api(self, license_key: str, method: str, query: bytes, ip: str) -> Outcome:
+        params = dict(parse_qsl(query.decode("ascii", "replace"), keep_blank_values=True))
+        api_key = params.pop("api_key", None)
+        self._requests += 1
+        call = self._calls[method] = self._calls.get(method, 0) + 1
+        entry = JournalEntry(
+            seq=self._requests,
+            at=asyncio.get_running_loop().time(),
+            method=method,
+            call=call,
+            params=params,
+            api_key=api_key,
+            license_key=license_key,
+        )
+        self._journal.append(entry)
+        fault: Fault | None = None
+        if self._faults:
+            key = params.get("email") or params.get("external_id")
+            fault = self._faults.pick(method, call, self._requests, key)
+        if fault is None:
+            body = self._process(license_key, method, params, api_key, ip, entry)
+            entry.status = 200
+            return Outcome(200, _JSON, body)
+        entry.fault = kind = fault.kind
+        if kind is FaultKind.LATENCY:
+            await asyncio.sleep(_DEFAULT_LATENCY if fault.delay is None else fault.delay)
+        if not kind.applies_write:
+            return self._fault_before(fault, method, entry)
+        body = self._process(license_key, method, params, api_key, ip, entry)
+        return self._fault_after(fault, body, entry)
+
+    def _fault_before(self, fault: Fault, method: str, entry: JournalEntry) -> Outcome:
+        kind = fault.kind
+        status = fault.http_status
+        if kind is FaultKind.HTTP_5XX_BEFORE:
+            entry.status = status
+            return Outcome(status, _TEXT, _wire.status_page(status))
+        if kind is FaultKind.HTTP_429:
+            entry.status = 429
+            headers = list(_TEXT)
+            if fault.retry_after is not None:
+                headers.append((b"retry-after", fault.retry_after.encode("ascii")))
+            return Outcome(429, headers, _wire.status_page(429))
+        if kind is FaultKind.NULL_BODY:
+            entry.status = 200
+            return Outcome(200, _JSON, _wire.null_body())
+        if kind is FaultKind.HTML_PAGE:
+            entry.status = status
+            return Outcome(status, _HTML, _wire.html_page(status))
+        if kind is FaultKind.ERROR_BODY:
+            entry.status = 200
+            entry.error_code = _error_code(method)
+            return Outcome(200, _JSON, _wire.error_body(method))
+        disruption = {
+            FaultKind.DROP_BEFORE: Disruption.DROP,
+            FaultKind.TIMEOUT_BEFORE: Disruption.STALL,
+            FaultKind.CONNECT_REFUSED: Disruption.REFUSE,
+            FaultKind.CONNECT_TIMEOUT: Disruption.CONNECT_TIMEOUT,
+        }[kind]
+        return Outcome(0, [], b"", disruption, _DEFAULT_STALL if fault.delay is None else fault.delay)
+
+    def _fault_after(self, fault: Fault, body: bytes, entry: JournalEntry) -> Outcome:
+        kind = fault.kind
+        if kind is FaultKind.HTTP_5XX_AFTER:
+            entry.status = status = fault.http_status
+            return Outcome(status, _TEXT, _wire.status_page(status))
+        if kind is FaultKind.DROP_AFTER:
+            return Outcome(0, [], b"", Disruption.DROP)
+        if kind is FaultKind.TIMEOUT_AFTER:
+            delay = _DEFAULT_STALL if fault.delay is None else fault.delay
+            return Outcome(0, [], b"", Disruption.STALL, delay)
+        entry.status = 200
+        if kind is FaultKind.TRUNCATED_JSON:
+            return Outcome(200, _JSON, body[: len(body) // 2])
+        if kind is FaultKind.SLOW_TRICKLE:
+            gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
+            return Outcome(200, _JSON, body, Disruption.TRICKLE, gap)
+        return Outcome(200, _JSON, body)  # latency: already waited
+
+    def _process(
+        self,
+        license_key: str,
+        method: str,
+        params: dict[str, str],
+        api_key: str | None,
+        ip: str,
+        entry: JournalEntry,
+    ) -> bytes:
+        handler = _HANDLERS.get(method)
+        if handler is not None:
+            campaign = self._authorise(license_key, params, api_key)
+            if campaign is not None:
+                try:
+                    return handler(self, campaign, params, ip, entry)
+                except RejectedError as exc:
+                    if exc.duplicate:
+                        entry.effect = WriteEffect.DUPLICATE_REJECTED
+        entry.error_code = _error_code(method)
+        return _wire.error_body(method if _SAFE_METHOD.match(method) else "unknown")
+
+    def _authorise(
+        self, license_key: str, params: dict[str, str], api_key: str | None
+    ) -> CampaignState | None:
+        raw = params.get("campaign_id", "")
+        if not raw.isdigit():
+            return None
+        campaign = self._state.campaigns.get(int(raw))
+        if campaign is None:
+            return None
+        spec = campaign.spec
+        if spec.license_key != license_key or spec.api_key != api_key:
+            return None
+        return campaign
+
+    # -- the seven methods ------------------------------------------------------------------
+
+    def _referrer_stats(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        participant = campaign.find(params.get("email", ""))
+        if participant is None:
+            raise RejectedError("unknown email")
+        return _wire.referrer_stats(campaign, participant)
+
+    def _campaign_stats(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        return _wire.campaign_stats(campaign, self.clock.now().date())
+
+    def _new_signup(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        opt = {name: params.get(name) or None for name in _OPTIONAL_SIGNUP}
+        participant = self._state.signup(
+            campaign,
+            params.get("email", ""),
+            now=self.clock.now(),
+            ip=ip,
+            info=[params.get(name) or None for name in _INFOS],
+            **opt,
+        )
+        entry.effect = WriteEffect.PARTICIPANT_CREATED
+        return _wire.new_signup(campaign, participant)
+
+    def _new_specific_action(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        external_id = params.get("external_id", "")
+        self._state.specific_action(
+            campaign,
+            external_id,
+            params.get("action", ""),
+            params.get("referrer_code", ""),
+            now=self.clock.now(),
+            ip=ip,
+        )
+        entry.effect = WriteEffect.ACTION_RECORDED
+        return _wire.new_specific_action(campaign, external_id)
+
+    def _referrers(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        return _wire.referrers(campaign)
+
+    def _rewards(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        return _wire.rewards(campaign)
+
+    def _specific_action_signups(
+        self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
+    ) -> bytes:
+        return _wire.specific_action_signups(campaign)
+
+
+def _error_code(method: str) -> str:
+    return f"irefer_api_{method if _SAFE_METHOD.match(method) else 'unknown'}_err_401"
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "referrerStats": Emulator._referrer_stats,
+    "campaignStats": Emulator._campaign_stats,
+    "newSignup": Emulator._new_signup,
+    "newSpecificAction": Emulator._new_specific_action,
+    "referrers": Emulator._referrers,
+    "rewards": Emulator._rewards,
+    "specificActionSignups": Emulator._specific_action_signups,
+}

@@ -1,0 +1,93 @@
+"""The loopback front: :meth:`Emulator.serve` runs the ASGI app under uvicorn on 127.0.0.1.
+
+uvicorn answers 500 when an app fails before responding, so it cannot drop a connection for us.
+A thin subclass of its h11 protocol records each connection's asyncio transport by peer address;
+the app looks the transport up and aborts it, which is a real dropped connection for the client.
+Stalled requests wait on an event set at shutdown, so leaving ``serve()`` never hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._emulator import Emulator
+
+__all__ = ["serve"]
+
+_SHUTDOWN_GRACE = 5.0
+
+
+def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[Any]:
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class _TrackedH11Protocol(H11Protocol):
+        _peer: tuple[str, int] | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            peer = transport.get_extra_info("peername")
+            if peer:
+                self._peer = (peer[0], peer[1])
+                registry[self._peer] = transport
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._peer is not None:
+                registry.pop(self._peer, None)
+            super().connection_lost(exc)
+
+    return _TrackedH11Protocol
+
+
+@contextlib.asynccontextmanager
+async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[str]:
+    """Run *emulator* on *host*:*port* until the block exits; yield its base URL."""
+    try:
+        import uvicorn
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(
+            "serving the emulator needs uvicorn: pip install 'irefer-async[emulator]'"
+        ) from exc
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        emulator.app,
+        host=host,
+        port=bound_port,
+        http=_protocol_class(emulator._connections),
+        lifespan="off",
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        ws="none",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn < 0.29
+    emulator._closing = closing = asyncio.Event()
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("uvicorn stopped before it started")
+            await asyncio.sleep(0.005)
+        yield f"http://{host}:{bound_port}/v1.0/"
+    finally:
+        closing.set()
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), _SHUTDOWN_GRACE)
+        except asyncio.TimeoutError:
+            server.force_exit = True
+            await task
+        finally:
+            sock.close()
+            if emulator._closing is closing:
+                emulator._closing = None
