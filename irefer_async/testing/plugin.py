@@ -1,0 +1,72 @@
+"""pytest plugin: the ``irefer_emulator`` fixture (registered through the ``pytest11`` entry point).
+
+Each test gets a fresh :class:`~irefer_async.testing.Emulator` seeded with the guide's campaign
+2605 (no participants; rewards once at 1 and 5 referrals; a ``/dashboard`` action rule) and an
+open ``IReferClient`` wired to it in-process, closed after the test::
+
+    async def test_signup(irefer_emulator):
+        await irefer_emulator.client.new_signup("ann@example.com")
+        assert irefer_emulator.snapshot()["campaigns"][0]["participants"][0]["email"] == "ann@example.com"
+
+Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
+campaigns=[...], **client_options)``. The fixture is async (pytest-asyncio) when pytest-asyncio
+is installed; without it the client is not closed at teardown, which is harmless in-process.
+
+This module imports nothing from ``irefer_async`` until the fixture runs, so a broken client
+never stops pytest from loading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from ._fixture import EmulatorFixture
+
+__all__ = ["irefer_emulator", "pytest_configure"]
+
+_EMULATOR_OPTIONS = ("seed", "clock", "campaigns")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``irefer_emulator`` marker."""
+    config.addinivalue_line(
+        "markers",
+        "irefer_emulator(seed=0, clock=None, campaigns=None, **client_options): "
+        "configure the irefer_emulator fixture",
+    )
+
+
+def _build(request: pytest.FixtureRequest) -> EmulatorFixture:
+    from irefer_async.testing import Emulator, EmulatorFixture
+
+    marker = request.node.get_closest_marker("irefer_emulator")
+    options: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    emulator_options = {k: options.pop(k) for k in _EMULATOR_OPTIONS if k in options}
+    if emulator_options.get("campaigns") is None:
+        emulator_options.pop("campaigns", None)
+    return EmulatorFixture(Emulator(**emulator_options), **options)
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - depends on the environment
+
+    @pytest.fixture
+    def irefer_emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorFixture]:
+        """A fresh iRefer emulator with an in-process client (see the module docstring)."""
+        yield _build(request)
+
+else:
+
+    @pytest_asyncio.fixture
+    async def irefer_emulator(request: pytest.FixtureRequest) -> AsyncIterator[EmulatorFixture]:
+        """A fresh iRefer emulator with an in-process client (see the module docstring)."""
+        fixture = _build(request)
+        try:
+            yield fixture
+        finally:
+            await fixture.aclose()
