@@ -39,16 +39,16 @@ from ._state import Participant
 from ._transport import EmulatorTransport
 
 __all__ = [
+    "ActionMatch",
+    "ActionRule",
+    "CampaignSpec",
+    "Clock",
     "DEFAULT_API_KEY",
     "DEFAULT_BASE_URL",
     "DEFAULT_CAMPAIGN",
     "DEFAULT_CAMPAIGN_ID",
     "DEFAULT_FROZEN_TIME",
     "DEFAULT_LICENSE_KEY",
-    "ActionMatch",
-    "ActionRule",
-    "CampaignSpec",
-    "Clock",
     "Emulator",
     "EmulatorFixture",
     "EmulatorTransport",

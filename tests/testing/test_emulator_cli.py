@@ -1,0 +1,50 @@
+"""``python -m irefer_async.testing`` and the package's public surface."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import irefer_async.testing as testing
+from irefer_async.testing.__main__ import _parser, mask, seed_demo
+
+
+def test_help() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "irefer_async.testing", "--help"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )
+    assert "--port" in result.stdout and "--seed-demo" in result.stdout
+    assert "IREFER_API_KEY" in result.stdout
+
+
+def test_args() -> None:
+    args = _parser().parse_args(["--port", "0", "--host", "127.0.0.1", "--seed-demo"])
+    assert (args.port, args.host, args.seed_demo) == (0, "127.0.0.1", True)
+
+
+def test_mask_never_shows_the_key() -> None:
+    key = testing.DEFAULT_LICENSE_KEY
+    assert mask(key) == f"W4qL…{key[-4:]}"
+    assert mask("short") == "…"
+
+
+def test_seed_demo() -> None:
+    emulator = testing.Emulator()
+    seed_demo(emulator)
+    snap = emulator.snapshot()["campaigns"][0]
+    assert len(snap["participants"]) == 8 and snap["total_views"] == 42
+    assert len(snap["rewards"]) == 2
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert testing.__all__ == sorted(testing.__all__)
+    public = {n for n in dir(testing) if not n.startswith("_")} - {"annotations", "plugin"}
+    assert set(testing.__all__) == public
+
+
+def test_public_names_have_docstrings() -> None:
+    for name in testing.__all__:
+        obj = getattr(testing, name)
+        if callable(obj):
+            assert obj.__doc__, name

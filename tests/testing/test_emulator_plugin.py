@@ -1,0 +1,66 @@
+"""The pytest plugin, run inside a nested pytest with ``pytester``."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+
+def _plugin_args() -> list[str]:
+    installed = any(ep.name == "irefer_emulator" for ep in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "irefer_async.testing.plugin"]
+
+
+def test_fixture_in_a_user_suite(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def test_signup(irefer_emulator):
+            signup = await irefer_emulator.client.new_signup("ann@example.com")
+            assert signup.email == "ann@example.com"
+            assert irefer_emulator.campaign_id == 2605
+            assert len(irefer_emulator.journal) == 1
+
+        async def test_fresh_per_test(irefer_emulator):
+            assert irefer_emulator.snapshot()["campaigns"][0]["participants"] == []
+            assert len(irefer_emulator.journal) == 0
+
+        @pytest.mark.irefer_emulator(seed=3)
+        async def test_marker(irefer_emulator):
+            assert irefer_emulator.emulator._seed == 3
+        """
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--strict-markers")
+    result.assert_outcomes(passed=3)
+
+
+def test_fixture_under_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.asyncio
+        async def test_stats(irefer_emulator):
+            stats = await irefer_emulator.client.campaign_stats()
+            assert stats.signups_total == 0
+        """
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args())
+    result.assert_outcomes(passed=1)
+
+
+def test_plugin_loads_without_touching_the_client(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    assert 'irefer_async._client' not in sys.modules\n"
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args(), "--markers")
+    result.stdout.fnmatch_lines(["*irefer_emulator(seed=0*"])
