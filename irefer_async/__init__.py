@@ -14,6 +14,16 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._bulk import (
+    ActionOutcome,
+    BulkOutcome,
+    BulkRun,
+    BulkStatus,
+    BulkSummary,
+    NewSignupRequest,
+    NewSpecificActionRequest,
+    SignupOutcome,
+)
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -64,6 +74,11 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 
 __all__ = [
     "APIError",
+    "ActionOutcome",
+    "BulkOutcome",
+    "BulkRun",
+    "BulkStatus",
+    "BulkSummary",
     "CampaignStats",
     "ClientStateError",
     "ConfigurationError",
@@ -83,7 +98,9 @@ __all__ = [
     "LocalRateLimiter",
     "MalformedResponseError",
     "NewSignup",
+    "NewSignupRequest",
     "NewSpecificAction",
+    "NewSpecificActionRequest",
     "RateLimit",
     "RateLimitedError",
     "Referrer",
@@ -97,6 +114,7 @@ __all__ = [
     "RewardQuantity",
     "RewardTo",
     "ServerError",
+    "SignupOutcome",
     "SpecificActionSignup",
     "TransportError",
     "TriggeredReward",

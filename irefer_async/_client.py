@@ -17,7 +17,9 @@ from typing import Any, Final, TypeVar
 
 import httpx
 
+from . import _bulk
 from . import _endpoints as ep
+from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
 from ._converter import decode
 from ._errors import APIError, ClientStateError, ConfigurationError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
@@ -391,3 +393,35 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)  # type: ignore[no-any-return]
+
+    # -- bulk --------------------------------------------------------------------------
+
+    def bulk_new_signups(
+        self,
+        rows: BulkRows[NewSignupRequest],
+        *,
+        concurrency: int | None = None,
+        ordered: bool = False,
+    ) -> BulkRun[NewSignupRequest, NewSignup]:
+        """Submit any number of signups (requests or dicts), streamed, one outcome per row.
+
+        ``rows`` is a sync or async iterable, read lazily by ``concurrency`` workers (default:
+        ``max_concurrency``, or 16 without a cap); ``ordered=True`` yields in input order.
+        Every row goes through :meth:`new_signup`; a failing row never stops the others::
+
+            async with client.bulk_new_signups(rows) as run:
+                async for outcome in run:
+                    print(outcome.index, outcome.status, outcome.error)
+            print(run.summary)
+        """
+        return _bulk.new_signups(self, rows, concurrency=concurrency, ordered=ordered)
+
+    def bulk_new_specific_actions(
+        self,
+        rows: BulkRows[NewSpecificActionRequest],
+        *,
+        concurrency: int | None = None,
+        ordered: bool = False,
+    ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
+        """Submit any number of specific actions, streamed; see :meth:`bulk_new_signups`."""
+        return _bulk.new_specific_actions(self, rows, concurrency=concurrency, ordered=ordered)

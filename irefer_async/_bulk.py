@@ -1,0 +1,638 @@
+"""Bulk submissions: stream any number of rows through a client, one outcome per row.
+
+``client.bulk_new_signups(rows)`` and ``client.bulk_new_specific_actions(rows)`` return a
+:class:`BulkRun`: an async iterator of :class:`BulkOutcome` and an async context manager.
+
+How it works: a fixed pool of ``concurrency`` long-lived worker tasks pull rows from the
+shared input iterator (sync iterators directly; async iterators under a lock, since an async
+generator cannot be advanced twice at once), send each through the client's normal public
+method (so its limiter, retry and write safety apply), and hand the outcome to the consumer.
+A credit semaphore bounds the rows taken but not yet yielded, so at most
+``concurrency + window`` rows live in memory whatever the input length; no list of rows or of
+tasks is ever built. With ``ordered=True`` outcomes are yielded in input order, the credit
+window doubling as the reorder window.
+
+Ending a run:
+
+* the input is exhausted: the iteration ends after the last outcome;
+* :meth:`BulkRun.stop`: no new row is taken; rows in flight finish and are still yielded;
+* :meth:`BulkRun.aclose` (also on leaving ``async with``, on ``break`` inside it, or when the
+  consuming task is cancelled): no new row is taken, in-flight calls are cancelled and every
+  worker is awaited. Each row that was in flight gets an outcome of status
+  :attr:`BulkStatus.UNKNOWN` (it may or may not have landed) and, like every outcome produced
+  but not yet yielded, is available in :attr:`BulkRun.undelivered`.
+
+A row that fails with an :class:`~irefer_async.IReferError` becomes an outcome and never stops
+the others. Any other exception (a bug, or an error raised by the input iterator) ends the
+run: it is closed as above and the exception is raised from the iteration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
+
+from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
+from ._models import LeadSource, NewSignup, NewSpecificAction
+
+if TYPE_CHECKING:
+    from ._client import IReferClient
+
+__all__ = [
+    "DEFAULT_BULK_CONCURRENCY",
+    "ActionOutcome",
+    "BulkOutcome",
+    "BulkRows",
+    "BulkRun",
+    "BulkStatus",
+    "BulkSummary",
+    "NewSignupRequest",
+    "NewSpecificActionRequest",
+    "SignupOutcome",
+    "new_signups",
+    "new_specific_actions",
+]
+
+#: Workers of a bulk run when neither ``concurrency=`` nor the client's cap says otherwise.
+DEFAULT_BULK_CONCURRENCY = 16
+
+ReqT = TypeVar("ReqT")
+ResT = TypeVar("ResT")
+
+
+@attrs.frozen(slots=True)
+class NewSignupRequest:
+    """One ``newSignup`` to submit in bulk; the fields are :meth:`IReferClient.new_signup`'s.
+
+    A mapping with the same keys is accepted wherever a request is.
+    """
+
+    email: str
+    name: str | None = None
+    phone: str | None = None
+    info_1: str | None = None
+    info_2: str | None = None
+    info_3: str | None = None
+    info_4: str | None = None
+    info_5: str | None = None
+    source: LeadSource | str | None = None
+    referrer_code: str | None = None
+    campaign_id: int | str | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies the row in the campaign: the email."""
+        return self.email
+
+
+@attrs.frozen(slots=True)
+class NewSpecificActionRequest:
+    """One ``newSpecificAction`` to submit in bulk; the fields are the client method's.
+
+    A mapping with the same keys is accepted wherever a request is.
+    """
+
+    external_id: str
+    action: str
+    referrer_code: str
+    campaign_id: int | str | None = None
+
+    @property
+    def key(self) -> str:
+        """What identifies the row in the campaign: ``"<external_id>|<action>"``."""
+        return f"{self.external_id}|{self.action}"
+
+
+class BulkStatus(str, enum.Enum):
+    """What happened to one row of a bulk run."""
+
+    #: The API accepted the row (or a reconciling read proved it landed).
+    OK = "ok"
+    #: The API refused it, or it failed in a way proven not to have written anything.
+    FAILED = "failed"
+    #: It may or may not have landed (:class:`~irefer_async.WriteOutcomeUnknownError`, or
+    #: it was in flight when the run was closed). Check before resending.
+    UNKNOWN = "unknown"
+    #: Rejected before sending (:class:`~irefer_async.InvalidRequestError`).
+    INVALID = "invalid"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@attrs.frozen(slots=True)
+class BulkOutcome(Generic[ReqT, ResT]):
+    """The outcome of one row: its position, key, request, and result or error."""
+
+    #: The row's 0-based position in the input.
+    index: int
+    #: The row's key (the email; ``"<external_id>|<action>"`` for actions), or None if the
+    #: row was too malformed to have one.
+    key: str | None
+    #: The request (None when the input row could not be turned into one).
+    request: ReqT | None
+    #: What happened.
+    status: BulkStatus
+    #: The API's result when ``status`` is ok.
+    result: ResT | None = None
+    #: The typed error otherwise.
+    error: IReferError | None = None
+    #: The input row as given (a request object or a mapping).
+    row: Any = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """Whether the row landed."""
+        return self.status is BulkStatus.OK
+
+
+#: An outcome of :meth:`IReferClient.bulk_new_signups`.
+SignupOutcome = BulkOutcome[NewSignupRequest, NewSignup]
+#: An outcome of :meth:`IReferClient.bulk_new_specific_actions`.
+ActionOutcome = BulkOutcome[NewSpecificActionRequest, NewSpecificAction]
+
+#: The rows a bulk method accepts: a sync or async iterable of requests or mappings.
+BulkRows = Iterable[ReqT | Mapping[str, Any]] | AsyncIterable[ReqT | Mapping[str, Any]]
+
+
+@attrs.frozen
+class BulkSummary:
+    """Counts and timing of a bulk run (final once the run has ended)."""
+
+    #: Outcomes produced (rows taken from the input).
+    total: int
+    ok: int
+    failed: int
+    unknown: int
+    invalid: int
+    #: Seconds from the first row taken to the end of the run (or to now, while running).
+    elapsed: float
+    #: True when the run ended before its input did (:meth:`BulkRun.stop` or ``aclose``).
+    interrupted: bool = False
+
+    @property
+    def submitted(self) -> int:
+        """Rows handed to the API (every outcome except the invalid ones)."""
+        return self.ok + self.failed + self.unknown
+
+    @property
+    def rate(self) -> float:
+        """Achieved rows submitted per second."""
+        return self.submitted / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def by_status(self) -> dict[BulkStatus, int]:
+        """The counts keyed by status."""
+        return {
+            BulkStatus.OK: self.ok,
+            BulkStatus.FAILED: self.failed,
+            BulkStatus.UNKNOWN: self.unknown,
+            BulkStatus.INVALID: self.invalid,
+        }
+
+
+class _Done:
+    __slots__ = ()
+
+
+class _Crash:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+_DONE = _Done()
+_OK = BulkStatus.OK
+_FAILED = BulkStatus.FAILED
+_UNKNOWN = BulkStatus.UNKNOWN
+_INVALID = BulkStatus.INVALID
+
+_Send = Callable[[Any], Awaitable[Any]]
+_Coerce = Callable[[Any], Any]
+
+
+class BulkRun(Generic[ReqT, ResT]):
+    """A running bulk submission: ``async for outcome in run`` yields one outcome per row.
+
+    Use it as an async context manager so leaving the block always stops the workers::
+
+        async with client.bulk_new_signups(rows, concurrency=32) as run:
+            async for outcome in run:
+                if not outcome.ok:
+                    print(outcome.index, outcome.status, outcome.error)
+        print(run.summary)
+
+    Workers start on ``async with`` or on the first ``__anext__``.
+    """
+
+    def __init__(
+        self,
+        rows: BulkRows[ReqT],
+        *,
+        send: _Send,
+        coerce: _Coerce,
+        method: str,
+        concurrency: int,
+        ordered: bool,
+        window: int | None = None,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidRequestError(f"concurrency must be an integer >= 1, got {concurrency!r}")
+        self._rows = rows
+        self._send = send
+        self._coerce = coerce
+        self._method = method
+        #: Worker tasks (rows in flight at most).
+        self.concurrency = concurrency
+        #: Whether outcomes are yielded in input order.
+        self.ordered = ordered
+        self._window = window if window is not None else max(2 * concurrency, 8)
+        self._credits = asyncio.Semaphore(concurrency + self._window)
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
+        self._next_yield = 0
+        self._sync_it: Iterator[Any] | None = None
+        self._async_it: AsyncIterator[Any] | None = None
+        self._read_lock: asyncio.Lock | None = None
+        self._next_index = 0
+        self._current: list[tuple[int, Any] | None] = [None] * concurrency
+        self._workers: list[asyncio.Task[None]] = []
+        self._live = 0
+        self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
+        self._started_at: float | None = None
+        self._ended_at: float | None = None
+        self._started = False
+        self._stopping = False
+        self._closing = False
+        self._finished = False
+        self._interrupted = False
+        self._undelivered: list[BulkOutcome[ReqT, ResT]] = []
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def summary(self) -> BulkSummary:
+        """Counts by status, elapsed time and achieved rate (final once the run has ended)."""
+        started = self._started_at
+        end = self._ended_at if self._ended_at is not None else time.perf_counter()
+        ok, failed, unknown, invalid = self._counts
+        return BulkSummary(
+            total=ok + failed + unknown + invalid,
+            ok=ok,
+            failed=failed,
+            unknown=unknown,
+            invalid=invalid,
+            elapsed=0.0 if started is None else end - started,
+            interrupted=self._interrupted,
+        )
+
+    @property
+    def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:
+        """Outcomes produced but never yielded, by index: filled in by :meth:`aclose`.
+
+        Rows that were in flight when the run was closed are here with status unknown.
+        """
+        return tuple(sorted(self._undelivered, key=lambda o: o.index))
+
+    @property
+    def in_flight(self) -> tuple[int, ...]:
+        """Indexes of the rows being sent right now."""
+        return tuple(slot[0] for slot in self._current if slot is not None)
+
+    def stop(self) -> None:
+        """Take no new row; rows in flight finish and are still yielded, then the iteration ends."""
+        if not self._stopping:
+            self._stopping = True
+            self._interrupted = True
+        if not self._started:
+            self._start()
+
+    async def aclose(self) -> None:
+        """Stop now: cancel in-flight calls, await every worker, keep undelivered outcomes.
+
+        Idempotent. Rows in flight get status unknown (see :attr:`undelivered`).
+        """
+        if self._closing:
+            return
+        self._closing = True
+        if not self._finished:
+            self._interrupted = self._interrupted or (self._started and self._live > 0)
+        self._stopping = True
+        workers = [task for task in self._workers if not task.done()]
+        for task in workers:
+            task.cancel()
+        if workers:
+            await asyncio.wait(workers)
+        # Everything still queued or waiting for its turn was produced but never yielded.
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, BulkOutcome):
+                self._undelivered.append(item)
+        self._undelivered.extend(self._reorder.values())
+        self._reorder.clear()
+        self._end()
+        await self._close_source()
+
+    async def __aenter__(self) -> BulkRun[ReqT, ResT]:
+        if not self._started:
+            self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> BulkRun[ReqT, ResT]:
+        return self
+
+    async def __anext__(self) -> BulkOutcome[ReqT, ResT]:
+        if not self._started:
+            self._start()
+        if self._finished or self._closing:
+            raise StopAsyncIteration
+        if self.ordered:
+            return await self._next_ordered()
+        item = await self._queue.get()
+        if item.__class__ is BulkOutcome:
+            self._credits.release()
+            return item
+        return await self._special(item)
+
+    # -- consumer side -------------------------------------------------------------------
+
+    async def _next_ordered(self) -> BulkOutcome[ReqT, ResT]:
+        reorder = self._reorder
+        while True:
+            outcome = reorder.pop(self._next_yield, None)
+            if outcome is not None:
+                self._next_yield += 1
+                self._credits.release()
+                return outcome
+            item = await self._queue.get()
+            if item.__class__ is BulkOutcome:
+                reorder[item.index] = item
+                continue
+            if isinstance(item, _Done) and reorder:
+                # Gaps can only come from a closed run; yield what is left in order.
+                self._next_yield = min(reorder)
+                self._queue.put_nowait(item)
+                continue
+            return await self._special(item)
+
+    async def _special(self, item: object) -> BulkOutcome[ReqT, ResT]:
+        if isinstance(item, _Crash):
+            await self.aclose()
+            raise item.error
+        self._finished = True
+        self._end()
+        await self._close_source()
+        raise StopAsyncIteration
+
+    def _end(self) -> None:
+        if self._ended_at is None:
+            self._ended_at = time.perf_counter()
+
+    async def _close_source(self) -> None:
+        it = self._async_it
+        self._async_it = None
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    # -- worker side ---------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._started = True
+        self._started_at = time.perf_counter()
+        rows = self._rows
+        if isinstance(rows, AsyncIterable):
+            self._async_it = rows.__aiter__()
+            self._read_lock = asyncio.Lock()
+        elif isinstance(rows, Iterable):
+            self._sync_it = iter(rows)
+        else:
+            raise InvalidRequestError(
+                f"rows must be an iterable or async iterable, not {type(rows).__name__}"
+            )
+        self._live = self.concurrency
+        self._workers = [
+            asyncio.create_task(self._work(slot), name=f"irefer-bulk-{self._method}-{slot}")
+            for slot in range(self.concurrency)
+        ]
+
+    async def _take(self) -> tuple[int, Any] | None:
+        """Return the next row and its index, or None when the input is exhausted."""
+        if self._sync_it is not None:
+            try:
+                row = next(self._sync_it)
+            except StopIteration:
+                return None
+        else:
+            assert self._read_lock is not None
+            async with self._read_lock:
+                it = self._async_it
+                if it is None or self._stopping:
+                    return None
+                try:
+                    row = await it.__anext__()
+                except StopAsyncIteration:
+                    self._async_it = None
+                    return None
+        index = self._next_index
+        self._next_index = index + 1
+        return index, row
+
+    async def _work(self, slot: int) -> None:
+        credits = self._credits
+        current = self._current
+        put = self._queue.put_nowait
+        counts = self._counts
+        try:
+            while not self._stopping:
+                await credits.acquire()
+                if self._stopping:
+                    credits.release()
+                    break
+                taken = await self._take()
+                if taken is None:
+                    credits.release()
+                    break
+                current[slot] = taken
+                outcome = await self._one(*taken)
+                current[slot] = None
+                counts[_STATUS_INDEX[outcome.status]] += 1
+                put(outcome)
+        except asyncio.CancelledError:
+            self._abandon(slot)
+            raise
+        except Exception as exc:  # a bug or a failing input iterator: end the run with it
+            self._abandon(slot)
+            self._stopping = True
+            put(_Crash(exc))
+        finally:
+            self._live -= 1
+            if self._live == 0:
+                put(_DONE)
+
+    def _abandon(self, slot: int) -> None:
+        taken = self._current[slot]
+        if taken is None:
+            return
+        self._current[slot] = None
+        index, row = taken
+        request = row if not isinstance(row, Mapping) else None
+        key = getattr(request, "key", None) if request is not None else None
+        last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
+        error = WriteOutcomeUnknownError(
+            method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
+        )
+        outcome: BulkOutcome[ReqT, ResT] = BulkOutcome(
+            index, key, request, _UNKNOWN, None, error, row
+        )
+        self._counts[2] += 1
+        if self._closing:
+            self._undelivered.append(outcome)
+        else:  # cancelled by someone else: still deliver it
+            self._queue.put_nowait(outcome)
+
+    async def _one(self, index: int, row: Any) -> BulkOutcome[ReqT, ResT]:
+        try:
+            request = self._coerce(row)
+        except IReferError as exc:
+            key = row.get("email") if isinstance(row, Mapping) else None
+            key = key if isinstance(key, str) else None
+            return BulkOutcome(index, key, None, _INVALID, None, exc, row)
+        try:
+            result = await self._send(request)
+        except IReferError as exc:
+            if isinstance(exc, InvalidRequestError):
+                status = _INVALID
+            elif isinstance(exc, WriteOutcomeUnknownError):
+                status = _UNKNOWN
+            else:
+                status = _FAILED
+            return BulkOutcome(index, request.key, request, status, None, exc, row)
+        return BulkOutcome(index, request.key, request, _OK, result, None, row)
+
+
+_STATUS_INDEX = {_OK: 0, _FAILED: 1, _UNKNOWN: 2, _INVALID: 3}
+
+
+def _safe_params(request: object) -> dict[str, str]:
+    if request is None:
+        return {}
+    return {
+        name: str(value)
+        for name, value in attrs.asdict(request, recurse=False).items()  # type: ignore[arg-type]
+        if value is not None
+    }
+
+
+def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
+    fields = frozenset(a.name for a in attrs.fields(cls))
+    required = tuple(a.name for a in attrs.fields(cls) if a.default is attrs.NOTHING)
+
+    def coerce(row: Any) -> Any:
+        if row.__class__ is cls:
+            return row
+        if not isinstance(row, Mapping):
+            raise InvalidRequestError(
+                f"{method}: a row must be a {cls.__name__} or a mapping, not {type(row).__name__}",
+                method=method,
+            )
+        unknown = sorted(str(k) for k in row if k not in fields)
+        if unknown:
+            raise InvalidRequestError(
+                f"{method}: unknown field(s) {', '.join(unknown)}", method=method
+            )
+        missing = [name for name in required if row.get(name) is None]
+        if missing:
+            raise InvalidRequestError(f"{method}: {', '.join(missing)} is required", method=method)
+        return cls(**row)
+
+    return coerce
+
+
+_coerce_signup = _coercer(NewSignupRequest, "newSignup")
+_coerce_action = _coercer(NewSpecificActionRequest, "newSpecificAction")
+
+
+def _concurrency(client: IReferClient, concurrency: int | None) -> int:
+    if concurrency is not None:
+        return concurrency
+    cap = getattr(client, "max_concurrency", None)
+    if cap is None:
+        semaphore = getattr(getattr(client, "_throttle", None), "_semaphore", None)
+        cap = getattr(semaphore, "_value", None) if semaphore is not None else None
+    return cap if isinstance(cap, int) and cap > 0 else DEFAULT_BULK_CONCURRENCY
+
+
+def new_signups(
+    client: IReferClient,
+    rows: BulkRows[NewSignupRequest],
+    *,
+    concurrency: int | None = None,
+    ordered: bool = False,
+) -> BulkRun[NewSignupRequest, NewSignup]:
+    """Implement :meth:`IReferClient.bulk_new_signups`."""
+    new_signup = client.new_signup
+
+    def send(r: NewSignupRequest) -> Awaitable[NewSignup]:
+        return new_signup(
+            r.email, name=r.name, phone=r.phone, info_1=r.info_1, info_2=r.info_2,
+            info_3=r.info_3, info_4=r.info_4, info_5=r.info_5, source=r.source,
+            referrer_code=r.referrer_code, campaign_id=r.campaign_id,
+        )  # fmt: skip
+
+    return BulkRun(
+        rows,
+        send=send,
+        coerce=_coerce_signup,
+        method="newSignup",
+        concurrency=_concurrency(client, concurrency),
+        ordered=ordered,
+    )
+
+
+def new_specific_actions(
+    client: IReferClient,
+    rows: BulkRows[NewSpecificActionRequest],
+    *,
+    concurrency: int | None = None,
+    ordered: bool = False,
+) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
+    """Implement :meth:`IReferClient.bulk_new_specific_actions`."""
+    new_specific_action = client.new_specific_action
+
+    def send(r: NewSpecificActionRequest) -> Awaitable[NewSpecificAction]:
+        return new_specific_action(
+            r.external_id, action=r.action, referrer_code=r.referrer_code, campaign_id=r.campaign_id
+        )
+
+    return BulkRun(
+        rows,
+        send=send,
+        coerce=_coerce_action,
+        method="newSpecificAction",
+        concurrency=_concurrency(client, concurrency),
+        ordered=ordered,
+    )
