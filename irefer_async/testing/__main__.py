@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -36,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"Keys: ${_LICENSE_ENV} and ${_API_ENV} if set, else the documented demo keys.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8765, help="port to bind (default 8765; 0 = any)")
+    parser.add_argument(
+        "--port", type=int, default=8765, help="port to bind (default 8765; 0 = any)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed for referral codes (default 0)")
     parser.add_argument(
         "--seed-demo", action="store_true", help="add demo participants, referrals and views"
@@ -57,7 +60,9 @@ def _campaign_from_env(seed: int) -> tuple[Emulator, str]:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
     api_key = os.environ.get(_API_ENV)
     source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
-    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY)
+    spec = attrs.evolve(
+        DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
+    )
     return Emulator(seed=seed, campaigns=[spec]), source
 
 
@@ -78,10 +83,8 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse *argv* and serve until interrupted."""
     args = _parser().parse_args(argv)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_run(args))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -8,6 +8,7 @@ another server a drop falls back to sending headers and no body.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -66,14 +67,12 @@ class EmulatorApp:
         if closing is None:
             await asyncio.sleep(delay)
             return
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(closing.wait(), delay)
-        except asyncio.TimeoutError:
-            pass
 
     async def _drop(self, scope: Scope, receive: Receive, send: Send) -> None:
         client = scope.get("client")
-        transport = self._emulator._connections.get(tuple(client)) if client else None  # type: ignore[call-overload]
+        transport = self._emulator._connections.get(tuple(client)) if client else None
         if transport is None:
             # Not our server: the best an ASGI app can do is stop mid-response.
             await send({"type": "http.response.start", "status": 200, "headers": []})

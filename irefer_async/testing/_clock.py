@@ -46,7 +46,7 @@ class FrozenClock:
     __slots__ = ("_now",)
 
     def __init__(self, start: dt.datetime | None = None) -> None:
-        """Start at *start* (naive datetimes are taken as UTC), or at :data:`DEFAULT_FROZEN_TIME`."""
+        """Start at *start* (naive means UTC), or at :data:`DEFAULT_FROZEN_TIME`."""
         self._now = _as_utc(start if start is not None else DEFAULT_FROZEN_TIME)
 
     def now(self) -> dt.datetime:

@@ -60,9 +60,17 @@ def _post(emulator: Emulator, route: str, data: dict[str, Any]) -> Any:
     if route == "participants":
         email = data.pop("email")
         participant = emulator.add_participant(email, **data)
-        return {"id": participant.id, "code": participant.code, "referral_link": participant.referral_link}
+        return {
+            "id": participant.id,
+            "code": participant.code,
+            "referral_link": participant.referral_link,
+        }
     if route == "views":
-        return {"total_views": emulator.record_views(int(data["count"]), campaign_id=data.get("campaign_id"))}
+        return {
+            "total_views": emulator.record_views(
+                int(data["count"]), campaign_id=data.get("campaign_id")
+            )
+        }
     if route == "faults":
         if "rate" in data:
             kinds = [_fault(k) if isinstance(k, dict) else k for k in data["kinds"]]
@@ -81,7 +89,9 @@ def _post(emulator: Emulator, route: str, data: dict[str, Any]) -> Any:
     raise KeyError(route)
 
 
-def handle_control(emulator: Emulator, http_method: str, route: str, body: bytes) -> Outcome:
+def handle_control(  # noqa: PLR0911  # one return per route
+    emulator: Emulator, http_method: str, route: str, body: bytes
+) -> Outcome:
     """Answer a control-plane request for *route* (the path after ``/_control/``)."""
     try:
         if http_method == "GET" and route == "snapshot":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -42,7 +42,6 @@ _SAFE_METHOD = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _DEFAULT_LATENCY = 0.05
 _DEFAULT_STALL = 60.0
 _DEFAULT_TRICKLE_GAP = 0.01
-_OPTIONAL_SIGNUP = ("name", "phone", "source", "referrer_code")
 _INFOS = ("info_1", "info_2", "info_3", "info_4", "info_5")
 
 _Handler = Callable[["Emulator", CampaignState, dict[str, str], str, JournalEntry], bytes]
@@ -99,35 +98,38 @@ class Emulator:
 
     @property
     def app(self) -> EmulatorApp:
-        """The emulator as an ASGI 3 application (API under ``/v1.0/``, control under ``/_control/``)."""
+        """The emulator as an ASGI 3 app (API under ``/v1.0/``, control under ``/_control/``)."""
         if self._app is None:
-            from ._asgi import EmulatorApp
+            from ._asgi import EmulatorApp  # fronts load on first use  # noqa: PLC0415
 
             self._app = EmulatorApp(self)
         return self._app
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        """An ``httpx`` transport that talks to this emulator in-process, with no socket."""
-        from ._transport import EmulatorTransport
+        """Return an ``httpx`` transport that talks to this emulator in-process, with no socket."""
+        from ._transport import EmulatorTransport  # fronts load on first use  # noqa: PLC0415
 
         return EmulatorTransport(self)
 
-    def serve(self, *, host: str = "127.0.0.1", port: int = 0) -> contextlib.AbstractAsyncContextManager[str]:
+    def serve(
+        self, *, host: str = "127.0.0.1", port: int = 0
+    ) -> contextlib.AbstractAsyncContextManager[str]:
         """Serve the emulator on *host*:*port* with uvicorn; yields the base URL (``.../v1.0/``).
 
         ``port=0`` picks a free port. Needs the ``irefer-async[emulator]`` extra.
         """
-        from ._server import serve
+        from ._server import serve  # fronts load on first use  # noqa: PLC0415
 
         return serve(self, host=host, port=port)
 
     def client(self, **kwargs: Any) -> IReferClient:
-        """An ``IReferClient`` wired in-process to this emulator's default campaign.
+        """Return an ``IReferClient`` wired in-process to this emulator's default campaign.
 
         Defaults: the campaign's keys and id, no rate limit, retries without waiting. Any
         keyword overrides the corresponding ``IReferClient`` argument.
         """
-        from irefer_async import IReferClient, RetryConfig
+        # Lazily: the emulator must stay importable even when the client is broken.
+        from irefer_async import IReferClient, RetryConfig  # noqa: PLC0415
 
         spec = self.default_campaign
         options: dict[str, Any] = {
@@ -209,7 +211,7 @@ class Emulator:
             raise ValueError(exc.reason) from None
 
     def participant(self, email: str, *, campaign_id: int | None = None) -> Participant | None:
-        """The participant registered with *email*, if any."""
+        """Return the participant registered with *email*, if any."""
         return self._campaign(campaign_id).find(email)
 
     def record_views(self, count: int, *, campaign_id: int | None = None) -> int:
@@ -239,7 +241,9 @@ class Emulator:
         """
         return self._faults.add_rule(fault, method=method, call=call, email=email, times=times)
 
-    def inject_faults(self, faults: Iterable[FaultLike | None], *, method: str | None = None) -> None:
+    def inject_faults(
+        self, faults: Iterable[FaultLike | None], *, method: str | None = None
+    ) -> None:
         """Script the next requests (of *method*): one entry each, ``None`` lets one through.
 
         >>> Emulator().inject_faults(["http_5xx_before", "drop_after", None], method="newSignup")
@@ -277,7 +281,7 @@ class Emulator:
         self._reset_state()
 
     def snapshot(self) -> dict[str, Any]:
-        """The whole state as plain, JSON-ready data (for assertions and ``/_control/snapshot``)."""
+        """Return the whole state as plain JSON-ready data (as ``/_control/snapshot`` does)."""
         campaigns = []
         for campaign in self._state.campaigns.values():
             spec = campaign.spec
@@ -331,7 +335,7 @@ class Emulator:
         match = _API_PATH.match(path)
         if match is None:
             if path.startswith("/_control/"):
-                from ._control import handle_control
+                from ._control import handle_control  # rarely used  # noqa: PLC0415
 
                 return handle_control(self, http_method, path[len("/_control/") :], body)
             return Outcome(404, _TEXT, b"not found")
@@ -357,7 +361,7 @@ class Emulator:
             key = params.get("email") or params.get("external_id")
             fault = self._faults.pick(method, call, self._requests, key)
         if fault is None:
-            body = self._process(license_key, method, params, api_key, ip, entry)
+            body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
             entry.status = 200
             return Outcome(200, _JSON, body)
         entry.fault = kind = fault.kind
@@ -365,7 +369,7 @@ class Emulator:
             await asyncio.sleep(_DEFAULT_LATENCY if fault.delay is None else fault.delay)
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
-        body = self._process(license_key, method, params, api_key, ip, entry)
+        body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
         return self._fault_after(fault, body, entry)
 
     def _fault_before(self, fault: Fault, method: str, entry: JournalEntry) -> Outcome:
@@ -396,7 +400,9 @@ class Emulator:
             FaultKind.CONNECT_REFUSED: Disruption.REFUSE,
             FaultKind.CONNECT_TIMEOUT: Disruption.CONNECT_TIMEOUT,
         }[kind]
-        return Outcome(0, [], b"", disruption, _DEFAULT_STALL if fault.delay is None else fault.delay)
+        return Outcome(
+            0, [], b"", disruption, _DEFAULT_STALL if fault.delay is None else fault.delay
+        )
 
     def _fault_after(self, fault: Fault, body: bytes, entry: JournalEntry) -> Outcome:
         kind = fault.kind
@@ -421,6 +427,7 @@ class Emulator:
         license_key: str,
         method: str,
         params: dict[str, str],
+        *,
         api_key: str | None,
         ip: str,
         entry: JournalEntry,
@@ -469,14 +476,17 @@ class Emulator:
     def _new_signup(
         self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
     ) -> bytes:
-        opt = {name: params.get(name) or None for name in _OPTIONAL_SIGNUP}
+        get = params.get
         participant = self._state.signup(
             campaign,
-            params.get("email", ""),
+            get("email", ""),
             now=self.clock.now(),
             ip=ip,
-            info=[params.get(name) or None for name in _INFOS],
-            **opt,
+            name=get("name") or None,
+            phone=get("phone") or None,
+            info=[get(name) or None for name in _INFOS],
+            source=get("source") or None,
+            referrer_code=get("referrer_code") or None,
         )
         entry.effect = WriteEffect.PARTICIPANT_CREATED
         return _wire.new_signup(campaign, participant)

@@ -89,7 +89,7 @@ class Fault:
 
     #: What goes wrong.
     kind: FaultKind = attrs.field(converter=FaultKind)
-    #: HTTP status for ``http_5xx_*`` (500/502/503/504, default 503) and ``html_page`` (default 200).
+    #: Status for ``http_5xx_*`` (500/502/503/504, default 503) and ``html_page`` (default 200).
     status: int | None = None
     #: ``Retry-After`` header value for ``http_429``; ``None`` sends no header.
     retry_after: str | None = None
@@ -113,7 +113,7 @@ class Fault:
 
 
 #: Anything accepted where a fault is expected: a :class:`Fault`, a kind, or a kind's name.
-FaultLike = Union[Fault, FaultKind, str]
+FaultLike = Union[Fault, FaultKind, str]  # a runtime alias on 3.10  # noqa: UP007
 
 
 def to_fault(fault: FaultLike) -> Fault:
@@ -138,7 +138,10 @@ class FaultRule:
         """Whether a request (*method*, its *call* number, overall *number*, *key*) is hit."""
         if self.method is not None and self.method != method:
             return False
-        if self.calls is not None and (call if self.method is not None else number) not in self.calls:
+        if (
+            self.calls is not None
+            and (call if self.method is not None else number) not in self.calls
+        ):
             return False
         return self.email is None or (key is not None and key.casefold() == self.email)
 
@@ -189,9 +192,7 @@ class FaultPlan:
         if call is not None:
             calls = frozenset({call} if isinstance(call, int) else call)
             times = None
-        rule = FaultRule(
-            to_fault(fault), method, calls, email.casefold() if email else None, times
-        )
+        rule = FaultRule(to_fault(fault), method, calls, email.casefold() if email else None, times)
         self._rules.append(rule)
         return rule
 
@@ -210,10 +211,10 @@ class FaultPlan:
         if not faults:
             raise ValueError("give at least one fault kind")
         chosen = None if methods is None else frozenset(methods)
-        self._rates.append(_Rate(rate, faults, chosen, random.Random(seed)))
+        self._rates.append(_Rate(rate, faults, chosen, random.Random(seed)))  # noqa: S311  # reproducible, not secret
 
     def pick(self, method: str, call: int, number: int, key: str | None) -> Fault | None:
-        """The fault for this request, if any, consuming scripted budget."""
+        """Return the fault for this request, if any, consuming scripted budget."""
         for seq in self._sequences:
             if seq.queue and (seq.method is None or seq.method == method):
                 fault = seq.queue.popleft()
@@ -231,5 +232,5 @@ class FaultPlan:
             if rate.methods is None or method in rate.methods:
                 rng = rate.rng
                 if rng.random() < rate.rate:
-                    return rng.choice(rate.kinds)
+                    return rng.choice(rate.kinds)  # reproducible, not secret
         return None

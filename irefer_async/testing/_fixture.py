@@ -84,7 +84,9 @@ class EmulatorFixture:
         """See :meth:`Emulator.inject_fault`."""
         return self.emulator.inject_fault(fault, **kwargs)
 
-    def inject_faults(self, faults: Iterable[FaultLike | None], *, method: str | None = None) -> None:
+    def inject_faults(
+        self, faults: Iterable[FaultLike | None], *, method: str | None = None
+    ) -> None:
         """See :meth:`Emulator.inject_faults`."""
         self.emulator.inject_faults(faults, method=method)
 

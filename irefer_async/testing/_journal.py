@@ -56,7 +56,7 @@ class JournalEntry:
     license_key: str | None = attrs.field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the entry, without the keys."""
+        """Return the entry as a JSON-ready dict, without the keys."""
         return {
             "seq": self.seq,
             "at": self.at,

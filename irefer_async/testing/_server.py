@@ -23,7 +23,7 @@ _SHUTDOWN_GRACE = 5.0
 
 
 def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[Any]:
-    from uvicorn.protocols.http.h11_impl import H11Protocol
+    from uvicorn.protocols.http.h11_impl import H11Protocol  # optional extra  # noqa: PLC0415
 
     class _TrackedH11Protocol(H11Protocol):
         _peer: tuple[str, int] | None = None
@@ -47,7 +47,7 @@ def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[
 async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[str]:
     """Run *emulator* on *host*:*port* until the block exits; yield its base URL."""
     try:
-        import uvicorn
+        import uvicorn  # optional extra  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise RuntimeError(
             "serving the emulator needs uvicorn: pip install 'irefer-async[emulator]'"
@@ -69,7 +69,6 @@ async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[st
         ws="none",
     )
     server = uvicorn.Server(config)
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]  # uvicorn < 0.29
     emulator._closing = closing = asyncio.Event()
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:

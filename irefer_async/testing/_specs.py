@@ -7,6 +7,7 @@ frozen so one spec can seed many emulators (and survive :meth:`Emulator.reset`) 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
@@ -94,6 +95,14 @@ class ActionRule:
         return self.page in action
 
 
+def _rewards(value: Iterable[RewardSpec]) -> tuple[RewardSpec, ...]:
+    return tuple(value)
+
+
+def _actions(value: Iterable[ActionRule]) -> tuple[ActionRule, ...]:
+    return tuple(value)
+
+
 def _check_license_key(_: object, __: object, value: str) -> None:
     if not (value.startswith(LICENSE_KEY_PREFIX) and len(value) == LICENSE_KEY_LENGTH):
         raise ValueError(
@@ -117,9 +126,9 @@ class CampaignSpec:
     #: The ``api_key`` query parameter.
     api_key: str = attrs.field(repr=False)
     #: Rewards offered, in the order the API lists them.
-    rewards: tuple[RewardSpec, ...] = attrs.field(default=(), converter=tuple)
+    rewards: tuple[RewardSpec, ...] = attrs.field(default=(), converter=_rewards)
     #: Pages accepted by ``newSpecificAction``.
-    actions: tuple[ActionRule, ...] = attrs.field(default=(), converter=tuple)
+    actions: tuple[ActionRule, ...] = attrs.field(default=(), converter=_actions)
     #: The referral landing page; a participant's link is ``{landing_url}?iref={code}``.
     landing_url: str = "http://getirefer.com/"
     #: Whether new participants start unconfirmed (``"confirmed": "0"``).

@@ -52,7 +52,9 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         """Serve *request* from the emulator, or raise the ``httpx`` error a fault calls for."""
         url = request.url
         body = await request.aread() if request.method != "GET" else b""
-        outcome = await self._emulator._handle(request.method, url.path, url.query, body, "127.0.0.1")
+        outcome = await self._emulator._handle(
+            request.method, url.path, url.query, body, "127.0.0.1"
+        )
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
             return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)

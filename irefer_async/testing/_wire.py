@@ -1,4 +1,4 @@
-"""The one serialiser: turns emulator state into the bytes the real iRefer API sends.
+r"""The one serialiser: turns emulator state into the bytes the real iRefer API sends.
 
 Nothing else in the emulator knows the wire format. The quirks reproduced here, all taken from
 the samples in the iRefer developer guide (v1.0):
@@ -14,14 +14,14 @@ the samples in the iRefer developer guide (v1.0):
   next reward ``reward_next_referrals_remaining`` is ``0``.
 * ``referral_link`` is the full landing URL (``http://getirefer.com/?iref=CODE``) in
   ``referrerStats`` and ``newSignup`` but the bare code in ``referrers`` rows.
-* Absent optional participant fields (``name``, ``phone``, ``info_N``, ``referrer_email``) are
-  ``null``; ``source_network`` is ``""`` when absent. ``newSignup``'s ``referrer`` is ``null`` when the
-  signup had no referrer.
+* Absent optional participant fields (``name``, ``phone``, ``info_N``, ``referrer_email``)
+  are ``null``; ``source_network`` is ``""`` when absent. ``newSignup``'s ``referrer`` is
+  ``null`` when the signup had no referrer.
 * Timestamps are ISO-8601 UTC with a ``Z`` (``2018-06-15T16:11:45Z``), no fractions.
 * ``reward_to`` is ``"REFFERER"`` (sic).
 * List endpoints return newest rows first.
-* Bodies are compact JSON with ``/`` escaped as ``\\/`` and non-ASCII as ``\\uXXXX``, as PHP's
-  ``json_encode`` writes them (the guide's ``"\\/thanks\\/"``).
+* Bodies are compact JSON with ``/`` escaped as ``\/`` and non-ASCII as ``\uXXXX``, as PHP's
+  ``json_encode`` writes them (the guide's ``"\/thanks\/"``).
 * Errors are HTTP 200 with ``{"error": "input missing or incorrect",
   "error_code": "irefer_api_<method>_err_401"}``.
 """
@@ -67,17 +67,19 @@ def iso(when: dt.datetime) -> str:
 
 
 def error_body(method: str) -> bytes:
-    """The error body the API answers for bad input to *method*."""
-    return _dump({"error": "input missing or incorrect", "error_code": f"irefer_api_{method}_err_401"})
+    """Return the error body the API answers for bad input to *method*."""
+    return _dump(
+        {"error": "input missing or incorrect", "error_code": f"irefer_api_{method}_err_401"}
+    )
 
 
 def null_body() -> bytes:
-    """The ``null`` body the guide warns about ("you might receive null response")."""
+    """Return the ``null`` body the guide warns about ("you might receive null response")."""
     return b"null"
 
 
 def html_page(status: int) -> bytes:
-    """An HTML error page such as a proxy in front of the API would send."""
+    """Return an HTML error page such as a proxy in front of the API would send."""
     return (
         f"<!DOCTYPE html><html><head><title>{status} Error</title></head>"
         f"<body><h1>{status} Error</h1><p>The server is temporarily unable to service your "
@@ -86,7 +88,7 @@ def html_page(status: int) -> bytes:
 
 
 def status_page(status: int) -> bytes:
-    """A short plain-text body for an HTTP error status."""
+    """Return a short plain-text body for an HTTP error status."""
     return f"{status} error".encode("ascii")
 
 
@@ -140,7 +142,7 @@ def campaign_stats(campaign: CampaignState, today: dt.date) -> bytes:
         "total_views": str(views),
         "signups_total": total,
         "signups_today": campaign.signups_by_day.get(today, 0),
-        "conversion": "%.1f%%" % (100.0 * total / views if views else 0.0),  # noqa: UP031
+        "conversion": "%.1f%%" % (100.0 * total / views if views else 0.0),
         "referrals": campaign.referrals,
     }
     counts = campaign.network_counts

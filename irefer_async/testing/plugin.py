@@ -6,7 +6,7 @@ open ``IReferClient`` wired to it in-process, closed after the test::
 
     async def test_signup(irefer_emulator):
         await irefer_emulator.client.new_signup("ann@example.com")
-        assert irefer_emulator.snapshot()["campaigns"][0]["participants"][0]["email"] == "ann@example.com"
+        assert irefer_emulator.emulator.participant("ann@example.com") is not None
 
 Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
 campaigns=[...], **client_options)``. The fixture is async (pytest-asyncio) when pytest-asyncio
@@ -18,7 +18,7 @@ never stops pytest from loading.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -41,7 +41,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _build(request: pytest.FixtureRequest) -> EmulatorFixture:
-    from irefer_async.testing import Emulator, EmulatorFixture
+    # Lazily, so a broken client never stops pytest from loading this plugin.
+    from irefer_async.testing import Emulator, EmulatorFixture  # noqa: PLC0415
 
     marker = request.node.get_closest_marker("irefer_emulator")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
@@ -51,22 +52,24 @@ def _build(request: pytest.FixtureRequest) -> EmulatorFixture:
     return EmulatorFixture(Emulator(**emulator_options), **options)
 
 
+async def _irefer_emulator(request: pytest.FixtureRequest) -> AsyncIterator[EmulatorFixture]:
+    """Yield a fresh iRefer emulator with an in-process client (see the module docstring)."""
+    fixture = _build(request)
+    try:
+        yield fixture
+    finally:
+        await fixture.aclose()
+
+
+def _irefer_emulator_sync(request: pytest.FixtureRequest) -> EmulatorFixture:
+    """Return a fresh iRefer emulator with an in-process client (see the module docstring)."""
+    return _build(request)
+
+
+irefer_emulator: Any
 try:
     import pytest_asyncio
 except ImportError:  # pragma: no cover - depends on the environment
-
-    @pytest.fixture
-    def irefer_emulator(request: pytest.FixtureRequest) -> Iterator[EmulatorFixture]:
-        """A fresh iRefer emulator with an in-process client (see the module docstring)."""
-        yield _build(request)
-
+    irefer_emulator = pytest.fixture(_irefer_emulator_sync, name="irefer_emulator")
 else:
-
-    @pytest_asyncio.fixture
-    async def irefer_emulator(request: pytest.FixtureRequest) -> AsyncIterator[EmulatorFixture]:
-        """A fresh iRefer emulator with an in-process client (see the module docstring)."""
-        fixture = _build(request)
-        try:
-            yield fixture
-        finally:
-            await fixture.aclose()
+    irefer_emulator = pytest_asyncio.fixture(_irefer_emulator, name="irefer_emulator")

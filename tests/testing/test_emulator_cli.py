@@ -12,9 +12,13 @@ from irefer_async.testing.__main__ import _parser, mask, seed_demo
 def test_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "irefer_async.testing", "--help"],
-        capture_output=True, text=True, timeout=30, check=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
-    assert "--port" in result.stdout and "--seed-demo" in result.stdout
+    assert "--port" in result.stdout
+    assert "--seed-demo" in result.stdout
     assert "IREFER_API_KEY" in result.stdout
 
 
@@ -33,7 +37,8 @@ def test_seed_demo() -> None:
     emulator = testing.Emulator()
     seed_demo(emulator)
     snap = emulator.snapshot()["campaigns"][0]
-    assert len(snap["participants"]) == 8 and snap["total_views"] == 42
+    assert len(snap["participants"]) == 8
+    assert snap["total_views"] == 42
     assert len(snap["rewards"]) == 2
 
 

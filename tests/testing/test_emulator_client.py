@@ -3,13 +3,22 @@ and write safety against "after processing" faults: never a duplicate participan
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 import irefer_async
 from irefer_async.testing import EmulatorFixture, Fault, FaultKind, WriteEffect
 
 AFTER = ["http_5xx_after", "drop_after", "timeout_after", "truncated_json"]
-BEFORE = ["http_5xx_before", "drop_before", "timeout_before", "connect_refused", "connect_timeout", "null_body"]
+BEFORE = [
+    "http_5xx_before",
+    "drop_before",
+    "timeout_before",
+    "connect_refused",
+    "connect_timeout",
+    "null_body",
+]
 
 
 def participant_rows(env: EmulatorFixture) -> list[dict[str, object]]:
@@ -47,7 +56,9 @@ async def test_error_body_is_api_error(irefer_emulator: EmulatorFixture) -> None
 
 
 @pytest.mark.parametrize("kind", AFTER)
-async def test_signup_after_fault_never_duplicates(irefer_emulator: EmulatorFixture, kind: str) -> None:
+async def test_signup_after_fault_never_duplicates(
+    irefer_emulator: EmulatorFixture, kind: str
+) -> None:
     env = irefer_emulator
     env.inject_fault(kind, method="newSignup", call=1)
     result = await env.client.new_signup("ann@example.com")
@@ -67,32 +78,46 @@ async def test_signup_before_fault_lands_once(irefer_emulator: EmulatorFixture, 
 
 
 @pytest.mark.parametrize("kind", AFTER)
-async def test_action_after_fault_never_duplicates(irefer_emulator: EmulatorFixture, kind: str) -> None:
+async def test_action_after_fault_never_duplicates(
+    irefer_emulator: EmulatorFixture, kind: str
+) -> None:
     env = irefer_emulator
     ann = env.add_participant("ann@example.com")
     env.inject_fault(kind, method="newSpecificAction", call=1)
-    await env.client.new_specific_action("x@example.com", action="/dashboard", referrer_code=ann.code)
+    await env.client.new_specific_action(
+        "x@example.com", action="/dashboard", referrer_code=ann.code
+    )
     assert env.journal.count(WriteEffect.ACTION_RECORDED) == 1
 
 
 async def test_read_retries_through_faults(irefer_emulator: EmulatorFixture) -> None:
     env = irefer_emulator
-    env.inject_faults([Fault("http_429", retry_after="0"), "http_5xx_before", "drop_before"], method="campaignStats")
+    env.inject_faults(
+        [Fault("http_429", retry_after="0"), "http_5xx_before", "drop_before"],
+        method="campaignStats",
+    )
     stats = await env.client.campaign_stats()
     assert stats.signups_total == 0
     assert [e.fault for e in env.journal.entries("campaignStats")] == [
-        FaultKind.HTTP_429, FaultKind.HTTP_5XX_BEFORE, FaultKind.DROP_BEFORE, None,
+        FaultKind.HTTP_429,
+        FaultKind.HTTP_5XX_BEFORE,
+        FaultKind.DROP_BEFORE,
+        None,
     ]
 
 
 async def test_seeded_fault_rate_never_duplicates(irefer_emulator: EmulatorFixture) -> None:
     env = irefer_emulator
-    env.inject_fault_rate(0.3, ["http_5xx_after", "drop_after", "http_5xx_before", "drop_before"], methods=["newSignup"], seed=7)
+    env.inject_fault_rate(
+        0.3,
+        ["http_5xx_after", "drop_after", "http_5xx_before", "drop_before"],
+        methods=["newSignup"],
+        seed=7,
+    )
     for n in range(30):
-        try:
+        # Retries exhausted is acceptable; a duplicate is not.
+        with contextlib.suppress(irefer_async.IReferError):
             await env.client.new_signup(f"p{n}@example.com")
-        except irefer_async.IReferError:
-            pass  # retries exhausted is acceptable; a duplicate is not
     emails = [row["email"] for row in participant_rows(env)]
     assert len(emails) == len(set(emails))
     assert env.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0

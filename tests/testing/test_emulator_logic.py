@@ -135,7 +135,10 @@ async def test_signups_today_follows_the_clock(raw: Raw, clock: FrozenClock) -> 
     assert (await raw.json("campaignStats"))["signups_today"] == 0
 
 
-@pytest.mark.parametrize(("views", "signups", "expected"), [(0, 0, "0.0%"), (126, 27, "21.4%"), (6977, 25, "0.4%"), (3, 3, "100.0%")])
+@pytest.mark.parametrize(
+    ("views", "signups", "expected"),
+    [(0, 0, "0.0%"), (126, 27, "21.4%"), (6977, 25, "0.4%"), (3, 3, "100.0%")],
+)
 async def test_conversion_format(
     raw: Raw, emulator: Emulator, views: int, signups: int, expected: str
 ) -> None:
@@ -148,11 +151,26 @@ async def test_conversion_format(
 
 async def test_specific_action_rules(raw: Raw, emulator: Emulator) -> None:
     ann = emulator.add_participant("ann@example.com")
-    ok = await raw.json("newSpecificAction", external_id="x1", action="/dashboard", referrer_code=ann.code)
+    ok = await raw.json(
+        "newSpecificAction", external_id="x1", action="/dashboard", referrer_code=ann.code
+    )
     assert ok == {"campaign_name": "My referral campaign", "external_id": "x1"}
-    error = {"error": "input missing or incorrect", "error_code": "irefer_api_newSpecificAction_err_401"}
-    assert await raw.json("newSpecificAction", external_id="x1", action="/other", referrer_code=ann.code) == error
-    assert await raw.json("newSpecificAction", external_id="x1", action="/dashboard", referrer_code="zzzzzzzz") == error
+    error = {
+        "error": "input missing or incorrect",
+        "error_code": "irefer_api_newSpecificAction_err_401",
+    }
+    assert (
+        await raw.json(
+            "newSpecificAction", external_id="x1", action="/other", referrer_code=ann.code
+        )
+        == error
+    )
+    assert (
+        await raw.json(
+            "newSpecificAction", external_id="x1", action="/dashboard", referrer_code="zzzzzzzz"
+        )
+        == error
+    )
     assert await raw.json("newSpecificAction", action="/dashboard", referrer_code=ann.code) == error
 
 
@@ -160,7 +178,10 @@ async def test_contains_rule_and_no_dedup(clock: FrozenClock) -> None:
     from irefer_async.testing import ActionRule
 
     spec = CampaignSpec(
-        id=9, name="Shop", license_key="W4qL" + "s" * 28, api_key="k",
+        id=9,
+        name="Shop",
+        license_key="W4qL" + "s" * 28,
+        api_key="k",
         actions=[ActionRule("thanks", match="contains")],
     )
     emulator = Emulator(campaigns=[spec], clock=clock)
@@ -169,7 +190,13 @@ async def test_contains_rule_and_no_dedup(clock: FrozenClock) -> None:
 
     async with httpx.AsyncClient(transport=emulator.transport()) as http:
         url = f"http://x/v1.0/{spec.license_key}.js/newSpecificAction"
-        params = {"campaign_id": 9, "api_key": "k", "external_id": "o1", "action": "/shop/thanks/", "referrer_code": ann.code}
+        params = {
+            "campaign_id": 9,
+            "api_key": "k",
+            "external_id": "o1",
+            "action": "/shop/thanks/",
+            "referrer_code": ann.code,
+        }
         for _ in range(2):
             assert (await http.get(url, params=params)).json()["external_id"] == "o1"
     assert len(emulator.snapshot()["campaigns"][0]["actions"]) == 2

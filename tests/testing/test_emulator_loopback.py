@@ -15,10 +15,14 @@ PARAMS = {"campaign_id": 2605, "api_key": DEFAULT_API_KEY}
 
 async def test_serve_faults_and_control_plane() -> None:
     emulator = Emulator(seed=0)
-    async with emulator.serve(port=0) as url, httpx.AsyncClient(
-        base_url=f"{url}{DEFAULT_LICENSE_KEY}.js/", timeout=httpx.Timeout(5.0, read=0.2)
-    ) as http:
-        assert url.startswith("http://127.0.0.1:") and url.endswith("/v1.0/")
+    async with (
+        emulator.serve(port=0) as url,
+        httpx.AsyncClient(
+            base_url=f"{url}{DEFAULT_LICENSE_KEY}.js/", timeout=httpx.Timeout(5.0, read=0.2)
+        ) as http,
+    ):
+        assert url.startswith("http://127.0.0.1:")
+        assert url.endswith("/v1.0/")
         response = await http.get("newSignup", params={**PARAMS, "email": "ann@example.com"})
         assert response.json()["email"] == "ann@example.com"
 
@@ -43,7 +47,10 @@ async def test_serve_faults_and_control_plane() -> None:
         assert (response.status_code, response.headers["retry-after"]) == (429, "1")
 
         control = url.replace("/v1.0/", "/_control/")
-        await http.post(control + "faults", json={"kind": "http_5xx_before", "status": 502, "method": "referrers"})
+        await http.post(
+            control + "faults",
+            json={"kind": "http_5xx_before", "status": 502, "method": "referrers"},
+        )
         assert (await http.get("referrers", params=PARAMS)).status_code == 502
         await http.post(control + "views", json={"count": 4})
         snapshot = (await http.get(control + "snapshot")).json()
@@ -71,20 +78,31 @@ async def test_asgi_app_under_asgi_transport() -> None:
     emulator = Emulator(seed=0)
     transport = httpx.ASGITransport(app=emulator.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://irefer.test") as http:
-        response = await http.get(f"/v1.0/{DEFAULT_LICENSE_KEY}.js/newSignup", params={**PARAMS, "email": "a@x.io"})
+        response = await http.get(
+            f"/v1.0/{DEFAULT_LICENSE_KEY}.js/newSignup", params={**PARAMS, "email": "a@x.io"}
+        )
         assert response.json()["email"] == "a@x.io"
         response = await http.post("/_control/participants", json={"email": "b@x.io", "name": "B"})
         assert len(response.json()["code"]) == 8
-        response = await http.post("/_control/campaigns", json={
-            "id": 77, "name": "Second", "license_key": "W4qL" + "7" * 28, "api_key": "k77",
-            "rewards": [{"signups_count": 2, "heading": "Pair", "delivery": "EACHTIME"}],
-            "actions": [{"page": "/done", "match": "contains"}],
-        })
+        response = await http.post(
+            "/_control/campaigns",
+            json={
+                "id": 77,
+                "name": "Second",
+                "license_key": "W4qL" + "7" * 28,
+                "api_key": "k77",
+                "rewards": [{"signups_count": 2, "heading": "Pair", "delivery": "EACHTIME"}],
+                "actions": [{"page": "/done", "match": "contains"}],
+            },
+        )
         assert response.json() == {"id": 77}
-        response = await http.post("/_control/faults", json={"rate": 1.0, "kinds": ["null_body"], "methods": ["rewards"]})
+        response = await http.post(
+            "/_control/faults", json={"rate": 1.0, "kinds": ["null_body"], "methods": ["rewards"]}
+        )
         assert response.status_code == 200
         assert (await http.post("/_control/participants", json={})).status_code == 400
         assert (await http.post("/_control/nope", json={})).status_code == 404
         assert (await http.delete("/_control/faults")).status_code == 200
     spec = emulator._specs[77]
-    assert spec.rewards[0].heading == "Pair" and spec.actions[0].page == "/done"
+    assert spec.rewards[0].heading == "Pair"
+    assert spec.actions[0].page == "/done"

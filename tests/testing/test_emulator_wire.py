@@ -9,42 +9,93 @@ from conftest import BASE, Raw
 
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator
 
-S, I, N = str, int, type(None)
+S, INT, N = str, int, type(None)
 OFFERED = [{"signups_count": S, "reward_heading": S, "reward_description": S}]
 
 # Types per key, as in the guide's samples (N | S where the guide shows null for an absent value).
 REFERRER_STATS = {
-    "campaign_name": S, "email": S, "confirmed": S, "referral_link": S, "referrals_made": I,
-    "reward_last": S, "reward_last_description": S, "reward_next": S,
-    "reward_next_description": S, "reward_next_referrals_remaining": I,
-    "rewards_earned": OFFERED, "rewards_offered": OFFERED,
+    "campaign_name": S,
+    "email": S,
+    "confirmed": S,
+    "referral_link": S,
+    "referrals_made": INT,
+    "reward_last": S,
+    "reward_last_description": S,
+    "reward_next": S,
+    "reward_next_description": S,
+    "reward_next_referrals_remaining": INT,
+    "rewards_earned": OFFERED,
+    "rewards_offered": OFFERED,
 }
 CAMPAIGN_STATS = {
-    "campaign_name": S, "total_views": S, "signups_total": I, "signups_today": I,
-    "conversion": S, "referrals": I, "facebook_referrals": I, "whatsapp_referrals": I,
-    "twitter_referrals": I, "linkedin_referrals": I, "email_referrals": I,
+    "campaign_name": S,
+    "total_views": S,
+    "signups_total": INT,
+    "signups_today": INT,
+    "conversion": S,
+    "referrals": INT,
+    "facebook_referrals": INT,
+    "whatsapp_referrals": INT,
+    "twitter_referrals": INT,
+    "linkedin_referrals": INT,
+    "email_referrals": INT,
     "rewards_offered": OFFERED,
 }
 NEW_SIGNUP = {
-    "campaign_name": S, "email": S, "confirmed": S, "referral_link": S, "referrer": S,
-    "reward_next": S, "reward_next_description": S, "reward_next_referrals_required": I,
+    "campaign_name": S,
+    "email": S,
+    "confirmed": S,
+    "referral_link": S,
+    "referrer": S,
+    "reward_next": S,
+    "reward_next_description": S,
+    "reward_next_referrals_required": INT,
     "rewards_offered": OFFERED,
 }
 REFERRER_ROW = {
-    "id": S, "campaign_id": S, "referral_link": S, "referrer_email": (N, S), "name": (N, S),
-    "email": S, "phone": (N, S), "info_1": (N, S), "info_2": (N, S), "info_3": (N, S),
-    "info_4": (N, S), "info_5": (N, S), "created_at": S, "ip": S, "source_network": S,
+    "id": S,
+    "campaign_id": S,
+    "referral_link": S,
+    "referrer_email": (N, S),
+    "name": (N, S),
+    "email": S,
+    "phone": (N, S),
+    "info_1": (N, S),
+    "info_2": (N, S),
+    "info_3": (N, S),
+    "info_4": (N, S),
+    "info_5": (N, S),
+    "created_at": S,
+    "ip": S,
+    "source_network": S,
     "referrals_count": S,
 }
 REWARD_ROW = {
-    "id": S, "campaign_id": S, "triggered_at": S, "recipient_id": S, "recipient_email": S,
-    "recipient_name": (N, S), "recipient_referral_code": S, "referrals_made": S, "reward_id": S,
-    "reward_heading": S, "reward_description": S, "reward_signups_count": S,
-    "reward_quantity": S, "reward_delivery": S, "reward_goal_type": S, "reward_to": S,
+    "id": S,
+    "campaign_id": S,
+    "triggered_at": S,
+    "recipient_id": S,
+    "recipient_email": S,
+    "recipient_name": (N, S),
+    "recipient_referral_code": S,
+    "referrals_made": S,
+    "reward_id": S,
+    "reward_heading": S,
+    "reward_description": S,
+    "reward_signups_count": S,
+    "reward_quantity": S,
+    "reward_delivery": S,
+    "reward_goal_type": S,
+    "reward_to": S,
 }
 ACTION_ROW = {
-    "id": S, "campaign_id": S, "referrer_email": S, "referred_person": S,
-    "specific_action": S, "created_at": S, "ip": S,
+    "id": S,
+    "campaign_id": S,
+    "referrer_email": S,
+    "referred_person": S,
+    "specific_action": S,
+    "created_at": S,
+    "ip": S,
 }
 
 
@@ -59,7 +110,8 @@ def check(value: Any, shape: Any) -> None:
         for item in value:
             check(item, shape[0])
     else:
-        assert isinstance(value, shape) and not isinstance(value, bool), value
+        assert isinstance(value, shape), value
+        assert not isinstance(value, bool), value
 
 
 @pytest.fixture
@@ -68,7 +120,9 @@ async def populated(raw: Raw, emulator: Emulator) -> Raw:
     emulator.add_participant("bob@example.com", referrer_code=ann.code, source="t")
     emulator.add_participant("cat@example.com", referrer_code=ann.code, info=["a", None, "c"])
     emulator.record_views(126)
-    await raw.json("newSpecificAction", external_id="x@y.z", action="/dashboard", referrer_code=ann.code)
+    await raw.json(
+        "newSpecificAction", external_id="x@y.z", action="/dashboard", referrer_code=ann.code
+    )
     return raw
 
 
@@ -104,7 +158,9 @@ async def test_new_signup_shape(populated: Raw, emulator: Emulator) -> None:
 
 async def test_new_specific_action_shape(populated: Raw, emulator: Emulator) -> None:
     code = emulator.participant("ann@example.com").code  # type: ignore[union-attr]
-    body = await populated.json("newSpecificAction", external_id="o", action="/dashboard", referrer_code=code)
+    body = await populated.json(
+        "newSpecificAction", external_id="o", action="/dashboard", referrer_code=code
+    )
     assert body == {"campaign_name": "My referral campaign", "external_id": "o"}
 
 
@@ -116,7 +172,8 @@ async def test_referrers_shape(populated: Raw, emulator: Emulator) -> None:
     ann = rows[2]
     assert ann["referral_link"] == emulator.participant("ann@example.com").code  # type: ignore[union-attr]
     assert (ann["referrals_count"], ann["phone"], ann["referrer_email"]) == ("2", "555", None)
-    assert rows[1]["source_network"] == "t" and rows[0]["source_network"] == ""
+    assert rows[1]["source_network"] == "t"
+    assert rows[0]["source_network"] == ""
     assert (rows[0]["info_1"], rows[0]["info_2"], rows[0]["info_3"]) == ("a", None, "c")
     assert rows[0]["created_at"] == "2018-06-15T12:00:00Z"
     assert int(rows[0]["id"]) > int(rows[1]["id"])
@@ -150,7 +207,15 @@ def error(method: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "method",
-    ["referrerStats", "campaignStats", "newSignup", "newSpecificAction", "referrers", "rewards", "specificActionSignups"],
+    [
+        "referrerStats",
+        "campaignStats",
+        "newSignup",
+        "newSpecificAction",
+        "referrers",
+        "rewards",
+        "specificActionSignups",
+    ],
 )
 @pytest.mark.parametrize(
     "params",
@@ -170,7 +235,9 @@ async def test_error_bodies(raw: Raw, method: str, params: dict[str, Any]) -> No
 
 async def test_wrong_license_key(raw: Raw) -> None:
     url = BASE.replace(DEFAULT_LICENSE_KEY, "W4qL" + "9" * 28)
-    response = await raw.http.get(url + "campaignStats", params={"campaign_id": 2605, "api_key": DEFAULT_API_KEY})
+    response = await raw.http.get(
+        url + "campaignStats", params={"campaign_id": 2605, "api_key": DEFAULT_API_KEY}
+    )
     assert response.json() == error("campaignStats")
 
 
@@ -203,6 +270,8 @@ async def test_journal_hides_api_key(raw: Raw, emulator: Emulator) -> None:
     await raw.json("campaignStats")
     entry = emulator.journal[0]
     assert "api_key" not in entry.params
-    assert entry.api_key == DEFAULT_API_KEY and entry.license_key == DEFAULT_LICENSE_KEY
-    assert DEFAULT_API_KEY not in repr(entry) and DEFAULT_LICENSE_KEY not in repr(entry)
+    assert entry.api_key == DEFAULT_API_KEY
+    assert entry.license_key == DEFAULT_LICENSE_KEY
+    assert DEFAULT_API_KEY not in repr(entry)
+    assert DEFAULT_LICENSE_KEY not in repr(entry)
     assert DEFAULT_API_KEY not in str(entry.as_dict())
