@@ -31,6 +31,7 @@ import hashlib
 import logging
 import math
 import random
+from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final, Literal
@@ -61,13 +62,14 @@ DEFAULT_BACKOFF: Final = (0.05, 1.0)
 #: Seconds between attempts to reach Redis while the local fallback hands out slots.
 FALLBACK_PROBE_INTERVAL: Final = 0.25
 _SOCKET_TIMEOUT: Final = 2.0
+_OFFSET_SAMPLES: Final = 32
 
 #: The GCRA reservation, run atomically by Redis.
 #:
 #: KEYS[1] the limiter key; ARGV: emission interval T, tolerance tau (= (burst - 1) * T),
-#: horizon H, fence F, all in integer microseconds. Returns ``{granted, wait_us}``:
-#: ``{1, w}`` a slot is reserved w microseconds from now; ``{0, w}`` the next slot is beyond
-#: the horizon, ask again in w microseconds (nothing was reserved).
+#: horizon H, fence F, all in integer microseconds. Returns ``{granted, wait_us, now_us}``:
+#: ``{1, w, now}`` a slot is reserved w microseconds after the server's ``now``; ``{0, w, now}``
+#: the next slot is beyond the horizon, ask again in w microseconds (nothing was reserved).
 GCRA_SCRIPT: Final = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
@@ -110,8 +112,8 @@ if dirty then
   redis.call('SET', KEYS[1], string.format('%.0f', tat),
              'PX', math.ceil((tat - now) / 1000) + 1000)
 end
-if granted == 1 then return {1, slot - now} end
-return {0, slot - horizon - now}
+if granted == 1 then return {1, slot - now, now} end
+return {0, slot - horizon - now, now}
 """
 
 _SCRIPT_SHA: Final = hashlib.sha1(GCRA_SCRIPT.encode()).hexdigest()  # noqa: S324 (Redis' script id)
@@ -168,6 +170,7 @@ class RedisRateLimiter:
         "_last_probe",
         "_local",
         "_lock",
+        "_offsets",
         "_owns_redis",
         "_redis",
         "_sleep",
@@ -237,6 +240,8 @@ class RedisRateLimiter:
         self._local: LocalRateLimiter | None = None
         self._down_since: float | None = None  # loop time of the first failure of an outage
         self._last_probe = 0.0  # loop time of the last attempt to reach Redis
+        # (round trip, server clock - loop clock) of recent calls: see _to_loop_time.
+        self._offsets: deque[tuple[float, float]] = deque(maxlen=_OFFSET_SAMPLES)
         self._fence_next = False  # local slots were handed out: fence the next shared call
 
     # -- the Limiter protocol -----------------------------------------------------------
@@ -290,7 +295,7 @@ class RedisRateLimiter:
             if self._fence_next and not self._probe_due():
                 return await self._local_slot()
             try:
-                granted, wait, sent = await self._run_script()
+                granted, wait, slot = await self._run_script()
             except _FATAL:
                 raise
             except _UNREACHABLE as exc:
@@ -300,13 +305,11 @@ class RedisRateLimiter:
                 continue
             attempt = 0
             if granted:
-                # Counted from when the request left, not from when the reply was read: the
-                # reply's delay varies with this loop's load, the request's hardly at all.
-                return sent + wait
+                return slot
             await self._sleep(wait)  # beyond the horizon: ask again when it opens
 
     async def _run_script(self) -> tuple[bool, float, float]:
-        """One reservation: (granted, seconds to wait, loop time the request was sent)."""
+        """One reservation: (granted, seconds to wait, the slot in loop time)."""
         loop = asyncio.get_running_loop()
         rate = self.rate_limit.rate
         interval = math.ceil(1e6 / rate)  # rounding up never exceeds the rate
@@ -332,8 +335,22 @@ class RedisRateLimiter:
             log.warning("Redis reachable again for rate limit %r", self.key)
         self._down_since = None
         self._fence_next = False
-        granted, wait_us = int(reply[0]), int(reply[1])
-        return granted == 1, max(wait_us, 0) / 1e6, sent
+        granted, wait_us, now_us = (int(x) for x in reply)
+        wait = max(wait_us, 0) / 1e6
+        # Server time of the slot, mapped onto the loop's clock (see _server_offset).
+        offset = self._server_offset(now_us / 1e6, sent, loop.time())
+        return granted == 1, wait, now_us / 1e6 + wait - offset
+
+    def _server_offset(self, server_now: float, sent: float, received: float) -> float:
+        """Estimate (server clock - loop clock) in seconds.
+
+        The script read the server's clock somewhere between ``sent`` and ``received``; of
+        the recent calls, the one with the shortest round trip pins the offset best (NTP's
+        rule), so neither a connection being set up nor a busy loop reading a reply late
+        moves a slot. Only the loop's monotonic clock is used, never the host's wall clock.
+        """
+        self._offsets.append((received - sent, server_now - (sent + received) / 2))
+        return min(self._offsets)[1]
 
     async def _while_down(self, exc: BaseException, attempt: int) -> bool:
         """Redis failed: pause before the next attempt; True when a local slot should be used."""
