@@ -21,7 +21,13 @@ from . import _bulk
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
 from ._converter import decode
-from ._errors import APIError, ClientStateError, ConfigurationError, RateLimitedError
+from ._errors import (
+    APIError,
+    ClientStateError,
+    ConfigurationError,
+    InvalidRequestError,
+    RateLimitedError,
+)
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
     CampaignStats,
@@ -77,7 +83,11 @@ def _license_key(value: str | None) -> str:
         raise ConfigurationError(
             f"license_key must be {_LICENSE_PREFIX!r} followed by 28 more characters "
             f"(32 in all); the value given has {len(value)} characters"
-            + ("" if value.startswith(_LICENSE_PREFIX) else f" and does not start with {_LICENSE_PREFIX!r}")
+            + (
+                ""
+                if value.startswith(_LICENSE_PREFIX)
+                else f" and does not start with {_LICENSE_PREFIX!r}"
+            )
         )
     if not value.isascii() or not value.isalnum():
         raise ConfigurationError("license_key must contain only letters and digits")
@@ -109,9 +119,21 @@ def _base_url(value: str | None) -> str:
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     if isinstance(value, httpx.Timeout):
         return value
-    if value is None or (isinstance(value, int | float) and not isinstance(value, bool) and value > 0):
+    if value is None or (
+        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    ):
         return httpx.Timeout(value)
-    raise ConfigurationError(f"timeout must be positive seconds, an httpx.Timeout or None, got {value!r}")
+    raise ConfigurationError(
+        f"timeout must be positive seconds, an httpx.Timeout or None, got {value!r}"
+    )
+
+
+def _default_campaign(value: int | str) -> str:
+    try:
+        return ep.check_campaign_id(value)
+    except InvalidRequestError as exc:
+        message = exc.message
+    raise ConfigurationError(message)
 
 
 def _concurrency(value: int | None) -> int | None:
@@ -147,6 +169,7 @@ class IReferClient:
         max_concurrency: requests in flight at once, or None for no cap (default 4).
         http_client: an ``httpx.AsyncClient`` to use; the SDK never closes it.
         transport: an httpx transport for the client the SDK builds (not with ``http_client``).
+
     """
 
     def __init__(
@@ -165,11 +188,14 @@ class IReferClient:
     ) -> None:
         license_key = _license_key(license_key)
         api_key = _api_key(api_key)
-        self._campaign_id = None if campaign_id is None else ep.check_campaign_id(campaign_id)
+        self._campaign_id = None if campaign_id is None else _default_campaign(campaign_id)
         self._base_url = _base_url(base_url)
         if retry is not None and not isinstance(retry, RetryConfig):
-            raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(retry).__name__}")
+            raise ConfigurationError(
+                f"retry must be a RetryConfig or None, not {type(retry).__name__}"
+            )
         self._retry = retry
+        self._max_pause = (retry or DEFAULT_RETRY).wait_max
         concurrency = _concurrency(max_concurrency)
         self._throttle = Throttle(build_limiter(rate_limit), concurrency)
         if http_client is not None and transport is not None:
@@ -255,9 +281,13 @@ class IReferClient:
 
     # -- the funnel --------------------------------------------------------------------
 
-    async def _call(self, endpoint: ep.Endpoint, campaign_id: int | str | None, **values: object) -> Any:
-        campaign = self._campaign_id if campaign_id is None else ep.check_campaign_id(
-            campaign_id, method=endpoint.name
+    async def _call(
+        self, endpoint: ep.Endpoint, campaign_id: int | str | None, **values: object
+    ) -> Any:
+        campaign = (
+            self._campaign_id
+            if campaign_id is None
+            else ep.check_campaign_id(campaign_id, method=endpoint.name)
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
@@ -282,7 +312,8 @@ class IReferClient:
                 data = await self._sender.get_json(endpoint.name, params)
             except RateLimitedError as exc:
                 if exc.retry_after:
-                    throttle.pause(exc.retry_after)  # every call of this client waits
+                    # Every call of this client waits; capped so one header cannot stall it.
+                    throttle.pause(min(exc.retry_after, self._max_pause))
                 raise
         return decode(data, endpoint.result, method=endpoint.name)
 
@@ -324,7 +355,9 @@ class IReferClient:
 
     # -- the seven endpoints -----------------------------------------------------------
 
-    async def referrer_stats(self, email: str, *, campaign_id: int | str | None = None) -> ReferrerStats:
+    async def referrer_stats(
+        self, email: str, *, campaign_id: int | str | None = None
+    ) -> ReferrerStats:
         """Get a participant's referrals and rewards (``referrerStats``).
 
         Raises :class:`APIError` if the campaign has no participant with this email.

@@ -155,14 +155,19 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     ):
         scalar_hooks[enum_type | None] = _enum_hook(enum_type)
     for tp, hook in scalar_hooks.items():
-        # Unions and parametrised generics cannot go through singledispatch: match exactly.
-        conv.register_structure_hook_func(lambda t, tp=tp: t == tp, hook)
+        if isinstance(tp, type):
+            conv.register_structure_hook(tp, hook)
+        else:
+            # Unions and parametrised generics cannot go through singledispatch: match exactly.
+            conv.register_structure_hook_func(lambda t, tp=tp: t == tp, hook)
 
     for model in _MODELS:
         overrides: dict[str, Any] = {"raw": override(omit=True)}
         if "referral_link" in attrs_fields(model) and model is not m.Referrer:
             overrides["referral_link"] = override(struct_hook=_to_link)
-        conv.register_structure_hook(model, _with_raw(make_dict_structure_fn(model, conv, **overrides)))
+        conv.register_structure_hook(
+            model, _with_raw(make_dict_structure_fn(model, conv, **overrides))
+        )
     return conv
 
 
@@ -197,7 +202,7 @@ def _explain(data: Any, tp: Any) -> str:
         _DETAILED = build_converter(detailed=True)
     try:
         _DETAILED.structure(data, tp)
-    except Exception as exc:  # noqa: BLE001 - any failure is what we are describing
+    except Exception as exc:
         lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
         return "; ".join(lines[:5]) or f"{type(exc).__name__}: {exc}"
     return "unexpected shape"
@@ -215,9 +220,9 @@ def decode(data: Any, tp: type[T] | Any, *, method: str) -> T:
     """
     try:
         if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
-            raise TypeError("list endpoint")  # noqa: TRY301 - explained below
+            raise TypeError("list endpoint")
         return _FAST.structure(data, tp)  # type: ignore[no-any-return]
-    except Exception:  # noqa: BLE001, S110 - translated below, outside the handler
+    except Exception:  # noqa: S110 - translated below, outside the handler
         pass
     if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
         detail = f"expected a JSON array, got {_json_type(data)}"
@@ -225,4 +230,6 @@ def decode(data: Any, tp: type[T] | Any, *, method: str) -> T:
         detail = f"expected a JSON object, got {_json_type(data)}"
     else:
         detail = _explain(data, tp)
-    raise MalformedResponseError(f"{method}: unexpected response shape", method=method, detail=detail)
+    raise MalformedResponseError(
+        f"{method}: unexpected response shape", method=method, detail=detail
+    )

@@ -43,7 +43,9 @@ class Limiter(Protocol):
 
 def _check_rate(_: object, __: object, value: float) -> None:
     if isinstance(value, bool) or not (isinstance(value, int | float) and value > 0):
-        raise ConfigurationError(f"rate must be a positive number of requests per second, got {value!r}")
+        raise ConfigurationError(
+            f"rate must be a positive number of requests per second, got {value!r}"
+        )
     if not math.isfinite(value):
         raise ConfigurationError("rate must be finite (use rate_limit=None to turn it off)")
 
@@ -69,7 +71,7 @@ class RateLimit:
 
 
 class LocalRateLimiter:
-    """The in-process limiter: aiolimiter's leaky bucket, ``burst + 1`` slots draining at ``rate``."""
+    """The in-process limiter: aiolimiter's bucket of ``burst + 1`` slots draining at ``rate``."""
 
     __slots__ = ("_bucket", "rate_limit")
 
@@ -133,7 +135,8 @@ class Throttle:
         try:
             if self._paused_until:
                 loop = asyncio.get_running_loop()
-                while (delay := self._paused_until - loop.time()) > 0:
+                # A loop, not an Event: another 429 may extend the pause while we sleep.
+                while (delay := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
                     await asyncio.sleep(delay)
             if self._limiter is not None:
                 await self._limiter.acquire()

@@ -43,12 +43,16 @@ T = TypeVar("T")
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigurationError(f"RetryConfig.{attribute.name} must be a number >= 0, got {value!r}")
+        raise ConfigurationError(
+            f"RetryConfig.{attribute.name} must be a number >= 0, got {value!r}"
+        )
 
 
 def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"RetryConfig.{attribute.name} must be an integer >= 1, got {value!r}")
+        raise ConfigurationError(
+            f"RetryConfig.{attribute.name} must be an integer >= 1, got {value!r}"
+        )
 
 
 @attrs.frozen
@@ -93,9 +97,7 @@ def _random() -> float:
     return random.random()  # noqa: S311 - jitter, not cryptography
 
 
-async def call_with_retry(
-    attempt: Callable[[], Awaitable[T]], config: RetryConfig | None
-) -> T:
+async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
     """Run ``attempt`` until it succeeds or a non-retryable error, the attempt cap or the deadline.
 
     The error raised is the last attempt's, with ``.attempts`` set.

@@ -6,7 +6,8 @@ JSON of a usable answer and raises an SDK error for everything else:
 * httpx exceptions -> :func:`~irefer_async._errors.translate_transport_error` (redacted);
 * 429 -> :class:`RateLimitedError` with Retry-After (seconds or HTTP date);
 * 5xx -> :class:`ServerError`; other non-2xx -> :class:`HTTPStatusError`;
-* empty or ``null`` body -> :class:`EmptyResponseError`; not JSON -> :class:`MalformedResponseError`;
+* empty or ``null`` body -> :class:`EmptyResponseError`;
+* not JSON -> :class:`MalformedResponseError`;
 * ``{"error": ..., "error_code": ...}`` -> :class:`APIError`.
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
+import math
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -54,7 +56,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
         if when.tzinfo is None:
             when = when.replace(tzinfo=dt.timezone.utc)
         seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
-    if seconds != seconds:  # NaN
+    if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
 
@@ -82,7 +84,7 @@ class Sender:
         return "<Sender>"
 
     def url_for(self, method: str, params: dict[str, str]) -> str:
-        """The full request URL (it contains both secrets: never print it)."""
+        """Build the full request URL (it contains both secrets: never print it)."""
         query = urlencode({**params, "api_key": self._api_key}, quote_via=quote, safe="")
         return f"{self._prefix}{method}?{query}"
 

@@ -1,0 +1,27 @@
+"""Shared fixtures: a respx router on the API's base URL and a client over it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import respx
+from helpers import BASE, make_client
+
+from irefer_async import IReferClient, RetryConfig
+
+
+@pytest.fixture
+def mock() -> Any:
+    """respx router for the API base URL; every route must be hit or the test fails."""
+    with respx.mock(base_url=BASE, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client(mock: respx.MockRouter) -> AsyncIterator[IReferClient]:
+    """An open client (no rate limit, retries without waiting) over the respx mock."""
+    c = make_client(retry=RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0))
+    async with c:
+        yield c

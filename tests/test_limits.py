@@ -1,0 +1,137 @@
+"""The rate limiter, the 429 pause and the concurrency cap, measured on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+
+import httpx
+import pytest
+import respx
+import samples
+from helpers import make_client, run_virtual
+
+from irefer_async import ConfigurationError, Limiter, LocalRateLimiter, RateLimit, RetryConfig
+
+OK = httpx.Response(200, json=samples.CAMPAIGN_STATS)
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    """The most timestamps in any half-open window [t, t + window)."""
+    times = sorted(times)
+    return max(bisect.bisect_left(times, t + window - 1e-9) - i for i, t in enumerate(times))
+
+
+def record_times(mock: respx.MockRouter) -> list[float]:
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        times.append(asyncio.get_running_loop().time())
+        return OK
+
+    mock.get("campaignStats").mock(side_effect=handler)
+    return times
+
+
+@pytest.mark.parametrize(("rate", "burst"), [(5, 1), (50, 1), (200, 1), (50, 0), (20, 5)])
+def test_no_window_exceeds_rate_plus_burst_and_steady_rate_is_exact(
+    mock: respx.MockRouter, rate: int, burst: int
+) -> None:
+    times = record_times(mock)
+    seconds = 4
+
+    async def main() -> None:
+        async with make_client(
+            rate_limit=RateLimit(rate, burst=burst), max_concurrency=64
+        ) as client:
+            await asyncio.gather(*(client.campaign_stats() for _ in range(rate * seconds)))
+
+    run_virtual(main())
+    assert max_in_window(times) <= rate + burst
+    steady = times[burst + 1 :]
+    achieved = (len(steady) - 1) / (steady[-1] - steady[0])
+    assert achieved == pytest.approx(rate, rel=0.01)
+
+
+def test_default_rate_limit_is_five_per_second_and_four_in_flight(mock: respx.MockRouter) -> None:
+    in_flight = 0
+    peak = 0
+    times: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        times.append(asyncio.get_running_loop().time())
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(2.0)
+        in_flight -= 1
+        return OK
+
+    mock.get("campaignStats").mock(side_effect=handler)
+
+    async def main_defaults() -> None:
+        from helpers import API_KEY, LICENSE_KEY
+
+        from irefer_async import IReferClient
+
+        async with IReferClient(LICENSE_KEY, API_KEY, campaign_id=1) as client:
+            await asyncio.gather(*(client.campaign_stats() for _ in range(20)))
+
+    run_virtual(main_defaults())
+    assert peak == 4
+    assert max_in_window(times) <= 5 + 1
+
+
+def test_a_429_with_retry_after_pauses_every_call_of_the_client(mock: respx.MockRouter) -> None:
+    times: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        times.append(asyncio.get_running_loop().time())
+        if len(times) == 1:
+            return httpx.Response(429, headers={"Retry-After": "10"})
+        return OK
+
+    mock.get("campaignStats").mock(side_effect=handler)
+
+    async def main() -> None:
+        async with make_client(retry=RetryConfig(wait_jitter=0), max_concurrency=1) as client:
+            first = asyncio.create_task(client.campaign_stats())
+            await asyncio.sleep(0.001)
+            others = [asyncio.create_task(client.campaign_stats()) for _ in range(3)]
+            await asyncio.gather(first, *others)
+
+    run_virtual(main())
+    assert len(times) == 5
+    assert all(t - times[0] >= 10.0 for t in times[1:])
+
+
+def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter) -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.slots = 0
+
+        async def acquire(self) -> None:
+            self.slots += 1
+
+    limiter = Counting()
+    assert isinstance(limiter, Limiter)
+    mock.get("newSignup").respond(500)
+    mock.get("referrerStats").respond(json=dict(samples.REFERRER_STATS, email="a@b.io"))
+
+    async def main() -> None:
+        async with make_client(
+            rate_limit=limiter, retry=RetryConfig(wait_initial=0, wait_jitter=0)
+        ) as client:
+            result = await client.new_signup("a@b.io")
+            assert result.reconciled
+
+    run_virtual(main())
+    assert limiter.slots == 2  # the write, then the reconciling read
+
+
+def test_rate_limit_validation() -> None:
+    with pytest.raises(ConfigurationError):
+        RateLimit(-1)
+    with pytest.raises(ConfigurationError):
+        RateLimit(5, burst=-1)
+    assert repr(LocalRateLimiter(RateLimit(5))) == "LocalRateLimiter(RateLimit(rate=5, burst=1))"

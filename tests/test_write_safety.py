@@ -1,0 +1,166 @@
+"""Writes are resent only when provably harmless; ambiguous failures are reconciled by a read."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+import samples
+from helpers import API_KEY, LICENSE_KEY, make_client, run_virtual
+
+from irefer_async import (
+    APIError,
+    NewSignup,
+    RetryConfig,
+    ServerError,
+    WriteOutcomeUnknownError,
+)
+
+NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
+SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
+NOT_FOUND = {
+    "error": "input missing or incorrect",
+    "error_code": "irefer_api_referrerStats_err_401",
+}
+STATS_FOR_NEW = dict(samples.REFERRER_STATS, email="new@x.io", referrals_made=0)
+
+
+def run_signup(mock: respx.MockRouter, **kwargs: object) -> NewSignup:
+    async def main() -> NewSignup:
+        async with make_client(retry=NO_WAIT) as client:
+            return await client.new_signup("new@x.io", name="New", **kwargs)  # type: ignore[arg-type]
+
+    return run_virtual(main())
+
+
+@pytest.mark.parametrize(
+    "never_sent",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow"),
+        httpx.PoolTimeout("busy"),
+        httpx.Response(429),
+    ],
+    ids=["connect-error", "connect-timeout", "pool-timeout", "429"],
+)
+def test_failures_before_the_server_are_resent_without_reconciling(
+    mock: respx.MockRouter, never_sent: object
+) -> None:
+    write = mock.get("newSignup").mock(side_effect=[never_sent, SIGNUP_OK])
+    read = mock.get("referrerStats").respond(json=STATS_FOR_NEW)
+    result = run_signup(mock)
+    assert write.call_count == 2 and read.call_count == 0
+    assert result.reconciled is False
+
+
+@pytest.mark.parametrize(
+    "ambiguous",
+    [
+        httpx.ReadTimeout("slow"),
+        httpx.RemoteProtocolError("dropped"),
+        httpx.Response(500),
+        httpx.Response(502),
+        httpx.Response(200, content=b"null"),
+        httpx.Response(200, content=b"<html>oops</html>"),
+    ],
+    ids=["read-timeout", "dropped", "500", "502", "null", "html"],
+)
+def test_ambiguous_failure_that_landed_returns_the_reconciled_result(
+    mock: respx.MockRouter, ambiguous: object
+) -> None:
+    write = mock.get("newSignup").mock(side_effect=[ambiguous, SIGNUP_OK])
+    read = mock.get("referrerStats").respond(json=STATS_FOR_NEW)
+    result = run_signup(mock)
+    assert write.call_count == 1  # never resent: it landed
+    assert read.call_count == 1
+    assert read.calls.last.request.url.params["email"] == "new@x.io"
+    assert result.reconciled is True and result.email == "new@x.io"
+    assert result.referral_link == samples.REFERRER_STATS["referral_link"]
+
+
+def test_ambiguous_failure_that_did_not_land_is_resent(mock: respx.MockRouter) -> None:
+    write = mock.get("newSignup").mock(side_effect=[httpx.Response(503), SIGNUP_OK])
+    read = mock.get("referrerStats").respond(json=NOT_FOUND)
+    result = run_signup(mock)
+    assert write.call_count == 2 and read.call_count == 1
+    assert result.reconciled is False
+
+
+def test_unknown_outcome_when_the_reconciling_read_fails(mock: respx.MockRouter) -> None:
+    write = mock.get("newSignup").respond(500)
+    read = mock.get("referrerStats").respond(503)
+    with pytest.raises(WriteOutcomeUnknownError) as info:
+        run_signup(mock, referrer_code="REF1")
+    err = info.value
+    assert write.call_count == 1  # not resent
+    assert read.call_count == NO_WAIT.attempts  # the read itself was retried
+    assert err.params == {
+        "campaign_id": "2605",
+        "email": "new@x.io",
+        "name": "New",
+        "referrer_code": "REF1",
+    }
+    assert isinstance(err.last_error, ServerError)
+    assert API_KEY not in str(err) and LICENSE_KEY not in str(err)
+    assert err.__context__ is None
+
+
+def test_api_error_on_a_write_is_final(mock: respx.MockRouter) -> None:
+    write = mock.get("newSignup").respond(
+        json={"error": "bad", "error_code": "irefer_api_newSignup_err_401"}
+    )
+    read = mock.get("referrerStats").respond(json=STATS_FOR_NEW)
+    with pytest.raises(APIError):
+        run_signup(mock)
+    assert write.call_count == 1 and read.call_count == 0
+
+
+def test_writes_that_keep_failing_unlanded_stop_at_the_attempt_cap(mock: respx.MockRouter) -> None:
+    write = mock.get("newSignup").respond(500)
+    mock.get("referrerStats").respond(json=NOT_FOUND)
+    with pytest.raises(ServerError) as info:
+        run_signup(mock)
+    assert write.call_count == NO_WAIT.attempts
+    assert info.value.attempts == NO_WAIT.attempts
+
+
+ACTION = {"external_id": "friend@x.io", "action": "/dashboard", "referrer_code": "CODE"}
+ACTION_ROW = dict(
+    samples.SPECIFIC_ACTION_SIGNUPS[0], referred_person="friend@x.io", specific_action="/dashboard"
+)
+
+
+def run_action() -> object:
+    async def main() -> object:
+        async with make_client(retry=NO_WAIT) as client:
+            return await client.new_specific_action(
+                ACTION["external_id"],
+                action=ACTION["action"],
+                referrer_code=ACTION["referrer_code"],
+            )
+
+    return run_virtual(main())
+
+
+def test_action_reconciled_through_specific_action_signups(mock: respx.MockRouter) -> None:
+    write = mock.get("newSpecificAction").respond(502)
+    read = mock.get("specificActionSignups").respond(
+        json=[*samples.SPECIFIC_ACTION_SIGNUPS, ACTION_ROW]
+    )
+    result = run_action()
+    assert write.call_count == 1 and read.call_count == 1
+    assert result.reconciled is True  # type: ignore[attr-defined]
+    assert result.external_id == "friend@x.io"  # type: ignore[attr-defined]
+
+
+def test_action_not_found_is_resent(mock: respx.MockRouter) -> None:
+    write = mock.get("newSpecificAction").mock(
+        side_effect=[
+            httpx.ReadTimeout("slow"),
+            httpx.Response(200, json=samples.NEW_SPECIFIC_ACTION),
+        ]
+    )
+    mock.get("specificActionSignups").respond(json=samples.SPECIFIC_ACTION_SIGNUPS)
+    result = run_action()
+    assert write.call_count == 2
+    assert result.reconciled is False  # type: ignore[attr-defined]
