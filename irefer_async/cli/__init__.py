@@ -1,0 +1,318 @@
+"""The ``irefer`` command line (needs the ``cli`` extra: ``pip install 'irefer-async[cli]'``).
+
+Commands::
+
+    irefer demo                                   no credentials: emulator + import + stats
+    irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
+    irefer import actions FILE ...
+    irefer stats campaign | irefer stats referrer EMAIL
+    irefer export referrers|rewards|actions --format table|csv|json
+    irefer emulator --port 8765 [--seed-demo]
+
+Every command that talks to iRefer takes ``--emulator`` (the embedded, in-process emulator)
+or uses the real API with credentials from ``IREFER_LICENSE_KEY`` and ``IREFER_API_KEY``
+only (never a flag: flags show in ``ps``), ``--base-url``/``IREFER_BASE_URL`` and
+``--campaign-id``/``IREFER_CAMPAIGN_ID``.
+
+Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a request failed),
+2 usage or configuration error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from .._errors import ConfigurationError, IReferError
+from .._version import __version__
+from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
+from ._ledger import LedgerError
+from ._query import flatten, render_object, render_rows
+from ._target import Target, build_client
+
+__all__ = ["cli", "main"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FORMATS = click.Choice(["table", "csv", "json"])
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def _err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def target_options(func: F) -> F:
+    """Add ``--emulator``, ``--base-url`` and ``--campaign-id``."""
+    func = click.option(
+        "--campaign-id", envvar="IREFER_CAMPAIGN_ID", help="Campaign id [env IREFER_CAMPAIGN_ID]."
+    )(func)
+    func = click.option(
+        "--base-url", envvar="IREFER_BASE_URL", help="API root [env IREFER_BASE_URL]."
+    )(func)
+    func = click.option(
+        "--emulator",
+        is_flag=True,
+        help="Target the embedded in-process emulator instead of the real API.",
+    )(func)
+    return func
+
+
+def _target(emulator: bool, base_url: str | None, campaign_id: str | None) -> Target:
+    return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id)
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
+    err = _err_console()
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        err.print("interrupted; re-run with --resume to settle rows that were in flight")
+        return EXIT_INTERRUPTED
+    except (ConfigurationError, LedgerError) as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 2
+    except IReferError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 1
+
+
+def _exit(code: int) -> None:
+    if code:
+        raise SystemExit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="irefer")
+def cli() -> None:
+    """Command line for the iRefer referral API: bulk imports, stats, exports, emulator."""
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Import signups or specific actions from a CSV or JSON-lines file."""
+
+
+def import_options(func: F) -> F:
+    """Add the options shared by ``import signups`` and ``import actions``."""
+    decorators = [
+        click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
+        target_options,
+        click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True,
+                     help="Requests in flight at once."),
+        click.option("--rate", type=click.FloatRange(0), default=None,
+                     help="Requests per second (0: unlimited) [default: 5, none with --emulator]."),
+        click.option("--dry-run", is_flag=True, help="Validate and count only; send nothing."),
+        click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Results file (JSON lines) [default: FILE.results.jsonl]."),
+        click.option("--failed", "failed_path", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Failed-rows file, in FILE's format [default: FILE-stem.failed.ext]."),
+        click.option("--ledger", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Ledger for --resume [default: RESULTS.ledger.sqlite]."),
+        click.option("--resume", is_flag=True,
+                     help="Continue an import: skip finished rows, settle in-flight ones."),
+        click.option("--progress", type=click.Choice(["auto", "bar", "json", "none"]),
+                     default="auto", show_default=True,
+                     help="Progress display: a bar on a terminal, JSON lines on stderr otherwise."),
+        click.option("--progress-interval", type=click.FloatRange(0), default=1.0,
+                     show_default=True, help="Seconds between JSON progress lines."),
+    ]  # fmt: skip
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def _import(kind: str, file: Path, **kw: Any) -> None:
+    # No --rate: the client's default (5/s) against the real API, unlimited on the emulator.
+    rate: float | str | None = kw["rate"] or None
+    if kw["rate"] is None and not kw["emulator"]:
+        rate = "default"
+    options = ImportOptions(
+        kind=kind,
+        path=file,
+        target=_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
+        concurrency=kw["concurrency"],
+        rate=rate,
+        dry_run=kw["dry_run"],
+        results=kw["results"],
+        failed=kw["failed_path"],
+        ledger=kw["ledger"],
+        resume=kw["resume"],
+        progress=kw["progress"],
+        progress_interval=kw["progress_interval"],
+    )
+    console = _console()
+
+    async def go() -> int:
+        report = await run_import(options, console)
+        print_summary(report, console, kind=kind, dry_run=options.dry_run)
+        if console.is_terminal is False and options.progress != "none":
+            _err_console().out(_summary_json(report), highlight=False)
+        return report.exit_code
+
+    _exit(_run(go()))
+
+
+def _summary_json(report: Any) -> str:
+    import json  # noqa: PLC0415
+
+    return json.dumps(
+        {
+            "event": "summary",
+            **report.counts.as_dict(),
+            "results": None if report.results is None else str(report.results),
+            "failed_file": None if not report.failed_rows else str(report.failed),
+            "exit_code": report.exit_code,
+        }
+    )
+
+
+@import_group.command("signups")
+@import_options
+def import_signups(file: Path, **kw: Any) -> None:
+    """Add every participant of FILE.
+
+    Columns: email (required), name, phone, info_1..info_5, source, referrer_code.
+    """
+    _import("signups", file, **kw)
+
+
+@import_group.command("actions")
+@import_options
+def import_actions(file: Path, **kw: Any) -> None:
+    """Record every specific action of FILE (columns: external_id, action, referrer_code)."""
+    _import("actions", file, **kw)
+
+
+@cli.group()
+def stats() -> None:
+    """Campaign and participant statistics."""
+
+
+@stats.command("campaign")
+@target_options
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str) -> None:
+    """Show views, signups, conversion and referrals by network."""
+    target = _target(emulator, base_url, campaign_id)
+
+    async def go() -> int:
+        client, _ = build_client(target)
+        async with client:
+            result = await client.campaign_stats()
+        render_object(flatten(result), fmt, _console(), title="campaign stats")
+        return 0
+
+    _exit(_run(go()))
+
+
+@stats.command("referrer")
+@click.argument("email")
+@target_options
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+def stats_referrer(
+    email: str, emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str
+) -> None:
+    """Show one participant's referrals and rewards."""
+    target = _target(emulator, base_url, campaign_id)
+
+    async def go() -> int:
+        client, _ = build_client(target)
+        async with client:
+            result = await client.referrer_stats(email)
+        render_object(flatten(result), fmt, _console(), title=f"referrer {email}")
+        return 0
+
+    _exit(_run(go()))
+
+
+_EXPORT_COLUMNS = {
+    "referrers": ["id", "email", "name", "referral_link", "referrer_email", "referrals_count",
+                  "source_network", "created_at"],
+    "rewards": ["id", "recipient_email", "reward_heading", "referrals_made", "reward_to",
+                "triggered_at"],
+    "actions": ["id", "referrer_email", "referred_person", "specific_action", "created_at"],
+}  # fmt: skip
+
+
+@cli.command("export")
+@click.argument("what", type=click.Choice(["referrers", "rewards", "actions"]))
+@target_options
+@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@click.option("--all-columns", is_flag=True, help="Every field, not just the main ones.")
+def export(  # noqa: PLR0917 - click passes options as parameters
+    what: str,
+    emulator: bool,
+    base_url: str | None,
+    campaign_id: str | None,
+    fmt: str,
+    all_columns: bool,
+) -> None:
+    """Export every referrer, triggered reward or specific action of the campaign."""
+    target = _target(emulator, base_url, campaign_id)
+
+    async def go() -> int:
+        client, _ = build_client(target)
+        async with client:
+            if what == "referrers":
+                items: Sequence[Any] = await client.referrers()
+            elif what == "rewards":
+                items = await client.rewards()
+            else:
+                items = await client.specific_action_signups()
+        rows = [flatten(item) for item in items]
+        columns = None if all_columns or fmt == "json" else _EXPORT_COLUMNS[what]
+        render_rows(rows, fmt, _console(), title=what, columns=columns)
+        return 0
+
+    _exit(_run(go()))
+
+
+@cli.command()
+@click.option("--rows", type=click.IntRange(10, 1_000_000), default=3000, show_default=True)
+@click.option("--waves", type=click.IntRange(1, 20), default=4, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--progress", type=click.Choice(["auto", "bar", "json", "none"]), default="auto")
+def demo(rows: int, waves: int, seed: int, progress: str) -> None:
+    """Import a generated campaign with referral chains into the embedded emulator.
+
+    Needs no credentials; shows the progress bar, campaign stats and top referrers.
+    """
+    from ._demo import run_demo  # noqa: PLC0415 - imports the emulator
+
+    console = _console()
+    _exit(_run(run_demo(console, rows=rows, waves=waves, seed=seed, progress=progress)))
+
+
+@cli.command("emulator", context_settings={"ignore_unknown_options": True})
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed-demo", is_flag=True, help="Add demo participants, referrals and views.")
+def emulator_command(host: str, port: int, seed: int, seed_demo: bool) -> None:
+    """Serve the iRefer emulator on a local port (Ctrl-C to stop)."""
+    from ..testing.__main__ import main as serve  # noqa: PLC0415
+
+    argv = ["--host", host, "--port", str(port), "--seed", str(seed)]
+    if seed_demo:
+        argv.append("--seed-demo")
+    _exit(serve(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``irefer`` console script."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="irefer")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,5 @@
+"""``python -m irefer_async.cli``: the same as the ``irefer`` command."""
+
+from . import main
+
+main()

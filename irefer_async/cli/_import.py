@@ -1,0 +1,391 @@
+"""``irefer import signups|actions FILE``: validate, submit in bulk, account for every row.
+
+Per input row the results file (JSON lines) gets one record::
+
+    {"line": 7, "key": "ann@example.com", "status": "ok", "error": null, "error_type": null,
+     "row": {...the row as read...}, "result": {...the API's answer...}}
+
+``status`` is ok, failed, unknown (may have landed: settle it with ``--resume``), invalid
+(never sent) or duplicate (a key seen earlier in the file: skipped). Failed, unknown and
+invalid rows are also written, as read, to the failed-rows file in the input's own format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+from rich.console import Console
+from rich.table import Table
+
+from .._bulk import BulkOutcome, BulkStatus
+from .._client import IReferClient
+from .._errors import APIError, IReferError
+from ._ledger import FINISHED, Ledger
+from ._progress import Counts, NoProgress, make_reporter
+from ._rows import (
+    KINDS,
+    FailedRowsWriter,
+    Format,
+    InputRow,
+    Kind,
+    SeenKeys,
+    count_rows,
+    detect_format,
+    header_of,
+    read_rows,
+    validate,
+)
+from ._target import Target, build_client
+
+__all__ = ["ImportOptions", "ImportReport", "referral_code", "run_import"]
+
+EXIT_OK = 0
+EXIT_ROWS_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+@attrs.frozen
+class ImportOptions:
+    """Everything ``irefer import`` was asked to do."""
+
+    kind: str
+    path: Path
+    target: Target
+    concurrency: int = 8
+    rate: float | str | None = "default"
+    dry_run: bool = False
+    results: Path | None = None
+    failed: Path | None = None
+    ledger: Path | None = None
+    resume: bool = False
+    progress: str = "auto"
+    progress_interval: float = 1.0
+
+
+@attrs.define
+class ImportReport:
+    """What an import did: counts by status and where the files are."""
+
+    counts: Counts
+    results: Path | None
+    failed: Path | None
+    failed_rows: int
+    resumed: int = 0
+    reconciled: int = 0
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every row is ok (duplicates are skipped, not failures), else 1."""
+        if self.interrupted:
+            return EXIT_INTERRUPTED
+        s = self.counts.by_status
+        return EXIT_ROWS_FAILED if s["failed"] or s["unknown"] or s["invalid"] else EXIT_OK
+
+
+def referral_code(referral_link: str) -> str:
+    """Return the code in a referral link (its ``iref`` parameter, else its last path segment)."""
+    query = parse_qs(urlsplit(referral_link).query)
+    for name in ("iref", "ref", "referrer_code", "code"):
+        if query.get(name):
+            return query[name][0]
+    return referral_link.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _result_fields(result: Any) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    fields = {
+        f.name: getattr(result, f.name)
+        for f in attrs.fields(type(result))
+        if f.name not in ("raw", "rewards_offered")
+    }
+    link = fields.get("referral_link")
+    if isinstance(link, str):
+        fields["referral_code"] = referral_code(link)
+    return fields
+
+
+def _record(row: InputRow, status: str, error: str | None, error_type: str | None = None,
+            result: Any = None) -> dict[str, Any]:  # fmt: skip
+    return {
+        "line": row.line,
+        "key": row.key,
+        "status": status,
+        "error": error,
+        "error_type": error_type,
+        "row": row.raw,
+        "result": _result_fields(result),
+    }
+
+
+def _outcome_record(row: InputRow, outcome: BulkOutcome[Any, Any]) -> dict[str, Any]:
+    error = outcome.error
+    return _record(
+        row,
+        outcome.status.value,
+        None if error is None else str(error),
+        None if error is None else type(error).__name__,
+        outcome.result,
+    )
+
+
+def _default_paths(opts: ImportOptions) -> tuple[Path, Path, Path]:
+    path = opts.path
+    results = opts.results or path.with_name(path.name + ".results.jsonl")
+    suffix = path.suffix or (".csv" if detect_format(path) == "csv" else ".jsonl")
+    failed = opts.failed or path.with_name(f"{path.stem}.failed{suffix}")
+    ledger = opts.ledger or results.with_name(results.name + ".ledger.sqlite")
+    return results, failed, ledger
+
+
+class _Sink:
+    """Results file, failed-rows file, ledger and progress: where every row ends up."""
+
+    def __init__(
+        self,
+        results: IO[str] | None,
+        failed: FailedRowsWriter | None,
+        ledger: Ledger | None,
+        reporter: NoProgress,
+    ) -> None:
+        self.results = results
+        self.failed = failed
+        self.ledger = ledger
+        self.reporter = reporter
+
+    def emit(self, row: InputRow, record: dict[str, Any], *, ledger_state: str | None) -> None:
+        status = record["status"]
+        if self.results is not None:
+            self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        if self.failed is not None and status in ("failed", "unknown", "invalid"):
+            self.failed.write(row.raw)
+        if self.ledger is not None and ledger_state is not None and row.key is not None:
+            self.ledger.finish(row.key, ledger_state, record)
+        self.reporter.advance(status)
+
+
+async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Console) -> int:
+    """Resume: decide, with reads, whether rows left in flight landed. Returns how many did."""
+    unsettled = list(ledger.unsettled())
+    if not unsettled:
+        return 0
+    landed = 0
+    actions: set[tuple[str, str]] | None = None
+    for key, line, raw in unsettled:
+        row = validate(kind, line, raw)
+        request = row.request
+        result: Any = None
+        try:
+            if kind.name == "signups":
+                try:
+                    result = await client.referrer_stats(
+                        request.email, campaign_id=request.campaign_id
+                    )
+                except APIError:
+                    result = None  # no such participant: it never landed
+            else:
+                if actions is None:
+                    actions = {
+                        (a.referred_person, a.specific_action)
+                        for a in await client.specific_action_signups(
+                            campaign_id=request.campaign_id
+                        )
+                    }
+                result = True if (request.external_id, request.action) in actions else None
+        except IReferError as exc:
+            console.print(
+                f"[yellow]line {line}: cannot tell whether it landed ({exc}); left unknown"
+            )
+            continue
+        if result is None:
+            ledger.forget(key)
+            continue
+        landed += 1
+        record = _record(row, "ok", None, result=None if result is True else result)
+        record["reconciled"] = True
+        ledger.finish(key, "ok", record)
+    ledger.flush()
+    return landed
+
+
+def _feed(  # noqa: PLR0917 - private, called once
+    rows: Iterator[InputRow],
+    sink: _Sink,
+    ledger: Ledger | None,
+    states: dict[str, str],
+    pending: dict[int, InputRow],
+    report: ImportReport,
+    batch: int,
+) -> Generator[Any, None, None]:
+    """Yield the requests to send, in file order; every other row is accounted for on the way.
+
+    Rows are marked in flight in the ledger a batch at a time, before any of them is yielded.
+    """
+    seen = SeenKeys()
+    index = 0
+    buffer: list[InputRow] = []
+    for row in rows:
+        if row.error is not None:
+            sink.emit(row, _record(row, "invalid", row.error, "InvalidRow"), ledger_state=None)
+            continue
+        assert row.key is not None
+        if not seen.add(row.key):
+            duplicate = _record(row, "duplicate", "an earlier row has this key", "DuplicateRow")
+            sink.emit(row, duplicate, ledger_state=None)
+            continue
+        state = states.get(row.key)
+        if ledger is not None and state is not None:
+            if state in FINISHED:
+                record = ledger.record(row.key) or _record(row, state, None)
+                record["line"] = row.line
+                report.resumed += 1
+                sink.emit(row, record, ledger_state=None)
+                continue
+            # Still in flight and no read could settle it: never resend blindly.
+            sink.emit(row, _record(row, "unknown", "in flight in an earlier run; its outcome "
+                                   "could not be settled", "WriteOutcomeUnknownError"),
+                      ledger_state=None)  # fmt: skip
+            continue
+        buffer.append(row)
+        if len(buffer) >= batch:
+            index = yield from _flush(buffer, ledger, pending, index)
+    if buffer:
+        yield from _flush(buffer, ledger, pending, index)
+
+
+def _flush(
+    buffer: list[InputRow], ledger: Ledger | None, pending: dict[int, InputRow], index: int
+) -> Generator[Any, None, int]:
+    if ledger is not None:
+        ledger.mark_in_flight((r.key or "", r.line, r.raw) for r in buffer)
+    rows = buffer[:]
+    buffer.clear()
+    for row in rows:
+        pending[index] = row
+        index += 1
+        yield row.request
+    return index
+
+
+async def run_import(opts: ImportOptions, console: Console) -> ImportReport:  # noqa: PLR0915
+    """Run one import; the caller turns the report into output and an exit code."""
+    kind = KINDS[opts.kind]
+    fmt: Format = detect_format(opts.path)
+    results_path, failed_path, ledger_path = _default_paths(opts)
+    counts = Counts(count_rows(opts.path, fmt))
+    header = header_of(opts.path) if fmt == "csv" else None
+
+    if opts.dry_run:
+        report = ImportReport(counts, None, None, 0)
+        sink = _Sink(None, None, None, NoProgress(counts))
+        shown = 0
+        seen = SeenKeys()
+        for row in read_rows(opts.path, fmt, kind):
+            if row.error is not None:
+                if shown < 20:
+                    console.print(f"line {row.line}: [red]invalid[/]: {row.error}", markup=True)
+                    shown += 1
+                sink.reporter.advance("invalid")
+            elif row.key is not None and not seen.add(row.key):
+                sink.reporter.advance("duplicate")
+            else:
+                sink.reporter.advance("ok")
+        return report
+
+    ledger = Ledger(ledger_path, kind=kind.name, resume=opts.resume)
+    client, _ = build_client(opts.target, rate=opts.rate, concurrency=opts.concurrency)
+    failed = FailedRowsWriter(failed_path, fmt, header)
+    report = ImportReport(counts, results_path, failed_path, 0)
+    results = results_path.open("w", encoding="utf-8")
+    reporter = NoProgress(counts)
+    try:
+        async with client:
+            states: dict[str, str] = {}
+            if opts.resume:
+                report.reconciled = await _settle(client, kind, ledger, console)
+                states = ledger.states()
+            reporter = make_reporter(
+                opts.progress, counts, console, f"{kind.name}", opts.progress_interval
+            )
+            sink = _Sink(results, failed, ledger, reporter)
+            pending: dict[int, InputRow] = {}
+            feed = _feed(
+                read_rows(opts.path, fmt, kind), sink, ledger, states, pending, report,
+                batch=max(opts.concurrency, 16),
+            )  # fmt: skip
+            bulk = (
+                client.bulk_new_signups
+                if kind.name == "signups"
+                else client.bulk_new_specific_actions
+            )
+            run = bulk(feed, concurrency=opts.concurrency)
+            try:
+                async with run:
+                    async for outcome in run:
+                        row = pending.pop(outcome.index)
+                        state = (
+                            "unknown"
+                            if outcome.status is BulkStatus.UNKNOWN
+                            else outcome.status.value
+                        )
+                        sink.emit(row, _outcome_record(row, outcome), ledger_state=state)
+            finally:
+                # Interrupted: rows that were in flight stay marked so --resume settles them.
+                for outcome in run.undelivered:
+                    row = pending.pop(outcome.index)
+                    state = (
+                        "unknown" if outcome.status is BulkStatus.UNKNOWN else outcome.status.value
+                    )
+                    sink.emit(row, _outcome_record(row, outcome), ledger_state=state)
+                feed.close()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        report.interrupted = True
+        raise
+    finally:
+        reporter.close()
+        ledger.close()
+        results.flush()
+        os.fsync(results.fileno())
+        results.close()
+        failed.close()
+        report.failed_rows = failed.count
+    return report
+
+
+def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run: bool) -> None:
+    """Print the summary table, and where the files are."""
+    c = report.counts
+    console.print(f"[bold]irefer import {kind}" + (" (dry run)" if dry_run else ""))
+    table = Table()
+    table.add_column("status")
+    table.add_column("rows", justify="right")
+    labels = {"ok": "valid" if dry_run else "ok"}
+    for status, n in c.by_status.items():
+        if n or status in ("ok", "failed"):
+            table.add_row(labels.get(status, status), str(n))
+    table.add_row("[bold]total", f"[bold]{c.done}")
+    console.print(table)
+    elapsed = c.elapsed
+    if not dry_run:
+        rate = c.sent / elapsed if elapsed > 0 else 0.0
+        console.print(f"sent {c.sent} rows in {elapsed:.1f}s ({rate:.0f}/s)")
+    if report.resumed or report.reconciled:
+        console.print(
+            f"resumed: {report.resumed} rows already finished, "
+            f"{report.reconciled} in-flight rows found to have landed"
+        )
+    if report.results is not None:
+        console.print(f"results: {report.results}")
+    if report.failed is not None and report.failed_rows:
+        console.print(
+            f"failed rows: {report.failed} ({report.failed_rows}); fix and re-run with "
+            f"`irefer import {kind} {report.failed}`"
+        )

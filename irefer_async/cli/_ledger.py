@@ -1,0 +1,141 @@
+"""The import ledger: a SQLite file (WAL) that makes ``irefer import`` safe to kill and resume.
+
+Every row is committed as ``in_flight`` *before* it can be sent, and its outcome is recorded
+after. Marks are written ahead in batches (one transaction per batch) and outcomes in batches
+too: a row whose outcome was lost with the process is simply still ``in_flight``, which
+resume treats like an unknown outcome and settles with a read before deciding to resend.
+
+States: ``in_flight`` (maybe sent), ``ok``, ``failed``, ``invalid`` (finished), ``unknown``
+(sent, outcome unknown: settled like ``in_flight`` on resume).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FINISHED", "Ledger", "LedgerError"]
+
+#: States that a resume skips.
+FINISHED = frozenset({"ok", "failed", "invalid"})
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rows (
+    key TEXT PRIMARY KEY,
+    line INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    row TEXT NOT NULL,
+    record TEXT,
+    updated REAL NOT NULL
+);
+"""
+
+
+class LedgerError(Exception):
+    """The ledger cannot be used for this run (another kind of import, or already exists)."""
+
+
+class Ledger:
+    """One import's ledger. Not thread-safe: use it from the event loop's thread only."""
+
+    def __init__(self, path: Path, *, kind: str, resume: bool) -> None:
+        """Open (``resume=True``) or create the ledger at ``path`` for a ``kind`` import."""
+        self.path = path
+        existed = path.exists() and path.stat().st_size > 0
+        if existed and not resume:
+            raise LedgerError(
+                f"a ledger from an earlier run exists at {path}: pass --resume to continue it "
+                "(rows already sent are not sent again), or delete it to start over"
+            )
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL: a commit survives the process being killed (not a power loss), no fsync each.
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        stored = self._meta("kind")
+        if stored is None:
+            self._db.execute("INSERT INTO meta VALUES ('kind', ?)", (kind,))
+        elif stored != kind:
+            raise LedgerError(f"the ledger at {path} is for an import of {stored}, not {kind}")
+        self._pending: list[tuple[str, str | None, float, str]] = []
+        self._last_flush = time.monotonic()
+
+    def _meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def states(self) -> dict[str, str]:
+        """Every key's state (read once at the start of a resume)."""
+        return dict(self._db.execute("SELECT key, state FROM rows"))
+
+    def unsettled(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """Rows that may have been sent with no known outcome: ``(key, line, row)``."""
+        query = "SELECT key, line, row FROM rows WHERE state IN ('in_flight', 'unknown')"
+        for key, line, row in self._db.execute(query).fetchall():
+            yield key, line, json.loads(row)
+
+    def record(self, key: str) -> dict[str, Any] | None:
+        """Return the results record stored for a finished row."""
+        row = self._db.execute("SELECT record FROM rows WHERE key = ?", (key,)).fetchone()
+        return None if row is None or row[0] is None else dict(json.loads(row[0]))
+
+    def mark_in_flight(self, rows: Iterable[tuple[str, int, dict[str, Any]]]) -> None:
+        """Commit ``in_flight`` for rows about to be handed to the sender (one transaction)."""
+        self.flush()
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO rows (key, line, state, row, updated) VALUES (?, ?, 'in_flight', ?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET state = 'in_flight', updated = excluded.updated",
+                [(key, line, json.dumps(raw, ensure_ascii=False), now) for key, line, raw in rows],
+            )
+
+    def finish(self, key: str, state: str, record: dict[str, Any] | None) -> None:
+        """Record a row's outcome (written in batches; see :meth:`flush`)."""
+        text = None if record is None else json.dumps(record, ensure_ascii=False, default=str)
+        self._pending.append((state, text, time.time(), key))
+        if len(self._pending) >= 500 or time.monotonic() - self._last_flush > 0.5:
+            self.flush()
+
+    def forget(self, key: str) -> None:
+        """Drop a row proven never to have landed, so the run sends it again."""
+        self.flush()
+        with self._transaction():
+            self._db.execute("DELETE FROM rows WHERE key = ?", (key,))
+
+    def flush(self) -> None:
+        """Commit the outcomes recorded so far."""
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE rows SET state = ?, record = ?, updated = ? WHERE key = ?", pending
+            )
+
+    def close(self) -> None:
+        """Commit and close."""
+        self.flush()
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,244 @@
+"""Input files: CSV with a header or JSON lines, read lazily and validated row by row.
+
+A row becomes a request only if it passes the SDK's own checks (the same
+:func:`~irefer_async._endpoints.build_params` the client runs), so a row reported valid here is
+never rejected client-side later. Empty CSV cells and JSON nulls mean "not given".
+The failed-rows file is written in the input's own format (CSV: the same header, the cells
+as read), so it can be fed back to ``irefer import`` unedited.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import attrs
+
+from .. import _endpoints as ep
+from .._bulk import NewSignupRequest, NewSpecificActionRequest
+from .._errors import InvalidRequestError
+
+__all__ = [
+    "KINDS",
+    "FailedRowsWriter",
+    "InputRow",
+    "Kind",
+    "count_rows",
+    "detect_format",
+    "read_rows",
+]
+
+Format = Literal["csv", "jsonl"]
+
+_SIGNUP_COLUMNS = (
+    "email", "name", "phone", "info_1", "info_2", "info_3", "info_4", "info_5", "source",
+    "referrer_code", "campaign_id",
+)  # fmt: skip
+_ACTION_COLUMNS = ("external_id", "action", "referrer_code", "campaign_id")
+
+
+@attrs.frozen
+class Kind:
+    """What a file holds: signups or specific actions."""
+
+    name: str
+    endpoint: ep.Endpoint
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    request: type[Any]
+
+    def key(self, values: Mapping[str, str]) -> str:
+        """Return the duplicate key of a validated row (emails compare case-insensitively)."""
+        if self.request is NewSignupRequest:
+            return values["email"].strip().lower()
+        return f"{values['external_id']}|{values['action']}"
+
+
+#: The two kinds of import, by CLI name.
+KINDS = {
+    "signups": Kind("signups", ep.NEW_SIGNUP, _SIGNUP_COLUMNS, ("email",), NewSignupRequest),
+    "actions": Kind(
+        "actions",
+        ep.NEW_SPECIFIC_ACTION,
+        _ACTION_COLUMNS,
+        ("external_id", "action", "referrer_code"),
+        NewSpecificActionRequest,
+    ),
+}
+
+
+@attrs.define(slots=True)
+class InputRow:
+    """One row of the input file, as read, and what validation made of it."""
+
+    #: 1-based line number (CSV: the line the record starts on; the header is line 1).
+    line: int
+    #: The row as read (CSV: column -> cell; JSONL: the object).
+    raw: dict[str, Any]
+    #: The request, when the row is valid.
+    request: Any = None
+    #: The duplicate key, when the row is valid.
+    key: str | None = None
+    #: Why the row is invalid (None when valid).
+    error: str | None = None
+
+
+def detect_format(path: Path) -> Format:
+    """CSV or JSON lines, from the extension or else the first non-blank character."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    with path.open("r", encoding="utf-8-sig") as f:
+        head = f.read(4096).lstrip()
+    return "jsonl" if head.startswith("{") else "csv"
+
+
+def count_rows(path: Path, fmt: Format) -> int:
+    """Count the data rows quickly (for the progress bar's total)."""
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        if fmt == "csv":
+            return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+        return sum(1 for line in f if line.strip())
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def validate(kind: Kind, line: int, raw: dict[str, Any]) -> InputRow:
+    """Check one row: unknown or missing columns, then the SDK's own argument checks."""
+    row = InputRow(line, raw)
+    unknown = [str(k) for k in raw if k not in kind.columns]
+    if unknown:
+        row.error = f"unknown column(s): {', '.join(sorted(unknown))}"
+        return row
+    values = {k: _clean(v) for k, v in raw.items()}
+    not_text = [k for k, v in values.items() if v is not None and not isinstance(v, str | int)]
+    if not_text:
+        row.error = f"column(s) must be text: {', '.join(not_text)}"
+        return row
+    values = {k: (str(v) if isinstance(v, int) else v) for k, v in values.items() if v is not None}
+    missing = [c for c in kind.required if c not in values]
+    if missing:
+        row.error = f"missing required column(s): {', '.join(missing)}"
+        return row
+    campaign = values.pop("campaign_id", None)
+    try:
+        if campaign is not None:
+            campaign = ep.check_campaign_id(campaign, method=kind.endpoint.name)
+        ep.build_params(kind.endpoint, campaign or "1", values)
+    except InvalidRequestError as exc:
+        row.error = str(exc)
+        return row
+    row.key = kind.key(values)
+    row.request = kind.request(**values, campaign_id=campaign)
+    return row
+
+
+def _read_csv(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.DictReader(f, restkey="\0extra")
+    for record in reader:
+        line = reader.line_num
+        extra = record.pop("\0extra", None)
+        raw: dict[str, Any] = dict(record)
+        if extra:
+            raw["(extra cells)"] = extra
+        yield line, raw
+
+
+def _read_jsonl(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for line_no, text in enumerate(f, start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            yield line_no, {"(unparsed)": text.rstrip("\n"), "(error)": f"not JSON: {exc}"}
+            continue
+        if not isinstance(value, dict):
+            yield line_no, {"(unparsed)": text.rstrip("\n"), "(error)": "not a JSON object"}
+            continue
+        yield line_no, value
+
+
+def header_of(path: Path) -> list[str]:
+    """Return the CSV header, as read."""
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        return next(csv.reader(f), [])
+
+
+def read_rows(path: Path, fmt: Format, kind: Kind) -> Iterator[InputRow]:
+    """Read and validate the file lazily, one :class:`InputRow` at a time."""
+    with path.open("r", encoding="utf-8-sig", newline="") as f:
+        source = _read_csv(f) if fmt == "csv" else _read_jsonl(f)
+        for line, raw in source:
+            if "(unparsed)" in raw:
+                yield InputRow(line, raw, error=str(raw.pop("(error)")))
+                continue
+            yield validate(kind, line, raw)
+
+
+class SeenKeys:
+    """Keys already met in the file, kept as 8-byte digests so a million rows stay small."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: set[bytes] = set()
+
+    def add(self, key: str) -> bool:
+        """Record ``key``; False if it was already there."""
+        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
+        if digest in self._seen:
+            return False
+        self._seen.add(digest)
+        return True
+
+
+class FailedRowsWriter:
+    """Write rows back in the input's format (created on the first row only)."""
+
+    def __init__(self, path: Path, fmt: Format, header: list[str] | None) -> None:
+        self.path = path
+        self._fmt = fmt
+        self._header = header
+        self._file: IO[str] | None = None
+        self._csv: Any = None
+        #: Rows written so far.
+        self.count = 0
+        if path.exists():
+            path.unlink()
+
+    def write(self, raw: Mapping[str, Any]) -> None:
+        """Append one row as it was read."""
+        if self._file is None:
+            self._file = self.path.open("w", encoding="utf-8", newline="")
+            if self._fmt == "csv":
+                self._csv = csv.writer(self._file)
+                self._csv.writerow(self._header or list(raw))
+        if self._fmt == "csv":
+            header = self._header or list(raw)
+            self._csv.writerow([raw.get(column) or "" for column in header])
+        elif "(unparsed)" in raw:
+            self._file.write(str(raw["(unparsed)"]) + "\n")
+        else:
+            self._file.write(json.dumps(raw, ensure_ascii=False) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        """Flush and close the file."""
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None

@@ -1,0 +1,69 @@
+"""Where a command sends its requests: the embedded emulator or the real API.
+
+Credentials come only from the environment (``IREFER_LICENSE_KEY``, ``IREFER_API_KEY``):
+a command-line flag would show in ``ps`` and in shell history. They are never printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._client import IReferClient
+from .._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ..testing import Emulator
+
+__all__ = ["Target", "build_client", "default_emulator", "emulator_factory"]
+
+
+def default_emulator() -> Emulator:
+    """Build the in-process emulator ``--emulator`` starts: the guide's campaign 2605, seed 0."""
+    from ..testing import Emulator  # noqa: PLC0415 - only when --emulator is used
+
+    return Emulator(seed=0)
+
+
+#: Builds the emulator for ``--emulator`` (tests replace it to inspect the emulator).
+emulator_factory: Callable[[], Emulator] = default_emulator
+
+
+@attrs.frozen
+class Target:
+    """The target options shared by every command that talks to iRefer."""
+
+    emulator: bool = False
+    base_url: str | None = None
+    campaign_id: str | None = None
+
+
+def build_client(
+    target: Target,
+    *,
+    rate: float | str | None = "default",
+    concurrency: int | None = None,
+) -> tuple[IReferClient, Emulator | None]:
+    """Build the client for ``target``; ``rate="default"`` keeps the client's default rate.
+
+    Raises :class:`~irefer_async.ConfigurationError` (never showing a secret) when the
+    credentials or options are missing or invalid.
+    """
+    options: dict[str, Any] = {}
+    if rate != "default":
+        options["rate_limit"] = rate
+    if concurrency is not None:
+        options["max_concurrency"] = concurrency
+    if target.campaign_id is not None:
+        options["campaign_id"] = target.campaign_id
+    if target.emulator:
+        emulator = emulator_factory()
+        return emulator.client(**options), emulator
+    if target.campaign_id is None:
+        raise ConfigurationError(
+            "campaign id is missing: pass --campaign-id or set IREFER_CAMPAIGN_ID "
+            "(or use --emulator)"
+        )
+    return IReferClient(base_url=target.base_url, **options), None
