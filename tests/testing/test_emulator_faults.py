@@ -6,7 +6,7 @@ import json
 
 import httpx
 import pytest
-from conftest import Raw
+from _emulator_helpers import Raw
 
 from irefer_async.testing import Emulator, Fault, FaultKind, WriteEffect
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import Raw
+from _emulator_helpers import Raw
 
 from irefer_async.testing import (
     CampaignSpec,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import BASE, Raw
+from _emulator_helpers import BASE, Raw
 
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator
 
