@@ -1,8 +1,9 @@
 """The ASGI front: the emulator as a plain ASGI 3 application (no framework).
 
 Usable with ``httpx.ASGITransport`` or any ASGI server. Under :meth:`Emulator.serve` the server
-registers each connection's transport, so connection faults really close the socket; under
-another server a drop falls back to sending headers and no body.
+registers each connection's transport, so connection faults really close (or stall) the socket.
+Anywhere else the app raises the matching ``httpx`` error, which ``httpx.ASGITransport`` passes
+to the client as is (another server would answer 500).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from ._outcome import Disruption, Outcome
+import httpx
+
+from ._outcome import Disruption, Outcome, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -58,9 +61,17 @@ class EmulatorApp:
         elif disruption is Disruption.TRICKLE:
             await _trickle(send, outcome)
         else:
+            client = scope.get("client")
+            transport = self._emulator._connections.get(tuple(client)) if client else None
+            if transport is None:
+                # Not under Emulator.serve(): most likely httpx.ASGITransport, which passes
+                # app exceptions through to the caller; any other server answers 500.
+                raise connection_error(disruption, _request(scope))
             if disruption is Disruption.STALL:
                 await self._stall(outcome.delay)
-            await self._drop(scope, receive, send)
+            transport.abort()
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
     async def _stall(self, delay: float) -> None:
         closing = self._emulator._closing
@@ -70,16 +81,15 @@ class EmulatorApp:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(closing.wait(), delay)
 
-    async def _drop(self, scope: Scope, receive: Receive, send: Send) -> None:
-        client = scope.get("client")
-        transport = self._emulator._connections.get(tuple(client)) if client else None
-        if transport is None:
-            # Not our server: the best an ASGI app can do is stop mid-response.
-            await send({"type": "http.response.start", "status": 200, "headers": []})
-            return
-        transport.abort()
-        while (await receive())["type"] != "http.disconnect":
-            pass
+
+def _request(scope: Scope) -> httpx.Request:
+    host, port = scope.get("server") or ("irefer.test", None)
+    authority = host if port is None else f"{host}:{port}"
+    query = scope.get("query_string", b"").decode("ascii", "replace")
+    url = f"{scope.get('scheme', 'http')}://{authority}{scope['path']}" + (
+        f"?{query}" if query else ""
+    )
+    return httpx.Request(scope["method"], url)
 
 
 async def _respond(send: Send, outcome: Outcome) -> None:

@@ -6,6 +6,7 @@ package, and used without pytest (``async with EmulatorFixture.open() as env``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,12 @@ class EmulatorFixture:
     def journal(self) -> Journal:
         """The emulator's request journal."""
         return self.emulator.journal
+
+    def serve(
+        self, *, host: str = "127.0.0.1", port: int = 0
+    ) -> contextlib.AbstractAsyncContextManager[str]:
+        """See :meth:`Emulator.serve`: the same emulator on a loopback port."""
+        return self.emulator.serve(host=host, port=port)
 
     def seed_campaign(self, spec: CampaignSpec) -> CampaignSpec:
         """See :meth:`Emulator.seed_campaign`."""

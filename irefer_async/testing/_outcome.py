@@ -9,8 +9,9 @@ from __future__ import annotations
 import enum
 
 import attrs
+import httpx
 
-__all__ = ["Disruption", "Outcome"]
+__all__ = ["Disruption", "Outcome", "connection_error"]
 
 
 class Disruption(enum.Enum):
@@ -38,3 +39,18 @@ class Outcome:
     body: bytes
     disruption: Disruption = Disruption.NONE
     delay: float = 0.0
+
+
+def connection_error(disruption: Disruption, request: httpx.Request) -> httpx.TransportError:
+    """Return the ``httpx`` error a client sees for *disruption* (the one translation point)."""
+    if disruption is Disruption.DROP:
+        return httpx.RemoteProtocolError(
+            "Server disconnected without sending a response.", request=request
+        )
+    if disruption is Disruption.STALL:
+        return httpx.ReadTimeout("The read operation timed out", request=request)
+    if disruption is Disruption.REFUSE:
+        return httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    if disruption is Disruption.CONNECT_TIMEOUT:
+        return httpx.ConnectTimeout("The connect operation timed out", request=request)
+    raise ValueError(f"{disruption} is not a connection failure")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._outcome import Disruption
+from ._outcome import Disruption, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -62,12 +62,4 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
             stream = _TrickleStream(outcome.body, outcome.delay)
             return httpx.Response(outcome.status, headers=headers, stream=stream)
-        if disruption is Disruption.DROP:
-            raise httpx.RemoteProtocolError(
-                "Server disconnected without sending a response.", request=request
-            )
-        if disruption is Disruption.STALL:
-            raise httpx.ReadTimeout("The read operation timed out", request=request)
-        if disruption is Disruption.REFUSE:
-            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
-        raise httpx.ConnectTimeout("The connect operation timed out", request=request)
+        raise connection_error(disruption, request)

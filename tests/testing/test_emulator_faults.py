@@ -207,3 +207,14 @@ def test_applies_write_table() -> None:
         "timeout_after",
         "slow_trickle",
     }
+
+
+async def test_journal_times_use_the_loop_clock(raw: Raw, emulator: Emulator) -> None:
+    import asyncio
+
+    before = asyncio.get_running_loop().time()
+    for _ in range(3):
+        await raw.get("campaignStats")
+    times = [e.at for e in emulator.journal]
+    assert before <= times[0] <= times[1] <= times[2] <= asyncio.get_running_loop().time()
+    assert [e.seq for e in emulator.journal] == [1, 2, 3]

@@ -6,7 +6,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator, Fault, WriteEffect
+from irefer_async.testing import (
+    DEFAULT_API_KEY,
+    DEFAULT_LICENSE_KEY,
+    Emulator,
+    EmulatorFixture,
+    Fault,
+    WriteEffect,
+)
 
 pytest.importorskip("uvicorn")
 
@@ -106,3 +113,25 @@ async def test_asgi_app_under_asgi_transport() -> None:
     spec = emulator._specs[77]
     assert spec.rewards[0].heading == "Pair"
     assert spec.actions[0].page == "/done"
+
+
+@pytest.mark.parametrize(
+    ("kind", "exc"),
+    [("drop_after", httpx.RemoteProtocolError), ("timeout_before", httpx.ReadTimeout)],
+)
+async def test_asgi_transport_connection_faults(kind: str, exc: type[Exception]) -> None:
+    emulator = Emulator(seed=0)
+    emulator.inject_fault(kind, method="newSignup")
+    transport = httpx.ASGITransport(app=emulator.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://irefer.test") as http:
+        with pytest.raises(exc):
+            await http.get(
+                f"/v1.0/{DEFAULT_LICENSE_KEY}.js/newSignup", params={**PARAMS, "email": "a@x.io"}
+            )
+    assert (emulator.participant("a@x.io") is not None) is (kind == "drop_after")
+
+
+async def test_fixture_serves_over_loopback(irefer_emulator: EmulatorFixture) -> None:
+    async with irefer_emulator.serve() as url, httpx.AsyncClient() as http:
+        control = url.replace("/v1.0/", "/_control/")
+        assert (await http.get(control + "snapshot")).json()["requests"] == 0
