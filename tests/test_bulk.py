@@ -52,6 +52,12 @@ def _emails(n: int) -> Iterator[NewSignupRequest]:
     return (NewSignupRequest(f"user{i}@example.com") for i in range(n))
 
 
+async def _drain(run: Any) -> None:
+    async with run:
+        async for _ in run:
+            pass
+
+
 def _no_other_tasks() -> bool:
     me = asyncio.current_task()
     return [t for t in asyncio.all_tasks() if t is not me and not t.done()] == []
@@ -65,9 +71,16 @@ async def test_every_row_gets_one_outcome(irefer_emulator: Any) -> None:
         outcomes = [o async for o in run]
     assert sorted(o.index for o in outcomes) == list(range(100))
     assert all(o.ok and o.result is not None and o.error is None for o in outcomes)
-    assert {o.key for o in outcomes} == {r.email if isinstance(r, NewSignupRequest) else r["email"] for r in rows}
+    assert {o.key for o in outcomes} == {
+        r.email if isinstance(r, NewSignupRequest) else r["email"] for r in rows
+    }
     summary = run.summary
-    assert (summary.total, summary.ok, summary.submitted, summary.interrupted) == (100, 100, 100, False)
+    assert (summary.total, summary.ok, summary.submitted, summary.interrupted) == (
+        100,
+        100,
+        100,
+        False,
+    )
     assert summary.rate > 0
     assert len(irefer_emulator.emulator.snapshot()["campaigns"][0]["participants"]) == 100
 
@@ -131,9 +144,7 @@ async def test_specific_actions(irefer_emulator: Any) -> None:
     code = ann.referral_link.rstrip("/").rsplit("/", 1)[-1].rsplit("=", 1)[-1]
     participant = irefer_emulator.emulator.participant("ann@example.com")
     code = participant.code
-    rows = [
-        NewSpecificActionRequest(f"p{i}@example.com", "/dashboard", code) for i in range(10)
-    ]
+    rows = [NewSpecificActionRequest(f"p{i}@example.com", "/dashboard", code) for i in range(10)]
     rows_any: list[Any] = [*rows, {"external_id": "q@example.com", "action": "/dashboard"}]
     async with client.bulk_new_specific_actions(rows_any, ordered=True) as run:
         outcomes = [o async for o in run]
@@ -191,7 +202,9 @@ async def test_memory_is_bounded(ordered: bool) -> None:
 async def test_status_unknown_for_write_outcome_unknown() -> None:
     """WriteOutcomeUnknownError becomes status unknown."""
     boom = WriteOutcomeUnknownError(
-        method="newSignup", params={}, last_error=APIError("x", None, method="newSignup"),
+        method="newSignup",
+        params={},
+        last_error=APIError("x", None, method="newSignup"),
         reconcile_error=None,
     )
     client = FakeClient(fail=lambda e: boom if e == "user1@example.com" else None)
@@ -232,7 +245,7 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
                 pass
 
     task = asyncio.create_task(consume())
-    while len(client.sent) < 3:
+    while len(client.sent) < 3:  # noqa: ASYNC110 - polls a plain list, no event to wait on
         await asyncio.sleep(0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -260,9 +273,7 @@ async def test_unexpected_exception_ends_the_run() -> None:
     """A non-IReferError from a row is a bug: it propagates and every worker is stopped."""
     client = FakeClient(fail=lambda e: RuntimeError("bug") if e == "user3@example.com" else None)
     with pytest.raises(RuntimeError, match="bug"):
-        async with new_signups(client, _emails(100), concurrency=2) as run:  # type: ignore[arg-type]
-            async for _ in run:
-                pass
+        await _drain(new_signups(client, _emails(100), concurrency=2))  # type: ignore[arg-type]
     assert _no_other_tasks()
 
 
@@ -274,9 +285,7 @@ async def test_failing_input_iterator_propagates() -> None:
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        async with new_signups(FakeClient(), rows()) as run:  # type: ignore[arg-type]
-            async for _ in run:
-                pass
+        await _drain(new_signups(FakeClient(), rows()))  # type: ignore[arg-type]
     assert _no_other_tasks()
 
 
@@ -299,9 +308,12 @@ async def test_streams_100k_rows(irefer_emulator: Any) -> None:
     client = irefer_emulator.new_client(max_concurrency=None)
     seen = bytearray(n)
     started = time.perf_counter()
-    async with client, client.bulk_new_signups(
-        ({"email": f"u{i}@example.com"} for i in range(n)), concurrency=64
-    ) as run:
+    async with (
+        client,
+        client.bulk_new_signups(
+            ({"email": f"u{i}@example.com"} for i in range(n)), concurrency=64
+        ) as run,
+    ):
         async for outcome in run:
             assert outcome.ok, outcome.error
             seen[outcome.index] += 1

@@ -67,7 +67,7 @@ def target_options(func: F) -> F:
     return func
 
 
-def _target(emulator: bool, base_url: str | None, campaign_id: str | None) -> Target:
+def _make_target(emulator: bool, base_url: str | None, campaign_id: str | None) -> Target:
     return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id)
 
 
@@ -140,7 +140,7 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
     options = ImportOptions(
         kind=kind,
         path=file,
-        target=_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
+        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
         concurrency=kw["concurrency"],
         rate=rate,
         dry_run=kw["dry_run"],
@@ -204,7 +204,7 @@ def stats() -> None:
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
 def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str) -> None:
     """Show views, signups, conversion and referrals by network."""
-    target = _target(emulator, base_url, campaign_id)
+    target = _make_target(emulator, base_url, campaign_id)
 
     async def go() -> int:
         client, _ = build_client(target)
@@ -224,7 +224,7 @@ def stats_referrer(
     email: str, emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str
 ) -> None:
     """Show one participant's referrals and rewards."""
-    target = _target(emulator, base_url, campaign_id)
+    target = _make_target(emulator, base_url, campaign_id)
 
     async def go() -> int:
         client, _ = build_client(target)
@@ -259,7 +259,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     all_columns: bool,
 ) -> None:
     """Export every referrer, triggered reward or specific action of the campaign."""
-    target = _target(emulator, base_url, campaign_id)
+    target = _make_target(emulator, base_url, campaign_id)
 
     async def go() -> int:
         client, _ = build_client(target)

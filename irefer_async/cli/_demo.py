@@ -19,7 +19,8 @@ from rich.console import Console
 
 from ..testing import Emulator
 from . import _target
-from ._import import ImportOptions, print_summary, run_import
+from ._import import ImportOptions, ImportReport, print_summary, run_import
+from ._progress import Counts
 from ._query import flatten, render_object, render_rows
 from ._target import Target
 
@@ -39,6 +40,7 @@ async def run_demo(console: Console, *, rows: int, waves: int, seed: int, progre
     codes: list[str] = []
     per_wave = [rows // waves + (1 if i < rows % waves else 0) for i in range(waves)]
     number = 0
+    total = Counts(rows)
     try:
         with tempfile.TemporaryDirectory(prefix="irefer-demo-") as tmp:
             for wave, count in enumerate(per_wave, start=1):
@@ -65,14 +67,15 @@ async def run_demo(console: Console, *, rows: int, waves: int, seed: int, progre
                     progress=progress,
                 )
                 report = await run_import(options, console)
-                if wave == waves:
-                    print_summary(report, console, kind="signups", dry_run=False)
+                for status, n in report.counts.by_status.items():
+                    total.by_status[status] += n
                 assert report.results is not None
                 with report.results.open(encoding="utf-8") as results:
                     for line in results:
                         record = json.loads(line)
                         if record["status"] == "ok" and record["result"]:
                             codes.append(record["result"]["referral_code"])
+        print_summary(ImportReport(total, None, None, 0), console, kind="signups", dry_run=False)
         async with emulator.client() as client:
             stats = await client.campaign_stats()
             referrers = await client.referrers()
@@ -90,4 +93,9 @@ async def run_demo(console: Console, *, rows: int, waves: int, seed: int, progre
         )
     finally:
         _target.emulator_factory = previous
-    return 0
+    return total_exit(total)
+
+
+def total_exit(total: Counts) -> int:
+    """Exit 0 when every generated row was imported."""
+    return 0 if total.by_status["ok"] == total.total else 1

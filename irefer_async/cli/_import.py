@@ -300,8 +300,12 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:  # 
                 sink.reporter.advance("ok")
         return report
 
-    ledger = Ledger(ledger_path, kind=kind.name, resume=opts.resume)
     client, _ = build_client(opts.target, rate=opts.rate, concurrency=opts.concurrency)
+    try:
+        ledger = Ledger(ledger_path, kind=kind.name, resume=opts.resume)
+    except BaseException:
+        await client.aclose()
+        raise
     failed = FailedRowsWriter(failed_path, fmt, header)
     report = ImportReport(counts, results_path, failed_path, 0)
     results = results_path.open("w", encoding="utf-8")
