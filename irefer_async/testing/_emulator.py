@@ -138,7 +138,7 @@ class Emulator:
             "campaign_id": spec.id,
             "base_url": DEFAULT_BASE_URL,
             "rate_limit": None,
-            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0),
+            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0),
         }
         options.update(kwargs)
         if "transport" not in options:

@@ -10,14 +10,23 @@ import pytest
 import irefer_async
 from irefer_async.testing import EmulatorFixture, Fault, FaultKind, WriteEffect
 
-AFTER = ["http_5xx_after", "drop_after", "timeout_after", "truncated_json"]
+AFTER: list[str | Fault] = [
+    "http_5xx_after",
+    "drop_after",
+    "timeout_after",
+    "truncated_json",
+    Fault("slow_trickle", delay=0.0),
+    Fault("latency", delay=0.0),
+]
 BEFORE = [
     "http_5xx_before",
+    "http_429",
     "drop_before",
     "timeout_before",
     "connect_refused",
     "connect_timeout",
     "null_body",
+    "html_page",
 ]
 
 
@@ -55,9 +64,9 @@ async def test_error_body_is_api_error(irefer_emulator: EmulatorFixture) -> None
         await irefer_emulator.client.referrer_stats("nobody@example.com")
 
 
-@pytest.mark.parametrize("kind", AFTER)
+@pytest.mark.parametrize("kind", AFTER, ids=str)
 async def test_signup_after_fault_never_duplicates(
-    irefer_emulator: EmulatorFixture, kind: str
+    irefer_emulator: EmulatorFixture, kind: str | Fault
 ) -> None:
     env = irefer_emulator
     env.inject_fault(kind, method="newSignup", call=1)
@@ -65,7 +74,8 @@ async def test_signup_after_fault_never_duplicates(
     assert result.email == "ann@example.com"
     assert len(participant_rows(env)) == 1
     assert env.journal.count(WriteEffect.PARTICIPANT_CREATED) == 1
-    assert env.journal.entries("newSignup")[0].fault is FaultKind(kind)
+    expected = kind.kind if isinstance(kind, Fault) else FaultKind(kind)
+    assert env.journal.entries("newSignup")[0].fault is expected
 
 
 @pytest.mark.parametrize("kind", BEFORE)
@@ -77,9 +87,9 @@ async def test_signup_before_fault_lands_once(irefer_emulator: EmulatorFixture, 
     assert env.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
 
 
-@pytest.mark.parametrize("kind", AFTER)
+@pytest.mark.parametrize("kind", AFTER, ids=str)
 async def test_action_after_fault_never_duplicates(
-    irefer_emulator: EmulatorFixture, kind: str
+    irefer_emulator: EmulatorFixture, kind: str | Fault
 ) -> None:
     env = irefer_emulator
     ann = env.add_participant("ann@example.com")
