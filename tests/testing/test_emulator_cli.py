@@ -53,3 +53,39 @@ def test_public_names_have_docstrings() -> None:
         obj = getattr(testing, name)
         if callable(obj):
             assert obj.__doc__, name
+
+
+def test_runs_standalone_and_stops_on_sigint() -> None:
+    import os
+    import signal
+
+    import httpx
+    import pytest
+
+    pytest.importorskip("uvicorn")
+    env = {**os.environ, "IREFER_API_KEY": "from-env-key"}
+    env.pop("IREFER_LICENSE_KEY", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "irefer_async.testing", "--port", "0", "--seed-demo"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.rsplit(" ", 1)[1].strip()
+        rest = [proc.stdout.readline() for _ in range(3)]
+        output = first + "".join(rest)
+        assert "from-env-key" not in output
+        assert testing.DEFAULT_LICENSE_KEY not in output
+        assert "$IREFER_API_KEY" in output
+        response = httpx.get(
+            f"{url}{testing.DEFAULT_LICENSE_KEY}.js/campaignStats",
+            params={"campaign_id": 2605, "api_key": "from-env-key"},
+        )
+        assert response.json()["signups_total"] == 8
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
