@@ -1,0 +1,132 @@
+"""Shared pieces of the reliability suites: secrets, a DEBUG log capture, the matrix summary.
+
+Every test in this directory runs with the ``irefer_async``, ``httpx`` and ``httpcore`` loggers
+at DEBUG into a capturing handler; at teardown no captured line may contain a secret the suites
+use. ``pytest_terminal_summary`` prints the fault matrix (cells passed / total).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/helpers.py
+
+from helpers import API_KEY, LICENSE_KEY  # noqa: E402
+
+from irefer_async import RetryConfig  # noqa: E402
+from irefer_async.testing import (  # noqa: E402
+    DEFAULT_API_KEY,
+    DEFAULT_CAMPAIGN,
+    DEFAULT_LICENSE_KEY,
+    CampaignSpec,
+    Emulator,
+)
+
+#: A license key and an api key that look like real secrets (the api key needs URL-encoding).
+SECRET_LICENSE_KEY = "W4qLx9Rk2PzQ7mVt4Ln8Hc3Jd6Fs1Gb5"
+SECRET_API_KEY = "sk_live+Zq8/v=&w%3Bpy;77#ok"
+SECRET_SPEC: CampaignSpec = attrs.evolve(
+    DEFAULT_CAMPAIGN, license_key=SECRET_LICENSE_KEY, api_key=SECRET_API_KEY
+)
+
+#: Every secret any reliability suite hands to a client.
+SECRETS: tuple[str, ...] = (
+    SECRET_LICENSE_KEY,
+    SECRET_API_KEY,
+    LICENSE_KEY,
+    API_KEY,
+    DEFAULT_LICENSE_KEY,
+    DEFAULT_API_KEY,
+)
+
+#: Retries with no waiting: a cell or a chaos run never really sleeps.
+NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
+
+_LOGGERS = ("irefer_async", "httpx", "httpcore")
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The raw and URL-encoded forms a secret can take."""
+    from urllib.parse import quote, quote_plus  # noqa: PLC0415
+
+    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
+
+
+def leaks(text: str) -> list[str]:
+    """Return the secrets (any form) found in ``text``."""
+    return sorted({s for s in SECRETS for form in secret_forms(s) if form and form in text})
+
+
+def make_emulator(*, secret: bool = True, seed: int = 0) -> Emulator:
+    """An emulator whose campaign 2605 has secret-looking keys (or the demo keys)."""
+    return Emulator(seed=seed, campaigns=[SECRET_SPEC if secret else DEFAULT_CAMPAIGN])
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def debug_logs() -> Iterator[list[str]]:
+    """Capture DEBUG logs of the SDK, httpx and httpcore; fail if any line holds a secret."""
+    handler = _Capture()
+    saved = []
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.level))
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+    found = {s for line in handler.lines for s in leaks(line)}
+    assert not found, f"{len(found)} secret(s) found in DEBUG logs"
+
+
+# -- the fault matrix summary ---------------------------------------------------------------
+
+_MATRIX_FILE = "test_fault_matrix.py::"
+
+
+def _cell_reports(terminalreporter: Any) -> dict[str, bool]:
+    cells: dict[str, bool] = {}
+    for outcome in ("passed", "failed", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            nodeid = getattr(report, "nodeid", "")
+            if _MATRIX_FILE in nodeid and "::test_cell" in nodeid and report.when == "call":
+                cells[nodeid] = outcome == "passed"
+            elif _MATRIX_FILE in nodeid and "::test_cell" in nodeid and outcome != "passed":
+                cells[nodeid] = False
+    return cells
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault matrix: one line per table, then ``fault matrix: N/M cells passed``."""
+    cells = _cell_reports(terminalreporter)
+    if not cells:
+        return
+    tables: dict[str, list[bool]] = {}
+    for nodeid, ok in cells.items():
+        table = nodeid.split("::test_cell_", 1)[1].split("[", 1)[0]
+        tables.setdefault(table, []).append(ok)
+    terminalreporter.section("fault matrix")
+    for table, oks in sorted(tables.items()):
+        terminalreporter.write_line(f"  {table:<12} {sum(oks):>4}/{len(oks)} cells passed")
+    passed = sum(cells.values())
+    terminalreporter.write_line(f"fault matrix: {passed}/{len(cells)} cells passed")
