@@ -12,7 +12,7 @@ import contextlib
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_plus
 
 from . import _wire
 from ._clock import Clock, SystemClock
@@ -64,17 +64,19 @@ class Emulator:
         seed: int = 0,
         clock: Clock | None = None,
         campaigns: Iterable[CampaignSpec] = (DEFAULT_CAMPAIGN,),
+        journal_limit: int | None = None,
     ) -> None:
         """Create an emulator seeded with *campaigns* (the guide's campaign 2605 by default).
 
         *seed* fixes referral codes and seeded fault rates; *clock* (default: the system clock)
-        stamps rows and decides which UTC day ``signups_today`` counts.
+        stamps rows and decides which UTC day ``signups_today`` counts. *journal_limit* keeps
+        only the latest entries of the journal (for long benchmark runs; default: all).
         """
         self._seed = seed
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
         self._faults = FaultPlan()
-        self._journal = Journal()
+        self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
         # Loopback connections by peer address, so a fault can really drop one.
         self._connections: dict[tuple[str, int], asyncio.Transport] = {}
@@ -342,7 +344,7 @@ class Emulator:
         return await self._api(match.group(1), match.group(2), query, ip)
 
     async def _api(self, license_key: str, method: str, query: bytes, ip: str) -> Outcome:
-        params = dict(parse_qsl(query.decode("ascii", "replace"), keep_blank_values=True))
+        params = _parse_query(query)
         api_key = params.pop("api_key", None)
         self._requests += 1
         call = self._calls[method] = self._calls.get(method, 0) + 1
@@ -520,6 +522,23 @@ class Emulator:
         self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
     ) -> bytes:
         return _wire.specific_action_signups(campaign)
+
+
+def _parse_query(query: bytes) -> dict[str, str]:
+    """Parse a query string as ``dict(parse_qsl(...))`` does, decoding only what needs it."""
+    params: dict[str, str] = {}
+    if not query:
+        return params
+    for pair in query.decode("ascii", "replace").split("&"):
+        if not pair:
+            continue
+        name, _, value = pair.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        params[name] = value
+    return params
 
 
 def _error_code(method: str) -> str:

@@ -9,6 +9,7 @@ assertions but left out of every ``repr`` and of :meth:`JournalEntry.as_dict`.
 from __future__ import annotations
 
 import enum
+from collections import deque
 from collections.abc import Iterator
 from typing import Any, overload
 
@@ -75,9 +76,9 @@ class Journal:
 
     __slots__ = ("_entries",)
 
-    def __init__(self) -> None:
-        """Start empty."""
-        self._entries: list[JournalEntry] = []
+    def __init__(self, limit: int | None = None) -> None:
+        """Start empty; keep only the latest *limit* entries when given (long benchmark runs)."""
+        self._entries: deque[JournalEntry] = deque(maxlen=limit)
 
     def append(self, entry: JournalEntry) -> None:
         """Record *entry* (the emulator does this; tests only read)."""
@@ -98,6 +99,8 @@ class Journal:
     @overload
     def __getitem__(self, index: slice) -> list[JournalEntry]: ...
     def __getitem__(self, index: int | slice) -> JournalEntry | list[JournalEntry]:
+        if isinstance(index, slice):
+            return list(self._entries)[index]
         return self._entries[index]
 
     def entries(
