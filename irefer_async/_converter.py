@@ -155,7 +155,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     ):
         scalar_hooks[enum_type | None] = _enum_hook(enum_type)
     for tp, hook in scalar_hooks.items():
-        if isinstance(tp, type):
+        if type(tp) is type:  # not isinstance: on 3.10 tuple[X, ...] passes it
             conv.register_structure_hook(tp, hook)
         else:
             # Unions and parametrised generics cannot go through singledispatch: match exactly.
