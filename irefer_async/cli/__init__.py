@@ -21,6 +21,7 @@ Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a reque
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
@@ -44,7 +45,10 @@ _FORMATS = click.Choice(["table", "csv", "json"])
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # piped or captured: wide tables beat folded cells
+    return console
 
 
 def _err_console() -> Console:
