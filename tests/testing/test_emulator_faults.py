@@ -218,3 +218,32 @@ async def test_journal_times_use_the_loop_clock(raw: Raw, emulator: Emulator) ->
     times = [e.at for e in emulator.journal]
     assert before <= times[0] <= times[1] <= times[2] <= asyncio.get_running_loop().time()
     assert [e.seq for e in emulator.journal] == [1, 2, 3]
+
+
+async def test_latency_past_read_timeout_times_out_but_still_writes(emulator: Emulator) -> None:
+    import asyncio
+
+    from _emulator_helpers import BASE
+
+    emulator.inject_fault(Fault("latency", delay=0.05), method="newSignup")
+    timeout = httpx.Timeout(1.0, read=0.01)
+    transport = emulator.transport()
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, timeout=timeout) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await Raw(http).get("newSignup", email="a@x.io")
+        assert emulator.participant("a@x.io") is None  # still "on the server"
+        await asyncio.gather(*transport._pending)  # type: ignore[attr-defined]
+    assert emulator.participant("a@x.io") is not None
+    assert emulator.journal[0].effect is WriteEffect.PARTICIPANT_CREATED
+
+
+async def test_trickle_gap_past_read_timeout(emulator: Emulator) -> None:
+    from _emulator_helpers import BASE
+
+    emulator.inject_fault(Fault("slow_trickle", delay=5.0), method="campaignStats")
+    timeout = httpx.Timeout(1.0, read=0.01)
+    async with httpx.AsyncClient(
+        transport=emulator.transport(), base_url=BASE, timeout=timeout
+    ) as http:
+        with pytest.raises(httpx.ReadTimeout):
+            await Raw(http).get("campaignStats")
