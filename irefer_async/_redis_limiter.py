@@ -365,9 +365,10 @@ class RedisRateLimiter:
         if self.fallback == "wait":
             await self._sleep(self._pause(attempt))
             return False
-        # Slots reserved before the outage may come due up to a horizon after it began:
-        # the local fallback starts only once they have all passed.
-        remaining = self._horizon - (now - self._down_since)
+        # Slots reserved before the outage may come due up to a horizon after it began: the
+        # local fallback starts a whole window after they have all passed, so that no
+        # 1-second window holds both shared slots and local ones.
+        remaining = self._horizon + 1.0 - (now - self._down_since)
         if remaining <= 0:
             return True
         await self._sleep(min(remaining, self._pause(attempt)))
@@ -375,7 +376,12 @@ class RedisRateLimiter:
 
     async def _local_slot(self) -> float:
         if self._local is None:
-            share = self.rate_limit.rate / self.instances
+            # Each instance's local limiter lets ceil(share) requests into a 1-second window,
+            # so a whole share keeps the sum within rate + burst.
+            limit = self.rate_limit
+            share: float = math.floor((limit.rate + limit.burst) / self.instances)
+            if share < 1:  # rate + burst < instances: no whole share (see the docs)
+                share = limit.rate / self.instances
             self._local = LocalRateLimiter(RateLimit(share, burst=0))
         self._fence_next = True
         await self._local.acquire()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import itertools
 import json
 import subprocess
 import sys
@@ -38,7 +39,9 @@ def steady_rate(times: list[float], skip: int = 0) -> float:
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-async def acquire_for(limiters: list[RedisRateLimiter], tasks_each: int, seconds: float) -> list[float]:
+async def acquire_for(
+    limiters: list[RedisRateLimiter], tasks_each: int, seconds: float
+) -> list[float]:
     """Acquire from every limiter with ``tasks_each`` tasks for ``seconds``; the grant times."""
     loop = asyncio.get_running_loop()
     times: list[float] = []
@@ -103,10 +106,12 @@ async def test_burst_zero_spaces_every_request(redis_client: aioredis.Redis, key
 
     await asyncio.gather(*(one() for _ in range(6)))
     times.sort()
-    assert min(b - a for a, b in zip(times, times[1:], strict=False)) > 0.02 - 0.003
+    assert min(b - a for a, b in itertools.pairwise(times)) > 0.02 - 0.003
 
 
-async def test_limiters_sharing_one_key_share_one_rate(redis_server: RedisServer, key_name: str) -> None:
+async def test_limiters_sharing_one_key_share_one_rate(
+    redis_server: RedisServer, key_name: str
+) -> None:
     """Four limiters (four connection pools) on one name: one aggregate rate."""
     limiters = [
         RedisRateLimiter(redis_server.url, RateLimit(200, burst=1), name=key_name) for _ in range(4)
@@ -242,13 +247,17 @@ async def test_restart_fence_keeps_slots_reserved_before_the_crash(
 async def test_fallback_local_keeps_going_at_the_instance_share(
     own_redis_server: RedisServer, key_name: str
 ) -> None:
-    """fallback='local': after the horizon, each of N instances paces itself at rate/N."""
+    """fallback='local': a window after the horizon, N instances pace themselves at rate/N."""
     rate = 100
     limiters = [
         RedisRateLimiter(
-            own_redis_server.url, RateLimit(rate, burst=1), name=key_name, max_reserve=0.2,
-            fallback="local", instances=2,
-        )  # fmt: skip
+            own_redis_server.url,
+            RateLimit(rate, burst=1),
+            name=key_name,
+            max_reserve=0.2,
+            fallback="local",
+            instances=2,
+        )
         for _ in range(2)
     ]
     loop = asyncio.get_running_loop()
@@ -258,16 +267,17 @@ async def test_fallback_local_keeps_going_at_the_instance_share(
         await asyncio.sleep(0.5)
         marks["down"] = loop.time()
         await asyncio.to_thread(own_redis_server.stop, crash=True)
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(2.5)
         await asyncio.to_thread(own_redis_server.start)
         marks["up"] = loop.time()
 
-    times, _ = await asyncio.gather(acquire_for(limiters, 16, 4.0), outage())
+    times, _ = await asyncio.gather(acquire_for(limiters, 16, 5.0), outage())
     for limiter in limiters:
         await limiter.aclose()
     assert max_in_window(times) <= rate + 1
-    local = [t for t in times if marks["down"] + 0.5 < t < marks["up"]]
-    assert steady_rate(local) == pytest.approx(rate, rel=0.1)  # 2 x rate/2
+    assert not [t for t in times if marks["down"] + 0.25 < t < marks["down"] + 1.2]
+    local = [t for t in times if marks["down"] + 1.25 < t < marks["up"]]
+    assert steady_rate(local) == pytest.approx(rate, rel=0.1)  # 2 x floor(101 / 2)
     assert [t for t in times if t > marks["up"] + 1.5]  # back on Redis
 
 
@@ -285,7 +295,9 @@ def test_is_a_limiter_and_validates_its_options() -> None:
     limiter = RedisRateLimiter(client, 5, name="x")
     assert isinstance(limiter, Limiter)
     assert limiter.rate_limit == RateLimit(5.0)
-    assert "RedisRateLimiter(RateLimit(rate=5.0, burst=1), key='irefer:ratelimit:x'" in repr(limiter)
+    assert "RedisRateLimiter(RateLimit(rate=5.0, burst=1), key='irefer:ratelimit:x'" in repr(
+        limiter
+    )
     bad: list[dict[str, Any]] = [
         {"max_reserve": 0},
         {"fallback": "crash"},
