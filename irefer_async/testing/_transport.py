@@ -75,7 +75,11 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             task = asyncio.ensure_future(handling)
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
-            done, _ = await asyncio.wait({task}, timeout=_read_timeout(request))
+            try:
+                done, _ = await asyncio.wait({task}, timeout=_read_timeout(request))
+            except asyncio.CancelledError:
+                task.cancel()  # the caller gave up: so does the request
+                raise
             if not done:
                 raise httpx.ReadTimeout("The read operation timed out", request=request)
             outcome = task.result()

@@ -247,3 +247,22 @@ async def test_trickle_gap_past_read_timeout(emulator: Emulator) -> None:
     ) as http:
         with pytest.raises(httpx.ReadTimeout):
             await Raw(http).get("campaignStats")
+
+
+async def test_cancelled_request_leaves_no_task_behind(emulator: Emulator) -> None:
+    import asyncio
+
+    from _emulator_helpers import BASE
+
+    emulator.inject_fault(Fault("latency", delay=10.0), method="newSignup")
+    transport = emulator.transport()
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
+        task = asyncio.ensure_future(Raw(http).get("newSignup", email="a@x.io"))
+        while not emulator.journal:  # noqa: ASYNC110 - waits for arrival, not for time
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)
+    assert not transport._pending  # type: ignore[attr-defined]
+    assert emulator.participant("a@x.io") is None
