@@ -584,8 +584,11 @@ class BulkRun(Generic[ReqT, ResT]):
             return
         self._current[slot] = None
         index, row = taken
-        request = row if not isinstance(row, Mapping) else None
-        key = getattr(request, "key", None) if request is not None else None
+        try:
+            request = self._coerce(row)
+        except IReferError:
+            request = None
+        key = getattr(request, "key", None)
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
         error = WriteOutcomeUnknownError(
             method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
@@ -640,6 +643,8 @@ def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
                 f"{method}: a row must be a {cls.__name__} or a mapping, not {type(row).__name__}",
                 method=method,
             )
+        if fields.issuperset(row.keys()) and all(row.get(n) is not None for n in required):
+            return cls(**row)  # the common case, checked cheaply
         unknown = sorted(str(k) for k in row if k not in fields)
         if unknown:
             raise InvalidRequestError(

@@ -24,7 +24,7 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from .._bulk import BulkOutcome, BulkStatus
+from .._bulk import BulkOutcome, BulkRun
 from .._client import IReferClient
 from .._errors import APIError, IReferError
 from ._ledger import FINISHED, Ledger
@@ -275,7 +275,43 @@ def _flush(
     return index
 
 
-async def run_import(opts: ImportOptions, console: Console) -> ImportReport:  # noqa: PLR0915
+async def _submit(run: BulkRun[Any, Any], pending: dict[int, InputRow], sink: _Sink) -> None:
+    """Consume the bulk run; on interruption, record what was produced but not yielded."""
+
+    def emit(outcome: BulkOutcome[Any, Any]) -> None:
+        row = pending.pop(outcome.index)
+        sink.emit(row, _outcome_record(row, outcome), ledger_state=outcome.status.value)
+
+    try:
+        async with run:
+            async for outcome in run:
+                emit(outcome)
+    finally:
+        # Rows cancelled in flight are "unknown": --resume settles them with a read.
+        for outcome in run.undelivered:
+            emit(outcome)
+
+
+def _dry_run(path: Path, fmt: Format, kind: Kind, counts: Counts, console: Console) -> ImportReport:
+    """Validate and count; show the first errors."""
+    reporter = NoProgress(counts)
+    shown = 0
+    seen = SeenKeys()
+    for row in read_rows(path, fmt, kind):
+        if row.error is not None:
+            if shown < 20:
+                console.print(f"line {row.line}: [red]invalid[/]: ", end="")
+                console.print(row.error, markup=False)
+                shown += 1
+            reporter.advance("invalid")
+        elif row.key is not None and not seen.add(row.key):
+            reporter.advance("duplicate")
+        else:
+            reporter.advance("ok")
+    return ImportReport(counts, None, None, 0)
+
+
+async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     """Run one import; the caller turns the report into output and an exit code."""
     kind = KINDS[opts.kind]
     fmt: Format = detect_format(opts.path)
@@ -284,21 +320,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:  # 
     header = header_of(opts.path) if fmt == "csv" else None
 
     if opts.dry_run:
-        report = ImportReport(counts, None, None, 0)
-        sink = _Sink(None, None, None, NoProgress(counts))
-        shown = 0
-        seen = SeenKeys()
-        for row in read_rows(opts.path, fmt, kind):
-            if row.error is not None:
-                if shown < 20:
-                    console.print(f"line {row.line}: [red]invalid[/]: {row.error}", markup=True)
-                    shown += 1
-                sink.reporter.advance("invalid")
-            elif row.key is not None and not seen.add(row.key):
-                sink.reporter.advance("duplicate")
-            else:
-                sink.reporter.advance("ok")
-        return report
+        return _dry_run(opts.path, fmt, kind, counts, console)
 
     client, _ = build_client(opts.target, rate=opts.rate, concurrency=opts.concurrency)
     try:
@@ -330,25 +352,9 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:  # 
                 if kind.name == "signups"
                 else client.bulk_new_specific_actions
             )
-            run = bulk(feed, concurrency=opts.concurrency)
             try:
-                async with run:
-                    async for outcome in run:
-                        row = pending.pop(outcome.index)
-                        state = (
-                            "unknown"
-                            if outcome.status is BulkStatus.UNKNOWN
-                            else outcome.status.value
-                        )
-                        sink.emit(row, _outcome_record(row, outcome), ledger_state=state)
+                await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink)
             finally:
-                # Interrupted: rows that were in flight stay marked so --resume settles them.
-                for outcome in run.undelivered:
-                    row = pending.pop(outcome.index)
-                    state = (
-                        "unknown" if outcome.status is BulkStatus.UNKNOWN else outcome.status.value
-                    )
-                    sink.emit(row, _outcome_record(row, outcome), ledger_state=state)
                 feed.close()
     except (asyncio.CancelledError, KeyboardInterrupt):
         report.interrupted = True
