@@ -302,6 +302,7 @@ async def test_empty_input(irefer_emulator: Any) -> None:
     assert run.summary.total == 0
 
 
+@pytest.mark.slow  # ~20 s on a loaded machine
 async def test_streams_100k_rows(irefer_emulator: Any) -> None:
     """100,000 rows from a generator, in-process: every row accounted for, exactly once."""
     n = 100_000

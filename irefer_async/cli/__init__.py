@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from .._errors import ConfigurationError, IReferError
+from .._errors import InvalidRequestError, IReferError
 from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
@@ -83,7 +83,7 @@ def _run(coro: Coroutine[Any, Any, int]) -> int:
     except KeyboardInterrupt:
         err.print("interrupted; re-run with --resume to settle rows that were in flight")
         return EXIT_INTERRUPTED
-    except (ConfigurationError, LedgerError) as exc:
+    except (InvalidRequestError, LedgerError) as exc:  # ConfigurationError included
         err.print(f"error: {exc}", markup=False)
         return 2
     except IReferError as exc:
@@ -160,7 +160,10 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
     async def go() -> int:
         report = await run_import(options, console)
         print_summary(report, console, kind=kind, dry_run=options.dry_run)
-        if console.is_terminal is False and options.progress != "none":
+        json_mode = options.progress == "json" or (
+            options.progress == "auto" and not console.is_terminal
+        )
+        if json_mode and not options.dry_run:
             _err_console().out(_summary_json(report), highlight=False)
         return report.exit_code
 

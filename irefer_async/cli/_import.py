@@ -49,6 +49,7 @@ __all__ = ["ImportOptions", "ImportReport", "referral_code", "run_import"]
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
 EXIT_INTERRUPTED = 130
+_SAMPLES = 5
 
 
 @attrs.frozen
@@ -80,6 +81,8 @@ class ImportReport:
     resumed: int = 0
     reconciled: int = 0
     interrupted: bool = False
+    #: The first few problems (line, status, error).
+    samples: list[str] = attrs.Factory(list)
 
     @property
     def exit_code(self) -> int:
@@ -160,6 +163,8 @@ class _Sink:
         self.failed = failed
         self.ledger = ledger
         self.reporter = reporter
+        #: The first few problems, for the summary.
+        self.samples: list[str] = []
 
     def emit(self, row: InputRow, record: dict[str, Any], *, ledger_state: str | None) -> None:
         status = record["status"]
@@ -167,6 +172,8 @@ class _Sink:
             self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         if self.failed is not None and status in ("failed", "unknown", "invalid"):
             self.failed.write(row.raw)
+            if len(self.samples) < _SAMPLES:
+                self.samples.append(f"line {row.line}: {status}: {record['error']}")
         if self.ledger is not None and ledger_state is not None and row.key is not None:
             self.ledger.finish(row.key, ledger_state, record)
         self.reporter.advance(status)
@@ -342,6 +349,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
                 opts.progress, counts, console, f"{kind.name}", opts.progress_interval
             )
             sink = _Sink(results, failed, ledger, reporter)
+            report.samples = sink.samples
             pending: dict[int, InputRow] = {}
             feed = _feed(
                 read_rows(opts.path, fmt, kind), sink, ledger, states, pending, report,
@@ -394,6 +402,8 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
         )
     if report.results is not None:
         console.print(f"results: {report.results}")
+    for sample in report.samples:
+        console.print(sample, markup=False)
     if report.failed is not None and report.failed_rows:
         console.print(
             f"failed rows: {report.failed} ({report.failed_rows}); fix and re-run with "

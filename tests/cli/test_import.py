@@ -271,3 +271,24 @@ def test_secrets_never_appear(runner: CliRunner, workdir: Path, monkeypatch: Any
         assert DEFAULT_API_KEY not in blob
     statuses = Counter(r["status"] for r in _results(workdir / "s.csv.results.jsonl"))
     assert statuses == {"ok": 4, "failed": 1}
+
+
+def test_progress_bar_mode(runner: CliRunner, emulator: Emulator, workdir: Path) -> None:
+    """--progress bar renders with rich even when captured; the summary lists problems."""
+    path = _write_csv(workdir / "s.csv", ["email"], [["a@example.com"], ["nope"]])
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator", "--progress", "bar"])
+    assert result.exit_code == 1
+    assert "signups" in result.stdout
+    assert "line 3: invalid" in result.stdout
+    assert not _json_lines(result.stderr)
+
+
+def test_bad_campaign_id_is_a_usage_error(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """An invalid --campaign-id exits 2."""
+    path = _write_csv(workdir / "s.csv", ["email"], [["a@example.com"]])
+    result = runner.invoke(
+        cli, ["import", "signups", str(path), "--emulator", "--campaign-id", "x"]
+    )
+    assert result.exit_code == 2
