@@ -26,6 +26,7 @@ from ._errors import (
     ClientStateError,
     ConfigurationError,
     InvalidRequestError,
+    IReferError,
     RateLimitedError,
 )
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
@@ -39,10 +40,11 @@ from ._models import (
     SpecificActionSignup,
     TriggeredReward,
 )
+from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._transport import USER_AGENT, Sender
-from ._write_safety import guarded_write
+from ._write_safety import WriteState, guarded_write
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -169,6 +171,9 @@ class IReferClient:
         max_concurrency: requests in flight at once, or None for no cap (default 4).
         http_client: an ``httpx.AsyncClient`` to use; the SDK never closes it.
         transport: an httpx transport for the client the SDK builds (not with ``http_client``).
+        event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
+            coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
+            raw response status and headers); see :mod:`irefer_async._observability`.
 
     """
 
@@ -185,6 +190,7 @@ class IReferClient:
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         license_key = _license_key(license_key)
         api_key = _api_key(api_key)
@@ -215,6 +221,7 @@ class IReferClient:
         else:
             self._owns_http = False
         self._http = http_client
+        self._event_hooks = build_event_hooks(event_hooks, http_client)
         self._redactor = Redactor(license_key, api_key)
         install_log_filter()
         REGISTRY.add(self._redactor)
@@ -291,31 +298,54 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        if not endpoint.write:
-            return await call_with_retry(lambda: self._attempt(endpoint, params), self._retry)
-        reconcile = self._reconciler(endpoint, campaign, params)
-        return await call_with_retry(
-            lambda: guarded_write(
-                lambda: self._attempt(endpoint, params),
-                reconcile,
-                method=endpoint.name,
-                params=params,
-            ),
-            self._retry,
-        )
+        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path.
+        trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
+        try:
+            if not endpoint.write:
+                result = await call_with_retry(
+                    lambda: self._attempt(endpoint, params, trace), self._retry
+                )
+            else:
+                assert trace is not None  # writes are always traced: the reconciling read
+                # must run under the write's correlation id
+                reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params))
+                state = WriteState()
+                result = await call_with_retry(
+                    lambda: guarded_write(
+                        lambda: self._attempt(endpoint, params, trace),
+                        reconcile,
+                        method=endpoint.name,
+                        params=params,
+                        state=state,
+                    ),
+                    self._retry,
+                )
+        except IReferError as exc:
+            end_call(trace, exc)  # stamps exc.correlation_id
+            raise
+        if trace is not None:
+            trace.end(None)
+        return result
 
-    async def _attempt(self, endpoint: ep.Endpoint, params: dict[str, str]) -> Any:
-        """One HTTP attempt: take a throttle slot, send, decode."""
+    async def _attempt(
+        self, endpoint: ep.Endpoint, params: dict[str, str], trace: CallTrace | None = None
+    ) -> Any:
+        """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
         throttle = self._throttle
         async with throttle:
             try:
-                data = await self._sender.get_json(endpoint.name, params)
+                if trace is None:
+                    data = await self._sender.get_json(endpoint.name, params)
+                else:
+                    data = await trace.send(self._sender.get_json, endpoint.name, params)
             except RateLimitedError as exc:
                 if exc.retry_after:
                     # Every call of this client waits; capped so one header cannot stall it.
                     throttle.pause(min(exc.retry_after, self._max_pause))
                 raise
-        return decode(data, endpoint.result, method=endpoint.name)
+        if trace is None:
+            return decode(data, endpoint.result, method=endpoint.name)
+        return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))
 
     def _reconciler(
         self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]

@@ -5,8 +5,10 @@ blind resend can create a duplicate. One write attempt is wrapped by :func:`guar
 
 * success, or a failure that provably never reached the server (connect error, pool or
   connect timeout, 429), or an API error body: passed through unchanged;
-* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body):
-  first reconcile with a read. Landed -> return the reconciled result. Provably not
+* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body),
+  or an API error body after an earlier ambiguous attempt of the same call (the API refuses
+  a duplicate of a write that landed with the same error body as bad input, and a
+  reconciling read may have misjudged the earlier attempt): first reconcile with a read. Landed -> return the reconciled result. Provably not
   landed -> re-raise the failure, which the retry layer may then resend. Cannot tell ->
   :class:`~irefer_async.WriteOutcomeUnknownError` (never retried).
 
@@ -21,7 +23,7 @@ from typing import TypeVar
 
 from ._errors import APIError, InvalidRequestError, IReferError, WriteOutcomeUnknownError
 
-__all__ = ["guarded_write", "is_ambiguous"]
+__all__ = ["WriteState", "guarded_write", "is_ambiguous"]
 
 T = TypeVar("T")
 
@@ -33,24 +35,41 @@ def is_ambiguous(exc: IReferError) -> bool:
     return exc.maybe_processed
 
 
+class WriteState:
+    """What earlier attempts of one write call left uncertain (one per call, never shared)."""
+
+    __slots__ = ("maybe_landed",)
+
+    def __init__(self) -> None:
+        #: An earlier attempt failed ambiguously, so this write may already have landed.
+        self.maybe_landed = False
+
+
 async def guarded_write(
     attempt: Callable[[], Awaitable[T]],
     reconcile: Callable[[], Awaitable[T | None]],
     *,
     method: str,
     params: Mapping[str, str],
+    state: WriteState | None = None,
 ) -> T:
     """Run one write attempt; after an ambiguous failure, let ``reconcile`` decide.
 
     ``reconcile`` returns the result if the write landed, None if it provably did not,
-    and raises if it cannot tell.
+    and raises if it cannot tell. ``state`` carries what earlier attempts of the same call
+    left uncertain: an API error body after an ambiguous attempt is reconciled too.
     """
     try:
         return await attempt()
     except IReferError as exc:
-        if not is_ambiguous(exc):
+        # "Provably not landed" rests on a read whose error body cannot be told from "no such
+        # participant"; a resend refused as bad input may be a refused duplicate: look again.
+        refused_resend = isinstance(exc, APIError) and state is not None and state.maybe_landed
+        if not (is_ambiguous(exc) or refused_resend):
             raise
         failure = exc
+    if state is not None:
+        state.maybe_landed = True
     reconcile_error: IReferError | None = None
     try:
         landed = await reconcile()
