@@ -295,7 +295,7 @@ class RedisRateLimiter:
             if self._fence_next and not self._probe_due():
                 return await self._local_slot()
             try:
-                granted, wait, slot = await self._run_script()
+                granted, wait, slot = await self._run_script()  # slot: server clock
             except _FATAL:
                 raise
             except _UNREACHABLE as exc:
@@ -305,11 +305,11 @@ class RedisRateLimiter:
                 continue
             attempt = 0
             if granted:
-                return slot
+                return slot - self._offset
             await self._sleep(wait)  # beyond the horizon: ask again when it opens
 
     async def _run_script(self) -> tuple[bool, float, float]:
-        """One reservation: (granted, seconds to wait, the slot in loop time)."""
+        """One reservation: (granted, seconds to wait, the slot on the server's clock)."""
         loop = asyncio.get_running_loop()
         rate = self.rate_limit.rate
         interval = math.ceil(1e6 / rate)  # rounding up never exceeds the rate
@@ -337,12 +337,11 @@ class RedisRateLimiter:
         self._fence_next = False
         granted, wait_us, now_us = (int(x) for x in reply)
         wait = max(wait_us, 0) / 1e6
-        # Server time of the slot, mapped onto the loop's clock (see _server_offset).
-        offset = self._server_offset(now_us / 1e6, sent, loop.time())
-        return granted == 1, wait, now_us / 1e6 + wait - offset
+        self._measure_offset(now_us / 1e6, sent, loop.time())
+        return granted == 1, wait, now_us / 1e6 + wait
 
-    def _server_offset(self, server_now: float, sent: float, received: float) -> float:
-        """Estimate (server clock - loop clock) in seconds.
+    def _measure_offset(self, server_now: float, sent: float, received: float) -> None:
+        """Add a sample for :attr:`_offset`.
 
         The script read the server's clock somewhere between ``sent`` and ``received``; of
         the recent calls, the one with the shortest round trip pins the offset best (NTP's
@@ -350,6 +349,10 @@ class RedisRateLimiter:
         moves a slot. Only the loop's monotonic clock is used, never the host's wall clock.
         """
         self._offsets.append((received - sent, server_now - (sent + received) / 2))
+
+    @property
+    def _offset(self) -> float:
+        """(server clock - loop clock) in seconds, from the best recent sample."""
         return min(self._offsets)[1]
 
     async def _while_down(self, exc: BaseException, attempt: int) -> bool:

