@@ -130,3 +130,81 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.write_line(f"  {table:<12} {sum(oks):>4}/{len(oks)} cells passed")
     passed = sum(cells.values())
     terminalreporter.write_line(f"fault matrix: {passed}/{len(cells)} cells passed")
+
+
+# -- an emulator in its own process ---------------------------------------------------------
+
+
+class EmulatorProcess:
+    """``python -m irefer_async.testing --port 0`` in a subprocess, with the secret keys.
+
+    A real separate process, so a CLI under test can be SIGKILLed without touching it.
+    """
+
+    def __init__(self) -> None:
+        import os  # noqa: PLC0415
+        import subprocess  # noqa: PLC0415
+
+        env = dict(os.environ)
+        env.update(IREFER_LICENSE_KEY=SECRET_LICENSE_KEY, IREFER_API_KEY=SECRET_API_KEY)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "irefer_async.testing", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if "listening on" not in line:
+            self.close()
+            raise RuntimeError(f"emulator did not start: {line!r}")
+        self.url = line.rsplit(" ", 1)[1].strip()
+        self.banner = line
+
+    def control(self, route: str, data: Any = None) -> Any:
+        """Call the control plane (GET without *data*, POST with it)."""
+        import httpx  # noqa: PLC0415
+
+        url = self.url.removesuffix("v1.0/") + "_control/" + route
+        response = (
+            httpx.get(url, timeout=30) if data is None else httpx.post(url, json=data, timeout=30)
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def close(self) -> str:
+        """Stop the emulator; return what it printed (for the secrets check)."""
+        self.process.terminate()
+        try:
+            out, err = self.process.communicate(timeout=10)
+        except Exception:  # noqa: BLE001
+            self.process.kill()
+            out, err = self.process.communicate()
+        return self.banner + (out or "") + (err or "")
+
+
+@pytest.fixture
+def emulator_process() -> Iterator[EmulatorProcess]:
+    """A fresh emulator process for one test; its output must hold no secret."""
+    proc = EmulatorProcess()
+    try:
+        yield proc
+    finally:
+        output = proc.close()
+        assert not leaks(output)
+
+
+def cli_env() -> dict[str, str]:
+    """The environment a CLI subprocess gets: the secret keys, campaign 2605, no colour."""
+    import os  # noqa: PLC0415
+
+    env = dict(os.environ)
+    env.update(
+        IREFER_LICENSE_KEY=SECRET_LICENSE_KEY,
+        IREFER_API_KEY=SECRET_API_KEY,
+        IREFER_CAMPAIGN_ID="2605",
+        NO_COLOR="1",
+        TERM="dumb",
+    )
+    return env
