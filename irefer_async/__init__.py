@@ -65,6 +65,7 @@ from ._models import (
     SpecificActionSignup,
     TriggeredReward,
 )
+from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._retry import RetryConfig
 
 try:
@@ -79,6 +80,7 @@ __all__ = [
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
+    "CallEvent",
     "CampaignStats",
     "ClientStateError",
     "ConfigurationError",
@@ -89,6 +91,8 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "EmptyResponseError",
+    "EventHook",
+    "EventHooks",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -120,4 +124,5 @@ __all__ = [
     "TriggeredReward",
     "WriteOutcomeUnknownError",
     "__version__",
+    "correlation_scope",
 ]

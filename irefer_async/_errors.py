@@ -58,6 +58,8 @@ class IReferError(Exception):
 
     ``method`` is the API method involved (``"newSignup"``...), when there is one.
     ``attempts`` is how many HTTP attempts the call made before giving up (0 if none).
+    ``correlation_id`` identifies the logical call in logs and hook events (None for an
+    error raised before any call started, such as a bad argument).
     """
 
     #: Whether the API may have processed the request (used by write safety).
@@ -69,6 +71,8 @@ class IReferError(Exception):
         self.message = message
         self.method = method
         self.attempts = 0
+        #: The failed call's correlation id, as in its log lines and hook events.
+        self.correlation_id: str | None = None
 
     def __str__(self) -> str:
         return self.message

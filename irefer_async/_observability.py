@@ -1,0 +1,471 @@
+"""Observability: correlation ids, metadata-only logging and event hooks for metrics.
+
+Every logical call (one ``await client.referrer_stats(...)``, retries and the reconciling
+read of an ambiguous write included) gets one **correlation id**. It is on every log line
+and every hook event of the call, and on the error the call raises
+(:attr:`IReferError.correlation_id <irefer_async.IReferError.correlation_id>`). Ids are a
+random per-process prefix plus a counter (16 hex characters, cheap to make); bind your own
+(an incoming ``X-Request-ID``) with :func:`correlation_scope`.
+
+**Logging** goes to the ``irefer_async`` logger and carries metadata only: API method,
+campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
+correlation id. Never an email, a name or any parameter value, and never a secret.
+
+* ``DEBUG``: each attempt sent and answered;
+* ``INFO``: each retry, and the end of each call (ok or failed).
+
+Each record also carries the same fields as a dict in ``record.irefer`` for structured
+(JSON) formatters.
+
+**Event hooks** (``IReferClient(event_hooks={"request": [...], "response": [...],
+"retry": [...]})``) receive a :class:`CallEvent` for every attempt: ``request`` just
+before it is sent (after its rate-limit slot), ``response`` when it is over (with the
+status, headers, elapsed time and error, if any), and ``retry`` before an attempt that
+retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
+hook is logged and swallowed, so metrics code can never change a call's outcome.
+
+Cost: when no hook is registered and the logger is disabled at INFO, a read does no
+observability work beyond one ``isEnabledFor`` check and one context-variable lookup; a
+write only counts its attempts (its correlation id must survive into its reconciling read).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import inspect
+import itertools
+import logging
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+
+import attrs
+
+from ._errors import APIError, ConfigurationError, HTTPStatusError, IReferError, TransportError
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "LOGGER",
+    "CallEvent",
+    "CallTrace",
+    "EventHook",
+    "EventHooks",
+    "build_event_hooks",
+    "correlation_scope",
+    "current_correlation_id",
+    "end_call",
+    "new_correlation_id",
+    "start_call",
+]
+
+T = TypeVar("T")
+
+#: The SDK's logger. Quiet unless you configure it (``logging.getLogger("irefer_async")``).
+LOGGER = logging.getLogger("irefer_async")
+
+_DEBUG = logging.DEBUG
+_INFO = logging.INFO
+
+# -- correlation ids -----------------------------------------------------------------------
+
+_prefix = secrets.token_hex(4)
+_counter = itertools.count(1)
+
+
+def _reseed() -> None:
+    # A forked worker (gunicorn, taskiq, multiprocessing) must not repeat its parent's ids.
+    global _prefix, _counter  # noqa: PLW0603 - process-wide id source
+    _prefix = secrets.token_hex(4)
+    _counter = itertools.count(1)
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_reseed)
+
+
+def new_correlation_id() -> str:
+    """Return a fresh correlation id: 16 hex characters, unique across processes in practice."""
+    return f"{_prefix}{next(_counter):08x}"
+
+
+_CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "irefer_async_correlation_id", default=None
+)
+
+
+def current_correlation_id() -> str | None:
+    """Return the id bound by :func:`correlation_scope` (or by a write for its reconciling read)."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
+    """Make every call inside the block use ``correlation_id`` (a fresh one if None).
+
+    Use it to tie SDK calls to your own request id; tasks started inside the block inherit
+    it. Example::
+
+        with correlation_scope(request.headers.get("x-request-id")) as cid:
+            stats = await client.referrer_stats(email)
+    """
+    cid = correlation_id or new_correlation_id()
+    token = _CURRENT.set(cid)
+    try:
+        yield cid
+    finally:
+        _CURRENT.reset(token)
+
+
+# -- events and hooks ----------------------------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class CallEvent:
+    """One moment of one HTTP attempt, as event hooks receive it.
+
+    Example: count requests and record latency per API method::
+
+        def on_response(event: CallEvent) -> None:
+            LATENCY.labels(event.method, event.status).observe(event.elapsed)
+
+        IReferClient(event_hooks={"response": [on_response]})
+    """
+
+    #: ``"request"`` (about to send), ``"response"`` (attempt over) or ``"retry"``.
+    kind: Literal["request", "response", "retry"]
+    #: The logical call's correlation id (shared by its retries and reconciling read).
+    correlation_id: str
+    #: The API method, e.g. ``"referrerStats"``.
+    method: str
+    #: The campaign the call is for, or None.
+    campaign_id: int | None
+    #: This attempt's number within the call, from 1 (for ``retry``: the upcoming one).
+    attempt: int
+    #: Whether the method is a write (``newSignup``, ``newSpecificAction``).
+    write: bool
+    #: The HTTP status (``response`` only; None if the exchange failed on the network).
+    status: int | None = None
+    #: Seconds the attempt took, from sending to decoding (``response`` only).
+    elapsed: float = 0.0
+    #: Response headers, when the SDK's httpx client delivered them (``response`` only).
+    headers: Mapping[str, str] | None = None
+    #: The error the attempt ended with (``response``) or the one being retried (``retry``).
+    error: IReferError | None = None
+
+    @property
+    def elapsed_ms(self) -> float:
+        """:attr:`elapsed` in milliseconds."""
+        return self.elapsed * 1000.0
+
+
+#: A hook: a function (or coroutine function) taking a :class:`CallEvent`.
+EventHook = Callable[[CallEvent], "Awaitable[object] | object"]
+
+
+class EventHooks(TypedDict, total=False):
+    """The ``event_hooks=`` argument of :class:`~irefer_async.IReferClient`."""
+
+    #: Called just before each attempt is sent.
+    request: Sequence[EventHook]
+    #: Called when each attempt is over, successful or not.
+    response: Sequence[EventHook]
+    #: Called before an attempt that retries a failed one.
+    retry: Sequence[EventHook]
+
+
+_KINDS = ("request", "response", "retry")
+
+
+@attrs.frozen(slots=True)
+class _Hooks:
+    request: tuple[EventHook, ...]
+    response: tuple[EventHook, ...]
+    retry: tuple[EventHook, ...]
+
+
+def build_event_hooks(
+    event_hooks: EventHooks | Mapping[str, Sequence[EventHook]] | None,
+    http: object,
+) -> _Hooks | None:
+    """Normalise ``event_hooks=`` once; None when there is none (the fast path).
+
+    If ``http`` is an ``httpx.AsyncClient``, a response hook is added to it so events can
+    carry the status and headers (it does nothing for requests the SDK is not observing).
+    """
+    if event_hooks is None:
+        return None
+    if not isinstance(event_hooks, Mapping):
+        raise ConfigurationError("event_hooks must be a mapping like {'response': [hook]}")
+    unknown = sorted(set(event_hooks) - set(_KINDS))
+    if unknown:
+        raise ConfigurationError(
+            f"event_hooks keys must be 'request', 'response' or 'retry', got {unknown}"
+        )
+    given: Mapping[str, Sequence[EventHook]] = event_hooks  # type: ignore[assignment]
+    lists: dict[str, tuple[EventHook, ...]] = {}
+    for kind in _KINDS:
+        hooks = tuple(given.get(kind, ()))
+        for hook in hooks:
+            if not callable(hook):
+                raise ConfigurationError(f"event_hooks[{kind!r}] must hold callables")
+        lists[kind] = hooks
+    if not any(lists.values()):
+        return None
+    import httpx  # noqa: PLC0415 - already imported by the client
+
+    if isinstance(http, httpx.AsyncClient):
+        response_hooks = http.event_hooks["response"]
+        if _capture_response not in response_hooks:
+            response_hooks.append(_capture_response)
+    return _Hooks(**lists)
+
+
+# The attempt whose response httpx is delivering, for :func:`_capture_response`.
+_EXCHANGE: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
+    "irefer_async_exchange", default=None
+)
+
+
+async def _capture_response(response: httpx.Response) -> None:
+    trace = _EXCHANGE.get()
+    if trace is not None:
+        trace.status = response.status_code
+        trace.headers = response.headers
+
+
+async def _emit(hooks: tuple[EventHook, ...], event: CallEvent) -> None:
+    for hook in hooks:
+        try:
+            result = hook(event)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            LOGGER.exception(
+                "irefer event hook %r failed on %s event (correlation_id=%s)",
+                hook,
+                event.kind,
+                event.correlation_id,
+            )
+
+
+def _error_text(error: IReferError | None) -> str:
+    if error is None:
+        return "-"
+    if isinstance(error, APIError) and error.error_code:
+        return f"{type(error).__name__}:{error.error_code}"
+    return type(error).__name__
+
+
+# -- one observed call ---------------------------------------------------------------------
+
+
+class CallTrace:
+    """The observability state of one logical call: id, attempt count, timings, hooks."""
+
+    __slots__ = (
+        "attempts",
+        "campaign_id",
+        "correlation_id",
+        "debug",
+        "headers",
+        "hooks",
+        "info",
+        "last_error",
+        "method",
+        "sent_at",
+        "started",
+        "status",
+        "write",
+    )
+
+    def __init__(
+        self,
+        hooks: _Hooks | None,
+        method: str,
+        campaign: str | None,
+        write: bool,
+        *,
+        info: bool,
+        debug: bool,
+    ) -> None:
+        self.hooks = hooks
+        self.method = method
+        self.campaign_id = None if campaign is None else int(campaign)
+        self.write = write
+        self.info = info
+        self.debug = debug
+        self.correlation_id = _CURRENT.get() or new_correlation_id()
+        self.attempts = 0
+        self.last_error: IReferError | None = None
+        self.status: int | None = None
+        self.headers: Mapping[str, str] | None = None
+        self.started = time.perf_counter() if info or hooks else 0.0
+        self.sent_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
+
+    def _event(
+        self,
+        kind: Literal["request", "response", "retry"],
+        *,
+        attempt: int,
+        error: IReferError | None = None,
+        elapsed: float = 0.0,
+    ) -> CallEvent:
+        return CallEvent(
+            kind=kind,
+            correlation_id=self.correlation_id,
+            method=self.method,
+            campaign_id=self.campaign_id,
+            attempt=attempt,
+            write=self.write,
+            status=self.status if kind == "response" else None,
+            elapsed=elapsed,
+            headers=self.headers if kind == "response" else None,
+            error=error,
+        )
+
+    def _fields(self, **more: object) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "method": self.method,
+            "campaign_id": self.campaign_id,
+            "correlation_id": self.correlation_id,
+        }
+        fields.update(more)
+        return fields
+
+    async def send(self, get_json: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
+        self.attempts += 1
+        attempt = self.attempts
+        self.status = None
+        self.headers = None
+        hooks = self.hooks
+        if attempt > 1:
+            if self.info:
+                LOGGER.info(
+                    "irefer retry method=%s campaign_id=%s attempt=%d after=%s correlation_id=%s",
+                    self.method, self.campaign_id, attempt, _error_text(self.last_error),
+                    self.correlation_id,
+                    extra={"irefer": self._fields(attempt=attempt,
+                                                  error=_error_text(self.last_error))},
+                )  # fmt: skip
+            if hooks is not None and hooks.retry:
+                await _emit(
+                    hooks.retry, self._event("retry", attempt=attempt, error=self.last_error)
+                )
+        if self.debug:
+            LOGGER.debug(
+                "irefer request method=%s campaign_id=%s attempt=%d correlation_id=%s",
+                self.method, self.campaign_id, attempt, self.correlation_id,
+                extra={"irefer": self._fields(attempt=attempt)},
+            )  # fmt: skip
+        if hooks is not None and hooks.request:
+            await _emit(hooks.request, self._event("request", attempt=attempt))
+        self.sent_at = time.perf_counter() if self.info or hooks else 0.0
+        token = _EXCHANGE.set(self)
+        try:
+            return await get_json(*args)
+        except IReferError as exc:
+            await self._answered(exc)
+            raise
+        finally:
+            _EXCHANGE.reset(token)
+
+    async def decode(self, decode: Callable[[], T]) -> T:
+        """Decode the attempt's answer, then report the attempt as over."""
+        try:
+            result = decode()
+        except IReferError as exc:
+            await self._answered(exc)
+            raise
+        await self._answered(None)
+        return result
+
+    async def _answered(self, error: IReferError | None) -> None:
+        if error is not None:
+            error.correlation_id = self.correlation_id
+            self.last_error = error
+            if isinstance(error, HTTPStatusError):
+                self.status = error.status_code
+            elif isinstance(error, TransportError):
+                self.status = None
+            elif self.status is None:
+                self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
+        elif self.status is None:
+            self.status = 200
+        hooks = self.hooks
+        if not (self.debug or hooks):
+            return
+        elapsed = time.perf_counter() - self.sent_at
+        if self.debug:
+            LOGGER.debug(
+                "irefer response method=%s campaign_id=%s attempt=%d status=%s elapsed_ms=%.1f "
+                "error=%s correlation_id=%s",
+                self.method, self.campaign_id, self.attempts, self.status, elapsed * 1000.0,
+                _error_text(error), self.correlation_id,
+                extra={"irefer": self._fields(attempt=self.attempts, status=self.status,
+                                              elapsed_ms=elapsed * 1000.0,
+                                              error=_error_text(error))},
+            )  # fmt: skip
+        if hooks is not None and hooks.response:
+            await _emit(
+                hooks.response,
+                self._event("response", attempt=self.attempts, error=error, elapsed=elapsed),
+            )
+
+    def reconciling(self, read: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+        """Wrap a write's reconciling read so it runs under this call's correlation id."""
+
+        async def read_under_this_id() -> T:
+            token = _CURRENT.set(self.correlation_id)
+            try:
+                return await read()
+            finally:
+                _CURRENT.reset(token)
+
+        return read_under_this_id
+
+    def end(self, error: IReferError | None) -> None:
+        """Record the call's outcome: stamp the error, log the call's summary line."""
+        if error is not None and error.correlation_id is None:
+            error.correlation_id = self.correlation_id
+        if not self.info:
+            return
+        elapsed_ms = (time.perf_counter() - self.started) * 1000.0
+        status = self.status if error is None or error is self.last_error else None
+        outcome = "ok" if error is None else "failed"
+        LOGGER.info(
+            "irefer call method=%s campaign_id=%s outcome=%s attempts=%d status=%s "
+            "elapsed_ms=%.1f error=%s correlation_id=%s",
+            self.method, self.campaign_id, outcome, self.attempts, status, elapsed_ms,
+            _error_text(error), self.correlation_id,
+            extra={"irefer": self._fields(outcome=outcome, attempts=self.attempts, status=status,
+                                          elapsed_ms=elapsed_ms, error=_error_text(error))},
+        )  # fmt: skip
+
+
+def start_call(
+    hooks: _Hooks | None, method: str, campaign: str | None, write: bool
+) -> CallTrace | None:
+    """Begin observing a call; None (nothing to do) for an unobserved read."""
+    info = LOGGER.isEnabledFor(_INFO)
+    if hooks is None and not info and not write:
+        return None
+    return CallTrace(
+        hooks, method, campaign, write, info=info, debug=info and LOGGER.isEnabledFor(_DEBUG)
+    )
+
+
+def end_call(trace: CallTrace | None, error: IReferError) -> None:
+    """Stamp ``error`` with the call's correlation id (and log the call, when observed)."""
+    if trace is not None:
+        trace.end(error)
+    elif error.correlation_id is None:
+        error.correlation_id = _CURRENT.get() or new_correlation_id()
