@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
 import math
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import httpx
 
+from ._converter import loads
 from ._errors import (
     APIError,
     EmptyResponseError,
@@ -118,7 +118,7 @@ class Sender:
         data: Any = None
         if content and content != b"null":
             try:
-                data = json.loads(content)
+                data = loads(content)  # orjson when installed, else json.loads
             except ValueError:
                 data = _NOT_JSON
         if data is None:

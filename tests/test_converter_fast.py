@@ -1,0 +1,67 @@
+"""The generated fast hooks accept and produce exactly what the cattrs-generated ones do."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import cattrs
+import pytest
+import samples
+
+from irefer_async import Referrer, ReferrerStats, TriggeredReward
+from irefer_async._converter import _FAST, build_converter, loads
+
+DETAILED = build_converter(detailed=True)
+
+QUIRKY_VALUES: list[Any] = [
+    None, "", "None", "null", "0", "1", " 7 ", "12", 12, 12.0, 12.5, True, False, "t", " f ",
+    "x", "REFFERER", "2018-06-04T02:57:24Z", " 2018-06-04T02:57:24Z", "2018-06-04T02:57:24z",
+    "2018-06-04T02:57:24", "2018-06-04T02:57:24+02:00", "bad", [], {}, "21.4%",
+]  # fmt: skip
+
+
+def _outcome(converter: cattrs.Converter, data: Any, tp: Any) -> Any:
+    try:
+        value = converter.structure(data, tp)
+    except Exception:
+        return "raises"
+    return value, getattr(value, "raw", None)
+
+
+@pytest.mark.parametrize(
+    ("sample", "model"),
+    [
+        (samples.REFERRERS[0], Referrer),
+        (samples.REWARDS[0], TriggeredReward),
+        (samples.REFERRER_STATS_EMPTY, ReferrerStats),
+    ],
+)
+def test_fast_hooks_agree_with_cattrs_on_every_quirk(sample: dict[str, Any], model: Any) -> None:
+    """Every field, given every quirky value (or left out), decodes the same or fails in both."""
+    for field in sample:
+        missing = {k: v for k, v in sample.items() if k != field}
+        assert _outcome(_FAST, missing, model) == _outcome(DETAILED, missing, model), field
+        for value in QUIRKY_VALUES:
+            data = {**sample, field: value}
+            assert _outcome(_FAST, data, model) == _outcome(DETAILED, data, model), (field, value)
+
+
+def test_fast_hooks_reject_what_is_not_an_object() -> None:
+    """A list item that is not a JSON object fails, as with cattrs."""
+    for value in ([1], ["x"], [None], [[]]):
+        assert _outcome(_FAST, value, tuple[Referrer, ...]) == "raises"
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1}', b"[1, 2.5, null]", b"NaN", b'\xef\xbb\xbf{"a": 1}'])
+def test_loads_accepts_what_json_loads_accepts(body: bytes) -> None:
+    """orjson when installed, json.loads for what orjson refuses: same result either way."""
+    result, expected = loads(body), json.loads(body)
+    assert result == expected or (result != result and expected != expected)  # NaN
+
+
+@pytest.mark.parametrize("body", [b"", b"<html>", b'{"a": ', b"\xff"])
+def test_loads_raises_value_error_like_json_loads(body: bytes) -> None:
+    """Not JSON: ValueError, as json.loads raises."""
+    with pytest.raises(ValueError):  # noqa: PT011 - the messages are json.loads's or orjson's
+        loads(body)
