@@ -106,6 +106,13 @@ class TimingTransport(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
+_SYNC: dict[str, Any] = {}
+
+
+def _init(ready: Any, go: Any, start_at: Any) -> None:
+    _SYNC.update(ready=ready, go=go, start_at=start_at)
+
+
 async def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     emulator = Emulator(seed=cfg["index"])
     times: list[float] = []
@@ -124,7 +131,7 @@ async def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
     counter = iter(range(10**9))
 
     async def task() -> None:
-        while time.monotonic() < cfg["stop_at"]:
+        while time.monotonic() < stop_at:
             email = f"w{cfg['index']}-{next(counter)}@example.com"
             taken.append(email)
             try:
@@ -135,7 +142,12 @@ async def _worker(cfg: dict[str, Any]) -> dict[str, Any]:
                 answered.append(email)
 
     async with limiter, client:
-        await asyncio.sleep(max(0.0, cfg["start_at"] - time.monotonic()))
+        await limiter._redis.ping()  # connected before the clock starts
+        _SYNC["ready"].put(cfg["index"])
+        await asyncio.to_thread(_SYNC["go"].wait)
+        start_at = _SYNC["start_at"].value
+        stop_at = start_at + cfg["seconds"]
+        await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         await asyncio.gather(*(task() for _ in range(CONCURRENCY)))
     landed = sum(emulator.participant(e) is not None for e in taken)
     return {"times": times, "taken": len(taken), "answered": len(answered),
@@ -163,14 +175,19 @@ def run(name: str, rate: float, seconds: float, fallback: str, outage: tuple[flo
         server = Server(tmp)
         server.start()
         try:
-            start_at = time.monotonic() + 2.0  # four interpreters importing the SDK
             cfgs = [
                 {"index": i, "url": server.url, "key": f"bench-{name}", "rate": rate,
-                 "fallback": fallback, "start_at": start_at, "stop_at": start_at + seconds}
+                 "fallback": fallback, "seconds": seconds}
                 for i in range(PROCESSES)
             ]  # fmt: skip
-            with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
-                pending = pool.map_async(worker_main, cfgs)
+            ctx = multiprocessing.get_context("spawn")
+            ready, go, shared_start = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0)
+            with ctx.Pool(PROCESSES, initializer=_init, initargs=(ready, go, shared_start)) as pool:
+                pending = pool.map_async(worker_main, cfgs, chunksize=1)
+                for _ in range(PROCESSES):  # every worker imported, connected and waiting
+                    ready.get(timeout=120)
+                start_at = shared_start.value = time.monotonic() + 0.1
+                go.set()
                 if outage is not None:
                     time.sleep(max(0.0, start_at + outage[0] - time.monotonic()))
                     down = time.monotonic()
