@@ -1,0 +1,82 @@
+"""An aiohttp web app that calls iRefer through ONE client, managed by ``cleanup_ctx``.
+
+``cleanup_ctx`` runs the code before ``yield`` at startup and the code after it at cleanup,
+so the client is opened once and closed once, even when startup fails half-way. Never build
+a client per request: it would open a connection and a rate limiter per request.
+
+Run it (credentials from the environment)::
+
+    export IREFER_LICENSE_KEY=W4qL... IREFER_API_KEY=... IREFER_CAMPAIGN_ID=2605
+    pip install irefer-async aiohttp
+    python examples/aiohttp_app.py
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from irefer_async import APIError, InvalidRequestError, IReferClient, IReferError
+
+#: Where the app keeps its client (a typed key: ``request.app[IREFER]`` is an IReferClient).
+IREFER = web.AppKey("irefer", IReferClient)
+
+
+async def create_signup(request: web.Request) -> web.Response:
+    """``POST /signups`` with a JSON body ``{"email": ..., "name": ..., "referrer_code": ...}``."""
+    body = await request.json()
+    irefer = request.app[IREFER]
+    try:
+        signup = await irefer.new_signup(
+            body.get("email", ""), name=body.get("name"), referrer_code=body.get("referrer_code")
+        )
+    except InvalidRequestError as exc:
+        return web.json_response({"error": exc.message}, status=422)
+    except APIError as exc:
+        return web.json_response({"error_code": exc.error_code}, status=409)
+    except IReferError as exc:
+        return web.json_response(
+            {"error": type(exc).__name__, "correlation_id": exc.correlation_id}, status=502
+        )
+    return web.json_response(
+        {"email": signup.email, "referral_link": signup.referral_link}, status=201
+    )
+
+
+async def referrer_stats(request: web.Request) -> web.Response:
+    """``GET /referrers/{email}/stats``."""
+    irefer = request.app[IREFER]
+    try:
+        stats = await irefer.referrer_stats(request.match_info["email"])
+    except APIError:
+        return web.json_response({"error": "no such participant"}, status=404)
+    except IReferError as exc:
+        return web.json_response(
+            {"error": type(exc).__name__, "correlation_id": exc.correlation_id}, status=502
+        )
+    return web.json_response(
+        {"email": stats.email, "referrals_made": stats.referrals_made}, status=200
+    )
+
+
+def create_app(**client_options: Any) -> web.Application:
+    """Build the app; ``client_options`` go to :class:`IReferClient` (tests pass a transport)."""
+
+    async def irefer_client(app: web.Application) -> AsyncIterator[None]:
+        options = {"campaign_id": os.environ.get("IREFER_CAMPAIGN_ID"), **client_options}
+        async with IReferClient(**options) as client:
+            app[IREFER] = client
+            yield
+
+    app = web.Application()
+    app.cleanup_ctx.append(irefer_client)
+    app.router.add_post("/signups", create_signup)
+    app.router.add_get("/referrers/{email}/stats", referrer_stats)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(create_app())

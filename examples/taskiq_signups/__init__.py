@@ -1,0 +1,1 @@
+"""Example: a taskiq worker submitting signups with one IReferClient per worker process."""

@@ -1,0 +1,39 @@
+"""examples/aiohttp_app.py: one client managed by cleanup_ctx, over a loopback server."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+import pytest
+
+from irefer_async.testing import Emulator
+
+pytest.importorskip("aiohttp")
+from aiohttp.test_utils import TestClient, TestServer
+
+
+async def test_signup_and_stats(load_example: Callable[[str], ModuleType]) -> None:
+    example = load_example("aiohttp_app.py")
+    emulator = Emulator()
+    spec = emulator.default_campaign
+    app = example.create_app(
+        license_key=spec.license_key,
+        api_key=spec.api_key,
+        campaign_id=spec.id,
+        transport=emulator.transport(),
+        rate_limit=None,
+    )
+    async with TestClient(TestServer(app, host="127.0.0.1")) as http:
+        client = app[example.IREFER]
+        created = await http.post("/signups", json={"email": "ann@example.com"})
+        assert created.status == 201
+        assert (await created.json())["referral_link"]
+        stats = await http.get("/referrers/ann@example.com/stats")
+        assert stats.status == 200
+        assert (await stats.json())["referrals_made"] == 0
+        assert (await http.get("/referrers/nobody@example.com/stats")).status == 404
+        assert (await http.post("/signups", json={"email": ""})).status == 422
+        assert (await http.post("/signups", json={"email": "ann@example.com"})).status == 409
+        assert app[example.IREFER] is client  # the same client for every request
+    assert client.is_closed  # cleanup_ctx closed it
