@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RedisServer
+from redis_server import RedisServer
 from share_worker import RecordingLimiter
 
 redis = pytest.importorskip("redis")
