@@ -268,16 +268,136 @@ async def test_headers_over_loopback() -> None:
     pytest.importorskip("uvicorn")
     emulator, rec = Emulator(), Recorder()
     spec = emulator.default_campaign
-    async with emulator.serve() as base_url:
-        async with IReferClient(
+    async with (
+        emulator.serve() as base_url,
+        IReferClient(
             spec.license_key,
             spec.api_key,
             campaign_id=spec.id,
             base_url=base_url,
             rate_limit=None,
             event_hooks={"response": [rec]},
-        ) as client:
-            await client.campaign_stats()
+        ) as client,
+    ):
+        await client.campaign_stats()
     (event,) = rec.events
     assert event.status == 200 and event.headers is not None
     assert "content-length" in event.headers
+
+
+async def _spans_over_loopback(request_hook: Any) -> list[dict[str, Any]]:
+    """Run two calls with httpx globally instrumented; return every span's attributes."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("opentelemetry.instrumentation.httpx")
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    emulator = Emulator()
+    spec = emulator.default_campaign
+    instrumentor = HTTPXClientInstrumentor()
+    options: dict[str, Any] = {"tracer_provider": provider}
+    if request_hook is not None:
+        options["async_request_hook"] = request_hook
+    instrumentor.instrument(**options)
+    try:
+        async with emulator.serve() as base_url, IReferClient(
+            spec.license_key, spec.api_key, campaign_id=spec.id, base_url=base_url,
+            rate_limit=None,
+        ) as client:  # fmt: skip
+            await client.new_signup("ann@example.com")
+            await client.referrer_stats("ann@example.com")
+    finally:
+        instrumentor.uninstrument()
+    return [dict(span.attributes or {}) for span in exporter.get_finished_spans()]
+
+
+def _secrets() -> tuple[str, str]:
+    spec = Emulator().default_campaign
+    return spec.license_key, spec.api_key
+
+
+async def test_otel_httpx_instrumentation_records_the_secrets() -> None:
+    """Why docs/observability.md warns: plain httpx instrumentation ships both keys."""
+    spans = await _spans_over_loopback(None)
+    recorded = repr(spans)
+    license_key, api_key = _secrets()
+    assert spans
+    assert license_key in recorded and api_key in recorded
+
+
+async def test_otel_scrubbing_hook_from_the_docs_removes_them() -> None:
+    """The request hook documented in docs/observability.md leaves no key and no email."""
+    import re
+
+    import httpx
+
+    license_re = re.compile(r"[^/]+\.js/")
+
+    def scrubbed(url: httpx.URL) -> str:
+        return str(url.copy_with(path=license_re.sub("REDACTED.js/", url.path), query=None))
+
+    async def scrub_url(span: Any, request: Any) -> None:
+        if span.is_recording():
+            span.set_attribute("http.url", scrubbed(request.url))
+            span.set_attribute("url.full", scrubbed(request.url))
+
+    spans = await _spans_over_loopback(scrub_url)
+    recorded = repr(spans)
+    license_key, api_key = _secrets()
+    assert len(spans) == 2
+    assert license_key not in recorded and api_key not in recorded
+    assert "ann@example.com" not in recorded and "ann%40example.com" not in recorded
+    assert "REDACTED.js/newSignup" in recorded
+
+
+async def test_otel_spans_from_sdk_hooks_as_documented() -> None:
+    """The hook-based tracing of docs/observability.md: one span per attempt, no URL."""
+    pytest.importorskip("opentelemetry.sdk")
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("irefer")
+    spans: dict[tuple[str, int], trace.Span] = {}
+
+    def start_span(event: CallEvent) -> None:
+        spans[event.correlation_id, event.attempt] = tracer.start_span(
+            f"irefer {event.method}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "irefer.method": event.method,
+                "irefer.campaign_id": event.campaign_id or 0,
+                "irefer.attempt": event.attempt,
+                "irefer.correlation_id": event.correlation_id,
+            },
+        )
+
+    def end_span(event: CallEvent) -> None:
+        span = spans.pop((event.correlation_id, event.attempt), None)
+        if span is None:
+            return
+        if event.status is not None:
+            span.set_attribute("http.response.status_code", event.status)
+        if event.error is not None:
+            span.set_status(trace.StatusCode.ERROR, type(event.error).__name__)
+        span.end()
+
+    emulator = Emulator()
+    emulator.inject_fault("http_5xx_before", method="newSignup", call=1)
+    hooks: dict[str, Any] = {"request": [start_span], "response": [end_span]}
+    async with emulator.client(event_hooks=hooks) as client:
+        await client.new_signup("ann@example.com")
+    finished = exporter.get_finished_spans()
+    assert [s.name for s in finished] == ["irefer newSignup", "irefer newSignup"]
+    assert [s.attributes["irefer.attempt"] for s in finished] == [1, 2]  # type: ignore[index]
+    assert finished[0].status.status_code is trace.StatusCode.ERROR
+    assert not spans
