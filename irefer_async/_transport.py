@@ -95,8 +95,8 @@ class Sender:
             response = await self._http.get(self.url_for(method, params))
         except httpx.HTTPError as exc:
             error = translate_transport_error(exc, method=method, redactor=self._redactor)
-        except (httpx.InvalidURL, httpx.CookieConflict, OSError, RuntimeError, ValueError) as exc:
-            # A custom transport may raise something outside httpx's tree.
+        except Exception as exc:  # noqa: BLE001 - the URL (hence the secrets) may be in it
+            # A custom transport (aiohttp's...) may raise anything outside httpx's tree.
             error = TransportError(
                 f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}",
                 method=method,
