@@ -1,0 +1,166 @@
+"""Exercise the public API for type checkers (mypy --strict, pyright); never run by pytest.
+
+Every ``assert_type`` pins what a user's editor infers; a change of a public signature that
+would break user code fails the typecheck session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Literal
+
+import httpx
+from typing_extensions import assert_type
+
+import irefer_async
+from irefer_async import (
+    APIError,
+    BulkStatus,
+    BulkSummary,
+    CallEvent,
+    CampaignStats,
+    IReferClient,
+    IReferError,
+    LeadSource,
+    Limiter,
+    NewSignup,
+    NewSignupRequest,
+    NewSpecificAction,
+    NewSpecificActionRequest,
+    RateLimit,
+    RateLimitedError,
+    Referrer,
+    ReferrerStats,
+    RequestTimeoutError,
+    RetryConfig,
+    SignupOutcome,
+    SpecificActionSignup,
+    TriggeredReward,
+    WriteOutcomeUnknownError,
+    correlation_scope,
+)
+from irefer_async.testing import Emulator, EmulatorFixture, WriteEffect
+
+
+class SharedLimiter:
+    """A user-defined limiter: anything with ``async acquire()`` is a Limiter."""
+
+    async def acquire(self) -> None:
+        return None
+
+
+def on_response(event: CallEvent) -> None:
+    assert_type(event.kind, Literal["request", "response", "retry"])
+    assert_type(event.correlation_id, str)
+    assert_type(event.method, str)
+    assert_type(event.campaign_id, int | None)
+    assert_type(event.attempt, int)
+    assert_type(event.status, int | None)
+    assert_type(event.elapsed, float)
+    assert_type(event.elapsed_ms, float)
+    assert_type(event.headers, Mapping[str, str] | None)
+    assert_type(event.error, IReferError | None)
+
+
+async def on_retry(event: CallEvent) -> None:
+    logging.getLogger(__name__).info("retrying %s", event.method)
+
+
+def make_clients(http: httpx.AsyncClient) -> list[IReferClient]:
+    limiter: Limiter = SharedLimiter()
+    return [
+        IReferClient(),
+        IReferClient("W4qL" + "0" * 28, "key", campaign_id=2605),
+        IReferClient(
+            campaign_id="2605",
+            base_url="https://api.irefer.io/v1.0/",
+            timeout=httpx.Timeout(10.0, connect=5.0),
+            retry=RetryConfig(attempts=3, wait_initial=0.1, deadline=5.0),
+            rate_limit=RateLimit(10.0, burst=2),
+            max_concurrency=8,
+            event_hooks={"response": [on_response], "retry": [on_retry]},
+        ),
+        IReferClient(timeout=3.0, retry=None, rate_limit=limiter, max_concurrency=None),
+        IReferClient(rate_limit=5, http_client=http),
+        IReferClient(rate_limit=None, transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+    ]
+
+
+async def endpoints(client: IReferClient) -> None:
+    assert_type(await client.referrer_stats("ann@example.com"), ReferrerStats)
+    assert_type(await client.campaign_stats(campaign_id=2605), CampaignStats)
+    signup = await client.new_signup(
+        "ann@example.com", name="Ann", source=LeadSource.TWITTER, referrer_code="abc"
+    )
+    assert_type(signup, NewSignup)
+    assert_type(signup.reconciled, bool)
+    assert_type(
+        await client.new_specific_action("u-1", action="/dashboard", referrer_code="abc"),
+        NewSpecificAction,
+    )
+    assert_type(await client.referrers(), tuple[Referrer, ...])
+    assert_type(await client.rewards(), tuple[TriggeredReward, ...])
+    actions = await client.specific_action_signups()
+    assert_type(actions, tuple[SpecificActionSignup, ...])
+    assert_type(client.campaign_id, int | None)
+    assert_type(client.is_closed, bool)
+
+
+async def errors(client: IReferClient) -> None:
+    try:
+        await client.referrer_stats("ann@example.com")
+    except APIError as exc:
+        assert_type(exc.error_code, str | None)
+    except RateLimitedError as exc:
+        assert_type(exc.retry_after, float | None)
+    except RequestTimeoutError as exc:
+        assert_type(exc.phase, str)
+    except WriteOutcomeUnknownError as exc:
+        assert_type(exc.params, dict[str, str])
+    except IReferError as exc:
+        assert_type(exc.correlation_id, str | None)
+        assert_type(exc.attempts, int)
+        assert_type(exc.method, str | None)
+
+
+async def rows() -> AsyncIterator[NewSignupRequest]:
+    yield NewSignupRequest(email="ann@example.com", name="Ann")
+
+
+async def bulk(client: IReferClient) -> BulkSummary:
+    async with client.bulk_new_signups(rows(), concurrency=4, ordered=True) as run:
+        async for outcome in run:
+            assert_type(outcome, SignupOutcome)
+            if outcome.status is BulkStatus.OK and outcome.result is not None:
+                assert_type(outcome.result, NewSignup)
+    mixed = [NewSpecificActionRequest(external_id="u-1", action="/a", referrer_code="c")]
+    async with client.bulk_new_specific_actions(mixed) as actions:
+        async for action in actions:
+            assert_type(action.ok, bool)
+    return run.summary
+
+
+async def observability(client: IReferClient) -> str:
+    with correlation_scope("req-1") as cid:
+        assert_type(cid, str)
+        await client.campaign_stats()
+    return cid
+
+
+async def emulator() -> None:
+    emu = Emulator(seed=1)
+    emu.inject_fault("http_5xx_after", method="newSignup", call=1)
+    async with emu.client(event_hooks={"request": [on_response]}) as client:
+        await client.new_signup("ann@example.com")
+    assert_type(emu.journal.count(WriteEffect.PARTICIPANT_CREATED), int)
+    async with emu.serve(port=0) as url:
+        assert_type(url, str)
+
+
+def fixture(env: EmulatorFixture) -> IReferClient:
+    return env.client
+
+
+def version() -> str:
+    return irefer_async.__version__
