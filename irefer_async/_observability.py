@@ -268,9 +268,9 @@ class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
     __slots__ = (
+        "_campaign",
+        "_correlation_id",
         "attempts",
-        "campaign_id",
-        "correlation_id",
         "debug",
         "headers",
         "hooks",
@@ -295,11 +295,12 @@ class CallTrace:
     ) -> None:
         self.hooks = hooks
         self.method = method
-        self.campaign_id = None if campaign is None else int(campaign)
+        self._campaign = campaign
         self.write = write
         self.info = info
         self.debug = debug
-        self.correlation_id = _CURRENT.get() or new_correlation_id()
+        # Made on first use: an unobserved write needs one only if it fails or reconciles.
+        self._correlation_id = _CURRENT.get()
         self.attempts = 0
         self.last_error: IReferError | None = None
         self.status: int | None = None
@@ -309,6 +310,19 @@ class CallTrace:
 
     def __repr__(self) -> str:
         return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
+
+    @property
+    def correlation_id(self) -> str:
+        """The call's correlation id (the bound one, or a fresh one made on first use)."""
+        cid = self._correlation_id
+        if cid is None:
+            cid = self._correlation_id = new_correlation_id()
+        return cid
+
+    @property
+    def campaign_id(self) -> int | None:
+        """The campaign as a number, or None."""
+        return None if self._campaign is None else int(self._campaign)
 
     def _event(
         self,
