@@ -285,6 +285,22 @@ async def test_headers_over_loopback() -> None:
     assert "content-length" in event.headers
 
 
+async def test_headers_with_the_aiohttp_transport() -> None:
+    """transport="aiohttp" still goes through httpx.AsyncClient: events carry headers."""
+    pytest.importorskip("uvicorn")
+    pytest.importorskip("aiohttp")
+    emulator, rec = Emulator(), Recorder()
+    spec = emulator.default_campaign
+    async with emulator.serve() as base_url, IReferClient(
+        spec.license_key, spec.api_key, campaign_id=spec.id, base_url=base_url,
+        rate_limit=None, transport="aiohttp", event_hooks={"response": [rec]},
+    ) as client:  # fmt: skip
+        await client.campaign_stats()
+    (event,) = rec.events
+    assert event.status == 200 and event.headers is not None
+    assert "json" in event.headers["content-type"]
+
+
 async def _spans_over_loopback(request_hook: Any) -> list[dict[str, Any]]:
     """Run two calls with httpx globally instrumented; return every span's attributes."""
     pytest.importorskip("uvicorn")
