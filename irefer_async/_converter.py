@@ -210,7 +210,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
                 )
             )
         else:
-            hook = _make_fast_hook(model, scalar_hooks, overrides)
+            hook = _GENERATED[model] = _make_fast_hook(model, scalar_hooks, overrides)
             many = _make_fast_many(hook)
             conv.register_structure_hook_func(_exactly(tuple[model, ...]), many)  # type: ignore[valid-type]
         conv.register_structure_hook(model, hook)
@@ -235,6 +235,8 @@ def _overrides(model: type[Any]) -> dict[str, Callable[[Any, Any], Any]]:
 
 
 _MISSING: Any = object()
+# The fast hooks, by model, as generated (models only nest models generated before them).
+_GENERATED: dict[type[Any], Callable[[Any, Any], Any]] = {}
 # datetime.fromisoformat reads a "Z" suffix as UTC from Python 3.11 on.
 _FROMISO_Z = sys.version_info >= (3, 11)
 
@@ -249,6 +251,9 @@ def _field_expr(hook: Callable[[Any, Any], Any], i: int, env: dict[str, Any]) ->
         # The exact wire values map straight to results; anything else takes the hook.
         env[f"t{i}"] = table
         return f"t{i}[v] if type(v) is str and v in t{i} else h{i}(v)"
+    if hook is _to_rewards:
+        env["reward"] = _GENERATED[m.Reward]
+        return f"tuple([reward(x, None) for x in v]) if type(v) is list else h{i}(v)"
     if hook is _to_datetime and _FROMISO_Z:
         # "2018-06-04T02:57:24Z": nothing to strip, and fromisoformat reads the Z as UTC
         # itself (3.11+), so the hook's own steps would change nothing.
@@ -405,7 +410,7 @@ _DETAILED: cattrs.Converter | None = None
 
 
 def _structure_reward(value: Any) -> m.Reward:
-    return _FAST.structure(value, m.Reward)
+    return _GENERATED[m.Reward](value, m.Reward)  # type: ignore[no-any-return]
 
 
 def _explain(data: Any, tp: Any) -> str:
