@@ -13,6 +13,7 @@ The emulator and pytest fixture live in :mod:`irefer_async.testing`.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
 from ._bulk import (
     ActionOutcome,
@@ -68,6 +69,9 @@ from ._models import (
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._retry import RetryConfig
 
+if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
+    from ._redis_limiter import RedisRateLimiter
+
 try:
     __version__ = version("irefer-async")
 except PackageNotFoundError:  # running from a checkout that was never installed
@@ -107,6 +111,7 @@ __all__ = [
     "NewSpecificActionRequest",
     "RateLimit",
     "RateLimitedError",
+    "RedisRateLimiter",
     "Referrer",
     "ReferrerStats",
     "RequestTimeoutError",
@@ -126,3 +131,17 @@ __all__ = [
     "__version__",
     "correlation_scope",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import :class:`RedisRateLimiter`, and so ``redis``, only when it is first used."""
+    if name == "RedisRateLimiter":
+        try:
+            from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional
+        except ImportError as exc:
+            raise ImportError(
+                "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
+            ) from exc
+        globals()[name] = RedisRateLimiter
+        return RedisRateLimiter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
