@@ -176,9 +176,13 @@ class BulkSummary:
 
     #: Outcomes produced (rows taken from the input).
     total: int
+    #: Rows that landed.
     ok: int
+    #: Rows refused, or failed without writing anything.
     failed: int
+    #: Rows that may or may not have landed.
     unknown: int
+    #: Rows rejected before sending.
     invalid: int
     #: Seconds from the first row taken to the end of the run (or to now, while running).
     elapsed: float
