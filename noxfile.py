@@ -1,8 +1,11 @@
-"""Development sessions: tests (every supported Python), lint, typecheck, long, bench, docs, build."""
+"""Development sessions: tests (3.10-3.13), lint, typecheck, long, bench, docs, build."""
 
 from __future__ import annotations
 
 import re
+import shutil
+import sys
+from pathlib import Path
 
 import nox
 
@@ -18,6 +21,9 @@ PYTHONS = [
     if (m := re.fullmatch(r"Programming Language :: Python :: (3\.\d+)", c))
 ]
 TEST_DEPS = PYPROJECT["dependency-groups"]["test"]
+DOCS_DEPS = PYPROJECT["dependency-groups"]["docs"]
+TYPECHECK_DEPS = PYPROJECT["dependency-groups"]["typecheck"]
+BUILD_DEPS = PYPROJECT["dependency-groups"]["build"]
 
 
 @nox.session(python=PYTHONS)
@@ -44,6 +50,51 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install("-e", ".", "mypy", *TEST_DEPS)
-    session.run("mypy", "--strict", "irefer_async")
+    """mypy --strict on the package and the typed-API file; pyright on the typed-API file."""
+    session.install("-e", ".[redis]", *TYPECHECK_DEPS, *TEST_DEPS)
+    session.run("mypy", "--strict", "irefer_async", "tests/typing/api.py")
+    session.run("pyright", "tests/typing/api.py")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site (mkdocs, warnings are errors)."""
+    session.install("-e", ".", *DOCS_DEPS)
+    site = Path(session.create_tmp()) / "site"
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
+
+
+SMOKE = """
+import asyncio, importlib.metadata, pathlib, sys
+import irefer_async
+from irefer_async.testing import Emulator
+assert pathlib.Path(irefer_async.__file__).is_relative_to(sys.prefix), irefer_async.__file__
+assert irefer_async.__version__ == importlib.metadata.version("irefer-async")
+assert (pathlib.Path(irefer_async.__file__).parent / "py.typed").is_file()
+async def main() -> None:
+    async with Emulator().client() as client:
+        signup = await client.new_signup("ann@example.com", name="Ann")
+        stats = await client.referrer_stats("ann@example.com")
+    assert signup.referral_link and stats.email == "ann@example.com"
+asyncio.run(main())
+print("wheel OK:", irefer_async.__version__, irefer_async.__file__)
+"""
+
+
+@nox.session(python="3.11")
+def build(session: nox.Session) -> None:
+    """Build sdist and wheel, twine-check them, install the wheel in a fresh venv and use it."""
+    tmp = Path(session.create_tmp()).resolve()
+    dist = tmp / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.install(*BUILD_DEPS)
+    session.run("python", "-m", "build", "--outdir", str(dist))
+    session.run("twine", "check", "--strict", *(str(p) for p in sorted(dist.iterdir())))
+    venv = tmp / "wheel-venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    session.run("python", "-m", "venv", str(venv))
+    python = venv / ("Scripts" if sys.platform == "win32" else "bin") / "python"
+    (wheel,) = dist.glob("*.whl")
+    session.run(str(python), "-m", "pip", "install", "--quiet", str(wheel), external=True)
+    session.chdir(tmp)  # away from the checkout: only the installed wheel is importable
+    session.run(str(python), "-c", SMOKE, external=True)
