@@ -42,7 +42,21 @@ def _text(method: str, name: str, value: object) -> str:
         raise InvalidRequestError(
             f"{method}: {name} must be a string, not {type(value).__name__}", method=method
         )
+    if not value.isascii() and not _encodable(value):
+        # Caught here, an unpaired surrogate would fail URL building as a "transport" error,
+        # which a write must then treat as ambiguous.
+        raise InvalidRequestError(
+            f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
+        )
     return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _required_text(method: str, name: str, value: object) -> str:
