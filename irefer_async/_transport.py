@@ -26,6 +26,7 @@ from ._errors import (
     APIError,
     EmptyResponseError,
     HTTPStatusError,
+    InvalidRequestError,
     IReferError,
     MalformedResponseError,
     RateLimitedError,
@@ -103,6 +104,13 @@ class Sender:
             response = await self._http.get(self.url_for(method, params))
         except httpx.HTTPError as exc:
             error = translate_transport_error(exc, method=method, redactor=self._redactor)
+        except httpx.InvalidURL as exc:
+            # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
+            error = InvalidRequestError(
+                f"{method}: cannot build the request URL ({self._redactor.redact(str(exc))}); "
+                "is a parameter too long?",
+                method=method,
+            )
         except Exception as exc:  # noqa: BLE001 - the URL (hence the secrets) may be in it
             # A custom transport (aiohttp's...) may raise anything outside httpx's tree.
             error = TransportError(
