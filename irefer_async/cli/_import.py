@@ -337,7 +337,8 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
         raise
     failed = FailedRowsWriter(failed_path, fmt, header)
     report = ImportReport(counts, results_path, failed_path, 0)
-    results = results_path.open("w", encoding="utf-8")
+    # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
+    results = results_path.open("w", encoding="utf-8", errors="backslashreplace")
     reporter = NoProgress(counts)
     try:
         async with client:

@@ -95,17 +95,34 @@ def detect_format(path: Path) -> Format:
         return "csv"
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    with path.open("r", encoding="utf-8-sig") as f:
+    with path.open("r", encoding="utf-8-sig", errors="surrogateescape") as f:
         head = f.read(4096).lstrip()
     return "jsonl" if head.startswith("{") else "csv"
 
 
 def count_rows(path: Path, fmt: Format) -> int:
     """Count the data rows quickly (for the progress bar's total)."""
-    with path.open("r", encoding="utf-8-sig", newline="") as f:
+    with path.open("r", encoding="utf-8-sig", errors=_UNDECODABLE, newline="") as f:
         if fmt == "csv":
-            return max(sum(1 for _ in csv.reader(f)) - 1, 0)
+            return max(sum(1 for _ in _records(csv.reader(f))) - 1, 0)
         return sum(1 for line in f if line.strip())
+
+
+#: Bytes that are not UTF-8 are kept (as lone surrogates) so the row fails alone, not the file.
+_UNDECODABLE = "surrogateescape"
+
+
+def _decoded(value: Any) -> bool:
+    """False for text holding bytes that were not UTF-8 (a row in another encoding)."""
+    if isinstance(value, list):
+        return all(_decoded(v) for v in value)
+    if not isinstance(value, str) or value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _clean(value: Any) -> Any:
@@ -118,6 +135,9 @@ def _clean(value: Any) -> Any:
 def validate(kind: Kind, line: int, raw: dict[str, Any]) -> InputRow:
     """Check one row: unknown or missing columns, then the SDK's own argument checks."""
     row = InputRow(line, raw)
+    if not all(_decoded(k) and _decoded(v) for k, v in raw.items()):
+        row.error = "not valid UTF-8 text (is the file in another encoding?)"
+        return row
     unknown = [str(k) for k in raw if k not in kind.columns]
     if unknown:
         row.error = f"unknown column(s): {', '.join(sorted(unknown))}"
@@ -145,10 +165,28 @@ def validate(kind: Kind, line: int, raw: dict[str, Any]) -> InputRow:
     return row
 
 
+def _records(reader: Iterator[Any]) -> Iterator[Any]:
+    """The reader's records; a record the csv module cannot parse is yielded as its error.
+
+    (A field over ``csv.field_size_limit()``, a NUL byte on Python 3.10...) The reader starts
+    afresh at the next line, so one bad record fails alone.
+    """
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield exc
+
+
 def _read_csv(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
     reader = csv.DictReader(f, restkey="\0extra")
-    for record in reader:
+    for record in _records(reader):
         line = reader.line_num
+        if isinstance(record, csv.Error):
+            yield line, {"(unparsed)": "", "(error)": f"not valid CSV: {record}"}
+            continue
         extra = record.pop("\0extra", None)
         raw: dict[str, Any] = dict(record)
         if extra:
@@ -173,13 +211,14 @@ def _read_jsonl(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def header_of(path: Path) -> list[str]:
     """Return the CSV header, as read."""
-    with path.open("r", encoding="utf-8-sig", newline="") as f:
-        return next(csv.reader(f), [])
+    with path.open("r", encoding="utf-8-sig", errors=_UNDECODABLE, newline="") as f:
+        header = next(_records(csv.reader(f)), [])
+        return header if isinstance(header, list) else []
 
 
 def read_rows(path: Path, fmt: Format, kind: Kind) -> Iterator[InputRow]:
     """Read and validate the file lazily, one :class:`InputRow` at a time."""
-    with path.open("r", encoding="utf-8-sig", newline="") as f:
+    with path.open("r", encoding="utf-8-sig", errors=_UNDECODABLE, newline="") as f:
         source = _read_csv(f) if fmt == "csv" else _read_jsonl(f)
         for line, raw in source:
             if "(unparsed)" in raw:
@@ -222,7 +261,9 @@ class FailedRowsWriter:
     def write(self, raw: Mapping[str, Any]) -> None:
         """Append one row as it was read."""
         if self._file is None:
-            self._file = self.path.open("w", encoding="utf-8", newline="")
+            self._file = self.path.open(
+                "w", encoding="utf-8", errors=_UNDECODABLE, newline=""
+            )  # undecodable bytes are written back exactly as read
             if self._fmt == "csv":
                 self._csv = csv.writer(self._file)
                 self._csv.writerow(self._header or list(raw))
