@@ -1,0 +1,190 @@
+"""Run the benchmarks: ``python -m benchmarks [--quick] [--only NAME ...]`` (or ``nox -s bench``).
+
+Every benchmark measures its own baseline in the same run and reports the ratio, since the
+machines are shared and noisy and absolute times do not compare across runs. Results go to
+``benchmarks/results/results.json`` and a chart to ``benchmarks/results/chart.png``
+(matplotlib, a bench-only dependency; skipped with a note when it is not installed).
+
+=============  ====================================================================
+name           what (target)
+=============  ====================================================================
+decode         5. 10,000 referrers bytes -> models vs pydantic v2 (<= 1.0)
+findings       the retry fast path's cost vs tenacity; sniffio installed
+calls          1. SDK per-call overhead vs a hand-written GET (<= 1.10), per transport;
+               2. SDK on aiohttp vs plain httpx (>= 4.0)
+bulk           6. bulk_new_signups vs a bare worker pool on the emulator (>= 0.9)
+limiter        3. rate limiter at 50/s and 200/s (within 1%, window <= R + burst)
+memory         4. bulk peak RSS over 1,000,000 rows vs 100,000 (< 100 MB, <= 1.10)
+=============  ====================================================================
+
+``--quick`` shrinks every size and duration (a smoke run of about a minute, what the test
+suite calls); its figures are not the ones to quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    __package__ = "benchmarks"
+
+from . import _decode, _findings, _limiter, _memory, _throughput
+from ._servers import pin_client
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+BENCHMARKS: dict[str, Callable[..., Any]] = {
+    "decode": _decode.run,
+    "findings": _findings.run,
+    "calls": _throughput.run_calls,
+    "bulk": _throughput.run_bulk,
+    "limiter": _limiter.run,
+    "memory": _memory.run,
+}
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+    }
+    if hasattr(os, "getloadavg"):
+        info["load_average_at_start"] = round(os.getloadavg()[0], 2)
+    versions: dict[str, str | None] = {}
+    for name in ("httpx", "httpcore", "aiohttp", "httpx-aiohttp", "cattrs", "pydantic", "orjson"):
+        try:
+            from importlib.metadata import version  # noqa: PLC0415
+
+            versions[name] = version(name)
+        except Exception:  # not installed: say so
+            versions[name] = None
+    info["versions"] = versions
+    return info
+
+
+def _format_value(value: float, unit: str) -> str:
+    if unit in ("req/s", "rows/s"):
+        return f"{value:,.0f} {unit}"
+    if unit == "MB":
+        return f"{value:.1f} MB"
+    if unit in ("ms", "µs/call"):
+        return f"{value:.2f} {unit}"
+    return f"{value:,.1f}"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """One benchmark as a small text table: rows, then the ratio against its target."""
+    print(f"\n{result['title']}")
+    width = max(len(row["label"]) for row in result["rows"])
+    for row in result["rows"]:
+        print(f"  {row['label']:<{width}}  {_format_value(row['value'], result['unit']):>16}")
+    verdict = "MET" if result["met"] else "MISSED"
+    print(
+        f"  {result['ratio_label']}: {result['ratio']:.3f}  (target {result['target']})  {verdict}"
+    )
+
+
+def chart(results: list[dict[str, Any]], path: Path) -> bool:
+    """A bar chart per benchmark, baseline first; False when matplotlib is missing."""
+    try:
+        import matplotlib  # noqa: PLC0415
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # noqa: PLC0415
+    except ImportError:
+        return False
+    columns = 3
+    rows = (len(results) + columns - 1) // columns
+    fig, axes = plt.subplots(rows, columns, figsize=(6.2 * columns, 2.6 * rows), squeeze=False)
+    for ax, result in zip(axes.flat, results, strict=False):
+        labels = [row["label"] for row in result["rows"]][::-1]
+        values = [row["value"] for row in result["rows"]][::-1]
+        colour = "#2a9d8f" if result["met"] else "#e76f51"
+        bars = ax.barh(labels, values, color=["#adb5bd"] * (len(values) - 1) + [colour])
+        if "baseline" not in labels[-1]:
+            for bar in bars:
+                bar.set_color(colour)
+        ax.bar_label(bars, labels=[_format_value(v, result["unit"]) for v in values], fontsize=7)
+        ax.set_title(
+            f"{result['title']}\n{result['ratio_label']} = {result['ratio']:.3f} "
+            f"(target {result['target']})",
+            fontsize=8,
+        )
+        ax.tick_params(axis="y", labelsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.margins(x=0.25)
+    for ax in list(axes.flat)[len(results) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks chosen; print the tables; write results.json and chart.png."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument(
+        "--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks"
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="directory for the results")
+    args = parser.parse_args(argv)
+
+    pin_client()
+    info = machine()
+    print(
+        f"irefer-async benchmarks, {info['date']}: Python {info['python']}, {info['cpu']}, "
+        f"{info['cpus']} CPUs, load average {info.get('load_average_at_start')}"
+        + (" (--quick: smoke sizes)" if args.quick else "")
+    )
+    results: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for name in args.only or BENCHMARKS:
+        begun = time.perf_counter()
+        found = BENCHMARKS[name](quick=args.quick)
+        for result in found if isinstance(found, list) else [found]:
+            result["seconds"] = result.get("seconds") or round(time.perf_counter() - begun, 1)
+            print_table(result)
+            results.append(result)
+    info["total_seconds"] = round(time.perf_counter() - started, 1)
+    args.output.mkdir(parents=True, exist_ok=True)
+    payload = {"machine": info, "quick": args.quick, "results": results}
+    (args.output / "results.json").write_text(json.dumps(payload, indent=2) + "\n")
+    drawn = chart(results, args.output / "chart.png")
+    missed = [r["name"] for r in results if not r["met"]]
+    print(
+        f"\n{len(results) - len(missed)}/{len(results)} targets met"
+        + (f"; missed: {', '.join(missed)}" if missed else "")
+        + f" in {info['total_seconds']:.0f} s. Wrote {args.output / 'results.json'}"
+        + (f" and {args.output / 'chart.png'}" if drawn else " (no chart: pip install matplotlib)")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
