@@ -113,7 +113,7 @@ _UNDECODABLE = "surrogateescape"
 
 
 def _decoded(value: Any) -> bool:
-    """False for text holding bytes that were not UTF-8 (a row in another encoding)."""
+    """Return False for text holding bytes that were not UTF-8 (a row in another encoding)."""
     if isinstance(value, list):
         return all(_decoded(v) for v in value)
     if not isinstance(value, str) or value.isascii():
@@ -166,7 +166,7 @@ def validate(kind: Kind, line: int, raw: dict[str, Any]) -> InputRow:
 
 
 def _records(reader: Iterator[Any]) -> Iterator[Any]:
-    """The reader's records; a record the csv module cannot parse is yielded as its error.
+    """Yield the reader's records; a record the csv module cannot parse comes as its error.
 
     (A field over ``csv.field_size_limit()``, a NUL byte on Python 3.10...) The reader starts
     afresh at the next line, so one bad record fails alone.
