@@ -212,7 +212,7 @@ def _read_jsonl(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
 def header_of(path: Path) -> list[str]:
     """Return the CSV header, as read."""
     with path.open("r", encoding="utf-8-sig", errors=_UNDECODABLE, newline="") as f:
-        header = next(_records(csv.reader(f)), [])
+        header: Any = next(_records(csv.reader(f)), [])
         return header if isinstance(header, list) else []
 
 
