@@ -141,6 +141,9 @@ class CampaignState:
     referrals: int = 0
     signups_by_day: dict[dt.date, int] = attrs.field(factory=dict)
     network_counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(NETWORKS, 0))
+    #: Serialised rows kept by :mod:`._wire` (opaque here): rows are append-only, so list
+    #: endpoints encode each row once instead of on every call.
+    wire_cache: dict[str, list[str]] = attrs.field(factory=dict, repr=False)
 
     def find(self, email: str) -> Participant | None:
         """Return the participant registered with *email* (case-insensitive), if any."""

@@ -19,7 +19,8 @@ the samples in the iRefer developer guide (v1.0):
   ``null`` when the signup had no referrer.
 * Timestamps are ISO-8601 UTC with a ``Z`` (``2018-06-15T16:11:45Z``), no fractions.
 * ``reward_to`` is ``"REFFERER"`` (sic).
-* List endpoints return newest rows first.
+* List endpoints return newest rows first. Rows are append-only, so each is encoded once and
+  cached on the campaign; a list call only joins the cached fragments.
 * Bodies are compact JSON with ``/`` escaped as ``\/`` and non-ASCII as ``\uXXXX``, as PHP's
   ``json_encode`` writes them (the guide's ``"\/thanks\/"``).
 * Errors are HTTP 200 with ``{"error": "input missing or incorrect",
@@ -56,9 +57,17 @@ _NONE = "None"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _dump(obj: Any) -> bytes:
+def _text(obj: Any) -> str:
     # "/" can only occur inside JSON strings, so a blind replace is exact.
-    return _dumps(obj).replace("/", "\\/").encode("ascii")
+    return _dumps(obj).replace("/", "\\/")
+
+
+def _dump(obj: Any) -> bytes:
+    return _text(obj).encode("ascii")
+
+
+def _newest_first(fragments: list[str]) -> bytes:
+    return ("[" + ",".join(reversed(fragments)) + "]").encode("ascii")
 
 
 def iso(when: dt.datetime) -> str:
@@ -178,12 +187,14 @@ def new_specific_action(campaign: CampaignState, external_id: str) -> bytes:
 
 def referrers(campaign: CampaignState) -> bytes:
     """``referrers``: every participant, newest first."""
+    # Only referrals_count changes after a row is created: cache everything before it.
+    prefixes = campaign.wire_cache.setdefault("referrers", [])
+    participants = campaign.participants
     cid = str(campaign.spec.id)
-    rows = []
-    for p in reversed(campaign.participants):
+    for p in participants[len(prefixes) :]:
         referrer = p.referrer
         info = p.info
-        rows.append(
+        row = _text(
             {
                 "id": str(p.id),
                 "campaign_id": cid,
@@ -200,54 +211,64 @@ def referrers(campaign: CampaignState) -> bytes:
                 "created_at": iso(p.created_at),
                 "ip": p.ip,
                 "source_network": p.source_network,
-                "referrals_count": str(p.referrals_made),
+                "referrals_count": "",
             }
         )
-    return _dump(rows)
+        prefixes.append(row[: -len('""}')])
+    return _newest_first(
+        [
+            f'{prefix}"{p.referrals_made}"}}'
+            for prefix, p in zip(prefixes, participants, strict=True)
+        ]
+    )
 
 
 def rewards(campaign: CampaignState) -> bytes:
     """``rewards``: every reward triggered, newest first."""
+    rows = campaign.wire_cache.setdefault("rewards", [])
     cid = str(campaign.spec.id)
-    return _dump(
-        [
-            {
-                "id": str(t.id),
-                "campaign_id": cid,
-                "triggered_at": iso(t.triggered_at),
-                "recipient_id": str(t.recipient.id),
-                "recipient_email": t.recipient.email,
-                "recipient_name": t.recipient.name,
-                "recipient_referral_code": t.recipient.code,
-                "referrals_made": str(t.referrals_made),
-                "reward_id": str(t.reward_id),
-                "reward_heading": t.reward.heading,
-                "reward_description": t.reward.description,
-                "reward_signups_count": str(t.reward.signups_count),
-                "reward_quantity": t.reward.quantity.value,
-                "reward_delivery": t.reward.delivery.value,
-                "reward_goal_type": t.reward.goal_type,
-                "reward_to": t.reward.reward_to,
-            }
-            for t in reversed(campaign.triggered)
-        ]
-    )
+    for t in campaign.triggered[len(rows) :]:
+        rows.append(
+            _text(
+                {
+                    "id": str(t.id),
+                    "campaign_id": cid,
+                    "triggered_at": iso(t.triggered_at),
+                    "recipient_id": str(t.recipient.id),
+                    "recipient_email": t.recipient.email,
+                    "recipient_name": t.recipient.name,
+                    "recipient_referral_code": t.recipient.code,
+                    "referrals_made": str(t.referrals_made),
+                    "reward_id": str(t.reward_id),
+                    "reward_heading": t.reward.heading,
+                    "reward_description": t.reward.description,
+                    "reward_signups_count": str(t.reward.signups_count),
+                    "reward_quantity": t.reward.quantity.value,
+                    "reward_delivery": t.reward.delivery.value,
+                    "reward_goal_type": t.reward.goal_type,
+                    "reward_to": t.reward.reward_to,
+                }
+            )
+        )
+    return _newest_first(rows)
 
 
 def specific_action_signups(campaign: CampaignState) -> bytes:
     """``specificActionSignups``: every recorded action, newest first."""
+    rows = campaign.wire_cache.setdefault("actions", [])
     cid = str(campaign.spec.id)
-    return _dump(
-        [
-            {
-                "id": str(a.id),
-                "campaign_id": cid,
-                "referrer_email": a.referrer.email,
-                "referred_person": a.referred_person,
-                "specific_action": a.action,
-                "created_at": iso(a.created_at),
-                "ip": a.ip,
-            }
-            for a in reversed(campaign.actions)
-        ]
-    )
+    for a in campaign.actions[len(rows) :]:
+        rows.append(
+            _text(
+                {
+                    "id": str(a.id),
+                    "campaign_id": cid,
+                    "referrer_email": a.referrer.email,
+                    "referred_person": a.referred_person,
+                    "specific_action": a.action,
+                    "created_at": iso(a.created_at),
+                    "ip": a.ip,
+                }
+            )
+        )
+    return _newest_first(rows)

@@ -275,3 +275,24 @@ async def test_journal_hides_api_key(raw: Raw, emulator: Emulator) -> None:
     assert DEFAULT_API_KEY not in repr(entry)
     assert DEFAULT_LICENSE_KEY not in repr(entry)
     assert DEFAULT_API_KEY not in str(entry.as_dict())
+
+
+async def test_list_rows_stay_current_across_calls(populated: Raw, emulator: Emulator) -> None:
+    """List endpoints cache encoded rows; counts and new rows must still show."""
+    first = await populated.json("referrers")
+    actions = await populated.json("specificActionSignups")
+    ann = emulator.participant("ann@example.com")
+    assert ann is not None
+    emulator.add_participant("dan@example.com", referrer_code=ann.code)
+    await populated.json(
+        "newSpecificAction", external_id="y@y.z", action="/dashboard", referrer_code=ann.code
+    )
+    second = await populated.json("referrers")
+    assert len(second) == len(first) + 1
+    assert second[0]["email"] == "dan@example.com"
+    assert second[-1]["referrals_count"] == "3"
+    assert second[1:] != first  # ann's count moved from 2 to 3
+    assert [r["referred_person"] for r in await populated.json("specificActionSignups")] == [
+        "y@y.z",
+        *[r["referred_person"] for r in actions],
+    ]
