@@ -322,3 +322,33 @@ async def test_streams_100k_rows(irefer_emulator: Any) -> None:
     assert run.summary.ok == n
     assert len(irefer_emulator.emulator.journal) == n
     print(f"100k rows in {time.perf_counter() - started:.1f}s")
+
+
+async def test_fully_consumed_without_context_manager() -> None:
+    """Iterating to the end without ``async with`` also leaves no task behind."""
+    run = new_signups(FakeClient(), _emails(50), concurrency=5)  # type: ignore[arg-type]
+    assert len([o async for o in run]) == 50
+    assert _no_other_tasks()
+    assert run.summary.ok == 50
+    assert [o async for o in run] == []
+
+
+async def test_ordered_async_input_with_stop() -> None:
+    """ordered=True over an async iterable; stop() ends it after the rows in flight."""
+
+    async def gen() -> AsyncIterator[NewSignupRequest]:
+        for i in range(1000):
+            yield NewSignupRequest(f"a{i}@example.com")
+
+    client = FakeClient(delay=lambda e: 0.001)
+    run = new_signups(client, gen(), concurrency=4, ordered=True)  # type: ignore[arg-type]
+    indexes = []
+    async with run:
+        async for outcome in run:
+            indexes.append(outcome.index)
+            if outcome.index == 10:
+                run.stop()
+    assert indexes == list(range(len(indexes)))
+    assert len(indexes) == len(client.sent)
+    assert len(indexes) < 40
+    assert _no_other_tasks()

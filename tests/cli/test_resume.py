@@ -231,3 +231,36 @@ def test_kill_9_then_resume(loopback: tuple[Emulator, str], workdir: Path) -> No
     assert {r["status"] for r in records} == {"ok"}
     assert any(e.method == "referrerStats" for e in emulator.journal)  # settled by reads
     _assert_each_once(emulator, n)
+
+
+def test_resume_settles_actions_with_one_list_read(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """In-flight actions are settled with a single specificActionSignups read."""
+    ann = emulator.add_participant("ann@example.com")
+    path = workdir / "a.csv"
+    path.write_text(
+        "external_id,action,referrer_code\n"
+        f"p1@example.com,/dashboard,{ann.code}\np2@example.com,/dashboard,{ann.code}\n"
+    )
+
+    async def land_first() -> None:
+        async with emulator.client() as client:
+            await client.new_specific_action(
+                "p1@example.com", action="/dashboard", referrer_code=ann.code
+            )
+
+    asyncio.run(land_first())
+    ledger = Ledger(workdir / "a.csv.results.jsonl.ledger.sqlite", kind="actions", resume=False)
+    ledger.mark_in_flight(
+        (f"p{i}@example.com|/dashboard", i + 1, {"external_id": f"p{i}@example.com",
+         "action": "/dashboard", "referrer_code": ann.code}) for i in (1, 2)
+    )  # fmt: skip
+    ledger.close()
+    result = runner.invoke(cli, ["import", "actions", str(path), "--emulator", "--resume"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    methods = Counter(e.method for e in emulator.journal)
+    assert methods["specificActionSignups"] == 1
+    assert methods["newSpecificAction"] == 2  # the one landed before the crash + p2 now
+    actions = Counter(a["referred_person"] for a in emulator.snapshot()["campaigns"][0]["actions"])
+    assert actions == {"p1@example.com": 1, "p2@example.com": 1}
