@@ -18,6 +18,7 @@ is shared and noisy, and the best round is the one least disturbed.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -92,15 +93,41 @@ async def _per_call(base_url: str, transport: str, total: int, rounds: int) -> d
     return {key: total / seconds for key, seconds in best.items()}  # requests per second
 
 
+async def _raw_aiohttp(base_url: str, total: int, rounds: int) -> float:
+    """Reference: aiohttp alone (no httpx, no SDK), the same GET and json()."""
+    import aiohttp  # noqa: PLC0415 - optional
+
+    url = api_url(base_url, "referrerStats", email="ann@example.com")
+    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def call() -> Any:
+            async with session.get(url) as response:
+                return await response.json()
+
+        await pool(CONCURRENCY * 4, call)
+        best = min([await pool(total, call) for _ in range(rounds)])
+    return total / best
+
+
+def _run(coro: Awaitable[Any], *, uvloop: bool = False) -> Any:
+    if not uvloop:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    import uvloop as uv  # noqa: PLC0415 - optional
+
+    return uv.run(coro)  # type: ignore[arg-type]
+
+
 def run_calls(*, quick: bool = False) -> list[dict[str, Any]]:
     """Benchmarks 1 and 2 against the fast loopback responder."""
     rounds = 2 if quick else 4
     totals = {"httpx": 300 if quick else 1500, "aiohttp": 1000 if quick else 6000}
     with fast_server() as base_url:
-        rates = {
-            name: asyncio.run(_per_call(base_url, name, totals[name], rounds))
-            for name in TRANSPORTS
-        }
+        rates = {name: _run(_per_call(base_url, name, totals[name], rounds)) for name in TRANSPORTS}
+        raw = _run(_raw_aiohttp(base_url, totals["aiohttp"], rounds))
+        uvloop = importlib.util.find_spec("uvloop") is not None
+        if uvloop:
+            fastest = _run(_per_call(base_url, "aiohttp", totals["aiohttp"], rounds), uvloop=True)
     results = []
     for name in TRANSPORTS:
         hand, sdk = rates[name]["hand"], rates[name]["sdk"]
@@ -121,19 +148,25 @@ def run_calls(*, quick: bool = False) -> list[dict[str, Any]]:
             }
         )
     fast, plain = rates["aiohttp"]["sdk"], rates["httpx"]["sdk"]
+    rows = [
+        {"label": "SDK on plain httpx (baseline)", "value": plain},
+        {"label": "reference: raw aiohttp, no httpx, no SDK", "value": raw},
+    ]
+    if uvloop:
+        rows.append({"label": 'SDK, transport="aiohttp" + uvloop', "value": fastest["sdk"]})
+    rows.append({"label": 'SDK with transport="aiohttp"', "value": fast})
     results.append(
         {
             "name": "fastest_transport",
             "title": "2. SDK throughput: aiohttp transport vs plain httpx, 64 concurrent",
             "unit": "req/s",
-            "rows": [
-                {"label": "SDK on plain httpx (baseline)", "value": plain},
-                {"label": 'SDK with transport="aiohttp"', "value": fast},
-            ],
+            "rows": rows,
             "ratio": fast / plain,
             "ratio_label": "throughput aiohttp / httpx",
             "target": ">= 4.0",
             "met": fast / plain >= 4.0,
+            "ratio_with_uvloop": fastest["sdk"] / plain if uvloop else None,
+            "raw_aiohttp_over_plain_sdk": raw / plain,
         }
     )
     return results
