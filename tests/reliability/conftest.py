@@ -175,10 +175,12 @@ class EmulatorProcess:
 
     def close(self) -> str:
         """Stop the emulator; return what it printed (for the secrets check)."""
+        import subprocess  # noqa: PLC0415
+
         self.process.terminate()
         try:
-            out, err = self.process.communicate(timeout=10)
-        except Exception:  # noqa: BLE001
+            out, err = self.process.communicate(timeout=2)
+        except subprocess.TimeoutExpired:  # a stalled request holds uvicorn's graceful shutdown
             self.process.kill()
             out, err = self.process.communicate()
         return self.banner + (out or "") + (err or "")

@@ -162,9 +162,9 @@ async def test_cancel_cli_import_in_process(tmp_path: Path) -> None:
     from irefer_async.cli._import import ImportOptions, run_import  # noqa: PLC0415
 
     emulator = make_emulator(secret=False)
-    emulator.inject_fault_rate(0.5, [Fault(FaultKind.LATENCY, delay=0.05)], seed=2)
+    emulator.inject_fault_rate(0.2, [Fault(FaultKind.LATENCY, delay=0.05)], seed=2)
     csv = tmp_path / "in.csv"
-    csv.write_text("email\n" + "".join(f"k{i}@example.com\n" for i in range(3000)))
+    csv.write_text("email\n" + "".join(f"k{i}@example.com\n" for i in range(1000)))
     options = ImportOptions(
         kind="signups", path=csv, target=_target.Target(emulator=True), rate=None,
         progress="none", concurrency=8,
@@ -173,7 +173,7 @@ async def test_cancel_cli_import_in_process(tmp_path: Path) -> None:
     _target.emulator_factory = lambda: emulator
     try:
         task = asyncio.create_task(run_import(options, Console(file=open(tmp_path / "out", "w"))))  # noqa: SIM115, ASYNC230
-        await _wait_for_requests(emulator, 200)
+        await _wait_for_requests(emulator, 100)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -190,16 +190,16 @@ async def test_cancel_cli_import_in_process(tmp_path: Path) -> None:
     finally:
         _target.emulator_factory = saved
     assert resumed.exit_code == 0
-    assert len(emulator.snapshot()["campaigns"][0]["participants"]) == 3000
+    assert len(emulator.snapshot()["campaigns"][0]["participants"]) == 1000
 
 
 def test_sigint_cli_import(emulator_process: EmulatorProcess, tmp_path: Path) -> None:
     """Ctrl-C on ``irefer import``: exit 130, a hint to resume, and the resume completes."""
     emulator_process.control(
-        "faults", {"rate": 0.5, "kinds": [{"kind": "latency", "delay": 0.05}], "seed": 1}
+        "faults", {"rate": 0.3, "kinds": [{"kind": "latency", "delay": 0.05}], "seed": 1}
     )
     csv = tmp_path / "in.csv"
-    csv.write_text("email\n" + "".join(f"i{i}@example.com\n" for i in range(2000)))
+    csv.write_text("email\n" + "".join(f"i{i}@example.com\n" for i in range(600)))
     results = tmp_path / "in.csv.results.jsonl"
     args = [
         sys.executable, "-m", "irefer_async.cli", "import", "signups", str(csv),
@@ -208,7 +208,7 @@ def test_sigint_cli_import(emulator_process: EmulatorProcess, tmp_path: Path) ->
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True)  # noqa: E501
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if results.exists() and results.stat().st_size > 2000:
+        if results.exists() and results.stat().st_size > 1000:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
@@ -218,7 +218,7 @@ def test_sigint_cli_import(emulator_process: EmulatorProcess, tmp_path: Path) ->
     final = subprocess.run([*args, "--resume"], capture_output=True, env=cli_env(), text=True, timeout=300, check=False)  # noqa: E501
     assert final.returncode == 0, final.stdout + final.stderr
     records = [json.loads(line) for line in results.read_text().splitlines()]
-    assert len(records) == 2000 and {r["status"] for r in records} == {"ok"}
+    assert len(records) == 600 and {r["status"] for r in records} == {"ok"}
 
 
 # -- misuse -----------------------------------------------------------------------------------
