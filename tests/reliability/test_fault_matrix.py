@@ -234,6 +234,24 @@ async def test_cell_unknown(endpoint: str, fid: str, expected: str) -> None:
     await _run_cell("unknown", endpoint, fid, expected)
 
 
+async def test_refused_resend_of_a_landed_signup_is_reconciled() -> None:
+    """Regression (found by bulk chaos): the write lands but its answer is lost, the reconciling
+    read meets a spurious error body (read as "no such participant"), so the signup is resent
+    and refused as a duplicate: the SDK reconciles again and reports the signup, reconciled."""
+    emulator = make_emulator()
+    emulator.inject_fault("drop_after", method="newSignup")
+    emulator.inject_fault("error_body", method="referrerStats")
+    async with emulator.client(retry=NO_WAIT) as client:
+        signup = await client.new_signup("zed@example.com")
+    assert signup.reconciled and signup.email == "zed@example.com"
+    assert [(e.method, e.effect.value) for e in emulator.journal] == [
+        ("newSignup", "participant_created"),
+        ("referrerStats", "none"),
+        ("newSignup", "duplicate_rejected"),
+        ("referrerStats", "none"),
+    ]
+
+
 # -- a handful of cells over a real loopback socket --------------------------------------
 
 LOOPBACK = [

@@ -277,3 +277,31 @@ def test_cli_subprocess_output_is_clean(emulator_process: EmulatorProcess, tmp_p
     from test_crash_resume import crash_and_resume  # noqa: PLC0415
 
     crash_and_resume(emulator_process, tmp_path, 300, kills=1, seed=5)
+
+
+async def test_aiohttp_transport_errors_are_clean(emulator_process: EmulatorProcess) -> None:
+    """The aiohttp transport's errors (aiohttp puts the URL in them) are clean too."""
+    pytest.importorskip("aiohttp")
+    pytest.importorskip("httpx_aiohttp")
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    for kind in ("drop_before", "drop_after", "http_5xx_after", "truncated_json"):
+        emulator_process.control("faults", {"kind": kind, "times": None})
+    errors: list[BaseException] = []
+    for url in (f"http://127.0.0.1:{closed_port}/v1.0/", emulator_process.url):
+        client = ia.IReferClient(
+            SECRET_LICENSE_KEY, SECRET_API_KEY, campaign_id=2605, base_url=url,
+            transport="aiohttp", retry=NO_WAIT, rate_limit=None, timeout=2,
+        )  # fmt: skip
+        async with client:
+            for call in (client.referrers(), client.new_signup("aio@example.com")):
+                try:
+                    await call
+                except ia.IReferError as exc:
+                    errors.append(exc)
+        assert_clean(client)
+    assert len(errors) == 4
+    assert_clean(errors)
