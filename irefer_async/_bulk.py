@@ -669,11 +669,8 @@ _coerce_action = _coercer(NewSpecificActionRequest, "newSpecificAction")
 def _concurrency(client: IReferClient, concurrency: int | None) -> int:
     if concurrency is not None:
         return concurrency
-    cap = getattr(client, "max_concurrency", None)
-    if cap is None:
-        semaphore = getattr(getattr(client, "_throttle", None), "_semaphore", None)
-        cap = getattr(semaphore, "_value", None) if semaphore is not None else None
-    return cap if isinstance(cap, int) and cap > 0 else DEFAULT_BULK_CONCURRENCY
+    cap = client.max_concurrency
+    return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
 
 
 def new_signups(

@@ -222,6 +222,7 @@ class IReferClient:
         self._retry = retry
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         concurrency = _concurrency(max_concurrency)
+        self._max_concurrency = concurrency
         self._throttle = Throttle(build_limiter(rate_limit), concurrency)
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
@@ -262,6 +263,11 @@ class IReferClient:
     def campaign_id(self) -> int | None:
         """The default campaign id, or None."""
         return None if self._campaign_id is None else int(self._campaign_id)
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """The cap on requests in flight, or None when there is none."""
+        return self._max_concurrency
 
     @property
     def is_closed(self) -> bool:

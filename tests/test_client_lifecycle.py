@@ -139,3 +139,8 @@ def test_connection_pool_matches_concurrency() -> None:
     client = make_client(max_concurrency=16, rate_limit=RateLimit(10))
     pool = client._http._transport._pool  # type: ignore[attr-defined]
     assert pool._max_connections == 16 and pool._max_keepalive_connections == 16
+
+
+def test_max_concurrency_is_exposed() -> None:
+    assert make_client(max_concurrency=7).max_concurrency == 7
+    assert make_client(max_concurrency=None).max_concurrency is None
