@@ -1,0 +1,29 @@
+"""The ``irefer`` console script: a clear message when the ``cli`` extra is not installed.
+
+It lives outside :mod:`irefer_async.cli` because importing that package imports click and
+rich, which would fail with a bare ``ModuleNotFoundError`` before any check could run.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+_NEEDED = ("click", "rich")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the ``irefer`` command line, or explain how to install it."""
+    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    if missing:
+        sys.stderr.write(
+            f"irefer: the command line needs {', '.join(missing)}: "
+            "pip install 'irefer-async[cli]'\n"
+        )
+        raise SystemExit(2)
+    from .cli import main as cli_main  # noqa: PLC0415 - only once its dependencies exist
+
+    cli_main(argv)
