@@ -170,7 +170,10 @@ async def _rate_run(seed: int) -> list[FaultKind | None]:
     emulator.inject_fault_rate(0.5, ["http_5xx_before", "null_body"], methods=["campaignStats"])
     async with httpx.AsyncClient(transport=emulator.transport()) as http:
         url = f"http://x/v1.0/{emulator.default_campaign.license_key}.js/"
-        params = {"campaign_id": 2605, "api_key": emulator.default_campaign.api_key}
+        params: dict[str, str | int] = {
+            "campaign_id": 2605,
+            "api_key": emulator.default_campaign.api_key,
+        }
         for _ in range(40):
             await http.get(url + "campaignStats", params=params)
             await http.get(url + "referrers", params=params)

@@ -190,7 +190,7 @@ async def test_contains_rule_and_no_dedup(clock: FrozenClock) -> None:
 
     async with httpx.AsyncClient(transport=emulator.transport()) as http:
         url = f"http://x/v1.0/{spec.license_key}.js/newSpecificAction"
-        params = {
+        params: dict[str, str | int] = {
             "campaign_id": 9,
             "api_key": "k",
             "external_id": "o1",

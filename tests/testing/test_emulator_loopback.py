@@ -17,7 +17,7 @@ from irefer_async.testing import (
 
 pytest.importorskip("uvicorn")
 
-PARAMS = {"campaign_id": 2605, "api_key": DEFAULT_API_KEY}
+PARAMS: dict[str, str | int] = {"campaign_id": 2605, "api_key": DEFAULT_API_KEY}
 
 
 async def test_serve_faults_and_control_plane() -> None:
