@@ -86,7 +86,7 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     """Seconds to wait before retry ``retry_number`` (1-based) after ``exc``."""
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
-    backoff = config.wait_initial * 2 ** (retry_number - 1)
+    backoff = config.wait_initial * 2.0 ** (retry_number - 1)
     jitter = config.wait_jitter * _random() if config.wait_jitter else 0.0
     return min(backoff + jitter, config.wait_max)
 
