@@ -179,7 +179,7 @@ class EmulatorProcess:
 
         self.process.terminate()
         try:
-            out, err = self.process.communicate(timeout=2)
+            out, err = self.process.communicate(timeout=0.5)
         except subprocess.TimeoutExpired:  # a stalled request holds uvicorn's graceful shutdown
             self.process.kill()
             out, err = self.process.communicate()
