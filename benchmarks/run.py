@@ -122,10 +122,10 @@ def chart(results: list[dict[str, Any]], path: Path) -> bool:
         labels = [row["label"] for row in result["rows"]][::-1]
         values = [row["value"] for row in result["rows"]][::-1]
         colour = "#2a9d8f" if result["met"] else "#e76f51"
-        bars = ax.barh(labels, values, color=["#adb5bd"] * (len(values) - 1) + [colour])
-        if "baseline" not in labels[-1]:
-            for bar in bars:
-                bar.set_color(colour)
+        # Baselines and references grey; what is measured green (target met) or red.
+        grey = ("baseline", "reference", "target R")
+        colours = ["#adb5bd" if any(g in label for g in grey) else colour for label in labels]
+        bars = ax.barh(labels, values, color=colours)
         ax.bar_label(bars, labels=[_format_value(v, result["unit"]) for v in values], fontsize=7)
         ax.set_title(
             f"{result['title']}\n{result['ratio_label']} = {result['ratio']:.3f} "
