@@ -111,8 +111,9 @@ class Sender:
                 "is a parameter too long?",
                 method=method,
             )
-        except Exception as exc:  # noqa: BLE001 - the URL (hence the secrets) may be in it
-            # A custom transport (aiohttp's...) may raise anything outside httpx's tree.
+        except Exception as exc:
+            # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and
+            # its message may hold the URL, hence the keys.
             error = TransportError(
                 f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}",
                 method=method,

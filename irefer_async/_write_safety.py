@@ -8,8 +8,9 @@ blind resend can create a duplicate. One write attempt is wrapped by :func:`guar
 * an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body),
   or an API error body after an earlier ambiguous attempt of the same call (the API refuses
   a duplicate of a write that landed with the same error body as bad input, and a
-  reconciling read may have misjudged the earlier attempt): first reconcile with a read. Landed -> return the reconciled result. Provably not
-  landed -> re-raise the failure, which the retry layer may then resend. Cannot tell ->
+  reconciling read may have misjudged the earlier attempt): first reconcile with a read.
+  Landed -> return the reconciled result. Provably not landed -> re-raise the failure,
+  which the retry layer may then resend. Cannot tell ->
   :class:`~irefer_async.WriteOutcomeUnknownError` (never retried).
 
 The reconciling reads themselves (``referrerStats`` for a signup, ``specificActionSignups``
