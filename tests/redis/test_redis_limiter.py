@@ -177,7 +177,9 @@ def test_host_clock_skew_does_not_matter(redis_server: RedisServer, key_name: st
     assert len(results) == 2 and all(len(r) > 50 for r in results)
     slots = results[0] + results[1]
     assert max_in_window(slots) <= 201
-    assert steady_rate(slots) == pytest.approx(200, rel=0.01)
+    # A skew bug shows as a rate off by orders of magnitude; 3% absorbs two threads
+    # that cannot keep the limiter saturated on a loaded 2-core machine.
+    assert steady_rate(slots) == pytest.approx(200, rel=0.03)
 
 
 async def test_state_is_one_key_in_server_microseconds_with_a_ttl(
