@@ -18,10 +18,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/helpers.py
 
-from helpers import API_KEY, LICENSE_KEY  # noqa: E402
+from helpers import API_KEY, LICENSE_KEY
 
-from irefer_async import RetryConfig  # noqa: E402
-from irefer_async.testing import (  # noqa: E402
+from irefer_async import RetryConfig
+from irefer_async.testing import (
     DEFAULT_API_KEY,
     DEFAULT_CAMPAIGN,
     DEFAULT_LICENSE_KEY,
@@ -54,7 +54,7 @@ _LOGGERS = ("irefer_async", "httpx", "httpcore")
 
 def secret_forms(secret: str) -> set[str]:
     """The raw and URL-encoded forms a secret can take."""
-    from urllib.parse import quote, quote_plus  # noqa: PLC0415
+    from urllib.parse import quote, quote_plus
 
     return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
 
@@ -142,8 +142,8 @@ class EmulatorProcess:
     """
 
     def __init__(self) -> None:
-        import os  # noqa: PLC0415
-        import subprocess  # noqa: PLC0415
+        import os
+        import subprocess
 
         env = dict(os.environ)
         env.update(IREFER_LICENSE_KEY=SECRET_LICENSE_KEY, IREFER_API_KEY=SECRET_API_KEY)
@@ -164,7 +164,7 @@ class EmulatorProcess:
 
     def control(self, route: str, data: Any = None) -> Any:
         """Call the control plane (GET without *data*, POST with it)."""
-        import httpx  # noqa: PLC0415
+        import httpx
 
         url = self.url.removesuffix("v1.0/") + "_control/" + route
         response = (
@@ -175,7 +175,7 @@ class EmulatorProcess:
 
     def close(self) -> str:
         """Stop the emulator; return what it printed (for the secrets check)."""
-        import subprocess  # noqa: PLC0415
+        import subprocess
 
         self.process.terminate()
         try:
@@ -199,7 +199,7 @@ def emulator_process() -> Iterator[EmulatorProcess]:
 
 def cli_env() -> dict[str, str]:
     """The environment a CLI subprocess gets: the secret keys, campaign 2605, no colour."""
-    import os  # noqa: PLC0415
+    import os
 
     env = dict(os.environ)
     env.update(

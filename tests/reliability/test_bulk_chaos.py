@@ -35,9 +35,7 @@ REFERRERS = 50
 def _max_window(times: list[float], width: float = 1.0) -> int:
     """The most requests in any half-open window ``[t, t + width)``."""
     times = sorted(times)
-    return max(
-        (bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)), default=0
-    )
+    return max((bisect.bisect_left(times, t + width) - i for i, t in enumerate(times)), default=0)
 
 
 def _signups(n: int) -> list[dict[str, Any]]:
@@ -118,7 +116,9 @@ def _run_actions(n: int, rate: ia.RateLimit | None, seed: int = 2) -> dict[str, 
     return _figures(emulator, statuses, rate)
 
 
-def _figures(emulator: Emulator, statuses: Counter[str], rate: ia.RateLimit | None) -> dict[str, Any]:
+def _figures(
+    emulator: Emulator, statuses: Counter[str], rate: ia.RateLimit | None
+) -> dict[str, Any]:
     journal = emulator.journal
     times = [e.at for e in journal]
     figures = {
@@ -128,7 +128,7 @@ def _figures(emulator: Emulator, statuses: Counter[str], rate: ia.RateLimit | No
         "resends_refused": journal.count(WriteEffect.DUPLICATE_REJECTED),
         "max_window": _max_window(times),
     }
-    print(f"bulk chaos: {figures}")  # noqa: T201 - the figures docs/reliability.md quotes
+    print(f"bulk chaos: {figures}")
     if rate is not None:
         assert figures["max_window"] <= rate.rate + rate.burst, figures
     return figures
