@@ -86,15 +86,17 @@ def debug_logs() -> Iterator[list[str]]:
     saved = []
     for name in _LOGGERS:
         logger = logging.getLogger(name)
-        saved.append((logger, logger.level))
+        saved.append((logger, logger.level, logger.propagate))
         logger.setLevel(logging.DEBUG)
         logger.addHandler(handler)
+        logger.propagate = False  # pytest's own capture would format every record again
     try:
         yield handler.lines
     finally:
-        for logger, level in saved:
+        for logger, level, propagate in saved:
             logger.removeHandler(handler)
             logger.setLevel(level)
+            logger.propagate = propagate
     found = {s for line in handler.lines for s in leaks(line)}
     assert not found, f"{len(found)} secret(s) found in DEBUG logs"
 
