@@ -41,6 +41,15 @@ def long(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against same-run baselines (~5 min); `nox -s bench -- --quick` for a smoke run."""
+    session.install(
+        "-e", ".[aiohttp,speedups,emulator,redis]", *PYPROJECT["dependency-groups"]["bench"]
+    )
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Ruff: lint rules and formatting."""
     session.install("ruff")

@@ -30,6 +30,10 @@ def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                # Without it, Nagle + delayed ACK hold each small response ~40 ms on loopback.
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             peer = transport.get_extra_info("peername")
             if peer:
                 self._peer = (peer[0], peer[1])
