@@ -137,7 +137,9 @@ def test_rate_limit_validation() -> None:
     assert repr(LocalRateLimiter(RateLimit(5))) == "LocalRateLimiter(RateLimit(rate=5, burst=1))"
 
 
-def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(mock: respx.MockRouter) -> None:
+def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(
+    mock: respx.MockRouter,
+) -> None:
     times: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
