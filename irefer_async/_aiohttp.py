@@ -118,7 +118,7 @@ def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.Trans
         cls = httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused, TLS handshake
         cls = httpx.ConnectError
-    elif isinstance(exc, asyncio.TimeoutError):  # SocketTimeoutError, or an unnamed one
+    elif isinstance(exc, asyncio.TimeoutError | TimeoutError):  # distinct types on 3.10
         cls = httpx.ReadTimeout
     elif isinstance(exc, aiohttp.InvalidURL):
         cls = httpx.UnsupportedProtocol
