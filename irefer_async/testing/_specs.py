@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 import attrs
 
+from .._models import RewardDelivery, RewardQuantity
+
 __all__ = [
     "DEFAULT_API_KEY",
     "DEFAULT_CAMPAIGN",
@@ -26,20 +28,6 @@ __all__ = [
 
 LICENSE_KEY_PREFIX = "W4qL"
 LICENSE_KEY_LENGTH = 32
-
-
-class RewardDelivery(str, enum.Enum):
-    """When a reward fires: once at its threshold, or at every multiple of it."""
-
-    ONCE = "ONCE"
-    EACHTIME = "EACHTIME"
-
-
-class RewardQuantity(str, enum.Enum):
-    """How many of the reward a recipient gets (reported only; the emulator does not ship)."""
-
-    SINGLE = "SINGLE"
-    MULTIPLE = "MULTIPLE"
 
 
 class ActionMatch(str, enum.Enum):
