@@ -47,6 +47,9 @@ def bench(session: nox.Session) -> None:
         "-e", ".[aiohttp,speedups,emulator,redis]", *PYPROJECT["dependency-groups"]["bench"]
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
+    # 4 processes sharing one Redis-backed limit (needs redis-server, as .ci/run installs).
+    if "--quick" not in session.posargs:
+        session.run("python", "benchmarks/bench_redis_limiter.py")
 
 
 @nox.session(python="3.11")
