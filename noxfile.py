@@ -35,8 +35,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def long(session: nox.Session) -> None:
-    """Run only the long variants (marked `slow`): big imports, chaos, crash-resume."""
-    session.install("-e", ".", *TEST_DEPS)
+    """Run only the long variants (marked `slow`): big imports, chaos, crash-resume, bench smoke."""
+    session.install("-e", ".", *TEST_DEPS, *PYPROJECT["dependency-groups"]["bench"])
     session.run("pytest", "-m", "slow", *session.posargs)
 
 
