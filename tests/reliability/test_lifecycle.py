@@ -111,7 +111,7 @@ async def test_cancel_in_process_latency() -> None:
 
 @pytest.mark.parametrize("how", ["cancel_consumer", "break", "aclose"])
 async def test_cancel_bulk_run_over_loopback(how: str, emulator_process: EmulatorProcess) -> None:
-    """A bulk run ended mid-flight: no worker task left, no busy connection, rows accounted for."""
+    """A bulk run ended mid-flight: no worker task left, rows accounted for, client usable."""
     emulator_process.control(
         "faults", {"rate": 0.3, "kinds": [{"kind": "latency", "delay": 0.2}], "seed": 1}
     )
