@@ -229,7 +229,7 @@ def _exactly(tp: Any) -> Callable[[Any], bool]:
 
 def _overrides(model: type[Any]) -> dict[str, Callable[[Any, Any], Any]]:
     """Per-field hooks that differ from the field type's hook."""
-    if "referral_link" in attrs_fields(model) and model is not m.Referrer:
+    if hasattr(attrs.fields(model), "referral_link") and model is not m.Referrer:
         return {"referral_link": _to_link}
     return {}
 
@@ -387,11 +387,6 @@ def _make_fast_many(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any
         return tuple([hook(item, None) for item in value])
 
     return structure_many
-
-
-def attrs_fields(model: type[Any]) -> set[str]:
-    """Return the names of a model's attrs fields."""
-    return {f.name for f in attrs.fields(model)}
 
 
 def _with_raw(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -87,14 +88,8 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
     backoff = config.wait_initial * 2.0 ** (retry_number - 1)
-    jitter = config.wait_jitter * _random() if config.wait_jitter else 0.0
+    jitter = config.wait_jitter * random.random() if config.wait_jitter else 0.0  # noqa: S311
     return min(backoff + jitter, config.wait_max)
-
-
-def _random() -> float:
-    import random  # noqa: PLC0415 - only needed once a retry happens
-
-    return random.random()  # noqa: S311 - jitter, not cryptography
 
 
 async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
