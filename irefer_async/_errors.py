@@ -16,6 +16,7 @@ Exception hierarchy::
     ├── TransportError             the exchange failed on the network
     │   ├── ConnectError           the connection could not be opened (request never sent)
     │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
+    ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
     └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
 
 Every message is built from the API method name and safe metadata only: the license key
@@ -39,6 +40,7 @@ __all__ = [
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
+    "DeadlineExceededError",
     "EmptyResponseError",
     "HTTPStatusError",
     "IReferError",
@@ -181,6 +183,27 @@ class RequestTimeoutError(TransportError):
         self.phase = phase
         # A connect or pool timeout happens before any byte of the request is sent.
         self.maybe_processed = phase not in ("connect", "pool")
+
+
+class DeadlineExceededError(IReferError, TimeoutError):
+    """The call's deadline (``RetryConfig.deadline``) passed before it could finish.
+
+    ``sent`` is False when no request of the call ever left the client (it was still
+    waiting for a rate-limit slot, a concurrency slot or a 429 pause: ``waiting_for``
+    says which), so nothing can have been processed. A write cut by its deadline after
+    it was sent is reported as :class:`WriteOutcomeUnknownError` instead.
+    """
+
+    def __init__(
+        self, message: str, *, method: str | None, sent: bool, waiting_for: str | None = None
+    ) -> None:
+        super().__init__(message, method=method)
+        #: Whether a request of this call was sent before the deadline passed.
+        self.sent = sent
+        #: What the call was waiting for when it was never sent (``"rate limit"``,
+        #: ``"concurrency"``, ``"pause"``), or None.
+        self.waiting_for = waiting_for
+        self.maybe_processed = sent
 
 
 class WriteOutcomeUnknownError(IReferError):
