@@ -127,7 +127,7 @@ def test_emulator_reads_exactly_the_tables_parameters(method: str) -> None:
         values.update(email="ann@example.com", source="t")
     params = _Reads(values)
     entry = JournalEntry(seq=1, at=0.0, method=method, call=1, params=dict(values))
-    emulator._process(  # noqa: SLF001 - inspecting what the handler accepts
+    emulator._process(
         DEFAULT_CAMPAIGN.license_key,
         method,
         params,
