@@ -50,6 +50,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 import attrs
@@ -377,12 +378,8 @@ class CallTrace:
         when its exchange or decoding fails; a failure before sending is not an answer.
         """
         self._sent = False
-
-        async def send(method: str, params: dict[str, str]) -> Any:
-            return await self._send(get_json, method, params)
-
         try:
-            result = await run(send)
+            result = await run(partial(self._send, get_json))
         except IReferError as exc:
             if self._sent:  # answered, then the answer failed to decode
                 await self._answered(exc)
