@@ -185,8 +185,9 @@ class Endpoint(Generic[T]):
 
     #: The API method name, as it appears in the URL (``"referrerStats"``).
     name: str
-    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``): ``T`` at runtime.
-    result: Any
+    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``): ``T`` itself, so a
+    #: declaration whose ``result`` disagrees with its ``Endpoint[T]`` fails the typecheck.
+    result: type[T]
     #: Its parameters besides ``campaign_id`` and ``api_key``, in the guide's order.
     params: tuple[Param, ...] = ()
     #: For a write: the read that tells whether an ambiguous attempt landed. None for a read.
