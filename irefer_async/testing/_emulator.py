@@ -352,7 +352,7 @@ class Emulator:
 
                 return handle_control(self, request.method, path[len("/_control/") :], request.body)
             return Outcome(404, _TEXT, b"not found")
-        return await self._api(match.group(1), match.group(2), request.query, request.client_ip)
+        return await self._api(request, match.group(1), match.group(2))
 
     @property
     def may_delay(self) -> bool:
@@ -361,12 +361,15 @@ class Emulator:
         When false, every answer comes at once and undisturbed, so a front can skip its
         read-timeout bookkeeping (the in-process transport's fast path).
         """
+        # Anything added later that can hold an answer (a profile's latency...) belongs here too.
         return bool(self._faults)
 
     # -- the funnel -------------------------------------------------------------------------
 
-    async def _api(self, license_key: str, method: str, query: bytes, ip: str) -> Outcome:
-        params = _parse_query(query)
+    async def _api(self, request: EmulatorRequest, license_key: str, method: str) -> Outcome:
+        # The whole request travels on, so a fault or profile can use any of it (the path...).
+        ip = request.client_ip
+        params = _parse_query(request.query)
         api_key = params.pop("api_key", None)
         self._requests += 1
         call = self._calls[method] = self._calls.get(method, 0) + 1
