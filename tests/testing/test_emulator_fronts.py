@@ -17,7 +17,8 @@ from irefer_async.testing import (
     Outcome,
 )
 
-_PACKAGE = Path(__file__).resolve().parents[2] / "irefer_async" / "testing"
+_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGE = _ROOT / "irefer_async" / "testing"
 _FRONTS = (
     "_asgi.py",
     "_server.py",
@@ -49,6 +50,12 @@ def test_fronts_use_no_private_attribute_of_the_emulator() -> None:
     for front in _FRONTS:
         source = (_PACKAGE / front).read_text(encoding="utf-8")
         assert _private_uses(source) == [], front
+
+
+def test_the_cli_and_benchmarks_use_no_private_attribute_of_the_emulator() -> None:
+    users = [*(_ROOT / "irefer_async" / "cli").glob("*.py"), *(_ROOT / "benchmarks").glob("*.py")]
+    for path in users:
+        assert _private_uses(path.read_text(encoding="utf-8")) == [], path.name
 
 
 def test_the_check_sees_a_private_access() -> None:
