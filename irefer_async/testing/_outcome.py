@@ -9,6 +9,8 @@ Keeping the decision separate from the delivery is what lets the in-process tran
 from __future__ import annotations
 
 import enum
+from types import ModuleType
+from typing import Any
 
 import attrs
 import httpx
@@ -78,16 +80,19 @@ class Outcome:
     delay: float = 0.0
 
 
-def connection_error(disruption: Disruption, request: httpx.Request) -> httpx.TransportError:
-    """Return the ``httpx`` error a client sees for *disruption* (the one translation point)."""
+def connection_error(disruption: Disruption, request: Any, http: ModuleType = httpx) -> Exception:
+    """Return the error a client sees for *disruption* (the one translation point).
+
+    ``http`` is the stack module (``httpx`` or ``httpx2``) whose exception classes to use.
+    """
     if disruption is Disruption.DROP:
-        return httpx.RemoteProtocolError(
+        return http.RemoteProtocolError(  # type: ignore[no-any-return]
             "Server disconnected without sending a response.", request=request
         )
     if disruption is Disruption.STALL:
-        return httpx.ReadTimeout("The read operation timed out", request=request)
+        return http.ReadTimeout("The read operation timed out", request=request)
     if disruption is Disruption.REFUSE:
-        return httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return http.ConnectError("[Errno 111] Connection refused", request=request)
     if disruption is Disruption.CONNECT_TIMEOUT:
-        return httpx.ConnectTimeout("The connect operation timed out", request=request)
+        return http.ConnectTimeout("The connect operation timed out", request=request)
     raise ValueError(f"{disruption} is not a connection failure")

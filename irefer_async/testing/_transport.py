@@ -1,4 +1,4 @@
-"""The in-process front: an ``httpx`` transport that calls the emulator directly.
+"""The in-process front: an ``httpx`` (or ``httpx2``) transport that calls the emulator directly.
 
 No socket and no ASGI round trip, so it is cheap enough for benchmarks. Connection-level faults
 become the ``httpx`` exceptions a real network would produce, with the request attached; the
@@ -7,13 +7,18 @@ become the ``httpx`` exceptions a real network would produce, with the request a
 While faults are scripted, the request's read timeout is honoured as a socket would: an answer
 delayed past it (``latency``, a ``slow_trickle`` gap) raises ``httpx.ReadTimeout`` after that
 long, and the emulator still finishes processing in the background, as a real server would.
+
+The logic is written once (:class:`_InProcess`) against the stack module it is given; the
+httpx transport is :class:`EmulatorTransport`, the httpx2 one ``Httpx2EmulatorTransport``
+(:mod:`._transport2`, loaded only with httpx2).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -27,8 +32,12 @@ __all__ = ["EmulatorTransport"]
 _TRICKLE_CHUNK = 8
 
 
-class _TrickleStream(httpx.AsyncByteStream):
-    def __init__(self, body: bytes, gap: float, request: httpx.Request) -> None:
+class _Trickle:
+    """A body sent in small chunks ``gap`` seconds apart (the stack's ``AsyncByteStream``)."""
+
+    _http: ClassVar[ModuleType]
+
+    def __init__(self, body: bytes, gap: float, request: Any) -> None:
         self._body = body
         self._gap = gap
         self._request = request
@@ -40,23 +49,27 @@ class _TrickleStream(httpx.AsyncByteStream):
             if start:
                 if read is not None and self._gap > read:
                     await asyncio.sleep(read)
-                    raise httpx.ReadTimeout("The read operation timed out", request=self._request)
+                    raise self._http.ReadTimeout(
+                        "The read operation timed out", request=self._request
+                    )
                 await asyncio.sleep(self._gap)
             yield body[start : start + _TRICKLE_CHUNK]
 
 
-def _read_timeout(request: httpx.Request) -> float | None:
+class _TrickleStream(_Trickle, httpx.AsyncByteStream):
+    _http = httpx
+
+
+def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if isinstance(timeout, dict) else None
 
 
-class EmulatorTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` answering from an :class:`Emulator` in-process.
+class _InProcess:
+    """The in-process transport's logic, for the stack module in ``_http``."""
 
-    >>> import httpx
-    >>> from irefer_async.testing import Emulator
-    >>> client = httpx.AsyncClient(transport=Emulator().transport())
-    """
+    _http: ClassVar[ModuleType]
+    _trickle: ClassVar[type[_Trickle]]
 
     def __init__(self, emulator: Emulator) -> None:
         """Answer requests from *emulator*."""
@@ -64,8 +77,9 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         # Requests still being processed after their client timed out (kept referenced).
         self._pending: set[asyncio.Future[Outcome]] = set()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Serve *request* from the emulator, or raise the ``httpx`` error a fault calls for."""
+    async def handle_async_request(self, request: Any) -> Any:
+        """Serve *request* from the emulator, or raise the error a fault calls for."""
+        http = self._http
         url = request.url
         body = await request.aread() if request.method != "GET" else b""
         emulator = self._emulator
@@ -81,15 +95,27 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
                 task.cancel()  # the caller gave up: so does the request
                 raise
             if not done:
-                raise httpx.ReadTimeout("The read operation timed out", request=request)
+                raise http.ReadTimeout("The read operation timed out", request=request)
             outcome = task.result()
         else:
             outcome = await handling
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
-            return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)
+            return http.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
-            stream = _TrickleStream(outcome.body, outcome.delay, request)
-            return httpx.Response(outcome.status, headers=headers, stream=stream)
-        raise connection_error(disruption, request)
+            stream = self._trickle(outcome.body, outcome.delay, request)
+            return http.Response(outcome.status, headers=headers, stream=stream)
+        raise connection_error(disruption, request, http)
+
+
+class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncBaseTransport`` answering from an :class:`Emulator` in-process.
+
+    >>> import httpx
+    >>> from irefer_async.testing import Emulator
+    >>> client = httpx.AsyncClient(transport=Emulator().transport())
+    """
+
+    _http = httpx
+    _trickle = _TrickleStream

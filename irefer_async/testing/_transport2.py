@@ -1,0 +1,25 @@
+"""The in-process front on the httpx2 stack: ``Emulator.transport(http_stack="httpx2")``.
+
+The same logic as :class:`~._transport.EmulatorTransport`, on httpx2's classes (its
+``AsyncBaseTransport``, ``Response``, ``AsyncByteStream`` and exceptions). Imported only when
+httpx2 is installed and asked for.
+"""
+
+from __future__ import annotations
+
+import httpx2
+
+from ._transport import _InProcess, _Trickle
+
+__all__ = ["Httpx2EmulatorTransport"]
+
+
+class _Httpx2TrickleStream(_Trickle, httpx2.AsyncByteStream):
+    _http = httpx2
+
+
+class Httpx2EmulatorTransport(_InProcess, httpx2.AsyncBaseTransport):
+    """An ``httpx2.AsyncBaseTransport`` answering from an :class:`Emulator` in-process."""
+
+    _http = httpx2
+    _trickle = _Httpx2TrickleStream
