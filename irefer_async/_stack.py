@@ -63,7 +63,7 @@ def load(name: HttpStack) -> Stack:
 
 
 def stack_of(client: object) -> Stack | None:
-    """The stack an ``AsyncClient`` belongs to, or None if it is neither httpx's nor httpx2's."""
+    """Return the stack an ``AsyncClient`` belongs to (None: neither httpx's nor httpx2's)."""
     for name in HTTP_STACKS:
         # An httpx2 client exists only if httpx2 was imported: never import it to find out.
         module = sys.modules.get(name)

@@ -98,7 +98,7 @@ class _DirectRequests:
         self._path = self._base.path
 
     def build(self, method: str, query: str) -> Any:
-        """The ``GET`` request for ``method`` with an already encoded query string."""
+        """Return the ``GET`` request for ``method`` with an already encoded query string."""
         url = self._url.__new__(self._url)
         url._uri_reference = self._base._replace(path=self._path + method, query=query)
         return self._stack.request(

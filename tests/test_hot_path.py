@@ -16,7 +16,7 @@ import respx
 import samples
 from helpers import API_KEY, BASE, LICENSE_KEY, make_client
 
-from irefer_async import IReferClient, InvalidRequestError, RetryConfig
+from irefer_async import InvalidRequestError, IReferClient, RetryConfig
 
 NO_RETRY: Any = None
 

@@ -163,7 +163,7 @@ def test_an_untrusted_connect_error_is_marked_maybe_processed(mock: respx.MockRo
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: httpx.AsyncClient(),
+        httpx.AsyncClient,
         lambda: make_client()._http,
         lambda: make_client(transport=Emulator().transport())._http,
         lambda: make_client(transport=httpx.MockTransport(lambda r: httpx.Response(200)))._http,

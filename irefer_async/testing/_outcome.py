@@ -85,14 +85,17 @@ def connection_error(disruption: Disruption, request: Any, http: ModuleType = ht
 
     ``http`` is the stack module (``httpx`` or ``httpx2``) whose exception classes to use.
     """
-    if disruption is Disruption.DROP:
-        return http.RemoteProtocolError(  # type: ignore[no-any-return]
-            "Server disconnected without sending a response.", request=request
-        )
-    if disruption is Disruption.STALL:
-        return http.ReadTimeout("The read operation timed out", request=request)
-    if disruption is Disruption.REFUSE:
-        return http.ConnectError("[Errno 111] Connection refused", request=request)
-    if disruption is Disruption.CONNECT_TIMEOUT:
-        return http.ConnectTimeout("The connect operation timed out", request=request)
-    raise ValueError(f"{disruption} is not a connection failure")
+    found = _ERRORS.get(disruption)
+    if found is None:
+        raise ValueError(f"{disruption} is not a connection failure")
+    name, message = found
+    error: Exception = getattr(http, name)(message, request=request)
+    return error
+
+
+_ERRORS = {
+    Disruption.DROP: ("RemoteProtocolError", "Server disconnected without sending a response."),
+    Disruption.STALL: ("ReadTimeout", "The read operation timed out"),
+    Disruption.REFUSE: ("ConnectError", "[Errno 111] Connection refused"),
+    Disruption.CONNECT_TIMEOUT: ("ConnectTimeout", "The connect operation timed out"),
+}

@@ -57,7 +57,7 @@ class _Trickle:
 
 
 class _TrickleStream(_Trickle, httpx.AsyncByteStream):
-    _http = httpx
+    _http: ClassVar[ModuleType] = httpx
 
 
 def _read_timeout(request: Any) -> float | None:
@@ -117,5 +117,5 @@ class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
     >>> client = httpx.AsyncClient(transport=Emulator().transport())
     """
 
-    _http = httpx
-    _trickle = _TrickleStream
+    _http: ClassVar[ModuleType] = httpx
+    _trickle: ClassVar[type[_Trickle]] = _TrickleStream

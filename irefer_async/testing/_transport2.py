@@ -7,6 +7,9 @@ httpx2 is installed and asked for.
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import ClassVar
+
 import httpx2
 
 from ._transport import _InProcess, _Trickle
@@ -15,11 +18,11 @@ __all__ = ["Httpx2EmulatorTransport"]
 
 
 class _Httpx2TrickleStream(_Trickle, httpx2.AsyncByteStream):
-    _http = httpx2
+    _http: ClassVar[ModuleType] = httpx2
 
 
 class Httpx2EmulatorTransport(_InProcess, httpx2.AsyncBaseTransport):
     """An ``httpx2.AsyncBaseTransport`` answering from an :class:`Emulator` in-process."""
 
-    _http = httpx2
-    _trickle = _Httpx2TrickleStream
+    _http: ClassVar[ModuleType] = httpx2
+    _trickle: ClassVar[type[_Trickle]] = _Httpx2TrickleStream

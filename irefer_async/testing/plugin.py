@@ -22,10 +22,9 @@ never stops pytest from loading.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
-
-import os
 
 import pytest
 

@@ -1,0 +1,104 @@
+"""Measuring throughput honestly: warm to a steady state, interleave rounds, report medians.
+
+* :func:`warm` runs batches until the throughput stops changing (the last ``window`` batches
+  within ``tolerance`` of each other), not a fixed count: plain httpx at 64 in flight needs
+  ~3,000 requests to reach its steady rate, aiohttp a few hundred.
+* :func:`interleaved` runs every contender once per round, the order rotating from round to
+  round, each for about the same wall time, so a disturbance of the shared machine hits
+  every contender of a round alike.
+* :func:`ratio` is the median of the per-round ratios, with their spread (min, max): a ratio
+  between two contenders measured in the same round cancels what the round had in common.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+CONCURRENCY = 64
+
+Call = Callable[[], Awaitable[Any]]
+
+
+async def pool(
+    total: int,
+    call: Call,
+    concurrency: int = CONCURRENCY,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """Run ``call`` ``total`` times on ``concurrency`` workers; return requests per second."""
+    remaining = itertools.repeat(None, total)
+
+    async def worker() -> None:
+        for _ in remaining:
+            await call()
+
+    started = clock()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return total / (clock() - started)
+
+
+async def warm(
+    call: Call,
+    *,
+    batch: int = 4 * CONCURRENCY,
+    window: int = 4,
+    tolerance: float = 0.10,
+    limit: int = 12_000,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, Any]:
+    """Run batches of ``call`` until steady; return the requests used, the rate, and if steady.
+
+    Steady: the last ``window`` batch rates lie within ``tolerance`` of their median, and the
+    last one is not above it by more than ``tolerance / 2`` (still climbing is not steady).
+    """
+    rates: list[float] = []
+    used = 0
+    while used < limit:
+        rates.append(await pool(batch, call, clock=clock))
+        used += batch
+        if len(rates) >= window:
+            last = rates[-window:]
+            middle = statistics.median(last)
+            spread = (max(last) - min(last)) / middle
+            if spread <= tolerance and last[-1] <= middle * (1 + tolerance / 2):
+                return {"requests": used, "rate": middle, "steady": True}
+    return {"requests": used, "rate": statistics.median(rates[-window:]), "steady": False}
+
+
+async def interleaved(
+    contenders: Mapping[str, Call],
+    *,
+    rounds: int,
+    seconds: float,
+    warmed: Mapping[str, dict[str, Any]],
+) -> dict[str, list[float]]:
+    """Run each contender once per round (rotating order), ~``seconds`` each; rates per round."""
+    names = list(contenders)
+    found: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(rounds):
+        order = names[number % len(names) :] + names[: number % len(names)]
+        for name in order:
+            total = max(2 * CONCURRENCY, int(warmed[name]["rate"] * seconds))
+            found[name].append(await pool(total, contenders[name]))
+    return found
+
+
+def ratio(numerator: list[float], denominator: list[float]) -> dict[str, float]:
+    """Median of per-round ratios, and their spread."""
+    ratios = [a / b for a, b in zip(numerator, denominator, strict=True)]
+    return {
+        "median": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "rounds": len(ratios),
+    }
+
+
+def median(rates: list[float]) -> float:
+    """The median rate of a contender over its rounds."""
+    return statistics.median(rates)
