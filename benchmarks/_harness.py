@@ -5,7 +5,9 @@
   ~3,000 requests to reach its steady rate, aiohttp a few hundred.
 * :func:`interleaved` runs every contender once per round, the order rotating from round to
   round, each for about the same wall time, so a disturbance of the shared machine hits
-  every contender of a round alike.
+  every contender of a round alike; each is first brought back to its steady rate
+  (:func:`rewarm`), since a pool left idle while the others ran may have closed its
+  connections.
 * :func:`ratio` is the median of the per-round ratios, with their spread (min, max): a ratio
   between two contenders measured in the same round cancels what the round had in common.
 """
@@ -83,9 +85,24 @@ async def interleaved(
     for number in range(rounds):
         order = names[number % len(names) :] + names[: number % len(names)]
         for name in order:
-            total = max(2 * CONCURRENCY, int(warmed[name]["rate"] * seconds))
+            steady = warmed[name]["rate"]
+            await rewarm(contenders[name], steady)
+            total = max(2 * CONCURRENCY, int(steady * seconds))
             found[name].append(await pool(total, contenders[name]))
     return found
+
+
+async def rewarm(call: Call, steady: float, *, batch: int = 4 * CONCURRENCY, most: int = 8) -> int:
+    """Bring a contender back to its steady rate after it sat idle; return the batches run.
+
+    An httpx pool whose connections expired while the other contenders ran (keep-alive is 5 s)
+    opens them again slowly: ~500 requests at a third of its rate. Unmeasured batches run
+    until one reaches 80% of the steady rate (at most ``most``).
+    """
+    for count in range(1, most + 1):
+        if await pool(batch, call) >= 0.8 * steady:
+            return count
+    return most
 
 
 def ratio(numerator: list[float], denominator: list[float]) -> dict[str, float]:

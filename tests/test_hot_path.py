@@ -160,3 +160,30 @@ async def test_an_injected_client_is_sent_through_its_own_get(mock: respx.MockRo
         async with client:
             await client.referrer_stats("ann@example.com")
     assert seen == ["Basic dXNlcjpwdw=="]
+
+
+def test_the_direct_path_stands_down_when_httpx_builds_requests_differently(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another httpx release whose Request carries more state: the client sends instead."""
+    original = httpx.Request.__init__
+
+    def with_more_state(self: httpx.Request, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.new_in_next_release = True  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(httpx.Request, "__init__", with_more_state)
+    assert make_client()._sender.direct is False
+
+
+async def test_without_the_direct_path_calls_still_work(
+    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irefer_async._transport import _DirectRequests
+
+    monkeypatch.setattr(_DirectRequests, "check", lambda self, http, prefix: False)
+    route = mock.get("referrerStats").respond(json=samples.REFERRER_STATS)
+    async with make_client() as client:
+        assert client._sender.direct is False
+        await client.referrer_stats("ann@example.com")
+    assert route.call_count == 1
