@@ -23,6 +23,7 @@ from ._emulator import DEFAULT_BASE_URL, Emulator
 from ._faults import Fault, FaultKind, FaultRule
 from ._fixture import EmulatorFixture
 from ._journal import Journal, JournalEntry, WriteEffect
+from ._profiles import PROFILES, ServiceProfile
 from ._specs import (
     DEFAULT_API_KEY,
     DEFAULT_CAMPAIGN,
@@ -58,10 +59,12 @@ __all__ = [
     "FrozenClock",
     "Journal",
     "JournalEntry",
+    "PROFILES",
     "Participant",
     "RewardDelivery",
     "RewardQuantity",
     "RewardSpec",
+    "ServiceProfile",
     "SystemClock",
     "WriteEffect",
 ]
