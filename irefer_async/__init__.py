@@ -51,6 +51,7 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -68,6 +69,7 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
@@ -87,6 +89,7 @@ __all__ = [
     "BulkSummary",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -96,6 +99,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
@@ -111,6 +117,8 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ProbeCheck",
+    "ProbeReport",
     "RateLimit",
     "RateLimitedError",
     "RedisRateLimiter",

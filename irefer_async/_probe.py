@@ -366,7 +366,11 @@ def _proxy_check(url: str, environ: Mapping[str, str]) -> ProbeCheck:
         return _check("config.proxy", _P, f"no proxy for this host{note}")
     name, value = proxy
     parts = urlsplit(value if "://" in value else f"http://{value}")
-    if parts.scheme not in ("http", "https", "socks5", "socks5h") or not parts.hostname:
+    if (
+        parts.scheme not in ("http", "https", "socks5", "socks5h")
+        or not parts.hostname
+        or any(c.isspace() for c in value)
+    ):
         return _check("config.proxy", _F, f"{name} is not a proxy URL", f"fix or unset {name}")
     return _check(
         "config.proxy",
@@ -586,7 +590,7 @@ class _Prober:
                     _F,
                     f"HTTP 404, an HTML page ({title!r}): no {method} here",
                     "gone from the service, or the base URL is wrong",
-                    status=status,
+                    http_status=status,
                 )
             return _check(
                 name,
@@ -594,17 +598,17 @@ class _Prober:
                 f"an HTML page (HTTP {status}, {title!r}) instead of the API's JSON: "
                 f"a proxy or gateway answered{via}",
                 "check the proxy / firewall between you and iRefer, or the base URL",
-                status=status,
+                http_status=status,
             )
         if isinstance(error, RateLimitedError):
-            return _check(name, _W, "rate limited (HTTP 429)", "lower the rate", status=status)
+            return _check(name, _W, "rate limited (HTTP 429)", "lower the rate", http_status=status)
         if isinstance(error, ServerError):
             return _check(
                 name,
                 _F,
                 f"server error (HTTP {status})",
                 "retry later; iRefer's side",
-                status=status,
+                http_status=status,
             )
         if isinstance(error, HTTPStatusError):
             extra = ": no such API method here" if status == 404 else ""
@@ -613,7 +617,7 @@ class _Prober:
                 _F,
                 f"HTTP {status}{extra}",
                 "gone from the service, or the base URL is wrong",
-                status=status,
+                http_status=status,
             )
         if isinstance(error, APIError):
             code = error.error_code or "no code"
@@ -868,7 +872,7 @@ async def probe_client(
             checks.append(prober.describe_failure(exchange, credentials_ok=credentials_ok))
     endpoint_checks = [c for c in checks if c.name.startswith("endpoint.")]
     probed = [c for c in endpoint_checks if c.status is not _S]
-    if probed and all(c.status is _F and c.data.get("status") == 404 for c in probed):
+    if probed and all(c.status is _F and c.data.get("http_status") == 404 for c in probed):
         checks.append(
             _check(
                 "config.base_url_answers",

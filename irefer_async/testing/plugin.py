@@ -35,8 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the ``irefer_emulator`` marker."""
     config.addinivalue_line(
         "markers",
-        "irefer_emulator(seed=0, clock=None, campaigns=None, profile='2018', **client_options): "
-        ""configure the irefer_emulator fixture",
+        "irefer_emulator(seed=0, clock=None, campaigns=None, profile='2018', "
+        "**client_options): configure the irefer_emulator fixture",
     )
 
 
