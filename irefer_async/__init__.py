@@ -33,6 +33,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -51,7 +52,6 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
-from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,

@@ -179,7 +179,7 @@ for _hook, _kind in (
     (_to_datetime, "datetime"),
     (_to_link, "link"),
 ):
-    _hook.quirk_kind = _kind  # type: ignore[attr-defined]
+    _hook.quirk_kind = _kind  # type: ignore[union-attr]
 _to_rewards.nested_model = m.Reward  # type: ignore[attr-defined]
 
 
@@ -196,7 +196,7 @@ _MODELS: tuple[type[Any], ...] = (
 
 
 def _scalar_hooks() -> dict[Any, Callable[[Any, Any], Any]]:
-    """The quirk function for each field type of the models."""
+    """Return the quirk function for each field type of the models."""
     scalar_hooks: dict[Any, Callable[[Any, Any], Any]] = {
         int: _to_int,
         int | None: _to_opt_int,
@@ -490,9 +490,7 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def decode(
-    data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None
-) -> T:
+def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
     Raises :class:`MalformedResponseError` (with no exception chained) on any mismatch.

@@ -74,7 +74,7 @@ GUIDE_QUIRKS: frozenset[tuple[str, str]] = frozenset(
                     "referrals_made",
                     "reward_id",
                     "reward_signups_count",
-                ),  # fmt: skip
+                ),
                 "SpecificActionSignup": ("id", "campaign_id"),
                 "CampaignStats": ("total_views",),
                 "Reward": ("signups_count",),
@@ -92,7 +92,7 @@ GUIDE_QUIRKS: frozenset[tuple[str, str]] = frozenset(
                     "reward_last_description",
                     "reward_next",
                     "reward_next_description",
-                ),  # fmt: skip
+                ),
                 "NewSignup": ("reward_next", "reward_next_description"),
                 "Referrer": (
                     "source_network",
@@ -104,7 +104,7 @@ GUIDE_QUIRKS: frozenset[tuple[str, str]] = frozenset(
                     "info_4",
                     "info_5",
                     "referrer_email",
-                ),  # fmt: skip
+                ),
                 "TriggeredReward": ("recipient_name", "reward_description"),
                 "Reward": ("reward_description",),
             }.items()
@@ -151,7 +151,7 @@ class DriftEntry:
         return f"{self.path}: {what} ({self.count}x{example})"
 
     def as_dict(self) -> dict[str, Any]:
-        """The entry as JSON-ready data."""
+        """Return the entry as JSON-ready data."""
         return {
             "model": self.model,
             "path": self.path,
@@ -322,7 +322,7 @@ def _why(exc: Exception) -> str:
 _MARKERS = frozenset(("None", "", "null"))
 
 
-def classify(hook: Callable[[Any, Any], Any], value: Any) -> str | None:
+def classify(hook: Callable[[Any, Any], Any], value: Any) -> str | None:  # noqa: PLR0911 - one return per quirk
     """Name the quirk conversion ``hook`` applies to ``value`` (None: it was native JSON).
 
     ``value`` is one that ``hook`` accepts.
@@ -361,7 +361,7 @@ def _plain_iso(value: Any) -> bool:
     if type(value) is not str:
         return False
     try:
-        dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")  # noqa: DTZ007 - a format check only
+        dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
         return False
     return True

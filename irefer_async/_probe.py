@@ -1,5 +1,6 @@
-"""Readiness checks against a live iRefer account: what ``irefer doctor`` and
-``await client.probe()`` run, and the typed report they return.
+"""Readiness checks against a live iRefer account, and the typed report they return.
+
+What ``irefer doctor`` and ``await client.probe()`` run.
 
 The checks, in order (each :class:`ProbeCheck` is pass / warn / fail / skip with a one-line
 fix):
@@ -86,7 +87,7 @@ _DEFAULT_RATE = 5.0
 class CheckStatus(str, enum.Enum):
     """How a check went: ``fail`` makes ``irefer doctor`` exit 1; the others do not."""
 
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - a check status, not a password
     WARN = "warn"
     FAIL = "fail"
     SKIP = "skip"
@@ -111,7 +112,7 @@ class ProbeCheck:
     data: Mapping[str, Any] = attrs.field(factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        """The check as JSON-ready data."""
+        """Return the check as JSON-ready data."""
         return {
             "name": self.name,
             "status": self.status.value,
@@ -165,14 +166,14 @@ class ProbeReport:
         return tuple(d for d in self.drift if not d.expected)
 
     def check(self, name: str) -> ProbeCheck:
-        """The check called ``name`` (KeyError if it was not run)."""
+        """Return the check called ``name`` (KeyError if it was not run)."""
         for c in self.checks:
             if c.name == name:
                 return c
         raise KeyError(name)
 
     def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data (what ``irefer doctor --json`` prints)."""
+        """Return the report as JSON-ready data (what ``irefer doctor --json`` prints)."""
         return {
             "ok": self.ok,
             "exit_code": self.exit_code,
@@ -196,7 +197,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _proxy_for(base_url: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
-    """The proxy variable (name, value) httpx would use for ``base_url``, if any."""
+    """Return the proxy variable (name, value) httpx would use for ``base_url``, if any."""
     scheme = urlsplit(base_url).scheme
     host = (urlsplit(base_url).hostname or "").lower()
     no_proxy = environ.get("NO_PROXY", environ.get("no_proxy", ""))
@@ -214,7 +215,7 @@ def _proxy_for(base_url: str, environ: Mapping[str, str]) -> tuple[str, str] | N
 
 
 def _show_proxy(value: str) -> str:
-    """A proxy URL without its user and password."""
+    """Show a proxy URL without its user and password."""
     parts = urlsplit(value if "://" in value else f"http://{value}")
     host = parts.hostname or "?"
     port = f":{parts.port}" if parts.port else ""
@@ -230,130 +231,78 @@ def check_configuration(
     campaign_id: str | int | None,
     environ: Mapping[str, str] | None = None,
 ) -> list[ProbeCheck]:
-    """The configuration checks: nothing is sent. ``None`` means "not given"."""
-    from ._client import _api_key, _base_url, _license_key  # noqa: PLC0415 - one set of rules
-
+    """Check the settings without sending anything; ``None`` means "not given"."""
     environ = os.environ if environ is None else environ
-    checks: list[ProbeCheck] = []
+    url, base_check = _base_url_check(base_url)
+    return [
+        _license_check(license_key),
+        _api_key_check(api_key, license_key),
+        base_check,
+        _campaign_check(campaign_id),
+        _proxy_check(url, environ),
+    ]
+
+
+def _license_check(license_key: str | None) -> ProbeCheck:
+    from ._client import _license_key  # noqa: PLC0415 - the client's own rules, one set
+
+    name = "config.license_key"
     if not license_key:
-        checks.append(
-            _check(
-                "config.license_key",
-                _F,
-                "no license key",
-                "set IREFER_LICENSE_KEY (the W4qL... key of your iRefer account)",
-            )
-        )
-    else:
-        try:
-            _license_key(license_key)
-        except ConfigurationError as exc:
-            checks.append(
-                _check(
-                    "config.license_key",
-                    _F,
-                    exc.message,
-                    "copy the license key again from iRefer's settings",
-                )
-            )
-        else:
-            checks.append(_check("config.license_key", _P, "W4qL + 28 letters and digits"))
-    if not api_key:
-        checks.append(
-            _check(
-                "config.api_key", _F, "no api key", "set IREFER_API_KEY (the campaign's API key)"
-            )
-        )
-    else:
-        _api_key(api_key)
-        if license_key and api_key == license_key:
-            checks.append(
-                _check(
-                    "config.api_key",
-                    _F,
-                    "the api key is the license key",
-                    "set IREFER_API_KEY to the campaign's API key",
-                )
-            )
-        elif api_key.startswith("W4qL") and len(api_key) == 32:
-            checks.append(
-                _check(
-                    "config.api_key",
-                    _F,
-                    "the api key looks like a license key",
-                    "swap IREFER_LICENSE_KEY and IREFER_API_KEY?",
-                )
-            )
-        elif api_key != api_key.strip() or any(c.isspace() for c in api_key):
-            checks.append(
-                _check(
-                    "config.api_key",
-                    _F,
-                    "the api key contains white space",
-                    "remove the spaces or line break pasted with it",
-                )
-            )
-        else:
-            checks.append(_check("config.api_key", _P, f"set ({len(api_key)} characters)"))
-    url = base_url or _GUIDE_ROOT
+        return _check(name, _F, "no license key", "set IREFER_LICENSE_KEY (the W4qL... key)")
     try:
-        url = _base_url(url)
+        _license_key(license_key)
     except ConfigurationError as exc:
-        checks.append(
-            _check(
-                "config.base_url", _F, exc.message, f"unset IREFER_BASE_URL to use {_GUIDE_ROOT}"
-            )
+        return _check(name, _F, exc.message, "copy the license key again from iRefer")
+    return _check(name, _P, "W4qL + 28 letters and digits")
+
+
+def _api_key_check(api_key: str | None, license_key: str | None) -> ProbeCheck:
+    name = "config.api_key"
+    if not api_key:
+        return _check(name, _F, "no api key", "set IREFER_API_KEY (the campaign's API key)")
+    if api_key == license_key:
+        return _check(name, _F, "the api key is the license key", "set IREFER_API_KEY")
+    if api_key.startswith("W4qL") and len(api_key) == 32:
+        return _check(
+            name, _F, "the api key looks like a license key", "swap the two keys' variables?"
         )
-    else:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if _is_loopback(host) or host.endswith(".test"):
-            checks.append(_check("config.base_url", _P, f"{url} (a local emulator)"))
-        elif parts.scheme != "https":
-            checks.append(
-                _check(
-                    "config.base_url",
-                    _F,
-                    f"{url} is not https: the keys would travel in clear",
-                    f"use {_GUIDE_ROOT}",
-                )
-            )
-        elif host != _GUIDE_HOST or parts.path.rstrip("/") not in ("/v1.0", "/v1"):
-            checks.append(
-                _check(
-                    "config.base_url",
-                    _W,
-                    f"{url} is not the guide's API root",
-                    f"the guide's root is {_GUIDE_ROOT}",
-                )
-            )
-        else:
-            checks.append(_check("config.base_url", _P, url))
+    if any(c.isspace() for c in api_key):
+        return _check(
+            name, _F, "the api key contains white space", "remove what was pasted with it"
+        )
+    return _check(name, _P, f"set ({len(api_key)} characters)")
+
+
+def _base_url_check(base_url: str | None) -> tuple[str, ProbeCheck]:
+    from ._client import _base_url  # noqa: PLC0415 - the client's own rules, one set
+
+    name = "config.base_url"
+    try:
+        url = _base_url(base_url or _GUIDE_ROOT)
+    except ConfigurationError as exc:
+        return _GUIDE_ROOT, _check(name, _F, exc.message, f"unset it to use {_GUIDE_ROOT}")
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if _is_loopback(host) or host.endswith(".test"):
+        return url, _check(name, _P, f"{url} (a local emulator)")
+    if parts.scheme != "https":
+        why = f"{url} is not https: the keys would travel in clear"
+        return url, _check(name, _F, why, f"use {_GUIDE_ROOT}")
+    if host != _GUIDE_HOST or parts.path.rstrip("/") not in ("/v1.0", "/v1"):
+        why = f"{url} is not the guide's API root"
+        return url, _check(name, _W, why, f"the guide's root is {_GUIDE_ROOT}")
+    return url, _check(name, _P, url)
+
+
+def _campaign_check(campaign_id: str | int | None) -> ProbeCheck:
+    name = "config.campaign_id"
     if campaign_id is None or campaign_id == "":
-        checks.append(
-            _check(
-                "config.campaign_id",
-                _F,
-                "no campaign id",
-                "set IREFER_CAMPAIGN_ID or pass --campaign-id",
-            )
-        )
-    else:
-        try:
-            cid = ep.check_campaign_id(campaign_id)
-        except InvalidRequestError as exc:
-            checks.append(
-                _check(
-                    "config.campaign_id",
-                    _F,
-                    exc.message,
-                    "the campaign id is the number in the campaign's iRefer URL",
-                )
-            )
-        else:
-            checks.append(_check("config.campaign_id", _P, cid))
-    checks.append(_proxy_check(url, environ))
-    return checks
+        return _check(name, _F, "no campaign id", "set IREFER_CAMPAIGN_ID or --campaign-id")
+    try:
+        cid = ep.check_campaign_id(campaign_id)
+    except InvalidRequestError as exc:
+        return _check(name, _F, exc.message, "the campaign id is the number in its iRefer URL")
+    return _check(name, _P, cid)
 
 
 def _proxy_check(url: str, environ: Mapping[str, str]) -> ProbeCheck:
@@ -460,35 +409,38 @@ async def check_network(
     try:
         if not tls:
             checks.append(_check("network.tls", _S, "plain http: no TLS"))
-            return checks
-        context = ssl_context or httpx.create_ssl_context()
-        start = time.perf_counter()
-        try:
-            await asyncio.wait_for(
-                loop.start_tls(
-                    writer.transport, writer.transport.get_protocol(), context, server_hostname=host
-                ),
-                timeout,
-            )
-        except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
-            why = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
-            checks.append(
-                _check(
-                    "network.tls",
-                    _F,
-                    f"TLS handshake with {host} failed: {why}",
-                    "a proxy or firewall intercepting TLS? check the system's CA certificates",
-                )
-            )
         else:
-            tls_ms = _ms(time.perf_counter() - start)
-            checks.append(_check("network.tls", _P, f"handshake in {tls_ms} ms", ms=tls_ms))
+            context = ssl_context or httpx.create_ssl_context()
+            checks.append(await _tls_check(writer, host, context, timeout))
     finally:
         writer.close()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(writer.wait_closed(), 1.0)
         del reader
     return checks
+
+
+async def _tls_check(
+    writer: asyncio.StreamWriter, host: str, context: ssl.SSLContext, timeout: float
+) -> ProbeCheck:
+    loop = asyncio.get_running_loop()
+    transport = writer.transport
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(
+            loop.start_tls(transport, transport.get_protocol(), context, server_hostname=host),
+            timeout,
+        )
+    except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+        why = "timed out" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+        return _check(
+            "network.tls",
+            _F,
+            f"TLS handshake with {host} failed: {why}",
+            "a proxy or firewall intercepting TLS? check the system's CA certificates",
+        )
+    tls_ms = _ms(time.perf_counter() - start)
+    return _check("network.tls", _P, f"handshake in {tls_ms} ms", ms=tls_ms)
 
 
 # -- reads -----------------------------------------------------------------------------------
@@ -565,23 +517,20 @@ class _Prober:
         clean = " ".join(self.redact(text.decode("utf-8", "replace")).split())
         return clean[:60]
 
-    def describe_failure(self, exchange: _Exchange, *, credentials_ok: bool | None) -> ProbeCheck:
-        """The one line for a read that did not give a model."""
+    def describe_failure(  # noqa: PLR0911 - one line per kind of answer
+        self, exchange: _Exchange, *, credentials_ok: bool | None
+    ) -> ProbeCheck:
+        """Say in one line why a read gave no model."""
         name, method, error = f"endpoint.{exchange.method}", exchange.method, exchange.error
         proxy = _proxy_for(self.client._base_url, os.environ)
         via = f" (requests go through {proxy[0]})" if proxy else ""
         status = exchange.status
         if isinstance(error, TransportError):
             return _check(name, _F, f"no answer: {error.message}", "see the network checks")
-        if (
-            status is not None
+        if (status is not None and self.looks_html(exchange) and not 200 <= status < 300) or (
+            isinstance(error, MalformedResponseError)
+            and error.not_json
             and self.looks_html(exchange)
-            and not 200 <= status < 300
-            or (
-                isinstance(error, MalformedResponseError)
-                and error.not_json
-                and self.looks_html(exchange)
-            )
         ):
             title = self.title(exchange)
             if status == 404:
@@ -689,7 +638,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _rate_from_headers(headers: Mapping[str, str]) -> float | None:
-    """Requests per second from ``RateLimit-Policy: 100;w=60`` (or limit + a window)."""
+    """Read requests per second from ``RateLimit-Policy: 100;w=60``, if sent."""
     policy = headers.get("ratelimit-policy") or headers.get("x-ratelimit-policy")
     if policy:
         match = re.match(r"\s*(\d+)\s*;\s*w=(\d+)", policy)
@@ -798,6 +747,41 @@ def _drift_check(entries: tuple[DriftEntry, ...], objects: Mapping[str, int]) ->
     )
 
 
+async def _endpoint_checks(
+    prober: _Prober, stats: _Exchange, *, credentials_ok: bool
+) -> list[ProbeCheck]:
+    """Read every read endpoint of the table once (campaignStats was read already)."""
+    reads = [e for e in ep.ENDPOINTS.values() if not e.write]
+    results: dict[str, _Exchange | ProbeCheck] = {ep.CAMPAIGN_STATS.name: stats}
+    sample_email: str | None = None
+    # Endpoints without required parameters first: their rows give referrerStats an email.
+    for endpoint in sorted(reads, key=lambda e: any(p.required for p in e.params)):
+        if endpoint.name in results:
+            continue
+        required = [p.name for p in endpoint.params if p.required]
+        if [n for n in required if n != "email"] or ("email" in required and not sample_email):
+            why = "no participant to ask about" if sample_email is None else "needs parameters"
+            results[endpoint.name] = _check(f"endpoint.{endpoint.name}", _S, f"not probed: {why}")
+            continue
+        values = {"email": sample_email} if "email" in required else {}
+        results[endpoint.name] = exchange = await prober.read(endpoint, values)
+        if endpoint is ep.REFERRERS and exchange.error is None and exchange.result:
+            sample_email = exchange.result[0].email
+    checks: list[ProbeCheck] = []
+    for endpoint in reads:
+        outcome = results[endpoint.name]
+        if isinstance(outcome, ProbeCheck):
+            checks.append(outcome)
+        elif outcome.error is None:
+            rows = outcome.result
+            size = f"{len(rows)} rows" if isinstance(rows, tuple) else "an object"
+            summary = f"JSON, decodes ({size}) in {_ms(outcome.elapsed)} ms"
+            checks.append(_check(f"endpoint.{endpoint.name}", _P, summary, ms=_ms(outcome.elapsed)))
+        else:
+            checks.append(prober.describe_failure(outcome, credentials_ok=credentials_ok))
+    return checks
+
+
 async def probe_client(
     client: IReferClient,
     *,
@@ -822,54 +806,10 @@ async def probe_client(
     if client.campaign_id is None:
         checks.append(_check("credentials", _S, "not checked: no campaign id"))
         return ProbeReport(tuple(checks))
-    reads = [e for e in ep.ENDPOINTS.values() if not e.write]
     stats = await prober.read(ep.CAMPAIGN_STATS, {})
     checks.append(_credentials(stats, checks))
     credentials_ok = stats.error is None
-    sample_email: str | None = None
-    results: dict[str, _Exchange] = {ep.CAMPAIGN_STATS.name: stats}
-    # Endpoints without required parameters first: their rows give referrerStats an email.
-    for endpoint in sorted(reads, key=lambda e: any(p.required for p in e.params)):
-        if endpoint is ep.CAMPAIGN_STATS:
-            continue
-        values: dict[str, object] = {}
-        missing = [p.name for p in endpoint.params if p.required and p.name != "email"]
-        if missing or (
-            any(p.name == "email" and p.required for p in endpoint.params) and not sample_email
-        ):
-            why = (
-                "no participant in the campaign to ask about"
-                if not missing
-                else f"needs {', '.join(missing)}"
-            )
-            results[endpoint.name] = _Exchange(endpoint.name)
-            checks.append(_check(f"endpoint.{endpoint.name}", _S, f"not probed: {why}"))
-            continue
-        if sample_email:
-            values["email"] = sample_email
-        results[endpoint.name] = exchange = await prober.read(endpoint, values)
-        if endpoint is ep.REFERRERS and exchange.error is None and exchange.result:
-            sample_email = exchange.result[0].email
-    for endpoint in [ep.CAMPAIGN_STATS, *(e for e in reads if e is not ep.CAMPAIGN_STATS)]:
-        exchange = results[endpoint.name]
-        if any(c.name == f"endpoint.{endpoint.name}" for c in checks):
-            continue
-        if exchange.error is None:
-            size = (
-                f"{len(exchange.result)} rows"
-                if isinstance(exchange.result, tuple)
-                else "an object"
-            )
-            checks.append(
-                _check(
-                    f"endpoint.{endpoint.name}",
-                    _P,
-                    f"JSON, decodes ({size}) in {_ms(exchange.elapsed)} ms",
-                    ms=_ms(exchange.elapsed),
-                )
-            )
-        else:
-            checks.append(prober.describe_failure(exchange, credentials_ok=credentials_ok))
+    checks += await _endpoint_checks(prober, stats, credentials_ok=credentials_ok)
     endpoint_checks = [c for c in checks if c.name.startswith("endpoint.")]
     probed = [c for c in endpoint_checks if c.status is not _S]
     if probed and all(c.status is _F and c.data.get("http_status") == 404 for c in probed):
@@ -926,13 +866,13 @@ async def _write_probe(
 
 
 def _recorder(client: IReferClient) -> DriftRecorder:
-    """The client's own drift recorder when it keeps one, so its counts include the probe's."""
+    """Use the client's own drift recorder when it keeps one (its counts then include ours)."""
     own: DriftRecorder | None = getattr(client, "drift", None)
     return own if own is not None else DriftRecorder(client._redactor.redact)
 
 
 def _client_configuration(client: IReferClient) -> list[ProbeCheck]:
-    """What a built client's configuration says (its keys passed their checks already)."""
+    """Report a built client's configuration (its keys passed their checks already)."""
     checks = [
         _check("config.license_key", _P, "W4qL + 28 letters and digits"),
         _check("config.api_key", _P, "set"),

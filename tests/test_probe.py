@@ -9,7 +9,7 @@ import json
 import socket
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +27,9 @@ FAIL, WARN, PASS, SKIP = CheckStatus.FAIL, CheckStatus.WARN, CheckStatus.PASS, C
 
 
 def _emulator(profile: str = "2018") -> Emulator:
-    from irefer_async.testing import DEFAULT_CAMPAIGN
-
     import attrs
+
+    from irefer_async.testing import DEFAULT_CAMPAIGN
 
     spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=LICENSE, api_key=API_KEY)
     emulator = Emulator(seed=0, campaigns=[spec], profile=profile)
@@ -61,7 +61,13 @@ async def test_every_check_passes_against_the_emulator() -> None:
     assert report.ok and report.exit_code == 0
     assert _not_passing(report) == {}
     names = {c.name for c in report.checks}
-    for method in ("campaignStats", "referrerStats", "referrers", "rewards", "specificActionSignups"):
+    for method in (
+        "campaignStats",
+        "referrerStats",
+        "referrers",
+        "rewards",
+        "specificActionSignups",
+    ):
         assert _statuses(report)[f"endpoint.{method}"] is PASS
     assert {"credentials", "drift", "timing.latency", "write.newSignup"} <= names
     assert _statuses(report)["write.newSignup"] is SKIP
@@ -119,7 +125,7 @@ async def test_a_write_probe_is_announced_before_it_is_sent() -> None:
             write_probe="probe.user@example.com",
             announce=lambda line: said.append((line, len(emulator.journal))),
         )
-    (line, journal_then), = said
+    ((line, journal_then),) = said
     assert "newSignup" in line and "probe.user@example.com" not in line and "pr***@ex***" in line
     signups = [e for e in emulator.journal if e.method == "newSignup"]
     assert len(signups) == 1 and signups[0].seq > journal_then
@@ -152,8 +158,14 @@ async def test_an_api_key_that_is_a_license_key_is_named() -> None:
 
 async def test_an_unresolvable_host_is_named_in_one_line() -> None:
     """DNS fails: the network check and every endpoint say so, without a traceback."""
-    client = IReferClient(LICENSE, API_KEY, campaign_id=2605, retry=None, timeout=2,
-                          base_url="https://api.irefer.invalid/v1.0/")  # fmt: skip
+    client = IReferClient(
+        LICENSE,
+        API_KEY,
+        campaign_id=2605,
+        retry=None,
+        timeout=2,
+        base_url="https://api.irefer.invalid/v1.0/",
+    )
     async with client:
         report = await client.probe()
     dns = report.check("network.dns")
@@ -169,8 +181,9 @@ async def test_a_refused_port_is_named_in_one_line() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = IReferClient(LICENSE, API_KEY, campaign_id=2605, retry=None,
-                          base_url=f"http://127.0.0.1:{port}/v1.0/")  # fmt: skip
+    client = IReferClient(
+        LICENSE, API_KEY, campaign_id=2605, retry=None, base_url=f"http://127.0.0.1:{port}/v1.0/"
+    )
     async with client:
         report = await client.probe()
     tcp = report.check("network.tcp")
@@ -198,8 +211,13 @@ async def test_a_proxy_error_page_is_named_in_one_line(monkeypatch: pytest.Monke
     """An HTML 502 from the proxy in HTTP_PROXY, quoting the request (keys and all)."""
     async with fake_service(proxy_error_page) as port:
         monkeypatch.setenv("HTTP_PROXY", f"http://user:pw@127.0.0.1:{port}")
-        client = IReferClient(LICENSE, API_KEY, campaign_id=2605, retry=None,
-                              base_url="http://api.irefer.example/v1.0/")  # fmt: skip
+        client = IReferClient(
+            LICENSE,
+            API_KEY,
+            campaign_id=2605,
+            retry=None,
+            base_url="http://api.irefer.example/v1.0/",
+        )
         async with client:
             report = await client.probe()
     stats = report.check("endpoint.campaignStats")
@@ -218,16 +236,28 @@ async def test_rate_limit_headers_clock_skew_and_latency_are_reported() -> None:
     emulator = _emulator()
 
     def respond(request_line: str) -> tuple[int, dict[str, str], bytes]:
-        body = b'{"campaign_name":"c","total_views":"1","signups_total":1,"signups_today":0,' \
-            b'"conversion":"100.0%","referrals":0}'  # fmt: skip
-        headers = {"content-type": "application/json", "date": "Mon, 01 Jan 2018 00:00:00 GMT",
-                   "ratelimit-policy": "60;w=60", "x-ratelimit-remaining": "59"}  # fmt: skip
+        body = (
+            b'{"campaign_name":"c","total_views":"1","signups_total":1,"signups_today":0,'
+            b'"conversion":"100.0%","referrals":0}'
+        )
+        headers = {
+            "content-type": "application/json",
+            "date": "Mon, 01 Jan 2018 00:00:00 GMT",
+            "ratelimit-policy": "60;w=60",
+            "x-ratelimit-remaining": "59",
+        }
         return 200, headers, body
 
     del emulator
     async with fake_service(respond, hold=0.02) as port:
-        client = IReferClient(LICENSE, API_KEY, campaign_id=2605, retry=None, rate_limit=None,
-                              base_url=f"http://127.0.0.1:{port}/v1.0/")  # fmt: skip
+        client = IReferClient(
+            LICENSE,
+            API_KEY,
+            campaign_id=2605,
+            retry=None,
+            rate_limit=None,
+            base_url=f"http://127.0.0.1:{port}/v1.0/",
+        )
         async with client:
             report = await client.probe()
     latency = report.check("timing.latency")
@@ -242,9 +272,13 @@ async def test_rate_limit_headers_clock_skew_and_latency_are_reported() -> None:
 
 def test_configuration_checks_name_each_problem_without_a_secret() -> None:
     """Missing, malformed or suspicious settings: one failed check each, no request."""
-    checks = check_configuration(license_key="W4qLshort", api_key=" key with space",
-                                 base_url="http://api.irefer.io/v1.0/", campaign_id="abc",
-                                 environ={"HTTP_PROXY": "not a url at all"})  # fmt: skip
+    checks = check_configuration(
+        license_key="W4qLshort",
+        api_key=" key with space",
+        base_url="http://api.irefer.io/v1.0/",
+        campaign_id="abc",
+        environ={"HTTP_PROXY": "not a url at all"},
+    )
     status = {c.name: c.status for c in checks}
     assert status == {
         "config.license_key": FAIL,
@@ -254,37 +288,63 @@ def test_configuration_checks_name_each_problem_without_a_secret() -> None:
         "config.proxy": FAIL,
     }
     assert "W4qLshort" not in json.dumps([c.as_dict() for c in checks])
-    missing = check_configuration(license_key=None, api_key=None, base_url=None, campaign_id=None,
-                                  environ={})  # fmt: skip
+    missing = check_configuration(
+        license_key=None, api_key=None, base_url=None, campaign_id=None, environ={}
+    )
     assert [c.summary for c in missing][:4] == [
-        "no license key", "no api key", "https://api.irefer.io/v1.0/", "no campaign id",
-    ]  # fmt: skip
+        "no license key",
+        "no api key",
+        "https://api.irefer.io/v1.0/",
+        "no campaign id",
+    ]
 
 
 def test_no_proxy_exempts_the_host() -> None:
     """NO_PROXY covering the host means the proxy is not used."""
-    checks = check_configuration(license_key=LICENSE, api_key=API_KEY, base_url=None,
-                                 campaign_id=1, environ={"HTTPS_PROXY": "http://p:3128",
-                                                         "NO_PROXY": ".irefer.io"})  # fmt: skip
-    assert checks[-1].summary == "no proxy for this host (HTTPS_PROXY, NO_PROXY set, not for this host)"
+    checks = check_configuration(
+        license_key=LICENSE,
+        api_key=API_KEY,
+        base_url=None,
+        campaign_id=1,
+        environ={"HTTPS_PROXY": "http://p:3128", "NO_PROXY": ".irefer.io"},
+    )
+    assert (
+        checks[-1].summary
+        == "no proxy for this host (HTTPS_PROXY, NO_PROXY set, not for this host)"
+    )
 
 
 # -- TLS, against a loopback server with a self-signed certificate -------------------------------
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate for localhost (openssl)."""
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(  # noqa: S603 - fixed arguments
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
-         "/CN=localhost", "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key),
-         "-out", str(cert)],  # fmt: skip
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
-    yield cert, key
+    return cert, key
 
 
 @pytest.fixture
@@ -303,11 +363,14 @@ async def tls_port(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]
 
 
-async def test_tls_handshake_time_is_measured(tls_port: int, certificate: tuple[Path, Path]) -> None:
+async def test_tls_handshake_time_is_measured(
+    tls_port: int, certificate: tuple[Path, Path]
+) -> None:
     """A trusted certificate: DNS, TCP and TLS pass with their times."""
     trusted = ssl.create_default_context(cafile=str(certificate[0]))
-    checks = await check_network(f"https://localhost:{tls_port}/v1.0/", environ={},
-                                 ssl_context=trusted)  # fmt: skip
+    checks = await check_network(
+        f"https://localhost:{tls_port}/v1.0/", environ={}, ssl_context=trusted
+    )
     assert [c.status for c in checks] == [PASS, PASS, PASS]
     assert checks[2].summary.startswith("handshake in") and checks[2].data["ms"] >= 0
 

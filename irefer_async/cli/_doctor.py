@@ -78,9 +78,7 @@ async def run_doctor(
     )
     blocked = [c for c in config if c.name in _BLOCKING and c.status is CheckStatus.FAIL]
     if blocked:
-        skipped = ProbeCheck(
-            "probe", CheckStatus.SKIP, "nothing sent: fix the configuration first"
-        )
+        skipped = ProbeCheck("probe", CheckStatus.SKIP, "nothing sent: fix the configuration first")
         return ProbeReport((*config, skipped)), redactor
     # One attempt per read: the doctor reports what the service answers, not what retries hide.
     client = IReferClient(

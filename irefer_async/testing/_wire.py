@@ -68,7 +68,7 @@ def _dump(obj: Any) -> bytes:
 
 
 def dump(obj: Any) -> bytes:
-    """Encode *obj* as the API does (compact, ``\\/`` and ``\\uXXXX`` escapes)."""
+    """Encode *obj* as the API does (compact; "/" and non-ASCII escaped, as PHP does)."""
     return _dump(obj)
 
 

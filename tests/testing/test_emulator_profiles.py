@@ -32,7 +32,9 @@ async def test_2019_removes_signup_and_specific_actions() -> None:
         assert gone.value.status_code == 404
         # A 404 may hide a landed write, and 2019 took the reconciling read away too.
         with pytest.raises(WriteOutcomeUnknownError) as unknown:
-            await client.new_specific_action("x@example.com", action="/dashboard", referrer_code="c")
+            await client.new_specific_action(
+                "x@example.com", action="/dashboard", referrer_code="c"
+            )
         assert isinstance(unknown.value.last_error, HTTPStatusError)
         with pytest.raises(APIError) as refused:
             await client.specific_action_signups()
