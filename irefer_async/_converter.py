@@ -160,6 +160,7 @@ def _enum_hook(enum_type: type[m._OpenEnum]) -> Callable[[Any, Any], Any]:
 
     hook.enum_type = enum_type  # type: ignore[attr-defined] # read by _make_fast_hook
     hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by _drift.classify
+    hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
     return hook
 
 

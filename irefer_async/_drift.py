@@ -15,7 +15,8 @@ functions and counts, per model and field:
 
 Each entry keeps one example value, redacted by :func:`redact_example` (participant data
 never leaves whole). Cost: nothing when no recorder is given (one ``is None`` test per
-call, not per object); with one, about as much again as decoding itself. Memory is
+call, not per object); with one, the plain values that make most of an answer take a type
+test each, so a recorded decode costs a few times a plain one (see ``docs/doctor.md``). Memory is
 bounded: at most :data:`MAX_ENTRIES` distinct entries, later ones only counted.
 
 Many quirks are the 2018 guide's own wire format (every ``id`` is a string there):
@@ -25,7 +26,6 @@ format the SDK was written for.
 
 from __future__ import annotations
 
-import datetime as dt
 import enum
 import json
 import re
@@ -254,16 +254,14 @@ class DriftRecorder:
         Never raises: a shape the models cannot take at all is left for the decoder to
         report.
         """
-        from ._converter import field_hooks  # noqa: PLC0415 - the converter imports us
-
         if getattr(tp, "__origin__", None) is tuple:
             if type(data) is not list:
                 return
             model = tp.__args__[0]
             for item in data:
-                self._object(item, model, model.__name__, field_hooks)
+                self._object(item, model, model.__name__)
         else:
-            self._object(data, tp, tp.__name__, field_hooks)
+            self._object(data, tp, tp.__name__)
 
     def _add(self, model: str, path: str, kind: DriftKind, detail: str, value: Any) -> None:
         key = (model, path, kind, detail)
@@ -276,30 +274,25 @@ class DriftRecorder:
         else:
             self.overflow += 1
 
-    def _object(
-        self,
-        obj: Any,
-        model: type[Any],
-        name: str,
-        field_hooks: Callable[[type[Any]], Mapping[str, tuple[Callable[[Any, Any], Any], bool]]],
-    ) -> None:
+    def _object(self, obj: Any, model: type[Any], name: str) -> None:
         if not isinstance(obj, Mapping):
             return
         self._objects[name] = self._objects.get(name, 0) + 1
-        hooks = field_hooks(model)
-        for key, value in obj.items():
-            if key not in hooks:
-                self._add(name, f"{name}.{key}", DriftKind.UNKNOWN_FIELD, "", value)
-        for field, (hook, _required) in hooks.items():
-            path = f"{name}.{field}"
-            if field not in obj:
+        plan = _plan(model)
+        if len(obj) != len(plan) or not all(key in plan for key in obj):
+            for key, value in obj.items():
+                if key not in plan:
+                    self._add(name, f"{name}.{key}", DriftKind.UNKNOWN_FIELD, "", value)
+        for field, (path, hook, optional, types, plain, nested) in plan.items():
+            value = obj.get(field, _ABSENT)
+            if (value is None and optional) or (type(value) in types and plain(value)):
+                continue  # the plain JSON the field expects: the common case, kept cheap
+            if value is _ABSENT:
                 self._add(name, path, DriftKind.MISSING_FIELD, "", None)
                 continue
-            value = obj[field]
-            nested = getattr(hook, "nested_model", None)
             if nested is not None and type(value) is list:
                 for item in value:
-                    self._object(item, nested, nested.__name__, field_hooks)
+                    self._object(item, nested, nested.__name__)
                 continue
             try:
                 hook(value, None)
@@ -309,6 +302,65 @@ class DriftRecorder:
             quirk = classify(hook, value)
             if quirk is not None:
                 self._add(name, path, DriftKind.QUIRK, quirk, value)
+
+
+_ABSENT: Any = object()
+_ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+# path, quirk function, optional, plain JSON types, plain-value test, nested model
+_Step = tuple[str, Callable[[Any, Any], Any], bool, tuple[type, ...], Callable[[Any], bool], Any]
+_PLANS: dict[type[Any], dict[str, _Step]] = {}
+
+
+def _always(value: Any) -> bool:
+    return True
+
+
+def _plan(model: type[Any]) -> dict[str, _Step]:
+    """Return each wire field of ``model`` with what its plain values look like (cached)."""
+    plan = _PLANS.get(model)
+    if plan is None:
+        c = _converter()
+        plan = _PLANS[model] = {}
+        for field, (hook, _) in c.field_hooks(model).items():
+            optional = c.maps_none_to_none(hook)
+            types, plain = _plain(hook, optional=optional)
+            nested = getattr(hook, "nested_model", None)
+            plan[field] = (f"{model.__name__}.{field}", hook, optional, types, plain, nested)
+    return plan
+
+
+def _plain(  # noqa: PLR0911 - one return per kind of field
+    hook: Callable[[Any, Any], Any], *, optional: bool
+) -> tuple[tuple[type, ...], Callable[[Any], bool]]:
+    """Return the JSON types of a field's plain values and a test on them (no quirk needed)."""
+    kind = getattr(hook, "quirk_kind", None)
+    if kind == "int":
+        return (int,), _always
+    if kind == "bool":
+        return (bool,), _always
+    if kind == "percent":
+        return (int, float), _always
+    if kind == "str":
+        return (str,), (lambda v: v not in _MARKERS) if optional else _always
+    if kind == "datetime":
+        return (str,), lambda v: _ISO_Z.fullmatch(v) is not None
+    if kind == "link":
+        return (str,), lambda v: "<" not in v
+    if kind == "enum":
+        return (str,), getattr(hook, "known_values", frozenset()).__contains__
+    return (), _always
+
+
+def _converter() -> Any:
+    global _CONVERTER  # noqa: PLW0603 - imported once, late: the converter imports this module
+    if _CONVERTER is None:
+        from . import _converter as c  # noqa: PLC0415
+
+        _CONVERTER = c
+    return _CONVERTER
+
+
+_CONVERTER: Any = None
 
 
 def _why(exc: Exception) -> str:
@@ -327,8 +379,7 @@ def classify(hook: Callable[[Any, Any], Any], value: Any) -> str | None:  # noqa
 
     ``value`` is one that ``hook`` accepts.
     """
-    from . import _converter as c  # noqa: PLC0415 - the converter imports us
-
+    c = _converter()
     if value is None:
         return None
     if type(value) is str and value in _MARKERS and c.maps_none_to_none(hook):
@@ -353,15 +404,6 @@ def classify(hook: Callable[[Any, Any], Any], value: Any) -> str | None:  # noqa
     if kind == "enum":
         return None if hook(value, None).known else "value the SDK does not know"
     if kind == "datetime":
-        return None if _plain_iso(value) else "timestamp in another format"
+        plain = type(value) is str and _ISO_Z.fullmatch(value) is not None
+        return None if plain else "timestamp in another format"
     return None
-
-
-def _plain_iso(value: Any) -> bool:
-    if type(value) is not str:
-        return False
-    try:
-        dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        return False
-    return True
