@@ -97,11 +97,13 @@ async def run_doctor(
 def render_report(report: ProbeReport, console: Console) -> None:
     """Print the report as tables: the checks, then the drift found (if any)."""
     table = Table(title="irefer doctor", title_justify="left")
-    for column in ("", "check", "result", "fix"):
+    fixes = any(check.fix for check in report.checks)
+    for column in ("", "check", "result", "fix")[: 4 if fixes else 3]:
         table.add_column(column, overflow="fold")
     for check in report.checks:
-        style = _STYLE[check.status]
-        table.add_row(f"[{style}]{check.status.value}[/]", check.name, check.summary, check.fix)
+        status = f"[{_STYLE[check.status]}]{check.status.value}[/]"
+        cells = (status, check.name, check.summary, check.fix)
+        table.add_row(*cells[: 4 if fixes else 3])
     console.print(table)
     drift = report.unexpected_drift
     if drift:
