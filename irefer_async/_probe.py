@@ -760,6 +760,10 @@ async def _endpoint_checks(
     for endpoint in sorted(reads, key=lambda e: any(p.required for p in e.params)):
         if endpoint.name in results:
             continue
+        if isinstance(stats.error, TransportError):
+            why = "not probed: campaignStats got no answer (see the network checks)"
+            results[endpoint.name] = _check(f"endpoint.{endpoint.name}", _S, why)
+            continue
         required = [p.name for p in endpoint.params if p.required]
         if [n for n in required if n != "email"] or ("email" in required and not sample_email):
             why = "no participant to ask about" if sample_email is None else "needs parameters"
