@@ -457,8 +457,10 @@ class _Exchange:
     headers: Mapping[str, str] = attrs.field(factory=dict)
     received_at: float = 0.0  # time.time() at the answer, for the clock skew
     body_start: bytes = b""
-    data: Any = None
-    result: Any = None
+    #: "an object" or "N rows" (the decoded result itself is not kept: memory stays bounded).
+    size: str = ""
+    #: The first row's email, when the result is a list of participants (for referrerStats).
+    first_email: str | None = None
     error: IReferError | None = None
 
 
@@ -499,12 +501,17 @@ class _Prober:
         exchange.content_type = response.headers.get("content-type", "")
         exchange.body_start = response.content[:2048]
         try:
-            exchange.data = sender._read(method, response)
-            exchange.result = decode(
-                exchange.data, endpoint.result, method=method, drift=self.drift
+            result = decode(
+                sender._read(method, response), endpoint.result, method=method, drift=self.drift
             )
         except IReferError as exc:
             exchange.error = exc
+            return exchange
+        if isinstance(result, tuple):
+            exchange.size = f"{len(result)} rows"
+            exchange.first_email = getattr(result[0], "email", None) if result else None
+        else:
+            exchange.size = "an object"
         return exchange
 
     def looks_html(self, exchange: _Exchange) -> bool:
@@ -770,18 +777,23 @@ async def _endpoint_checks(
             results[endpoint.name] = _check(f"endpoint.{endpoint.name}", _S, f"not probed: {why}")
             continue
         values = {"email": sample_email} if "email" in required else {}
-        results[endpoint.name] = exchange = await prober.read(endpoint, values)
-        if endpoint is ep.REFERRERS and exchange.error is None and exchange.result:
-            sample_email = exchange.result[0].email
+        try:
+            exchange = await prober.read(endpoint, values)
+        except InvalidRequestError as exc:  # a sample email the SDK itself would refuse
+            results[endpoint.name] = _check(
+                f"endpoint.{endpoint.name}", _S, f"not probed: {exc.message}"
+            )
+            continue
+        results[endpoint.name] = exchange
+        if endpoint is ep.REFERRERS and exchange.first_email:
+            sample_email = exchange.first_email
     checks: list[ProbeCheck] = []
     for endpoint in reads:
         outcome = results[endpoint.name]
         if isinstance(outcome, ProbeCheck):
             checks.append(outcome)
         elif outcome.error is None:
-            rows = outcome.result
-            size = f"{len(rows)} rows" if isinstance(rows, tuple) else "an object"
-            summary = f"JSON, decodes ({size}) in {_ms(outcome.elapsed)} ms"
+            summary = f"JSON, decodes ({outcome.size}) in {_ms(outcome.elapsed)} ms"
             checks.append(_check(f"endpoint.{endpoint.name}", _P, summary, ms=_ms(outcome.elapsed)))
         else:
             checks.append(prober.describe_failure(outcome, credentials_ok=credentials_ok))

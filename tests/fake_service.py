@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 
-Respond = Callable[[str], tuple[int, dict[str, str], bytes]]
+#: ``None`` drops the connection without an answer.
+Respond = Callable[[str], tuple[int, dict[str, str], bytes] | None]
 
 
 @contextlib.asynccontextmanager
@@ -31,7 +32,10 @@ async def fake_service(respond: Respond, *, hold: float = 0.0) -> AsyncIterator[
                 lines.append(request_line)
                 if hold:
                     await asyncio.sleep(hold)
-                status, headers, body = respond(request_line)
+                answer = respond(request_line)
+                if answer is None:
+                    return  # drop: the finally clause closes the socket
+                status, headers, body = answer
                 out = [f"HTTP/1.1 {status} X", f"content-length: {len(body)}"]
                 out += [f"{k}: {v}" for k, v in headers.items()]
                 writer.write(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + body)

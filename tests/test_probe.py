@@ -391,3 +391,18 @@ async def test_probe_without_network_skips_nothing_else(irefer_emulator: Any) ->
     assert not any(c.name.startswith("network.") for c in report.checks)
     assert report.check("endpoint.referrerStats").status is SKIP  # no participant to ask about
     assert report.ok
+
+
+async def test_a_dropped_connection_is_named_and_the_rest_skipped() -> None:
+    """A server that reads the request and hangs up: one line, no traceback, no secret."""
+    async with fake_service(lambda line: None) as port:
+        client = IReferClient(
+            LICENSE, API_KEY, campaign_id=2605, retry=None,
+            base_url=f"http://127.0.0.1:{port}/v1.0/",
+        )  # fmt: skip
+        async with client:
+            report = await client.probe()
+    assert [c.name for c in report.failures] == ["endpoint.campaignStats"]
+    assert report.check("endpoint.campaignStats").summary.startswith("no answer: campaignStats:")
+    assert report.check("network.tcp").status is PASS
+    assert_no_secret(report)
