@@ -45,6 +45,7 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
+from . import _config as config
 from . import _endpoints as ep
 from ._converter import decode
 from ._drift import DriftEntry, DriftKind, DriftRecorder, redact_example
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 _GUIDE_HOST = "api.irefer.io"
-_GUIDE_ROOT = "https://api.irefer.io/v1.0/"
+_GUIDE_ROOT = config.DEFAULT_BASE_URL
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 _RATE_HEADER = re.compile(r"^(retry-after|ratelimit(-.*)?|x-ratelimit-.*)$", re.IGNORECASE)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -244,13 +245,11 @@ def check_configuration(
 
 
 def _license_check(license_key: str | None) -> ProbeCheck:
-    from ._client import _license_key  # noqa: PLC0415 - the client's own rules, one set
-
     name = "config.license_key"
     if not license_key:
         return _check(name, _F, "no license key", "set IREFER_LICENSE_KEY (the W4qL... key)")
     try:
-        _license_key(license_key)
+        config.license_key(license_key)
     except ConfigurationError as exc:
         return _check(name, _F, exc.message, "copy the license key again from iRefer")
     return _check(name, _P, "W4qL + 28 letters and digits")
@@ -274,11 +273,9 @@ def _api_key_check(api_key: str | None, license_key: str | None) -> ProbeCheck:
 
 
 def _base_url_check(base_url: str | None) -> tuple[str, ProbeCheck]:
-    from ._client import _base_url  # noqa: PLC0415 - the client's own rules, one set
-
     name = "config.base_url"
     try:
-        url = _base_url(base_url or _GUIDE_ROOT)
+        url = config.base_url(base_url or _GUIDE_ROOT)
     except ConfigurationError as exc:
         return _GUIDE_ROOT, _check(name, _F, exc.message, f"unset it to use {_GUIDE_ROOT}")
     parts = urlsplit(url)
@@ -471,7 +468,7 @@ class _Prober:
         self.exchanges: list[_Exchange] = []
         self.redact = client._redactor.redact
 
-    async def read(self, endpoint: ep.Endpoint, values: Mapping[str, object]) -> _Exchange:
+    async def read(self, endpoint: ep.Endpoint[Any], values: Mapping[str, object]) -> _Exchange:
         """One read through the SDK's throttle, transport classification and decoder."""
         client = self.client
         method = endpoint.name
@@ -501,7 +498,7 @@ class _Prober:
         exchange.content_type = response.headers.get("content-type", "")
         exchange.body_start = response.content[:2048]
         try:
-            result = decode(
+            result: Any = decode(
                 sender._read(method, response), endpoint.result, method=method, drift=self.drift
             )
         except IReferError as exc:
