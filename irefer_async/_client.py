@@ -379,7 +379,9 @@ class IReferClient:
         """Check this client's account: network, credentials, every read endpoint, drift.
 
         What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
-        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup::
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
 
             report = await client.probe()
             if not report.ok:

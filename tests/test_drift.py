@@ -149,3 +149,12 @@ async def test_a_client_without_record_drift_keeps_no_recorder(irefer_emulator: 
     assert irefer_emulator.client.drift is None
     await irefer_emulator.client.campaign_stats()
     assert irefer_emulator.client.drift is None
+
+
+def test_recording_drift_does_not_change_what_is_decoded() -> None:
+    """The same models, field for field, with and without a recorder."""
+    for name, endpoint in GUIDE_SAMPLES.items():
+        data = getattr(samples, name)
+        plain = decode(data, endpoint.result, method=endpoint.name)
+        recorded = decode(data, endpoint.result, method=endpoint.name, drift=DriftRecorder())
+        assert plain == recorded, name
