@@ -32,6 +32,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
+from ._drift import DriftRecorder
 from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
@@ -58,6 +59,14 @@ from ._stack import HttpStack
 from ._transport import Sender
 from ._write_safety import WriteState, guarded_write, landed
 
+if TYPE_CHECKING:
+    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
+    from httpx2 import AsyncBaseTransport as Httpx2Transport
+    from httpx2 import AsyncClient as Httpx2AsyncClient
+    from httpx2 import Timeout as Httpx2Timeout
+
+    from ._probe import ProbeReport
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_CONCURRENCY",
@@ -66,12 +75,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "IReferClient",
 ]
-
-if TYPE_CHECKING:
-    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
-    from httpx2 import AsyncBaseTransport as Httpx2Transport
-    from httpx2 import AsyncClient as Httpx2AsyncClient
-    from httpx2 import Timeout as Httpx2Timeout
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
@@ -113,6 +116,8 @@ class IReferClient:
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
             raw response status and headers); see :mod:`irefer_async._observability`.
+        record_drift: count, as answers are decoded, where they differ from the models
+            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
 
     """
 
@@ -130,6 +135,7 @@ class IReferClient:
         http_client: httpx.AsyncClient | Httpx2AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Httpx2Transport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        record_drift: bool = False,
         http_stack: HttpStack | None = None,
     ) -> None:
         license_key = config.license_key(license_key)
@@ -153,6 +159,7 @@ class IReferClient:
         self._http = http_client
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
+        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -178,6 +185,11 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._drift
 
     @property
     def is_closed(self) -> bool:
@@ -286,7 +298,7 @@ class IReferClient:
                     # Every call of this client waits; capped so one header cannot stall it.
                     throttle.pause(min(exc.retry_after, self._max_pause))
                 raise
-        result: T = decode(data, endpoint.result, method=endpoint.name)
+        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 
     def _read(
@@ -368,6 +380,25 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+
+    # -- readiness ---------------------------------------------------------------------
+
+    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
+
+            report = await client.probe()
+            if not report.ok:
+                raise RuntimeError(report.first_failure)
+        """
+        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+
+        self._check_usable()
+        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 

@@ -236,15 +236,10 @@ class Sender:
             raise
         return response
 
-    async def get_json(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> Any:
-        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
+    async def fetch(self, method: str, params: dict[str, str]) -> Any:
+        """Send ``GET {method}?{params}&api_key=...``; return the whole response, any status.
 
-        ``seen`` (the observability layer's) is shown the response before it is read.
+        Transport failures are raised as SDK errors (translated, redacted).
         """
         error: IReferError | None = None
         stack = self._stack
@@ -270,6 +265,19 @@ class Sender:
             )
         if error is not None:
             raise error
+        return response
+
+    async def get_json(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
+
+        ``seen`` (the observability layer's) is shown the response before it is read.
+        """
+        response = await self.fetch(method, params)
         if seen is not None:
             seen(response)
         return self._read(method, response)

@@ -9,8 +9,9 @@ open ``IReferClient`` wired to it in-process, closed after the test::
         assert irefer_emulator.emulator.participant("ann@example.com") is not None
 
 Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
-campaigns=[...], **client_options)``. The fixture is async (pytest-asyncio) when pytest-asyncio
-is installed; without it the client is not closed at teardown, which is harmless in-process.
+campaigns=[...], profile="2019", **client_options)`` (the service profiles are "2018", the
+default, "2019" and "drifted"). The fixture is async (pytest-asyncio) when pytest-asyncio is
+installed; without it the client is not closed at teardown, which is harmless in-process.
 
 Run a whole suite's emulator clients on the httpx2 stack with ``pytest --irefer-http-stack=httpx2``
 (or ``IREFER_EMULATOR_HTTP_STACK=httpx2``): every ``Emulator.client()``, the fixture's included,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["irefer_emulator", "pytest_addoption", "pytest_configure"]
 
-_EMULATOR_OPTIONS = ("seed", "clock", "campaigns")
+_EMULATOR_OPTIONS = ("seed", "clock", "campaigns", "profile")
 # Read by Emulator.client() (irefer_async.testing._emulator.HTTP_STACK_VARIABLE).
 _STACK_VARIABLE = "IREFER_EMULATOR_HTTP_STACK"
 
@@ -53,8 +54,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Register the ``irefer_emulator`` marker."""
     config.addinivalue_line(
         "markers",
-        "irefer_emulator(seed=0, clock=None, campaigns=None, **client_options): "
-        "configure the irefer_emulator fixture",
+        "irefer_emulator(seed=0, clock=None, campaigns=None, profile='2018', "
+        "**client_options): configure the irefer_emulator fixture",
     )
     stack = config.getoption("--irefer-http-stack", default=None)
     if stack:
