@@ -39,9 +39,16 @@ async def pool(
         for _ in remaining:
             await call()
 
-    started = clock()
+    started, cpu = clock(), time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return total / (clock() - started)
+    elapsed = clock() - started
+    global last_cpu_us  # noqa: PLW0603 - read right after by interleaved()
+    last_cpu_us = (time.process_time() - cpu) / total * 1e6
+    return total / elapsed
+
+
+#: The benchmark process's CPU (all its threads) per request in the last :func:`pool`.
+last_cpu_us = 0.0
 
 
 async def warm(
@@ -78,8 +85,12 @@ async def interleaved(
     rounds: int,
     seconds: float,
     warmed: Mapping[str, dict[str, Any]],
+    cpu: dict[str, list[float]] | None = None,
 ) -> dict[str, list[float]]:
-    """Run each contender once per round (rotating order), ~``seconds`` each; rates per round."""
+    """Run each contender once per round (rotating order), ~``seconds`` each; rates per round.
+
+    ``cpu``, if given, receives each round's CPU µs per request of each contender.
+    """
     names = list(contenders)
     found: dict[str, list[float]] = {name: [] for name in names}
     for number in range(rounds):
@@ -89,6 +100,8 @@ async def interleaved(
             await rewarm(contenders[name], steady)
             total = max(2 * CONCURRENCY, int(steady * seconds))
             found[name].append(await pool(total, contenders[name]))
+            if cpu is not None:
+                cpu.setdefault(name, []).append(last_cpu_us)
     return found
 
 

@@ -151,10 +151,11 @@ async def _measure_calls(base_url: str, rounds: int, seconds: float, limit: int)
     async with AsyncExitStack() as stack:
         contenders = await _contenders(base_url, stack)
         warmed = {name: await _harness.warm(call, limit=limit) for name, call in contenders.items()}
+        cpu: dict[str, list[float]] = {}
         rates = await _harness.interleaved(
-            contenders, rounds=rounds, seconds=seconds, warmed=warmed
+            contenders, rounds=rounds, seconds=seconds, warmed=warmed, cpu=cpu
         )
-    return {"warmed": warmed, "rates": rates}
+    return {"warmed": warmed, "rates": rates, "cpu": cpu}
 
 
 async def _measure_uvloop(base_url: str, rounds: int, seconds: float, limit: int) -> dict[str, Any]:
@@ -240,8 +241,21 @@ def run_calls(*, quick: bool = False) -> list[dict[str, Any]]:
         "fastest_transport", "2. SDK on its fastest transport vs the SDK on plain httpx",
         5.0, found, ["sdk_httpx", fastest], (fastest, "sdk_httpx"),
         f"throughput {fastest} / sdk_httpx"))  # fmt: skip
+    cpu = {k: _harness.median(v) for k, v in found["cpu"].items()}
     for result in results:
         result["warmup"] = dict(found["warmed"])
+        result["client_cpu_us_per_call"] = cpu
+    if {"raw_aiohttp", "hand_aiohttp", "sdk_aiohttp"} <= cpu.keys():
+        # Where the CPU of one call goes on the aiohttp transport (µs, client process).
+        results[0]["layers_us"] = {
+            "aiohttp itself (raw GET + parse)": cpu["raw_aiohttp"],
+            "httpx.AsyncClient + adapter, hand-written get()+json()": (
+                cpu["hand_aiohttp"] - cpu["raw_aiohttp"]
+            ),
+            "SDK direct path (request, adapter, SDK code) over raw": (
+                cpu["sdk_aiohttp"] - cpu["raw_aiohttp"]
+            ),
+        }
     if uvloop is not None and "sdk_aiohttp" in uvloop["rates"]:
         r = _harness.ratio(uvloop["rates"]["sdk_aiohttp"], uvloop["rates"]["raw_aiohttp"])
         results[0]["uvloop"] = {

@@ -121,6 +121,8 @@ def print_table(result: dict[str, Any]) -> None:
         f"  {result['ratio_label']}: {result['ratio']:.3f}{detail}  (target {result['target']})"
         f"  {verdict}"
     )
+    for label, value in result.get("layers_us", {}).items():
+        print(f"    CPU per call: {label}: {value:.1f} µs")
 
 
 def chart(results: list[dict[str, Any]], path: Path) -> bool:
