@@ -68,9 +68,17 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
 _LONGEST_QUERY = 60_000
 
 
+# quote(text, safe="") as one str.translate (C speed): unreserved bytes kept, others %XX.
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte in range(256)}
+
+
 def _quote(text: str) -> str:
-    # Letters and digits never need quoting; quote() is the slow part of a URL.
-    return text if text.isalnum() and text.isascii() else quote(text, safe="")
+    # Letters and digits never need quoting; anything else is translated byte by byte
+    # (UTF-8, as quote() encodes; a lone surrogate raises UnicodeEncodeError in both).
+    if text.isascii():
+        return text if text.isalnum() else text.translate(_QUOTED)
+    return text.encode("utf-8").decode("latin-1").translate(_QUOTED)
 
 
 class _DirectRequests:
@@ -236,36 +244,35 @@ class Sender:
             raise
         return response
 
+    def _failed(self, method: str, exc: Exception) -> IReferError:
+        """Translate what sending raised (the SDK error to raise, outside the handler)."""
+        if isinstance(exc, self._stack.http_error):
+            return translate_transport_error(
+                exc, method=method, redactor=self._redactor, trusted=self._trusted
+            )
+        if isinstance(exc, self._stack.invalid_url):
+            # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
+            return InvalidRequestError(
+                f"{method}: cannot build the request URL ({self._redactor.redact(str(exc))}); "
+                "is a parameter too long?",
+                method=method,
+            )
+        # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and its
+        # message may hold the URL, hence the keys.
+        return TransportError(
+            f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}", method=method
+        )
+
     async def fetch(self, method: str, params: dict[str, str]) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the whole response, any status.
 
         Transport failures are raised as SDK errors (translated, redacted).
         """
-        error: IReferError | None = None
-        stack = self._stack
         try:
-            response = await self._send(method, params)
-        except stack.http_error as exc:
-            error = translate_transport_error(
-                exc, method=method, redactor=self._redactor, trusted=self._trusted
-            )
-        except stack.invalid_url as exc:
-            # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
-            error = InvalidRequestError(
-                f"{method}: cannot build the request URL ({self._redactor.redact(str(exc))}); "
-                "is a parameter too long?",
-                method=method,
-            )
+            return await self._send(method, params)
         except Exception as exc:
-            # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and
-            # its message may hold the URL, hence the keys.
-            error = TransportError(
-                f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}",
-                method=method,
-            )
-        if error is not None:
-            raise error
-        return response
+            error = self._failed(method, exc)
+        raise error
 
     async def get_json(
         self,
@@ -277,10 +284,15 @@ class Sender:
 
         ``seen`` (the observability layer's) is shown the response before it is read.
         """
-        response = await self.fetch(method, params)
-        if seen is not None:
-            seen(response)
-        return self._read(method, response)
+        try:
+            response = await self._send(method, params)
+        except Exception as exc:
+            error = self._failed(method, exc)
+        else:
+            if seen is not None:
+                seen(response)
+            return self._read(method, response)
+        raise error
 
     def _read(self, method: str, response: Any) -> Any:
         status = response.status_code
