@@ -1,11 +1,11 @@
 """The SDK's own CPU per call, itemised (target: at most 20 µs in all).
 
 One ``referrer_stats`` call on the direct path, piece by piece, each timed alone over many
-iterations (this thread's CPU time, median of 7 rounds, µs per call): argument validation
-and parameters (the endpoint table), the observability decision, the retry fast path, the
-throttle (concurrency cap, no rate limit), the query string and request (``httpx.Request``
-built from pre-encoded parts), reading the response (status and body classification, JSON
-parse excluded) and decoding into models. JSON parsing and the transport are not the SDK's: they are timed as
+iterations (this thread's CPU time, median of 7 rounds, µs per call): argument validation and
+parameters (the endpoint table), the observability decision, the retry fast path, the throttle
+(concurrency cap, no rate limit), the query string and request (``httpx.Request`` built from
+pre-encoded parts), reading the response (status and body classification, JSON parse excluded)
+and decoding into models. JSON parsing and the transport are not the SDK's: they are timed as
 references. A whole call over an instant in-memory transport, minus the same transport driven
 by hand (request built, body read and parsed), is printed beside the sum: it also holds what
 the pieces leave out (the call's coroutine frames, the funnel, the transport lookup, the
