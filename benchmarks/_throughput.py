@@ -193,6 +193,9 @@ def _result(
 ) -> dict[str, Any]:
     rates = found["rates"]
     r = _harness.ratio(rates[over[0]], rates[over[1]])
+    # The same ratio from the client's CPU per call (inverse), per round: what the client
+    # spends, whatever share of the CPU the shared machine gave it during the round.
+    cpu = _harness.ratio(found["cpu"][over[1]], found["cpu"][over[0]])
     return {
         "name": name,
         "title": title,
@@ -204,6 +207,7 @@ def _result(
         "ratio_label": label,
         "target": f">= {target}",
         "met": r["median"] >= target,
+        "cpu_ratio": cpu,
     }
 
 

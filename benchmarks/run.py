@@ -121,6 +121,12 @@ def print_table(result: dict[str, Any]) -> None:
         f"  {result['ratio_label']}: {result['ratio']:.3f}{detail}  (target {result['target']})"
         f"  {verdict}"
     )
+    cpu = result.get("cpu_ratio")
+    if cpu:
+        print(
+            f"    from client CPU per call: {cpu['median']:.3f}, "
+            f"spread {cpu['min']:.3f}-{cpu['max']:.3f}"
+        )
     for label, value in result.get("layers_us", {}).items():
         print(f"    CPU per call: {label}: {value:.1f} µs")
 
