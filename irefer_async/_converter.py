@@ -220,6 +220,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
 def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
     result["raw"] = override(omit=True)
+    result["fetched_at"] = override(omit=True)
     return result
 
 
@@ -312,6 +313,9 @@ def _make_fast_hook(
     args: list[str] = []
     for i, field in enumerate(attrs.fields(attrs.resolve_types(model))):
         if field.name == "raw":
+            continue
+        if field.name == "fetched_at":  # stamped by the client once the answer is in
+            args.append("fetched_at=None")
             continue
         name, var = field.name, f"x{i}"
         hook = overrides.get(name)
