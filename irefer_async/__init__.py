@@ -25,6 +25,7 @@ from ._bulk import (
     NewSpecificActionRequest,
     SignupOutcome,
 )
+from ._cache import CacheConfig
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -44,6 +45,7 @@ from ._errors import (
     InvalidRequestError,
     IReferError,
     MalformedResponseError,
+    QueueFullError,
     RateLimitedError,
     RequestTimeoutError,
     ResponseError,
@@ -85,6 +87,7 @@ __all__ = [
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
+    "CacheConfig",
     "CallEvent",
     "CampaignStats",
     "ClientStateError",
@@ -111,6 +114,7 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "QueueFullError",
     "RateLimit",
     "RateLimitedError",
     "RedisRateLimiter",

@@ -10,6 +10,8 @@ arguments (:mod:`._endpoints`), then runs the layers, each in its own module::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
 import os
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -20,7 +22,9 @@ import httpx
 from . import _bulk
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+from ._cache import MISS, CacheConfig, ReadCache, read_key
 from ._converter import decode
+from ._deadline import Deadline, deadline_scope
 from ._errors import (
     APIError,
     ClientStateError,
@@ -43,6 +47,7 @@ from ._models import (
 from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
+from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write
 
@@ -155,6 +160,31 @@ def _named_transport(name: str, pool: int) -> httpx.AsyncBaseTransport:
     )
 
 
+def _max_waiting(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"max_waiting must be an integer >= 0 or None, got {value!r}")
+    return value
+
+
+def _cache(value: CacheConfig | None) -> ReadCache | None:
+    if value is None:
+        return None
+    if not isinstance(value, CacheConfig):
+        raise ConfigurationError(f"cache must be a CacheConfig or None, not {type(value).__name__}")
+    return ReadCache(value)
+
+
+def _stamp(result: object, when: dt.datetime) -> None:
+    """Set ``fetched_at`` on a result, or on every row of a list result (frozen: set once)."""
+    if type(result) is tuple:
+        for row in result:
+            object.__setattr__(row, "fetched_at", when)
+    elif result is not None:
+        object.__setattr__(result, "fetched_at", when)
+
+
 def _concurrency(value: int | None) -> int | None:
     if value is None:
         return None
@@ -192,7 +222,19 @@ class IReferClient:
             the ``irefer-async[aiohttp]`` extra; its pool is sized by ``max_concurrency``).
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
-            raw response status and headers); see :mod:`irefer_async._observability`.
+            raw response status and headers, the queue and the wait for a slot); see
+            :mod:`irefer_async._observability`.
+        share_reads: identical reads in flight at once (same method, campaign and
+            parameters) share one HTTP exchange and its answer or error (default True;
+            writes never share).
+        cache: a :class:`CacheConfig` to answer repeated reads from memory for a few
+            seconds, invalidated by this client's writes; None (the default) for no cache.
+        max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
+            with :class:`QueueFullError` (default None: bounded only by the deadline).
+
+    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
+    that cannot be sent in time fails fast with :class:`DeadlineExceededError`
+    (``sent=False``), so a busy service degrades instead of queueing without bound.
 
     """
 
@@ -210,6 +252,9 @@ class IReferClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        share_reads: bool = True,
+        cache: CacheConfig | None = None,
+        max_waiting: int | None = None,
     ) -> None:
         license_key = _license_key(license_key)
         api_key = _api_key(api_key)
@@ -221,9 +266,16 @@ class IReferClient:
             )
         self._retry = retry
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
+        self._deadline = retry.deadline if retry is not None else math.inf
         concurrency = _concurrency(max_concurrency)
         self._max_concurrency = concurrency
-        self._throttle = Throttle(build_limiter(rate_limit), concurrency)
+        self._throttle = Throttle(
+            build_limiter(rate_limit), concurrency, max_waiting=_max_waiting(max_waiting)
+        )
+        if not isinstance(share_reads, bool):
+            raise ConfigurationError("share_reads must be True or False")
+        self._flights = SingleFlight() if share_reads else None
+        self._cache = _cache(cache)
         if http_client is not None and transport is not None:
             raise ConfigurationError("pass http_client or transport, not both")
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
@@ -268,6 +320,16 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot right now: the client's queue (a gauge to alert on)."""
+        return self._throttle.waiting
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        """The read cache's configuration, or None when there is no cache."""
+        return None if self._cache is None else self._cache.config
 
     @property
     def is_closed(self) -> bool:
@@ -325,6 +387,64 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint.write:
+                return await self._write(endpoint, campaign, params)
+            if (self._flights is None and self._cache is None) or must_be_fresh():
+                return await self._exchange(endpoint, campaign, params)
+            return await self._shared_read(endpoint, campaign, params)
+
+    async def _shared_read(
+        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
+    ) -> Any:
+        """Answer a read from the cache, or from the request in flight for it, or a new one."""
+        key = read_key(endpoint.name, params)
+        cache = self._cache
+        if cache is not None and cache.caches(endpoint.name):
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit
+            generation = cache.generation(campaign)
+
+            async def fetch() -> Any:
+                result = await self._exchange(endpoint, campaign, params)
+                cache.put(key, result, generation)
+                return result
+
+        else:
+
+            async def fetch() -> Any:
+                return await self._exchange(endpoint, campaign, params)
+
+        if self._flights is None:
+            return await fetch()
+        return await self._flights.run(key, fetch, endpoint.name)
+
+    async def _write(
+        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
+    ) -> Any:
+        """Send a write; its reconciling reads are fresh; the cache forgets what it may change."""
+        result = None
+        try:
+            with fresh_reads():
+                result = await self._exchange(endpoint, campaign, params)
+        finally:
+            # Landed, failed or unknown: what the write may have changed is stale now.
+            if self._flights is not None:
+                self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
+            if self._cache is not None:
+                self._cache.after_write(
+                    campaign,
+                    email=params.get("email"),
+                    referrer_code=params.get("referrer_code"),
+                    referrer_email=getattr(result, "referrer", None),
+                )
+        return result
+
+    async def _exchange(
+        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
+    ) -> Any:
+        """One logical call on the wire: observed, retried, write-safe; stamped ``fetched_at``."""
         # None for a read nobody observes (no hook, logger quiet at INFO): the fast path.
         trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
         try:
@@ -352,6 +472,7 @@ class IReferClient:
             raise
         if trace is not None:
             trace.end(None)
+        _stamp(result, dt.datetime.now(dt.timezone.utc))
         return result
 
     async def _attempt(
@@ -359,17 +480,24 @@ class IReferClient:
     ) -> Any:
         """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
         throttle = self._throttle
-        async with throttle:
-            try:
-                if trace is None:
-                    data = await self._sender.get_json(endpoint.name, params)
-                else:
-                    data = await trace.send(self._sender.get_json, endpoint.name, params)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    # Every call of this client waits; capped so one header cannot stall it.
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
+        queued = throttle.waiting
+        # Never past the call's deadline: DeadlineExceededError(sent=False) or QueueFullError.
+        waited = await throttle.acquire(endpoint.name)
+        try:
+            if self._flights is not None:
+                note_sent()
+            if trace is None:
+                data = await self._sender.get_json(endpoint.name, params)
+            else:
+                trace.queued_for(queued, waited)
+                data = await trace.send(self._sender.get_json, endpoint.name, params)
+        except RateLimitedError as exc:
+            if exc.retry_after:
+                # Every call of this client waits; capped so one header cannot stall it.
+                throttle.pause(min(exc.retry_after, self._max_pause))
+            raise
+        finally:
+            throttle.release()
         if trace is None:
             return decode(data, endpoint.result, method=endpoint.name)
         return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))

@@ -312,10 +312,8 @@ def _make_fast_hook(
     ]
     args: list[str] = []
     for i, field in enumerate(attrs.fields(attrs.resolve_types(model))):
-        if field.name == "raw":
-            continue
-        if field.name == "fetched_at":  # stamped by the client once the answer is in
-            args.append("fetched_at=None")
+        if field.name in _SET_LATER:
+            args += _SET_LATER[field.name]
             continue
         name, var = field.name, f"x{i}"
         hook = overrides.get(name)
@@ -359,6 +357,11 @@ def _make_fast_hook(
     structure: Callable[[Any, Any], Any] = namespace["structure"]
     structure.__doc__ = source
     return structure
+
+
+# Fields not read from the JSON: ``raw`` is the JSON itself (passed last); ``fetched_at`` is
+# stamped by the client once the answer is in.
+_SET_LATER: dict[str, list[str]] = {"raw": [], "fetched_at": ["fetched_at=None"]}
 
 
 def _maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:

@@ -100,11 +100,6 @@ def _raw_field() -> Any:
     return attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
 
 
-def _fetched_at_field() -> Any:
-    # Not part of equality or repr: the same answer fetched twice compares equal.
-    return attrs.field(default=None, eq=False, repr=False, kw_only=True)
-
-
 @attrs.frozen(slots=True)
 class Reward:
     """A reward offered (or earned) in a campaign: its threshold, heading and description."""
@@ -139,7 +134,7 @@ class ReferrerStats:
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -161,7 +156,7 @@ class CampaignStats:
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -186,7 +181,7 @@ class NewSignup:
     rewards_offered: tuple[Reward, ...] = ()
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -202,7 +197,7 @@ class NewSpecificAction:
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -229,7 +224,7 @@ class Referrer:
     source_network: LeadSource | None = None
     referrals_count: int = 0
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -254,7 +249,7 @@ class TriggeredReward:
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -271,5 +266,5 @@ class SpecificActionSignup:
     created_at: dt.datetime | None = None
     ip: str | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_at_field()
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()

@@ -11,8 +11,11 @@ random per-process prefix plus a counter (16 hex characters, cheap to make); bin
 campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
 correlation id. Never an email, a name or any parameter value, and never a secret.
 
-* ``DEBUG``: each attempt sent and answered;
-* ``INFO``: each retry, and the end of each call (ok or failed).
+* ``DEBUG``: each attempt sent (with the queue it found and its wait for a slot) and answered;
+* ``INFO``: each retry, and the end of each call (ok or failed, with ``waited_ms``, the time
+  it spent waiting for slots: a pressure signal). A call the client refused to queue (its
+  deadline could not be met, or ``max_waiting`` calls were waiting) ends ``failed`` with
+  ``error=DeadlineExceededError`` or ``error=QueueFullError`` and ``attempts=0``.
 
 Each record also carries the same fields as a dict in ``record.irefer`` for structured
 (JSON) formatters.
@@ -156,6 +159,12 @@ class CallEvent:
     headers: Mapping[str, str] | None = None
     #: The error the attempt ended with (``response``) or the one being retried (``retry``).
     error: IReferError | None = None
+    #: Calls of the client already waiting for a slot when this attempt asked for one
+    #: (``request`` and ``response``): the client's queue, a pressure signal to alert on.
+    queued: int = 0
+    #: Seconds this attempt waited for its slot (concurrency cap, 429 pause, rate limit),
+    #: part of the call's deadline (``request`` and ``response``).
+    waited: float = 0.0
 
     @property
     def elapsed_ms(self) -> float:
@@ -277,9 +286,12 @@ class CallTrace:
         "info",
         "last_error",
         "method",
+        "queued",
         "sent_at",
         "started",
         "status",
+        "waited",
+        "waited_total",
         "write",
     )
 
@@ -307,6 +319,10 @@ class CallTrace:
         self.headers: Mapping[str, str] | None = None
         self.started = time.perf_counter() if info or hooks else 0.0
         self.sent_at = 0.0
+        # The current attempt's queue length and wait for a slot, and the call's total wait.
+        self.queued = 0
+        self.waited = 0.0
+        self.waited_total = 0.0
 
     def __repr__(self) -> str:
         return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
@@ -343,6 +359,8 @@ class CallTrace:
             elapsed=elapsed,
             headers=self.headers if kind == "response" else None,
             error=error,
+            queued=self.queued if kind != "retry" else 0,
+            waited=self.waited if kind != "retry" else 0.0,
         )
 
     def _fields(self, **more: object) -> dict[str, object]:
@@ -353,6 +371,12 @@ class CallTrace:
         }
         fields.update(more)
         return fields
+
+    def queued_for(self, queued: int, waited: float) -> None:
+        """Record the coming attempt's wait for its slot: ``queued`` ahead, ``waited`` seconds."""
+        self.queued = queued
+        self.waited = waited
+        self.waited_total += waited
 
     async def send(self, get_json: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
@@ -376,9 +400,12 @@ class CallTrace:
                 )
         if self.debug:
             LOGGER.debug(
-                "irefer request method=%s campaign_id=%s attempt=%d correlation_id=%s",
-                self.method, self.campaign_id, attempt, self.correlation_id,
-                extra={"irefer": self._fields(attempt=attempt)},
+                "irefer request method=%s campaign_id=%s attempt=%d queued=%d waited_ms=%.1f "
+                "correlation_id=%s",
+                self.method, self.campaign_id, attempt, self.queued, self.waited * 1000.0,
+                self.correlation_id,
+                extra={"irefer": self._fields(attempt=attempt, queued=self.queued,
+                                              waited_ms=self.waited * 1000.0)},
             )  # fmt: skip
         if hooks is not None and hooks.request:
             await _emit(hooks.request, self._event("request", attempt=attempt))
@@ -455,13 +482,15 @@ class CallTrace:
         elapsed_ms = (time.perf_counter() - self.started) * 1000.0
         status = self.status if error is None or error is self.last_error else None
         outcome = "ok" if error is None else "failed"
+        waited_ms = self.waited_total * 1000.0
         LOGGER.info(
             "irefer call method=%s campaign_id=%s outcome=%s attempts=%d status=%s "
-            "elapsed_ms=%.1f error=%s correlation_id=%s",
+            "elapsed_ms=%.1f waited_ms=%.1f error=%s correlation_id=%s",
             self.method, self.campaign_id, outcome, self.attempts, status, elapsed_ms,
-            _error_text(error), self.correlation_id,
+            waited_ms, _error_text(error), self.correlation_id,
             extra={"irefer": self._fields(outcome=outcome, attempts=self.attempts, status=status,
-                                          elapsed_ms=elapsed_ms, error=_error_text(error))},
+                                          elapsed_ms=elapsed_ms, waited_ms=waited_ms,
+                                          error=_error_text(error))},
         )  # fmt: skip
 
 

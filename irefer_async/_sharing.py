@@ -11,8 +11,8 @@ is in flight:
 * a caller that is cancelled (its page request was dropped) stops waiting, but the task
   goes on for the others (``asyncio.shield``); only when *every* caller has gone is it
   cancelled, since nobody wants the answer;
-* each caller gets its own copy of an error (its own traceback), never a shared object
-  that every ``raise`` would grow;
+* the caller that started the request gets its error; every other caller gets its own
+  copy (its own traceback), never a shared object that every ``raise`` would grow;
 * a caller whose own deadline ends before the shared request's stops waiting at its
   deadline with :class:`DeadlineExceededError`.
 
@@ -24,6 +24,7 @@ the streaming iterators.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import math
 from collections.abc import Awaitable, Callable, Hashable, Iterator
@@ -102,13 +103,14 @@ class SingleFlight:
     async def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> T:
         """Return the answer of the request in flight for ``key``, starting it if none is."""
         flight: _Flight[T] | None = self._flights.get(key)
+        first = flight is None
         if flight is None:
             deadline = current_deadline()
             flight = _Flight(key, math.inf if deadline is None else deadline.at)
             flight.task = asyncio.ensure_future(self._fly(flight, fetch))
             self._flights[key] = flight
             flight.task.add_done_callback(lambda _: self._landed(flight))
-        return await self._wait(flight, method)
+        return await self._wait(flight, method, first)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh instead of joining the flights that ``match``.
@@ -134,7 +136,7 @@ class SingleFlight:
         if task is not None and not task.cancelled():
             task.exception()  # retrieved here, so no "never retrieved" warning if unawaited
 
-    async def _wait(self, flight: _Flight[T], method: str) -> T:
+    async def _wait(self, flight: _Flight[T], method: str, first: bool) -> T:
         task = flight.task
         assert task is not None
         deadline = current_deadline()
@@ -155,6 +157,9 @@ class SingleFlight:
                 # must start afresh, not join a task being cancelled.
                 self._drop(flight)
                 task.cancel()
+                # Cancelled means over: no task of this call outlives it.
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({task})
             raise
         except IReferError:
             pass  # re-raised below as this caller's own copy, outside the handler
@@ -163,7 +168,7 @@ class SingleFlight:
         error = task.exception()
         if error is None:
             return task.result()
-        if isinstance(error, IReferError):
+        if isinstance(error, IReferError) and not first:
             raise _own_copy(error)
         raise error
 
