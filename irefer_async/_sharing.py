@@ -146,9 +146,7 @@ class SingleFlight:
             if at < flight.at:
                 # This caller must be answered sooner than the shared request is bounded.
                 remaining = at - asyncio.get_running_loop().time()
-                done, _ = await asyncio.wait({task}, timeout=max(0.0, remaining))
-                if not done:
-                    raise _late(method, flight.sent)
+                await asyncio.wait({task}, timeout=max(0.0, remaining))
             else:
                 await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -165,6 +163,8 @@ class SingleFlight:
             pass  # re-raised below as this caller's own copy, outside the handler
         finally:
             flight.callers -= 1
+        if not task.done():
+            raise _late(method, flight.sent)
         error = task.exception()
         if error is None:
             return task.result()
