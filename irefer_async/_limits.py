@@ -244,10 +244,15 @@ class Throttle:
         if self._paused_until > at:
             raise _never_sent(method, "pause")
         if self._rate is not None:
-            # Every call waiting ahead needs a rate slot first; the bucket may hold
-            # ``burst + 1`` free ones, and slots come ``1/rate`` apart: a lower bound.
-            ahead = self._waiting + 1 - self._slack
-            if ahead > 0 and now + ahead / self._rate > at:
+            # Every call waiting ahead needs a rate slot first, and slots come ``1/rate``
+            # apart. When the bucket is empty, the first of them may be served at once
+            # (so the n-th at ``(n - 1) / rate`` at the soonest); when it has free slots,
+            # up to ``burst + 1`` may be. A lower bound: a call refused here could not
+            # have been served in time.
+            local = self._local
+            free = self._slack if local is None or local.has_capacity() else 0
+            ahead = self._waiting - free
+            if ahead > 0 and now + ahead / self._rate >= at:
                 raise _never_sent(method, "rate limit")
 
     def release(self) -> None:

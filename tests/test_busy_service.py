@@ -264,8 +264,7 @@ def test_first_callers_cancellation_does_not_cancel_the_others(name: str) -> Non
                 first = asyncio.create_task(client.referrer_stats("ann@example.com"))
                 await asyncio.sleep(0.1)  # its request is on the wire
                 others = [
-                    asyncio.create_task(client.referrer_stats("ann@example.com"))
-                    for _ in range(3)
+                    asyncio.create_task(client.referrer_stats("ann@example.com")) for _ in range(3)
                 ]
                 await asyncio.sleep(0.1)
                 first.cancel()
@@ -379,7 +378,10 @@ def test_a_late_joiner_with_an_earlier_deadline_stops_at_its_own() -> None:
                 first = asyncio.create_task(client.referrer_stats("ann@example.com"))
                 await asyncio.sleep(0.1)
                 start = loop.time()
-                with deadline_scope(Deadline.after(1.0)), pytest.raises(DeadlineExceededError) as info:
+                with (
+                    deadline_scope(Deadline.after(1.0)),
+                    pytest.raises(DeadlineExceededError) as info,
+                ):
                     await client.referrer_stats("ann@example.com")
                 waited = loop.time() - start
                 await first
