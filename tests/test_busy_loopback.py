@@ -47,9 +47,11 @@ async def _all(client: Any) -> list[Any]:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_held_request_times_out_once_for_every_caller(name: str) -> None:
     """The server holds the request past the read timeout: one request, 20 timeouts."""
-    async with misbehaving("hold", samples.REFERRER_STATS, hold=2.0) as server:
-        async with _client(server.url, name, timeout=0.3) as client:
-            results = await _all(client)
+    async with (
+        misbehaving("hold", samples.REFERRER_STATS, hold=2.0) as server,
+        _client(server.url, name, timeout=0.3) as client,
+    ):
+        results = await _all(client)
     assert server.requests == 1
     assert all(isinstance(r, RequestTimeoutError) for r in results), results
 
@@ -57,9 +59,8 @@ async def test_a_held_request_times_out_once_for_every_caller(name: str) -> None
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_dropped_connection_fails_once_for_every_caller(name: str) -> None:
     """The connection drops after the request was read: one request, 20 transport errors."""
-    async with misbehaving("drop") as server:
-        async with _client(server.url, name) as client:
-            results = await _all(client)
+    async with misbehaving("drop") as server, _client(server.url, name) as client:
+        results = await _all(client)
     assert server.requests == 1
     assert all(isinstance(r, TransportError) for r in results), results
     assert len({id(r) for r in results}) == CALLERS
@@ -68,9 +69,8 @@ async def test_a_dropped_connection_fails_once_for_every_caller(name: str) -> No
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_an_error_page_quoting_the_path_leaks_no_key_to_any_caller(name: str) -> None:
     """A 500 page quoting the URL: every caller's copy of the error is free of the keys."""
-    async with misbehaving("error_page") as server:
-        async with _client(server.url, name) as client:
-            results = await _all(client)
+    async with misbehaving("error_page") as server, _client(server.url, name) as client:
+        results = await _all(client)
     assert server.requests == 1
     for error in results:
         assert isinstance(error, ServerError)
@@ -81,9 +81,11 @@ async def test_an_error_page_quoting_the_path_leaks_no_key_to_any_caller(name: s
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_trickled_body_is_read_once_and_shared(name: str) -> None:
     """A slow body: one request, every caller the decoded answer."""
-    async with misbehaving("trickle", samples.REFERRER_STATS) as server:
-        async with _client(server.url, name) as client:
-            results = await _all(client)
+    async with (
+        misbehaving("trickle", samples.REFERRER_STATS) as server,
+        _client(server.url, name) as client,
+    ):
+        results = await _all(client)
     assert server.requests == 1
     assert {r.referrals_made for r in results} == {samples.REFERRER_STATS["referrals_made"]}
 
@@ -91,26 +93,26 @@ async def test_a_trickled_body_is_read_once_and_shared(name: str) -> None:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_full_queue_fails_fast_not_late(name: str) -> None:
     """1/s (burst 1), deadline 1.5 s, 10 distinct reads: 3 sent, the rest refused, most at once."""
-    async with misbehaving("hold", samples.REFERRER_STATS, hold=0.05) as server:
-        async with _client(
-            server.url, name, rate_limit=RateLimit(1.0, burst=1), share_reads=False,
-            retry=RetryConfig(deadline=1.5, attempts=1),
-        ) as client:  # fmt: skip
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            refused_at: list[float] = []
+    async with misbehaving("hold", samples.REFERRER_STATS, hold=0.05) as server, _client(
+        server.url, name, rate_limit=RateLimit(1.0, burst=1), share_reads=False,
+        retry=RetryConfig(deadline=1.5, attempts=1),
+    ) as client:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        refused_at: list[float] = []
 
-            async def one(i: int) -> None:
-                try:
-                    await client.referrer_stats(f"p{i}@example.com")
-                except DeadlineExceededError as exc:
-                    assert not exc.sent and exc.waiting_for == "rate limit"
-                    refused_at.append(loop.time() - start)
+        async def one(i: int) -> None:
+            try:
+                await client.referrer_stats(f"p{i}@example.com")
+            except DeadlineExceededError as exc:
+                assert not exc.sent and exc.waiting_for == "rate limit"
+                refused_at.append(loop.time() - start)
 
-            await asyncio.gather(*(one(i) for i in range(10)))
-            sent = server.requests
+        await asyncio.gather(*(one(i) for i in range(10)))
+        sent = server.requests
     # Two slots at once, the third at +1 s; the fourth would come at +2 s, past the deadline.
     assert sent == 3
     assert len(refused_at) == 7
+    assert all(not e.sent and e.waiting_for == "rate limit" for e in refusals)
     assert max(refused_at) < 1.5 + 0.2  # nobody waits past the deadline
     assert sum(1 for t in refused_at if t < 0.5) >= 6  # refused at once, not at the deadline
