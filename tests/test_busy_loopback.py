@@ -93,19 +93,21 @@ async def test_a_trickled_body_is_read_once_and_shared(name: str) -> None:
 @pytest.mark.parametrize("name", TRANSPORTS)
 async def test_a_full_queue_fails_fast_not_late(name: str) -> None:
     """1/s (burst 1), deadline 1.5 s, 10 distinct reads: 3 sent, the rest refused, most at once."""
-    async with misbehaving("hold", samples.REFERRER_STATS, hold=0.05) as server, _client(
-        server.url, name, rate_limit=RateLimit(1.0, burst=1), share_reads=False,
-        retry=RetryConfig(deadline=1.5, attempts=1),
-    ) as client:  # fmt: skip
+    options = {"rate_limit": RateLimit(1.0, burst=1), "share_reads": False}
+    async with (
+        misbehaving("hold", samples.REFERRER_STATS, hold=0.05) as server,
+        _client(server.url, name, retry=RetryConfig(deadline=1.5, attempts=1), **options) as client,
+    ):
         loop = asyncio.get_running_loop()
         start = loop.time()
         refused_at: list[float] = []
+        refusals: list[DeadlineExceededError] = []
 
         async def one(i: int) -> None:
             try:
                 await client.referrer_stats(f"p{i}@example.com")
             except DeadlineExceededError as exc:
-                assert not exc.sent and exc.waiting_for == "rate limit"
+                refusals.append(exc)
                 refused_at.append(loop.time() - start)
 
         await asyncio.gather(*(one(i) for i in range(10)))
