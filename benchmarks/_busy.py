@@ -14,8 +14,9 @@ requests *reaching the emulator* (its journal) against ``RATE``, and the same fo
 times the client sent them (its ``request`` event hook: arrival jitter of a few ms on a busy
 machine can put ``RATE + 1`` arrivals in one window whose sends were ``1/RATE`` apart);
 fresh (not degraded) answers; the process's RSS over the run (flat: the last third's mean
-within 5 MB of the second third's). The baseline is the same run with sharing and the cache off. Rounds
-interleave contender and baseline (3 each); each figure is the median, with its spread.
+within 5 MB of the second third's). The baseline is the same run with sharing and the
+cache off. Rounds interleave contender and baseline (3 each); each figure is the median,
+with its spread.
 
 Also, "100 concurrent identical reads -> requests on the wire", in-process.
 """
