@@ -203,7 +203,8 @@ class DeadlineExceededError(IReferError, TimeoutError):
         #: Whether a request of this call was sent before the deadline passed.
         self.sent = sent
         #: What the call was waiting for when it was never sent (``"rate limit"``,
-        #: ``"concurrency"``, ``"pause"``), or None.
+        #: ``"concurrency"``, ``"pause"``, or ``"shared request"``: an identical read's
+        #: request it had joined, not yet sent), or None.
         self.waiting_for = waiting_for
         self.maybe_processed = sent
 

@@ -229,6 +229,7 @@ class Throttle:
                         if self._paused_until > at:
                             raise _never_sent(method, "pause")
                         await asyncio.sleep(delay)
+                    self._paused_until = 0.0  # over: later calls take the fast path again
                 if self._limiter is not None:
                     await _until(self._limiter.acquire(), at, method, "rate limit")
             except BaseException:

@@ -12,7 +12,8 @@ is in flight:
   goes on for the others (``asyncio.shield``); only when *every* caller has gone is it
   cancelled, since nobody wants the answer;
 * the caller that started the request gets its error; every other caller gets its own
-  copy (its own traceback), never a shared object that every ``raise`` would grow;
+  copy (its own traceback), never a shared object that every ``raise`` would grow. The
+  copies keep the shared request's ``correlation_id``: the one its log lines carry;
 * a caller whose own deadline ends before the shared request's stops waiting at its
   deadline with :class:`DeadlineExceededError`.
 
