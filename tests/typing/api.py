@@ -44,7 +44,14 @@ from irefer_async import (
     WriteOutcomeUnknownError,
     correlation_scope,
 )
-from irefer_async.testing import Emulator, EmulatorFixture, WriteEffect
+from irefer_async.testing import (
+    Disruption,
+    Emulator,
+    EmulatorFixture,
+    EmulatorRequest,
+    Outcome,
+    WriteEffect,
+)
 
 
 class SharedLimiter:
@@ -195,6 +202,14 @@ async def emulator() -> None:
     assert_type(emu.journal.count(WriteEffect.PARTICIPANT_CREATED), int)
     async with emu.serve(port=0) as url:
         assert_type(url, str)
+
+
+async def emulator_front(emu: Emulator) -> bytes:
+    outcome = await emu.handle(EmulatorRequest("GET", "/v1.0/KEY.js/campaignStats", b"x=1"))
+    assert_type(outcome, Outcome)
+    assert_type(outcome.disruption, Disruption)
+    assert_type(emu.may_delay, bool)
+    return outcome.body
 
 
 def fixture(env: EmulatorFixture) -> IReferClient:
