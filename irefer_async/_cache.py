@@ -206,12 +206,6 @@ class ReadCache:
         elif referrer_code is not None:
             self._drop_group((campaign, "stats"))  # the referrer is unknown: all of them
 
-    def clear(self) -> None:
-        """Drop every answer."""
-        self._entries.clear()
-        self._groups.clear()
-        self._codes.clear()
-
     def _drop_group(self, group: Hashable) -> None:
         for key in list(self._groups.get(group, ())):
             self._remove(key)
