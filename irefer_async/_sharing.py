@@ -9,8 +9,8 @@ is in flight:
 * the task is created in the first caller's context, so it runs under that call's deadline
   and correlation id; later callers, arriving later, have later deadlines (same budget);
 * a caller that is cancelled (its page request was dropped) stops waiting, but the task
-  goes on for the others (``asyncio.shield``); only when *every* caller has gone is it
-  cancelled, since nobody wants the answer;
+  goes on for the others (each caller waits on its own future, which the task resolves);
+  only when *every* caller has gone is it cancelled, since nobody wants the answer;
 * the caller that started the request gets its error; every other caller gets its own
   copy (its own traceback), never a shared object that every ``raise`` would grow. The
   copies keep the shared request's ``correlation_id``: the one its log lines carry;
@@ -72,17 +72,19 @@ def note_sent() -> None:
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("at", "callers", "key", "sent", "task")
+    __slots__ = ("at", "done", "key", "sent", "task", "waiters")
 
     def __init__(self, key: Hashable, at: float) -> None:
         self.key = key
-        self.task: asyncio.Task[T] | None = None
-        #: Callers waiting for the answer.
-        self.callers = 0
-        #: Whether the request has been sent (for an early caller's deadline error).
-        self.sent = False
         #: The deadline the task runs under (loop time).
         self.at = at
+        self.task: asyncio.Task[None] | None = None
+        #: Each waiting caller's own future, and whether it is the caller that started it.
+        self.waiters: list[tuple[asyncio.Future[T], bool]] = []
+        #: Whether the request has been sent (for an early caller's deadline error).
+        self.sent = False
+        #: Whether the request is over (its outcome handed to the callers).
+        self.done = False
 
 
 class SingleFlight:
@@ -104,14 +106,16 @@ class SingleFlight:
     async def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> T:
         """Return the answer of the request in flight for ``key``, starting it if none is."""
         flight: _Flight[T] | None = self._flights.get(key)
-        first = flight is None
-        if flight is None:
-            deadline = current_deadline()
-            flight = _Flight(key, math.inf if deadline is None else deadline.at)
-            flight.task = asyncio.ensure_future(self._fly(flight, fetch))
-            self._flights[key] = flight
-            flight.task.add_done_callback(lambda _: self._landed(flight))
-        return await self._wait(flight, method, first)
+        if flight is not None:
+            return await self._wait(flight, method, first=False)
+        deadline = current_deadline()
+        flight = _Flight(key, math.inf if deadline is None else deadline.at)
+        self._flights[key] = flight
+        # Created in this caller's context: its deadline and correlation id.
+        # Not started eagerly: callers arriving in the meantime join even when the
+        # transport answers without suspending (in-process), on every Python version.
+        flight.task = asyncio.ensure_future(self._fly(flight, fetch))
+        return await self._wait(flight, method, first=True)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh instead of joining the flights that ``match``.
@@ -122,56 +126,82 @@ class SingleFlight:
         for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
 
-    @staticmethod
-    async def _fly(flight: _Flight[T], fetch: Callable[[], Awaitable[T]]) -> T:
-        _FLIGHT.set(flight)  # the task's own context: seen by note_sent() below
-        return await fetch()
+    async def _fly(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]]) -> None:
+        """Run the shared request (``fetch``), then hand its outcome to every waiting caller."""
+        _FLIGHT.set(flight)  # the task's own context: seen by note_sent()
+        try:
+            result = await fetch()
+        except BaseException as exc:  # its outcome, whatever it is, goes to the callers
+            self._land(flight, None, exc)
+            if not isinstance(exc, Exception):  # cancelled, interrupted: the task is too
+                raise
+            return
+        self._land(flight, result, None)
+
+    def _land(self, flight: _Flight[T], result: T | None, error: BaseException | None) -> None:
+        self._drop(flight)
+        flight.done = True
+        for future, first in flight.waiters:
+            if future.done():  # that caller has gone
+                continue
+            if error is None:
+                future.set_result(result)  # type: ignore[arg-type]
+            elif isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(_for_caller(error, first))
+        flight.waiters.clear()
 
     def _drop(self, flight: _Flight[Any]) -> None:
         if self._flights.get(flight.key) is flight:
             del self._flights[flight.key]
 
-    def _landed(self, flight: _Flight[Any]) -> None:
-        self._drop(flight)
-        task = flight.task
-        if task is not None and not task.cancelled():
-            task.exception()  # retrieved here, so no "never retrieved" warning if unawaited
-
     async def _wait(self, flight: _Flight[T], method: str, first: bool) -> T:
-        task = flight.task
-        assert task is not None
+        # A flight in the table is never over: it leaves the table as it lands.
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        flight.waiters.append((future, first))
         deadline = current_deadline()
-        at = math.inf if deadline is None else deadline.at
-        flight.callers += 1
         try:
-            if at < flight.at:
+            if deadline is not None and deadline.at < flight.at:
                 # This caller must be answered sooner than the shared request is bounded.
-                remaining = at - asyncio.get_running_loop().time()
-                await asyncio.wait({task}, timeout=max(0.0, remaining))
-            else:
-                await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if flight.callers == 1 and not task.done():
-                # The last caller is gone: nobody wants the answer. A caller arriving now
-                # must start afresh, not join a task being cancelled.
-                self._drop(flight)
-                task.cancel()
+                await _until(future, deadline.at)
+                if not future.done():
+                    raise _late(method, flight.sent)
+                return future.result()
+            return await future
+        finally:
+            if not future.done():
+                future.cancel()
+            orphan = self._left(flight)
+            if orphan is not None:
                 # Cancelled means over: no task of this call outlives it.
                 with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({task})
-            raise
-        except IReferError:
-            pass  # re-raised below as this caller's own copy, outside the handler
-        finally:
-            flight.callers -= 1
-        if not task.done():
-            raise _late(method, flight.sent)
-        error = task.exception()
-        if error is None:
-            return task.result()
-        if isinstance(error, IReferError) and not first:
-            raise _own_copy(error)
-        raise error
+                    await asyncio.wait({orphan})
+
+    def _left(self, flight: _Flight[Any]) -> asyncio.Task[None] | None:
+        """Cancel the request if no caller waits for it any more; return it if so."""
+        task = flight.task
+        if flight.done or task is None or task.done():
+            return None
+        if any(not future.done() for future, _ in flight.waiters):
+            return None
+        # A caller arriving now must start afresh, not join a request being cancelled.
+        self._drop(flight)
+        task.cancel()
+        return task
+
+
+async def _until(future: asyncio.Future[Any], at: float) -> None:
+    """Wait for ``future`` until loop time ``at`` at most (without cancelling it)."""
+    remaining = at - asyncio.get_running_loop().time()
+    if remaining > 0:
+        await asyncio.wait({future}, timeout=remaining)
+
+
+def _for_caller(error: BaseException, first: bool) -> BaseException:
+    if first or not isinstance(error, IReferError):
+        return error
+    return _own_copy(error)
 
 
 def _late(method: str, sent: bool) -> DeadlineExceededError:

@@ -323,7 +323,15 @@ def test_a_shared_request_that_fails_fails_for_every_caller(name: str) -> None:
 def test_api_error_is_shared_and_not_cached() -> None:
     """An APIError answer goes to every caller; the next read asks again."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
-        route = mock.get("referrerStats").respond(json={"error": "no", "error_code": "401"})
+        calls = 0
+
+        async def unknown(request: httpx.Request) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0.1)  # in flight while the other callers arrive
+            return httpx.Response(200, json={"error": "no", "error_code": "401"})
+
+        mock.get("referrerStats").mock(side_effect=unknown)
 
         async def main() -> None:
             async with make_client(cache=CacheConfig(ttl=60)) as client:
@@ -336,7 +344,7 @@ def test_api_error_is_shared_and_not_cached() -> None:
                     await client.referrer_stats("x@example.com")
 
         run_virtual(main())
-    assert route.call_count == 2
+    assert calls == 2
 
 
 def test_sharing_can_be_turned_off() -> None:
