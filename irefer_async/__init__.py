@@ -34,6 +34,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -70,6 +71,7 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
@@ -90,6 +92,7 @@ __all__ = [
     "CacheConfig",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -99,6 +102,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
@@ -114,6 +120,8 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ProbeCheck",
+    "ProbeReport",
     "QueueFullError",
     "RateLimit",
     "RateLimitedError",

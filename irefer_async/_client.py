@@ -17,7 +17,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import httpx
 
@@ -35,6 +35,7 @@ from ._config import (
 )
 from ._converter import decode
 from ._deadline import Deadline, deadline_scope
+from ._drift import DriftRecorder
 from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
@@ -60,6 +61,9 @@ from ._retry import RetryConfig, call_with_retry
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write, landed
+
+if TYPE_CHECKING:
+    from ._probe import ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -121,6 +125,8 @@ class IReferClient:
             seconds, invalidated by this client's writes; None (the default) for no cache.
         max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
             with :class:`QueueFullError` (default None: bounded only by the deadline).
+        record_drift: count, as answers are decoded, where they differ from the models
+            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
 
     Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
     that cannot be sent in time fails fast with :class:`DeadlineExceededError`
@@ -145,6 +151,7 @@ class IReferClient:
         share_reads: bool = True,
         cache: CacheConfig | None = None,
         max_waiting: int | None = None,
+        record_drift: bool = False,
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
@@ -179,6 +186,7 @@ class IReferClient:
         self._http = http_client
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
+        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -212,6 +220,11 @@ class IReferClient:
     def cache(self) -> CacheConfig | None:
         """The read cache's configuration, or None when there is no cache."""
         return None if self._cache is None else self._cache.config
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._drift
 
     @property
     def is_closed(self) -> bool:
@@ -391,7 +404,7 @@ class IReferClient:
             raise
         finally:
             throttle.release()
-        result: T = decode(data, endpoint.result, method=endpoint.name)
+        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 
     def _read(
@@ -473,6 +486,25 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+
+    # -- readiness ---------------------------------------------------------------------
+
+    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
+
+            report = await client.probe()
+            if not report.ok:
+                raise RuntimeError(report.first_failure)
+        """
+        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+
+        self._check_usable()
+        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 

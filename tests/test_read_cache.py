@@ -178,3 +178,21 @@ def test_cancelled_waiters_leave_the_queue_and_release_nothing_they_did_not_take
         return queued, throttle.waiting
 
     assert run_virtual(main()) == (3, 0)
+
+
+def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
+    """Stamped by the client, never in the JSON: the drift recorder never reports it."""
+    from irefer_async._drift import DriftRecorder
+    from irefer_async.testing import Emulator
+
+    async def main() -> list[str]:
+        emulator = Emulator()
+        emulator.add_participant("ann@example.com")
+        async with emulator.client(record_drift=True) as client:
+            stats = await client.referrer_stats("ann@example.com")
+            assert stats.fetched_at is not None
+            drift = client.drift
+            assert isinstance(drift, DriftRecorder)
+            return [entry.path for entry in drift.entries()]
+
+    assert not [path for path in run_virtual(main()) if "fetched_at" in path]
