@@ -51,6 +51,17 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
+from ._events import (
+    ActionRecorded,
+    FeedEvent,
+    ParticipantJoined,
+    ParticipantUnlisted,
+    ReferralCredited,
+    RewardTriggered,
+    event_from_json,
+)
+from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -69,8 +80,10 @@ from ._models import (
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._retry import RetryConfig
+from ._signing import SignatureError, sign_payload, verify_signature
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
+    from ._feed_redis import RedisFeedStore
     from ._redis_limiter import RedisRateLimiter
 
 try:
@@ -81,12 +94,14 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 __all__ = [
     "APIError",
     "ActionOutcome",
+    "ActionRecorded",
     "BulkOutcome",
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
     "CallEvent",
     "CampaignStats",
+    "ClientSource",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -99,6 +114,9 @@ __all__ = [
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
+    "FeedEvent",
+    "FeedSource",
+    "FeedStore",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -111,9 +129,14 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ParticipantJoined",
+    "ParticipantUnlisted",
+    "PollReport",
     "RateLimit",
     "RateLimitedError",
+    "RedisFeedStore",
     "RedisRateLimiter",
+    "ReferralCredited",
     "Referrer",
     "ReferrerStats",
     "RequestTimeoutError",
@@ -121,22 +144,39 @@ __all__ = [
     "RetryConfig",
     "Reward",
     "RewardDelivery",
+    "RewardFeed",
     "RewardGoalType",
     "RewardQuantity",
     "RewardTo",
+    "RewardTriggered",
+    "SQLiteFeedStore",
     "ServerError",
+    "SignatureError",
     "SignupOutcome",
     "SpecificActionSignup",
+    "StoreLockedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",
     "__version__",
     "correlation_scope",
+    "event_from_json",
+    "sign_payload",
+    "verify_signature",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Import :class:`RedisRateLimiter`, and so ``redis``, only when it is first used."""
+    """Import the Redis classes, and so ``redis``, only when one is first used."""
+    if name == "RedisFeedStore":
+        try:
+            from ._feed_redis import RedisFeedStore  # noqa: PLC0415 - redis is optional
+        except ImportError as exc:  # pragma: no cover - the module imports redis lazily
+            raise ImportError(
+                "RedisFeedStore needs redis: pip install 'irefer-async[redis]'"
+            ) from exc
+        globals()[name] = RedisFeedStore
+        return RedisFeedStore
     if name == "RedisRateLimiter":
         try:
             from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional

@@ -316,6 +316,11 @@ def emulator_command(host: str, port: int, seed: int, seed_demo: bool) -> None:
     _exit(serve(argv))
 
 
+from ._watch import watch  # noqa: E402 - it uses the helpers above
+
+cli.add_command(watch)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``irefer`` console script."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="irefer")
