@@ -188,8 +188,8 @@ def event_from_json(text: str | bytes | Mapping[str, Any]) -> FeedEvent[Any]:
     data = json.loads(text) if isinstance(text, (str, bytes)) else text
     if not isinstance(data, Mapping):
         raise InvalidRequestError("an event's JSON form is an object")
+    cls = event_class(str(data.get("type")))
     try:
-        cls = event_class(str(data["type"]))
         observed = dt.datetime.fromisoformat(str(data["observed_at"]).replace("Z", "+00:00"))
         return cls(
             id=str(data["id"]),
