@@ -131,7 +131,9 @@ async def test_credits_are_one_event_per_unit_with_ids_independent_of_polling(
         seen_rarely = await _poll_and_drain(rarely)
     assert len(seen_often) == len(seen_rarely) == 5 + 5 + 3  # joins, credits, 2+1 rewards
     assert {e.id for e in seen_often} == {e.id for e in seen_rarely}
-    credits = sorted(e.data["referrals_count"] for e in seen_rarely if e.type == "referral.credited")
+    credits = sorted(
+        e.data["referrals_count"] for e in seen_rarely if e.type == "referral.credited"
+    )
     assert credits == [1, 2, 3, 4, 5]
 
 
