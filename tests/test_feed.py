@@ -317,7 +317,7 @@ def test_json_form_has_the_keys_at_the_top_and_round_trips() -> None:
 async def test_bad_options_are_refused_before_any_request(tmp_path: Path) -> None:
     """Unknown event type, non-positive interval: a typed error naming the problem."""
     emulator = Emulator()
-    with pytest.raises(InvalidRequestError, match="known: reward.triggered"):
+    with pytest.raises(InvalidRequestError, match=r"known: reward\.triggered"):
         RewardFeed(emulator.client(), store=tmp_path / "f", types={"reward"})
     with pytest.raises(InvalidRequestError, match="interval"):
         RewardFeed(emulator.client(), store=tmp_path / "f", interval=0)
