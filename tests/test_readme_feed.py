@@ -21,8 +21,8 @@ def test_readme_feed_example_sends_a_coupon_once(
     monkeypatch.chdir(tmp_path)
     emulator = Emulator()
     namespace: dict[str, Any] = {"__name__": "readme_feed"}
-    exec(compile(marked_blocks()["feed"], "README.md", "exec"), namespace)  # noqa: S102
-    namespace["IReferClient"] = lambda **kw: emulator.client(**kw)
+    exec(compile(marked_blocks()["feed"], "README.md", "exec"), namespace)
+    namespace["IReferClient"] = emulator.client
     ann = emulator.add_participant("ann@example.com")
 
     async def scenario() -> None:
