@@ -422,7 +422,7 @@ class RewardFeed:
         loop = asyncio.get_running_loop()
         while True:
             if not self._buffer:
-                self._buffer = await self.store.claim(64, self.lease)
+                self._buffer = await self.store.claim(self.store.prefetch, self.lease)
             if self._buffer:
                 pending = self._buffer.pop(0)
                 event = event_from_json(pending.body)

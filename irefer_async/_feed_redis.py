@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, IReferError
 from ._feed_store import KnownParticipant, ParticipantUpdate, Pending, PollCursor
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ __all__ = ["RedisFeedStore"]
 _GROUP = "workers"
 
 
-class PollLockLostError(ConfigurationError):
+class PollLockLostError(IReferError):
     """The poll lock of this worker expired and another worker took it; the poll is abandoned."""
 
 
@@ -68,6 +68,8 @@ class RedisFeedStore:
         self.redis: Any = redis  # redis-py's asyncio types are partial
         self.name = name
         self.poll_lock = poll_lock
+        #: One event per claim: a worker never sits on events another one could deliver.
+        self.prefetch = 1
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._prefix = f"irefer:feed:{name}:"
         self._token: str | None = None

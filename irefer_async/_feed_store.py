@@ -97,6 +97,10 @@ class ParticipantUpdate:
 class FeedStore(Protocol):
     """The state of one feed: snapshot and outbox (see the module docstring)."""
 
+    #: Events the feed takes per :meth:`claim` (1 for a store shared by several workers,
+    #: so no worker holds events another could deliver).
+    prefetch: int
+
     async def open(self) -> None:
         """Create or attach to the state; take whatever lock the store needs."""
 
@@ -180,6 +184,9 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 class SQLiteFeedStore:
     """The default store: one SQLite file (stdlib), one process at a time.
 
+    It hands out up to :attr:`prefetch` events per claim (one transaction for 64 events);
+    their leases start together.
+
     Each transaction is committed with ``synchronous=FULL`` in WAL mode, so an
     acknowledgement or a poll's batch survives a crash (SIGKILL or power loss) once the call
     returned. A second process opening the same file gets :class:`StoreLockedError`.
@@ -191,6 +198,8 @@ class SQLiteFeedStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         """Keep the feed's state in *path* (created if missing)."""
         self.path = Path(path)
+        #: Events taken from the outbox per claim.
+        self.prefetch = 64
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[bytes] | None = None
 

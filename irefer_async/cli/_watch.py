@@ -24,6 +24,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,7 +33,7 @@ import click
 import httpx
 from rich.console import Console
 
-from .._errors import ConfigurationError
+from .._errors import ConfigurationError, IReferError
 from .._events import EVENT_TYPES, FeedEvent
 from .._feed import PollReport, RewardFeed
 from .._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
@@ -71,6 +72,8 @@ class WatchOptions:
     dead_letter: Path | None = None
     rate: float | str | None = "default"
     progress: str = "auto"
+    #: Stop after this many polls (tests; None: until SIGTERM).
+    max_polls: int | None = None
 
 
 class _Stats:
@@ -229,62 +232,96 @@ def _progress_line(report: PollReport, stats: _Stats, pending: int) -> dict[str,
             "dead_letter": stats.dead, "retries": stats.retries, "pending": pending}  # fmt: skip
 
 
-async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None = None) -> int:
-    """Run ``irefer watch``; returns the exit code (0, or 1 if an event was dead-lettered)."""
-    _check(options)
-    out = out if out is not None else sys.stdout
-    mode = options.progress
-    if mode == "auto":
-        mode = "bar" if console.is_terminal else "json"
-    deliver = _Deliverer(options, out)
-    dead_letter = options.dead_letter or options.store.with_name(
-        options.store.name + ".dead-letter.jsonl"
-    )
-    client, _ = build_client(options.target, rate=options.rate)
-    stats = _Stats()
-    store = _make_store(options)
-    feed = RewardFeed(
-        client, store=store, interval=options.interval, jitter=options.jitter,
-        replay=options.replay, types=options.types or None,
-    )  # fmt: skip
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+class _Progress:
+    """Poll lines: JSON on stderr, a sentence on a terminal, or nothing."""
 
-    async def report(result: PollReport) -> None:
+    def __init__(self, mode: str, console: Console, stats: _Stats) -> None:
+        self.mode = "bar" if mode == "auto" and console.is_terminal else mode
+        if self.mode == "auto":
+            self.mode = "json"
+        self.console = console
+        self.stats = stats
+
+    def poll(self, result: PollReport, pending: int) -> None:
+        stats = self.stats
         stats.polls += 1
-        line = _progress_line(result, stats, await feed.store.outbox_size())
-        if mode == "json":
-            _emit(sys.stderr, line)
-        elif mode == "bar":
-            console.print(
+        if self.mode == "json":
+            _emit(sys.stderr, _progress_line(result, stats, pending))
+        elif self.mode == "bar":
+            self.console.print(
                 f"poll {result.generation}: {sum(result.rows.values())} rows, "
                 f"{result.total_events} new events, {stats.acked} delivered, "
                 f"{stats.dead} dead-lettered ({result.seconds:.2f} s)",
                 highlight=False,
             )
 
+    def failed(self, exc: IReferError) -> None:
+        self.stats.polls += 1
+        if self.mode != "none":
+            _emit(sys.stderr, {"event": "poll_failed", "error": str(exc),
+                               "error_type": type(exc).__name__})  # fmt: skip
+
+
+async def _forever(
+    feed: RewardFeed, options: WatchOptions, progress: _Progress,
+    handle: Callable[[FeedEvent[Any]], Awaitable[None]],
+) -> None:  # fmt: skip
+    """Deliver what is pending; poll at the interval; until SIGTERM (or ``max_polls``)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    next_poll = 0.0
+    while not stop.is_set():
+        event = await feed.next_event(poll=False)
+        if event is not None:
+            await handle(event)
+            continue
+        delay = next_poll - loop.time()
+        if delay > 0:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            continue
+        if options.max_polls is not None and progress.stats.polls >= options.max_polls:
+            return
+        next_poll = loop.time() + feed.next_delay()
+        try:
+            result = await feed.poll()
+        except IReferError as exc:  # the API failed past its retries: try at the next poll
+            progress.failed(exc)
+            continue
+        progress.poll(result, await feed.store.outbox_size())
+
+
+async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None = None) -> int:
+    """Run ``irefer watch``; returns the exit code (0, or 1 if an event was dead-lettered)."""
+    _check(options)
+    out = out if out is not None else sys.stdout
+    deliver = _Deliverer(options, out)
+    dead_letter = options.dead_letter or options.store.with_name(
+        options.store.name + ".dead-letter.jsonl"
+    )
+    client, _ = build_client(options.target, rate=options.rate)
+    stats = _Stats()
+    progress = _Progress(options.progress, console, stats)
+    store = _make_store(options)
+    feed = RewardFeed(
+        client, store=store, interval=options.interval, jitter=options.jitter,
+        replay=options.replay, types=options.types or None,
+    )  # fmt: skip
+
+    async def handle(event: FeedEvent[Any]) -> None:
+        await _handle(feed, event, deliver, options, stats, out, dead_letter)
+
     try:
         async with client, feed:
             if options.once:
-                await report(await feed.poll())
+                result = await feed.poll()
+                progress.poll(result, await feed.store.outbox_size())
                 while (event := await feed.next_event(poll=False)) is not None:
-                    await _handle(feed, event, deliver, options, stats, out, dead_letter)
-                return 1 if stats.dead else 0
-            next_poll = 0.0
-            while not stop.is_set():
-                event = await feed.next_event(poll=False)
-                if event is not None:
-                    await _handle(feed, event, deliver, options, stats, out, dead_letter)
-                    continue
-                delay = next_poll - loop.time()
-                if delay > 0:
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-                    continue
-                next_poll = loop.time() + feed.next_delay()
-                await report(await feed.poll())
+                    await handle(event)
+            else:
+                await _forever(feed, options, progress, handle)
             return 1 if stats.dead else 0
     finally:
         await deliver.aclose()

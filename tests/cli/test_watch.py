@@ -263,3 +263,23 @@ def test_sigkill_restarts_lose_no_event_10k(tmp_path: Path) -> None:
     """The figure: 10,000 rewards via --exec, 5 random SIGKILLs and restarts, nothing lost."""
     result = _kill_restart_run(tmp_path, events=10_000, kills=5, seed=7)
     print(result)
+
+
+async def test_a_failed_poll_is_reported_and_the_next_one_delivers(
+    emulator: Emulator, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API failing past its retries in one poll: a poll_failed line, then business as usual."""
+    ann = emulator.add_participant("ann@example.com")
+    await _watch(_options(workdir))
+    emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    emulator.inject_fault("http_5xx_before", method="referrers", times=4)  # one poll's attempts
+    options = _options(workdir, once=False, max_polls=2, interval=0.01, progress="json")
+    code, lines = await _watch(options)
+    assert code == 0
+    assert sorted(line["type"] for line in lines) == [
+        "participant.joined", "referral.credited", "reward.triggered"
+    ]  # fmt: skip
+    progress = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
+    assert [p["event"] for p in progress] == ["poll_failed", "poll"]
+    assert progress[0]["error_type"] == "ServerError"
+    assert "W4qL" not in progress[0]["error"]  # the license key never shows
