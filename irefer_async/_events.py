@@ -5,21 +5,21 @@ Five types, named as a handler or a receiver writes them:
 ==========================  =====================================  ==========================
 ``type``                    when                                   ``row``
 ==========================  =====================================  ==========================
-``reward.triggered``        a new ``rewards`` row (``EACHTIME``    :class:`TriggeredReward`
+``reward.triggered``        a new ``rewards`` row (``EACHTIME``    `TriggeredReward`
                             rewards fire at every multiple)
-``participant.joined``      a new ``referrers`` row                :class:`Referrer`
-``referral.credited``       a participant's ``referrals_count``    :class:`Referrer`
+``participant.joined``      a new ``referrers`` row                `Referrer`
+``referral.credited``       a participant's ``referrals_count``    `Referrer`
                             rose: one event per unit, ``data``
                             ``{"referrals_count": n}``
-``action.recorded``         a new ``specificActionSignups`` row    :class:`SpecificActionSignup`
-``participant.unlisted``    a ``referrers`` row disappeared        :class:`Referrer` (last seen)
+``action.recorded``         a new ``specificActionSignups`` row    `SpecificActionSignup`
+``participant.unlisted``    a ``referrers`` row disappeared        `Referrer` (last seen)
                             (e.g. a plan limit hides sign-ups);
                             ``data`` ``{"times": n}``
 ==========================  =====================================  ==========================
 
 Each event's ``id`` is derived from the campaign, the type and the row's identity only
-(:func:`event_id`), so the same change gets the same id after a restart and on another machine.
-The JSON form (:meth:`FeedEvent.to_json`) is one object with ``id``, ``type``, ``campaign``,
+(`event_id`), so the same change gets the same id after a restart and on another machine.
+The JSON form (`FeedEvent.to_json`) is one object with ``id``, ``type``, ``campaign``,
 ``observed_at``, ``row`` (the API's row exactly as it came) and ``data`` at the top.
 """
 
@@ -75,7 +75,7 @@ class FeedEvent(Generic[R]):
     #: The list endpoint whose rows this event carries.
     source: ClassVar[str] = ""
 
-    #: Deterministic id: the same change has the same id everywhere (see :func:`event_id`).
+    #: Deterministic id: the same change has the same id everywhere (see `event_id`).
     id: str
     #: The campaign id.
     campaign: int

@@ -1,12 +1,12 @@
 """The reward feed: poll the list endpoints, diff them against the store, deliver typed events.
 
-iRefer has no webhooks; :class:`RewardFeed` makes them. One poll streams each list
+iRefer has no webhooks; `RewardFeed` makes them. One poll streams each list
 (``referrers``, ``rewards``, ``specificActionSignups``) row by row, compares rows by batches of
 ids against the snapshot in the store (never two lists in memory), and commits each batch's
 snapshot updates together with the events they produce. Delivery then hands out the stored
 events until they are acknowledged (``docs/feed.md`` states the contract).
 
-Rows come from a :class:`FeedSource`; :class:`ClientSource` reads an :class:`IReferClient`,
+Rows come from a `FeedSource`; `ClientSource` reads an `IReferClient`,
 using its streaming iterators (``iter_referrers()``...) when the client has them and the
 tuple methods (``referrers()``...) otherwise.
 """
@@ -75,7 +75,7 @@ class FeedSource(Protocol):
 
 
 class ClientSource:
-    """A :class:`FeedSource` over an :class:`IReferClient` and one campaign.
+    """A `FeedSource` over an `IReferClient` and one campaign.
 
     Uses ``client.iter_referrers()`` (and the other streaming iterators) when the client has
     them, so a poll holds one page of rows at a time; otherwise the tuple methods, which hold
@@ -204,7 +204,7 @@ class RewardFeed:
     ) -> None:
         """Poll *source* every *interval* seconds (± *jitter* as a fraction), state in *store*.
 
-        *store* is a :class:`FeedStore` or a path for a :class:`SQLiteFeedStore`. *types*
+        *store* is a `FeedStore` or a path for a `SQLiteFeedStore`. *types*
         keeps only events of those type names (default: all five). *clock* stamps
         ``observed_at``.
         """

@@ -49,7 +49,7 @@ class RedisFeedStore:
 
     *poll_lock* (seconds) bounds how long a worker may hold the poll between two batches.
     *consumer* names this worker in the stream's group (default: host, pid and a random
-    suffix). The ``redis`` client is lent, not owned: :meth:`close` does not close it.
+    suffix). The ``redis`` client is lent, not owned: `close` does not close it.
     """
 
     def __init__(

@@ -13,7 +13,7 @@ Two transactions carry the delivery contract (``docs/feed.md``):
 1. ``commit_batch``: a batch's snapshot updates and the events they produce, together;
 2. ``ack``: removing an acknowledged event from the outbox.
 
-:class:`SQLiteFeedStore` (stdlib ``sqlite3``, one file, one process at a time: it holds an
+`SQLiteFeedStore` (stdlib ``sqlite3``, one file, one process at a time: it holds an
 exclusive ``flock`` on ``PATH.lock``) is the default; ``RedisFeedStore`` shares one feed
 between several workers.
 """
@@ -75,11 +75,11 @@ class KnownParticipant:
 
 @attrs.frozen(slots=True)
 class Pending:
-    """An event handed out by :meth:`FeedStore.claim`: its id and JSON form."""
+    """An event handed out by `FeedStore.claim`: its id and JSON form."""
 
     event_id: str
     body: str
-    #: Opaque handle :meth:`FeedStore.ack` needs (SQLite: the outbox row; Redis: the entry id).
+    #: Opaque handle `FeedStore.ack` needs (SQLite: the outbox row; Redis: the entry id).
     handle: str
 
 
@@ -97,7 +97,7 @@ class ParticipantUpdate:
 class FeedStore(Protocol):
     """The state of one feed: snapshot and outbox (see the module docstring)."""
 
-    #: Events the feed takes per :meth:`claim` (1 for a store shared by several workers,
+    #: Events the feed takes per `claim` (1 for a store shared by several workers,
     #: so no worker holds events another could deliver).
     prefetch: int
 
@@ -184,12 +184,12 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
 class SQLiteFeedStore:
     """The default store: one SQLite file (stdlib), one process at a time.
 
-    It hands out up to :attr:`prefetch` events per claim (one transaction for 64 events);
+    It hands out up to `prefetch` events per claim (one transaction for 64 events);
     their leases start together.
 
     Each transaction is committed with ``synchronous=FULL`` in WAL mode, so an
     acknowledgement or a poll's batch survives a crash (SIGKILL or power loss) once the call
-    returned. A second process opening the same file gets :class:`StoreLockedError`.
+    returned. A second process opening the same file gets `StoreLockedError`.
 
     The calls are short synchronous SQLite transactions run on the event loop's thread
     (a batch of 1,000 rows costs a few milliseconds).

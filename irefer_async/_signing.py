@@ -1,8 +1,8 @@
 """Signed webhooks: how ``irefer watch --forward`` signs a POST and how a receiver checks it.
 
-The signature header (:data:`SIGNATURE_HEADER`) reads ``t=<unix seconds>,v1=<hex>``, where
+The signature header (`SIGNATURE_HEADER`) reads ``t=<unix seconds>,v1=<hex>``, where
 ``<hex>`` is HMAC-SHA256, keyed by the shared secret, over ``<t>.`` followed by the exact body
-bytes. A receiver recomputes it with :func:`verify_signature`, which also rejects a timestamp
+bytes. A receiver recomputes it with `verify_signature`, which also rejects a timestamp
 outside the replay window, so a captured request cannot be replayed later.
 """
 
@@ -68,7 +68,7 @@ def verify_signature(
     """Check a forwarded event: the HMAC over its timestamp and body, and the replay window.
 
     *body* is the raw request body, exactly as received (not re-serialised JSON). Returns the
-    signed timestamp; raises :class:`SignatureError` when the header is missing or malformed,
+    signed timestamp; raises `SignatureError` when the header is missing or malformed,
     when no ``v1`` signature matches (compared in constant time), or when the timestamp is more
     than *tolerance* seconds away from *now* (default: the current time).
 
