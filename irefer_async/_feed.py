@@ -96,8 +96,10 @@ class ClientSource:
         streaming = getattr(self.client, f"iter_{name}", None)
         self.requests += 1
         if streaming is not None:
-            async for row in streaming(campaign_id=self.campaign):
-                yield row
+            # ListStream: one streamed request, closed on exit even if the diff stops early.
+            async with streaming(campaign_id=self.campaign) as rows:
+                async for row in rows:
+                    yield row
             return
         rows = await getattr(self.client, name)(campaign_id=self.campaign)
         for row in rows:

@@ -348,3 +348,65 @@ async def test_ack_of_an_event_not_handed_out_is_refused(
         await feed.ack(event)
         with pytest.raises(InvalidRequestError, match="not handed out"):
             await feed.ack(event)
+
+
+class _Stream:
+    """Stands for the client's ListStream: an async context manager that is async-iterable."""
+
+    def __init__(self, rows: tuple[Any, ...], log: list[str], name: str) -> None:
+        self.rows = rows
+        self.log = log
+        self.name = name
+
+    async def __aenter__(self) -> _Stream:
+        self.log.append(f"open {self.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.log.append(f"close {self.name}")
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._gen()
+
+    async def _gen(self) -> AsyncIterator[Any]:
+        for row in self.rows:
+            yield row
+
+
+async def test_client_source_prefers_the_streaming_iterators(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """A client with iter_referrers() & co is read through them (opened and closed each poll)."""
+    from irefer_async import ClientSource
+
+    ann = emulator.add_participant("ann@example.com")
+    emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    log: list[str] = []
+    async with emulator.client() as real:
+        rows = {
+            "referrers": await real.referrers(),
+            "rewards": await real.rewards(),
+            "specific_action_signups": await real.specific_action_signups(),
+        }
+
+        class StreamingClient:
+            campaign_id = 2605
+
+            def __getattr__(self, name: str) -> Any:
+                if name.startswith("iter_"):
+                    key = name[len("iter_") :]
+                    return lambda *, campaign_id: _Stream(rows[key], log, key)
+                raise AttributeError(name)
+
+            async def referrers(self, **kw: Any) -> Any:
+                raise AssertionError("the tuple method must not be used")
+
+        source = ClientSource(StreamingClient())  # type: ignore[arg-type]
+        async with RewardFeed(source, store=tmp_path / "f.sqlite", replay=True) as feed:
+            report = await feed.poll()
+    assert report.rows == {
+        "referrers": 2, "rewards": len(rows["rewards"]), "specificActionSignups": 0
+    }  # fmt: skip
+    assert report.rows["rewards"] >= 1
+    assert report.requests == 3
+    assert log == [f"{verb} {name}" for name in rows for verb in ("open", "close")]
