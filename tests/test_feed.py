@@ -381,6 +381,7 @@ async def test_client_source_prefers_the_streaming_iterators(
 
     ann = emulator.add_participant("ann@example.com")
     emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    emulator.add_participant("cy@example.com", referrer_code=ann.code)  # a reward at 2
     log: list[str] = []
     async with emulator.client() as real:
         rows = {
@@ -405,7 +406,7 @@ async def test_client_source_prefers_the_streaming_iterators(
         async with RewardFeed(source, store=tmp_path / "f.sqlite", replay=True) as feed:
             report = await feed.poll()
     assert report.rows == {
-        "referrers": 2, "rewards": len(rows["rewards"]), "specificActionSignups": 0
+        "referrers": 3, "rewards": len(rows["rewards"]), "specificActionSignups": 0
     }  # fmt: skip
     assert report.rows["rewards"] >= 1
     assert report.requests == 3
