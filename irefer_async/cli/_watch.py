@@ -130,7 +130,7 @@ class _Deliverer:
         env = {**self._env, "IREFER_EVENT_ID": event.id, "IREFER_EVENT_TYPE": event.type}
         proc = await asyncio.create_subprocess_shell(
             self.options.exec_cmd, stdin=asyncio.subprocess.PIPE, env=env,
-            stdout=sys.stderr.fileno(),
+            stdout=2,  # our stdout carries the JSON lines: the command writes to stderr
         )  # fmt: skip
         try:
             await asyncio.wait_for(proc.communicate((body + "\n").encode()),

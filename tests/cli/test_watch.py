@@ -283,3 +283,17 @@ async def test_a_failed_poll_is_reported_and_the_next_one_delivers(
     assert [p["event"] for p in progress] == ["poll_failed", "poll"]
     assert progress[0]["error_type"] == "ServerError"
     assert "W4qL" not in progress[0]["error"]  # the license key never shows
+
+
+def test_exec_from_the_command_line_keeps_stdout_for_json_lines(
+    emulator: Emulator, runner: CliRunner, workdir: Path
+) -> None:
+    """The command's own output goes to stderr; stdout has only the JSON outcome lines."""
+    ann = emulator.add_participant("ann@example.com")
+    assert runner.invoke(cli, ["watch", "--emulator", "--once"]).exit_code == 0
+    emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    result = runner.invoke(cli, ["watch", "--emulator", "--once", "--type", "participant.joined",
+                                 "--exec", "echo handled; cat > /dev/null"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(x["type"], x["status"]) for x in lines] == [("participant.joined", "acked")]
