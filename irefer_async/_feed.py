@@ -40,6 +40,7 @@ from ._events import (
 from ._feed_store import (
     DEFAULT_LEASE,
     FeedStore,
+    KnownParticipant,
     ParticipantUpdate,
     Pending,
     SQLiteFeedStore,
@@ -288,17 +289,12 @@ class RewardFeed:
         cursor = await self.store.begin_poll()
         if cursor is None:  # another worker of a shared store is polling
             return PollReport(0, baseline=False, skipped=True)
-        emit = cursor.baselined or self.replay
         report = PollReport(cursor.generation, baseline=not cursor.baselined)
-        observed = self._clock()
-        await self._poll_participants(cursor.generation, emit, observed, report)
-        for source_name, cls, rows in (
-            ("rewards", RewardTriggered, self.source.rewards()),
-            ("specificActionSignups", ActionRecorded, self.source.specific_action_signups()),
-        ):
-            await self._poll_appended(source_name, cls, rows, cursor.generation, emit, observed,
-                                      report)  # fmt: skip
-        await self._sweep_unlisted(cursor.generation, emit, observed, report)
+        try:
+            await self._poll_lists(cursor.generation, cursor.baselined or self.replay, report)
+        except BaseException:
+            await self.store.abort_poll()
+            raise
         await self.store.finish_poll(cursor.generation)
         report.seconds = time.monotonic() - started
         if requests_before is not None:
@@ -308,6 +304,16 @@ class RewardFeed:
             report.generation, report.rows, report.events, report.seconds,
         )  # fmt: skip
         return report
+
+    async def _poll_lists(self, generation: int, emit: bool, report: PollReport) -> None:
+        observed = self._clock()
+        await self._poll_participants(generation, emit, observed, report)
+        for source_name, cls, rows in (
+            ("rewards", RewardTriggered, self.source.rewards()),
+            ("specificActionSignups", ActionRecorded, self.source.specific_action_signups()),
+        ):
+            await self._poll_appended(source_name, cls, rows, generation, emit, observed, report)
+        await self._sweep_unlisted(generation, emit, observed, report)
 
     def _count(self, report: PollReport, etype: str) -> None:
         report.events[etype] = report.events.get(etype, 0) + 1
@@ -331,7 +337,7 @@ class RewardFeed:
         self, chunk: list[Referrer], generation: int, emit: bool, observed: dt.datetime,
         report: PollReport,
     ) -> None:  # fmt: skip
-        known = await self.store.known_participants([row.id for row in chunk])
+        known = dict(await self.store.known_participants([row.id for row in chunk]))
         batch = _Batch()
         for row in chunk:
             before = known.get(row.id)
@@ -349,6 +355,12 @@ class RewardFeed:
                     dumps_row(row.raw) if changed or not before.listed else None,
                 ))  # fmt: skip
                 first_credit = before.referrals + 1
+            # A row listed twice in one batch is known the second time.
+            known[row.id] = KnownParticipant(
+                max(count, before.referrals if before else 0),
+                True,
+                before.unlisted_times if before else 0,
+            )
             if emit and self._wanted(ReferralCredited):
                 for n in range(first_credit, count + 1):
                     batch.events.append(self._event(
@@ -381,7 +393,7 @@ class RewardFeed:
     ) -> None:  # fmt: skip
         known = await self.store.known_ids(source_name, [row.id for row in chunk])
         batch = _Batch()
-        new = [row for row in chunk if row.id not in known]
+        new = list({row.id: row for row in chunk if row.id not in known}.values())
         batch.seen[source_name] = [row.id for row in new]
         if emit and self._wanted(cls):
             for row in new:

@@ -219,6 +219,11 @@ class RedisFeedStore:
         await self._fenced(lambda pipe: pipe.hset(self._key("meta"), "baselined", 1))
         await self._release()
 
+    async def abort_poll(self) -> None:
+        """Give up the poll lock at once, so another worker can poll without waiting it out."""
+        if self._token is not None:
+            await self._release()
+
     async def claim(self, limit: int, lease: float) -> list[Pending]:
         """Events whose consumer died (idle past *lease*) first, then new ones."""
         stream = self._key("events")

@@ -143,6 +143,9 @@ class FeedStore(Protocol):
     async def finish_poll(self, generation: int) -> None:
         """Record that the poll *generation* saw the campaign whole: the baseline exists."""
 
+    async def abort_poll(self) -> None:
+        """Give up what a poll that failed part way holds (what it committed stays)."""
+
     async def claim(self, limit: int, lease: float) -> list[Pending]:
         """Hand out up to *limit* events, oldest first, not handed out or whose lease expired."""
 
@@ -344,6 +347,9 @@ class SQLiteFeedStore:
         """Record that the baseline exists."""
         with self._transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('baselined', 1)")
+
+    async def abort_poll(self) -> None:
+        """Nothing to release: one process, no poll lock."""
 
     async def claim(self, limit: int, lease: float) -> list[Pending]:
         """Hand out up to *limit* events, oldest first."""

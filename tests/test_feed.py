@@ -411,3 +411,36 @@ async def test_client_source_prefers_the_streaming_iterators(
     assert report.rows["rewards"] >= 1
     assert report.requests == 3
     assert log == [f"{verb} {name}" for name in rows for verb in ("open", "close")]
+
+
+async def test_a_row_listed_twice_in_a_poll_is_one_event(tmp_path: Path) -> None:
+    """A page repeating a row (as paging over a moving list can): one event per change."""
+    from irefer_async import ClientSource
+
+    emulator = Emulator()
+    ann = emulator.add_participant("ann@example.com")
+    emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    async with emulator.client() as client:
+        inner = ClientSource(client)
+
+        class Repeating:
+            campaign = inner.campaign
+
+            async def referrers(self) -> AsyncIterator[Referrer]:
+                async for row in inner.referrers():
+                    yield row
+                    yield row
+
+            async def rewards(self) -> AsyncIterator[Any]:
+                async for row in inner.rewards():
+                    yield row
+                    yield row
+
+            def specific_action_signups(self) -> Any:
+                return inner.specific_action_signups()
+
+        async with RewardFeed(Repeating(), store=tmp_path / "f.sqlite", replay=True) as feed:
+            report = await feed.poll()
+            events = await _drain(feed)
+    assert len(events) == len({e.id for e in events}) == 2 + 1 + 1  # joins, credit, reward
+    assert report.total_events == 4  # found once each, not found twice and merged

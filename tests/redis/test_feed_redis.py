@@ -116,3 +116,18 @@ async def test_a_poller_whose_lock_expired_cannot_write(redis_client: Any, key_n
     with pytest.raises(PollLockLostError):
         await store.commit_batch(cursor.generation, (), {}, [("evt_x", "{}")])
     assert await store.outbox_size() == 0
+
+
+async def test_a_failed_poll_gives_the_lock_up_at_once(redis_client: Any, key_name: str) -> None:
+    """The API failing mid-poll: the lock is released, another worker polls right away."""
+    emulator = Emulator()
+    emulator.add_participant("ann@example.com")
+    emulator.inject_fault("http_5xx_before", method="rewards", times=None)
+    one = _worker(emulator, redis_client, key_name)
+    two = _worker(emulator, redis_client, key_name)
+    async with one, two:
+        with pytest.raises(Exception, match="rewards"):
+            await one.poll()
+        emulator.clear_faults()
+        report = await two.poll()
+    assert not report.skipped and report.rows["referrers"] == 1
