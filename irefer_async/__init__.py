@@ -61,6 +61,7 @@ from ._events import (
     event_from_json,
 )
 from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from ._feed_redis import RedisFeedStore  # redis itself is imported on first use
 from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
@@ -83,7 +84,6 @@ from ._retry import RetryConfig
 from ._signing import SignatureError, sign_payload, verify_signature
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
-    from ._feed_redis import RedisFeedStore
     from ._redis_limiter import RedisRateLimiter
 
 try:
@@ -167,16 +167,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """Import the Redis classes, and so ``redis``, only when one is first used."""
-    if name == "RedisFeedStore":
-        try:
-            from ._feed_redis import RedisFeedStore  # noqa: PLC0415 - redis is optional
-        except ImportError as exc:  # pragma: no cover - the module imports redis lazily
-            raise ImportError(
-                "RedisFeedStore needs redis: pip install 'irefer-async[redis]'"
-            ) from exc
-        globals()[name] = RedisFeedStore
-        return RedisFeedStore
+    """Import :class:`RedisRateLimiter`, and so ``redis``, only when it is first used."""
     if name == "RedisRateLimiter":
         try:
             from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional

@@ -8,7 +8,6 @@ Commands::
     irefer stats campaign | irefer stats referrer EMAIL
     irefer export referrers|rewards|actions --format table|csv|json
     irefer emulator --port 8765 [--seed-demo]
-    irefer watch [--exec CMD | --forward URL] [--once] [--store PATH]   events from polling
 
 Every command that talks to iRefer takes ``--emulator`` (the embedded, in-process emulator)
 or uses the real API with credentials from ``IREFER_LICENSE_KEY`` and ``IREFER_API_KEY``

@@ -212,6 +212,16 @@ class Emulator:
         except RejectedError as exc:
             raise ValueError(exc.reason) from None
 
+    def participant(self, email: str, *, campaign_id: int | None = None) -> Participant | None:
+        """Return the participant registered with *email*, if any."""
+        return self._campaign(campaign_id).find(email)
+
+    def record_views(self, count: int, *, campaign_id: int | None = None) -> int:
+        """Add *count* landing-page views (``total_views``); returns the new total."""
+        campaign = self._campaign(campaign_id)
+        campaign.total_views = max(0, campaign.total_views + count)
+        return campaign.total_views
+
     def record_action(
         self,
         external_id: str,
@@ -252,16 +262,6 @@ class Emulator:
             else:
                 campaign.hidden.discard(found.id)
         return len(campaign.hidden)
-
-    def participant(self, email: str, *, campaign_id: int | None = None) -> Participant | None:
-        """Return the participant registered with *email*, if any."""
-        return self._campaign(campaign_id).find(email)
-
-    def record_views(self, count: int, *, campaign_id: int | None = None) -> int:
-        """Add *count* landing-page views (``total_views``); returns the new total."""
-        campaign = self._campaign(campaign_id)
-        campaign.total_views = max(0, campaign.total_views + count)
-        return campaign.total_views
 
     def inject_fault(
         self,
