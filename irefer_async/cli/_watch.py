@@ -255,6 +255,13 @@ class _Progress:
                 highlight=False,
             )
 
+    def summary(self, pending: int) -> None:
+        stats = self.stats
+        if self.mode == "json":
+            _emit(sys.stderr, {"event": "summary", "polls": stats.polls, "acked": stats.acked,
+                               "dead_letter": stats.dead, "retries": stats.retries,
+                               "pending": pending})  # fmt: skip
+
     def failed(self, exc: IReferError) -> None:
         self.stats.polls += 1
         if self.mode != "none":
@@ -270,7 +277,9 @@ async def _forever(
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on every platform
+        # Stop between events: the one in hand is finished and acknowledged first.
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
     next_poll = 0.0
     while not stop.is_set():
         event = await feed.next_event(poll=False)
@@ -322,6 +331,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
                     await handle(event)
             else:
                 await _forever(feed, options, progress, handle)
+            progress.summary(await feed.store.outbox_size())
             return 1 if stats.dead else 0
     finally:
         await deliver.aclose()

@@ -280,7 +280,9 @@ async def test_a_failed_poll_is_reported_and_the_next_one_delivers(
         "participant.joined", "referral.credited", "reward.triggered"
     ]  # fmt: skip
     progress = [json.loads(x) for x in capsys.readouterr().err.splitlines()]
-    assert [p["event"] for p in progress] == ["poll_failed", "poll"]
+    assert [p["event"] for p in progress] == ["poll_failed", "poll", "summary"]
+    assert progress[-1] == {"event": "summary", "polls": 2, "acked": 3, "dead_letter": 0,
+                            "retries": 0, "pending": 0}  # fmt: skip
     assert progress[0]["error_type"] == "ServerError"
     assert "W4qL" not in progress[0]["error"]  # the license key never shows
 
