@@ -299,6 +299,14 @@ async def test_iterator_polls_at_the_interval(emulator: Emulator, tmp_path: Path
     assert loop.time() - started < 1.0
 
 
+def test_malformed_json_forms_are_typed_errors() -> None:
+    """Not an object, or missing keys: InvalidRequestError saying it is not an event."""
+    with pytest.raises(InvalidRequestError, match="is an object"):
+        event_from_json("[1, 2]")
+    with pytest.raises(InvalidRequestError, match="not an event's JSON form"):
+        event_from_json({"type": "reward.triggered", "id": "evt_1"})
+
+
 def test_json_form_has_the_keys_at_the_top_and_round_trips() -> None:
     """The JSON form is one object: id, type, campaign, observed_at, row, data."""
     from irefer_async import RewardTriggered
@@ -321,7 +329,18 @@ async def test_bad_options_are_refused_before_any_request(tmp_path: Path) -> Non
         RewardFeed(emulator.client(), store=tmp_path / "f", types={"reward"})
     with pytest.raises(InvalidRequestError, match="interval"):
         RewardFeed(emulator.client(), store=tmp_path / "f", interval=0)
+    for bad, match in (({"jitter": 1.0}, "jitter"), ({"lease": 0}, "lease"),
+                       ({"batch": 0}, "batch")):  # fmt: skip
+        with pytest.raises(InvalidRequestError, match=match):
+            RewardFeed(emulator.client(), store=tmp_path / "f", **bad)
+    with pytest.raises(InvalidRequestError, match="campaign id"):
+        RewardFeed(emulator.client(campaign_id=None), store=tmp_path / "f")
+    feed = RewardFeed(emulator.client(), store=tmp_path / "f")
+    with pytest.raises(InvalidRequestError, match="open the feed first"):
+        await feed.poll()
+    assert "campaign=2605" in repr(feed) and "SQLiteFeedStore" in repr(feed)
     assert len(emulator.journal) == 0
+    assert not (tmp_path / "f").exists()  # nothing opened either
 
 
 async def test_one_process_per_sqlite_store(emulator: Emulator, tmp_path: Path) -> None:
@@ -348,6 +367,13 @@ async def test_ack_of_an_event_not_handed_out_is_refused(
         await feed.ack(event)
         with pytest.raises(InvalidRequestError, match="not handed out"):
             await feed.ack(event)
+        released = await feed.next_event(poll=False)
+        assert released is not None
+        feed.release(released)  # not acknowledged: handed out again after a restart
+        with pytest.raises(InvalidRequestError, match="not handed out"):
+            await feed.ack(released)
+    async with _feed(emulator, tmp_path / "f.sqlite") as feed:
+        assert released.id in {e.id for e in await _drain(feed)}
 
 
 class _Stream:

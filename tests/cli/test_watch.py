@@ -299,3 +299,27 @@ def test_exec_from_the_command_line_keeps_stdout_for_json_lines(
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(x["type"], x["status"]) for x in lines] == [("participant.joined", "acked")]
+
+
+async def test_a_hung_exec_is_killed_at_its_timeout(emulator: Emulator, workdir: Path) -> None:
+    """--exec-timeout: a command that hangs is killed, the attempt fails, then dead-lettered."""
+    ann = emulator.add_participant("ann@example.com")
+    await _watch(_options(workdir))
+    emulator.add_participant("bob@example.com", referrer_code=ann.code)
+    options = _options(workdir, exec_cmd="exec sleep 30", exec_timeout=0.2, attempts=1,
+                       types=("participant.joined",))  # fmt: skip
+    started = time.monotonic()
+    code, lines = await _watch(options)
+    assert time.monotonic() - started < 10
+    assert code == 1
+    assert [(x["status"], x["error"]) for x in lines] == [
+        ("dead_letter", "--exec timed out after 0.2 s")
+    ]
+
+
+def test_the_default_rate_bounds_the_interval(runner: CliRunner, workdir: Path) -> None:
+    """Against the real API (client default 5/s) an interval under 0.6 s is refused."""
+    env = {"IREFER_LICENSE_KEY": DEFAULT_LICENSE_KEY, "IREFER_API_KEY": DEFAULT_API_KEY,
+           "IREFER_CAMPAIGN_ID": "2605", "IREFER_BASE_URL": "http://127.0.0.1:9/v1.0/"}  # fmt: skip
+    result = runner.invoke(cli, ["watch", "--interval", "0.5"], env=env)
+    assert result.exit_code == 2 and "--interval must be >= 0.6 s" in result.stderr

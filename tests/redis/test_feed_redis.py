@@ -131,3 +131,14 @@ async def test_a_failed_poll_gives_the_lock_up_at_once(redis_client: Any, key_na
         emulator.clear_faults()
         report = await two.poll()
     assert not report.skipped and report.rows["referrers"] == 1
+
+
+def test_bad_redis_store_options_are_refused(redis_client: Any) -> None:
+    """An empty or spaced name, a non-positive poll lock: ConfigurationError before any I/O."""
+    from irefer_async import ConfigurationError
+
+    for kwargs in ({"name": ""}, {"name": "a b"}, {"poll_lock": 0}):
+        with pytest.raises(ConfigurationError):
+            RedisFeedStore(redis_client, **kwargs)
+    store = RedisFeedStore(redis_client, name="x", consumer="worker-1")
+    assert repr(store) == "<RedisFeedStore name='x' consumer='worker-1'>"
