@@ -230,8 +230,10 @@ class SQLiteFeedStore:
         self._db = db
 
     def _take_lock(self) -> None:
-        import fcntl  # noqa: PLC0415 - POSIX only; imported where it is needed
-
+        try:
+            import fcntl  # noqa: PLC0415 - POSIX only; imported where it is needed
+        except ImportError:  # pragma: no cover - Windows: no flock, one watcher is on you
+            return
         lock_path = self.path.with_name(self.path.name + ".lock")
         handle = lock_path.open("ab")
         try:
