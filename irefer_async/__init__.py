@@ -33,6 +33,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -80,6 +81,7 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 from ._signing import SignatureError, sign_payload, verify_signature
 
@@ -101,6 +103,7 @@ __all__ = [
     "BulkSummary",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
     "ClientSource",
     "ClientStateError",
     "ConfigurationError",
@@ -111,6 +114,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
@@ -132,6 +138,8 @@ __all__ = [
     "ParticipantJoined",
     "ParticipantUnlisted",
     "PollReport",
+    "ProbeCheck",
+    "ProbeReport",
     "RateLimit",
     "RateLimitedError",
     "RedisFeedStore",
