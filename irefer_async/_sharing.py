@@ -7,7 +7,8 @@ error, to every caller that asks for the same key (API method, campaign, paramet
 is in flight:
 
 * the task is created in the first caller's context, so it runs under that call's deadline
-  and correlation id; later callers, arriving later, have later deadlines (same budget);
+  and correlation id; later callers, arriving later, have later deadlines (same budget),
+  so a joiner may get the first caller's deadline error a little before its own deadline;
 * a caller that is cancelled (its page request was dropped) stops waiting, but the task
   goes on for the others (each caller waits on its own future, which the task resolves);
   only when *every* caller has gone is it cancelled, since nobody wants the answer;
