@@ -41,7 +41,11 @@ TRANSPORTS = ("httpx", "aiohttp")
 
 
 def sdk_client(base_url: str, transport: Any, **options: Any) -> IReferClient:
-    """The SDK as a user would build it: 64 in flight, no rate limit, default retries."""
+    """The SDK as a user would build it: 64 in flight, no rate limit, default retries.
+
+    Sharing is off: every worker asks for the same participant, and shared reads would send
+    fewer requests than the hand-written baseline; this measures the cost of one request.
+    """
     return IReferClient(
         DEFAULT_LICENSE_KEY,
         DEFAULT_API_KEY,
@@ -49,6 +53,7 @@ def sdk_client(base_url: str, transport: Any, **options: Any) -> IReferClient:
         base_url=base_url,
         rate_limit=None,
         max_concurrency=CONCURRENCY,
+        share_reads=False,
         transport=None if transport == "httpx" else transport,
         **options,
     )
