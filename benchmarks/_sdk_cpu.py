@@ -5,11 +5,13 @@ iterations (this thread's CPU time, median of 7 rounds, µs per call): argument 
 parameters (the endpoint table), the observability decision, the retry fast path, the throttle
 (concurrency cap, no rate limit), the query string and request (``httpx.Request`` built from
 pre-encoded parts), reading the response (status and body classification, JSON parse excluded)
-and decoding into models. JSON parsing and the transport are not the SDK's: they are timed as
-references. A whole call over an instant in-memory transport, minus the same transport driven
-by hand (request built, body read and parsed), is printed beside the sum: it also holds what
-the pieces leave out (the call's coroutine frames, the funnel, the transport lookup, the
-garbage collector's share of the objects a call makes, a fresh JSON dict to decode).
+and decoding into models, the call's deadline scope, and read sharing (the single-flight layer,
+on by default: priced as a default call minus one with ``share_reads=False``). JSON parsing and
+the transport are not the SDK's: they are timed as references. A whole call over an instant in-
+memory transport, minus the same transport driven by hand (request built, body read and
+parsed), is printed beside the sum: it also holds what the pieces leave out (the call's
+coroutine frames, the funnel, the transport lookup, the garbage collector's share of the
+objects a call makes, a fresh JSON dict to decode).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import httpx
 from irefer_async import IReferClient
 from irefer_async import _endpoints as ep
 from irefer_async._converter import decode, loads
+from irefer_async._deadline import Deadline, deadline_scope
 from irefer_async._observability import start_call
 from irefer_async._retry import RetryConfig, call_with_retry
 
@@ -109,9 +112,23 @@ async def _measure(calls: int) -> dict[str, float]:
     async def sdk() -> Any:
         return await client.referrer_stats("ann@example.com")
 
+    # The same client without read sharing (single flight), to price that layer alone.
+    unshared = IReferClient(
+        "W4qL" + "a" * 28, "key", campaign_id=2605, base_url=BASE, rate_limit=None,
+        max_concurrency=64, transport=_Instant(), share_reads=False,
+    )  # fmt: skip
+
+    async def sdk_unshared() -> Any:
+        return await unshared.referrer_stats("ann@example.com")
+
+    def deadline() -> None:
+        with deadline_scope(Deadline.after(30.0)):
+            pass
+
     found: dict[str, float] = {}
-    async with client:
+    async with client, unshared:
         await _time_async(sdk, calls // 10)  # warm
+        await _time_async(sdk_unshared, calls // 10)
         found["validation + parameters (endpoint table)"] = _time_sync(
             lambda: (ep.check_campaign_id(2605), ep.build_params(endpoint, "2605", values)), calls
         )
@@ -134,7 +151,11 @@ async def _measure(calls: int) -> dict[str, float]:
         found["decode into models"] = _time_sync(
             lambda: decode(data, endpoint.result, method=endpoint.name), calls
         )
+        found["call deadline (Deadline.after + deadline_scope)"] = _time_sync(deadline, calls)
         whole = await _time_async(sdk, calls)
+        found["read sharing, on by default (single flight: a task per read)"] = max(
+            0.0, whole - await _time_async(sdk_unshared, calls)
+        )
         hand = await _time_async(by_hand, calls)
     found["_whole call"] = whole
     found["_transport + read + JSON parse by hand"] = hand
