@@ -46,7 +46,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from . import _models as m
 from ._errors import MalformedResponseError
 
-__all__ = ["decode", "loads"]
+__all__ = ["decode", "explain_item", "item_structure", "loads"]
 
 T = TypeVar("T")
 
@@ -421,8 +421,29 @@ def _explain(data: Any, tp: Any) -> str:
     return "unexpected shape"
 
 
+def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
+    """Return the generated structure function of ``model`` (the tuple calls' per-item one).
+
+    It raises on any mismatch; :func:`explain_item` then says why.
+    """
+    return _GENERATED[model]
+
+
+def explain_item(data: Any, model: type[Any]) -> str:
+    """Say why one decoded list item ``data`` does not fit ``model``."""
+    if type(data) is not dict:
+        return f"expected a JSON object, got {_json_type(data)}"
+    return _explain(data, model)
+
+
 def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+    }
     return names.get(type(value), "a number")
 
 

@@ -122,17 +122,26 @@ class EmptyResponseError(ResponseError):
 class MalformedResponseError(ResponseError):
     """The body was not JSON, or its JSON did not have the expected shape.
 
-    ``detail`` says what did not fit (the converter's message, or the parse error).
+    ``detail`` says what did not fit (the converter's message, or the parse error);
+    ``item`` is the index of the list item that did not fit, when one did.
     """
 
     def __init__(
-        self, message: str, *, method: str | None, detail: str = "", not_json: bool = False
+        self,
+        message: str,
+        *,
+        method: str | None,
+        detail: str = "",
+        not_json: bool = False,
+        item: int | None = None,
     ) -> None:
         super().__init__(message if not detail else f"{message}: {detail}", method=method)
         #: What did not fit, in words.
         self.detail = detail
         #: True when the body was not JSON at all (truncated, an HTML page): often transient.
         self.not_json = not_json
+        #: The 0-based index of the list item that did not fit (None: the body as a whole).
+        self.item = item
 
 
 class HTTPStatusError(IReferError):
