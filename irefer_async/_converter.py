@@ -46,7 +46,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from . import _models as m
 from ._errors import MalformedResponseError
 
-__all__ = ["decode", "explain_item", "item_structure", "loads"]
+__all__ = ["decode", "explain_item", "item_structure", "json_type", "loads"]
 
 T = TypeVar("T")
 
@@ -432,11 +432,12 @@ def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
 def explain_item(data: Any, model: type[Any]) -> str:
     """Say why one decoded list item ``data`` does not fit ``model``."""
     if type(data) is not dict:
-        return f"expected a JSON object, got {_json_type(data)}"
+        return f"expected a JSON object, got {json_type(data)}"
     return _explain(data, model)
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """Name the JSON type of a parsed value (``"an object"``, ``"null"``...)."""
     names = {
         dict: "an object",
         list: "an array",
@@ -459,9 +460,9 @@ def decode(data: Any, tp: type[T] | Any, *, method: str) -> T:
     except Exception:  # noqa: S110 - translated below, outside the handler
         pass
     if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
-        detail = f"expected a JSON array, got {_json_type(data)}"
+        detail = f"expected a JSON array, got {json_type(data)}"
     elif type(data) is not dict and getattr(tp, "__origin__", None) is not tuple:
-        detail = f"expected a JSON object, got {_json_type(data)}"
+        detail = f"expected a JSON object, got {json_type(data)}"
     else:
         detail = _explain(data, tp)
     raise MalformedResponseError(

@@ -37,10 +37,13 @@ import json
 import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from ._converter import explain_item, item_structure
-from ._errors import MalformedResponseError
+from ._converter import explain_item, item_structure, json_type
+from ._errors import IReferError, MalformedResponseError
+
+if TYPE_CHECKING:
+    from ._transport import ListBody, Sender
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -51,6 +54,8 @@ __all__ = [
     "decode_items",
     "json_items",
     "malformed_item",
+    "not_an_array",
+    "scan_list",
     "scan_rows",
 ]
 
@@ -579,4 +584,58 @@ async def scan_rows(
         async for row in items:
             if match(row) is not None and stop_when_found and not matcher.pending:
                 break
+    return matcher.found
+
+
+def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
+    """Return the error for a list body that turned out not to be an array.
+
+    Classified as a whole body would be (see :meth:`Sender.check_body`): empty or ``null``,
+    an API error body, not JSON, or JSON of another shape.
+    """
+    error: IReferError | None = None
+    try:
+        data = body.check_body(splitter.head)
+    except IReferError as exc:
+        error = exc
+    if error is not None:
+        error.__context__ = None
+        return error
+    return MalformedResponseError(
+        f"{splitter.method}: unexpected response shape",
+        method=splitter.method,
+        detail=f"expected a JSON array, got {json_type(data)}",
+    )
+
+
+async def scan_list(
+    sender: Sender,
+    method: str,
+    params: dict[str, str],
+    matcher: RowMatcher,
+    *,
+    stop_when_found: bool = True,
+) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """One attempt of a matching scan: send the list request, stream it through ``matcher``.
+
+    Returns ``matcher.found``. Raises the SDK error of a failed exchange, a non-2xx status,
+    or a body that is not an array (``null``, an API error body...), so the caller's retry
+    and throttle layers treat it as any read; the connection is released on every path.
+    """
+    if not matcher.pending and stop_when_found:
+        return matcher.found  # nothing to look for: no request
+    body = await sender.open_list(method, params)
+    splitter = ArraySplitter(method)
+    try:
+        await scan_rows(
+            body.chunks(),
+            matcher,
+            method=method,
+            splitter=splitter,
+            stop_when_found=stop_when_found,
+        )
+    finally:
+        await body.aclose()
+    if not splitter.is_array:
+        raise not_an_array(splitter, body)
     return matcher.found

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irefer_async import MalformedResponseError, Referrer, SpecificActionSignup
+from irefer_async import IReferError, MalformedResponseError, Referrer, SpecificActionSignup
 from irefer_async import _stream as stream
 from irefer_async._converter import decode
 from irefer_async._stream import ArraySplitter, RowMatcher, decode_items, json_items, scan_rows
@@ -347,3 +347,60 @@ async def test_an_item_only_json_loads_accepts_still_decodes_as_before(parser: s
     assert items[1] == {"b": 1}
     assert items[0]["a"] != items[0]["a"]  # NaN
     assert await items_of(b'[{"a":NaN}]', 100) != []
+
+
+# -- one attempt of a scan over HTTP (scan_list) --------------------------------------
+
+
+def sender_of(client: Any) -> Any:
+    return client._sender
+
+
+async def test_scan_list_over_the_emulator_finds_rows_and_releases_the_connection() -> None:
+    emulator = emulator_with(50)
+    async with emulator.client() as client:
+        matcher = RowMatcher(
+            ("referred_person", "specific_action"),
+            [("p7@example.com", "/dashboard"), ("nobody@example.com", "/dashboard")],
+        )
+        params = {"campaign_id": str(emulator.default_campaign.id)}
+        found = await stream.scan_list(sender_of(client), "specificActionSignups", params, matcher)
+    assert list(found) == [("p7@example.com", "/dashboard")]
+    assert found[("p7@example.com", "/dashboard")]["referrer_email"] == "root@example.com"
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "words"),
+    [
+        ("null_body", "EmptyResponseError", "null"),
+        ("error_body", "APIError", "irefer_api_specificActionSignups_err_401"),
+        ("http_5xx_before", "ServerError", "HTTP 5"),
+        ("html_page", "MalformedResponseError", "not JSON"),
+        ("truncated_json", "MalformedResponseError", "ended inside the array"),
+    ],
+)
+async def test_scan_list_raises_what_a_whole_read_would(fault: str, error: str, words: str) -> None:
+    emulator = emulator_with(5)
+    emulator.inject_fault(fault, method="specificActionSignups")
+    async with emulator.client() as client:
+        matcher = RowMatcher(("referred_person",), [("nobody",)])
+        params = {"campaign_id": str(emulator.default_campaign.id)}
+        with pytest.raises(IReferError) as info:
+            await stream.scan_list(sender_of(client), "specificActionSignups", params, matcher)
+    assert type(info.value).__name__ == error
+    assert words in str(info.value)
+    assert info.value.__context__ is None
+
+
+async def test_scan_list_of_an_object_body_says_it_expected_an_array(mock: Any) -> None:
+    from helpers import make_client
+
+    mock.get("specificActionSignups").respond(json={"rows": []})
+    async with make_client() as client:
+        with pytest.raises(MalformedResponseError, match="expected a JSON array, got an object"):
+            await stream.scan_list(
+                sender_of(client),
+                "specificActionSignups",
+                {"campaign_id": "1"},
+                RowMatcher(("a",), [("b",)]),
+            )
