@@ -7,11 +7,12 @@ Keeping the decision separate from the delivery is what lets the in-process tran
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 
 import attrs
 import httpx
 
-__all__ = ["Disruption", "Outcome", "connection_error"]
+__all__ = ["Disruption", "Outcome", "StreamedBody", "connection_error"]
 
 
 class Disruption(enum.Enum):
@@ -30,6 +31,24 @@ class Disruption(enum.Enum):
     CONNECT_TIMEOUT = "connect_timeout"
 
 
+class StreamedBody:
+    """A big body made chunk by chunk as it is sent (a long list), never whole in memory."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: Callable[[], Iterator[bytes]]) -> None:
+        """Serve the chunks that *chunks()* yields, in order."""
+        self._chunks = chunks
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the body's chunks (each call starts over)."""
+        return self._chunks()
+
+    def __bytes__(self) -> bytes:
+        """Return the whole body (what a fault that cuts or trickles it needs)."""
+        return b"".join(self._chunks())
+
+
 @attrs.define(slots=True)
 class Outcome:
     """A response, and how to disturb its delivery."""
@@ -39,6 +58,8 @@ class Outcome:
     body: bytes
     disruption: Disruption = Disruption.NONE
     delay: float = 0.0
+    #: A body to send in chunks instead of ``body`` (big lists; no content-length).
+    stream: StreamedBody | None = None
 
 
 def connection_error(disruption: Disruption, request: httpx.Request) -> httpx.TransportError:
