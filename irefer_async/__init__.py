@@ -48,6 +48,7 @@ from ._errors import (
     RequestTimeoutError,
     ResponseError,
     ServerError,
+    StreamInterruptedError,
     TransportError,
     WriteOutcomeUnknownError,
 )
@@ -69,6 +70,7 @@ from ._models import (
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._retry import RetryConfig
+from ._stream import ListStream
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._redis_limiter import RedisRateLimiter
@@ -105,6 +107,7 @@ __all__ = [
     "InvalidRequestError",
     "LeadSource",
     "Limiter",
+    "ListStream",
     "LocalRateLimiter",
     "MalformedResponseError",
     "NewSignup",
@@ -127,6 +130,7 @@ __all__ = [
     "ServerError",
     "SignupOutcome",
     "SpecificActionSignup",
+    "StreamInterruptedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",

@@ -43,7 +43,8 @@ from ._models import (
 from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._transport import USER_AGENT, Sender
+from ._stream import ListStream
+from ._transport import USER_AGENT, ListBody, Sender
 from ._write_safety import WriteState, guarded_write
 
 __all__ = [
@@ -483,6 +484,62 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)  # type: ignore[no-any-return]
+
+    # -- streamed lists ----------------------------------------------------------------
+
+    def iter_referrers(self, *, campaign_id: int | str | None = None) -> ListStream[Referrer]:
+        """Stream every participant of the campaign (``referrers``), one by one.
+
+        Bounded memory whatever the campaign's size; see :class:`ListStream`::
+
+            async with client.iter_referrers() as referrers:
+                async for referrer in referrers:
+                    ...
+        """
+        return self._stream_list(ep.REFERRERS, Referrer, campaign_id)
+
+    def iter_rewards(self, *, campaign_id: int | str | None = None) -> ListStream[TriggeredReward]:
+        """Stream every reward triggered in the campaign (``rewards``); see :class:`ListStream`."""
+        return self._stream_list(ep.REWARDS, TriggeredReward, campaign_id)
+
+    def iter_specific_action_signups(
+        self, *, campaign_id: int | str | None = None
+    ) -> ListStream[SpecificActionSignup]:
+        """Stream every specific action of the campaign (``specificActionSignups``)."""
+        return self._stream_list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+
+    def _stream_list(
+        self, endpoint: ep.Endpoint, model: type[T], campaign_id: int | str | None
+    ) -> ListStream[T]:
+        campaign = (
+            self._campaign_id
+            if campaign_id is None
+            else ep.check_campaign_id(campaign_id, method=endpoint.name)
+        )
+        params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
+        trace: list[CallTrace | None] = []
+
+        async def open_body() -> ListBody:
+            if not trace:
+                self._check_usable()
+                trace.append(start_call(self._event_hooks, endpoint.name, campaign, False))
+            return await self._sender.open_list(endpoint.name, params)
+
+        def finish(error: IReferError | None) -> None:
+            if error is not None:
+                end_call(trace[0] if trace else None, error)
+            elif trace and trace[0] is not None:
+                trace[0].end(None)
+
+        return ListStream(
+            method=endpoint.name,
+            model=model,
+            open_body=open_body,
+            throttle=self._throttle,
+            retry=self._retry,
+            max_pause=self._max_pause,
+            finish=finish,
+        )
 
     # -- bulk --------------------------------------------------------------------------
 

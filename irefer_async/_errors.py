@@ -17,6 +17,7 @@ Exception hierarchy::
     │   ├── ConnectError           the connection could not be opened (request never sent)
     │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
     ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
+    ├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
     └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
 
 Every message is built from the API method name and safe metadata only: the license key
@@ -50,6 +51,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseError",
     "ServerError",
+    "StreamInterruptedError",
     "TransportError",
     "WriteOutcomeUnknownError",
 ]
@@ -213,6 +215,27 @@ class DeadlineExceededError(IReferError, TimeoutError):
         #: ``"concurrency"``, ``"pause"``), or None.
         self.waiting_for = waiting_for
         self.maybe_processed = sent
+
+
+class StreamInterruptedError(IReferError):
+    """A streamed list (``client.iter_referrers()``...) broke after it had yielded items.
+
+    ``delivered`` is how many items were yielded before the break and ``reason`` the error
+    that broke it (a dropped connection, a read timeout, a body cut short). The SDK never
+    restarts a list it has started to deliver, since the list may have changed: iterate
+    again to read it anew, from the start.
+    """
+
+    def __init__(self, *, method: str, delivered: int, reason: IReferError) -> None:
+        super().__init__(
+            f"{method}: the list broke after {delivered} items had been delivered ({reason}); "
+            "not restarted",
+            method=method,
+        )
+        #: How many items were yielded before the break.
+        self.delivered = delivered
+        #: The error that broke the stream.
+        self.reason = reason
 
 
 class WriteOutcomeUnknownError(IReferError):

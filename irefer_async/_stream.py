@@ -36,13 +36,25 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from ._converter import explain_item, item_structure, json_type
-from ._errors import IReferError, MalformedResponseError
+from ._errors import IReferError, MalformedResponseError, RateLimitedError, StreamInterruptedError
+from ._retry import RetryConfig, call_with_retry
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._limits import Throttle
     from ._transport import ListBody, Sender
 
 __all__ = [
@@ -50,6 +62,7 @@ __all__ = [
     "YIELD_EVERY",
     "ArraySplitter",
     "ItemDecoder",
+    "ListStream",
     "RowMatcher",
     "decode_items",
     "json_items",
@@ -639,3 +652,205 @@ async def scan_list(
     if not splitter.is_array:
         raise not_an_array(splitter, body)
     return matcher.found
+
+
+class _Opened:
+    """One attempt's open stream: its body, its reader, and the throttle slot it holds."""
+
+    __slots__ = ("body", "chunks", "first", "items", "splitter", "throttle")
+
+    def __init__(
+        self,
+        throttle: Throttle,
+        body: ListBody,
+        chunks: AsyncGenerator[bytes, None],
+        splitter: ArraySplitter,
+    ) -> None:
+        self.throttle = throttle
+        self.body = body
+        self.chunks = chunks
+        self.splitter = splitter
+        self.items = json_items(chunks, splitter)
+        self.first: Any = None
+
+    async def close(self) -> None:
+        try:
+            await self.items.aclose()
+            await self.chunks.aclose()
+            await self.body.aclose()
+        finally:
+            await self.throttle.__aexit__(None, None, None)
+
+
+class ListStream(Generic[T]):
+    """The items of a list endpoint, decoded one by one as the body arrives.
+
+    Returned by ``client.iter_referrers()``, ``iter_rewards()`` and
+    ``iter_specific_action_signups()``. Iterate it once, with ``async for``; memory stays
+    bounded whatever the campaign's size, and the event loop keeps running between items::
+
+        async with client.iter_referrers() as referrers:
+            async for referrer in referrers:
+                print(referrer.email)
+
+    The request is sent on the first ``__anext__``. Until the first item arrives, failures
+    are retried as for any read (same retry policy, rate limit and concurrency slot, which
+    the stream holds until it ends). After that, a broken stream raises
+    [`StreamInterruptedError`][irefer_async.StreamInterruptedError] with the number of items
+    delivered: it is never restarted silently, since the list may have changed. An item that
+    does not decode raises [`MalformedResponseError`][irefer_async.MalformedResponseError]
+    with its index in ``.item``. Leaving the ``async with`` block (or ``aclose()``, or
+    cancelling the task) closes the connection at once; an ``async for`` that runs to the
+    end or fails closes it too.
+
+    [`delivered`][irefer_async.ListStream.delivered] and
+    [`bytes_read`][irefer_async.ListStream.bytes_read] say how far it got (for progress).
+    """
+
+    __slots__ = (
+        "_decoder",
+        "_finish",
+        "_gen",
+        "_max_pause",
+        "_open_body",
+        "_opened",
+        "_retry",
+        "_throttle",
+        "delivered",
+        "method",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        model: type[T],
+        open_body: Callable[[], Awaitable[ListBody]],
+        throttle: Throttle,
+        retry: RetryConfig | None,
+        max_pause: float,
+        finish: Callable[[IReferError | None], None] | None = None,
+    ) -> None:
+        #: The API method (``"referrers"``...).
+        self.method = method
+        #: Items yielded so far.
+        self.delivered = 0
+        self._decoder = ItemDecoder(model, method)
+        self._open_body = open_body
+        self._throttle = throttle
+        self._retry = retry
+        self._max_pause = max_pause
+        self._finish = finish
+        self._opened: _Opened | None = None
+        self._gen: AsyncGenerator[T, None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<ListStream {self.method} delivered={self.delivered}>"
+
+    @property
+    def bytes_read(self) -> int:
+        """Body bytes received so far."""
+        opened = self._opened
+        return 0 if opened is None else opened.splitter.bytes_fed
+
+    def __aiter__(self) -> ListStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        """Return the next item (sending the request first, on the first call)."""
+        if self._gen is None:
+            self._gen = self._items()
+        return await self._gen.__anext__()
+
+    async def __aenter__(self) -> ListStream[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection and the concurrency slot (idempotent)."""
+        gen = self._gen
+        if gen is None:
+            self._gen = _closed()
+            return
+        await gen.aclose()
+
+    async def _attempt(self) -> _Opened:
+        """One attempt: a throttle slot, the request, and the body up to its first item."""
+        throttle = self._throttle
+        error: IReferError | None = None
+        await throttle.__aenter__()
+        try:
+            body = await self._open_body()
+        except RateLimitedError as exc:
+            if exc.retry_after:
+                # Every call of this client waits; capped so one header cannot stall it.
+                throttle.pause(min(exc.retry_after, self._max_pause))
+            error = exc
+        except BaseException:
+            await throttle.__aexit__(None, None, None)
+            raise
+        if error is not None:
+            await throttle.__aexit__(None, None, None)
+            raise error
+        opened = self._opened = _Opened(throttle, body, body.chunks(), ArraySplitter(self.method))
+        try:
+            opened.first = await anext(opened.items, None)
+        except BaseException:
+            await opened.close()
+            raise
+        if opened.first is None and not opened.splitter.is_array:
+            await opened.close()
+            raise not_an_array(opened.splitter, body)
+        return opened
+
+    async def _items(self) -> AsyncGenerator[T, None]:
+        error: IReferError | None = None
+        opened: _Opened | None = None
+        try:
+            opened = await call_with_retry(self._attempt, self._retry)
+            async for item in self._decoded(opened):
+                yield item
+        except IReferError as exc:
+            error = exc
+            raise
+        finally:
+            if opened is not None:
+                await opened.close()
+            if self._finish is not None:
+                self._finish(error)
+
+    async def _decoded(self, opened: _Opened) -> AsyncGenerator[T, None]:
+        decode = self._decoder
+        item = opened.first
+        if item is None:
+            return
+        opened.first = None
+        items = opened.items
+        while True:
+            yield decode(item, self.delivered)
+            self.delivered += 1
+            failure: IReferError | None = None
+            try:
+                item = await anext(items, None)
+            except IReferError as exc:
+                failure = exc
+            if failure is not None:
+                if isinstance(failure, MalformedResponseError) and failure.item is not None:
+                    raise failure  # this item is bad, the stream is not broken
+                raise StreamInterruptedError(
+                    method=self.method, delivered=self.delivered, reason=failure
+                )
+            if item is None:
+                return
+
+
+async def _closed() -> AsyncGenerator[Any, None]:
+    return
+    yield  # an empty async generator
