@@ -121,8 +121,8 @@ def _run_fast() -> None:
     asyncio.run(main())
 
 
-def _run_emulator() -> None:
-    from irefer_async.testing import Emulator, _server  # noqa: PLC0415 - in the child only
+def _run_emulator(participants: int = 0) -> None:
+    from irefer_async.testing import Emulator, _server, _wire  # noqa: PLC0415 - child only
 
     # uvicorn writes the head and the body of a response separately; without TCP_NODELAY,
     # Nagle's algorithm holds the body until the client's delayed ACK (40 ms a request).
@@ -142,6 +142,13 @@ def _run_emulator() -> None:
 
     async def main() -> None:
         emulator = Emulator(seed=0)
+        if participants:
+            emulator.seed_participants(participants)
+            emulator.seed_rewards(participants)
+            emulator.seed_actions(participants)
+            campaign = emulator._campaign(None)
+            for body in (_wire.referrers, _wire.rewards, _wire.specific_action_signups):
+                body(campaign)  # encode every row once now, not in the first timed request
         async with emulator.serve(port=0) as url:
             print(url, flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -150,10 +157,10 @@ def _run_emulator() -> None:
 
 
 @contextlib.contextmanager
-def _child(kind: str) -> Iterator[str]:
+def _child(kind: str, *args: str) -> Iterator[str]:
     cpu = ",".join(map(str, _server_cpu()))
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._servers", kind, cpu],
+        [sys.executable, "-m", "benchmarks._servers", kind, cpu, *args],
         cwd=Path(__file__).resolve().parent.parent,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -183,12 +190,18 @@ def fast_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def emulator_server() -> Iterator[str]:
-    """Run the emulator (uvicorn) in a child process; yield its base URL."""
-    with _child("emulator") as url:
+def emulator_server(*, participants: int = 0) -> Iterator[str]:
+    """Run the emulator (uvicorn) in a child process; yield its base URL.
+
+    ``participants`` seeds that many participants, triggered rewards and actions first.
+    """
+    with _child("emulator", str(participants)) as url:
         yield url
 
 
 if __name__ == "__main__":
     _pin({int(cpu) for cpu in sys.argv[2].split(",")})
-    {"fast": _run_fast, "emulator": _run_emulator}[sys.argv[1]]()
+    if sys.argv[1] == "emulator":
+        _run_emulator(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    else:
+        _run_fast()

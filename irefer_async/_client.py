@@ -43,7 +43,7 @@ from ._models import (
 from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._stream import ListStream
+from ._stream import ListStream, read_list
 from ._transport import USER_AGENT, ListBody, Sender
 from ._write_safety import WriteState, guarded_write
 
@@ -162,6 +162,14 @@ def _concurrency(value: int | None) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigurationError(f"max_concurrency must be an integer >= 1 or None, got {value!r}")
     return value
+
+
+def _list_model(endpoint: ep.Endpoint) -> type[Any] | None:
+    """Return the item model of a list endpoint (``tuple[Model, ...]``), or None."""
+    result = endpoint.result
+    if getattr(result, "__origin__", None) is tuple:
+        return result.__args__[0]  # type: ignore[no-any-return]
+    return None
 
 
 class IReferClient:
@@ -360,8 +368,16 @@ class IReferClient:
     ) -> Any:
         """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
         throttle = self._throttle
+        model = _list_model(endpoint)
         async with throttle:
             try:
+                if model is not None:
+                    # A list is read and decoded as it arrives: never whole in memory,
+                    # never a long block of the event loop.
+                    if trace is None:
+                        return await self._read_list(endpoint.name, params, model)
+                    items = await trace.send(self._read_list, endpoint.name, params, model)
+                    return await trace.decode(lambda: items)
                 if trace is None:
                     data = await self._sender.get_json(endpoint.name, params)
                 else:
@@ -374,6 +390,11 @@ class IReferClient:
         if trace is None:
             return decode(data, endpoint.result, method=endpoint.name)
         return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))
+
+    async def _read_list(
+        self, method: str, params: dict[str, str], model: type[T]
+    ) -> tuple[T, ...]:
+        return await read_list(await self._sender.open_list(method, params), model)
 
     def _reconciler(
         self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]

@@ -327,3 +327,54 @@ async def test_the_emulators_truncated_list_breaks_the_stream_after_items() -> N
             await collect(client.iter_specific_action_signups())
     assert 0 < info.value.delivered < wire.STREAM_ROWS + 500
     assert len(emulator.journal) == 1
+
+
+# -- the tuple calls read lists the same way -------------------------------------------
+
+
+async def test_the_tuple_call_gives_the_loop_turns_on_a_body_in_one_chunk(
+    mock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irefer_async import _stream
+
+    monkeypatch.setattr(_stream, "YIELD_EVERY", 0.0)
+    rows = referrer_rows(5000)
+    mock.get("referrers").respond(content=json.dumps(rows).encode())  # one chunk
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    async with make_client() as client:
+        task = asyncio.create_task(ticker())
+        await asyncio.sleep(0)
+        before = ticks
+        result = await client.referrers()
+        task.cancel()
+    assert len(result) == 5000
+    assert ticks - before >= 5000 // _stream._CLOCK_EVERY - 1
+
+
+async def test_a_tuple_call_cut_mid_body_is_retried_whole() -> None:
+    emulator = big_emulator()
+    emulator.inject_fault("truncated_json", method="referrers")
+    async with emulator.client(retry=NO_WAIT) as client:
+        result = await client.referrers()
+    assert len(result) == wire.STREAM_ROWS + 500
+    assert len(emulator.journal) == 2
+
+
+async def test_a_tuple_call_names_the_bad_item() -> None:
+    rows: list[Any] = referrer_rows(20)
+    rows[12]["id"] = "twelve"
+    async with (
+        list_server(rows=rows, chunk=100) as server,
+        make_client(base_url=server.url, retry=NO_WAIT) as client,
+    ):
+        with pytest.raises(MalformedResponseError) as info:
+            await client.referrers()
+    assert info.value.item == 12
+    assert len(server.requests) == 1  # a wrong shape is not retried

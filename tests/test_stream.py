@@ -237,7 +237,7 @@ async def test_a_big_single_chunk_gives_the_loop_turns(monkeypatch: pytest.Monke
     items = await items_of(body, len(body))
     task.cancel()
     assert len(items) == 5000
-    assert ticks - before >= 5000 // 256 - 1
+    assert ticks - before >= 5000 // stream._CLOCK_EVERY - 1
 
 
 # -- the matching scan -------------------------------------------------------------------
