@@ -6,7 +6,10 @@ the other CPUs), so its peak resident set (``VmHWM``) is its own:
 
 * ``iter``: ``async for r in client.iter_referrers()`` over loopback;
 * ``tuple``: ``await client.referrers()``, the baseline for throughput;
-* ``export``: ``irefer export referrers --format csv`` (its code, writing to /dev/null).
+* ``export``: ``irefer export referrers --format csv`` (its code, writing to /dev/null);
+* ``tuple_nogc``: ``referrers()`` with the cyclic garbage collector off, a reference row:
+  the tuple call keeps every model, and CPython's full collections scan them all (~0.5 µs
+  each here), a pause that grows with the list and is not the SDK's own work.
 
 A ticker task (``asyncio.sleep(5 ms)`` in a loop) runs beside each and reports the longest
 time it was kept waiting past its wake-up: the longest event-loop stall.
@@ -19,6 +22,7 @@ Each figure also at 100,000, to show growth with size. ``--quick``: 5,000 and 20
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import statistics
 import subprocess
@@ -31,7 +35,7 @@ from ._memory import _peak_rss_mb
 from ._servers import emulator_server, pin_client
 
 TICK = 0.005
-MODES = ("tuple", "iter", "export")
+MODES = ("tuple", "tuple_nogc", "iter", "export")
 
 
 async def _ticker(stalls: list[float]) -> None:
@@ -68,7 +72,9 @@ async def _measure(mode: str, url: str) -> dict[str, Any]:
         ticker = asyncio.create_task(_ticker(stalls))
         await asyncio.sleep(TICK * 2)
         started = time.perf_counter()
-        if mode == "tuple":
+        if mode in ("tuple", "tuple_nogc"):
+            if mode == "tuple_nogc":
+                gc.disable()  # to tell the SDK's own pauses from the collector's
             rows = len(await client.referrers())
         elif mode == "iter":
             rows = 0
@@ -195,8 +201,9 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[di
     stall_rows = []
     for size in sizes:
         runs = by_size[size]
-        for mode, label in (("tuple", "referrers()"), ("iter", "iter_referrers()"),
-                            ("export", "export csv")):  # fmt: skip
+        for mode, label in (("tuple", "referrers()"),
+                            ("tuple_nogc", "referrers(), cyclic GC off (reference)"),
+                            ("iter", "iter_referrers()"), ("export", "export csv")):  # fmt: skip
             stall_rows.append(
                 {
                     "label": f"{label}, {size:,}",
