@@ -19,6 +19,7 @@ path over the baseline's.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -28,11 +29,13 @@ CHUNK = 64 * 1024
 
 
 def body_of(rows: int) -> bytes:
-    from irefer_async.testing import Emulator, _wire  # noqa: PLC0415
+    from irefer_async.testing import Emulator  # noqa: PLC0415
 
-    emulator = Emulator(seed=0)
+    from ._servers import list_body  # noqa: PLC0415
+
+    emulator = Emulator(seed=0, journal_limit=1)
     emulator.seed_participants(rows)
-    return bytes(_wire.referrers(emulator._campaign(None)))
+    return asyncio.run(list_body(emulator, "referrers"))
 
 
 def _chunks(body: bytes) -> Iterator[bytes]:

@@ -61,6 +61,7 @@ __all__ = [
     "MAX_ITEM_BYTES",
     "YIELD_EVERY",
     "ArraySplitter",
+    "AttemptLayer",
     "ItemDecoder",
     "ListStream",
     "RowMatcher",
@@ -68,6 +69,7 @@ __all__ = [
     "json_items",
     "malformed_item",
     "not_an_array",
+    "OpenList",
     "read_list",
     "scan_list",
     "scan_rows",
@@ -682,6 +684,13 @@ async def scan_list(
     return matcher.found
 
 
+#: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
+OpenList = Callable[[str, dict[str, str]], Awaitable["ListBody"]]
+#: How one attempt is run, given what it does with its exchange: ``layer(run)`` calls
+#: ``run(send)`` (the client's observability layer wraps ``send`` and reports the attempt).
+AttemptLayer = Callable[[Callable[[OpenList], Awaitable[Any]]], Awaitable[Any]]
+
+
 class _Opened:
     """One attempt's open stream: its body, its reader, and the throttle slot it holds."""
 
@@ -724,24 +733,23 @@ class ListStream(Generic[T]):
     The request is sent on the first ``__anext__``. Until the first item arrives, failures
     are retried as for any read (same retry policy, rate limit and concurrency slot, which
     the stream holds until it ends). After that, a broken stream raises
-    [`StreamInterruptedError`][irefer_async.StreamInterruptedError] with the number of items
-    delivered: it is never restarted silently, since the list may have changed. An item that
-    does not decode raises [`MalformedResponseError`][irefer_async.MalformedResponseError]
-    with its index in ``.item``. Leaving the ``async with`` block (or ``aclose()``, or
-    cancelling the task) closes the connection at once; an ``async for`` that runs to the
-    end or fails closes it too.
+    `StreamInterruptedError` with the number of items delivered: it is never restarted
+    silently, since the list may have changed. An item that does not decode raises
+    `MalformedResponseError` with its index in `.item`. Leaving the ``async with`` block
+    (or ``aclose()``, or cancelling the task) closes the connection at once; an
+    ``async for`` that runs to the end or fails closes it too.
 
-    [`delivered`][irefer_async.ListStream.delivered] and
-    [`bytes_read`][irefer_async.ListStream.bytes_read] say how far it got (for progress).
+    `delivered` and `bytes_read` say how far it got (for progress).
     """
 
     __slots__ = (
+        "_begin",
         "_decoder",
-        "_finish",
         "_gen",
+        "_layer",
         "_max_pause",
-        "_open_body",
         "_opened",
+        "_params",
         "_retry",
         "_throttle",
         "delivered",
@@ -753,22 +761,28 @@ class ListStream(Generic[T]):
         *,
         method: str,
         model: type[T],
-        open_body: Callable[[], Awaitable[ListBody]],
+        params: dict[str, str],
+        begin: Callable[[], tuple[AttemptLayer, Callable[[IReferError | None], None]]],
         throttle: Throttle,
         retry: RetryConfig | None,
         max_pause: float,
-        finish: Callable[[IReferError | None], None] | None = None,
     ) -> None:
+        """Stream ``method`` (checked ``params``) into ``model`` instances.
+
+        ``begin`` runs on the first ``__anext__`` and returns the attempt layer (how one
+        attempt is run, observed or not) and the function told the outcome at the end.
+        """
         #: The API method (``"referrers"``...).
         self.method = method
         #: Items yielded so far.
         self.delivered = 0
         self._decoder = ItemDecoder(model, method)
-        self._open_body = open_body
+        self._params = params
+        self._begin = begin
+        self._layer: AttemptLayer | None = None
         self._throttle = throttle
         self._retry = retry
         self._max_pause = max_pause
-        self._finish = finish
         self._opened: _Opened | None = None
         self._gen: AsyncGenerator[T, None] | None = None
 
@@ -810,12 +824,16 @@ class ListStream(Generic[T]):
         await gen.aclose()
 
     async def _attempt(self) -> _Opened:
+        assert self._layer is not None
+        return await self._layer(self._run)  # type: ignore[no-any-return]
+
+    async def _run(self, send: OpenList) -> _Opened:
         """One attempt: a throttle slot, the request, and the body up to its first item."""
         throttle = self._throttle
         error: IReferError | None = None
         await throttle.__aenter__()
         try:
-            body = await self._open_body()
+            body = await send(self.method, self._params)
         except RateLimitedError as exc:
             if exc.retry_after:
                 # Every call of this client waits; capped so one header cannot stall it.
@@ -839,6 +857,7 @@ class ListStream(Generic[T]):
         return opened
 
     async def _items(self) -> AsyncGenerator[T, None]:
+        self._layer, finish = self._begin()
         error: IReferError | None = None
         opened: _Opened | None = None
         try:
@@ -851,8 +870,7 @@ class ListStream(Generic[T]):
         finally:
             if opened is not None:
                 await opened.close()
-            if self._finish is not None:
-                self._finish(error)
+            finish(error)
 
     async def _decoded(self, opened: _Opened) -> AsyncGenerator[T, None]:
         decode = self._decoder

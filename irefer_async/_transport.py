@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -99,12 +99,17 @@ class Sender:
         pairs.append(self._api_key_pair)
         return f"{self._prefix}{method}?{'&'.join(pairs)}"
 
-    async def open_list(self, method: str, params: dict[str, str]) -> ListBody:
+    async def open_list(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> ListBody:
         """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
 
         Raises as :meth:`get_json` does for a failed exchange or a non-2xx status; the
         body's own problems (``null``, an error body...) show once it is read. Close the
-        :class:`ListBody` when done, read or not.
+        :class:`ListBody` when done, read or not. ``seen`` is shown the response first.
         """
         error: IReferError | None = None
         try:
@@ -125,14 +130,24 @@ class Sender:
             )
         if error is not None:
             raise error
+        if seen is not None:
+            seen(response)
         status = response.status_code
         if not 200 <= status < 300:
             await response.aclose()
             self._read(method, response)  # raises for every non-2xx status
         return ListBody(self, method, response)
 
-    async def get_json(self, method: str, params: dict[str, str]) -> Any:
-        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body."""
+    async def get_json(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> Any:
+        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
+
+        ``seen`` (the observability layer's) is shown the response before it is read.
+        """
         error: IReferError | None = None
         try:
             response = await self._http.get(self.url_for(method, params))
@@ -154,6 +169,8 @@ class Sender:
             )
         if error is not None:
             raise error
+        if seen is not None:
+            seen(response)
         return self._read(method, response)
 
     def _read(self, method: str, response: httpx.Response) -> Any:

@@ -378,3 +378,33 @@ async def test_a_tuple_call_names_the_bad_item() -> None:
             await client.referrers()
     assert info.value.item == 12
     assert len(server.requests) == 1  # a wrong shape is not retried
+
+
+# -- observability: a stream is one observed call ------------------------------------
+
+
+async def test_a_stream_reports_its_attempts_to_the_event_hooks() -> None:
+    events: list[Any] = []
+    emulator = big_emulator(10)
+    emulator.inject_fault("http_5xx_before", method="referrers")
+    hooks: Any = {"request": [events.append], "response": [events.append], "retry": [events.append]}
+    async with emulator.client(retry=NO_WAIT, event_hooks=hooks) as client:
+        items = await collect(client.iter_referrers())
+    assert len(items) == 10
+    assert [(e.kind, e.attempt, e.status) for e in events] == [
+        ("request", 1, None),
+        ("response", 1, 503),
+        ("retry", 2, None),
+        ("request", 2, None),
+        ("response", 2, 200),
+    ]
+    assert len({e.correlation_id for e in events}) == 1
+
+
+async def test_a_failed_stream_carries_a_correlation_id() -> None:
+    emulator = big_emulator(3)
+    emulator.inject_fault("error_body", method="rewards")
+    async with emulator.client() as client:
+        with pytest.raises(APIError) as info:
+            await collect(client.iter_rewards())
+    assert info.value.correlation_id
