@@ -55,7 +55,7 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._stream import AttemptLayer, ListStream, read_list
+from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write, landed
 
@@ -448,6 +448,44 @@ class IReferClient:
             throttle=self._throttle,
             retry=self._retry,
             max_pause=self._max_pause,
+        )
+
+    async def _scan_rows(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, matcher: RowMatcher
+    ) -> dict[tuple[str, ...], Mapping[str, Any]]:
+        """Run one matching scan of a list endpoint as a read (for reconciling many writes).
+
+        The same checks, retries, throttle slot and observability as any read; returns
+        ``matcher.found`` (target -> the first matching row's JSON object), building no model.
+        Targets found by an attempt that then failed stay found (the rows existed).
+        """
+        params = ep.build_params(endpoint, campaign, {})
+        self._check_usable()
+        if not matcher.pending:
+            return matcher.found
+        method = endpoint.name
+        throttle = self._throttle
+
+        async def run(send: OpenList) -> dict[tuple[str, ...], Mapping[str, Any]]:
+            async with throttle:
+                try:
+                    body = await send(method, params)
+                except RateLimitedError as exc:
+                    if exc.retry_after:
+                        throttle.pause(min(exc.retry_after, self._max_pause))
+                    raise
+                return await scan_body(body, matcher)
+
+        open_list = self._sender.open_list
+        trace = start_call(self._event_hooks, method, campaign, False)
+        if trace is None:
+            try:
+                return await call_with_retry(lambda: run(open_list), self._retry)
+            except IReferError as exc:
+                stamp_error(exc)
+                raise
+        return await trace.observe(
+            call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
         )
 
     # -- bulk --------------------------------------------------------------------------

@@ -71,6 +71,7 @@ __all__ = [
     "not_an_array",
     "OpenList",
     "read_list",
+    "scan_body",
     "scan_list",
     "scan_rows",
 ]
@@ -668,15 +669,20 @@ async def scan_list(
     if not matcher.pending and stop_when_found:
         return matcher.found  # nothing to look for: no request
     body = await sender.open_list(method, params)
+    return await scan_body(body, matcher, stop_when_found=stop_when_found)
+
+
+async def scan_body(
+    body: ListBody, matcher: RowMatcher, *, stop_when_found: bool = True
+) -> dict[tuple[str, ...], Mapping[str, Any]]:
+    """Stream an opened list body through ``matcher`` (see :func:`scan_list`); closes it."""
+    method = body.method
     splitter = ArraySplitter(method)
     try:
-        await scan_rows(
-            body.chunks(),
-            matcher,
-            method=method,
-            splitter=splitter,
-            stop_when_found=stop_when_found,
-        )
+        async with contextlib.aclosing(body.chunks()) as chunks:
+            await scan_rows(
+                chunks, matcher, method=method, splitter=splitter, stop_when_found=stop_when_found
+            )
     finally:
         await body.aclose()
     if not splitter.is_array:
