@@ -1,24 +1,23 @@
-r"""Streaming the list endpoints: split a JSON array as it arrives, one item at a time.
+r"""Streaming the list endpoints: read a JSON array as it arrives, one item at a time.
 
 ``referrers``, ``rewards`` and ``specificActionSignups`` answer a whole campaign in one JSON
 array (hundreds of MB for a million rows). This module reads such a body chunk by chunk in
 bounded memory:
 
-* :class:`ArraySplitter` cuts the top-level array into the raw bytes of each item. It only
-  tracks strings and nesting (one C-level regex match skips everything else, strings
-  included) and leaves validation to the JSON parser, which parses each item alone.
-  Chosen by measurement (``python -m benchmarks stream``, 100k ``referrers`` rows): the
-  splitter feeding orjson parses at about 0.8x the speed of one ``orjson.loads`` of the
-  whole body, and 2-3x faster than ijson's C backend (yajl2_c), which also builds every
-  value through Python callbacks; json-stream is slower still, and msgspec has no
-  incremental parser. So no new dependency: orjson (the ``speedups`` extra) when
-  installed, :func:`json.loads` otherwise.
-* :func:`decode_items` turns item bytes into models with the converter's generated
+* :class:`ArraySplitter` cuts the top-level array into its items and parses each. With
+  orjson an item ends at the first ``}`` whose prefix parses (finding the end and parsing
+  are one step); otherwise a C-level regex that skips strings and tracks nesting finds the
+  end and :func:`json.loads` parses it. Chosen by measurement (``python -m benchmarks
+  --only parsers``, 100k ``referrers`` rows): ~1.0x the speed of one ``orjson.loads`` of the
+  whole body, against ~0.2x for ijson's C backend (yajl2_c) and ~0.06x for json-stream;
+  msgspec has no incremental parser. So no new dependency.
+* :class:`ItemDecoder` turns parsed items into models with the converter's generated
   structure functions (the lenient decoding of the tuple calls, same results), naming the
-  item index in the error when one does not fit.
-* :class:`RowMatcher` and :func:`scan_rows` are the cheap matching scan: "is there a row with
-  these field values?" for many targets in one pass, comparing parsed JSON objects with a
-  dict lookup and building no model at all.
+  item's index when one does not fit; :class:`ListStream` is what ``client.iter_*()``
+  return, :func:`read_list` what the tuple calls use.
+* :class:`RowMatcher`, :func:`scan_rows`, :func:`scan_body` and :func:`scan_list` are the
+  cheap matching scan: "is there a row with these field values?" for many targets in one
+  pass, a dict lookup per parsed row and no model built.
 
 Every loop here gives the event loop a turn at least every :data:`YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.

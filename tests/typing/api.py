@@ -24,6 +24,8 @@ from irefer_async import (
     IReferError,
     LeadSource,
     Limiter,
+    ListStream,
+    MalformedResponseError,
     NewSignup,
     NewSignupRequest,
     NewSpecificAction,
@@ -36,6 +38,7 @@ from irefer_async import (
     RetryConfig,
     SignupOutcome,
     SpecificActionSignup,
+    StreamInterruptedError,
     TriggeredReward,
     WriteOutcomeUnknownError,
     correlation_scope,
@@ -112,6 +115,28 @@ async def endpoints(client: IReferClient) -> None:
     assert_type(actions, tuple[SpecificActionSignup, ...])
     assert_type(client.campaign_id, int | None)
     assert_type(client.is_closed, bool)
+
+
+async def streamed_lists(client: IReferClient) -> None:
+    """The iterators yield the models of the tuple calls; errors say how far they got."""
+    stream = client.iter_referrers(campaign_id=2605)
+    assert_type(stream, ListStream[Referrer])
+    async with stream as referrers:
+        async for referrer in referrers:
+            assert_type(referrer, Referrer)
+    assert_type(stream.delivered, int)
+    assert_type(stream.bytes_read, int)
+    async for reward in client.iter_rewards():
+        assert_type(reward, TriggeredReward)
+    async for action in client.iter_specific_action_signups():
+        assert_type(action, SpecificActionSignup)
+    try:
+        await client.iter_referrers().aclose()
+    except StreamInterruptedError as exc:
+        assert_type(exc.delivered, int)
+        assert_type(exc.reason, IReferError)
+    except MalformedResponseError as exc:
+        assert_type(exc.item, int | None)
 
 
 async def endpoint_table(client: IReferClient) -> None:
