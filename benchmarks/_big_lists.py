@@ -7,6 +7,9 @@ the other CPUs), so its peak resident set (``VmHWM``) is its own:
 * ``iter``: ``async for r in client.iter_referrers()`` over loopback;
 * ``tuple``: ``await client.referrers()``, the baseline for throughput;
 * ``export``: ``irefer export referrers --format csv`` (its code, writing to /dev/null);
+* ``floor``: a loop doing 1 ms slices of CPU work between yields, as long as the round's
+  longest run, a reference row: the stalls the machine itself causes (a shared machine
+  preempts a busy process for tens of ms), which no code of the SDK can remove;
 * ``tuple_nogc``: ``referrers()`` with the cyclic garbage collector off, a reference row:
   the tuple call keeps every model, and CPython's full collections scan them all (~0.5 µs
   each here), a pause that grows with the list and is not the SDK's own work.
@@ -44,6 +47,28 @@ async def _ticker(stalls: list[float]) -> None:
         due = loop.time() + TICK
         await asyncio.sleep(TICK)
         stalls.append(loop.time() - due)
+
+
+async def _floor(seconds: float) -> dict[str, Any]:
+    """The machine's own stalls: a loop doing 1 ms slices of CPU work for ``seconds``."""
+    stalls: list[float] = []
+    ticker = asyncio.create_task(_ticker(stalls))
+    await asyncio.sleep(TICK * 2)
+    clock = time.perf_counter
+    started = clock()
+    while clock() - started < seconds:
+        slice_end = clock() + 0.001
+        while clock() < slice_end:
+            pass
+        await asyncio.sleep(0)
+    ticker.cancel()
+    return {
+        "mode": "floor",
+        "rows": 0,
+        "seconds": clock() - started,
+        "peak_rss_mb": _peak_rss_mb(),
+        "max_stall_ms": max(stalls, default=0.0) * 1000.0,
+    }
 
 
 async def _measure(mode: str, url: str) -> dict[str, Any]:
@@ -100,7 +125,7 @@ async def _measure(mode: str, url: str) -> dict[str, Any]:
 
 def _child(mode: str, url: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, "-m", "benchmarks._big_lists", mode, url],
+        [sys.executable, "-m", "benchmarks._big_lists", mode, url],  # url: seconds for floor
         cwd=Path(__file__).resolve().parent.parent,
         capture_output=True,
         text=True,
@@ -122,6 +147,9 @@ def measure_size(size: int, rounds: int) -> dict[str, list[dict[str, Any]]]:
                 result = _child(mode, url)
                 assert result["rows"] == size, result
                 runs[mode].append(result)
+            # As long as the longest run of the round, on the same machine at the same time.
+            longest = max(runs[mode][-1]["seconds"] for mode in MODES)
+            runs.setdefault("floor", []).append(_child("floor", f"{longest:.2f}"))
     return runs
 
 
@@ -201,7 +229,8 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[di
     stall_rows = []
     for size in sizes:
         runs = by_size[size]
-        for mode, label in (("tuple", "referrers()"),
+        for mode, label in (("floor", "1 ms CPU slices (machine reference)"),
+                            ("tuple", "referrers()"),
                             ("tuple_nogc", "referrers(), cyclic GC off (reference)"),
                             ("iter", "iter_referrers()"), ("export", "export csv")):  # fmt: skip
             stall_rows.append(
@@ -229,4 +258,7 @@ def run(*, quick: bool = False, sizes: tuple[int, ...] | None = None) -> list[di
 
 if __name__ == "__main__":
     pin_client()
-    print(json.dumps(asyncio.run(_measure(sys.argv[1], sys.argv[2]))))
+    if sys.argv[1] == "floor":
+        print(json.dumps(asyncio.run(_floor(float(sys.argv[2])))))
+    else:
+        print(json.dumps(asyncio.run(_measure(sys.argv[1], sys.argv[2]))))

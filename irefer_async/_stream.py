@@ -81,13 +81,13 @@ T = TypeVar("T")
 #: without a cap, a body that is not really an array of objects would be buffered whole.
 MAX_ITEM_BYTES: Final = 1 << 20
 #: Seconds of CPU work after which the loops of this module give the event loop a turn.
-YIELD_EVERY: Final = 0.005
+YIELD_EVERY: Final = 0.002
 #: The first bytes of a body that is not an array kept to classify it (an error body, ``null``).
 _HEAD_BYTES: Final = 64 * 1024
 # Failed parses of an item's candidate ends before scanning it instead.
 _TRIES: Final = 4
 # How many items between two looks at the clock.
-_CLOCK_EVERY: Final = 64
+_CLOCK_EVERY: Final = 16
 
 # Everything up to the next brace or bracket that is not inside a string, strings included.
 # The string pattern is the "unrolled loop" form: one way to match each byte, no backtracking.
