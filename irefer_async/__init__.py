@@ -33,6 +33,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -69,6 +70,7 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 from ._stream import ListStream
 
@@ -89,6 +91,7 @@ __all__ = [
     "BulkSummary",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -98,6 +101,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
@@ -114,6 +120,8 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ProbeCheck",
+    "ProbeReport",
     "RateLimit",
     "RateLimitedError",
     "RedisRateLimiter",

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
@@ -32,6 +32,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
+from ._drift import DriftRecorder
 from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
@@ -58,6 +59,9 @@ from ._retry import RetryConfig, call_with_retry
 from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write, landed
+
+if TYPE_CHECKING:
+    from ._probe import ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -115,6 +119,8 @@ class IReferClient:
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
             raw response status and headers); see :mod:`irefer_async._observability`.
+        record_drift: count, as answers are decoded, where they differ from the models
+            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
 
     """
 
@@ -132,6 +138,7 @@ class IReferClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        record_drift: bool = False,
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
@@ -161,6 +168,7 @@ class IReferClient:
         self._http = http_client
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
+        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -184,6 +192,11 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._drift
 
     @property
     def is_closed(self) -> bool:
@@ -295,7 +308,7 @@ class IReferClient:
                 raise
         if _list_model(endpoint) is not None:
             return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
-        result: T = decode(data, endpoint.result, method=endpoint.name)
+        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 
     def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
@@ -315,7 +328,8 @@ class IReferClient:
     ) -> tuple[Any, ...]:
         # A list is decoded as it arrives: never whole in memory, never a long block of
         # the event loop (see _stream.read_list).
-        return await read_list(await self._sender.open_list(method, params, seen), model)
+        body = await self._sender.open_list(method, params, seen)
+        return await read_list(body, model, self._drift)
 
     def _read(
         self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
@@ -448,6 +462,7 @@ class IReferClient:
             throttle=self._throttle,
             retry=self._retry,
             max_pause=self._max_pause,
+            drift=self._drift,
         )
 
     async def _scan_rows(
@@ -487,6 +502,25 @@ class IReferClient:
         return await trace.observe(
             call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
         )
+
+    # -- readiness ---------------------------------------------------------------------
+
+    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
+
+            report = await client.probe()
+            if not report.ok:
+                raise RuntimeError(report.first_failure)
+        """
+        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+
+        self._check_usable()
+        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 

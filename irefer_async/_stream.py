@@ -53,6 +53,7 @@ from ._retry import RetryConfig, call_with_retry
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from ._drift import DriftRecorder
     from ._limits import Throttle
     from ._transport import ListBody, Sender
 
@@ -445,17 +446,20 @@ class ItemDecoder(Generic[T]):
     The same generated structure function as the tuple calls, hence the same results.
     """
 
-    __slots__ = ("_hook", "method", "model")
+    __slots__ = ("_drift", "_hook", "method", "model")
 
-    def __init__(self, model: type[T], method: str) -> None:
+    def __init__(self, model: type[T], method: str, drift: DriftRecorder | None = None) -> None:
         #: The model items decode into.
         self.model = model
         #: The API method, for error messages.
         self.method = method
         self._hook = item_structure(model)
+        self._drift = drift
 
     def __call__(self, item: Any, index: int) -> T:
-        """Decode item number ``index``."""
+        """Decode item number ``index`` (counting its drift first, when recording)."""
+        if self._drift is not None:
+            self._drift.observe(item, self.model)
         try:
             return self._hook(item, None)
         except Exception:  # noqa: S110 - explained below, outside the handler
@@ -624,7 +628,9 @@ def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     )
 
 
-async def read_list(body: ListBody, model: type[T]) -> tuple[T, ...]:
+async def read_list(
+    body: ListBody, model: type[T], drift: DriftRecorder | None = None
+) -> tuple[T, ...]:
     """Read a whole list body into models, giving the event loop turns: the tuple calls.
 
     The same results as decoding the parsed body at once, but the body is never whole in
@@ -634,7 +640,7 @@ async def read_list(body: ListBody, model: type[T]) -> tuple[T, ...]:
     """
     method = body.method
     splitter = ArraySplitter(method)
-    decode = ItemDecoder(model, method)
+    decode = ItemDecoder(model, method, drift)
     out: list[T] = []
     append = out.append
     try:
@@ -771,6 +777,7 @@ class ListStream(Generic[T]):
         throttle: Throttle,
         retry: RetryConfig | None,
         max_pause: float,
+        drift: DriftRecorder | None = None,
     ) -> None:
         """Stream ``method`` (checked ``params``) into ``model`` instances.
 
@@ -781,7 +788,7 @@ class ListStream(Generic[T]):
         self.method = method
         #: Items yielded so far.
         self.delivered = 0
-        self._decoder = ItemDecoder(model, method)
+        self._decoder = ItemDecoder(model, method, drift)
         self._params = params
         self._begin = begin
         self._layer: AttemptLayer | None = None

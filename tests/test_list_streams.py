@@ -408,3 +408,22 @@ async def test_a_failed_stream_carries_a_correlation_id() -> None:
         with pytest.raises(APIError) as info:
             await collect(client.iter_rewards())
     assert info.value.correlation_id
+
+
+# -- drift recording and service profiles on streamed lists ------------------------------
+
+
+async def test_streamed_and_tuple_reads_record_the_same_drift() -> None:
+    emulator = Emulator(seed=2, profile="drifted")
+    emulator.seed_participants(wire.STREAM_ROWS + 10)
+    async with emulator.client(record_drift=True) as tuple_client:
+        whole = await tuple_client.referrers()
+        from_tuple = tuple_client.drift
+    async with emulator.client(record_drift=True) as stream_client:
+        streamed = await collect(stream_client.iter_referrers())
+        from_stream = stream_client.drift
+    assert tuple(streamed) == whole
+    assert from_tuple is not None and from_stream is not None
+    assert from_stream.objects == from_tuple.objects == {"Referrer": wire.STREAM_ROWS + 10}
+    assert from_stream.entries() == from_tuple.entries()
+    assert any("referral_count" in entry.path for entry in from_stream.entries())
