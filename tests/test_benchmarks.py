@@ -58,7 +58,13 @@ def test_quick_big_lists_run_reports_memory_speed_and_stalls(tmp_path: Path) -> 
     )  # fmt: skip
     payload = json.loads((tmp_path / "results.json").read_text())
     names = [result["name"] for result in payload["results"]]
-    assert names == ["stream_parsers", "big_list_memory", "big_list_throughput", "big_list_stall"]
+    assert names == [
+        "stream_parsers",
+        "big_list_memory",
+        "big_list_throughput",
+        "big_list_stall",
+        "big_list_own_stall",
+    ]
     memory = payload["results"][1]
     labels = [row["label"] for row in memory["rows"]]
     assert "iter_referrers(), 20,000" in labels
