@@ -19,6 +19,9 @@ parsers        incremental JSON parsers on 100,000 referrers rows (the splitter'
 big_lists      1M participants over loopback: iter_referrers() and export peak RSS
                (<= 150 MB), iter/tuple items per second (>= 0.8), longest loop stall
                (<= 50 ms); each also at 100,000
+busy           7. FastAPI stats page at 10x the rate (under load), sharing + cache vs
+               neither: p99 <= deadline + 100 ms, emulator never above the rate,
+               memory flat; 100 identical concurrent reads -> 1 request
 =============  ====================================================================
 
 ``--quick`` shrinks every size and duration (a smoke run of about a minute, what the test
@@ -42,7 +45,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from . import _big_lists, _decode, _findings, _limiter, _memory, _parsers, _throughput
+from . import _big_lists, _busy, _decode, _findings, _limiter, _memory, _parsers, _throughput
 from ._servers import pin_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -56,6 +59,7 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "memory": _memory.run,
     "parsers": _parsers.run,
     "big_lists": _big_lists.run,
+    "busy": _busy.run,
 }
 
 

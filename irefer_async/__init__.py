@@ -25,6 +25,7 @@ from ._bulk import (
     NewSpecificActionRequest,
     SignupOutcome,
 )
+from ._cache import CacheConfig
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -45,6 +46,7 @@ from ._errors import (
     InvalidRequestError,
     IReferError,
     MalformedResponseError,
+    QueueFullError,
     RateLimitedError,
     RequestTimeoutError,
     ResponseError,
@@ -53,6 +55,18 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
+from ._events import (
+    ActionRecorded,
+    FeedEvent,
+    ParticipantJoined,
+    ParticipantUnlisted,
+    ReferralCredited,
+    RewardTriggered,
+    event_from_json,
+)
+from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from ._feed_redis import RedisFeedStore  # redis itself is imported on first use
+from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -72,6 +86,7 @@ from ._models import (
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
+from ._signing import SignatureError, sign_payload, verify_signature
 from ._stream import ListStream
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
@@ -85,13 +100,16 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 __all__ = [
     "APIError",
     "ActionOutcome",
+    "ActionRecorded",
     "BulkOutcome",
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
+    "CacheConfig",
     "CallEvent",
     "CampaignStats",
     "CheckStatus",
+    "ClientSource",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -107,6 +125,9 @@ __all__ = [
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
+    "FeedEvent",
+    "FeedSource",
+    "FeedStore",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -120,11 +141,17 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ParticipantJoined",
+    "ParticipantUnlisted",
+    "PollReport",
     "ProbeCheck",
     "ProbeReport",
+    "QueueFullError",
     "RateLimit",
     "RateLimitedError",
+    "RedisFeedStore",
     "RedisRateLimiter",
+    "ReferralCredited",
     "Referrer",
     "ReferrerStats",
     "RequestTimeoutError",
@@ -132,18 +159,26 @@ __all__ = [
     "RetryConfig",
     "Reward",
     "RewardDelivery",
+    "RewardFeed",
     "RewardGoalType",
     "RewardQuantity",
     "RewardTo",
+    "RewardTriggered",
+    "SQLiteFeedStore",
     "ServerError",
+    "SignatureError",
     "SignupOutcome",
     "SpecificActionSignup",
+    "StoreLockedError",
     "StreamInterruptedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",
     "__version__",
     "correlation_scope",
+    "event_from_json",
+    "sign_payload",
+    "verify_signature",
 ]
 
 

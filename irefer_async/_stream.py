@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
+import math
 import re
 import time
 from collections.abc import (
@@ -47,6 +49,7 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
 from ._converter import explain_item, item_structure, json_type
+from ._deadline import Deadline, deadline_scope
 from ._errors import IReferError, MalformedResponseError, RateLimitedError, StreamInterruptedError
 from ._retry import RetryConfig, call_with_retry
 
@@ -727,7 +730,7 @@ class _Opened:
             await self.chunks.aclose()
             await self.body.aclose()
         finally:
-            await self.throttle.__aexit__(None, None, None)
+            self.throttle.release()
 
 
 class ListStream(Generic[T]):
@@ -755,6 +758,7 @@ class ListStream(Generic[T]):
 
     __slots__ = (
         "_begin",
+        "_deadline",
         "_decoder",
         "_gen",
         "_layer",
@@ -762,6 +766,7 @@ class ListStream(Generic[T]):
         "_opened",
         "_params",
         "_retry",
+        "_stamps",
         "_throttle",
         "delivered",
         "method",
@@ -778,17 +783,21 @@ class ListStream(Generic[T]):
         retry: RetryConfig | None,
         max_pause: float,
         drift: DriftRecorder | None = None,
+        deadline: float = math.inf,
     ) -> None:
         """Stream ``method`` (checked ``params``) into ``model`` instances.
 
         ``begin`` runs on the first ``__anext__`` and returns the attempt layer (how one
         attempt is run, observed or not) and the function told the outcome at the end.
+        ``deadline`` (seconds) bounds the attempts up to the first item, queueing included.
         """
         #: The API method (``"referrers"``...).
         self.method = method
         #: Items yielded so far.
         self.delivered = 0
         self._decoder = ItemDecoder(model, method, drift)
+        self._stamps = "fetched_at" in getattr(model, "__slots__", ())
+        self._deadline = deadline
         self._params = params
         self._begin = begin
         self._layer: AttemptLayer | None = None
@@ -843,7 +852,7 @@ class ListStream(Generic[T]):
         """One attempt: a throttle slot, the request, and the body up to its first item."""
         throttle = self._throttle
         error: IReferError | None = None
-        await throttle.__aenter__()
+        await throttle.acquire(self.method)  # within the deadline, or raises: never sent
         try:
             body = await send(self.method, self._params)
         except RateLimitedError as exc:
@@ -852,10 +861,10 @@ class ListStream(Generic[T]):
                 throttle.pause(min(exc.retry_after, self._max_pause))
             error = exc
         except BaseException:
-            await throttle.__aexit__(None, None, None)
+            throttle.release()
             raise
         if error is not None:
-            await throttle.__aexit__(None, None, None)
+            throttle.release()
             raise error
         opened = self._opened = _Opened(throttle, body, body.chunks(), ArraySplitter(self.method))
         try:
@@ -873,7 +882,9 @@ class ListStream(Generic[T]):
         error: IReferError | None = None
         opened: _Opened | None = None
         try:
-            opened = await call_with_retry(self._attempt, self._retry)
+            # The deadline bounds the attempts (no yield inside: the scope cannot leak out).
+            with deadline_scope(Deadline.after(self._deadline)):
+                opened = await call_with_retry(self._attempt, self._retry)
             async for item in self._decoded(opened):
                 yield item
         except IReferError as exc:
@@ -891,8 +902,13 @@ class ListStream(Generic[T]):
             return
         opened.first = None
         items = opened.items
+        # When the answer arrived, on every row, as the tuple calls stamp theirs.
+        when = dt.datetime.now(dt.timezone.utc) if self._stamps else None
         while True:
-            yield decode(item, self.delivered)
+            row = decode(item, self.delivered)
+            if when is not None:
+                object.__setattr__(row, "fetched_at", when)  # frozen: set once, at birth
+            yield row
             self.delivered += 1
             failure: IReferError | None = None
             try:

@@ -427,3 +427,34 @@ async def test_streamed_and_tuple_reads_record_the_same_drift() -> None:
     assert from_stream.objects == from_tuple.objects == {"Referrer": wire.STREAM_ROWS + 10}
     assert from_stream.entries() == from_tuple.entries()
     assert any("referral_count" in entry.path for entry in from_stream.entries())
+
+
+async def test_streamed_rows_carry_when_their_answer_arrived() -> None:
+    emulator = big_emulator(5)
+    async with emulator.client() as client:
+        rows = await collect(client.iter_referrers())
+        whole = await client.referrers()
+    assert all(row.fetched_at is not None for row in rows)
+    assert len({row.fetched_at for row in rows}) == 1
+    assert rows[0].fetched_at <= whole[0].fetched_at  # type: ignore[operator]
+
+
+def test_a_stream_waiting_for_a_slot_stops_at_the_deadline() -> None:
+    from helpers import run_virtual
+
+    from irefer_async import DeadlineExceededError
+
+    async def scenario() -> DeadlineExceededError:
+        emulator = big_emulator(5)
+        retry = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=2.0)
+        async with emulator.client(max_concurrency=1, retry=retry) as client:
+            holder = client.iter_rewards()
+            await holder.__anext__()  # holds the only slot
+            with pytest.raises(DeadlineExceededError) as info:
+                await collect(client.iter_referrers())
+            await holder.aclose()
+        return info.value
+
+    error = run_virtual(scenario())
+    assert error.sent is False
+    assert error.waiting_for == "concurrency"

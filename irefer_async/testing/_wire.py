@@ -216,6 +216,7 @@ def referrers(campaign: CampaignState) -> bytes | StreamedBody:
     """``referrers``: every participant, newest first (streamed past :data:`STREAM_ROWS`)."""
     # Only referrals_count changes after a row is created: cache everything before it.
     prefixes = campaign.wire_cache.setdefault("referrers", [])
+    hidden = campaign.hidden
     participants = campaign.participants
     cid = str(campaign.spec.id)
     for p in participants[len(prefixes) :]:
@@ -249,6 +250,7 @@ def referrers(campaign: CampaignState) -> bytes | StreamedBody:
         [
             f'{prefix}"{p.referrals_made}"}}'
             for prefix, p in zip(prefixes, participants, strict=True)
+            if not hidden or p.id not in hidden
         ]
     )
 
