@@ -245,7 +245,14 @@ def referrers(campaign: CampaignState) -> bytes | StreamedBody:
         prefixes.append(row[: -len('""}')])
     count = len(participants)
     if count > STREAM_ROWS:
-        return _streamed(count, lambda i: f'{prefixes[i]}"{participants[i].referrals_made}"}}')
+        if not hidden:
+            return _streamed(count, lambda i: f'{prefixes[i]}"{participants[i].referrals_made}"}}')
+        # Hidden rows (a plan limit) are left out of the streamed body too.
+        shown = [i for i, p in enumerate(participants) if p.id not in hidden]
+        return _streamed(
+            len(shown),
+            lambda j: f'{prefixes[shown[j]]}"{participants[shown[j]].referrals_made}"}}',
+        )
     return _newest_first(
         [
             f'{prefix}"{p.referrals_made}"}}'

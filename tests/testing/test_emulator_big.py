@@ -115,3 +115,16 @@ async def test_faults_still_apply_to_a_streamed_list(fault: str) -> None:
         assert response.content == body[: len(body) // 2]
     else:
         assert response.content == body
+
+
+def test_hidden_participants_are_left_out_of_a_streamed_list_too() -> None:
+    """A plan limit hides rows: the streamed body (past STREAM_ROWS) leaves them out as well."""
+    emulator = Emulator(seed=3)
+    emulator.seed_participants(wire.STREAM_ROWS + 5)
+    assert emulator.hide_participants(["seeded7@example.com", "seeded2001@example.com"]) == 2
+    body = wire.referrers(emulator._campaign(None))
+    assert isinstance(body, wire.StreamedBody)
+    emails = [row["email"] for row in json.loads(bytes(body))]
+    assert len(emails) == wire.STREAM_ROWS + 3
+    assert "seeded7@example.com" not in emails and "seeded2001@example.com" not in emails
+    assert emails[0] == f"seeded{wire.STREAM_ROWS + 4}@example.com"  # newest first, from 0
