@@ -17,7 +17,7 @@ import datetime as dt
 import email.utils
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -38,7 +38,7 @@ from ._redact import Redactor
 from ._stack import Stack, stack_of, trusts
 from ._version import __version__
 
-__all__ = ["USER_AGENT", "Sender", "parse_retry_after"]
+__all__ = ["USER_AGENT", "ListBody", "Sender", "parse_retry_after"]
 
 #: The SDK's User-Agent header.
 USER_AGENT = f"irefer-async/{__version__}"
@@ -274,6 +274,35 @@ class Sender:
             error = self._failed(method, exc)
         raise error
 
+    async def open_list(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[Any], None] | None = None,
+    ) -> ListBody:
+        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
+
+        Raises as :meth:`get_json` does for a failed exchange or a non-2xx status; the
+        body's own problems (``null``, an error body...) show once it is read. Close the
+        :class:`ListBody` when done, read or not. ``seen`` is shown the response first.
+        """
+        try:
+            # Through the client (either stack): a big body, read in chunks, where the
+            # client's own cost per request does not matter.
+            request = self._http.build_request("GET", self.url_for(method, params))
+            response = await self._http.send(request, stream=True)
+        except Exception as exc:
+            error = self._failed(method, exc)
+        else:
+            if seen is not None:
+                seen(response)
+            status = response.status_code
+            if not 200 <= status < 300:
+                await response.aclose()
+                self._read(method, response)  # raises for every non-2xx status
+            return ListBody(self, method, response)
+        raise error
+
     async def get_json(
         self,
         method: str,
@@ -303,7 +332,10 @@ class Sender:
             raise ServerError(status, method=method)
         if not 200 <= status < 300:
             raise HTTPStatusError(status, method=method)
-        content = response.content
+        return self.check_body(method, response.content)
+
+    def check_body(self, method: str, content: bytes) -> Any:
+        """Parse a 2xx body, or raise for an empty, ``null``, non-JSON or API-error one."""
         data: Any = None
         if content and content != b"null":
             try:
@@ -330,3 +362,47 @@ class Sender:
 
 
 _NOT_JSON: Any = object()
+
+
+class ListBody:
+    """The unread body of a 2xx answer, streamed in chunks (see :meth:`Sender.open_list`)."""
+
+    __slots__ = ("_response", "_sender", "method")
+
+    def __init__(self, sender: Sender, method: str, response: Any) -> None:
+        self._sender = sender
+        self._response = response
+        #: The API method.
+        self.method = method
+
+    def __repr__(self) -> str:
+        return f"<ListBody {self.method} closed={self._response.is_closed}>"
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the response (and so its connection slot) has been released."""
+        return bool(self._response.is_closed)
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
+        method = self.method
+        stream = self._response.aiter_bytes()
+        while True:
+            error: IReferError | None = None
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except Exception as exc:  # translated by the sender (either stack, redacted)
+                error = self._sender._failed(method, exc)
+            if error is not None:
+                raise error
+            yield chunk
+
+    def check_body(self, content: bytes) -> Any:
+        """Parse a small body that is not an array (see :meth:`Sender.check_body`)."""
+        return self._sender.check_body(self.method, content)
+
+    async def aclose(self) -> None:
+        """Release the response and its connection (idempotent)."""
+        await self._response.aclose()

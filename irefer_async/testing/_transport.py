@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
+from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -60,6 +60,22 @@ class _TrickleStream(_Trickle, httpx.AsyncByteStream):
     _http: ClassVar[ModuleType] = httpx
 
 
+class _Chunked:
+    """A big body in chunks, no content-length (the stack's ``AsyncByteStream``)."""
+
+    def __init__(self, body: StreamedBody) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._body.chunks():
+            yield chunk
+            await asyncio.sleep(0)  # a socket would let other tasks run between reads
+
+
+class _ChunkedStream(_Chunked, httpx.AsyncByteStream):
+    pass
+
+
 def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if isinstance(timeout, dict) else None
@@ -70,6 +86,7 @@ class _InProcess:
 
     _http: ClassVar[ModuleType]
     _trickle: ClassVar[type[_Trickle]]
+    _chunked: ClassVar[type[_Chunked]]
 
     def __init__(self, emulator: Emulator) -> None:
         """Answer requests from *emulator*."""
@@ -101,11 +118,14 @@ class _InProcess:
             outcome = await handling
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
+            if outcome.stream is not None:
+                stream = self._chunked(outcome.stream)
+                return http.Response(outcome.status, headers=outcome.headers, stream=stream)
             return http.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
-            stream = self._trickle(outcome.body, outcome.delay, request)
-            return http.Response(outcome.status, headers=headers, stream=stream)
+            trickle = self._trickle(outcome.body, outcome.delay, request)
+            return http.Response(outcome.status, headers=headers, stream=trickle)
         raise connection_error(disruption, request, http)
 
 
@@ -119,3 +139,4 @@ class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
 
     _http: ClassVar[ModuleType] = httpx
     _trickle: ClassVar[type[_Trickle]] = _TrickleStream
+    _chunked: ClassVar[type[_Chunked]] = _ChunkedStream

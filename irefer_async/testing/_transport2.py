@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import httpx2
 
-from ._transport import _InProcess, _Trickle
+from ._transport import _Chunked, _InProcess, _Trickle
 
 __all__ = ["Httpx2EmulatorTransport"]
 
@@ -21,8 +21,13 @@ class _Httpx2TrickleStream(_Trickle, httpx2.AsyncByteStream):
     _http: ClassVar[ModuleType] = httpx2
 
 
+class _Httpx2ChunkedStream(_Chunked, httpx2.AsyncByteStream):
+    pass
+
+
 class Httpx2EmulatorTransport(_InProcess, httpx2.AsyncBaseTransport):
     """An ``httpx2.AsyncBaseTransport`` answering from an :class:`Emulator` in-process."""
 
     _http: ClassVar[ModuleType] = httpx2
     _trickle: ClassVar[type[_Trickle]] = _Httpx2TrickleStream
+    _chunked: ClassVar[type[_Chunked]] = _Httpx2ChunkedStream
