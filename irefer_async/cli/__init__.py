@@ -9,10 +9,11 @@ Commands::
     irefer export referrers|rewards|actions --format table|csv|json
     irefer emulator --port 8765 [--seed-demo]
 
-Every command that talks to iRefer takes ``--emulator`` (the embedded, in-process emulator)
-or uses the real API with credentials from ``IREFER_LICENSE_KEY`` and ``IREFER_API_KEY``
-only (never a flag: flags show in ``ps``), ``--base-url``/``IREFER_BASE_URL`` and
-``--campaign-id``/``IREFER_CAMPAIGN_ID``.
+Every command that talks to iRefer takes ``--emulator`` (a fresh emulator inside the command,
+whose state ends with it; for state that lasts, run ``irefer emulator`` and paste the
+``export`` lines it prints) or uses the real API with credentials from ``IREFER_LICENSE_KEY``
+and ``IREFER_API_KEY`` only (never a flag: flags show in ``ps``), ``--base-url`` /
+``IREFER_BASE_URL`` and ``--campaign-id`` / ``IREFER_CAMPAIGN_ID``.
 
 Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a request failed),
 2 usage or configuration error, 130 interrupted.
@@ -52,7 +53,7 @@ def _console() -> Console:
 
 
 def _err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 
 def target_options(func: F) -> F:
@@ -66,22 +67,35 @@ def target_options(func: F) -> F:
     func = click.option(
         "--emulator",
         is_flag=True,
-        help="Target the embedded in-process emulator instead of the real API.",
+        help="Use a fresh, empty emulator inside this command (its state ends with it). "
+        "To keep state between commands, run `irefer emulator` and paste the lines it prints.",
     )(func)
     return func
 
 
-def _make_target(emulator: bool, base_url: str | None, campaign_id: str | None) -> Target:
-    return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id)
+def timeout_option(func: F) -> F:
+    """Add ``--timeout`` (seconds per HTTP request)."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        help="Seconds each HTTP request may take [default: 10, connect 5].",
+    )(func)
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _make_target(
+    emulator: bool, base_url: str | None, campaign_id: str | None, timeout: float | None = None
+) -> Target:
+    return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id, timeout=timeout)
+
+
+def _run(coro: Coroutine[Any, Any, int], *, interrupted: str = "interrupted") -> int:
     """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
     err = _err_console()
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
-        err.print("interrupted; re-run with --resume to settle rows that were in flight")
+        err.print(interrupted, markup=False)
         return EXIT_INTERRUPTED
     except (InvalidRequestError, LedgerError) as exc:  # ConfigurationError included
         err.print(f"error: {exc}", markup=False)
@@ -112,6 +126,10 @@ def import_options(func: F) -> F:
     decorators = [
         click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
         target_options,
+        timeout_option,
+        click.option("--strict-columns", is_flag=True,
+                     help="Refuse a file with columns the command does not know "
+                          "[default: ignore them, with one notice]."),
         click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True,
                      help="Requests in flight at once."),
         click.option("--rate", type=click.FloatRange(0), default=None,
@@ -144,7 +162,7 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
     options = ImportOptions(
         kind=kind,
         path=file,
-        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
+        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"], kw["timeout"]),
         concurrency=kw["concurrency"],
         rate=rate,
         dry_run=kw["dry_run"],
@@ -154,6 +172,7 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
         resume=kw["resume"],
         progress=kw["progress"],
         progress_interval=kw["progress_interval"],
+        strict_columns=kw["strict_columns"],
     )
     console = _console()
 
@@ -167,7 +186,9 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
             _err_console().out(_summary_json(report), highlight=False)
         return report.exit_code
 
-    _exit(_run(go()))
+    resume = f"irefer import {kind} {file} --resume"
+    _exit(_run(go(), interrupted=f"interrupted; `{resume}` (with the same options) settles the "
+                                 "rows that were in flight and sends the rest"))  # fmt: skip
 
 
 def _summary_json(report: Any) -> str:
@@ -189,7 +210,16 @@ def _summary_json(report: Any) -> str:
 def import_signups(file: Path, **kw: Any) -> None:
     """Add every participant of FILE.
 
-    Columns: email (required), name, phone, info_1..info_5, source, referrer_code.
+    Columns: email (required), name, phone, info_1..info_5, source, referrer_code,
+    campaign_id. Other columns are ignored with one notice (--strict-columns refuses them).
+    Cells are sent exactly as written; an empty cell means "not given".
+
+    \b
+    Examples:
+      irefer import signups people.csv --dry-run
+      irefer import signups people.csv --emulator
+      irefer import signups people.csv --rate 5 --concurrency 4
+      irefer import signups people.csv --resume
     """
     _import("signups", file, **kw)
 
@@ -197,7 +227,15 @@ def import_signups(file: Path, **kw: Any) -> None:
 @import_group.command("actions")
 @import_options
 def import_actions(file: Path, **kw: Any) -> None:
-    """Record every specific action of FILE (columns: external_id, action, referrer_code)."""
+    """Record every specific action of FILE.
+
+    Columns: external_id, action, referrer_code (all required), campaign_id.
+
+    \b
+    Examples:
+      irefer import actions actions.jsonl --dry-run
+      irefer import actions actions.csv --results out.jsonl
+    """
     _import("actions", file, **kw)
 
 
@@ -208,10 +246,18 @@ def stats() -> None:
 
 @stats.command("campaign")
 @target_options
+@timeout_option
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str) -> None:
-    """Show views, signups, conversion and referrals by network."""
-    target = _make_target(emulator, base_url, campaign_id)
+def stats_campaign(
+    emulator: bool, base_url: str | None, campaign_id: str | None, timeout: float | None, fmt: str
+) -> None:
+    """Show views, signups, conversion and referrals by network.
+
+    \b
+    Example:
+      irefer stats campaign --format json
+    """
+    target = _make_target(emulator, base_url, campaign_id, timeout)
 
     async def go() -> int:
         client, _ = build_client(target)
@@ -226,12 +272,23 @@ def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None
 @stats.command("referrer")
 @click.argument("email")
 @target_options
+@timeout_option
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def stats_referrer(
-    email: str, emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str
+def stats_referrer(  # noqa: PLR0917 - click passes options as parameters
+    email: str,
+    emulator: bool,
+    base_url: str | None,
+    campaign_id: str | None,
+    timeout: float | None,
+    fmt: str,
 ) -> None:
-    """Show one participant's referrals and rewards."""
-    target = _make_target(emulator, base_url, campaign_id)
+    """Show one participant's referrals and rewards.
+
+    \b
+    Example:
+      irefer stats referrer ann@example.com
+    """
+    target = _make_target(emulator, base_url, campaign_id, timeout)
 
     async def go() -> int:
         client, _ = build_client(target)
@@ -289,25 +346,57 @@ def export(  # noqa: PLR0917 - click passes options as parameters
 @click.option("--rows", type=click.IntRange(10, 1_000_000), default=3000, show_default=True)
 @click.option("--waves", type=click.IntRange(1, 20), default=4, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--progress", type=click.Choice(["auto", "bar", "json", "none"]), default="auto")
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "json", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress display: a bar on a terminal, JSON lines on stderr otherwise.",
+)
 def demo(rows: int, waves: int, seed: int, progress: str) -> None:
     """Import a generated campaign with referral chains into the embedded emulator.
 
-    Needs no credentials; shows the progress bar, campaign stats and top referrers.
+    Needs no credentials; shows the progress bar, campaign stats and top referrers. The
+    emulator lives inside this command: nothing is kept afterwards.
+
+    \b
+    Examples:
+      irefer demo
+      irefer demo --rows 100000 --waves 6
     """
     from ._demo import run_demo  # noqa: PLC0415 - imports the emulator
 
     console = _console()
-    _exit(_run(run_demo(console, rows=rows, waves=waves, seed=seed, progress=progress)))
+    coro = run_demo(console, rows=rows, waves=waves, seed=seed, progress=progress)
+    _exit(_run(coro, interrupted="interrupted; nothing to resume: run `irefer demo` again"))
 
 
 @cli.command("emulator", context_settings={"ignore_unknown_options": True})
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for ids and referral codes."
+)
 @click.option("--seed-demo", is_flag=True, help="Add demo participants, referrals and views.")
 def emulator_command(host: str, port: int, seed: int, seed_demo: bool) -> None:
-    """Serve the iRefer emulator on a local port (Ctrl-C to stop)."""
+    """Serve the iRefer emulator on a local port (Ctrl-C to stop).
+
+    It prints the `export` lines that aim other commands (and your own code) at it; its
+    state lasts as long as it runs, so `irefer import` then `irefer stats` see the same
+    campaign. Keys: $IREFER_LICENSE_KEY / $IREFER_API_KEY if set, else the demo keys.
+
+    \b
+    Example:
+      irefer emulator --seed-demo          # then, in another shell, paste its lines and:
+      irefer import signups people.csv
+      irefer stats campaign
+    """
     from ..testing.__main__ import main as serve  # noqa: PLC0415
 
     argv = ["--host", host, "--port", str(port), "--seed", str(seed)]

@@ -6,6 +6,7 @@ a command-line flag would show in ``ps`` and in shell history. They are never pr
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ class Target:
     emulator: bool = False
     base_url: str | None = None
     campaign_id: str | None = None
+    #: Seconds per HTTP request (``--timeout``); None keeps the client's default.
+    timeout: float | None = None
 
 
 def build_client(
@@ -48,14 +51,17 @@ def build_client(
 ) -> tuple[IReferClient, Emulator | None]:
     """Build the client for ``target``; ``rate="default"`` keeps the client's default rate.
 
-    Raises :class:`~irefer_async.ConfigurationError` (never showing a secret) when the
-    credentials or options are missing or invalid.
+    Raises `ConfigurationError` (never showing a secret) when the credentials or options
+    are missing or invalid; the message names the environment variable to set, since the
+    command line takes no key.
     """
     options: dict[str, Any] = {}
     if rate != "default":
         options["rate_limit"] = rate
     if concurrency is not None:
         options["max_concurrency"] = concurrency
+    if target.timeout is not None:
+        options["timeout"] = target.timeout
     if target.campaign_id is not None:
         options["campaign_id"] = target.campaign_id
     if target.emulator:
@@ -66,4 +72,11 @@ def build_client(
             "campaign id is missing: pass --campaign-id or set IREFER_CAMPAIGN_ID "
             "(or use --emulator)"
         )
+    for env, what in (("IREFER_LICENSE_KEY", "license key"), ("IREFER_API_KEY", "API key")):
+        if not os.environ.get(env):
+            raise ConfigurationError(
+                f"{env} is not set: export your campaign's {what} (the command line takes "
+                "no key: flags show in `ps`), or try --emulator, or run `irefer emulator` "
+                "and paste the lines it prints"
+            )
     return IReferClient(base_url=target.base_url, **options), None
