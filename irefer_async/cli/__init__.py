@@ -113,7 +113,18 @@ def _exit(code: int) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="irefer")
 def cli() -> None:
-    """Command line for the iRefer referral API: bulk imports, stats, exports, emulator."""
+    """Command line for the iRefer referral API: bulk imports, stats, exports, emulator.
+
+    Credentials come from IREFER_LICENSE_KEY and IREFER_API_KEY (never a flag).
+
+    \b
+    Examples:
+      irefer demo                              # no credentials needed
+      irefer emulator                          # then paste the lines it prints, and:
+      irefer import signups people.csv --dry-run
+      irefer import signups people.csv
+      irefer stats campaign
+    """
 
 
 @cli.group("import")
@@ -247,7 +258,14 @@ def stats() -> None:
 @stats.command("campaign")
 @target_options
 @timeout_option
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="Output: a table, CSV or JSON.",
+)
 def stats_campaign(
     emulator: bool, base_url: str | None, campaign_id: str | None, timeout: float | None, fmt: str
 ) -> None:
@@ -273,7 +291,14 @@ def stats_campaign(
 @click.argument("email")
 @target_options
 @timeout_option
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="Output: a table, CSV or JSON.",
+)
 def stats_referrer(  # noqa: PLR0917 - click passes options as parameters
     email: str,
     emulator: bool,
@@ -343,9 +368,27 @@ def export(  # noqa: PLR0917 - click passes options as parameters
 
 
 @cli.command()
-@click.option("--rows", type=click.IntRange(10, 1_000_000), default=3000, show_default=True)
-@click.option("--waves", type=click.IntRange(1, 20), default=4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--rows",
+    type=click.IntRange(10, 1_000_000),
+    default=3000,
+    show_default=True,
+    help="Signups to generate and import.",
+)
+@click.option(
+    "--waves",
+    type=click.IntRange(1, 20),
+    default=4,
+    show_default=True,
+    help="Import waves: each later wave refers participants of the earlier ones.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for the generated people and referral codes.",
+)
 @click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "json", "none"]),
