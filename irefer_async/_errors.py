@@ -96,6 +96,17 @@ class ClientStateError(IReferError, RuntimeError):
     maybe_processed = False
 
 
+#: What iRefer's one "input missing or incorrect" code (``..._err_401``) may mean, per method.
+_ANY_401 = "a wrong license key, api key or campaign_id"
+_ERR_401_CAUSES = {
+    "newSignup": "an email already signed up to the campaign, an unknown referrer_code, "
+    f"or {_ANY_401}",
+    "referrerStats": f"an email that is not a participant of the campaign, or {_ANY_401}",
+    "newSpecificAction": "an unknown referrer_code, an action no rule of the campaign "
+    f"matches, or {_ANY_401}",
+}
+
+
 class APIError(IReferError):
     """The API answered with an error body ``{"error": ..., "error_code": ...}``.
 
@@ -104,7 +115,10 @@ class APIError(IReferError):
     """
 
     def __init__(self, error: str, error_code: str | None, *, method: str | None) -> None:
-        super().__init__(f"{method}: {error} ({error_code})", method=method)
+        hint = ""
+        if error_code is not None and error_code.endswith("_err_401"):
+            hint = f"; iRefer answers this for {_ERR_401_CAUSES.get(method or '', _ANY_401)}"
+        super().__init__(f"{method}: {error} ({error_code}){hint}", method=method)
         #: The API's ``error`` text.
         self.error = error
         #: The API's ``error_code``, e.g. ``"irefer_api_referrerStats_err_401"``.

@@ -11,6 +11,7 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
@@ -112,6 +113,18 @@ class Reward:
     raw: Mapping[str, Any] = _raw_field()
 
 
+def referral_code_of(referral_link: str) -> str:
+    """Return the code in a referral link: its ``iref`` parameter, else its last path segment.
+
+    A bare code (what ``referrers`` puts in its ``referral_link`` field) comes back as is.
+    """
+    query = parse_qs(urlsplit(referral_link).query)
+    for name in ("iref", "ref", "referrer_code", "code"):
+        if query.get(name):
+            return query[name][0]
+    return referral_link.rstrip("/").rsplit("/", 1)[-1]
+
+
 @attrs.frozen(slots=True)
 class ReferrerStats:
     """``referrerStats``: one participant's referrals and rewards."""
@@ -132,6 +145,14 @@ class ReferrerStats:
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
     raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def referral_code(self) -> str:
+        """The participant's referral code (the ``iref`` of `referral_link`).
+
+        Pass it as ``referrer_code=`` to credit this participant with a signup or action.
+        """
+        return referral_code_of(self.referral_link)
 
 
 @attrs.frozen(slots=True)
@@ -176,6 +197,14 @@ class NewSignup:
     reconciled: bool = attrs.field(default=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
+    @property
+    def referral_code(self) -> str:
+        """The new participant's referral code (the ``iref`` of `referral_link`).
+
+        Pass it as ``referrer_code=`` to credit this participant with a signup or action.
+        """
+        return referral_code_of(self.referral_link)
+
 
 @attrs.frozen(slots=True)
 class NewSpecificAction:
@@ -193,11 +222,15 @@ class NewSpecificAction:
 
 @attrs.frozen(slots=True)
 class Referrer:
-    """One item of ``referrers``: a participant of the campaign."""
+    """One item of ``referrers``: a participant of the campaign.
+
+    Unlike the other results, the API's ``referral_link`` here holds the bare referral code
+    (``"jZA3MbP0"``), not a link; `referral_code` reads the same whichever it holds.
+    """
 
     id: int
     campaign_id: int
-    #: The participant's referral code (the API names it ``referral_link``).
+    #: The participant's referral code, despite the name (the API's field, kept as sent).
     referral_link: str
     referrer_email: str | None
     name: str | None
@@ -214,6 +247,11 @@ class Referrer:
     source_network: LeadSource | None = None
     referrals_count: int = 0
     raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def referral_code(self) -> str:
+        """The participant's referral code (what the API sends as ``referral_link``)."""
+        return referral_code_of(self.referral_link)
 
 
 @attrs.frozen(slots=True)

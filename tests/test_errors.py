@@ -212,3 +212,21 @@ async def test_secrets_are_redacted_in_percent_encoded_form_too(mock: respx.Mock
             await client.campaign_stats()
     for e in chain(info.value):
         assert "k%2By%2Fwith%26odd%3Dchars" not in str(e) and key not in str(e)
+
+
+def test_err_401_says_what_it_may_mean_for_the_method() -> None:
+    """The API's one "input missing or incorrect" code gets the causes possible for the method."""
+    from irefer_async._errors import APIError
+
+    signup = APIError(
+        "input missing or incorrect", "irefer_api_newSignup_err_401", method="newSignup"
+    )
+    assert "already signed up" in str(signup) and "referrer_code" in str(signup)
+    assert "campaign_id" in str(signup)
+    stats = APIError(
+        "input missing or incorrect", "irefer_api_referrerStats_err_401", method="referrerStats"
+    )
+    assert "not a participant" in str(stats)
+    other = APIError("input missing or incorrect", "irefer_api_rewards_err_401", method="rewards")
+    assert str(other).endswith("a wrong license key, api key or campaign_id")
+    assert "iRefer answers" not in str(APIError("boom", "other_code", method="rewards"))

@@ -18,7 +18,6 @@ import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qs, urlsplit
 
 import attrs
 from rich.console import Console
@@ -27,6 +26,7 @@ from rich.table import Table
 from .._bulk import BulkOutcome, BulkRun, BulkStatus
 from .._client import IReferClient
 from .._errors import APIError, IReferError
+from .._models import referral_code_of
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
 from ._rows import (
@@ -101,12 +101,8 @@ class ImportReport:
 
 
 def referral_code(referral_link: str) -> str:
-    """Return the code in a referral link (its ``iref`` parameter, else its last path segment)."""
-    query = parse_qs(urlsplit(referral_link).query)
-    for name in ("iref", "ref", "referrer_code", "code"):
-        if query.get(name):
-            return query[name][0]
-    return referral_link.rstrip("/").rsplit("/", 1)[-1]
+    """Return the code in a referral link (see the results' ``referral_code`` property)."""
+    return referral_code_of(referral_link)
 
 
 def _result_fields(result: Any) -> dict[str, Any] | None:

@@ -14,11 +14,17 @@ is installed; without it the client is not closed at teardown, which is harmless
 
 This module imports nothing from ``irefer_async`` until the fixture runs, so a broken client
 never stops pytest from loading.
+
+An ``async def`` test that requests ``irefer_emulator`` is marked ``@pytest.mark.asyncio``
+by the plugin, so the examples run as written under pytest-asyncio's default *strict* mode
+as well as in ``asyncio_mode = "auto"``; your other async tests still need the marker (or
+the auto mode).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import inspect
+from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -26,7 +32,7 @@ import pytest
 if TYPE_CHECKING:
     from ._fixture import EmulatorFixture
 
-__all__ = ["irefer_emulator", "pytest_configure"]
+__all__ = ["irefer_emulator", "pytest_configure", "pytest_pycollect_makeitem"]
 
 _EMULATOR_OPTIONS = ("seed", "clock", "campaigns")
 
@@ -38,6 +44,28 @@ def pytest_configure(config: pytest.Config) -> None:
         "irefer_emulator(seed=0, clock=None, campaigns=None, **client_options): "
         "configure the irefer_emulator fixture",
     )
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, None]:
+    """Mark ``async def`` tests that use ``irefer_emulator`` as asyncio tests.
+
+    This wrapper runs inside pytest-asyncio's (``trylast``), so the marker is there when
+    pytest-asyncio decides, in strict mode, which coroutine tests it runs.
+    """
+    outcome = yield
+    if not inspect.iscoroutinefunction(obj):
+        return
+    items = outcome.get_result()
+    for item in items if isinstance(items, list) else [items]:
+        if (
+            isinstance(item, pytest.Function)
+            and "irefer_emulator" in item.fixturenames
+            and item.get_closest_marker("asyncio") is None
+        ):
+            item.add_marker("asyncio")
 
 
 def _build(request: pytest.FixtureRequest) -> EmulatorFixture:

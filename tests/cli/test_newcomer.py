@@ -229,3 +229,18 @@ def attrs_evolve(options: ImportOptions, **changes: Any) -> ImportOptions:
     import attrs
 
     return attrs.evolve(options, **changes)
+
+
+def test_cli_shows_what_an_err_401_may_mean(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """`stats referrer` for an unknown email and a duplicate signup say what the code may mean."""
+    result = runner.invoke(cli, ["stats", "referrer", "nobody@example.com", "--emulator"])
+    assert result.exit_code == 1
+    assert "not a participant of the campaign" in result.stderr
+    path = _signups(workdir / "s.csv", 1)
+    emulator.add_participant("u0@example.com")
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 1
+    (record,) = [json.loads(line) for line in (workdir / "s.csv.results.jsonl").open()]
+    assert "already signed up" in record["error"]
