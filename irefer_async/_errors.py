@@ -257,6 +257,16 @@ _TIMEOUT_PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
 )
 
 
+def _where(exc: httpx.HTTPError, redactor: Redactor) -> str:
+    """Name the server the exchange was with (scheme, host and port: never the path)."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an exception raised without a request
+        return ""
+    port = f":{url.port}" if url.port is not None else ""
+    return f" ({redactor.redact(f'{url.scheme}://{url.host}{port}')})"
+
+
 def translate_transport_error(
     exc: httpx.HTTPError, *, method: str, redactor: Redactor
 ) -> TransportError:
@@ -268,7 +278,7 @@ def translate_transport_error(
     no secret.
     """
     text = redactor.redact(str(exc)) or type(exc).__name__
-    message = f"{method}: {type(exc).__name__}: {text}"
+    message = f"{method}: {type(exc).__name__}: {text}{_where(exc, redactor)}"
     error: TransportError
     if isinstance(exc, httpx.TimeoutException):
         phase = next((p for cls, p in _TIMEOUT_PHASES if isinstance(exc, cls)), "read")

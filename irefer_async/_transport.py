@@ -70,7 +70,7 @@ def _quote(text: str) -> str:
 class Sender:
     """Sends one GET for an API method and returns its JSON, or raises an SDK error."""
 
-    __slots__ = ("_api_key", "_api_key_pair", "_http", "_prefix", "_redactor")
+    __slots__ = ("_api_key", "_api_key_pair", "_base_url", "_http", "_prefix", "_redactor")
 
     def __init__(
         self,
@@ -82,6 +82,7 @@ class Sender:
         redactor: Redactor,
     ) -> None:
         self._http = http
+        self._base_url = base_url
         self._prefix = f"{base_url}{quote(license_key, safe='')}.js/"
         self._api_key = api_key
         self._api_key_pair = f"api_key={quote(api_key, safe='')}"
@@ -131,7 +132,13 @@ class Sender:
         if status >= 500:
             raise ServerError(status, method=method)
         if not 200 <= status < 300:
-            raise HTTPStatusError(status, method=method)
+            hint = ""
+            if status == 404:  # the API answers its errors with 200: a 404 is a wrong URL
+                hint = (
+                    f"; is the base URL right? It is {self._redactor.redact(self._base_url)} "
+                    "(iRefer's is https://api.irefer.io/v1.0/)"
+                )
+            raise HTTPStatusError(status, method=method, message=f"{method}: HTTP {status}{hint}")
         content = response.content
         data: Any = None
         if content and content != b"null":

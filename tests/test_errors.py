@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 
@@ -230,3 +231,27 @@ def test_err_401_says_what_it_may_mean_for_the_method() -> None:
     other = APIError("input missing or incorrect", "irefer_api_rewards_err_401", method="rewards")
     assert str(other).endswith("a wrong license key, api key or campaign_id")
     assert "iRefer answers" not in str(APIError("boom", "other_code", method="rewards"))
+
+
+def test_network_errors_name_the_server_and_a_404_questions_the_base_url() -> None:
+    """ "All connection attempts failed" says to what; a 404 points at the base URL, no key."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    async def call(transport: httpx.MockTransport, base_url: str) -> str:
+        async with irefer_async.IReferClient(
+            LICENSE_KEY, API_KEY, campaign_id=1, base_url=base_url, transport=transport, retry=None
+        ) as client:
+            with pytest.raises(irefer_async.IReferError) as info:
+                await client.campaign_stats()
+        return str(info.value)
+
+    refused = asyncio.run(call(httpx.MockTransport(refuse), "http://irefer.test:8765/v1.0/"))
+    assert refused.endswith("All connection attempts failed (http://irefer.test:8765)")
+    missing = asyncio.run(
+        call(httpx.MockTransport(lambda r: httpx.Response(404)), "https://api.irefer.io/v2/")
+    )
+    assert "HTTP 404; is the base URL right? It is https://api.irefer.io/v2/" in missing
+    for text in (refused, missing):
+        assert LICENSE_KEY[4:10] not in text and API_KEY not in text
