@@ -72,7 +72,7 @@ def banner(url: str, emulator: Emulator) -> list[str]:
     """
     spec = emulator.default_campaign
     lines = [
-        f"iRefer emulator listening on {url}  (Ctrl-C to stop)",
+        f"iRefer emulator listening on {url}",  # the URL last: scripts read it from here
         "Aim the irefer CLI or your own IReferClient() at it by pasting:",
         f"  export IREFER_BASE_URL={url}",
         f"  export IREFER_CAMPAIGN_ID={spec.id}",
@@ -90,7 +90,7 @@ def banner(url: str, emulator: Emulator) -> list[str]:
         lines.append(f"  (keys: {' and '.join(kept)} as already set in this shell)")
     else:
         lines.append("  (demo keys: published in irefer_async.testing, not secrets)")
-    lines.append(f"State lives while this process runs; control plane: "
+    lines.append(f"State lives while this process runs (Ctrl-C to stop); control plane: "
                  f"{url.removesuffix('v1.0/')}_control/snapshot")  # fmt: skip
     return lines
 

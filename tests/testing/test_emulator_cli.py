@@ -73,7 +73,7 @@ def test_runs_standalone_and_stops_on_sigint() -> None:
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
-        url = first.split(" listening on ", 1)[1].split()[0]
+        url = first.rsplit(" ", 1)[1].strip()
         rest = [proc.stdout.readline() for _ in range(6)]
         output = first + "".join(rest)
         assert "from-env-key" not in output  # a key from the environment is never printed
