@@ -12,6 +12,10 @@ import nox
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
+# `tests` runs on every supported Python; one that is not installed is a failed session in
+# nox's summary, not a silent skip that ends in "success" (README, Development, shows how
+# to install them; `nox -s tests-3.11` runs one, `--no-error-on-missing-interpreters` skips).
+nox.options.error_on_missing_interpreters = True
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 # Supported versions come from the classifiers, so there is one list to maintain.
@@ -29,6 +33,7 @@ BUILD_DEPS = PYPROJECT["dependency-groups"]["build"]
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (the long variants are in the `long` session)."""
+    session.log(f"tests on Python {session.python} (all supported: {', '.join(PYTHONS)})")
     session.install("-e", ".", *TEST_DEPS)
     session.run("pytest", "-m", "not slow", *session.posargs)
 
@@ -74,6 +79,7 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".", *DOCS_DEPS)
     site = Path(session.create_tmp()) / "site"
     session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
+    session.log(f"docs built in {site} (open {site / 'index.html'})")
 
 
 SMOKE = """
