@@ -121,7 +121,7 @@ def test_readme_quickstart_runs_twice_against_the_emulator(
             text=True,
             timeout=60,
             check=False,
-        )  # fmt: skip
+        )
         for _ in range(2)
     ]
     for run in runs:
