@@ -9,13 +9,13 @@ from pathlib import Path
 
 import nox
 
-nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["tests", "lint", "typecheck"]
 # `tests` runs on every supported Python; one that is not installed is a failed session in
 # nox's summary, not a silent skip that ends in "success" (README, Development, shows how
 # to install them; `nox -s tests-3.11` runs one, `--no-error-on-missing-interpreters` skips).
 nox.options.error_on_missing_interpreters = True
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["tests", "lint", "typecheck"]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 # Supported versions come from the classifiers, so there is one list to maintain.

@@ -126,19 +126,21 @@ class Sender:
 
     def _read(self, method: str, response: httpx.Response) -> Any:
         status = response.status_code
+        if status == 404:  # the API answers its own errors with 200: a 404 is a wrong URL
+            base = self._redactor.redact(self._base_url)
+            raise HTTPStatusError(
+                404,
+                method=method,
+                message=f"{method}: HTTP 404; is the base URL right? It is {base} "
+                "(iRefer's is https://api.irefer.io/v1.0/)",
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RateLimitedError(method=method, retry_after=retry_after)
         if status >= 500:
             raise ServerError(status, method=method)
         if not 200 <= status < 300:
-            hint = ""
-            if status == 404:  # the API answers its errors with 200: a 404 is a wrong URL
-                hint = (
-                    f"; is the base URL right? It is {self._redactor.redact(self._base_url)} "
-                    "(iRefer's is https://api.irefer.io/v1.0/)"
-                )
-            raise HTTPStatusError(status, method=method, message=f"{method}: HTTP {status}{hint}")
+            raise HTTPStatusError(status, method=method)
         content = response.content
         data: Any = None
         if content and content != b"null":

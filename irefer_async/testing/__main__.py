@@ -57,11 +57,14 @@ def seed_demo(emulator: Emulator) -> None:
     emulator.record_views(42)
 
 
-def _campaign_from_env(seed: int) -> Emulator:
+def _campaign_from_env(seed: int) -> tuple[Emulator, str]:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
-    api_key = os.environ.get(_API_ENV) or DEFAULT_API_KEY
-    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key)
-    return Emulator(seed=seed, campaigns=[spec])
+    api_key = os.environ.get(_API_ENV)
+    source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
+    spec = attrs.evolve(
+        DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
+    )
+    return Emulator(seed=seed, campaigns=[spec]), source
 
 
 def banner(url: str, emulator: Emulator) -> list[str]:
@@ -96,7 +99,7 @@ def banner(url: str, emulator: Emulator) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    emulator = _campaign_from_env(args.seed)
+    emulator, _ = _campaign_from_env(args.seed)
     if args.seed_demo:
         seed_demo(emulator)
     async with emulator.serve(host=args.host, port=args.port) as url:

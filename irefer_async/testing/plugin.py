@@ -32,7 +32,7 @@ import pytest
 if TYPE_CHECKING:
     from ._fixture import EmulatorFixture
 
-__all__ = ["irefer_emulator", "pytest_configure", "pytest_pycollect_makeitem"]
+__all__ = ["irefer_emulator", "pytest_configure"]
 
 _EMULATOR_OPTIONS = ("seed", "clock", "campaigns")
 
