@@ -33,8 +33,8 @@ BUILD_DEPS = PYPROJECT["dependency-groups"]["build"]
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the test suite (the long variants are in the `long` session)."""
-    session.log(f"tests on Python {session.python} (all supported: {', '.join(PYTHONS)})")
     session.install("-e", ".", *TEST_DEPS)
+    session.log(f"tests on Python {session.python} (all supported: {', '.join(PYTHONS)})")
     session.run("pytest", "-m", "not slow", *session.posargs)
 
 
