@@ -34,7 +34,6 @@ BUILD_DEPS = PYPROJECT["dependency-groups"]["build"]
 def tests(session: nox.Session) -> None:
     """Run the test suite (the long variants are in the `long` session)."""
     session.install("-e", ".", *TEST_DEPS)
-    session.log(f"tests on Python {session.python} (all supported: {', '.join(PYTHONS)})")
     session.run("pytest", "-m", "not slow", *session.posargs)
 
 
