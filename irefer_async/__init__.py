@@ -135,15 +135,37 @@ __all__ = [
 ]
 
 
+_REDIS_HINT = "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
+
+
 def __getattr__(name: str) -> Any:
-    """Import :class:`RedisRateLimiter`, and so ``redis``, only when it is first used."""
+    """Import `RedisRateLimiter`, and so `redis`, only when it is first used.
+
+    Without the `redis` extra the name still resolves (so `from irefer_async import *` and
+    `hasattr` work on a core install) to a stand-in whose construction raises `ImportError`
+    naming the extra.
+    """
     if name == "RedisRateLimiter":
         try:
             from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional
         except ImportError as exc:
-            raise ImportError(
-                "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
-            ) from exc
-        globals()[name] = RedisRateLimiter
-        return RedisRateLimiter
+            limiter: type = _redis_missing(exc)
+        else:
+            limiter = RedisRateLimiter
+        globals()[name] = limiter
+        return limiter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _redis_missing(cause: ImportError) -> type:
+    """Return the stand-in for `RedisRateLimiter` when `redis` cannot be imported."""
+    reason = str(cause)
+
+    class RedisRateLimiter:
+        """A rate limit shared through Redis: needs `pip install 'irefer-async[redis]'`."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise ImportError(f"{_REDIS_HINT} ({reason})")
+
+    RedisRateLimiter.__module__ = __name__
+    return RedisRateLimiter

@@ -1,34 +1,38 @@
-"""IReferClient: configuration, lifecycle, the seven endpoint methods and the one call funnel.
+"""IReferClient: lifecycle, the seven endpoint methods and the one call funnel.
 
 Every public method is a one-liner into :meth:`IReferClient._call`, which validates the
-arguments (:mod:`._endpoints`), then runs the layers, each in its own module::
+arguments against the endpoint table (:mod:`._endpoints`), then runs the layers, each in its
+own module::
 
-    _call -> retry (._retry) -> [write safety (._write_safety)] -> one attempt:
-             throttle slot (._limits) -> HTTP exchange (._transport) -> decode (._converter)
+    _call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
+          -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+
+Options are checked by :mod:`._config`; bulk runs (:mod:`._bulk`) get a send function.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 
 from . import _bulk
+from . import _config as config
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
-from ._converter import decode
-from ._errors import (
-    APIError,
-    ClientStateError,
-    ConfigurationError,
-    InvalidRequestError,
-    IReferError,
-    RateLimitedError,
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
 )
+from ._converter import decode
+from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
     CampaignStats,
@@ -40,11 +44,18 @@ from ._models import (
     SpecificActionSignup,
     TriggeredReward,
 )
-from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
+from ._observability import (
+    CallTrace,
+    EventHooks,
+    Send,
+    build_event_hooks,
+    stamp_error,
+    start_call,
+)
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._transport import USER_AGENT, Sender
-from ._write_safety import WriteState, guarded_write
+from ._write_safety import WriteState, guarded_write, landed
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -55,112 +66,8 @@ __all__ = [
     "IReferClient",
 ]
 
-#: The API root; the guide mixes ``/v1/`` and ``/v1.0/``, its sample URLs use ``/v1.0/``.
-DEFAULT_BASE_URL: Final = "https://api.irefer.io/v1.0/"
-#: 10 s per read/write/pool wait, 5 s to connect.
-DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
-#: 4 attempts, 0.5 s doubling to at most 8 s with jitter, 30 s in all.
-DEFAULT_RETRY: Final = RetryConfig()
-#: iRefer publishes no limits: 5 requests per second, conservatively.
-DEFAULT_RATE_LIMIT: Final = RateLimit(5.0)
-#: At most 4 requests in flight per client.
-DEFAULT_MAX_CONCURRENCY: Final = 4
-
-_LICENSE_PREFIX = "W4qL"
-_LICENSE_LENGTH = 32
-
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
-
-
-def _license_key(value: str | None) -> str:
-    value = value if value is not None else os.environ.get("IREFER_LICENSE_KEY")
-    if not value:
-        raise ConfigurationError(
-            "license_key is missing: pass license_key= or set IREFER_LICENSE_KEY"
-        )
-    if not isinstance(value, str):
-        raise ConfigurationError(f"license_key must be a string, not {type(value).__name__}")
-    if not value.startswith(_LICENSE_PREFIX) or len(value) != _LICENSE_LENGTH:
-        raise ConfigurationError(
-            f"license_key must be {_LICENSE_PREFIX!r} followed by 28 more characters "
-            f"(32 in all); the value given has {len(value)} characters"
-            + (
-                ""
-                if value.startswith(_LICENSE_PREFIX)
-                else f" and does not start with {_LICENSE_PREFIX!r}"
-            )
-        )
-    if not value.isascii() or not value.isalnum():
-        raise ConfigurationError("license_key must contain only letters and digits")
-    return value
-
-
-def _api_key(value: str | None) -> str:
-    value = value if value is not None else os.environ.get("IREFER_API_KEY")
-    if not value:
-        raise ConfigurationError("api_key is missing: pass api_key= or set IREFER_API_KEY")
-    if not isinstance(value, str):
-        raise ConfigurationError(f"api_key must be a string, not {type(value).__name__}")
-    return value
-
-
-def _base_url(value: str | None) -> str:
-    value = value or os.environ.get("IREFER_BASE_URL") or DEFAULT_BASE_URL
-    if not isinstance(value, str):
-        raise ConfigurationError(f"base_url must be a string, not {type(value).__name__}")
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
-    return value if value.endswith("/") else value + "/"
-
-
-def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(value, httpx.Timeout):
-        return value
-    if value is None or (
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    ):
-        return httpx.Timeout(value)
-    raise ConfigurationError(
-        f"timeout must be positive seconds, an httpx.Timeout or None, got {value!r}"
-    )
-
-
-def _default_campaign(value: int | str) -> str:
-    try:
-        return ep.check_campaign_id(value)
-    except InvalidRequestError as exc:
-        message = exc.message
-    raise ConfigurationError(message)
-
-
-def _named_transport(name: str, pool: int) -> httpx.AsyncBaseTransport:
-    if name != "aiohttp":
-        raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
-    try:
-        from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
-    except ImportError as exc:
-        missing = exc.name
-    else:
-        return AiohttpTransport(
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        )
-    raise ConfigurationError(
-        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
-        "pip install 'irefer-async[aiohttp]'"
-    )
-
-
-def _concurrency(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"max_concurrency must be an integer >= 1 or None, got {value!r}")
-    return value
 
 
 class IReferClient:
@@ -211,30 +118,23 @@ class IReferClient:
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
     ) -> None:
-        license_key = _license_key(license_key)
-        api_key = _api_key(api_key)
-        self._campaign_id = None if campaign_id is None else _default_campaign(campaign_id)
-        self._base_url = _base_url(base_url)
-        if retry is not None and not isinstance(retry, RetryConfig):
-            raise ConfigurationError(
-                f"retry must be a RetryConfig or None, not {type(retry).__name__}"
-            )
-        self._retry = retry
+        license_key = config.license_key(license_key)
+        api_key = config.api_key(api_key)
+        self._campaign_id = None if campaign_id is None else config.default_campaign(campaign_id)
+        self._base_url = config.base_url(base_url)
+        self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
-        concurrency = _concurrency(max_concurrency)
+        concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
         self._throttle = Throttle(build_limiter(rate_limit), concurrency)
-        if http_client is not None and transport is not None:
-            raise ConfigurationError("pass http_client or transport, not both")
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise ConfigurationError("http_client must be an httpx.AsyncClient")
+        config.check_http_client(http_client, transport)
         if http_client is None:
             pool = concurrency or 100
             if isinstance(transport, str):
-                transport = _named_transport(transport, pool)
+                transport = config.named_transport(transport, pool)
             # Keep-alive limit = concurrency, so the pool never closes and reopens connections.
             http_client = httpx.AsyncClient(
-                timeout=_timeout(timeout),
+                timeout=config.timeout(timeout),
                 limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 transport=transport,
@@ -242,8 +142,9 @@ class IReferClient:
             self._owns_http = True
         else:
             self._owns_http = False
+        # Never changed: an injected client comes back exactly as it was given.
         self._http = http_client
-        self._event_hooks = build_event_hooks(event_hooks, http_client)
+        self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
         install_log_filter()
         REGISTRY.add(self._redactor)
@@ -299,7 +200,7 @@ class IReferClient:
         state = "closed" if self._closed else "open"
         return (
             f"<IReferClient campaign_id={self.campaign_id} base_url={self._base_url!r} "
-            f"license_key='{_LICENSE_PREFIX}***' api_key='***' {state}>"
+            f"license_key='{config.LICENSE_PREFIX}***' api_key='***' {state}>"
         )
 
     def _check_usable(self) -> None:
@@ -313,11 +214,12 @@ class IReferClient:
                 "this IReferClient is bound to another event loop; create one client per loop"
             )
 
-    # -- the funnel --------------------------------------------------------------------
+    # -- the funnel ---------------------------------------------------------------------
 
     async def _call(
-        self, endpoint: ep.Endpoint, campaign_id: int | str | None, **values: object
-    ) -> Any:
+        self, endpoint: ep.Endpoint[T], campaign_id: int | str | None, /, **values: object
+    ) -> T:
+        """Validate a call's arguments, then run it through the layers; returns ``T``."""
         campaign = (
             self._campaign_id
             if campaign_id is None
@@ -325,90 +227,64 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path.
+        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path,
+        # the bare pipeline with no observability layer.
         trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
-        try:
-            if not endpoint.write:
-                result = await call_with_retry(
-                    lambda: self._attempt(endpoint, params, trace), self._retry
+        if trace is None:
+            try:
+                return await call_with_retry(
+                    partial(self._attempt, endpoint, params, self._sender.get_json), self._retry
                 )
-            else:
-                assert trace is not None  # writes are always traced: the reconciling read
-                # must run under the write's correlation id
-                reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params))
-                state = WriteState()
-                result = await call_with_retry(
-                    lambda: guarded_write(
-                        lambda: self._attempt(endpoint, params, trace),
-                        reconcile,
-                        method=endpoint.name,
-                        params=params,
-                        state=state,
-                    ),
-                    self._retry,
-                )
-        except IReferError as exc:
-            end_call(trace, exc)  # stamps exc.correlation_id
-            raise
-        if trace is not None:
-            trace.end(None)
-        return result
+            except IReferError as exc:
+                stamp_error(exc)
+                raise
+        return await trace.observe(self._observed(endpoint, campaign, params, trace))
 
-    async def _attempt(
-        self, endpoint: ep.Endpoint, params: dict[str, str], trace: CallTrace | None = None
-    ) -> Any:
-        """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
+    def _observed(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        trace: CallTrace,
+    ) -> Awaitable[T]:
+        """Build the retry layer over observed attempts (for a write, write safety between)."""
+        get_json = self._sender.get_json
+
+        def attempt() -> Awaitable[T]:
+            return trace.attempt(partial(self._attempt, endpoint, params), get_json)
+
+        spec = endpoint.reconcile
+        if spec is None:
+            return call_with_retry(attempt, self._retry)
+        # The reconciling read runs under the write's correlation id.
+        reconcile = trace.reconciling(partial(landed, self._read, spec, campaign, params))
+        state = WriteState()
+        return call_with_retry(
+            lambda: guarded_write(
+                attempt, reconcile, method=endpoint.name, params=params, state=state
+            ),
+            self._retry,
+        )
+
+    async def _attempt(self, endpoint: ep.Endpoint[T], params: dict[str, str], send: Send) -> T:
+        """One HTTP attempt: take a throttle slot, exchange (``send``), decode."""
         throttle = self._throttle
         async with throttle:
             try:
-                if trace is None:
-                    data = await self._sender.get_json(endpoint.name, params)
-                else:
-                    data = await trace.send(self._sender.get_json, endpoint.name, params)
+                data = await send(endpoint.name, params)
             except RateLimitedError as exc:
                 if exc.retry_after:
                     # Every call of this client waits; capped so one header cannot stall it.
                     throttle.pause(min(exc.retry_after, self._max_pause))
                 raise
-        if trace is None:
-            return decode(data, endpoint.result, method=endpoint.name)
-        return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))
+        result: T = decode(data, endpoint.result, method=endpoint.name)
+        return result
 
-    def _reconciler(
-        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
-    ) -> Callable[[], Awaitable[Any]]:
-        if endpoint is ep.NEW_SIGNUP:
-            return lambda: self._signup_landed(campaign, params["email"])
-        return lambda: self._action_landed(campaign, params["external_id"], params["action"])
-
-    async def _signup_landed(self, campaign: str | None, email: str) -> NewSignup | None:
-        try:
-            stats = await self.referrer_stats(email, campaign_id=campaign)
-        except APIError:
-            return None  # referrerStats knows no such participant: the signup did not land
-        return NewSignup(
-            campaign_name=stats.campaign_name,
-            email=stats.email,
-            confirmed=stats.confirmed,
-            referral_link=stats.referral_link,
-            referrer=None,
-            reward_next=stats.reward_next,
-            reward_next_description=stats.reward_next_description,
-            reward_next_referrals_required=stats.reward_next_referrals_remaining,
-            rewards_offered=stats.rewards_offered,
-            reconciled=True,
-            raw=stats.raw,
-        )
-
-    async def _action_landed(
-        self, campaign: str | None, external_id: str, action: str
-    ) -> NewSpecificAction | None:
-        for row in await self.specific_action_signups(campaign_id=campaign):
-            if row.referred_person == external_id and row.specific_action == action:
-                return NewSpecificAction(
-                    campaign_name=None, external_id=external_id, reconciled=True, raw=row.raw
-                )
-        return None
+    def _read(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
+    ) -> Awaitable[T]:
+        """Run a read through the funnel (a :class:`~._write_safety.Read`: reconciling reads)."""
+        return self._call(endpoint, campaign, **args)
 
     # -- the seven endpoints -----------------------------------------------------------
 
@@ -419,11 +295,11 @@ class IReferClient:
 
         Raises :class:`APIError` if the campaign has no participant with this email.
         """
-        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)  # type: ignore[no-any-return]
+        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)
 
     async def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
         """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
-        return await self._call(ep.CAMPAIGN_STATS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.CAMPAIGN_STATS, campaign_id)
 
     async def new_signup(
         self,
@@ -446,7 +322,7 @@ class IReferClient:
         :class:`LeadSource`); ``referrer_code`` credits the referrer who shared the link.
         Parameters left as None are not sent.
         """
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             ep.NEW_SIGNUP, campaign_id, email=email, name=name, phone=phone, info_1=info_1,
             info_2=info_2, info_3=info_3, info_4=info_4, info_5=info_5, source=source,
             referrer_code=referrer_code,
@@ -465,24 +341,24 @@ class IReferClient:
         ``action`` must match a specific-action page of the campaign (e.g. ``"/dashboard"``).
         A write, never resent blindly.
         """
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             ep.NEW_SPECIFIC_ACTION, campaign_id, external_id=external_id, action=action,
             referrer_code=referrer_code,
         )  # fmt: skip
 
     async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
         """List every participant of the campaign (``referrers``)."""
-        return await self._call(ep.REFERRERS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.REFERRERS, campaign_id)
 
     async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
         """List every reward triggered in the campaign (``rewards``)."""
-        return await self._call(ep.REWARDS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.REWARDS, campaign_id)
 
     async def specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
-        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
 
     # -- bulk --------------------------------------------------------------------------
 
@@ -504,7 +380,12 @@ class IReferClient:
                     print(outcome.index, outcome.status, outcome.error)
             print(run.summary)
         """
-        return _bulk.new_signups(self, rows, concurrency=concurrency, ordered=ordered)
+        return _bulk.new_signups(
+            self._bulk_sender(ep.NEW_SIGNUP),
+            rows,
+            concurrency=self._bulk_concurrency(concurrency),
+            ordered=ordered,
+        )
 
     def bulk_new_specific_actions(
         self,
@@ -514,4 +395,27 @@ class IReferClient:
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see :meth:`bulk_new_signups`."""
-        return _bulk.new_specific_actions(self, rows, concurrency=concurrency, ordered=ordered)
+        return _bulk.new_specific_actions(
+            self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
+            rows,
+            concurrency=self._bulk_concurrency(concurrency),
+            ordered=ordered,
+        )
+
+    def _bulk_concurrency(self, concurrency: int | None) -> int:
+        if concurrency is not None:
+            return concurrency
+        cap = self._max_concurrency
+        return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
+
+    def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
+        """Return a bulk run's send function: one request object through the funnel."""
+        call = self._call
+        names = endpoint.param_names
+
+        def send(request: _bulk.Request) -> Awaitable[T]:
+            return call(
+                endpoint, request.campaign_id, **{name: getattr(request, name) for name in names}
+            )
+
+        return send

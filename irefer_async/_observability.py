@@ -24,9 +24,19 @@ status, headers, elapsed time and error, if any), and ``retry`` before an attemp
 retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
 hook is logged and swallowed, so metrics code can never change a call's outcome.
 
-Cost: when no hook is registered and the logger is disabled at INFO, a read does no
-observability work beyond one ``isEnabledFor`` check and one context-variable lookup; a
-write only counts its attempts (its correlation id must survive into its reconciling read).
+**A layer, not branches.** :func:`start_call` decides once per call whether anything
+observes it. If nothing does (a read, no hook, logger quiet at INFO) the client runs its bare
+pipeline and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the error
+with a correlation id: :func:`stamp_error`). Otherwise the call runs inside three wrappers
+of its :class:`CallTrace`: :meth:`CallTrace.observe` around the whole call (the summary line,
+the error's correlation id), :meth:`CallTrace.attempt` around each attempt (``response``
+after decoding) and, inside the attempt's throttle slot, the exchange it hands the attempt
+(``retry``/``request`` events, then the status and headers of the response). A write is always
+traced, so that :meth:`CallTrace.reconciling` runs its reconciling read under the write's
+correlation id.
+
+Status and headers come from the SDK's own sender (it shows the response to the trace), so
+no hook is ever added to an ``httpx.AsyncClient``: an injected client is left as it was given.
 """
 
 from __future__ import annotations
@@ -40,7 +50,8 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 import attrs
 
@@ -58,8 +69,8 @@ __all__ = [
     "build_event_hooks",
     "correlation_scope",
     "current_correlation_id",
-    "end_call",
     "new_correlation_id",
+    "stamp_error",
     "start_call",
 ]
 
@@ -152,7 +163,7 @@ class CallEvent:
     status: int | None = None
     #: Seconds the attempt took, from sending to decoding (``response`` only).
     elapsed: float = 0.0
-    #: Response headers, when the SDK's httpx client delivered them (``response`` only).
+    #: Response headers, when a response was received (``response`` only).
     headers: Mapping[str, str] | None = None
     #: The error the attempt ended with (``response``) or the one being retried (``retry``).
     error: IReferError | None = None
@@ -190,13 +201,8 @@ class _Hooks:
 
 def build_event_hooks(
     event_hooks: EventHooks | Mapping[str, Sequence[EventHook]] | None,
-    http: object,
 ) -> _Hooks | None:
-    """Normalise ``event_hooks=`` once; None when there is none (the fast path).
-
-    If ``http`` is an ``httpx.AsyncClient``, a response hook is added to it so events can
-    carry the status and headers (it does nothing for requests the SDK is not observing).
-    """
+    """Normalise ``event_hooks=`` once; None when there is none (the fast path)."""
     if event_hooks is None:
         return None
     if not isinstance(event_hooks, Mapping):
@@ -216,26 +222,25 @@ def build_event_hooks(
         lists[kind] = hooks
     if not any(lists.values()):
         return None
-    import httpx  # noqa: PLC0415 - already imported by the client
-
-    if isinstance(http, httpx.AsyncClient):
-        response_hooks = http.event_hooks["response"]
-        if _capture_response not in response_hooks:
-            response_hooks.append(_capture_response)
     return _Hooks(**lists)
 
 
-# The attempt whose response httpx is delivering, for :func:`_capture_response`.
-_EXCHANGE: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
-    "irefer_async_exchange", default=None
-)
+class GetJson(Protocol):
+    """The sender's exchange (:meth:`irefer_async._transport.Sender.get_json`)."""
+
+    def __call__(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+        /,
+    ) -> Awaitable[Any]:
+        """Send one request; show the response to ``seen`` before reading it."""
+        ...
 
 
-async def _capture_response(response: httpx.Response) -> None:
-    trace = _EXCHANGE.get()
-    if trace is not None:
-        trace.status = response.status_code
-        trace.headers = response.headers
+#: What an attempt is handed to do its exchange: ``send(method, params) -> JSON``.
+Send = Callable[[str, dict[str, str]], Awaitable[Any]]
 
 
 async def _emit(hooks: tuple[EventHook, ...], event: CallEvent) -> None:
@@ -270,6 +275,7 @@ class CallTrace:
     __slots__ = (
         "_campaign",
         "_correlation_id",
+        "_sent",
         "attempts",
         "debug",
         "headers",
@@ -307,6 +313,7 @@ class CallTrace:
         self.headers: Mapping[str, str] | None = None
         self.started = time.perf_counter() if info or hooks else 0.0
         self.sent_at = 0.0
+        self._sent = False
 
     def __repr__(self) -> str:
         return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
@@ -354,7 +361,37 @@ class CallTrace:
         fields.update(more)
         return fields
 
-    async def send(self, get_json: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def observe(self, call: Awaitable[T]) -> T:
+        """Run the whole call (the outer layer), then log its summary and stamp its error."""
+        try:
+            result = await call
+        except IReferError as exc:
+            self.end(exc)
+            raise
+        self.end(None)
+        return result
+
+    async def attempt(self, run: Callable[[Send], Awaitable[T]], get_json: GetJson) -> T:
+        """Run one attempt (the attempt layer): ``run(send)``, ``send`` its observed exchange.
+
+        The attempt is reported over (``response``) once ``run`` has decoded the answer, or
+        when its exchange or decoding fails; a failure before sending is not an answer.
+        """
+        self._sent = False
+        try:
+            result = await run(partial(self._send, get_json))
+        except IReferError as exc:
+            if self._sent:  # answered, then the answer failed to decode
+                await self._answered(exc)
+            raise
+        await self._answered(None)
+        return result
+
+    def _saw(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+
+    async def _send(self, get_json: GetJson, method: str, params: dict[str, str]) -> Any:
         """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
         self.attempts += 1
         attempt = self.attempts
@@ -383,24 +420,13 @@ class CallTrace:
         if hooks is not None and hooks.request:
             await _emit(hooks.request, self._event("request", attempt=attempt))
         self.sent_at = time.perf_counter() if self.info or hooks else 0.0
-        token = _EXCHANGE.set(self)
         try:
-            return await get_json(*args)
+            data = await get_json(method, params, self._saw if hooks else None)
         except IReferError as exc:
             await self._answered(exc)
             raise
-        finally:
-            _EXCHANGE.reset(token)
-
-    async def decode(self, decode: Callable[[], T]) -> T:
-        """Decode the attempt's answer, then report the attempt as over."""
-        try:
-            result = decode()
-        except IReferError as exc:
-            await self._answered(exc)
-            raise
-        await self._answered(None)
-        return result
+        self._sent = True
+        return data
 
     async def _answered(self, error: IReferError | None) -> None:
         if error is not None:
@@ -477,9 +503,7 @@ def start_call(
     )
 
 
-def end_call(trace: CallTrace | None, error: IReferError) -> None:
-    """Stamp ``error`` with the call's correlation id (and log the call, when observed)."""
-    if trace is not None:
-        trace.end(error)
-    elif error.correlation_id is None:
+def stamp_error(error: IReferError) -> None:
+    """Give the error of an unobserved call a correlation id (the bound one, or a fresh one)."""
+    if error.correlation_id is None:
         error.correlation_id = _CURRENT.get() or new_correlation_id()

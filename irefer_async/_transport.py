@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -99,8 +100,16 @@ class Sender:
         pairs.append(self._api_key_pair)
         return f"{self._prefix}{method}?{'&'.join(pairs)}"
 
-    async def get_json(self, method: str, params: dict[str, str]) -> Any:
-        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body."""
+    async def get_json(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> Any:
+        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
+
+        ``seen`` (the observability layer's) is shown the response before it is read.
+        """
         error: IReferError | None = None
         try:
             response = await self._http.get(self.url_for(method, params))
@@ -122,6 +131,8 @@ class Sender:
             )
         if error is not None:
             raise error
+        if seen is not None:
+            seen(response)
         return self._read(method, response)
 
     def _read(self, method: str, response: httpx.Response) -> Any:

@@ -1,8 +1,11 @@
 """The :class:`Emulator`: one stateful fake iRefer service and every way into it.
 
-The fronts (ASGI app, in-process transport, loopback server, HTTP control plane) all funnel
-into :meth:`Emulator._handle`, which picks a fault, applies the request to the state, journals it
-and returns an :class:`~._outcome.Outcome` for the front to deliver.
+The fronts (ASGI app, in-process transport, loopback server) all funnel into the one public
+entry, `Emulator.handle`: it routes the control plane, picks a fault, applies the request
+to the state, journals it and returns an `Outcome` for the front to deliver.
+`Emulator.may_delay` tells a front whether an answer can be held back at all. Fronts use
+nothing else of the emulator (``tests/testing/test_emulator_fronts.py`` checks it), so the
+state, faults and journal can change behind that entry without touching a front.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from . import _wire
 from ._clock import Clock, SystemClock
 from ._faults import Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
-from ._outcome import Disruption, Outcome
+from ._outcome import Disruption, EmulatorRequest, Outcome
 from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
 from ._state import CampaignState, Participant, RejectedError, State
 
@@ -78,9 +81,6 @@ class Emulator:
         self._faults = FaultPlan()
         self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
-        # Loopback connections by peer address, so a fault can really drop one.
-        self._connections: dict[tuple[str, int], asyncio.Transport] = {}
-        self._closing: asyncio.Event | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -328,23 +328,48 @@ class Emulator:
             )
         return {"campaigns": campaigns, "requests": self._requests}
 
-    # -- the funnel -------------------------------------------------------------------------
+    # -- the public entry for fronts -----------------------------------------------------------
 
-    async def _handle(
-        self, http_method: str, path: str, query: bytes, body: bytes, ip: str
-    ) -> Outcome:
-        """Answer one HTTP request (every front calls this)."""
+    async def handle(self, request: EmulatorRequest) -> Outcome:
+        """Answer one HTTP request: the single entry every front (ASGI, server, transport) uses.
+
+        API paths (``/v1.0/<license_key>.js/<method>``) are journalled, meet any scripted fault
+        and are applied to the state; ``/_control/...`` goes to the control plane; anything
+        else is a 404. The returned `Outcome` says what to send and whether to drop,
+        stall or trickle it; delivering that is the front's job. It may wait (a ``latency``
+        fault) only when `may_delay` is true.
+
+        >>> import asyncio
+        >>> outcome = asyncio.run(Emulator().handle(EmulatorRequest("GET", "/nowhere")))
+        >>> outcome.status
+        404
+        """
+        path = request.path
         match = _API_PATH.match(path)
         if match is None:
             if path.startswith("/_control/"):
                 from ._control import handle_control  # rarely used  # noqa: PLC0415
 
-                return handle_control(self, http_method, path[len("/_control/") :], body)
+                return handle_control(self, request.method, path[len("/_control/") :], request.body)
             return Outcome(404, _TEXT, b"not found")
-        return await self._api(match.group(1), match.group(2), query, ip)
+        return await self._api(request, match.group(1), match.group(2))
 
-    async def _api(self, license_key: str, method: str, query: bytes, ip: str) -> Outcome:
-        params = _parse_query(query)
+    @property
+    def may_delay(self) -> bool:
+        """Whether `handle()` may hold an answer back (any fault scripted).
+
+        When false, every answer comes at once and undisturbed, so a front can skip its
+        read-timeout bookkeeping (the in-process transport's fast path).
+        """
+        # Anything added later that can hold an answer (a profile's latency...) belongs here too.
+        return bool(self._faults)
+
+    # -- the funnel -------------------------------------------------------------------------
+
+    async def _api(self, request: EmulatorRequest, license_key: str, method: str) -> Outcome:
+        # The whole request travels on, so a fault or profile can use any of it (the path...).
+        ip = request.client_ip
+        params = _parse_query(request.query)
         api_key = params.pop("api_key", None)
         self._requests += 1
         call = self._calls[method] = self._calls.get(method, 0) + 1

@@ -40,7 +40,14 @@ from irefer_async import (
     WriteOutcomeUnknownError,
     correlation_scope,
 )
-from irefer_async.testing import Emulator, EmulatorFixture, WriteEffect
+from irefer_async.testing import (
+    Disruption,
+    Emulator,
+    EmulatorFixture,
+    EmulatorRequest,
+    Outcome,
+    WriteEffect,
+)
 
 
 class SharedLimiter:
@@ -107,6 +114,24 @@ async def endpoints(client: IReferClient) -> None:
     assert_type(client.is_closed, bool)
 
 
+async def endpoint_table(client: IReferClient) -> None:
+    """The table's result types carry through the one funnel (a wrong one fails here)."""
+    from irefer_async import _endpoints as ep
+
+    call = client._call
+    assert_type(await call(ep.REFERRER_STATS, None, email="a@b.c"), ReferrerStats)
+    assert_type(await call(ep.CAMPAIGN_STATS, None), CampaignStats)
+    assert_type(await call(ep.NEW_SIGNUP, 2605, email="a@b.c"), NewSignup)
+    assert_type(await call(ep.NEW_SPECIFIC_ACTION, None, external_id="u"), NewSpecificAction)
+    assert_type(await call(ep.REFERRERS, None), tuple[Referrer, ...])
+    assert_type(await call(ep.REWARDS, None), tuple[TriggeredReward, ...])
+    assert_type(await call(ep.SPECIFIC_ACTION_SIGNUPS, "2605"), tuple[SpecificActionSignup, ...])
+    reconcile = ep.NEW_SIGNUP.reconcile
+    if reconcile is not None:
+        assert_type(reconcile.landed({"email": "a@b.c"}, await client.referrer_stats("a@b.c")),
+                    NewSignup | None)  # fmt: skip
+
+
 async def errors(client: IReferClient) -> None:
     try:
         await client.referrer_stats("ann@example.com")
@@ -156,6 +181,14 @@ async def emulator() -> None:
     assert_type(emu.journal.count(WriteEffect.PARTICIPANT_CREATED), int)
     async with emu.serve(port=0) as url:
         assert_type(url, str)
+
+
+async def emulator_front(emu: Emulator) -> bytes:
+    outcome = await emu.handle(EmulatorRequest("GET", "/v1.0/KEY.js/campaignStats", b"x=1"))
+    assert_type(outcome, Outcome)
+    assert_type(outcome.disruption, Disruption)
+    assert_type(emu.may_delay, bool)
+    return outcome.body
 
 
 def fixture(env: EmulatorFixture) -> IReferClient:
