@@ -86,7 +86,8 @@ class IReferClient:
     Args:
         license_key: ``W4qL`` + 28 characters; defaults to ``$IREFER_LICENSE_KEY``.
         api_key: the campaign's API key; defaults to ``$IREFER_API_KEY``.
-        campaign_id: default campaign for every call (each call may override it).
+        campaign_id: default campaign for every call (each call may override it); defaults
+            to ``$IREFER_CAMPAIGN_ID``.
         base_url: API root; defaults to ``$IREFER_BASE_URL`` or ``https://api.irefer.io/v1.0/``.
         timeout: seconds, or an ``httpx.Timeout`` (default 10 s, 5 s to connect).
         retry: a :class:`RetryConfig`, or None for a single attempt per call.
@@ -120,7 +121,7 @@ class IReferClient:
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
-        self._campaign_id = None if campaign_id is None else config.default_campaign(campaign_id)
+        self._campaign_id = config.default_campaign(campaign_id)
         self._base_url = config.base_url(base_url)
         self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max

@@ -111,12 +111,21 @@ def timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
     )
 
 
-def default_campaign(value: int | str) -> str:
-    """Return the client's default campaign id as its wire string."""
+def default_campaign(value: int | str | None) -> str | None:
+    """Return the default campaign id (given, or ``$IREFER_CAMPAIGN_ID``) as its wire string.
+
+    None when neither is set: every call must then pass ``campaign_id=``.
+    """
+    source = ""
+    if value is None:
+        value = os.environ.get("IREFER_CAMPAIGN_ID") or None
+        if value is None:
+            return None
+        source = " (from IREFER_CAMPAIGN_ID)"
     try:
         return ep.check_campaign_id(value)
     except InvalidRequestError as exc:
-        message = exc.message
+        message = exc.message + source
     raise ConfigurationError(message)
 
 

@@ -331,7 +331,8 @@ def build_params(
     method = endpoint.name
     if campaign_id is None:
         raise InvalidRequestError(
-            f"{method}: campaign_id is required: pass campaign_id= to the call or to IReferClient",
+            f"{method}: campaign_id is required: pass campaign_id= to the call or to "
+            "IReferClient, or set IREFER_CAMPAIGN_ID",
             method=method,
         )
     params = {"campaign_id": campaign_id}
