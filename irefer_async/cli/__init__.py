@@ -36,7 +36,7 @@ from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object, render_rows
-from ._target import Target, build_client
+from ._target import Target, build_client, is_loopback
 
 __all__ = ["cli", "main"]
 
@@ -144,7 +144,8 @@ def import_options(func: F) -> F:
         click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True,
                      help="Requests in flight at once."),
         click.option("--rate", type=click.FloatRange(0), default=None,
-                     help="Requests per second (0: unlimited) [default: 5, none with --emulator]."),
+                     help="Requests per second (0: unlimited) [default: 5; none with --emulator "
+                          "or a loopback base URL, such as a running `irefer emulator`]."),
         click.option("--dry-run", is_flag=True, help="Validate and count only; send nothing."),
         click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
                      help="Results file (JSON lines) [default: FILE.results.jsonl]."),
@@ -168,7 +169,7 @@ def import_options(func: F) -> F:
 def _import(kind: str, file: Path, **kw: Any) -> None:
     # No --rate: the client's default (5/s) against the real API, unlimited on the emulator.
     rate: float | str | None = kw["rate"] or None
-    if kw["rate"] is None and not kw["emulator"]:
+    if kw["rate"] is None and not kw["emulator"] and not is_loopback(kw["base_url"]):
         rate = "default"
     options = ImportOptions(
         kind=kind,

@@ -6,9 +6,11 @@ a command-line flag would show in ``ps`` and in shell history. They are never pr
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -18,7 +20,7 @@ from .._errors import ConfigurationError
 if TYPE_CHECKING:
     from ..testing import Emulator
 
-__all__ = ["Target", "build_client", "default_emulator", "emulator_factory"]
+__all__ = ["Target", "build_client", "default_emulator", "emulator_factory", "is_loopback"]
 
 
 def default_emulator() -> Emulator:
@@ -30,6 +32,22 @@ def default_emulator() -> Emulator:
 
 #: Builds the emulator for ``--emulator`` (tests replace it to inspect the emulator).
 emulator_factory: Callable[[], Emulator] = default_emulator
+
+
+def is_loopback(base_url: str | None) -> bool:
+    """Return True for a base URL on this machine (a running ``irefer emulator``, not iRefer).
+
+    ``import`` lifts its default rate limit there: the limit protects the real API.
+    """
+    if not base_url:
+        return False
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
 
 
 @attrs.frozen

@@ -244,3 +244,15 @@ def test_cli_shows_what_an_err_401_may_mean(
     assert result.exit_code == 1
     (record,) = [json.loads(line) for line in (workdir / "s.csv.results.jsonl").open()]
     assert "already signed up" in record["error"]
+
+
+def test_no_default_rate_limit_against_a_loopback_emulator() -> None:
+    """The 5/s default protects iRefer; a running `irefer emulator` on loopback needs none."""
+    from irefer_async.cli._target import is_loopback
+
+    assert is_loopback("http://127.0.0.1:8765/v1.0/")
+    assert is_loopback("http://localhost:8765/v1.0/")
+    assert is_loopback("http://[::1]:8765/v1.0/")
+    assert not is_loopback("https://api.irefer.io/v1.0/")
+    assert not is_loopback("http://127.example.com/v1.0/")
+    assert not is_loopback(None)
