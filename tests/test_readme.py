@@ -130,3 +130,19 @@ def test_readme_quickstart_runs_twice_against_the_emulator(
     assert "not signed up:" in runs[1].stdout
     assert "already signed up" in runs[1].stdout
     assert "ann@example.com 0" in runs[1].stdout
+
+
+def test_nox_fails_on_a_missing_interpreter_and_the_readme_says_how_to_get_them() -> None:
+    """`nox -s tests` cannot report success with versions skipped; the README shows the setup."""
+    import ast
+
+    tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
+    settings = {
+        ast.unparse(node.targets[0]): ast.unparse(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign) and len(node.targets) == 1
+    }
+    assert settings.get("nox.options.error_on_missing_interpreters") == "True"
+    development = README.read_text(encoding="utf-8").split("## Development", 1)[1]
+    assert "export PYENV_VERSION=" in development
+    assert "nox -s tests-3.11" in development
