@@ -255,3 +255,25 @@ def test_network_errors_name_the_server_and_a_404_questions_the_base_url() -> No
     assert "HTTP 404; is the base URL right? It is https://api.irefer.io/v2/" in missing
     for text in (refused, missing):
         assert LICENSE_KEY[4:10] not in text and API_KEY not in text
+
+
+def test_messages_name_the_server_against_a_raw_server_too() -> None:
+    """A dropped connection names host:port; a 404 page quoting the path leaks no key."""
+    from raw_server import Behaviour, drop, not_found_quoting_the_path, raw_server
+
+    async def call(behaviour: Behaviour) -> tuple[str, str]:
+        async with raw_server(behaviour) as base_url:
+            client = irefer_async.IReferClient(
+                LICENSE_KEY, API_KEY, campaign_id=1, base_url=base_url, retry=None
+            )
+            async with client:
+                with pytest.raises(irefer_async.IReferError) as info:
+                    await client.campaign_stats()
+        return str(info.value), base_url
+
+    dropped, base = asyncio.run(call(drop))
+    assert dropped.endswith(f"({base.removesuffix('/v1.0/')})"), dropped
+    missing, base = asyncio.run(call(not_found_quoting_the_path))
+    assert f"HTTP 404; is the base URL right? It is {base}" in missing
+    for text in (dropped, missing):
+        assert LICENSE_KEY[4:10] not in text and API_KEY not in text
