@@ -248,9 +248,6 @@ _FAILED = BulkStatus.FAILED
 _UNKNOWN = BulkStatus.UNKNOWN
 _INVALID = BulkStatus.INVALID
 
-_Send = Callable[[Any], Awaitable[Any]]
-_Coerce = Callable[[Any], Any]
-
 
 class _Channel:
     """Outcomes from the workers to the one consumer, and the credits that bound them.
@@ -327,8 +324,8 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        send: _Send,
-        coerce: _Coerce,
+        send: Callable[[Any], Awaitable[Any]],  # spelled out: the reference shows no private name
+        coerce: Callable[[Any], Any],
         method: str,
         concurrency: int,
         ordered: bool,
