@@ -177,7 +177,8 @@ def check_header(path: Path, kind: Kind, ignored: Ignored, *, strict: bool = Fal
     missing = [c for c in kind.required if c not in header]
     if missing:
         raise InputFileError(
-            f"{path}: line 1 (the header): missing required column(s): {', '.join(missing)}"
+            f"{path}: line 1 (the header): missing required column(s): {', '.join(missing)} "
+            "(the first line must name the columns)"
         )
     unknown = [c for c in header if c not in kind.columns]
     if unknown and strict:
