@@ -89,6 +89,12 @@ def _make_target(
     return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id, timeout=timeout)
 
 
+_EMULATOR_GONE = (
+    "note: --emulator ran a fresh emulator inside this command; its state is gone now. "
+    "To keep it between commands, run `irefer emulator` and paste the lines it prints."
+)
+
+
 def _run(coro: Coroutine[Any, Any, int], *, interrupted: str = "interrupted") -> int:
     """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
     err = _err_console()
@@ -191,6 +197,8 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
     async def go() -> int:
         report = await run_import(options, console)
         print_summary(report, console, kind=kind, dry_run=options.dry_run)
+        if options.target.emulator and not options.dry_run:
+            console.print(_EMULATOR_GONE, markup=False)
         json_mode = options.progress == "json" or (
             options.progress == "auto" and not console.is_terminal
         )

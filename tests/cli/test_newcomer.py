@@ -180,6 +180,7 @@ def test_timeout_option_reaches_the_client(
     path = _signups(workdir / "s.csv", 2)
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator", "--timeout", "3"])
     assert result.exit_code == 0
+    assert "its state is gone now" in result.stdout  # says plainly what --emulator did
     assert [o.get("timeout") for o in seen] == [2.5, 3.0]
     assert runner.invoke(cli, ["stats", "campaign", "--emulator", "--timeout", "0"]).exit_code == 2
 
