@@ -33,6 +33,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -68,6 +69,7 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
@@ -87,6 +89,7 @@ __all__ = [
     "BulkSummary",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -96,6 +99,9 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
@@ -111,6 +117,8 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ProbeCheck",
+    "ProbeReport",
     "RateLimit",
     "RateLimitedError",
     "RedisRateLimiter",

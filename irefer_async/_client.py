@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import httpx
 
@@ -32,6 +32,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
+from ._drift import DriftRecorder
 from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
@@ -56,6 +57,9 @@ from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write, landed
+
+if TYPE_CHECKING:
+    from ._probe import ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -101,6 +105,8 @@ class IReferClient:
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
             raw response status and headers); see :mod:`irefer_async._observability`.
+        record_drift: count, as answers are decoded, where they differ from the models
+            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
 
     """
 
@@ -118,6 +124,7 @@ class IReferClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        record_drift: bool = False,
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
@@ -147,6 +154,7 @@ class IReferClient:
         self._http = http_client
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
+        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -170,6 +178,11 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._drift
 
     @property
     def is_closed(self) -> bool:
@@ -278,7 +291,7 @@ class IReferClient:
                     # Every call of this client waits; capped so one header cannot stall it.
                     throttle.pause(min(exc.retry_after, self._max_pause))
                 raise
-        result: T = decode(data, endpoint.result, method=endpoint.name)
+        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 
     def _read(
@@ -360,6 +373,25 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+
+    # -- readiness ---------------------------------------------------------------------
+
+    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
+
+            report = await client.probe()
+            if not report.ok:
+                raise RuntimeError(report.first_failure)
+        """
+        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+
+        self._check_usable()
+        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from ._faults import Fault, FaultKind, FaultRule
 from ._fixture import EmulatorFixture
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, EmulatorRequest, Outcome
+from ._profiles import PROFILES, ServiceProfile
 from ._specs import (
     DEFAULT_API_KEY,
     DEFAULT_CAMPAIGN,
@@ -64,10 +65,12 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "Outcome",
+    "PROFILES",
     "Participant",
     "RewardDelivery",
     "RewardQuantity",
     "RewardSpec",
+    "ServiceProfile",
     "SystemClock",
     "WriteEffect",
 ]

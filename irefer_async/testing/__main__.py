@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import attrs
 
 from ._emulator import Emulator
+from ._profiles import PROFILES
 from ._specs import DEFAULT_API_KEY, DEFAULT_CAMPAIGN, DEFAULT_LICENSE_KEY
 
 __all__ = ["banner", "main", "mask"]
@@ -45,6 +46,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed-demo", action="store_true", help="add demo participants, referrals and views"
     )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="2018",
+        help="how the service differs from the 2018 guide (default 2018: not at all)",
+    )
     return parser
 
 
@@ -57,14 +64,14 @@ def seed_demo(emulator: Emulator) -> None:
     emulator.record_views(42)
 
 
-def _campaign_from_env(seed: int) -> tuple[Emulator, str]:
+def _campaign_from_env(seed: int, profile: str = "2018") -> tuple[Emulator, str]:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
     api_key = os.environ.get(_API_ENV)
     source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
     spec = attrs.evolve(
         DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
     )
-    return Emulator(seed=seed, campaigns=[spec]), source
+    return Emulator(seed=seed, campaigns=[spec], profile=profile), source
 
 
 def banner(url: str, emulator: Emulator) -> list[str]:
@@ -93,13 +100,15 @@ def banner(url: str, emulator: Emulator) -> list[str]:
         lines.append(f"  (keys: {' and '.join(kept)} as already set in this shell)")
     else:
         lines.append("  (demo keys: published in irefer_async.testing, not secrets)")
+    if emulator.profile.name != "2018":
+        lines.append(f"Profile: {emulator.profile.name} ({emulator.profile.description})")
     lines.append(f"State lives while this process runs (Ctrl-C to stop); control plane: "
                  f"{url.removesuffix('v1.0/')}_control/snapshot")  # fmt: skip
     return lines
 
 
 async def _run(args: argparse.Namespace) -> None:
-    emulator, _ = _campaign_from_env(args.seed)
+    emulator, _ = _campaign_from_env(args.seed, args.profile)
     if args.seed_demo:
         seed_demo(emulator)
     async with emulator.serve(host=args.host, port=args.port) as url:

@@ -22,6 +22,7 @@ from ._clock import Clock, SystemClock
 from ._faults import Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, EmulatorRequest, Outcome
+from ._profiles import ServiceProfile, get_profile
 from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
 from ._state import CampaignState, Participant, RejectedError, State
 
@@ -68,13 +69,18 @@ class Emulator:
         clock: Clock | None = None,
         campaigns: Iterable[CampaignSpec] = (DEFAULT_CAMPAIGN,),
         journal_limit: int | None = None,
+        profile: str | ServiceProfile = "2018",
     ) -> None:
         """Create an emulator seeded with *campaigns* (the guide's campaign 2605 by default).
 
         *seed* fixes referral codes and seeded fault rates; *clock* (default: the system clock)
         stamps rows and decides which UTC day ``signups_today`` counts. *journal_limit* keeps
         only the latest entries of the journal (for long benchmark runs; default: all).
+        *profile* makes the service differ from the guide (``"2019"``, ``"drifted"``; see
+        :mod:`irefer_async.testing._profiles`); the default ``"2018"`` is the guide.
         """
+        #: How this service differs from the 2018 guide (the default profile: not at all).
+        self.profile: ServiceProfile = get_profile(profile)
         self._seed = seed
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
@@ -383,6 +389,9 @@ class Emulator:
             license_key=license_key,
         )
         self._journal.append(entry)
+        if method in self.profile.gone:
+            entry.status = 404
+            return Outcome(404, _HTML, _wire.html_page(404))
         fault: Fault | None = None
         if self._faults:
             key = params.get("email") or params.get("external_id")
@@ -460,11 +469,11 @@ class Emulator:
         entry: JournalEntry,
     ) -> bytes:
         handler = _HANDLERS.get(method)
-        if handler is not None:
+        if handler is not None and method not in self.profile.refused:
             campaign = self._authorise(license_key, params, api_key)
             if campaign is not None:
                 try:
-                    return handler(self, campaign, params, ip, entry)
+                    return self.profile.rewrite(method, handler(self, campaign, params, ip, entry))
                 except RejectedError as exc:
                     if exc.duplicate:
                         entry.effect = WriteEffect.DUPLICATE_REJECTED

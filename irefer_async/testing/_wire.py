@@ -39,6 +39,7 @@ from ._state import NETWORKS, CampaignState, Participant
 __all__ = [
     "JSON_CONTENT_TYPE",
     "campaign_stats",
+    "dump",
     "error_body",
     "html_page",
     "iso",
@@ -64,6 +65,11 @@ def _text(obj: Any) -> str:
 
 def _dump(obj: Any) -> bytes:
     return _text(obj).encode("ascii")
+
+
+def dump(obj: Any) -> bytes:
+    """Encode *obj* as the API does (compact; "/" and non-ASCII escaped, as PHP does)."""
+    return _dump(obj)
 
 
 def _newest_first(fragments: list[str]) -> bytes:

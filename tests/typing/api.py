@@ -197,3 +197,23 @@ def fixture(env: EmulatorFixture) -> IReferClient:
 
 def version() -> str:
     return irefer_async.__version__
+
+
+async def readiness() -> None:
+    async with IReferClient(
+        "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
+    ) as client:
+        report = await client.probe(network=False, write_probe=None)
+        assert_type(report, irefer_async.ProbeReport)
+        assert_type(report.ok, bool)
+        assert_type(report.exit_code, int)
+        for check in report.checks:
+            assert_type(check.status, irefer_async.CheckStatus)
+            assert_type(check.summary, str)
+        drift = client.drift
+        assert_type(drift, irefer_async.DriftRecorder | None)
+        if drift is not None:
+            for entry in drift.entries(include_expected=False):
+                assert_type(entry.kind, irefer_async.DriftKind)
+                assert_type(entry.describe(), str)
+    assert_type(Emulator(profile="2019").profile.gone, frozenset[str])
