@@ -259,10 +259,14 @@ def test_network_errors_name_the_server_and_a_404_questions_the_base_url() -> No
 
 def test_messages_name_the_server_against_a_raw_server_too() -> None:
     """A dropped connection names host:port; a 404 page quoting the path leaks no key."""
-    from raw_server import Behaviour, drop, not_found_quoting_the_path, raw_server
+    from fake_service import Respond, fake_service
 
-    async def call(behaviour: Behaviour) -> tuple[str, str]:
-        async with raw_server(behaviour) as base_url:
+    def not_found_quoting_the_path(line: str) -> tuple[int, dict[str, str], bytes]:
+        return 404, {"content-type": "text/html"}, f"<p>Not Found: {line}</p>".encode()
+
+    async def call(respond: Respond) -> tuple[str, str]:
+        async with fake_service(respond) as port:
+            base_url = f"http://127.0.0.1:{port}/v1.0/"
             client = irefer_async.IReferClient(
                 LICENSE_KEY, API_KEY, campaign_id=1, base_url=base_url, retry=None
             )
@@ -271,7 +275,7 @@ def test_messages_name_the_server_against_a_raw_server_too() -> None:
                     await client.campaign_stats()
         return str(info.value), base_url
 
-    dropped, base = asyncio.run(call(drop))
+    dropped, base = asyncio.run(call(lambda line: None))
     assert dropped.endswith(f"({base.removesuffix('/v1.0/')})"), dropped
     missing, base = asyncio.run(call(not_found_quoting_the_path))
     assert f"HTTP 404; is the base URL right? It is {base}" in missing
