@@ -90,6 +90,10 @@ def _make_target(
     return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id, timeout=timeout)
 
 
+_EMULATOR_FRESH = (
+    "note: --emulator used a fresh, empty emulator inside this command. To see what an "
+    "earlier command did, run `irefer emulator` and paste the lines it prints."
+)
 _EMULATOR_GONE = (
     "note: --emulator ran a fresh emulator inside this command; its state is gone now. "
     "To keep it between commands, run `irefer emulator` and paste the lines it prints."
@@ -292,6 +296,8 @@ def stats_campaign(
         async with client:
             result = await client.campaign_stats()
         render_object(flatten(result), fmt, _console(), title="campaign stats")
+        if target.emulator:
+            _err_console().print(_EMULATOR_FRESH, markup=False)
         return 0
 
     _exit(_run(go()))
