@@ -64,14 +64,11 @@ def seed_demo(emulator: Emulator) -> None:
     emulator.record_views(42)
 
 
-def _campaign_from_env(seed: int, profile: str = "2018") -> tuple[Emulator, str]:
+def _campaign_from_env(seed: int, profile: str = "2018") -> Emulator:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
-    api_key = os.environ.get(_API_ENV)
-    source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
-    spec = attrs.evolve(
-        DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
-    )
-    return Emulator(seed=seed, campaigns=[spec], profile=profile), source
+    api_key = os.environ.get(_API_ENV) or DEFAULT_API_KEY
+    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key)
+    return Emulator(seed=seed, campaigns=[spec], profile=profile)
 
 
 def banner(url: str, emulator: Emulator) -> list[str]:
@@ -108,7 +105,7 @@ def banner(url: str, emulator: Emulator) -> list[str]:
 
 
 async def _run(args: argparse.Namespace) -> None:
-    emulator, _ = _campaign_from_env(args.seed, args.profile)
+    emulator = _campaign_from_env(args.seed, args.profile)
     if args.seed_demo:
         seed_demo(emulator)
     async with emulator.serve(host=args.host, port=args.port) as url:

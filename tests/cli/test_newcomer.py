@@ -86,7 +86,7 @@ def test_banner_never_shows_a_key_from_the_environment() -> None:
     mine = "W4qL" + "s" * 28
     os.environ["IREFER_LICENSE_KEY"] = mine
     try:
-        lines = "\n".join(banner("http://127.0.0.1:1/v1.0/", _campaign_from_env(0)[0]))
+        lines = "\n".join(banner("http://127.0.0.1:1/v1.0/", _campaign_from_env(0)))
     finally:
         del os.environ["IREFER_LICENSE_KEY"]
     assert "ssssss" not in lines
