@@ -52,6 +52,18 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
+from ._events import (
+    ActionRecorded,
+    FeedEvent,
+    ParticipantJoined,
+    ParticipantUnlisted,
+    ReferralCredited,
+    RewardTriggered,
+    event_from_json,
+)
+from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from ._feed_redis import RedisFeedStore  # redis itself is imported on first use
+from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -71,6 +83,7 @@ from ._models import (
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
+from ._signing import SignatureError, sign_payload, verify_signature
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._redis_limiter import RedisRateLimiter
@@ -83,6 +96,7 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 __all__ = [
     "APIError",
     "ActionOutcome",
+    "ActionRecorded",
     "BulkOutcome",
     "BulkRun",
     "BulkStatus",
@@ -90,6 +104,7 @@ __all__ = [
     "CallEvent",
     "CampaignStats",
     "CheckStatus",
+    "ClientSource",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -105,6 +120,9 @@ __all__ = [
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
+    "FeedEvent",
+    "FeedSource",
+    "FeedStore",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -117,11 +135,16 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ParticipantJoined",
+    "ParticipantUnlisted",
+    "PollReport",
     "ProbeCheck",
     "ProbeReport",
     "RateLimit",
     "RateLimitedError",
+    "RedisFeedStore",
     "RedisRateLimiter",
+    "ReferralCredited",
     "Referrer",
     "ReferrerStats",
     "RequestTimeoutError",
@@ -129,17 +152,25 @@ __all__ = [
     "RetryConfig",
     "Reward",
     "RewardDelivery",
+    "RewardFeed",
     "RewardGoalType",
     "RewardQuantity",
     "RewardTo",
+    "RewardTriggered",
+    "SQLiteFeedStore",
     "ServerError",
+    "SignatureError",
     "SignupOutcome",
     "SpecificActionSignup",
+    "StoreLockedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",
     "__version__",
     "correlation_scope",
+    "event_from_json",
+    "sign_payload",
+    "verify_signature",
 ]
 
 

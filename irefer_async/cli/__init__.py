@@ -471,6 +471,10 @@ def emulator_command(host: str, port: int, seed: int, seed_demo: bool, profile: 
     _exit(serve(argv))
 
 
+from ._watch import watch  # noqa: E402 - it uses the helpers above
+
+cli.add_command(watch)
+
 from ._doctor import doctor  # noqa: E402 - registered after the group exists
 
 cli.add_command(doctor)

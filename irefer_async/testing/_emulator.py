@@ -228,6 +228,47 @@ class Emulator:
         campaign.total_views = max(0, campaign.total_views + count)
         return campaign.total_views
 
+    def record_action(
+        self,
+        external_id: str,
+        action: str,
+        referrer_code: str,
+        *,
+        campaign_id: int | None = None,
+        ip: str = "127.0.0.1",
+    ) -> int:
+        """Record a specific action directly (no request, no journal entry); returns its row id.
+
+        Raises ``ValueError`` for input the API would reject (unknown code, unmatched action).
+        """
+        campaign = self._campaign(campaign_id)
+        try:
+            row = self._state.specific_action(
+                campaign, external_id, action, referrer_code, now=self.clock.now(), ip=ip
+            )
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+        return row.id
+
+    def hide_participants(
+        self, emails: Iterable[str], *, hidden: bool = True, campaign_id: int | None = None
+    ) -> int:
+        """Leave these participants out of ``referrers`` (as a plan limit hides sign-ups).
+
+        ``hidden=False`` lists them again. Everything else about them is unchanged. Returns
+        how many participants are hidden now. Raises ``LookupError`` for an unknown email.
+        """
+        campaign = self._campaign(campaign_id)
+        for email in emails:
+            found = campaign.find(email)
+            if found is None:
+                raise LookupError(f"no participant {email!r}")
+            if hidden:
+                campaign.hidden.add(found.id)
+            else:
+                campaign.hidden.discard(found.id)
+        return len(campaign.hidden)
+
     def inject_fault(
         self,
         fault: FaultLike,

@@ -195,6 +195,7 @@ def referrers(campaign: CampaignState) -> bytes:
     """``referrers``: every participant, newest first."""
     # Only referrals_count changes after a row is created: cache everything before it.
     prefixes = campaign.wire_cache.setdefault("referrers", [])
+    hidden = campaign.hidden
     participants = campaign.participants
     cid = str(campaign.spec.id)
     for p in participants[len(prefixes) :]:
@@ -225,6 +226,7 @@ def referrers(campaign: CampaignState) -> bytes:
         [
             f'{prefix}"{p.referrals_made}"}}'
             for prefix, p in zip(prefixes, participants, strict=True)
+            if not hidden or p.id not in hidden
         ]
     )
 

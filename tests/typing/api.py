@@ -199,6 +199,33 @@ def version() -> str:
     return irefer_async.__version__
 
 
+async def reward_feed(client: IReferClient) -> int:
+    async with irefer_async.RewardFeed(
+        client, store="feed.sqlite", types={"reward.triggered"}
+    ) as feed:
+        report = await feed.poll()
+        assert_type(report, irefer_async.PollReport)
+        async for event in feed:
+            assert_type(event.id, str)
+            if isinstance(event, irefer_async.RewardTriggered):
+                assert_type(event.row, irefer_async.TriggeredReward)
+            await feed.ack(event)
+            break
+
+    async def handler(event: irefer_async.FeedEvent[object]) -> None:
+        print(event.to_json())
+
+    store = irefer_async.SQLiteFeedStore("other.sqlite")
+    async with irefer_async.RewardFeed(client, store=store) as other:
+        return await other.run(handler, once=True)
+
+
+def receiver(body: bytes, header: str | None) -> irefer_async.FeedEvent[object]:
+    assert_type(irefer_async.verify_signature(body, header, "secret", tolerance=60), int)
+    assert_type(irefer_async.sign_payload(body, "secret"), str)
+    return irefer_async.event_from_json(body)
+
+
 async def readiness() -> None:
     async with IReferClient(
         "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
