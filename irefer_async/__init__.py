@@ -25,6 +25,7 @@ from ._bulk import (
     NewSpecificActionRequest,
     SignupOutcome,
 )
+from ._cache import CacheConfig
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -45,6 +46,7 @@ from ._errors import (
     InvalidRequestError,
     IReferError,
     MalformedResponseError,
+    QueueFullError,
     RateLimitedError,
     RequestTimeoutError,
     ResponseError,
@@ -101,6 +103,7 @@ __all__ = [
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
+    "CacheConfig",
     "CallEvent",
     "CampaignStats",
     "CheckStatus",
@@ -140,6 +143,7 @@ __all__ = [
     "PollReport",
     "ProbeCheck",
     "ProbeReport",
+    "QueueFullError",
     "RateLimit",
     "RateLimitedError",
     "RedisFeedStore",

@@ -13,6 +13,7 @@ Options are checked by :mod:`._config`; bulk runs (:mod:`._bulk`) get a send fun
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
@@ -24,6 +25,7 @@ from . import _bulk
 from . import _config as config
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+from ._cache import MISS, CacheConfig, read_key
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -32,6 +34,7 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
+from ._deadline import Deadline, deadline_scope
 from ._drift import DriftRecorder
 from ._errors import ClientStateError, IReferError, RateLimitedError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
@@ -55,6 +58,7 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
+from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write, landed
 
@@ -72,6 +76,15 @@ __all__ = [
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
+
+
+def _stamp(result: object, when: dt.datetime) -> None:
+    """Set ``fetched_at`` on a result, or on every row of a list result (frozen: set once)."""
+    if type(result) is tuple:
+        for row in result:
+            object.__setattr__(row, "fetched_at", when)
+    elif result is not None:
+        object.__setattr__(result, "fetched_at", when)
 
 
 class IReferClient:
@@ -104,9 +117,21 @@ class IReferClient:
             the ``irefer-async[aiohttp]`` extra; its pool is sized by ``max_concurrency``).
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
-            raw response status and headers); see :mod:`irefer_async._observability`.
+            raw response status and headers, the queue and the wait for a slot); see
+            :mod:`irefer_async._observability`.
+        share_reads: identical reads in flight at once (same method, campaign and
+            parameters) share one HTTP exchange and its answer or error (default True;
+            writes never share).
+        cache: a :class:`CacheConfig` to answer repeated reads from memory for a few
+            seconds, invalidated by this client's writes; None (the default) for no cache.
+        max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
+            with :class:`QueueFullError` (default None: bounded only by the deadline).
         record_drift: count, as answers are decoded, where they differ from the models
             (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
+
+    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
+    that cannot be sent in time fails fast with :class:`DeadlineExceededError`
+    (``sent=False``), so a busy service degrades instead of queueing without bound.
 
     """
 
@@ -124,6 +149,9 @@ class IReferClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        share_reads: bool = True,
+        cache: CacheConfig | None = None,
+        max_waiting: int | None = None,
         record_drift: bool = False,
     ) -> None:
         license_key = config.license_key(license_key)
@@ -132,9 +160,14 @@ class IReferClient:
         self._base_url = config.base_url(base_url)
         self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
+        self._deadline = config.deadline(self._retry)
         concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
-        self._throttle = Throttle(build_limiter(rate_limit), concurrency)
+        self._throttle = Throttle(
+            build_limiter(rate_limit), concurrency, max_waiting=config.max_waiting(max_waiting)
+        )
+        self._flights = SingleFlight() if config.share_reads(share_reads) else None
+        self._cache = config.read_cache(cache)
         config.check_http_client(http_client, transport)
         if http_client is None:
             pool = concurrency or 100
@@ -178,6 +211,16 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot right now: the client's queue (a gauge to alert on)."""
+        return self._throttle.waiting
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        """The read cache's configuration, or None when there is no cache."""
+        return None if self._cache is None else self._cache.config
 
     @property
     def drift(self) -> DriftRecorder | None:
@@ -241,18 +284,84 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
+        # One deadline for the whole call, queue included (read by the throttle).
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint.write:
+                return await self._write(endpoint, campaign, params)
+            if (self._flights is None and self._cache is None) or must_be_fresh():
+                return await self._pipeline(endpoint, campaign, params)
+            return await self._shared_read(endpoint, campaign, params)
+
+    async def _shared_read(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Answer a read from the cache, or from the request in flight for it, or a new one."""
+        key = read_key(endpoint.name, params)
+        cache = self._cache
+        if cache is not None and cache.caches(endpoint.name):
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit  # type: ignore[no-any-return]
+            generation = cache.generation(campaign)
+
+            async def fetch() -> T:
+                result = await self._pipeline(endpoint, campaign, params)
+                cache.put(key, result, generation)
+                return result
+
+        else:
+
+            async def fetch() -> T:
+                return await self._pipeline(endpoint, campaign, params)
+
+        if self._flights is None:
+            return await fetch()
+        return await self._flights.run(key, fetch, endpoint.name)
+
+    async def _write(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Send a write; its reconciling reads are fresh; the cache forgets what it may change."""
+        result = None
+        try:
+            with fresh_reads():
+                result = await self._pipeline(endpoint, campaign, params)
+        finally:
+            # Landed, failed or unknown: what the write may have changed is stale now.
+            if self._flights is not None:
+                self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
+            if self._cache is not None:
+                self._cache.after_write(
+                    campaign,
+                    email=params.get("email"),
+                    referrer_code=params.get("referrer_code"),
+                    referrer_email=getattr(result, "referrer", None),
+                )
+        return result
+
+    async def _pipeline(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Run the call on the wire (bare or observed, retried, write-safe); stamp `fetched_at`."""
         # None for a read nobody observes (no hook, logger quiet at INFO): the fast path,
         # the bare pipeline with no observability layer.
         trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
         if trace is None:
             try:
-                return await call_with_retry(
+                result = await call_with_retry(
                     partial(self._attempt, endpoint, params, self._sender.get_json), self._retry
                 )
             except IReferError as exc:
                 stamp_error(exc)
                 raise
-        return await trace.observe(self._observed(endpoint, campaign, params, trace))
+        else:
+            trace.queue_length = self._queue_length
+            result = await trace.observe(self._observed(endpoint, campaign, params, trace))
+        _stamp(result, dt.datetime.now(dt.timezone.utc))
+        return result
+
+    def _queue_length(self) -> int:
+        return self._throttle.waiting
 
     def _observed(
         self,
@@ -283,14 +392,19 @@ class IReferClient:
     async def _attempt(self, endpoint: ep.Endpoint[T], params: dict[str, str], send: Send) -> T:
         """One HTTP attempt: take a throttle slot, exchange (``send``), decode."""
         throttle = self._throttle
-        async with throttle:
-            try:
-                data = await send(endpoint.name, params)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    # Every call of this client waits; capped so one header cannot stall it.
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
+        # Never past the call's deadline: DeadlineExceededError(sent=False) or QueueFullError.
+        await throttle.acquire(endpoint.name)
+        try:
+            if self._flights is not None:
+                note_sent()
+            data = await send(endpoint.name, params)
+        except RateLimitedError as exc:
+            if exc.retry_after:
+                # Every call of this client waits; capped so one header cannot stall it.
+                throttle.pause(min(exc.retry_after, self._max_pause))
+            raise
+        finally:
+            throttle.release()
         result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 

@@ -7,12 +7,14 @@ the client keeps or raises :class:`~irefer_async.ConfigurationError` naming the 
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Final
 
 import httpx
 
 from . import _endpoints as ep
+from ._cache import CacheConfig, ReadCache
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
@@ -29,9 +31,13 @@ __all__ = [
     "check_http_client",
     "concurrency",
     "default_campaign",
+    "deadline",
     "license_key",
+    "max_waiting",
     "named_transport",
+    "read_cache",
     "retry",
+    "share_reads",
     "timeout",
 ]
 
@@ -169,3 +175,33 @@ def check_http_client(http_client: object, transport: object) -> None:
         raise ConfigurationError("pass http_client or transport, not both")
     if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
         raise ConfigurationError("http_client must be an httpx.AsyncClient")
+
+
+def deadline(value: RetryConfig | None) -> float:
+    """Seconds a call may take, from its start (``retry.deadline``; no retry: no deadline)."""
+    return value.deadline if value is not None else math.inf
+
+
+def max_waiting(value: int | None) -> int | None:
+    """Check ``max_waiting=``: calls allowed to wait for a slot at once (None: unbounded)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigurationError(f"max_waiting must be an integer >= 0 or None, got {value!r}")
+    return value
+
+
+def share_reads(value: bool) -> bool:
+    """Check ``share_reads=``."""
+    if not isinstance(value, bool):
+        raise ConfigurationError("share_reads must be True or False")
+    return value
+
+
+def read_cache(value: CacheConfig | None) -> ReadCache | None:
+    """Build the read cache from ``cache=`` (None: no cache)."""
+    if value is None:
+        return None
+    if not isinstance(value, CacheConfig):
+        raise ConfigurationError(f"cache must be a CacheConfig or None, not {type(value).__name__}")
+    return ReadCache(value)

@@ -254,6 +254,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
 def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
     result["raw"] = override(omit=True)
+    result["fetched_at"] = override(omit=True)
     return result
 
 
@@ -345,7 +346,8 @@ def _make_fast_hook(
     ]
     args: list[str] = []
     for i, field in enumerate(attrs.fields(attrs.resolve_types(model))):
-        if field.name == "raw":
+        if field.name in _SET_LATER:
+            args += _SET_LATER[field.name]
             continue
         name, var = field.name, f"x{i}"
         hook = overrides.get(name)
@@ -391,6 +393,11 @@ def _make_fast_hook(
     return structure
 
 
+# Fields not read from the JSON: ``raw`` is the JSON itself (passed last); ``fetched_at`` is
+# stamped by the client once the answer is in.
+_SET_LATER: dict[str, list[str]] = {"raw": [], "fetched_at": ["fetched_at=None"]}
+
+
 def _maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
     try:
         return hook(None, None) is None
@@ -424,7 +431,7 @@ def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any
         hooks = _FIELD_HOOKS[model] = {
             f.name: (overrides.get(f.name) or _SCALAR_HOOKS[f.type], f.default is attrs.NOTHING)
             for f in attrs.fields(attrs.resolve_types(model))
-            if f.name not in ("raw", "reconciled")
+            if f.name not in ("raw", "reconciled", "fetched_at")
         }
     return hooks
 

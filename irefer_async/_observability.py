@@ -11,8 +11,11 @@ random per-process prefix plus a counter (16 hex characters, cheap to make); bin
 campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
 correlation id. Never an email, a name or any parameter value, and never a secret.
 
-* ``DEBUG``: each attempt sent and answered;
-* ``INFO``: each retry, and the end of each call (ok or failed).
+* ``DEBUG``: each attempt sent (with the queue it found and its wait for a slot) and answered;
+* ``INFO``: each retry, and the end of each call (ok or failed, with ``waited_ms``, the time
+  it spent waiting for slots: a pressure signal). A call the client refused to queue (its
+  deadline could not be met, or ``max_waiting`` calls were waiting) ends ``failed`` with
+  ``error=DeadlineExceededError`` or ``error=QueueFullError`` and ``attempts=0``.
 
 Each record also carries the same fields as a dict in ``record.irefer`` for structured
 (JSON) formatters.
@@ -41,6 +44,7 @@ no hook is ever added to an ``httpx.AsyncClient``: an injected client is left as
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import inspect
@@ -167,6 +171,12 @@ class CallEvent:
     headers: Mapping[str, str] | None = None
     #: The error the attempt ended with (``response``) or the one being retried (``retry``).
     error: IReferError | None = None
+    #: Calls of the client already waiting for a slot when this attempt asked for one
+    #: (``request`` and ``response``): the client's queue, a pressure signal to alert on.
+    queued: int = 0
+    #: Seconds this attempt waited for its slot (concurrency cap, 429 pause, rate limit),
+    #: part of the call's deadline (``request`` and ``response``).
+    waited: float = 0.0
 
     @property
     def elapsed_ms(self) -> float:
@@ -273,6 +283,7 @@ class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
     __slots__ = (
+        "_asked_at",
         "_campaign",
         "_correlation_id",
         "_sent",
@@ -283,9 +294,13 @@ class CallTrace:
         "info",
         "last_error",
         "method",
+        "queue_length",
+        "queued",
         "sent_at",
         "started",
         "status",
+        "waited",
+        "waited_total",
         "write",
     )
 
@@ -314,6 +329,13 @@ class CallTrace:
         self.started = time.perf_counter() if info or hooks else 0.0
         self.sent_at = 0.0
         self._sent = False
+        # Pressure: the client's queue length (set by the client), the current attempt's
+        # queue and wait for its slot (loop clock), and the call's total wait.
+        self.queue_length: Callable[[], int] | None = None
+        self.queued = 0
+        self.waited = 0.0
+        self.waited_total = 0.0
+        self._asked_at = 0.0
 
     def __repr__(self) -> str:
         return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
@@ -350,6 +372,8 @@ class CallTrace:
             elapsed=elapsed,
             headers=self.headers if kind == "response" else None,
             error=error,
+            queued=self.queued if kind != "retry" else 0,
+            waited=self.waited if kind != "retry" else 0.0,
         )
 
     def _fields(self, **more: object) -> dict[str, object]:
@@ -378,6 +402,10 @@ class CallTrace:
         when its exchange or decoding fails; a failure before sending is not an answer.
         """
         self._sent = False
+        # Before the throttle: the queue this attempt joins, and when it asked for a slot.
+        queue_length = self.queue_length
+        self.queued = queue_length() if queue_length is not None else 0
+        self._asked_at = asyncio.get_running_loop().time()
         try:
             result = await run(partial(self._send, get_json))
         except IReferError as exc:
@@ -393,6 +421,9 @@ class CallTrace:
 
     async def _send(self, get_json: GetJson, method: str, params: dict[str, str]) -> Any:
         """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
+        # After the throttle: how long the attempt waited for its slot.
+        self.waited = asyncio.get_running_loop().time() - self._asked_at
+        self.waited_total += self.waited
         self.attempts += 1
         attempt = self.attempts
         self.status = None
@@ -413,9 +444,12 @@ class CallTrace:
                 )
         if self.debug:
             LOGGER.debug(
-                "irefer request method=%s campaign_id=%s attempt=%d correlation_id=%s",
-                self.method, self.campaign_id, attempt, self.correlation_id,
-                extra={"irefer": self._fields(attempt=attempt)},
+                "irefer request method=%s campaign_id=%s attempt=%d queued=%d waited_ms=%.1f "
+                "correlation_id=%s",
+                self.method, self.campaign_id, attempt, self.queued, self.waited * 1000.0,
+                self.correlation_id,
+                extra={"irefer": self._fields(attempt=attempt, queued=self.queued,
+                                              waited_ms=self.waited * 1000.0)},
             )  # fmt: skip
         if hooks is not None and hooks.request:
             await _emit(hooks.request, self._event("request", attempt=attempt))
@@ -481,13 +515,15 @@ class CallTrace:
         elapsed_ms = (time.perf_counter() - self.started) * 1000.0
         status = self.status if error is None or error is self.last_error else None
         outcome = "ok" if error is None else "failed"
+        waited_ms = self.waited_total * 1000.0
         LOGGER.info(
             "irefer call method=%s campaign_id=%s outcome=%s attempts=%d status=%s "
-            "elapsed_ms=%.1f error=%s correlation_id=%s",
+            "elapsed_ms=%.1f waited_ms=%.1f error=%s correlation_id=%s",
             self.method, self.campaign_id, outcome, self.attempts, status, elapsed_ms,
-            _error_text(error), self.correlation_id,
+            waited_ms, _error_text(error), self.correlation_id,
             extra={"irefer": self._fields(outcome=outcome, attempts=self.attempts, status=status,
-                                          elapsed_ms=elapsed_ms, error=_error_text(error))},
+                                          elapsed_ms=elapsed_ms, waited_ms=waited_ms,
+                                          error=_error_text(error))},
         )  # fmt: skip
 
 

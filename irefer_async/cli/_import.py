@@ -113,7 +113,7 @@ def _result_fields(result: Any) -> dict[str, Any] | None:
     fields = {
         f.name: getattr(result, f.name)
         for f in attrs.fields(type(result))
-        if f.name not in ("raw", "rewards_offered")
+        if f.name not in ("raw", "rewards_offered", "fetched_at")
     }
     link = fields.get("referral_link")
     if isinstance(link, str):

@@ -6,6 +6,7 @@ would break user code fails the typecheck session.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Literal
@@ -18,8 +19,10 @@ from irefer_async import (
     APIError,
     BulkStatus,
     BulkSummary,
+    CacheConfig,
     CallEvent,
     CampaignStats,
+    DeadlineExceededError,
     IReferClient,
     IReferError,
     LeadSource,
@@ -28,6 +31,7 @@ from irefer_async import (
     NewSignupRequest,
     NewSpecificAction,
     NewSpecificActionRequest,
+    QueueFullError,
     RateLimit,
     RateLimitedError,
     Referrer,
@@ -68,6 +72,8 @@ def on_response(event: CallEvent) -> None:
     assert_type(event.elapsed_ms, float)
     assert_type(event.headers, Mapping[str, str] | None)
     assert_type(event.error, IReferError | None)
+    assert_type(event.queued, int)
+    assert_type(event.waited, float)
 
 
 async def on_retry(event: CallEvent) -> None:
@@ -91,6 +97,12 @@ def make_clients(http: httpx.AsyncClient) -> list[IReferClient]:
         IReferClient(timeout=3.0, retry=None, rate_limit=limiter, max_concurrency=None),
         IReferClient(rate_limit=5, http_client=http),
         IReferClient(rate_limit=None, transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        IReferClient(
+            retry=RetryConfig(deadline=1.0),
+            share_reads=True,
+            cache=CacheConfig(ttl=5.0, per_method={"campaignStats": 30.0}, max_entries=256),
+            max_waiting=100,
+        ),
     ]
 
 
@@ -112,6 +124,10 @@ async def endpoints(client: IReferClient) -> None:
     assert_type(actions, tuple[SpecificActionSignup, ...])
     assert_type(client.campaign_id, int | None)
     assert_type(client.is_closed, bool)
+    assert_type(client.waiting, int)
+    assert_type(client.cache, CacheConfig | None)
+    stats = await client.referrer_stats("ann@example.com")
+    assert_type(stats.fetched_at, dt.datetime | None)
 
 
 async def endpoint_table(client: IReferClient) -> None:
@@ -143,6 +159,11 @@ async def errors(client: IReferClient) -> None:
         assert_type(exc.phase, str)
     except WriteOutcomeUnknownError as exc:
         assert_type(exc.params, dict[str, str])
+    except DeadlineExceededError as exc:
+        assert_type(exc.sent, bool)
+        assert_type(exc.waiting_for, str | None)
+    except QueueFullError as exc:
+        assert_type(exc.waiting, int)
     except IReferError as exc:
         assert_type(exc.correlation_id, str | None)
         assert_type(exc.attempts, int)
