@@ -51,6 +51,7 @@ from ._errors import (
     RequestTimeoutError,
     ResponseError,
     ServerError,
+    StreamInterruptedError,
     TransportError,
     WriteOutcomeUnknownError,
 )
@@ -86,6 +87,7 @@ from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 from ._signing import SignatureError, sign_payload, verify_signature
+from ._stream import ListStream
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._redis_limiter import RedisRateLimiter
@@ -132,6 +134,7 @@ __all__ = [
     "InvalidRequestError",
     "LeadSource",
     "Limiter",
+    "ListStream",
     "LocalRateLimiter",
     "MalformedResponseError",
     "NewSignup",
@@ -167,6 +170,7 @@ __all__ = [
     "SignupOutcome",
     "SpecificActionSignup",
     "StoreLockedError",
+    "StreamInterruptedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",

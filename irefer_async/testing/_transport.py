@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
+from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -43,6 +43,16 @@ class _TrickleStream(httpx.AsyncByteStream):
                     raise httpx.ReadTimeout("The read operation timed out", request=self._request)
                 await asyncio.sleep(self._gap)
             yield body[start : start + _TRICKLE_CHUNK]
+
+
+class _ChunkedStream(httpx.AsyncByteStream):
+    def __init__(self, body: StreamedBody) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._body.chunks():
+            yield chunk
+            await asyncio.sleep(0)  # a socket would let other tasks run between reads
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -87,9 +97,12 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             outcome = await handling
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
+            if outcome.stream is not None:
+                stream = _ChunkedStream(outcome.stream)
+                return httpx.Response(outcome.status, headers=outcome.headers, stream=stream)
             return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
-            stream = _TrickleStream(outcome.body, outcome.delay, request)
-            return httpx.Response(outcome.status, headers=headers, stream=stream)
+            trickle = _TrickleStream(outcome.body, outcome.delay, request)
+            return httpx.Response(outcome.status, headers=headers, stream=trickle)
         raise connection_error(disruption, request)
