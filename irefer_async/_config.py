@@ -1,7 +1,7 @@
 """Client configuration: the defaults, and the normalisers that check each option once.
 
 Every ``IReferClient(...)`` argument passes through one function here, which returns the value
-the client keeps or raises :class:`~irefer_async.ConfigurationError` naming the problem
+the client keeps or raises `ConfigurationError` naming the problem
 (environment variables are read here too). Nothing here sends a request.
 """
 
@@ -163,7 +163,7 @@ def concurrency(value: int | None) -> int | None:
 
 
 def retry(value: RetryConfig | None) -> RetryConfig | None:
-    """Check ``retry=``: a :class:`RetryConfig`, or None for one attempt per call."""
+    """Check ``retry=``: a `RetryConfig`, or None for one attempt per call."""
     if value is not None and not isinstance(value, RetryConfig):
         raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(value).__name__}")
     return value

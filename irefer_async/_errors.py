@@ -1,30 +1,32 @@
 """Every error the SDK raises, and the one place foreign exceptions are translated.
 
-Exception hierarchy::
+Exception hierarchy:
 
-    IReferError
-    ├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
-    │   └── ConfigurationError     bad client configuration                 (also a ValueError)
-    ├── ClientStateError           closed client, or a client used from a second event loop
-    ├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
-    ├── ResponseError              the body cannot be used
-    │   ├── EmptyResponseError     empty or `null` body
-    │   └── MalformedResponseError not JSON, or JSON of an unexpected shape
-    ├── HTTPStatusError            a non-2xx status
-    │   ├── RateLimitedError       429, with `.retry_after`
-    │   └── ServerError            5xx
-    ├── TransportError             the exchange failed on the network
-    │   ├── ConnectError           the connection could not be opened (request never sent)
-    │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
-    ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
-    ├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
-    ├── QueueFullError             too many calls already waiting for a slot (never sent)
-    └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
+```text
+IReferError
+├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
+│   └── ConfigurationError     bad client configuration                 (also a ValueError)
+├── ClientStateError           closed client, or a client used from a second event loop
+├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
+├── ResponseError              the body cannot be used
+│   ├── EmptyResponseError     empty or `null` body
+│   └── MalformedResponseError not JSON, or JSON of an unexpected shape
+├── HTTPStatusError            a non-2xx status
+│   ├── RateLimitedError       429, with `.retry_after`
+│   └── ServerError            5xx
+├── TransportError             the exchange failed on the network
+│   ├── ConnectError           the connection could not be opened (request never sent)
+│   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
+├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
+├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
+├── QueueFullError             too many calls already waiting for a slot (never sent)
+└── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
+```
 
 Every message is built from the API method name and safe metadata only: the license key
 and the ``api_key`` travel in the URL, so no URL, and no exception that carries one, is
 ever attached to an SDK error, neither as message nor as ``__cause__``/``__context__``.
-The httpx exception behind a :class:`TransportError` is kept as a *redacted copy*.
+The httpx exception behind a `TransportError` is kept as a *redacted copy*.
 """
 
 from __future__ import annotations
@@ -218,7 +220,7 @@ class DeadlineExceededError(IReferError, TimeoutError):
     ``sent`` is False when no request of the call ever left the client (it was still
     waiting for a rate-limit slot, a concurrency slot or a 429 pause: ``waiting_for``
     says which), so nothing can have been processed. A write cut by its deadline after
-    it was sent is reported as :class:`WriteOutcomeUnknownError` instead.
+    it was sent is reported as `WriteOutcomeUnknownError` instead.
     """
 
     def __init__(

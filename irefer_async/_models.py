@@ -2,9 +2,9 @@
 
 Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
 and repr), so a field the SDK does not model yet is still reachable. Every result (not the
-nested :class:`Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
+nested `Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
 from equality and repr), so an answer served from the client's cache can be told by its age.
-Decoding (and every wire quirk it absorbs) lives in :mod:`irefer_async._converter`.
+Decoding (and every wire quirk it absorbs) lives in `irefer_async._converter`.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
 """One HTTP exchange with the API: build the URL, send, and classify what came back.
 
-:class:`Sender` is the only code that touches httpx at request time. It returns the decoded
+`Sender` is the only code that touches httpx at request time. It returns the decoded
 JSON of a usable answer and raises an SDK error for everything else:
 
-* httpx exceptions -> :func:`~irefer_async._errors.translate_transport_error` (redacted);
-* 429 -> :class:`RateLimitedError` with Retry-After (seconds or HTTP date);
-* 5xx -> :class:`ServerError`; other non-2xx -> :class:`HTTPStatusError`;
-* empty or ``null`` body -> :class:`EmptyResponseError`;
-* not JSON -> :class:`MalformedResponseError`;
-* ``{"error": ..., "error_code": ...}`` -> :class:`APIError`.
+* httpx exceptions -> `translate_transport_error` (redacted);
+* 429 -> `RateLimitedError` with Retry-After (seconds or HTTP date);
+* 5xx -> `ServerError`; other non-2xx -> `HTTPStatusError`;
+* empty or ``null`` body -> `EmptyResponseError`;
+* not JSON -> `MalformedResponseError`;
+* ``{"error": ..., "error_code": ...}`` -> `APIError`.
 """
 
 from __future__ import annotations
@@ -108,9 +108,9 @@ class Sender:
     ) -> ListBody:
         """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
 
-        Raises as :meth:`get_json` does for a failed exchange or a non-2xx status; the
+        Raises as `get_json` does for a failed exchange or a non-2xx status; the
         body's own problems (``null``, an error body...) show once it is read. Close the
-        :class:`ListBody` when done, read or not. ``seen`` is shown the response first.
+        `ListBody` when done, read or not. ``seen`` is shown the response first.
         """
         error: IReferError | None = None
         try:
@@ -224,7 +224,7 @@ _NOT_JSON: Any = object()
 
 
 class ListBody:
-    """The unread body of a 2xx answer, streamed in chunks (see :meth:`Sender.open_list`)."""
+    """The unread body of a 2xx answer, streamed in chunks (see `Sender.open_list`)."""
 
     __slots__ = ("_response", "_sender", "method")
 
@@ -264,7 +264,7 @@ class ListBody:
             yield chunk
 
     def check_body(self, content: bytes) -> Any:
-        """Parse a small body that is not an array (see :meth:`Sender.check_body`)."""
+        """Parse a small body that is not an array (see `Sender.check_body`)."""
         return self._sender.check_body(self.method, content)
 
     async def aclose(self) -> None:

@@ -1,14 +1,16 @@
 """The ``irefer`` command line (needs the ``cli`` extra: ``pip install 'irefer-async[cli]'``).
 
-Commands::
+Commands:
 
-    irefer demo                                   no credentials: emulator + import + stats
-    irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
-    irefer import actions FILE ...
-    irefer stats campaign | irefer stats referrer EMAIL
-    irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
-    irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
-    irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
+```text
+irefer demo                                   no credentials: emulator + import + stats
+irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
+irefer import actions FILE ...
+irefer stats campaign | irefer stats referrer EMAIL
+irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
+irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
+irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
+```
 
 Every command that talks to iRefer takes ``--emulator`` (a fresh emulator inside the command,
 whose state ends with it; for state that lasts, run ``irefer emulator`` and paste the

@@ -1,9 +1,11 @@
 """``irefer import signups|actions FILE``: validate, submit in bulk, account for every row.
 
-Per input row the results file (JSON lines) gets one record::
+Per input row the results file (JSON lines) gets one record:
 
-    {"line": 7, "key": "ann@example.com", "status": "ok", "error": null, "error_type": null,
-     "row": {...the row as read...}, "result": {...the API's answer...}}
+```text
+{"line": 7, "key": "ann@example.com", "status": "ok", "error": null, "error_type": null,
+ "row": {...the row as read...}, "result": {...the API's answer...}}
+```
 
 ``status`` is ok, failed, unknown (may have landed: settle it with ``--resume``), invalid
 (never sent) or duplicate (a key seen earlier in the file: skipped). Failed, unknown and

@@ -1,9 +1,11 @@
 """Progress of an import: a live rich bar on a terminal, periodic JSON lines otherwise.
 
 The JSON lines go to stderr, one object per line, so a log collector or a CI job can follow a
-long import while stdout keeps the human summary::
+long import while stdout keeps the human summary:
 
-    {"event": "progress", "done": 1200, "total": 5000, "ok": 1190, "failed": 10, ...}
+```text
+{"event": "progress", "done": 1200, "total": 5000, "ok": 1190, "failed": 10, ...}
+```
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ def _read_timeout(request: httpx.Request) -> float | None:
 
 
 class EmulatorTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` answering from an :class:`Emulator` in-process.
+    """An ``httpx.AsyncBaseTransport`` answering from an `Emulator` in-process.
 
     >>> import httpx
     >>> from irefer_async.testing import Emulator

@@ -1,12 +1,14 @@
 """pytest plugin: the ``irefer_emulator`` fixture (registered through the ``pytest11`` entry point).
 
-Each test gets a fresh :class:`~irefer_async.testing.Emulator` seeded with the guide's campaign
+Each test gets a fresh `Emulator` seeded with the guide's campaign
 2605 (no participants; rewards once at 1 and 5 referrals; a ``/dashboard`` action rule) and an
-open ``IReferClient`` wired to it in-process, closed after the test::
+open ``IReferClient`` wired to it in-process, closed after the test:
 
-    async def test_signup(irefer_emulator):
-        await irefer_emulator.client.new_signup("ann@example.com")
-        assert irefer_emulator.emulator.participant("ann@example.com") is not None
+```python
+async def test_signup(irefer_emulator):
+    await irefer_emulator.client.new_signup("ann@example.com")
+    assert irefer_emulator.emulator.participant("ann@example.com") is not None
+```
 
 Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
 campaigns=[...], profile="2019", **client_options)`` (the service profiles are "2018", the
