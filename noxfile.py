@@ -88,8 +88,11 @@ def bench(session: nox.Session) -> None:
         "-e", ".[aiohttp,speedups,emulator,redis]", *PYPROJECT["dependency-groups"]["bench"]
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
+    quick = "--quick" in session.posargs
+    # One reward-feed poll over a big campaign: peak RSS (store-held snapshot, streamed lists).
+    session.run("python", "benchmarks/bench_feed_memory.py", *(["--quick"] if quick else []))
     # 4 processes sharing one Redis-backed limit (needs redis-server, as .ci/run installs).
-    if "--quick" not in session.posargs:
+    if not quick:
         session.run("python", "benchmarks/bench_redis_limiter.py")
 
 
