@@ -1,14 +1,14 @@
 """Measuring throughput honestly: warm to a steady state, interleave rounds, report medians.
 
-* :func:`warm` runs batches until the throughput stops changing (the last ``window`` batches
+* `warm` runs batches until the throughput stops changing (the last ``window`` batches
   within ``tolerance`` of each other), not a fixed count: plain httpx at 64 in flight needs
   ~3,000 requests to reach its steady rate, aiohttp a few hundred.
-* :func:`interleaved` runs every contender once per round, the order rotating from round to
+* `interleaved` runs every contender once per round, the order rotating from round to
   round, each for about the same wall time, so a disturbance of the shared machine hits
   every contender of a round alike; each is first brought back to its steady rate
-  (:func:`rewarm`), since a pool left idle while the others ran may have closed its
+  (`rewarm`), since a pool left idle while the others ran may have closed its
   connections.
-* :func:`ratio` is the median of the per-round ratios, with their spread (min, max): a ratio
+* `ratio` is the median of the per-round ratios, with their spread (min, max): a ratio
   between two contenders measured in the same round cancels what the round had in common.
 """
 
@@ -47,7 +47,7 @@ async def pool(
     return total / elapsed
 
 
-#: The benchmark process's CPU (all its threads) per request in the last :func:`pool`.
+#: The benchmark process's CPU (all its threads) per request in the last `pool`.
 last_cpu_us = 0.0
 
 

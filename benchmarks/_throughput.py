@@ -2,7 +2,7 @@
 
 Calls (``referrerStats``, 64 in flight, rate limiter off, against the fast loopback responder
 on its own CPU). Every contender runs in the same event loop, is warmed to its steady state
-(:func:`~._harness.warm`), then all run in interleaved rounds (:func:`~._harness.interleaved`);
+(`_harness.warm`), then all run in interleaved rounds (`_harness.interleaved`);
 each ratio is the median of its per-round ratios, with the spread. Contenders:
 
 * ``raw_aiohttp``: aiohttp alone, no httpx, no SDK (reference);

@@ -8,7 +8,9 @@ Run it (credentials from the environment)::
 
     export IREFER_LICENSE_KEY=W4qL... IREFER_API_KEY=... IREFER_CAMPAIGN_ID=2605
     pip install irefer-async aiohttp
-    python examples/aiohttp_app.py
+    python examples/aiohttp_app.py          # listens on 127.0.0.1:8080 only
+
+Try it without credentials: run ``irefer emulator`` and paste the lines it prints first.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ IREFER = web.AppKey("irefer", IReferClient)
 
 async def create_signup(request: web.Request) -> web.Response:
     """``POST /signups`` with a JSON body ``{"email": ..., "name": ..., "referrer_code": ...}``."""
-    body = await request.json()
+    try:
+        body = await request.json()
+    except ValueError:  # not JSON: the client's mistake, not a server error
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
+    if not isinstance(body, dict):
+        return web.json_response({"error": "the body must be a JSON object"}, status=400)
     irefer = request.app[IREFER]
     try:
         signup = await irefer.new_signup(
@@ -79,4 +86,5 @@ def create_app(**client_options: Any) -> web.Application:
 
 
 if __name__ == "__main__":
-    web.run_app(create_app())
+    # Loopback only: put a reverse proxy in front to serve other hosts.
+    web.run_app(create_app(), host="127.0.0.1", port=8080)

@@ -1,13 +1,15 @@
 """irefer-async: the asyncio SDK for the iRefer referral-campaign API.
 
-Example::
+For example:
 
-    from irefer_async import IReferClient
+```python
+from irefer_async import IReferClient
 
-    async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
-        stats = await client.referrer_stats("ann@example.com")
+async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
+    stats = await client.referrer_stats("ann@example.com")
+```
 
-The emulator and pytest fixture live in :mod:`irefer_async.testing`.
+The emulator and pytest fixture live in `irefer_async.testing`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Bulk submissions: stream any number of rows through a client, one outcome per row.
 
 ``client.bulk_new_signups(rows)`` and ``client.bulk_new_specific_actions(rows)`` return a
-:class:`BulkRun`: an async iterator of :class:`BulkOutcome` and an async context manager.
+`BulkRun`: an async iterator of `BulkOutcome` and an async context manager.
 
 How it works: a fixed pool of ``concurrency`` long-lived worker tasks pull rows from the
 shared input iterator (sync iterators directly; async iterators under a lock, since an async
@@ -15,14 +15,14 @@ window doubling as the reorder window.
 Ending a run:
 
 * the input is exhausted: the iteration ends after the last outcome;
-* :meth:`BulkRun.stop`: no new row is taken; rows in flight finish and are still yielded;
-* :meth:`BulkRun.aclose` (also on leaving ``async with``, on ``break`` inside it, or when the
+* `BulkRun.stop`: no new row is taken; rows in flight finish and are still yielded;
+* `BulkRun.aclose` (also on leaving ``async with``, on ``break`` inside it, or when the
   consuming task is cancelled): no new row is taken, in-flight calls are cancelled and every
   worker is awaited. Each row that was in flight gets an outcome of status
-  :attr:`BulkStatus.UNKNOWN` (it may or may not have landed) and, like every outcome produced
-  but not yet yielded, is available in :attr:`BulkRun.undelivered`.
+  `BulkStatus.UNKNOWN` (it may or may not have landed) and, like every outcome produced
+  but not yet yielded, is available in `BulkRun.undelivered`.
 
-A row that fails with an :class:`~irefer_async.IReferError` becomes an outcome and never stops
+A row that fails with an `IReferError` becomes an outcome and never stops
 the others. Any other exception (a bug, or an error raised by the input iterator) ends the
 run: it is closed as above and the exception is raised from the iteration.
 """
@@ -90,7 +90,7 @@ class Request(Protocol):
 
 @attrs.frozen(slots=True)
 class NewSignupRequest:
-    """One ``newSignup`` to submit in bulk; the fields are :meth:`IReferClient.new_signup`'s.
+    """One ``newSignup`` to submit in bulk; the fields are `IReferClient.new_signup`'s.
 
     A mapping with the same keys is accepted wherever a request is.
     """
@@ -146,10 +146,10 @@ class BulkStatus(str, enum.Enum):
     OK = "ok"
     #: The API refused it, or it failed in a way proven not to have written anything.
     FAILED = "failed"
-    #: It may or may not have landed (:class:`~irefer_async.WriteOutcomeUnknownError`, or
+    #: It may or may not have landed (`WriteOutcomeUnknownError`, or
     #: it was in flight when the run was closed). Check before resending.
     UNKNOWN = "unknown"
-    #: Rejected before sending (:class:`~irefer_async.InvalidRequestError`).
+    #: Rejected before sending (`InvalidRequestError`).
     INVALID = "invalid"
 
     def __str__(self) -> str:
@@ -182,9 +182,9 @@ class BulkOutcome(Generic[ReqT, ResT]):
         return self.status is BulkStatus.OK
 
 
-#: An outcome of :meth:`IReferClient.bulk_new_signups`.
+#: An outcome of `IReferClient.bulk_new_signups`.
 SignupOutcome = BulkOutcome[NewSignupRequest, NewSignup]
-#: An outcome of :meth:`IReferClient.bulk_new_specific_actions`.
+#: An outcome of `IReferClient.bulk_new_specific_actions`.
 ActionOutcome = BulkOutcome[NewSpecificActionRequest, NewSpecificAction]
 
 #: The rows a bulk method accepts: a sync or async iterable of requests or mappings.
@@ -207,7 +207,7 @@ class BulkSummary:
     invalid: int
     #: Seconds from the first row taken to the end of the run (or to now, while running).
     elapsed: float
-    #: True when the run ended before its input did (:meth:`BulkRun.stop` or ``aclose``).
+    #: True when the run ended before its input did (`BulkRun.stop` or ``aclose``).
     interrupted: bool = False
 
     @property
@@ -247,9 +247,6 @@ _OK = BulkStatus.OK
 _FAILED = BulkStatus.FAILED
 _UNKNOWN = BulkStatus.UNKNOWN
 _INVALID = BulkStatus.INVALID
-
-_Send = Callable[[Any], Awaitable[Any]]
-_Coerce = Callable[[Any], Any]
 
 
 class _Channel:
@@ -312,13 +309,15 @@ class _Channel:
 class BulkRun(Generic[ReqT, ResT]):
     """A running bulk submission: ``async for outcome in run`` yields one outcome per row.
 
-    Use it as an async context manager so leaving the block always stops the workers::
+    Use it as an async context manager so leaving the block always stops the workers:
 
-        async with client.bulk_new_signups(rows, concurrency=32) as run:
-            async for outcome in run:
-                if not outcome.ok:
-                    print(outcome.index, outcome.status, outcome.error)
-        print(run.summary)
+    ```python
+    async with client.bulk_new_signups(rows, concurrency=32) as run:
+        async for outcome in run:
+            if not outcome.ok:
+                print(outcome.index, outcome.status, outcome.error)
+    print(run.summary)
+    ```
 
     Workers start on ``async with`` or on the first ``__anext__``.
     """
@@ -327,8 +326,8 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        send: _Send,
-        coerce: _Coerce,
+        send: Callable[[Any], Awaitable[Any]],  # spelled out: the reference shows no private name
+        coerce: Callable[[Any], Any],
         method: str,
         concurrency: int,
         ordered: bool,
@@ -386,7 +385,7 @@ class BulkRun(Generic[ReqT, ResT]):
 
     @property
     def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:
-        """Outcomes produced but never yielded, by index: filled in by :meth:`aclose`.
+        """Outcomes produced but never yielded, by index: filled in by `aclose`.
 
         Rows that were in flight when the run was closed are here with status unknown.
         """
@@ -408,7 +407,7 @@ class BulkRun(Generic[ReqT, ResT]):
     async def aclose(self) -> None:
         """Stop now: cancel in-flight calls, await every worker, keep undelivered outcomes.
 
-        Idempotent. Rows in flight get status unknown (see :attr:`undelivered`).
+        Idempotent. Rows in flight get status unknown (see `undelivered`).
         """
         if self._closing:
             return
@@ -693,7 +692,7 @@ def new_signups(
     concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSignupRequest, NewSignup]:
-    """Implement :meth:`IReferClient.bulk_new_signups`: each row goes through ``send``."""
+    """Implement `IReferClient.bulk_new_signups`: each row goes through ``send``."""
     return BulkRun(
         rows,
         send=send,
@@ -711,7 +710,7 @@ def new_specific_actions(
     concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-    """Implement :meth:`IReferClient.bulk_new_specific_actions`; see :func:`new_signups`."""
+    """Implement `IReferClient.bulk_new_specific_actions`; see `new_signups`."""
     return BulkRun(
         rows,
         send=send,

@@ -40,7 +40,7 @@ __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
 #: The reads a cache may hold, by API method name.
 READS: Final = ("referrerStats", "campaignStats", "referrers", "rewards", "specificActionSignups")
 _STATS: Final = ("referrerStats", "campaignStats")
-#: What :meth:`ReadCache.get` returns for an absent or expired key.
+#: What `ReadCache.get` returns for an absent or expired key.
 MISS: Final[Any] = object()
 
 

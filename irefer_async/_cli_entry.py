@@ -1,6 +1,6 @@
 """The ``irefer`` console script: a clear message when the ``cli`` extra is not installed.
 
-It lives outside :mod:`irefer_async.cli` because importing that package imports click and
+It lives outside `irefer_async.cli` because importing that package imports click and
 rich, which would fail with a bare ``ModuleNotFoundError`` before any check could run.
 """
 

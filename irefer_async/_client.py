@@ -1,13 +1,15 @@
 """IReferClient: lifecycle, the seven endpoint methods and the one call funnel.
 
-Every public method is a one-liner into :meth:`IReferClient._call`, which validates the
-arguments against the endpoint table (:mod:`._endpoints`), then runs the layers, each in its
-own module::
+Every public method is a one-liner into `IReferClient._call`, which validates the
+arguments against the endpoint table (`._endpoints`), then runs the layers, each in its
+own module:
 
-    _call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
-          -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+```text
+_call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
+      -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+```
 
-Options are checked by :mod:`._config`; bulk runs (:mod:`._bulk`) get a send function.
+Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 """
 
 from __future__ import annotations
@@ -111,24 +113,27 @@ def _stamp(result: object, when: dt.datetime) -> None:
 class IReferClient:
     """An asyncio session with the iRefer API.
 
-    Open it with ``async with`` (or call :meth:`aclose` when done) and share one client
+    Open it with ``async with`` (or call `aclose` when done) and share one client
     across your application: it owns a connection pool, a rate limiter and a concurrency
     cap that every call goes through.
 
-    Example::
+    For example:
 
-        async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
-            stats = await client.referrer_stats("ann@example.com")
-            print(stats.referrals_made, stats.reward_next)
+    ```python
+    async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
+        stats = await client.referrer_stats("ann@example.com")
+        print(stats.referrals_made, stats.reward_next)
+    ```
 
     Args:
         license_key: ``W4qL`` + 28 characters; defaults to ``$IREFER_LICENSE_KEY``.
         api_key: the campaign's API key; defaults to ``$IREFER_API_KEY``.
-        campaign_id: default campaign for every call (each call may override it).
+        campaign_id: default campaign for every call (each call may override it); defaults
+            to ``$IREFER_CAMPAIGN_ID``.
         base_url: API root; defaults to ``$IREFER_BASE_URL`` or ``https://api.irefer.io/v1.0/``.
         timeout: seconds, or an ``httpx.Timeout`` (default 10 s, 5 s to connect).
-        retry: a :class:`RetryConfig`, or None for a single attempt per call.
-        rate_limit: requests per second, a :class:`RateLimit`, any :class:`Limiter`, or None
+        retry: a `RetryConfig`, or None for a single attempt per call.
+        rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None
             for no limit (default 5/s).
         max_concurrency: requests in flight at once, or None for no cap (default 4).
         http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to use; the SDK sends
@@ -142,21 +147,21 @@ class IReferClient:
             the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
             ``http_client``/``transport`` when one is given.
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
-            coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
+            coroutine functions called with a `CallEvent` for every attempt (metrics,
             raw response status and headers, the queue and the wait for a slot); see
-            :mod:`irefer_async._observability`.
+            `irefer_async._observability`.
         share_reads: identical reads in flight at once (same method, campaign and
             parameters) share one HTTP exchange and its answer or error (default True;
             writes never share).
-        cache: a :class:`CacheConfig` to answer repeated reads from memory for a few
+        cache: a `CacheConfig` to answer repeated reads from memory for a few
             seconds, invalidated by this client's writes; None (the default) for no cache.
         max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
-            with :class:`QueueFullError` (default None: bounded only by the deadline).
+            with `QueueFullError` (default None: bounded only by the deadline).
         record_drift: count, as answers are decoded, where they differ from the models
-            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
+            (unknown and missing fields, quirk conversions); read them from `drift`.
 
     Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
-    that cannot be sent in time fails fast with :class:`DeadlineExceededError`
+    that cannot be sent in time fails fast with `DeadlineExceededError`
     (``sent=False``), so a busy service degrades instead of queueing without bound.
 
     """
@@ -183,7 +188,7 @@ class IReferClient:
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
-        self._campaign_id = None if campaign_id is None else config.default_campaign(campaign_id)
+        self._campaign_id = config.default_campaign(campaign_id)
         self._base_url = config.base_url(base_url)
         self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
@@ -251,7 +256,7 @@ class IReferClient:
 
     @property
     def is_closed(self) -> bool:
-        """Whether :meth:`aclose` has been called."""
+        """Whether `aclose` has been called."""
         return self._closed
 
     async def __aenter__(self: C) -> C:
@@ -456,7 +461,7 @@ class IReferClient:
     def _read(
         self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
     ) -> Awaitable[T]:
-        """Run a read through the funnel (a :class:`~._write_safety.Read`: reconciling reads)."""
+        """Run a read through the funnel (a `Read`: reconciling reads)."""
         return self._call(endpoint, campaign, **args)
 
     # -- the seven endpoints -----------------------------------------------------------
@@ -466,7 +471,7 @@ class IReferClient:
     ) -> ReferrerStats:
         """Get a participant's referrals and rewards (``referrerStats``).
 
-        Raises :class:`APIError` if the campaign has no participant with this email.
+        Raises `APIError` if the campaign has no participant with this email.
         """
         return await self._call(ep.REFERRER_STATS, campaign_id, email=email)
 
@@ -492,7 +497,7 @@ class IReferClient:
         """Add a participant to the campaign (``newSignup``); a write, never resent blindly.
 
         ``source`` is the lead source (``"t"``, ``"f"``, ``"l"``, ``"w"``, ``"e"`` or a
-        :class:`LeadSource`); ``referrer_code`` credits the referrer who shared the link.
+        `LeadSource`); ``referrer_code`` credits the referrer who shared the link.
         Parameters left as None are not sent.
         """
         return await self._call(
@@ -538,16 +543,18 @@ class IReferClient:
     def iter_referrers(self, *, campaign_id: int | str | None = None) -> ListStream[Referrer]:
         """Stream every participant of the campaign (``referrers``), one by one.
 
-        Bounded memory whatever the campaign's size; see :class:`ListStream`::
+        Bounded memory whatever the campaign's size; see `ListStream`:
 
-            async with client.iter_referrers() as referrers:
-                async for referrer in referrers:
-                    ...
+        ```python
+        async with client.iter_referrers() as referrers:
+            async for referrer in referrers:
+                ...
+        ```
         """
         return self._stream_list(ep.REFERRERS, Referrer, campaign_id)
 
     def iter_rewards(self, *, campaign_id: int | str | None = None) -> ListStream[TriggeredReward]:
-        """Stream every reward triggered in the campaign (``rewards``); see :class:`ListStream`."""
+        """Stream every reward triggered in the campaign (``rewards``); see `ListStream`."""
         return self._stream_list(ep.REWARDS, TriggeredReward, campaign_id)
 
     def iter_specific_action_signups(
@@ -559,7 +566,7 @@ class IReferClient:
     def _stream_list(
         self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
     ) -> ListStream[T]:
-        """Return a list endpoint as a stream: the checks, layers and slots of :meth:`_call`."""
+        """Return a list endpoint as a stream: the checks, layers and slots of `_call`."""
         campaign = (
             self._campaign_id
             if campaign_id is None
@@ -634,14 +641,16 @@ class IReferClient:
     async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
         """Check this client's account: network, credentials, every read endpoint, drift.
 
-        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        What ``irefer doctor`` runs (see `irefer_async._probe`), as a typed report, for a
         readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
         ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
-        does not use the network, or a host behind something they cannot see)::
+        does not use the network, or a host behind something they cannot see):
 
-            report = await client.probe()
-            if not report.ok:
-                raise RuntimeError(report.first_failure)
+        ```python
+        report = await client.probe()
+        if not report.ok:
+            raise RuntimeError(report.first_failure)
+        ```
         """
         from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
 
@@ -661,12 +670,14 @@ class IReferClient:
 
         ``rows`` is a sync or async iterable, read lazily by ``concurrency`` workers (default:
         ``max_concurrency``, or 16 without a cap); ``ordered=True`` yields in input order.
-        Every row goes through :meth:`new_signup`; a failing row never stops the others::
+        Every row goes through `new_signup`; a failing row never stops the others:
 
-            async with client.bulk_new_signups(rows) as run:
-                async for outcome in run:
-                    print(outcome.index, outcome.status, outcome.error)
-            print(run.summary)
+        ```python
+        async with client.bulk_new_signups(rows) as run:
+            async for outcome in run:
+                print(outcome.index, outcome.status, outcome.error)
+        print(run.summary)
+        ```
         """
         return _bulk.new_signups(
             self._bulk_sender(ep.NEW_SIGNUP),
@@ -682,7 +693,7 @@ class IReferClient:
         concurrency: int | None = None,
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-        """Submit any number of specific actions, streamed; see :meth:`bulk_new_signups`."""
+        """Submit any number of specific actions, streamed; see `bulk_new_signups`."""
         return _bulk.new_specific_actions(
             self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
             rows,

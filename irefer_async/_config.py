@@ -1,7 +1,7 @@
 """Client configuration: the defaults, and the normalisers that check each option once.
 
 Every ``IReferClient(...)`` argument passes through one function here, which returns the value
-the client keeps or raises :class:`~irefer_async.ConfigurationError` naming the problem
+the client keeps or raises `ConfigurationError` naming the problem
 (environment variables are read here too). Nothing here sends a request.
 """
 
@@ -125,12 +125,21 @@ def timeout(value: object) -> httpx.Timeout:
     )
 
 
-def default_campaign(value: int | str) -> str:
-    """Return the client's default campaign id as its wire string."""
+def default_campaign(value: int | str | None) -> str | None:
+    """Return the default campaign id (given, or ``$IREFER_CAMPAIGN_ID``) as its wire string.
+
+    None when neither is set: every call must then pass ``campaign_id=``.
+    """
+    source = ""
+    if value is None:
+        value = os.environ.get("IREFER_CAMPAIGN_ID") or None
+        if value is None:
+            return None
+        source = " (from IREFER_CAMPAIGN_ID)"
     try:
         return ep.check_campaign_id(value)
     except InvalidRequestError as exc:
-        message = exc.message
+        message = exc.message + source
     raise ConfigurationError(message)
 
 
@@ -224,7 +233,7 @@ def concurrency(value: int | None) -> int | None:
 
 
 def retry(value: RetryConfig | None) -> RetryConfig | None:
-    """Check ``retry=``: a :class:`RetryConfig`, or None for one attempt per call."""
+    """Check ``retry=``: a `RetryConfig`, or None for one attempt per call."""
     if value is not None and not isinstance(value, RetryConfig):
         raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(value).__name__}")
     return value

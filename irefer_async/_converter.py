@@ -14,19 +14,19 @@ Quirks (all seen in the API guide's samples):
   browser captures show) becomes the bare URL;
 * a ``null`` list becomes an empty tuple; unknown fields are ignored (kept in ``raw``).
 
-Any value that does not fit raises, and :func:`decode` turns that into
-:class:`~irefer_async.MalformedResponseError` naming the path that failed.
+Any value that does not fit raises, and `decode` turns that into
+`MalformedResponseError` naming the path that failed.
 
 Speed: decoding is on every call's path and a ``referrers`` answer may hold every participant
 of a campaign, so the converter used on success is built for speed. Each model gets a
-structure function generated from its attrs fields (:func:`_make_fast_hook`): one line per
+structure function generated from its attrs fields (`_make_fast_hook`): one line per
 field, the common case inlined (``type(v) is str``, a dict lookup for enums and "no value"
 markers) with the quirk functions above as the fallback, and the model built with one
 positional call. Those functions are registered on a cattrs converter like any hook. Only
 when decoding fails is the slower cattrs-generated converter with detailed validation built,
 to say *where* it failed; both apply the same quirk functions, so they accept the same
-values. :func:`loads` parses JSON with orjson when it is importable (``irefer-async[speedups]``;
-about 2x faster than :func:`json.loads`), falling back to :func:`json.loads` for anything
+values. `loads` parses JSON with orjson when it is importable (``irefer-async[speedups]``;
+about 2x faster than `json.loads`), falling back to `json.loads` for anything
 orjson refuses (NaN, a BOM), so the accepted input is the same either way.
 """
 
@@ -76,7 +76,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speedup
 def loads(content: bytes) -> Any:
     """Parse a JSON body: orjson when importable, else (or when orjson refuses) json.loads.
 
-    Raises ``ValueError`` for a body that is not JSON, as :func:`json.loads` does.
+    Raises ``ValueError`` for a body that is not JSON, as `json.loads` does.
     """
     if _orjson_loads is not None:
         try:
@@ -505,7 +505,7 @@ def _explain(data: Any, tp: Any) -> str:
 def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
     """Return the generated structure function of ``model`` (the tuple calls' per-item one).
 
-    It raises on any mismatch; :func:`explain_item` then says why.
+    It raises on any mismatch; `explain_item` then says why.
     """
     return _GENERATED[model]
 
@@ -532,9 +532,9 @@ def json_type(value: Any) -> str:
 def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
-    Raises :class:`MalformedResponseError` (with no exception chained) on any mismatch.
+    Raises `MalformedResponseError` (with no exception chained) on any mismatch.
     ``drift``, when given, counts how ``data`` differs from the models first (see
-    :mod:`irefer_async._drift`); without it decoding does nothing more than before.
+    `irefer_async._drift`); without it decoding does nothing more than before.
     """
     if drift is not None:
         drift.observe(data, tp)

@@ -3,10 +3,12 @@
 A call's deadline is ``RetryConfig.deadline`` seconds from the moment the call starts
 (``math.inf`` for none). It is carried in a context variable, so every layer of the call
 (the throttle's queue, the HTTP exchange, a write's reconciling reads) reads the same
-:class:`Deadline` without threading it through every signature::
+`Deadline` without threading it through every signature:
 
-    with deadline_scope(Deadline.after(5.0)):
-        ...  # current_deadline().remaining() in any layer below
+```python
+with deadline_scope(Deadline.after(5.0)):
+    ...  # current_deadline().remaining() in any layer below
+```
 
 Time is the event loop's clock (``loop.time()``), so tests on a virtual-time loop see
 exact, instant deadlines. A task created inside the scope inherits it (asyncio copies

@@ -1,8 +1,8 @@
 """Drift: where the JSON the service sends differs from what the models were written for.
 
-A :class:`DriftRecorder` is handed to :func:`~irefer_async._converter.decode` (the client
+A `DriftRecorder` is handed to `decode` (the client
 does so when built with ``record_drift=True``; ``irefer doctor`` always does). Before the
-fast decoder runs, :meth:`DriftRecorder.observe` walks the same JSON with the same quirk
+fast decoder runs, `DriftRecorder.observe` walks the same JSON with the same quirk
 functions and counts, per model and field:
 
 * ``unknown_field``: a key the model does not know (it is kept in ``raw``, nothing else);
@@ -10,17 +10,17 @@ functions and counts, per model and field:
   optional one silently takes its default);
 * ``quirk``: a value that needed one of the converter's quirk conversions (a numeric
   string, ``"1"``/``"0"``, ``"21.4%"``, ``"None"``, an HTML anchor, an enum value the SDK
-  does not know...), named by :attr:`DriftEntry.detail`;
+  does not know...), named by `DriftEntry.detail`;
 * ``failed``: a value no conversion accepts (decoding raises MalformedResponseError).
 
-Each entry keeps one example value, redacted by :func:`redact_example` (participant data
+Each entry keeps one example value, redacted by `redact_example` (participant data
 never leaves whole). Cost: nothing when no recorder is given (one ``is None`` test per
 call, not per object); with one, the plain values that make most of an answer take a type
 test each, so a recorded decode costs a few times a plain one (see ``docs/doctor.md``). Memory is
-bounded: at most :data:`MAX_ENTRIES` distinct entries, later ones only counted.
+bounded: at most `MAX_ENTRIES` distinct entries, later ones only counted.
 
 Many quirks are the 2018 guide's own wire format (every ``id`` is a string there):
-:data:`GUIDE_QUIRKS` lists those, so :meth:`DriftEntry.expected` tells drift from the
+`GUIDE_QUIRKS` lists those, so `DriftEntry.expected` tells drift from the
 format the SDK was written for.
 """
 
@@ -48,7 +48,7 @@ MAX_ENTRIES = 256
 
 
 class DriftKind(str, enum.Enum):
-    """What kind of difference a :class:`DriftEntry` counts."""
+    """What kind of difference a `DriftEntry` counts."""
 
     UNKNOWN_FIELD = "unknown_field"
     MISSING_FIELD = "missing_field"
@@ -131,7 +131,7 @@ class DriftEntry:
     detail: str
     #: How many values (or objects, for a field's absence or presence) it was seen in.
     count: int
-    #: One example value, redacted (:func:`redact_example`); ``""`` for a missing field.
+    #: One example value, redacted (`redact_example`); ``""`` for a missing field.
     example: str
 
     @property
@@ -204,15 +204,17 @@ _Key = tuple[str, str, DriftKind, str]  # model, path, kind, detail
 
 
 class DriftRecorder:
-    """Counts drift as JSON is decoded; read it with :meth:`entries`.
+    """Counts drift as JSON is decoded; read it with `entries`.
 
-    Example::
+    For example:
 
-        async with IReferClient(record_drift=True) as client:
-            await client.referrers()
-            for entry in client.drift.entries():
-                if not entry.expected:
-                    print(entry.describe())
+    ```python
+    async with IReferClient(record_drift=True) as client:
+        await client.referrers()
+        for entry in client.drift.entries():
+            if not entry.expected:
+                print(entry.describe())
+    ```
     """
 
     __slots__ = ("_entries", "_objects", "_redact", "overflow")
@@ -222,7 +224,7 @@ class DriftRecorder:
         self._entries: dict[_Key, _Tally] = {}
         self._objects: dict[str, int] = {}
         self._redact = redact
-        #: Differences not kept because :data:`MAX_ENTRIES` distinct ones were already.
+        #: Differences not kept because `MAX_ENTRIES` distinct ones were already.
         self.overflow = 0
 
     def __repr__(self) -> str:

@@ -1,18 +1,18 @@
 """The seven iRefer endpoints, declared once: the one place an endpoint is described.
 
-Each :class:`Endpoint` names the API method (the path segment after ``{license_key}.js/``),
+Each `Endpoint` names the API method (the path segment after ``{license_key}.js/``),
 the type its JSON decodes into (``Endpoint[T]`` is generic in it, so the client's funnel
 returns ``T``), and its parameters in the order the guide lists them. A write also declares:
 
-* its **reconciling read** (:class:`Reconcile`): which read tells whether an ambiguous
+* its **reconciling read** (`Reconcile`): which read tells whether an ambiguous
   attempt landed, and how a result of that read answers for one write. The client's write
   safety, bulk runs and the CLI's ``--resume`` all use it;
-* its **row key** (:class:`RowKey`): what identifies one write in a campaign (the email,
+* its **row key** (`RowKey`): what identifies one write in a campaign (the email,
   compared case-insensitively; ``"<external_id>|<action>"``), used by bulk outcomes and the
   CLI's duplicate detection and ledger.
 
-:func:`build_params` turns a call's keyword arguments into the query parameters, raising
-:class:`~irefer_async.InvalidRequestError` before anything is sent. Everything else that
+`build_params` turns a call's keyword arguments into the query parameters, raising
+`InvalidRequestError` before anything is sent. Everything else that
 lists an endpoint's parameters (the client method, the bulk request class, the CLI columns,
 the emulator's handler) is pinned to this table by ``tests/test_endpoint_table.py``.
 """
@@ -331,7 +331,8 @@ def build_params(
     method = endpoint.name
     if campaign_id is None:
         raise InvalidRequestError(
-            f"{method}: campaign_id is required: pass campaign_id= to the call or to IReferClient",
+            f"{method}: campaign_id is required: pass campaign_id= to the call or to "
+            "IReferClient, or set IREFER_CAMPAIGN_ID",
             method=method,
         )
     params = {"campaign_id": campaign_id}

@@ -1,30 +1,32 @@
 """Every error the SDK raises, and the one place foreign exceptions are translated.
 
-Exception hierarchy::
+Exception hierarchy:
 
-    IReferError
-    ├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
-    │   └── ConfigurationError     bad client configuration                 (also a ValueError)
-    ├── ClientStateError           closed client, or a client used from a second event loop
-    ├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
-    ├── ResponseError              the body cannot be used
-    │   ├── EmptyResponseError     empty or `null` body
-    │   └── MalformedResponseError not JSON, or JSON of an unexpected shape
-    ├── HTTPStatusError            a non-2xx status
-    │   ├── RateLimitedError       429, with `.retry_after`
-    │   └── ServerError            5xx
-    ├── TransportError             the exchange failed on the network
-    │   ├── ConnectError           the connection could not be opened (request never sent)
-    │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
-    ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
-    ├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
-    ├── QueueFullError             too many calls already waiting for a slot (never sent)
-    └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
+```text
+IReferError
+├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
+│   └── ConfigurationError     bad client configuration                 (also a ValueError)
+├── ClientStateError           closed client, or a client used from a second event loop
+├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
+├── ResponseError              the body cannot be used
+│   ├── EmptyResponseError     empty or `null` body
+│   └── MalformedResponseError not JSON, or JSON of an unexpected shape
+├── HTTPStatusError            a non-2xx status
+│   ├── RateLimitedError       429, with `.retry_after`
+│   └── ServerError            5xx
+├── TransportError             the exchange failed on the network
+│   ├── ConnectError           the connection could not be opened (request never sent)
+│   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
+├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
+├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
+├── QueueFullError             too many calls already waiting for a slot (never sent)
+└── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
+```
 
 Every message is built from the API method name and safe metadata only: the license key
 and the ``api_key`` travel in the URL, so no URL, and no exception that carries one, is
 ever attached to an SDK error, neither as message nor as ``__cause__``/``__context__``.
-The httpx exception behind a :class:`TransportError` is kept as a *redacted copy*.
+The httpx exception behind a `TransportError` is kept as a *redacted copy*.
 """
 
 from __future__ import annotations
@@ -102,6 +104,17 @@ class ClientStateError(IReferError, RuntimeError):
     maybe_processed = False
 
 
+#: What iRefer's one "input missing or incorrect" code (``..._err_401``) may mean, per method.
+_ANY_401 = "a wrong license key, api key or campaign_id"
+_ERR_401_CAUSES = {
+    "newSignup": "an email already signed up to the campaign, an unknown referrer_code, "
+    f"or {_ANY_401}",
+    "referrerStats": f"an email that is not a participant of the campaign, or {_ANY_401}",
+    "newSpecificAction": "an unknown referrer_code, an action no rule of the campaign "
+    f"matches, or {_ANY_401}",
+}
+
+
 class APIError(IReferError):
     """The API answered with an error body ``{"error": ..., "error_code": ...}``.
 
@@ -110,7 +123,10 @@ class APIError(IReferError):
     """
 
     def __init__(self, error: str, error_code: str | None, *, method: str | None) -> None:
-        super().__init__(f"{method}: {error} ({error_code})", method=method)
+        hint = ""
+        if error_code is not None and error_code.endswith("_err_401"):
+            hint = f"; iRefer answers this for {_ERR_401_CAUSES.get(method or '', _ANY_401)}"
+        super().__init__(f"{method}: {error} ({error_code}){hint}", method=method)
         #: The API's ``error`` text.
         self.error = error
         #: The API's ``error_code``, e.g. ``"irefer_api_referrerStats_err_401"``.
@@ -206,7 +222,7 @@ class DeadlineExceededError(IReferError, TimeoutError):
     ``sent`` is False when no request of the call ever left the client (it was still
     waiting for a rate-limit slot, a concurrency slot or a 429 pause: ``waiting_for``
     says which), so nothing can have been processed. A write cut by its deadline after
-    it was sent is reported as :class:`WriteOutcomeUnknownError` instead.
+    it was sent is reported as `WriteOutcomeUnknownError` instead.
     """
 
     def __init__(
@@ -308,6 +324,16 @@ def _stack_module(exc: BaseException) -> ModuleType:
     return httpx
 
 
+def _where(exc: BaseException, redactor: Redactor) -> str:
+    """Name the server the exchange was with (scheme, host and port: never the path)."""
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):  # an exception raised without a request
+        return ""
+    port = f":{url.port}" if url.port is not None else ""
+    return f" ({redactor.redact(f'{url.scheme}://{url.host}{port}')})"
+
+
 def translate_transport_error(
     exc: Exception, *, method: str, redactor: Redactor, trusted: bool = True
 ) -> TransportError:
@@ -319,13 +345,13 @@ def translate_transport_error(
     no secret.
 
     ``trusted`` is False for a transport whose error mapping the SDK has not tested
-    (:func:`irefer_async._stack.trusts`): its connect errors and connect/pool timeouts keep
+    (`irefer_async._stack.trusts`): its connect errors and connect/pool timeouts keep
     their class but are marked ``maybe_processed``, so a write is reconciled, never resent
     blindly.
     """
     http = _stack_module(exc)
     text = redactor.redact(str(exc)) or type(exc).__name__
-    message = f"{method}: {type(exc).__name__}: {text}"
+    message = f"{method}: {type(exc).__name__}: {text}{_where(exc, redactor)}"
     error: TransportError
     if isinstance(exc, http.TimeoutException):
         phase = next((p for name, p in _PHASES if isinstance(exc, getattr(http, name))), "read")

@@ -175,17 +175,21 @@ class _Batch:
 class RewardFeed:
     """Typed events from polling a campaign, checkpointed in a store, at-least-once.
 
-    Iterate and acknowledge each event::
+    Iterate and acknowledge each event:
 
-        async with RewardFeed(client, store="feed.sqlite") as feed:
-            async for event in feed:
-                if event.type == "reward.triggered":
-                    await send_coupon(event.row.recipient_email)
-                await feed.ack(event)
+    ```python
+    async with RewardFeed(client, store="feed.sqlite") as feed:
+        async for event in feed:
+            if event.type == "reward.triggered":
+                await send_coupon(event.row.recipient_email)
+            await feed.ack(event)
+    ```
 
-    or give a handler (acknowledged when it returns)::
+    or give a handler (acknowledged when it returns):
 
-        await feed.run(handler)
+    ```python
+    await feed.run(handler)
+    ```
 
     An event is handed out again if it is not acknowledged within *lease* seconds, and after
     a restart (see ``docs/feed.md`` for the whole contract). The first poll of a new store
@@ -203,13 +207,13 @@ class RewardFeed:
         types: Collection[str] | None = None,
         lease: float = DEFAULT_LEASE,
         batch: int = DEFAULT_BATCH,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         """Poll *source* every *interval* seconds (± *jitter* as a fraction), state in *store*.
 
         *store* is a `FeedStore` or a path for a `SQLiteFeedStore`. *types*
         keeps only events of those type names (default: all five). *clock* stamps
-        ``observed_at``.
+        ``observed_at`` (default: the UTC wall clock).
         """
         if interval <= 0:
             raise InvalidRequestError(f"interval must be > 0 seconds, got {interval!r}")
@@ -233,7 +237,7 @@ class RewardFeed:
         self.types = frozenset(types) if types else frozenset(EVENT_TYPES)
         self.lease = lease
         self.batch = batch
-        self._clock = clock
+        self._clock = clock or _utcnow
         self._rng = random.Random()  # noqa: S311 - jitter, not a secret
         self._next_poll: float | None = None
         self._handed: dict[str, Pending] = {}

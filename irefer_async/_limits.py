@@ -2,8 +2,8 @@
 
 Three independent parts, each replaceable:
 
-* a :class:`Limiter` (anything with ``async acquire()``) hands out one slot per attempt;
-  the default :class:`LocalRateLimiter` is aiolimiter's leaky bucket configured to be
+* a `Limiter` (anything with ``async acquire()``) hands out one slot per attempt;
+  the default `LocalRateLimiter` is aiolimiter's leaky bucket configured to be
   smooth. iRefer publishes no limits, so the default is a conservative 5 requests/second.
 * a pause gate: a 429 with ``Retry-After`` pauses every call of the client until it passes.
 * a semaphore caps requests in flight (default 4).
@@ -88,7 +88,7 @@ class LocalRateLimiter:
         await self._bucket.acquire()
 
     def has_capacity(self) -> bool:
-        """Whether a slot is free now (:meth:`acquire` would return without waiting)."""
+        """Whether a slot is free now (`acquire` would return without waiting)."""
         return self._bucket.has_capacity()
 
     def __repr__(self) -> str:
@@ -96,7 +96,7 @@ class LocalRateLimiter:
 
 
 def build_limiter(rate_limit: float | RateLimit | Limiter | None) -> Limiter | None:
-    """Normalise the ``rate_limit`` option: a number, a :class:`RateLimit`, a Limiter or None."""
+    """Normalise the ``rate_limit`` option: a number, a `RateLimit`, a Limiter or None."""
     if rate_limit is None:
         return None
     if isinstance(rate_limit, RateLimit):
@@ -118,15 +118,15 @@ class Throttle:
     waited); ``throttle.release()`` gives the concurrency slot back. The semaphore is taken
     first so a rate slot is never spent on a request that would then wait for a connection.
 
-    Waiting counts against the deadline of the call (:func:`~._deadline.current_deadline`):
+    Waiting counts against the deadline of the call (`current_deadline`):
 
     * a call that provably cannot get its slot in time fails at once with
-      :class:`DeadlineExceededError` (``sent=False``): the 429 pause ends after its deadline,
+      `DeadlineExceededError` (``sent=False``): the 429 pause ends after its deadline,
       or more calls wait ahead of it than the rate can serve before it (``waiting / rate``);
     * otherwise it waits, but never past its deadline: then it fails the same way, naming
       what it was still waiting for (``"concurrency"``, ``"pause"`` or ``"rate limit"``);
     * with ``max_waiting``, a call that finds that many calls already waiting fails at once
-      with :class:`QueueFullError`.
+      with `QueueFullError`.
 
     So the queue never holds a call that cannot be served in time, and its length stays
     under ``rate x deadline`` (plus the burst) however far demand exceeds the rate.
@@ -178,7 +178,7 @@ class Throttle:
 
     @property
     def max_waiting(self) -> int | None:
-        """The bound on waiting calls (beyond it: :class:`QueueFullError`), or None."""
+        """The bound on waiting calls (beyond it: `QueueFullError`), or None."""
         return self._max_waiting
 
     def pause(self, seconds: float) -> None:
@@ -189,8 +189,8 @@ class Throttle:
     async def acquire(self, method: str | None = None) -> float:
         """Wait for a slot within the current deadline; return the seconds waited.
 
-        Raises :class:`DeadlineExceededError` (``sent=False``) or :class:`QueueFullError`.
-        Call :meth:`release` when the attempt is over.
+        Raises `DeadlineExceededError` (``sent=False``) or `QueueFullError`.
+        Call `release` when the attempt is over.
         """
         semaphore = self._semaphore
         local = self._local
@@ -257,7 +257,7 @@ class Throttle:
                 raise _never_sent(method, "rate limit")
 
     def release(self) -> None:
-        """Give back the concurrency slot taken by :meth:`acquire`."""
+        """Give back the concurrency slot taken by `acquire`."""
         if self._semaphore is not None:
             self._semaphore.release()
 

@@ -2,9 +2,9 @@
 
 Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
 and repr), so a field the SDK does not model yet is still reachable. Every result (not the
-nested :class:`Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
+nested `Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
 from equality and repr), so an answer served from the client's cache can be told by its age.
-Decoding (and every wire quirk it absorbs) lives in :mod:`irefer_async._converter`.
+Decoding (and every wire quirk it absorbs) lives in `irefer_async._converter`.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import datetime as dt
 import enum
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
@@ -114,6 +115,18 @@ class Reward:
     raw: Mapping[str, Any] = _raw_field()
 
 
+def referral_code_of(referral_link: str) -> str:
+    """Return the code in a referral link: its ``iref`` parameter, else its last path segment.
+
+    A bare code (what ``referrers`` puts in its ``referral_link`` field) comes back as is.
+    """
+    query = parse_qs(urlsplit(referral_link).query)
+    for name in ("iref", "ref", "referrer_code", "code"):
+        if query.get(name):
+            return query[name][0]
+    return referral_link.rstrip("/").rsplit("/", 1)[-1]
+
+
 @attrs.frozen(slots=True)
 class ReferrerStats:
     """``referrerStats``: one participant's referrals and rewards."""
@@ -136,6 +149,14 @@ class ReferrerStats:
     #: When the answer arrived (UTC), also when it comes from the client's cache.
     fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def referral_code(self) -> str:
+        """The participant's referral code (the ``iref`` of `referral_link`).
+
+        Pass it as ``referrer_code=`` to credit this participant with a signup or action.
+        """
+        return referral_code_of(self.referral_link)
 
 
 @attrs.frozen(slots=True)
@@ -184,6 +205,14 @@ class NewSignup:
     fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
+    @property
+    def referral_code(self) -> str:
+        """The new participant's referral code (the ``iref`` of `referral_link`).
+
+        Pass it as ``referrer_code=`` to credit this participant with a signup or action.
+        """
+        return referral_code_of(self.referral_link)
+
 
 @attrs.frozen(slots=True)
 class NewSpecificAction:
@@ -203,11 +232,15 @@ class NewSpecificAction:
 
 @attrs.frozen(slots=True)
 class Referrer:
-    """One item of ``referrers``: a participant of the campaign."""
+    """One item of ``referrers``: a participant of the campaign.
+
+    Unlike the other results, the API's ``referral_link`` here holds the bare referral code
+    (``"jZA3MbP0"``), not a link; `referral_code` reads the same whichever it holds.
+    """
 
     id: int
     campaign_id: int
-    #: The participant's referral code (the API names it ``referral_link``).
+    #: The participant's referral code, despite the name (the API's field, kept as sent).
     referral_link: str
     referrer_email: str | None
     name: str | None
@@ -226,6 +259,11 @@ class Referrer:
     #: When the answer arrived (UTC), also when it comes from the client's cache.
     fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
+
+    @property
+    def referral_code(self) -> str:
+        """The participant's referral code (what the API sends as ``referral_link``)."""
+        return referral_code_of(self.referral_link)
 
 
 @attrs.frozen(slots=True)

@@ -3,9 +3,9 @@
 Every logical call (one ``await client.referrer_stats(...)``, retries and the reconciling
 read of an ambiguous write included) gets one **correlation id**. It is on every log line
 and every hook event of the call, and on the error the call raises
-(:attr:`IReferError.correlation_id <irefer_async.IReferError.correlation_id>`). Ids are a
+(`IReferError.correlation_id <irefer_async.IReferError.correlation_id>`). Ids are a
 random per-process prefix plus a counter (16 hex characters, cheap to make); bind your own
-(an incoming ``X-Request-ID``) with :func:`correlation_scope`.
+(an incoming ``X-Request-ID``) with `correlation_scope`.
 
 **Logging** goes to the ``irefer_async`` logger and carries metadata only: API method,
 campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
@@ -21,21 +21,21 @@ Each record also carries the same fields as a dict in ``record.irefer`` for stru
 (JSON) formatters.
 
 **Event hooks** (``IReferClient(event_hooks={"request": [...], "response": [...],
-"retry": [...]})``) receive a :class:`CallEvent` for every attempt: ``request`` just
+"retry": [...]})``) receive a `CallEvent` for every attempt: ``request`` just
 before it is sent (after its rate-limit slot), ``response`` when it is over (with the
 status, headers, elapsed time and error, if any), and ``retry`` before an attempt that
 retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
 hook is logged and swallowed, so metrics code can never change a call's outcome.
 
-**A layer, not branches.** :func:`start_call` decides once per call whether anything
+**A layer, not branches.** `start_call` decides once per call whether anything
 observes it. If nothing does (a read, no hook, logger quiet at INFO) the client runs its bare
 pipeline and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the error
-with a correlation id: :func:`stamp_error`). Otherwise the call runs inside three wrappers
-of its :class:`CallTrace`: :meth:`CallTrace.observe` around the whole call (the summary line,
-the error's correlation id), :meth:`CallTrace.attempt` around each attempt (``response``
+with a correlation id: `stamp_error`). Otherwise the call runs inside three wrappers
+of its `CallTrace`: `CallTrace.observe` around the whole call (the summary line,
+the error's correlation id), `CallTrace.attempt` around each attempt (``response``
 after decoding) and, inside the attempt's throttle slot, the exchange it hands the attempt
 (``retry``/``request`` events, then the status and headers of the response). A write is always
-traced, so that :meth:`CallTrace.reconciling` runs its reconciling read under the write's
+traced, so that `CallTrace.reconciling` runs its reconciling read under the write's
 correlation id.
 
 Status and headers come from the SDK's own sender (it shows the response to the trace), so
@@ -114,7 +114,7 @@ _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 
 def current_correlation_id() -> str | None:
-    """Return the id bound by :func:`correlation_scope` (or by a write for its reconciling read)."""
+    """Return the id bound by `correlation_scope` (or by a write for its reconciling read)."""
     return _CURRENT.get()
 
 
@@ -123,10 +123,12 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
     """Make every call inside the block use ``correlation_id`` (a fresh one if None).
 
     Use it to tie SDK calls to your own request id; tasks started inside the block inherit
-    it. Example::
+    it. For example:
 
-        with correlation_scope(request.headers.get("x-request-id")) as cid:
-            stats = await client.referrer_stats(email)
+    ```python
+    with correlation_scope(request.headers.get("x-request-id")) as cid:
+        stats = await client.referrer_stats(email)
+    ```
     """
     cid = correlation_id or new_correlation_id()
     token = _CURRENT.set(cid)
@@ -143,12 +145,14 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
 class CallEvent:
     """One moment of one HTTP attempt, as event hooks receive it.
 
-    Example: count requests and record latency per API method::
+    Example: count requests and record latency per API method:
 
-        def on_response(event: CallEvent) -> None:
-            LATENCY.labels(event.method, event.status).observe(event.elapsed)
+    ```text
+    def on_response(event: CallEvent) -> None:
+        LATENCY.labels(event.method, event.status).observe(event.elapsed)
 
-        IReferClient(event_hooks={"response": [on_response]})
+    IReferClient(event_hooks={"response": [on_response]})
+    ```
     """
 
     #: ``"request"`` (about to send), ``"response"`` (attempt over) or ``"retry"``.
@@ -180,16 +184,16 @@ class CallEvent:
 
     @property
     def elapsed_ms(self) -> float:
-        """:attr:`elapsed` in milliseconds."""
+        """`elapsed` in milliseconds."""
         return self.elapsed * 1000.0
 
 
-#: A hook: a function (or coroutine function) taking a :class:`CallEvent`.
+#: A hook: a function (or coroutine function) taking a `CallEvent`.
 EventHook = Callable[[CallEvent], "Awaitable[object] | object"]
 
 
 class EventHooks(TypedDict, total=False):
-    """The ``event_hooks=`` argument of :class:`~irefer_async.IReferClient`."""
+    """The ``event_hooks=`` argument of `IReferClient`."""
 
     #: Called just before each attempt is sent.
     request: Sequence[EventHook]
@@ -236,7 +240,7 @@ def build_event_hooks(
 
 
 class GetJson(Protocol):
-    """The sender's exchange (:meth:`irefer_async._transport.Sender.get_json`)."""
+    """The sender's exchange (`irefer_async._transport.Sender.get_json`)."""
 
     def __call__(
         self,

@@ -2,19 +2,19 @@
 
 What ``irefer doctor`` and ``await client.probe()`` run.
 
-The checks, in order (each :class:`ProbeCheck` is pass / warn / fail / skip with a one-line
+The checks, in order (each `ProbeCheck` is pass / warn / fail / skip with a one-line
 fix):
 
-* **configuration** (:func:`check_configuration`, no request): license key and api key
+* **configuration** (`check_configuration`, no request): license key and api key
   formats, base URL, campaign id, proxy variables in the environment;
-* **network** (:func:`check_network`): DNS, TCP connect and TLS handshake times to the API
+* **network** (`check_network`): DNS, TCP connect and TLS handshake times to the API
   host (or to the proxy that carries the requests);
 * **credentials**: ``campaignStats`` answers without the ``..._err_401`` body. iRefer answers
   the same body for a wrong license key, api key or campaign id, so the report says which
   one only when the answer (or the configuration) tells;
 * **endpoints**: every read endpoint of the endpoint table, through the SDK's own transport
   classification and decoder: available (JSON, an HTML page, a 404, an error body) and
-  decoding into the models, with the drift recorder (:mod:`irefer_async._drift`) counting
+  decoding into the models, with the drift recorder (`irefer_async._drift`) counting
   fields unknown, fields missing and conversions applied or failed;
 * **writes**: never, unless ``write_probe=EMAIL``: one ``newSignup`` for that address,
   announced before it is sent;
@@ -22,7 +22,7 @@ fix):
   seen, clock skew from the ``Date`` header.
 
 Every text in the report has been through the client's secret redactor, and participant
-data appears only as :func:`~irefer_async._drift.redact_example` examples.
+data appears only as `redact_example` examples.
 """
 
 from __future__ import annotations
@@ -124,19 +124,21 @@ class ProbeCheck:
 
 @attrs.frozen
 class ProbeReport:
-    """What :meth:`IReferClient.probe` and ``irefer doctor`` found.
+    """What `IReferClient.probe` and ``irefer doctor`` found.
 
-    Example (a readiness check)::
+    Example (a readiness check):
 
-        report = await client.probe()
-        if not report.ok:
-            raise RuntimeError(report.first_failure)
+    ```python
+    report = await client.probe()
+    if not report.ok:
+        raise RuntimeError(report.first_failure)
+    ```
     """
 
     #: Every check, in the order run.
     checks: tuple[ProbeCheck, ...]
     #: Every difference the decoder counted, the 2018 guide's own quirks included
-    #: (:attr:`DriftEntry.expected` tells them apart).
+    #: (`DriftEntry.expected` tells them apart).
     drift: tuple[DriftEntry, ...] = ()
 
     @property

@@ -4,9 +4,9 @@ Both secrets travel in the request URL (the license key in the path, the api_key
 query string), so anything that prints a URL can leak them: httpx's INFO log line
 ``HTTP Request: GET https://...``, httpx exception messages, reprs. Two mechanisms:
 
-* :class:`Redactor` replaces a client's secrets (raw and percent-encoded) in a text; the
+* `Redactor` replaces a client's secrets (raw and percent-encoded) in a text; the
   error translation and every repr use it.
-* :func:`install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (and
+* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (and
   httpx2's ``httpx2`` and ``httpcore2.*``) that rewrites each record through every live
   client's redactor. Filters only run for records that pass the level check, so this costs
   nothing when those loggers are quiet.
@@ -122,7 +122,7 @@ _installed = False
 
 
 def install_log_filter() -> None:
-    """Attach :class:`SecretFilter` to httpx's and httpcore's loggers (idempotent)."""
+    """Attach `SecretFilter` to httpx's and httpcore's loggers (idempotent)."""
     global _installed  # noqa: PLW0603 - a process-wide, install-once switch
     if _installed:
         return

@@ -1,6 +1,6 @@
 """A rate limit shared by every process and host: GCRA in a Lua script on one Redis key.
 
-Install with ``pip install 'irefer-async[redis]'``. Each call of :meth:`RedisRateLimiter.acquire`
+Install with ``pip install 'irefer-async[redis]'``. Each call of `RedisRateLimiter.acquire`
 runs one short Lua script (EVALSHA, EVAL on NOSCRIPT) that *reserves* the next free slot and
 returns how long to sleep until it; the caller sleeps, then sends. The state is one key per
 limiter name holding the theoretical arrival time (TAT) in microseconds of the Redis server's
@@ -10,7 +10,7 @@ Guarantees (for slot times; see docs/redis-limiter.md for the proofs and failure
 
 * steady rate: slots ``1/rate`` apart, so demand above the rate gets exactly ``rate``;
 * any 1-second window holds at most ``rate + burst`` requests (for ``burst >= 1``), the
-  same bound as the in-process :class:`~irefer_async.LocalRateLimiter`. Reservations make
+  same bound as the in-process `LocalRateLimiter`. Reservations make
   the steady rate exact without the local limiter's extra slot, so that slot is kept to
   absorb timer jitter: after an idle spell ``burst`` requests start at once (not
   ``burst + 1``), and the bound holds for the times requests *start*, not only for slots;
@@ -135,22 +135,24 @@ def _rate_limit(value: RateLimit | float) -> RateLimit:
 class RedisRateLimiter:
     """One rate limit shared through Redis by every limiter with the same ``name``.
 
-    Implements the :class:`~irefer_async.Limiter` protocol: pass it as ``rate_limit=`` to
-    :class:`~irefer_async.IReferClient`. Create one per worker process (it holds a Redis
+    Implements the `Limiter` protocol: pass it as ``rate_limit=`` to
+    `IReferClient`. Create one per worker process (it holds a Redis
     connection pool bound to the event loop) and give all of them the same ``name`` and
-    :class:`RateLimit`.
+    `RateLimit`.
 
-    Example::
+    For example:
 
-        limiter = RedisRateLimiter("redis://localhost:6379/0", RateLimit(50, burst=1),
-                                   name="campaign-2605")
-        async with limiter, IReferClient(..., rate_limit=limiter) as client:
-            ...
+    ```python
+    limiter = RedisRateLimiter("redis://localhost:6379/0", RateLimit(50, burst=1),
+                               name="campaign-2605")
+    async with limiter, IReferClient(..., rate_limit=limiter) as client:
+        ...
+    ```
 
     Args:
         redis: a ``redis.asyncio.Redis`` (never closed by the limiter) or a URL (the limiter
-            builds the client and closes it in :meth:`aclose`).
-        rate_limit: a :class:`RateLimit` or requests per second (burst 1).
+            builds the client and closes it in `aclose`).
+        rate_limit: a `RateLimit` or requests per second (burst 1).
         name: the shared limit's name; the key is ``key_prefix + name``.
         key_prefix: prefix of the Redis key.
         max_reserve: how far ahead, in seconds, a slot may be reserved. Larger means fewer
@@ -341,7 +343,7 @@ class RedisRateLimiter:
         return granted == 1, wait, now_us / 1e6 + wait
 
     def _measure_offset(self, server_now: float, sent: float, received: float) -> None:
-        """Add a sample for :attr:`_offset`.
+        """Add a sample for `_offset`.
 
         The script read the server's clock somewhere between ``sent`` and ``received``; of
         the recent calls, the one with the shortest round trip pins the offset best (NTP's

@@ -2,7 +2,7 @@
 
 A busy page calls ``referrer_stats(email)`` on every view; when many views of the same
 participant arrive together, they would each spend a rate-limit slot on the same answer.
-:class:`SingleFlight` runs the first caller's read as a task and hands its result, or its
+`SingleFlight` runs the first caller's read as a task and hands its result, or its
 error, to every caller that asks for the same key (API method, campaign, parameters) while it
 is in flight:
 
@@ -16,9 +16,9 @@ is in flight:
   copy (its own traceback), never a shared object that every ``raise`` would grow. The
   copies keep the shared request's ``correlation_id``: the one its log lines carry;
 * a caller whose own deadline ends before the shared request's stops waiting at its
-  deadline with :class:`DeadlineExceededError`.
+  deadline with `DeadlineExceededError`.
 
-Writes never share (:func:`fresh_reads` also keeps a write's reconciling read out of any
+Writes never share (`fresh_reads` also keeps a write's reconciling read out of any
 flight that started before the write). Only reads that return a whole result share, never
 the streaming iterators.
 """
@@ -61,7 +61,7 @@ def fresh_reads() -> Iterator[None]:
 
 
 def must_be_fresh() -> bool:
-    """Whether the running call must not share or use the cache (see :func:`fresh_reads`)."""
+    """Whether the running call must not share or use the cache (see `fresh_reads`)."""
     return _FRESH.get()
 
 

@@ -3,17 +3,17 @@
 httpx is the default and a dependency; httpx2 (Pydantic's maintained fork: ``import httpx2``,
 distinct classes, loggers ``httpx2``/``httpcore2``) is the ``irefer-async[httpx2]`` extra,
 chosen with ``IReferClient(http_stack="httpx2")`` or by injecting an ``httpx2.AsyncClient``.
-Both have the same API, so one :class:`Stack` (the module, and what the SDK looks up in it)
+Both have the same API, so one `Stack` (the module, and what the SDK looks up in it)
 is all the send step needs to know.
 
 **Transports judged for write safety.** A transport's error says whether the request left:
 a connect error or a connect/pool timeout means "never sent, safe to resend". The SDK trusts
-that verdict only from transports whose error mapping its tests pin (:func:`trusts`): the
+that verdict only from transports whose error mapping its tests pin (`trusts`): the
 stacks' own ``AsyncHTTPTransport``, the SDK's aiohttp adapter, the emulator's in-process
 transport and the mock transports (``httpx.MockTransport``, respx's). A third-party transport
 may report a connection dropped after the request was sent as ``ConnectError`` (pyreqwest's
 adapter does), so from any other transport such an error on a write is reconciled like any
-other ambiguous failure (:mod:`._write_safety`). Exact types only: a subclass may override
+other ambiguous failure (`_write_safety`). Exact types only: a subclass may override
 the mapping.
 """
 

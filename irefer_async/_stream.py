@@ -4,27 +4,27 @@ r"""Streaming the list endpoints: read a JSON array as it arrives, one item at a
 array (hundreds of MB for a million rows). This module reads such a body chunk by chunk in
 bounded memory:
 
-* :class:`ArraySplitter` cuts the top-level array into its items and parses each. With
+* `ArraySplitter` cuts the top-level array into its items and parses each. With
   orjson an item ends at the first ``}`` whose prefix parses (finding the end and parsing
   are one step); otherwise a C-level regex that skips strings and tracks nesting finds the
-  end and :func:`json.loads` parses it. Chosen by measurement (``python -m benchmarks
+  end and `json.loads` parses it. Chosen by measurement (``python -m benchmarks
   --only parsers``, 100k ``referrers`` rows): ~1.0x the speed of one ``orjson.loads`` of the
   whole body, against ~0.2x for ijson's C backend (yajl2_c) and ~0.06x for json-stream;
   msgspec has no incremental parser. So no new dependency.
-* :class:`ItemDecoder` turns parsed items into models with the converter's generated
+* `ItemDecoder` turns parsed items into models with the converter's generated
   structure functions (the lenient decoding of the tuple calls, same results), naming the
-  item's index when one does not fit; :class:`ListStream` is what ``client.iter_*()``
-  return, :func:`read_list` what the tuple calls use.
-* :class:`RowMatcher`, :func:`scan_rows`, :func:`scan_body` and :func:`scan_list` are the
+  item's index when one does not fit; `ListStream` is what ``client.iter_*()``
+  return, `read_list` what the tuple calls use.
+* `RowMatcher`, `scan_rows`, `scan_body` and `scan_list` are the
   cheap matching scan: "is there a row with these field values?" for many targets in one
   pass, a dict lookup per parsed row and no model built.
 
-Every loop here gives the event loop a turn at least every :data:`YIELD_EVERY` seconds
+Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
 
 A body that is not an array is classified as a non-streamed one would be: empty or ``null``
--> :class:`~irefer_async.EmptyResponseError`, ``{"error": ...}`` ->
-:class:`~irefer_async.APIError`, other JSON -> :class:`~irefer_async.MalformedResponseError`
+-> `EmptyResponseError`, ``{"error": ...}`` ->
+`APIError`, other JSON -> `MalformedResponseError`
 ("expected a JSON array"), anything else -> ``MalformedResponseError(not_json=True)``.
 """
 
@@ -138,28 +138,30 @@ def _kind(first: int) -> str:
 class ArraySplitter:
     r"""Read a JSON array body, fed in chunks, one parsed item (a JSON object) at a time.
 
-    Feed chunks with :meth:`feed`, take items with :meth:`next_item` until it returns None
-    (more bytes needed, or the array is over: :attr:`finished`); at the end of the body,
-    call :meth:`feed_eof`, take the last items, and :meth:`close`::
+    Feed chunks with `feed`, take items with `next_item` until it returns None
+    (more bytes needed, or the array is over: `finished`); at the end of the body,
+    call `feed_eof`, take the last items, and `close`:
 
-        splitter = ArraySplitter("referrers")
-        async for chunk in body:
-            splitter.feed(chunk)
-            while (item := splitter.next_item()) is not None:
-                ...  # item is {"id": "1", ...}
-        splitter.feed_eof()
+    ```python
+    splitter = ArraySplitter("referrers")
+    async for chunk in body:
+        splitter.feed(chunk)
         while (item := splitter.next_item()) is not None:
-            ...
-        splitter.close()  # raises if the body ended inside the array
+            ...  # item is {"id": "1", ...}
+    splitter.feed_eof()
+    while (item := splitter.next_item()) is not None:
+        ...
+    splitter.close()  # raises if the body ended inside the array
+    ```
 
     How an item is cut out: with orjson, the item is the shortest prefix from its ``{`` up
     to a ``}`` that parses (a ``}`` inside a string or closing a nested object leaves an
     invalid prefix), so finding the end and parsing are one step. After a few failed
-    candidates (nesting, braces in strings, a value only :func:`json.loads` accepts), and
+    candidates (nesting, braces in strings, a value only `json.loads` accepts), and
     always without orjson, a scan that tracks strings and nesting finds the end instead.
     An item that is not an object, is not valid JSON or is over ``max_item_bytes`` raises
-    :class:`MalformedResponseError` naming its index. A body that is not an array is kept
-    (its first 64 KiB) as :attr:`head`; :attr:`is_array` tells the two apart.
+    `MalformedResponseError` naming its index. A body that is not an array is kept
+    (its first 64 KiB) as `head`; `is_array` tells the two apart.
     """
 
     __slots__ = (
@@ -218,7 +220,7 @@ class ArraySplitter:
 
     @property
     def head_full(self) -> bool:
-        """Whether :attr:`head` holds all it keeps, so reading on is pointless."""
+        """Whether `head` holds all it keeps, so reading on is pointless."""
         return len(self._head) >= _HEAD_BYTES
 
     def feed(self, chunk: bytes) -> None:
@@ -360,7 +362,7 @@ class ArraySplitter:
         return -1
 
     def feed_eof(self) -> None:
-        """Say the body is over; then take the last items with :meth:`next_item`."""
+        """Say the body is over; then take the last items with `next_item`."""
         self._eof = True
 
     def close(self) -> None:
@@ -393,7 +395,7 @@ def malformed_item(
 
 
 class _Ticker:
-    """Says when a loop has worked :data:`YIELD_EVERY` seconds without an await."""
+    """Says when a loop has worked `YIELD_EVERY` seconds without an await."""
 
     __slots__ = ("_clock", "_last", "_n")
 
@@ -422,8 +424,8 @@ async def json_items(
 ) -> AsyncGenerator[Any, None]:
     """Yield each item (parsed) of the JSON array arriving as ``chunks``.
 
-    Gives the loop a turn every :data:`YIELD_EVERY` seconds of work. Ends when the body
-    does (after :meth:`ArraySplitter.close`); a body that is not an array yields nothing
+    Gives the loop a turn every `YIELD_EVERY` seconds of work. Ends when the body
+    does (after `ArraySplitter.close`); a body that is not an array yields nothing
     (check ``splitter.is_array``).
     """
     ticker = _Ticker()
@@ -497,12 +499,14 @@ class RowMatcher:
     A target is a tuple of strings, one per field, compared with the row's JSON values
     (numbers by their text, so ``"42"`` finds ``42`` and ``"42"``); fields listed in
     ``casefold`` compare case-insensitively (emails). Many targets cost one dict lookup
-    per row, and no model is built::
+    per row, and no model is built:
 
-        matcher = RowMatcher(("referred_person", "specific_action"))
-        matcher.add(("ann@example.com", "/dashboard"))
-        found = await scan_rows(chunks, matcher, method="specificActionSignups")
-        row = found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
+    ```python
+    matcher = RowMatcher(("referred_person", "specific_action"))
+    matcher.add(("ann@example.com", "/dashboard"))
+    found = await scan_rows(chunks, matcher, method="specificActionSignups")
+    row = found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
+    ```
 
     The first row matching a target is kept (lists are newest first).
     """
@@ -592,7 +596,7 @@ async def scan_rows(
     Returns ``matcher.found`` (target -> first matching row's JSON object); a target
     absent from it has no row in the list. Stops reading as soon as every target is found
     (``stop_when_found``). Items that are not JSON objects raise
-    :class:`MalformedResponseError` naming their index; rows that parse but would not decode
+    `MalformedResponseError` naming their index; rows that parse but would not decode
     into a model are compared all the same (the scan builds no model).
 
     Pass the ``splitter`` to read how far it got (``count``, ``bytes_fed``) or whether the
@@ -613,7 +617,7 @@ async def scan_rows(
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that turned out not to be an array.
 
-    Classified as a whole body would be (see :meth:`Sender.check_body`): empty or ``null``,
+    Classified as a whole body would be (see `Sender.check_body`): empty or ``null``,
     an API error body, not JSON, or JSON of another shape.
     """
     error: IReferError | None = None
@@ -683,7 +687,7 @@ async def scan_list(
 async def scan_body(
     body: ListBody, matcher: RowMatcher, *, stop_when_found: bool = True
 ) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Stream an opened list body through ``matcher`` (see :func:`scan_list`); closes it."""
+    """Stream an opened list body through ``matcher`` (see `scan_list`); closes it."""
     method = body.method
     splitter = ArraySplitter(method)
     try:
@@ -738,11 +742,13 @@ class ListStream(Generic[T]):
 
     Returned by ``client.iter_referrers()``, ``iter_rewards()`` and
     ``iter_specific_action_signups()``. Iterate it once, with ``async for``; memory stays
-    bounded whatever the campaign's size, and the event loop keeps running between items::
+    bounded whatever the campaign's size, and the event loop keeps running between items:
 
-        async with client.iter_referrers() as referrers:
-            async for referrer in referrers:
-                print(referrer.email)
+    ```python
+    async with client.iter_referrers() as referrers:
+        async for referrer in referrers:
+            print(referrer.email)
+    ```
 
     The request is sent on the first ``__anext__``. Until the first item arrives, failures
     are retried as for any read (same retry policy, rate limit and concurrency slot, which

@@ -1,14 +1,14 @@
 """One HTTP exchange with the API: build the URL, send, and classify what came back.
 
-:class:`Sender` is the only code that touches httpx at request time. It returns the decoded
+`Sender` is the only code that touches httpx at request time. It returns the decoded
 JSON of a usable answer and raises an SDK error for everything else:
 
-* httpx exceptions -> :func:`~irefer_async._errors.translate_transport_error` (redacted);
-* 429 -> :class:`RateLimitedError` with Retry-After (seconds or HTTP date);
-* 5xx -> :class:`ServerError`; other non-2xx -> :class:`HTTPStatusError`;
-* empty or ``null`` body -> :class:`EmptyResponseError`;
-* not JSON -> :class:`MalformedResponseError`;
-* ``{"error": ..., "error_code": ...}`` -> :class:`APIError`.
+* httpx exceptions -> `translate_transport_error` (redacted);
+* 429 -> `RateLimitedError` with Retry-After (seconds or HTTP date);
+* 5xx -> `ServerError`; other non-2xx -> `HTTPStatusError`;
+* empty or ``null`` body -> `EmptyResponseError`;
+* not JSON -> `MalformedResponseError`;
+* ``{"error": ..., "error_code": ...}`` -> `APIError`.
 """
 
 from __future__ import annotations
@@ -81,6 +81,15 @@ def _quote(text: str) -> str:
     return text.encode("utf-8").decode("latin-1").translate(_QUOTED)
 
 
+def _attach(exc: Any, request: Any) -> None:
+    # httpx's client sets the request on errors raised while sending (request_context);
+    # the error translation names the server from it (scheme, host, port: never the path).
+    try:
+        exc.request  # noqa: B018 - raises RuntimeError when none was set
+    except RuntimeError:
+        exc.request = request
+
+
 class _DirectRequests:
     """Builds the requests of an SDK-owned client once per call, for its transport directly.
 
@@ -89,7 +98,7 @@ class _DirectRequests:
     URL from pre-encoded parts (no re-parsing: the values are already percent-encoded), the
     client's fixed headers (Host included) and timeouts computed once, and the ``Request``
     filled in without re-validating them (a third of the cost of its constructor).
-    :meth:`check` compares the result with the client's own ``build_request`` at start, down
+    `check` compares the result with the client's own ``build_request`` at start, down
     to the request's attribute names; on any difference (another httpx release) the sender
     keeps using the client.
     """
@@ -121,7 +130,7 @@ class _DirectRequests:
         return request
 
     def check(self, http: Any, prefix: str) -> bool:
-        """Whether :meth:`build` gives what the client's ``build_request`` gives."""
+        """Whether `build` gives what the client's ``build_request`` gives."""
         query = "campaign_id=2605&email=a%2Bb%40example.com&name=%C3%A9%20x&api_key=k%2F1"
         try:
             mine = self.build("referrerStats", query)
@@ -146,20 +155,21 @@ class Sender:
     The send step, two ways:
 
     * an HTTP client the SDK built (``direct=True``): the request is built once
-      (:class:`_DirectRequests`) and handed to the client's transport
+      (`_DirectRequests`) and handed to the client's transport
       (``_transport_for_url``, so proxies from the environment, respx and OpenTelemetry's
       transport instrumentation still apply), then read whole; about a third of the
       client-side CPU of ``AsyncClient.get``;
     * an injected ``http_client``: ``await http.get(url)``, so the user's event hooks, auth,
       proxies and cookies apply as they configured them.
 
-    Either way, errors are translated at the one translation point (:mod:`._errors`),
-    trusting a "never sent" verdict only from a transport :func:`~._stack.trusts` vouches for.
+    Either way, errors are translated at the one translation point (`irefer_async._errors`),
+    trusting a "never sent" verdict only from a transport `irefer_async._stack.trusts` vouches for.
     """
 
     __slots__ = (
         "_api_key",
         "_api_key_pair",
+        "_base_url",
         "_direct",
         "_http",
         "_logger",
@@ -184,6 +194,7 @@ class Sender:
             raise TypeError("http must be an httpx.AsyncClient or an httpx2.AsyncClient")
         self._http = http
         self._stack = stack
+        self._base_url = base_url
         self._prefix = f"{base_url}{quote(license_key, safe='')}.js/"
         self._api_key = api_key
         self._api_key_pair = f"api_key={quote(api_key, safe='')}"
@@ -206,7 +217,7 @@ class Sender:
 
     @property
     def trusted(self) -> bool:
-        """Whether the transport's "never sent" verdicts are trusted (see :mod:`._stack`)."""
+        """Whether the transport's "never sent" verdicts are trusted (see `_stack`)."""
         return self._trusted
 
     def _query(self, params: dict[str, str]) -> str:
@@ -230,7 +241,11 @@ class Sender:
             return await self._http.get(f"{self._prefix}{method}?{query}")
         request = direct.build(method, query)
         transport = self._http._transport_for_url(request.url)
-        response = await transport.handle_async_request(request)
+        try:
+            response = await transport.handle_async_request(request)
+        except self._stack.http_error as exc:
+            _attach(exc, request)  # as the client's send does: the error names its request
+            raise
         response.request = request
         self._logger.info(
             'HTTP Request: %s %s "%s %d %s"',
@@ -239,8 +254,10 @@ class Sender:
         )  # fmt: skip
         try:
             await response.aread()
-        except BaseException:
+        except BaseException as exc:
             await response.aclose()
+            if isinstance(exc, self._stack.http_error):
+                _attach(exc, request)
             raise
         return response
 
@@ -282,9 +299,9 @@ class Sender:
     ) -> ListBody:
         """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
 
-        Raises as :meth:`get_json` does for a failed exchange or a non-2xx status; the
+        Raises as `get_json` does for a failed exchange or a non-2xx status; the
         body's own problems (``null``, an error body...) show once it is read. Close the
-        :class:`ListBody` when done, read or not. ``seen`` is shown the response first.
+        `ListBody` when done, read or not. ``seen`` is shown the response first.
         """
         try:
             # Through the client (either stack): a big body, read in chunks, where the
@@ -325,6 +342,14 @@ class Sender:
 
     def _read(self, method: str, response: Any) -> Any:
         status = response.status_code
+        if status == 404:  # the API answers its own errors with 200: a 404 is a wrong URL
+            base = self._redactor.redact(self._base_url)
+            raise HTTPStatusError(
+                404,
+                method=method,
+                message=f"{method}: HTTP 404; is the base URL right? It is {base} "
+                "(iRefer's is https://api.irefer.io/v1.0/)",
+            )
         if status == 429:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             raise RateLimitedError(method=method, retry_after=retry_after)
@@ -365,7 +390,7 @@ _NOT_JSON: Any = object()
 
 
 class ListBody:
-    """The unread body of a 2xx answer, streamed in chunks (see :meth:`Sender.open_list`)."""
+    """The unread body of a 2xx answer, streamed in chunks (see `Sender.open_list`)."""
 
     __slots__ = ("_response", "_sender", "method")
 
@@ -400,7 +425,7 @@ class ListBody:
             yield chunk
 
     def check_body(self, content: bytes) -> Any:
-        """Parse a small body that is not an array (see :meth:`Sender.check_body`)."""
+        """Parse a small body that is not an array (see `Sender.check_body`)."""
         return self._sender.check_body(self.method, content)
 
     async def aclose(self) -> None:

@@ -1,7 +1,7 @@
 """Write safety: never resend a write that may have landed.
 
 ``newSignup`` and ``newSpecificAction`` are GET requests with no idempotency key, so a
-blind resend can create a duplicate. One write attempt is wrapped by :func:`guarded_write`:
+blind resend can create a duplicate. One write attempt is wrapped by `guarded_write`:
 
 * success, or a failure that provably never reached the server (connect error, pool or
   connect timeout, 429), or an API error body: passed through unchanged;
@@ -11,11 +11,11 @@ blind resend can create a duplicate. One write attempt is wrapped by :func:`guar
   reconciling read may have misjudged the earlier attempt): first reconcile with a read.
   Landed -> return the reconciled result. Provably not landed -> re-raise the failure,
   which the retry layer may then resend. Cannot tell ->
-  :class:`~irefer_async.WriteOutcomeUnknownError` (never retried).
+  `WriteOutcomeUnknownError` (never retried).
 
 Which read reconciles which write is declared in the endpoint table
-(:class:`~irefer_async._endpoints.Reconcile`); :func:`landed` runs one such read through a
-:class:`Read` (the client's funnel), and :class:`SharedReads` runs them for many writes at once,
+(`Reconcile`); `landed` runs one such read through a
+`Read` (the client's funnel), and `SharedReads` runs them for many writes at once,
 doing a read that answers for every write of a campaign (``specificActionSignups``) only once.
 """
 
@@ -63,7 +63,7 @@ _ABSENT: Any = object()
 class SharedReads:
     """Reconcile many writes, sharing each read that answers for a whole campaign.
 
-    A :class:`Reconcile` marked ``shared`` (the action list) is read once per campaign and
+    A `Reconcile` marked ``shared`` (the action list) is read once per campaign and
     matched against every write; the others are read once per write. Used by the CLI's
     ``--resume``; its memory is one shared result per campaign.
     """
@@ -77,7 +77,7 @@ class SharedReads:
     async def landed(
         self, endpoint: Endpoint[T], campaign: str | None, params: Mapping[str, str]
     ) -> T | None:
-        """Like :func:`landed`, for the write ``endpoint`` with these query parameters."""
+        """Like `landed`, for the write ``endpoint`` with these query parameters."""
         spec = endpoint.reconcile
         if spec is None:
             raise TypeError(f"{endpoint.name} is not a write")

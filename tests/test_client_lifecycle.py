@@ -14,6 +14,7 @@ from irefer_async import (
     DEFAULT_BASE_URL,
     ClientStateError,
     ConfigurationError,
+    InvalidRequestError,
     IReferClient,
     RateLimit,
 )
@@ -34,6 +35,29 @@ async def test_credentials_and_base_url_fall_back_to_the_environment(
         async with IReferClient(campaign_id=7, rate_limit=None) as client:
             await client.campaign_stats()
     assert route.calls.last.request.url.params["api_key"] == API_KEY
+
+
+async def test_campaign_id_falls_back_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All four documented variables set: `IReferClient()` needs no argument at all."""
+    monkeypatch.setenv("IREFER_LICENSE_KEY", LICENSE_KEY)
+    monkeypatch.setenv("IREFER_API_KEY", API_KEY)
+    monkeypatch.setenv("IREFER_BASE_URL", "http://emulator.test/v1.0/")
+    monkeypatch.setenv("IREFER_CAMPAIGN_ID", "2605")
+    with respx.mock(base_url=f"http://emulator.test/v1.0/{LICENSE_KEY}.js/") as mock:
+        route = mock.get("campaignStats").respond(json=samples.CAMPAIGN_STATS)
+        async with IReferClient(rate_limit=None) as client:
+            assert client.campaign_id == 2605
+            await client.campaign_stats()
+        async with IReferClient(campaign_id=7, rate_limit=None) as client:  # an argument wins
+            await client.campaign_stats()
+    assert [c.request.url.params["campaign_id"] for c in route.calls] == ["2605", "7"]
+    monkeypatch.setenv("IREFER_CAMPAIGN_ID", "abc")
+    with pytest.raises(ConfigurationError, match="IREFER_CAMPAIGN_ID"):
+        IReferClient()
+    monkeypatch.delenv("IREFER_CAMPAIGN_ID")
+    async with IReferClient(rate_limit=None) as client:
+        with pytest.raises(InvalidRequestError, match="set IREFER_CAMPAIGN_ID"):
+            await client.campaign_stats()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import traceback
 
@@ -212,3 +213,71 @@ async def test_secrets_are_redacted_in_percent_encoded_form_too(mock: respx.Mock
             await client.campaign_stats()
     for e in chain(info.value):
         assert "k%2By%2Fwith%26odd%3Dchars" not in str(e) and key not in str(e)
+
+
+def test_err_401_says_what_it_may_mean_for_the_method() -> None:
+    """The API's one "input missing or incorrect" code gets the causes possible for the method."""
+    from irefer_async._errors import APIError
+
+    signup = APIError(
+        "input missing or incorrect", "irefer_api_newSignup_err_401", method="newSignup"
+    )
+    assert "already signed up" in str(signup) and "referrer_code" in str(signup)
+    assert "campaign_id" in str(signup)
+    stats = APIError(
+        "input missing or incorrect", "irefer_api_referrerStats_err_401", method="referrerStats"
+    )
+    assert "not a participant" in str(stats)
+    other = APIError("input missing or incorrect", "irefer_api_rewards_err_401", method="rewards")
+    assert str(other).endswith("a wrong license key, api key or campaign_id")
+    assert "iRefer answers" not in str(APIError("boom", "other_code", method="rewards"))
+
+
+def test_network_errors_name_the_server_and_a_404_questions_the_base_url() -> None:
+    """ "All connection attempts failed" says to what; a 404 points at the base URL, no key."""
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("All connection attempts failed", request=request)
+
+    async def call(transport: httpx.MockTransport, base_url: str) -> str:
+        async with irefer_async.IReferClient(
+            LICENSE_KEY, API_KEY, campaign_id=1, base_url=base_url, transport=transport, retry=None
+        ) as client:
+            with pytest.raises(irefer_async.IReferError) as info:
+                await client.campaign_stats()
+        return str(info.value)
+
+    refused = asyncio.run(call(httpx.MockTransport(refuse), "http://irefer.test:8765/v1.0/"))
+    assert refused.endswith("All connection attempts failed (http://irefer.test:8765)")
+    missing = asyncio.run(
+        call(httpx.MockTransport(lambda r: httpx.Response(404)), "https://api.irefer.io/v2/")
+    )
+    assert "HTTP 404; is the base URL right? It is https://api.irefer.io/v2/" in missing
+    for text in (refused, missing):
+        assert LICENSE_KEY[4:10] not in text and API_KEY not in text
+
+
+def test_messages_name_the_server_against_a_raw_server_too() -> None:
+    """A dropped connection names host:port; a 404 page quoting the path leaks no key."""
+    from fake_service import Respond, fake_service
+
+    def not_found_quoting_the_path(line: str) -> tuple[int, dict[str, str], bytes]:
+        return 404, {"content-type": "text/html"}, f"<p>Not Found: {line}</p>".encode()
+
+    async def call(respond: Respond) -> tuple[str, str]:
+        async with fake_service(respond) as port:
+            base_url = f"http://127.0.0.1:{port}/v1.0/"
+            client = irefer_async.IReferClient(
+                LICENSE_KEY, API_KEY, campaign_id=1, base_url=base_url, retry=None
+            )
+            async with client:
+                with pytest.raises(irefer_async.IReferError) as info:
+                    await client.campaign_stats()
+        return str(info.value), base_url
+
+    dropped, base = asyncio.run(call(lambda line: None))
+    assert dropped.endswith(f"({base.removesuffix('/v1.0/')})"), dropped
+    missing, base = asyncio.run(call(not_found_quoting_the_path))
+    assert f"HTTP 404; is the base URL right? It is {base}" in missing
+    for text in (dropped, missing):
+        assert LICENSE_KEY[4:10] not in text and API_KEY not in text

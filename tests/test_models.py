@@ -162,3 +162,15 @@ def test_unexpected_shapes_raise_malformed_with_the_path(body: object, fragment:
 def test_list_endpoint_given_an_object_says_so() -> None:
     with pytest.raises(MalformedResponseError, match="expected a JSON array"):
         decode({"a": 1}, tuple[Referrer, ...], method="referrers")
+
+
+def test_referral_code_on_every_result_that_has_a_link() -> None:
+    """NewSignup and ReferrerStats read the code from the link; Referrer holds it bare."""
+    stats = decode(samples.REFERRER_STATS, ReferrerStats, method="referrerStats")
+    assert stats.referral_link == "http://getirefer.com/?iref=7XYu.oRD"
+    assert stats.referral_code == "7XYu.oRD"
+    signup = decode(samples.NEW_SIGNUP, NewSignup, method="newSignup")
+    assert signup.referral_code == signup.referral_link.rsplit("iref=", 1)[1]
+    referrer = decode(samples.REFERRERS[0], Referrer, method="referrers")
+    assert "/" not in referrer.referral_link  # the API's quirk: a bare code under this name
+    assert referrer.referral_code == referrer.referral_link

@@ -1,19 +1,22 @@
 """The ``irefer`` command line (needs the ``cli`` extra: ``pip install 'irefer-async[cli]'``).
 
-Commands::
+Commands:
 
-    irefer demo                                   no credentials: emulator + import + stats
-    irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
-    irefer import actions FILE ...
-    irefer stats campaign | irefer stats referrer EMAIL
-    irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
-    irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
-    irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
+```text
+irefer demo                                   no credentials: emulator + import + stats
+irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
+irefer import actions FILE ...
+irefer stats campaign | irefer stats referrer EMAIL
+irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
+irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
+irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
+```
 
-Every command that talks to iRefer takes ``--emulator`` (the embedded, in-process emulator)
-or uses the real API with credentials from ``IREFER_LICENSE_KEY`` and ``IREFER_API_KEY``
-only (never a flag: flags show in ``ps``), ``--base-url``/``IREFER_BASE_URL`` and
-``--campaign-id``/``IREFER_CAMPAIGN_ID``.
+Every command that talks to iRefer takes ``--emulator`` (a fresh emulator inside the command,
+whose state ends with it; for state that lasts, run ``irefer emulator`` and paste the
+``export`` lines it prints) or uses the real API with credentials from ``IREFER_LICENSE_KEY``
+and ``IREFER_API_KEY`` only (never a flag: flags show in ``ps``), ``--base-url`` /
+``IREFER_BASE_URL`` and ``--campaign-id`` / ``IREFER_CAMPAIGN_ID``.
 
 Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a request failed),
 2 usage or configuration error, 130 interrupted.
@@ -36,7 +39,7 @@ from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object
-from ._target import Target, build_client
+from ._target import Target, build_client, is_loopback
 
 __all__ = ["cli", "main"]
 
@@ -53,7 +56,7 @@ def _console() -> Console:
 
 
 def _err_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 
 def target_options(func: F) -> F:
@@ -67,22 +70,45 @@ def target_options(func: F) -> F:
     func = click.option(
         "--emulator",
         is_flag=True,
-        help="Target the embedded in-process emulator instead of the real API.",
+        help="Use a fresh, empty emulator inside this command (its state ends with it). "
+        "To keep state between commands, run `irefer emulator` and paste the lines it prints.",
     )(func)
     return func
 
 
-def _make_target(emulator: bool, base_url: str | None, campaign_id: str | None) -> Target:
-    return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id)
+def timeout_option(func: F) -> F:
+    """Add ``--timeout`` (seconds per HTTP request)."""
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        help="Seconds each HTTP request may take [default: 10, connect 5].",
+    )(func)
 
 
-def _run(coro: Coroutine[Any, Any, int]) -> int:
+def _make_target(
+    emulator: bool, base_url: str | None, campaign_id: str | None, timeout: float | None = None
+) -> Target:
+    return Target(emulator=emulator, base_url=base_url, campaign_id=campaign_id, timeout=timeout)
+
+
+_EMULATOR_FRESH = (
+    "note: --emulator used a fresh, empty emulator inside this command. To see what an "
+    "earlier command did, run `irefer emulator` and paste the lines it prints."
+)
+_EMULATOR_GONE = (
+    "note: --emulator ran a fresh emulator inside this command; its state is gone now. "
+    "To keep it between commands, run `irefer emulator` and paste the lines it prints."
+)
+
+
+def _run(coro: Coroutine[Any, Any, int], *, interrupted: str = "interrupted") -> int:
     """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
     err = _err_console()
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
-        err.print("interrupted; re-run with --resume to settle rows that were in flight")
+        err.print(interrupted, markup=False)
         return EXIT_INTERRUPTED
     except (InvalidRequestError, LedgerError) as exc:  # ConfigurationError included
         err.print(f"error: {exc}", markup=False)
@@ -100,7 +126,18 @@ def _exit(code: int) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="irefer")
 def cli() -> None:
-    """Command line for the iRefer referral API: bulk imports, stats, exports, emulator."""
+    """Command line for the iRefer referral API: bulk imports, stats, exports, emulator.
+
+    Credentials come from IREFER_LICENSE_KEY and IREFER_API_KEY (never a flag).
+
+    \b
+    Examples:
+      irefer demo                              # no credentials needed
+      irefer emulator                          # then paste the lines it prints, and:
+      irefer import signups people.csv --dry-run
+      irefer import signups people.csv
+      irefer stats campaign
+    """
 
 
 @cli.group("import")
@@ -113,10 +150,15 @@ def import_options(func: F) -> F:
     decorators = [
         click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path)),
         target_options,
+        timeout_option,
+        click.option("--strict-columns", is_flag=True,
+                     help="Refuse a file with columns the command does not know "
+                          "[default: ignore them, with one notice]."),
         click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True,
                      help="Requests in flight at once."),
         click.option("--rate", type=click.FloatRange(0), default=None,
-                     help="Requests per second (0: unlimited) [default: 5, none with --emulator]."),
+                     help="Requests per second (0: unlimited) [default: 5; none with --emulator "
+                          "or a loopback base URL, such as a running `irefer emulator`]."),
         click.option("--dry-run", is_flag=True, help="Validate and count only; send nothing."),
         click.option("--results", type=click.Path(dir_okay=False, path_type=Path),
                      help="Results file (JSON lines) [default: FILE.results.jsonl]."),
@@ -140,12 +182,12 @@ def import_options(func: F) -> F:
 def _import(kind: str, file: Path, **kw: Any) -> None:
     # No --rate: the client's default (5/s) against the real API, unlimited on the emulator.
     rate: float | str | None = kw["rate"] or None
-    if kw["rate"] is None and not kw["emulator"]:
+    if kw["rate"] is None and not kw["emulator"] and not is_loopback(kw["base_url"]):
         rate = "default"
     options = ImportOptions(
         kind=kind,
         path=file,
-        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
+        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"], kw["timeout"]),
         concurrency=kw["concurrency"],
         rate=rate,
         dry_run=kw["dry_run"],
@@ -155,12 +197,15 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
         resume=kw["resume"],
         progress=kw["progress"],
         progress_interval=kw["progress_interval"],
+        strict_columns=kw["strict_columns"],
     )
     console = _console()
 
     async def go() -> int:
         report = await run_import(options, console)
         print_summary(report, console, kind=kind, dry_run=options.dry_run)
+        if options.target.emulator and not options.dry_run:
+            console.print(_EMULATOR_GONE, markup=False)
         json_mode = options.progress == "json" or (
             options.progress == "auto" and not console.is_terminal
         )
@@ -168,7 +213,9 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
             _err_console().out(_summary_json(report), highlight=False)
         return report.exit_code
 
-    _exit(_run(go()))
+    resume = f"irefer import {kind} {file} --resume"
+    _exit(_run(go(), interrupted=f"interrupted; `{resume}` (with the same options) settles the "
+                                 "rows that were in flight and sends the rest"))  # fmt: skip
 
 
 def _summary_json(report: Any) -> str:
@@ -190,7 +237,16 @@ def _summary_json(report: Any) -> str:
 def import_signups(file: Path, **kw: Any) -> None:
     """Add every participant of FILE.
 
-    Columns: email (required), name, phone, info_1..info_5, source, referrer_code.
+    Columns: email (required), name, phone, info_1..info_5, source, referrer_code,
+    campaign_id. Other columns are ignored with one notice (--strict-columns refuses them).
+    Cells are sent exactly as written; an empty cell means "not given".
+
+    \b
+    Examples:
+      irefer import signups people.csv --dry-run
+      irefer import signups people.csv --emulator
+      irefer import signups people.csv --rate 5 --concurrency 4
+      irefer import signups people.csv --resume
     """
     _import("signups", file, **kw)
 
@@ -198,7 +254,15 @@ def import_signups(file: Path, **kw: Any) -> None:
 @import_group.command("actions")
 @import_options
 def import_actions(file: Path, **kw: Any) -> None:
-    """Record every specific action of FILE (columns: external_id, action, referrer_code)."""
+    """Record every specific action of FILE.
+
+    Columns: external_id, action, referrer_code (all required), campaign_id.
+
+    \b
+    Examples:
+      irefer import actions actions.jsonl --dry-run
+      irefer import actions actions.csv --results out.jsonl
+    """
     _import("actions", file, **kw)
 
 
@@ -209,16 +273,33 @@ def stats() -> None:
 
 @stats.command("campaign")
 @target_options
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str) -> None:
-    """Show views, signups, conversion and referrals by network."""
-    target = _make_target(emulator, base_url, campaign_id)
+@timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="Output: a table, CSV or JSON.",
+)
+def stats_campaign(
+    emulator: bool, base_url: str | None, campaign_id: str | None, timeout: float | None, fmt: str
+) -> None:
+    """Show views, signups, conversion and referrals by network.
+
+    \b
+    Example:
+      irefer stats campaign --format json
+    """
+    target = _make_target(emulator, base_url, campaign_id, timeout)
 
     async def go() -> int:
         client, _ = build_client(target)
         async with client:
             result = await client.campaign_stats()
         render_object(flatten(result), fmt, _console(), title="campaign stats")
+        if target.emulator:
+            _err_console().print(_EMULATOR_FRESH, markup=False)
         return 0
 
     _exit(_run(go()))
@@ -227,12 +308,30 @@ def stats_campaign(emulator: bool, base_url: str | None, campaign_id: str | None
 @stats.command("referrer")
 @click.argument("email")
 @target_options
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
-def stats_referrer(
-    email: str, emulator: bool, base_url: str | None, campaign_id: str | None, fmt: str
+@timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="Output: a table, CSV or JSON.",
+)
+def stats_referrer(  # noqa: PLR0917 - click passes options as parameters
+    email: str,
+    emulator: bool,
+    base_url: str | None,
+    campaign_id: str | None,
+    timeout: float | None,
+    fmt: str,
 ) -> None:
-    """Show one participant's referrals and rewards."""
-    target = _make_target(emulator, base_url, campaign_id)
+    """Show one participant's referrals and rewards.
+
+    \b
+    Example:
+      irefer stats referrer ann@example.com
+    """
+    target = _make_target(emulator, base_url, campaign_id, timeout)
 
     async def go() -> int:
         client, _ = build_client(target)
@@ -294,25 +393,64 @@ def export(  # noqa: PLR0917 - click passes options as parameters
 
 
 @cli.command()
-@click.option("--rows", type=click.IntRange(10, 1_000_000), default=3000, show_default=True)
-@click.option("--waves", type=click.IntRange(1, 20), default=4, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--progress", type=click.Choice(["auto", "bar", "json", "none"]), default="auto")
+@click.option(
+    "--rows",
+    type=click.IntRange(10, 1_000_000),
+    default=3000,
+    show_default=True,
+    help="Signups to generate and import.",
+)
+@click.option(
+    "--waves",
+    type=click.IntRange(1, 20),
+    default=4,
+    show_default=True,
+    help="Import waves: each later wave refers participants of the earlier ones.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seed for the generated people and referral codes.",
+)
+@click.option(
+    "--progress",
+    type=click.Choice(["auto", "bar", "json", "none"]),
+    default="auto",
+    show_default=True,
+    help="Progress display: a bar on a terminal, JSON lines on stderr otherwise.",
+)
 def demo(rows: int, waves: int, seed: int, progress: str) -> None:
     """Import a generated campaign with referral chains into the embedded emulator.
 
-    Needs no credentials; shows the progress bar, campaign stats and top referrers.
+    Needs no credentials; shows the progress bar, campaign stats and top referrers. The
+    emulator lives inside this command: nothing is kept afterwards.
+
+    \b
+    Examples:
+      irefer demo
+      irefer demo --rows 100000 --waves 6
     """
     from ._demo import run_demo  # noqa: PLC0415 - imports the emulator
 
     console = _console()
-    _exit(_run(run_demo(console, rows=rows, waves=waves, seed=seed, progress=progress)))
+    coro = run_demo(console, rows=rows, waves=waves, seed=seed, progress=progress)
+    _exit(_run(coro, interrupted="interrupted; nothing to resume: run `irefer demo` again"))
 
 
 @cli.command("emulator", context_settings={"ignore_unknown_options": True})
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8765, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8765,
+    show_default=True,
+    help="Port to listen on (0: any free port).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed for ids and referral codes."
+)
 @click.option("--seed-demo", is_flag=True, help="Add demo participants, referrals and views.")
 @click.option(
     "--profile",
@@ -322,7 +460,18 @@ def demo(rows: int, waves: int, seed: int, progress: str) -> None:
     help="Service profile: the 2018 guide, the 2019 change, or a drifted wire format.",
 )
 def emulator_command(host: str, port: int, seed: int, seed_demo: bool, profile: str) -> None:
-    """Serve the iRefer emulator on a local port (Ctrl-C to stop)."""
+    """Serve the iRefer emulator on a local port (Ctrl-C to stop).
+
+    It prints the `export` lines that aim other commands (and your own code) at it; its
+    state lasts as long as it runs, so `irefer import` then `irefer stats` see the same
+    campaign. Keys: $IREFER_LICENSE_KEY / $IREFER_API_KEY if set, else the demo keys.
+
+    \b
+    Example:
+      irefer emulator --seed-demo          # then, in another shell, paste its lines and:
+      irefer import signups people.csv
+      irefer stats campaign
+    """
     from ..testing.__main__ import main as serve  # noqa: PLC0415
 
     argv = ["--host", host, "--port", str(port), "--seed", str(seed), "--profile", profile]

@@ -1,7 +1,7 @@
 """``irefer doctor``: check the configuration, network, credentials and every read endpoint.
 
-Runs :func:`irefer_async._probe.check_configuration` first (no request), then, if a client
-can be built, :func:`irefer_async._probe.probe_client`. Prints a table on a terminal (or
+Runs `irefer_async._probe.check_configuration` first (no request), then, if a client
+can be built, `irefer_async._probe.probe_client`. Prints a table on a terminal (or
 ``--json``); exits 0 when no check failed, 1 when one did, 2 for a usage error.
 """
 

@@ -1,9 +1,11 @@
 """``irefer import signups|actions FILE``: validate, submit in bulk, account for every row.
 
-Per input row the results file (JSON lines) gets one record::
+Per input row the results file (JSON lines) gets one record:
 
-    {"line": 7, "key": "ann@example.com", "status": "ok", "error": null, "error_type": null,
-     "row": {...the row as read...}, "result": {...the API's answer...}}
+```text
+{"line": 7, "key": "ann@example.com", "status": "ok", "error": null, "error_type": null,
+ "row": {...the row as read...}, "result": {...the API's answer...}}
+```
 
 ``status`` is ok, failed, unknown (may have landed: settle it with ``--resume``), invalid
 (never sent) or duplicate (a key seen earlier in the file: skipped). Failed, unknown and
@@ -18,16 +20,16 @@ import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import parse_qs, urlsplit
 
 import attrs
 from rich.console import Console
 from rich.table import Table
 
-from .._bulk import BulkOutcome, BulkRun
+from .._bulk import BulkOutcome, BulkRun, BulkStatus
 from .._client import IReferClient
 from .._endpoints import check_params
 from .._errors import IReferError
+from .._models import referral_code_of
 from .._write_safety import SharedReads
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
@@ -35,9 +37,11 @@ from ._rows import (
     KINDS,
     FailedRowsWriter,
     Format,
+    Ignored,
     InputRow,
     Kind,
     SeenKeys,
+    check_header,
     count_rows,
     detect_format,
     header_of,
@@ -70,6 +74,7 @@ class ImportOptions:
     resume: bool = False
     progress: str = "auto"
     progress_interval: float = 1.0
+    strict_columns: bool = False
 
 
 @attrs.define
@@ -85,6 +90,10 @@ class ImportReport:
     interrupted: bool = False
     #: The first few problems (line, status, error).
     samples: list[str] = attrs.Factory(list)
+    #: One-line notices about the whole file (ignored columns...).
+    notices: list[str] = attrs.Factory(list)
+    #: Rows cancelled in flight by the interruption: left to ``--resume``, not "failed".
+    cut_short: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -96,12 +105,8 @@ class ImportReport:
 
 
 def referral_code(referral_link: str) -> str:
-    """Return the code in a referral link (its ``iref`` parameter, else its last path segment)."""
-    query = parse_qs(urlsplit(referral_link).query)
-    for name in ("iref", "ref", "referrer_code", "code"):
-        if query.get(name):
-            return query[name][0]
-    return referral_link.rstrip("/").rsplit("/", 1)[-1]
+    """Return the code in a referral link (see the results' ``referral_code`` property)."""
+    return referral_code_of(referral_link)
 
 
 def _result_fields(result: Any) -> dict[str, Any] | None:
@@ -180,6 +185,24 @@ class _Sink:
             self.ledger.finish(row.key, ledger_state, record)
         self.reporter.advance(status)
 
+    def cut_short(self, row: InputRow) -> None:
+        """Record a row cancelled in flight by an interruption: left to ``--resume``.
+
+        It may or may not have been sent, so it is neither failed nor in the failed-rows
+        file (re-importing that file could send it twice); the ledger keeps it unsettled.
+        """
+        record = _record(
+            row,
+            "unknown",
+            "interrupted while in flight (it may or may not have been sent); "
+            "--resume settles it with a read",
+            "Interrupted",
+        )
+        if self.results is not None:
+            self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        if self.ledger is not None and row.key is not None:
+            self.ledger.finish(row.key, "unknown", record)
+
 
 async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Console) -> int:
     """Resume: decide, with reads, whether rows left in flight landed. Returns how many did.
@@ -248,6 +271,8 @@ def _feed(  # noqa: PLR0917 - private, called once
                 record = ledger.record(row.key) or _record(row, state, None)
                 record["line"] = row.line
                 report.resumed += 1
+                if state != "invalid":
+                    report.counts.carried += 1
                 sink.emit(row, record, ledger_state=None)
                 continue
             # Still in flight and no read could settle it: never resend blindly.
@@ -276,29 +301,50 @@ def _flush(
     return index
 
 
-async def _submit(run: BulkRun[Any, Any], pending: dict[int, InputRow], sink: _Sink) -> None:
+async def _submit(
+    run: BulkRun[Any, Any], pending: dict[int, InputRow], sink: _Sink, report: ImportReport
+) -> None:
     """Consume the bulk run; on interruption, record what was produced but not yielded."""
 
     def emit(outcome: BulkOutcome[Any, Any]) -> None:
         row = pending.pop(outcome.index)
         sink.emit(row, _outcome_record(row, outcome), ledger_state=outcome.status.value)
 
+    interrupted = False
     try:
         async with run:
             async for outcome in run:
                 emit(outcome)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        raise
     finally:
-        # Rows cancelled in flight are "unknown": --resume settles them with a read.
         for outcome in run.undelivered:
-            emit(outcome)
+            if interrupted and outcome.status is BulkStatus.UNKNOWN:
+                # Cancelled in flight by the interruption: --resume settles it with a read.
+                sink.cut_short(pending.pop(outcome.index))
+                report.cut_short += 1
+            else:
+                emit(outcome)
 
 
-def _dry_run(path: Path, fmt: Format, kind: Kind, counts: Counts, console: Console) -> ImportReport:
+def _check_file(path: Path, fmt: Format, kind: Kind, *, strict: bool) -> Ignored:
+    """Report a problem of the whole file once, before any row is read or sent."""
+    ignored = Ignored()
+    if fmt == "csv":
+        check_header(path, kind, ignored, strict=strict)
+    return ignored
+
+
+def _dry_run(  # noqa: PLR0917 - private, called once
+    path: Path, fmt: Format, kind: Kind, counts: Counts, console: Console, strict: bool
+) -> ImportReport:
     """Validate and count; show the first errors."""
     reporter = NoProgress(counts)
     shown = 0
     seen = SeenKeys()
-    for row in read_rows(path, fmt, kind):
+    ignored = _check_file(path, fmt, kind, strict=strict)
+    for row in read_rows(path, fmt, kind, strict=strict, ignored=ignored):
         if row.error is not None:
             if shown < 20:
                 console.print(f"line {row.line}: [red]invalid[/]: ", end="")
@@ -309,7 +355,8 @@ def _dry_run(path: Path, fmt: Format, kind: Kind, counts: Counts, console: Conso
             reporter.advance("duplicate")
         else:
             reporter.advance("ok")
-    return ImportReport(counts, None, None, 0)
+    notice = ignored.notice(strict=strict)
+    return ImportReport(counts, None, None, 0, notices=[notice] if notice else [])
 
 
 async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
@@ -321,7 +368,8 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     header = header_of(opts.path) if fmt == "csv" else None
 
     if opts.dry_run:
-        return _dry_run(opts.path, fmt, kind, counts, console)
+        return _dry_run(opts.path, fmt, kind, counts, console, opts.strict_columns)
+    ignored = _check_file(opts.path, fmt, kind, strict=opts.strict_columns)
 
     client, _ = build_client(opts.target, rate=opts.rate, concurrency=opts.concurrency)
     try:
@@ -346,17 +394,17 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
             sink = _Sink(results, failed, ledger, reporter)
             report.samples = sink.samples
             pending: dict[int, InputRow] = {}
+            rows = read_rows(opts.path, fmt, kind, strict=opts.strict_columns, ignored=ignored)
             feed = _feed(
-                read_rows(opts.path, fmt, kind), sink, ledger, states, pending, report,
-                batch=max(opts.concurrency, 16),
-            )  # fmt: skip
+                rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
+            )
             bulk = (
                 client.bulk_new_signups
                 if kind.name == "signups"
                 else client.bulk_new_specific_actions
             )
             try:
-                await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink)
+                await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink, report)
             finally:
                 feed.close()
     except (asyncio.CancelledError, KeyboardInterrupt):
@@ -370,13 +418,27 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
         results.close()
         failed.close()
         report.failed_rows = failed.count
+        _conclude(report, ignored, opts, console)
     return report
+
+
+def _conclude(
+    report: ImportReport, ignored: Ignored, opts: ImportOptions, console: Console
+) -> None:
+    notice = ignored.notice(strict=opts.strict_columns)
+    if notice:
+        report.notices.append(notice)
+    if report.interrupted:  # the caller never gets the report: show it now
+        print_summary(report, console, kind=opts.kind, dry_run=False)
 
 
 def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run: bool) -> None:
     """Print the summary table, and where the files are."""
     c = report.counts
-    console.print(f"[bold]irefer import {kind}" + (" (dry run)" if dry_run else ""))
+    for notice in report.notices:
+        console.print(notice, markup=False)
+    title = " (dry run)" if dry_run else " (interrupted)" if report.interrupted else ""
+    console.print(f"[bold]irefer import {kind}{title}")
     table = Table()
     table.add_column("status")
     table.add_column("rows", justify="right")
@@ -384,8 +446,17 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
     for status, n in c.by_status.items():
         if n or status in ("ok", "failed"):
             table.add_row(labels.get(status, status), str(n))
-    table.add_row("[bold]total", f"[bold]{c.done}")
+    if report.cut_short:
+        table.add_row("in flight when interrupted", str(report.cut_short))
+    table.add_row("[bold]total", f"[bold]{c.done + report.cut_short}")
     console.print(table)
+    if report.interrupted and c.total is not None:
+        left = c.total - c.done - report.cut_short
+        console.print(
+            f"interrupted: {report.cut_short} rows were in flight (they may or may not have "
+            f"been sent; not counted as failed) and {left} rows were not reached; "
+            "--resume settles the first and sends the rest"
+        )
     elapsed = c.elapsed
     if not dry_run:
         rate = c.sent / elapsed if elapsed > 0 else 0.0

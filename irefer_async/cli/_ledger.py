@@ -96,7 +96,7 @@ class Ledger:
             )
 
     def finish(self, key: str, state: str, record: dict[str, Any] | None) -> None:
-        """Record a row's outcome (written in batches; see :meth:`flush`)."""
+        """Record a row's outcome (written in batches; see `flush`)."""
         text = None if record is None else json.dumps(record, ensure_ascii=False, default=str)
         self._pending.append((state, text, time.time(), key))
         if len(self._pending) >= 500 or time.monotonic() - self._last_flush > 0.5:

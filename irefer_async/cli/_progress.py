@@ -1,9 +1,11 @@
 """Progress of an import: a live rich bar on a terminal, periodic JSON lines otherwise.
 
 The JSON lines go to stderr, one object per line, so a log collector or a CI job can follow a
-long import while stdout keeps the human summary::
+long import while stdout keeps the human summary:
 
-    {"event": "progress", "done": 1200, "total": 5000, "ok": 1190, "failed": 10, ...}
+```text
+{"event": "progress", "done": 1200, "total": 5000, "ok": 1190, "failed": 10, ...}
+```
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ class Counts:
         self.total = total
         self.by_status = dict.fromkeys(STATUSES, 0)
         self.started = time.monotonic()
+        #: Rows counted above whose outcome came from an earlier run (``--resume``): not sent.
+        self.carried = 0
 
     @property
     def done(self) -> int:
@@ -49,13 +53,20 @@ class Counts:
 
     @property
     def sent(self) -> int:
-        """Rows handed to the API in this run."""
-        return self.by_status["ok"] + self.by_status["failed"] + self.by_status["unknown"]
+        """Rows handed to the API in this run (not those an earlier run finished)."""
+        s = self.by_status
+        return s["ok"] + s["failed"] + s["unknown"] - self.carried
+
+    @property
+    def rate(self) -> float:
+        """Rows per second finished by this run (rows carried from an earlier run excluded)."""
+        elapsed = self.elapsed
+        return (self.done - self.carried) / elapsed if elapsed > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready counts, rate and ETA."""
         elapsed = self.elapsed
-        rate = self.done / elapsed if elapsed > 0 else 0.0
+        rate = self.rate
         left = None if self.total is None else max(self.total - self.done, 0)
         eta = None if left is None or rate <= 0 else round(left / rate, 1)
         return {
@@ -153,11 +164,10 @@ class RichProgress(NoProgress):
     def _update(self) -> None:
         c = self.counts
         bad = c.by_status["failed"] + c.by_status["unknown"] + c.by_status["invalid"]
-        elapsed = c.elapsed
         self._progress.update(
             self._task,
             completed=c.done,
-            rate=c.done / elapsed if elapsed > 0 else 0.0,
+            rate=c.rate,
             ok=c.by_status["ok"],
             failed=bad,
         )

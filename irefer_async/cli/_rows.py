@@ -1,14 +1,23 @@
 """Input files: CSV with a header or JSON lines, read lazily and validated row by row.
 
 A row becomes a request only if it passes the SDK's own checks (the same
-:func:`~irefer_async._endpoints.build_params` the client runs), so a row reported valid here is
-never rejected client-side later. Empty CSV cells and JSON nulls mean "not given".
+`build_params` the client runs), so a row reported valid here is never rejected client-side
+later. Cells are sent exactly as written, like the SDK sends its arguments (no trimming); an
+empty CSV cell or a JSON null means "not given".
+
+Columns the command does not know are ignored (real exports carry extra ones) and reported
+once, by `check_header` for CSV and in `Ignored` for JSON lines; ``strict=True`` refuses them.
+Problems of the whole file (a header that is not UTF-8, a required column missing from the
+header) raise `InputFileError` once, before any row is read, instead of failing every row.
+Line numbers are those of the line a record starts on (the header is line 1).
+
 The failed-rows file is written in the input's own format (CSV: the same header, the cells
 as read), so it can be fed back to ``irefer import`` unedited.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -26,8 +35,11 @@ from .._errors import InvalidRequestError
 __all__ = [
     "KINDS",
     "FailedRowsWriter",
+    "Ignored",
+    "InputFileError",
     "InputRow",
     "Kind",
+    "check_header",
     "count_rows",
     "detect_format",
     "read_rows",
@@ -122,32 +134,108 @@ def _decoded(value: Any) -> bool:
     return True
 
 
+class InputFileError(InvalidRequestError):
+    """The whole file cannot be imported (reported once, before any row is sent)."""
+
+
+class Ignored:
+    """Columns met in the file that the command does not know, and therefore does not send."""
+
+    __slots__ = ("columns",)
+
+    def __init__(self) -> None:
+        #: The unknown column names met so far.
+        self.columns: set[str] = set()
+
+    def notice(self, *, strict: bool = False) -> str | None:
+        """Return the one line naming the ignored columns (None if none were)."""
+        if not self.columns or strict:
+            return None
+        names = ", ".join(sorted(self.columns))
+        return (
+            f"notice: ignored column(s) not sent to iRefer: {names} (--strict-columns refuses them)"
+        )
+
+
 def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        value = value.strip()
-        return value or None
-    return value
+    # Exact, like the SDK: only an empty cell (or a JSON null) means "not given".
+    return None if value == "" else value
 
 
-def validate(kind: Kind, line: int, raw: dict[str, Any]) -> InputRow:
-    """Check one row: unknown or missing columns, then the SDK's own argument checks."""
-    row = InputRow(line, raw)
+def check_header(path: Path, kind: Kind, ignored: Ignored, *, strict: bool = False) -> None:
+    """Check a CSV file's header once; raise `InputFileError` for a problem of the whole file.
+
+    Unknown columns are added to *ignored* (or refused when *strict*).
+    """
+    header = header_of(path)
+    if not header:
+        raise InputFileError(f"{path}: line 1: no header row (expected {', '.join(kind.columns)})")
+    if not all(_decoded(cell) for cell in header):
+        raise InputFileError(
+            f"{path}: line 1 (the header): not valid UTF-8 text (is the file in another encoding?)"
+        )
+    missing = [c for c in kind.required if c not in header]
+    if missing:
+        raise InputFileError(
+            f"{path}: line 1 (the header): missing required column(s): {', '.join(missing)} "
+            "(the first line must name the columns)"
+        )
+    unknown = [c for c in header if c not in kind.columns]
+    if unknown and strict:
+        raise InputFileError(
+            f"{path}: line 1 (the header): unknown column(s): {', '.join(unknown)} "
+            f"(known: {', '.join(kind.columns)}; without --strict-columns they are ignored)"
+        )
+    ignored.columns.update(unknown)
+
+
+def _shape_error(
+    kind: Kind, raw: dict[str, Any], *, strict: bool, ignored: Ignored | None
+) -> str | None:
+    """Return the encoding or column problem of one row (unknown columns pass unless *strict*)."""
     if not all(_decoded(k) and _decoded(v) for k, v in raw.items()):
-        row.error = "not valid UTF-8 text (is the file in another encoding?)"
-        return row
+        return "not valid UTF-8 text (is the file in another encoding?)"
+    extra = raw.get("(extra cells)")
+    if extra is not None:
+        return f"{len(extra)} more cell(s) than the header has columns"
     unknown = [str(k) for k in raw if k not in kind.columns]
-    if unknown:
-        row.error = f"unknown column(s): {', '.join(sorted(unknown))}"
+    if unknown and strict:
+        return f"unknown column(s): {', '.join(sorted(unknown))}"
+    if unknown and ignored is not None:
+        ignored.columns.update(unknown)
+    return None
+
+
+def validate(
+    kind: Kind,
+    line: int,
+    raw: dict[str, Any],
+    *,
+    strict: bool = False,
+    ignored: Ignored | None = None,
+) -> InputRow:
+    """Check one row: encoding, columns, then the SDK's own argument checks.
+
+    Unknown columns are left out of the request (and added to *ignored*), or make the row
+    invalid when *strict*.
+    """
+    row = InputRow(line, raw)
+    row.error = _shape_error(kind, raw, strict=strict, ignored=ignored)
+    if row.error is not None:
         return row
-    values = {k: _clean(v) for k, v in raw.items()}
+    values = {k: _clean(v) for k, v in raw.items() if k in kind.columns}
     not_text = [k for k, v in values.items() if v is not None and not isinstance(v, str | int)]
     if not_text:
         row.error = f"column(s) must be text: {', '.join(not_text)}"
         return row
-    values = {k: (str(v) if isinstance(v, int) else v) for k, v in values.items() if v is not None}
-    missing = [c for c in kind.required if c not in values]
+    missing = [c for c in kind.required if c not in raw]
     if missing:
         row.error = f"missing required column(s): {', '.join(missing)}"
+        return row
+    values = {k: (str(v) if isinstance(v, int) else v) for k, v in values.items() if v is not None}
+    empty = [c for c in kind.required if c not in values]
+    if empty:
+        row.error = f"empty required cell(s): {', '.join(empty)}"
         return row
     campaign = values.pop("campaign_id", None)
     try:
@@ -177,10 +265,45 @@ def _records(reader: Iterator[Any]) -> Iterator[Any]:
             yield exc
 
 
+class _Lines:
+    """The file's lines, counted, so a record is reported at the line it starts on.
+
+    ``csv.reader.line_num`` is the record's *last* line, and after a record the csv module
+    could not parse it is off by the lines it skipped.
+    """
+
+    __slots__ = ("_file", "_start", "number")
+
+    def __init__(self, f: IO[str]) -> None:
+        self._file = f
+        self.number = 0
+        self._start: int | None = None
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        text = next(self._file)
+        self.number += 1
+        # csv skips blank lines between records: a record starts at its first non-blank one.
+        if self._start is None and text not in ("\n", "\r\n", "\r"):
+            self._start = self.number
+        return text
+
+    def start(self) -> int:
+        """Return the line the record just read started on; the next one starts afresh."""
+        start, self._start = self._start, None
+        return start if start is not None else self.number
+
+
 def _read_csv(f: IO[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.DictReader(f, restkey="\0extra")
+    lines = _Lines(f)
+    reader = csv.DictReader(lines, restkey="\0extra")
+    with contextlib.suppress(csv.Error):  # the header (line 1) is checked by check_header
+        _ = reader.fieldnames
+    lines.start()
     for record in _records(reader):
-        line = reader.line_num
+        line = lines.start()
         if isinstance(record, csv.Error):
             yield line, {"(unparsed)": "", "(error)": f"not valid CSV: {record}"}
             continue
@@ -213,15 +336,22 @@ def header_of(path: Path) -> list[str]:
         return header if isinstance(header, list) else []
 
 
-def read_rows(path: Path, fmt: Format, kind: Kind) -> Iterator[InputRow]:
-    """Read and validate the file lazily, one :class:`InputRow` at a time."""
+def read_rows(
+    path: Path,
+    fmt: Format,
+    kind: Kind,
+    *,
+    strict: bool = False,
+    ignored: Ignored | None = None,
+) -> Iterator[InputRow]:
+    """Read and validate the file lazily, one `InputRow` at a time (see `validate`)."""
     with path.open("r", encoding="utf-8-sig", errors=_UNDECODABLE, newline="") as f:
         source = _read_csv(f) if fmt == "csv" else _read_jsonl(f)
         for line, raw in source:
             if "(unparsed)" in raw:
                 yield InputRow(line, raw, error=str(raw.pop("(error)")))
                 continue
-            yield validate(kind, line, raw)
+            yield validate(kind, line, raw, strict=strict, ignored=ignored)
 
 
 class SeenKeys:

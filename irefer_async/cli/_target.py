@@ -6,8 +6,11 @@ a command-line flag would show in ``ps`` and in shell history. They are never pr
 
 from __future__ import annotations
 
+import ipaddress
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -17,7 +20,7 @@ from .._errors import ConfigurationError
 if TYPE_CHECKING:
     from ..testing import Emulator
 
-__all__ = ["Target", "build_client", "default_emulator", "emulator_factory"]
+__all__ = ["Target", "build_client", "default_emulator", "emulator_factory", "is_loopback"]
 
 
 def default_emulator() -> Emulator:
@@ -31,6 +34,22 @@ def default_emulator() -> Emulator:
 emulator_factory: Callable[[], Emulator] = default_emulator
 
 
+def is_loopback(base_url: str | None) -> bool:
+    """Return True for a base URL on this machine (a running ``irefer emulator``, not iRefer).
+
+    ``import`` lifts its default rate limit there: the limit protects the real API.
+    """
+    if not base_url:
+        return False
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name, not an address
+        return False
+
+
 @attrs.frozen
 class Target:
     """The target options shared by every command that talks to iRefer."""
@@ -38,6 +57,8 @@ class Target:
     emulator: bool = False
     base_url: str | None = None
     campaign_id: str | None = None
+    #: Seconds per HTTP request (``--timeout``); None keeps the client's default.
+    timeout: float | None = None
 
 
 def build_client(
@@ -48,14 +69,17 @@ def build_client(
 ) -> tuple[IReferClient, Emulator | None]:
     """Build the client for ``target``; ``rate="default"`` keeps the client's default rate.
 
-    Raises :class:`~irefer_async.ConfigurationError` (never showing a secret) when the
-    credentials or options are missing or invalid.
+    Raises `ConfigurationError` (never showing a secret) when the credentials or options
+    are missing or invalid; the message names the environment variable to set, since the
+    command line takes no key.
     """
     options: dict[str, Any] = {}
     if rate != "default":
         options["rate_limit"] = rate
     if concurrency is not None:
         options["max_concurrency"] = concurrency
+    if target.timeout is not None:
+        options["timeout"] = target.timeout
     if target.campaign_id is not None:
         options["campaign_id"] = target.campaign_id
     if target.emulator:
@@ -66,4 +90,11 @@ def build_client(
             "campaign id is missing: pass --campaign-id or set IREFER_CAMPAIGN_ID "
             "(or use --emulator)"
         )
+    for env, what in (("IREFER_LICENSE_KEY", "license key"), ("IREFER_API_KEY", "API key")):
+        if not os.environ.get(env):
+            raise ConfigurationError(
+                f"{env} is not set: export your campaign's {what} (the command line takes "
+                "no key: flags show in `ps`), or try --emulator, or run `irefer emulator` "
+                "and paste the lines it prints"
+            )
     return IReferClient(base_url=target.base_url, **options), None

@@ -14,8 +14,8 @@ FaultRule(...)
 
 A signup for an email already registered in the campaign creates no second participant; it is
 answered with the ``newSignup`` error body (``irefer_api_newSignup_err_401``) and journalled as
-:attr:`WriteEffect.DUPLICATE_REJECTED`. The pytest fixture ``irefer_emulator`` (see
-:mod:`irefer_async.testing.plugin`) gives each test a fresh emulator and an open client.
+`WriteEffect.DUPLICATE_REJECTED`. The pytest fixture ``irefer_emulator`` (see
+`irefer_async.testing.plugin`) gives each test a fresh emulator and an open client.
 """
 
 from __future__ import annotations

@@ -1,15 +1,16 @@
 """Run the emulator standalone: ``python -m irefer_async.testing --port 8765 [--seed-demo]``.
 
 The campaign's keys come from ``IREFER_LICENSE_KEY`` / ``IREFER_API_KEY`` when set, otherwise
-from the documented demo keys (:data:`DEFAULT_LICENSE_KEY`, :data:`DEFAULT_API_KEY`). Keys are
-never printed in full: the license key is masked and the api key's source is named instead.
+from the documented demo keys (`DEFAULT_LICENSE_KEY`, `DEFAULT_API_KEY`). The banner prints the
+``export`` lines that aim the CLI or your own code at the emulator; the demo keys appear in them
+(they are published, not secrets), a key taken from the environment never does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from ._emulator import Emulator
 from ._profiles import PROFILES
 from ._specs import DEFAULT_API_KEY, DEFAULT_CAMPAIGN, DEFAULT_LICENSE_KEY
 
-__all__ = ["main", "mask"]
+__all__ = ["banner", "main", "mask"]
 
 _LICENSE_ENV = "IREFER_LICENSE_KEY"
 _API_ENV = "IREFER_API_KEY"
@@ -63,37 +64,69 @@ def seed_demo(emulator: Emulator) -> None:
     emulator.record_views(42)
 
 
-def _campaign_from_env(seed: int, profile: str = "2018") -> tuple[Emulator, str]:
+def _campaign_from_env(seed: int, profile: str = "2018") -> Emulator:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
-    api_key = os.environ.get(_API_ENV)
-    source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
-    spec = attrs.evolve(
-        DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
-    )
-    return Emulator(seed=seed, campaigns=[spec], profile=profile), source
+    api_key = os.environ.get(_API_ENV) or DEFAULT_API_KEY
+    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key)
+    return Emulator(seed=seed, campaigns=[spec], profile=profile)
+
+
+def banner(url: str, emulator: Emulator) -> list[str]:
+    """Return the lines printed on start: where it listens and the ``export`` lines to paste.
+
+    A key is shown only when it is the published demo key; a key taken from the environment
+    is named by its variable instead.
+    """
+    spec = emulator.default_campaign
+    lines = [
+        f"iRefer emulator listening on {url}",  # the URL last: scripts read it from here
+        "Aim the irefer CLI or your own IReferClient() at it by pasting:",
+        f"  export IREFER_BASE_URL={url}",
+        f"  export IREFER_CAMPAIGN_ID={spec.id}",
+    ]
+    kept = []
+    for env, key, demo in (
+        (_LICENSE_ENV, spec.license_key, DEFAULT_LICENSE_KEY),
+        (_API_ENV, spec.api_key, DEFAULT_API_KEY),
+    ):
+        if key == demo:
+            lines.append(f"  export {env}={demo}")
+        else:
+            kept.append(f"${env}")
+    if kept:
+        lines.append(f"  (keys: {' and '.join(kept)} as already set in this shell)")
+    else:
+        lines.append("  (demo keys: published in irefer_async.testing, not secrets)")
+    if emulator.profile.name != "2018":
+        lines.append(f"Profile: {emulator.profile.name} ({emulator.profile.description})")
+    lines.append(f"State lives while this process runs (Ctrl-C to stop); control plane: "
+                 f"{url.removesuffix('v1.0/')}_control/snapshot")  # fmt: skip
+    return lines
 
 
 async def _run(args: argparse.Namespace) -> None:
-    emulator, api_key_source = _campaign_from_env(args.seed, args.profile)
+    emulator = _campaign_from_env(args.seed, args.profile)
     if args.seed_demo:
         seed_demo(emulator)
-    spec = emulator.default_campaign
     async with emulator.serve(host=args.host, port=args.port) as url:
-        print(f"iRefer emulator listening on {url}", flush=True)
-        print(f"  campaign_id: {spec.id}  license key: {mask(spec.license_key)}")
-        print(f"  api key: {api_key_source}")
-        if emulator.profile.name != "2018":
-            print(f"  profile: {emulator.profile.name} ({emulator.profile.description})")
-        print(f"  control plane: {url.removesuffix('v1.0/')}_control/snapshot  (Ctrl-C to stop)")
-        sys.stdout.flush()
+        print("\n".join(banner(url, emulator)), flush=True)
         await asyncio.Event().wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse *argv* and serve until interrupted."""
+    """Parse *argv* and serve until interrupted; 2 when the address cannot be bound."""
     args = _parser().parse_args(argv)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (is another emulator running? --port 0 picks a free port)"
+        reason = exc.strerror or str(exc)
+        print(f"error: cannot listen on {args.host}:{args.port}: {reason}{hint}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,6 +1,6 @@
 """The ASGI front: the emulator as a plain ASGI 3 application (no framework).
 
-Usable with ``httpx.ASGITransport`` or any ASGI server. Under :meth:`Emulator.serve` the server
+Usable with ``httpx.ASGITransport`` or any ASGI server. Under `Emulator.serve` the server
 builds its own app with a `Loopback` where it registers each connection's transport, so
 connection faults really close (or stall) the socket. Anywhere else the app raises the matching
 ``httpx`` error, which ``httpx.ASGITransport`` passes to the client as is (another server would
@@ -43,7 +43,7 @@ class Loopback:
 
 
 class EmulatorApp:
-    """ASGI 3 application serving one :class:`Emulator` (``emulator.app``)."""
+    """ASGI 3 application serving one `Emulator` (``emulator.app``)."""
 
     def __init__(self, emulator: Emulator, *, loopback: Loopback | None = None) -> None:
         """Serve *emulator*; *loopback* when run by the server of `Emulator.serve()`."""

@@ -1,8 +1,8 @@
 """Clocks for the emulator.
 
 The emulator reads wall time for ``created_at``/``triggered_at`` stamps and for the UTC day
-behind ``signups_today``. Tests inject a :class:`FrozenClock` so those values are exact and
-nothing ever sleeps; the default :class:`SystemClock` reads the real time.
+behind ``signups_today``. Tests inject a `FrozenClock` so those values are exact and
+nothing ever sleeps; the default `SystemClock` reads the real time.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class FrozenClock:
     __slots__ = ("_now",)
 
     def __init__(self, start: dt.datetime | None = None) -> None:
-        """Start at *start* (naive means UTC), or at :data:`DEFAULT_FROZEN_TIME`."""
+        """Start at *start* (naive means UTC), or at `DEFAULT_FROZEN_TIME`."""
         self._now = _as_utc(start if start is not None else DEFAULT_FROZEN_TIME)
 
     def now(self) -> dt.datetime:
@@ -74,5 +74,5 @@ def _as_utc(when: dt.datetime) -> dt.datetime:
     return when.astimezone(dt.timezone.utc)
 
 
-#: Where a :class:`FrozenClock` starts when given no time: a date from the guide's samples.
+#: Where a `FrozenClock` starts when given no time: a date from the guide's samples.
 DEFAULT_FROZEN_TIME = dt.datetime(2018, 6, 15, 12, 0, 0, tzinfo=dt.timezone.utc)

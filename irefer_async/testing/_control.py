@@ -1,21 +1,21 @@
 """The HTTP control plane under ``/_control/``, for tests that reach the emulator over loopback.
 
-JSON in, JSON out; a small mirror of the :class:`Emulator` control methods:
+JSON in, JSON out; a small mirror of the `Emulator` control methods:
 
 =======  ==================  ==========================================================
-GET      ``snapshot``        :meth:`Emulator.snapshot`
+GET      ``snapshot``        `Emulator.snapshot`
 GET      ``journal``         the journal as a list (keys redacted)
-POST     ``reset``           :meth:`Emulator.reset`
-POST     ``campaigns``       :meth:`Emulator.seed_campaign` (a ``CampaignSpec`` as JSON)
-POST     ``participants``    :meth:`Emulator.add_participant` (``email`` plus keywords)
-POST     ``views``           :meth:`Emulator.record_views` (``{"count": n}``)
-POST     ``actions``         :meth:`Emulator.record_action` (``external_id``, ``action``,
+POST     ``reset``           `Emulator.reset`
+POST     ``campaigns``       `Emulator.seed_campaign` (a ``CampaignSpec`` as JSON)
+POST     ``participants``    `Emulator.add_participant` (``email`` plus keywords)
+POST     ``views``           `Emulator.record_views` (``{"count": n}``)
+POST     ``actions``         `Emulator.record_action` (``external_id``, ``action``,
                              ``referrer_code``)
-POST     ``hidden``          :meth:`Emulator.hide_participants` (``{"emails": [...]}``,
+POST     ``hidden``          `Emulator.hide_participants` (``{"emails": [...]}``,
                              ``"hidden": false`` to list them again)
-POST     ``faults``          :meth:`Emulator.inject_fault` (``{"kind": ..., "method": ...}``),
-                             or :meth:`Emulator.inject_fault_rate` when ``rate`` is given
-DELETE   ``faults``          :meth:`Emulator.clear_faults`
+POST     ``faults``          `Emulator.inject_fault` (``{"kind": ..., "method": ...}``),
+                             or `Emulator.inject_fault_rate` when ``rate`` is given
+DELETE   ``faults``          `Emulator.clear_faults`
 =======  ==================  ==========================================================
 
 Bad input answers 400 with ``{"error": "..."}``.

@@ -1,4 +1,4 @@
-"""The :class:`Emulator`: one stateful fake iRefer service and every way into it.
+"""The `Emulator`: one stateful fake iRefer service and every way into it.
 
 The fronts (ASGI app, in-process transport, loopback server) all funnel into the one public
 entry, `Emulator.handle`: it routes the control plane, picks a fault, applies the request
@@ -38,7 +38,7 @@ __all__ = ["DEFAULT_BASE_URL", "Emulator"]
 
 #: The base URL the in-process client uses; any host works, nothing resolves it.
 DEFAULT_BASE_URL = "http://irefer.test/v1.0/"
-#: The environment variable naming the HTTP stack of :meth:`Emulator.client`'s transport.
+#: The environment variable naming the HTTP stack of `Emulator.client`'s transport.
 HTTP_STACK_VARIABLE = "IREFER_EMULATOR_HTTP_STACK"
 
 _JSON = [(b"content-type", _wire.JSON_CONTENT_TYPE)]
@@ -82,7 +82,7 @@ class Emulator:
         stamps rows and decides which UTC day ``signups_today`` counts. *journal_limit* keeps
         only the latest entries of the journal (for long benchmark runs; default: all).
         *profile* makes the service differ from the guide (``"2019"``, ``"drifted"``; see
-        :mod:`irefer_async.testing._profiles`); the default ``"2018"`` is the guide.
+        `irefer_async.testing._profiles`); the default ``"2018"`` is the guide.
         """
         #: How this service differs from the 2018 guide (the default profile: not at all).
         self.profile: ServiceProfile = get_profile(profile)
@@ -175,7 +175,7 @@ class Emulator:
 
     @property
     def default_campaign(self) -> CampaignSpec:
-        """The first campaign seeded (what :meth:`client` and the fixture talk to)."""
+        """The first campaign seeded (what `client` and the fixture talk to)."""
         try:
             return next(iter(self._specs.values()))
         except StopIteration:
@@ -187,7 +187,7 @@ class Emulator:
         return self._journal
 
     def seed_campaign(self, spec: CampaignSpec) -> CampaignSpec:
-        """Add (or replace, emptied) the campaign *spec*; it survives :meth:`reset`."""
+        """Add (or replace, emptied) the campaign *spec*; it survives `reset`."""
         self._specs[spec.id] = spec
         self._state.add_campaign(spec)
         return spec
@@ -359,7 +359,7 @@ class Emulator:
 
         *method* limits the rule to one API method (``"newSignup"``); *call* to the nth call(s) of
         that method (of any request when *method* is ``None``), from 1, counted since the last
-        :meth:`reset`; *email* to requests whose ``email`` or ``external_id`` equals it. The rule
+        `reset`; *email* to requests whose ``email`` or ``external_id`` equals it. The rule
         fires *times* times (``None``: forever); with *call* it fires on each listed call.
 
         >>> Emulator().inject_fault("http_5xx_after", method="newSignup", call=1).fault.kind
@@ -400,7 +400,7 @@ class Emulator:
     def reset(self) -> None:
         """Back to the seeded campaigns with no participants, no journal and no faults.
 
-        Campaigns added with :meth:`seed_campaign` are kept (empty); codes restart from the seed.
+        Campaigns added with `seed_campaign` are kept (empty); codes restart from the seed.
         """
         self._faults.clear()
         self._journal.clear()

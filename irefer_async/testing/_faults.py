@@ -112,12 +112,12 @@ class Fault:
         return self.status or 200
 
 
-#: Anything accepted where a fault is expected: a :class:`Fault`, a kind, or a kind's name.
+#: Anything accepted where a fault is expected: a `Fault`, a kind, or a kind's name.
 FaultLike = Union[Fault, FaultKind, str]  # a runtime alias on 3.10  # noqa: UP007
 
 
 def to_fault(fault: FaultLike) -> Fault:
-    """Normalise *fault* to a :class:`Fault`."""
+    """Normalise *fault* to a `Fault`."""
     return fault if isinstance(fault, Fault) else Fault(FaultKind(fault))
 
 
@@ -125,7 +125,7 @@ def to_fault(fault: FaultLike) -> Fault:
 class FaultRule:
     """A targeted fault: which requests it hits and how many more times.
 
-    Returned by :meth:`Emulator.inject_fault`; ``remaining`` counts down (``None`` = no limit).
+    Returned by `Emulator.inject_fault`; ``remaining`` counts down (``None`` = no limit).
     """
 
     fault: Fault
@@ -161,7 +161,7 @@ class _Rate:
 
 
 class FaultPlan:
-    """All scripted faults of one emulator; :meth:`pick` chooses one per request."""
+    """All scripted faults of one emulator; `pick` chooses one per request."""
 
     def __init__(self) -> None:
         """Start with no faults."""
@@ -187,7 +187,7 @@ class FaultPlan:
         email: str | None,
         times: int | None,
     ) -> FaultRule:
-        """Add a targeted rule (see :meth:`Emulator.inject_fault`)."""
+        """Add a targeted rule (see `Emulator.inject_fault`)."""
         calls = None
         if call is not None:
             calls = frozenset({call} if isinstance(call, int) else call)

@@ -1,6 +1,6 @@
 """The object the ``irefer_emulator`` pytest fixture yields: an emulator plus an open client.
 
-It lives outside :mod:`.plugin` so it can be typed and documented like the rest of the
+It lives outside `.plugin` so it can be typed and documented like the rest of the
 package, and used without pytest (``async with EmulatorFixture.open() as env``).
 """
 
@@ -23,14 +23,14 @@ __all__ = ["EmulatorFixture"]
 
 
 class EmulatorFixture:
-    """A fresh :class:`Emulator` and an ``IReferClient`` wired to it in-process.
+    """A fresh `Emulator` and an ``IReferClient`` wired to it in-process.
 
-    The client is created lazily on first use of :attr:`client` and closed by :meth:`aclose`,
+    The client is created lazily on first use of `client` and closed by `aclose`,
     so a test that never touches it never imports the client.
     """
 
     def __init__(self, emulator: Emulator, **client_options: Any) -> None:
-        """Wrap *emulator*; *client_options* go to :meth:`Emulator.client`."""
+        """Wrap *emulator*; *client_options* go to `Emulator.client`."""
         self.emulator = emulator
         self._client_options = client_options
         self._client: IReferClient | None = None
@@ -72,45 +72,45 @@ class EmulatorFixture:
     def serve(
         self, *, host: str = "127.0.0.1", port: int = 0
     ) -> contextlib.AbstractAsyncContextManager[str]:
-        """See :meth:`Emulator.serve`: the same emulator on a loopback port."""
+        """See `Emulator.serve`: the same emulator on a loopback port."""
         return self.emulator.serve(host=host, port=port)
 
     def seed_campaign(self, spec: CampaignSpec) -> CampaignSpec:
-        """See :meth:`Emulator.seed_campaign`."""
+        """See `Emulator.seed_campaign`."""
         return self.emulator.seed_campaign(spec)
 
     def add_participant(self, email: str, **kwargs: Any) -> Participant:
-        """See :meth:`Emulator.add_participant`."""
+        """See `Emulator.add_participant`."""
         return self.emulator.add_participant(email, **kwargs)
 
     def record_views(self, count: int, *, campaign_id: int | None = None) -> int:
-        """See :meth:`Emulator.record_views`."""
+        """See `Emulator.record_views`."""
         return self.emulator.record_views(count, campaign_id=campaign_id)
 
     def inject_fault(self, fault: FaultLike, **kwargs: Any) -> FaultRule:
-        """See :meth:`Emulator.inject_fault`."""
+        """See `Emulator.inject_fault`."""
         return self.emulator.inject_fault(fault, **kwargs)
 
     def inject_faults(
         self, faults: Iterable[FaultLike | None], *, method: str | None = None
     ) -> None:
-        """See :meth:`Emulator.inject_faults`."""
+        """See `Emulator.inject_faults`."""
         self.emulator.inject_faults(faults, method=method)
 
     def inject_fault_rate(self, rate: float, kinds: Iterable[FaultLike], **kwargs: Any) -> None:
-        """See :meth:`Emulator.inject_fault_rate`."""
+        """See `Emulator.inject_fault_rate`."""
         self.emulator.inject_fault_rate(rate, kinds, **kwargs)
 
     def clear_faults(self) -> None:
-        """See :meth:`Emulator.clear_faults`."""
+        """See `Emulator.clear_faults`."""
         self.emulator.clear_faults()
 
     def snapshot(self) -> dict[str, Any]:
-        """See :meth:`Emulator.snapshot`."""
+        """See `Emulator.snapshot`."""
         return self.emulator.snapshot()
 
     def reset(self) -> None:
-        """See :meth:`Emulator.reset`."""
+        """See `Emulator.reset`."""
         self.emulator.reset()
 
     async def aclose(self) -> None:

@@ -3,7 +3,7 @@
 Tests read it to assert on what actually reached the server: how many attempts a retry made,
 when they arrived (``at`` is the event loop's monotonic clock, the one rate limiters use), which
 fault each met and whether a write landed. ``api_key`` and ``license_key`` are kept for explicit
-assertions but left out of every ``repr`` and of :meth:`JournalEntry.as_dict`.
+assertions but left out of every ``repr`` and of `JournalEntry.as_dict`.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class JournalEntry:
 
 
 class Journal:
-    """The emulator's request journal (a read-only sequence of :class:`JournalEntry`)."""
+    """The emulator's request journal (a read-only sequence of `JournalEntry`)."""
 
     __slots__ = ("_entries",)
 

@@ -1,7 +1,7 @@
 """Service profiles: how the emulated service differs from the 2018 guide it follows.
 
 The SDK, and the emulator, were written from one guide (June 2018); the real service has moved
-since. A :class:`ServiceProfile` says what to change in the emulator's answers so tests (and
+since. A `ServiceProfile` says what to change in the emulator's answers so tests (and
 ``irefer doctor``) can meet a service that is not the guide's:
 
 * ``"2018"`` (the default): the guide, unchanged;

@@ -1,4 +1,4 @@
-"""The loopback front: :meth:`Emulator.serve` runs the ASGI app under uvicorn on 127.0.0.1.
+"""The loopback front: `Emulator.serve` runs the ASGI app under uvicorn on 127.0.0.1.
 
 uvicorn answers 500 when an app fails before responding, so it cannot drop a connection for us.
 A thin subclass of its h11 protocol records each connection's asyncio transport by peer address

@@ -1,7 +1,7 @@
 """Seed types: what a campaign looks like before anyone signs up.
 
 These are the emulator's equivalent of the campaign settings page on app.irefer.io. They are
-frozen so one spec can seed many emulators (and survive :meth:`Emulator.reset`) unchanged.
+frozen so one spec can seed many emulators (and survive `Emulator.reset`) unchanged.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class ActionMatch(str, enum.Enum):
 class RewardSpec:
     """A reward offered by a campaign, triggered by a referrer's referral count.
 
-    ``signups_count`` is the threshold; with :attr:`RewardDelivery.EACHTIME` the reward fires again
+    ``signups_count`` is the threshold; with `RewardDelivery.EACHTIME` the reward fires again
     at every multiple of it.
     """
 

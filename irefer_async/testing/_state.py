@@ -142,7 +142,7 @@ class CampaignState:
     referrals: int = 0
     signups_by_day: dict[dt.date, int] = attrs.field(factory=dict)
     network_counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(NETWORKS, 0))
-    #: Serialised rows kept by :mod:`._wire` (opaque here): rows are append-only, so list
+    #: Serialised rows kept by `._wire` (opaque here): rows are append-only, so list
     #: endpoints encode each row once instead of on every call.
     wire_cache: dict[str, list[str]] = attrs.field(factory=dict, repr=False)
     #: Participant ids left out of ``referrers`` (as a plan limit hides sign-ups).

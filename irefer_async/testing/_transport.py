@@ -8,9 +8,9 @@ While faults are scripted, the request's read timeout is honoured as a socket wo
 delayed past it (``latency``, a ``slow_trickle`` gap) raises ``httpx.ReadTimeout`` after that
 long, and the emulator still finishes processing in the background, as a real server would.
 
-The logic is written once (:class:`_InProcess`) against the stack module it is given; the
-httpx transport is :class:`EmulatorTransport`, the httpx2 one ``Httpx2EmulatorTransport``
-(:mod:`._transport2`, loaded only with httpx2).
+The logic is written once (`_InProcess`) against the stack module it is given; the
+httpx transport is `EmulatorTransport`, the httpx2 one ``Httpx2EmulatorTransport``
+(`_transport2`, loaded only with httpx2).
 """
 
 from __future__ import annotations
@@ -130,7 +130,7 @@ class _InProcess:
 
 
 class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` answering from an :class:`Emulator` in-process.
+    """An ``httpx.AsyncBaseTransport`` answering from an `Emulator` in-process.
 
     >>> import httpx
     >>> from irefer_async.testing import Emulator

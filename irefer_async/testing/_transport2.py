@@ -1,6 +1,6 @@
 """The in-process front on the httpx2 stack: ``Emulator.transport(http_stack="httpx2")``.
 
-The same logic as :class:`~._transport.EmulatorTransport`, on httpx2's classes (its
+The same logic as `_transport.EmulatorTransport`, on httpx2's classes (its
 ``AsyncBaseTransport``, ``Response``, ``AsyncByteStream`` and exceptions). Imported only when
 httpx2 is installed and asked for.
 """
@@ -26,7 +26,7 @@ class _Httpx2ChunkedStream(_Chunked, httpx2.AsyncByteStream):
 
 
 class Httpx2EmulatorTransport(_InProcess, httpx2.AsyncBaseTransport):
-    """An ``httpx2.AsyncBaseTransport`` answering from an :class:`Emulator` in-process."""
+    """An ``httpx2.AsyncBaseTransport`` answering from an `Emulator` in-process."""
 
     _http: ClassVar[ModuleType] = httpx2
     _trickle: ClassVar[type[_Trickle]] = _Httpx2TrickleStream

@@ -21,7 +21,7 @@ the samples in the iRefer developer guide (v1.0):
 * ``reward_to`` is ``"REFFERER"`` (sic).
 * List endpoints return newest rows first. Rows are append-only, so each is encoded once and
   cached on the campaign; a list call only joins the cached fragments. Past
-  :data:`STREAM_ROWS` rows the body is a :class:`~._outcome.StreamedBody`, joined chunk by
+  `STREAM_ROWS` rows the body is a `StreamedBody`, joined chunk by
   chunk as it is sent (chunked transfer, no content-length), as a big real answer arrives.
 * Bodies are compact JSON with ``/`` escaped as ``\/`` and non-ASCII as ``\uXXXX``, as PHP's
   ``json_encode`` writes them (the guide's ``"\/thanks\/"``).
@@ -85,7 +85,7 @@ def _newest_first(fragments: list[str]) -> bytes:
 
 
 def _streamed(count: int, row: Callable[[int], str]) -> StreamedBody:
-    """Return the body ``[row(count-1),...,row(0)]``, made :data:`_CHUNK_ROWS` rows at a time."""
+    """Return the body ``[row(count-1),...,row(0)]``, made `_CHUNK_ROWS` rows at a time."""
 
     def chunks() -> Iterator[bytes]:
         yield b"["
@@ -213,7 +213,7 @@ def new_specific_action(campaign: CampaignState, external_id: str) -> bytes:
 
 
 def referrers(campaign: CampaignState) -> bytes | StreamedBody:
-    """``referrers``: every participant, newest first (streamed past :data:`STREAM_ROWS`)."""
+    """``referrers``: every participant, newest first (streamed past `STREAM_ROWS`)."""
     # Only referrals_count changes after a row is created: cache everything before it.
     prefixes = campaign.wire_cache.setdefault("referrers", [])
     hidden = campaign.hidden
@@ -263,7 +263,7 @@ def referrers(campaign: CampaignState) -> bytes | StreamedBody:
 
 
 def rewards(campaign: CampaignState) -> bytes | StreamedBody:
-    """``rewards``: every reward triggered, newest first (streamed past :data:`STREAM_ROWS`)."""
+    """``rewards``: every reward triggered, newest first (streamed past `STREAM_ROWS`)."""
     rows = campaign.wire_cache.setdefault("rewards", [])
     cid = str(campaign.spec.id)
     for t in campaign.triggered[len(rows) :]:
@@ -295,7 +295,7 @@ def rewards(campaign: CampaignState) -> bytes | StreamedBody:
 
 
 def specific_action_signups(campaign: CampaignState) -> bytes | StreamedBody:
-    """``specificActionSignups``: every action, newest first (streamed past :data:`STREAM_ROWS`)."""
+    """``specificActionSignups``: every action, newest first (streamed past `STREAM_ROWS`)."""
     rows = campaign.wire_cache.setdefault("actions", [])
     cid = str(campaign.spec.id)
     for a in campaign.actions[len(rows) :]:

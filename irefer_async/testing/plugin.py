@@ -1,12 +1,14 @@
 """pytest plugin: the ``irefer_emulator`` fixture (registered through the ``pytest11`` entry point).
 
-Each test gets a fresh :class:`~irefer_async.testing.Emulator` seeded with the guide's campaign
+Each test gets a fresh `Emulator` seeded with the guide's campaign
 2605 (no participants; rewards once at 1 and 5 referrals; a ``/dashboard`` action rule) and an
-open ``IReferClient`` wired to it in-process, closed after the test::
+open ``IReferClient`` wired to it in-process, closed after the test:
 
-    async def test_signup(irefer_emulator):
-        await irefer_emulator.client.new_signup("ann@example.com")
-        assert irefer_emulator.emulator.participant("ann@example.com") is not None
+```python
+async def test_signup(irefer_emulator):
+    await irefer_emulator.client.new_signup("ann@example.com")
+    assert irefer_emulator.emulator.participant("ann@example.com") is not None
+```
 
 Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
 campaigns=[...], profile="2019", **client_options)`` (the service profiles are "2018", the
@@ -19,12 +21,18 @@ then talks through an ``httpx2.AsyncClient`` and the emulator's httpx2 in-proces
 
 This module imports nothing from ``irefer_async`` until the fixture runs, so a broken client
 never stops pytest from loading.
+
+An ``async def`` test that requests ``irefer_emulator`` is marked ``@pytest.mark.asyncio``
+by the plugin, so the examples run as written under pytest-asyncio's default *strict* mode
+as well as in ``asyncio_mode = "auto"``; your other async tests still need the marker (or
+the auto mode).
 """
 
 from __future__ import annotations
 
+import inspect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -60,6 +68,28 @@ def pytest_configure(config: pytest.Config) -> None:
     stack = config.getoption("--irefer-http-stack", default=None)
     if stack:
         os.environ[_STACK_VARIABLE] = stack
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_pycollect_makeitem(
+    collector: pytest.Module | pytest.Class, name: str, obj: object
+) -> Generator[None, Any, None]:
+    """Mark ``async def`` tests that use ``irefer_emulator`` as asyncio tests.
+
+    This wrapper runs inside pytest-asyncio's (``trylast``), so the marker is there when
+    pytest-asyncio decides, in strict mode, which coroutine tests it runs.
+    """
+    outcome = yield
+    if not inspect.iscoroutinefunction(obj):
+        return
+    items = outcome.get_result()
+    for item in items if isinstance(items, list) else [items]:
+        if (
+            isinstance(item, pytest.Function)
+            and "irefer_emulator" in item.fixturenames
+            and item.get_closest_marker("asyncio") is None
+        ):
+            item.add_marker("asyncio")
 
 
 def _build(request: pytest.FixtureRequest) -> EmulatorFixture:

@@ -90,10 +90,10 @@ def test_invalid_and_duplicate_rows(runner: CliRunner, emulator: Emulator, workd
     ]
 
 
-def test_unknown_columns_are_row_errors(
+def test_unknown_columns_are_ignored_with_one_notice(
     runner: CliRunner, emulator: Emulator, workdir: Path
 ) -> None:
-    """A column the API does not know makes its rows invalid (nothing sent)."""
+    """An extra column is left out of the request, named once; --strict-columns refuses it."""
     path = workdir / "s.jsonl"
     path.write_text(
         '{"email": "a@example.com", "colour": "red"}\n{"email": "b@example.com"}\nnot json\n'
@@ -101,11 +101,65 @@ def test_unknown_columns_are_row_errors(
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 1
     records = {r["line"]: r for r in _results(workdir / "s.jsonl.results.jsonl")}
-    assert records[1]["status"] == "invalid" and "colour" in records[1]["error"]
-    assert records[2]["status"] == "ok"
+    assert records[1]["status"] == "ok" and records[2]["status"] == "ok"
     assert records[3]["status"] == "invalid"
-    failed = (workdir / "s.failed.jsonl").read_text().splitlines()
-    assert failed == ['{"email": "a@example.com", "colour": "red"}', "not json"]
+    assert "colour" not in emulator.journal[0].params
+    assert result.stdout.count("ignored column(s) not sent to iRefer: colour") == 1
+    assert (workdir / "s.failed.jsonl").read_text().splitlines() == ["not json"]
+
+    strict = workdir / "t.jsonl"
+    strict.write_text('{"email": "c@example.com", "colour": "red"}\n')
+    result = runner.invoke(cli, ["import", "signups", str(strict), "--emulator",
+                                 "--strict-columns"])  # fmt: skip
+    assert result.exit_code == 1
+    (record,) = _results(workdir / "t.jsonl.results.jsonl")
+    assert record["status"] == "invalid" and "colour" in record["error"]
+
+
+def test_csv_extra_columns_are_a_file_level_notice(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """A CSV export's extra columns: one notice for 1,000 rows, never one error per row."""
+    path = _write_csv(
+        workdir / "s.csv", ["email", "customer_id", "name", "created"],
+        [[f"u{i}@example.com", str(i), f"U {i}", "2026-01-01"] for i in range(1000)],
+    )  # fmt: skip
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator", "--rate", "0",
+                                 "--concurrency", "32"])  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.count("customer_id") == 1
+    assert "ignored column(s) not sent to iRefer: created, customer_id" in result.stdout
+    assert len(_created(emulator)) == 1000
+    assert set(emulator.journal[0].params) >= {"email", "name"}
+    assert not {"customer_id", "created"} & set(emulator.journal[0].params)
+
+    strict = runner.invoke(cli, ["import", "signups", str(path), "--emulator",
+                                 "--strict-columns", "--resume"])  # fmt: skip
+    assert strict.exit_code == 2
+    assert strict.stderr.count("\n") == 1  # one line, not one per row
+    assert "line 1 (the header): unknown column(s): customer_id, created" in strict.stderr
+
+
+def test_file_level_problems_are_reported_once(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """No email column, or a header in another encoding: one error, exit 2, nothing sent."""
+    path = _write_csv(
+        workdir / "s.csv", ["mail", "name"], [[f"u{i}@x.io", "U"] for i in range(500)]
+    )
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 2
+    assert "line 1 (the header): missing required column(s): email" in result.stderr
+    assert result.stderr.count("missing") == 1
+    dry = runner.invoke(cli, ["import", "signups", str(path), "--dry-run"])
+    assert dry.exit_code == 2 and "missing required column(s): email" in dry.stderr
+
+    latin = workdir / "l.csv"
+    latin.write_bytes("e-mail adress,nàme\na@example.com,A\n".encode("latin-1"))
+    result = runner.invoke(cli, ["import", "signups", str(latin), "--emulator"])
+    assert result.exit_code == 2
+    assert "line 1 (the header): not valid UTF-8" in result.stderr
+    assert len(emulator.journal) == 0
 
 
 def test_non_tty_output_is_json_lines(runner: CliRunner, emulator: Emulator, workdir: Path) -> None:

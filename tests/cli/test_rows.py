@@ -29,18 +29,65 @@ def test_format_from_extension_or_content(tmp_path: Path) -> None:
 
 
 def test_csv_rows_become_requests(tmp_path: Path) -> None:
-    """Empty cells are 'not given'; whitespace is trimmed; source names are accepted."""
+    """Empty cells are 'not given'; other cells are sent exactly as written; source names work."""
     path = tmp_path / "s.csv"
     path.write_text(
-        "email,name,source,campaign_id\n a@example.com ,,twitter,\nb@example.com,B,,77\n"
+        "email,name,source,campaign_id\na@example.com,  Padded  ,twitter,\nb@example.com,B,,77\n"
         'c@example.com,"multi\nline",,\n'
     )
     rows = list(read_rows(path, "csv", KINDS["signups"]))
     assert [r.error for r in rows] == [None, None, None]
-    assert rows[0].request == NewSignupRequest("a@example.com", source="twitter")
+    assert rows[0].request == NewSignupRequest("a@example.com", name="  Padded  ", source="twitter")
     assert rows[1].request == NewSignupRequest("b@example.com", name="B", campaign_id="77")
-    assert [r.line for r in rows] == [2, 3, 5]
+    assert [r.line for r in rows] == [2, 3, 4]  # a multi-line record: the line it starts on
     assert count_rows(path, "csv") == 3
+
+
+def test_csv_lines_are_exact(tmp_path: Path) -> None:
+    """Blank lines, multi-line records and an oversized cell do not shift the line numbers."""
+    limit = csv.field_size_limit()
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "email,name\n"  # 1
+        "a@example.com,A\n"  # 2
+        "\n"  # 3 (blank)
+        'b@example.com,"two\nlines"\n'  # 4-5
+        f"c@example.com,{'x' * (limit + 10)}\n"  # 6: over the csv module's limit
+        "d@example.com,D\n"  # 7
+        'e@example.com,"x\n\ny"\n'  # 8-10
+        "f@example.com,F\n"  # 11
+    )
+    rows = list(read_rows(path, "csv", KINDS["signups"]))
+    assert [(r.line, r.error is None) for r in rows] == [
+        (2, True), (4, True), (6, False), (7, True), (8, True), (11, True),
+    ]  # fmt: skip
+    assert rows[3].request.email == "d@example.com"
+
+
+def test_empty_email_is_not_a_missing_column(tmp_path: Path) -> None:
+    """An empty required cell says so; a missing column says that."""
+    path = tmp_path / "s.csv"
+    path.write_text("email,name\n,Nobody\n")
+    (row,) = read_rows(path, "csv", KINDS["signups"])
+    assert row.error == "empty required cell(s): email"
+    path = tmp_path / "s.jsonl"
+    path.write_text('{"email": null}\n{"name": "X"}\n')
+    rows = list(read_rows(path, "jsonl", KINDS["signups"]))
+    assert [r.error for r in rows] == [
+        "empty required cell(s): email", "missing required column(s): email",
+    ]  # fmt: skip
+
+
+def test_non_utf8_rows_are_reported_at_their_line(tmp_path: Path) -> None:
+    """A data row in another encoding fails alone, at its own line (JSONL line 1 is line 1)."""
+    path = tmp_path / "s.csv"
+    path.write_bytes(b"email,name\na@example.com,Ren\xe9\nb@example.com,B\n")
+    rows = list(read_rows(path, "csv", KINDS["signups"]))
+    assert [(r.line, r.error is None) for r in rows] == [(2, False), (3, True)]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(b'{"email": "a@example.com", "name": "Ren\xe9"}\n{"email": "b@example.com"}\n')
+    rows = list(read_rows(path, "jsonl", KINDS["signups"]))
+    assert [(r.line, r.error is None) for r in rows] == [(1, False), (2, True)]
 
 
 def test_csv_row_errors(tmp_path: Path) -> None:
@@ -48,7 +95,7 @@ def test_csv_row_errors(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_text("email,campaign_id\na@example.com,1,extra\nb@example.com,abc\n")
     errors = [r.error for r in read_rows(path, "csv", KINDS["signups"])]
-    assert errors[0] is not None and "unknown column" in errors[0]
+    assert errors[0] == "1 more cell(s) than the header has columns"
     assert errors[1] is not None and "campaign_id" in errors[1]
 
 

@@ -35,5 +35,23 @@ async def test_signup_and_stats(load_example: Callable[[str], ModuleType]) -> No
         assert (await http.get("/referrers/nobody@example.com/stats")).status == 404
         assert (await http.post("/signups", json={"email": ""})).status == 422
         assert (await http.post("/signups", json={"email": "ann@example.com"})).status == 409
+        assert (await http.post("/signups", data=b"email=ann")).status == 400  # not JSON
+        assert (await http.post("/signups", json=["ann@example.com"])).status == 400
         assert app[example.IREFER] is client  # the same client for every request
     assert client.is_closed  # cleanup_ctx closed it
+
+
+def test_listens_on_loopback_only(
+    load_example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run as a script, the app binds 127.0.0.1, not every interface."""
+    from aiohttp import web
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(web, "run_app", lambda app, **kw: seen.update(kw))
+    import runpy
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "aiohttp_app.py"
+    runpy.run_path(str(path), run_name="__main__")
+    assert seen["host"] == "127.0.0.1"

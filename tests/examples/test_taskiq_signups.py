@@ -47,3 +47,29 @@ async def test_tasks_share_the_workers_one_client(
         await broker.shutdown()
     assert clients[0].is_closed
     assert emulator.participant("row9@example.com") is not None
+
+
+def test_send_exits_1_when_a_task_fails_or_a_row_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sender's exit code tells: 0 all ok; 1 for a refused row or a task that raised."""
+    import asyncio
+    import importlib
+    import sys
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    for name in [m for m in sys.modules if m.startswith("examples")]:
+        monkeypatch.delitem(sys.modules, name)
+    send = importlib.import_module("examples.taskiq_signups.send")
+    worker = importlib.import_module("examples.taskiq_signups.worker")
+    emulator = Emulator()
+    emulator.add_participant("dup@example.com")
+    monkeypatch.setattr(worker, "make_client", emulator.client)
+
+    assert asyncio.run(send.main(["ann@example.com", "bob@example.com"])) == 0
+    assert asyncio.run(send.main(["dup@example.com"])) == 1  # refused: already signed up
+    assert asyncio.run(send.main(["cy@example.com", ""])) == 1  # an invalid row in the chunk
+    emulator.inject_fault("http_5xx_before", method="newSignup", times=10)
+    assert asyncio.run(send.main(["dan@example.com"])) == 1  # the task raised
+    assert "the task failed" in capsys.readouterr().err

@@ -355,9 +355,14 @@ BAD_FILES: dict[str, bytes] = {
 }
 
 
+#: Files whose header is unusable: one file-level error, before anything is sent.
+FILE_LEVEL = {"empty.csv", "noheader.csv", "utf16.csv"}
+
+
 @pytest.mark.parametrize("name", sorted(BAD_FILES))
 def test_cli_import_of_bad_files_never_crashes(tmp_path: Path, name: str) -> None:
-    """``irefer import signups --emulator`` (and ``--dry-run``) on each bad file: exit 0 or 1."""
+    """``irefer import signups --emulator`` (and ``--dry-run``) on each bad file: exit 0 or 1,
+    or 2 with one error line for a problem of the whole file (no usable header)."""
     path = tmp_path / name
     path.write_bytes(BAD_FILES[name])
     runner = CliRunner()
@@ -365,5 +370,10 @@ def test_cli_import_of_bad_files_never_crashes(tmp_path: Path, name: str) -> Non
         result = runner.invoke(
             cli, ["import", "signups", str(path), "--emulator", "--progress", "none", *extra]
         )
+        if name in FILE_LEVEL:
+            assert result.exit_code == 2, (result.output, result.exception)
+            assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+            assert "line 1" in result.stderr
+            continue
         assert result.exit_code in (0, 1), (result.output, result.exception)
         assert result.exception is None or isinstance(result.exception, SystemExit)

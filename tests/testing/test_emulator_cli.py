@@ -74,10 +74,11 @@ def test_runs_standalone_and_stops_on_sigint() -> None:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         url = first.rsplit(" ", 1)[1].strip()
-        rest = [proc.stdout.readline() for _ in range(3)]
+        rest = [proc.stdout.readline() for _ in range(6)]
         output = first + "".join(rest)
-        assert "from-env-key" not in output
-        assert testing.DEFAULT_LICENSE_KEY not in output
+        assert "from-env-key" not in output  # a key from the environment is never printed
+        assert f"export IREFER_LICENSE_KEY={testing.DEFAULT_LICENSE_KEY}" in output  # demo key
+        assert f"export IREFER_BASE_URL={url}" in output
         assert "$IREFER_API_KEY" in output
         response = httpx.get(
             f"{url}{testing.DEFAULT_LICENSE_KEY}.js/campaignStats",

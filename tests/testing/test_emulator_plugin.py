@@ -57,6 +57,36 @@ def test_fixture_under_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
+def test_bare_async_tests_run_under_strict_mode(pytester: pytest.Pytester) -> None:
+    """The documented examples (bare ``async def``) pass in strict mode; other async tests are
+    left to pytest-asyncio (still not run without the marker)."""
+    pytester.makeini("[pytest]\nasyncio_mode = strict\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        async def test_bare(irefer_emulator):
+            await irefer_emulator.client.new_signup("ann@example.com")
+            assert len(irefer_emulator.journal) == 1
+
+        @pytest.mark.parametrize("email", ["a@example.com", "b@example.com"])
+        async def test_parametrized(irefer_emulator, email):
+            assert (await irefer_emulator.client.new_signup(email)).email == email
+
+        class TestInAClass:
+            async def test_method(self, irefer_emulator):
+                assert (await irefer_emulator.client.campaign_stats()).signups_total == 0
+
+        async def test_without_the_fixture():
+            raise AssertionError("strict mode does not run an unmarked async test")
+        """
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed") == 4, result.stdout.str()
+    assert "test_without_the_fixture" in result.stdout.str()  # skipped or failed, never passed
+
+
 def test_plugin_registers_its_marker(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess(*_plugin_args(), "--markers")
     result.stdout.fnmatch_lines(["*irefer_emulator(seed=0*"])
