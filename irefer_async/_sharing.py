@@ -2,33 +2,39 @@
 
 A busy page calls ``referrer_stats(email)`` on every view; when many views of the same
 participant arrive together, they would each spend a rate-limit slot on the same answer.
-`SingleFlight` runs the first caller's read as a task and hands its result, or its
-error, to every caller that asks for the same key (API method, campaign, parameters) while it
-is in flight:
+`SingleFlight` lets the first caller (the leader) run the read itself, inline, in its own
+task, and hands its result, or its error, to every caller that asks for the same key (API
+method, campaign, parameters) while it is in flight (the joiners, each waiting on a future of
+its own). A read nobody joins costs a dictionary entry and a context variable, no task:
 
-* the task is created in the first caller's context, so it runs under that call's deadline
-  and correlation id; later callers, arriving later, have later deadlines (same budget),
-  so a joiner may get the first caller's deadline error a little before its own deadline;
-* a caller that is cancelled (its page request was dropped) stops waiting, but the task
-  goes on for the others (each caller waits on its own future, which the task resolves);
-  only when *every* caller has gone is it cancelled, since nobody wants the answer;
-* the caller that started the request gets its error; every other caller gets its own
-  copy (its own traceback), never a shared object that every ``raise`` would grow. The
-  copies keep the shared request's ``correlation_id``: the one its log lines carry;
-* a caller whose own deadline ends before the shared request's stops waiting at its
+* the read runs in the leader's context, so under its deadline and correlation id; later
+  callers, arriving later, have later deadlines (same budget), so a joiner may get the
+  leader's deadline error a little before its own deadline;
+* a joiner that is cancelled (its page request was dropped) just stops waiting. A leader
+  that is cancelled takes its request with it (it ran in its task), so it **hands the work
+  over**: the first joiner still waiting becomes the leader and sends the read again
+  (reads are safe to repeat) under its own deadline, and the others keep waiting for it.
+  A leader's cancellation therefore costs the wire at most one more request, and none
+  when nobody joined; when every caller has gone, nothing is left running;
+* the leader gets its error; every joiner gets its own copy (its own traceback), never a
+  shared object that every ``raise`` would grow. The copies keep the shared request's
+  ``correlation_id``: the one its log lines carry;
+* a joiner whose own deadline ends before the shared request's answer stops waiting at its
   deadline with `DeadlineExceededError`.
 
 Writes never share (`fresh_reads` also keeps a write's reconciling read out of any
 flight that started before the write). Only reads that return a whole result share, never
-the streaming iterators.
+the streaming iterators. A read that never suspends (an in-process transport answering at
+once) is over before anyone can join it, so it shares nothing: there is nothing in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
+import enum
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
@@ -44,6 +50,11 @@ _FRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("irefer_async_fres
 _FLIGHT: contextvars.ContextVar[_Flight[Any] | None] = contextvars.ContextVar(
     "irefer_async_flight", default=None
 )
+
+
+class _Signal(enum.Enum):
+    #: Set on a joiner's future: the leader was cancelled, this joiner sends the read now.
+    LEAD = "lead"
 
 
 @contextmanager
@@ -66,30 +77,27 @@ def must_be_fresh() -> bool:
 
 
 def note_sent() -> None:
-    """Record that the shared request running in this context left the client."""
+    """Record that the shared request led from this context left the client."""
     flight = _FLIGHT.get()
     if flight is not None:
         flight.sent = True
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("at", "done", "key", "sent", "task", "waiters")
+    __slots__ = ("at", "key", "sent", "waiters")
 
     def __init__(self, key: Hashable, at: float) -> None:
         self.key = key
-        #: The deadline the task runs under (loop time).
+        #: The deadline the current leader's read runs under (loop time).
         self.at = at
-        self.task: asyncio.Task[None] | None = None
-        #: Each waiting caller's own future, and whether it is the caller that started it.
-        self.waiters: list[tuple[asyncio.Future[T], bool]] = []
-        #: Whether the request has been sent (for an early caller's deadline error).
+        #: Each joiner's own future, in arrival order (the next leader is the first alive).
+        self.waiters: deque[asyncio.Future[T | _Signal]] = deque()
+        #: Whether the current leader's request has been sent (for a joiner's deadline error).
         self.sent = False
-        #: Whether the request is over (its outcome handed to the callers).
-        self.done = False
 
 
 class SingleFlight:
-    """Identical reads in flight share one request: ``await flights.run(key, fetch)``."""
+    """Identical reads in flight share one request: ``await flights.run(key, fetch, method)``."""
 
     __slots__ = ("_flights",)
 
@@ -105,18 +113,18 @@ class SingleFlight:
         return key in self._flights
 
     async def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> T:
-        """Return the answer of the request in flight for ``key``, starting it if none is."""
+        """Return the answer of the request in flight for ``key``, leading one if none is.
+
+        ``fetch`` is this caller's own read: run inline if it leads, or if the leader is
+        cancelled and the work is handed over to it.
+        """
         flight: _Flight[T] | None = self._flights.get(key)
         if flight is not None:
-            return await self._wait(flight, method, first=False)
+            return await self._join(flight, fetch, method)
         deadline = current_deadline()
         flight = _Flight(key, math.inf if deadline is None else deadline.at)
         self._flights[key] = flight
-        # Created in this caller's context: its deadline and correlation id.
-        # Not started eagerly: callers arriving in the meantime join even when the
-        # transport answers without suspending (in-process), on every Python version.
-        flight.task = asyncio.ensure_future(self._fly(flight, fetch))
-        return await self._wait(flight, method, first=True)
+        return await self._lead(flight, fetch)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh instead of joining the flights that ``match``.
@@ -127,82 +135,93 @@ class SingleFlight:
         for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
 
-    async def _fly(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]]) -> None:
-        """Run the shared request (``fetch``), then hand its outcome to every waiting caller."""
-        _FLIGHT.set(flight)  # the task's own context: seen by note_sent()
+    async def _lead(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]]) -> T:
+        """Run the read in this caller's task, then hand its outcome to every joiner."""
+        token = _FLIGHT.set(flight)  # seen by note_sent() down the pipeline
         try:
             result = await fetch()
-        except BaseException as exc:  # its outcome, whatever it is, goes to the callers
+        except Exception as exc:
             self._land(flight, None, exc)
-            if not isinstance(exc, Exception):  # cancelled, interrupted: the task is too
-                raise
-            return
+            raise
+        except BaseException:  # cancelled (or interrupted): no answer for the joiners
+            self._hand_over(flight)
+            raise
+        finally:
+            _FLIGHT.reset(token)
         self._land(flight, result, None)
+        return result
 
-    def _land(self, flight: _Flight[T], result: T | None, error: BaseException | None) -> None:
+    async def _join(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]], method: str) -> T:
+        """Wait for the leader's answer (at most until this caller's deadline)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T | _Signal] = loop.create_future()
+        flight.waiters.append(future)
+        deadline = current_deadline()
+        # Bounded by this caller's own deadline whoever leads (a handed-over flight runs
+        # under its new leader's deadline, which may be later than this one).
+        timer = (
+            None if deadline is None else loop.call_at(deadline.at, _expire, future, flight, method)
+        )
+        try:
+            outcome = await future
+        except BaseException:
+            # Cancelled after being made the leader: the next joiner leads instead.
+            if _made_leader(future):
+                self._hand_over(flight)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if outcome is _Signal.LEAD:
+            if deadline is not None:
+                flight.at = deadline.at
+            return await self._lead(flight, fetch)
+        return outcome
+
+    def _land(self, flight: _Flight[T], result: T | None, error: Exception | None) -> None:
         self._drop(flight)
-        flight.done = True
-        for future, first in flight.waiters:
-            if future.done():  # that caller has gone
+        waiters = flight.waiters
+        while waiters:
+            future = waiters.popleft()
+            if future.done():  # that joiner has gone
                 continue
             if error is None:
                 future.set_result(result)  # type: ignore[arg-type]
-            elif isinstance(error, asyncio.CancelledError):
-                future.cancel()
             else:
-                future.set_exception(_for_caller(error, first))
-        flight.waiters.clear()
+                future.set_exception(_own_copy(error) if isinstance(error, IReferError) else error)
+
+    def _hand_over(self, flight: _Flight[Any]) -> None:
+        """Make the first joiner still waiting the leader (the leader left without an answer)."""
+        flight.sent = False
+        flight.at = math.inf  # until the new leader sets its own
+        waiters = flight.waiters
+        while waiters:
+            future = waiters.popleft()
+            if not future.done():
+                future.set_result(_Signal.LEAD)
+                return
+        # Nobody waits: the flight is over, a caller arriving now starts afresh.
+        self._drop(flight)
 
     def _drop(self, flight: _Flight[Any]) -> None:
         if self._flights.get(flight.key) is flight:
             del self._flights[flight.key]
 
-    async def _wait(self, flight: _Flight[T], method: str, first: bool) -> T:
-        # A flight in the table is never over: it leaves the table as it lands.
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        flight.waiters.append((future, first))
-        deadline = current_deadline()
-        try:
-            if deadline is not None and deadline.at < flight.at:
-                # This caller must be answered sooner than the shared request is bounded.
-                await _until(future, deadline.at)
-                if not future.done():
-                    raise _late(method, flight.sent)
-                return future.result()
-            return await future
-        finally:
-            if not future.done():
-                future.cancel()
-            orphan = self._left(flight)
-            if orphan is not None:
-                # Cancelled means over: no task of this call outlives it.
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({orphan})
 
-    def _left(self, flight: _Flight[Any]) -> asyncio.Task[None] | None:
-        """Cancel the request if no caller waits for it any more; return it if so."""
-        task = flight.task
-        if flight.done or task is None or task.done():
-            return None
-        if any(not future.done() for future, _ in flight.waiters):
-            return None
-        # A caller arriving now must start afresh, not join a request being cancelled.
-        self._drop(flight)
-        task.cancel()
-        return task
+def _expire(future: asyncio.Future[Any], flight: _Flight[Any], method: str) -> None:
+    """Stop a joiner waiting at its deadline (the shared request goes on for the others)."""
+    if not future.done():
+        future.set_exception(_late(method, flight.sent))
 
 
-async def _until(future: asyncio.Future[Any], at: float) -> None:
-    """Wait for ``future`` until loop time ``at`` at most (without cancelling it)."""
-    remaining = at - asyncio.get_running_loop().time()
-    if remaining > 0:
-        await asyncio.wait({future}, timeout=remaining)
-
-
-def _for_caller(error: BaseException, first: bool) -> BaseException:
-    if first or not isinstance(error, IReferError):
-        return error
-    return _own_copy(error)
+def _made_leader(future: asyncio.Future[Any]) -> bool:
+    """Whether ``future`` told its joiner to lead (the signal the joiner must pass on)."""
+    return (
+        future.done()
+        and not future.cancelled()
+        and future.exception() is None
+        and future.result() is _Signal.LEAD
+    )
 
 
 def _late(method: str, sent: bool) -> DeadlineExceededError:

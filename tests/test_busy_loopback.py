@@ -118,3 +118,24 @@ async def test_a_full_queue_fails_fast_not_late(name: str) -> None:
     assert all(not e.sent and e.waiting_for == "rate limit" for e in refusals)
     assert max(refused_at) < 1.5 + 0.2  # nobody waits past the deadline
     assert sum(1 for t in refused_at if t < 0.5) >= 6  # refused at once, not at the deadline
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+async def test_a_leader_cancelled_while_the_server_holds_hands_over(name: str) -> None:
+    """The leader is cancelled mid-hold: its 19 joiners get the answer, 2 requests in all."""
+    async with (
+        misbehaving("hold", samples.REFERRER_STATS, hold=0.2) as server,
+        _client(server.url, name) as client,
+    ):
+        leader = asyncio.create_task(client.referrer_stats("ann@example.com"))
+        await asyncio.sleep(0.05)  # its request is held by the server
+        joiners = [
+            asyncio.create_task(client.referrer_stats("ann@example.com"))
+            for _ in range(CALLERS - 1)
+        ]
+        await asyncio.sleep(0.01)
+        leader.cancel()
+        results = await asyncio.gather(*joiners)
+    assert leader.cancelled()
+    assert server.requests == 2
+    assert {r.referrals_made for r in results} == {samples.REFERRER_STATS["referrals_made"]}

@@ -274,8 +274,139 @@ def test_first_callers_cancellation_does_not_cancel_the_others(name: str) -> Non
                 return results
 
         results = run_virtual(main())
-    assert len(wire.times) == 1
+    # The leader's request went with it; the first joiner sent it again: one more, no more.
+    assert len(wire.times) == 2
     assert [r.email for r in results] == ["ann@example.com"] * 3
+
+
+@pytest.mark.parametrize("name", TRANSPORTS)
+def test_a_cancelled_leader_hands_over_to_its_two_joiners_for_one_extra_request(
+    name: str,
+) -> None:
+    """Leader cancelled mid-request with 2 joiners: both answered, 2 requests on the wire."""
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
+        wire = Wire(mock, delay=1.0)
+
+        async def main() -> tuple[list[Any], float]:
+            loop = asyncio.get_running_loop()
+            async with make_client(**_transport(name)) as client:
+                leader = asyncio.create_task(client.referrer_stats("ann@example.com"))
+                await asyncio.sleep(0.5)
+                joiners = [
+                    asyncio.create_task(client.referrer_stats("ann@example.com")) for _ in range(2)
+                ]
+                await asyncio.sleep(0.1)
+                leader.cancel()
+                results = await asyncio.gather(*joiners)
+                assert leader.cancelled()
+                assert len(client._flights) == 0  # type: ignore[arg-type]
+                return results, loop.time()
+
+        results, ended = run_virtual(main())
+    assert len(wire.times) == 2
+    assert wire.times[1] - wire.times[0] == pytest.approx(0.6, abs=0.01)  # sent at the hand-over
+    assert [r.email for r in results] == ["ann@example.com"] * 2
+
+
+def test_a_cancelled_leader_nobody_joined_costs_no_extra_request() -> None:
+    """Leader cancelled alone: 1 request, nothing left running, the next caller starts afresh."""
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
+        wire = Wire(mock, delay=1.0)
+
+        async def main() -> int:
+            async with make_client() as client:
+                leader = asyncio.create_task(client.referrer_stats("ann@example.com"))
+                await asyncio.sleep(0.1)
+                leader.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await leader
+                assert len(client._flights) == 0  # type: ignore[arg-type]
+                left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+                return len(left)
+
+        assert run_virtual(main()) == 0
+    assert len(wire.times) == 1
+
+
+def test_a_new_leader_cancelled_before_it_runs_passes_the_work_on() -> None:
+    """Leader and first joiner cancelled together: the second joiner leads and is answered."""
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
+        wire = Wire(mock, delay=1.0)
+
+        async def main() -> Any:
+            async with make_client() as client:
+                callers = [
+                    asyncio.create_task(client.referrer_stats("ann@example.com")) for _ in range(3)
+                ]
+                await asyncio.sleep(0.1)
+                callers[0].cancel()
+                await asyncio.sleep(0)  # the leader hands over to callers[1] ...
+                callers[1].cancel()  # ... which is cancelled before it can send
+                result = await callers[2]
+                for task in callers[:2]:
+                    with pytest.raises(asyncio.CancelledError):
+                        await task
+                return result
+
+        result = run_virtual(main())
+    assert result.email == "ann@example.com"
+    assert len(wire.times) == 2  # the first leader's, then callers[2]'s
+
+
+def test_a_read_nobody_joins_runs_in_its_callers_task() -> None:
+    """Sharing on, nothing to share: the request is sent from the caller's own task."""
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
+        senders: list[asyncio.Task[Any] | None] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            senders.append(asyncio.current_task())
+            return httpx.Response(200, json=_stats("ann@example.com"))
+
+        mock.get("referrerStats").mock(side_effect=answer)
+
+        async def main() -> asyncio.Task[Any] | None:
+            async with make_client() as client:
+                await client.referrer_stats("ann@example.com")
+                return asyncio.current_task()
+
+        caller = run_virtual(main())
+    assert senders == [caller]
+
+
+def test_a_joiner_after_a_hand_over_still_stops_at_its_own_deadline() -> None:
+    """The new leader has a later deadline than a remaining joiner: the joiner stops at its own."""
+    from irefer_async._deadline import Deadline, deadline_scope
+
+    with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
+        Wire(mock, delay=5.0)
+
+        async def main() -> tuple[float, DeadlineExceededError]:
+            loop = asyncio.get_running_loop()
+            async with make_client(retry=RetryConfig(deadline=30.0), timeout=60.0) as client:
+
+                async def within(budget: float) -> None:
+                    with deadline_scope(Deadline.after(budget)):
+                        await client.referrer_stats("ann@example.com")
+
+                leader = asyncio.create_task(within(1.5))
+                await asyncio.sleep(0.1)
+                heir = asyncio.create_task(client.referrer_stats("ann@example.com"))
+                await asyncio.sleep(0.1)
+                start = loop.time()
+                # Later than the leader's deadline when it joins, earlier than the heir's.
+                tight_task = asyncio.create_task(within(2.0))
+
+                await asyncio.sleep(0.1)
+                leader.cancel()  # heir leads now, under its 30 s deadline
+                with pytest.raises(DeadlineExceededError) as info:
+                    await tight_task
+                waited = loop.time() - start
+                await heir
+                return waited, info.value
+
+        waited, error = run_virtual(main())
+    assert waited == pytest.approx(2.0)
+    assert error.sent is True  # the heir's request was on the wire
 
 
 def test_when_every_caller_is_cancelled_the_shared_request_is_too() -> None:
