@@ -337,9 +337,7 @@ class IReferClient:
                 return result
 
         else:
-
-            async def fetch() -> T:
-                return await self._pipeline(endpoint, campaign, params)
+            fetch = partial(self._pipeline, endpoint, campaign, params)  # no extra frame
 
         if self._flights is None:
             return await fetch()

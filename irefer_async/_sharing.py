@@ -90,8 +90,9 @@ class _Flight(Generic[T]):
         self.key = key
         #: The deadline the current leader's read runs under (loop time).
         self.at = at
-        #: Each joiner's own future, in arrival order (the next leader is the first alive).
-        self.waiters: deque[asyncio.Future[T | _Signal]] = deque()
+        #: Each joiner's own future, in arrival order (the next leader is the first alive);
+        #: made by the first joiner (a read nobody joins allocates none).
+        self.waiters: deque[asyncio.Future[T | _Signal]] | None = None
         #: Whether the current leader's request has been sent (for a joiner's deadline error).
         self.sent = False
 
@@ -112,19 +113,20 @@ class SingleFlight:
         """Whether a request for ``key`` is in flight (a new caller would join it)."""
         return key in self._flights
 
-    async def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> T:
+    def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> Awaitable[T]:
         """Return the answer of the request in flight for ``key``, leading one if none is.
 
         ``fetch`` is this caller's own read: run inline if it leads, or if the leader is
-        cancelled and the work is handed over to it.
+        cancelled and the work is handed over to it. (A plain function returning the
+        coroutine to await: one coroutine frame fewer on every read.)
         """
         flight: _Flight[T] | None = self._flights.get(key)
         if flight is not None:
-            return await self._join(flight, fetch, method)
+            return self._join(flight, fetch, method)
         deadline = current_deadline()
         flight = _Flight(key, math.inf if deadline is None else deadline.at)
         self._flights[key] = flight
-        return await self._lead(flight, fetch)
+        return self._lead(flight, fetch)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh instead of joining the flights that ``match``.
@@ -155,6 +157,8 @@ class SingleFlight:
         """Wait for the leader's answer (at most until this caller's deadline)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T | _Signal] = loop.create_future()
+        if flight.waiters is None:
+            flight.waiters = deque()
         flight.waiters.append(future)
         deadline = current_deadline()
         # Bounded by this caller's own deadline whoever leads (a handed-over flight runs
@@ -181,7 +185,7 @@ class SingleFlight:
     def _land(self, flight: _Flight[T], result: T | None, error: Exception | None) -> None:
         self._drop(flight)
         waiters = flight.waiters
-        while waiters:
+        while waiters:  # None or empty: nobody joined
             future = waiters.popleft()
             if future.done():  # that joiner has gone
                 continue
