@@ -6,7 +6,8 @@ parameters (the endpoint table), the observability decision, the retry fast path
 (concurrency cap, no rate limit), the query string and request (``httpx.Request`` built from
 pre-encoded parts), reading the response (status and body classification, JSON parse excluded)
 and decoding into models, the call's deadline scope, and read sharing (the single-flight layer,
-on by default: priced as a default call minus one with ``share_reads=False``). JSON parsing and
+on by default, its first caller running the read inline: priced as a default call minus one
+with ``share_reads=False``). JSON parsing and
 the transport are not the SDK's: they are timed as references. A whole call over an instant in-
 memory transport, minus the same transport driven by hand (request built, body read and
 parsed), is printed beside the sum: it also holds what the pieces leave out (the call's
@@ -153,7 +154,7 @@ async def _measure(calls: int) -> dict[str, float]:
         )
         found["call deadline (Deadline.after + deadline_scope)"] = _time_sync(deadline, calls)
         whole = await _time_async(sdk, calls)
-        found["read sharing, on by default (single flight: a task per read)"] = max(
+        found["read sharing, on by default (single flight: leader inline)"] = max(
             0.0, whole - await _time_async(sdk_unshared, calls)
         )
         hand = await _time_async(by_hand, calls)

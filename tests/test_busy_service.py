@@ -235,6 +235,20 @@ def test_100_concurrent_identical_reads_send_one_request(name: str) -> None:
     assert len(results) == 100 and all(r == results[0] for r in results)
 
 
+def test_100_identical_reads_against_the_in_process_emulator_send_one_request() -> None:
+    """The emulator's transport suspends once, as a socket does: the 99 others join the first."""
+    from irefer_async.testing import Emulator
+
+    async def main() -> int:
+        emulator = Emulator()
+        emulator.add_participant("ann@example.com")
+        async with emulator.client() as client:
+            await asyncio.gather(*(client.referrer_stats("ann@example.com") for _ in range(100)))
+        return len(emulator.journal)
+
+    assert run_virtual(main()) == 1
+
+
 def test_different_parameters_or_campaigns_do_not_share() -> None:
     """Same method, other email or campaign: separate requests."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:

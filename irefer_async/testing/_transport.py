@@ -96,6 +96,9 @@ class _InProcess:
 
     async def handle_async_request(self, request: Any) -> Any:
         """Serve *request* from the emulator, or raise the error a fault calls for."""
+        # A request on a socket suspends at least once: other calls run meanwhile (and an
+        # identical read joins this one, as it would over the network).
+        await asyncio.sleep(0)
         http = self._http
         url = request.url
         body = await request.aread() if request.method != "GET" else b""
