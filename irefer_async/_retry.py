@@ -41,6 +41,10 @@ __all__ = ["RetryConfig", "call_with_retry", "is_retryable", "wait_for"]
 
 T = TypeVar("T")
 
+#: See :attr:`RetryConfig.settle`: as long again as the default read timeout (10 s), so a write
+#: still being processed up to 20 s after it was sent is seen by the read that decides a resend.
+DEFAULT_SETTLE = 10.0
+
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
@@ -70,6 +74,8 @@ class RetryConfig:
     wait_jitter: float = attrs.field(default=0.5, validator=_non_negative)
     #: Total seconds a call may spend across attempts and waits (``math.inf`` for none).
     deadline: float = attrs.field(default=30.0, validator=_non_negative)
+    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land.
+    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_non_negative)
 
 
 def is_retryable(exc: BaseException) -> bool:
