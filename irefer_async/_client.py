@@ -10,6 +10,8 @@ arguments (:mod:`._endpoints`), then runs the layers, each in its own module::
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import math
 import os
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -21,12 +23,15 @@ from . import _bulk
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
 from ._converter import decode
+from ._deadline import Deadline, current_deadline, deadline_scope
 from ._errors import (
-    APIError,
     ClientStateError,
     ConfigurationError,
+    DeadlineExceededError,
+    DuplicateSignupError,
     InvalidRequestError,
     IReferError,
+    MalformedResponseError,
     RateLimitedError,
 )
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
@@ -43,6 +48,7 @@ from ._models import (
 from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
+from ._settle import Board, Sighting, parse_http_date, parse_row_time
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write
 
@@ -71,6 +77,35 @@ _LICENSE_LENGTH = 32
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
+
+#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
+#: the ``Date`` header both have a resolution of one second.
+_CLOCK_SLACK = 2.0
+#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
+_timeout_at = getattr(asyncio, "timeout_at", None)
+
+
+async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], method: str) -> T:
+    """Run one HTTP exchange, cut when the call's deadline passes (a trickling body included)."""
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise DeadlineExceededError(
+            f"{method}: the call's deadline ({deadline.budget:g}s) passed before sending",
+            method=method,
+            sent=False,
+        )
+    try:
+        if _timeout_at is not None:
+            async with _timeout_at(deadline.at):
+                return await exchange()
+        return await asyncio.wait_for(exchange(), remaining)
+    except asyncio.TimeoutError:
+        pass
+    raise DeadlineExceededError(
+        f"{method}: the call's deadline ({deadline.budget:g}s) passed during the exchange",
+        method=method,
+        sent=True,
+    )
 
 
 def _license_key(value: str | None) -> str:
@@ -221,6 +256,10 @@ class IReferClient:
             )
         self._retry = retry
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
+        self._budget = retry.deadline if retry is not None else math.inf
+        self._settle = (retry or DEFAULT_RETRY).settle
+        # Shared reconciling reads, one board per (list endpoint, campaign).
+        self._boards: dict[tuple[str, str | None], Board] = {}
         concurrency = _concurrency(max_concurrency)
         self._max_concurrency = concurrency
         self._throttle = Throttle(build_limiter(rate_limit), concurrency)
@@ -325,6 +364,12 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
+        with deadline_scope(Deadline.after(self._budget)):
+            return await self._traced_call(endpoint, campaign, params)
+
+    async def _traced_call(
+        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
+    ) -> Any:
         # None for a read nobody observes (no hook, logger quiet at INFO): the fast path.
         trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
         try:
@@ -335,8 +380,8 @@ class IReferClient:
             else:
                 assert trace is not None  # writes are always traced: the reconciling read
                 # must run under the write's correlation id
-                reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params))
                 state = WriteState()
+                reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
                 result = await call_with_retry(
                     lambda: guarded_write(
                         lambda: self._attempt(endpoint, params, trace),
@@ -344,6 +389,8 @@ class IReferClient:
                         method=endpoint.name,
                         params=params,
                         state=state,
+                        settle=self._settle,
+                        check_refusal=endpoint is ep.NEW_SIGNUP,
                     ),
                     self._retry,
                 )
@@ -359,9 +406,18 @@ class IReferClient:
     ) -> Any:
         """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
         throttle = self._throttle
+        deadline = current_deadline()
         async with throttle:
             try:
-                if trace is None:
+                if deadline is not None and not math.isinf(deadline.at):
+                    data = await _within(
+                        deadline,
+                        lambda: self._sender.get_json(endpoint.name, params)
+                        if trace is None
+                        else trace.send(self._sender.get_json, endpoint.name, params),
+                        endpoint.name,
+                    )
+                elif trace is None:
                     data = await self._sender.get_json(endpoint.name, params)
                 else:
                     data = await trace.send(self._sender.get_json, endpoint.name, params)
@@ -374,24 +430,100 @@ class IReferClient:
             return decode(data, endpoint.result, method=endpoint.name)
         return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))
 
-    def _reconciler(
-        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
-    ) -> Callable[[], Awaitable[Any]]:
-        if endpoint is ep.NEW_SIGNUP:
-            return lambda: self._signup_landed(campaign, params["email"])
-        return lambda: self._action_landed(campaign, params["external_id"], params["action"])
+    # -- shared reconciling reads (see _settle.py and _write_safety.py) ------------------
 
-    async def _signup_landed(self, campaign: str | None, email: str) -> NewSignup | None:
+    def _reconciler(
+        self,
+        endpoint: ep.Endpoint,
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+    ) -> Callable[[float, bool], Awaitable[Any]]:
+        if endpoint is ep.NEW_SIGNUP:
+            return lambda not_before, refused: self._signup_landed(
+                campaign, params, state, not_before, refused=refused
+            )
+        return lambda not_before, _: self._action_landed(campaign, params, not_before)
+
+    def _board(self, endpoint: ep.Endpoint, campaign: str | None) -> Board:
+        board = self._boards.get((endpoint.name, campaign))
+        if board is None:
+            key_of = _signup_key if endpoint is ep.REFERRERS else _action_key
+            board = Board(lambda: self._scan_rows(endpoint, campaign), key_of)
+            self._boards[endpoint.name, campaign] = board
+        return board
+
+    async def _scan_rows(
+        self, endpoint: ep.Endpoint, campaign: str | None
+    ) -> tuple[list[Any], float | None]:
+        """One shared read of a whole list: its raw rows and the server's clock."""
+        params = ep.build_params(endpoint, campaign, {})
+        method = endpoint.name
+
+        async def attempt() -> tuple[Any, str | None]:
+            deadline = current_deadline()
+            assert deadline is not None
+            async with self._throttle:
+                return await _within(
+                    deadline, lambda: self._sender.get_json_dated(method, params), method
+                )
+
+        # Shared by many calls: its own budget, whichever call's task started the scan.
+        with deadline_scope(Deadline.after(self._budget), detached=True):
+            data, date = await call_with_retry(attempt, self._retry)
+        if type(data) is not list:
+            raise MalformedResponseError(
+                f"{method}: expected a list", method=method, detail="the body is not an array"
+            )
+        return data, parse_http_date(date)
+
+    async def _signup_landed(
+        self,
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+        not_before: float,
+        *,
+        refused: bool,
+    ) -> NewSignup | None:
+        email = params["email"]
+        sighting = await self._board(ep.REFERRERS, campaign).lookup(email.casefold(), not_before)
+        if sighting is None:
+            return None
+        created = parse_row_time(sighting.row.get("created_at"))
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        existed = refused or (
+            created is not None
+            and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
+        )
+        if existed:
+            raise _duplicate(params, sighting, created)
+        return await self._landed_signup(campaign, email, sighting)
+
+    async def _landed_signup(
+        self, campaign: str | None, email: str, sighting: Sighting
+    ) -> NewSignup:
+        """The reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
         try:
             stats = await self.referrer_stats(email, campaign_id=campaign)
-        except APIError:
-            return None  # referrerStats knows no such participant: the signup did not land
+        except IReferError:
+            row = sighting.row
+            code = row.get("referral_link")
+            return NewSignup(
+                campaign_name="",
+                email=str(row.get("email") or email),
+                confirmed=False,
+                referral_link=code if isinstance(code, str) else "",
+                referrer=row.get("referrer_email") or None,
+                reconciled=True,
+                raw=row,
+            )
         return NewSignup(
             campaign_name=stats.campaign_name,
             email=stats.email,
             confirmed=stats.confirmed,
             referral_link=stats.referral_link,
-            referrer=None,
+            referrer=sighting.row.get("referrer_email") or None,
             reward_next=stats.reward_next,
             reward_next_description=stats.reward_next_description,
             reward_next_referrals_required=stats.reward_next_referrals_remaining,
@@ -401,14 +533,16 @@ class IReferClient:
         )
 
     async def _action_landed(
-        self, campaign: str | None, external_id: str, action: str
+        self, campaign: str | None, params: dict[str, str], not_before: float
     ) -> NewSpecificAction | None:
-        for row in await self.specific_action_signups(campaign_id=campaign):
-            if row.referred_person == external_id and row.specific_action == action:
-                return NewSpecificAction(
-                    campaign_name=None, external_id=external_id, reconciled=True, raw=row.raw
-                )
-        return None
+        external_id = params["external_id"]
+        board = self._board(ep.SPECIFIC_ACTION_SIGNUPS, campaign)
+        sighting = await board.lookup((external_id, params["action"]), not_before)
+        if sighting is None:
+            return None
+        return NewSpecificAction(
+            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
+        )
 
     # -- the seven endpoints -----------------------------------------------------------
 
@@ -515,3 +649,28 @@ class IReferClient:
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see :meth:`bulk_new_signups`."""
         return _bulk.new_specific_actions(self, rows, concurrency=concurrency, ordered=ordered)
+
+
+def _signup_key(row: Any) -> str | None:
+    email = row.get("email") if type(row) is dict else None
+    return email.casefold() if isinstance(email, str) else None
+
+
+def _action_key(row: Any) -> tuple[Any, Any] | None:
+    if type(row) is not dict:
+        return None
+    return (row.get("referred_person"), row.get("specific_action"))
+
+
+def _duplicate(
+    params: dict[str, str], sighting: Sighting, created: float | None
+) -> DuplicateSignupError:
+    referrer = sighting.row.get("referrer_email")
+    return DuplicateSignupError(
+        email=params["email"],
+        existed_since=None
+        if created is None
+        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+        referrer_code=params.get("referrer_code"),
+    )

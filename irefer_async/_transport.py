@@ -100,6 +100,14 @@ class Sender:
 
     async def get_json(self, method: str, params: dict[str, str]) -> Any:
         """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body."""
+        return self._read(method, await self._get(method, params))
+
+    async def get_json_dated(self, method: str, params: dict[str, str]) -> tuple[Any, str | None]:
+        """Like :meth:`get_json`, with the response's ``Date`` header (the server's clock)."""
+        response = await self._get(method, params)
+        return self._read(method, response), response.headers.get("date")
+
+    async def _get(self, method: str, params: dict[str, str]) -> httpx.Response:
         error: IReferError | None = None
         try:
             response = await self._http.get(self.url_for(method, params))
@@ -121,7 +129,7 @@ class Sender:
             )
         if error is not None:
             raise error
-        return self._read(method, response)
+        return response
 
     def _read(self, method: str, response: httpx.Response) -> Any:
         status = response.status_code
@@ -142,7 +150,8 @@ class Sender:
         if data is None:
             raise EmptyResponseError(f"{method}: empty or null response body", method=method)
         if data is _NOT_JSON:
-            snippet = self._redactor.redact(content[:60].decode("utf-8", "replace"))
+            # Redact the whole body, then cut: a cut first could split a key and hide it.
+            snippet = self._redactor.quote(content.decode("utf-8", "replace"), _SNIPPET)
             raise MalformedResponseError(
                 f"{method}: response body is not JSON",
                 method=method,
@@ -151,7 +160,7 @@ class Sender:
             )
         if type(data) is dict and "error" in data:
             raise APIError(
-                self._redactor.redact(str(data["error"])),
+                self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
                 None if data.get("error_code") is None else str(data["error_code"]),
                 method=method,
             )
@@ -159,3 +168,7 @@ class Sender:
 
 
 _NOT_JSON: Any = object()
+#: Characters of a non-JSON body quoted in an error, after redaction.
+_SNIPPET = 60
+#: Characters of an API error text kept, after redaction.
+_API_ERROR_TEXT = 500

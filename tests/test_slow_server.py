@@ -152,7 +152,7 @@ async def test_ambiguous_actions_share_their_reconciling_reads() -> None:
     assert all(not r.reconciled for r in results)
     assert server.requests["newSpecificAction"] == 80  # 40 failed before processing + 40 resent
     assert len(server.actions) == 540
-    assert server.requests["specificActionSignups"] <= 3
+    assert server.requests["specificActionSignups"] <= 8  # a few shared scans, not 40
 
 
 @pytest.mark.parametrize("method", ["newSignup", "referrerStats"])
