@@ -459,18 +459,32 @@ class IReferClient:
         """One shared read of a whole list: its raw rows and the server's clock."""
         params = ep.build_params(endpoint, campaign, {})
         method = endpoint.name
+        # Traced as a read of its own; it runs under the id of the write that started it.
+        trace = start_call(self._event_hooks, method, campaign, False)
 
         async def attempt() -> tuple[Any, str | None]:
             deadline = current_deadline()
             assert deadline is not None
+            get = self._sender.get_json_dated
             async with self._throttle:
-                return await _within(
-                    deadline, lambda: self._sender.get_json_dated(method, params), method
+                answer = await _within(
+                    deadline,
+                    lambda: get(method, params) if trace is None else trace.send(get, method, params),
+                    method,
                 )
+            if trace is not None:
+                await trace.decode(lambda: answer)
+            return answer
 
         # Shared by many calls: its own budget, whichever call's task started the scan.
-        with deadline_scope(Deadline.after(self._budget), detached=True):
-            data, date = await call_with_retry(attempt, self._retry)
+        try:
+            with deadline_scope(Deadline.after(self._budget), detached=True):
+                data, date = await call_with_retry(attempt, self._retry)
+        except IReferError as exc:
+            end_call(trace, exc)
+            raise
+        if trace is not None:
+            trace.end(None)
         if type(data) is not list:
             raise MalformedResponseError(
                 f"{method}: expected a list", method=method, detail="the body is not an array"

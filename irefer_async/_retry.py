@@ -26,6 +26,7 @@ from typing import TypeVar
 import attrs
 import tenacity
 
+from ._deadline import current_deadline
 from ._errors import (
     ConfigurationError,
     EmptyResponseError,
@@ -137,10 +138,14 @@ async def _retry_after_first(
             exc.attempts = attempts
             raise
 
+    deadline = current_deadline()
+
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= config.attempts:
             return True
         upcoming = state.upcoming_sleep or 0.0
+        if deadline is not None:  # the call's own (settle waits and reads included)
+            return loop.time() + upcoming >= deadline.at
         return math.isfinite(config.deadline) and (
             loop.time() - started + upcoming > config.deadline
         )

@@ -11,8 +11,8 @@ one scan at a time (single-flight) and every scan answers every pending lookup a
 
 Lookups not yet due stay pending and are answered by a later scan. Scans run when a lookup
 falls due, and also early (a scan may prove "landed" before the window ends), at most
-once per three scan durations (``EARLY_GAP``), so scanning takes at most a quarter of the
-time whatever the number of pending writes. A failed scan fails only the lookups that
+once per three scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``), so scanning
+takes at most a quarter of the time whatever the number of pending writes. A failed scan fails only the lookups that
 were due; the others wait for the next one.
 
 The scan itself is a small interface (:data:`ScanRows`): the client supplies it (the whole
@@ -34,12 +34,14 @@ from typing import Any
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
 
-__all__ = ["EARLY_GAP", "Board", "ScanRows", "Sighting", "parse_http_date", "parse_row_time"]
+__all__ = ["EARLY_GAP", "EARLY_MIN_GAP", "Board", "ScanRows", "Sighting", "parse_http_date", "parse_row_time"]
 
 #: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
 ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
-#: An early scan (one that cannot prove "not landed") waits this many scan durations.
+#: An early scan (one that cannot prove "not landed") waits this many scan durations...
 EARLY_GAP = 3.0
+#: ... and at least this many seconds after the previous scan (a failed one included).
+EARLY_MIN_GAP = 0.1
 
 
 class Sighting:
@@ -138,9 +140,11 @@ class Board:
         loop = asyncio.get_running_loop()
         wakeup = self._wakeup
         assert wakeup is not None
-        while self._pending:
+        while True:
+            entries = [e for es in self._pending.values() for e in es if not e.future.done()]
+            if not entries:
+                return
             now = loop.time()
-            entries = [e for es in self._pending.values() for e in es]
             due = min(e.not_before for e in entries)
             unseen = any(not e.seen for e in entries)
             wake_at = min(due, max(self._next_early, now)) if unseen else due
@@ -150,6 +154,7 @@ class Board:
                     await asyncio.wait_for(wakeup.wait(), wake_at - now)
                 continue
             await self._scan_once(loop, entries)
+            await asyncio.sleep(0)  # let the answered lookups run before the next round
 
     async def _scan_once(self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]) -> None:
         started = loop.time()
@@ -174,18 +179,18 @@ class Board:
             for entry in entries:
                 if entry.not_before <= started and not entry.future.done():
                     entry.future.set_exception(exc)
-            self._next_early = loop.time() + EARLY_GAP * (loop.time() - started)
+            self._next_early = self._early_after(loop, started)
             return
         except Exception as exc:  # a bug: fail every lookup rather than leave it hanging
             for entry in entries:
                 if not entry.future.done():
                     entry.future.set_exception(exc)
-            self._next_early = loop.time() + EARLY_GAP * (loop.time() - started)
+            self._next_early = self._early_after(loop, started)
             return
         ended = loop.time()
         self.rows_read += count
         self.scan_time += ended - started
-        self._next_early = ended + EARLY_GAP * (ended - started)
+        self._next_early = self._early_after(loop, started)
         for entry in entries:
             if entry.future.done():
                 continue
@@ -193,6 +198,12 @@ class Board:
                 entry.future.set_result(None)  # settled and absent: not landed
             else:
                 entry.seen = True
+
+
+    @staticmethod
+    def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
+        ended = loop.time()
+        return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
 
 
 def parse_http_date(value: str | None) -> float | None:

@@ -127,7 +127,10 @@ class Emulator:
     def client(self, **kwargs: Any) -> IReferClient:
         """Return an ``IReferClient`` wired in-process to this emulator's default campaign.
 
-        Defaults: the campaign's keys and id, no rate limit, retries without waiting. Any
+        Defaults: the campaign's keys and id, no rate limit, retries without waiting, and a
+        settle window of 0.1 s (the in-process emulator has finished processing a write when
+        it answers, a ``latency`` fault's default 0.05 s aside: pass your own
+        ``RetryConfig(settle=...)`` when you inject held writes or longer delays). Any
         keyword overrides the corresponding ``IReferClient`` argument.
         """
         # Lazily: the emulator must stay importable even when the client is broken.
@@ -140,7 +143,7 @@ class Emulator:
             "campaign_id": spec.id,
             "base_url": DEFAULT_BASE_URL,
             "rate_limit": None,
-            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0),
+            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, settle=0.1),
         }
         options.update(kwargs)
         if "transport" not in options:
