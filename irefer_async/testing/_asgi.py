@@ -60,6 +60,8 @@ class EmulatorApp:
             await _respond(send, outcome)
         elif disruption is Disruption.TRICKLE:
             await _trickle(send, outcome)
+        elif disruption is Disruption.ENDLESS:
+            await self._endless(send, outcome)
         else:
             client = scope.get("client")
             transport = self._emulator._connections.get(tuple(client)) if client else None
@@ -72,6 +74,15 @@ class EmulatorApp:
             transport.abort()
             while (await receive())["type"] != "http.disconnect":
                 pass
+
+    async def _endless(self, send: Send, outcome: Outcome) -> None:
+        headers = [*outcome.headers, (b"content-length", b"1000000000")]
+        await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+        await send({"type": "http.response.body", "body": outcome.body, "more_body": True})
+        closing = self._emulator._closing
+        while closing is None or not closing.is_set():
+            await asyncio.sleep(outcome.delay)
+            await send({"type": "http.response.body", "body": b" ", "more_body": True})
 
     async def _stall(self, delay: float) -> None:
         closing = self._emulator._closing

@@ -16,7 +16,7 @@ from urllib.parse import unquote_plus
 
 from . import _wire
 from ._clock import Clock, SystemClock
-from ._faults import Fault, FaultKind, FaultLike, FaultPlan, FaultRule
+from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, Outcome
 from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
@@ -372,6 +372,13 @@ class Emulator:
         entry.fault = kind = fault.kind
         if kind is FaultKind.LATENCY:
             await asyncio.sleep(_DEFAULT_LATENCY if fault.delay is None else fault.delay)
+        elif kind in (FaultKind.HELD, FaultKind.HELD_DROP):
+            # The server keeps working although its client may have given up long ago.
+            await asyncio.sleep(DEFAULT_HOLD if fault.delay is None else fault.delay)
+        elif kind is FaultKind.HTML_PATH_PAGE:
+            entry.status = status = fault.http_status
+            target = f"/v1.0/{license_key}.js/{method}?{query.decode('ascii', 'replace')}"
+            return Outcome(status, _HTML, _wire.html_path_page(status, target))
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
         body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
@@ -414,7 +421,7 @@ class Emulator:
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
             return Outcome(status, _TEXT, _wire.status_page(status))
-        if kind is FaultKind.DROP_AFTER:
+        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP):
             return Outcome(0, [], b"", Disruption.DROP)
         if kind is FaultKind.TIMEOUT_AFTER:
             delay = _DEFAULT_STALL if fault.delay is None else fault.delay
@@ -422,6 +429,9 @@ class Emulator:
         entry.status = 200
         if kind is FaultKind.TRUNCATED_JSON:
             return Outcome(200, _JSON, body[: len(body) // 2])
+        if kind is FaultKind.TRICKLE_FOREVER:
+            gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
+            return Outcome(200, _JSON, body[:1], Disruption.ENDLESS, gap)
         if kind is FaultKind.SLOW_TRICKLE:
             gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
             return Outcome(200, _JSON, body, Disruption.TRICKLE, gap)

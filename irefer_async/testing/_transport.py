@@ -45,6 +45,25 @@ class _TrickleStream(httpx.AsyncByteStream):
             yield body[start : start + _TRICKLE_CHUNK]
 
 
+class _EndlessStream(httpx.AsyncByteStream):
+    """A body that never ends: one byte every ``gap`` seconds (each inside the read timeout)."""
+
+    def __init__(self, first: bytes, gap: float, request: httpx.Request) -> None:
+        self._first = first
+        self._gap = gap
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._first
+        read = _read_timeout(self._request)
+        while True:
+            if read is not None and self._gap > read:
+                await asyncio.sleep(read)
+                raise httpx.ReadTimeout("The read operation timed out", request=self._request)
+            await asyncio.sleep(self._gap)
+            yield b" "
+
+
 def _read_timeout(request: httpx.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if isinstance(timeout, dict) else None
@@ -91,5 +110,9 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
             stream = _TrickleStream(outcome.body, outcome.delay, request)
+            return httpx.Response(outcome.status, headers=headers, stream=stream)
+        if disruption is Disruption.ENDLESS:
+            headers = [*outcome.headers, (b"content-length", b"1000000000")]
+            stream = _EndlessStream(outcome.body, outcome.delay, request)
             return httpx.Response(outcome.status, headers=headers, stream=stream)
         raise connection_error(disruption, request)
