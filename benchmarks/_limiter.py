@@ -51,6 +51,7 @@ async def _measure(rate: float, burst: int, seconds: float) -> list[float]:
         rate_limit=RateLimit(rate, burst=burst),
         max_concurrency=WORKERS,
         transport=recorder,
+        share_reads=False,  # identical reads: each must be its own request here
     )
 
     async def worker() -> None:

@@ -35,7 +35,11 @@ TRANSPORTS = ("httpx", "aiohttp")
 
 
 def sdk_client(base_url: str, transport: str) -> IReferClient:
-    """The SDK as a user would build it: 64 in flight, no rate limit, default retries."""
+    """The SDK as a user would build it: 64 in flight, no rate limit, default retries.
+
+    Sharing is off: every worker asks for the same participant, and shared reads would send
+    fewer requests than the hand-written baseline; this measures the cost of one request.
+    """
     return IReferClient(
         DEFAULT_LICENSE_KEY,
         DEFAULT_API_KEY,
@@ -43,6 +47,7 @@ def sdk_client(base_url: str, transport: str) -> IReferClient:
         base_url=base_url,
         rate_limit=None,
         max_concurrency=CONCURRENCY,
+        share_reads=False,
         transport="aiohttp" if transport == "aiohttp" else None,
     )
 

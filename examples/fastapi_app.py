@@ -12,6 +12,12 @@ Run it (credentials from the environment, never from code)::
 
 Every SDK call made while handling a request uses the request's ``X-Request-ID`` as its
 correlation id, so the SDK's log lines and errors can be matched with your access log.
+
+The stats page is built for a busy service (see ``docs/concepts/limits.md``): the client's
+deadline is the page's budget, so a view that cannot get an answer in time (the rate limit
+is busy) fails fast and the page answers "degraded" instead of hanging; identical reads in
+flight share one request (on by default); a 5-second cache answers repeated views of the
+same participant, and ``as_of`` tells how old the answer is.
 """
 
 from __future__ import annotations
@@ -24,7 +30,26 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response
 from pydantic import BaseModel
 
-from irefer_async import APIError, InvalidRequestError, IReferClient, IReferError, correlation_scope
+from irefer_async import (
+    APIError,
+    CacheConfig,
+    DeadlineExceededError,
+    InvalidRequestError,
+    IReferClient,
+    IReferError,
+    QueueFullError,
+    RetryConfig,
+    correlation_scope,
+)
+
+#: Seconds a page may take; the SDK's deadline covers its queue, retries and the request.
+PAGE_BUDGET = 1.0
+#: The recommended client for pages that read stats.
+STATS_PAGE_OPTIONS: dict[str, Any] = {
+    "retry": RetryConfig(deadline=PAGE_BUDGET, attempts=2, wait_initial=0.1, wait_max=0.3),
+    "share_reads": True,  # the default: identical reads in flight share one request
+    "cache": CacheConfig(ttl=5.0),  # an answer up to 5 s old is fine on this page
+}
 
 router = APIRouter()
 
@@ -77,12 +102,16 @@ async def referrer_stats(email: str, irefer: Irefer) -> dict[str, Any]:
         stats = await irefer.referrer_stats(email)
     except APIError:
         raise HTTPException(404, detail="no such participant") from None
+    except (DeadlineExceededError, QueueFullError):
+        # Too busy to answer within the page's budget: degrade instead of hanging.
+        return {"email": email, "referrals_made": None, "reward_next": None, "degraded": True}
     except IReferError as exc:
         raise _http_error(exc) from None
     return {
         "email": stats.email,
         "referrals_made": stats.referrals_made,
         "reward_next": stats.reward_next,
+        "as_of": stats.fetched_at.isoformat() if stats.fetched_at else None,
     }
 
 
@@ -92,7 +121,11 @@ def create_app(**client_options: Any) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Opened once at startup, closed once at shutdown; shared by every request.
-        options = {"campaign_id": os.environ.get("IREFER_CAMPAIGN_ID"), **client_options}
+        options = {
+            "campaign_id": os.environ.get("IREFER_CAMPAIGN_ID"),
+            **STATS_PAGE_OPTIONS,
+            **client_options,
+        }
         async with IReferClient(**options) as client:
             app.state.irefer = client
             yield

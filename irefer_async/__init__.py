@@ -25,6 +25,7 @@ from ._bulk import (
     NewSpecificActionRequest,
     SignupOutcome,
 )
+from ._cache import CacheConfig
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -33,6 +34,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
+from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -45,6 +47,7 @@ from ._errors import (
     InvalidRequestError,
     IReferError,
     MalformedResponseError,
+    QueueFullError,
     RateLimitedError,
     RequestTimeoutError,
     ResponseError,
@@ -52,6 +55,18 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
+from ._events import (
+    ActionRecorded,
+    FeedEvent,
+    ParticipantJoined,
+    ParticipantUnlisted,
+    ReferralCredited,
+    RewardTriggered,
+    event_from_json,
+)
+from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from ._feed_redis import RedisFeedStore  # redis itself is imported on first use
+from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -69,7 +84,9 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
+from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
+from ._signing import SignatureError, sign_payload, verify_signature
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._redis_limiter import RedisRateLimiter
@@ -82,12 +99,16 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 __all__ = [
     "APIError",
     "ActionOutcome",
+    "ActionRecorded",
     "BulkOutcome",
     "BulkRun",
     "BulkStatus",
     "BulkSummary",
+    "CacheConfig",
     "CallEvent",
     "CampaignStats",
+    "CheckStatus",
+    "ClientSource",
     "ClientStateError",
     "ConfigurationError",
     "ConnectError",
@@ -97,10 +118,16 @@ __all__ = [
     "DEFAULT_RETRY",
     "DEFAULT_TIMEOUT",
     "DeadlineExceededError",
+    "DriftEntry",
+    "DriftKind",
+    "DriftRecorder",
     "DuplicateSignupError",
     "EmptyResponseError",
     "EventHook",
     "EventHooks",
+    "FeedEvent",
+    "FeedSource",
+    "FeedStore",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -113,9 +140,17 @@ __all__ = [
     "NewSignupRequest",
     "NewSpecificAction",
     "NewSpecificActionRequest",
+    "ParticipantJoined",
+    "ParticipantUnlisted",
+    "PollReport",
+    "ProbeCheck",
+    "ProbeReport",
+    "QueueFullError",
     "RateLimit",
     "RateLimitedError",
+    "RedisFeedStore",
     "RedisRateLimiter",
+    "ReferralCredited",
     "Referrer",
     "ReferrerStats",
     "RequestTimeoutError",
@@ -123,29 +158,59 @@ __all__ = [
     "RetryConfig",
     "Reward",
     "RewardDelivery",
+    "RewardFeed",
     "RewardGoalType",
     "RewardQuantity",
     "RewardTo",
+    "RewardTriggered",
+    "SQLiteFeedStore",
     "ServerError",
+    "SignatureError",
     "SignupOutcome",
     "SpecificActionSignup",
+    "StoreLockedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",
     "__version__",
     "correlation_scope",
+    "event_from_json",
+    "sign_payload",
+    "verify_signature",
 ]
 
 
+_REDIS_HINT = "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
+
+
 def __getattr__(name: str) -> Any:
-    """Import :class:`RedisRateLimiter`, and so ``redis``, only when it is first used."""
+    """Import `RedisRateLimiter`, and so `redis`, only when it is first used.
+
+    Without the `redis` extra the name still resolves (so `from irefer_async import *` and
+    `hasattr` work on a core install) to a stand-in whose construction raises `ImportError`
+    naming the extra.
+    """
     if name == "RedisRateLimiter":
         try:
             from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional
         except ImportError as exc:
-            raise ImportError(
-                "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
-            ) from exc
-        globals()[name] = RedisRateLimiter
-        return RedisRateLimiter
+            limiter: type = _redis_missing(exc)
+        else:
+            limiter = RedisRateLimiter
+        globals()[name] = limiter
+        return limiter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _redis_missing(cause: ImportError) -> type:
+    """Return the stand-in for `RedisRateLimiter` when `redis` cannot be imported."""
+    reason = str(cause)
+
+    class RedisRateLimiter:
+        """A rate limit shared through Redis: needs `pip install 'irefer-async[redis]'`."""
+
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            raise ImportError(f"{_REDIS_HINT} ({reason})")
+
+    RedisRateLimiter.__module__ = __name__
+    return RedisRateLimiter

@@ -6,7 +6,7 @@
 How it works: a fixed pool of ``concurrency`` long-lived worker tasks pull rows from the
 shared input iterator (sync iterators directly; async iterators under a lock, since an async
 generator cannot be advanced twice at once), send each through the client's normal public
-method (so its limiter, retry and write safety apply), and hand the outcome to the consumer.
+funnel (so its limiter, retry and write safety apply), and hand the outcome to the consumer.
 A credit semaphore bounds the rows taken but not yet yielded, so at most
 ``concurrency + window`` rows live in memory whatever the input length; no list of rows or of
 tasks is ever built. With ``ordered=True`` outcomes are yielded in input order, the credit
@@ -43,15 +43,13 @@ from collections.abc import (
     Mapping,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from . import _endpoints as ep
 from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
-
-if TYPE_CHECKING:
-    from ._client import IReferClient
 
 __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
@@ -63,6 +61,7 @@ __all__ = [
     "BulkSummary",
     "NewSignupRequest",
     "NewSpecificActionRequest",
+    "Request",
     "SignupOutcome",
     "new_signups",
     "new_specific_actions",
@@ -73,6 +72,20 @@ DEFAULT_BULK_CONCURRENCY = 16
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
+
+
+class Request(Protocol):
+    """What a bulk run sends: a request object with a campaign and a row key."""
+
+    @property
+    def campaign_id(self) -> int | str | None:
+        """The campaign, or None for the client's default."""
+        ...
+
+    @property
+    def key(self) -> str | None:
+        """What identifies the row in the campaign (the endpoint table's row key)."""
+        ...
 
 
 @attrs.frozen(slots=True)
@@ -95,9 +108,13 @@ class NewSignupRequest:
     campaign_id: int | str | None = None
 
     @property
-    def key(self) -> str:
-        """What identifies the row in the campaign: the email."""
-        return self.email
+    def key(self) -> str | None:
+        """What identifies the row in the campaign: the email, compared case-insensitively.
+
+        The ``newSignup`` row key of the endpoint table (stripped, lower-cased).
+        """
+        key = ep.NEW_SIGNUP.key
+        return None if key is None else key.of(self)
 
 
 @attrs.frozen(slots=True)
@@ -113,9 +130,13 @@ class NewSpecificActionRequest:
     campaign_id: int | str | None = None
 
     @property
-    def key(self) -> str:
-        """What identifies the row in the campaign: ``"<external_id>|<action>"``."""
-        return f"{self.external_id}|{self.action}"
+    def key(self) -> str | None:
+        """What identifies the row in the campaign: ``"<external_id>|<action>"``.
+
+        The ``newSpecificAction`` row key of the endpoint table.
+        """
+        key = ep.NEW_SPECIFIC_ACTION.key
+        return None if key is None else key.of(self)
 
 
 class BulkStatus(str, enum.Enum):
@@ -141,8 +162,8 @@ class BulkOutcome(Generic[ReqT, ResT]):
 
     #: The row's 0-based position in the input.
     index: int
-    #: The row's key (the email; ``"<external_id>|<action>"`` for actions), or None if the
-    #: row was too malformed to have one.
+    #: The row's key (the email, stripped and lower-cased; ``"<external_id>|<action>"`` for
+    #: actions: the endpoint table's row key), or None if the row was too malformed to have one.
     key: str | None
     #: The request (None when the input row could not be turned into one).
     request: ReqT | None
@@ -319,6 +340,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._send = send
         self._coerce = coerce
         self._method = method
+        self._key = ep.ENDPOINTS[method].row_key
         #: Worker tasks (rows in flight at most).
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
@@ -558,7 +580,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 try:
                     request = coerce(row)
                 except IReferError as exc:
-                    outcome = _invalid(index, row, exc)
+                    outcome = self._invalid(index, row, exc)
                 else:
                     try:
                         result = await send(request)
@@ -606,12 +628,10 @@ class BulkRun(Generic[ReqT, ResT]):
         else:  # cancelled by someone else: still deliver it
             self._queue.put(outcome)
 
-
-def _invalid(index: int, row: Any, error: IReferError) -> BulkOutcome[Any, Any]:
-    key = row.get("email") if isinstance(row, Mapping) else None
-    return BulkOutcome(
-        index, key if isinstance(key, str) else None, None, _INVALID, None, error, row
-    )
+    def _invalid(self, index: int, row: Any, error: IReferError) -> BulkOutcome[ReqT, ResT]:
+        # The row key as far as the malformed row allows (None when its key fields are bad).
+        key = self._key(row) if isinstance(row, Mapping) else None
+        return BulkOutcome(index, key, None, _INVALID, None, error, row)
 
 
 def _status_of(error: IReferError) -> BulkStatus:
@@ -666,60 +686,37 @@ _coerce_signup = _coercer(NewSignupRequest, "newSignup")
 _coerce_action = _coercer(NewSpecificActionRequest, "newSpecificAction")
 
 
-def _concurrency(client: IReferClient, concurrency: int | None) -> int:
-    if concurrency is not None:
-        return concurrency
-    cap = client.max_concurrency
-    return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
-
-
 def new_signups(
-    client: IReferClient,
+    send: Callable[[NewSignupRequest], Awaitable[NewSignup]],
     rows: BulkRows[NewSignupRequest],
     *,
-    concurrency: int | None = None,
+    concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSignupRequest, NewSignup]:
-    """Implement :meth:`IReferClient.bulk_new_signups`."""
-    new_signup = client.new_signup
-
-    def send(r: NewSignupRequest) -> Awaitable[NewSignup]:
-        return new_signup(
-            r.email, name=r.name, phone=r.phone, info_1=r.info_1, info_2=r.info_2,
-            info_3=r.info_3, info_4=r.info_4, info_5=r.info_5, source=r.source,
-            referrer_code=r.referrer_code, campaign_id=r.campaign_id,
-        )  # fmt: skip
-
+    """Implement :meth:`IReferClient.bulk_new_signups`: each row goes through ``send``."""
     return BulkRun(
         rows,
         send=send,
         coerce=_coerce_signup,
         method="newSignup",
-        concurrency=_concurrency(client, concurrency),
+        concurrency=concurrency,
         ordered=ordered,
     )
 
 
 def new_specific_actions(
-    client: IReferClient,
+    send: Callable[[NewSpecificActionRequest], Awaitable[NewSpecificAction]],
     rows: BulkRows[NewSpecificActionRequest],
     *,
-    concurrency: int | None = None,
+    concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-    """Implement :meth:`IReferClient.bulk_new_specific_actions`."""
-    new_specific_action = client.new_specific_action
-
-    def send(r: NewSpecificActionRequest) -> Awaitable[NewSpecificAction]:
-        return new_specific_action(
-            r.external_id, action=r.action, referrer_code=r.referrer_code, campaign_id=r.campaign_id
-        )
-
+    """Implement :meth:`IReferClient.bulk_new_specific_actions`; see :func:`new_signups`."""
     return BulkRun(
         rows,
         send=send,
         coerce=_coerce_action,
         method="newSpecificAction",
-        concurrency=_concurrency(client, concurrency),
+        concurrency=concurrency,
         ordered=ordered,
     )

@@ -1,10 +1,13 @@
-"""IReferClient: configuration, lifecycle, the seven endpoint methods and the one call funnel.
+"""IReferClient: lifecycle, the seven endpoint methods and the one call funnel.
 
 Every public method is a one-liner into :meth:`IReferClient._call`, which validates the
-arguments (:mod:`._endpoints`), then runs the layers, each in its own module::
+arguments against the endpoint table (:mod:`._endpoints`), then runs the layers, each in its
+own module::
 
-    _call -> retry (._retry) -> [write safety (._write_safety)] -> one attempt:
-             throttle slot (._limits) -> HTTP exchange (._transport) -> decode (._converter)
+    _call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
+          -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+
+Options are checked by :mod:`._config`; bulk runs (:mod:`._bulk`) get a send function.
 """
 
 from __future__ import annotations
@@ -12,24 +15,32 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import math
-import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from types import TracebackType
-from typing import Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
 from . import _bulk
+from . import _config as config
 from . import _endpoints as ep
 from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+from ._cache import MISS, CacheConfig, read_key
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+)
 from ._converter import decode
 from ._deadline import Deadline, current_deadline, deadline_scope
+from ._drift import DriftRecorder
 from ._errors import (
     ClientStateError,
-    ConfigurationError,
     DeadlineExceededError,
     DuplicateSignupError,
-    InvalidRequestError,
     IReferError,
     MalformedResponseError,
     RateLimitedError,
@@ -45,12 +56,23 @@ from ._models import (
     SpecificActionSignup,
     TriggeredReward,
 )
-from ._observability import CallTrace, EventHooks, build_event_hooks, end_call, start_call
+from ._observability import (
+    CallTrace,
+    EventHooks,
+    Send,
+    build_event_hooks,
+    stamp_error,
+    start_call,
+)
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._settle import Board, Sighting, parse_http_date, parse_row_time
+from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write
+
+if TYPE_CHECKING:
+    from ._probe import ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -60,20 +82,6 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "IReferClient",
 ]
-
-#: The API root; the guide mixes ``/v1/`` and ``/v1.0/``, its sample URLs use ``/v1.0/``.
-DEFAULT_BASE_URL: Final = "https://api.irefer.io/v1.0/"
-#: 10 s per read/write/pool wait, 5 s to connect.
-DEFAULT_TIMEOUT: Final = httpx.Timeout(10.0, connect=5.0)
-#: 4 attempts, 0.5 s doubling to at most 8 s with jitter, 30 s in all.
-DEFAULT_RETRY: Final = RetryConfig()
-#: iRefer publishes no limits: 5 requests per second, conservatively.
-DEFAULT_RATE_LIMIT: Final = RateLimit(5.0)
-#: At most 4 requests in flight per client.
-DEFAULT_MAX_CONCURRENCY: Final = 4
-
-_LICENSE_PREFIX = "W4qL"
-_LICENSE_LENGTH = 32
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
@@ -108,94 +116,13 @@ async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], meth
     )
 
 
-def _license_key(value: str | None) -> str:
-    value = value if value is not None else os.environ.get("IREFER_LICENSE_KEY")
-    if not value:
-        raise ConfigurationError(
-            "license_key is missing: pass license_key= or set IREFER_LICENSE_KEY"
-        )
-    if not isinstance(value, str):
-        raise ConfigurationError(f"license_key must be a string, not {type(value).__name__}")
-    if not value.startswith(_LICENSE_PREFIX) or len(value) != _LICENSE_LENGTH:
-        raise ConfigurationError(
-            f"license_key must be {_LICENSE_PREFIX!r} followed by 28 more characters "
-            f"(32 in all); the value given has {len(value)} characters"
-            + (
-                ""
-                if value.startswith(_LICENSE_PREFIX)
-                else f" and does not start with {_LICENSE_PREFIX!r}"
-            )
-        )
-    if not value.isascii() or not value.isalnum():
-        raise ConfigurationError("license_key must contain only letters and digits")
-    return value
-
-
-def _api_key(value: str | None) -> str:
-    value = value if value is not None else os.environ.get("IREFER_API_KEY")
-    if not value:
-        raise ConfigurationError("api_key is missing: pass api_key= or set IREFER_API_KEY")
-    if not isinstance(value, str):
-        raise ConfigurationError(f"api_key must be a string, not {type(value).__name__}")
-    return value
-
-
-def _base_url(value: str | None) -> str:
-    value = value or os.environ.get("IREFER_BASE_URL") or DEFAULT_BASE_URL
-    if not isinstance(value, str):
-        raise ConfigurationError(f"base_url must be a string, not {type(value).__name__}")
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError(f"base_url must be an http(s) URL, got {value!r}")
-    return value if value.endswith("/") else value + "/"
-
-
-def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
-    if isinstance(value, httpx.Timeout):
-        return value
-    if value is None or (
-        isinstance(value, int | float) and not isinstance(value, bool) and value > 0
-    ):
-        return httpx.Timeout(value)
-    raise ConfigurationError(
-        f"timeout must be positive seconds, an httpx.Timeout or None, got {value!r}"
-    )
-
-
-def _default_campaign(value: int | str) -> str:
-    try:
-        return ep.check_campaign_id(value)
-    except InvalidRequestError as exc:
-        message = exc.message
-    raise ConfigurationError(message)
-
-
-def _named_transport(name: str, pool: int) -> httpx.AsyncBaseTransport:
-    if name != "aiohttp":
-        raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
-    try:
-        from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
-    except ImportError as exc:
-        missing = exc.name
-    else:
-        return AiohttpTransport(
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        )
-    raise ConfigurationError(
-        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
-        "pip install 'irefer-async[aiohttp]'"
-    )
-
-
-def _concurrency(value: int | None) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"max_concurrency must be an integer >= 1 or None, got {value!r}")
-    return value
+def _stamp(result: object, when: dt.datetime) -> None:
+    """Set ``fetched_at`` on a result, or on every row of a list result (frozen: set once)."""
+    if type(result) is tuple:
+        for row in result:
+            object.__setattr__(row, "fetched_at", when)
+    elif result is not None:
+        object.__setattr__(result, "fetched_at", when)
 
 
 class IReferClient:
@@ -227,7 +154,21 @@ class IReferClient:
             the ``irefer-async[aiohttp]`` extra; its pool is sized by ``max_concurrency``).
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a :class:`CallEvent` for every attempt (metrics,
-            raw response status and headers); see :mod:`irefer_async._observability`.
+            raw response status and headers, the queue and the wait for a slot); see
+            :mod:`irefer_async._observability`.
+        share_reads: identical reads in flight at once (same method, campaign and
+            parameters) share one HTTP exchange and its answer or error (default True;
+            writes never share).
+        cache: a :class:`CacheConfig` to answer repeated reads from memory for a few
+            seconds, invalidated by this client's writes; None (the default) for no cache.
+        max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
+            with :class:`QueueFullError` (default None: bounded only by the deadline).
+        record_drift: count, as answers are decoded, where they differ from the models
+            (unknown and missing fields, quirk conversions); read them from :attr:`drift`.
+
+    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
+    that cannot be sent in time fails fast with :class:`DeadlineExceededError`
+    (``sent=False``), so a busy service degrades instead of queueing without bound.
 
     """
 
@@ -245,35 +186,36 @@ class IReferClient:
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
+        share_reads: bool = True,
+        cache: CacheConfig | None = None,
+        max_waiting: int | None = None,
+        record_drift: bool = False,
     ) -> None:
-        license_key = _license_key(license_key)
-        api_key = _api_key(api_key)
-        self._campaign_id = None if campaign_id is None else _default_campaign(campaign_id)
-        self._base_url = _base_url(base_url)
-        if retry is not None and not isinstance(retry, RetryConfig):
-            raise ConfigurationError(
-                f"retry must be a RetryConfig or None, not {type(retry).__name__}"
-            )
-        self._retry = retry
+        license_key = config.license_key(license_key)
+        api_key = config.api_key(api_key)
+        self._campaign_id = None if campaign_id is None else config.default_campaign(campaign_id)
+        self._base_url = config.base_url(base_url)
+        self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
-        self._budget = retry.deadline if retry is not None else math.inf
+        self._deadline = config.deadline(self._retry)
         self._settle = (retry or DEFAULT_RETRY).settle
-        # Shared reconciling reads, one board per (list endpoint, campaign).
+        # Shared reconciling reads, one board per (list endpoint, campaign): see _settle.py.
         self._boards: dict[tuple[str, str | None], Board] = {}
-        concurrency = _concurrency(max_concurrency)
+        concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
-        self._throttle = Throttle(build_limiter(rate_limit), concurrency)
-        if http_client is not None and transport is not None:
-            raise ConfigurationError("pass http_client or transport, not both")
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise ConfigurationError("http_client must be an httpx.AsyncClient")
+        self._throttle = Throttle(
+            build_limiter(rate_limit), concurrency, max_waiting=config.max_waiting(max_waiting)
+        )
+        self._flights = SingleFlight() if config.share_reads(share_reads) else None
+        self._cache = config.read_cache(cache)
+        config.check_http_client(http_client, transport)
         if http_client is None:
             pool = concurrency or 100
             if isinstance(transport, str):
-                transport = _named_transport(transport, pool)
+                transport = config.named_transport(transport, pool)
             # Keep-alive limit = concurrency, so the pool never closes and reopens connections.
             http_client = httpx.AsyncClient(
-                timeout=_timeout(timeout),
+                timeout=config.timeout(timeout),
                 limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
                 headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
                 transport=transport,
@@ -281,9 +223,11 @@ class IReferClient:
             self._owns_http = True
         else:
             self._owns_http = False
+        # Never changed: an injected client comes back exactly as it was given.
         self._http = http_client
-        self._event_hooks = build_event_hooks(event_hooks, http_client)
+        self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
+        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -307,6 +251,21 @@ class IReferClient:
     def max_concurrency(self) -> int | None:
         """The cap on requests in flight, or None when there is none."""
         return self._max_concurrency
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot right now: the client's queue (a gauge to alert on)."""
+        return self._throttle.waiting
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        """The read cache's configuration, or None when there is no cache."""
+        return None if self._cache is None else self._cache.config
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._drift
 
     @property
     def is_closed(self) -> bool:
@@ -338,7 +297,7 @@ class IReferClient:
         state = "closed" if self._closed else "open"
         return (
             f"<IReferClient campaign_id={self.campaign_id} base_url={self._base_url!r} "
-            f"license_key='{_LICENSE_PREFIX}***' api_key='***' {state}>"
+            f"license_key='{config.LICENSE_PREFIX}***' api_key='***' {state}>"
         )
 
     def _check_usable(self) -> None:
@@ -352,11 +311,12 @@ class IReferClient:
                 "this IReferClient is bound to another event loop; create one client per loop"
             )
 
-    # -- the funnel --------------------------------------------------------------------
+    # -- the funnel ---------------------------------------------------------------------
 
     async def _call(
-        self, endpoint: ep.Endpoint, campaign_id: int | str | None, **values: object
-    ) -> Any:
+        self, endpoint: ep.Endpoint[T], campaign_id: int | str | None, /, **values: object
+    ) -> T:
+        """Validate a call's arguments, then run it through the layers; returns ``T``."""
         campaign = (
             self._campaign_id
             if campaign_id is None
@@ -364,77 +324,145 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        with deadline_scope(Deadline.after(self._budget)):
-            return await self._traced_call(endpoint, campaign, params)
+        # One deadline for the whole call, queue included (read by the throttle).
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint.write:
+                return await self._write(endpoint, campaign, params)
+            if (self._flights is None and self._cache is None) or must_be_fresh():
+                return await self._pipeline(endpoint, campaign, params)
+            return await self._shared_read(endpoint, campaign, params)
 
-    async def _traced_call(
-        self, endpoint: ep.Endpoint, campaign: str | None, params: dict[str, str]
-    ) -> Any:
-        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path.
-        trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
+    async def _shared_read(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Answer a read from the cache, or from the request in flight for it, or a new one."""
+        key = read_key(endpoint.name, params)
+        cache = self._cache
+        if cache is not None and cache.caches(endpoint.name):
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit  # type: ignore[no-any-return]
+            generation = cache.generation(campaign)
+
+            async def fetch() -> T:
+                result = await self._pipeline(endpoint, campaign, params)
+                cache.put(key, result, generation)
+                return result
+
+        else:
+
+            async def fetch() -> T:
+                return await self._pipeline(endpoint, campaign, params)
+
+        if self._flights is None:
+            return await fetch()
+        return await self._flights.run(key, fetch, endpoint.name)
+
+    async def _write(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Send a write; its reconciling reads are fresh; the cache forgets what it may change."""
+        result = None
         try:
-            if not endpoint.write:
-                result = await call_with_retry(
-                    lambda: self._attempt(endpoint, params, trace), self._retry
+            with fresh_reads():
+                result = await self._pipeline(endpoint, campaign, params)
+        finally:
+            # Landed, failed or unknown: what the write may have changed is stale now.
+            if self._flights is not None:
+                self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
+            if self._cache is not None:
+                self._cache.after_write(
+                    campaign,
+                    email=params.get("email"),
+                    referrer_code=params.get("referrer_code"),
+                    referrer_email=getattr(result, "referrer", None),
                 )
-            else:
-                assert trace is not None  # writes are always traced: the reconciling read
-                # must run under the write's correlation id
-                state = WriteState()
-                reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
-                result = await call_with_retry(
-                    lambda: guarded_write(
-                        lambda: self._attempt(endpoint, params, trace),
-                        reconcile,
-                        method=endpoint.name,
-                        params=params,
-                        state=state,
-                        settle=self._settle,
-                        check_refusal=endpoint is ep.NEW_SIGNUP,
-                    ),
-                    self._retry,
-                )
-        except IReferError as exc:
-            end_call(trace, exc)  # stamps exc.correlation_id
-            raise
-        if trace is not None:
-            trace.end(None)
         return result
 
-    async def _attempt(
-        self, endpoint: ep.Endpoint, params: dict[str, str], trace: CallTrace | None = None
-    ) -> Any:
-        """One HTTP attempt: take a throttle slot, send, decode (reported to ``trace``)."""
-        throttle = self._throttle
-        deadline = current_deadline()
-        async with throttle:
-            try:
-                if deadline is not None and not math.isinf(deadline.at):
-                    data = await _within(
-                        deadline,
-                        lambda: self._sender.get_json(endpoint.name, params)
-                        if trace is None
-                        else trace.send(self._sender.get_json, endpoint.name, params),
-                        endpoint.name,
-                    )
-                elif trace is None:
-                    data = await self._sender.get_json(endpoint.name, params)
-                else:
-                    data = await trace.send(self._sender.get_json, endpoint.name, params)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    # Every call of this client waits; capped so one header cannot stall it.
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
+    async def _pipeline(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    ) -> T:
+        """Run the call on the wire (bare or observed, retried, write-safe); stamp `fetched_at`."""
+        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path,
+        # the bare pipeline with no observability layer.
+        trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
         if trace is None:
-            return decode(data, endpoint.result, method=endpoint.name)
-        return await trace.decode(lambda: decode(data, endpoint.result, method=endpoint.name))
+            try:
+                result = await call_with_retry(
+                    partial(self._attempt, endpoint, params, self._sender.get_json), self._retry
+                )
+            except IReferError as exc:
+                stamp_error(exc)
+                raise
+        else:
+            trace.queue_length = self._queue_length
+            result = await trace.observe(self._observed(endpoint, campaign, params, trace))
+        _stamp(result, dt.datetime.now(dt.timezone.utc))
+        return result
+
+    def _queue_length(self) -> int:
+        return self._throttle.waiting
+
+    def _observed(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        trace: CallTrace,
+    ) -> Awaitable[T]:
+        """Build the retry layer over observed attempts (for a write, write safety between)."""
+        get_json = self._sender.get_json
+
+        def attempt() -> Awaitable[T]:
+            return trace.attempt(partial(self._attempt, endpoint, params), get_json)
+
+        spec = endpoint.reconcile
+        if spec is None:
+            return call_with_retry(attempt, self._retry)
+        state = WriteState()
+        # The reconciling read runs under the write's correlation id.
+        reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
+        return call_with_retry(
+            lambda: guarded_write(
+                attempt,
+                reconcile,
+                method=endpoint.name,
+                params=params,
+                state=state,
+                settle=self._settle,
+                check_refusal=endpoint is ep.NEW_SIGNUP,
+            ),
+            self._retry,
+        )
+
+    async def _attempt(self, endpoint: ep.Endpoint[T], params: dict[str, str], send: Send) -> T:
+        """One HTTP attempt: take a throttle slot, exchange (``send``), decode."""
+        throttle = self._throttle
+        # Never past the call's deadline: DeadlineExceededError(sent=False) or QueueFullError.
+        await throttle.acquire(endpoint.name)
+        try:
+            if self._flights is not None:
+                note_sent()
+            deadline = current_deadline()
+            if deadline is None or math.isinf(deadline.at):
+                data = await send(endpoint.name, params)
+            else:  # the whole exchange, a body trickling in included
+                data = await _within(deadline, lambda: send(endpoint.name, params), endpoint.name)
+        except RateLimitedError as exc:
+            if exc.retry_after:
+                # Every call of this client waits; capped so one header cannot stall it.
+                throttle.pause(min(exc.retry_after, self._max_pause))
+            raise
+        finally:
+            throttle.release()
+        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
+        return result
 
     # -- shared reconciling reads (see _settle.py and _write_safety.py) ------------------
 
     def _reconciler(
         self,
-        endpoint: ep.Endpoint,
+        endpoint: ep.Endpoint[Any],
         campaign: str | None,
         params: dict[str, str],
         state: WriteState,
@@ -445,51 +473,59 @@ class IReferClient:
             )
         return lambda not_before, _: self._action_landed(campaign, params, not_before)
 
-    def _board(self, endpoint: ep.Endpoint, campaign: str | None) -> Board:
+    def _board(self, endpoint: ep.Endpoint[Any], campaign: str | None) -> Board:
         board = self._boards.get((endpoint.name, campaign))
         if board is None:
             key_of = _signup_key if endpoint is ep.REFERRERS else _action_key
-            board = Board(lambda: self._scan_rows(endpoint, campaign), key_of)
+            board = Board(lambda: self._settle_scan(endpoint, campaign), key_of)
             self._boards[endpoint.name, campaign] = board
         return board
 
-    async def _scan_rows(
-        self, endpoint: ep.Endpoint, campaign: str | None
+    async def _settle_scan(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None
     ) -> tuple[list[Any], float | None]:
-        """One shared read of a whole list: its raw rows and the server's clock."""
+        """One shared read of a whole list: its raw rows and the server's clock (``Date``)."""
         params = ep.build_params(endpoint, campaign, {})
         method = endpoint.name
-        # Traced as a read of its own; it runs under the id of the write that started it.
-        trace = start_call(self._event_hooks, method, campaign, False)
+        throttle = self._throttle
+        date: list[str | None] = [None]
 
-        async def attempt() -> tuple[Any, str | None]:
+        async def get_json(
+            method: str,
+            params: dict[str, str],
+            seen: Callable[[httpx.Response], None] | None = None,
+        ) -> Any:
+            data, date[0] = await self._sender.get_json_dated(method, params, seen)
+            return data
+
+        async def run(send: Send) -> Any:
             deadline = current_deadline()
             assert deadline is not None
-            get = self._sender.get_json_dated
-            async with self._throttle:
-                answer = await _within(
-                    deadline,
-                    lambda: get(method, params) if trace is None else trace.send(get, method, params),
-                    method,
-                )
-            if trace is not None:
-                await trace.decode(lambda: answer)
-            return answer
+            await throttle.acquire(method)
+            try:
+                return await _within(deadline, lambda: send(method, params), method)
+            except RateLimitedError as exc:
+                if exc.retry_after:
+                    throttle.pause(min(exc.retry_after, self._max_pause))
+                raise
+            finally:
+                throttle.release()
 
+        # Traced as a read of its own; it runs under the id of the write that started it.
+        trace = start_call(self._event_hooks, method, campaign, False)
         # Shared by many calls: its own budget, whichever call's task started the scan.
-        try:
-            with deadline_scope(Deadline.after(self._budget), detached=True):
-                data, date = await call_with_retry(attempt, self._retry)
-        except IReferError as exc:
-            end_call(trace, exc)
-            raise
-        if trace is not None:
-            trace.end(None)
+        with deadline_scope(Deadline.after(self._deadline), detached=True):
+            if trace is None:
+                data = await call_with_retry(lambda: run(get_json), self._retry)
+            else:
+                data = await trace.observe(
+                    call_with_retry(lambda: trace.attempt(run, get_json), self._retry)
+                )
         if type(data) is not list:
             raise MalformedResponseError(
                 f"{method}: expected a list", method=method, detail="the body is not an array"
             )
-        return data, parse_http_date(date)
+        return data, parse_http_date(date[0])
 
     async def _signup_landed(
         self,
@@ -507,8 +543,7 @@ class IReferClient:
         created = parse_row_time(sighting.row.get("created_at"))
         first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
         existed = refused or (
-            created is not None
-            and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
+            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
         )
         if existed:
             raise _duplicate(params, sighting, created)
@@ -517,7 +552,7 @@ class IReferClient:
     async def _landed_signup(
         self, campaign: str | None, email: str, sighting: Sighting
     ) -> NewSignup:
-        """The reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
+        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
         try:
             stats = await self.referrer_stats(email, campaign_id=campaign)
         except IReferError:
@@ -558,6 +593,12 @@ class IReferClient:
             campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
         )
 
+    def _read(
+        self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
+    ) -> Awaitable[T]:
+        """Run a read through the funnel (a :class:`~._write_safety.Read`: reconciling reads)."""
+        return self._call(endpoint, campaign, **args)
+
     # -- the seven endpoints -----------------------------------------------------------
 
     async def referrer_stats(
@@ -567,11 +608,11 @@ class IReferClient:
 
         Raises :class:`APIError` if the campaign has no participant with this email.
         """
-        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)  # type: ignore[no-any-return]
+        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)
 
     async def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
         """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
-        return await self._call(ep.CAMPAIGN_STATS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.CAMPAIGN_STATS, campaign_id)
 
     async def new_signup(
         self,
@@ -594,7 +635,7 @@ class IReferClient:
         :class:`LeadSource`); ``referrer_code`` credits the referrer who shared the link.
         Parameters left as None are not sent.
         """
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             ep.NEW_SIGNUP, campaign_id, email=email, name=name, phone=phone, info_1=info_1,
             info_2=info_2, info_3=info_3, info_4=info_4, info_5=info_5, source=source,
             referrer_code=referrer_code,
@@ -613,24 +654,43 @@ class IReferClient:
         ``action`` must match a specific-action page of the campaign (e.g. ``"/dashboard"``).
         A write, never resent blindly.
         """
-        return await self._call(  # type: ignore[no-any-return]
+        return await self._call(
             ep.NEW_SPECIFIC_ACTION, campaign_id, external_id=external_id, action=action,
             referrer_code=referrer_code,
         )  # fmt: skip
 
     async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
         """List every participant of the campaign (``referrers``)."""
-        return await self._call(ep.REFERRERS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.REFERRERS, campaign_id)
 
     async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
         """List every reward triggered in the campaign (``rewards``)."""
-        return await self._call(ep.REWARDS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.REWARDS, campaign_id)
 
     async def specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
-        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)  # type: ignore[no-any-return]
+        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+
+    # -- readiness ---------------------------------------------------------------------
+
+    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs (see :mod:`irefer_async._probe`), as a typed report, for a
+        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
+        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
+        does not use the network, or a host behind something they cannot see)::
+
+            report = await client.probe()
+            if not report.ok:
+                raise RuntimeError(report.first_failure)
+        """
+        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+
+        self._check_usable()
+        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 
@@ -652,7 +712,12 @@ class IReferClient:
                     print(outcome.index, outcome.status, outcome.error)
             print(run.summary)
         """
-        return _bulk.new_signups(self, rows, concurrency=concurrency, ordered=ordered)
+        return _bulk.new_signups(
+            self._bulk_sender(ep.NEW_SIGNUP),
+            rows,
+            concurrency=self._bulk_concurrency(concurrency),
+            ordered=ordered,
+        )
 
     def bulk_new_specific_actions(
         self,
@@ -662,7 +727,30 @@ class IReferClient:
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see :meth:`bulk_new_signups`."""
-        return _bulk.new_specific_actions(self, rows, concurrency=concurrency, ordered=ordered)
+        return _bulk.new_specific_actions(
+            self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
+            rows,
+            concurrency=self._bulk_concurrency(concurrency),
+            ordered=ordered,
+        )
+
+    def _bulk_concurrency(self, concurrency: int | None) -> int:
+        if concurrency is not None:
+            return concurrency
+        cap = self._max_concurrency
+        return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
+
+    def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
+        """Return a bulk run's send function: one request object through the funnel."""
+        call = self._call
+        names = endpoint.param_names
+
+        def send(request: _bulk.Request) -> Awaitable[T]:
+            return call(
+                endpoint, request.campaign_id, **{name: getattr(request, name) for name in names}
+            )
+
+        return send
 
 
 def _signup_key(row: Any) -> str | None:

@@ -37,7 +37,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import cattrs
@@ -46,7 +46,10 @@ from cattrs.gen import make_dict_structure_fn, override
 from . import _models as m
 from ._errors import MalformedResponseError
 
-__all__ = ["decode", "loads"]
+if TYPE_CHECKING:
+    from ._drift import DriftRecorder
+
+__all__ = ["decode", "field_hooks", "is_anchor", "loads", "maps_none_to_none"]
 
 T = TypeVar("T")
 
@@ -156,7 +159,29 @@ def _enum_hook(enum_type: type[m._OpenEnum]) -> Callable[[Any, Any], Any]:
         return enum_type(_to_str(value).strip())
 
     hook.enum_type = enum_type  # type: ignore[attr-defined] # read by _make_fast_hook
+    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by _drift.classify
+    hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
     return hook
+
+
+def is_anchor(value: Any) -> bool:
+    """Whether ``value`` is a link rendered as an HTML anchor (the ``_to_link`` quirk)."""
+    return isinstance(value, str) and _ANCHOR.search(value) is not None
+
+
+# What each quirk function converts, for the drift recorder (_drift.classify).
+for _hook, _kind in (
+    (_to_int, "int"),
+    (_to_opt_int, "int"),
+    (_to_bool, "bool"),
+    (_to_str, "str"),
+    (_to_opt_str, "str"),
+    (_to_percent, "percent"),
+    (_to_datetime, "datetime"),
+    (_to_link, "link"),
+):
+    _hook.quirk_kind = _kind  # type: ignore[union-attr]
+_to_rewards.nested_model = m.Reward  # type: ignore[attr-defined]
 
 
 _MODELS: tuple[type[Any], ...] = (
@@ -171,9 +196,8 @@ _MODELS: tuple[type[Any], ...] = (
 )
 
 
-def build_converter(*, detailed: bool) -> cattrs.Converter:
-    """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
-    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+def _scalar_hooks() -> dict[Any, Callable[[Any, Any], Any]]:
+    """Return the quirk function for each field type of the models."""
     scalar_hooks: dict[Any, Callable[[Any, Any], Any]] = {
         int: _to_int,
         int | None: _to_opt_int,
@@ -192,6 +216,16 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
         m.RewardTo,
     ):
         scalar_hooks[enum_type | None] = _enum_hook(enum_type)
+    return scalar_hooks
+
+
+_SCALAR_HOOKS = _scalar_hooks()
+
+
+def build_converter(*, detailed: bool) -> cattrs.Converter:
+    """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
+    conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
+    scalar_hooks = _SCALAR_HOOKS
     for tp, hook in scalar_hooks.items():
         if type(tp) is type:  # not isinstance: on 3.10 tuple[X, ...] passes it
             conv.register_structure_hook(tp, hook)
@@ -220,6 +254,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
 def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
     result["raw"] = override(omit=True)
+    result["fetched_at"] = override(omit=True)
     return result
 
 
@@ -311,7 +346,8 @@ def _make_fast_hook(
     ]
     args: list[str] = []
     for i, field in enumerate(attrs.fields(attrs.resolve_types(model))):
-        if field.name == "raw":
+        if field.name in _SET_LATER:
+            args += _SET_LATER[field.name]
             continue
         name, var = field.name, f"x{i}"
         hook = overrides.get(name)
@@ -357,11 +393,47 @@ def _make_fast_hook(
     return structure
 
 
+# Fields not read from the JSON: ``raw`` is the JSON itself (passed last); ``fetched_at`` is
+# stamped by the client once the answer is in.
+_SET_LATER: dict[str, list[str]] = {"raw": [], "fetched_at": ["fetched_at=None"]}
+
+
 def _maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
     try:
         return hook(None, None) is None
     except Exception:
         return False
+
+
+_NONE_TO_NONE: dict[Callable[[Any, Any], Any], bool] = {}
+
+
+def maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
+    """Whether ``hook`` reads JSON null as None (an optional field: it takes the markers)."""
+    known = _NONE_TO_NONE.get(hook)
+    if known is None:
+        known = _NONE_TO_NONE[hook] = _maps_none_to_none(hook)
+    return known
+
+
+_FIELD_HOOKS: dict[type[Any], dict[str, tuple[Callable[[Any, Any], Any], bool]]] = {}
+
+
+def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any], bool]]:
+    """Each wire field of ``model``: the quirk function the decoder applies, and if required.
+
+    The same functions as the generated decoders' fallbacks, so what the drift recorder
+    calls a quirk is what decoding does.
+    """
+    hooks = _FIELD_HOOKS.get(model)
+    if hooks is None:
+        overrides = _overrides(model)
+        hooks = _FIELD_HOOKS[model] = {
+            f.name: (overrides.get(f.name) or _SCALAR_HOOKS[f.type], f.default is attrs.NOTHING)
+            for f in attrs.fields(attrs.resolve_types(model))
+            if f.name not in ("raw", "reconciled", "fetched_at")
+        }
+    return hooks
 
 
 def _plain_slots(model: type[Any]) -> bool:
@@ -426,11 +498,15 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def decode(data: Any, tp: type[T] | Any, *, method: str) -> T:
+def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
     Raises :class:`MalformedResponseError` (with no exception chained) on any mismatch.
+    ``drift``, when given, counts how ``data`` differs from the models first (see
+    :mod:`irefer_async._drift`); without it decoding does nothing more than before.
     """
+    if drift is not None:
+        drift.observe(data, tp)
     try:
         if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
             raise TypeError("list endpoint")

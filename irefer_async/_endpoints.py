@@ -1,21 +1,31 @@
-"""The seven iRefer endpoints, declared once, and the checks on their parameters.
+"""The seven iRefer endpoints, declared once: the one place an endpoint is described.
 
 Each :class:`Endpoint` names the API method (the path segment after ``{license_key}.js/``),
-the type its JSON decodes into, whether it writes (writes get the write-safety rules of
-:mod:`irefer_async._write_safety`), and its parameters in the order the guide lists them.
+the type its JSON decodes into (``Endpoint[T]`` is generic in it, so the client's funnel
+returns ``T``), and its parameters in the order the guide lists them. A write also declares:
+
+* its **reconciling read** (:class:`Reconcile`): which read tells whether an ambiguous
+  attempt landed, and how a result of that read answers for one write. The client's write
+  safety, bulk runs and the CLI's ``--resume`` all use it;
+* its **row key** (:class:`RowKey`): what identifies one write in a campaign (the email,
+  compared case-insensitively; ``"<external_id>|<action>"``), used by bulk outcomes and the
+  CLI's duplicate detection and ledger.
+
 :func:`build_params` turns a call's keyword arguments into the query parameters, raising
-:class:`~irefer_async.InvalidRequestError` before anything is sent.
+:class:`~irefer_async.InvalidRequestError` before anything is sent. Everything else that
+lists an endpoint's parameters (the client method, the bulk request class, the CLI columns,
+the emulator's handler) is pinned to this table by ``tests/test_endpoint_table.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
 from . import _models as m
-from ._errors import InvalidRequestError
+from ._errors import APIError, InvalidRequestError, IReferError
 
 __all__ = [
     "CAMPAIGN_STATS",
@@ -26,11 +36,18 @@ __all__ = [
     "REFERRER_STATS",
     "REWARDS",
     "SPECIFIC_ACTION_SIGNUPS",
+    "WRITES",
     "Endpoint",
     "Param",
+    "Reconcile",
+    "RowKey",
     "build_params",
     "check_campaign_id",
+    "check_params",
 ]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _SOURCES = {source.value: source.value for source in m.LeadSource} | {
     source.name.lower(): source.value for source in m.LeadSource
@@ -103,27 +120,141 @@ class Param:
 
 
 @attrs.frozen
-class Endpoint:
-    """One API method: its name, result type, read or write, and parameters."""
+class RowKey:
+    """What identifies one write in a campaign, built from its parameters.
+
+    The parts are the named parameters joined by ``"|"``; those in ``fold`` compare
+    case-insensitively (an email), so they are stripped and lower-cased.
+    """
+
+    #: The parameters the key is made of, in order.
+    fields: tuple[str, ...]
+    #: The fields compared case-insensitively.
+    fold: frozenset[str] = frozenset()
+
+    def __call__(self, values: Mapping[str, object]) -> str | None:
+        """Return the key of a row (a request's fields or a raw mapping), or None.
+
+        None when a key field is missing or not text: the row is too malformed to have one.
+        """
+        return self._join([values.get(name) for name in self.fields])
+
+    def of(self, request: object) -> str | None:
+        """Return the key of a request object (its attributes named as the parameters)."""
+        return self._join([getattr(request, name, None) for name in self.fields])
+
+    def _join(self, values: list[object]) -> str | None:
+        parts = []
+        for name, value in zip(self.fields, values, strict=True):
+            if not isinstance(value, str):
+                return None
+            parts.append(value.strip().lower() if name in self.fold else value)
+        return "|".join(parts)
+
+
+@attrs.frozen
+class Reconcile(Generic[T, R]):
+    """How a write's reconciling read decides whether an ambiguous attempt landed.
+
+    ``read`` is called with ``args(params)`` (the write's validated query parameters, campaign
+    excluded); ``landed(params, result)`` turns the read's result into the write's result
+    (marked ``reconciled=True``), or None when it shows the write did not land. A read that
+    fails with one of ``absent`` also means "did not land" (``referrerStats`` answers an API
+    error for an unknown email). Any other failure means "cannot tell".
+    """
+
+    #: The read endpoint that shows whether the write landed.
+    read: Endpoint[R]
+    #: The read's arguments, from the write's query parameters.
+    args: Callable[[Mapping[str, str]], dict[str, str]]
+    #: The write's result if the read shows it landed, else None.
+    landed: Callable[[Mapping[str, str], R], T | None]
+    #: Errors of the read that mean the write did not land.
+    absent: tuple[type[IReferError], ...] = ()
+    #: True when one read answers for every write of the campaign (a list endpoint), so
+    #: many writes being reconciled together may share it.
+    shared: bool = False
+
+
+@attrs.frozen
+class Endpoint(Generic[T]):
+    """One API method: its name, result type, parameters and, for a write, how to reconcile it.
+
+    ``T`` is the type its JSON decodes into; the client's funnel returns it.
+    """
 
     #: The API method name, as it appears in the URL (``"referrerStats"``).
     name: str
-    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``).
-    result: Any
-    #: Whether the call changes state (and so must never be resent blindly).
-    write: bool
+    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``): ``T`` itself, so a
+    #: declaration whose ``result`` disagrees with its ``Endpoint[T]`` fails the typecheck.
+    result: type[T]
     #: Its parameters besides ``campaign_id`` and ``api_key``, in the guide's order.
     params: tuple[Param, ...] = ()
+    #: For a write: the read that tells whether an ambiguous attempt landed. None for a read.
+    reconcile: Reconcile[T, Any] | None = None
+    #: For a write: what identifies one write in a campaign. None for a read.
+    key: RowKey | None = None
+
+    @property
+    def write(self) -> bool:
+        """Whether the call changes state (and so must never be resent blindly)."""
+        return self.reconcile is not None
+
+    def row_key(self, values: Mapping[str, object]) -> str | None:
+        """Return the row key of a write's parameters or raw row (None for a read, or no key)."""
+        return None if self.key is None else self.key(values)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """The names of its parameters, in order (``campaign_id`` excluded)."""
+        return tuple(param.name for param in self.params)
 
 
-REFERRER_STATS = Endpoint(
-    "referrerStats", m.ReferrerStats, write=False, params=(Param("email", True, _email),)
+def _signup_from_stats(params: Mapping[str, str], stats: m.ReferrerStats) -> m.NewSignup:
+    # referrerStats answered for this email, so the signup landed: report what a newSignup
+    # answer would have said (the referrer is not part of referrerStats' answer).
+    return m.NewSignup(
+        campaign_name=stats.campaign_name,
+        email=stats.email,
+        confirmed=stats.confirmed,
+        referral_link=stats.referral_link,
+        referrer=None,
+        reward_next=stats.reward_next,
+        reward_next_description=stats.reward_next_description,
+        reward_next_referrals_required=stats.reward_next_referrals_remaining,
+        rewards_offered=stats.rewards_offered,
+        reconciled=True,
+        raw=stats.raw,
+    )
+
+
+def _action_in_list(
+    params: Mapping[str, str], rows: tuple[m.SpecificActionSignup, ...]
+) -> m.NewSpecificAction | None:
+    external_id = params["external_id"]
+    action = params["action"]
+    for row in rows:
+        if row.referred_person == external_id and row.specific_action == action:
+            return m.NewSpecificAction(
+                campaign_name=None, external_id=external_id, reconciled=True, raw=row.raw
+            )
+    return None
+
+
+REFERRER_STATS: Final[Endpoint[m.ReferrerStats]] = Endpoint(
+    "referrerStats", m.ReferrerStats, params=(Param("email", True, _email),)
 )
-CAMPAIGN_STATS = Endpoint("campaignStats", m.CampaignStats, write=False)
-NEW_SIGNUP = Endpoint(
+CAMPAIGN_STATS: Final[Endpoint[m.CampaignStats]] = Endpoint("campaignStats", m.CampaignStats)
+REFERRERS: Final[Endpoint[tuple[m.Referrer, ...]]] = Endpoint("referrers", tuple[m.Referrer, ...])
+REWARDS: Final[Endpoint[tuple[m.TriggeredReward, ...]]] = Endpoint(
+    "rewards", tuple[m.TriggeredReward, ...]
+)
+SPECIFIC_ACTION_SIGNUPS: Final[Endpoint[tuple[m.SpecificActionSignup, ...]]] = Endpoint(
+    "specificActionSignups", tuple[m.SpecificActionSignup, ...]
+)
+NEW_SIGNUP: Final[Endpoint[m.NewSignup]] = Endpoint(
     "newSignup",
     m.NewSignup,
-    write=True,
     params=(
         Param("email", True, _email),
         Param("name"),
@@ -136,25 +267,30 @@ NEW_SIGNUP = Endpoint(
         Param("source", False, _source),
         Param("referrer_code"),
     ),
+    reconcile=Reconcile(
+        REFERRER_STATS,
+        args=lambda params: {"email": params["email"]},
+        landed=_signup_from_stats,
+        absent=(APIError,),  # referrerStats knows no such participant: it did not land
+    ),
+    key=RowKey(("email",), fold=frozenset({"email"})),
 )
-NEW_SPECIFIC_ACTION = Endpoint(
+NEW_SPECIFIC_ACTION: Final[Endpoint[m.NewSpecificAction]] = Endpoint(
     "newSpecificAction",
     m.NewSpecificAction,
-    write=True,
     params=(
         Param("external_id", True, _required_text),
         Param("action", True, _required_text),
         Param("referrer_code", True, _required_text),
     ),
-)
-REFERRERS = Endpoint("referrers", tuple[m.Referrer, ...], write=False)
-REWARDS = Endpoint("rewards", tuple[m.TriggeredReward, ...], write=False)
-SPECIFIC_ACTION_SIGNUPS = Endpoint(
-    "specificActionSignups", tuple[m.SpecificActionSignup, ...], write=False
+    reconcile=Reconcile(
+        SPECIFIC_ACTION_SIGNUPS, args=lambda params: {}, landed=_action_in_list, shared=True
+    ),
+    key=RowKey(("external_id", "action")),
 )
 
 #: Every endpoint by API method name.
-ENDPOINTS: Mapping[str, Endpoint] = {
+ENDPOINTS: Mapping[str, Endpoint[Any]] = {
     ep.name: ep
     for ep in (
         REFERRER_STATS,
@@ -166,6 +302,9 @@ ENDPOINTS: Mapping[str, Endpoint] = {
         SPECIFIC_ACTION_SIGNUPS,
     )
 }
+
+#: The write endpoints (each with its reconciling read and row key).
+WRITES: tuple[Endpoint[Any], ...] = tuple(e for e in ENDPOINTS.values() if e.write)
 
 
 def check_campaign_id(value: object, *, method: str | None = None) -> str:
@@ -183,7 +322,7 @@ def check_campaign_id(value: object, *, method: str | None = None) -> str:
 
 
 def build_params(
-    endpoint: Endpoint, campaign_id: str | None, values: Mapping[str, object]
+    endpoint: Endpoint[Any], campaign_id: str | None, values: Mapping[str, object]
 ) -> dict[str, str]:
     """Validate a call's arguments and return its query parameters (secrets excluded).
 
@@ -196,6 +335,14 @@ def build_params(
             method=method,
         )
     params = {"campaign_id": campaign_id}
+    params.update(check_params(endpoint, values))
+    return params
+
+
+def check_params(endpoint: Endpoint[Any], values: Mapping[str, object]) -> dict[str, str]:
+    """Validate an endpoint's arguments (``campaign_id`` aside) and return them as sent."""
+    method = endpoint.name
+    params: dict[str, str] = {}
     for param in endpoint.params:
         value = values.get(param.name)
         if value is None:

@@ -18,6 +18,7 @@ Exception hierarchy::
     │   ├── ConnectError           the connection could not be opened (request never sent)
     │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
     ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
+    ├── QueueFullError             too many calls already waiting for a slot (never sent)
     └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
 
 Every message is built from the API method name and safe metadata only: the license key
@@ -49,6 +50,7 @@ __all__ = [
     "IReferError",
     "InvalidRequestError",
     "MalformedResponseError",
+    "QueueFullError",
     "RateLimitedError",
     "RequestTimeoutError",
     "ResponseError",
@@ -241,9 +243,29 @@ class DeadlineExceededError(IReferError, TimeoutError):
         #: Whether a request of this call was sent before the deadline passed.
         self.sent = sent
         #: What the call was waiting for when it was never sent (``"rate limit"``,
-        #: ``"concurrency"``, ``"pause"``), or None.
+        #: ``"concurrency"``, ``"pause"``, or ``"shared request"``: an identical read's
+        #: request it had joined, not yet sent), or None.
         self.waiting_for = waiting_for
         self.maybe_processed = sent
+
+
+class QueueFullError(IReferError):
+    """The client already had ``max_waiting`` calls waiting for a slot; this one was never sent.
+
+    Raised at once, without waiting, so a busy service can shed load (answer from elsewhere,
+    or say "try again") instead of queueing. ``waiting`` is how many calls were waiting.
+    """
+
+    maybe_processed = False
+
+    def __init__(self, *, method: str | None, waiting: int) -> None:
+        super().__init__(
+            f"{method}: not sent: {waiting} calls are already waiting for a slot "
+            "(the client's max_waiting)",
+            method=method,
+        )
+        #: Calls of the client waiting for a slot when this one was refused.
+        self.waiting = waiting
 
 
 class WriteOutcomeUnknownError(IReferError):

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Coroutine
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from aiolimiter import AsyncLimiter
 
-from ._errors import ConfigurationError
+from ._deadline import current_deadline
+from ._errors import ConfigurationError, DeadlineExceededError, QueueFullError
 
 __all__ = ["LocalRateLimiter", "Limiter", "RateLimit", "Throttle", "build_limiter"]
 
@@ -85,6 +87,10 @@ class LocalRateLimiter:
         """Wait for, and take, one slot."""
         await self._bucket.acquire()
 
+    def has_capacity(self) -> bool:
+        """Whether a slot is free now (:meth:`acquire` would return without waiting)."""
+        return self._bucket.has_capacity()
+
     def __repr__(self) -> str:
         return f"LocalRateLimiter({self.rate_limit!r})"
 
@@ -106,44 +112,157 @@ def build_limiter(rate_limit: float | RateLimit | Limiter | None) -> Limiter | N
 
 
 class Throttle:
-    """Concurrency cap, then the pause gate, then a rate slot: ``async with throttle:``.
+    """Concurrency cap, then the pause gate, then a rate slot, all bounded by the call's deadline.
 
-    The semaphore is taken first so a rate slot is never spent on a request that would
-    then wait for a free connection.
+    ``await throttle.acquire(method)`` returns once the attempt may be sent (the seconds it
+    waited); ``throttle.release()`` gives the concurrency slot back. The semaphore is taken
+    first so a rate slot is never spent on a request that would then wait for a connection.
+
+    Waiting counts against the deadline of the call (:func:`~._deadline.current_deadline`):
+
+    * a call that provably cannot get its slot in time fails at once with
+      :class:`DeadlineExceededError` (``sent=False``): the 429 pause ends after its deadline,
+      or more calls wait ahead of it than the rate can serve before it (``waiting / rate``);
+    * otherwise it waits, but never past its deadline: then it fails the same way, naming
+      what it was still waiting for (``"concurrency"``, ``"pause"`` or ``"rate limit"``);
+    * with ``max_waiting``, a call that finds that many calls already waiting fails at once
+      with :class:`QueueFullError`.
+
+    So the queue never holds a call that cannot be served in time, and its length stays
+    under ``rate x deadline`` (plus the burst) however far demand exceeds the rate.
     """
 
-    __slots__ = ("_limiter", "_paused_until", "_semaphore")
+    __slots__ = (
+        "_limiter",
+        "_local",
+        "_max_waiting",
+        "_paused_until",
+        "_rate",
+        "_semaphore",
+        "_slack",
+        "_waiting",
+    )
 
-    def __init__(self, limiter: Limiter | None, max_concurrency: int | None) -> None:
+    def __init__(
+        self,
+        limiter: Limiter | None,
+        max_concurrency: int | None,
+        *,
+        max_waiting: int | None = None,
+    ) -> None:
         self._limiter = limiter
         self._semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._paused_until = 0.0
+        self._waiting = 0
+        self._max_waiting = max_waiting
+        # Known rate (the local limiter): lets a call that cannot be served in time fail at
+        # once. Another limiter (Redis) gives no forecast: calls wait until the deadline.
+        rate_limit = getattr(limiter, "rate_limit", None)
+        if isinstance(rate_limit, RateLimit):
+            self._rate: float | None = rate_limit.rate
+            self._slack = rate_limit.burst + 1
+        else:
+            self._rate = None
+            self._slack = 0
+        self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
 
     @property
     def limiter(self) -> Limiter | None:
         """The rate limiter, or None when the rate is unlimited."""
         return self._limiter
 
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot right now (concurrency, pause or rate limit)."""
+        return self._waiting
+
+    @property
+    def max_waiting(self) -> int | None:
+        """The bound on waiting calls (beyond it: :class:`QueueFullError`), or None."""
+        return self._max_waiting
+
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a 429's Retry-After)."""
         until = asyncio.get_running_loop().time() + seconds
         self._paused_until = max(self._paused_until, until)
 
-    async def __aenter__(self) -> None:
-        if self._semaphore is not None:
-            await self._semaphore.acquire()
+    async def acquire(self, method: str | None = None) -> float:
+        """Wait for a slot within the current deadline; return the seconds waited.
+
+        Raises :class:`DeadlineExceededError` (``sent=False``) or :class:`QueueFullError`.
+        Call :meth:`release` when the attempt is over.
+        """
+        semaphore = self._semaphore
+        local = self._local
+        # The fast path: nothing to wait for, nothing to measure.
+        if (
+            not self._waiting
+            and (semaphore is None or not semaphore.locked())
+            and not self._paused_until
+            and (self._limiter is None or (local is not None and local.has_capacity()))
+        ):
+            if semaphore is not None:
+                await semaphore.acquire()  # free: returns without suspending
+            if local is not None:
+                await local.acquire()  # has capacity: returns without suspending
+            return 0.0
+        return await self._queue(method)
+
+    async def _queue(self, method: str | None) -> float:
+        if self._max_waiting is not None and self._waiting >= self._max_waiting:
+            raise QueueFullError(method=method, waiting=self._waiting)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = current_deadline()
+        at = math.inf if deadline is None else deadline.at
+        if at < math.inf:
+            self._forecast(method, started, at)
+        self._waiting += 1
+        semaphore = self._semaphore
         try:
-            if self._paused_until:
-                loop = asyncio.get_running_loop()
-                # A loop, not an Event: another 429 may extend the pause while we sleep.
-                while (delay := self._paused_until - loop.time()) > 0:  # noqa: ASYNC110
-                    await asyncio.sleep(delay)
-            if self._limiter is not None:
-                await self._limiter.acquire()
-        except BaseException:
-            if self._semaphore is not None:
-                self._semaphore.release()
-            raise
+            if semaphore is not None:
+                await _until(semaphore.acquire(), at, method, "concurrency")
+            try:
+                if self._paused_until:
+                    # A loop, not an Event: another 429 may extend the pause while we sleep.
+                    while (delay := self._paused_until - loop.time()) > 0:
+                        if self._paused_until > at:
+                            raise _never_sent(method, "pause")
+                        await asyncio.sleep(delay)
+                    self._paused_until = 0.0  # over: later calls take the fast path again
+                if self._limiter is not None:
+                    await _until(self._limiter.acquire(), at, method, "rate limit")
+            except BaseException:
+                if semaphore is not None:
+                    semaphore.release()
+                raise
+        finally:
+            self._waiting -= 1
+        return loop.time() - started
+
+    def _forecast(self, method: str | None, now: float, at: float) -> None:
+        """Fail at once when the call provably cannot get its slot before ``at``."""
+        if self._paused_until > at:
+            raise _never_sent(method, "pause")
+        if self._rate is not None:
+            # Every call waiting ahead needs a rate slot first, and slots come ``1/rate``
+            # apart. When the bucket is empty, the first of them may be served at once
+            # (so the n-th at ``(n - 1) / rate`` at the soonest); when it has free slots,
+            # up to ``burst + 1`` may be. A lower bound: a call refused here could not
+            # have been served in time.
+            local = self._local
+            free = self._slack if local is None or local.has_capacity() else 0
+            ahead = self._waiting - free
+            if ahead > 0 and now + ahead / self._rate >= at:
+                raise _never_sent(method, "rate limit")
+
+    def release(self) -> None:
+        """Give back the concurrency slot taken by :meth:`acquire`."""
+        if self._semaphore is not None:
+            self._semaphore.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
 
     async def __aexit__(
         self,
@@ -151,5 +270,48 @@ class Throttle:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._semaphore is not None:
-            self._semaphore.release()
+        self.release()
+
+
+def _never_sent(method: str | None, waiting_for: str) -> DeadlineExceededError:
+    return DeadlineExceededError(
+        f"{method}: deadline exceeded before the request was sent (waiting for {waiting_for})",
+        method=method,
+        sent=False,
+        waiting_for=waiting_for,
+    )
+
+
+async def _until(
+    awaitable: Coroutine[Any, Any, object], at: float, method: str | None, waiting_for: str
+) -> None:
+    """Await ``awaitable`` but give up at loop time ``at`` (never sent: DeadlineExceededError)."""
+    if at == math.inf:
+        await awaitable
+        return
+    if at <= asyncio.get_running_loop().time():
+        awaitable.close()
+        raise _never_sent(method, waiting_for)
+    if _timeout_at is not None:
+        scope = _timeout_at(at)
+        try:
+            async with scope:
+                await awaitable
+        except TimeoutError:
+            if not scope.expired():
+                raise
+        if scope.expired():
+            raise _never_sent(method, waiting_for)
+        return
+    try:  # Python 3.10
+        await asyncio.wait_for(awaitable, at - asyncio.get_running_loop().time())
+    except asyncio.TimeoutError:
+        timed_out = True
+    else:
+        timed_out = False
+    if timed_out:
+        raise _never_sent(method, waiting_for)
+
+
+# asyncio.timeout_at (3.11+) bounds a wait with one timer; 3.10 falls back to wait_for.
+_timeout_at: Any = getattr(asyncio, "timeout_at", None)

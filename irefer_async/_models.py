@@ -1,7 +1,9 @@
 """The results of the API: frozen attrs classes whose fields are named as the API names them.
 
 Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
-and repr), so a field the SDK does not model yet is still reachable.
+and repr), so a field the SDK does not model yet is still reachable. Every result (not the
+nested :class:`Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
+from equality and repr), so an answer served from the client's cache can be told by its age.
 Decoding (and every wire quirk it absorbs) lives in :mod:`irefer_async._converter`.
 """
 
@@ -131,6 +133,8 @@ class ReferrerStats:
     reward_next_referrals_remaining: int | None = None
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -151,6 +155,8 @@ class CampaignStats:
     linkedin_referrals: int = 0
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -174,6 +180,8 @@ class NewSignup:
     reward_next_referrals_required: int | None = None
     rewards_offered: tuple[Reward, ...] = ()
     reconciled: bool = attrs.field(default=False, kw_only=True)
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -188,6 +196,8 @@ class NewSpecificAction:
     campaign_name: str | None
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -213,6 +223,8 @@ class Referrer:
     #: The network the participant came from, or None (``""`` on the wire).
     source_network: LeadSource | None = None
     referrals_count: int = 0
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -236,6 +248,8 @@ class TriggeredReward:
     reward_delivery: RewardDelivery | None = None
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -251,4 +265,6 @@ class SpecificActionSignup:
     specific_action: str
     created_at: dt.datetime | None = None
     ip: str | None = None
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
     raw: Mapping[str, Any] = _raw_field()

@@ -11,8 +11,11 @@ random per-process prefix plus a counter (16 hex characters, cheap to make); bin
 campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
 correlation id. Never an email, a name or any parameter value, and never a secret.
 
-* ``DEBUG``: each attempt sent and answered;
-* ``INFO``: each retry, and the end of each call (ok or failed).
+* ``DEBUG``: each attempt sent (with the queue it found and its wait for a slot) and answered;
+* ``INFO``: each retry, and the end of each call (ok or failed, with ``waited_ms``, the time
+  it spent waiting for slots: a pressure signal). A call the client refused to queue (its
+  deadline could not be met, or ``max_waiting`` calls were waiting) ends ``failed`` with
+  ``error=DeadlineExceededError`` or ``error=QueueFullError`` and ``attempts=0``.
 
 Each record also carries the same fields as a dict in ``record.irefer`` for structured
 (JSON) formatters.
@@ -24,13 +27,24 @@ status, headers, elapsed time and error, if any), and ``retry`` before an attemp
 retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
 hook is logged and swallowed, so metrics code can never change a call's outcome.
 
-Cost: when no hook is registered and the logger is disabled at INFO, a read does no
-observability work beyond one ``isEnabledFor`` check and one context-variable lookup; a
-write only counts its attempts (its correlation id must survive into its reconciling read).
+**A layer, not branches.** :func:`start_call` decides once per call whether anything
+observes it. If nothing does (a read, no hook, logger quiet at INFO) the client runs its bare
+pipeline and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the error
+with a correlation id: :func:`stamp_error`). Otherwise the call runs inside three wrappers
+of its :class:`CallTrace`: :meth:`CallTrace.observe` around the whole call (the summary line,
+the error's correlation id), :meth:`CallTrace.attempt` around each attempt (``response``
+after decoding) and, inside the attempt's throttle slot, the exchange it hands the attempt
+(``retry``/``request`` events, then the status and headers of the response). A write is always
+traced, so that :meth:`CallTrace.reconciling` runs its reconciling read under the write's
+correlation id.
+
+Status and headers come from the SDK's own sender (it shows the response to the trace), so
+no hook is ever added to an ``httpx.AsyncClient``: an injected client is left as it was given.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import inspect
@@ -40,7 +54,8 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 import attrs
 
@@ -58,8 +73,8 @@ __all__ = [
     "build_event_hooks",
     "correlation_scope",
     "current_correlation_id",
-    "end_call",
     "new_correlation_id",
+    "stamp_error",
     "start_call",
 ]
 
@@ -152,10 +167,16 @@ class CallEvent:
     status: int | None = None
     #: Seconds the attempt took, from sending to decoding (``response`` only).
     elapsed: float = 0.0
-    #: Response headers, when the SDK's httpx client delivered them (``response`` only).
+    #: Response headers, when a response was received (``response`` only).
     headers: Mapping[str, str] | None = None
     #: The error the attempt ended with (``response``) or the one being retried (``retry``).
     error: IReferError | None = None
+    #: Calls of the client already waiting for a slot when this attempt asked for one
+    #: (``request`` and ``response``): the client's queue, a pressure signal to alert on.
+    queued: int = 0
+    #: Seconds this attempt waited for its slot (concurrency cap, 429 pause, rate limit),
+    #: part of the call's deadline (``request`` and ``response``).
+    waited: float = 0.0
 
     @property
     def elapsed_ms(self) -> float:
@@ -190,13 +211,8 @@ class _Hooks:
 
 def build_event_hooks(
     event_hooks: EventHooks | Mapping[str, Sequence[EventHook]] | None,
-    http: object,
 ) -> _Hooks | None:
-    """Normalise ``event_hooks=`` once; None when there is none (the fast path).
-
-    If ``http`` is an ``httpx.AsyncClient``, a response hook is added to it so events can
-    carry the status and headers (it does nothing for requests the SDK is not observing).
-    """
+    """Normalise ``event_hooks=`` once; None when there is none (the fast path)."""
     if event_hooks is None:
         return None
     if not isinstance(event_hooks, Mapping):
@@ -216,26 +232,25 @@ def build_event_hooks(
         lists[kind] = hooks
     if not any(lists.values()):
         return None
-    import httpx  # noqa: PLC0415 - already imported by the client
-
-    if isinstance(http, httpx.AsyncClient):
-        response_hooks = http.event_hooks["response"]
-        if _capture_response not in response_hooks:
-            response_hooks.append(_capture_response)
     return _Hooks(**lists)
 
 
-# The attempt whose response httpx is delivering, for :func:`_capture_response`.
-_EXCHANGE: contextvars.ContextVar[CallTrace | None] = contextvars.ContextVar(
-    "irefer_async_exchange", default=None
-)
+class GetJson(Protocol):
+    """The sender's exchange (:meth:`irefer_async._transport.Sender.get_json`)."""
+
+    def __call__(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+        /,
+    ) -> Awaitable[Any]:
+        """Send one request; show the response to ``seen`` before reading it."""
+        ...
 
 
-async def _capture_response(response: httpx.Response) -> None:
-    trace = _EXCHANGE.get()
-    if trace is not None:
-        trace.status = response.status_code
-        trace.headers = response.headers
+#: What an attempt is handed to do its exchange: ``send(method, params) -> JSON``.
+Send = Callable[[str, dict[str, str]], Awaitable[Any]]
 
 
 async def _emit(hooks: tuple[EventHook, ...], event: CallEvent) -> None:
@@ -268,8 +283,10 @@ class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
     __slots__ = (
+        "_asked_at",
         "_campaign",
         "_correlation_id",
+        "_sent",
         "attempts",
         "debug",
         "headers",
@@ -277,9 +294,13 @@ class CallTrace:
         "info",
         "last_error",
         "method",
+        "queue_length",
+        "queued",
         "sent_at",
         "started",
         "status",
+        "waited",
+        "waited_total",
         "write",
     )
 
@@ -307,6 +328,14 @@ class CallTrace:
         self.headers: Mapping[str, str] | None = None
         self.started = time.perf_counter() if info or hooks else 0.0
         self.sent_at = 0.0
+        self._sent = False
+        # Pressure: the client's queue length (set by the client), the current attempt's
+        # queue and wait for its slot (loop clock), and the call's total wait.
+        self.queue_length: Callable[[], int] | None = None
+        self.queued = 0
+        self.waited = 0.0
+        self.waited_total = 0.0
+        self._asked_at = 0.0
 
     def __repr__(self) -> str:
         return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
@@ -343,6 +372,8 @@ class CallTrace:
             elapsed=elapsed,
             headers=self.headers if kind == "response" else None,
             error=error,
+            queued=self.queued if kind != "retry" else 0,
+            waited=self.waited if kind != "retry" else 0.0,
         )
 
     def _fields(self, **more: object) -> dict[str, object]:
@@ -354,8 +385,45 @@ class CallTrace:
         fields.update(more)
         return fields
 
-    async def send(self, get_json: Callable[..., Awaitable[T]], *args: Any) -> T:
+    async def observe(self, call: Awaitable[T]) -> T:
+        """Run the whole call (the outer layer), then log its summary and stamp its error."""
+        try:
+            result = await call
+        except IReferError as exc:
+            self.end(exc)
+            raise
+        self.end(None)
+        return result
+
+    async def attempt(self, run: Callable[[Send], Awaitable[T]], get_json: GetJson) -> T:
+        """Run one attempt (the attempt layer): ``run(send)``, ``send`` its observed exchange.
+
+        The attempt is reported over (``response``) once ``run`` has decoded the answer, or
+        when its exchange or decoding fails; a failure before sending is not an answer.
+        """
+        self._sent = False
+        # Before the throttle: the queue this attempt joins, and when it asked for a slot.
+        queue_length = self.queue_length
+        self.queued = queue_length() if queue_length is not None else 0
+        self._asked_at = asyncio.get_running_loop().time()
+        try:
+            result = await run(partial(self._send, get_json))
+        except IReferError as exc:
+            if self._sent:  # answered, then the answer failed to decode
+                await self._answered(exc)
+            raise
+        await self._answered(None)
+        return result
+
+    def _saw(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+        self.headers = response.headers
+
+    async def _send(self, get_json: GetJson, method: str, params: dict[str, str]) -> Any:
         """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
+        # After the throttle: how long the attempt waited for its slot.
+        self.waited = asyncio.get_running_loop().time() - self._asked_at
+        self.waited_total += self.waited
         self.attempts += 1
         attempt = self.attempts
         self.status = None
@@ -376,31 +444,23 @@ class CallTrace:
                 )
         if self.debug:
             LOGGER.debug(
-                "irefer request method=%s campaign_id=%s attempt=%d correlation_id=%s",
-                self.method, self.campaign_id, attempt, self.correlation_id,
-                extra={"irefer": self._fields(attempt=attempt)},
+                "irefer request method=%s campaign_id=%s attempt=%d queued=%d waited_ms=%.1f "
+                "correlation_id=%s",
+                self.method, self.campaign_id, attempt, self.queued, self.waited * 1000.0,
+                self.correlation_id,
+                extra={"irefer": self._fields(attempt=attempt, queued=self.queued,
+                                              waited_ms=self.waited * 1000.0)},
             )  # fmt: skip
         if hooks is not None and hooks.request:
             await _emit(hooks.request, self._event("request", attempt=attempt))
         self.sent_at = time.perf_counter() if self.info or hooks else 0.0
-        token = _EXCHANGE.set(self)
         try:
-            return await get_json(*args)
+            data = await get_json(method, params, self._saw if hooks else None)
         except IReferError as exc:
             await self._answered(exc)
             raise
-        finally:
-            _EXCHANGE.reset(token)
-
-    async def decode(self, decode: Callable[[], T]) -> T:
-        """Decode the attempt's answer, then report the attempt as over."""
-        try:
-            result = decode()
-        except IReferError as exc:
-            await self._answered(exc)
-            raise
-        await self._answered(None)
-        return result
+        self._sent = True
+        return data
 
     async def _answered(self, error: IReferError | None) -> None:
         if error is not None:
@@ -455,13 +515,15 @@ class CallTrace:
         elapsed_ms = (time.perf_counter() - self.started) * 1000.0
         status = self.status if error is None or error is self.last_error else None
         outcome = "ok" if error is None else "failed"
+        waited_ms = self.waited_total * 1000.0
         LOGGER.info(
             "irefer call method=%s campaign_id=%s outcome=%s attempts=%d status=%s "
-            "elapsed_ms=%.1f error=%s correlation_id=%s",
+            "elapsed_ms=%.1f waited_ms=%.1f error=%s correlation_id=%s",
             self.method, self.campaign_id, outcome, self.attempts, status, elapsed_ms,
-            _error_text(error), self.correlation_id,
+            waited_ms, _error_text(error), self.correlation_id,
             extra={"irefer": self._fields(outcome=outcome, attempts=self.attempts, status=status,
-                                          elapsed_ms=elapsed_ms, error=_error_text(error))},
+                                          elapsed_ms=elapsed_ms, waited_ms=waited_ms,
+                                          error=_error_text(error))},
         )  # fmt: skip
 
 
@@ -477,9 +539,7 @@ def start_call(
     )
 
 
-def end_call(trace: CallTrace | None, error: IReferError) -> None:
-    """Stamp ``error`` with the call's correlation id (and log the call, when observed)."""
-    if trace is not None:
-        trace.end(error)
-    elif error.correlation_id is None:
+def stamp_error(error: IReferError) -> None:
+    """Give the error of an unobserved call a correlation id (the bound one, or a fresh one)."""
+    if error.correlation_id is None:
         error.correlation_id = _CURRENT.get() or new_correlation_id()

@@ -29,10 +29,12 @@ import tenacity
 from ._deadline import current_deadline
 from ._errors import (
     ConfigurationError,
+    DeadlineExceededError,
     EmptyResponseError,
     HTTPStatusError,
     IReferError,
     MalformedResponseError,
+    QueueFullError,
     RateLimitedError,
     ServerError,
     TransportError,
@@ -99,6 +101,14 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     return min(backoff + jitter, config.wait_max)
 
 
+def _made(started: int, exc: IReferError) -> int:
+    """HTTP attempts made: those started, less the last if the throttle refused it."""
+    never_sent = isinstance(exc, QueueFullError) or (
+        isinstance(exc, DeadlineExceededError) and exc.waiting_for is not None
+    )
+    return started - 1 if never_sent else started
+
+
 async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
     """Run ``attempt`` until it succeeds or a non-retryable error, the attempt cap or the deadline.
 
@@ -109,7 +119,7 @@ async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConf
     try:
         return await attempt()
     except IReferError as exc:
-        exc.attempts = 1
+        exc.attempts = _made(1, exc)
         if config is None or config.attempts <= 1 or not is_retryable(exc):
             raise
         first = exc
@@ -135,7 +145,7 @@ async def _retry_after_first(
         try:
             return await attempt()
         except IReferError as exc:
-            exc.attempts = attempts
+            exc.attempts = _made(attempts, exc)
             raise
 
     deadline = current_deadline()

@@ -12,8 +12,8 @@ one scan at a time (single-flight) and every scan answers every pending lookup a
 Lookups not yet due stay pending and are answered by a later scan. Scans run when a lookup
 falls due, and also early (a scan may prove "landed" before the window ends), at most
 once per three scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``), so scanning
-takes at most a quarter of the time whatever the number of pending writes. A failed scan fails only the lookups that
-were due; the others wait for the next one.
+takes at most a quarter of the time whatever the number of pending writes. A failed scan
+fails only the lookups that were due; the others wait for the next one.
 
 The scan itself is a small interface (:data:`ScanRows`): the client supplies it (the whole
 list's raw rows, and the server's clock from the ``Date`` header). The board never builds
@@ -34,7 +34,15 @@ from typing import Any
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
 
-__all__ = ["EARLY_GAP", "EARLY_MIN_GAP", "Board", "ScanRows", "Sighting", "parse_http_date", "parse_row_time"]
+__all__ = [
+    "EARLY_GAP",
+    "EARLY_MIN_GAP",
+    "Board",
+    "ScanRows",
+    "Sighting",
+    "parse_http_date",
+    "parse_row_time",
+]
 
 #: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
 ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
@@ -58,7 +66,7 @@ class Sighting:
         self.loop_time = loop_time
 
     def server_time_at(self, loop_time: float) -> float:
-        """The server's clock at an earlier instant of the loop's clock (estimated)."""
+        """Estimate the server's clock at an earlier instant of the loop's clock."""
         return self.server_time - (self.loop_time - loop_time)
 
 
@@ -156,7 +164,9 @@ class Board:
             await self._scan_once(loop, entries)
             await asyncio.sleep(0)  # let the answered lookups run before the next round
 
-    async def _scan_once(self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]) -> None:
+    async def _scan_once(  # noqa: PLR0912 - one scan's three outcomes, kept together
+        self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]
+    ) -> None:
         started = loop.time()
         self.scans += 1
         try:
@@ -198,7 +208,6 @@ class Board:
                 entry.future.set_result(None)  # settled and absent: not landed
             else:
                 entry.seen = True
-
 
     @staticmethod
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:

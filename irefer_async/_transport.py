@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -98,16 +99,34 @@ class Sender:
         pairs.append(self._api_key_pair)
         return f"{self._prefix}{method}?{'&'.join(pairs)}"
 
-    async def get_json(self, method: str, params: dict[str, str]) -> Any:
-        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body."""
-        return self._read(method, await self._get(method, params))
+    async def get_json(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> Any:
+        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
 
-    async def get_json_dated(self, method: str, params: dict[str, str]) -> tuple[Any, str | None]:
+        ``seen`` (the observability layer's) is shown the response before it is read.
+        """
+        return self._read(method, await self._get(method, params, seen))
+
+    async def get_json_dated(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> tuple[Any, str | None]:
         """Like :meth:`get_json`, with the response's ``Date`` header (the server's clock)."""
-        response = await self._get(method, params)
+        response = await self._get(method, params, seen)
         return self._read(method, response), response.headers.get("date")
 
-    async def _get(self, method: str, params: dict[str, str]) -> httpx.Response:
+    async def _get(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> httpx.Response:
         error: IReferError | None = None
         try:
             response = await self._http.get(self.url_for(method, params))
@@ -129,6 +148,8 @@ class Sender:
             )
         if error is not None:
             raise error
+        if seen is not None:
+            seen(response)
         return response
 
     def _read(self, method: str, response: httpx.Response) -> Any:

@@ -14,7 +14,11 @@ from irefer_async import IReferClient, RetryConfig
 
 @pytest.fixture
 def mock() -> Any:
-    """respx router for the API base URL; every route must be hit or the test fails."""
+    """respx router for the API base URL: a request no route matches fails the test.
+
+    Routes need not all be hit: a test registers a catch-all route and asserts
+    `route.call_count == 0` to prove a bad call sent nothing. Pinned by tests/test_mock_fixture.py.
+    """
     with respx.mock(base_url=BASE, assert_all_called=False) as router:
         yield router
 

@@ -121,7 +121,10 @@ class SlowServer:
         return True
 
     def _process(self, method: str, params: dict[str, str]) -> bytes:
-        error = {"error": "input missing or incorrect", "error_code": f"irefer_api_{method}_err_401"}
+        error = {
+            "error": "input missing or incorrect",
+            "error_code": f"irefer_api_{method}_err_401",
+        }
         result: Any = error
         if method == "newSignup":
             if params["email"].casefold() not in self.participants:

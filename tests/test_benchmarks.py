@@ -41,3 +41,32 @@ def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
     except ImportError:
         return
     assert (tmp_path / "chart.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_busy_quick_run_reports_the_page_figures(tmp_path: Path) -> None:
+    """The busy benchmark (under load, --quick) runs end to end: its figures well formed."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "busy", "--output",
+         str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    results = {r["name"]: r for r in json.loads((tmp_path / "results.json").read_text())["results"]}
+    assert set(results) == {
+        "busy_latency",
+        "busy_rate",
+        "busy_answers",
+        "busy_memory",
+        "shared_reads",
+    }
+    assert results["shared_reads"]["ratio"] == 1.0  # 100 identical reads, 1 request
+    for run in (
+        results["busy_latency"]["runs"]["shared"] + results["busy_latency"]["runs"]["baseline"]
+    ):
+        assert run["failed"] == 0  # every view answered, fresh or degraded
+        assert run["busiest_window_sent"] <= 5  # the client never sends above its rate

@@ -144,3 +144,46 @@ def test_connection_pool_matches_concurrency() -> None:
 def test_max_concurrency_is_exposed() -> None:
     assert make_client(max_concurrency=7).max_concurrency == 7
     assert make_client(max_concurrency=None).max_concurrency is None
+
+
+def _snapshot(http: httpx.AsyncClient) -> dict[str, object]:
+    return {
+        "event_hooks": {kind: list(hooks) for kind, hooks in http.event_hooks.items()},
+        "headers": dict(http.headers),
+        "params": str(http.params),
+        "cookies": dict(http.cookies),
+        "timeout": http.timeout,
+        "base_url": str(http.base_url),
+        "auth": http.auth,
+        "follow_redirects": http.follow_redirects,
+        "is_closed": http.is_closed,
+    }
+
+
+async def test_injected_http_client_comes_back_exactly_as_given(mock: respx.MockRouter) -> None:
+    """Event hooks, headers and settings of an injected client are unchanged by the SDK's life.
+
+    The SDK's events still carry the response status and headers (seen by its own sender).
+    """
+    mock.get("campaignStats").respond(json=samples.CAMPAIGN_STATS, headers={"x-seen": "1"})
+
+    async def user_hook(response: httpx.Response) -> None:
+        return None
+
+    events: list[object] = []
+    async with httpx.AsyncClient(
+        headers={"X-Mine": "1"}, event_hooks={"response": [user_hook]}
+    ) as http:
+        before = _snapshot(http)
+        async with make_client(
+            http_client=http, event_hooks={"response": [events.append]}
+        ) as client:
+            assert _snapshot(http) == before
+            await client.campaign_stats()
+            assert _snapshot(http) == before
+        assert _snapshot(http) == before
+        assert http.event_hooks["response"] == [user_hook]
+    (event,) = events
+    assert getattr(event, "status", None) == 200
+    headers = getattr(event, "headers", None)
+    assert headers is not None and headers["x-seen"] == "1"

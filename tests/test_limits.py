@@ -42,7 +42,7 @@ def test_no_window_exceeds_rate_plus_burst_and_steady_rate_is_exact(
 
     async def main() -> None:
         async with make_client(
-            rate_limit=RateLimit(rate, burst=burst), max_concurrency=64
+            rate_limit=RateLimit(rate, burst=burst), max_concurrency=64, share_reads=False
         ) as client:
             await asyncio.gather(*(client.campaign_stats() for _ in range(rate * seconds)))
 
@@ -74,7 +74,7 @@ def test_default_rate_limit_is_five_per_second_and_four_in_flight(mock: respx.Mo
 
         from irefer_async import IReferClient
 
-        async with IReferClient(LICENSE_KEY, API_KEY, campaign_id=1) as client:
+        async with IReferClient(LICENSE_KEY, API_KEY, campaign_id=1, share_reads=False) as client:
             await asyncio.gather(*(client.campaign_stats() for _ in range(20)))
 
     run_virtual(main_defaults())
@@ -94,7 +94,9 @@ def test_a_429_with_retry_after_pauses_every_call_of_the_client(mock: respx.Mock
     mock.get("campaignStats").mock(side_effect=handler)
 
     async def main() -> None:
-        async with make_client(retry=RetryConfig(wait_jitter=0), max_concurrency=1) as client:
+        async with make_client(
+            retry=RetryConfig(wait_jitter=0), max_concurrency=1, share_reads=False
+        ) as client:
             first = asyncio.create_task(client.campaign_stats())
             await asyncio.sleep(0.001)
             others = [asyncio.create_task(client.campaign_stats()) for _ in range(3)]

@@ -63,9 +63,11 @@ async def test_hooks_see_request_and_response_with_raw_metadata() -> None:
 async def test_each_call_gets_its_own_correlation_id() -> None:
     """Two calls, two ids; concurrent calls never mix their events."""
     emulator, rec = Emulator(), Recorder()
-    emulator.add_participant("ann@example.com")
+    emails = [f"p{i}@example.com" for i in range(5)]  # distinct: identical reads would share
+    for email in emails:
+        emulator.add_participant(email)
     async with client_with(emulator, rec) as client:
-        await asyncio.gather(*(client.referrer_stats("ann@example.com") for _ in range(5)))
+        await asyncio.gather(*(client.referrer_stats(email) for email in emails))
     ids = {e.correlation_id for e in rec.events}
     assert len(ids) == 5
     for cid in ids:

@@ -86,9 +86,7 @@ async def test_the_deadline_bounds_a_trickling_body(transport: str | None) -> No
     async with SlowServer() as server:
         server.trickle["referrerStats"] = 0.05
         server.trickle["newSpecificAction"] = 0.05
-        async with client_for(
-            server, timeout=2.0, retry=retry, transport=transport
-        ) as client:
+        async with client_for(server, timeout=2.0, retry=retry, transport=transport) as client:
 
             async def timed(write: bool) -> tuple[float, BaseException | None]:
                 started = time.monotonic()
@@ -161,11 +159,13 @@ async def test_an_error_page_quoting_the_path_leaks_no_key_fragment(method: str)
     async with SlowServer() as server:
         server.quote_path.add(method)
         async with client_for(server) as client:
+            call = (
+                client.new_signup("new@x.io")
+                if method == "newSignup"
+                else client.referrer_stats("ann@x.io")
+            )
             with pytest.raises(ia.IReferError) as info:
-                if method == "newSignup":
-                    await client.new_signup("new@x.io")
-                else:
-                    await client.referrer_stats("ann@x.io")
+                await call
     error = info.value
     texts = [str(error), repr(error)]
     if isinstance(error, ia.WriteOutcomeUnknownError):
@@ -179,10 +179,9 @@ async def test_an_error_page_quoting_the_path_leaks_no_key_fragment(method: str)
 async def test_no_participant_data_in_info_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Bug 6: httpx's INFO line carried the query string; DEBUG may, redacted of keys."""
     caplog.set_level(logging.DEBUG)
-    async with SlowServer() as server:
-        async with client_for(server) as client:
-            await client.new_signup("pii.person@x.io", name="Zelda Quux", phone="5550199")
-            await client.referrer_stats("pii.person@x.io")
+    async with SlowServer() as server, client_for(server) as client:
+        await client.new_signup("pii.person@x.io", name="Zelda Quux", phone="5550199")
+        await client.referrer_stats("pii.person@x.io")
     info = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert any(r.name == "httpx" for r in info)  # httpx's own line is there, cleaned
     for record in info:

@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import email.utils
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import httpx
 import pytest
@@ -18,10 +20,14 @@ from irefer_async import (
     APIError,
     DuplicateSignupError,
     NewSignup,
+    NewSpecificAction,
     RetryConfig,
     ServerError,
+    SpecificActionSignup,
     WriteOutcomeUnknownError,
 )
+from irefer_async import _endpoints as ep
+from irefer_async._write_safety import SharedReads
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
@@ -35,6 +41,7 @@ SETTLE = NO_WAIT.settle
 
 def _iso(when: float) -> str:
     return dt.datetime.fromtimestamp(when, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
 
 #: The server's clock in every answer (its Date header) and rows created "now" or long ago.
 NOW = 1_900_000_000.0
@@ -236,3 +243,42 @@ def test_action_not_found_is_resent_after_settling(mock: respx.MockRouter) -> No
     result = run_action()
     assert write.call_count == 2 and written[1] - written[0] >= SETTLE
     assert result.reconciled is False  # type: ignore[attr-defined]
+
+
+def test_shared_reads_read_the_action_list_once_per_campaign() -> None:
+    """SharedReads (the CLI's --resume): a shared list read once per campaign, others per row."""
+    calls: list[tuple[str, str | None, dict[str, str]]] = []
+    listed = (
+        SpecificActionSignup(
+            id=1, campaign_id=1, referrer_email=None, referred_person="p1", specific_action="/d"
+        ),
+    )
+
+    async def read(endpoint: Any, campaign: str | None, args: Mapping[str, str]) -> Any:
+        calls.append((endpoint.name, campaign, dict(args)))
+        if endpoint is ep.REFERRER_STATS:
+            raise APIError("unknown email", None, method="referrerStats")
+        return listed
+
+    async def settle() -> list[object]:
+        reads = SharedReads(read)
+        action = ep.NEW_SPECIFIC_ACTION
+        return [
+            await reads.landed(action, "1", {"external_id": "p1", "action": "/d"}),
+            await reads.landed(action, "1", {"external_id": "p2", "action": "/d"}),
+            await reads.landed(action, "2", {"external_id": "p1", "action": "/d"}),
+            await reads.landed(ep.NEW_SIGNUP, "1", {"email": "a@b.c"}),
+            await reads.landed(ep.NEW_SIGNUP, "1", {"email": "d@e.f"}),
+        ]
+
+    results = run_virtual(settle())
+    first = results[0]
+    assert isinstance(first, NewSpecificAction) and first.reconciled
+    assert results[1:] == [None, results[2], None, None]
+    assert results[2] is not None
+    assert [c[:2] for c in calls] == [
+        ("specificActionSignups", "1"),
+        ("specificActionSignups", "2"),
+        ("referrerStats", "1"),
+        ("referrerStats", "1"),
+    ]

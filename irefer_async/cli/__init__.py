@@ -7,7 +7,8 @@ Commands::
     irefer import actions FILE ...
     irefer stats campaign | irefer stats referrer EMAIL
     irefer export referrers|rewards|actions --format table|csv|json
-    irefer emulator --port 8765 [--seed-demo]
+    irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
+    irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
 
 Every command that talks to iRefer takes ``--emulator`` (the embedded, in-process emulator)
 or uses the real API with credentials from ``IREFER_LICENSE_KEY`` and ``IREFER_API_KEY``
@@ -306,14 +307,30 @@ def demo(rows: int, waves: int, seed: int, progress: str) -> None:
 @click.option("--port", type=int, default=8765, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--seed-demo", is_flag=True, help="Add demo participants, referrals and views.")
-def emulator_command(host: str, port: int, seed: int, seed_demo: bool) -> None:
+@click.option(
+    "--profile",
+    type=click.Choice(["2018", "2019", "drifted"]),
+    default="2018",
+    show_default=True,
+    help="Service profile: the 2018 guide, the 2019 change, or a drifted wire format.",
+)
+def emulator_command(host: str, port: int, seed: int, seed_demo: bool, profile: str) -> None:
     """Serve the iRefer emulator on a local port (Ctrl-C to stop)."""
     from ..testing.__main__ import main as serve  # noqa: PLC0415
 
-    argv = ["--host", host, "--port", str(port), "--seed", str(seed)]
+    argv = ["--host", host, "--port", str(port), "--seed", str(seed), "--profile", profile]
     if seed_demo:
         argv.append("--seed-demo")
     _exit(serve(argv))
+
+
+from ._watch import watch  # noqa: E402 - it uses the helpers above
+
+cli.add_command(watch)
+
+from ._doctor import doctor  # noqa: E402 - registered after the group exists
+
+cli.add_command(doctor)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

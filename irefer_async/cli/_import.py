@@ -26,7 +26,9 @@ from rich.table import Table
 
 from .._bulk import BulkOutcome, BulkRun
 from .._client import IReferClient
-from .._errors import APIError, IReferError
+from .._endpoints import check_params
+from .._errors import IReferError
+from .._write_safety import SharedReads
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
 from ._rows import (
@@ -108,7 +110,7 @@ def _result_fields(result: Any) -> dict[str, Any] | None:
     fields = {
         f.name: getattr(result, f.name)
         for f in attrs.fields(type(result))
-        if f.name not in ("raw", "rewards_offered")
+        if f.name not in ("raw", "rewards_offered", "fetched_at")
     }
     link = fields.get("referral_link")
     if isinstance(link, str):
@@ -180,33 +182,25 @@ class _Sink:
 
 
 async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Console) -> int:
-    """Resume: decide, with reads, whether rows left in flight landed. Returns how many did."""
+    """Resume: decide, with reads, whether rows left in flight landed. Returns how many did.
+
+    The reads are the endpoint table's reconciling reads, the same the client runs for an
+    ambiguous write; the action list is read once per campaign and shared by every row.
+    """
     unsettled = list(ledger.unsettled())
     if not unsettled:
         return 0
     landed = 0
-    actions: set[tuple[str, str]] | None = None
+    reads = SharedReads(client._read)  # the funnel, for the endpoint table's reads
     for key, line, raw in unsettled:
         row = validate(kind, line, raw)
         request = row.request
-        result: Any = None
+        campaign = request.campaign_id
         try:
-            if kind.name == "signups":
-                try:
-                    result = await client.referrer_stats(
-                        request.email, campaign_id=request.campaign_id
-                    )
-                except APIError:
-                    result = None  # no such participant: it never landed
-            else:
-                if actions is None:
-                    actions = {
-                        (a.referred_person, a.specific_action)
-                        for a in await client.specific_action_signups(
-                            campaign_id=request.campaign_id
-                        )
-                    }
-                result = True if (request.external_id, request.action) in actions else None
+            params = check_params(
+                kind.endpoint, {name: getattr(request, name) for name in kind.endpoint.param_names}
+            )
+            result = await reads.landed(kind.endpoint, campaign, params)
         except IReferError as exc:
             console.print(
                 f"[yellow]line {line}: cannot tell whether it landed ({exc}); left unknown"
@@ -216,7 +210,7 @@ async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Con
             ledger.forget(key)
             continue
         landed += 1
-        record = _record(row, "ok", None, result=None if result is True else result)
+        record = _record(row, "ok", None, result=result)
         record["reconciled"] = True
         ledger.finish(key, "ok", record)
     ledger.flush()

@@ -30,9 +30,11 @@ def _plain(value: Any) -> Any:
 
 
 def flatten(model: Any) -> dict[str, Any]:
-    """Return a model's fields as JSON-ready values (``raw`` left out)."""
+    """Return a model's fields as JSON-ready values (``raw`` and ``fetched_at`` left out)."""
     return {
-        f.name: _plain(getattr(model, f.name)) for f in attrs.fields(type(model)) if f.name != "raw"
+        f.name: _plain(getattr(model, f.name))
+        for f in attrs.fields(type(model))
+        if f.name not in ("raw", "fetched_at")
     }
 
 

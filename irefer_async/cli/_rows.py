@@ -35,40 +35,37 @@ __all__ = [
 
 Format = Literal["csv", "jsonl"]
 
-_SIGNUP_COLUMNS = (
-    "email", "name", "phone", "info_1", "info_2", "info_3", "info_4", "info_5", "source",
-    "referrer_code", "campaign_id",
-)  # fmt: skip
-_ACTION_COLUMNS = ("external_id", "action", "referrer_code", "campaign_id")
-
 
 @attrs.frozen
 class Kind:
-    """What a file holds: signups or specific actions."""
+    """What a file holds: signups or specific actions (columns and key from the endpoint table)."""
 
     name: str
-    endpoint: ep.Endpoint
-    columns: tuple[str, ...]
-    required: tuple[str, ...]
+    endpoint: ep.Endpoint[Any]
     request: type[Any]
 
-    def key(self, values: Mapping[str, str]) -> str:
-        """Return the duplicate key of a validated row (emails compare case-insensitively)."""
-        if self.request is NewSignupRequest:
-            return values["email"].strip().lower()
-        return f"{values['external_id']}|{values['action']}"
+    #: The columns a file may have: the endpoint's parameters, then ``campaign_id``.
+    columns: tuple[str, ...] = attrs.field(
+        init=False,
+        default=attrs.Factory(lambda self: (*self.endpoint.param_names, "campaign_id"), True),
+    )
+    #: The columns every row must fill.
+    required: tuple[str, ...] = attrs.field(
+        init=False,
+        default=attrs.Factory(
+            lambda self: tuple(p.name for p in self.endpoint.params if p.required), True
+        ),
+    )
+
+    def key(self, values: Mapping[str, str]) -> str | None:
+        """Return the duplicate key of a validated row: the endpoint table's row key."""
+        return self.endpoint.row_key(values)
 
 
 #: The two kinds of import, by CLI name.
 KINDS = {
-    "signups": Kind("signups", ep.NEW_SIGNUP, _SIGNUP_COLUMNS, ("email",), NewSignupRequest),
-    "actions": Kind(
-        "actions",
-        ep.NEW_SPECIFIC_ACTION,
-        _ACTION_COLUMNS,
-        ("external_id", "action", "referrer_code"),
-        NewSpecificActionRequest,
-    ),
+    "signups": Kind("signups", ep.NEW_SIGNUP, NewSignupRequest),
+    "actions": Kind("actions", ep.NEW_SPECIFIC_ACTION, NewSpecificActionRequest),
 }
 
 

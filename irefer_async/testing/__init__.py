@@ -3,6 +3,8 @@
 The real iRefer service has no test server, so ``irefer_async.testing`` ships one: campaigns,
 participants, referral credit, rewards and specific actions that behave like the API, answered
 in the API's exact wire format, with scriptable faults and a journal of every request.
+A front of your own (another server, another client library's transport) needs only
+`Emulator.handle`: hand it an `EmulatorRequest`, deliver the `Outcome`.
 
 >>> from irefer_async.testing import Emulator
 >>> emulator = Emulator(seed=0)
@@ -23,6 +25,8 @@ from ._emulator import DEFAULT_BASE_URL, Emulator
 from ._faults import Fault, FaultKind, FaultRule
 from ._fixture import EmulatorFixture
 from ._journal import Journal, JournalEntry, WriteEffect
+from ._outcome import Disruption, EmulatorRequest, Outcome
+from ._profiles import PROFILES, ServiceProfile
 from ._specs import (
     DEFAULT_API_KEY,
     DEFAULT_CAMPAIGN,
@@ -49,8 +53,10 @@ __all__ = [
     "DEFAULT_CAMPAIGN_ID",
     "DEFAULT_FROZEN_TIME",
     "DEFAULT_LICENSE_KEY",
+    "Disruption",
     "Emulator",
     "EmulatorFixture",
+    "EmulatorRequest",
     "EmulatorTransport",
     "Fault",
     "FaultKind",
@@ -58,10 +64,13 @@ __all__ = [
     "FrozenClock",
     "Journal",
     "JournalEntry",
+    "Outcome",
+    "PROFILES",
     "Participant",
     "RewardDelivery",
     "RewardQuantity",
     "RewardSpec",
+    "ServiceProfile",
     "SystemClock",
     "WriteEffect",
 ]

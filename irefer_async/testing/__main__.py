@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import attrs
 
 from ._emulator import Emulator
+from ._profiles import PROFILES
 from ._specs import DEFAULT_API_KEY, DEFAULT_CAMPAIGN, DEFAULT_LICENSE_KEY
 
 __all__ = ["main", "mask"]
@@ -44,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed-demo", action="store_true", help="add demo participants, referrals and views"
     )
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="2018",
+        help="how the service differs from the 2018 guide (default 2018: not at all)",
+    )
     return parser
 
 
@@ -56,18 +63,18 @@ def seed_demo(emulator: Emulator) -> None:
     emulator.record_views(42)
 
 
-def _campaign_from_env(seed: int) -> tuple[Emulator, str]:
+def _campaign_from_env(seed: int, profile: str = "2018") -> tuple[Emulator, str]:
     license_key = os.environ.get(_LICENSE_ENV) or DEFAULT_LICENSE_KEY
     api_key = os.environ.get(_API_ENV)
     source = f"${_API_ENV}" if api_key else "the demo key irefer_async.testing.DEFAULT_API_KEY"
     spec = attrs.evolve(
         DEFAULT_CAMPAIGN, license_key=license_key, api_key=api_key or DEFAULT_API_KEY
     )
-    return Emulator(seed=seed, campaigns=[spec]), source
+    return Emulator(seed=seed, campaigns=[spec], profile=profile), source
 
 
 async def _run(args: argparse.Namespace) -> None:
-    emulator, api_key_source = _campaign_from_env(args.seed)
+    emulator, api_key_source = _campaign_from_env(args.seed, args.profile)
     if args.seed_demo:
         seed_demo(emulator)
     spec = emulator.default_campaign
@@ -75,6 +82,8 @@ async def _run(args: argparse.Namespace) -> None:
         print(f"iRefer emulator listening on {url}", flush=True)
         print(f"  campaign_id: {spec.id}  license key: {mask(spec.license_key)}")
         print(f"  api key: {api_key_source}")
+        if emulator.profile.name != "2018":
+            print(f"  profile: {emulator.profile.name} ({emulator.profile.description})")
         print(f"  control plane: {url.removesuffix('v1.0/')}_control/snapshot  (Ctrl-C to stop)")
         sys.stdout.flush()
         await asyncio.Event().wait()

@@ -1,9 +1,10 @@
 """The ASGI front: the emulator as a plain ASGI 3 application (no framework).
 
 Usable with ``httpx.ASGITransport`` or any ASGI server. Under :meth:`Emulator.serve` the server
-registers each connection's transport, so connection faults really close (or stall) the socket.
-Anywhere else the app raises the matching ``httpx`` error, which ``httpx.ASGITransport`` passes
-to the client as is (another server would answer 500).
+builds its own app with a `Loopback` where it registers each connection's transport, so
+connection faults really close (or stall) the socket. Anywhere else the app raises the matching
+``httpx`` error, which ``httpx.ASGITransport`` passes to the client as is (another server would
+answer 500). The app reaches the emulator only through `Emulator.handle`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,15 @@ import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 
-from ._outcome import Disruption, Outcome, connection_error
+from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
 
-__all__ = ["EmulatorApp"]
+__all__ = ["EmulatorApp", "Loopback"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -30,12 +32,23 @@ Send = Callable[[Message], Awaitable[None]]
 _TRICKLE_CHUNK = 8
 
 
+@attrs.define
+class Loopback:
+    """What a real server shares with the app: its open connections, and its shutdown."""
+
+    #: Each open connection's asyncio transport by peer address, so a fault can drop one.
+    connections: dict[tuple[str, int], asyncio.Transport] = attrs.field(factory=dict)
+    #: Set when the server shuts down: a stalled request stops waiting.
+    closing: asyncio.Event = attrs.field(factory=asyncio.Event)
+
+
 class EmulatorApp:
     """ASGI 3 application serving one :class:`Emulator` (``emulator.app``)."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        """Serve *emulator*."""
+    def __init__(self, emulator: Emulator, *, loopback: Loopback | None = None) -> None:
+        """Serve *emulator*; *loopback* when run by the server of `Emulator.serve()`."""
         self._emulator = emulator
+        self._loopback = loopback
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection scope."""
@@ -52,8 +65,10 @@ class EmulatorApp:
             more = message.get("more_body", False)
         client = scope.get("client")
         ip = client[0] if client else "127.0.0.1"
-        outcome = await self._emulator._handle(
-            scope["method"], scope["path"], scope.get("query_string", b""), body, ip
+        outcome = await self._emulator.handle(
+            EmulatorRequest(
+                scope["method"], scope["path"], scope.get("query_string", b""), body, ip
+            )
         )
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
@@ -63,14 +78,15 @@ class EmulatorApp:
         elif disruption is Disruption.ENDLESS:
             await self._endless(send, outcome)
         else:
-            client = scope.get("client")
-            transport = self._emulator._connections.get(tuple(client)) if client else None
-            if transport is None:
+            loopback = self._loopback
+            transport = loopback.connections.get(tuple(client)) if loopback and client else None
+            if loopback is None or transport is None:
                 # Not under Emulator.serve(): most likely httpx.ASGITransport, which passes
                 # app exceptions through to the caller; any other server answers 500.
                 raise connection_error(disruption, _request(scope))
             if disruption is Disruption.STALL:
-                await self._stall(outcome.delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(loopback.closing.wait(), outcome.delay)
             transport.abort()
             while (await receive())["type"] != "http.disconnect":
                 pass
@@ -79,18 +95,11 @@ class EmulatorApp:
         headers = [*outcome.headers, (b"content-length", b"1000000000")]
         await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
         await send({"type": "http.response.body", "body": outcome.body, "more_body": True})
-        closing = self._emulator._closing
-        while closing is None or not closing.is_set():
+        loopback = self._loopback
+        # Until the client gives up (a loopback connection closed) or the server shuts down.
+        while loopback is None or not loopback.closing.is_set():
             await asyncio.sleep(outcome.delay)
             await send({"type": "http.response.body", "body": b" ", "more_body": True})
-
-    async def _stall(self, delay: float) -> None:
-        closing = self._emulator._closing
-        if closing is None:
-            await asyncio.sleep(delay)
-            return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(closing.wait(), delay)
 
 
 def _request(scope: Scope) -> httpx.Request:

@@ -9,6 +9,10 @@ POST     ``reset``           :meth:`Emulator.reset`
 POST     ``campaigns``       :meth:`Emulator.seed_campaign` (a ``CampaignSpec`` as JSON)
 POST     ``participants``    :meth:`Emulator.add_participant` (``email`` plus keywords)
 POST     ``views``           :meth:`Emulator.record_views` (``{"count": n}``)
+POST     ``actions``         :meth:`Emulator.record_action` (``external_id``, ``action``,
+                             ``referrer_code``)
+POST     ``hidden``          :meth:`Emulator.hide_participants` (``{"emails": [...]}``,
+                             ``"hidden": false`` to list them again)
 POST     ``faults``          :meth:`Emulator.inject_fault` (``{"kind": ..., "method": ...}``),
                              or :meth:`Emulator.inject_fault_rate` when ``rate`` is given
 DELETE   ``faults``          :meth:`Emulator.clear_faults`
@@ -50,7 +54,7 @@ def _fault(data: dict[str, Any]) -> Fault:
     )
 
 
-def _post(emulator: Emulator, route: str, data: dict[str, Any]) -> Any:
+def _post(emulator: Emulator, route: str, data: dict[str, Any]) -> Any:  # noqa: PLR0911 - a route each
     if route == "reset":
         emulator.reset()
         return {"ok": True}
@@ -71,6 +75,18 @@ def _post(emulator: Emulator, route: str, data: dict[str, Any]) -> Any:
                 int(data["count"]), campaign_id=data.get("campaign_id")
             )
         }
+    if route == "actions":
+        row_id = emulator.record_action(
+            data["external_id"], data["action"], data["referrer_code"],
+            campaign_id=data.get("campaign_id"),
+        )  # fmt: skip
+        return {"id": row_id}
+    if route == "hidden":
+        count = emulator.hide_participants(
+            list(data["emails"]), hidden=bool(data.get("hidden", True)),
+            campaign_id=data.get("campaign_id"),
+        )  # fmt: skip
+        return {"hidden": count}
     if route == "faults":
         if "rate" in data:
             kinds = [_fault(k) if isinstance(k, dict) else k for k in data["kinds"]]

@@ -1,8 +1,11 @@
 """The :class:`Emulator`: one stateful fake iRefer service and every way into it.
 
-The fronts (ASGI app, in-process transport, loopback server, HTTP control plane) all funnel
-into :meth:`Emulator._handle`, which picks a fault, applies the request to the state, journals it
-and returns an :class:`~._outcome.Outcome` for the front to deliver.
+The fronts (ASGI app, in-process transport, loopback server) all funnel into the one public
+entry, `Emulator.handle`: it routes the control plane, picks a fault, applies the request
+to the state, journals it and returns an `Outcome` for the front to deliver.
+`Emulator.may_delay` tells a front whether an answer can be held back at all. Fronts use
+nothing else of the emulator (``tests/testing/test_emulator_fronts.py`` checks it), so the
+state, faults and journal can change behind that entry without touching a front.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from . import _wire
 from ._clock import Clock, SystemClock
 from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
-from ._outcome import Disruption, Outcome
+from ._outcome import Disruption, EmulatorRequest, Outcome
+from ._profiles import ServiceProfile, get_profile
 from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
 from ._state import CampaignState, Participant, RejectedError, State
 
@@ -65,22 +69,24 @@ class Emulator:
         clock: Clock | None = None,
         campaigns: Iterable[CampaignSpec] = (DEFAULT_CAMPAIGN,),
         journal_limit: int | None = None,
+        profile: str | ServiceProfile = "2018",
     ) -> None:
         """Create an emulator seeded with *campaigns* (the guide's campaign 2605 by default).
 
         *seed* fixes referral codes and seeded fault rates; *clock* (default: the system clock)
         stamps rows and decides which UTC day ``signups_today`` counts. *journal_limit* keeps
         only the latest entries of the journal (for long benchmark runs; default: all).
+        *profile* makes the service differ from the guide (``"2019"``, ``"drifted"``; see
+        :mod:`irefer_async.testing._profiles`); the default ``"2018"`` is the guide.
         """
+        #: How this service differs from the 2018 guide (the default profile: not at all).
+        self.profile: ServiceProfile = get_profile(profile)
         self._seed = seed
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
         self._faults = FaultPlan()
         self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
-        # Loopback connections by peer address, so a fault can really drop one.
-        self._connections: dict[tuple[str, int], asyncio.Transport] = {}
-        self._closing: asyncio.Event | None = None
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -225,6 +231,47 @@ class Emulator:
         campaign.total_views = max(0, campaign.total_views + count)
         return campaign.total_views
 
+    def record_action(
+        self,
+        external_id: str,
+        action: str,
+        referrer_code: str,
+        *,
+        campaign_id: int | None = None,
+        ip: str = "127.0.0.1",
+    ) -> int:
+        """Record a specific action directly (no request, no journal entry); returns its row id.
+
+        Raises ``ValueError`` for input the API would reject (unknown code, unmatched action).
+        """
+        campaign = self._campaign(campaign_id)
+        try:
+            row = self._state.specific_action(
+                campaign, external_id, action, referrer_code, now=self.clock.now(), ip=ip
+            )
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+        return row.id
+
+    def hide_participants(
+        self, emails: Iterable[str], *, hidden: bool = True, campaign_id: int | None = None
+    ) -> int:
+        """Leave these participants out of ``referrers`` (as a plan limit hides sign-ups).
+
+        ``hidden=False`` lists them again. Everything else about them is unchanged. Returns
+        how many participants are hidden now. Raises ``LookupError`` for an unknown email.
+        """
+        campaign = self._campaign(campaign_id)
+        for email in emails:
+            found = campaign.find(email)
+            if found is None:
+                raise LookupError(f"no participant {email!r}")
+            if hidden:
+                campaign.hidden.add(found.id)
+            else:
+                campaign.hidden.discard(found.id)
+        return len(campaign.hidden)
+
     def inject_fault(
         self,
         fault: FaultLike,
@@ -331,23 +378,48 @@ class Emulator:
             )
         return {"campaigns": campaigns, "requests": self._requests}
 
-    # -- the funnel -------------------------------------------------------------------------
+    # -- the public entry for fronts -----------------------------------------------------------
 
-    async def _handle(
-        self, http_method: str, path: str, query: bytes, body: bytes, ip: str
-    ) -> Outcome:
-        """Answer one HTTP request (every front calls this)."""
+    async def handle(self, request: EmulatorRequest) -> Outcome:
+        """Answer one HTTP request: the single entry every front (ASGI, server, transport) uses.
+
+        API paths (``/v1.0/<license_key>.js/<method>``) are journalled, meet any scripted fault
+        and are applied to the state; ``/_control/...`` goes to the control plane; anything
+        else is a 404. The returned `Outcome` says what to send and whether to drop,
+        stall or trickle it; delivering that is the front's job. It may wait (a ``latency``
+        fault) only when `may_delay` is true.
+
+        >>> import asyncio
+        >>> outcome = asyncio.run(Emulator().handle(EmulatorRequest("GET", "/nowhere")))
+        >>> outcome.status
+        404
+        """
+        path = request.path
         match = _API_PATH.match(path)
         if match is None:
             if path.startswith("/_control/"):
                 from ._control import handle_control  # rarely used  # noqa: PLC0415
 
-                return handle_control(self, http_method, path[len("/_control/") :], body)
+                return handle_control(self, request.method, path[len("/_control/") :], request.body)
             return Outcome(404, _TEXT, b"not found")
-        return await self._api(match.group(1), match.group(2), query, ip)
+        return await self._api(request, match.group(1), match.group(2))
 
-    async def _api(self, license_key: str, method: str, query: bytes, ip: str) -> Outcome:
-        params = _parse_query(query)
+    @property
+    def may_delay(self) -> bool:
+        """Whether `handle()` may hold an answer back (any fault scripted).
+
+        When false, every answer comes at once and undisturbed, so a front can skip its
+        read-timeout bookkeeping (the in-process transport's fast path).
+        """
+        # Anything added later that can hold an answer (a profile's latency...) belongs here too.
+        return bool(self._faults)
+
+    # -- the funnel -------------------------------------------------------------------------
+
+    async def _api(self, request: EmulatorRequest, license_key: str, method: str) -> Outcome:
+        # The whole request travels on, so a fault or profile can use any of it (the path...).
+        ip = request.client_ip
+        params = _parse_query(request.query)
         api_key = params.pop("api_key", None)
         self._requests += 1
         call = self._calls[method] = self._calls.get(method, 0) + 1
@@ -361,6 +433,9 @@ class Emulator:
             license_key=license_key,
         )
         self._journal.append(entry)
+        if method in self.profile.gone:
+            entry.status = 404
+            return Outcome(404, _HTML, _wire.html_page(404))
         fault: Fault | None = None
         if self._faults:
             key = params.get("email") or params.get("external_id")
@@ -377,7 +452,8 @@ class Emulator:
             await asyncio.sleep(DEFAULT_HOLD if fault.delay is None else fault.delay)
         elif kind is FaultKind.HTML_PATH_PAGE:
             entry.status = status = fault.http_status
-            target = f"/v1.0/{license_key}.js/{method}?{query.decode('ascii', 'replace')}"
+            query = request.query.decode("ascii", "replace")
+            target = f"/v1.0/{license_key}.js/{method}?{query}"
             return Outcome(status, _HTML, _wire.html_path_page(status, target))
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
@@ -416,7 +492,9 @@ class Emulator:
             0, [], b"", disruption, _DEFAULT_STALL if fault.delay is None else fault.delay
         )
 
-    def _fault_after(self, fault: Fault, body: bytes, entry: JournalEntry) -> Outcome:
+    def _fault_after(  # noqa: PLR0911 - one answer per fault kind
+        self, fault: Fault, body: bytes, entry: JournalEntry
+    ) -> Outcome:
         kind = fault.kind
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
@@ -448,11 +526,11 @@ class Emulator:
         entry: JournalEntry,
     ) -> bytes:
         handler = _HANDLERS.get(method)
-        if handler is not None:
+        if handler is not None and method not in self.profile.refused:
             campaign = self._authorise(license_key, params, api_key)
             if campaign is not None:
                 try:
-                    return handler(self, campaign, params, ip, entry)
+                    return self.profile.rewrite(method, handler(self, campaign, params, ip, entry))
                 except RejectedError as exc:
                     if exc.duplicate:
                         entry.effect = WriteEffect.DUPLICATE_REJECTED

@@ -1,5 +1,7 @@
-"""What the emulator decided to do with one request, for a front (ASGI app, transport) to carry out.
+"""The emulator's public entry types: what a front hands in, and what it must deliver.
 
+A front (ASGI app, loopback server, in-process transport) turns its own request into an
+`EmulatorRequest`, awaits `Emulator.handle`, and delivers the `Outcome`.
 Keeping the decision separate from the delivery is what lets the in-process transport raise
 ``httpx`` exceptions while the loopback server really closes sockets, for the same fault.
 """
@@ -11,7 +13,7 @@ import enum
 import attrs
 import httpx
 
-__all__ = ["Disruption", "Outcome", "connection_error"]
+__all__ = ["Disruption", "EmulatorRequest", "Outcome", "connection_error"]
 
 
 class Disruption(enum.Enum):
@@ -32,14 +34,49 @@ class Disruption(enum.Enum):
     ENDLESS = "endless"
 
 
+@attrs.frozen(slots=True)
+class EmulatorRequest:
+    """One HTTP request as a front hands it to `Emulator.handle`.
+
+    *path* is the URL path as sent (``/v1.0/<license_key>.js/newSignup`` or
+    ``/_control/<route>``), *query* the raw query string (still percent-encoded), *body* the
+    request body (the control plane's JSON), *client_ip* the peer address (stamped on signups).
+    New fields will only ever be added with defaults, so a front built today keeps working.
+
+    >>> EmulatorRequest("GET", "/v1.0/KEY.js/campaignStats", b"campaign_id=2605&api_key=k")
+    ... # doctest: +ELLIPSIS
+    EmulatorRequest(method='GET', path='/v1.0/KEY.js/campaignStats', ...)
+    """
+
+    #: The HTTP method (``GET`` for the API, ``GET``/``POST``/``DELETE`` for the control plane).
+    method: str
+    #: The URL path, percent-encoding undone (``httpx.URL.path``, the ASGI ``path``).
+    path: str
+    #: The raw query string, without the ``?``.
+    query: bytes = b""
+    #: The request body.
+    body: bytes = b""
+    #: The client's IP address.
+    client_ip: str = "127.0.0.1"
+
+
 @attrs.define(slots=True)
 class Outcome:
-    """A response, and how to disturb its delivery."""
+    """A response, and how to disturb its delivery (what `Emulator.handle` returns).
 
+    A front sends *status*, *headers* and *body* unless *disruption* says otherwise: then it
+    drops, stalls (for *delay* seconds) or trickles (chunks *delay* seconds apart) as told.
+    """
+
+    #: The HTTP status (unused when the connection is disrupted).
     status: int
+    #: Response headers as ``(name, value)`` bytes pairs, without ``content-length``.
     headers: list[tuple[bytes, bytes]]
+    #: The whole response body.
     body: bytes
+    #: How delivery is disturbed (``Disruption.NONE``: deliver normally).
     disruption: Disruption = Disruption.NONE
+    #: Seconds a stall lasts, or between two trickled chunks.
     delay: float = 0.0
 
 

@@ -1,9 +1,11 @@
 """The loopback front: :meth:`Emulator.serve` runs the ASGI app under uvicorn on 127.0.0.1.
 
 uvicorn answers 500 when an app fails before responding, so it cannot drop a connection for us.
-A thin subclass of its h11 protocol records each connection's asyncio transport by peer address;
-the app looks the transport up and aborts it, which is a real dropped connection for the client.
-Stalled requests wait on an event set at shutdown, so leaving ``serve()`` never hangs.
+A thin subclass of its h11 protocol records each connection's asyncio transport by peer address
+in a `Loopback` owned by this server; the server's own app looks the transport up
+and aborts it, which is a real dropped connection for the client. Stalled requests wait on the
+loopback's event, set at shutdown, so leaving ``serve()`` never hangs. The emulator itself holds
+no server state: everything here goes through `Emulator.handle`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import contextlib
 import socket
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
+
+from ._asgi import EmulatorApp, Loopback
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -61,11 +65,12 @@ async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[st
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
+    loopback = Loopback()
     config = uvicorn.Config(
-        emulator.app,
+        EmulatorApp(emulator, loopback=loopback),
         host=host,
         port=bound_port,
-        http=_protocol_class(emulator._connections),
+        http=_protocol_class(loopback.connections),
         lifespan="off",
         log_config=None,
         log_level="warning",
@@ -73,7 +78,6 @@ async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[st
         ws="none",
     )
     server = uvicorn.Server(config)
-    emulator._closing = closing = asyncio.Event()
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -83,7 +87,7 @@ async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[st
             await asyncio.sleep(0.005)
         yield f"http://{host}:{bound_port}/v1.0/"
     finally:
-        closing.set()
+        loopback.closing.set()
         server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(task), _SHUTDOWN_GRACE)
@@ -92,5 +96,3 @@ async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[st
             await task
         finally:
             sock.close()
-            if emulator._closing is closing:
-                emulator._closing = None

@@ -144,6 +144,8 @@ class CampaignState:
     #: Serialised rows kept by :mod:`._wire` (opaque here): rows are append-only, so list
     #: endpoints encode each row once instead of on every call.
     wire_cache: dict[str, list[str]] = attrs.field(factory=dict, repr=False)
+    #: Participant ids left out of ``referrers`` (as a plan limit hides sign-ups).
+    hidden: set[int] = attrs.field(factory=set, repr=False)
 
     def find(self, email: str) -> Participant | None:
         """Return the participant registered with *email* (case-insensitive), if any."""

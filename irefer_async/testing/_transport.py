@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._outcome import Disruption, Outcome, connection_error
+from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -88,8 +88,8 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         url = request.url
         body = await request.aread() if request.method != "GET" else b""
         emulator = self._emulator
-        handling = emulator._handle(request.method, url.path, url.query, body, "127.0.0.1")
-        if emulator._faults:
+        handling = emulator.handle(EmulatorRequest(request.method, url.path, url.query, body))
+        if emulator.may_delay:
             # A fault may delay the answer: give up at the read timeout, as a socket would.
             task = asyncio.ensure_future(handling)
             self._pending.add(task)

@@ -39,6 +39,7 @@ from ._state import NETWORKS, CampaignState, Participant
 __all__ = [
     "JSON_CONTENT_TYPE",
     "campaign_stats",
+    "dump",
     "error_body",
     "html_page",
     "iso",
@@ -64,6 +65,11 @@ def _text(obj: Any) -> str:
 
 def _dump(obj: Any) -> bytes:
     return _text(obj).encode("ascii")
+
+
+def dump(obj: Any) -> bytes:
+    """Encode *obj* as the API does (compact; "/" and non-ASCII escaped, as PHP does)."""
+    return _dump(obj)
 
 
 def _newest_first(fragments: list[str]) -> bytes:
@@ -196,6 +202,7 @@ def referrers(campaign: CampaignState) -> bytes:
     """``referrers``: every participant, newest first."""
     # Only referrals_count changes after a row is created: cache everything before it.
     prefixes = campaign.wire_cache.setdefault("referrers", [])
+    hidden = campaign.hidden
     participants = campaign.participants
     cid = str(campaign.spec.id)
     for p in participants[len(prefixes) :]:
@@ -226,6 +233,7 @@ def referrers(campaign: CampaignState) -> bytes:
         [
             f'{prefix}"{p.referrals_made}"}}'
             for prefix, p in zip(prefixes, participants, strict=True)
+            if not hidden or p.id not in hidden
         ]
     )
 

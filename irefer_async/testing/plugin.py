@@ -9,8 +9,9 @@ open ``IReferClient`` wired to it in-process, closed after the test::
         assert irefer_emulator.emulator.participant("ann@example.com") is not None
 
 Configure it per test with the marker ``@pytest.mark.irefer_emulator(seed=1, clock=...,
-campaigns=[...], **client_options)``. The fixture is async (pytest-asyncio) when pytest-asyncio
-is installed; without it the client is not closed at teardown, which is harmless in-process.
+campaigns=[...], profile="2019", **client_options)`` (the service profiles are "2018", the
+default, "2019" and "drifted"). The fixture is async (pytest-asyncio) when pytest-asyncio is
+installed; without it the client is not closed at teardown, which is harmless in-process.
 
 This module imports nothing from ``irefer_async`` until the fixture runs, so a broken client
 never stops pytest from loading.
@@ -28,15 +29,15 @@ if TYPE_CHECKING:
 
 __all__ = ["irefer_emulator", "pytest_configure"]
 
-_EMULATOR_OPTIONS = ("seed", "clock", "campaigns")
+_EMULATOR_OPTIONS = ("seed", "clock", "campaigns", "profile")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the ``irefer_emulator`` marker."""
     config.addinivalue_line(
         "markers",
-        "irefer_emulator(seed=0, clock=None, campaigns=None, **client_options): "
-        "configure the irefer_emulator fixture",
+        "irefer_emulator(seed=0, clock=None, campaigns=None, profile='2018', "
+        "**client_options): configure the irefer_emulator fixture",
     )
 
 

@@ -106,6 +106,8 @@ def test_emulator_command_delegates(runner: CliRunner, monkeypatch: pytest.Monke
 
     seen: list[list[str]] = []
     monkeypatch.setattr(server, "main", lambda argv: seen.append(list(argv)) or 0)
-    result = runner.invoke(cli, ["emulator", "--port", "9999", "--seed-demo"])
+    result = runner.invoke(cli, ["emulator", "--port", "9999", "--seed-demo", "--profile", "2019"])
     assert result.exit_code == 0
-    assert seen == [["--host", "127.0.0.1", "--port", "9999", "--seed", "0", "--seed-demo"]]
+    assert seen == [
+        ["--host", "127.0.0.1", "--port", "9999", "--seed", "0", "--profile", "2019", "--seed-demo"]
+    ]

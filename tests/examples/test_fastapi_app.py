@@ -67,6 +67,31 @@ async def test_gateway_error_carries_the_request_id(
     assert answer.headers["x-request-id"] == "req-7"
 
 
+async def test_a_busy_client_gives_a_degraded_answer_not_a_hang(
+    load_example: Callable[[str], ModuleType],
+) -> None:
+    """A view that cannot be served within the page budget answers degraded, at once."""
+    example = load_example("fastapi_app.py")
+    emulator = Emulator()
+    emulator.add_participant("ann@example.com")
+    options = {**_emulator_options(emulator), "retry": example.STATS_PAGE_OPTIONS["retry"]}
+    app = example.create_app(**options)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+            fresh = await http.get("/referrers/ann@example.com/stats")
+            assert fresh.json()["as_of"]
+            app.state.irefer._throttle.pause(60.0)  # as after a 429: nothing can be sent
+            busy = await http.get("/referrers/bob@example.com/stats")
+            cached = await http.get("/referrers/ann@example.com/stats")
+    assert busy.status_code == 200
+    assert busy.json() == {
+        "email": "bob@example.com", "referrals_made": None, "reward_next": None, "degraded": True
+    }  # fmt: skip
+    assert cached.json() == fresh.json()  # from the 5 s cache, with the time it was fetched
+    assert len(emulator.journal) == 1
+
+
 def _emulator_options(emulator: Emulator) -> dict[str, object]:
     spec = emulator.default_campaign
     return {

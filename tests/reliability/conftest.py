@@ -1,74 +1,21 @@
-"""Shared pieces of the reliability suites: secrets, a DEBUG log capture, the matrix summary.
+"""Fixtures of the reliability suites: a DEBUG log capture, an emulator process, the matrix summary.
 
 Every test in this directory runs with the ``irefer_async``, ``httpx`` and ``httpcore`` loggers
 at DEBUG into a capturing handler; at teardown no captured line may contain a secret the suites
-use. ``pytest_terminal_summary`` prints the fault matrix (cells passed / total).
+use. ``pytest_terminal_summary`` prints the fault matrix (cells passed / total). The helpers the
+tests import live in `_support.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/helpers.py
-
-from helpers import API_KEY, LICENSE_KEY
-
-from irefer_async import RetryConfig
-from irefer_async.testing import (
-    DEFAULT_API_KEY,
-    DEFAULT_CAMPAIGN,
-    DEFAULT_LICENSE_KEY,
-    CampaignSpec,
-    Emulator,
-)
-
-#: A license key and an api key that look like real secrets (the api key needs URL-encoding).
-SECRET_LICENSE_KEY = "W4qLx9Rk2PzQ7mVt4Ln8Hc3Jd6Fs1Gb5"
-SECRET_API_KEY = "sk_live+Zq8/v=&w%3Bpy;77#ok"
-SECRET_SPEC: CampaignSpec = attrs.evolve(
-    DEFAULT_CAMPAIGN, license_key=SECRET_LICENSE_KEY, api_key=SECRET_API_KEY
-)
-
-#: Every secret any reliability suite hands to a client.
-SECRETS: tuple[str, ...] = (
-    SECRET_LICENSE_KEY,
-    SECRET_API_KEY,
-    LICENSE_KEY,
-    API_KEY,
-    DEFAULT_LICENSE_KEY,
-    DEFAULT_API_KEY,
-)
-
-#: Retries with no waiting: a cell or a chaos run never really sleeps. The settle window is
-#: short: the in-process emulator has finished a write when it answers, and the ``held``
-#: faults of these suites hold a write at most 0.05 s past the client's read timeout.
-NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=0.1)
+from _support import EmulatorProcess, leaks
 
 _LOGGERS = ("irefer_async", "httpx", "httpcore")
-
-
-def secret_forms(secret: str) -> set[str]:
-    """The raw and URL-encoded forms a secret can take."""
-    from urllib.parse import quote, quote_plus
-
-    return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
-
-
-def leaks(text: str) -> list[str]:
-    """Return the secrets (any form) found in ``text``."""
-    return sorted({s for s in SECRETS for form in secret_forms(s) if form and form in text})
-
-
-def make_emulator(*, secret: bool = True, seed: int = 0) -> Emulator:
-    """An emulator whose campaign 2605 has secret-looking keys (or the demo keys)."""
-    return Emulator(seed=seed, campaigns=[SECRET_SPEC if secret else DEFAULT_CAMPAIGN])
 
 
 class _Capture(logging.Handler):
@@ -136,60 +83,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(f"fault matrix: {passed}/{len(cells)} cells passed")
 
 
-# -- an emulator in its own process ---------------------------------------------------------
-
-
-class EmulatorProcess:
-    """``python -m irefer_async.testing --port 0`` in a subprocess, with the secret keys.
-
-    A real separate process, so a CLI under test can be SIGKILLed without touching it.
-    """
-
-    def __init__(self) -> None:
-        import os
-        import subprocess
-
-        env = dict(os.environ)
-        env.update(IREFER_LICENSE_KEY=SECRET_LICENSE_KEY, IREFER_API_KEY=SECRET_API_KEY)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "irefer_async.testing", "--port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if "listening on" not in line:
-            self.close()
-            raise RuntimeError(f"emulator did not start: {line!r}")
-        self.url = line.rsplit(" ", 1)[1].strip()
-        self.banner = line
-
-    def control(self, route: str, data: Any = None) -> Any:
-        """Call the control plane (GET without *data*, POST with it)."""
-        import httpx
-
-        url = self.url.removesuffix("v1.0/") + "_control/" + route
-        response = (
-            httpx.get(url, timeout=30) if data is None else httpx.post(url, json=data, timeout=30)
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def close(self) -> str:
-        """Stop the emulator; return what it printed (for the secrets check)."""
-        import subprocess
-
-        self.process.terminate()
-        try:
-            out, err = self.process.communicate(timeout=0.5)
-        except subprocess.TimeoutExpired:  # a stalled request holds uvicorn's graceful shutdown
-            self.process.kill()
-            out, err = self.process.communicate()
-        return self.banner + (out or "") + (err or "")
-
-
 @pytest.fixture
 def emulator_process() -> Iterator[EmulatorProcess]:
     """A fresh emulator process for one test; its output must hold no secret."""
@@ -199,18 +92,3 @@ def emulator_process() -> Iterator[EmulatorProcess]:
     finally:
         output = proc.close()
         assert not leaks(output)
-
-
-def cli_env() -> dict[str, str]:
-    """The environment a CLI subprocess gets: the secret keys, campaign 2605, no colour."""
-    import os
-
-    env = dict(os.environ)
-    env.update(
-        IREFER_LICENSE_KEY=SECRET_LICENSE_KEY,
-        IREFER_API_KEY=SECRET_API_KEY,
-        IREFER_CAMPAIGN_ID="2605",
-        NO_COLOR="1",
-        TERM="dumb",
-    )
-    return env

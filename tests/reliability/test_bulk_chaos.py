@@ -20,7 +20,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import NO_WAIT, make_emulator
+from _support import NO_WAIT, make_emulator
 from helpers import run_virtual
 
 import irefer_async as ia

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import EmulatorProcess, cli_env, leaks
+from _support import EmulatorProcess, cli_env, leaks
 
 
 def _write_csv(path: Path, n: int) -> None:

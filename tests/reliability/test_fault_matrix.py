@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import NO_WAIT, make_emulator
+from _support import NO_WAIT, make_emulator
 
 import irefer_async as ia
 from irefer_async.testing import Emulator, Fault, FaultKind, WriteEffect

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import samples
+from _support import NO_WAIT, make_emulator
 from click.testing import CliRunner
-from conftest import NO_WAIT, make_emulator
 from helpers import API_KEY, LICENSE_KEY
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

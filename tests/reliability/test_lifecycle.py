@@ -19,7 +19,7 @@ from typing import Any
 
 import httpcore
 import pytest
-from conftest import (
+from _support import (
     NO_WAIT,
     SECRET_API_KEY,
     SECRET_LICENSE_KEY,

@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner
-from conftest import (
+from _support import (
     NO_WAIT,
     SECRET_API_KEY,
     SECRET_LICENSE_KEY,
@@ -29,6 +28,7 @@ from conftest import (
     leaks,
     make_emulator,
 )
+from click.testing import CliRunner
 from helpers import run_virtual
 from test_fault_matrix import ENDPOINTS, FAULTS, RECONCILER, WRITES, _call, _setup
 

@@ -67,7 +67,9 @@ async def test_serve_faults_and_control_plane() -> None:
         assert DEFAULT_API_KEY not in str(journal)
         assert (await http.post(control + "reset")).json() == {"ok": True}
     assert emulator.journal.count(WriteEffect.PARTICIPANT_CREATED) == 0
-    assert emulator._connections == {}
+    async with httpx.AsyncClient() as http:  # the server, and its connections, are gone
+        with pytest.raises(httpx.ConnectError):
+            await http.get(url)
 
 
 async def test_client_over_loopback() -> None:

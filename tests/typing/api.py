@@ -6,6 +6,7 @@ would break user code fails the typecheck session.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Literal
@@ -18,8 +19,10 @@ from irefer_async import (
     APIError,
     BulkStatus,
     BulkSummary,
+    CacheConfig,
     CallEvent,
     CampaignStats,
+    DeadlineExceededError,
     IReferClient,
     IReferError,
     LeadSource,
@@ -28,6 +31,7 @@ from irefer_async import (
     NewSignupRequest,
     NewSpecificAction,
     NewSpecificActionRequest,
+    QueueFullError,
     RateLimit,
     RateLimitedError,
     Referrer,
@@ -40,7 +44,14 @@ from irefer_async import (
     WriteOutcomeUnknownError,
     correlation_scope,
 )
-from irefer_async.testing import Emulator, EmulatorFixture, WriteEffect
+from irefer_async.testing import (
+    Disruption,
+    Emulator,
+    EmulatorFixture,
+    EmulatorRequest,
+    Outcome,
+    WriteEffect,
+)
 
 
 class SharedLimiter:
@@ -61,6 +72,8 @@ def on_response(event: CallEvent) -> None:
     assert_type(event.elapsed_ms, float)
     assert_type(event.headers, Mapping[str, str] | None)
     assert_type(event.error, IReferError | None)
+    assert_type(event.queued, int)
+    assert_type(event.waited, float)
 
 
 async def on_retry(event: CallEvent) -> None:
@@ -84,6 +97,12 @@ def make_clients(http: httpx.AsyncClient) -> list[IReferClient]:
         IReferClient(timeout=3.0, retry=None, rate_limit=limiter, max_concurrency=None),
         IReferClient(rate_limit=5, http_client=http),
         IReferClient(rate_limit=None, transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        IReferClient(
+            retry=RetryConfig(deadline=1.0),
+            share_reads=True,
+            cache=CacheConfig(ttl=5.0, per_method={"campaignStats": 30.0}, max_entries=256),
+            max_waiting=100,
+        ),
     ]
 
 
@@ -105,6 +124,28 @@ async def endpoints(client: IReferClient) -> None:
     assert_type(actions, tuple[SpecificActionSignup, ...])
     assert_type(client.campaign_id, int | None)
     assert_type(client.is_closed, bool)
+    assert_type(client.waiting, int)
+    assert_type(client.cache, CacheConfig | None)
+    stats = await client.referrer_stats("ann@example.com")
+    assert_type(stats.fetched_at, dt.datetime | None)
+
+
+async def endpoint_table(client: IReferClient) -> None:
+    """The table's result types carry through the one funnel (a wrong one fails here)."""
+    from irefer_async import _endpoints as ep
+
+    call = client._call
+    assert_type(await call(ep.REFERRER_STATS, None, email="a@b.c"), ReferrerStats)
+    assert_type(await call(ep.CAMPAIGN_STATS, None), CampaignStats)
+    assert_type(await call(ep.NEW_SIGNUP, 2605, email="a@b.c"), NewSignup)
+    assert_type(await call(ep.NEW_SPECIFIC_ACTION, None, external_id="u"), NewSpecificAction)
+    assert_type(await call(ep.REFERRERS, None), tuple[Referrer, ...])
+    assert_type(await call(ep.REWARDS, None), tuple[TriggeredReward, ...])
+    assert_type(await call(ep.SPECIFIC_ACTION_SIGNUPS, "2605"), tuple[SpecificActionSignup, ...])
+    reconcile = ep.NEW_SIGNUP.reconcile
+    if reconcile is not None:
+        assert_type(reconcile.landed({"email": "a@b.c"}, await client.referrer_stats("a@b.c")),
+                    NewSignup | None)  # fmt: skip
 
 
 async def errors(client: IReferClient) -> None:
@@ -118,6 +159,11 @@ async def errors(client: IReferClient) -> None:
         assert_type(exc.phase, str)
     except WriteOutcomeUnknownError as exc:
         assert_type(exc.params, dict[str, str])
+    except DeadlineExceededError as exc:
+        assert_type(exc.sent, bool)
+        assert_type(exc.waiting_for, str | None)
+    except QueueFullError as exc:
+        assert_type(exc.waiting, int)
     except IReferError as exc:
         assert_type(exc.correlation_id, str | None)
         assert_type(exc.attempts, int)
@@ -158,9 +204,64 @@ async def emulator() -> None:
         assert_type(url, str)
 
 
+async def emulator_front(emu: Emulator) -> bytes:
+    outcome = await emu.handle(EmulatorRequest("GET", "/v1.0/KEY.js/campaignStats", b"x=1"))
+    assert_type(outcome, Outcome)
+    assert_type(outcome.disruption, Disruption)
+    assert_type(emu.may_delay, bool)
+    return outcome.body
+
+
 def fixture(env: EmulatorFixture) -> IReferClient:
     return env.client
 
 
 def version() -> str:
     return irefer_async.__version__
+
+
+async def reward_feed(client: IReferClient) -> int:
+    async with irefer_async.RewardFeed(
+        client, store="feed.sqlite", types={"reward.triggered"}
+    ) as feed:
+        report = await feed.poll()
+        assert_type(report, irefer_async.PollReport)
+        async for event in feed:
+            assert_type(event.id, str)
+            if isinstance(event, irefer_async.RewardTriggered):
+                assert_type(event.row, irefer_async.TriggeredReward)
+            await feed.ack(event)
+            break
+
+    async def handler(event: irefer_async.FeedEvent[object]) -> None:
+        print(event.to_json())
+
+    store = irefer_async.SQLiteFeedStore("other.sqlite")
+    async with irefer_async.RewardFeed(client, store=store) as other:
+        return await other.run(handler, once=True)
+
+
+def receiver(body: bytes, header: str | None) -> irefer_async.FeedEvent[object]:
+    assert_type(irefer_async.verify_signature(body, header, "secret", tolerance=60), int)
+    assert_type(irefer_async.sign_payload(body, "secret"), str)
+    return irefer_async.event_from_json(body)
+
+
+async def readiness() -> None:
+    async with IReferClient(
+        "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
+    ) as client:
+        report = await client.probe(network=False, write_probe=None)
+        assert_type(report, irefer_async.ProbeReport)
+        assert_type(report.ok, bool)
+        assert_type(report.exit_code, int)
+        for check in report.checks:
+            assert_type(check.status, irefer_async.CheckStatus)
+            assert_type(check.summary, str)
+        drift = client.drift
+        assert_type(drift, irefer_async.DriftRecorder | None)
+        if drift is not None:
+            for entry in drift.entries(include_expected=False):
+                assert_type(entry.kind, irefer_async.DriftKind)
+                assert_type(entry.describe(), str)
+    assert_type(Emulator(profile="2019").profile.gone, frozenset[str])

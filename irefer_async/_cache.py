@@ -1,0 +1,231 @@
+"""An optional short cache for reads: a TTL per API method, a bounded number of answers.
+
+Off by default (``IReferClient(cache=None)``). A page that shows a participant their
+referrals can usually show an answer a few seconds old; ``cache=CacheConfig(ttl=5.0)``
+answers repeated reads from memory for 5 seconds instead of spending the rate limit on them.
+Every result carries ``fetched_at`` (when its answer arrived), so a caller can tell.
+
+* **What is cached**: successful answers of ``referrerStats`` and ``campaignStats`` for
+  ``ttl`` seconds; the lists (``referrers``, ``rewards``, ``specificActionSignups``) only
+  when ``per_method`` gives them a TTL, since a cached list keeps the whole list in memory.
+  Errors are never cached.
+* **Bounded**: at most ``max_entries`` answers; the least recently used goes first.
+* **Invalidated by writes through the same client**: when a ``newSignup`` or
+  ``newSpecificAction`` ends (landed, failed or unknown), the campaign's ``campaignStats``
+  and lists are dropped, and so are the ``referrerStats`` of the participant written and of
+  the referrer credited: found from the signup's answer (``referrer``) or from the referral
+  code of a cached ``referrerStats``; when the referrer cannot be found, every cached
+  ``referrerStats`` of the campaign goes. A read that was in flight while the write ran is
+  not stored (a generation counter per campaign), since it may predate the write.
+  Writes by other clients or processes are not seen: that is what the TTL bounds.
+
+The keys are the API method, the campaign and the query parameters (emails compared as
+given, but invalidated case-insensitively). Times are the event loop's clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from ._errors import ConfigurationError
+
+__all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
+
+#: The reads a cache may hold, by API method name.
+READS: Final = ("referrerStats", "campaignStats", "referrers", "rewards", "specificActionSignups")
+_STATS: Final = ("referrerStats", "campaignStats")
+#: What :meth:`ReadCache.get` returns for an absent or expired key.
+MISS: Final[Any] = object()
+
+
+def _check_ttl(_: object, __: object, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise ConfigurationError(f"CacheConfig.ttl must be seconds >= 0, got {value!r}")
+    if math.isinf(value):
+        raise ConfigurationError("CacheConfig.ttl must be finite")
+
+
+def _check_per_method(_: object, __: object, value: Mapping[str, float]) -> None:
+    if not isinstance(value, Mapping):
+        raise ConfigurationError("CacheConfig.per_method must map API method names to seconds")
+    for method, ttl in value.items():
+        if method not in READS:
+            raise ConfigurationError(
+                f"CacheConfig.per_method: {method!r} is not a read; expected one of "
+                + ", ".join(READS)
+            )
+        _check_ttl(None, None, ttl)
+
+
+def _check_max_entries(_: object, __: object, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"CacheConfig.max_entries must be an integer >= 1, got {value!r}")
+
+
+def _frozen_mapping(value: Mapping[str, float]) -> Mapping[str, float]:
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+@attrs.frozen
+class CacheConfig:
+    """How long reads are cached, per API method, and how many answers at most.
+
+    ``CacheConfig(ttl=5.0)`` caches ``referrerStats`` and ``campaignStats`` for 5 s;
+    ``CacheConfig(ttl=5.0, per_method={"campaignStats": 30.0, "referrers": 60.0})``
+    overrides a method's TTL (0 turns it off for that method; lists are cached only when
+    named here).
+    """
+
+    #: Seconds an answer of ``referrerStats`` or ``campaignStats`` is reused.
+    ttl: float = attrs.field(default=5.0, validator=_check_ttl)
+    #: TTL by API method name (``"referrerStats"``...), overriding ``ttl``.
+    per_method: Mapping[str, float] = attrs.field(
+        factory=dict, converter=_frozen_mapping, validator=_check_per_method
+    )
+    #: Most answers held at once; the least recently used is dropped first.
+    max_entries: int = attrs.field(default=1024, validator=_check_max_entries)
+
+    def ttl_for(self, method: str) -> float:
+        """Return the TTL of ``method`` in seconds (0: not cached)."""
+        ttl = self.per_method.get(method)
+        if ttl is not None:
+            return ttl
+        return self.ttl if method in _STATS else 0.0
+
+
+def read_key(method: str, params: Mapping[str, str]) -> tuple[str, str | None, tuple[Any, ...]]:
+    """Return the identity of a read: API method, campaign, every query parameter in order."""
+    return (method, params.get("campaign_id"), tuple(params.items()))
+
+
+Key = tuple[str, "str | None", tuple[Any, ...]]
+
+
+@attrs.define(slots=True)
+class _Entry:
+    expires: float
+    value: Any
+    # Invalidation groups this entry belongs to.
+    groups: tuple[Hashable, ...]
+    # (campaign, referral code) learned from this answer, and the email it maps to.
+    code: tuple[str | None, str] | None = None
+    email: str | None = None
+
+
+class ReadCache:
+    """The cache of one client (see the module docs): ``get``, ``put`` and ``after_write``."""
+
+    __slots__ = ("_codes", "_config", "_entries", "_generations", "_groups")
+
+    def __init__(self, config: CacheConfig) -> None:
+        self._config = config
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._groups: dict[Hashable, set[Hashable]] = {}
+        self._generations: dict[str | None, int] = {}
+        # (campaign, referral code) -> the referrer's email, casefolded.
+        self._codes: dict[tuple[str | None, str], str] = {}
+
+    @property
+    def config(self) -> CacheConfig:
+        """The configuration."""
+        return self._config
+
+    def __len__(self) -> int:
+        """Answers held (expired ones included until they are looked up or evicted)."""
+        return len(self._entries)
+
+    def caches(self, method: str) -> bool:
+        """Whether answers of ``method`` are cached at all."""
+        return self._config.ttl_for(method) > 0
+
+    def generation(self, campaign: str | None) -> int:
+        """Return the campaign's write count: a read stores its answer only if it did not change."""
+        return self._generations.get(campaign, 0)
+
+    def get(self, key: Key) -> Any:
+        """Return the cached answer for ``key``, or `MISS`."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return MISS
+        if entry.expires <= asyncio.get_running_loop().time():
+            self._remove(key)
+            return MISS
+        self._entries.move_to_end(key)
+        return entry.value
+
+    def put(self, key: Key, value: Any, generation: int) -> None:
+        """Store ``value`` unless a write of its campaign ended since the read began."""
+        method, campaign, params = key
+        ttl = self._config.ttl_for(method)
+        if ttl <= 0 or generation != self.generation(campaign):
+            return
+        groups: list[Hashable] = []
+        code_key = email = None
+        if method == "referrerStats":
+            email = dict(params).get("email", "").casefold()
+            groups += [(campaign, "stats"), (campaign, "email", email)]
+            code = _referral_code(getattr(value, "referral_link", None))
+            if code is not None:
+                code_key = (campaign, code)
+                self._codes[code_key] = email
+        else:
+            groups.append((campaign, "campaign"))
+        if key in self._entries:
+            self._remove(key)
+        self._entries[key] = _Entry(
+            asyncio.get_running_loop().time() + ttl, value, tuple(groups), code_key, email
+        )
+        for group in groups:
+            self._groups.setdefault(group, set()).add(key)
+        while len(self._entries) > self._config.max_entries:
+            self._remove(next(iter(self._entries)))
+
+    def after_write(
+        self,
+        campaign: str | None,
+        *,
+        email: str | None,
+        referrer_code: str | None,
+        referrer_email: str | None,
+    ) -> None:
+        """Drop what a write to ``campaign`` may have made stale (see the module docs)."""
+        self._generations[campaign] = self.generation(campaign) + 1
+        self._drop_group((campaign, "campaign"))
+        if email is not None:
+            self._drop_group((campaign, "email", email.casefold()))
+        if referrer_email is None and referrer_code is not None:
+            referrer_email = self._codes.get((campaign, referrer_code))
+        if referrer_email is not None:
+            self._drop_group((campaign, "email", referrer_email.casefold()))
+        elif referrer_code is not None:
+            self._drop_group((campaign, "stats"))  # the referrer is unknown: all of them
+
+    def _drop_group(self, group: Hashable) -> None:
+        for key in list(self._groups.get(group, ())):
+            self._remove(key)
+
+    def _remove(self, key: Hashable) -> None:
+        entry = self._entries.pop(key)
+        for group in entry.groups:
+            keys = self._groups.get(group)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._groups[group]
+        if entry.code is not None and self._codes.get(entry.code) == entry.email:
+            del self._codes[entry.code]
+
+
+def _referral_code(link: object) -> str | None:
+    """Return the code in a referral link (``...?iref=7XYu.oRD``), or None."""
+    if not isinstance(link, str):
+        return None
+    _, found, code = link.partition("iref=")
+    code = code.split("&", 1)[0]
+    return code if found and code else None

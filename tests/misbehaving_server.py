@@ -1,0 +1,80 @@
+"""A small raw-asyncio HTTP server that misbehaves in ways the emulator does not.
+
+``async with misbehaving(mode) as server:`` serves on loopback; ``server.url`` is the API base
+URL and ``server.requests`` counts request heads received. Modes:
+
+* ``"hold"``: read the request, then hold it for ``hold`` seconds before a 200 answer;
+* ``"drop"``: read the request, then close the connection without a byte of answer
+  (the work may have been done: an ambiguous failure);
+* ``"error_page"``: a 500 whose HTML body quotes the request path (license key included);
+* ``"trickle"``: a 200 whose JSON body arrives a few bytes at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+class MisbehavingServer:
+    """What the server saw; filled in while it runs."""
+
+    def __init__(self, mode: str, body: dict[str, Any], hold: float) -> None:
+        self.mode = mode
+        self.body = json.dumps(body).encode()
+        self.hold = hold
+        self.requests = 0
+        self.url = ""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                self.requests += 1
+                path = head.split(b" ", 2)[1]
+                if self.mode == "drop":
+                    break
+                if self.mode == "hold":
+                    await asyncio.sleep(self.hold)
+                if self.mode == "error_page":
+                    page = b"<html><body>500: failed on " + path + b"</body></html>"
+                    writer.write(self._response(b"500 Internal Server Error", b"text/html", page))
+                elif self.mode == "trickle":
+                    writer.write(self._response(b"200 OK", b"application/json", b""))
+                    for i in range(0, len(self.body), 16):
+                        writer.write(self.body[i : i + 16])
+                        await writer.drain()
+                        await asyncio.sleep(0.001)
+                else:
+                    writer.write(self._response(b"200 OK", b"application/json", self.body))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def _response(self, status: bytes, kind: bytes, body: bytes) -> bytes:
+        length = len(self.body) if self.mode == "trickle" else len(body)
+        return (
+            b"HTTP/1.1 " + status + b"\r\nContent-Type: " + kind
+            + b"\r\nContent-Length: " + str(length).encode() + b"\r\n\r\n" + body
+        )  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def misbehaving(
+    mode: str, body: dict[str, Any] | None = None, *, hold: float = 0.0
+) -> AsyncIterator[MisbehavingServer]:
+    """Serve ``mode`` on 127.0.0.1 (a free port) for the block."""
+    server = MisbehavingServer(mode, body or {}, hold)
+    listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    server.url = f"http://127.0.0.1:{port}/v1.0/"
+    try:
+        yield server
+    finally:
+        listener.close()
+        await listener.wait_closed()
