@@ -289,6 +289,9 @@ class IReferClient:
         if self._closed:
             return
         self._closed = True
+        # Shared reconciling scans end with the client (before its secrets leave the registry).
+        for board in self._boards.values():
+            await board.aclose()
         REGISTRY.remove(self._redactor)
         if self._owns_http:
             await self._http.aclose()

@@ -73,7 +73,9 @@ class Sighting:
 class _Lookup:
     __slots__ = ("future", "key", "not_before", "seen")
 
-    def __init__(self, key: Hashable, not_before: float, future: asyncio.Future[Any]) -> None:
+    def __init__(
+        self, key: Hashable, not_before: float, future: asyncio.Future[Sighting | None]
+    ) -> None:
         self.key = key
         self.not_before = not_before
         self.future = future
@@ -97,6 +99,18 @@ class Board:
         #: Seconds of the loop's clock spent between a scan's start and its last row.
         self.scan_time = 0.0
 
+    async def aclose(self) -> None:
+        """Stop scanning: pending lookups fail as of unknown outcome (the client is closing)."""
+        driver = self._driver
+        if driver is not None and not driver.done():
+            driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driver
+        for entries in self._pending.values():
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.cancel()
+
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values())
 
@@ -107,17 +121,16 @@ class Board:
         scan could answer in time (a write must then be reported as of unknown outcome).
         """
         loop = asyncio.get_running_loop()
-        entry = _Lookup(key, not_before, loop.create_future())
+        future: asyncio.Future[Sighting | None] = loop.create_future()
+        entry = _Lookup(key, not_before, future)
         self._pending.setdefault(key, []).append(entry)
         self._kick()
         deadline = current_deadline()
         remaining = math.inf if deadline is None else deadline.remaining()
         try:
             if math.isinf(remaining):
-                return await asyncio.shield(entry.future)  # type: ignore[no-any-return]
-            return await asyncio.wait_for(  # type: ignore[no-any-return]
-                asyncio.shield(entry.future), max(remaining, 0.0)
-            )
+                return await asyncio.shield(entry.future)
+            return await asyncio.wait_for(asyncio.shield(entry.future), max(remaining, 0.0))
         except asyncio.TimeoutError:
             pass
         finally:

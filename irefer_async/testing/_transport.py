@@ -113,6 +113,6 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             return httpx.Response(outcome.status, headers=headers, stream=stream)
         if disruption is Disruption.ENDLESS:
             headers = [*outcome.headers, (b"content-length", b"1000000000")]
-            stream = _EndlessStream(outcome.body, outcome.delay, request)
-            return httpx.Response(outcome.status, headers=headers, stream=stream)
+            endless = _EndlessStream(outcome.body, outcome.delay, request)
+            return httpx.Response(outcome.status, headers=headers, stream=endless)
         raise connection_error(disruption, request)
