@@ -31,12 +31,15 @@ import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+from contextvars import ContextVar
+
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
 
 __all__ = [
     "EARLY_GAP",
     "EARLY_MIN_GAP",
+    "PARKING",
     "Board",
     "ScanRows",
     "Sighting",
@@ -44,6 +47,9 @@ __all__ = [
     "parse_row_time",
 ]
 
+#: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
+#: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
+PARKING: ContextVar[Callable[[], None] | None] = ContextVar("irefer_async_parking", default=None)
 #: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
 ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
 #: An early scan (one that cannot prove "not landed") waits this many scan durations...
@@ -125,6 +131,10 @@ class Board:
         entry = _Lookup(key, not_before, future)
         self._pending.setdefault(key, []).append(entry)
         self._kick()
+        if not_before > loop.time():
+            park = PARKING.get()
+            if park is not None:
+                park()
         deadline = current_deadline()
         remaining = math.inf if deadline is None else deadline.remaining()
         try:

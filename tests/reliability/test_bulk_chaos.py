@@ -193,3 +193,28 @@ def test_actions_20k_chaos_rate_limited() -> None:
     """The full run: 20,000 specific actions, 20% mixed faults, at 200/s (burst 1)."""
     figures = _run_actions(20_000, ia.RateLimit(200.0, burst=1), seed=6)
     assert figures["statuses"]["ok"] >= 18_500
+
+
+def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
+    """4 workers, the first 4 writes fail ambiguously: the other 96 rows are sent while those
+    wait out their settle window, and all 4 are settled by shared scans, not 4 each."""
+    emulator = make_emulator()
+    emulator.inject_faults(["http_5xx_before"] * 4, method="newSignup")
+    settle = 10.0
+
+    async def go() -> list[Any]:
+        retry = attrs.evolve(NO_WAIT, settle=settle)
+        async with emulator.client(retry=retry, max_concurrency=4) as client:
+            return await _drain(client.bulk_new_signups(_signups(100), concurrency=4))
+
+    outcomes = run_virtual(go())
+    assert sorted(o.status.value for o in outcomes) == ["ok"] * 100
+    writes = emulator.journal.entries("newSignup")
+    first = writes[0].at
+    # Every fresh row went out before the parked rows' settle window ended...
+    fresh = [e for e in writes if e.fault is None and e.params["email"] not in {
+        w.params["email"] for w in writes[:4]}]  # fmt: skip
+    assert len(fresh) == 96 and max(e.at for e in fresh) < first + settle
+    # ...the 4 parked rows were resent after it, and their scans were shared.
+    assert len(writes) == 104
+    assert len(emulator.journal.entries("referrers")) <= 3
