@@ -29,9 +29,8 @@ import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
-from typing import Any
-
 from contextvars import ContextVar
+from typing import Any
 
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError

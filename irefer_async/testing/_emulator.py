@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
@@ -85,6 +86,8 @@ class Emulator:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
         self._faults = FaultPlan()
+        self._date_second = -1
+        self._date_headers: list[tuple[bytes, bytes]] = list(_JSON)
         self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
         self._reset_state()
@@ -443,7 +446,7 @@ class Emulator:
         if fault is None:
             body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
             entry.status = 200
-            return Outcome(200, _JSON, body)
+            return Outcome(200, self._dated(), body)
         entry.fault = kind = fault.kind
         if kind is FaultKind.LATENCY:
             await asyncio.sleep(_DEFAULT_LATENCY if fault.delay is None else fault.delay)
@@ -459,6 +462,17 @@ class Emulator:
             return self._fault_before(fault, method, entry)
         body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
         return self._fault_after(fault, body, entry)
+
+    def _dated(self) -> list[tuple[bytes, bytes]]:
+        """JSON headers with ``Date`` from the emulator's clock (as a real server sends it)."""
+        second = int(self.clock.now().timestamp())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_headers = [
+                *_JSON,
+                (b"date", formatdate(second, usegmt=True).encode("ascii")),
+            ]
+        return self._date_headers
 
     def _fault_before(self, fault: Fault, method: str, entry: JournalEntry) -> Outcome:
         kind = fault.kind
@@ -513,7 +527,7 @@ class Emulator:
         if kind is FaultKind.SLOW_TRICKLE:
             gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
             return Outcome(200, _JSON, body, Disruption.TRICKLE, gap)
-        return Outcome(200, _JSON, body)  # latency: already waited
+        return Outcome(200, self._dated(), body)  # latency, held: already waited
 
     def _process(
         self,
