@@ -530,6 +530,30 @@ class IReferClient:
             )
         return data, parse_http_date(date[0])
 
+    async def _settled(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        not_before: float,
+    ) -> T | None:
+        """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
+
+        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated).
+        """
+        campaign = self._campaign_id if campaign is None else campaign
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint is ep.NEW_SIGNUP:
+                state = WriteState()
+                state.first_sent = -math.inf  # found = landed
+                result: Any = await self._signup_landed(
+                    campaign, params, state, not_before, refused=False
+                )
+            else:
+                result = await self._action_landed(campaign, params, not_before)
+        return result  # type: ignore[no-any-return]
+
     async def _signup_landed(
         self,
         campaign: str | None,
