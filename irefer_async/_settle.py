@@ -11,8 +11,10 @@ one scan at a time (single-flight) and every scan answers every pending lookup a
 
 Lookups not yet due stay pending and are answered by a later scan. Scans run when a lookup
 falls due, and also early (a scan may prove "landed" before the window ends), at most
-once per three scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``), so scanning
-takes at most a quarter of the time whatever the number of pending writes. A failed scan
+once per nine scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``); scans that
+settle lookups run at most every other scan duration (the lookups falling due meanwhile wait
+and batch), so scanning takes at most about half the time whatever the number of pending
+writes. A failed scan
 fails only the lookups that were due; the others wait for the next one.
 
 The scan itself is a small interface (:data:`ScanRows`): the client supplies it (the whole
@@ -52,7 +54,7 @@ PARKING: ContextVar[Callable[[], None] | None] = ContextVar("irefer_async_parkin
 #: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
 ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
 #: An early scan (one that cannot prove "not landed") waits this many scan durations...
-EARLY_GAP = 3.0
+EARLY_GAP = 9.0
 #: ... and at least this many seconds after the previous scan (a failed one included).
 EARLY_MIN_GAP = 0.1
 
@@ -97,6 +99,7 @@ class Board:
         self._driver: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
         self._next_early = -math.inf
+        self._next_settled = -math.inf
         #: Scans run so far (for tests and benchmarks).
         self.scans = 0
         #: Rows read by those scans.
@@ -177,6 +180,8 @@ class Board:
             now = loop.time()
             due = min(e.not_before for e in entries)
             unseen = any(not e.seen for e in entries)
+            # Settled scans at most every other scan duration: the lookups due meanwhile batch.
+            due = max(due, self._next_settled)
             wake_at = min(due, max(self._next_early, now)) if unseen else due
             if wake_at > now:
                 wakeup.clear()
@@ -223,6 +228,7 @@ class Board:
         self.rows_read += count
         self.scan_time += ended - started
         self._next_early = self._early_after(loop, started)
+        self._next_settled = ended + (ended - started)
         for entry in entries:
             if entry.future.done():
                 continue
