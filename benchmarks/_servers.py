@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REFERRER_STATS_BODY", "emulator_server", "fast_server", "pin_client"]
+__all__ = ["REFERRER_STATS_BODY", "emulator_server", "fast_server", "list_body", "pin_client"]
 
 _STATS: dict[str, Any] = {
     "campaign_name": "My referral campaign",
@@ -121,7 +121,19 @@ def _run_fast() -> None:
     asyncio.run(main())
 
 
-def _run_emulator() -> None:
+async def list_body(emulator: Any, method: str) -> bytes:
+    """The whole body of a list ``method`` of the emulator's default campaign (its public entry)."""
+    from irefer_async.testing import EmulatorRequest  # noqa: PLC0415
+
+    spec = emulator.default_campaign
+    query = f"campaign_id={spec.id}&api_key={spec.api_key}".encode()
+    outcome = await emulator.handle(
+        EmulatorRequest("GET", f"/v1.0/{spec.license_key}.js/{method}", query)
+    )
+    return bytes(outcome.body if outcome.stream is None else outcome.stream)
+
+
+def _run_emulator(participants: int = 0) -> None:
     from irefer_async.testing import Emulator, _server  # noqa: PLC0415 - in the child only
 
     # uvicorn writes the head and the body of a response separately; without TCP_NODELAY,
@@ -142,6 +154,12 @@ def _run_emulator() -> None:
 
     async def main() -> None:
         emulator = Emulator(seed=0)
+        if participants:
+            emulator.seed_participants(participants)
+            emulator.seed_rewards(participants)
+            emulator.seed_actions(participants)
+            for method in ("referrers", "rewards", "specificActionSignups"):
+                await list_body(emulator, method)  # encode every row once, before timing
         async with emulator.serve(port=0) as url:
             print(url, flush=True)
             await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
@@ -150,10 +168,10 @@ def _run_emulator() -> None:
 
 
 @contextlib.contextmanager
-def _child(kind: str) -> Iterator[str]:
+def _child(kind: str, *args: str) -> Iterator[str]:
     cpu = ",".join(map(str, _server_cpu()))
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._servers", kind, cpu],
+        [sys.executable, "-m", "benchmarks._servers", kind, cpu, *args],
         cwd=Path(__file__).resolve().parent.parent,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -183,12 +201,18 @@ def fast_server() -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def emulator_server() -> Iterator[str]:
-    """Run the emulator (uvicorn) in a child process; yield its base URL."""
-    with _child("emulator") as url:
+def emulator_server(*, participants: int = 0) -> Iterator[str]:
+    """Run the emulator (uvicorn) in a child process; yield its base URL.
+
+    ``participants`` seeds that many participants, triggered rewards and actions first.
+    """
+    with _child("emulator", str(participants)) as url:
         yield url
 
 
 if __name__ == "__main__":
     _pin({int(cpu) for cpu in sys.argv[2].split(",")})
-    {"fast": _run_fast, "emulator": _run_emulator}[sys.argv[1]]()
+    if sys.argv[1] == "emulator":
+        _run_emulator(int(sys.argv[3]) if len(sys.argv) > 3 else 0)
+    else:
+        _run_fast()

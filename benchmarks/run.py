@@ -15,6 +15,10 @@ calls          1. SDK per-call overhead vs a hand-written GET (<= 1.10), per tra
 bulk           6. bulk_new_signups vs a bare worker pool on the emulator (>= 0.9)
 limiter        3. rate limiter at 50/s and 200/s (within 1%, window <= R + burst)
 memory         4. bulk peak RSS over 1,000,000 rows vs 100,000 (< 100 MB, <= 1.10)
+parsers        incremental JSON parsers on 100,000 referrers rows (the splitter's choice)
+big_lists      1M participants over loopback: iter_referrers() and export peak RSS
+               (<= 150 MB), iter/tuple items per second (>= 0.8), longest loop stall
+               (<= 50 ms); each also at 100,000
 busy           7. FastAPI stats page at 10x the rate (under load), sharing + cache vs
                neither: p99 <= deadline + 100 ms, emulator never above the rate,
                memory flat; 100 identical concurrent reads -> 1 request
@@ -41,7 +45,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     __package__ = "benchmarks"
 
-from . import _busy, _decode, _findings, _limiter, _memory, _throughput
+from . import _big_lists, _busy, _decode, _findings, _limiter, _memory, _parsers, _throughput
 from ._servers import pin_client
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -53,6 +57,8 @@ BENCHMARKS: dict[str, Callable[..., Any]] = {
     "bulk": _throughput.run_bulk,
     "limiter": _limiter.run,
     "memory": _memory.run,
+    "parsers": _parsers.run,
+    "big_lists": _big_lists.run,
     "busy": _busy.run,
 }
 

@@ -52,6 +52,7 @@ from ._errors import (
     RequestTimeoutError,
     ResponseError,
     ServerError,
+    StreamInterruptedError,
     TransportError,
     WriteOutcomeUnknownError,
 )
@@ -87,6 +88,7 @@ from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
 from ._signing import SignatureError, sign_payload, verify_signature
+from ._stream import ListStream
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._redis_limiter import RedisRateLimiter
@@ -134,6 +136,7 @@ __all__ = [
     "InvalidRequestError",
     "LeadSource",
     "Limiter",
+    "ListStream",
     "LocalRateLimiter",
     "MalformedResponseError",
     "NewSignup",
@@ -169,6 +172,7 @@ __all__ = [
     "SignupOutcome",
     "SpecificActionSignup",
     "StoreLockedError",
+    "StreamInterruptedError",
     "TransportError",
     "TriggeredReward",
     "WriteOutcomeUnknownError",

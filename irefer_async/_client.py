@@ -59,6 +59,7 @@ from ._models import (
 from ._observability import (
     CallTrace,
     EventHooks,
+    GetJson,
     Send,
     build_event_hooks,
     stamp_error,
@@ -68,6 +69,7 @@ from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._settle import Board, Sighting, parse_http_date, parse_row_time
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
+from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
 from ._transport import USER_AGENT, Sender
 from ._write_safety import WriteState, guarded_write
 
@@ -114,6 +116,19 @@ async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], meth
         method=method,
         sent=True,
     )
+
+
+def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
+    """Return the item model of a list endpoint (``tuple[Model, ...]``), or None."""
+    result: Any = endpoint.result
+    if getattr(result, "__origin__", None) is tuple:
+        return result.__args__[0]  # type: ignore[no-any-return]
+    return None
+
+
+def _stamp_failure(error: IReferError | None) -> None:
+    if error is not None:
+        stamp_error(error)
 
 
 def _stamp(result: object, when: dt.datetime) -> None:
@@ -392,7 +407,8 @@ class IReferClient:
         if trace is None:
             try:
                 result = await call_with_retry(
-                    partial(self._attempt, endpoint, params, self._sender.get_json), self._retry
+                    partial(self._attempt, endpoint, params, self._exchange(endpoint)),
+                    self._retry,
                 )
             except IReferError as exc:
                 stamp_error(exc)
@@ -414,7 +430,7 @@ class IReferClient:
         trace: CallTrace,
     ) -> Awaitable[T]:
         """Build the retry layer over observed attempts (for a write, write safety between)."""
-        get_json = self._sender.get_json
+        get_json = self._exchange(endpoint)
 
         def attempt() -> Awaitable[T]:
             return trace.attempt(partial(self._attempt, endpoint, params), get_json)
@@ -458,6 +474,8 @@ class IReferClient:
             raise
         finally:
             throttle.release()
+        if _list_model(endpoint) is not None:
+            return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
         result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
 
@@ -620,6 +638,26 @@ class IReferClient:
             campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
         )
 
+    def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
+        """Return the exchange of one attempt: JSON, or for a list its items read as they arrive."""
+        model = _list_model(endpoint)
+        if model is None:
+            return self._sender.get_json
+        return partial(self._read_list, model)
+
+    async def _read_list(
+        self,
+        model: type[Any],
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+        /,
+    ) -> tuple[Any, ...]:
+        # A list is decoded as it arrives: never whole in memory, never a long block of
+        # the event loop (see _stream.read_list).
+        body = await self._sender.open_list(method, params, seen)
+        return await read_list(body, model, self._drift)
+
     def _read(
         self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
     ) -> Awaitable[T]:
@@ -699,6 +737,102 @@ class IReferClient:
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
         return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+
+    # -- streamed lists ----------------------------------------------------------------
+
+    def iter_referrers(self, *, campaign_id: int | str | None = None) -> ListStream[Referrer]:
+        """Stream every participant of the campaign (``referrers``), one by one.
+
+        Bounded memory whatever the campaign's size; see :class:`ListStream`::
+
+            async with client.iter_referrers() as referrers:
+                async for referrer in referrers:
+                    ...
+        """
+        return self._stream_list(ep.REFERRERS, Referrer, campaign_id)
+
+    def iter_rewards(self, *, campaign_id: int | str | None = None) -> ListStream[TriggeredReward]:
+        """Stream every reward triggered in the campaign (``rewards``); see :class:`ListStream`."""
+        return self._stream_list(ep.REWARDS, TriggeredReward, campaign_id)
+
+    def iter_specific_action_signups(
+        self, *, campaign_id: int | str | None = None
+    ) -> ListStream[SpecificActionSignup]:
+        """Stream every specific action of the campaign (``specificActionSignups``)."""
+        return self._stream_list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+
+    def _stream_list(
+        self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
+    ) -> ListStream[T]:
+        """Return a list endpoint as a stream: the checks, layers and slots of :meth:`_call`."""
+        campaign = (
+            self._campaign_id
+            if campaign_id is None
+            else ep.check_campaign_id(campaign_id, method=endpoint.name)
+        )
+        params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
+        open_list = self._sender.open_list
+
+        def begin() -> tuple[AttemptLayer, Callable[[IReferError | None], None]]:
+            # On the first __anext__: the call starts (and is observed) when it is sent.
+            self._check_usable()
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            if trace is None:
+                return (lambda run: run(open_list)), _stamp_failure
+            return (lambda run: trace.attempt(run, open_list)), trace.end
+
+        return ListStream(
+            method=endpoint.name,
+            model=model,
+            params=params,
+            begin=begin,
+            throttle=self._throttle,
+            retry=self._retry,
+            max_pause=self._max_pause,
+            drift=self._drift,
+            deadline=self._deadline,
+        )
+
+    async def _scan_rows(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, matcher: RowMatcher
+    ) -> dict[tuple[str, ...], Mapping[str, Any]]:
+        """Run one matching scan of a list endpoint as a read (for reconciling many writes).
+
+        The same checks, retries, throttle slot and observability as any read; returns
+        ``matcher.found`` (target -> the first matching row's JSON object), building no model.
+        Targets found by an attempt that then failed stay found (the rows existed).
+        """
+        params = ep.build_params(endpoint, campaign, {})
+        self._check_usable()
+        if not matcher.pending:
+            return matcher.found
+        method = endpoint.name
+        throttle = self._throttle
+
+        async def run(send: OpenList) -> dict[tuple[str, ...], Mapping[str, Any]]:
+            await throttle.acquire(method)
+            try:
+                body = await send(method, params)
+                return await scan_body(body, matcher)
+            except RateLimitedError as exc:
+                if exc.retry_after:
+                    throttle.pause(min(exc.retry_after, self._max_pause))
+                raise
+            finally:
+                throttle.release()
+
+        open_list = self._sender.open_list
+        with deadline_scope(Deadline.after(self._deadline)):
+            trace = start_call(self._event_hooks, method, campaign, False)
+            if trace is None:
+                try:
+                    return await call_with_retry(lambda: run(open_list), self._retry)
+                except IReferError as exc:
+                    stamp_error(exc)
+                    raise
+            return await trace.observe(
+                call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
+            )
 
     # -- readiness ---------------------------------------------------------------------
 

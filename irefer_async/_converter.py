@@ -49,7 +49,16 @@ from ._errors import MalformedResponseError
 if TYPE_CHECKING:
     from ._drift import DriftRecorder
 
-__all__ = ["decode", "field_hooks", "is_anchor", "loads", "maps_none_to_none"]
+__all__ = [
+    "decode",
+    "explain_item",
+    "field_hooks",
+    "is_anchor",
+    "item_structure",
+    "json_type",
+    "loads",
+    "maps_none_to_none",
+]
 
 T = TypeVar("T")
 
@@ -493,8 +502,30 @@ def _explain(data: Any, tp: Any) -> str:
     return "unexpected shape"
 
 
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
+    """Return the generated structure function of ``model`` (the tuple calls' per-item one).
+
+    It raises on any mismatch; :func:`explain_item` then says why.
+    """
+    return _GENERATED[model]
+
+
+def explain_item(data: Any, model: type[Any]) -> str:
+    """Say why one decoded list item ``data`` does not fit ``model``."""
+    if type(data) is not dict:
+        return f"expected a JSON object, got {json_type(data)}"
+    return _explain(data, model)
+
+
+def json_type(value: Any) -> str:
+    """Name the JSON type of a parsed value (``"an object"``, ``"null"``...)."""
+    names = {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+    }
     return names.get(type(value), "a number")
 
 
@@ -514,9 +545,9 @@ def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | 
     except Exception:  # noqa: S110 - translated below, outside the handler
         pass
     if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
-        detail = f"expected a JSON array, got {_json_type(data)}"
+        detail = f"expected a JSON array, got {json_type(data)}"
     elif type(data) is not dict and getattr(tp, "__origin__", None) is not tuple:
-        detail = f"expected a JSON object, got {_json_type(data)}"
+        detail = f"expected a JSON object, got {json_type(data)}"
     else:
         detail = _explain(data, tp)
     raise MalformedResponseError(

@@ -18,6 +18,7 @@ Exception hierarchy::
     │   ├── ConnectError           the connection could not be opened (request never sent)
     │   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
     ├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
+    ├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
     ├── QueueFullError             too many calls already waiting for a slot (never sent)
     └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
 
@@ -55,6 +56,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseError",
     "ServerError",
+    "StreamInterruptedError",
     "TransportError",
     "WriteOutcomeUnknownError",
 ]
@@ -164,17 +166,26 @@ class EmptyResponseError(ResponseError):
 class MalformedResponseError(ResponseError):
     """The body was not JSON, or its JSON did not have the expected shape.
 
-    ``detail`` says what did not fit (the converter's message, or the parse error).
+    ``detail`` says what did not fit (the converter's message, or the parse error);
+    ``item`` is the index of the list item that did not fit, when one did.
     """
 
     def __init__(
-        self, message: str, *, method: str | None, detail: str = "", not_json: bool = False
+        self,
+        message: str,
+        *,
+        method: str | None,
+        detail: str = "",
+        not_json: bool = False,
+        item: int | None = None,
     ) -> None:
         super().__init__(message if not detail else f"{message}: {detail}", method=method)
         #: What did not fit, in words.
         self.detail = detail
         #: True when the body was not JSON at all (truncated, an HTML page): often transient.
         self.not_json = not_json
+        #: The 0-based index of the list item that did not fit (None: the body as a whole).
+        self.item = item
 
 
 class HTTPStatusError(IReferError):
@@ -247,6 +258,27 @@ class DeadlineExceededError(IReferError, TimeoutError):
         #: request it had joined, not yet sent), or None.
         self.waiting_for = waiting_for
         self.maybe_processed = sent
+
+
+class StreamInterruptedError(IReferError):
+    """A streamed list (``client.iter_referrers()``...) broke after it had yielded items.
+
+    ``delivered`` is how many items were yielded before the break and ``reason`` the error
+    that broke it (a dropped connection, a read timeout, a body cut short). The SDK never
+    restarts a list it has started to deliver, since the list may have changed: iterate
+    again to read it anew, from the start.
+    """
+
+    def __init__(self, *, method: str, delivered: int, reason: IReferError) -> None:
+        super().__init__(
+            f"{method}: the list broke after {delivered} items had been delivered ({reason}); "
+            "not restarted",
+            method=method,
+        )
+        #: How many items were yielded before the break.
+        self.delivered = delivered
+        #: The error that broke the stream.
+        self.reason = reason
 
 
 class QueueFullError(IReferError):

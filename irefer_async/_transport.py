@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -38,7 +38,7 @@ from ._errors import (
 from ._redact import Redactor
 from ._version import __version__
 
-__all__ = ["USER_AGENT", "Sender", "parse_retry_after"]
+__all__ = ["USER_AGENT", "ListBody", "Sender", "parse_retry_after"]
 
 USER_AGENT = f"irefer-async/{__version__}"
 
@@ -98,6 +98,45 @@ class Sender:
         pairs = [f"{key}={_quote(value)}" for key, value in params.items()]
         pairs.append(self._api_key_pair)
         return f"{self._prefix}{method}?{'&'.join(pairs)}"
+
+    async def open_list(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[httpx.Response], None] | None = None,
+    ) -> ListBody:
+        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
+
+        Raises as :meth:`get_json` does for a failed exchange or a non-2xx status; the
+        body's own problems (``null``, an error body...) show once it is read. Close the
+        :class:`ListBody` when done, read or not. ``seen`` is shown the response first.
+        """
+        error: IReferError | None = None
+        try:
+            request = self._http.build_request("GET", self.url_for(method, params))
+            response = await self._http.send(request, stream=True)
+        except httpx.HTTPError as exc:
+            error = translate_transport_error(exc, method=method, redactor=self._redactor)
+        except httpx.InvalidURL as exc:
+            error = InvalidRequestError(
+                f"{method}: cannot build the request URL ({self._redactor.redact(str(exc))}); "
+                "is a parameter too long?",
+                method=method,
+            )
+        except Exception as exc:
+            error = TransportError(
+                f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}",
+                method=method,
+            )
+        if error is not None:
+            raise error
+        if seen is not None:
+            seen(response)
+        status = response.status_code
+        if not 200 <= status < 300:
+            await response.aclose()
+            self._read(method, response)  # raises for every non-2xx status
+        return ListBody(self, method, response)
 
     async def get_json(
         self,
@@ -161,7 +200,10 @@ class Sender:
             raise ServerError(status, method=method)
         if not 200 <= status < 300:
             raise HTTPStatusError(status, method=method)
-        content = response.content
+        return self.check_body(method, response.content)
+
+    def check_body(self, method: str, content: bytes) -> Any:
+        """Parse a 2xx body, or raise for an empty, ``null``, non-JSON or API-error one."""
         data: Any = None
         if content and content != b"null":
             try:
@@ -193,3 +235,52 @@ _NOT_JSON: Any = object()
 _SNIPPET = 60
 #: Characters of an API error text kept, after redaction.
 _API_ERROR_TEXT = 500
+
+
+class ListBody:
+    """The unread body of a 2xx answer, streamed in chunks (see :meth:`Sender.open_list`)."""
+
+    __slots__ = ("_response", "_sender", "method")
+
+    def __init__(self, sender: Sender, method: str, response: httpx.Response) -> None:
+        self._sender = sender
+        self._response = response
+        #: The API method.
+        self.method = method
+
+    def __repr__(self) -> str:
+        return f"<ListBody {self.method} closed={self._response.is_closed}>"
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the response (and so its connection slot) has been released."""
+        return self._response.is_closed
+
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
+        method = self.method
+        redactor = self._sender._redactor
+        stream = self._response.aiter_bytes()
+        while True:
+            error: IReferError | None = None
+            try:
+                chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except httpx.HTTPError as exc:
+                error = translate_transport_error(exc, method=method, redactor=redactor)
+            except Exception as exc:  # a custom transport's own errors (aiohttp...)
+                error = TransportError(
+                    f"{method}: {type(exc).__name__}: {redactor.redact(str(exc))}", method=method
+                )
+            if error is not None:
+                raise error
+            yield chunk
+
+    def check_body(self, content: bytes) -> Any:
+        """Parse a small body that is not an array (see :meth:`Sender.check_body`)."""
+        return self._sender.check_body(self.method, content)
+
+    async def aclose(self) -> None:
+        """Release the response and its connection (idempotent)."""
+        await self._response.aclose()

@@ -44,6 +44,33 @@ def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_quick_big_lists_run_reports_memory_speed_and_stalls(tmp_path: Path) -> None:
+    """A smoke run of the streamed-list benchmarks (loopback emulator) and the parser choice."""
+    pytest.importorskip("orjson")
+    pytest.importorskip("uvicorn")
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "parsers", "big_lists",
+         "--output", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )  # fmt: skip
+    payload = json.loads((tmp_path / "results.json").read_text())
+    names = [result["name"] for result in payload["results"]]
+    assert names == [
+        "stream_parsers",
+        "big_list_memory",
+        "big_list_throughput",
+        "big_list_stall",
+        "big_list_own_stall",
+    ]
+    memory = payload["results"][1]
+    labels = [row["label"] for row in memory["rows"]]
+    assert "iter_referrers(), 20,000" in labels
+    assert all(row["value"] > 0 for row in memory["rows"])
+
+
 def test_busy_quick_run_reports_the_page_figures(tmp_path: Path) -> None:
     """The busy benchmark (under load, --quick) runs end to end: its figures well formed."""
     pytest.importorskip("fastapi")

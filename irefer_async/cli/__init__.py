@@ -6,7 +6,7 @@ Commands::
     irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
     irefer import actions FILE ...
     irefer stats campaign | irefer stats referrer EMAIL
-    irefer export referrers|rewards|actions --format table|csv|json
+    irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
     irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
     irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
 
@@ -35,7 +35,7 @@ from .._errors import InvalidRequestError, IReferError
 from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
-from ._query import flatten, render_object, render_rows
+from ._query import flatten, render_object
 from ._target import Target, build_client
 
 __all__ = ["cli", "main"]
@@ -244,20 +244,17 @@ def stats_referrer(
     _exit(_run(go()))
 
 
-_EXPORT_COLUMNS = {
-    "referrers": ["id", "email", "name", "referral_link", "referrer_email", "referrals_count",
-                  "source_network", "created_at"],
-    "rewards": ["id", "recipient_email", "reward_heading", "referrals_made", "reward_to",
-                "triggered_at"],
-    "actions": ["id", "referrer_email", "referred_person", "specific_action", "created_at"],
-}  # fmt: skip
-
-
 @cli.command("export")
 @click.argument("what", type=click.Choice(["referrers", "rewards", "actions"]))
 @target_options
 @click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
 @click.option("--all-columns", is_flag=True, help="Every field, not just the main ones.")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
 def export(  # noqa: PLR0917 - click passes options as parameters
     what: str,
     emulator: bool,
@@ -265,22 +262,32 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     campaign_id: str | None,
     fmt: str,
     all_columns: bool,
+    output: Path | None,
 ) -> None:
-    """Export every referrer, triggered reward or specific action of the campaign."""
+    """Export every referrer, triggered reward or specific action of the campaign.
+
+    CSV and JSON are streamed as the rows arrive, in flat memory whatever the campaign's
+    size, with rows and bytes received shown on a terminal; a table collects every row.
+    """
+    from ._export import COLUMNS, export_rows  # noqa: PLC0415 - only this command needs it
+
     target = _make_target(emulator, base_url, campaign_id)
+    columns = None if all_columns or fmt == "json" else COLUMNS[what]
 
     async def go() -> int:
         client, _ = build_client(target)
         async with client:
-            if what == "referrers":
-                items: Sequence[Any] = await client.referrers()
-            elif what == "rewards":
-                items = await client.rewards()
+            if output is None:
+                await export_rows(
+                    client, what, fmt, sys.stdout, columns=columns, console=_console(),
+                    err=_err_console(),
+                )  # fmt: skip
             else:
-                items = await client.specific_action_signups()
-        rows = [flatten(item) for item in items]
-        columns = None if all_columns or fmt == "json" else _EXPORT_COLUMNS[what]
-        render_rows(rows, fmt, _console(), title=what, columns=columns)
+                with output.open("w", encoding="utf-8", newline="") as out:
+                    await export_rows(
+                        client, what, fmt, out, columns=columns, console=Console(file=out),
+                        err=_err_console(),
+                    )  # fmt: skip
         return 0
 
     _exit(_run(go()))

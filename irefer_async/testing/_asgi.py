@@ -113,6 +113,14 @@ def _request(scope: Scope) -> httpx.Request:
 
 
 async def _respond(send: Send, outcome: Outcome) -> None:
+    if outcome.stream is not None:  # chunked transfer: no content-length
+        await send(
+            {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers}
+        )
+        for chunk in outcome.stream.chunks():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
     headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
     await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
     await send({"type": "http.response.body", "body": outcome.body})

@@ -22,7 +22,7 @@ from . import _wire
 from ._clock import Clock, SystemClock
 from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
-from ._outcome import Disruption, EmulatorRequest, Outcome
+from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody
 from ._profiles import ServiceProfile, get_profile
 from ._specs import DEFAULT_CAMPAIGN, CampaignSpec
 from ._state import CampaignState, Participant, RejectedError, State
@@ -49,7 +49,9 @@ _DEFAULT_STALL = 60.0
 _DEFAULT_TRICKLE_GAP = 0.01
 _INFOS = ("info_1", "info_2", "info_3", "info_4", "info_5")
 
-_Handler = Callable[["Emulator", CampaignState, dict[str, str], str, JournalEntry], bytes]
+_Handler = Callable[
+    ["Emulator", CampaignState, dict[str, str], str, JournalEntry], "bytes | StreamedBody"
+]
 
 
 class Emulator:
@@ -223,6 +225,65 @@ class Emulator:
             )
         except RejectedError as exc:
             raise ValueError(exc.reason) from None
+
+    def seed_participants(
+        self,
+        count: int,
+        *,
+        campaign_id: int | None = None,
+        email: str = "seeded{}@example.com",
+    ) -> int:
+        """Add *count* participants directly and fast (a million in seconds); returns the total.
+
+        For big-campaign tests and benchmarks: no request, no journal entry, no referrer, no
+        reward. *email* is a format with one ``{}`` for the participant's number in the
+        campaign, so it stays unique. Raises ``ValueError`` if an email is already taken.
+        """
+        campaign = self._campaign(campaign_id)
+        try:
+            self._state.seed_participants(campaign, count, now=self.clock.now(), email=email)
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+        return len(campaign.participants)
+
+    def seed_rewards(self, count: int, *, campaign_id: int | None = None) -> int:
+        """Add *count* triggered rewards directly (``rewards`` rows); returns the total.
+
+        Recipients cycle through the participants and rewards through the campaign's; raises
+        ``ValueError`` if the campaign has no participant or no reward.
+        """
+        campaign = self._campaign(campaign_id)
+        try:
+            self._state.seed_rewards(campaign, count, now=self.clock.now())
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+        return len(campaign.triggered)
+
+    def seed_actions(
+        self,
+        count: int,
+        *,
+        campaign_id: int | None = None,
+        action: str | None = None,
+        person: str = "referred{}@example.com",
+    ) -> int:
+        """Add *count* ``specificActionSignups`` rows directly; returns the total.
+
+        Referrers cycle through the participants; *action* defaults to the campaign's first
+        action page; *person* is a format with one ``{}`` for the row number. Raises
+        ``ValueError`` if the campaign has no participant or the action matches no rule.
+        """
+        campaign = self._campaign(campaign_id)
+        if action is None:
+            rules = campaign.spec.actions
+            action = rules[0].page if rules else ""
+        try:
+            self._state.seed_actions(
+                campaign, count, now=self.clock.now(), action=action, person=person
+            )
+        except RejectedError as exc:
+            raise ValueError(exc.reason) from None
+        return len(campaign.actions)
 
     def participant(self, email: str, *, campaign_id: int | None = None) -> Participant | None:
         """Return the participant registered with *email*, if any."""
@@ -446,6 +507,8 @@ class Emulator:
         if fault is None:
             body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
             entry.status = 200
+            if isinstance(body, StreamedBody):
+                return Outcome(200, _JSON, b"", stream=body)
             return Outcome(200, self._dated(), body)
         entry.fault = kind = fault.kind
         if kind is FaultKind.LATENCY:
@@ -461,7 +524,7 @@ class Emulator:
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
         body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
-        return self._fault_after(fault, body, entry)
+        return self._fault_after(fault, bytes(body), entry)
 
     def _dated(self) -> list[tuple[bytes, bytes]]:
         """JSON headers with ``Date`` from the emulator's clock (as a real server sends it)."""
@@ -538,7 +601,7 @@ class Emulator:
         api_key: str | None,
         ip: str,
         entry: JournalEntry,
-    ) -> bytes:
+    ) -> bytes | StreamedBody:
         handler = _HANDLERS.get(method)
         if handler is not None and method not in self.profile.refused:
             campaign = self._authorise(license_key, params, api_key)
@@ -615,17 +678,17 @@ class Emulator:
 
     def _referrers(
         self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
-    ) -> bytes:
+    ) -> bytes | StreamedBody:
         return _wire.referrers(campaign)
 
     def _rewards(
         self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
-    ) -> bytes:
+    ) -> bytes | StreamedBody:
         return _wire.rewards(campaign)
 
     def _specific_action_signups(
         self, campaign: CampaignState, params: dict[str, str], ip: str, entry: JournalEntry
-    ) -> bytes:
+    ) -> bytes | StreamedBody:
         return _wire.specific_action_signups(campaign)
 
 

@@ -9,11 +9,12 @@ Keeping the decision separate from the delivery is what lets the in-process tran
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Iterator
 
 import attrs
 import httpx
 
-__all__ = ["Disruption", "EmulatorRequest", "Outcome", "connection_error"]
+__all__ = ["Disruption", "EmulatorRequest", "Outcome", "StreamedBody", "connection_error"]
 
 
 class Disruption(enum.Enum):
@@ -32,6 +33,24 @@ class Disruption(enum.Enum):
     CONNECT_TIMEOUT = "connect_timeout"
     #: Send the head, then one byte every ``delay`` seconds, never ending the body.
     ENDLESS = "endless"
+
+
+class StreamedBody:
+    """A big body made chunk by chunk as it is sent (a long list), never whole in memory."""
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: Callable[[], Iterator[bytes]]) -> None:
+        """Serve the chunks that *chunks()* yields, in order."""
+        self._chunks = chunks
+
+    def chunks(self) -> Iterator[bytes]:
+        """Yield the body's chunks (each call starts over)."""
+        return self._chunks()
+
+    def __bytes__(self) -> bytes:
+        """Return the whole body (what a fault that cuts or trickles it needs)."""
+        return b"".join(self._chunks())
 
 
 @attrs.frozen(slots=True)
@@ -72,12 +91,14 @@ class Outcome:
     status: int
     #: Response headers as ``(name, value)`` bytes pairs, without ``content-length``.
     headers: list[tuple[bytes, bytes]]
-    #: The whole response body.
+    #: The whole response body (empty when *stream* is set).
     body: bytes
     #: How delivery is disturbed (``Disruption.NONE``: deliver normally).
     disruption: Disruption = Disruption.NONE
     #: Seconds a stall lasts, or between two trickled chunks.
     delay: float = 0.0
+    #: A body to send in chunks instead of ``body`` (big lists; no content-length).
+    stream: StreamedBody | None = None
 
 
 def connection_error(disruption: Disruption, request: httpx.Request) -> httpx.TransportError:

@@ -24,6 +24,8 @@ from typing import Any
 
 import attrs
 
+from ._outcome import StreamedBody
+
 __all__ = ["PROFILES", "ServiceProfile", "get_profile"]
 
 
@@ -46,14 +48,17 @@ class ServiceProfile:
     #: Per API method: number fields sent as strings.
     stringified: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
 
-    def rewrite(self, method: str, body: bytes) -> bytes:
-        """Apply this profile's wire changes to a successful answer of ``method``."""
+    def rewrite(self, method: str, body: bytes | StreamedBody) -> bytes | StreamedBody:
+        """Apply this profile's wire changes to a successful answer of ``method``.
+
+        A streamed list body is returned as is when nothing changes, else rewritten whole.
+        """
         extra = self.extra_fields.get(method, {})
         renamed = self.renamed_fields.get(method, {})
         stringified = self.stringified.get(method, frozenset())
         if not (extra or renamed or stringified):
             return body
-        data = json.loads(body)
+        data = json.loads(bytes(body))
         for obj in data if isinstance(data, list) else [data]:
             if not isinstance(obj, dict) or "error" in obj:
                 continue

@@ -23,6 +23,7 @@ Decisions the guide leaves open, made here once:
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
 import string
 from collections.abc import Iterable
@@ -269,6 +270,107 @@ class State:
                 TriggeredReward(self._next_trigger, now, referrer, count, reward_id, reward)
             )
             self._next_trigger += 1
+
+    def seed_participants(
+        self, campaign: CampaignState, count: int, *, now: dt.datetime, email: str
+    ) -> None:
+        """Add *count* participants at once (no referrer, no reward): for big test campaigns.
+
+        *email* is a format with one ``{}`` for the row number (unique per campaign). Codes
+        are ``S`` + 7 digits where free, so no random draw is spent.
+        """
+        spec = campaign.spec
+        participants = campaign.participants
+        by_email = campaign.by_email
+        by_code = campaign.by_code
+        first = len(participants)
+        emails = [email.format(n) for n in range(first, first + count)]
+        taken = next((e for e in emails if e.casefold() in by_email), None)
+        if taken is not None or len({e.casefold() for e in emails}) != count:
+            raise RejectedError(f"email already registered: {taken}", duplicate=True)
+        confirmed = not spec.requires_confirmation
+        sources = tuple(NETWORKS)
+        landing = spec.landing_url
+        counts = campaign.network_counts
+        collecting = gc.isenabled()
+        gc.disable()  # a million new objects would trigger ever longer full collections
+        try:
+            for n, address in enumerate(emails, first):
+                code = f"S{n:07d}"
+                if code in by_code:
+                    code = self._new_code(campaign)
+                source = sources[n % 5]
+                participant = Participant(
+                    self._next_participant,
+                    spec.id,
+                    code,
+                    address,
+                    f"{landing}?iref={code}",
+                    f"Seeded {n}",
+                    None,
+                    (None, None, None, None, None),
+                    now,
+                    "127.0.0.1",
+                    source,
+                    None,
+                    confirmed,
+                )
+                self._next_participant += 1
+                participants.append(participant)
+                by_email[address.casefold()] = participant
+                by_code[code] = participant
+                counts[source] += 1
+        finally:
+            if collecting:
+                gc.enable()
+        day = now.date()
+        campaign.signups_by_day[day] = campaign.signups_by_day.get(day, 0) + count
+
+    def seed_rewards(self, campaign: CampaignState, count: int, *, now: dt.datetime) -> None:
+        """Add *count* triggered-reward rows, recipients and rewards taken in turn."""
+        people = campaign.participants
+        rewards = campaign.spec.rewards
+        if not people or not rewards:
+            raise RejectedError("seeding rewards needs participants and a reward in the campaign")
+        ids = campaign.reward_ids
+        triggered = campaign.triggered
+        for n in range(count):
+            k = n % len(rewards)
+            recipient = people[n % len(people)]
+            reward = rewards[k]
+            triggered.append(
+                TriggeredReward(
+                    self._next_trigger, now, recipient, reward.signups_count, ids[k], reward
+                )
+            )
+            self._next_trigger += 1
+
+    def seed_actions(
+        self, campaign: CampaignState, count: int, *, now: dt.datetime, action: str, person: str
+    ) -> None:
+        """Add *count* specific-action rows, referrers taken in turn from the participants.
+
+        *person* is a format with one ``{}`` for the row number (the referred person).
+        """
+        people = campaign.participants
+        if not people:
+            raise RejectedError("seeding actions needs participants in the campaign")
+        if not any(rule.matches(action) for rule in campaign.spec.actions):
+            raise RejectedError(f"action {action!r} matches no specific-action rule")
+        actions = campaign.actions
+        first = len(actions)
+        for n in range(first, first + count):
+            actions.append(
+                ActionRow(
+                    self._next_action,
+                    people[n % len(people)],
+                    person.format(n),
+                    action,
+                    now,
+                    "127.0.0.1",
+                )
+            )
+            self._next_action += 1
 
     def specific_action(
         self,

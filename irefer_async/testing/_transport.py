@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
+from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody, connection_error
 
 if TYPE_CHECKING:
     from ._emulator import Emulator
@@ -64,6 +64,16 @@ class _EndlessStream(httpx.AsyncByteStream):
             yield b" "
 
 
+class _ChunkedStream(httpx.AsyncByteStream):
+    def __init__(self, body: StreamedBody) -> None:
+        self._body = body
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._body.chunks():
+            yield chunk
+            await asyncio.sleep(0)  # a socket would let other tasks run between reads
+
+
 def _read_timeout(request: httpx.Request) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if isinstance(timeout, dict) else None
@@ -106,11 +116,14 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
             outcome = await handling
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
+            if outcome.stream is not None:
+                stream = _ChunkedStream(outcome.stream)
+                return httpx.Response(outcome.status, headers=outcome.headers, stream=stream)
             return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
-            stream = _TrickleStream(outcome.body, outcome.delay, request)
-            return httpx.Response(outcome.status, headers=headers, stream=stream)
+            trickle = _TrickleStream(outcome.body, outcome.delay, request)
+            return httpx.Response(outcome.status, headers=headers, stream=trickle)
         if disruption is Disruption.ENDLESS:
             headers = [*outcome.headers, (b"content-length", b"1000000000")]
             endless = _EndlessStream(outcome.body, outcome.delay, request)

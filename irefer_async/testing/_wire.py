@@ -20,7 +20,9 @@ the samples in the iRefer developer guide (v1.0):
 * Timestamps are ISO-8601 UTC with a ``Z`` (``2018-06-15T16:11:45Z``), no fractions.
 * ``reward_to`` is ``"REFFERER"`` (sic).
 * List endpoints return newest rows first. Rows are append-only, so each is encoded once and
-  cached on the campaign; a list call only joins the cached fragments.
+  cached on the campaign; a list call only joins the cached fragments. Past
+  :data:`STREAM_ROWS` rows the body is a :class:`~._outcome.StreamedBody`, joined chunk by
+  chunk as it is sent (chunked transfer, no content-length), as a big real answer arrives.
 * Bodies are compact JSON with ``/`` escaped as ``\/`` and non-ASCII as ``\uXXXX``, as PHP's
   ``json_encode`` writes them (the guide's ``"\/thanks\/"``).
 * Errors are HTTP 200 with ``{"error": "input missing or incorrect",
@@ -31,13 +33,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from ._outcome import StreamedBody
 from ._specs import RewardSpec
 from ._state import NETWORKS, CampaignState, Participant
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "STREAM_ROWS",
     "campaign_stats",
     "dump",
     "error_body",
@@ -54,6 +59,9 @@ __all__ = [
 ]
 
 JSON_CONTENT_TYPE = b"application/json; charset=utf-8"
+#: Lists longer than this are sent as streamed (chunked) bodies, made as they are sent.
+STREAM_ROWS = 2000
+_CHUNK_ROWS = 256
 _NONE = "None"
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 
@@ -74,6 +82,19 @@ def dump(obj: Any) -> bytes:
 
 def _newest_first(fragments: list[str]) -> bytes:
     return ("[" + ",".join(reversed(fragments)) + "]").encode("ascii")
+
+
+def _streamed(count: int, row: Callable[[int], str]) -> StreamedBody:
+    """Return the body ``[row(count-1),...,row(0)]``, made :data:`_CHUNK_ROWS` rows at a time."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for end in range(count, 0, -_CHUNK_ROWS):
+            text = ",".join([row(i) for i in range(end - 1, max(0, end - _CHUNK_ROWS) - 1, -1)])
+            yield (text if end == count else "," + text).encode("ascii")
+        yield b"]"
+
+    return StreamedBody(chunks)
 
 
 def iso(when: dt.datetime) -> str:
@@ -198,8 +219,8 @@ def new_specific_action(campaign: CampaignState, external_id: str) -> bytes:
     return _dump({"campaign_name": campaign.spec.name, "external_id": external_id})
 
 
-def referrers(campaign: CampaignState) -> bytes:
-    """``referrers``: every participant, newest first."""
+def referrers(campaign: CampaignState) -> bytes | StreamedBody:
+    """``referrers``: every participant, newest first (streamed past :data:`STREAM_ROWS`)."""
     # Only referrals_count changes after a row is created: cache everything before it.
     prefixes = campaign.wire_cache.setdefault("referrers", [])
     hidden = campaign.hidden
@@ -229,6 +250,16 @@ def referrers(campaign: CampaignState) -> bytes:
             }
         )
         prefixes.append(row[: -len('""}')])
+    count = len(participants)
+    if count > STREAM_ROWS:
+        if not hidden:
+            return _streamed(count, lambda i: f'{prefixes[i]}"{participants[i].referrals_made}"}}')
+        # Hidden rows (a plan limit) are left out of the streamed body too.
+        shown = [i for i, p in enumerate(participants) if p.id not in hidden]
+        return _streamed(
+            len(shown),
+            lambda j: f'{prefixes[shown[j]]}"{participants[shown[j]].referrals_made}"}}',
+        )
     return _newest_first(
         [
             f'{prefix}"{p.referrals_made}"}}'
@@ -238,8 +269,8 @@ def referrers(campaign: CampaignState) -> bytes:
     )
 
 
-def rewards(campaign: CampaignState) -> bytes:
-    """``rewards``: every reward triggered, newest first."""
+def rewards(campaign: CampaignState) -> bytes | StreamedBody:
+    """``rewards``: every reward triggered, newest first (streamed past :data:`STREAM_ROWS`)."""
     rows = campaign.wire_cache.setdefault("rewards", [])
     cid = str(campaign.spec.id)
     for t in campaign.triggered[len(rows) :]:
@@ -265,11 +296,13 @@ def rewards(campaign: CampaignState) -> bytes:
                 }
             )
         )
-    return _newest_first(rows)
+    return (
+        _streamed(len(rows), rows.__getitem__) if len(rows) > STREAM_ROWS else _newest_first(rows)
+    )
 
 
-def specific_action_signups(campaign: CampaignState) -> bytes:
-    """``specificActionSignups``: every recorded action, newest first."""
+def specific_action_signups(campaign: CampaignState) -> bytes | StreamedBody:
+    """``specificActionSignups``: every action, newest first (streamed past :data:`STREAM_ROWS`)."""
     rows = campaign.wire_cache.setdefault("actions", [])
     cid = str(campaign.spec.id)
     for a in campaign.actions[len(rows) :]:
@@ -286,4 +319,6 @@ def specific_action_signups(campaign: CampaignState) -> bytes:
                 }
             )
         )
-    return _newest_first(rows)
+    return (
+        _streamed(len(rows), rows.__getitem__) if len(rows) > STREAM_ROWS else _newest_first(rows)
+    )

@@ -27,6 +27,8 @@ from irefer_async import (
     IReferError,
     LeadSource,
     Limiter,
+    ListStream,
+    MalformedResponseError,
     NewSignup,
     NewSignupRequest,
     NewSpecificAction,
@@ -40,6 +42,7 @@ from irefer_async import (
     RetryConfig,
     SignupOutcome,
     SpecificActionSignup,
+    StreamInterruptedError,
     TriggeredReward,
     WriteOutcomeUnknownError,
     correlation_scope,
@@ -128,6 +131,28 @@ async def endpoints(client: IReferClient) -> None:
     assert_type(client.cache, CacheConfig | None)
     stats = await client.referrer_stats("ann@example.com")
     assert_type(stats.fetched_at, dt.datetime | None)
+
+
+async def streamed_lists(client: IReferClient) -> None:
+    """The iterators yield the models of the tuple calls; errors say how far they got."""
+    stream = client.iter_referrers(campaign_id=2605)
+    assert_type(stream, ListStream[Referrer])
+    async with stream as referrers:
+        async for referrer in referrers:
+            assert_type(referrer, Referrer)
+    assert_type(stream.delivered, int)
+    assert_type(stream.bytes_read, int)
+    async for reward in client.iter_rewards():
+        assert_type(reward, TriggeredReward)
+    async for action in client.iter_specific_action_signups():
+        assert_type(action, SpecificActionSignup)
+    try:
+        await client.iter_referrers().aclose()
+    except StreamInterruptedError as exc:
+        assert_type(exc.delivered, int)
+        assert_type(exc.reason, IReferError)
+    except MalformedResponseError as exc:
+        assert_type(exc.item, int | None)
 
 
 async def endpoint_table(client: IReferClient) -> None:
