@@ -89,9 +89,7 @@ async def _import(emulator: Emulator, code: str, first: int, rows: int) -> dict[
         "scans": sum(b.scans for b in boards),
         "rows_scanned": sum(b.rows_read for b in boards),
         "list_bytes": transport.list_bytes,
-        "ambiguous": sum(
-            1 for e in journal.entries("newSpecificAction") if e.fault in AMBIGUOUS
-        ),
+        "ambiguous": sum(1 for e in journal.entries("newSpecificAction") if e.fault in AMBIGUOUS),
     }
 
 
