@@ -919,10 +919,12 @@ def _signup_key(row: Any) -> str | None:
     return email.casefold() if isinstance(email, str) else None
 
 
-def _action_key(row: Any) -> tuple[Any, Any] | None:
+def _action_key(row: Any) -> tuple[str, str] | None:
     if type(row) is not dict:
         return None
-    return (row.get("referred_person"), row.get("specific_action"))
+    person, action = row.get("referred_person"), row.get("specific_action")
+    # Hostile rows may hold anything; only strings can match (and hash).
+    return (person, action) if type(person) is str and type(action) is str else None
 
 
 def _duplicate(
