@@ -123,6 +123,13 @@ def html_page(status: int) -> bytes:
     ).encode("ascii")
 
 
+def html_path_page(status: int, target: str) -> bytes:
+    """Return a proxy's HTML error page that quotes the request target (path and query)."""
+    return (
+        f"<html><body><h1>{status} Bad Gateway</h1><p>GET {target} failed</p></body></html>"
+    ).encode("utf-8", "replace")
+
+
 def status_page(status: int) -> bytes:
     """Return a short plain-text body for an HTTP error status."""
     return f"{status} error".encode("ascii")

@@ -219,7 +219,7 @@ def test_failed_rows_round_trip(runner: CliRunner, emulator: Emulator, workdir: 
 def test_unknown_outcome_exits_1(runner: CliRunner, emulator: Emulator, workdir: Path) -> None:
     """A write whose outcome cannot be settled is reported unknown (and exit 1)."""
     emulator.inject_fault("drop_after", method="newSignup", email="u1@example.com")
-    emulator.inject_fault("http_5xx_before", method="referrerStats", times=None)
+    emulator.inject_fault("http_5xx_before", method="referrers", times=None)
     path = _write_csv(workdir / "s.csv", ["email"], [[f"u{i}@example.com"] for i in range(3)])
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 1
