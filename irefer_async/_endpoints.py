@@ -93,7 +93,7 @@ def _email(method: str, name: str, value: object) -> str:
 
 
 def _email_problem(text: str) -> str:
-    """What makes `text` no email address the API should be sent ("" when nothing)."""
+    """Return why `text` is no email address to send, or "" when it is one."""
     if text != text.strip():
         return "has leading or trailing whitespace"
     if any(ch.isspace() for ch in text):
