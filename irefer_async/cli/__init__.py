@@ -50,8 +50,10 @@ _FORMATS = click.Choice(["table", "csv", "json"])
 
 def _console() -> Console:
     console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 160  # piped or captured: wide tables beat folded cells
+    if not console.is_terminal:
+        console.soft_wrap = True  # piped or captured: one message, one line (never cut mid-way)
+        if "COLUMNS" not in os.environ:
+            console.width = 160  # wide tables beat folded cells
     return console
 
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
+import pytest
+from click.testing import CliRunner
 from rich.console import Console
 
+from irefer_async.cli import cli
 from irefer_async.cli._progress import Counts, RichProgress
+from irefer_async.testing import Emulator
 
 
 def test_the_bar_counts_the_statuses_the_table_shows() -> None:
@@ -20,3 +25,29 @@ def test_the_bar_counts_the_statuses_the_table_shows() -> None:
     last = [line for line in out.getvalue().splitlines() if "signups" in line][-1]
     assert "ok 3" in last and "failed 3" in last
     assert "invalid 2" in last and "unknown 1" in last and "duplicate 1" in last
+
+
+@pytest.mark.parametrize("columns", [None, "80"])
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_piped_row_errors_are_not_wrapped(
+    runner: CliRunner,
+    emulator: Emulator,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    columns: str | None,
+    dry_run: bool,
+) -> None:
+    """Off a terminal each row's error is one line, however long (a file or a pipe)."""
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    path = workdir / "s.csv"
+    path.write_text("email,source\nann@example.com," + "myspace" * 20 + "\n")
+    args = ["import", "signups", str(path), "--emulator", "--progress", "none"]
+    result = runner.invoke(cli, [*args, "--dry-run"] if dry_run else args)
+    assert result.exit_code == 1
+    lines = [line for line in result.stdout.splitlines() if "unknown lead source" in line]
+    assert lines, result.stdout
+    assert all(line.rstrip().endswith("'e' (email)") for line in lines), result.stdout
+    assert len(lines[0]) > 200
