@@ -45,6 +45,7 @@ from ._rows import (
     count_rows,
     detect_format,
     header_of,
+    line_ending_of,
     read_rows,
     validate,
 )
@@ -377,7 +378,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     except BaseException:
         await client.aclose()
         raise
-    failed = FailedRowsWriter(failed_path, fmt, header)
+    failed = FailedRowsWriter(failed_path, fmt, header, line_ending=line_ending_of(opts.path))
     report = ImportReport(counts, results_path, failed_path, 0)
     # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
     results = results_path.open("w", encoding="utf-8", errors="backslashreplace")

@@ -51,3 +51,24 @@ def test_piped_row_errors_are_not_wrapped(
     assert lines, result.stdout
     assert all(line.rstrip().endswith("'e' (email)") for line in lines), result.stdout
     assert len(lines[0]) > 200
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+@pytest.mark.parametrize("suffix", ["csv", "jsonl"])
+def test_the_failed_rows_file_keeps_the_inputs_line_ending(
+    runner: CliRunner, emulator: Emulator, workdir: Path, eol: str, suffix: str
+) -> None:
+    """LF in, LF out; CRLF in, CRLF out (the failed-rows file is the input's own format)."""
+    if suffix == "csv":
+        lines = ["email,name", "ann@example.com,Ann", "bad,Bob", "cat@example.com,Cat", "nope,Dan"]
+    else:
+        lines = ['{"email": "ann@example.com"}', '{"email": "bad"}', "not json"]
+    path = workdir / f"s.{suffix}"
+    path.write_bytes(eol.join(lines).encode() + eol.encode())
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 1
+    failed = (workdir / f"s.failed.{suffix}").read_bytes()
+    if suffix == "csv":
+        assert failed == eol.join(["email,name", "bad,Bob", "nope,Dan"]).encode() + eol.encode()
+    else:
+        assert failed == eol.join(['{"email": "bad"}', "not json"]).encode() + eol.encode()
