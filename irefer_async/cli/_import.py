@@ -461,7 +461,8 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
     elapsed = c.elapsed
     if not dry_run:
         rate = c.sent / elapsed if elapsed > 0 else 0.0
-        console.print(f"sent {c.sent} rows in {elapsed:.1f}s ({rate:.0f}/s)")
+        rows = "row" if c.sent == 1 else "rows"
+        console.print(f"sent {c.sent} {rows} in {elapsed:.1f}s ({rate:.0f}/s)")
     if report.resumed or report.reconciled:
         console.print(
             f"resumed: {report.resumed} rows already finished, "

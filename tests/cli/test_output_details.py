@@ -72,3 +72,15 @@ def test_the_failed_rows_file_keeps_the_inputs_line_ending(
         assert failed == eol.join(["email,name", "bad,Bob", "nope,Dan"]).encode() + eol.encode()
     else:
         assert failed == eol.join(['{"email": "bad"}', "not json"]).encode() + eol.encode()
+
+
+@pytest.mark.parametrize(("rows", "said"), [(1, "sent 1 row in"), (2, "sent 2 rows in")])
+def test_sent_rows_is_singular_for_one(
+    runner: CliRunner, emulator: Emulator, workdir: Path, rows: int, said: str
+) -> None:
+    """The import summary says "sent 1 row", "sent 2 rows"."""
+    path = workdir / "s.csv"
+    path.write_text("email\n" + "".join(f"u{i}@example.com\n" for i in range(rows)))
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 0
+    assert said in result.stdout
