@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -84,6 +84,7 @@ async def run_doctor(
     if blocked:
         skipped = ProbeCheck("probe", CheckStatus.SKIP, "nothing sent: fix the configuration first")
         return ProbeReport((*config, skipped)), redactor
+    timeouts: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     # One attempt per read: the doctor reports what the service answers, not what retries hide.
     client = IReferClient(
         license_key,
@@ -92,7 +93,7 @@ async def run_doctor(
         base_url=base_url,
         retry=None,
         record_drift=True,
-        **({} if timeout is None else {"timeout": timeout}),
+        **timeouts,
     )
     async with client:
         report = await probe_client(client, config=config, write_probe=write_probe, announce=say)
