@@ -1,4 +1,5 @@
-"""Development sessions: tests (3.10-3.13), core, lint, typecheck, long, bench, docs, build."""
+"""Development sessions: tests (3.10-3.13), tests_httpx2, core, lint, typecheck, long, bench, docs,
+build."""
 
 from __future__ import annotations
 
@@ -58,6 +59,21 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", "-m", "not slow", *session.posargs)
     session.run("coverage", "report", *(["--fail-under=0"] if session.posargs else []))
+
+
+@nox.session(python="3.11")
+def tests_httpx2(session: nox.Session) -> None:
+    """The suite with every emulator client on the httpx2 stack (``--irefer-http-stack``)."""
+    session.install("-e", ".[httpx2]", *TEST_DEPS)
+    session.run(
+        "pytest",
+        "-m",
+        "not slow",
+        "-p",
+        "no:cacheprovider",
+        "--irefer-http-stack=httpx2",
+        *session.posargs,
+    )
 
 
 @nox.session(python="3.11")

@@ -23,7 +23,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["REFERRER_STATS_BODY", "emulator_server", "fast_server", "list_body", "pin_client"]
+__all__ = [
+    "REFERRER_STATS_BODY",
+    "client_cpus",
+    "emulator_server",
+    "fast_server",
+    "list_body",
+    "pin_client",
+    "server_cpu",
+]
 
 _STATS: dict[str, Any] = {
     "campaign_name": "My referral campaign",
@@ -68,15 +76,25 @@ def _cpus() -> list[int]:
     return list(range(os.cpu_count() or 1))
 
 
+# Read once, before pin_client() narrows this process's affinity: the server's CPU is the last
+# of the machine's, never one of the client's (reading it after pinning gave the client's own).
+_ALL_CPUS = _cpus()
+
+
 def pin_client() -> None:
     """Pin this (benchmark) process to every CPU but the servers' one."""
-    cpus = _cpus()
-    if len(cpus) > 1:
-        _pin(set(cpus[:-1]))
+    if len(_ALL_CPUS) > 1:
+        _pin(set(_ALL_CPUS[:-1]))
 
 
-def _server_cpu() -> set[int]:
-    return {_cpus()[-1]}
+def client_cpus() -> set[int]:
+    """The CPUs the benchmark process runs on (after :func:`pin_client`)."""
+    return set(_cpus())
+
+
+def server_cpu() -> set[int]:
+    """The CPU every benchmark server process is pinned to (disjoint from the client's)."""
+    return {_ALL_CPUS[-1]}
 
 
 class _Responder(asyncio.Protocol):
@@ -169,7 +187,7 @@ def _run_emulator(participants: int = 0) -> None:
 
 @contextlib.contextmanager
 def _child(kind: str, *args: str) -> Iterator[str]:
-    cpu = ",".join(map(str, _server_cpu()))
+    cpu = ",".join(map(str, server_cpu()))
     process = subprocess.Popen(
         [sys.executable, "-m", "benchmarks._servers", kind, cpu, *args],
         cwd=Path(__file__).resolve().parent.parent,

@@ -62,11 +62,17 @@ from ._observability import (
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
+from ._stack import HttpStack
 from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
-from ._transport import USER_AGENT, Sender
+from ._transport import Sender
 from ._write_safety import WriteState, guarded_write, landed
 
 if TYPE_CHECKING:
+    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
+    from httpx2 import AsyncBaseTransport as Httpx2Transport
+    from httpx2 import AsyncClient as Httpx2AsyncClient
+    from httpx2 import Timeout as Httpx2Timeout
+
     from ._probe import ProbeReport
 
 __all__ = [
@@ -130,10 +136,16 @@ class IReferClient:
         rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None
             for no limit (default 5/s).
         max_concurrency: requests in flight at once, or None for no cap (default 4).
-        http_client: an ``httpx.AsyncClient`` to use; the SDK never closes it.
-        transport: an httpx transport for the client the SDK builds (not with ``http_client``),
-            or ``"aiohttp"`` to send with aiohttp, ~3.5x the throughput at 64 in flight (needs
-            the ``irefer-async[aiohttp]`` extra; its pool is sized by ``max_concurrency``).
+        http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to use; the SDK sends
+            through its ``get`` (your hooks, auth and proxies apply), never changes it and
+            never closes it.
+        transport: a transport for the client the SDK builds (not with ``http_client``),
+            or ``"aiohttp"`` to send with aiohttp, several times the throughput at 64 in
+            flight (needs the ``irefer-async[aiohttp]`` extra; its pool is sized by
+            ``max_concurrency``; httpx stack only).
+        http_stack: ``"httpx"`` (the default) or ``"httpx2"`` (Pydantic's maintained fork,
+            the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
+            ``http_client``/``transport`` when one is given.
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a `CallEvent` for every attempt (metrics,
             raw response status and headers, the queue and the wait for a slot); see
@@ -161,17 +173,18 @@ class IReferClient:
         *,
         campaign_id: int | str | None = None,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
+        timeout: float | httpx.Timeout | Httpx2Timeout | None = DEFAULT_TIMEOUT,
         retry: RetryConfig | None = DEFAULT_RETRY,
         rate_limit: float | RateLimit | Limiter | None = DEFAULT_RATE_LIMIT,
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
-        http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | Literal["aiohttp"] | None = None,
+        http_client: httpx.AsyncClient | Httpx2AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | Httpx2Transport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
         share_reads: bool = True,
         cache: CacheConfig | None = None,
         max_waiting: int | None = None,
         record_drift: bool = False,
+        http_stack: HttpStack | None = None,
     ) -> None:
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
@@ -187,17 +200,10 @@ class IReferClient:
         )
         self._flights = SingleFlight() if config.share_reads(share_reads) else None
         self._cache = config.read_cache(cache)
-        config.check_http_client(http_client, transport)
+        stack = config.http_stack(http_stack, http_client, transport)
         if http_client is None:
-            pool = concurrency or 100
-            if isinstance(transport, str):
-                transport = config.named_transport(transport, pool)
-            # Keep-alive limit = concurrency, so the pool never closes and reopens connections.
-            http_client = httpx.AsyncClient(
-                timeout=config.timeout(timeout),
-                limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
-                headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-                transport=transport,
+            http_client = config.build_http_client(
+                stack, config.timeout(timeout), concurrency, transport
             )
             self._owns_http = True
         else:
@@ -215,6 +221,8 @@ class IReferClient:
             license_key=license_key,
             api_key=api_key,
             redactor=self._redactor,
+            # The SDK's own client: requests go to its transport directly (see Sender).
+            direct=self._owns_http,
         )
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None

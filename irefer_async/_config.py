@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Final
+import sys
+from typing import Any, Final
 
 import httpx
 
@@ -18,6 +19,8 @@ from ._cache import CacheConfig, ReadCache
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
+from ._stack import HTTP_STACKS, Stack, load, stack_of
+from ._transport import USER_AGENT
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -28,10 +31,12 @@ __all__ = [
     "LICENSE_PREFIX",
     "api_key",
     "base_url",
+    "build_http_client",
     "check_http_client",
     "concurrency",
     "default_campaign",
     "deadline",
+    "http_stack",
     "license_key",
     "max_waiting",
     "named_transport",
@@ -104,10 +109,13 @@ def base_url(value: str | None) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-def timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+def timeout(value: object) -> httpx.Timeout:
     """Return ``timeout=`` as an ``httpx.Timeout`` (seconds, a Timeout, or None for none)."""
     if isinstance(value, httpx.Timeout):
         return value
+    httpx2 = sys.modules.get("httpx2")
+    if httpx2 is not None and isinstance(value, httpx2.Timeout):
+        return httpx.Timeout(**value.as_dict())
     if value is None or (
         isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     ):
@@ -135,10 +143,15 @@ def default_campaign(value: int | str | None) -> str | None:
     raise ConfigurationError(message)
 
 
-def named_transport(name: str, pool: int) -> httpx.AsyncBaseTransport:
-    """Build the transport named by ``transport=`` (only ``"aiohttp"``)."""
+def named_transport(name: str, pool: int, stack: Stack) -> Any:
+    """Build the transport named by ``transport=`` (only ``"aiohttp"``, on the httpx stack)."""
     if name != "aiohttp":
         raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
+    if stack.name != "httpx":
+        raise ConfigurationError(
+            'transport="aiohttp" runs on the httpx stack only (its adapter, httpx-aiohttp, '
+            f'is built on httpx); drop http_stack="{stack.name}" or the transport'
+        )
     try:
         from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
     except ImportError as exc:
@@ -150,6 +163,63 @@ def named_transport(name: str, pool: int) -> httpx.AsyncBaseTransport:
     raise ConfigurationError(
         f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
         "pip install 'irefer-async[aiohttp]'"
+    )
+
+
+def http_stack(name: object, http_client: object, transport: object) -> Stack:
+    """Check ``http_stack=``, ``http_client=`` and ``transport=`` together; return the stack.
+
+    An injected client or transport decides the stack (an httpx2 one means httpx2); a
+    ``http_stack`` that disagrees with it is an error.
+    """
+    check_http_client(http_client, transport)
+    if name is not None and name not in HTTP_STACKS:
+        raise ConfigurationError(f'http_stack must be "httpx" or "httpx2", got {name!r}')
+    found: str | None = None
+    if http_client is not None:
+        stack = stack_of(http_client)
+        found = stack.name if stack is not None else None
+    elif transport is not None and not isinstance(transport, str):
+        found = next((n for n in HTTP_STACKS if _is_transport(transport, n)), None)
+        if found is None:
+            raise ConfigurationError(
+                'transport must be an httpx (or httpx2) AsyncBaseTransport or "aiohttp", '
+                f"got {type(transport).__name__}"
+            )
+    if found is not None and name is not None and name != found:
+        what = "http_client" if http_client is not None else "transport"
+        raise ConfigurationError(f'http_stack="{name}" but the {what} given is {found}\'s')
+    chosen = found or name or "httpx"
+    try:
+        return load(chosen)  # type: ignore[arg-type]
+    except ImportError:
+        pass
+    raise ConfigurationError(
+        f'http_stack="{chosen}" needs the {chosen} extra: pip install "irefer-async[{chosen}]"'
+    )
+
+
+def _is_transport(value: object, stack: str) -> bool:
+    module = sys.modules.get(stack)
+    return module is not None and isinstance(value, module.AsyncBaseTransport)
+
+
+def build_http_client(stack: Stack, timeout: Any, concurrency: int | None, transport: Any) -> Any:
+    """Build the SDK's own ``AsyncClient`` on ``stack``: pool sized by ``concurrency``.
+
+    Keep-alive limit = pool size, so the pool never closes and reopens connections.
+    """
+    http = stack.module
+    pool = concurrency or 100
+    if isinstance(transport, str):
+        transport = named_transport(transport, pool, stack)
+    if not isinstance(timeout, http.Timeout):
+        timeout = http.Timeout(**timeout.as_dict())
+    return http.AsyncClient(
+        timeout=timeout,
+        limits=http.Limits(max_connections=pool, max_keepalive_connections=pool),
+        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        transport=transport,
     )
 
 
@@ -170,11 +240,11 @@ def retry(value: RetryConfig | None) -> RetryConfig | None:
 
 
 def check_http_client(http_client: object, transport: object) -> None:
-    """Check ``http_client=`` (an ``httpx.AsyncClient``, not with ``transport=``)."""
+    """Check ``http_client=`` (an httpx or httpx2 ``AsyncClient``, not with ``transport=``)."""
     if http_client is not None and transport is not None:
         raise ConfigurationError("pass http_client or transport, not both")
-    if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-        raise ConfigurationError("http_client must be an httpx.AsyncClient")
+    if http_client is not None and stack_of(http_client) is None:
+        raise ConfigurationError("http_client must be an httpx.AsyncClient or httpx2.AsyncClient")
 
 
 def deadline(value: RetryConfig | None) -> float:

@@ -31,7 +31,9 @@ The httpx exception behind a `TransportError` is kept as a *redacted copy*.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import httpx
@@ -305,49 +307,66 @@ class WriteOutcomeUnknownError(IReferError):
         self.reconcile_error = reconcile_error
 
 
-_TIMEOUT_PHASES: tuple[tuple[type[httpx.TimeoutException], str], ...] = (
-    (httpx.ConnectTimeout, "connect"),
-    (httpx.ReadTimeout, "read"),
-    (httpx.WriteTimeout, "write"),
-    (httpx.PoolTimeout, "pool"),
+_PHASES = (
+    ("ConnectTimeout", "connect"),
+    ("ReadTimeout", "read"),
+    ("WriteTimeout", "write"),
+    ("PoolTimeout", "pool"),
 )
 
 
-def _where(exc: httpx.HTTPError, redactor: Redactor) -> str:
+def _stack_module(exc: BaseException) -> ModuleType:
+    # httpx's exception tree, or httpx2's (the same tree, distinct classes).
+    for cls in type(exc).__mro__:
+        root = cls.__module__.partition(".")[0]
+        if root in ("httpx", "httpx2"):
+            return sys.modules[root]
+    return httpx
+
+
+def _where(exc: BaseException, redactor: Redactor) -> str:
     """Name the server the exchange was with (scheme, host and port: never the path)."""
     try:
-        url = exc.request.url
-    except RuntimeError:  # an exception raised without a request
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (RuntimeError, AttributeError):  # an exception raised without a request
         return ""
     port = f":{url.port}" if url.port is not None else ""
     return f" ({redactor.redact(f'{url.scheme}://{url.host}{port}')})"
 
 
 def translate_transport_error(
-    exc: httpx.HTTPError, *, method: str, redactor: Redactor
+    exc: Exception, *, method: str, redactor: Redactor, trusted: bool = True
 ) -> TransportError:
-    """Map an httpx exception to an SDK error without leaking the URL it carries.
+    """Map an httpx (or httpx2) exception to an SDK error without leaking the URL it carries.
 
-    This is the only place httpx exceptions are translated. The SDK error's ``__cause__``
-    is a fresh exception of the same httpx class whose message is redacted and which has
-    no request, no traceback and no context, so an error tracker walking the chain finds
+    This is the only place httpx and httpx2 exceptions are translated. The SDK error's
+    ``__cause__`` is a fresh exception of the same class whose message is redacted and which
+    has no request, no traceback and no context, so an error tracker walking the chain finds
     no secret.
+
+    ``trusted`` is False for a transport whose error mapping the SDK has not tested
+    (`irefer_async._stack.trusts`): its connect errors and connect/pool timeouts keep
+    their class but are marked ``maybe_processed``, so a write is reconciled, never resent
+    blindly.
     """
+    http = _stack_module(exc)
     text = redactor.redact(str(exc)) or type(exc).__name__
     message = f"{method}: {type(exc).__name__}: {text}{_where(exc, redactor)}"
     error: TransportError
-    if isinstance(exc, httpx.TimeoutException):
-        phase = next((p for cls, p in _TIMEOUT_PHASES if isinstance(exc, cls)), "read")
+    if isinstance(exc, http.TimeoutException):
+        phase = next((p for name, p in _PHASES if isinstance(exc, getattr(http, name))), "read")
         error = RequestTimeoutError(message, method=method, phase=phase)
-    elif isinstance(exc, httpx.ConnectError):
+    elif isinstance(exc, http.ConnectError):
         error = ConnectError(message, method=method)
     else:
         error = TransportError(message, method=method)
+    if not trusted:
+        error.maybe_processed = True
     clean: BaseException
     try:
         clean = type(exc)(text)
     except Exception:  # an exotic subclass with another signature
-        clean = httpx.TransportError(text)
+        clean = http.TransportError(text)
     error.__cause__ = clean
     error.__suppress_context__ = True
     return error

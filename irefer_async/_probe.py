@@ -60,7 +60,6 @@ from ._errors import (
     RateLimitedError,
     ServerError,
     TransportError,
-    translate_transport_error,
 )
 
 if TYPE_CHECKING:
@@ -479,17 +478,12 @@ class _Prober:
         sender = client._sender
         async with client._throttle:
             start = time.perf_counter()
-            response: httpx.Response | None = None
+            response: Any = None
             try:
-                response = await client._http.get(sender.url_for(method, params))
-            except httpx.HTTPError as exc:
-                exchange.error = translate_transport_error(
-                    exc, method=method, redactor=client._redactor
-                )
-            except Exception as exc:  # a custom transport may raise anything
-                exchange.error = TransportError(
-                    f"{method}: {type(exc).__name__}: {self.redact(str(exc))}", method=method
-                )
+                # The sender's exchange: either HTTP stack, errors translated and redacted.
+                response = await sender.fetch(method, params)
+            except IReferError as exc:
+                exchange.error = exc
             exchange.elapsed = time.perf_counter() - start
         exchange.received_at = time.time()
         self.exchanges.append(exchange)

@@ -6,9 +6,10 @@ query string), so anything that prints a URL can leak them: httpx's INFO log lin
 
 * `Redactor` replaces a client's secrets (raw and percent-encoded) in a text; the
   error translation and every repr use it.
-* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers that
-  rewrites each record through every live client's redactor. Filters only run for records
-  that pass the level check, so this costs nothing when those loggers are quiet.
+* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (and
+  httpx2's ``httpx2`` and ``httpcore2.*``) that rewrites each record through every live
+  client's redactor. Filters only run for records that pass the level check, so this costs
+  nothing when those loggers are quiet.
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ _FOREIGN_LOGGERS = (
     "httpcore.http2",
     "httpcore.proxy",
     "httpcore.socks",
+    # httpx2 (the irefer-async[httpx2] stack) logs the same lines under its own names.
+    "httpx2",
+    "httpcore2.connection",
+    "httpcore2.http11",
+    "httpcore2.http2",
+    "httpcore2.proxy",
+    "httpcore2.socks",
 )
 
 

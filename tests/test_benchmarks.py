@@ -43,6 +43,45 @@ def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
     assert (tmp_path / "chart.png").stat().st_size > 0
 
 
+def test_the_server_never_shares_the_clients_cpu() -> None:
+    """pin_client() used to run before the server chose a CPU, and so gave it the client's."""
+    script = (
+        "from benchmarks._servers import client_cpus, pin_client, server_cpu\n"
+        "import os\n"
+        "pin_client()\n"
+        "cpus = os.cpu_count() or 1\n"
+        "assert cpus < 2 or not (client_cpus() & server_cpu()), (client_cpus(), server_cpu())\n"
+        "print(sorted(client_cpus()), sorted(server_cpu()))\n"
+    )
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=60)
+
+
+async def test_warm_up_waits_for_a_steady_rate_not_a_fixed_count() -> None:
+    """A contender that speeds up over its first ~3,000 requests is measured only after."""
+    from benchmarks import _harness
+
+    now = [0.0]
+    done = [0]
+
+    async def call() -> None:
+        # 85 req/s at first, climbing to 374 req/s by request 3,000, then flat.
+        done[0] += 1
+        rate = 85 + (374 - 85) * min(done[0], 3000) / 3000
+        now[0] += 1 / rate
+
+    found = await _harness.warm(call, clock=lambda: now[0])
+    assert found["steady"] is True
+    assert found["requests"] >= 3000
+    assert found["rate"] == pytest.approx(374, rel=0.05)
+
+
+def test_ratio_is_the_median_of_per_round_ratios_with_spread() -> None:
+    from benchmarks import _harness
+
+    found = _harness.ratio([10.0, 30.0, 20.0], [10.0, 10.0, 10.0])
+    assert found == {"median": 2.0, "min": 1.0, "max": 3.0, "rounds": 3}
+
+
 @pytest.mark.slow
 def test_quick_big_lists_run_reports_memory_speed_and_stalls(tmp_path: Path) -> None:
     """A smoke run of the streamed-list benchmarks (loopback emulator) and the parser choice."""

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import cattrs
+import httpx
 import pytest
 import samples
 
@@ -75,13 +76,17 @@ def test_loads_raises_value_error_like_json_loads(body: bytes) -> None:
 def test_url_for_matches_urlencode() -> None:
     """The hand-rolled query string is byte for byte what urlencode(quote_via=quote) gives."""
     license_key, api_key = "W4qL" + "a" * 28, "k+y/\u00e9 &="
+    http = httpx.AsyncClient()
     sender = Sender(
-        None,  # type: ignore[arg-type]
+        http,
         base_url="http://x.test/v1.0/",
         license_key=license_key,
         api_key=api_key,
         redactor=Redactor(license_key, api_key),
+        direct=True,
     )
+    direct = sender._direct
+    assert direct is not None
     rnd = random.Random(0)
     alphabet = string.printable + "\u00e9\u00fc\u20ac\U0001d11e"
     for _ in range(2000):
@@ -94,3 +99,11 @@ def test_url_for_matches_urlencode() -> None:
         query = urlencode({**params, "api_key": api_key}, quote_via=quote, safe="")
         expected = f"http://x.test/v1.0/{license_key}.js/m?{query}"
         assert sender.url_for("m", params) == expected, params
+        # The direct path's pre-encoded URL is the one httpx would parse from that string.
+        built = direct.build("m", sender._query(params)).url
+        parsed = http.build_request("GET", expected).url
+        assert (str(built), built.raw_path, built.host) == (
+            str(parsed),
+            parsed.raw_path,
+            parsed.host,
+        ), params

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,8 @@ __all__ = ["DEFAULT_BASE_URL", "Emulator"]
 
 #: The base URL the in-process client uses; any host works, nothing resolves it.
 DEFAULT_BASE_URL = "http://irefer.test/v1.0/"
+#: The environment variable naming the HTTP stack of `Emulator.client`'s transport.
+HTTP_STACK_VARIABLE = "IREFER_EMULATOR_HTTP_STACK"
 
 _JSON = [(b"content-type", _wire.JSON_CONTENT_TYPE)]
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
@@ -115,8 +118,18 @@ class Emulator:
             self._app = EmulatorApp(self)
         return self._app
 
-    def transport(self) -> httpx.AsyncBaseTransport:
-        """Return an ``httpx`` transport that talks to this emulator in-process, with no socket."""
+    def transport(self, http_stack: str = "httpx") -> httpx.AsyncBaseTransport:
+        """Return a transport that talks to this emulator in-process, with no socket.
+
+        ``http_stack="httpx2"`` gives an ``httpx2.AsyncBaseTransport`` (for an
+        ``httpx2.AsyncClient``); the default is httpx's.
+        """
+        if http_stack == "httpx2":
+            from ._transport2 import Httpx2EmulatorTransport  # noqa: PLC0415 - an extra
+
+            return Httpx2EmulatorTransport(self)  # type: ignore[return-value]
+        if http_stack != "httpx":
+            raise ValueError(f'http_stack must be "httpx" or "httpx2", got {http_stack!r}')
         from ._transport import EmulatorTransport  # fronts load on first use  # noqa: PLC0415
 
         return EmulatorTransport(self)
@@ -136,7 +149,9 @@ class Emulator:
         """Return an ``IReferClient`` wired in-process to this emulator's default campaign.
 
         Defaults: the campaign's keys and id, no rate limit, retries without waiting. Any
-        keyword overrides the corresponding ``IReferClient`` argument.
+        keyword overrides the corresponding ``IReferClient`` argument. The in-process transport
+        is on the stack named by ``http_stack=``, else ``$IREFER_EMULATOR_HTTP_STACK`` (set by
+        the pytest plugin's ``--irefer-http-stack``), else httpx.
         """
         # Lazily: the emulator must stay importable even when the client is broken.
         from irefer_async import IReferClient, RetryConfig  # noqa: PLC0415
@@ -151,8 +166,9 @@ class Emulator:
             "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0),
         }
         options.update(kwargs)
-        if "transport" not in options:
-            options["transport"] = self.transport()
+        if "transport" not in options and "http_client" not in options:
+            stack = options.get("http_stack") or os.environ.get(HTTP_STACK_VARIABLE) or "httpx"
+            options["transport"] = self.transport(stack)
         return IReferClient(**options)
 
     # -- control plane ----------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterator
+from types import ModuleType
+from typing import Any
 
 import attrs
 import httpx
@@ -99,16 +101,22 @@ class Outcome:
     stream: StreamedBody | None = None
 
 
-def connection_error(disruption: Disruption, request: httpx.Request) -> httpx.TransportError:
-    """Return the ``httpx`` error a client sees for *disruption* (the one translation point)."""
-    if disruption is Disruption.DROP:
-        return httpx.RemoteProtocolError(
-            "Server disconnected without sending a response.", request=request
-        )
-    if disruption is Disruption.STALL:
-        return httpx.ReadTimeout("The read operation timed out", request=request)
-    if disruption is Disruption.REFUSE:
-        return httpx.ConnectError("[Errno 111] Connection refused", request=request)
-    if disruption is Disruption.CONNECT_TIMEOUT:
-        return httpx.ConnectTimeout("The connect operation timed out", request=request)
-    raise ValueError(f"{disruption} is not a connection failure")
+def connection_error(disruption: Disruption, request: Any, http: ModuleType = httpx) -> Exception:
+    """Return the error a client sees for *disruption* (the one translation point).
+
+    ``http`` is the stack module (``httpx`` or ``httpx2``) whose exception classes to use.
+    """
+    found = _ERRORS.get(disruption)
+    if found is None:
+        raise ValueError(f"{disruption} is not a connection failure")
+    name, message = found
+    error: Exception = getattr(http, name)(message, request=request)
+    return error
+
+
+_ERRORS = {
+    Disruption.DROP: ("RemoteProtocolError", "Server disconnected without sending a response."),
+    Disruption.STALL: ("ReadTimeout", "The read operation timed out"),
+    Disruption.REFUSE: ("ConnectError", "[Errno 111] Connection refused"),
+    Disruption.CONNECT_TIMEOUT: ("ConnectTimeout", "The connect operation timed out"),
+}

@@ -1,4 +1,4 @@
-"""The in-process front: an ``httpx`` transport that calls the emulator directly.
+"""The in-process front: an ``httpx`` (or ``httpx2``) transport that calls the emulator directly.
 
 No socket and no ASGI round trip, so it is cheap enough for benchmarks. Connection-level faults
 become the ``httpx`` exceptions a real network would produce, with the request attached; the
@@ -7,13 +7,18 @@ become the ``httpx`` exceptions a real network would produce, with the request a
 While faults are scripted, the request's read timeout is honoured as a socket would: an answer
 delayed past it (``latency``, a ``slow_trickle`` gap) raises ``httpx.ReadTimeout`` after that
 long, and the emulator still finishes processing in the background, as a real server would.
+
+The logic is written once (`_InProcess`) against the stack module it is given; the
+httpx transport is `EmulatorTransport`, the httpx2 one ``Httpx2EmulatorTransport``
+(`_transport2`, loaded only with httpx2).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -27,8 +32,12 @@ __all__ = ["EmulatorTransport"]
 _TRICKLE_CHUNK = 8
 
 
-class _TrickleStream(httpx.AsyncByteStream):
-    def __init__(self, body: bytes, gap: float, request: httpx.Request) -> None:
+class _Trickle:
+    """A body sent in small chunks ``gap`` seconds apart (the stack's ``AsyncByteStream``)."""
+
+    _http: ClassVar[ModuleType]
+
+    def __init__(self, body: bytes, gap: float, request: Any) -> None:
         self._body = body
         self._gap = gap
         self._request = request
@@ -40,12 +49,20 @@ class _TrickleStream(httpx.AsyncByteStream):
             if start:
                 if read is not None and self._gap > read:
                     await asyncio.sleep(read)
-                    raise httpx.ReadTimeout("The read operation timed out", request=self._request)
+                    raise self._http.ReadTimeout(
+                        "The read operation timed out", request=self._request
+                    )
                 await asyncio.sleep(self._gap)
             yield body[start : start + _TRICKLE_CHUNK]
 
 
-class _ChunkedStream(httpx.AsyncByteStream):
+class _TrickleStream(_Trickle, httpx.AsyncByteStream):
+    _http: ClassVar[ModuleType] = httpx
+
+
+class _Chunked:
+    """A big body in chunks, no content-length (the stack's ``AsyncByteStream``)."""
+
     def __init__(self, body: StreamedBody) -> None:
         self._body = body
 
@@ -55,18 +72,21 @@ class _ChunkedStream(httpx.AsyncByteStream):
             await asyncio.sleep(0)  # a socket would let other tasks run between reads
 
 
-def _read_timeout(request: httpx.Request) -> float | None:
+class _ChunkedStream(_Chunked, httpx.AsyncByteStream):
+    pass
+
+
+def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout")
     return timeout.get("read") if isinstance(timeout, dict) else None
 
 
-class EmulatorTransport(httpx.AsyncBaseTransport):
-    """An ``httpx.AsyncBaseTransport`` answering from an `Emulator` in-process.
+class _InProcess:
+    """The in-process transport's logic, for the stack module in ``_http``."""
 
-    >>> import httpx
-    >>> from irefer_async.testing import Emulator
-    >>> client = httpx.AsyncClient(transport=Emulator().transport())
-    """
+    _http: ClassVar[ModuleType]
+    _trickle: ClassVar[type[_Trickle]]
+    _chunked: ClassVar[type[_Chunked]]
 
     def __init__(self, emulator: Emulator) -> None:
         """Answer requests from *emulator*."""
@@ -74,8 +94,9 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
         # Requests still being processed after their client timed out (kept referenced).
         self._pending: set[asyncio.Future[Outcome]] = set()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Serve *request* from the emulator, or raise the ``httpx`` error a fault calls for."""
+    async def handle_async_request(self, request: Any) -> Any:
+        """Serve *request* from the emulator, or raise the error a fault calls for."""
+        http = self._http
         url = request.url
         body = await request.aread() if request.method != "GET" else b""
         emulator = self._emulator
@@ -91,18 +112,31 @@ class EmulatorTransport(httpx.AsyncBaseTransport):
                 task.cancel()  # the caller gave up: so does the request
                 raise
             if not done:
-                raise httpx.ReadTimeout("The read operation timed out", request=request)
+                raise http.ReadTimeout("The read operation timed out", request=request)
             outcome = task.result()
         else:
             outcome = await handling
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
             if outcome.stream is not None:
-                stream = _ChunkedStream(outcome.stream)
-                return httpx.Response(outcome.status, headers=outcome.headers, stream=stream)
-            return httpx.Response(outcome.status, headers=outcome.headers, content=outcome.body)
+                stream = self._chunked(outcome.stream)
+                return http.Response(outcome.status, headers=outcome.headers, stream=stream)
+            return http.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
-            trickle = _TrickleStream(outcome.body, outcome.delay, request)
-            return httpx.Response(outcome.status, headers=headers, stream=trickle)
-        raise connection_error(disruption, request)
+            trickle = self._trickle(outcome.body, outcome.delay, request)
+            return http.Response(outcome.status, headers=headers, stream=trickle)
+        raise connection_error(disruption, request, http)
+
+
+class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
+    """An ``httpx.AsyncBaseTransport`` answering from an `Emulator` in-process.
+
+    >>> import httpx
+    >>> from irefer_async.testing import Emulator
+    >>> client = httpx.AsyncClient(transport=Emulator().transport())
+    """
+
+    _http: ClassVar[ModuleType] = httpx
+    _trickle: ClassVar[type[_Trickle]] = _TrickleStream
+    _chunked: ClassVar[type[_Chunked]] = _ChunkedStream

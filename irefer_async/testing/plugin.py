@@ -15,6 +15,10 @@ campaigns=[...], profile="2019", **client_options)`` (the service profiles are "
 default, "2019" and "drifted"). The fixture is async (pytest-asyncio) when pytest-asyncio is
 installed; without it the client is not closed at teardown, which is harmless in-process.
 
+Run a whole suite's emulator clients on the httpx2 stack with ``pytest --irefer-http-stack=httpx2``
+(or ``IREFER_EMULATOR_HTTP_STACK=httpx2``): every ``Emulator.client()``, the fixture's included,
+then talks through an ``httpx2.AsyncClient`` and the emulator's httpx2 in-process transport.
+
 This module imports nothing from ``irefer_async`` until the fixture runs, so a broken client
 never stops pytest from loading.
 
@@ -27,6 +31,7 @@ the auto mode).
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -35,9 +40,22 @@ import pytest
 if TYPE_CHECKING:
     from ._fixture import EmulatorFixture
 
-__all__ = ["irefer_emulator", "pytest_configure"]
+__all__ = ["irefer_emulator", "pytest_addoption", "pytest_configure"]
 
 _EMULATOR_OPTIONS = ("seed", "clock", "campaigns", "profile")
+# Read by Emulator.client() (irefer_async.testing._emulator.HTTP_STACK_VARIABLE).
+_STACK_VARIABLE = "IREFER_EMULATOR_HTTP_STACK"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add ``--irefer-http-stack``: the HTTP stack of every emulator client."""
+    parser.getgroup("irefer").addoption(
+        "--irefer-http-stack",
+        choices=("httpx", "httpx2"),
+        default=None,
+        help="HTTP stack for Emulator.client() and the irefer_emulator fixture "
+        f"(default: ${_STACK_VARIABLE}, else httpx)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -47,6 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "irefer_emulator(seed=0, clock=None, campaigns=None, profile='2018', "
         "**client_options): configure the irefer_emulator fixture",
     )
+    stack = config.getoption("--irefer-http-stack", default=None)
+    if stack:
+        os.environ[_STACK_VARIABLE] = stack
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

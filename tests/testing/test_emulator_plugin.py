@@ -100,3 +100,26 @@ def test_plugin_imports_nothing_from_the_sdk_at_load() -> None:
     top_level = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
     modules = {getattr(node, "module", None) or node.names[0].name for node in top_level}
     assert not any(m.startswith("irefer_async") for m in modules if m)
+
+
+@pytest.mark.parametrize("stack", ["httpx", "httpx2"])
+def test_http_stack_option_puts_every_emulator_client_on_that_stack(
+    pytester: pytest.Pytester, stack: str
+) -> None:
+    """``--irefer-http-stack``: the fixture's client and ``Emulator.client()`` alike."""
+    if stack == "httpx2":
+        pytest.importorskip("httpx2")
+    pytester.makeini("[pytest]\nasyncio_mode = auto\n")
+    pytester.makepyfile(
+        f"""
+        from irefer_async.testing import Emulator
+
+        async def test_stack(irefer_emulator):
+            await irefer_emulator.client.new_signup("ann@example.com")
+            assert type(irefer_emulator.client._http).__module__.split(".")[0] == "{stack}"
+            async with Emulator().client() as other:
+                assert type(other._http).__module__.split(".")[0] == "{stack}"
+        """
+    )
+    result = pytester.runpytest_subprocess(*_plugin_args(), f"--irefer-http-stack={stack}")
+    result.assert_outcomes(passed=1)

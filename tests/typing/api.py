@@ -290,3 +290,12 @@ async def readiness() -> None:
                 assert_type(entry.kind, irefer_async.DriftKind)
                 assert_type(entry.describe(), str)
     assert_type(Emulator(profile="2019").profile.gone, frozenset[str])
+
+
+async def http_stacks() -> None:
+    import httpx2
+
+    assert_type(IReferClient("W4qL" + "0" * 28, "key", http_stack="httpx2"), IReferClient)
+    async with httpx2.AsyncClient() as http:
+        client = IReferClient("W4qL" + "0" * 28, "key", http_client=http, timeout=httpx2.Timeout(3))
+        assert_type(client, IReferClient)

@@ -1,0 +1,106 @@
+"""The HTTP stacks the SDK runs on (httpx, httpx2), and which transports it trusts.
+
+httpx is the default and a dependency; httpx2 (Pydantic's maintained fork: ``import httpx2``,
+distinct classes, loggers ``httpx2``/``httpcore2``) is the ``irefer-async[httpx2]`` extra,
+chosen with ``IReferClient(http_stack="httpx2")`` or by injecting an ``httpx2.AsyncClient``.
+Both have the same API, so one `Stack` (the module, and what the SDK looks up in it)
+is all the send step needs to know.
+
+**Transports judged for write safety.** A transport's error says whether the request left:
+a connect error or a connect/pool timeout means "never sent, safe to resend". The SDK trusts
+that verdict only from transports whose error mapping its tests pin (`trusts`): the
+stacks' own ``AsyncHTTPTransport``, the SDK's aiohttp adapter, the emulator's in-process
+transport and the mock transports (``httpx.MockTransport``, respx's). A third-party transport
+may report a connection dropped after the request was sent as ``ConnectError`` (pyreqwest's
+adapter does), so from any other transport such an error on a write is reconciled like any
+other ambiguous failure (`_write_safety`). Exact types only: a subclass may override
+the mapping.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+from typing import Any, Final, Literal
+
+__all__ = ["HTTP_STACKS", "HttpStack", "Stack", "load", "stack_of", "trusts"]
+
+#: The value of ``IReferClient(http_stack=...)``.
+HttpStack = Literal["httpx", "httpx2"]
+#: Every stack, the default first.
+HTTP_STACKS: Final[tuple[HttpStack, ...]] = ("httpx", "httpx2")
+
+
+class Stack:
+    """One HTTP stack: its module and the classes the send step needs from it."""
+
+    __slots__ = ("async_client", "http_error", "invalid_url", "module", "name", "request")
+
+    def __init__(self, name: HttpStack, module: ModuleType) -> None:
+        #: ``"httpx"`` or ``"httpx2"``.
+        self.name: HttpStack = name
+        #: The imported module.
+        self.module = module
+        self.async_client: type[Any] = module.AsyncClient
+        self.request: type[Any] = module.Request
+        self.http_error: type[Exception] = module.HTTPError
+        self.invalid_url: type[Exception] = module.InvalidURL
+
+    def __repr__(self) -> str:
+        return f"<Stack {self.name}>"
+
+
+_LOADED: dict[str, Stack] = {}
+
+
+def load(name: HttpStack) -> Stack:
+    """Import a stack (ImportError with the missing module's name if it is not installed)."""
+    stack = _LOADED.get(name)
+    if stack is None:
+        stack = _LOADED[name] = Stack(name, importlib.import_module(name))
+    return stack
+
+
+def stack_of(client: object) -> Stack | None:
+    """Return the stack an ``AsyncClient`` belongs to (None: neither httpx's nor httpx2's)."""
+    for name in HTTP_STACKS:
+        # An httpx2 client exists only if httpx2 was imported: never import it to find out.
+        module = sys.modules.get(name)
+        if module is not None and isinstance(client, module.AsyncClient):
+            return load(name)
+    return None
+
+
+def _trusted_types() -> set[type[Any]]:
+    found: set[type[Any]] = set()
+    for name in HTTP_STACKS:
+        module = sys.modules.get(name)
+        if module is not None:
+            found.update((module.AsyncHTTPTransport, module.MockTransport))
+    for module_name, attribute in _TRUSTED_ELSEWHERE:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, attribute, None) if module is not None else None
+        if isinstance(cls, type):
+            found.add(cls)
+    return found
+
+
+# Transports defined elsewhere, trusted when their module is loaded (never imported here).
+_TRUSTED_ELSEWHERE: Final = (
+    ("irefer_async._aiohttp", "AiohttpTransport"),
+    ("irefer_async.testing._transport", "EmulatorTransport"),
+    ("irefer_async.testing._transport2", "Httpx2EmulatorTransport"),
+    ("respx.transports", "MockTransport"),
+    ("respx.transports", "TryTransport"),
+)
+
+
+def trusts(client: Any) -> bool:
+    """Whether every transport of ``client`` maps errors in a way the SDK has tested.
+
+    The client's own transport and every mounted one (proxies) must be of a trusted type.
+    """
+    trusted = _trusted_types()
+    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
+    return all(type(transport) in trusted for transport in transports)
