@@ -193,9 +193,12 @@ ActionOutcome = BulkOutcome[NewSpecificActionRequest, NewSpecificAction]
 BulkRows = Iterable[ReqT | Mapping[str, Any]] | AsyncIterable[ReqT | Mapping[str, Any]]
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class BulkSummary:
-    """Counts and timing of a bulk run (final once the run has ended)."""
+    """Counts and timing of a bulk run (final once the run has ended).
+
+    Printed, it shows every count, the elapsed seconds and the achieved `rate`.
+    """
 
     #: Outcomes produced (rows taken from the input).
     total: int
@@ -221,6 +224,14 @@ class BulkSummary:
     def rate(self) -> float:
         """Achieved rows submitted per second."""
         return self.submitted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __repr__(self) -> str:
+        """Show the counts, elapsed seconds and the rate (rows submitted per second)."""
+        return (
+            f"BulkSummary(total={self.total}, ok={self.ok}, failed={self.failed}, "
+            f"unknown={self.unknown}, invalid={self.invalid}, elapsed={self.elapsed:.3f}, "
+            f"rate={self.rate:.1f}, interrupted={self.interrupted})"
+        )
 
     @property
     def by_status(self) -> dict[BulkStatus, int]:

@@ -502,7 +502,7 @@ class _Prober:
             exchange.error = exc
             return exchange
         if isinstance(result, tuple):
-            exchange.size = f"{len(result)} rows"
+            exchange.size = f"{len(result)} row{'' if len(result) == 1 else 's'}"
             exchange.first_email = getattr(result[0], "email", None) if result else None
         else:
             exchange.size = "an object"

@@ -45,6 +45,7 @@ from ._rows import (
     count_rows,
     detect_format,
     header_of,
+    line_ending_of,
     read_rows,
     validate,
 )
@@ -389,7 +390,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     except BaseException:
         await client.aclose()
         raise
-    failed = FailedRowsWriter(failed_path, fmt, header)
+    failed = FailedRowsWriter(failed_path, fmt, header, line_ending=line_ending_of(opts.path))
     report = ImportReport(counts, results_path, failed_path, 0)
     # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
     results = results_path.open("w", encoding="utf-8", errors="backslashreplace")
@@ -472,7 +473,8 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
     elapsed = c.elapsed
     if not dry_run:
         rate = c.sent / elapsed if elapsed > 0 else 0.0
-        console.print(f"sent {c.sent} rows in {elapsed:.1f}s ({rate:.0f}/s)")
+        rows = "row" if c.sent == 1 else "rows"
+        console.print(f"sent {c.sent} {rows} in {elapsed:.1f}s ({rate:.0f}/s)")
     if report.resumed or report.reconciled:
         console.print(
             f"resumed: {report.resumed} rows already finished, "
