@@ -30,6 +30,7 @@ run: it is closed as above and the exception is raised from the iteration.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import time
 from collections import deque
@@ -50,6 +51,7 @@ import attrs
 from . import _endpoints as ep
 from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
+from ._settle import PARKING
 
 __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
@@ -191,9 +193,12 @@ ActionOutcome = BulkOutcome[NewSpecificActionRequest, NewSpecificAction]
 BulkRows = Iterable[ReqT | Mapping[str, Any]] | AsyncIterable[ReqT | Mapping[str, Any]]
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class BulkSummary:
-    """Counts and timing of a bulk run (final once the run has ended)."""
+    """Counts and timing of a bulk run (final once the run has ended).
+
+    Printed, it shows every count, the elapsed seconds and the achieved `rate`.
+    """
 
     #: Outcomes produced (rows taken from the input).
     total: int
@@ -219,6 +224,14 @@ class BulkSummary:
     def rate(self) -> float:
         """Achieved rows submitted per second."""
         return self.submitted / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __repr__(self) -> str:
+        """Show the counts, elapsed seconds and the rate (rows submitted per second)."""
+        return (
+            f"BulkSummary(total={self.total}, ok={self.ok}, failed={self.failed}, "
+            f"unknown={self.unknown}, invalid={self.invalid}, elapsed={self.elapsed:.3f}, "
+            f"rate={self.rate:.1f}, interrupted={self.interrupted})"
+        )
 
     @property
     def by_status(self) -> dict[BulkStatus, int]:
@@ -354,6 +367,10 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
+        # Workers whose row is parked (waiting out a settle window): each was replaced by a
+        # new worker and retires after its row; their slots are reused.
+        self._parked: set[int] = set()
+        self._free_slots: list[int] = []
         self._live = 0
         self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
         self._started_at: float | None = None
@@ -504,6 +521,7 @@ class BulkRun(Generic[ReqT, ResT]):
     # -- worker side ---------------------------------------------------------------------
 
     def _start(self) -> None:
+        self._context = contextvars.copy_context()
         self._started = True
         self._started_at = time.perf_counter()
         rows = self._rows
@@ -544,9 +562,30 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = index + 1
         return index, row
 
+    def _park(self, slot: int) -> None:
+        """Let another worker take rows while this one's row waits to be settled."""
+        if slot in self._parked or self._stopping:
+            return
+        self._parked.add(slot)
+        if self._free_slots:
+            new = self._free_slots.pop()
+        else:
+            new = len(self._current)
+            self._current.append(None)
+        self._live += 1
+        if len(self._workers) > 4 * self.concurrency:
+            self._workers = [task for task in self._workers if not task.done()]
+        # In the run's own context, not the parked call's (its deadline, its correlation id).
+        task = self._context.run(
+            asyncio.create_task, self._work(new), name=f"irefer-bulk-{self._method}-{new}"
+        )
+        self._workers.append(task)
+
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
+        # A row that must wait out a settle window parks: a new worker takes the next rows
+        # (memory stays bounded by the credits: a parked row holds its credit).
+        PARKING.set(lambda: self._park(slot))
         channel = self._queue
-        current = self._current
         put = channel.put
         counts = self._counts
         sync_it = self._sync_it
@@ -575,6 +614,7 @@ class BulkRun(Generic[ReqT, ResT]):
                         channel.release()
                         break
                     index, row = taken
+                current = self._current  # may have grown (parking)
                 current[slot] = (index, row)
                 try:
                     request = coerce(row)
@@ -591,6 +631,10 @@ class BulkRun(Generic[ReqT, ResT]):
                 current[slot] = None
                 counts[_STATUS_INDEX[outcome.status]] += 1
                 put(outcome)
+                if slot in self._parked:  # replaced while parked: retire
+                    self._parked.discard(slot)
+                    self._free_slots.append(slot)
+                    break
         except asyncio.CancelledError:
             self._abandon(slot)
             raise

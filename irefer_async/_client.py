@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
@@ -36,9 +37,16 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
-from ._deadline import Deadline, deadline_scope
+from ._deadline import Deadline, current_deadline, deadline_scope
 from ._drift import DriftRecorder
-from ._errors import ClientStateError, IReferError, RateLimitedError
+from ._errors import (
+    ClientStateError,
+    DeadlineExceededError,
+    DuplicateSignupError,
+    IReferError,
+    MalformedResponseError,
+    RateLimitedError,
+)
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
     CampaignStats,
@@ -61,11 +69,12 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
+from ._settle import Board, Sighting, parse_http_date, parse_row_time
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._stack import HttpStack
 from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
 from ._transport import Sender
-from ._write_safety import WriteState, guarded_write, landed
+from ._write_safety import WriteState, guarded_write
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -86,6 +95,35 @@ __all__ = [
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
+
+#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
+#: the ``Date`` header both have a resolution of one second.
+_CLOCK_SLACK = 2.0
+#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
+_timeout_at = getattr(asyncio, "timeout_at", None)
+
+
+async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], method: str) -> T:
+    """Run one HTTP exchange, cut when the call's deadline passes (a trickling body included)."""
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise DeadlineExceededError(
+            f"{method}: the call's deadline ({deadline.budget:g}s) passed before sending",
+            method=method,
+            sent=False,
+        )
+    try:
+        if _timeout_at is not None:
+            async with _timeout_at(deadline.at):
+                return await exchange()
+        return await asyncio.wait_for(exchange(), remaining)
+    except asyncio.TimeoutError:
+        pass
+    raise DeadlineExceededError(
+        f"{method}: the call's deadline ({deadline.budget:g}s) passed during the exchange",
+        method=method,
+        sent=True,
+    )
 
 
 def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
@@ -193,6 +231,9 @@ class IReferClient:
         self._retry = config.retry(retry)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         self._deadline = config.deadline(self._retry)
+        self._settle = (retry or DEFAULT_RETRY).settle
+        # Shared reconciling reads, one board per (list endpoint, campaign): see _settle.py.
+        self._boards: dict[tuple[str, str | None], Board] = {}
         concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
         self._throttle = Throttle(
@@ -276,6 +317,9 @@ class IReferClient:
         if self._closed:
             return
         self._closed = True
+        # Shared reconciling scans end with the client (before its secrets leave the registry).
+        for board in self._boards.values():
+            await board.aclose()
         REGISTRY.remove(self._redactor)
         if self._owns_http:
             await self._http.aclose()
@@ -405,12 +449,18 @@ class IReferClient:
         spec = endpoint.reconcile
         if spec is None:
             return call_with_retry(attempt, self._retry)
-        # The reconciling read runs under the write's correlation id.
-        reconcile = trace.reconciling(partial(landed, self._read, spec, campaign, params))
         state = WriteState()
+        # The reconciling read runs under the write's correlation id.
+        reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
         return call_with_retry(
             lambda: guarded_write(
-                attempt, reconcile, method=endpoint.name, params=params, state=state
+                attempt,
+                reconcile,
+                method=endpoint.name,
+                params=params,
+                state=state,
+                settle=self._settle,
+                check_refusal=endpoint is ep.NEW_SIGNUP,
             ),
             self._retry,
         )
@@ -423,7 +473,11 @@ class IReferClient:
         try:
             if self._flights is not None:
                 note_sent()
-            data = await send(endpoint.name, params)
+            deadline = current_deadline()
+            if deadline is None or math.isinf(deadline.at):
+                data = await send(endpoint.name, params)
+            else:  # the whole exchange, a body trickling in included
+                data = await _within(deadline, lambda: send(endpoint.name, params), endpoint.name)
         except RateLimitedError as exc:
             if exc.retry_after:
                 # Every call of this client waits; capped so one header cannot stall it.
@@ -435,6 +489,165 @@ class IReferClient:
             return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
         result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
+
+    # -- shared reconciling reads (see _settle.py and _write_safety.py) ------------------
+
+    def _reconciler(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+    ) -> Callable[[float, bool], Awaitable[Any]]:
+        if endpoint is ep.NEW_SIGNUP:
+            return lambda not_before, refused: self._signup_landed(
+                campaign, params, state, not_before, refused=refused
+            )
+        return lambda not_before, _: self._action_landed(campaign, params, not_before)
+
+    def _board(self, endpoint: ep.Endpoint[Any], campaign: str | None) -> Board:
+        board = self._boards.get((endpoint.name, campaign))
+        if board is None:
+            key_of = _signup_key if endpoint is ep.REFERRERS else _action_key
+            board = Board(lambda: self._settle_scan(endpoint, campaign), key_of)
+            self._boards[endpoint.name, campaign] = board
+        return board
+
+    async def _settle_scan(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None
+    ) -> tuple[list[Any], float | None]:
+        """One shared read of a whole list: its raw rows and the server's clock (``Date``)."""
+        params = ep.build_params(endpoint, campaign, {})
+        method = endpoint.name
+        throttle = self._throttle
+        date: list[str | None] = [None]
+
+        async def get_json(
+            method: str,
+            params: dict[str, str],
+            seen: Callable[[httpx.Response], None] | None = None,
+        ) -> Any:
+            data, date[0] = await self._sender.get_json_dated(method, params, seen)
+            return data
+
+        async def run(send: Send) -> Any:
+            deadline = current_deadline()
+            assert deadline is not None
+            await throttle.acquire(method)
+            try:
+                return await _within(deadline, lambda: send(method, params), method)
+            except RateLimitedError as exc:
+                if exc.retry_after:
+                    throttle.pause(min(exc.retry_after, self._max_pause))
+                raise
+            finally:
+                throttle.release()
+
+        # Traced as a read of its own; it runs under the id of the write that started it.
+        trace = start_call(self._event_hooks, method, campaign, False)
+        # Shared by many calls: its own budget, whichever call's task started the scan.
+        with deadline_scope(Deadline.after(self._deadline), detached=True):
+            if trace is None:
+                data = await call_with_retry(lambda: run(get_json), self._retry)
+            else:
+                data = await trace.observe(
+                    call_with_retry(lambda: trace.attempt(run, get_json), self._retry)
+                )
+        if type(data) is not list:
+            raise MalformedResponseError(
+                f"{method}: expected a list", method=method, detail="the body is not an array"
+            )
+        return data, parse_http_date(date[0])
+
+    async def _settled(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        not_before: float,
+    ) -> T | None:
+        """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
+
+        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated).
+        """
+        campaign = self._campaign_id if campaign is None else campaign
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint is ep.NEW_SIGNUP:
+                state = WriteState()
+                state.first_sent = -math.inf  # found = landed
+                result: Any = await self._signup_landed(
+                    campaign, params, state, not_before, refused=False
+                )
+            else:
+                result = await self._action_landed(campaign, params, not_before)
+        return result  # type: ignore[no-any-return]
+
+    async def _signup_landed(
+        self,
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+        not_before: float,
+        *,
+        refused: bool,
+    ) -> NewSignup | None:
+        email = params["email"]
+        sighting = await self._board(ep.REFERRERS, campaign).lookup(email.casefold(), not_before)
+        if sighting is None:
+            return None
+        created = parse_row_time(sighting.row.get("created_at"))
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        existed = refused or (
+            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
+        )
+        if existed:
+            raise _duplicate(params, sighting, created)
+        return await self._landed_signup(campaign, email, sighting)
+
+    async def _landed_signup(
+        self, campaign: str | None, email: str, sighting: Sighting
+    ) -> NewSignup:
+        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
+        try:
+            stats = await self.referrer_stats(email, campaign_id=campaign)
+        except IReferError:
+            row = sighting.row
+            code = row.get("referral_link")
+            return NewSignup(
+                campaign_name="",
+                email=str(row.get("email") or email),
+                confirmed=False,
+                referral_link=code if isinstance(code, str) else "",
+                referrer=row.get("referrer_email") or None,
+                reconciled=True,
+                raw=row,
+            )
+        return NewSignup(
+            campaign_name=stats.campaign_name,
+            email=stats.email,
+            confirmed=stats.confirmed,
+            referral_link=stats.referral_link,
+            referrer=sighting.row.get("referrer_email") or None,
+            reward_next=stats.reward_next,
+            reward_next_description=stats.reward_next_description,
+            reward_next_referrals_required=stats.reward_next_referrals_remaining,
+            rewards_offered=stats.rewards_offered,
+            reconciled=True,
+            raw=stats.raw,
+        )
+
+    async def _action_landed(
+        self, campaign: str | None, params: dict[str, str], not_before: float
+    ) -> NewSpecificAction | None:
+        external_id = params["external_id"]
+        board = self._board(ep.SPECIFIC_ACTION_SIGNUPS, campaign)
+        sighting = await board.lookup((external_id, params["action"]), not_before)
+        if sighting is None:
+            return None
+        return NewSpecificAction(
+            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
+        )
 
     def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
         """Return the exchange of one attempt: JSON, or for a list its items read as they arrive."""
@@ -716,3 +929,30 @@ class IReferClient:
             )
 
         return send
+
+
+def _signup_key(row: Any) -> str | None:
+    email = row.get("email") if type(row) is dict else None
+    return email.casefold() if isinstance(email, str) else None
+
+
+def _action_key(row: Any) -> tuple[str, str] | None:
+    if type(row) is not dict:
+        return None
+    person, action = row.get("referred_person"), row.get("specific_action")
+    # Hostile rows may hold anything; only strings can match (and hash).
+    return (person, action) if type(person) is str and type(action) is str else None
+
+
+def _duplicate(
+    params: dict[str, str], sighting: Sighting, created: float | None
+) -> DuplicateSignupError:
+    referrer = sighting.row.get("referrer_email")
+    return DuplicateSignupError(
+        email=params["email"],
+        existed_since=None
+        if created is None
+        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+        referrer_code=params.get("referrer_code"),
+    )

@@ -69,13 +69,15 @@ def current_deadline() -> Deadline | None:
 
 
 @contextmanager
-def deadline_scope(deadline: Deadline) -> Iterator[Deadline]:
+def deadline_scope(deadline: Deadline, *, detached: bool = False) -> Iterator[Deadline]:
     """Make ``deadline`` the current one for the code inside the ``with`` block.
 
     An enclosing deadline that ends earlier wins: a reconciling read started by a write
-    never outlives the write's own deadline.
+    never outlives the write's own deadline. ``detached=True`` ignores the enclosing one:
+    for work shared by many calls (a shared reconciling scan runs in a task that inherited
+    the context of whichever call started it, and must not end with that call's budget).
     """
-    outer = _CURRENT.get()
+    outer = None if detached else _CURRENT.get()
     effective = deadline if outer is None or deadline.at <= outer.at else outer
     token = _CURRENT.set(effective)
     try:

@@ -19,6 +19,7 @@ the emulator's handler) is pinned to this table by ``tests/test_endpoint_table.p
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
@@ -85,12 +86,26 @@ def _required_text(method: str, name: str, value: object) -> str:
 
 def _email(method: str, name: str, value: object) -> str:
     text = _required_text(method, name, value)
-    local, at, domain = text.partition("@")
-    if not at or not local.strip() or not domain.strip():
-        raise InvalidRequestError(
-            f"{method}: {name} is not an email address (expected name@domain)", method=method
-        )
+    problem = _email_problem(text)
+    if problem:
+        raise InvalidRequestError(f"{method}: {name} {problem}", method=method)
     return text
+
+
+def _email_problem(text: str) -> str:
+    """Return why `text` is no email address to send, or "" when it is one."""
+    if text != text.strip():
+        return "has leading or trailing whitespace"
+    if any(ch.isspace() for ch in text):
+        return "contains whitespace"
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        return "contains a control character"
+    local, at, domain = text.partition("@")
+    if not at or not local or not domain:
+        return "is not an email address (expected name@domain)"
+    if "@" in domain:
+        return "contains more than one '@'"
+    return ""
 
 
 def _source(method: str, name: str, value: object) -> str:

@@ -8,6 +8,7 @@ IReferError
 │   └── ConfigurationError     bad client configuration                 (also a ValueError)
 ├── ClientStateError           closed client, or a client used from a second event loop
 ├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
+│   └── DuplicateSignupError   newSignup for an email that was a participant before the call
 ├── ResponseError              the body cannot be used
 │   ├── EmptyResponseError     empty or `null` body
 │   └── MalformedResponseError not JSON, or JSON of an unexpected shape
@@ -31,6 +32,7 @@ The httpx exception behind a `TransportError` is kept as a *redacted copy*.
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from collections.abc import Mapping
 from types import ModuleType
@@ -47,6 +49,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectError",
     "DeadlineExceededError",
+    "DuplicateSignupError",
     "EmptyResponseError",
     "HTTPStatusError",
     "IReferError",
@@ -131,6 +134,43 @@ class APIError(IReferError):
         self.error = error
         #: The API's ``error_code``, e.g. ``"irefer_api_referrerStats_err_401"``.
         self.error_code = error_code
+
+
+class DuplicateSignupError(APIError):
+    """``newSignup`` for an email that was already a participant before this call.
+
+    Raised the same way whether the API refused the signup outright or a fault hid its
+    answer and a reconciling read found the participant created before the call began.
+    The signup was not made again, so a ``referrer_code`` sent with it was not credited.
+    Participant data stays out of the message: ``email``, ``existed_since`` and
+    ``referrer_email`` are attributes.
+    """
+
+    def __init__(
+        self,
+        *,
+        email: str,
+        existed_since: dt.datetime | None = None,
+        referrer_email: str | None = None,
+        referrer_code: str | None = None,
+        error: str = "this email is already a participant of the campaign",
+        error_code: str | None = "irefer_api_newSignup_err_401",
+    ) -> None:
+        super().__init__(error, error_code, method="newSignup")
+        since = f" since {existed_since:%Y-%m-%dT%H:%M:%SZ}" if existed_since else ""
+        credit = "; the referrer_code sent was not credited" if referrer_code else ""
+        self.message = (
+            f"newSignup: the email was already a participant{since}, before this call; "
+            f"not signed up again{credit} ({error_code})"
+        )
+        #: The email signed up (participant data: keep it out of logs).
+        self.email = email
+        #: When the existing participant was created (server time, UTC), if known.
+        self.existed_since = existed_since
+        #: Who referred the existing participant, if anyone and if known.
+        self.referrer_email = referrer_email
+        #: The referral code sent with this call, which was not credited.
+        self.referrer_code = referrer_code
 
 
 class ResponseError(IReferError):

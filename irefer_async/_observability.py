@@ -498,13 +498,13 @@ class CallTrace:
                 self._event("response", attempt=self.attempts, error=error, elapsed=elapsed),
             )
 
-    def reconciling(self, read: Callable[[], Awaitable[T]]) -> Callable[[], Awaitable[T]]:
+    def reconciling(self, read: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
         """Wrap a write's reconciling read so it runs under this call's correlation id."""
 
-        async def read_under_this_id() -> T:
+        async def read_under_this_id(*args: Any) -> T:
             token = _CURRENT.set(self.correlation_id)
             try:
-                return await read()
+                return await read(*args)
             finally:
                 _CURRENT.reset(token)
 

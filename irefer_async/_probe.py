@@ -468,6 +468,7 @@ class _Prober:
         self.drift = drift
         self.exchanges: list[_Exchange] = []
         self.redact = client._redactor.redact
+        self.quote = client._redactor.quote
 
     async def read(self, endpoint: ep.Endpoint[Any], values: Mapping[str, object]) -> _Exchange:
         """One read through the SDK's throttle, transport classification and decoder."""
@@ -501,7 +502,7 @@ class _Prober:
             exchange.error = exc
             return exchange
         if isinstance(result, tuple):
-            exchange.size = f"{len(result)} rows"
+            exchange.size = f"{len(result)} row{'' if len(result) == 1 else 's'}"
             exchange.first_email = getattr(result[0], "email", None) if result else None
         else:
             exchange.size = "an object"
@@ -513,9 +514,9 @@ class _Prober:
 
     def title(self, exchange: _Exchange) -> str:
         match = _TITLE.search(exchange.body_start)
-        text = match.group(1) if match else exchange.body_start.lstrip()[:60]
-        clean = " ".join(self.redact(text.decode("utf-8", "replace")).split())
-        return clean[:60]
+        text = match.group(1) if match else exchange.body_start.lstrip()
+        # Redact the whole text (fragments of a key included), then cut: never the reverse.
+        return self.quote(" ".join(text.decode("utf-8", "replace").split()), 60)
 
     def describe_failure(  # noqa: PLR0911 - one line per kind of answer
         self, exchange: _Exchange, *, credentials_ok: bool | None

@@ -8,13 +8,17 @@ query string), so anything that prints a URL can leak them: httpx's INFO log lin
   error translation and every repr use it.
 * `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (and
   httpx2's ``httpx2`` and ``httpcore2.*``) that rewrites each record through every live
-  client's redactor. Filters only run for records that pass the level check, so this costs
-  nothing when those loggers are quiet.
+  client's redactor, and at INFO and above masks every query value (participant data:
+  emails, names, phones). Filters only run for records that pass the level check, so this
+  costs nothing when those loggers are quiet.
+* `Redactor.quote` is how a body or URL is quoted in an error: redacted whole, every
+  fragment of 6+ characters of a secret masked, and only then cut.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter
 from urllib.parse import quote, quote_plus
@@ -69,8 +73,47 @@ class Redactor:
                 text = text.replace(form, MASK)
         return text
 
+    def quote(self, text: str, limit: int) -> str:
+        """Return ``text`` fit to quote: redacted whole, any fragment masked, then cut.
+
+        Redacting first means a cut can never split a secret and hide it; a text that holds
+        only part of a secret (a server echoing a truncated URL) loses every fragment of
+        :data:`FRAGMENT` characters or more too.
+        """
+        text = self.redact(text)
+        for form in self._forms:
+            text = _mask_fragments(text, form)
+        return text if len(text) <= limit else text[:limit] + "..."
+
     def __repr__(self) -> str:
         return f"<Redactor of {len(self._forms)} secret forms>"
+
+
+#: The shortest piece of a secret that counts as a leak.
+FRAGMENT = 6
+
+
+def _mask_fragments(text: str, secret: str) -> str:
+    """Mask every run of :data:`FRAGMENT` or more characters of ``secret`` found in ``text``."""
+    if len(secret) < FRAGMENT:
+        return text
+    changed = True
+    while changed:
+        changed = False
+        for start in range(len(secret) - FRAGMENT + 1):
+            piece = secret[start : start + FRAGMENT]
+            at = text.find(piece)
+            if at < 0:
+                continue
+            # Grow the match to the longest run of the secret from here, then mask it.
+            end = at + FRAGMENT
+            offset = start + FRAGMENT
+            while end < len(text) and offset < len(secret) and text[end] == secret[offset]:
+                end += 1
+                offset += 1
+            text = f"{text[:at]}{MASK}{text[end:]}"
+            changed = True
+    return text
 
 
 class _Registry:
@@ -102,8 +145,22 @@ class _Registry:
 REGISTRY = _Registry()
 
 
+#: A query parameter's value in a URL: ``email=ann%40x.io`` in ``?campaign_id=1&email=...``.
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"'?#]+)=[^&\s\"'#]*")
+
+
+def mask_query_values(text: str) -> str:
+    """Replace every query parameter value of the URLs in ``text`` with ``***``."""
+    return _QUERY_VALUE.sub(r"\1=" + MASK, text) if "=" in text else text
+
+
 class SecretFilter(logging.Filter):
-    """Rewrites a log record so that no registered secret survives in its message."""
+    """Rewrites a log record so that no registered secret survives in its message.
+
+    At INFO and above it also masks every query parameter value: the request URL carries the
+    participant's email, name and phone, which stay out of logs at INFO (DEBUG keeps them,
+    redacted of the secrets).
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place; never drops it."""
@@ -112,6 +169,8 @@ class SecretFilter(logging.Filter):
         except Exception:  # a broken format string is not ours to fix
             return True
         clean = REGISTRY.redact(message)
+        if record.levelno >= logging.INFO:
+            clean = mask_query_values(clean)
         if clean != message:
             record.msg = clean
             record.args = None

@@ -26,6 +26,7 @@ from typing import TypeVar
 import attrs
 import tenacity
 
+from ._deadline import current_deadline
 from ._errors import (
     ConfigurationError,
     DeadlineExceededError,
@@ -42,6 +43,10 @@ from ._errors import (
 __all__ = ["RetryConfig", "call_with_retry", "is_retryable", "wait_for"]
 
 T = TypeVar("T")
+
+#: See :attr:`RetryConfig.settle`: as long again as the default read timeout (10 s), so a write
+#: still being processed up to 20 s after it was sent is seen by the read that decides a resend.
+DEFAULT_SETTLE = 10.0
 
 
 def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -72,6 +77,8 @@ class RetryConfig:
     wait_jitter: float = attrs.field(default=0.5, validator=_non_negative)
     #: Total seconds a call may spend across attempts and waits (``math.inf`` for none).
     deadline: float = attrs.field(default=30.0, validator=_non_negative)
+    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land.
+    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_non_negative)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -141,10 +148,14 @@ async def _retry_after_first(
             exc.attempts = _made(attempts, exc)
             raise
 
+    deadline = current_deadline()
+
     def stop(state: tenacity.RetryCallState) -> bool:
         if state.attempt_number >= config.attempts:
             return True
         upcoming = state.upcoming_sleep or 0.0
+        if deadline is not None:  # the call's own (settle waits and reads included)
+            return loop.time() + upcoming >= deadline.at
         return math.isfinite(config.deadline) and (
             loop.time() - started + upcoming > config.deadline
         )

@@ -330,6 +330,24 @@ class Sender:
 
         ``seen`` (the observability layer's) is shown the response before it is read.
         """
+        return self._read(method, await self._get(method, params, seen))
+
+    async def get_json_dated(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[Any], None] | None = None,
+    ) -> tuple[Any, str | None]:
+        """Like `get_json`, with the response's ``Date`` header (the server's clock)."""
+        response = await self._get(method, params, seen)
+        return self._read(method, response), response.headers.get("date")
+
+    async def _get(
+        self,
+        method: str,
+        params: dict[str, str],
+        seen: Callable[[Any], None] | None = None,
+    ) -> Any:
         try:
             response = await self._send(method, params)
         except Exception as exc:
@@ -337,7 +355,7 @@ class Sender:
         else:
             if seen is not None:
                 seen(response)
-            return self._read(method, response)
+            return response
         raise error
 
     def _read(self, method: str, response: Any) -> Any:
@@ -370,7 +388,8 @@ class Sender:
         if data is None:
             raise EmptyResponseError(f"{method}: empty or null response body", method=method)
         if data is _NOT_JSON:
-            snippet = self._redactor.redact(content[:60].decode("utf-8", "replace"))
+            # Redact the whole body, then cut: a cut first could split a key and hide it.
+            snippet = self._redactor.quote(content.decode("utf-8", "replace"), _SNIPPET)
             raise MalformedResponseError(
                 f"{method}: response body is not JSON",
                 method=method,
@@ -379,7 +398,7 @@ class Sender:
             )
         if type(data) is dict and "error" in data:
             raise APIError(
-                self._redactor.redact(str(data["error"])),
+                self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
                 None if data.get("error_code") is None else str(data["error_code"]),
                 method=method,
             )
@@ -387,6 +406,10 @@ class Sender:
 
 
 _NOT_JSON: Any = object()
+#: Characters of a non-JSON body quoted in an error, after redaction.
+_SNIPPET = 60
+#: Characters of an API error text kept, after redaction.
+_API_ERROR_TEXT = 500
 
 
 class ListBody:

@@ -1,36 +1,67 @@
-"""Write safety: never resend a write that may have landed.
+"""Write safety: never resend a write that may have landed, even on a slow server.
 
 ``newSignup`` and ``newSpecificAction`` are GET requests with no idempotency key, so a
 blind resend can create a duplicate. One write attempt is wrapped by `guarded_write`:
 
 * success, or a failure that provably never reached the server (connect error, pool or
-  connect timeout, 429), or an API error body: passed through unchanged;
-* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body),
-  or an API error body after an earlier ambiguous attempt of the same call (the API refuses
-  a duplicate of a write that landed with the same error body as bad input, and a
-  reconciling read may have misjudged the earlier attempt): first reconcile with a read.
-  Landed -> return the reconciled result. Provably not landed -> re-raise the failure,
-  which the retry layer may then resend. Cannot tell ->
-  `WriteOutcomeUnknownError` (never retried).
+  connect timeout, 429, a deadline that passed before sending): passed through unchanged;
+* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body,
+  the call's deadline cut mid-flight): reconciled with a read. **Settle before resend**: a
+  read proves "not landed" only if it *started* at least ``settle`` seconds after the
+  failed attempt ended, since a server may still be processing a request its client gave
+  up on; earlier reads (shared scans, see `_settle`) may only prove "landed".
+  Landed -> the reconciled result. Settled and absent -> the failure is re-raised and the
+  retry layer may resend. Cannot tell, or the settled read cannot finish within the call's
+  deadline -> `WriteOutcomeUnknownError`, never a resend.
+* an API error body: final, except that for ``newSignup`` the SDK looks the email up, so
+  that "this email was already a participant" is a `DuplicateSignupError`
+  whether or not a fault hid the API's refusal; after an earlier ambiguous attempt of the
+  same call it is reconciled (the refusal may be of our own first attempt, which landed).
+
+Residual risk: a server that processes a write more than ``settle`` seconds after the
+client gave up on it can still see that write twice.
+
+The reconciling reads live in the client (they need its boards and its reads), which
+passes them in as ``reconcile(not_before, refused)``.
 
 Which read reconciles which write is declared in the endpoint table
 (`Reconcile`); `landed` runs one such read through a
-`Read` (the client's funnel), and `SharedReads` runs them for many writes at once,
-doing a read that answers for every write of a campaign (``specificActionSignups``) only once.
+`Read` (the client's funnel) and `SharedReads` runs them for many writes at once
+(the CLI's ``--resume``). A live call reconciles through the shared scans of `_settle`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from ._endpoints import Endpoint, Reconcile
-from ._errors import APIError, InvalidRequestError, IReferError, WriteOutcomeUnknownError
+from ._errors import (
+    APIError,
+    DuplicateSignupError,
+    InvalidRequestError,
+    IReferError,
+    WriteOutcomeUnknownError,
+)
 
-__all__ = ["Read", "SharedReads", "WriteState", "guarded_write", "is_ambiguous", "landed"]
+__all__ = [
+    "Read",
+    "Reconciler",
+    "SharedReads",
+    "WriteState",
+    "guarded_write",
+    "is_ambiguous",
+    "landed",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: ``reconcile(not_before, refused)``: the write's result if it landed, None if a read that
+#: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
+#: tell. ``refused``: the API refused this very attempt (look for a duplicate, nothing else).
+Reconciler = Callable[[float, bool], Awaitable[T | None]]
 
 
 class Read(Protocol):
@@ -104,47 +135,64 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("maybe_landed",)
+    __slots__ = ("first_sent", "maybe_landed")
 
     def __init__(self) -> None:
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
+        #: The loop time at which the call's first attempt started (to date a found row).
+        self.first_sent: float | None = None
 
 
 async def guarded_write(
     attempt: Callable[[], Awaitable[T]],
-    reconcile: Callable[[], Awaitable[T | None]],
+    reconcile: Reconciler[T],
     *,
     method: str,
     params: Mapping[str, str],
-    state: WriteState | None = None,
+    state: WriteState,
+    settle: float,
+    check_refusal: bool = False,
 ) -> T:
-    """Run one write attempt; after an ambiguous failure, let ``reconcile`` decide.
+    """Run one write attempt; after an ambiguous failure, let a settled ``reconcile`` decide.
 
-    ``reconcile`` returns the result if the write landed, None if it provably did not,
-    and raises if it cannot tell. ``state`` carries what earlier attempts of the same call
-    left uncertain: an API error body after an ambiguous attempt is reconciled too.
+    ``check_refusal``: on an API error body, ask ``reconcile(now, True)`` whether it was a
+    duplicate (it raises :class:`DuplicateSignupError` if so).
     """
+    loop = asyncio.get_running_loop()
+    if state.first_sent is None:
+        state.first_sent = loop.time()
     try:
         return await attempt()
     except IReferError as exc:
-        # "Provably not landed" rests on a read whose error body cannot be told from "no such
-        # participant"; a resend refused as bad input may be a refused duplicate: look again.
-        refused_resend = isinstance(exc, APIError) and state is not None and state.maybe_landed
-        if not (is_ambiguous(exc) or refused_resend):
-            raise
         failure = exc
-    if state is not None:
-        state.maybe_landed = True
+    ended = loop.time()
+    if isinstance(failure, APIError) and not state.maybe_landed:
+        if check_refusal:
+            try:
+                await reconcile(ended, True)
+            except DuplicateSignupError:
+                raise
+            except IReferError:
+                pass  # could not look: the API's own answer stands
+        raise failure
+    if not isinstance(failure, APIError) and not is_ambiguous(failure):
+        raise failure
+    state.maybe_landed = True
+    # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
+    not_before = ended if isinstance(failure, APIError) else ended + settle
     reconcile_error: IReferError | None = None
     try:
-        landed = await reconcile()
+        landed = await reconcile(not_before, False)
+    except DuplicateSignupError:
+        raise
     except IReferError as exc:
         reconcile_error = exc
     else:
         if landed is not None:
             return landed
-        raise failure  # provably not landed: the retry layer may resend it
+        raise failure  # settled and absent: the retry layer may resend it
+    # Raised outside the except block: no __context__ chain (it may carry a URL).
     raise WriteOutcomeUnknownError(
         method=method, params=params, last_error=failure, reconcile_error=reconcile_error
     )

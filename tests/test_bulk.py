@@ -13,6 +13,7 @@ from irefer_async import (
     APIError,
     BulkOutcome,
     BulkStatus,
+    BulkSummary,
     NewSignup,
     NewSignupRequest,
     NewSpecificAction,
@@ -367,3 +368,14 @@ async def test_ordered_async_input_with_stop() -> None:
     assert len(indexes) == len(client.sent)
     assert len(indexes) < 40
     assert _no_other_tasks()
+
+
+def test_the_printed_summary_shows_the_rate() -> None:
+    """print(run.summary) shows the counts, elapsed and the rate, as docs/concepts/bulk.md says."""
+    summary = BulkSummary(total=10, ok=8, failed=1, unknown=0, invalid=1, elapsed=2.0)
+    text = str(summary)
+    assert text == (
+        "BulkSummary(total=10, ok=8, failed=1, unknown=0, invalid=1, elapsed=2.000, "
+        "rate=4.5, interrupted=False)"
+    )
+    assert repr(summary) == text

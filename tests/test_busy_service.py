@@ -23,6 +23,7 @@ from irefer_async import (
     CallEvent,
     ConfigurationError,
     DeadlineExceededError,
+    IReferClient,
     QueueFullError,
     RateLimit,
     RetryConfig,
@@ -110,6 +111,15 @@ def test_issue_60_calls_at_5_per_second_none_waits_past_its_deadline(name: str) 
     assert sum(1 for t, _ in refused if t == 0.0) >= 40
 
 
+async def _hold_slot(client: IReferClient, seconds: float) -> None:
+    """Hold the client's only concurrency slot (a call cannot: its own deadline ends it)."""
+    await client._throttle.acquire("referrerStats")
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        client._throttle.release()
+
+
 @pytest.mark.parametrize("name", TRANSPORTS)
 def test_queue_wait_counts_against_the_deadline(name: str) -> None:
     """A call queued behind a slow one for the concurrency slot gives up at its deadline."""
@@ -122,7 +132,7 @@ def test_queue_wait_counts_against_the_deadline(name: str) -> None:
                 max_concurrency=1, retry=DEADLINE_3S, share_reads=False,
                 timeout=30.0, **_transport(name),
             ) as client:  # fmt: skip
-                first = asyncio.create_task(client.referrer_stats("a@example.com"))
+                first = asyncio.create_task(_hold_slot(client, 10.0))
                 await asyncio.sleep(0.5)
                 start = loop.time()
                 with pytest.raises(DeadlineExceededError) as info:
@@ -198,7 +208,10 @@ def test_max_waiting_refuses_at_once_beyond_the_bound() -> None:
     assert len(refused) == 1
     assert refused[0].waiting == 3 and refused[0].maybe_processed is False
     assert len(wire.times) == 3  # 1 in flight + 2 more within the 3 s deadline; the 4th waited
-    assert sum(1 for r in results if isinstance(r, DeadlineExceededError)) == 1
+    # The 4th waited past its deadline (never sent); the 3rd, sent at 2 s with its answer due
+    # at 3 s, is cut by its own deadline mid-exchange (the hard deadline: sent=True).
+    cut = [r for r in results if isinstance(r, DeadlineExceededError)]
+    assert sorted(e.sent for e in cut) == [False, True]
 
 
 def test_bad_max_waiting_and_cache_options_are_configuration_errors() -> None:
@@ -769,7 +782,7 @@ def test_a_refused_call_is_logged_with_its_reason(caplog: pytest.LogCaptureFixtu
             async with make_client(
                 max_concurrency=1, retry=DEADLINE_3S, share_reads=False, timeout=30
             ) as client:
-                first = asyncio.create_task(client.referrer_stats("a@example.com"))
+                first = asyncio.create_task(_hold_slot(client, 10.0))
                 await asyncio.sleep(0.1)
                 with pytest.raises(DeadlineExceededError):
                     await client.referrer_stats("b@example.com")

@@ -23,6 +23,7 @@ from irefer_async import (
     SpecificActionSignup,
     TriggeredReward,
 )
+from irefer_async.testing import Emulator, WriteEffect
 
 
 def query(request: httpx.Request) -> dict[str, str]:
@@ -114,7 +115,7 @@ async def test_every_parameter_is_url_encoded_and_arrives_as_given(
     signup = mock.get(path__regex=r"/newSignup$").respond(json=samples.NEW_SIGNUP)
     action = mock.get(path__regex=r"/newSpecificAction$").respond(json=samples.NEW_SPECIFIC_ACTION)
     stats = mock.get(path__regex=r"/referrerStats$").respond(json=samples.REFERRER_STATS)
-    email = f"{value}@x.io"
+    email = "".join(value.split()) + "@x.io"  # whitespace in an email is refused before sending
     text = {
         f: value
         for f in (
@@ -149,6 +150,17 @@ async def test_every_parameter_is_url_encoded_and_arrives_as_given(
         (lambda c: c.referrer_stats(""), "email must not be empty"),
         (lambda c: c.referrer_stats("   "), "email must not be empty"),
         (lambda c: c.referrer_stats("no-at-sign"), "not an email address"),
+        (lambda c: c.referrer_stats(" Kim@Example.com "), "leading or trailing whitespace"),
+        (lambda c: c.new_signup("kim@example.com\n"), "leading or trailing whitespace"),
+        (lambda c: c.new_signup("multi\nline@example.com"), "contains whitespace"),
+        (lambda c: c.new_signup("a b@example.com"), "contains whitespace"),
+        (lambda c: c.new_signup("a@exam\u00a0ple.com"), "contains whitespace"),
+        (lambda c: c.new_signup("a\x00b@example.com"), "contains a control character"),
+        (lambda c: c.new_signup("a@example.com\u200b"), "contains a control character"),
+        (lambda c: c.new_signup("ann@@example.com"), "more than one '@'"),
+        (lambda c: c.new_signup("a@b@example.com"), "more than one '@'"),
+        (lambda c: c.new_signup("@example.com"), "not an email address"),
+        (lambda c: c.new_signup("ann@"), "not an email address"),
         (lambda c: c.referrer_stats(None), "email is required"),
         (lambda c: c.referrer_stats(123), "email must be a string"),
         (lambda c: c.new_signup("a@b.io", source="x"), "unknown lead source 'x'"),
@@ -193,3 +205,15 @@ async def test_lead_sources_accept_letters_names_and_enum(
     route = mock.get(path__regex=r"/newSignup$").respond(json=samples.NEW_SIGNUP)
     await client.new_signup("a@b.io", source=source)
     assert query(route.calls.last.request)["source"] in "tflwe"
+
+
+@pytest.mark.parametrize(
+    "email", ["ann@example.com", "a+b&c#d=e%f;g@x.io", "Zoë東京✓@x.io", "x@y", "/path?x=1@z.io"]
+)
+async def test_the_emulator_accepts_every_email_the_sdk_accepts(email: str) -> None:
+    """The SDK is the strict side: what it lets through, the emulator registers."""
+    emulator = Emulator(seed=0)
+    async with emulator.client() as client:
+        signup = await client.new_signup(email)
+        assert signup.referral_code
+        assert emulator.journal[-1].effect is WriteEffect.PARTICIPANT_CREATED

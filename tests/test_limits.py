@@ -118,6 +118,8 @@ def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter
     limiter = Counting()
     assert isinstance(limiter, Limiter)
     mock.get("newSignup").respond(500)
+    row = dict(samples.REFERRERS[0], email="a@b.io", created_at="2100-01-01T00:00:00Z")
+    mock.get("referrers").respond(json=[row])
     mock.get("referrerStats").respond(json=dict(samples.REFERRER_STATS, email="a@b.io"))
 
     async def main() -> None:
@@ -128,7 +130,7 @@ def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter
             assert result.reconciled
 
     run_virtual(main())
-    assert limiter.slots == 2  # the write, then the reconciling read
+    assert limiter.slots == 3  # the write, the shared reconciling scan, the read filling it
 
 
 def test_rate_limit_validation() -> None:

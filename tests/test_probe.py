@@ -406,3 +406,17 @@ async def test_a_dropped_connection_is_named_and_the_rest_skipped() -> None:
     assert report.check("endpoint.campaignStats").summary.startswith("no answer: campaignStats:")
     assert report.check("network.tcp").status is PASS
     assert_no_secret(report)
+
+
+async def test_the_row_count_is_singular_for_one_row() -> None:
+    """A list of one row "decodes (1 row)", of two "decodes (2 rows)", of none "(0 rows)"."""
+    emulator = Emulator(seed=0)
+    emulator.add_participant("ann@example.com")
+    emulator.add_participant("bob@example.com")
+    emulator.seed_actions(1)
+    async with emulator.client(record_drift=True) as client:
+        report = await client.probe()
+    summaries = {c.name: c.summary for c in report.checks}
+    assert "decodes (2 rows)" in summaries["endpoint.referrers"]
+    assert "decodes (0 rows)" in summaries["endpoint.rewards"]
+    assert "decodes (1 row)" in summaries["endpoint.specificActionSignups"]

@@ -8,6 +8,7 @@ each write and then drops the connection, such a transport must not cause a dupl
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -29,11 +30,12 @@ NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 class DropAfterWrite:
     """A raw asyncio HTTP/1.1 server: records every ``newSignup``, then drops the connection.
 
-    ``referrerStats`` answers from what was recorded (the reconciling read), ``null``-free.
+    ``referrerStats`` and ``referrers`` (the reconciling reads) answer from what was recorded.
     """
 
     def __init__(self) -> None:
         self.signups: list[str] = []
+        self.created: dict[str, str] = {}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -46,12 +48,21 @@ class DropAfterWrite:
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         if parts.path.endswith("/newSignup"):
             self.signups.append(query["email"])
+            self.created[query["email"]] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
             writer.transport.abort()  # the work is done; the answer never comes
             return
         if parts.path.endswith("/referrerStats") and query["email"] in self.signups:
             body = httpx.Response(
                 200, json=dict(samples.REFERRER_STATS, email=query["email"], referrals_made=0)
             ).content
+        elif parts.path.endswith("/referrers"):
+            rows = [
+                dict(
+                    samples.REFERRERS[0], id=str(i + 1), email=email, created_at=self.created[email]
+                )
+                for i, email in enumerate(self.signups)
+            ]
+            body = httpx.Response(200, json=rows[::-1]).content
         else:
             body = b'{"error": "input missing or incorrect", "error_code": "irefer_api_referrerStats_err_401"}'
         writer.write(

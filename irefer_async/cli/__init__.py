@@ -50,8 +50,10 @@ _FORMATS = click.Choice(["table", "csv", "json"])
 
 def _console() -> Console:
     console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console.width = 160  # piped or captured: wide tables beat folded cells
+    if not console.is_terminal:
+        console.soft_wrap = True  # piped or captured: one message, one line (never cut mid-way)
+        if "COLUMNS" not in os.environ:
+            console.width = 160  # wide tables beat folded cells
     return console
 
 
@@ -346,7 +348,15 @@ def stats_referrer(  # noqa: PLR0917 - click passes options as parameters
 @cli.command("export")
 @click.argument("what", type=click.Choice(["referrers", "rewards", "actions"]))
 @target_options
-@click.option("--format", "fmt", type=_FORMATS, default="table", show_default=True)
+@timeout_option
+@click.option(
+    "--format",
+    "fmt",
+    type=_FORMATS,
+    default="table",
+    show_default=True,
+    help="table: a terminal table (collects every row); csv, json: streamed as rows arrive.",
+)
 @click.option("--all-columns", is_flag=True, help="Every field, not just the main ones.")
 @click.option(
     "--output",
@@ -359,6 +369,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     emulator: bool,
     base_url: str | None,
     campaign_id: str | None,
+    timeout: float | None,
     fmt: str,
     all_columns: bool,
     output: Path | None,
@@ -370,7 +381,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     """
     from ._export import COLUMNS, export_rows  # noqa: PLC0415 - only this command needs it
 
-    target = _make_target(emulator, base_url, campaign_id)
+    target = _make_target(emulator, base_url, campaign_id, timeout)
     columns = None if all_columns or fmt == "json" else COLUMNS[what]
 
     async def go() -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -22,6 +22,7 @@ from .._endpoints import check_campaign_id
 from .._errors import InvalidRequestError
 from .._probe import CheckStatus, ProbeCheck, ProbeReport, check_configuration, probe_client
 from .._redact import Redactor
+from . import timeout_option
 
 if TYPE_CHECKING:
     from ..testing import Emulator
@@ -53,6 +54,7 @@ async def run_doctor(
     base_url: str | None,
     campaign_id: str | None,
     write_probe: str | None,
+    timeout: float | None = None,
 ) -> tuple[ProbeReport, Redactor]:
     """Run the checks (see the module docstring) and return the report."""
 
@@ -62,6 +64,8 @@ async def run_doctor(
     if emulator:
         env = _demo_emulator(profile)
         options: dict[str, object] = {"record_drift": True, "retry": None}
+        if timeout is not None:
+            options["timeout"] = timeout
         if campaign_id is not None:
             options["campaign_id"] = campaign_id
         client = env.client(**options)
@@ -80,6 +84,7 @@ async def run_doctor(
     if blocked:
         skipped = ProbeCheck("probe", CheckStatus.SKIP, "nothing sent: fix the configuration first")
         return ProbeReport((*config, skipped)), redactor
+    timeouts: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     # One attempt per read: the doctor reports what the service answers, not what retries hide.
     client = IReferClient(
         license_key,
@@ -88,6 +93,7 @@ async def run_doctor(
         base_url=base_url,
         retry=None,
         record_drift=True,
+        **timeouts,
     )
     async with client:
         report = await probe_client(client, config=config, write_probe=write_probe, announce=say)
@@ -151,6 +157,7 @@ def _check_email(ctx: click.Context, param: click.Parameter, value: str | None) 
     envvar="IREFER_CAMPAIGN_ID",
     help="Campaign id [env IREFER_CAMPAIGN_ID].",
 )
+@timeout_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--write-probe",
@@ -163,6 +170,7 @@ def doctor(  # noqa: PLR0917 - click passes options as parameters
     profile: str | None,
     base_url: str | None,
     campaign_id: str | None,
+    timeout: float | None,
     as_json: bool,
     write_probe: str | None,
 ) -> None:
@@ -185,6 +193,7 @@ def doctor(  # noqa: PLR0917 - click passes options as parameters
             base_url=base_url,
             campaign_id=campaign_id,
             write_probe=write_probe,
+            timeout=timeout,
         )
     )
     if as_json:

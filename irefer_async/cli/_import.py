@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +31,6 @@ from .._client import IReferClient
 from .._endpoints import check_params
 from .._errors import IReferError
 from .._models import referral_code_of
-from .._write_safety import SharedReads
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
 from ._rows import (
@@ -45,6 +45,7 @@ from ._rows import (
     count_rows,
     detect_format,
     header_of,
+    line_ending_of,
     read_rows,
     validate,
 )
@@ -213,20 +214,32 @@ async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Con
     unsettled = list(ledger.unsettled())
     if not unsettled:
         return 0
-    landed = 0
-    reads = SharedReads(client._read)  # the funnel, for the endpoint table's reads
-    for key, line, raw in unsettled:
+    # Settle before deciding: a row sent by the earlier run less than the settle window ago
+    # may still be processed; the shared scans answer every row at once (one list read per
+    # campaign and list, not one read per row).
+    loop = asyncio.get_running_loop()
+    last = ledger.last_sent() or 0.0
+    settle = client._settle
+    not_before = loop.time() + max(0.0, last + settle - time.time())
+
+    async def one(key: str, line: int, raw: dict[str, Any]) -> tuple[str, InputRow, Any]:
         row = validate(kind, line, raw)
         request = row.request
-        campaign = request.campaign_id
+        params = check_params(
+            kind.endpoint, {name: getattr(request, name) for name in kind.endpoint.param_names}
+        )
+        campaign = None if request.campaign_id is None else str(request.campaign_id)
         try:
-            params = check_params(
-                kind.endpoint, {name: getattr(request, name) for name in kind.endpoint.param_names}
-            )
-            result = await reads.landed(kind.endpoint, campaign, params)
+            result = await client._settled(kind.endpoint, campaign, params, not_before)
         except IReferError as exc:
+            return key, row, exc
+        return key, row, result
+
+    landed = 0
+    for key, row, result in await asyncio.gather(*(one(*item) for item in unsettled)):
+        if isinstance(result, IReferError):
             console.print(
-                f"[yellow]line {line}: cannot tell whether it landed ({exc}); left unknown"
+                f"[yellow]line {row.line}: cannot tell whether it landed ({result}); left unknown"
             )
             continue
         if result is None:
@@ -377,7 +390,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     except BaseException:
         await client.aclose()
         raise
-    failed = FailedRowsWriter(failed_path, fmt, header)
+    failed = FailedRowsWriter(failed_path, fmt, header, line_ending=line_ending_of(opts.path))
     report = ImportReport(counts, results_path, failed_path, 0)
     # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
     results = results_path.open("w", encoding="utf-8", errors="backslashreplace")
@@ -460,7 +473,8 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
     elapsed = c.elapsed
     if not dry_run:
         rate = c.sent / elapsed if elapsed > 0 else 0.0
-        console.print(f"sent {c.sent} rows in {elapsed:.1f}s ({rate:.0f}/s)")
+        rows = "row" if c.sent == 1 else "rows"
+        console.print(f"sent {c.sent} {rows} in {elapsed:.1f}s ({rate:.0f}/s)")
     if report.resumed or report.reconciled:
         console.print(
             f"resumed: {report.resumed} rows already finished, "

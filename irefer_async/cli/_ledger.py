@@ -79,6 +79,12 @@ class Ledger:
         for key, line, row in self._db.execute(query).fetchall():
             yield key, line, json.loads(row)
 
+    def last_sent(self) -> float | None:
+        """When (epoch seconds) the latest unsettled row was marked, or None if there is none."""
+        query = "SELECT MAX(updated) FROM rows WHERE state IN ('in_flight', 'unknown')"
+        row = self._db.execute(query).fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
     def record(self, key: str) -> dict[str, Any] | None:
         """Return the results record stored for a finished row."""
         row = self._db.execute("SELECT record FROM rows WHERE key = ?", (key,)).fetchone()

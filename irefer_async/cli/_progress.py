@@ -29,6 +29,7 @@ from rich.progress import (
 __all__ = ["Counts", "JsonProgress", "NoProgress", "Reporter", "RichProgress", "make_reporter"]
 
 STATUSES = ("ok", "failed", "unknown", "invalid", "duplicate")
+_STYLES = {"unknown": "yellow", "invalid": "red", "duplicate": "dim"}
 
 
 class Counts:
@@ -131,7 +132,10 @@ class JsonProgress(NoProgress):
 
 
 class RichProgress(NoProgress):
-    """A live bar: done/total, rate, ETA, ok and failed counts."""
+    """A live bar: done/total, rate, ETA, and the rows by status as the summary table counts them.
+
+    ok and failed always; unknown, invalid and duplicate once there is one.
+    """
 
     def __init__(self, counts: Counts, console: Console, description: str) -> None:
         super().__init__(counts)
@@ -142,13 +146,14 @@ class RichProgress(NoProgress):
             TextColumn("{task.fields[rate]:>7.0f}/s"),
             TextColumn("[green]ok {task.fields[ok]}"),
             TextColumn("[red]failed {task.fields[failed]}"),
+            TextColumn("{task.fields[others]}"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=console,
             transient=False,
         )
         self._task: TaskID = self._progress.add_task(
-            description, total=counts.total, rate=0.0, ok=0, failed=0
+            description, total=counts.total, rate=0.0, ok=0, failed=0, others=""
         )
         self._last = 0.0
         self._progress.start()
@@ -163,13 +168,18 @@ class RichProgress(NoProgress):
 
     def _update(self) -> None:
         c = self.counts
-        bad = c.by_status["failed"] + c.by_status["unknown"] + c.by_status["invalid"]
+        others = " ".join(
+            f"[{_STYLES[status]}]{status} {c.by_status[status]}[/]"
+            for status in ("unknown", "invalid", "duplicate")
+            if c.by_status[status]
+        )
         self._progress.update(
             self._task,
             completed=c.done,
             rate=c.rate,
             ok=c.by_status["ok"],
-            failed=bad,
+            failed=c.by_status["failed"],
+            others=others,
         )
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "check_header",
     "count_rows",
     "detect_format",
+    "line_ending_of",
     "read_rows",
 ]
 
@@ -371,13 +372,25 @@ class SeenKeys:
         return True
 
 
+def line_ending_of(path: Path) -> str:
+    r"""Return the input's line ending: `"\r\n"` when its first line ends so, else `"\n"`."""
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    end = head.find(b"\n")
+    return "\r\n" if end > 0 and head[end - 1 : end] == b"\r" else "\n"
+
+
 class FailedRowsWriter:
     """Write rows back in the input's format (created on the first row only)."""
 
-    def __init__(self, path: Path, fmt: Format, header: list[str] | None) -> None:
+    def __init__(
+        self, path: Path, fmt: Format, header: list[str] | None, *, line_ending: str = "\n"
+    ) -> None:
+        """Write to *path* (replaced); *line_ending* is the input's (see `line_ending_of`)."""
         self.path = path
         self._fmt = fmt
         self._header = header
+        self._eol = line_ending
         self._file: IO[str] | None = None
         self._csv: Any = None
         #: Rows written so far.
@@ -392,15 +405,15 @@ class FailedRowsWriter:
                 "w", encoding="utf-8", errors=_UNDECODABLE, newline=""
             )  # undecodable bytes are written back exactly as read
             if self._fmt == "csv":
-                self._csv = csv.writer(self._file)
+                self._csv = csv.writer(self._file, lineterminator=self._eol)
                 self._csv.writerow(self._header or list(raw))
         if self._fmt == "csv":
             header = self._header or list(raw)
             self._csv.writerow([raw.get(column) or "" for column in header])
         elif "(unparsed)" in raw:
-            self._file.write(str(raw["(unparsed)"]) + "\n")
+            self._file.write(str(raw["(unparsed)"]).rstrip("\r") + self._eol)
         else:
-            self._file.write(json.dumps(raw, ensure_ascii=False) + "\n")
+            self._file.write(json.dumps(raw, ensure_ascii=False) + self._eol)
         self.count += 1
 
     def close(self) -> None:

@@ -38,8 +38,8 @@ from .._events import EVENT_TYPES, FeedEvent
 from .._feed import PollReport, RewardFeed
 from .._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
 from .._version import __version__
-from . import _console, _exit, _make_target, _run, target_options
-from ._target import Target, build_client
+from . import _console, _exit, _make_target, _run, target_options, timeout_option
+from ._target import Target, build_client, is_loopback
 
 __all__ = ["WatchOptions", "run_watch", "watch"]
 
@@ -341,6 +341,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
 
 @click.command("watch")
 @target_options
+@timeout_option
 @click.option(
     "--store",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -430,7 +431,8 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     "--rate",
     type=click.FloatRange(0),
     default=None,
-    help="Requests per second (0: unlimited) [default: 5, none with --emulator].",
+    help="Requests per second (0: unlimited) "
+    "[default: 5; none with --emulator or a loopback --base-url].",
 )
 @click.option(
     "--progress",
@@ -446,10 +448,11 @@ def watch(**kw: Any) -> None:
     participant.unlisted. Delivery is at-least-once; receivers dedup by the event's "id".
     """
     rate: float | str | None = kw["rate"] or None
-    if kw["rate"] is None and not kw["emulator"]:
+    # Like import: the default limit protects the real API, not an emulator on this machine.
+    if kw["rate"] is None and not kw["emulator"] and not is_loopback(kw["base_url"]):
         rate = "default"
     options = WatchOptions(
-        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"]),
+        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"], kw["timeout"]),
         store=kw["store"], redis_url=kw["redis_url"], feed_name=kw["feed_name"],
         interval=kw["interval"], jitter=kw["jitter"], once=kw["once"], replay=kw["replay"],
         types=tuple(kw["types"]), exec_cmd=kw["exec_cmd"], exec_timeout=kw["exec_timeout"],

@@ -20,7 +20,7 @@ answered with the ``newSignup`` error body (``irefer_api_newSignup_err_401``) an
 
 from __future__ import annotations
 
-from ._clock import DEFAULT_FROZEN_TIME, Clock, FrozenClock, SystemClock
+from ._clock import DEFAULT_FROZEN_TIME, Clock, FrozenClock, LoopClock, SystemClock
 from ._emulator import DEFAULT_BASE_URL, Emulator
 from ._faults import Fault, FaultKind, FaultRule
 from ._fixture import EmulatorFixture
@@ -64,6 +64,7 @@ __all__ = [
     "FrozenClock",
     "Journal",
     "JournalEntry",
+    "LoopClock",
     "Outcome",
     "PROFILES",
     "Participant",

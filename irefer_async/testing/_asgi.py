@@ -75,6 +75,8 @@ class EmulatorApp:
             await _respond(send, outcome)
         elif disruption is Disruption.TRICKLE:
             await _trickle(send, outcome)
+        elif disruption is Disruption.ENDLESS:
+            await self._endless(send, outcome)
         else:
             loopback = self._loopback
             transport = loopback.connections.get(tuple(client)) if loopback and client else None
@@ -88,6 +90,16 @@ class EmulatorApp:
             transport.abort()
             while (await receive())["type"] != "http.disconnect":
                 pass
+
+    async def _endless(self, send: Send, outcome: Outcome) -> None:
+        headers = [*outcome.headers, (b"content-length", b"1000000000")]
+        await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+        await send({"type": "http.response.body", "body": outcome.body, "more_body": True})
+        loopback = self._loopback
+        # Until the client gives up (a loopback connection closed) or the server shuts down.
+        while loopback is None or not loopback.closing.is_set():
+            await asyncio.sleep(outcome.delay)
+            await send({"type": "http.response.body", "body": b" ", "more_body": True})
 
 
 def _request(scope: Scope) -> httpx.Request:
@@ -107,6 +119,7 @@ async def _respond(send: Send, outcome: Outcome) -> None:
         )
         for chunk in outcome.stream.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await asyncio.sleep(0)  # the next chunk is made here: let other tasks run first
         await send({"type": "http.response.body", "body": b""})
         return
     headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]

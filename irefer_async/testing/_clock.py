@@ -7,7 +7,9 @@ nothing ever sleeps; the default `SystemClock` reads the real time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from typing import Protocol, runtime_checkable
 
 __all__ = ["DEFAULT_FROZEN_TIME", "Clock", "FrozenClock", "SystemClock"]
@@ -66,6 +68,34 @@ class FrozenClock:
 
     def __repr__(self) -> str:
         return f"FrozenClock({self._now.isoformat()!r})"
+
+
+class LoopClock:
+    """A clock that follows the running event loop's clock (virtual time in tests).
+
+    It starts at the real time of its first reading and then moves with ``loop.time()``, so
+    rows are stamped and ``Date`` headers sent in the same time as a client on that loop
+    (a virtual-time loop included) measures its own waits.
+    """
+
+    __slots__ = ("_offset",)
+
+    def __init__(self) -> None:
+        """Anchor to the real time at the first reading."""
+        self._offset: float | None = None
+
+    def now(self) -> dt.datetime:
+        """Return the real time of the first reading plus the loop time elapsed since."""
+        try:
+            loop_now = asyncio.get_running_loop().time()
+        except RuntimeError:  # outside the loop (a test's setup): the real time
+            return dt.datetime.now(dt.timezone.utc)
+        if self._offset is None:
+            self._offset = time.time() - loop_now
+        return dt.datetime.fromtimestamp(self._offset + loop_now, dt.timezone.utc)
+
+    def __repr__(self) -> str:
+        return "LoopClock()"
 
 
 def _as_utc(when: dt.datetime) -> dt.datetime:

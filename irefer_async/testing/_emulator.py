@@ -15,12 +15,13 @@ import contextlib
 import os
 import re
 from collections.abc import Callable, Iterable
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 from . import _wire
 from ._clock import Clock, SystemClock
-from ._faults import Fault, FaultKind, FaultLike, FaultPlan, FaultRule
+from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody
 from ._profiles import ServiceProfile, get_profile
@@ -90,6 +91,8 @@ class Emulator:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
         self._faults = FaultPlan()
+        self._date_second = -1
+        self._date_headers: list[tuple[bytes, bytes]] = list(_JSON)
         self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
         self._reset_state()
@@ -148,7 +151,10 @@ class Emulator:
     def client(self, **kwargs: Any) -> IReferClient:
         """Return an ``IReferClient`` wired in-process to this emulator's default campaign.
 
-        Defaults: the campaign's keys and id, no rate limit, retries without waiting. Any
+        Defaults: the campaign's keys and id, no rate limit, retries without waiting, and a
+        settle window of 0.1 s (the in-process emulator has finished processing a write when
+        it answers, a ``latency`` fault's default 0.05 s aside: pass your own
+        ``RetryConfig(settle=...)`` when you inject held writes or longer delays). Any
         keyword overrides the corresponding ``IReferClient`` argument. The in-process transport
         is on the stack named by ``http_stack=``, else ``$IREFER_EMULATOR_HTTP_STACK`` (set by
         the pytest plugin's ``--irefer-http-stack``), else httpx.
@@ -163,7 +169,7 @@ class Emulator:
             "campaign_id": spec.id,
             "base_url": DEFAULT_BASE_URL,
             "rate_limit": None,
-            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0),
+            "retry": RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, settle=0.1),
         }
         options.update(kwargs)
         if "transport" not in options and "http_client" not in options:
@@ -519,14 +525,33 @@ class Emulator:
             entry.status = 200
             if isinstance(body, StreamedBody):
                 return Outcome(200, _JSON, b"", stream=body)
-            return Outcome(200, _JSON, body)
+            return Outcome(200, self._dated(), body)
         entry.fault = kind = fault.kind
         if kind is FaultKind.LATENCY:
             await asyncio.sleep(_DEFAULT_LATENCY if fault.delay is None else fault.delay)
+        elif kind in (FaultKind.HELD, FaultKind.HELD_DROP):
+            # The server keeps working although its client may have given up long ago.
+            await asyncio.sleep(DEFAULT_HOLD if fault.delay is None else fault.delay)
+        elif kind is FaultKind.HTML_PATH_PAGE:
+            entry.status = status = fault.http_status
+            query = request.query.decode("ascii", "replace")
+            target = f"/v1.0/{license_key}.js/{method}?{query}"
+            return Outcome(status, _HTML, _wire.html_path_page(status, target))
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
         body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
         return self._fault_after(fault, bytes(body), entry)
+
+    def _dated(self) -> list[tuple[bytes, bytes]]:
+        """JSON headers with ``Date`` from the emulator's clock (as a real server sends it)."""
+        second = int(self.clock.now().timestamp())
+        if second != self._date_second:
+            self._date_second = second
+            self._date_headers = [
+                *_JSON,
+                (b"date", formatdate(second, usegmt=True).encode("ascii")),
+            ]
+        return self._date_headers
 
     def _fault_before(self, fault: Fault, method: str, entry: JournalEntry) -> Outcome:
         kind = fault.kind
@@ -560,12 +585,14 @@ class Emulator:
             0, [], b"", disruption, _DEFAULT_STALL if fault.delay is None else fault.delay
         )
 
-    def _fault_after(self, fault: Fault, body: bytes, entry: JournalEntry) -> Outcome:
+    def _fault_after(  # noqa: PLR0911 - one answer per fault kind
+        self, fault: Fault, body: bytes, entry: JournalEntry
+    ) -> Outcome:
         kind = fault.kind
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
             return Outcome(status, _TEXT, _wire.status_page(status))
-        if kind is FaultKind.DROP_AFTER:
+        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP):
             return Outcome(0, [], b"", Disruption.DROP)
         if kind is FaultKind.TIMEOUT_AFTER:
             delay = _DEFAULT_STALL if fault.delay is None else fault.delay
@@ -573,10 +600,13 @@ class Emulator:
         entry.status = 200
         if kind is FaultKind.TRUNCATED_JSON:
             return Outcome(200, _JSON, body[: len(body) // 2])
+        if kind is FaultKind.TRICKLE_FOREVER:
+            gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
+            return Outcome(200, _JSON, body[:1], Disruption.ENDLESS, gap)
         if kind is FaultKind.SLOW_TRICKLE:
             gap = _DEFAULT_TRICKLE_GAP if fault.delay is None else fault.delay
             return Outcome(200, _JSON, body, Disruption.TRICKLE, gap)
-        return Outcome(200, _JSON, body)  # latency: already waited
+        return Outcome(200, self._dated(), body)  # latency, held: already waited
 
     def _process(
         self,

@@ -22,6 +22,13 @@ timeout_after      yes           the same, after the write landed
 slow_trickle       yes           the real answer in tiny chunks, ``delay`` s apart
 connect_refused    no            ``httpx.ConnectError`` (in-process transport only)
 connect_timeout    no            ``httpx.ConnectTimeout`` (in-process transport only)
+held               yes, late     the request waits ``delay`` seconds (default 1.5) before it is
+                                 processed, then the real answer: past the client's read
+                                 timeout the client gave up while the server kept working
+held_drop          yes, late     the same, then the connection closed with no response
+trickle_forever    yes           200 and a body trickled a byte every ``delay`` s, never ending
+html_path_page     no            an HTML error page quoting the request path and query, keys
+                                 included, as proxy error pages do (default status 200)
 ================== ============= =====================================================
 
 On a loopback server the two ``connect_*`` kinds cannot happen (the connection already exists),
@@ -38,7 +45,7 @@ from typing import Union
 
 import attrs
 
-__all__ = ["Fault", "FaultKind", "FaultLike", "FaultPlan", "FaultRule", "to_fault"]
+__all__ = ["DEFAULT_HOLD", "Fault", "FaultKind", "FaultLike", "FaultPlan", "FaultRule", "to_fault"]
 
 
 class FaultKind(str, enum.Enum):
@@ -59,6 +66,10 @@ class FaultKind(str, enum.Enum):
     SLOW_TRICKLE = "slow_trickle"
     CONNECT_REFUSED = "connect_refused"
     CONNECT_TIMEOUT = "connect_timeout"
+    HELD = "held"
+    HELD_DROP = "held_drop"
+    TRICKLE_FOREVER = "trickle_forever"
+    HTML_PATH_PAGE = "html_path_page"
 
     @property
     def applies_write(self) -> bool:
@@ -74,8 +85,13 @@ _APPLIED = frozenset(
         FaultKind.DROP_AFTER,
         FaultKind.TIMEOUT_AFTER,
         FaultKind.SLOW_TRICKLE,
+        FaultKind.HELD,
+        FaultKind.HELD_DROP,
+        FaultKind.TRICKLE_FOREVER,
     }
 )
+#: How long a ``held`` write waits before it is processed, unless the fault says.
+DEFAULT_HOLD = 1.5
 _5XX = frozenset({500, 502, 503, 504})
 
 
@@ -93,7 +109,8 @@ class Fault:
     status: int | None = None
     #: ``Retry-After`` header value for ``http_429``; ``None`` sends no header.
     retry_after: str | None = None
-    #: Seconds: added latency, loopback stall for ``timeout_*``, gap between trickled chunks.
+    #: Seconds: added latency, loopback stall for ``timeout_*``, gap between trickled chunks,
+    #: how long a ``held`` request waits before it is processed.
     delay: float | None = None
 
     def __attrs_post_init__(self) -> None:

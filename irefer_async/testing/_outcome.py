@@ -33,6 +33,8 @@ class Disruption(enum.Enum):
     REFUSE = "refuse"
     #: Connecting times out (in-process only; a drop on loopback).
     CONNECT_TIMEOUT = "connect_timeout"
+    #: Send the head, then one byte every ``delay`` seconds, never ending the body.
+    ENDLESS = "endless"
 
 
 class StreamedBody:

@@ -27,6 +27,7 @@ import gc
 import random
 import string
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -144,7 +145,7 @@ class CampaignState:
     network_counts: dict[str, int] = attrs.field(factory=lambda: dict.fromkeys(NETWORKS, 0))
     #: Serialised rows kept by `._wire` (opaque here): rows are append-only, so list
     #: endpoints encode each row once instead of on every call.
-    wire_cache: dict[str, list[str]] = attrs.field(factory=dict, repr=False)
+    wire_cache: dict[str, list[Any]] = attrs.field(factory=dict, repr=False)
     #: Participant ids left out of ``referrers`` (as a plan limit hides sign-ups).
     hidden: set[int] = attrs.field(factory=set, repr=False)
 

@@ -60,6 +60,31 @@ class _TrickleStream(_Trickle, httpx.AsyncByteStream):
     _http: ClassVar[ModuleType] = httpx
 
 
+class _Endless:
+    """A body that never ends: one byte every ``gap`` seconds (each inside the read timeout)."""
+
+    _http: ClassVar[ModuleType]
+
+    def __init__(self, first: bytes, gap: float, request: Any) -> None:
+        self._first = first
+        self._gap = gap
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._first
+        read = _read_timeout(self._request)
+        while True:
+            if read is not None and self._gap > read:
+                await asyncio.sleep(read)
+                raise self._http.ReadTimeout("The read operation timed out", request=self._request)
+            await asyncio.sleep(self._gap)
+            yield b" "
+
+
+class _EndlessStream(_Endless, httpx.AsyncByteStream):
+    _http: ClassVar[ModuleType] = httpx
+
+
 class _Chunked:
     """A big body in chunks, no content-length (the stack's ``AsyncByteStream``)."""
 
@@ -86,6 +111,7 @@ class _InProcess:
 
     _http: ClassVar[ModuleType]
     _trickle: ClassVar[type[_Trickle]]
+    _endless: ClassVar[type[_Endless]]
     _chunked: ClassVar[type[_Chunked]]
 
     def __init__(self, emulator: Emulator) -> None:
@@ -129,6 +155,10 @@ class _InProcess:
             headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]
             trickle = self._trickle(outcome.body, outcome.delay, request)
             return http.Response(outcome.status, headers=headers, stream=trickle)
+        if disruption is Disruption.ENDLESS:
+            headers = [*outcome.headers, (b"content-length", b"1000000000")]
+            endless = self._endless(outcome.body, outcome.delay, request)
+            return http.Response(outcome.status, headers=headers, stream=endless)
         raise connection_error(disruption, request, http)
 
 
@@ -142,4 +172,5 @@ class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):
 
     _http: ClassVar[ModuleType] = httpx
     _trickle: ClassVar[type[_Trickle]] = _TrickleStream
+    _endless: ClassVar[type[_Endless]] = _EndlessStream
     _chunked: ClassVar[type[_Chunked]] = _ChunkedStream

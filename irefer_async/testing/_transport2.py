@@ -12,12 +12,16 @@ from typing import ClassVar
 
 import httpx2
 
-from ._transport import _Chunked, _InProcess, _Trickle
+from ._transport import _Chunked, _Endless, _InProcess, _Trickle
 
 __all__ = ["Httpx2EmulatorTransport"]
 
 
 class _Httpx2TrickleStream(_Trickle, httpx2.AsyncByteStream):
+    _http: ClassVar[ModuleType] = httpx2
+
+
+class _Httpx2EndlessStream(_Endless, httpx2.AsyncByteStream):
     _http: ClassVar[ModuleType] = httpx2
 
 
@@ -30,4 +34,5 @@ class Httpx2EmulatorTransport(_InProcess, httpx2.AsyncBaseTransport):
 
     _http: ClassVar[ModuleType] = httpx2
     _trickle: ClassVar[type[_Trickle]] = _Httpx2TrickleStream
+    _endless: ClassVar[type[_Endless]] = _Httpx2EndlessStream
     _chunked: ClassVar[type[_Chunked]] = _Httpx2ChunkedStream

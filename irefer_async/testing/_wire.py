@@ -123,6 +123,13 @@ def html_page(status: int) -> bytes:
     ).encode("ascii")
 
 
+def html_path_page(status: int, target: str) -> bytes:
+    """Return a proxy's HTML error page that quotes the request target (path and query)."""
+    return (
+        f"<html><body><h1>{status} Bad Gateway</h1><p>GET {target} failed</p></body></html>"
+    ).encode("utf-8", "replace")
+
+
 def status_page(status: int) -> bytes:
     """Return a short plain-text body for an HTTP error status."""
     return f"{status} error".encode("ascii")
@@ -212,54 +219,62 @@ def new_specific_action(campaign: CampaignState, external_id: str) -> bytes:
     return _dump({"campaign_name": campaign.spec.name, "external_id": external_id})
 
 
+def _referrer_prefix(p: Participant, cid: str) -> str:
+    """Return a ``referrers`` row up to its ``referrals_count`` value (all that never changes)."""
+    referrer = p.referrer
+    info = p.info
+    row = _text(
+        {
+            "id": str(p.id),
+            "campaign_id": cid,
+            "referral_link": p.code,
+            "referrer_email": referrer.email if referrer is not None else None,
+            "name": p.name,
+            "email": p.email,
+            "phone": p.phone,
+            "info_1": info[0],
+            "info_2": info[1],
+            "info_3": info[2],
+            "info_4": info[3],
+            "info_5": info[4],
+            "created_at": iso(p.created_at),
+            "ip": p.ip,
+            "source_network": p.source_network,
+            "referrals_count": "",
+        }
+    )
+    return row[: -len('""}')]
+
+
 def referrers(campaign: CampaignState) -> bytes | StreamedBody:
-    """``referrers``: every participant, newest first (streamed past `STREAM_ROWS`)."""
+    """``referrers``: every participant, newest first (streamed past `STREAM_ROWS`).
+
+    A row's text is built the first time it is sent and cached (None until then): a streamed
+    body builds each chunk's rows as that chunk is made, so the first chunk of a big campaign
+    goes out at once instead of after every row is encoded.
+    """
     # Only referrals_count changes after a row is created: cache everything before it.
-    prefixes = campaign.wire_cache.setdefault("referrers", [])
+    prefixes: list[str | None] = campaign.wire_cache.setdefault("referrers", [])
     hidden = campaign.hidden
     participants = campaign.participants
     cid = str(campaign.spec.id)
-    for p in participants[len(prefixes) :]:
-        referrer = p.referrer
-        info = p.info
-        row = _text(
-            {
-                "id": str(p.id),
-                "campaign_id": cid,
-                "referral_link": p.code,
-                "referrer_email": referrer.email if referrer is not None else None,
-                "name": p.name,
-                "email": p.email,
-                "phone": p.phone,
-                "info_1": info[0],
-                "info_2": info[1],
-                "info_3": info[2],
-                "info_4": info[3],
-                "info_5": info[4],
-                "created_at": iso(p.created_at),
-                "ip": p.ip,
-                "source_network": p.source_network,
-                "referrals_count": "",
-            }
-        )
-        prefixes.append(row[: -len('""}')])
     count = len(participants)
+    prefixes.extend([None] * (count - len(prefixes)))
+
+    def row(i: int) -> str:
+        p = participants[i]
+        prefix = prefixes[i]
+        if prefix is None:
+            prefix = prefixes[i] = _referrer_prefix(p, cid)
+        return f'{prefix}"{p.referrals_made}"}}'
+
     if count > STREAM_ROWS:
         if not hidden:
-            return _streamed(count, lambda i: f'{prefixes[i]}"{participants[i].referrals_made}"}}')
+            return _streamed(count, row)
         # Hidden rows (a plan limit) are left out of the streamed body too.
         shown = [i for i, p in enumerate(participants) if p.id not in hidden]
-        return _streamed(
-            len(shown),
-            lambda j: f'{prefixes[shown[j]]}"{participants[shown[j]].referrals_made}"}}',
-        )
-    return _newest_first(
-        [
-            f'{prefix}"{p.referrals_made}"}}'
-            for prefix, p in zip(prefixes, participants, strict=True)
-            if not hidden or p.id not in hidden
-        ]
-    )
+        return _streamed(len(shown), lambda j: row(shown[j]))
+    return _newest_first([row(i) for i, p in enumerate(participants) if p.id not in hidden])
 
 
 def rewards(campaign: CampaignState) -> bytes | StreamedBody:

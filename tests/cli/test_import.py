@@ -219,7 +219,7 @@ def test_failed_rows_round_trip(runner: CliRunner, emulator: Emulator, workdir: 
 def test_unknown_outcome_exits_1(runner: CliRunner, emulator: Emulator, workdir: Path) -> None:
     """A write whose outcome cannot be settled is reported unknown (and exit 1)."""
     emulator.inject_fault("drop_after", method="newSignup", email="u1@example.com")
-    emulator.inject_fault("http_5xx_before", method="referrerStats", times=None)
+    emulator.inject_fault("http_5xx_before", method="referrers", times=None)
     path = _write_csv(workdir / "s.csv", ["email"], [[f"u{i}@example.com"] for i in range(3)])
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 1
@@ -346,3 +346,23 @@ def test_bad_campaign_id_is_a_usage_error(
         cli, ["import", "signups", str(path), "--emulator", "--campaign-id", "x"]
     )
     assert result.exit_code == 2
+
+
+def test_messy_email_is_invalid_and_the_clean_one_is_sent(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """A padded email is an invalid row (never sent); the clean one after it is sent, not skipped."""
+    path = _write_csv(
+        workdir / "s.csv",
+        ["email"],
+        [[" Kim@Example.com "], ["kim@example.com"], ["a b@example.com"], ["ann@@example.com"]],
+    )
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 1
+    by_line = {r["line"]: r for r in _results(workdir / "s.csv.results.jsonl")}
+    assert [by_line[n]["status"] for n in range(2, 6)] == ["invalid", "ok", "invalid", "invalid"]
+    assert "leading or trailing whitespace" in by_line[2]["error"]
+    assert "whitespace" in by_line[4]["error"]
+    assert "more than one '@'" in by_line[5]["error"]
+    assert list(_created(emulator)) == ["kim@example.com"]
+    assert "line 2" in result.stdout + result.stderr

@@ -88,8 +88,12 @@ def test_resume_settles_in_flight_rows(
         if e.method == "newSignup"
     )
     assert sent == list(range(15, 30))
+    # One shared referrers scan settles all ten rows (two when the first came before the
+    # settle window ended); referrerStats only fills the five that landed.
+    scans = [e for e in emulator.journal if e.method == "referrers"]
+    assert 1 <= len(scans) <= 2
     reads = [e.params["email"] for e in emulator.journal if e.method == "referrerStats"]
-    assert sorted(reads) == sorted(f"u{i}@example.com" for i in range(10, 20))
+    assert sorted(reads) == sorted(f"u{i}@example.com" for i in range(10, 15))
     assert "resumed" in result.stdout
     _assert_each_once(emulator, 30)
 
@@ -102,7 +106,7 @@ def test_resume_leaves_unsettled_rows_unknown(
     ledger = Ledger(workdir / "s.csv.results.jsonl.ledger.sqlite", kind="signups", resume=False)
     ledger.mark_in_flight([("u1@example.com", 3, {"email": "u1@example.com"})])
     ledger.close()
-    emulator.inject_fault("http_5xx_before", method="referrerStats", times=None)
+    emulator.inject_fault("http_5xx_before", method="referrers", times=None)
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator", "--resume"])
     assert result.exit_code == 1
     by_key = {r["key"]: r["status"] for r in _results(workdir / "s.csv.results.jsonl")}
@@ -260,7 +264,7 @@ def test_resume_settles_actions_with_one_list_read(
     result = runner.invoke(cli, ["import", "actions", str(path), "--emulator", "--resume"])
     assert result.exit_code == 0, result.stdout + result.stderr
     methods = Counter(e.method for e in emulator.journal)
-    assert methods["specificActionSignups"] == 1
+    assert 1 <= methods["specificActionSignups"] <= 2  # shared: early + settled at most
     assert methods["newSpecificAction"] == 2  # the one landed before the crash + p2 now
     actions = Counter(a["referred_person"] for a in emulator.snapshot()["campaigns"][0]["actions"])
     assert actions == {"p1@example.com": 1, "p2@example.com": 1}

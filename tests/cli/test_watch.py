@@ -320,6 +320,6 @@ async def test_a_hung_exec_is_killed_at_its_timeout(emulator: Emulator, workdir:
 def test_the_default_rate_bounds_the_interval(runner: CliRunner, workdir: Path) -> None:
     """Against the real API (client default 5/s) an interval under 0.6 s is refused."""
     env = {"IREFER_LICENSE_KEY": DEFAULT_LICENSE_KEY, "IREFER_API_KEY": DEFAULT_API_KEY,
-           "IREFER_CAMPAIGN_ID": "2605", "IREFER_BASE_URL": "http://127.0.0.1:9/v1.0/"}  # fmt: skip
+           "IREFER_CAMPAIGN_ID": "2605", "IREFER_BASE_URL": "http://192.0.2.1:9/v1.0/"}  # fmt: skip
     result = runner.invoke(cli, ["watch", "--interval", "0.5"], env=env)
     assert result.exit_code == 2 and "--interval must be >= 0.6 s" in result.stderr

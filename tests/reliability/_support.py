@@ -23,6 +23,7 @@ from irefer_async.testing import (
     DEFAULT_CAMPAIGN,
     DEFAULT_LICENSE_KEY,
     CampaignSpec,
+    Clock,
     Emulator,
 )
 
@@ -57,7 +58,9 @@ SECRETS: tuple[str, ...] = (
 )
 
 #: Retries with no waiting: a cell or a chaos run never really sleeps.
-NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
+#: The settle window is short: the in-process emulator has finished a write when it answers,
+#: and the ``held`` faults of these suites hold a write at most 0.05 s past the read timeout.
+NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=0.1)
 
 
 def secret_forms(secret: str) -> set[str]:
@@ -72,9 +75,9 @@ def leaks(text: str) -> list[str]:
     return sorted({s for s in SECRETS for form in secret_forms(s) if form and form in text})
 
 
-def make_emulator(*, secret: bool = True, seed: int = 0) -> Emulator:
+def make_emulator(*, secret: bool = True, seed: int = 0, clock: Clock | None = None) -> Emulator:
     """An emulator whose campaign 2605 has secret-looking keys (or the demo keys)."""
-    return Emulator(seed=seed, campaigns=[SECRET_SPEC if secret else DEFAULT_CAMPAIGN])
+    return Emulator(seed=seed, campaigns=[SECRET_SPEC if secret else DEFAULT_CAMPAIGN], clock=clock)
 
 
 # -- an emulator in its own process ---------------------------------------------------------

@@ -6,10 +6,9 @@ time takes seconds of CPU, and the journal's timestamps are exact. Checked for e
 
 * every input row has exactly one outcome;
 * no participant or action is created twice (the emulator's state and journal);
-* an ``ok`` row landed and a ``failed`` row did not. A signup may be resent after a
-  reconciling ``referrerStats`` met a spurious error body (indistinguishable from "no such
-  participant"): the API refuses the duplicate, and the SDK reconciles again and reports ok;
-  these refusals are counted (``resends_refused``), never a second participant;
+* an ``ok`` row landed and a ``failed`` row did not;
+* no write that landed is sent again (``resends_refused == 0``), held writes included: they
+  are processed after the client's read timeout, before the settled reconciling read;
 * with a rate limit, no 1-second window of the journal holds more than ``rate + burst``.
 """
 
@@ -19,15 +18,29 @@ import bisect
 from collections import Counter
 from typing import Any
 
+import attrs
 import pytest
 from _support import NO_WAIT, make_emulator
 from helpers import run_virtual
 
 import irefer_async as ia
-from irefer_async.testing import Emulator, FaultKind, WriteEffect
+from irefer_async.testing import Emulator, Fault, FaultKind, LoopClock, WriteEffect
 
-#: The mix: every kind of fault, "after processing" ones included, on every method.
-MIX = tuple(FaultKind)
+#: The client's read timeout and settle window in these runs (virtual time).
+READ_TIMEOUT = 1.0
+CHAOS_RETRY = attrs.evolve(NO_WAIT, settle=1.0)
+#: The mix: every kind of fault, "after processing" ones included, on every method. Held
+#: writes are processed 1.5 s after they arrive: after the client gave up (1 s), before its
+#: settled read (1 s later). An endless body trickles a byte every 0.5 s, each inside the read
+#: timeout: only the call's deadline ends it.
+MIX: tuple[Fault, ...] = tuple(
+    Fault(kind, delay=1.5)
+    if kind in (FaultKind.HELD, FaultKind.HELD_DROP)
+    else Fault(kind, delay=0.5)
+    if kind is FaultKind.TRICKLE_FOREVER
+    else Fault(kind)
+    for kind in FaultKind
+)
 FAULT_RATE = 0.2
 REFERRERS = 50
 
@@ -86,7 +99,8 @@ def _check_accounting(outcomes: list[Any], n: int, emulator: Emulator, method: s
 
 
 def _chaos_emulator(seed: int) -> tuple[Emulator, list[str]]:
-    emulator = make_emulator(seed=seed)
+    # Rows and Date headers in the loop's (virtual) time, as the client measures its waits.
+    emulator = make_emulator(seed=seed, clock=LoopClock())
     codes = [emulator.add_participant(f"ref{i}@example.com").code for i in range(REFERRERS)]
     emulator.inject_fault_rate(FAULT_RATE, MIX, seed=seed)
     return emulator, codes
@@ -96,7 +110,9 @@ def _run_signups(n: int, rate: ia.RateLimit | None, seed: int = 1) -> dict[str, 
     emulator, _ = _chaos_emulator(seed)
 
     async def go() -> list[Any]:
-        async with emulator.client(retry=NO_WAIT, rate_limit=rate, max_concurrency=16) as client:
+        async with emulator.client(
+            retry=CHAOS_RETRY, timeout=READ_TIMEOUT, rate_limit=rate, max_concurrency=16
+        ) as client:
             return await _drain(client.bulk_new_signups(_signups(n)))
 
     outcomes = run_virtual(go())
@@ -108,7 +124,9 @@ def _run_actions(n: int, rate: ia.RateLimit | None, seed: int = 2) -> dict[str, 
     emulator, codes = _chaos_emulator(seed)
 
     async def go() -> list[Any]:
-        async with emulator.client(retry=NO_WAIT, rate_limit=rate, max_concurrency=16) as client:
+        async with emulator.client(
+            retry=CHAOS_RETRY, timeout=READ_TIMEOUT, rate_limit=rate, max_concurrency=16
+        ) as client:
             return await _drain(client.bulk_new_specific_actions(_actions(n, codes)))
 
     outcomes = run_virtual(go())
@@ -126,9 +144,14 @@ def _figures(
         "requests": len(journal),
         "faults": sum(1 for e in journal if e.fault is not None),
         "resends_refused": journal.count(WriteEffect.DUPLICATE_REJECTED),
+        "held": sum(1 for e in journal if e.fault in (FaultKind.HELD, FaultKind.HELD_DROP)),
         "max_window": _max_window(times),
     }
     print(f"bulk chaos: {figures}")
+    # Settle before resend: no write that landed is ever sent again (the API refuses a resent
+    # signup as a duplicate, and would record a resent action twice).
+    assert figures["resends_refused"] == 0, figures
+    assert figures["held"] > 0, figures
     if rate is not None:
         assert figures["max_window"] <= rate.rate + rate.burst, figures
     return figures
@@ -137,13 +160,15 @@ def _figures(
 def test_signups_chaos() -> None:
     """2,000 signups, 20% mixed faults, no rate limit: every row once, nothing twice."""
     figures = _run_signups(2_000, None)
-    assert figures["statuses"]["ok"] >= 1_900
+    # Not 100%: a write whose body trickles without end is cut by the deadline, and a settled
+    # read hit by a fault cannot tell: those rows end unknown, never resent.
+    assert figures["statuses"]["ok"] >= 1_850
 
 
 def test_actions_chaos() -> None:
     """2,000 specific actions, 20% mixed faults, no rate limit: every row once, nothing twice."""
     figures = _run_actions(2_000, None)
-    assert figures["statuses"]["ok"] >= 1_900
+    assert figures["statuses"]["ok"] >= 1_850
 
 
 def test_signups_rate_window() -> None:
@@ -161,11 +186,36 @@ def test_actions_rate_window_no_burst() -> None:
 def test_signups_20k_chaos_rate_limited() -> None:
     """The full run: 20,000 signups, 20% mixed faults, at 200/s (burst 1)."""
     figures = _run_signups(20_000, ia.RateLimit(200.0, burst=1), seed=5)
-    assert figures["statuses"]["ok"] >= 19_000
+    assert figures["statuses"]["ok"] >= 18_500
 
 
 @pytest.mark.slow
 def test_actions_20k_chaos_rate_limited() -> None:
     """The full run: 20,000 specific actions, 20% mixed faults, at 200/s (burst 1)."""
     figures = _run_actions(20_000, ia.RateLimit(200.0, burst=1), seed=6)
-    assert figures["statuses"]["ok"] >= 19_000
+    assert figures["statuses"]["ok"] >= 18_500
+
+
+def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
+    """4 workers, the first 4 writes fail ambiguously: the other 96 rows are sent while those
+    wait out their settle window, and all 4 are settled by shared scans, not 4 each."""
+    emulator = make_emulator()
+    emulator.inject_faults(["http_5xx_before"] * 4, method="newSignup")
+    settle = 10.0
+
+    async def go() -> list[Any]:
+        retry = attrs.evolve(NO_WAIT, settle=settle)
+        async with emulator.client(retry=retry, max_concurrency=4) as client:
+            return await _drain(client.bulk_new_signups(_signups(100), concurrency=4))
+
+    outcomes = run_virtual(go())
+    assert sorted(o.status.value for o in outcomes) == ["ok"] * 100
+    writes = emulator.journal.entries("newSignup")
+    first = writes[0].at
+    # Every fresh row went out before the parked rows' settle window ended...
+    fresh = [e for e in writes if e.fault is None and e.params["email"] not in {
+        w.params["email"] for w in writes[:4]}]  # fmt: skip
+    assert len(fresh) == 96 and max(e.at for e in fresh) < first + settle
+    # ...the 4 parked rows were resent after it, and their scans were shared.
+    assert len(writes) == 104
+    assert len(emulator.journal.entries("referrers")) <= 3

@@ -9,8 +9,13 @@ Three tables, one cell per (endpoint, fault):
 A cell reads ``<outcome> <W>+<R>``: the outcome (``ok``; ``reconciled``: a write proven landed
 by a read; or the SDK error raised), ``W`` the requests the emulator journalled for the
 endpoint and ``R`` those of the reconciling read (``referrerStats`` for a signup,
-``specificActionSignups`` for an action). The journal counts every attempt, including those
-the in-process transport turned into a connect error. Retries never sleep (``NO_WAIT``).
+``referrers`` for a signup, ``specificActionSignups`` for an action): after an ambiguous
+failure an early read (which can only prove "landed") and, if it found nothing, the settled
+read ``NO_WAIT.settle`` later that may prove "not landed". The journal counts every attempt,
+including those the in-process transport turned into a connect error. Retries never sleep
+(``NO_WAIT``); in the ``always`` table R is an upper bound (an early read is skipped when a
+scan ran less than ``EARLY_MIN_GAP`` before). The client's read timeout is ``READ_TIMEOUT``, so a ``held`` write is processed
+after the client gave up, and before its settled read.
 """
 
 from __future__ import annotations
@@ -43,7 +48,13 @@ FAULTS: dict[str, Fault] = {
     "error_body": Fault(K.ERROR_BODY),
     "drop_before": Fault(K.DROP_BEFORE),
     "drop_after": Fault(K.DROP_AFTER),
+    "held": Fault(K.HELD, delay=0.25),
+    "held_drop": Fault(K.HELD_DROP, delay=0.25),
+    "trickle_forever": Fault(K.TRICKLE_FOREVER, delay=0.5),
+    "html_path_page": Fault(K.HTML_PATH_PAGE),
 }
+#: The matrix client's read timeout: ``held`` (0.25 s) outlasts it, the settle window does not.
+READ_TIMEOUT = 0.2
 
 # The expected outcomes. Columns: a read endpoint (all five behave alike), newSignup,
 # newSpecificAction. A "5xx" row stands for 500, 502, 503 and 504.
@@ -53,16 +64,20 @@ connect_refused  ok 2                         ok 2+0                  ok 2+0
 connect_timeout  ok 2                         ok 2+0                  ok 2+0
 429_retry_after  ok 2                         ok 2+0                  ok 2+0
 429_bare         ok 2                         ok 2+0                  ok 2+0
-timeout_before   ok 2                         ok 2+1                  ok 2+1
-drop_before      ok 2                         ok 2+1                  ok 2+1
-5xx_before       ok 2                         ok 2+1                  ok 2+1
-null_body        ok 2                         ok 2+1                  ok 2+1
-html_page        ok 2                         ok 2+1                  ok 2+1
+timeout_before   ok 2                         ok 2+2                  ok 2+2
+drop_before      ok 2                         ok 2+2                  ok 2+2
+5xx_before       ok 2                         ok 2+2                  ok 2+2
+null_body        ok 2                         ok 2+2                  ok 2+2
+html_page        ok 2                         ok 2+2                  ok 2+2
+html_path_page   ok 2                         ok 2+2                  ok 2+2
 timeout_after    ok 2                         reconciled 1+1          reconciled 1+1
 drop_after       ok 2                         reconciled 1+1          reconciled 1+1
 5xx_after        ok 2                         reconciled 1+1          reconciled 1+1
 truncated_json   ok 2                         reconciled 1+1          reconciled 1+1
-error_body       APIError 1                   APIError 1+0            APIError 1+0
+trickle_forever  ok 2                         reconciled 1+1          reconciled 1+1
+held             ok 2                         reconciled 1+2          reconciled 1+2
+held_drop        ok 2                         reconciled 1+2          reconciled 1+2
+error_body       APIError 1                   APIError 1+1            APIError 1+0
 """
 
 ALWAYS = """
@@ -71,41 +86,50 @@ connect_refused  ConnectError 4               ConnectError 4+0                 C
 connect_timeout  RequestTimeoutError 4        RequestTimeoutError 4+0          RequestTimeoutError 4+0
 429_retry_after  RateLimitedError 4           RateLimitedError 4+0             RateLimitedError 4+0
 429_bare         RateLimitedError 4           RateLimitedError 4+0             RateLimitedError 4+0
-timeout_before   RequestTimeoutError 4        RequestTimeoutError 4+4          RequestTimeoutError 4+4
-drop_before      TransportError 4             TransportError 4+4               TransportError 4+4
-5xx_before       ServerError 4                ServerError 4+4                  ServerError 4+4
-null_body        EmptyResponseError 4         EmptyResponseError 4+4           EmptyResponseError 4+4
-html_page        MalformedResponseError 4     MalformedResponseError 4+4       MalformedResponseError 4+4
+timeout_before   RequestTimeoutError 4        RequestTimeoutError 4+8          RequestTimeoutError 4+8
+drop_before      TransportError 4             TransportError 4+8               TransportError 4+8
+5xx_before       ServerError 4                ServerError 4+8                  ServerError 4+8
+null_body        EmptyResponseError 4         EmptyResponseError 4+8           EmptyResponseError 4+8
+html_page        MalformedResponseError 4     MalformedResponseError 4+8       MalformedResponseError 4+8
+html_path_page   MalformedResponseError 4     MalformedResponseError 4+8       MalformedResponseError 4+8
 timeout_after    RequestTimeoutError 4        reconciled 1+1                   reconciled 1+1
 drop_after       TransportError 4             reconciled 1+1                   reconciled 1+1
 5xx_after        ServerError 4                reconciled 1+1                   reconciled 1+1
 truncated_json   MalformedResponseError 4     reconciled 1+1                   reconciled 1+1
-error_body       APIError 1                   APIError 1+0                     APIError 1+0
+trickle_forever  RequestTimeoutError 4        reconciled 1+1                   reconciled 1+1
+held             RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
+held_drop        RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
+error_body       APIError 1                   APIError 1+1                     APIError 1+0
 """
 
-# Writes only; every reconciling read meets a 503 (so it fails after its own 4 attempts).
+# Writes only; every reconciling read meets a 503 (so it fails after its own 4 attempts, both
+# the early read and the settled one).
 UNKNOWN = """
 fault            newSignup                        newSpecificAction
 connect_refused  ok 2+0                           ok 2+0
 connect_timeout  ok 2+0                           ok 2+0
 429_retry_after  ok 2+0                           ok 2+0
 429_bare         ok 2+0                           ok 2+0
-timeout_before   WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-drop_before      WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-5xx_before       WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-null_body        WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-html_page        WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-timeout_after    WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-drop_after       WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-5xx_after        WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-truncated_json   WriteOutcomeUnknownError 1+4     WriteOutcomeUnknownError 1+4
-error_body       APIError 1+0                     APIError 1+0
+timeout_before   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+drop_before      WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+5xx_before       WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+null_body        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+html_page        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+html_path_page   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+timeout_after    WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+drop_after       WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+5xx_after        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+truncated_json   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+trickle_forever  WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+held             WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+held_drop        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+error_body       APIError 1+4                     APIError 1+0
 """
 
 READS = ("referrerStats", "campaignStats", "referrers", "rewards", "specificActionSignups")
 WRITES = ("newSignup", "newSpecificAction")
 ENDPOINTS = READS + WRITES
-RECONCILER = {"newSignup": "referrerStats", "newSpecificAction": "specificActionSignups"}
+RECONCILER = {"newSignup": "referrers", "newSpecificAction": "specificActionSignups"}
 
 
 def _parse(table: str, columns: tuple[str, ...]) -> dict[tuple[str, str], str]:
@@ -147,6 +171,7 @@ def _cells(mode: str) -> list[Any]:
 def test_tables_cover_every_fault_and_endpoint() -> None:
     """Each table has a cell for every endpoint it applies to and every fault kind."""
     assert {f.kind for f in FAULTS.values()} >= set(FaultKind) - {K.LATENCY, K.SLOW_TRICKLE}
+    assert READ_TIMEOUT < FAULTS["held"].delay < READ_TIMEOUT + NO_WAIT.settle  # type: ignore[operator]
     assert len(TABLES["once"]) == len(TABLES["always"]) == len(ENDPOINTS) * len(FAULTS)
     assert len(TABLES["unknown"]) == len(WRITES) * len(FAULTS)
 
@@ -180,7 +205,7 @@ async def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
         emulator.inject_fault(Fault(K.HTTP_5XX_BEFORE), method=RECONCILER[endpoint], times=None)
     outcome, counts = expected.split()
     writes, _, reads = counts.partition("+")
-    async with emulator.client(retry=NO_WAIT) as client:
+    async with emulator.client(retry=NO_WAIT, timeout=READ_TIMEOUT) as client:
         result: Any = None
         error: BaseException | None = None
         try:
@@ -201,7 +226,11 @@ async def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
     assert seen == int(writes), f"{endpoint}: {seen} requests, expected {writes}"
     if endpoint in WRITES:
         read = RECONCILER[endpoint]
-        assert len(journal.entries(read)) == int(reads)
+        made = len(journal.entries(read))
+        # Early reads are skipped when a scan ran less than EARLY_MIN_GAP before (real time):
+        # R is exact for one ambiguous failure, an upper bound after several.
+        assert made == int(reads) if mode != "always" else made <= int(reads), (made, reads)
+        assert (made > 0) == (int(reads) > 0)
         # Never a duplicate: at most one write landed, exactly one when it succeeded.
         assert journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
         landed = [e for e in journal.entries(endpoint) if e.effect is not WriteEffect.NONE]
@@ -234,20 +263,20 @@ async def test_cell_unknown(endpoint: str, fid: str, expected: str) -> None:
     await _run_cell("unknown", endpoint, fid, expected)
 
 
-async def test_refused_resend_of_a_landed_signup_is_reconciled() -> None:
-    """Regression (found by bulk chaos): the write lands but its answer is lost, the reconciling
-    read meets a spurious error body (read as "no such participant"), so the signup is resent
-    and refused as a duplicate: the SDK reconciles again and reports the signup, reconciled."""
+async def test_a_spurious_error_body_on_the_reconciling_read_causes_no_resend() -> None:
+    """Regression (found by bulk chaos): the write lands but its answer is lost and the early
+    reconciling read meets a spurious error body. A list read's error body is a failed read,
+    not "absent": the settled read finds the signup, which is never resent."""
     emulator = make_emulator()
     emulator.inject_fault("drop_after", method="newSignup")
-    emulator.inject_fault("error_body", method="referrerStats")
+    emulator.inject_fault("error_body", method="referrers")
     async with emulator.client(retry=NO_WAIT) as client:
         signup = await client.new_signup("zed@example.com")
     assert signup.reconciled and signup.email == "zed@example.com"
     assert [(e.method, e.effect.value) for e in emulator.journal] == [
         ("newSignup", "participant_created"),
-        ("referrerStats", "none"),
-        ("newSignup", "duplicate_rejected"),
+        ("referrers", "none"),
+        ("referrers", "none"),
         ("referrerStats", "none"),
     ]
 
@@ -257,10 +286,13 @@ async def test_refused_resend_of_a_landed_signup_is_reconciled() -> None:
 LOOPBACK = [
     ("newSignup", Fault(K.HTTP_5XX_AFTER, status=502), "reconciled 1+1"),
     ("newSignup", Fault(K.DROP_AFTER), "reconciled 1+1"),
-    ("newSignup", Fault(K.DROP_BEFORE), "ok 2+1"),
+    ("newSignup", Fault(K.DROP_BEFORE), "ok 2+2"),
+    ("newSignup", Fault(K.HELD_DROP, delay=0.55), "reconciled 1+2"),
+    ("newSpecificAction", Fault(K.HELD, delay=0.55), "reconciled 1+2"),
+    ("referrerStats", Fault(K.HTML_PATH_PAGE), "ok 2"),
     ("newSignup", Fault(K.TIMEOUT_AFTER, delay=5.0), "reconciled 1+1"),
     ("newSpecificAction", Fault(K.TRUNCATED_JSON), "reconciled 1+1"),
-    ("newSpecificAction", Fault(K.CONNECT_REFUSED), "ok 2+1"),  # a drop on loopback
+    ("newSpecificAction", Fault(K.CONNECT_REFUSED), "ok 2+2"),  # a drop on loopback
     ("referrers", Fault(K.TIMEOUT_BEFORE, delay=5.0), "ok 2"),
     ("campaignStats", Fault(K.HTML_PAGE, status=502), "ok 2"),
     ("rewards", Fault(K.HTTP_429, retry_after="0"), "ok 2"),

@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import contextlib
 import json
+import unicodedata
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,29 @@ short = st.text(
 long_texts = st.builds(lambda s, n: (s or "x")[:4] * n, short, st.integers(1, 400))
 values = short
 nonblank = values.filter(lambda s: s.strip() != "")
-emails = st.builds(lambda a, b: f"{a}@{b}", nonblank.filter(lambda s: "@" not in s), nonblank)
+
+
+def _email_part(text: str) -> str:
+    # What an email may hold (the SDK refuses whitespace, control characters and a second @):
+    # every other hostile character stays.
+    return "".join(
+        ch
+        for ch in text
+        if not ch.isspace() and ch != "@" and unicodedata.category(ch) not in ("Cc", "Cf")
+    )
+
+
+email_parts = values.map(_email_part).filter(bool)
+emails = st.builds(lambda a, b: f"{a}@{b}", email_parts, email_parts)
+#: Emails refused before sending: whitespace or a control character anywhere, or a second @.
+bad_emails = st.builds(
+    lambda a, bad, b, where: (f"{bad}{a}@{b}", f"{a}{bad}@{b}", f"{a}@{b}{bad}")[where],
+    email_parts,
+    st.sampled_from([" ", "\t", "\n", "\r", "\x00", "\x1b", "\x7f", "\u00a0", "\u2028",
+                     "\u200b", "\ufeff", "@"]),
+    email_parts,
+    st.integers(0, 2),
+)  # fmt: skip
 
 
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -102,6 +125,22 @@ def test_action_and_read_params_arrive_exactly(
         "referrer_code": referrer_code,
     }  # fmt: skip
     assert stats_entry.params == {"campaign_id": "2605", "email": email}
+
+
+@FAST
+@given(email=bad_emails)
+def test_a_malformed_email_is_refused_before_sending(email: str) -> None:
+    """Whitespace, a control character or a second @ anywhere: InvalidRequestError, nothing sent."""
+    emulator = make_emulator()
+
+    async def go() -> None:
+        async with emulator.client(retry=None) as client:
+            for call in (client.new_signup(email), client.referrer_stats(email)):
+                with pytest.raises(ia.InvalidRequestError, match="email"):
+                    await call
+
+    _run(go)
+    assert len(emulator.journal) == 0
 
 
 def test_url_over_the_limit_is_an_invalid_request() -> None:

@@ -30,7 +30,7 @@ from _support import (
 )
 from click.testing import CliRunner
 from helpers import run_virtual
-from test_fault_matrix import ENDPOINTS, FAULTS, RECONCILER, WRITES, _call, _setup
+from test_fault_matrix import ENDPOINTS, FAULTS, READ_TIMEOUT, RECONCILER, WRITES, _call, _setup
 
 import irefer_async as ia
 from irefer_async.cli import cli
@@ -104,7 +104,7 @@ async def test_fault_errors_are_clean(mode: str) -> None:
             emulator.inject_fault(fault, method=endpoint, times=None if mode == "always" else 1)
             if mode == "unknown":
                 emulator.inject_fault("drop_before", method=RECONCILER[endpoint], times=None)
-            client = emulator.client(retry=NO_WAIT)
+            client = emulator.client(retry=NO_WAIT, timeout=READ_TIMEOUT)
             async with client:
                 try:
                     results.append(await _call(client, endpoint, code)())

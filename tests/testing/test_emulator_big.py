@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import itertools
 import json
 from typing import Any
 
@@ -128,3 +131,109 @@ def test_hidden_participants_are_left_out_of_a_streamed_list_too() -> None:
     assert len(emails) == wire.STREAM_ROWS + 3
     assert "seeded7@example.com" not in emails and "seeded2001@example.com" not in emails
     assert emails[0] == f"seeded{wire.STREAM_ROWS + 4}@example.com"  # newest first, from 0
+
+
+def _built(emulator: Emulator) -> int:
+    """How many referrers rows the emulator has encoded so far."""
+    cache = emulator._campaign(None).wire_cache.get("referrers", [])
+    return sum(prefix is not None for prefix in cache)
+
+
+@pytest.mark.parametrize("hide", [False, True])
+def test_a_streamed_referrers_body_builds_its_rows_chunk_by_chunk(hide: bool) -> None:
+    """The first chunk goes out having encoded its own rows only, not the whole campaign."""
+    emulator = Emulator(seed=3)
+    emulator.seed_participants(wire.STREAM_ROWS * 5)
+    if hide:
+        emulator.hide_participants([f"seeded{wire.STREAM_ROWS * 5 - 2}@example.com"])
+    body = wire.referrers(emulator._campaign(None))
+    assert isinstance(body, wire.StreamedBody)
+    assert _built(emulator) == 0
+    chunks = body.chunks()
+    assert next(chunks) == b"["
+    first = next(chunks)
+    assert 0 < _built(emulator) <= 2 * wire._CHUNK_ROWS
+    newest = f'"email":"seeded{wire.STREAM_ROWS * 5 - 1}@example.com"'.encode()
+    assert newest in first.split(b"},{")[0]  # newest first
+    rows = json.loads(b"".join([b"[", first, *chunks]))
+    assert len(rows) == wire.STREAM_ROWS * 5 - hide
+    assert _built(emulator) == wire.STREAM_ROWS * 5 - hide
+    assert (
+        bytes(wire.referrers(emulator._campaign(None)))
+        == json.dumps(rows, separators=(",", ":")).replace("/", "\\/").encode()
+    )  # the cached rows make the same bytes
+
+
+async def _max_stall_while_streaming(emulator: Emulator) -> tuple[float, int]:
+    """Stream referrers in process while a ticker runs; return its longest gap and the bytes."""
+    loop = asyncio.get_running_loop()
+    gaps: list[float] = []
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        last = loop.time()
+        while not stop.is_set():
+            await asyncio.sleep(0.001)
+            now = loop.time()
+            gaps.append(now - last)
+            last = now
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.01)
+    params = {"campaign_id": DEFAULT_CAMPAIGN_ID, "api_key": DEFAULT_API_KEY}
+    size = 0
+    async with (
+        httpx.AsyncClient(transport=emulator.transport(), base_url=BASE) as http,
+        http.stream("GET", "referrers", params=params) as response,
+    ):
+        async for chunk in response.aiter_raw():
+            size += len(chunk)
+    stop.set()
+    await task
+    return max(gaps), size
+
+
+@pytest.mark.slow
+async def test_streaming_100k_referrers_never_stalls_the_loop() -> None:
+    """First list request after seeding 100,000 rows: no tick of the loop waits over 50 ms."""
+    emulator = Emulator(seed=3)
+    emulator.seed_participants(100_000)
+    stall, size = await _max_stall_while_streaming(emulator)
+    assert size > 100_000 * 100
+    assert stall < 0.05, f"the loop stalled {stall * 1000:.0f} ms"
+
+
+async def test_the_asgi_front_yields_to_the_loop_between_chunks() -> None:
+    """A server's send() need not yield (uvicorn's does not until its buffer is full): the app
+    lets other tasks run between the chunks it makes."""
+    emulator = Emulator(seed=3)
+    emulator.seed_participants(wire.STREAM_ROWS * 2)
+    ticks = 0
+    seen: list[int] = []
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0)
+            ticks += 1
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:  # never suspends
+        if message["type"] == "http.response.body":
+            seen.append(ticks)
+
+    query = f"campaign_id={DEFAULT_CAMPAIGN_ID}&api_key={DEFAULT_API_KEY}".encode()
+    path = BASE.split("irefer.test", 1)[1] + "referrers"
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": query}
+    task = asyncio.create_task(ticker())
+    try:
+        await emulator.app(scope, receive, send)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert len(seen) > 5
+    # (the ticker first runs when the app first yields: after its first chunk)
+    assert all(later > earlier for earlier, later in itertools.pairwise(seen[1:]))

@@ -209,6 +209,9 @@ def test_applies_write_table() -> None:
         "drop_after",
         "timeout_after",
         "slow_trickle",
+        "held",
+        "held_drop",
+        "trickle_forever",
     }
 
 

@@ -1,0 +1,272 @@
+"""Shared reconciling reads: one list scan answers every pending write of a campaign.
+
+A write that failed ambiguously asks a :class:`Board` (one per list endpoint and campaign)
+whether a row with its key exists: ``await board.lookup(key, not_before)``. The board runs
+one scan at a time (single-flight) and every scan answers every pending lookup at once:
+
+* a row with the key, in any scan, proves the write **landed** (the row is returned);
+* the absence of the key proves **not landed** only in a scan that *started* at or after
+  the lookup's ``not_before`` (the failed attempt's end plus the settle window): a read
+  taken while the server may still be processing the write proves nothing.
+
+Lookups not yet due stay pending and are answered by a later scan. Scans run when a lookup
+falls due, and also early (a scan may prove "landed" before the window ends), at most
+once per nine scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``); scans that
+settle lookups run at most every other scan duration (the lookups falling due meanwhile wait
+and batch), so scanning takes at most about half the time whatever the number of pending
+writes. A failed scan
+fails only the lookups that were due; the others wait for the next one.
+
+The scan itself is a small interface (:data:`ScanRows`): the client supplies it (the whole
+list's raw rows, and the server's clock from the ``Date`` header). The board never builds
+models: it only reads the key fields of each row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import math
+import time
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from contextvars import ContextVar
+from typing import Any
+
+from ._deadline import current_deadline
+from ._errors import DeadlineExceededError, IReferError
+
+__all__ = [
+    "EARLY_GAP",
+    "EARLY_MIN_GAP",
+    "PARKING",
+    "Board",
+    "ScanRows",
+    "Sighting",
+    "parse_http_date",
+    "parse_row_time",
+]
+
+#: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
+#: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
+PARKING: ContextVar[Callable[[], None] | None] = ContextVar("irefer_async_parking", default=None)
+#: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
+ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
+#: An early scan (one that cannot prove "not landed") waits this many scan durations...
+EARLY_GAP = 9.0
+#: ... and at least this many seconds after the previous scan (a failed one included).
+EARLY_MIN_GAP = 0.1
+
+
+class Sighting:
+    """A row found by a scan, with the clocks needed to date it."""
+
+    __slots__ = ("loop_time", "row", "server_time")
+
+    def __init__(self, row: Mapping[str, Any], server_time: float, loop_time: float) -> None:
+        #: The raw row, as the API sent it.
+        self.row = row
+        #: The server's clock (epoch seconds) when it answered the scan.
+        self.server_time = server_time
+        #: The event loop's clock when the scan's answer arrived.
+        self.loop_time = loop_time
+
+    def server_time_at(self, loop_time: float) -> float:
+        """Estimate the server's clock at an earlier instant of the loop's clock."""
+        return self.server_time - (self.loop_time - loop_time)
+
+
+class _Lookup:
+    __slots__ = ("future", "key", "not_before", "seen")
+
+    def __init__(
+        self, key: Hashable, not_before: float, future: asyncio.Future[Sighting | None]
+    ) -> None:
+        self.key = key
+        self.not_before = not_before
+        self.future = future
+        self.seen = False  # covered by a scan that started after it was made
+
+
+class Board:
+    """The pending lookups of one list endpoint in one campaign, and the scans answering them."""
+
+    def __init__(self, scan: ScanRows, key_of: Callable[[Mapping[str, Any]], Hashable]) -> None:
+        self._scan = scan
+        self._key_of = key_of
+        self._pending: dict[Hashable, list[_Lookup]] = {}
+        self._driver: asyncio.Task[None] | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._next_early = -math.inf
+        self._next_settled = -math.inf
+        #: Scans run so far (for tests and benchmarks).
+        self.scans = 0
+        #: Rows read by those scans.
+        self.rows_read = 0
+        #: Seconds of the loop's clock spent between a scan's start and its last row.
+        self.scan_time = 0.0
+
+    async def aclose(self) -> None:
+        """Stop scanning: pending lookups fail as of unknown outcome (the client is closing)."""
+        driver = self._driver
+        if driver is not None and not driver.done():
+            driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driver
+        for entries in self._pending.values():
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.cancel()
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._pending.values())
+
+    async def lookup(self, key: Hashable, not_before: float) -> Sighting | None:
+        """Return the row with ``key`` (landed) or None (not landed, settled).
+
+        Bounded by the current call's deadline: raises :class:`DeadlineExceededError` when no
+        scan could answer in time (a write must then be reported as of unknown outcome).
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Sighting | None] = loop.create_future()
+        entry = _Lookup(key, not_before, future)
+        self._pending.setdefault(key, []).append(entry)
+        self._kick()
+        if not_before > loop.time():
+            park = PARKING.get()
+            if park is not None:
+                park()
+        deadline = current_deadline()
+        remaining = math.inf if deadline is None else deadline.remaining()
+        try:
+            if math.isinf(remaining):
+                return await asyncio.shield(entry.future)
+            return await asyncio.wait_for(asyncio.shield(entry.future), max(remaining, 0.0))
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._forget(entry)
+        raise DeadlineExceededError(
+            "the call's deadline passed before a settled read could tell whether it landed",
+            method=None,
+            sent=True,
+        )
+
+    def _forget(self, entry: _Lookup) -> None:
+        if not entry.future.done():
+            entry.future.cancel()
+        entries = self._pending.get(entry.key)
+        if entries is not None and entry in entries:
+            entries.remove(entry)
+            if not entries:
+                del self._pending[entry.key]
+
+    def _kick(self) -> None:
+        if self._wakeup is not None:
+            self._wakeup.set()
+        if self._driver is None or self._driver.done():
+            self._wakeup = asyncio.Event()
+            self._driver = asyncio.get_running_loop().create_task(self._drive())
+
+    async def _drive(self) -> None:
+        loop = asyncio.get_running_loop()
+        wakeup = self._wakeup
+        assert wakeup is not None
+        while True:
+            entries = [e for es in self._pending.values() for e in es if not e.future.done()]
+            if not entries:
+                return
+            now = loop.time()
+            due = min(e.not_before for e in entries)
+            unseen = any(not e.seen for e in entries)
+            # Settled scans at most every other scan duration: the lookups due meanwhile batch.
+            due = max(due, self._next_settled)
+            wake_at = min(due, max(self._next_early, now)) if unseen else due
+            if wake_at > now:
+                wakeup.clear()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wakeup.wait(), wake_at - now)
+                continue
+            await self._scan_once(loop, entries)
+            await asyncio.sleep(0)  # let the answered lookups run before the next round
+
+    async def _scan_once(  # noqa: PLR0912 - one scan's three outcomes, kept together
+        self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]
+    ) -> None:
+        started = loop.time()
+        self.scans += 1
+        try:
+            rows, server_time = await self._scan()
+            arrived = loop.time()
+            when = time.time() if server_time is None else server_time
+            key_of = self._key_of
+            pending = self._pending
+            count = 0
+            for row in rows:
+                count += 1
+                key = key_of(row)
+                found = pending.get(key)
+                if found:
+                    sighting = Sighting(row, when, arrived)
+                    for entry in found:
+                        if not entry.future.done():
+                            entry.future.set_result(sighting)
+        except IReferError as exc:
+            for entry in entries:
+                if entry.not_before <= started and not entry.future.done():
+                    entry.future.set_exception(exc)
+            self._next_early = self._early_after(loop, started)
+            return
+        except Exception as exc:  # a bug: fail every lookup rather than leave it hanging
+            for entry in entries:
+                if not entry.future.done():
+                    entry.future.set_exception(exc)
+            self._next_early = self._early_after(loop, started)
+            return
+        ended = loop.time()
+        self.rows_read += count
+        self.scan_time += ended - started
+        self._next_early = self._early_after(loop, started)
+        self._next_settled = ended + (ended - started)
+        for entry in entries:
+            if entry.future.done():
+                continue
+            if entry.not_before <= started:
+                entry.future.set_result(None)  # settled and absent: not landed
+            else:
+                entry.seen = True
+
+    @staticmethod
+    def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
+        ended = loop.time()
+        return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """Parse an HTTP ``Date`` header into epoch seconds, or None."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def parse_row_time(value: object) -> float | None:
+    """Parse a row's ``created_at`` (``2018-06-15T16:11:45Z`` or ``2018-06-15 16:11:45``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    text = value.strip().replace(" ", "T")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
