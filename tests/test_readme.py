@@ -128,7 +128,7 @@ def test_readme_quickstart_runs_twice_against_the_emulator(
         assert run.returncode == 0, run.stdout + run.stderr
     assert "signed up Ann, referral code" in runs[0].stdout
     assert "not signed up:" in runs[1].stdout
-    assert "already signed up" in runs[1].stdout
+    assert "already a participant" in runs[1].stdout
     assert "ann@example.com 0" in runs[1].stdout
 
 

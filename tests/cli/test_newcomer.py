@@ -244,7 +244,7 @@ def test_cli_shows_what_an_err_401_may_mean(
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 1
     (record,) = [json.loads(line) for line in (workdir / "s.csv.results.jsonl").open()]
-    assert "already signed up" in record["error"]
+    assert "already a participant" in record["error"]  # DuplicateSignupError
 
 
 def test_no_default_rate_limit_against_a_loopback_emulator() -> None:
