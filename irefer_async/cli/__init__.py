@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
 import click
 from rich.console import Console
 
@@ -170,6 +171,10 @@ def import_options(func: F) -> F:
                      help="Ledger for --resume [default: RESULTS.ledger.sqlite]."),
         click.option("--resume", is_flag=True,
                      help="Continue an import: skip finished rows, settle in-flight ones."),
+        click.option("--settle", type=click.FloatRange(0), default=None,
+                     help="Seconds a write may still be processing after its request failed "
+                          "ambiguously; only a read started this long after it can prove it "
+                          "did not land [default: 10]."),
         click.option("--progress", type=click.Choice(["auto", "bar", "json", "none"]),
                      default="auto", show_default=True,
                      help="Progress display: a bar on a terminal, JSON lines on stderr otherwise."),
@@ -189,7 +194,10 @@ def _import(kind: str, file: Path, **kw: Any) -> None:
     options = ImportOptions(
         kind=kind,
         path=file,
-        target=_make_target(kw["emulator"], kw["base_url"], kw["campaign_id"], kw["timeout"]),
+        target=attrs.evolve(
+            _make_target(kw["emulator"], kw["base_url"], kw["campaign_id"], kw["timeout"]),
+            settle=kw["settle"],
+        ),
         concurrency=kw["concurrency"],
         rate=rate,
         dry_run=kw["dry_run"],

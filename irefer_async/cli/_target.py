@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._client import IReferClient
+from .._client import DEFAULT_RETRY, IReferClient
 from .._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -59,6 +59,8 @@ class Target:
     campaign_id: str | None = None
     #: Seconds per HTTP request (``--timeout``); None keeps the client's default.
     timeout: float | None = None
+    #: Settle window of write safety (``--settle``); None keeps the client's default.
+    settle: float | None = None
 
 
 def build_client(
@@ -80,6 +82,9 @@ def build_client(
         options["max_concurrency"] = concurrency
     if target.timeout is not None:
         options["timeout"] = target.timeout
+    if target.settle is not None and not target.emulator:
+        # The embedded emulator's client already settles in 0.1 s (it answers once processed).
+        options["retry"] = attrs.evolve(DEFAULT_RETRY, settle=target.settle)
     if target.campaign_id is not None:
         options["campaign_id"] = target.campaign_id
     if target.emulator:

@@ -45,6 +45,9 @@ def _cli(emulator: EmulatorProcess, csv: Path, results: Path, *, resume: bool) -
         "--base-url", emulator.url, "--concurrency", "16", "--rate", "0",
         "--progress", "none", "--results", str(results),
         "--ledger", str(results.with_suffix(".ledger.sqlite")),
+        # The emulator has processed a write when it answers or drops: no held-write fault
+        # here, so a short settle window is enough (the default 10 s is for real servers).
+        "--settle", "0.2",
         *(["--resume"] if resume else []),
     ]  # fmt: skip
 
