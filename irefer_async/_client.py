@@ -623,19 +623,7 @@ class IReferClient:
                 reconciled=True,
                 raw=row,
             )
-        return NewSignup(
-            campaign_name=stats.campaign_name,
-            email=stats.email,
-            confirmed=stats.confirmed,
-            referral_link=stats.referral_link,
-            referrer=sighting.row.get("referrer_email") or None,
-            reward_next=stats.reward_next,
-            reward_next_description=stats.reward_next_description,
-            reward_next_referrals_required=stats.reward_next_referrals_remaining,
-            rewards_offered=stats.rewards_offered,
-            reconciled=True,
-            raw=stats.raw,
-        )
+        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
 
     async def _action_landed(
         self, campaign: str | None, params: dict[str, str], not_before: float

@@ -44,6 +44,7 @@ __all__ = [
     "RowKey",
     "build_params",
     "check_campaign_id",
+    "signup_from_stats",
     "check_params",
 ]
 
@@ -226,14 +227,21 @@ class Endpoint(Generic[T]):
 
 
 def _signup_from_stats(params: Mapping[str, str], stats: m.ReferrerStats) -> m.NewSignup:
-    # referrerStats answered for this email, so the signup landed: report what a newSignup
-    # answer would have said (the referrer is not part of referrerStats' answer).
+    # referrerStats answered for this email, so the signup landed.
+    return signup_from_stats(stats)
+
+
+def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.NewSignup:
+    """Return what a newSignup answer would have said, from a landed signup's referrerStats.
+
+    ``referrer`` is not part of referrerStats' answer: pass it when another read showed it.
+    """
     return m.NewSignup(
         campaign_name=stats.campaign_name,
         email=stats.email,
         confirmed=stats.confirmed,
         referral_link=stats.referral_link,
-        referrer=None,
+        referrer=referrer,
         reward_next=stats.reward_next,
         reward_next_description=stats.reward_next_description,
         reward_next_referrals_required=stats.reward_next_referrals_remaining,
