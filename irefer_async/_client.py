@@ -69,11 +69,11 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._settle import Board, Sighting, parse_http_date, parse_row_time
+from ._settle import Board, Sighting, parse_row_time
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._stack import HttpStack
 from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
-from ._transport import Sender
+from ._transport import Sender, parse_http_date
 from ._write_safety import WriteState, guarded_write
 
 if TYPE_CHECKING:

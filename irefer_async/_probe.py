@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import enum
 import math
 import os
@@ -61,6 +60,7 @@ from ._errors import (
     ServerError,
     TransportError,
 )
+from ._transport import parse_http_date
 
 if TYPE_CHECKING:
     from ._client import IReferClient
@@ -697,10 +697,9 @@ def _timing_checks(exchanges: list[_Exchange], concurrency: int | None) -> list[
         )
     skews = []
     for x in answered:
-        date = x.headers.get("date")
-        if date:
-            with contextlib.suppress(TypeError, ValueError):
-                skews.append(email.utils.parsedate_to_datetime(date).timestamp() - x.received_at)
+        server_time = parse_http_date(x.headers.get("date"))
+        if server_time is not None:
+            skews.append(server_time - x.received_at)
     if not skews:
         checks.append(_check("timing.clock", _S, "no Date header to compare with"))
     else:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import email.utils
 import math
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
@@ -44,7 +43,6 @@ __all__ = [
     "Board",
     "ScanRows",
     "Sighting",
-    "parse_http_date",
     "parse_row_time",
 ]
 
@@ -241,19 +239,6 @@ class Board:
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
         ended = loop.time()
         return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
-
-
-def parse_http_date(value: str | None) -> float | None:
-    """Parse an HTTP ``Date`` header into epoch seconds, or None."""
-    if not value:
-        return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
 
 
 def parse_row_time(value: object) -> float | None:

@@ -38,10 +38,23 @@ from ._redact import Redactor
 from ._stack import Stack, stack_of, trusts
 from ._version import __version__
 
-__all__ = ["USER_AGENT", "ListBody", "Sender", "parse_retry_after"]
+__all__ = ["USER_AGENT", "ListBody", "Sender", "parse_http_date", "parse_retry_after"]
 
 #: The SDK's User-Agent header.
 USER_AGENT = f"irefer-async/{__version__}"
+
+
+def parse_http_date(value: str | None) -> float | None:
+    """Parse an HTTP ``Date`` header into epoch seconds, or None."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -52,13 +65,10 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     try:
         seconds = float(text)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
+        when = parse_http_date(text)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+        seconds = when - (now or dt.datetime.now(dt.timezone.utc)).timestamp()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
