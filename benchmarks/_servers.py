@@ -31,6 +31,7 @@ __all__ = [
     "list_body",
     "pin_client",
     "server_cpu",
+    "use_nodelay",
 ]
 
 _STATS: dict[str, Any] = {
@@ -151,8 +152,9 @@ async def list_body(emulator: Any, method: str) -> bytes:
     return bytes(outcome.body if outcome.stream is None else outcome.stream)
 
 
-def _run_emulator(participants: int = 0) -> None:
-    from irefer_async.testing import Emulator, _server  # noqa: PLC0415 - in the child only
+def use_nodelay() -> None:
+    """Serve the emulator with TCP_NODELAY on each connection (call in a server process)."""
+    from irefer_async.testing import _server  # noqa: PLC0415 - in the child only
 
     # uvicorn writes the head and the body of a response separately; without TCP_NODELAY,
     # Nagle's algorithm holds the body until the client's delayed ACK (40 ms a request).
@@ -169,6 +171,12 @@ def _run_emulator(participants: int = 0) -> None:
         return _NoDelay
 
     _server._protocol_class = nodelay_protocol
+
+
+def _run_emulator(participants: int = 0) -> None:
+    from irefer_async.testing import Emulator  # noqa: PLC0415 - in the child only
+
+    use_nodelay()
 
     async def main() -> None:
         emulator = Emulator(seed=0)

@@ -52,6 +52,7 @@ from . import _endpoints as ep
 from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
 from ._settle import PARKING
+from ._write_safety import RESUMED
 
 __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
@@ -71,6 +72,9 @@ __all__ = [
 
 #: Workers of a bulk run when neither ``concurrency=`` nor the client's cap says otherwise.
 DEFAULT_BULK_CONCURRENCY = 16
+#: An unordered run lets this many rows per worker wait out a settle window without holding a
+#: credit (beyond that a parked row keeps its credit, as in an ordered run): the memory bound.
+PARKED_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
@@ -319,6 +323,45 @@ class _Channel:
         self.free -= 1
 
 
+class _Turns:
+    """Rows being sent (parked rows not counted): at most ``concurrency`` at once.
+
+    A worker takes a turn before it reads a row and gives it back when the row's send ends;
+    a parked row gives its turn back and, to resend, takes one again ahead of the workers
+    waiting with new rows (`acquire` with ``first=True``). A released turn is handed to a
+    waiter directly, so a waiter woken is never overtaken.
+    """
+
+    __slots__ = ("_first", "_waiters", "free")
+
+    def __init__(self, turns: int) -> None:
+        self.free = turns
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def release(self) -> None:
+        for queue in (self._first, self._waiters):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the turn goes to this waiter
+                    return
+        self.free += 1
+
+    async def acquire(self, *, first: bool = False) -> None:
+        if self.free > 0:
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._first if first else self._waiters).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a turn while being cancelled: pass it on
+            raise
+
+
 class BulkRun(Generic[ReqT, ResT]):
     """A running bulk submission: ``async for outcome in run`` yields one outcome per row.
 
@@ -359,6 +402,9 @@ class BulkRun(Generic[ReqT, ResT]):
         self.ordered = ordered
         self._window = window if window is not None else max(2 * concurrency, 8)
         self._queue = _Channel(concurrency + self._window)
+        self._turns = _Turns(concurrency)
+        # Workers holding a turn (sending; see _Turns).
+        self._sending: set[int] = set()
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
         self._sync_it: Iterator[Any] | None = None
@@ -371,6 +417,9 @@ class BulkRun(Generic[ReqT, ResT]):
         # new worker and retires after its row; their slots are reused.
         self._parked: set[int] = set()
         self._free_slots: list[int] = []
+        # Parked workers whose row gave its credit back (unordered runs only), and the cap.
+        self._released: set[int] = set()
+        self._max_released = 0 if ordered else PARKED_PER_WORKER * concurrency
         self._live = 0
         self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
         self._started_at: float | None = None
@@ -563,10 +612,24 @@ class BulkRun(Generic[ReqT, ResT]):
         return index, row
 
     def _park(self, slot: int) -> None:
-        """Let another worker take rows while this one's row waits to be settled."""
+        """Let another worker take rows while this one's row waits to be settled.
+
+        In an unordered run the parked row also gives its credit back (up to
+        ``PARKED_PER_WORKER`` rows per worker), so rows waiting out settle windows never
+        starve the others of credits; it takes one again (`_retake`) when its reconciling
+        read answers, before any resend and before its outcome is put. An ordered run keeps
+        the credit: there the credits are also the reorder window, and outcomes after a
+        parked row wait for it, so releasing credits would let that buffer grow unbounded.
+        """
         if slot in self._parked or self._stopping:
             return
         self._parked.add(slot)
+        if slot in self._sending:  # waiting is not sending: the replacement may send
+            self._sending.discard(slot)
+            self._turns.release()
+        if len(self._released) < self._max_released:
+            self._released.add(slot)
+            self._queue.release()
         if self._free_slots:
             new = self._free_slots.pop()
         else:
@@ -581,10 +644,36 @@ class BulkRun(Generic[ReqT, ResT]):
         )
         self._workers.append(task)
 
+    def _retake(self, slot: int) -> None:
+        """A parked row that gave its credit back takes one again (see `_park`).
+
+        Taken at once, as a debt if none is free (``free`` may go below zero): the row is
+        already in memory and its outcome must not wait behind new rows; new rows then wait
+        until the consumer has caught up. So at most ``concurrency + window`` rows plus the
+        released parked rows (``PARKED_PER_WORKER * concurrency``) are ever held.
+        """
+        if slot in self._released:
+            self._released.discard(slot)
+            self._queue.free -= 1
+
+    async def _resume(self, slot: int, resend: bool) -> None:
+        """A parked row's reconciling read answered: its credit back, and a turn to resend.
+
+        The turn is taken ahead of new rows, so the resend waits for at most one send to end
+        (``guarded_write`` bounds the wait by the call's deadline).
+        """
+        self._retake(slot)
+        if resend and slot in self._parked and slot not in self._sending:
+            await self._turns.acquire(first=True)
+            self._sending.add(slot)
+
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
         # A row that must wait out a settle window parks: a new worker takes the next rows
-        # (memory stays bounded by the credits: a parked row holds its credit).
+        # (memory stays bounded: see _park and _retake; sends in flight: see _Turns).
         PARKING.set(lambda: self._park(slot))
+        RESUMED.set(lambda resend: self._resume(slot, resend))
+        turns = self._turns
+        sending = self._sending
         channel = self._queue
         put = channel.put
         counts = self._counts
@@ -597,13 +686,22 @@ class BulkRun(Generic[ReqT, ResT]):
                     channel.free -= 1
                 else:
                     await channel.acquire()
+                if turns.free > 0:
+                    turns.free -= 1
+                else:
+                    await turns.acquire()
+                sending.add(slot)
                 if self._stopping:
+                    sending.discard(slot)
+                    turns.release()
                     channel.release()
                     break
                 if sync_it is not None:  # fast path: no await to read a row
                     try:
                         row = next(sync_it)
                     except StopIteration:
+                        sending.discard(slot)
+                        turns.release()
                         channel.release()
                         break
                     index = self._next_index
@@ -611,6 +709,8 @@ class BulkRun(Generic[ReqT, ResT]):
                 else:
                     taken = await self._take()
                     if taken is None:
+                        sending.discard(slot)
+                        turns.release()
                         channel.release()
                         break
                     index, row = taken
@@ -628,6 +728,11 @@ class BulkRun(Generic[ReqT, ResT]):
                         outcome = BulkOutcome(index, request.key, request, status, None, exc, row)
                     else:
                         outcome = BulkOutcome(index, request.key, request, _OK, result, None, row)
+                if slot in sending:
+                    sending.discard(slot)
+                    turns.release()
+                if self._released:
+                    self._retake(slot)
                 current[slot] = None
                 counts[_STATUS_INDEX[outcome.status]] += 1
                 put(outcome)
@@ -648,6 +753,10 @@ class BulkRun(Generic[ReqT, ResT]):
                 put(_DONE)
 
     def _abandon(self, slot: int) -> None:
+        self._retake(slot)
+        if slot in self._sending:
+            self._sending.discard(slot)
+            self._turns.release()
         taken = self._current[slot]
         if taken is None:
             return

@@ -33,9 +33,13 @@ Which read reconciles which write is declared in the endpoint table
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import Any, Protocol, TypeVar
 
+from ._deadline import current_deadline
 from ._endpoints import Endpoint, Reconcile
 from ._errors import (
     APIError,
@@ -46,6 +50,7 @@ from ._errors import (
 )
 
 __all__ = [
+    "RESUMED",
     "Read",
     "Reconciler",
     "SharedReads",
@@ -57,6 +62,13 @@ __all__ = [
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: Set by a bulk worker: awaited when a write's reconciling read has answered (or failed), with
+#: whether the write is about to be resent; the row leaves its parking and takes back its bulk
+#: credit and, to resend, a turn to send (see ``_bulk.py``; ``_settle.PARKING`` is the other end).
+RESUMED: ContextVar[Callable[[bool], Awaitable[None]] | None] = ContextVar(
+    "irefer_async_resumed", default=None
+)
 
 #: ``reconcile(not_before, refused)``: the write's result if it landed, None if a read that
 #: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
@@ -185,14 +197,32 @@ async def guarded_write(
     try:
         landed = await reconcile(not_before, False)
     except DuplicateSignupError:
+        await _resumed(resend=False)
         raise
     except IReferError as exc:
         reconcile_error = exc
     else:
+        await _resumed(resend=landed is None)
         if landed is not None:
             return landed
         raise failure  # settled and absent: the retry layer may resend it
+    await _resumed(resend=False)
     # Raised outside the except block: no __context__ chain (it may carry a URL).
     raise WriteOutcomeUnknownError(
         method=method, params=params, last_error=failure, reconcile_error=reconcile_error
     )
+
+
+async def _resumed(*, resend: bool) -> None:
+    hook = RESUMED.get()
+    if hook is None:
+        return
+    deadline = current_deadline()
+    remaining = math.inf if deadline is None else deadline.remaining()
+    if not resend or math.isinf(remaining):
+        await hook(resend)
+        return
+    # Waiting for a turn to resend stays within the call's deadline; past it, the retry layer
+    # sends nothing more (the failure stands: settled, not landed).
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(hook(resend), max(remaining, 0.0))

@@ -1,0 +1,224 @@
+"""Parked rows (waiting out a settle window) and the bulk credits: the others keep flowing.
+
+A fake send plays write safety's part: a row that must wait out a settle window calls the
+``PARKING`` hook (as ``_settle.Board.lookup`` does), waits, calls the ``RESUMED`` hook (as
+``guarded_write`` does when its reconciling read answers) and then resends. All on a
+virtual-time loop, so the in-flight counts and finishing times are exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from helpers import API_KEY, LICENSE_KEY, run_virtual
+from slow_server import SlowServer
+
+import irefer_async as ia
+from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
+from irefer_async._bulk import new_signups
+from irefer_async._settle import PARKING
+from irefer_async._write_safety import RESUMED
+from irefer_async.testing import Emulator, WriteEffect
+
+CONCURRENCY = 4
+#: Credits of a run at this concurrency (the default window is 2 x concurrency, at least 8).
+CREDITS = CONCURRENCY + max(2 * CONCURRENCY, 8)
+SETTLE = 10.0
+SEND = 1.0
+
+
+class ParkingSender:
+    """Rows below ``parked`` fail ambiguously at once, park for ``SETTLE``, then resend."""
+
+    def __init__(self, parked: int) -> None:
+        self.parked = parked
+        self.active = 0  # sends in flight, parked rows not counted
+        self.most_active = 0
+        self.started: dict[int, float] = {}
+        self.finished: dict[int, float] = {}
+
+    async def _sending(self) -> None:
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            await asyncio.sleep(SEND)
+        finally:
+            self.active -= 1
+
+    async def send(self, request: NewSignupRequest) -> NewSignup:
+        loop = asyncio.get_running_loop()
+        index = int(request.email.split("@")[0][1:])
+        self.started[index] = loop.time()
+        if index < self.parked:
+            await asyncio.sleep(0)  # the ambiguous attempt fails at once
+            park = PARKING.get()
+            assert park is not None
+            park()
+            await asyncio.sleep(SETTLE)  # the settle window, then a scan finds nothing
+            resumed = RESUMED.get()
+            assert resumed is not None
+            await resumed(True)  # settled, not landed: it will be resent
+        await self._sending()  # the send (a resend for a parked row)
+        self.finished[index] = loop.time()
+        return NewSignup(campaign_name="c", email=request.email, confirmed=False, referral_link="x")
+
+
+class Rows:
+    """The input, counting the rows taken from it."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[NewSignupRequest]:
+        for i in range(self.n):
+            self.taken += 1
+            yield NewSignupRequest(f"u{i}@example.com")
+
+
+async def _run(
+    sender: ParkingSender, rows: Rows, *, ordered: bool
+) -> tuple[list[Any], int, float]:
+    """Drain a run; return the outcomes, the most rows held (taken, not yielded), the end."""
+    outcomes: list[Any] = []
+    held = 0
+    async with new_signups(sender.send, rows, concurrency=CONCURRENCY, ordered=ordered) as run:
+        async for outcome in run:
+            outcomes.append(outcome)
+            held = max(held, rows.taken - len(outcomes))
+    return outcomes, held, asyncio.get_running_loop().time()
+
+
+def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
+    """40 rows parked (more than the 12 credits): the others still run 4 at a time.
+
+    Before, each parked row kept its credit: once 12 were parked no row could be taken until
+    their settle window ended, and the 200 sends took 73 s instead of the 50 s that 4 at a
+    time allow.
+    """
+    sender = ParkingSender(parked=40)
+    rows = Rows(200)
+
+    async def go() -> tuple[list[Any], int, float, float]:
+        start = asyncio.get_running_loop().time()
+        outcomes, held, end = await _run(sender, rows, ordered=False)
+        return outcomes, held, start, end
+
+    outcomes, held, start, end = run_virtual(go())
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    assert all(o.status is BulkStatus.OK for o in outcomes)
+    # Full concurrency all along, never more: 200 sends x 1 s / 4 at a time = 50 s.
+    assert sender.most_active == CONCURRENCY
+    assert end - start == pytest.approx(200 * SEND / CONCURRENCY)
+    # The parked rows' resends went first once their window ended: 40 / 4 x 1 s after it.
+    resent_by = max(sender.finished[i] for i in range(40)) - start
+    assert resent_by == pytest.approx(SETTLE + 40 * SEND / CONCURRENCY, abs=SEND)
+    # Memory: the credits plus the parked rows (each holding no credit), never more.
+    assert held <= CREDITS + 40
+
+
+def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
+    """ordered=True: parked rows keep their credits (they are the reorder window too)."""
+    sender = ParkingSender(parked=40)
+    rows = Rows(200)
+    outcomes, held, _ = run_virtual(_run(sender, rows, ordered=True))
+    assert [o.index for o in outcomes] == list(range(200))
+    assert held <= CREDITS
+    assert sender.most_active <= CONCURRENCY
+
+
+def test_released_parked_rows_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``PARKED_PER_WORKER`` x concurrency parked rows, a parked row keeps its credit."""
+    monkeypatch.setattr(_bulk, "PARKED_PER_WORKER", 2)
+    sender = ParkingSender(parked=40)
+    rows = Rows(200)
+    outcomes, held, _ = run_virtual(_run(sender, rows, ordered=False))
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    assert held <= CREDITS + 2 * CONCURRENCY
+    assert held > CREDITS  # the 8 released ones were used
+
+
+def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
+    """aclose() while rows are parked: each one is an undelivered unknown, none is lost."""
+    sender = ParkingSender(parked=40)
+    rows = Rows(200)
+
+    async def go() -> tuple[list[Any], Any]:
+        yielded: list[Any] = []
+        run = new_signups(sender.send, rows, concurrency=CONCURRENCY)
+        async with run:
+            async for outcome in run:
+                yielded.append(outcome)
+                if len(yielded) == 20:
+                    break
+        return yielded, run
+
+    yielded, run = run_virtual(go())
+    undelivered = run.undelivered
+    indexes = [o.index for o in yielded] + [o.index for o in undelivered]
+    assert sorted(indexes) == list(range(rows.taken))
+    parked = [o for o in undelivered if o.index < 40]
+    assert len(parked) == 40 and all(o.status is BulkStatus.UNKNOWN for o in parked)
+    assert run.summary.total == rows.taken
+
+
+def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None:
+    """40 of 200 actions fail ambiguously, 20 of them before processing (more than the 12
+    credits): the 160 others are all sent before the parked rows' settle window ends; every
+    row once, no landed write resent."""
+    emulator = Emulator(seed=1)
+    code = emulator.add_participant("ref@example.com").code
+    kinds = ["http_5xx_before", "drop_before", "drop_after", "timeout_after"]
+    emulator.inject_faults(kinds * 10, method="newSpecificAction")
+    retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=SETTLE)
+
+    async def go() -> list[Any]:
+        rows = (ia.NewSpecificActionRequest(f"ext-{i}", "/dashboard", code) for i in range(200))
+        async with emulator.client(retry=retry, max_concurrency=CONCURRENCY) as client:
+            async with client.bulk_new_specific_actions(rows, concurrency=CONCURRENCY) as run:
+                return [outcome async for outcome in run]
+
+    outcomes = run_virtual(go())
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    assert all(o.status is BulkStatus.OK for o in outcomes)
+    writes = emulator.journal.entries("newSpecificAction")
+    first = writes[0].at
+    faulted = {e.params["external_id"] for e in writes[:40]}
+    fresh = [e for e in writes if e.params["external_id"] not in faulted]
+    assert len(fresh) == 160 and max(e.at for e in fresh) < first + SETTLE
+    # Only the 20 that failed before processing were resent, after their window.
+    resent = writes[200:]
+    assert len(writes) == 220
+    assert {e.params["external_id"] for e in resent} == {
+        f"ext-{i}" for i in range(40) if i % 4 < 2
+    }
+    assert min(e.at for e in resent) >= first + SETTLE
+    assert emulator.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
+    actions = emulator.snapshot()["campaigns"][0]["actions"]
+    assert len({a["referred_person"] for a in actions}) == len(actions) == 200
+    # The 40 were reconciled by shared scans, not one read each.
+    assert len(emulator.journal.entries("specificActionSignups")) <= 20
+
+
+async def test_against_a_raw_server_fresh_rows_go_first_and_nothing_lands_twice() -> None:
+    """A server unlike the emulator (raw asyncio, real time): its first 12 writes fail before
+    processing; with 2 workers (10 credits) the 28 others are processed before any resend."""
+    async with SlowServer() as server:
+        server.fail_before["newSpecificAction"] = 12
+        retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=10, settle=0.6)
+        options: dict[str, Any] = {"campaign_id": 2605, "base_url": server.base_url}
+        async with ia.IReferClient(
+            LICENSE_KEY, API_KEY, retry=retry, rate_limit=None, max_concurrency=None, **options
+        ) as client:
+            rows = (ia.NewSpecificActionRequest(f"ext-{i}", "/d", "C") for i in range(40))
+            async with client.bulk_new_specific_actions(rows, concurrency=2) as run:
+                outcomes = [outcome async for outcome in run]
+    assert sorted(o.index for o in outcomes) == list(range(40))
+    assert all(o.status is BulkStatus.OK for o in outcomes)
+    order = [a["referred_person"] for a in server.actions]
+    assert len(order) == len(set(order)) == 40
+    assert set(order[:28]) == {f"ext-{i}" for i in range(12, 40)}
+    assert server.requests["newSpecificAction"] == 52
