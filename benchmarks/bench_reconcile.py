@@ -118,7 +118,8 @@ class _Server:
         self.url = url
 
     def ask(self, *words: object) -> Any:
-        assert self.process.stdin is not None and self.process.stdout is not None
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
         self.process.stdin.write(" ".join(map(str, words)) + "\n")
         self.process.stdin.flush()
         return json.loads(self.process.stdout.readline())

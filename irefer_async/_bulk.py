@@ -645,7 +645,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._workers.append(task)
 
     def _retake(self, slot: int) -> None:
-        """A parked row that gave its credit back takes one again (see `_park`).
+        """Take a credit again for a parked row that gave its own back (see `_park`).
 
         Taken at once, as a debt if none is free (``free`` may go below zero): the row is
         already in memory and its outcome must not wait behind new rows; new rows then wait
@@ -657,7 +657,7 @@ class BulkRun(Generic[ReqT, ResT]):
             self._queue.free -= 1
 
     async def _resume(self, slot: int, resend: bool) -> None:
-        """A parked row's reconciling read answered: its credit back, and a turn to resend.
+        """Take back a parked row's credit and, to resend it, a turn (its read has answered).
 
         The turn is taken ahead of new rows, so the resend waits for at most one send to end
         (``guarded_write`` bounds the wait by the call's deadline).

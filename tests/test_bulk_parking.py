@@ -79,9 +79,7 @@ class Rows:
             yield NewSignupRequest(f"u{i}@example.com")
 
 
-async def _run(
-    sender: ParkingSender, rows: Rows, *, ordered: bool
-) -> tuple[list[Any], int, float]:
+async def _run(sender: ParkingSender, rows: Rows, *, ordered: bool) -> tuple[list[Any], int, float]:
     """Drain a run; return the outcomes, the most rows held (taken, not yielded), the end."""
     outcomes: list[Any] = []
     held = 0
@@ -177,9 +175,11 @@ def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None
 
     async def go() -> list[Any]:
         rows = (ia.NewSpecificActionRequest(f"ext-{i}", "/dashboard", code) for i in range(200))
-        async with emulator.client(retry=retry, max_concurrency=CONCURRENCY) as client:
-            async with client.bulk_new_specific_actions(rows, concurrency=CONCURRENCY) as run:
-                return [outcome async for outcome in run]
+        async with (
+            emulator.client(retry=retry, max_concurrency=CONCURRENCY) as client,
+            client.bulk_new_specific_actions(rows, concurrency=CONCURRENCY) as run,
+        ):
+            return [outcome async for outcome in run]
 
     outcomes = run_virtual(go())
     assert sorted(o.index for o in outcomes) == list(range(200))
@@ -192,9 +192,7 @@ def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None
     # Only the 20 that failed before processing were resent, after their window.
     resent = writes[200:]
     assert len(writes) == 220
-    assert {e.params["external_id"] for e in resent} == {
-        f"ext-{i}" for i in range(40) if i % 4 < 2
-    }
+    assert {e.params["external_id"] for e in resent} == {f"ext-{i}" for i in range(40) if i % 4 < 2}
     assert min(e.at for e in resent) >= first + SETTLE
     assert emulator.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
     actions = emulator.snapshot()["campaigns"][0]["actions"]

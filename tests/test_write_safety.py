@@ -19,6 +19,7 @@ from helpers import API_KEY, LICENSE_KEY, make_client, run_virtual
 from irefer_async import (
     APIError,
     DuplicateSignupError,
+    IReferError,
     NewSignup,
     NewSpecificAction,
     RetryConfig,
@@ -27,7 +28,7 @@ from irefer_async import (
     WriteOutcomeUnknownError,
 )
 from irefer_async import _endpoints as ep
-from irefer_async._write_safety import SharedReads
+from irefer_async._write_safety import RESUMED, SharedReads
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
@@ -282,3 +283,55 @@ def test_shared_reads_read_the_action_list_once_per_campaign() -> None:
         ("referrerStats", "1"),
         ("referrerStats", "1"),
     ]
+
+
+def _with_resumed_hook(hook: Any) -> None:
+    RESUMED.set(hook)  # as a bulk worker does, in the task that makes the call
+
+
+@pytest.mark.parametrize(("found", "resend"), [((NEW_ROW,), False), ((), True)])
+def test_a_bulk_row_is_resumed_after_its_read_and_before_any_resend(
+    mock: respx.MockRouter, found: tuple[dict[str, object], ...], resend: bool
+) -> None:
+    """The RESUMED hook (a bulk row leaving its parking) is awaited once the reconciling read
+    answered, with whether the write is resent, and before that resend."""
+    write = mock.get("newSignup").mock(side_effect=[httpx.Response(503), SIGNUP_OK])
+    mock.get("referrers").mock(return_value=referrers(*found))
+    mock.get("referrerStats").respond(json=STATS_FOR_NEW)
+    calls: list[tuple[bool, int]] = []
+
+    async def hook(resending: bool) -> None:
+        calls.append((resending, write.call_count))
+
+    async def main() -> NewSignup:
+        _with_resumed_hook(hook)
+        async with make_client(retry=NO_WAIT) as client:
+            return await client.new_signup("new@x.io", name="New")
+
+    run_virtual(main())
+    assert calls == [(resend, 1)]
+    assert write.call_count == (2 if resend else 1)
+
+
+def test_waiting_for_a_turn_to_resend_stays_within_the_deadline(mock: respx.MockRouter) -> None:
+    """A bulk run with no free turn for the resend: the call still ends at its deadline,
+    without resending."""
+    write = mock.get("newSignup").respond(503)
+    mock.get("referrers").mock(return_value=referrers())
+    retry = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=5, settle=1)
+
+    async def never(resending: bool) -> None:
+        await asyncio.sleep(100)  # no turn for far longer than the deadline (virtual time)
+
+    async def main() -> float:
+        _with_resumed_hook(never)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        async with make_client(retry=retry) as client:
+            with pytest.raises(IReferError):
+                await client.new_signup("new@x.io", name="New")
+        return loop.time() - started
+
+    elapsed = run_virtual(main())
+    assert elapsed <= 5 + 1e-3
+    assert write.call_count == 1
