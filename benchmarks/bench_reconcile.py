@@ -226,6 +226,7 @@ async def _import(
         "statuses": counts,
         "scans": sum(b.scans for b in boards),
         "rows_scanned": sum(b.rows_read for b in boards),
+        "scan_seconds": sum(getattr(b, "scan_time", 0.0) for b in boards),
         "list_reads": transport.list_reads,
         "list_bytes": transport.list_bytes,
     }
@@ -277,6 +278,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "reconciling_reads": statistics.median(h["list_reads"] for h in hit),
         "rows_scanned": statistics.median(h["rows_scanned"] for h in hit),
         "list_bytes_read": statistics.median(h["list_bytes"] for h in hit),
+        "writes_per_read": statistics.median(h["ambiguous"] / max(h["list_reads"], 1) for h in hit),
+        "scan_wall_s": _median([h["scan_seconds"] for h in hit]),
         "client_cpu_baseline_s": _median([b["cpu"] for b in base]),
         "client_extra_cpu_s": _median(
             [h["cpu"] - b["cpu"] for b, h in zip(base, hit, strict=True)]
