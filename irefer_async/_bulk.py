@@ -12,6 +12,12 @@ A credit semaphore bounds the rows taken but not yet yielded, so at most
 tasks is ever built. With ``ordered=True`` outcomes are yielded in input order, the credit
 window doubling as the reorder window.
 
+A row whose write must wait out a settle window (write safety) is *parked*: it gives back its
+turn to send (`_Turns`: at most ``concurrency`` rows are being sent) and, in an unordered run,
+its credit (up to ``PARKED_PER_WORKER`` per worker), while a replacement worker takes the
+next rows; it takes them back when its reconciling read answers (a resend ahead of new rows).
+An ordered run keeps a parked row's credit: its reorder window must stay bounded.
+
 Ending a run:
 
 * the input is exhausted: the iteration ends after the last outcome;
