@@ -15,9 +15,10 @@ bounded memory:
   structure functions (the lenient decoding of the tuple calls, same results), naming the
   item's index when one does not fit; `ListStream` is what ``client.iter_*()``
   return, `read_list` what the tuple calls use.
-* `RowMatcher`, `scan_rows`, `scan_body` and `scan_list` are the
+* `RowMatcher`, `scan_rows`, `scan_body`, `match_body` and `scan_list` are the
   cheap matching scan: "is there a row with these field values?" for many targets in one
-  pass, a dict lookup per parsed row and no model built.
+  pass, a dict lookup per parsed row and no model built (`match_body`: several kinds of
+  key at once, for the shared reconciling scans of `irefer_async._settle`).
 
 Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
@@ -71,6 +72,7 @@ __all__ = [
     "decode_items",
     "json_items",
     "malformed_item",
+    "match_body",
     "not_an_array",
     "OpenList",
     "read_list",
@@ -700,6 +702,40 @@ async def scan_body(
     if not splitter.is_array:
         raise not_an_array(splitter, body)
     return matcher.found
+
+
+async def match_body(
+    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
+) -> None:
+    """Stream an opened list body through several matchers at once; closes it.
+
+    One matcher per kind of key (a participant by ``email``, a referrer by its code...):
+    each row is offered to every matcher that has targets, and reading stops as soon as
+    none has a target pending, so a body is read to its end only when some target is
+    absent. Nothing but the matched rows is kept (in each ``matcher.found``), so memory is
+    one chunk and one item whatever the list's size. Pass the ``splitter`` to read how far
+    it got (``count``: rows parsed). Raises as `scan_body` does.
+    """
+    splitter = splitter if splitter is not None else ArraySplitter(body.method)
+    active = [matcher for matcher in matchers if matcher.pending]
+    try:
+        if not active:
+            return  # nothing to look for: the body is left unread
+        async with (
+            contextlib.aclosing(body.chunks()) as chunks,
+            contextlib.aclosing(json_items(chunks, splitter)) as items,
+        ):
+            async for row in items:
+                hit = False
+                for matcher in active:
+                    if matcher.match(row) is not None:
+                        hit = True
+                if hit and not any(matcher.pending for matcher in active):
+                    break
+    finally:
+        await body.aclose()
+    if not splitter.is_array:
+        raise not_an_array(splitter, body)
 
 
 #: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
