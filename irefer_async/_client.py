@@ -15,6 +15,7 @@ Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -552,16 +553,21 @@ class IReferClient:
         """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
 
         ``not_before``: the loop time from which a scan may prove "not landed". A row found is
-        taken as landed (the earlier attempt's send time is unknown, so it is not dated).
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
+        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
+        someone else's row, and None lets the resumed run send it for the API's own answer (a
+        refusal: the email is taken).
         """
         campaign = self._campaign_id if campaign is None else campaign
         with deadline_scope(Deadline.after(self._deadline)):
             if endpoint is ep.NEW_SIGNUP:
                 state = WriteState()
                 state.first_sent = -math.inf  # found = landed
-                result: Any = await self._signup_landed(
-                    campaign, params, state, not_before, refused=False
-                )
+                result: Any = None
+                with contextlib.suppress(DuplicateSignupError):
+                    result = await self._signup_landed(
+                        campaign, params, state, not_before, refused=False
+                    )
             else:
                 result = await self._action_landed(campaign, params, not_before)
         return result  # type: ignore[no-any-return]
@@ -576,8 +582,13 @@ class IReferClient:
         refused: bool,
     ) -> NewSignup | None:
         email = params["email"]
+        code = params.get("referrer_code")
+        # The referrer the code names is looked for in the same scan (its row, by code).
+        by_code = (_BY_CODE, (code,)) if code else None
         board = self._board(ep.REFERRERS, campaign)
-        sighting = await board.lookup((_BY_EMAIL, (email.casefold(),)), not_before)
+        sighting = await board.lookup(
+            (_BY_EMAIL, (email.casefold(),)), not_before, () if by_code is None else (by_code,)
+        )
         if sighting is None:
             return None
         created = parse_row_time(sighting.row.get("created_at"))
@@ -585,6 +596,13 @@ class IReferClient:
         existed = refused or (
             created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
         )
+        if not existed and by_code is not None:
+            # Created now, but by this write only if credited to the referrer it named: a
+            # row credited to another (or to nobody) is someone else's signup, which the API
+            # would have refused this one for. A code no row carries names nobody.
+            referrer = sighting.related.get(by_code)
+            named = None if referrer is None else referrer.get("email")
+            existed = not _same_email(sighting.row.get("referrer_email"), named)
         if existed:
             raise _duplicate(params, sighting, created)
         return await self._landed_signup(campaign, email, sighting)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import time
 import tracemalloc
 from typing import Any
 
@@ -17,6 +18,7 @@ from helpers import API_KEY, LICENSE_KEY
 from slow_server import SlowServer
 
 import irefer_async as ia
+from irefer_async import _endpoints as ia_endpoints
 from irefer_async.testing import Emulator, FrozenClock
 
 #: No waiting between attempts; a short settle window (the in-process emulator is done
@@ -199,3 +201,94 @@ async def test_a_list_cut_half_way_leaves_the_write_unknown() -> None:
                 await client.new_specific_action("new@x.io", action="/d", referrer_code="C")
     assert server.requests["newSpecificAction"] == 1
     assert server.requests["specificActionSignups"] >= 1
+
+
+# -- created now, but by whom: the referrer a signup's referrer_code names -----------------
+
+
+def referral_emulator() -> tuple[Emulator, FrozenClock, str, str]:
+    """A streamed ``referrers`` list whose two referrers are its oldest (last) rows."""
+    clock = FrozenClock(START)
+    emulator = Emulator(seed=8, clock=clock)
+    first = emulator.add_participant("ref1@x.io").code
+    second = emulator.add_participant("ref2@x.io").code
+    emulator.seed_participants(3_000)
+    clock.advance(hours=1)
+    return emulator, clock, first, second
+
+
+async def test_a_row_created_now_with_another_referrer_is_a_duplicate() -> None:
+    """Someone else signed the email up just now, credited to ref2: not this write's row."""
+    emulator, _, first, second = referral_emulator()
+    emulator.add_participant("new@x.io", referrer_code=second)
+    emulator.inject_fault("http_5xx_before", method="newSignup")
+    async with emulator.client(retry=RETRY) as client:
+        with pytest.raises(ia.DuplicateSignupError) as info:
+            await client.new_signup("new@x.io", referrer_code=first)
+    error = info.value
+    assert error.referrer_code == first and error.referrer_email == "ref2@x.io"
+    assert writes(emulator, "newSignup") == 1
+
+
+async def test_a_row_created_now_without_the_referrer_sent_is_a_duplicate() -> None:
+    emulator, _, first, _ = referral_emulator()
+    emulator.add_participant("new@x.io")
+    emulator.inject_fault("drop_before", method="newSignup")
+    async with emulator.client(retry=RETRY) as client:
+        with pytest.raises(ia.DuplicateSignupError) as info:
+            await client.new_signup("new@x.io", referrer_code=first)
+    assert info.value.referrer_email is None and info.value.referrer_code == first
+    assert writes(emulator, "newSignup") == 1
+
+
+async def test_a_landed_signup_with_its_referrer_is_reconciled() -> None:
+    """The referrer's row is the list's last: the scan reads on past the signup's row."""
+    emulator, _, first, _ = referral_emulator()
+    emulator.inject_fault("http_5xx_after", method="newSignup")
+    async with emulator.client(retry=RETRY) as client:
+        result = await client.new_signup("New@x.io", referrer_code=first)
+        board = board_of(client, "referrers")
+    assert result.reconciled is True and result.referrer == "ref1@x.io"
+    assert writes(emulator, "newSignup") == 1
+    assert board.rows_read >= 3_003 and board.max_rows_kept == 2
+
+
+async def test_a_signup_credited_elsewhere_is_a_duplicate_on_a_raw_server() -> None:
+    """The same against the raw-asyncio server: the row is new, its referrer is not ours."""
+    async with SlowServer() as server:
+        now = time.time()
+        server.add_participant("ref1@x.io", created=now - 3600)  # code C00001
+        server.add_participant("ref2@x.io", created=now - 3600)  # code C00002
+        server.add_participant("new@x.io", created=now, referrer="ref2@x.io")
+        server.fail_before["newSignup"] = 1
+        async with slow_client(server) as client:
+            with pytest.raises(ia.DuplicateSignupError) as info:
+                await client.new_signup("new@x.io", referrer_code="C00001")
+            landed = await client.new_signup("other@x.io", referrer_code="C00001")
+    assert info.value.referrer_email == "ref2@x.io"
+    assert landed.referrer == "ref1@x.io"
+    assert server.requests["newSignup"] == 2 and len(server.participants) == 4
+
+
+async def test_resume_takes_a_row_credited_elsewhere_as_not_landed() -> None:
+    """``--resume`` (``_settled``): another's row is not ours; ours, found, is landed."""
+    emulator, _, first, second = referral_emulator()
+    emulator.add_participant("other@x.io", referrer_code=second)
+    emulator.add_participant("ours@x.io", referrer_code=first)
+    async with emulator.client(retry=RETRY) as client:
+        loop = asyncio.get_running_loop()
+        other, ours = await asyncio.gather(
+            *(
+                client._settled(
+                    ia_endpoints.NEW_SIGNUP,
+                    None,
+                    {"email": email, "referrer_code": first},
+                    loop.time(),
+                )
+                for email in ("other@x.io", "ours@x.io")
+            )
+        )
+        board = board_of(client, "referrers")
+    assert other is None
+    assert ours is not None and ours.reconciled is True and ours.referrer == "ref1@x.io"
+    assert board.scans == 1  # one shared scan answered both
