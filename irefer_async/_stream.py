@@ -513,7 +513,7 @@ class RowMatcher:
     The first row matching a target is kept (lists are newest first).
     """
 
-    __slots__ = ("_fold", "_keys", "fields", "found")
+    __slots__ = ("_fold", "_key_of", "_keys", "fields", "found")
 
     def __init__(
         self,
@@ -536,6 +536,7 @@ class RowMatcher:
         self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         #: Targets found so far -> the first row (its JSON object) that matched.
         self.found: dict[tuple[str, ...], Mapping[str, Any]] = {}
+        self._key_of = self._fast_key_of()
         for target in targets:
             self.add(target)
 
@@ -570,12 +571,46 @@ class RowMatcher:
         """How many targets have no matching row yet."""
         return len(self._keys) - len(self.found)
 
+    def _fast_key_of(self) -> Callable[[dict[str, Any]], tuple[str, ...] | None]:
+        # The key of a row, with the common shapes (one field; two fields, no folding) and
+        # text values taken inline: a scan calls it for every row of the list.
+        fields = self.fields
+        normal = self._normal
+
+        def general(row: dict[str, Any]) -> tuple[str, ...] | None:
+            return normal([_wire_text(row.get(name)) for name in fields])
+
+        if len(fields) == 1:
+            (field,) = fields
+            folded = self._fold[0]
+
+            def one(row: dict[str, Any]) -> tuple[str, ...] | None:
+                value = row.get(field)
+                if type(value) is not str:
+                    value = _wire_text(value)
+                    if value is None:
+                        return None
+                return (value.casefold(),) if folded else (value,)
+
+            return one
+        if len(fields) == 2 and not any(self._fold):
+            first, second = fields
+
+            def pair(row: dict[str, Any]) -> tuple[str, ...] | None:
+                a = row.get(first)
+                b = row.get(second)
+                if type(a) is str and type(b) is str:
+                    return (a, b)
+                return general(row)
+
+            return pair
+        return general
+
     def match(self, row: Any) -> tuple[str, ...] | None:
         """Record ``row`` (a parsed JSON object) if it matches a target not found yet."""
         if type(row) is not dict:
             return None
-        get = row.get
-        key = self._normal([_wire_text(get(name)) for name in self.fields])
+        key = self._key_of(row)
         if key is None:
             return None
         target = self._keys.get(key)
@@ -725,13 +760,20 @@ async def match_body(
             contextlib.aclosing(body.chunks()) as chunks,
             contextlib.aclosing(json_items(chunks, splitter)) as items,
         ):
-            async for row in items:
-                hit = False
-                for matcher in active:
-                    if matcher.match(row) is not None:
-                        hit = True
-                if hit and not any(matcher.pending for matcher in active):
-                    break
+            if len(active) == 1:
+                (matcher,) = active
+                match = matcher.match
+                async for row in items:
+                    if match(row) is not None and not matcher.pending:
+                        break
+            else:
+                async for row in items:
+                    hit = False
+                    for matcher in active:
+                        if matcher.match(row) is not None:
+                            hit = True
+                    if hit and not any(matcher.pending for matcher in active):
+                        break
     finally:
         await body.aclose()
     if not splitter.is_array:
