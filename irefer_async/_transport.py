@@ -437,6 +437,12 @@ class ListBody:
         return f"<ListBody {self.method} closed={self._response.is_closed}>"
 
     @property
+    def date(self) -> str | None:
+        """The response's ``Date`` header (the server's clock when it answered), if any."""
+        value = self._response.headers.get("date")
+        return value if isinstance(value, str) else None
+
+    @property
     def is_closed(self) -> bool:
         """Whether the response (and so its connection slot) has been released."""
         return bool(self._response.is_closed)
