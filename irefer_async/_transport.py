@@ -342,16 +342,6 @@ class Sender:
         """
         return self._read(method, await self._get(method, params, seen))
 
-    async def get_json_dated(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> tuple[Any, str | None]:
-        """Like `get_json`, with the response's ``Date`` header (the server's clock)."""
-        response = await self._get(method, params, seen)
-        return self._read(method, response), response.headers.get("date")
-
     async def _get(
         self,
         method: str,
