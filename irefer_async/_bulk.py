@@ -627,15 +627,17 @@ class BulkRun(Generic[ReqT, ResT]):
         the credit: there the credits are also the reorder window, and outcomes after a
         parked row wait for it, so releasing credits would let that buffer grow unbounded.
         """
-        if slot in self._parked or self._stopping:
+        if self._stopping:
             return
-        self._parked.add(slot)
         if slot in self._sending:  # waiting is not sending: the replacement may send
             self._sending.discard(slot)
             self._turns.release()
-        if len(self._released) < self._max_released:
+        if slot not in self._released and len(self._released) < self._max_released:
             self._released.add(slot)
             self._queue.release()
+        if slot in self._parked:  # parked again (its resend failed too): already replaced
+            return
+        self._parked.add(slot)
         if self._free_slots:
             new = self._free_slots.pop()
         else:

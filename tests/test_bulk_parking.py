@@ -33,8 +33,9 @@ SEND = 1.0
 class ParkingSender:
     """Rows below ``parked`` fail ambiguously at once, park for ``SETTLE``, then resend."""
 
-    def __init__(self, parked: int) -> None:
+    def __init__(self, parked: int, times: int = 1) -> None:
         self.parked = parked
+        self.times = times  # how many times such a row fails ambiguously (each resend but the last)
         self.active = 0  # sends in flight, parked rows not counted
         self.most_active = 0
         self.started: dict[int, float] = {}
@@ -53,14 +54,17 @@ class ParkingSender:
         index = int(request.email.split("@")[0][1:])
         self.started[index] = loop.time()
         if index < self.parked:
-            await asyncio.sleep(0)  # the ambiguous attempt fails at once
-            park = PARKING.get()
-            assert park is not None
-            park()
-            await asyncio.sleep(SETTLE)  # the settle window, then a scan finds nothing
-            resumed = RESUMED.get()
-            assert resumed is not None
-            await resumed(True)  # settled, not landed: it will be resent
+            await asyncio.sleep(0)  # the first attempt fails ambiguously at once
+            for attempt in range(self.times):
+                if attempt:
+                    await self._sending()  # a resend that fails ambiguously too
+                park = PARKING.get()
+                assert park is not None
+                park()
+                await asyncio.sleep(SETTLE)  # the settle window, then a scan finds nothing
+                resumed = RESUMED.get()
+                assert resumed is not None
+                await resumed(True)  # settled, not landed: it will be resent
         await self._sending()  # the send (a resend for a parked row)
         self.finished[index] = loop.time()
         return NewSignup(campaign_name="c", email=request.email, confirmed=False, referral_link="x")
@@ -116,6 +120,24 @@ def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
     assert resent_by == pytest.approx(SETTLE + 40 * SEND / CONCURRENCY, abs=SEND)
     # Memory: the credits plus the parked rows (each holding no credit), never more.
     assert held <= CREDITS + 40
+
+
+def test_a_row_parked_again_gives_back_its_turn_again() -> None:
+    """A resend that fails ambiguously too parks the row a second time: its turn and credit
+    go back again, so the other rows still keep 4 sends in flight."""
+    sender = ParkingSender(parked=40, times=2)
+    rows = Rows(200)
+
+    async def go() -> tuple[list[Any], float, float]:
+        start = asyncio.get_running_loop().time()
+        outcomes, _, end = await _run(sender, rows, ordered=False)
+        return outcomes, start, end
+
+    outcomes, start, end = run_virtual(go())
+    assert sorted(o.index for o in outcomes) == list(range(200))
+    assert sender.most_active == CONCURRENCY
+    # 160 sends + 40 x 2 resends, 4 at a time: 60 s, no turn left idle in a settle window.
+    assert end - start == pytest.approx(240 * SEND / CONCURRENCY)
 
 
 def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
