@@ -19,7 +19,8 @@ from slow_server import SlowServer
 import irefer_async as ia
 from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
 from irefer_async._bulk import new_signups
-from irefer_async._settle import PARKING
+from irefer_async._settle import PARKING, Board, Scan
+from irefer_async._stream import RowMatcher
 from irefer_async._write_safety import RESUMED
 from irefer_async.testing import Emulator, WriteEffect
 
@@ -242,3 +243,38 @@ async def test_against_a_raw_server_fresh_rows_go_first_and_nothing_lands_twice(
     assert len(order) == len(set(order)) == 40
     assert set(order[:28]) == {f"ext-{i}" for i in range(12, 40)}
     assert server.requests["newSpecificAction"] == 52
+
+
+def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
+    """Writes falling due all the time, each scan taking 1 s: scans are paced SETTLED_GAP
+    scan durations apart (at most ~25% of the time, early scans ~10% more), every lookup is
+    still answered within its window plus a few scan durations."""
+    scan_seconds = 1.0
+
+    async def scan(found: Scan) -> None:
+        await asyncio.sleep(scan_seconds)
+        found.dated(None, asyncio.get_running_loop().time())
+
+    board = Board(scan, [lambda: RowMatcher(("id",))])
+    waits: list[float] = []
+
+    async def write(number: int) -> None:
+        loop = asyncio.get_running_loop()
+        ended = loop.time()
+        assert await board.lookup((0, (str(number),)), ended + 0.5) is None
+        waits.append(loop.time() - ended)
+
+    async def go() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        writes = []
+        for number in range(1000):  # a write failing ambiguously every 0.1 s for 100 s
+            writes.append(asyncio.ensure_future(write(number)))
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*writes)
+        return loop.time() - started
+
+    elapsed = run_virtual(go())
+    assert len(waits) == 1000
+    assert board.scan_time / elapsed <= 0.35  # it was ~0.5 with scans one duration apart
+    assert max(waits) <= 0.5 + 5 * scan_seconds
