@@ -19,6 +19,7 @@ from slow_server import SlowServer
 import irefer_async as ia
 from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
 from irefer_async._bulk import new_signups
+from irefer_async._deadline import Deadline, deadline_scope
 from irefer_async._settle import PARKING, Board, Scan
 from irefer_async._stream import RowMatcher
 from irefer_async._write_safety import RESUMED
@@ -278,3 +279,23 @@ def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
     assert len(waits) == 1000
     assert board.scan_time / elapsed <= 0.35  # it was ~0.5 with scans one duration apart
     assert max(waits) <= 0.5 + 5 * scan_seconds
+
+
+def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> None:
+    """Scans paced 3 s apart (1 s each), but a write whose deadline ends 2.5 s after the last
+    scan gets a settled scan in time: "not landed", not a deadline error."""
+    scan_seconds = 1.0
+
+    async def scan(found: Scan) -> None:
+        await asyncio.sleep(scan_seconds)
+        found.dated(None, asyncio.get_running_loop().time())
+
+    board = Board(scan, [lambda: RowMatcher(("id",))])
+
+    async def go() -> Any:
+        loop = asyncio.get_running_loop()
+        assert await board.lookup((0, ("a",)), loop.time()) is None  # one scan: paced after it
+        with deadline_scope(Deadline.after(2.5)):
+            return await board.lookup((0, ("b",)), loop.time() + 0.1)
+
+    assert run_virtual(go()) is None
