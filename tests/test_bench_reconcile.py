@@ -29,3 +29,4 @@ def test_reconcile_benchmark_smoke() -> None:
     assert figures["wall_ratio"]["median"] > 0
     assert 0 < figures["reconciling_reads"] < figures["ambiguous_writes"]
     assert figures["list_bytes_read"] > 0
+    assert figures["scan_cpu_us_per_row"] > 0 and figures["reconcile_cpu_s"]["median"] > 0
