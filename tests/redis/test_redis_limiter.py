@@ -129,12 +129,17 @@ async def test_limiters_sharing_one_key_share_one_rate(
 def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) -> None:
     """Two worker processes x 32 tasks on one name: one aggregate rate."""
     script = Path(__file__).with_name("share_worker.py")
-    start_at = time.monotonic() + 2.5  # both interpreters are up and connected by then
-    args = [redis_server.url, key_name, "200", "1", "32", repr(start_at), "1.5"]
-    procs = [
-        subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE)
-        for _ in range(2)
-    ]
+    args = [redis_server.url, key_name, "200", "1", "32", "1.5"]
+    command = [sys.executable, str(script), *args]
+    pipes: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(command, **pipes) for _ in range(2)]
+    for p in procs:  # both interpreters up and connected: then one common start
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start_at = time.monotonic() + 0.05
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(f"{start_at!r}\n")
+        p.stdin.flush()
     per_process = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert all(len(r["slots"]) > 30 for r in per_process)  # both processes got a share
