@@ -271,6 +271,8 @@ def test_cli_output_and_files_are_clean(emulator_process: EmulatorProcess, tmp_p
             *base,
             "--rate",
             "0",
+            "--concurrency",
+            "64",
             "--settle",
             "0.2",
             "--progress",
