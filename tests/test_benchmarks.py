@@ -48,8 +48,9 @@ def test_the_server_never_shares_the_clients_cpu() -> None:
     script = (
         "from benchmarks._servers import client_cpus, pin_client, server_cpu\n"
         "import os\n"
+        "# The CPUs this process may use (a taskset narrows them), before pin_client() does.\n"
+        "cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else 1\n"
         "pin_client()\n"
-        "cpus = os.cpu_count() or 1\n"
         "assert cpus < 2 or not (client_cpus() & server_cpu()), (client_cpus(), server_cpu())\n"
         "print(sorted(client_cpus()), sorted(server_cpu()))\n"
     )

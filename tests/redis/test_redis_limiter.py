@@ -290,7 +290,11 @@ async def test_fallback_local_keeps_going_at_the_instance_share(
     # The local fallback starts horizon + 1 s (1.21 s) into the outage.
     assert not [t for t in times if marks["down"] + 0.4 < t < marks["down"] + 1.2]
     local = [t for t in times if marks["down"] + 1.25 < t < marks["up"]]
-    assert steady_rate(local) == pytest.approx(rate, rel=0.1)  # 2 x floor(101 / 2)
+    # 2 x floor(101 / 2): never above the rate. The local limiter paces on the loop's clock,
+    # so on a loaded machine late wake-ups lose slots (81/s seen with one core for three
+    # processes): below, only "keeps going" is ours to promise, as for the other wake-up rates.
+    assert max_in_window(local) <= rate
+    assert rate * 0.75 <= steady_rate(local) <= rate * 1.02
     assert [t for t in times if t > marks["up"] + 1.5]  # back on Redis
 
 
