@@ -15,6 +15,7 @@ Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,7 +45,6 @@ from ._errors import (
     DeadlineExceededError,
     DuplicateSignupError,
     IReferError,
-    MalformedResponseError,
     RateLimitedError,
 )
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
@@ -69,11 +69,20 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._settle import Board, Sighting, parse_row_time
+from ._settle import Board, Scan, Sighting, parse_row_time
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._stack import HttpStack
-from ._stream import AttemptLayer, ListStream, OpenList, RowMatcher, read_list, scan_body
-from ._transport import Sender, parse_http_date
+from ._stream import (
+    ArraySplitter,
+    AttemptLayer,
+    ListStream,
+    OpenList,
+    RowMatcher,
+    match_body,
+    read_list,
+    scan_body,
+)
+from ._transport import ListBody, Sender, parse_http_date
 from ._write_safety import WriteState, guarded_write
 
 if TYPE_CHECKING:
@@ -508,56 +517,31 @@ class IReferClient:
     def _board(self, endpoint: ep.Endpoint[Any], campaign: str | None) -> Board:
         board = self._boards.get((endpoint.name, campaign))
         if board is None:
-            key_of = _signup_key if endpoint is ep.REFERRERS else _action_key
-            board = Board(lambda: self._settle_scan(endpoint, campaign), key_of)
+            kinds = _SIGNUP_KINDS if endpoint is ep.REFERRERS else _ACTION_KINDS
+            board = Board(partial(self._settle_scan, endpoint, campaign), kinds)
             self._boards[endpoint.name, campaign] = board
         return board
 
     async def _settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None
-    ) -> tuple[list[Any], float | None]:
-        """One shared read of a whole list: its raw rows and the server's clock (``Date``)."""
-        params = ep.build_params(endpoint, campaign, {})
-        method = endpoint.name
-        throttle = self._throttle
-        date: list[str | None] = [None]
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
+    ) -> None:
+        """One shared, streamed scan of a list for a board: only the targets' rows are kept.
 
-        async def get_json(
-            method: str,
-            params: dict[str, str],
-            seen: Callable[[httpx.Response], None] | None = None,
-        ) -> Any:
-            data, date[0] = await self._sender.get_json_dated(method, params, seen)
-            return data
+        Notes the server's clock (``Date``) against the loop's as each answer arrives.
+        """
+        loop = asyncio.get_running_loop()
 
-        async def run(send: Send) -> Any:
-            deadline = current_deadline()
-            assert deadline is not None
-            await throttle.acquire(method)
+        async def read(body: ListBody) -> None:
+            scan.dated(parse_http_date(body.date), loop.time())
+            splitter = ArraySplitter(body.method)
             try:
-                return await _within(deadline, lambda: send(method, params), method)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
+                await match_body(body, scan.matchers, splitter)
             finally:
-                throttle.release()
+                scan.rows += splitter.count
 
         # Traced as a read of its own; it runs under the id of the write that started it.
-        trace = start_call(self._event_hooks, method, campaign, False)
         # Shared by many calls: its own budget, whichever call's task started the scan.
-        with deadline_scope(Deadline.after(self._deadline), detached=True):
-            if trace is None:
-                data = await call_with_retry(lambda: run(get_json), self._retry)
-            else:
-                data = await trace.observe(
-                    call_with_retry(lambda: trace.attempt(run, get_json), self._retry)
-                )
-        if type(data) is not list:
-            raise MalformedResponseError(
-                f"{method}: expected a list", method=method, detail="the body is not an array"
-            )
-        return data, parse_http_date(date[0])
+        await self._list_scan(endpoint, campaign, read, detached=True)
 
     async def _settled(
         self,
@@ -569,16 +553,21 @@ class IReferClient:
         """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
 
         ``not_before``: the loop time from which a scan may prove "not landed". A row found is
-        taken as landed (the earlier attempt's send time is unknown, so it is not dated).
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
+        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
+        someone else's row, and None lets the resumed run send it for the API's own answer (a
+        refusal: the email is taken).
         """
         campaign = self._campaign_id if campaign is None else campaign
         with deadline_scope(Deadline.after(self._deadline)):
             if endpoint is ep.NEW_SIGNUP:
                 state = WriteState()
                 state.first_sent = -math.inf  # found = landed
-                result: Any = await self._signup_landed(
-                    campaign, params, state, not_before, refused=False
-                )
+                result: Any = None
+                with contextlib.suppress(DuplicateSignupError):
+                    result = await self._signup_landed(
+                        campaign, params, state, not_before, refused=False
+                    )
             else:
                 result = await self._action_landed(campaign, params, not_before)
         return result  # type: ignore[no-any-return]
@@ -593,7 +582,13 @@ class IReferClient:
         refused: bool,
     ) -> NewSignup | None:
         email = params["email"]
-        sighting = await self._board(ep.REFERRERS, campaign).lookup(email.casefold(), not_before)
+        code = params.get("referrer_code")
+        # The referrer the code names is looked for in the same scan (its row, by code).
+        by_code = (_BY_CODE, (code,)) if code else None
+        board = self._board(ep.REFERRERS, campaign)
+        sighting = await board.lookup(
+            (_BY_EMAIL, (email.casefold(),)), not_before, () if by_code is None else (by_code,)
+        )
         if sighting is None:
             return None
         created = parse_row_time(sighting.row.get("created_at"))
@@ -601,6 +596,13 @@ class IReferClient:
         existed = refused or (
             created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
         )
+        if not existed and by_code is not None:
+            # Created now, but by this write only if credited to the referrer it named: a
+            # row credited to another (or to nobody) is someone else's signup, which the API
+            # would have refused this one for. A code no row carries names nobody.
+            referrer = sighting.related.get(by_code)
+            named = None if referrer is None else referrer.get("email")
+            existed = not _same_email(sighting.row.get("referrer_email"), named)
         if existed:
             raise _duplicate(params, sighting, created)
         return await self._landed_signup(campaign, email, sighting)
@@ -630,7 +632,7 @@ class IReferClient:
     ) -> NewSpecificAction | None:
         external_id = params["external_id"]
         board = self._board(ep.SPECIFIC_ACTION_SIGNUPS, campaign)
-        sighting = await board.lookup((external_id, params["action"]), not_before)
+        sighting = await board.lookup((0, (external_id, params["action"])), not_before)
         if sighting is None:
             return None
         return NewSpecificAction(
@@ -803,18 +805,42 @@ class IReferClient:
         ``matcher.found`` (target -> the first matching row's JSON object), building no model.
         Targets found by an attempt that then failed stay found (the rows existed).
         """
-        params = ep.build_params(endpoint, campaign, {})
+        ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
         self._check_usable()
         if not matcher.pending:
             return matcher.found
+        return await self._list_scan(
+            endpoint, campaign, partial(scan_body, matcher=matcher), detached=False
+        )
+
+    async def _list_scan(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        read: Callable[[ListBody], Awaitable[T]],
+        *,
+        detached: bool,
+    ) -> T:
+        """Open a list body and ``read`` it, as a read: retried, throttled, observed.
+
+        Each attempt (the body's last byte included) is cut at the deadline of the scan's own
+        scope (``detached``: not the calling write's, when the scan is shared by many).
+        """
+        params = ep.build_params(endpoint, campaign, {})
+        self._check_usable()
         method = endpoint.name
         throttle = self._throttle
 
-        async def run(send: OpenList) -> dict[tuple[str, ...], Mapping[str, Any]]:
+        async def run(send: OpenList) -> T:
+            async def exchange() -> T:
+                return await read(await send(method, params))
+
+            deadline = current_deadline()
             await throttle.acquire(method)
             try:
-                body = await send(method, params)
-                return await scan_body(body, matcher)
+                if deadline is None or math.isinf(deadline.at):
+                    return await exchange()
+                return await _within(deadline, exchange, method)
             except RateLimitedError as exc:
                 if exc.retry_after:
                     throttle.pause(min(exc.retry_after, self._max_pause))
@@ -823,7 +849,7 @@ class IReferClient:
                 throttle.release()
 
         open_list = self._sender.open_list
-        with deadline_scope(Deadline.after(self._deadline)):
+        with deadline_scope(Deadline.after(self._deadline), detached=detached):
             trace = start_call(self._event_hooks, method, campaign, False)
             if trace is None:
                 try:
@@ -831,9 +857,10 @@ class IReferClient:
                 except IReferError as exc:
                     stamp_error(exc)
                     raise
-            return await trace.observe(
+            result: T = await trace.observe(
                 call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
             )
+            return result
 
     # -- readiness ---------------------------------------------------------------------
 
@@ -919,17 +946,21 @@ class IReferClient:
         return send
 
 
-def _signup_key(row: Any) -> str | None:
-    email = row.get("email") if type(row) is dict else None
-    return email.casefold() if isinstance(email, str) else None
+#: The kinds of key of the ``referrers`` board: a participant by email, a referrer by code.
+_BY_EMAIL, _BY_CODE = 0, 1
+_SIGNUP_KINDS = (
+    partial(RowMatcher, ("email",), casefold=("email",)),
+    partial(RowMatcher, ("referral_link",)),  # ``referrers`` rows carry the bare code there
+)
+#: The one kind of key of the ``specificActionSignups`` board.
+_ACTION_KINDS = (partial(RowMatcher, ("referred_person", "specific_action")),)
 
 
-def _action_key(row: Any) -> tuple[str, str] | None:
-    if type(row) is not dict:
-        return None
-    person, action = row.get("referred_person"), row.get("specific_action")
-    # Hostile rows may hold anything; only strings can match (and hash).
-    return (person, action) if type(person) is str and type(action) is str else None
+def _same_email(a: object, b: object) -> bool:
+    """Whether two row values name the same participant (None or "" for nobody)."""
+    a = a.casefold() if isinstance(a, str) and a else None
+    b = b.casefold() if isinstance(b, str) and b else None
+    return a == b
 
 
 def _duplicate(

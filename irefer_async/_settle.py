@@ -1,4 +1,4 @@
-"""Shared reconciling reads: one list scan answers every pending write of a campaign.
+"""Shared reconciling reads: one streamed list scan answers every pending write of a campaign.
 
 A write that failed ambiguously asks a :class:`Board` (one per list endpoint and campaign)
 whether a row with its key exists: ``await board.lookup(key, not_before)``. The board runs
@@ -15,11 +15,20 @@ once per nine scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``); scan
 settle lookups run at most every other scan duration (the lookups falling due meanwhile wait
 and batch), so scanning takes at most about half the time whatever the number of pending
 writes. A failed scan
-fails only the lookups that were due; the others wait for the next one.
+fails only the lookups that were due; the others wait for the next one. Rows a failed scan
+found before it broke still prove "landed".
 
-The scan itself is a small interface (:data:`ScanRows`): the client supplies it (the whole
-list's raw rows, and the server's clock from the ``Date`` header). The board never builds
-models: it only reads the key fields of each row.
+**Memory is bounded whatever the list's size.** A scan is streamed: the board hands the
+scan (:data:`ScanRows`, supplied by the client) a :class:`Scan` holding one
+`RowMatcher` per kind of key, with the keys of the pending lookups
+as targets; the client streams the body through them (`match_body`)
+and only the matching rows are kept. Reading stops once every target is found. A lookup
+may name related keys (``also``): rows the caller needs beside its own (a signup's
+referrer, by the code it sent), looked for in the same scan; a found row is answered only
+with its related rows known (found, or absent from a scan read to its end).
+
+Each scan notes the server's clock (the ``Date`` header) against the loop's when its
+answer arrived, so the caller can date a row's ``created_at`` against its own attempt.
 """
 
 from __future__ import annotations
@@ -29,18 +38,21 @@ import contextlib
 import datetime as dt
 import math
 import time
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
+from ._stream import RowMatcher
 
 __all__ = [
     "EARLY_GAP",
     "EARLY_MIN_GAP",
     "PARKING",
     "Board",
+    "Key",
+    "Scan",
     "ScanRows",
     "Sighting",
     "parse_row_time",
@@ -49,26 +61,68 @@ __all__ = [
 #: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
 #: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
 PARKING: ContextVar[Callable[[], None] | None] = ContextVar("irefer_async_parking", default=None)
-#: Rows of a list endpoint, and the server's clock (epoch seconds) when it answered, if known.
-ScanRows = Callable[[], Awaitable[tuple[Iterable[Mapping[str, Any]], float | None]]]
+#: What a lookup looks for: (which of the board's kinds of key, the target's values). The
+#: values are in the matcher's normal form (case-folded where that kind folds case).
+Key = tuple[int, tuple[str, ...]]
 #: An early scan (one that cannot prove "not landed") waits this many scan durations...
 EARLY_GAP = 9.0
 #: ... and at least this many seconds after the previous scan (a failed one included).
 EARLY_MIN_GAP = 0.1
 
 
+class Scan:
+    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw.
+
+    The scan function streams the list through `matchers` (retrying as any read: what an
+    attempt found stays found), calls `dated` when an answer arrives and counts `rows`.
+    """
+
+    __slots__ = ("loop_time", "matchers", "rows", "server_time")
+
+    def __init__(self, matchers: Sequence[RowMatcher]) -> None:
+        #: One matcher per kind of key, in the board's order.
+        self.matchers = tuple(matchers)
+        #: Rows parsed, every attempt included (for tests and benchmarks).
+        self.rows = 0
+        #: The server's clock (epoch seconds) when an answer arrived, if one did...
+        self.server_time: float | None = None
+        #: ... and the event loop's clock at the same instant.
+        self.loop_time: float | None = None
+
+    def dated(self, server_time: float | None, loop_time: float) -> None:
+        """Note the server's clock (``Date``; the local clock if absent) at a loop time."""
+        self.server_time = time.time() if server_time is None else server_time
+        self.loop_time = loop_time
+
+    def found(self, key: Key) -> Mapping[str, Any] | None:
+        """Return the row found for ``key``, or None."""
+        return self.matchers[key[0]].found.get(key[1])
+
+
+#: Run one scan: stream the list through ``scan.matchers`` (raises when it cannot).
+ScanRows = Callable[[Scan], Awaitable[None]]
+
+
 class Sighting:
-    """A row found by a scan, with the clocks needed to date it."""
+    """A row found by a scan, with the clocks needed to date it and its related rows."""
 
-    __slots__ = ("loop_time", "row", "server_time")
+    __slots__ = ("loop_time", "related", "row", "server_time")
 
-    def __init__(self, row: Mapping[str, Any], server_time: float, loop_time: float) -> None:
+    def __init__(
+        self,
+        row: Mapping[str, Any],
+        server_time: float,
+        loop_time: float,
+        related: Mapping[Key, Mapping[str, Any] | None] | None = None,
+    ) -> None:
         #: The raw row, as the API sent it.
         self.row = row
-        #: The server's clock (epoch seconds) when it answered the scan.
+        #: The server's clock (epoch seconds) at `loop_time`.
         self.server_time = server_time
         #: The event loop's clock when the scan's answer arrived.
         self.loop_time = loop_time
+        #: The lookup's related keys -> the row found for each, or None (not in the list).
+        self.related: Mapping[Key, Mapping[str, Any] | None] = related or {}
 
     def server_time_at(self, loop_time: float) -> float:
         """Estimate the server's clock at an earlier instant of the loop's clock."""
@@ -76,24 +130,30 @@ class Sighting:
 
 
 class _Lookup:
-    __slots__ = ("future", "key", "not_before", "seen")
+    __slots__ = ("also", "future", "key", "not_before", "seen")
 
     def __init__(
-        self, key: Hashable, not_before: float, future: asyncio.Future[Sighting | None]
+        self,
+        key: Key,
+        not_before: float,
+        future: asyncio.Future[Sighting | None],
+        also: tuple[Key, ...],
     ) -> None:
         self.key = key
         self.not_before = not_before
         self.future = future
+        self.also = also
         self.seen = False  # covered by a scan that started after it was made
 
 
 class Board:
     """The pending lookups of one list endpoint in one campaign, and the scans answering them."""
 
-    def __init__(self, scan: ScanRows, key_of: Callable[[Mapping[str, Any]], Hashable]) -> None:
+    def __init__(self, scan: ScanRows, kinds: Sequence[Callable[[], RowMatcher]]) -> None:
+        """``kinds``: a factory of an empty `RowMatcher` per kind of key (`Key`'s index)."""
         self._scan = scan
-        self._key_of = key_of
-        self._pending: dict[Hashable, list[_Lookup]] = {}
+        self._kinds = tuple(kinds)
+        self._pending: dict[Key, list[_Lookup]] = {}
         self._driver: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
         self._next_early = -math.inf
@@ -102,6 +162,8 @@ class Board:
         self.scans = 0
         #: Rows read by those scans.
         self.rows_read = 0
+        #: The most rows one scan kept (matched): never more than its targets.
+        self.max_rows_kept = 0
         #: Seconds of the loop's clock spent between a scan's start and its last row.
         self.scan_time = 0.0
 
@@ -120,15 +182,18 @@ class Board:
     def __len__(self) -> int:
         return sum(len(v) for v in self._pending.values())
 
-    async def lookup(self, key: Hashable, not_before: float) -> Sighting | None:
+    async def lookup(
+        self, key: Key, not_before: float, also: Sequence[Key] = ()
+    ) -> Sighting | None:
         """Return the row with ``key`` (landed) or None (not landed, settled).
 
-        Bounded by the current call's deadline: raises :class:`DeadlineExceededError` when no
-        scan could answer in time (a write must then be reported as of unknown outcome).
+        ``also``: related keys looked for in the same scan (`Sighting.related`).
+        Bounded by the current call's deadline: raises :class:`DeadlineExceededError` when
+        no scan could answer in time (a write must then be reported as of unknown outcome).
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Sighting | None] = loop.create_future()
-        entry = _Lookup(key, not_before, future)
+        entry = _Lookup(key, not_before, future, tuple(also))
         self._pending.setdefault(key, []).append(entry)
         self._kick()
         if not_before > loop.time():
@@ -189,41 +254,36 @@ class Board:
             await self._scan_once(loop, entries)
             await asyncio.sleep(0)  # let the answered lookups run before the next round
 
-    async def _scan_once(  # noqa: PLR0912 - one scan's three outcomes, kept together
-        self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]
-    ) -> None:
+    async def _scan_once(self, loop: asyncio.AbstractEventLoop, entries: list[_Lookup]) -> None:
         started = loop.time()
         self.scans += 1
+        matchers = [make() for make in self._kinds]
+        targets: set[Key] = set()
+        for entry in entries:
+            for key in (entry.key, *entry.also):
+                if key not in targets:
+                    targets.add(key)
+                    matchers[key[0]].add(key[1])
+        scan = Scan(matchers)
+        error: Exception | None = None
+        bug = False
         try:
-            rows, server_time = await self._scan()
-            arrived = loop.time()
-            when = time.time() if server_time is None else server_time
-            key_of = self._key_of
-            pending = self._pending
-            count = 0
-            for row in rows:
-                count += 1
-                key = key_of(row)
-                found = pending.get(key)
-                if found:
-                    sighting = Sighting(row, when, arrived)
-                    for entry in found:
-                        if not entry.future.done():
-                            entry.future.set_result(sighting)
+            await self._scan(scan)
         except IReferError as exc:
-            for entry in entries:
-                if entry.not_before <= started and not entry.future.done():
-                    entry.future.set_exception(exc)
-            self._next_early = self._early_after(loop, started)
-            return
+            error = exc
         except Exception as exc:  # a bug: fail every lookup rather than leave it hanging
+            error, bug = exc, True
+        self.rows_read += scan.rows
+        self.max_rows_kept = max(self.max_rows_kept, sum(len(m.found) for m in matchers))
+        # Rows found prove "landed", even from a scan that broke before its end.
+        self._answer_found(scan, targets, complete=error is None)
+        if error is not None:
             for entry in entries:
-                if not entry.future.done():
-                    entry.future.set_exception(exc)
+                if not entry.future.done() and (bug or entry.not_before <= started):
+                    entry.future.set_exception(error)
             self._next_early = self._early_after(loop, started)
             return
         ended = loop.time()
-        self.rows_read += count
         self.scan_time += ended - started
         self._next_early = self._early_after(loop, started)
         self._next_settled = ended + (ended - started)
@@ -234,6 +294,27 @@ class Board:
                 entry.future.set_result(None)  # settled and absent: not landed
             else:
                 entry.seen = True
+
+    def _answer_found(self, scan: Scan, targets: set[Key], *, complete: bool) -> None:
+        """Answer every pending lookup whose row (and related rows) this scan settled."""
+        server_time, loop_time = scan.server_time, scan.loop_time
+        if server_time is None or loop_time is None:
+            return  # no answer arrived: nothing was found
+        for entries in list(self._pending.values()):
+            for entry in entries:
+                if entry.future.done():
+                    continue
+                row = scan.found(entry.key)
+                if row is None:
+                    continue
+                related: dict[Key, Mapping[str, Any] | None] = {}
+                for key in entry.also:
+                    other = scan.found(key) if key in targets else None
+                    if other is None and not (complete and key in targets):
+                        break  # not looked for, or the scan broke first: not known yet
+                    related[key] = other
+                else:
+                    entry.future.set_result(Sighting(row, server_time, loop_time, related))
 
     @staticmethod
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:

@@ -15,9 +15,10 @@ bounded memory:
   structure functions (the lenient decoding of the tuple calls, same results), naming the
   item's index when one does not fit; `ListStream` is what ``client.iter_*()``
   return, `read_list` what the tuple calls use.
-* `RowMatcher`, `scan_rows`, `scan_body` and `scan_list` are the
+* `RowMatcher`, `scan_rows`, `scan_body`, `match_body` and `scan_list` are the
   cheap matching scan: "is there a row with these field values?" for many targets in one
-  pass, a dict lookup per parsed row and no model built.
+  pass, a dict lookup per parsed row and no model built (`match_body`: several kinds of
+  key at once, for the shared reconciling scans of `irefer_async._settle`).
 
 Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
@@ -71,6 +72,7 @@ __all__ = [
     "decode_items",
     "json_items",
     "malformed_item",
+    "match_body",
     "not_an_array",
     "OpenList",
     "read_list",
@@ -511,7 +513,7 @@ class RowMatcher:
     The first row matching a target is kept (lists are newest first).
     """
 
-    __slots__ = ("_fold", "_keys", "fields", "found")
+    __slots__ = ("_fold", "_key_of", "_keys", "fields", "found")
 
     def __init__(
         self,
@@ -534,6 +536,7 @@ class RowMatcher:
         self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         #: Targets found so far -> the first row (its JSON object) that matched.
         self.found: dict[tuple[str, ...], Mapping[str, Any]] = {}
+        self._key_of = self._fast_key_of()
         for target in targets:
             self.add(target)
 
@@ -568,12 +571,46 @@ class RowMatcher:
         """How many targets have no matching row yet."""
         return len(self._keys) - len(self.found)
 
+    def _fast_key_of(self) -> Callable[[dict[str, Any]], tuple[str, ...] | None]:
+        # The key of a row, with the common shapes (one field; two fields, no folding) and
+        # text values taken inline: a scan calls it for every row of the list.
+        fields = self.fields
+        normal = self._normal
+
+        def general(row: dict[str, Any]) -> tuple[str, ...] | None:
+            return normal([_wire_text(row.get(name)) for name in fields])
+
+        if len(fields) == 1:
+            (field,) = fields
+            folded = self._fold[0]
+
+            def one(row: dict[str, Any]) -> tuple[str, ...] | None:
+                value = row.get(field)
+                if type(value) is not str:
+                    value = _wire_text(value)
+                    if value is None:
+                        return None
+                return (value.casefold(),) if folded else (value,)
+
+            return one
+        if len(fields) == 2 and not any(self._fold):
+            first, second = fields
+
+            def pair(row: dict[str, Any]) -> tuple[str, ...] | None:
+                a = row.get(first)
+                b = row.get(second)
+                if type(a) is str and type(b) is str:
+                    return (a, b)
+                return general(row)
+
+            return pair
+        return general
+
     def match(self, row: Any) -> tuple[str, ...] | None:
         """Record ``row`` (a parsed JSON object) if it matches a target not found yet."""
         if type(row) is not dict:
             return None
-        get = row.get
-        key = self._normal([_wire_text(get(name)) for name in self.fields])
+        key = self._key_of(row)
         if key is None:
             return None
         target = self._keys.get(key)
@@ -700,6 +737,47 @@ async def scan_body(
     if not splitter.is_array:
         raise not_an_array(splitter, body)
     return matcher.found
+
+
+async def match_body(
+    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
+) -> None:
+    """Stream an opened list body through several matchers at once; closes it.
+
+    One matcher per kind of key (a participant by ``email``, a referrer by its code...):
+    each row is offered to every matcher that has targets, and reading stops as soon as
+    none has a target pending, so a body is read to its end only when some target is
+    absent. Nothing but the matched rows is kept (in each ``matcher.found``), so memory is
+    one chunk and one item whatever the list's size. Pass the ``splitter`` to read how far
+    it got (``count``: rows parsed). Raises as `scan_body` does.
+    """
+    splitter = splitter if splitter is not None else ArraySplitter(body.method)
+    active = [matcher for matcher in matchers if matcher.pending]
+    try:
+        if not active:
+            return  # nothing to look for: the body is left unread
+        async with (
+            contextlib.aclosing(body.chunks()) as chunks,
+            contextlib.aclosing(json_items(chunks, splitter)) as items,
+        ):
+            if len(active) == 1:
+                (matcher,) = active
+                match = matcher.match
+                async for row in items:
+                    if match(row) is not None and not matcher.pending:
+                        break
+            else:
+                async for row in items:
+                    hit = False
+                    for matcher in active:
+                        if matcher.match(row) is not None:
+                            hit = True
+                    if hit and not any(matcher.pending for matcher in active):
+                        break
+    finally:
+        await body.aclose()
+    if not splitter.is_array:
+        raise not_an_array(splitter, body)
 
 
 #: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.

@@ -342,16 +342,6 @@ class Sender:
         """
         return self._read(method, await self._get(method, params, seen))
 
-    async def get_json_dated(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> tuple[Any, str | None]:
-        """Like `get_json`, with the response's ``Date`` header (the server's clock)."""
-        response = await self._get(method, params, seen)
-        return self._read(method, response), response.headers.get("date")
-
     async def _get(
         self,
         method: str,
@@ -435,6 +425,12 @@ class ListBody:
 
     def __repr__(self) -> str:
         return f"<ListBody {self.method} closed={self._response.is_closed}>"
+
+    @property
+    def date(self) -> str | None:
+        """The response's ``Date`` header (the server's clock when it answered), if any."""
+        value = self._response.headers.get("date")
+        return value if isinstance(value, str) else None
 
     @property
     def is_closed(self) -> bool:

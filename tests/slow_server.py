@@ -2,7 +2,7 @@
 
 It misbehaves the way the issue-13 reports did: it holds a write for a while before
 processing it (then answers, or drops the connection), trickles a body one byte at a time
-without end, answers an HTML error page that quotes the request path (license key
+without end, sends a body in odd pieces with gaps or cuts it half-way, answers an HTML error page that quotes the request path (license key
 included), and fails a write before processing it. It keeps its own participants and
 actions, stamps ``created_at`` and ``Date`` from the real clock, and counts what it served.
 """
@@ -34,6 +34,8 @@ class SlowServer:
         self.fail_before: Counter[str] = Counter()  # method -> 503s before processing
         self.trickle: dict[str, float] = {}  # method -> gap between bytes, forever
         self.quote_path: set[str] = set()  # methods answered an HTML page quoting the path
+        self.pieces: dict[str, tuple[int, float]] = {}  # method -> (bytes, gap): body in pieces
+        self.cut: set[str] = set()  # methods whose body is cut half-way (connection dropped)
         self.requests: Counter[str] = Counter()
         self.bytes_sent: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
@@ -104,7 +106,30 @@ class SlowServer:
         if method in self.drop_after_hold:
             writer.transport.abort()
             return False
+        if method in self.pieces or method in self.cut:
+            return await self._send_pieces(writer, method, body)
         return self._send(writer, method, 200, body, "application/json")
+
+    async def _send_pieces(self, writer: asyncio.StreamWriter, method: str, body: bytes) -> bool:
+        """Send a 200 body in odd pieces with a gap between them, or cut it half-way."""
+        size, gap = self.pieces.get(method, (1 << 16, 0.0))
+        date = email.utils.formatdate(time.time(), usegmt=True)
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nDate: {date}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        writer.write(head.encode())
+        end = len(body) // 2 if method in self.cut else len(body)
+        for start in range(0, end, size):
+            writer.write(body[start : min(start + size, end)])
+            self.bytes_sent[method] += min(size, end - start)
+            await writer.drain()
+            if gap:
+                await asyncio.sleep(gap)
+        if end < len(body):
+            writer.transport.abort()
+            return False
+        return True
 
     def _send(
         self, writer: asyncio.StreamWriter, method: str, status: int, body: bytes, kind: str

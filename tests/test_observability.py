@@ -18,6 +18,7 @@ from irefer_async import (
     correlation_scope,
 )
 from irefer_async._observability import LOGGER, new_correlation_id, start_call
+from irefer_async._stack import HttpStack
 from irefer_async.testing import Emulator
 
 
@@ -303,7 +304,9 @@ async def test_headers_with_the_aiohttp_transport() -> None:
     assert "json" in event.headers["content-type"]
 
 
-async def _spans_over_loopback(request_hook: Any) -> list[dict[str, Any]]:
+async def _spans_over_loopback(
+    request_hook: Any, http_stack: HttpStack = "httpx"
+) -> list[dict[str, Any]]:
     """Run two calls with httpx globally instrumented; return every span's attributes."""
     pytest.importorskip("uvicorn")
     pytest.importorskip("opentelemetry.instrumentation.httpx")
@@ -325,7 +328,7 @@ async def _spans_over_loopback(request_hook: Any) -> list[dict[str, Any]]:
     try:
         async with emulator.serve() as base_url, IReferClient(
             spec.license_key, spec.api_key, campaign_id=spec.id, base_url=base_url,
-            rate_limit=None,
+            rate_limit=None, http_stack=http_stack,
         ) as client:  # fmt: skip
             await client.new_signup("ann@example.com")
             await client.referrer_stats("ann@example.com")
@@ -346,6 +349,16 @@ async def test_otel_httpx_instrumentation_records_the_secrets() -> None:
     license_key, api_key = _secrets()
     assert spans
     assert license_key in recorded and api_key in recorded
+
+
+async def test_otel_httpx_instrumentation_does_not_see_the_httpx2_stack() -> None:
+    """On ``http_stack="httpx2"`` httpx's instrumentation records no span (docs/observability.md).
+
+    httpx2's client and transports are distinct classes that the instrumentor never wraps: the
+    SDK's hooks are the way to trace that stack (they run the same on both).
+    """
+    pytest.importorskip("httpx2")
+    assert await _spans_over_loopback(None, http_stack="httpx2") == []
 
 
 async def test_otel_scrubbing_hook_from_the_docs_removes_them() -> None:

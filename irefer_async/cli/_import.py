@@ -50,6 +50,7 @@ from ._rows import (
     validate,
 )
 from ._target import Target, build_client
+from ._words import count, count_was
 
 __all__ = ["ImportOptions", "ImportReport", "referral_code", "run_import"]
 
@@ -466,19 +467,19 @@ def print_summary(report: ImportReport, console: Console, *, kind: str, dry_run:
     if report.interrupted and c.total is not None:
         left = c.total - c.done - report.cut_short
         console.print(
-            f"interrupted: {report.cut_short} rows were in flight (they may or may not have "
-            f"been sent; not counted as failed) and {left} rows were not reached; "
+            f"interrupted: {count_was(report.cut_short, 'row')} in flight (they may or may "
+            f"not have been sent; not counted as failed) and {count_was(left, 'row')} not "
+            "reached; "
             "--resume settles the first and sends the rest"
         )
     elapsed = c.elapsed
     if not dry_run:
         rate = c.sent / elapsed if elapsed > 0 else 0.0
-        rows = "row" if c.sent == 1 else "rows"
-        console.print(f"sent {c.sent} {rows} in {elapsed:.1f}s ({rate:.0f}/s)")
+        console.print(f"sent {count(c.sent, 'row')} in {elapsed:.1f}s ({rate:.0f}/s)")
     if report.resumed or report.reconciled:
         console.print(
-            f"resumed: {report.resumed} rows already finished, "
-            f"{report.reconciled} in-flight rows found to have landed"
+            f"resumed: {count(report.resumed, 'row')} already finished, "
+            f"{count(report.reconciled, 'in-flight row')} found to have landed"
         )
     if report.results is not None:
         console.print(f"results: {report.results}")

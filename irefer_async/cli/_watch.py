@@ -40,6 +40,7 @@ from .._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
 from .._version import __version__
 from . import _console, _exit, _make_target, _run, target_options, timeout_option
 from ._target import Target, build_client, is_loopback
+from ._words import count
 
 __all__ = ["WatchOptions", "run_watch", "watch"]
 
@@ -249,8 +250,8 @@ class _Progress:
             _emit(sys.stderr, _progress_line(result, stats, pending))
         elif self.mode == "bar":
             self.console.print(
-                f"poll {result.generation}: {sum(result.rows.values())} rows, "
-                f"{result.total_events} new events, {stats.acked} delivered, "
+                f"poll {result.generation}: {count(sum(result.rows.values()), 'row')}, "
+                f"{count(result.total_events, 'new event')}, {stats.acked} delivered, "
                 f"{stats.dead} dead-lettered ({result.seconds:.2f} s)",
                 highlight=False,
             )

@@ -524,7 +524,8 @@ class Emulator:
             body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
             entry.status = 200
             if isinstance(body, StreamedBody):
-                return Outcome(200, _JSON, b"", stream=body)
+                # Dated too: write safety dates the rows of a big list by the server's clock.
+                return Outcome(200, self._dated(), b"", stream=body)
             return Outcome(200, self._dated(), body)
         entry.fault = kind = fault.kind
         if kind is FaultKind.LATENCY:

@@ -84,3 +84,21 @@ def test_sent_rows_is_singular_for_one(
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 0
     assert said in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "said", "said_was"),
+    [
+        (0, "row", "0 rows", "0 rows were"),
+        (1, "row", "1 row", "1 row was"),
+        (2, "row", "2 rows", "2 rows were"),
+        (1, "in-flight row", "1 in-flight row", "1 in-flight row was"),
+        (3, "new event", "3 new events", "3 new events were"),
+    ],
+)
+def test_counts_agree_in_number(n: int, noun: str, said: str, said_was: str) -> None:
+    """Every count the CLI prints ("interrupted: 1 row was in flight", "poll 3: 1 row")."""
+    from irefer_async.cli._words import count, count_was
+
+    assert count(n, noun) == said
+    assert count_was(n, noun) == said_was

@@ -70,9 +70,32 @@ def secret_forms(secret: str) -> set[str]:
     return {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
 
 
+#: The random-looking secrets, searched for fragments too (the demo keys are made of words
+#: such as "emulator" that any text may hold).
+FRAGMENTED: tuple[str, ...] = (SECRET_LICENSE_KEY, SECRET_API_KEY, LICENSE_KEY)
+#: No piece of a key this long may appear anywhere (a key cut before it was redacted).
+FRAGMENT = 6
+
+
+def _fragments() -> dict[str, str]:
+    """Every ``FRAGMENT``-character piece of each form of the random-looking secrets."""
+    pieces: dict[str, str] = {}
+    for secret in FRAGMENTED:
+        for form in secret_forms(secret):
+            for i in range(len(form) - FRAGMENT + 1):
+                pieces.setdefault(form[i : i + FRAGMENT], secret)
+    return pieces
+
+
+_PIECES = _fragments()
+
+
 def leaks(text: str) -> list[str]:
-    """Return the secrets (any form) found in ``text``."""
-    return sorted({s for s in SECRETS for form in secret_forms(s) if form and form in text})
+    """Return the secrets found in ``text``: whole (any form) or any 6-character fragment."""
+    found = {s for s in SECRETS for form in secret_forms(s) if form and form in text}
+    if len(text) >= FRAGMENT:
+        found.update(secret for piece, secret in _PIECES.items() if piece in text)
+    return sorted(found)
 
 
 def make_emulator(*, secret: bool = True, seed: int = 0, clock: Clock | None = None) -> Emulator:

@@ -149,15 +149,17 @@ async def test_cancel_bulk_run_over_loopback(how: str, emulator_process: Emulato
         await asyncio.wait_for(client.campaign_stats(), timeout=10)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="httpcore 1.0.9 can keep a cancelled request in its pool as an ACTIVE connection "
-    "(encode/httpcore#1093, open upstream); the SDK's own tasks and slots are released",
-)
 async def test_bulk_cancellation_leaves_no_busy_connection(
     emulator_process: EmulatorProcess,
 ) -> None:
-    """Bulk runs closed mid-flight, eight times over: no connection left busy in the pool."""
+    """Bulk runs closed mid-flight, eight times over: nothing of the SDK's left behind.
+
+    After each ``aclose()`` no task of the run is left, and the client answers a call at
+    once (a leaked concurrency slot or a pool filled with abandoned exchanges would make it
+    wait). httpcore 1.0.9 may keep a cancelled exchange's connection marked ACTIVE in its pool
+    (encode/httpcore#1093, open upstream), so the pool's own bookkeeping is checked only where
+    the SDK owns it: closing the client closes every connection.
+    """
     emulator_process.control(
         "faults", {"rate": 0.3, "kinds": [{"kind": "latency", "delay": 0.2}], "seed": 1}
     )
@@ -174,7 +176,8 @@ async def test_bulk_cancellation_leaves_no_busy_connection(
             await asyncio.sleep(0.3)
             await run.aclose()
             await task
-            assert not _busy(client), _pool(client)
+            await _no_other_tasks()
+            await asyncio.wait_for(client.campaign_stats(), timeout=5)
     assert not _pool(client).connections  # closing the client closes everything
 
 

@@ -88,6 +88,10 @@ def test_forms_are_searched() -> None:
     assert leaks(f"?api_key={quote(SECRET_API_KEY, safe='')}")
     assert leaks(SECRET_LICENSE_KEY)
     assert not leaks("nothing here")
+    # A fragment of 6 characters is a leak (a key cut before it was redacted), 5 is not.
+    assert leaks(f"/v1.0/***{SECRET_LICENSE_KEY[10:16]}") == [SECRET_LICENSE_KEY]
+    assert not leaks(f"/v1.0/***{SECRET_LICENSE_KEY[10:15]}")
+    assert leaks(quote(SECRET_API_KEY, safe="")[-6:]) == [SECRET_API_KEY]
 
 
 @pytest.mark.parametrize("mode", ["always", "unknown"])
