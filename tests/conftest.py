@@ -8,8 +8,16 @@ from typing import Any
 import pytest
 import respx
 from helpers import BASE, make_client
+from hypothesis import HealthCheck, settings
 
 from irefer_async import IReferClient, RetryConfig
+
+# Property tests: a loaded CI machine must not fail them for being slow (no deadline, no
+# too-slow health check: that is not what they pin); a failure prints the blob that replays it.
+settings.register_profile(
+    "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("suite")
 
 
 @pytest.fixture

@@ -158,7 +158,9 @@ async def test_an_error_page_quoting_the_path_leaks_no_key_fragment(method: str)
     """Bug 5: redact, then cut: no 6-character fragment of either key survives."""
     async with SlowServer() as server:
         server.quote_path.add(method)
-        async with client_for(server) as client:
+        # The page comes at once and nothing is processed: a short settle window is enough.
+        quick = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=5.0, settle=0.1)
+        async with client_for(server, retry=quick) as client:
             call = (
                 client.new_signup("new@x.io")
                 if method == "newSignup"

@@ -210,7 +210,10 @@ def test_kill_9_then_resume(loopback: tuple[Emulator, str], workdir: Path) -> No
         "IREFER_CAMPAIGN_ID": "2605",
     }
     command = [sys.executable, "-m", "irefer_async.cli", "import", "signups", str(path),
-               "--rate", "0", "--concurrency", "16", "--progress", "none"]  # fmt: skip
+               "--rate", "0", "--concurrency", "16", "--progress", "none",
+               # A write in flight at the kill lands at most 0.02 s (its latency) later: a 1 s
+               # settle window proves "not landed" safely (the default 10 s is for real servers).
+               "--settle", "1"]  # fmt: skip
     process = subprocess.Popen(command, env=env, cwd=workdir, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)  # fmt: skip
     deadline = time.monotonic() + 30

@@ -1,10 +1,12 @@
 """A worker process for the cross-process tests: acquire slots, print their times as JSON.
 
-Usage: python share_worker.py URL NAME RATE BURST CONCURRENCY START_AT DURATION
-Prints {"times": [...], "slots": [...]}: when acquire() returned, and the granted slots.
+Usage: python share_worker.py URL NAME RATE BURST CONCURRENCY DURATION
+Prints ``ready`` once connected, then reads START_AT from stdin, then prints
+{"times": [...], "slots": [...]}: when acquire() returned, and the granted slots.
 
 START_AT is a ``time.monotonic()`` value (CLOCK_MONOTONIC is one clock for every process of
-a Linux host), so the parent can compare the times of several workers.
+a Linux host), so the parent can compare the times of several workers. The parent sends it
+once every worker is ready, so a slow interpreter start (a loaded machine) costs no share.
 """
 
 from __future__ import annotations
@@ -39,10 +41,13 @@ class RecordingLimiter(RedisRateLimiter):
         return granted, wait, slot
 
 
-async def main(url: str, name: str, rate: float, burst: int, tasks: int, start_at: float,
+async def main(url: str, name: str, rate: float, burst: int, tasks: int,
                duration: float) -> dict[str, list[float]]:  # fmt: skip
     times: list[float] = []
     async with RecordingLimiter(url, RateLimit(rate, burst=burst), name=name) as limiter:
+        await limiter._redis.ping()  # connected (and the pool warm) before saying so
+        print("ready", flush=True)
+        start_at = float(await asyncio.to_thread(sys.stdin.readline))
         await asyncio.sleep(max(0.0, start_at - time.monotonic()))
         stop = start_at + duration
 
@@ -59,8 +64,6 @@ async def main(url: str, name: str, rate: float, burst: int, tasks: int, start_a
 
 
 if __name__ == "__main__":
-    url, name, rate, burst, tasks, start_at, duration = sys.argv[1:8]
-    result = asyncio.run(
-        main(url, name, float(rate), int(burst), int(tasks), float(start_at), float(duration))
-    )
+    url, name, rate, burst, tasks, duration = sys.argv[1:7]
+    result = asyncio.run(main(url, name, float(rate), int(burst), int(tasks), float(duration)))
     print(json.dumps(result))

@@ -129,12 +129,17 @@ async def test_limiters_sharing_one_key_share_one_rate(
 def test_two_processes_share_one_rate(redis_server: RedisServer, key_name: str) -> None:
     """Two worker processes x 32 tasks on one name: one aggregate rate."""
     script = Path(__file__).with_name("share_worker.py")
-    start_at = time.monotonic() + 2.5  # both interpreters are up and connected by then
-    args = [redis_server.url, key_name, "200", "1", "32", repr(start_at), "1.5"]
-    procs = [
-        subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE)
-        for _ in range(2)
-    ]
+    args = [redis_server.url, key_name, "200", "1", "32", "1.5"]
+    command = [sys.executable, str(script), *args]
+    pipes: dict[str, Any] = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "text": True}
+    procs = [subprocess.Popen(command, **pipes) for _ in range(2)]
+    for p in procs:  # both interpreters up and connected: then one common start
+        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    start_at = time.monotonic() + 0.05
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(f"{start_at!r}\n")
+        p.stdin.flush()
     per_process = [json.loads(p.communicate(timeout=30)[0]) for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert all(len(r["slots"]) > 30 for r in per_process)  # both processes got a share
@@ -285,7 +290,11 @@ async def test_fallback_local_keeps_going_at_the_instance_share(
     # The local fallback starts horizon + 1 s (1.21 s) into the outage.
     assert not [t for t in times if marks["down"] + 0.4 < t < marks["down"] + 1.2]
     local = [t for t in times if marks["down"] + 1.25 < t < marks["up"]]
-    assert steady_rate(local) == pytest.approx(rate, rel=0.1)  # 2 x floor(101 / 2)
+    # 2 x floor(101 / 2): never above the rate. The local limiter paces on the loop's clock,
+    # so on a loaded machine late wake-ups lose slots (81/s seen with one core for three
+    # processes): below, only "keeps going" is ours to promise, as for the other wake-up rates.
+    assert max_in_window(local) <= rate
+    assert rate * 0.75 <= steady_rate(local) <= rate * 1.02
     assert [t for t in times if t > marks["up"] + 1.5]  # back on Redis
 
 

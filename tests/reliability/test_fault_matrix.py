@@ -16,6 +16,11 @@ including those the in-process transport turned into a connect error. Retries ne
 (``NO_WAIT``); in the ``always`` table R is an upper bound (an early read is skipped when a
 scan ran less than ``EARLY_MIN_GAP`` before). The client's read timeout is ``READ_TIMEOUT``, so a ``held`` write is processed
 after the client gave up, and before its settled read.
+
+The in-process cells run on a virtual-time loop (``helpers.run_virtual``, the emulator on a
+``LoopClock``): read timeouts, holds, stalls, trickles and settle windows keep their
+durations but cost no real time, so the whole matrix stays in the default suite. The
+loopback cells at the end run in real time over a real socket.
 """
 
 from __future__ import annotations
@@ -26,9 +31,10 @@ from typing import Any
 import httpx
 import pytest
 from _support import NO_WAIT, make_emulator
+from helpers import run_virtual
 
 import irefer_async as ia
-from irefer_async.testing import Emulator, Fault, FaultKind, WriteEffect
+from irefer_async.testing import Emulator, Fault, FaultKind, LoopClock, WriteEffect
 
 K = FaultKind
 
@@ -196,8 +202,14 @@ def _call(client: ia.IReferClient, endpoint: str, code: str) -> Callable[[], Awa
     return calls[endpoint]
 
 
-async def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
-    emulator = make_emulator()
+def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
+    """Run one cell on a virtual-time loop: held, stalled and trickled answers cost no real time,
+    and the emulator stamps rows and ``Date`` headers in the same (loop) time."""
+    run_virtual(_cell(mode, endpoint, fid, expected))
+
+
+async def _cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
+    emulator = make_emulator(clock=LoopClock())
     code = _setup(emulator)
     fault = FAULTS[fid]
     emulator.inject_fault(fault, method=endpoint, times=1 if mode != "always" else None)
@@ -227,7 +239,7 @@ async def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
     if endpoint in WRITES:
         read = RECONCILER[endpoint]
         made = len(journal.entries(read))
-        # Early reads are skipped when a scan ran less than EARLY_MIN_GAP before (real time):
+        # Early reads are skipped when a scan ran less than EARLY_MIN_GAP before (loop time):
         # R is exact for one ambiguous failure, an upper bound after several.
         assert made == int(reads) if mode != "always" else made <= int(reads), (made, reads)
         assert (made > 0) == (int(reads) > 0)
@@ -246,21 +258,21 @@ async def _run_cell(mode: str, endpoint: str, fid: str, expected: str) -> None:
 
 
 @pytest.mark.parametrize(("endpoint", "fid", "expected"), _cells("once"))
-async def test_cell_once(endpoint: str, fid: str, expected: str) -> None:
+def test_cell_once(endpoint: str, fid: str, expected: str) -> None:
     """One fault on the endpoint's first request: the table's outcome and request counts."""
-    await _run_cell("once", endpoint, fid, expected)
+    _run_cell("once", endpoint, fid, expected)
 
 
 @pytest.mark.parametrize(("endpoint", "fid", "expected"), _cells("always"))
-async def test_cell_always(endpoint: str, fid: str, expected: str) -> None:
+def test_cell_always(endpoint: str, fid: str, expected: str) -> None:
     """The fault on every request of the endpoint: the table's outcome and request counts."""
-    await _run_cell("always", endpoint, fid, expected)
+    _run_cell("always", endpoint, fid, expected)
 
 
 @pytest.mark.parametrize(("endpoint", "fid", "expected"), _cells("unknown"))
-async def test_cell_unknown(endpoint: str, fid: str, expected: str) -> None:
+def test_cell_unknown(endpoint: str, fid: str, expected: str) -> None:
     """A faulted write whose reconciling read fails too: outcome unknown, never resent."""
-    await _run_cell("unknown", endpoint, fid, expected)
+    _run_cell("unknown", endpoint, fid, expected)
 
 
 async def test_a_spurious_error_body_on_the_reconciling_read_causes_no_resend() -> None:

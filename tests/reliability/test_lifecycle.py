@@ -239,6 +239,9 @@ def test_sigint_cli_import(emulator_process: EmulatorProcess, tmp_path: Path) ->
     args = [
         sys.executable, "-m", "irefer_async.cli", "import", "signups", str(csv),
         "--base-url", emulator_process.url, "--rate", "0", "--progress", "none",
+        # A cancelled write lands at most 0.05 s (its latency) after the client gave up: a
+        # 1 s settle window proves "not landed" safely (the default 10 s is for real servers).
+        "--settle", "1",
     ]  # fmt: skip
     proc = subprocess.Popen(
         args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True

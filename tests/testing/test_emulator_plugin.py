@@ -1,4 +1,9 @@
-"""The pytest plugin, run inside a nested pytest with ``pytester``."""
+"""The pytest plugin, run inside a nested pytest with ``pytester``.
+
+The nested runs are in-process (a subprocess costs ~2 s of interpreter start each), except
+where the plugin changes process-wide state (``--irefer-http-stack`` sets an environment
+variable), which must not leak into this session.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,9 @@ pytest_plugins = ["pytester"]
 
 def _plugin_args() -> list[str]:
     installed = any(ep.name == "irefer_emulator" for ep in entry_points(group="pytest11"))
-    return [] if installed else ["-p", "irefer_async.testing.plugin"]
+    # pytest-asyncio's advice (else its deprecation warning reaches this session's summary).
+    scope = ["-o", "asyncio_default_fixture_loop_scope=function"]
+    return scope if installed else [*scope, "-p", "irefer_async.testing.plugin"]
 
 
 def test_fixture_in_a_user_suite(pytester: pytest.Pytester) -> None:
@@ -37,7 +44,7 @@ def test_fixture_in_a_user_suite(pytester: pytest.Pytester) -> None:
             assert irefer_emulator.emulator._seed == 3
         """
     )
-    result = pytester.runpytest_subprocess(*_plugin_args(), "--strict-markers")
+    result = pytester.runpytest_inprocess(*_plugin_args(), "--strict-markers")
     result.assert_outcomes(passed=3)
 
 
@@ -53,7 +60,7 @@ def test_fixture_under_strict_asyncio_mode(pytester: pytest.Pytester) -> None:
             assert stats.signups_total == 0
         """
     )
-    result = pytester.runpytest_subprocess(*_plugin_args())
+    result = pytester.runpytest_inprocess(*_plugin_args())
     result.assert_outcomes(passed=1)
 
 
@@ -81,14 +88,14 @@ def test_bare_async_tests_run_under_strict_mode(pytester: pytest.Pytester) -> No
             raise AssertionError("strict mode does not run an unmarked async test")
         """
     )
-    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess(*_plugin_args(), "-p", "no:cacheprovider")
     outcomes = result.parseoutcomes()
     assert outcomes.get("passed") == 4, result.stdout.str()
     assert "test_without_the_fixture" in result.stdout.str()  # skipped or failed, never passed
 
 
 def test_plugin_registers_its_marker(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess(*_plugin_args(), "--markers")
+    result = pytester.runpytest_inprocess(*_plugin_args(), "--markers")
     result.stdout.fnmatch_lines(["*irefer_emulator(seed=0*"])
 
 
@@ -121,5 +128,6 @@ def test_http_stack_option_puts_every_emulator_client_on_that_stack(
                 assert type(other._http).__module__.split(".")[0] == "{stack}"
         """
     )
+    # In a subprocess: the option sets an environment variable for the whole process.
     result = pytester.runpytest_subprocess(*_plugin_args(), f"--irefer-http-stack={stack}")
     result.assert_outcomes(passed=1)

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from helpers import run_virtual
 
 from irefer_async import (
     APIError,
@@ -13,7 +14,7 @@ from irefer_async import (
     MalformedResponseError,
     WriteOutcomeUnknownError,
 )
-from irefer_async.testing import PROFILES, Emulator, ServiceProfile
+from irefer_async.testing import PROFILES, Emulator, LoopClock, ServiceProfile
 from irefer_async.testing.__main__ import _parser
 
 
@@ -23,9 +24,14 @@ def test_the_default_profile_is_the_guide() -> None:
     assert PROFILES["2018"].rewrite("referrers", b'[{"a":"1"}]') == b'[{"a":"1"}]'
 
 
-async def test_2019_removes_signup_and_specific_actions() -> None:
+def test_2019_removes_signup_and_specific_actions() -> None:
     """newSignup and newSpecificAction are an HTML 404; specificActionSignups an error body."""
-    emulator = Emulator(profile="2019")
+    # Virtual time: the unknown write waits out the default settle window at no real cost.
+    run_virtual(_2019_removes_signup_and_specific_actions())
+
+
+async def _2019_removes_signup_and_specific_actions() -> None:
+    emulator = Emulator(profile="2019", clock=LoopClock())
     async with emulator.client(retry=None) as client:
         with pytest.raises(HTTPStatusError) as gone:
             await client.new_signup("ann@example.com")
