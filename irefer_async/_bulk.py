@@ -332,7 +332,9 @@ class _Channel:
 class _Turns:
     """Rows being sent (parked rows not counted): at most ``concurrency`` at once.
 
-    A worker takes a turn before it reads a row and gives it back when the row's send ends;
+    A worker takes a turn once it has a row in hand (never while waiting for a slow source to
+    yield one, which would hold the turn a parked row needs) and gives it back when the row's
+    send ends;
     a parked row gives its turn back and, to resend, takes one again ahead of the workers
     waiting with new rows (`acquire` with ``first=True``). A released turn is handed to a
     waiter directly, so a waiter woken is never overtaken.
@@ -694,22 +696,13 @@ class BulkRun(Generic[ReqT, ResT]):
                     channel.free -= 1
                 else:
                     await channel.acquire()
-                if turns.free > 0:
-                    turns.free -= 1
-                else:
-                    await turns.acquire()
-                sending.add(slot)
                 if self._stopping:
-                    sending.discard(slot)
-                    turns.release()
                     channel.release()
                     break
                 if sync_it is not None:  # fast path: no await to read a row
                     try:
                         row = next(sync_it)
                     except StopIteration:
-                        sending.discard(slot)
-                        turns.release()
                         channel.release()
                         break
                     index = self._next_index
@@ -717,13 +710,18 @@ class BulkRun(Generic[ReqT, ResT]):
                 else:
                     taken = await self._take()
                     if taken is None:
-                        sending.discard(slot)
-                        turns.release()
                         channel.release()
                         break
                     index, row = taken
                 current = self._current  # may have grown (parking)
                 current[slot] = (index, row)
+                # The turn to send is taken with a row in hand, never while waiting for one: a
+                # slow async source must not hold the turns a parked row needs to resend.
+                if turns.free > 0:
+                    turns.free -= 1
+                else:
+                    await turns.acquire()
+                sending.add(slot)
                 try:
                     request = coerce(row)
                 except IReferError as exc:

@@ -225,6 +225,39 @@ def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None
     assert len(emulator.journal.entries("specificActionSignups")) <= 20
 
 
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+def test_a_slow_async_source_does_not_hold_the_turn_a_parked_row_resends_with(
+    concurrency: int,
+) -> None:
+    """Workers waiting for the next row of an async source hold no turn to send: a row
+    parked after a 5xx before processing is resent when its settle window ends, not cut by
+    its deadline while the source is quiet (the turn was once taken before the row)."""
+    emulator = Emulator(seed=1)
+    code = emulator.add_participant("ref@example.com").code
+    emulator.inject_faults(["http_5xx_before"], method="newSpecificAction")
+    retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=1.0, deadline=30)
+
+    async def rows() -> Any:
+        yield ia.NewSpecificActionRequest("ext-0", "/dashboard", code)
+        await asyncio.sleep(100)  # a quiet source: a queue, a cursor over the network...
+        yield ia.NewSpecificActionRequest("ext-1", "/dashboard", code)
+
+    async def go() -> list[tuple[float, Any]]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        async with (
+            emulator.client(retry=retry) as client,
+            client.bulk_new_specific_actions(rows(), concurrency=concurrency) as run,
+        ):
+            return [(loop.time() - start, outcome) async for outcome in run]
+
+    outcomes = run_virtual(go())
+    assert [(o.index, o.status) for _, o in outcomes] == [(0, BulkStatus.OK), (1, BulkStatus.OK)]
+    assert outcomes[0][0] < 30  # resent after its window, long before its deadline
+    sent = [e.params["external_id"] for e in emulator.journal.entries("newSpecificAction")]
+    assert sent == ["ext-0", "ext-0", "ext-1"]
+
+
 async def test_against_a_raw_server_fresh_rows_go_first_and_nothing_lands_twice() -> None:
     """A server unlike the emulator (raw asyncio, real time): its first 12 writes fail before
     processing; with 2 workers (10 credits) the 28 others are processed before any resend."""
