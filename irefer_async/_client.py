@@ -57,6 +57,7 @@ from ._models import (
     ReferrerStats,
     SpecificActionSignup,
     TriggeredReward,
+    referral_code_of,
 )
 from ._observability import (
     CallTrace,
@@ -946,11 +947,17 @@ class IReferClient:
         return send
 
 
+def _code_of(value: str) -> str:
+    """Return a referrer's code from a ``referral_link`` field (a bare code, or a link)."""
+    return referral_code_of(value) if "/" in value or "?" in value else value
+
+
 #: The kinds of key of the ``referrers`` board: a participant by email, a referrer by code.
 _BY_EMAIL, _BY_CODE = 0, 1
 _SIGNUP_KINDS = (
     partial(RowMatcher, ("email",), casefold=("email",)),
-    partial(RowMatcher, ("referral_link",)),  # ``referrers`` rows carry the bare code there
+    # ``referrers`` rows carry the bare code there; a server sending the link is read too.
+    partial(RowMatcher, ("referral_link",), convert={"referral_link": _code_of}),
 )
 #: The one kind of key of the ``specificActionSignups`` board.
 _ACTION_KINDS = (partial(RowMatcher, ("referred_person", "specific_action")),)

@@ -510,10 +510,12 @@ class RowMatcher:
     row = found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
     ```
 
-    The first row matching a target is kept (lists are newest first).
+    The first row matching a target is kept (lists are newest first). ``convert`` maps a
+    field to a function applied to its text on both sides before comparing (a referral link
+    to its code, say); such a matcher takes the general, slower path for every row.
     """
 
-    __slots__ = ("_fold", "_key_of", "_keys", "fields", "found")
+    __slots__ = ("_convert", "_fold", "_key_of", "_keys", "fields", "found")
 
     def __init__(
         self,
@@ -521,6 +523,7 @@ class RowMatcher:
         targets: Iterable[Sequence[str]] = (),
         *,
         casefold: Iterable[str] = (),
+        convert: Mapping[str, Callable[[str], str]] | None = None,
     ) -> None:
         fields = tuple(fields)
         if not fields or len(set(fields)) != len(fields):
@@ -532,6 +535,10 @@ class RowMatcher:
         #: The wire field names compared, in target order.
         self.fields = fields
         self._fold = tuple(name in fold for name in fields)
+        convert = dict(convert or {})
+        if set(convert).difference(fields):
+            raise ValueError(f"convert names fields that are not matched: {sorted(convert)}")
+        self._convert = tuple(convert.get(name) for name in fields)
         # Normalised target -> the target as given.
         self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
         #: Targets found so far -> the first row (its JSON object) that matched.
@@ -545,10 +552,11 @@ class RowMatcher:
 
     def _normal(self, values: Sequence[str | None]) -> tuple[str, ...] | None:
         out: list[str] = []
-        for value, fold in zip(values, self._fold, strict=True):
+        for value, fold, convert in zip(values, self._fold, self._convert, strict=True):
             if value is None:
                 return None
-            out.append(value.casefold() if fold else value)
+            text = value if convert is None else convert(value)
+            out.append(text.casefold() if fold else text)
         return tuple(out)
 
     def add(self, target: Sequence[str]) -> tuple[str, ...]:
@@ -580,6 +588,8 @@ class RowMatcher:
         def general(row: dict[str, Any]) -> tuple[str, ...] | None:
             return normal([_wire_text(row.get(name)) for name in fields])
 
+        if any(self._convert):
+            return general
         if len(fields) == 1:
             (field,) = fields
             folded = self._fold[0]

@@ -36,6 +36,7 @@ class SlowServer:
         self.quote_path: set[str] = set()  # methods answered an HTML page quoting the path
         self.pieces: dict[str, tuple[int, float]] = {}  # method -> (bytes, gap): body in pieces
         self.cut: set[str] = set()  # methods whose body is cut half-way (connection dropped)
+        self.full_links = False  # ``referrers`` rows carry a link, not the bare code
         self.requests: Counter[str] = Counter()
         self.bytes_sent: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
@@ -175,6 +176,11 @@ class SlowServer:
             result = {"campaign_name": "Demo", "external_id": params["external_id"]}
         elif method == "referrers":
             result = list(reversed(self.participants.values()))
+            if self.full_links:
+                result = [
+                    {**p, "referral_link": f"https://x.io/join?iref={p['referral_link']}"}
+                    for p in result
+                ]
         elif method == "specificActionSignups":
             result = list(reversed(self.actions))
         elif method == "referrerStats":

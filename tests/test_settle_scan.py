@@ -270,6 +270,21 @@ async def test_a_signup_credited_elsewhere_is_a_duplicate_on_a_raw_server() -> N
     assert server.requests["newSignup"] == 2 and len(server.participants) == 4
 
 
+async def test_referrers_rows_carrying_full_links_still_name_the_referrer() -> None:
+    """A server whose ``referrers`` rows hold the referral link, not the bare code: the
+    landed signup is still matched to its referrer (not taken for someone else's)."""
+    async with SlowServer() as server:
+        now = time.time()
+        server.add_participant("ref1@x.io", created=now - 3600)  # code C00001
+        server.add_participant("ref2@x.io", created=now - 3600)  # code C00002
+        server.full_links = True
+        server.hold["newSignup"] = 0.3  # processed after the client's 0.2 s read timeout
+        async with slow_client(server) as client:
+            landed = await client.new_signup("new@x.io", referrer_code="C00001")
+    assert landed.reconciled is True and landed.referrer == "ref1@x.io"
+    assert server.requests["newSignup"] == 1
+
+
 async def test_resume_takes_a_row_credited_elsewhere_as_not_landed() -> None:
     """``--resume`` (``_settled``): another's row is not ours; ours, found, is landed."""
     emulator, _, first, second = referral_emulator()

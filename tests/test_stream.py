@@ -452,3 +452,15 @@ async def test_client_scan_of_a_null_body_raises_after_retries() -> None:
             )
     assert info.value.attempts == 2
     assert info.value.correlation_id
+
+
+def test_a_matcher_converts_a_field_on_both_sides() -> None:
+    """``convert``: a row's link and a target's bare code compare by the code."""
+    from irefer_async._models import referral_code_of
+    from irefer_async._stream import RowMatcher
+
+    matcher = RowMatcher(("referral_link",), [("C1",)], convert={"referral_link": referral_code_of})
+    assert matcher.match({"referral_link": "https://x.io/join?iref=C2"}) is None
+    assert matcher.match({"referral_link": "https://x.io/join?iref=C1"}) == ("C1",)
+    with pytest.raises(ValueError, match="convert names fields"):
+        RowMatcher(("email",), convert={"referral_link": str})
