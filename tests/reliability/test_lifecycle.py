@@ -149,14 +149,14 @@ async def test_cancel_bulk_run_over_loopback(how: str, emulator_process: Emulato
         await asyncio.wait_for(client.campaign_stats(), timeout=10)
 
 
-async def test_bulk_cancellation_leaves_no_busy_connection(
+async def test_bulk_cancellation_leaves_no_slot_or_task_behind(
     emulator_process: EmulatorProcess,
 ) -> None:
     """Bulk runs closed mid-flight, eight times over: nothing of the SDK's left behind.
 
-    After each ``aclose()`` no task of the run is left, and the client answers a call at
-    once (a leaked concurrency slot or a pool filled with abandoned exchanges would make it
-    wait). httpcore 1.0.9 may keep a cancelled exchange's connection marked ACTIVE in its pool
+    After each ``aclose()`` no task of the run is left, every one of the client's 8
+    concurrency slots is free again, nobody waits for one, and the client answers a call at
+    once (a pool filled with abandoned exchanges would make it wait). httpcore 1.0.9 may keep a cancelled exchange's connection marked ACTIVE in its pool
     (encode/httpcore#1093, open upstream), so the pool's own bookkeeping is checked only where
     the SDK owns it: closing the client closes every connection.
     """
@@ -177,6 +177,8 @@ async def test_bulk_cancellation_leaves_no_busy_connection(
             await run.aclose()
             await task
             await _no_other_tasks()
+            throttle: Any = client._throttle
+            assert throttle._semaphore._value == 8 and throttle.waiting == 0
             await asyncio.wait_for(client.campaign_stats(), timeout=5)
     assert not _pool(client).connections  # closing the client closes everything
 
