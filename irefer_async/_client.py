@@ -515,12 +515,20 @@ class IReferClient:
             )
         return lambda not_before, _: self._action_landed(campaign, params, not_before)
 
-    def _board(self, endpoint: ep.Endpoint[Any], campaign: str | None) -> Board:
-        board = self._boards.get((endpoint.name, campaign))
+    def _board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
+        """Return the shared settle scans of the list the table says a write is found in."""
+        spec = write.reconcile
+        assert spec is not None, write.name
+        scan = spec.scan
+        board = self._boards.get((scan.name, campaign))
         if board is None:
-            kinds = _SIGNUP_KINDS if endpoint is ep.REFERRERS else _ACTION_KINDS
-            board = Board(partial(self._settle_scan, endpoint, campaign), kinds)
-            self._boards[endpoint.name, campaign] = board
+            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
+            # board also finds a referrer by its code (_BY_CODE) in the same scan.
+            kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
+            if write is ep.NEW_SIGNUP:
+                kinds.append(_REFERRER_BY_CODE)
+            board = Board(partial(self._settle_scan, scan, campaign), tuple(kinds))
+            self._boards[scan.name, campaign] = board
         return board
 
     async def _settle_scan(
@@ -586,9 +594,10 @@ class IReferClient:
         code = params.get("referrer_code")
         # The referrer the code names is looked for in the same scan (its row, by code).
         by_code = (_BY_CODE, (code,)) if code else None
-        board = self._board(ep.REFERRERS, campaign)
-        sighting = await board.lookup(
-            (_BY_EMAIL, (email.casefold(),)), not_before, () if by_code is None else (by_code,)
+        spec = ep.NEW_SIGNUP.reconcile
+        assert spec is not None
+        sighting = await self._board(ep.NEW_SIGNUP, campaign).lookup(
+            (_WRITE, spec.target(params)), not_before, () if by_code is None else (by_code,)
         )
         if sighting is None:
             return None
@@ -632,8 +641,10 @@ class IReferClient:
         self, campaign: str | None, params: dict[str, str], not_before: float
     ) -> NewSpecificAction | None:
         external_id = params["external_id"]
-        board = self._board(ep.SPECIFIC_ACTION_SIGNUPS, campaign)
-        sighting = await board.lookup((0, (external_id, params["action"])), not_before)
+        spec = ep.NEW_SPECIFIC_ACTION.reconcile
+        assert spec is not None
+        board = self._board(ep.NEW_SPECIFIC_ACTION, campaign)
+        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
         if sighting is None:
             return None
         return NewSpecificAction(
@@ -952,15 +963,12 @@ def _code_of(value: str) -> str:
     return referral_code_of(value) if "/" in value or "?" in value else value
 
 
-#: The kinds of key of the ``referrers`` board: a participant by email, a referrer by code.
-_BY_EMAIL, _BY_CODE = 0, 1
-_SIGNUP_KINDS = (
-    partial(RowMatcher, ("email",), casefold=("email",)),
-    # ``referrers`` rows carry the bare code there; a server sending the link is read too.
-    partial(RowMatcher, ("referral_link",), convert={"referral_link": _code_of}),
-)
-#: The one kind of key of the ``specificActionSignups`` board.
-_ACTION_KINDS = (partial(RowMatcher, ("referred_person", "specific_action")),)
+#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
+#: the ``referrers`` board also a referrer by its code.
+_WRITE, _BY_CODE = 0, 1
+#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
+#: read too.
+_REFERRER_BY_CODE = partial(RowMatcher, ("referral_link",), convert={"referral_link": _code_of})
 
 
 def _same_email(a: object, b: object) -> bool:

@@ -4,9 +4,10 @@ Each `Endpoint` names the API method (the path segment after ``{license_key}.js/
 the type its JSON decodes into (``Endpoint[T]`` is generic in it, so the client's funnel
 returns ``T``), and its parameters in the order the guide lists them. A write also declares:
 
-* its **reconciling read** (`Reconcile`): which read tells whether an ambiguous
-  attempt landed, and how a result of that read answers for one write. The client's write
-  safety, bulk runs and the CLI's ``--resume`` all use it;
+* how it is **reconciled** (`Reconcile`): the list whose rows show that an ambiguous
+  attempt landed, and which row fields match which of the write's parameters. The client's
+  shared settle scans (`_settle.Board`, one streamed `RowMatcher` per declaration) answer
+  live calls, bulk runs and the CLI's ``--resume`` from it;
 * its **row key** (`RowKey`): what identifies one write in a campaign (the email,
   compared case-insensitively; ``"<external_id>|<action>"``), used by bulk outcomes and the
   CLI's duplicate detection and ledger.
@@ -26,7 +27,7 @@ from typing import Any, Final, Generic, TypeVar
 import attrs
 
 from . import _models as m
-from ._errors import APIError, InvalidRequestError, IReferError
+from ._errors import InvalidRequestError
 
 __all__ = [
     "CAMPAIGN_STATS",
@@ -49,7 +50,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 _SOURCES = {source.value: source.value for source in m.LeadSource} | {
     source.name.lower(): source.value for source in m.LeadSource
@@ -169,27 +169,32 @@ class RowKey:
 
 
 @attrs.frozen
-class Reconcile(Generic[T, R]):
-    """How a write's reconciling read decides whether an ambiguous attempt landed.
+class Reconcile:
+    """Where an ambiguous write is looked for: its row in a list the campaign's writes share.
 
-    ``read`` is called with ``args(params)`` (the write's validated query parameters, campaign
-    excluded); ``landed(params, result)`` turns the read's result into the write's result
-    (marked ``reconciled=True``), or None when it shows the write did not land. A read that
-    fails with one of ``absent`` also means "did not land" (``referrerStats`` answers an API
-    error for an unknown email). Any other failure means "cannot tell".
+    iRefer has no lookup by write, so a write that may have landed is looked for in the list
+    ``scan`` (one streamed scan answers every pending write of a campaign). A row is this
+    write's when its ``fields`` equal the write's ``params`` (in that order; ``casefold``
+    fields compare case-insensitively). When the row proves the write (and not an earlier one
+    with the same key) is decided by the client (a signup's ``created_at`` against the
+    server's clock and its referrer).
     """
 
-    #: The read endpoint that shows whether the write landed.
-    read: Endpoint[R]
-    #: The read's arguments, from the write's query parameters.
-    args: Callable[[Mapping[str, str]], dict[str, str]]
-    #: The write's result if the read shows it landed, else None.
-    landed: Callable[[Mapping[str, str], R], T | None]
-    #: Errors of the read that mean the write did not land.
-    absent: tuple[type[IReferError], ...] = ()
-    #: True when one read answers for every write of the campaign (a list endpoint), so
-    #: many writes being reconciled together may share it.
-    shared: bool = False
+    #: The list endpoint whose rows show that a write landed.
+    scan: Endpoint[Any]
+    #: The row fields (wire names) compared.
+    fields: tuple[str, ...]
+    #: The write's query parameters they are compared with, in the same order.
+    params: tuple[str, ...]
+    #: Fields compared case-insensitively (emails).
+    casefold: frozenset[str] = frozenset()
+
+    def target(self, params: Mapping[str, str]) -> tuple[str, ...]:
+        """Return what a row's ``fields`` hold for the write with these parameters."""
+        return tuple(
+            params[name].casefold() if field in self.casefold else params[name]
+            for field, name in zip(self.fields, self.params, strict=True)
+        )
 
 
 @attrs.frozen
@@ -206,8 +211,8 @@ class Endpoint(Generic[T]):
     result: type[T]
     #: Its parameters besides ``campaign_id`` and ``api_key``, in the guide's order.
     params: tuple[Param, ...] = ()
-    #: For a write: the read that tells whether an ambiguous attempt landed. None for a read.
-    reconcile: Reconcile[T, Any] | None = None
+    #: For a write: where an ambiguous attempt is looked for. None for a read.
+    reconcile: Reconcile | None = None
     #: For a write: what identifies one write in a campaign. None for a read.
     key: RowKey | None = None
 
@@ -224,11 +229,6 @@ class Endpoint(Generic[T]):
     def param_names(self) -> tuple[str, ...]:
         """The names of its parameters, in order (``campaign_id`` excluded)."""
         return tuple(param.name for param in self.params)
-
-
-def _signup_from_stats(params: Mapping[str, str], stats: m.ReferrerStats) -> m.NewSignup:
-    # referrerStats answered for this email, so the signup landed.
-    return signup_from_stats(stats)
 
 
 def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.NewSignup:
@@ -249,19 +249,6 @@ def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.
         reconciled=True,
         raw=stats.raw,
     )
-
-
-def _action_in_list(
-    params: Mapping[str, str], rows: tuple[m.SpecificActionSignup, ...]
-) -> m.NewSpecificAction | None:
-    external_id = params["external_id"]
-    action = params["action"]
-    for row in rows:
-        if row.referred_person == external_id and row.specific_action == action:
-            return m.NewSpecificAction(
-                campaign_name=None, external_id=external_id, reconciled=True, raw=row.raw
-            )
-    return None
 
 
 REFERRER_STATS: Final[Endpoint[m.ReferrerStats]] = Endpoint(
@@ -291,10 +278,7 @@ NEW_SIGNUP: Final[Endpoint[m.NewSignup]] = Endpoint(
         Param("referrer_code"),
     ),
     reconcile=Reconcile(
-        REFERRER_STATS,
-        args=lambda params: {"email": params["email"]},
-        landed=_signup_from_stats,
-        absent=(APIError,),  # referrerStats knows no such participant: it did not land
+        REFERRERS, fields=("email",), params=("email",), casefold=frozenset({"email"})
     ),
     key=RowKey(("email",), fold=frozenset({"email"})),
 )
@@ -307,7 +291,9 @@ NEW_SPECIFIC_ACTION: Final[Endpoint[m.NewSpecificAction]] = Endpoint(
         Param("referrer_code", True, _required_text),
     ),
     reconcile=Reconcile(
-        SPECIFIC_ACTION_SIGNUPS, args=lambda params: {}, landed=_action_in_list, shared=True
+        SPECIFIC_ACTION_SIGNUPS,
+        fields=("referred_person", "specific_action"),
+        params=("external_id", "action"),
     ),
     key=RowKey(("external_id", "action")),
 )

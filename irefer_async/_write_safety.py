@@ -24,10 +24,9 @@ client gave up on it can still see that write twice.
 The reconciling reads live in the client (they need its boards and its reads), which
 passes them in as ``reconcile(not_before, refused)``.
 
-Which read reconciles which write is declared in the endpoint table
-(`Reconcile`); `landed` runs one such read through a
-`Read` (the client's funnel) and `SharedReads` runs them for many writes at once
-(the CLI's ``--resume``). A live call reconciles through the shared scans of `_settle`.
+Where a write is looked for is declared in the endpoint table (`Reconcile`: a list and
+the row fields that match the write); live calls, bulk runs and the CLI's ``--resume``
+all look through the client's shared settle scans (`_settle.Board`).
 """
 
 from __future__ import annotations
@@ -37,10 +36,9 @@ import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 from ._deadline import current_deadline
-from ._endpoints import Endpoint, Reconcile
 from ._errors import (
     APIError,
     DuplicateSignupError,
@@ -51,13 +49,10 @@ from ._errors import (
 
 __all__ = [
     "RESUMED",
-    "Read",
     "Reconciler",
-    "SharedReads",
     "WriteState",
     "guarded_write",
     "is_ambiguous",
-    "landed",
 ]
 
 T = TypeVar("T")
@@ -74,67 +69,6 @@ RESUMED: ContextVar[Callable[[bool], Awaitable[None]] | None] = ContextVar(
 #: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
 #: tell. ``refused``: the API refused this very attempt (look for a duplicate, nothing else).
 Reconciler = Callable[[float, bool], Awaitable[T | None]]
-
-
-class Read(Protocol):
-    """Run a read endpoint for a campaign with these arguments (the client's funnel)."""
-
-    def __call__(
-        self, endpoint: Endpoint[R], campaign: str | None, args: Mapping[str, str], /
-    ) -> Awaitable[R]:
-        """Return the read's decoded result."""
-        ...
-
-
-async def landed(
-    read: Read, spec: Reconcile[T, Any], campaign: str | None, params: Mapping[str, str]
-) -> T | None:
-    """Run a write's reconciling read: its result if it landed, None if provably not.
-
-    Raises the read's error when it cannot tell.
-    """
-    try:
-        result = await read(spec.read, campaign, spec.args(params))
-    except spec.absent:
-        return None
-    return spec.landed(params, result)
-
-
-_ABSENT: Any = object()
-
-
-class SharedReads:
-    """Reconcile many writes, sharing each read that answers for a whole campaign.
-
-    A `Reconcile` marked ``shared`` (the action list) is read once per campaign and
-    matched against every write; the others are read once per write. Used by the CLI's
-    ``--resume``; its memory is one shared result per campaign.
-    """
-
-    __slots__ = ("_read", "_results")
-
-    def __init__(self, read: Read) -> None:
-        self._read = read
-        self._results: dict[tuple[str, str | None], Any] = {}
-
-    async def landed(
-        self, endpoint: Endpoint[T], campaign: str | None, params: Mapping[str, str]
-    ) -> T | None:
-        """Like `landed`, for the write ``endpoint`` with these query parameters."""
-        spec = endpoint.reconcile
-        if spec is None:
-            raise TypeError(f"{endpoint.name} is not a write")
-        if not spec.shared:
-            return await landed(self._read, spec, campaign, params)
-        key = (spec.read.name, campaign)
-        result = self._results.get(key)
-        if result is None:
-            try:
-                result = await self._read(spec.read, campaign, spec.args(params))
-            except spec.absent:
-                result = _ABSENT
-            self._results[key] = result
-        return None if result is _ABSENT else spec.landed(params, result)
 
 
 def is_ambiguous(exc: IReferError) -> bool:

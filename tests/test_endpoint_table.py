@@ -80,8 +80,29 @@ def test_every_write_has_a_bulk_request_and_a_cli_kind() -> None:
     assert writes == set(BULK_REQUESTS) == {kind.endpoint.name for kind in KINDS.values()}
     for endpoint in ep.ENDPOINTS.values():
         assert (endpoint.reconcile is not None) == (endpoint.key is not None) == endpoint.write
-        if endpoint.reconcile is not None:
-            assert not endpoint.reconcile.read.write  # a write reconciles with a read
+        spec = endpoint.reconcile
+        if spec is not None:
+            # Looked for in a list read, by row fields that exist in that list's rows,
+            # matched against the write's own parameters: those that identify one write.
+            scan = spec.scan
+            assert not scan.write and getattr(scan.result, "__origin__", None) is tuple
+            row_model = scan.result.__args__[0]  # type: ignore[attr-defined]
+            assert set(spec.fields) <= {f.name for f in attrs.fields(row_model)}
+            assert len(spec.fields) == len(spec.params)
+            assert endpoint.key is not None and spec.params == endpoint.key.fields
+            assert spec.casefold <= set(spec.fields)
+
+
+def test_reconcile_targets_are_what_the_rows_hold() -> None:
+    """A write's target: its parameters in field order, emails folded as the matcher does."""
+    signup = ep.NEW_SIGNUP.reconcile
+    action = ep.NEW_SPECIFIC_ACTION.reconcile
+    assert signup is not None and action is not None
+    assert signup.target({"email": "Ann@Example.com", "name": "Ann"}) == ("ann@example.com",)
+    assert action.target({"external_id": "U1", "action": "/Buy", "referrer_code": "c"}) == (
+        "U1",
+        "/Buy",
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 import email.utils
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -21,14 +20,11 @@ from irefer_async import (
     DuplicateSignupError,
     IReferError,
     NewSignup,
-    NewSpecificAction,
     RetryConfig,
     ServerError,
-    SpecificActionSignup,
     WriteOutcomeUnknownError,
 )
-from irefer_async import _endpoints as ep
-from irefer_async._write_safety import RESUMED, SharedReads
+from irefer_async._write_safety import RESUMED
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
@@ -244,45 +240,6 @@ def test_action_not_found_is_resent_after_settling(mock: respx.MockRouter) -> No
     result = run_action()
     assert write.call_count == 2 and written[1] - written[0] >= SETTLE
     assert result.reconciled is False  # type: ignore[attr-defined]
-
-
-def test_shared_reads_read_the_action_list_once_per_campaign() -> None:
-    """SharedReads (the CLI's --resume): a shared list read once per campaign, others per row."""
-    calls: list[tuple[str, str | None, dict[str, str]]] = []
-    listed = (
-        SpecificActionSignup(
-            id=1, campaign_id=1, referrer_email=None, referred_person="p1", specific_action="/d"
-        ),
-    )
-
-    async def read(endpoint: Any, campaign: str | None, args: Mapping[str, str]) -> Any:
-        calls.append((endpoint.name, campaign, dict(args)))
-        if endpoint is ep.REFERRER_STATS:
-            raise APIError("unknown email", None, method="referrerStats")
-        return listed
-
-    async def settle() -> list[object]:
-        reads = SharedReads(read)
-        action = ep.NEW_SPECIFIC_ACTION
-        return [
-            await reads.landed(action, "1", {"external_id": "p1", "action": "/d"}),
-            await reads.landed(action, "1", {"external_id": "p2", "action": "/d"}),
-            await reads.landed(action, "2", {"external_id": "p1", "action": "/d"}),
-            await reads.landed(ep.NEW_SIGNUP, "1", {"email": "a@b.c"}),
-            await reads.landed(ep.NEW_SIGNUP, "1", {"email": "d@e.f"}),
-        ]
-
-    results = run_virtual(settle())
-    first = results[0]
-    assert isinstance(first, NewSpecificAction) and first.reconciled
-    assert results[1:] == [None, results[2], None, None]
-    assert results[2] is not None
-    assert [c[:2] for c in calls] == [
-        ("specificActionSignups", "1"),
-        ("specificActionSignups", "2"),
-        ("referrerStats", "1"),
-        ("referrerStats", "1"),
-    ]
 
 
 def _with_resumed_hook(hook: Any) -> None:

@@ -169,8 +169,7 @@ async def endpoint_table(client: IReferClient) -> None:
     assert_type(await call(ep.SPECIFIC_ACTION_SIGNUPS, "2605"), tuple[SpecificActionSignup, ...])
     reconcile = ep.NEW_SIGNUP.reconcile
     if reconcile is not None:
-        assert_type(reconcile.landed({"email": "a@b.c"}, await client.referrer_stats("a@b.c")),
-                    NewSignup | None)  # fmt: skip
+        assert_type(reconcile.target({"email": "a@b.c"}), tuple[str, ...])
 
 
 async def errors(client: IReferClient) -> None:
