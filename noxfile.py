@@ -100,8 +100,9 @@ def long(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """Benchmarks against same-run baselines (~5 min); `nox -s bench -- --quick` for a smoke run."""
+    # cli: the big_lists benchmark measures `irefer export` too.
     session.install(
-        "-e", ".[aiohttp,speedups,emulator,redis]", *PYPROJECT["dependency-groups"]["bench"]
+        "-e", ".[aiohttp,speedups,emulator,redis,cli]", *PYPROJECT["dependency-groups"]["bench"]
     )
     session.run("python", "-m", "benchmarks", *session.posargs)
     quick = "--quick" in session.posargs
