@@ -958,17 +958,14 @@ class IReferClient:
         return send
 
 
-def _code_of(value: str) -> str:
-    """Return a referrer's code from a ``referral_link`` field (a bare code, or a link)."""
-    return referral_code_of(value) if "/" in value or "?" in value else value
-
-
 #: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
 #: the ``referrers`` board also a referrer by its code.
 _WRITE, _BY_CODE = 0, 1
 #: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
 #: read too.
-_REFERRER_BY_CODE = partial(RowMatcher, ("referral_link",), convert={"referral_link": _code_of})
+_REFERRER_BY_CODE = partial(
+    RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
+)
 
 
 def _same_email(a: object, b: object) -> bool:

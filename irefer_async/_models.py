@@ -118,8 +118,11 @@ class Reward:
 def referral_code_of(referral_link: str) -> str:
     """Return the code in a referral link: its ``iref`` parameter, else its last path segment.
 
-    A bare code (what ``referrers`` puts in its ``referral_link`` field) comes back as is.
+    A bare code (what ``referrers`` puts in its ``referral_link`` field) comes back as is,
+    without parsing (settle scans call this for every row of a big list).
     """
+    if "/" not in referral_link and "?" not in referral_link:
+        return referral_link
     query = parse_qs(urlsplit(referral_link).query)
     for name in ("iref", "ref", "referrer_code", "code"):
         if query.get(name):
