@@ -25,6 +25,7 @@ from typing import Any
 
 __all__ = [
     "REFERRER_STATS_BODY",
+    "child_server",
     "client_cpus",
     "emulator_server",
     "fast_server",
@@ -194,10 +195,17 @@ def _run_emulator(participants: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def _child(kind: str, *args: str) -> Iterator[str]:
+def child_server(
+    module: str, *args: str, name: str, wait: float = 10.0
+) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """Run ``python -m module <server CPUs> *args`` pinned to the server CPU; yield it and its URL.
+
+    The child prints its base URL on its first line and serves until its stdin is closed
+    (which may also carry commands: the process's pipes are open, as text).
+    """
     cpu = ",".join(map(str, server_cpu()))
     process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks._servers", kind, cpu, *args],
+        [sys.executable, "-m", module, *args[:1], cpu, *args[1:]],
         cwd=Path(__file__).resolve().parent.parent,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -207,16 +215,25 @@ def _child(kind: str, *args: str) -> Iterator[str]:
         assert process.stdout is not None
         url = process.stdout.readline().strip()
         if not url.startswith("http://"):
-            raise RuntimeError(f"the {kind} benchmark server did not start")
-        yield url
+            raise RuntimeError(f"the {name} did not start")
+        yield process, url
     finally:
         assert process.stdin is not None
         process.stdin.close()
         try:
-            process.wait(10)
+            process.wait(wait)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextlib.contextmanager
+def _child(kind: str, *args: str) -> Iterator[str]:
+    with child_server("benchmarks._servers", kind, *args, name=f"{kind} benchmark server") as (
+        _,
+        url,
+    ):
+        yield url
 
 
 @contextlib.contextmanager

@@ -38,7 +38,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -46,7 +45,7 @@ import httpx
 import irefer_async as ia
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_CAMPAIGN_ID, DEFAULT_LICENSE_KEY
 
-from ._servers import pin_client, server_cpu
+from ._servers import child_server, pin_client
 
 #: The ambiguous fault kinds drawn from (each as likely).
 AMBIGUOUS = (
@@ -128,28 +127,11 @@ class _Server:
 
 @contextlib.contextmanager
 def _server() -> Iterator[_Server]:
-    cpu = ",".join(map(str, server_cpu()))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_reconcile", "--serve", cpu],
-        cwd=Path(__file__).resolve().parent.parent,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url.startswith("http://"):
-            raise RuntimeError("the emulator did not start")
+    with child_server("benchmarks.bench_reconcile", "--serve", name="emulator", wait=30.0) as (
+        process,
+        url,
+    ):
         yield _Server(process, url)
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # -- the client (this process) -------------------------------------------------------------
