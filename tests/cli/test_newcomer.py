@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import json
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _import_support import cancel_import_midway, signups_csv
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -24,14 +24,6 @@ from irefer_async.cli._target import Target
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator, Fault
 
 IREFER = [sys.executable, "-m", "irefer_async.cli"]
-
-
-def _signups(path: Path, n: int) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["email", "name"])
-        writer.writerows([f"u{i}@example.com", f"U{i}"] for i in range(n))
-    return path
 
 
 def _clean_env() -> dict[str, str]:
@@ -59,7 +51,7 @@ def test_emulator_banner_aims_later_commands_and_state_survives(workdir: Path) -
         assert exports["IREFER_LICENSE_KEY"] == DEFAULT_LICENSE_KEY
         assert exports["IREFER_API_KEY"] == DEFAULT_API_KEY
         env = {**_clean_env(), **exports}
-        path = _signups(workdir / "people.csv", 30)
+        path = signups_csv(workdir / "people.csv", 30)
         imported = subprocess.run(
             [*IREFER, "import", "signups", str(path), "--progress", "none"],
             env=env, cwd=workdir, capture_output=True, text=True, timeout=60, check=False,
@@ -177,7 +169,7 @@ def test_timeout_option_reaches_the_client(
     stats = runner.invoke(cli, ["stats", "campaign", "--emulator", "--timeout", "2.5"])
     assert stats.exit_code == 0
     assert "fresh, empty emulator" in stats.stderr  # a 0 here is no surprise
-    path = _signups(workdir / "s.csv", 2)
+    path = signups_csv(workdir / "s.csv", 2)
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator", "--timeout", "3"])
     assert result.exit_code == 0
     assert "its state is gone now" in result.stdout  # says plainly what --emulator did
@@ -190,7 +182,7 @@ def test_interrupted_import_keeps_in_flight_rows_for_resume(
 ) -> None:
     """Rows cut short are neither failed nor in the failed-rows file; resume counts only its own."""
     n = 200
-    path = _signups(workdir / "s.csv", n)
+    path = signups_csv(workdir / "s.csv", n)
     emulator.inject_fault_rate(1.0, [Fault("latency", delay=0.01)], methods=["newSignup"])
     out = io.StringIO()
     console = Console(file=out, width=200)
@@ -199,15 +191,7 @@ def test_interrupted_import_keeps_in_flight_rows_for_resume(
         progress="none",
     )  # fmt: skip
 
-    async def cancel_midway() -> None:
-        task = asyncio.create_task(run_import(options, console))
-        while sum(1 for e in emulator.journal if e.method == "newSignup") < 40:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-
-    asyncio.run(cancel_midway())
+    asyncio.run(cancel_import_midway(options, console, emulator))
     summary = out.getvalue()
     assert "(interrupted)" in summary
     assert "in flight when interrupted" in summary
@@ -239,7 +223,7 @@ def test_cli_shows_what_an_err_401_may_mean(
     result = runner.invoke(cli, ["stats", "referrer", "nobody@example.com", "--emulator"])
     assert result.exit_code == 1
     assert "not a participant of the campaign" in result.stderr
-    path = _signups(workdir / "s.csv", 1)
+    path = signups_csv(workdir / "s.csv", 1)
     emulator.add_participant("u0@example.com")
     result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
     assert result.exit_code == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import os
 import signal
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _import_support import cancel_import_midway, signups_csv
 from click.testing import CliRunner
 from rich.console import Console
 
@@ -31,14 +31,6 @@ from irefer_async.testing import (
     Fault,
     WriteEffect,
 )
-
-
-def _signups(path: Path, n: int) -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["email", "name"])
-        writer.writerows([f"u{i}@example.com", f"U{i}"] for i in range(n))
-    return path
 
 
 def _results(path: Path) -> list[dict[str, Any]]:
@@ -61,7 +53,7 @@ def test_resume_settles_in_flight_rows(
     runner: CliRunner, emulator: Emulator, workdir: Path
 ) -> None:
     """In-flight rows that landed are confirmed by a read, the others are sent; finished ones skipped."""
-    path = _signups(workdir / "s.csv", 30)
+    path = signups_csv(workdir / "s.csv", 30)
     ledger = Ledger(workdir / "s.csv.results.jsonl.ledger.sqlite", kind="signups", resume=False)
     # The crashed run: rows 0-9 finished, 10-19 in flight (10-14 had landed), 20-29 never read.
     ledger.mark_in_flight(
@@ -102,7 +94,7 @@ def test_resume_leaves_unsettled_rows_unknown(
     runner: CliRunner, emulator: Emulator, workdir: Path
 ) -> None:
     """When the read cannot tell, the row is reported unknown and never resent."""
-    path = _signups(workdir / "s.csv", 3)
+    path = signups_csv(workdir / "s.csv", 3)
     ledger = Ledger(workdir / "s.csv.results.jsonl.ledger.sqlite", kind="signups", resume=False)
     ledger.mark_in_flight([("u1@example.com", 3, {"email": "u1@example.com"})])
     ledger.close()
@@ -131,7 +123,7 @@ def test_resume_of_another_kind_is_refused(
 def test_cancelled_import_then_resume(emulator: Emulator, workdir: Path) -> None:
     """Cancel an import mid-run: no task left behind; a resume completes every row exactly once."""
     n = 200
-    path = _signups(workdir / "s.csv", n)
+    path = signups_csv(workdir / "s.csv", n)
     emulator.inject_fault_rate(1.0, [Fault("latency", delay=0.01)], methods=["newSignup"])
     console = Console(file=open(os.devnull, "w"))  # noqa: SIM115 - closed with the test
     options = ImportOptions(
@@ -140,12 +132,7 @@ def test_cancelled_import_then_resume(emulator: Emulator, workdir: Path) -> None
     )  # fmt: skip
 
     async def cancel_midway() -> None:
-        task = asyncio.create_task(run_import(options, console))
-        while sum(1 for e in emulator.journal if e.method == "newSignup") < 40:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancel_import_midway(options, console, emulator)
         assert [t for t in asyncio.all_tasks() if t is not asyncio.current_task()] == []
 
     asyncio.run(cancel_midway())
@@ -200,7 +187,7 @@ def test_kill_9_then_resume(loopback: tuple[Emulator, str], workdir: Path) -> No
     """A real process killed with SIGKILL mid-import, then resumed: each row landed exactly once."""
     emulator, url = loopback
     n = 600
-    path = _signups(workdir / "s.csv", n)
+    path = signups_csv(workdir / "s.csv", n)
     emulator.inject_fault_rate(1.0, [Fault("latency", delay=0.02)], methods=["newSignup"])
     env = {
         **os.environ,
