@@ -716,8 +716,6 @@ async def scan_list(
     method: str,
     params: dict[str, str],
     matcher: RowMatcher,
-    *,
-    stop_when_found: bool = True,
 ) -> dict[tuple[str, ...], Mapping[str, Any]]:
     """One attempt of a matching scan: send the list request, stream it through ``matcher``.
 
@@ -725,27 +723,17 @@ async def scan_list(
     or a body that is not an array (``null``, an API error body...), so the caller's retry
     and throttle layers treat it as any read; the connection is released on every path.
     """
-    if not matcher.pending and stop_when_found:
+    if not matcher.pending:
         return matcher.found  # nothing to look for: no request
     body = await sender.open_list(method, params)
-    return await scan_body(body, matcher, stop_when_found=stop_when_found)
+    return await scan_body(body, matcher)
 
 
 async def scan_body(
-    body: ListBody, matcher: RowMatcher, *, stop_when_found: bool = True
+    body: ListBody, matcher: RowMatcher
 ) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Stream an opened list body through ``matcher`` (see `scan_list`); closes it."""
-    method = body.method
-    splitter = ArraySplitter(method)
-    try:
-        async with contextlib.aclosing(body.chunks()) as chunks:
-            await scan_rows(
-                chunks, matcher, method=method, splitter=splitter, stop_when_found=stop_when_found
-            )
-    finally:
-        await body.aclose()
-    if not splitter.is_array:
-        raise not_an_array(splitter, body)
+    """Stream an opened list body through ``matcher`` (`match_body` with one); closes it."""
+    await match_body(body, (matcher,))
     return matcher.found
 
 
