@@ -2,14 +2,20 @@
 
 ``irefer watch`` delivers at least once, so the same event (same ``id``) can arrive twice:
 after a receiver's answer was lost, or after the watcher restarted mid-delivery. This
-receiver makes that harmless: it verifies the signature (and the replay window), then records
-the event id and its effect in ONE SQLite transaction, so a repeat is answered 200 and ignored.
+receiver makes that harmless: it verifies the Standard Webhooks signature (and the replay
+window) with the ``standardwebhooks`` library, then records the event id (``webhook-id``) and
+its effect in ONE SQLite transaction, so a repeat is answered 200 and ignored.
 
-Run it next to the watcher (the same secret in both environments)::
+Run it next to the watcher (the same ``whsec_`` secret in both environments)::
 
-    export IREFER_WEBHOOK_SECRET=$(python -c "import secrets; print(secrets.token_hex(32))")
+    pip install fastapi uvicorn standardwebhooks
+    export IREFER_WEBHOOK_SECRET=$(python -c "import irefer_async as i; print(i.generate_secret())")
     uvicorn examples.feed_receiver:app --port 8000
     irefer watch --forward http://127.0.0.1:8000/irefer/events --type reward.triggered
+
+The dedup table lives in ``$IREFER_RECEIVER_DB``, by default
+``$XDG_STATE_HOME/irefer/feed-receiver.sqlite`` (``~/.local/state/...``), not in the
+working directory.
 """
 
 from __future__ import annotations
@@ -18,11 +24,22 @@ import os
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
+from standardwebhooks import Webhook, WebhookVerificationError
 
-from irefer_async import SignatureError, event_from_json, verify_signature
+from irefer_async import event_from_json
+
+
+def default_db_path() -> Path:
+    """``$IREFER_RECEIVER_DB``, else ``$XDG_STATE_HOME/irefer/feed-receiver.sqlite``."""
+    configured = os.environ.get("IREFER_RECEIVER_DB")
+    if configured:
+        return Path(configured)
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "irefer" / "feed-receiver.sqlite"
 
 
 def send_coupon(email: str, reward: str) -> str:
@@ -30,15 +47,21 @@ def send_coupon(email: str, reward: str) -> str:
     return f"COUPON-{abs(hash((email, reward))) % 10**8:08d}"
 
 
-def create_app(*, secret: str | None = None, db_path: str = "receiver.sqlite") -> FastAPI:
-    """Build the receiver; *secret* defaults to ``IREFER_WEBHOOK_SECRET``."""
+def create_app(*, secret: str | None = None, db_path: str | Path | None = None) -> FastAPI:
+    """Build the receiver.
+
+    *secret* defaults to ``IREFER_WEBHOOK_SECRET``, *db_path* to `default_db_path`.
+    """
     key = secret or os.environ.get("IREFER_WEBHOOK_SECRET", "")
     if not key:
-        raise RuntimeError("set IREFER_WEBHOOK_SECRET (the secret irefer watch signs with)")
+        raise RuntimeError("set IREFER_WEBHOOK_SECRET (the whsec_ secret irefer watch signs with)")
+    webhook = Webhook(key)
+    path = Path(db_path) if db_path is not None else default_db_path()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         db.execute(
             "CREATE TABLE IF NOT EXISTS handled (id TEXT PRIMARY KEY, type TEXT, result TEXT)"
         )
@@ -52,8 +75,9 @@ def create_app(*, secret: str | None = None, db_path: str = "receiver.sqlite") -
     async def receive(request: Request) -> dict[str, Any]:
         body = await request.body()  # the raw bytes: the signature covers them exactly
         try:
-            verify_signature(body, request.headers.get("x-irefer-signature"), key)
-        except SignatureError as exc:
+            # Checks webhook-id, webhook-timestamp (5 minutes either way) and webhook-signature.
+            webhook.verify(body, dict(request.headers), json_parse=False)
+        except WebhookVerificationError as exc:
             raise HTTPException(status_code=401, detail=str(exc)) from None
         event = event_from_json(body)
         db: sqlite3.Connection = request.app.state.db

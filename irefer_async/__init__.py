@@ -89,7 +89,7 @@ from ._models import (
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
 from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
-from ._signing import SignatureError, sign_payload, verify_signature
+from ._signing import SignatureError, generate_secret, sign_payload, verify_signature
 from ._stream import ListStream
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
@@ -181,6 +181,7 @@ __all__ = [
     "__version__",
     "correlation_scope",
     "event_from_json",
+    "generate_secret",
     "sign_payload",
     "verify_signature",
 ]

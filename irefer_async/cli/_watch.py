@@ -5,8 +5,9 @@ Per event, one of:
 * ``--exec CMD``: run ``CMD`` (through the shell) with the event as one JSON line on its
   stdin; exit status 0 acknowledges. The child's environment has ``IREFER_EVENT_ID`` and
   ``IREFER_EVENT_TYPE`` and none of the iRefer credentials or the webhook secret.
-* ``--forward URL``: POST the event's JSON, signed (``X-IRefer-Signature: t=..,v1=..``,
-  HMAC-SHA256 over ``t.body``, the secret from ``--secret-env``); a 2xx acknowledges.
+* ``--forward URL``: POST the event's JSON, signed in the Standard Webhooks format
+  (``webhook-id``, ``webhook-timestamp``, ``webhook-signature: v1,<base64>``; the
+  ``whsec_...`` secret from ``--secret-env``); a 2xx acknowledges.
 * neither: print the event's JSON line on stdout (acknowledged once written).
 
 A failed attempt is retried with exponential backoff (``--attempts``, ``--max-backoff``);
@@ -36,7 +37,7 @@ from rich.console import Console
 from .._errors import ConfigurationError, IReferError
 from .._events import EVENT_TYPES, FeedEvent
 from .._feed import PollReport, RewardFeed
-from .._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
+from .._signing import check_secret, sign_payload
 from .._version import __version__
 from . import _console, _exit, _make_target, _run, target_options, timeout_option
 from ._target import Target, build_client, is_loopback
@@ -97,7 +98,7 @@ class _Deliverer:
         self.options = options
         self.out = out
         self.http: httpx.AsyncClient | None = None
-        self.secret: bytes | None = None
+        self.secret: str | None = None
         if options.forward is not None:
             value = os.environ.get(options.secret_env)
             if not value:
@@ -105,7 +106,11 @@ class _Deliverer:
                     f"--forward needs the webhook secret in the environment variable "
                     f"{options.secret_env} (it is not set or empty)"
                 )
-            self.secret = value.encode()
+            try:
+                check_secret(value)
+            except IReferError as exc:
+                raise ConfigurationError(f"{options.secret_env}: {exc}") from None
+            self.secret = value
             self.http = httpx.AsyncClient(timeout=10.0, headers={
                 "user-agent": f"irefer-async/{__version__} (irefer watch)",
             })  # fmt: skip
@@ -149,8 +154,8 @@ class _Deliverer:
         payload = body.encode()
         headers = {
             "content-type": "application/json",
-            SIGNATURE_HEADER: sign_payload(payload, self.secret),  # fresh t on every attempt
-            EVENT_ID_HEADER: event.id,
+            # The same webhook-id on every attempt (receivers dedup on it), a fresh timestamp.
+            **sign_payload(payload, self.secret, msg_id=event.id),
         }
         try:
             response = await self.http.post(self.options.forward, content=payload,
@@ -402,12 +407,16 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     show_default=True,
     help="Seconds an --exec command may run.",
 )
-@click.option("--forward", metavar="URL", help="POST each event to URL, signed (HMAC-SHA256).")
+@click.option(
+    "--forward",
+    metavar="URL",
+    help="POST each event to URL, signed as a Standard Webhook (webhook-signature: v1,...).",
+)
 @click.option(
     "--secret-env",
     default="IREFER_WEBHOOK_SECRET",
     show_default=True,
-    help="Environment variable holding the --forward signing secret.",
+    help="Environment variable holding the --forward signing secret (whsec_<base64>).",
 )
 @click.option(
     "--attempts",

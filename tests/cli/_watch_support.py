@@ -14,7 +14,8 @@ from irefer_async.testing import CampaignSpec, Emulator, RewardSpec
 
 T = TypeVar("T")
 
-SECRET = "whsec-feed-test-secret"
+#: A Standard Webhooks secret (whsec_ and the base64 of the key).
+SECRET = "whsec_ZmVlZC10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm"
 
 
 def reward_each_referral() -> CampaignSpec:
@@ -86,8 +87,8 @@ class Receiver:
         self.drop_after = drop_after
         self.requests = 0
         self.bad_signatures = 0
-        #: (raw body, signature header) of every request whose signature verified.
-        self.received: list[tuple[bytes, str]] = []
+        #: (raw body, headers) of every request whose signature verified.
+        self.received: list[tuple[bytes, dict[str, str]]] = []
         self.server: asyncio.Server | None = None
 
     @property
@@ -121,12 +122,12 @@ class Receiver:
                 status = b"503 Service Unavailable"
             else:
                 try:
-                    verify_signature(body, headers.get("x-irefer-signature"), SECRET)
+                    verify_signature(body, headers, SECRET)
                 except Exception:
                     self.bad_signatures += 1
                     status = b"401 Unauthorized"
                 else:
-                    self.received.append((body, headers["x-irefer-signature"]))
+                    self.received.append((body, headers))
                     status = b"200 OK"
                     if n in self.drop_after:
                         writer.transport.abort()  # done, but the sender never hears it

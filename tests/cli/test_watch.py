@@ -19,6 +19,7 @@ import pytest
 from _watch_support import SECRET, Receiver, loopback, reward_each_referral
 from click.testing import CliRunner
 from rich.console import Console
+from standardwebhooks import Webhook
 
 from irefer_async import verify_signature
 from irefer_async._events import event_id
@@ -141,25 +142,36 @@ async def test_forward_to_a_receiver_down_then_failing_then_dropping(
     assert sorted(counts.values()) == [1] * (len(expected) - 2) + [2] * 2  # 2 dropped answers
     assert all(line["status"] == "acked" for line in lines)
     assert any(line["attempts"] > 1 for line in lines)
-    body, header = receiver.received[0]
+    body, headers = receiver.received[0]
     with pytest.raises(Exception, match="replay window"):  # a captured POST, replayed later
-        verify_signature(body, header, SECRET, now=time.time() + 301)
+        verify_signature(body, headers, SECRET, now=time.time() + 301)
+    # Every attempt of one event carries its id as webhook-id, and the library agrees.
+    assert all(h["webhook-id"] == json.loads(b)["id"] for b, h in receiver.received)
+    assert all(Webhook(SECRET).verify(b, h, json_parse=False) is None
+               for b, h in receiver.received[-3:])  # fmt: skip
 
 
 def test_option_errors_exit_2_before_any_request(
-    emulator: Emulator, runner: CliRunner, workdir: Path
+    emulator: Emulator, runner: CliRunner, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--exec with --forward, --forward without its secret, a too-short interval: exit 2."""
+    """--exec with --forward, --forward without its secret or with a pre-whsec_ one, a too-short
+    interval: exit 2, and the secret is not quoted."""
+    monkeypatch.setenv("OLD_STYLE_SECRET", "old-free-text-secret-value")
     cases = [
         (["--exec", "true", "--forward", "http://x"], "exclude each other"),
         (["--forward", "http://127.0.0.1:9/h"], "IREFER_WEBHOOK_SECRET"),
         (["--forward", "ftp://x"], "http:// or https://"),
+        (
+            ["--forward", "http://127.0.0.1:9/h", "--secret-env", "OLD_STYLE_SECRET"],
+            "OLD_STYLE_SECRET: the webhook secret must have the Standard Webhooks form",
+        ),
         (["--interval", "0.1", "--rate", "5"], "too short"),
     ]
     for extra, message in cases:
         result = runner.invoke(cli, ["watch", "--emulator", "--once", *extra])
         assert result.exit_code == 2, (extra, result.output)
-        assert message in result.stderr
+        assert message in " ".join(result.stderr.split())
+        assert "free-text-secret" not in result.output
     assert len(emulator.journal) == 0
 
 

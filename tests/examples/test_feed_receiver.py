@@ -11,11 +11,12 @@ from types import ModuleType
 import httpx
 import pytest
 
-from irefer_async import RewardTriggered, sign_payload
+from irefer_async import RewardTriggered, generate_secret, sign_payload
 
 pytest.importorskip("fastapi")
+pytest.importorskip("standardwebhooks")
 
-SECRET = "receiver-test-secret"
+SECRET = generate_secret()
 
 
 def _reward_event() -> RewardTriggered:
@@ -40,23 +41,46 @@ async def test_receiver_verifies_dedups_and_rejects_replays(
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://r") as http:
 
-            async def post(payload: bytes, header: str) -> httpx.Response:
-                return await http.post("/irefer/events", content=payload,
-                                       headers={"x-irefer-signature": header})  # fmt: skip
+            async def post(payload: bytes, headers: dict[str, str]) -> httpx.Response:
+                return await http.post("/irefer/events", content=payload, headers=headers)
 
-            first = await post(body, sign_payload(body, SECRET))
+            def sign(payload: bytes, **kw: int) -> dict[str, str]:
+                return sign_payload(payload, SECRET, msg_id=_reward_event().id, **kw)
+
+            first = await post(body, sign(body))
             assert first.status_code == 200, first.text
             assert first.json()["duplicate"] is False
             coupon = first.json()["result"]
             assert coupon.startswith("COUPON-")
-            again = await post(body, sign_payload(body, SECRET))  # redelivered: same id
+            again = await post(body, sign(body))  # redelivered: same id
             assert again.json() == {"id": first.json()["id"], "duplicate": True, "result": coupon}
-            old = sign_payload(body, SECRET, timestamp=int(time.time()) - 3600)
+            old = sign(body, timestamp=int(time.time()) - 3600)
             replay = await post(body, old)
-            assert replay.status_code == 401 and "replay window" in replay.text
-            forged = await post(body.replace(b"ann@", b"eve@"), sign_payload(body, SECRET))
-            assert forged.status_code == 401 and "does not match" in forged.text
+            assert replay.status_code == 401 and "too old" in replay.text
+            forged = await post(body.replace(b"ann@", b"eve@"), sign(body))
+            assert forged.status_code == 401 and "No matching signature" in forged.text
+            wrong = sign_payload(body, generate_secret(), msg_id=_reward_event().id)
+            assert (await post(body, wrong)).status_code == 401
             unsigned = await http.post("/irefer/events", content=body)
             assert unsigned.status_code == 401
     rows = example.sqlite3.connect(tmp_path / "r.sqlite").execute("SELECT count(*) FROM handled")
     assert rows.fetchone()[0] == 1
+
+
+async def test_receiver_keeps_its_table_out_of_the_working_tree(
+    load_example: Callable[[str], ModuleType], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By default the dedup table goes to $XDG_STATE_HOME/irefer/, or to $IREFER_RECEIVER_DB."""
+    example = load_example("feed_receiver.py")
+    cwd = tmp_path / "checkout"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    monkeypatch.delenv("IREFER_RECEIVER_DB", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    app = example.create_app(secret=SECRET)
+    async with app.router.lifespan_context(app):
+        pass
+    assert (tmp_path / "state" / "irefer" / "feed-receiver.sqlite").is_file()
+    assert list(cwd.iterdir()) == []  # nothing written in the working directory
+    monkeypatch.setenv("IREFER_RECEIVER_DB", str(tmp_path / "mine.sqlite"))
+    assert example.default_db_path() == tmp_path / "mine.sqlite"

@@ -265,9 +265,10 @@ async def reward_feed(client: IReferClient) -> int:
         return await other.run(handler, once=True)
 
 
-def receiver(body: bytes, header: str | None) -> irefer_async.FeedEvent[object]:
-    assert_type(irefer_async.verify_signature(body, header, "secret", tolerance=60), int)
-    assert_type(irefer_async.sign_payload(body, "secret"), str)
+def receiver(body: bytes, headers: dict[str, str]) -> irefer_async.FeedEvent[object]:
+    secret = irefer_async.generate_secret()
+    assert_type(irefer_async.verify_signature(body, headers, secret, tolerance=60), int)
+    assert_type(irefer_async.sign_payload(body, secret, msg_id="evt_1"), dict[str, str])
     return irefer_async.event_from_json(body)
 
 
