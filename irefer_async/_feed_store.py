@@ -13,21 +13,23 @@ Two transactions carry the delivery contract (``docs/feed.md``):
 1. ``commit_batch``: a batch's snapshot updates and the events they produce, together;
 2. ``ack``: removing an acknowledged event from the outbox.
 
-`SQLiteFeedStore` (stdlib ``sqlite3``, one file, one process at a time: it holds an
-exclusive ``flock`` on ``PATH.lock``) is the default; ``RedisFeedStore`` shares one feed
-between several workers.
+`SQLiteFeedStore` (stdlib ``sqlite3`` in a thread of its own, one file, one process at a
+time: it holds an exclusive ``flock`` on ``PATH.lock``) is the default, for one host;
+``RedisFeedStore`` shares one feed between several workers on several hosts.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import concurrent.futures
 import json
+import logging
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any, Protocol, TypeVar
 
 import attrs
 
@@ -35,6 +37,7 @@ from ._errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_LEASE",
+    "DEFAULT_LOCK_TIMEOUT",
     "FeedStore",
     "KnownParticipant",
     "Pending",
@@ -46,9 +49,16 @@ __all__ = [
 #: Seconds an event handed out and not acknowledged stays with its consumer.
 DEFAULT_LEASE = 300.0
 
+T = TypeVar("T")
+logger = logging.getLogger("irefer_async.feed")
+
 
 class StoreLockedError(ConfigurationError):
-    """Another process holds this SQLite store (use the Redis store for several workers)."""
+    """Another process holds this SQLite store.
+
+    Either another watcher (use the Redis store for several workers), or another process
+    holding the file's SQLite lock past the store's lock timeout.
+    """
 
 
 @attrs.frozen(slots=True)
@@ -184,27 +194,66 @@ def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
         yield items[start : start + size]
 
 
+#: Seconds a SQLite store waits out a lock held by another process before giving up.
+DEFAULT_LOCK_TIMEOUT = 60.0
+#: SQLite's own busy wait per attempt (inside the store's thread); the store backs off between.
+_BUSY_TIMEOUT = 0.25
+#: SQLITE_BUSY and SQLITE_LOCKED (primary result codes; ``sqlite_errorcode`` from 3.11).
+_BUSY_CODES = (5, 6)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _BUSY_CODES
+    text = str(exc)
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _log_wait(message: str) -> None:
+    logger.warning("%s", message)
+
+
 class SQLiteFeedStore:
-    """The default store: one SQLite file (stdlib), one process at a time.
+    """The default store: one SQLite file (stdlib), one process at a time, off the event loop.
+
+    Every call runs in the store's own thread (one per store), so the event loop never waits
+    for a query or an fsync; a call cancelled while its transaction runs lets it finish
+    (committed or rolled back whole), and `close` waits for it.
 
     It hands out up to `prefetch` events per claim (one transaction for 64 events);
     their leases start together.
 
     Each transaction is committed with ``synchronous=FULL`` in WAL mode, so an
     acknowledgement or a poll's batch survives a crash (SIGKILL or power loss) once the call
-    returned. A second process opening the same file gets `StoreLockedError`.
+    returned. A second process opening the same file as a store gets `StoreLockedError` at
+    once (an ``flock`` on ``PATH.lock``).
 
-    The calls are short synchronous SQLite transactions run on the event loop's thread
-    (a batch of 1,000 rows costs a few milliseconds).
+    Another process holding the file's SQLite lock (a backup, ``sqlite3`` in a shell) is
+    waited out: the transaction is retried whole with backoff, *on_wait* is called once per
+    wait with a one-line message (default: a WARNING on the ``irefer_async.feed`` logger), and
+    after *lock_timeout* seconds the call raises `StoreLockedError`. Nothing is written in
+    part, so nothing is lost either way.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         """Keep the feed's state in *path* (created if missing)."""
+        if not lock_timeout >= 0:
+            raise ConfigurationError(f"lock_timeout must be >= 0 seconds, got {lock_timeout!r}")
         self.path = Path(path)
         #: Events taken from the outbox per claim.
         self.prefetch = 64
+        self.lock_timeout = lock_timeout
+        self._on_wait = on_wait or _log_wait
         self._db: sqlite3.Connection | None = None
         self._lock_file: IO[bytes] | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     def __repr__(self) -> str:
         return f"<SQLiteFeedStore {str(self.path)!r}>"
@@ -215,21 +264,86 @@ class SQLiteFeedStore:
             raise ConfigurationError("the feed store is not open (use the feed as a context)")
         return self._db
 
+    async def _call(self, work: Callable[[], T]) -> T:
+        """Run *work* in the store's thread, waiting out another process's lock."""
+        if self._thread is None:
+            raise ConfigurationError("the feed store is not open (use the feed as a context)")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        delay = 0.05
+        waiting = False
+        while True:
+            future = loop.run_in_executor(self._thread, work)
+            try:
+                # Shielded: a cancelled caller does not abandon a transaction half-way in
+                # our bookkeeping; the thread finishes it (commit or rollback) on its own.
+                return await asyncio.shield(future)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+                waited = loop.time() - started
+                if waited >= self.lock_timeout:
+                    raise StoreLockedError(
+                        f"feed store {str(self.path)!r} stayed locked by another process for "
+                        f"{waited:.1f} s (lock timeout {self.lock_timeout:g} s); nothing was "
+                        "lost: run again once the other process is done"
+                    ) from None
+                if not waiting:
+                    waiting = True
+                    self._on_wait(
+                        f"feed store {str(self.path)!r} is locked by another process; waiting "
+                        f"(up to {self.lock_timeout:g} s)"
+                    )
+                await asyncio.sleep(min(delay, max(0.0, self.lock_timeout - waited)))
+                delay = min(delay * 2, 2.0)
+
+    async def _tx(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run *work(db)* in ONE ``BEGIN IMMEDIATE`` transaction in the store's thread."""
+
+        def run() -> T:
+            db = self._conn
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return await self._call(run)
+
     async def open(self) -> None:
         """Lock ``PATH.lock``, open the file, create the tables and release stale leases."""
         if self._db is not None:
             return
-        self._take_lock()
-        db = sqlite3.connect(self.path, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.executescript(_SCHEMA)
-        # This process is the only consumer (the lock): nothing handed out earlier is
-        # still being worked on, so it is all deliverable again now.
-        db.execute("UPDATE outbox SET lease_until = 0 WHERE lease_until != 0")
+        self._thread = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="irefer-feed-sqlite"
+        )
+        try:
+            await self._call(self._take_lock)
+            await self._call(self._connect)
+        except BaseException:
+            await self.close()
+            raise
+
+    def _connect(self) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_TIMEOUT)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            # This process is the only consumer (the lock): nothing handed out earlier is
+            # still being worked on, so it is all deliverable again now.
+            db.execute("UPDATE outbox SET lease_until = 0 WHERE lease_until != 0")
+        except BaseException:
+            db.close()
+            raise
         self._db = db
 
     def _take_lock(self) -> None:
+        if self._lock_file is not None:
+            return
         try:
             import fcntl  # noqa: PLC0415 - POSIX only; imported where it is needed
         except ImportError:  # pragma: no cover - Windows: no flock, one watcher is on you
@@ -247,7 +361,15 @@ class SQLiteFeedStore:
         self._lock_file = handle
 
     async def close(self) -> None:
-        """Close the file and release the lock."""
+        """Close the file and release the lock (after the call in progress, if any)."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        loop = asyncio.get_running_loop()
+        await asyncio.shield(loop.run_in_executor(thread, self._close_in_thread))
+        thread.shutdown(wait=False)
+
+    def _close_in_thread(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -255,53 +377,54 @@ class SQLiteFeedStore:
             self._lock_file.close()  # releases the flock
             self._lock_file = None
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Any:
-        db = self._conn
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-
-    def _meta(self, key: str) -> int:
-        row = self._conn.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
+    @staticmethod
+    def _meta(db: sqlite3.Connection, key: str) -> int:
+        row = db.execute("SELECT v FROM meta WHERE k = ?", (key,)).fetchone()
         return 0 if row is None else int(row[0])
 
     async def begin_poll(self) -> PollCursor | None:
         """Start a poll: a new generation number and the baseline flag."""
-        with self._transaction() as db:
-            generation = self._meta("generation") + 1
+
+        def work(db: sqlite3.Connection) -> PollCursor:
+            generation = self._meta(db, "generation") + 1
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (generation,))
-        return PollCursor(generation, bool(self._meta("baselined")))
+            return PollCursor(generation, bool(self._meta(db, "baselined")))
+
+        return await self._tx(work)
 
     async def known_participants(self, ids: Sequence[int]) -> Mapping[int, KnownParticipant]:
         """Return the snapshot's entry for each of *ids* that it has."""
-        found: dict[int, KnownParticipant] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT id, referrals, listed, unlisted_times FROM participants "  # noqa: S608
-                f"WHERE id IN ({marks})",
-                tuple(chunk),
-            )
-            for pid, referrals, listed, times in rows:
-                found[pid] = KnownParticipant(referrals, bool(listed), times)
-        return found
+
+        def work() -> dict[int, KnownParticipant]:
+            found: dict[int, KnownParticipant] = {}
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT id, referrals, listed, unlisted_times FROM participants "  # noqa: S608
+                    f"WHERE id IN ({marks})",
+                    tuple(chunk),
+                )
+                for pid, referrals, listed, times in rows:
+                    found[pid] = KnownParticipant(referrals, bool(listed), times)
+            return found
+
+        return await self._call(work)
 
     async def known_ids(self, source: str, ids: Sequence[int]) -> set[int]:
         """Which of *ids* of *source* were seen before."""
-        found: set[int] = set()
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            rows = self._conn.execute(
-                f"SELECT id FROM seen WHERE source = ? AND id IN ({marks})",  # noqa: S608
-                (source, *chunk),
-            )
-            found.update(row[0] for row in rows)
-        return found
+
+        def work() -> set[int]:
+            found: set[int] = set()
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT id FROM seen WHERE source = ? AND id IN ({marks})",  # noqa: S608
+                    (source, *chunk),
+                )
+                found.update(row[0] for row in rows)
+            return found
+
+        return await self._call(work)
 
     async def commit_batch(
         self,
@@ -311,7 +434,8 @@ class SQLiteFeedStore:
         events: Sequence[tuple[str, str]],
     ) -> None:
         """Record the batch and enqueue its events in one transaction."""
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> None:
             db.executemany(
                 "INSERT INTO participants VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
                 "referrals = excluded.referrals, listed = 1, generation = excluded.generation, "
@@ -326,18 +450,25 @@ class SQLiteFeedStore:
                 )
             db.executemany("INSERT OR IGNORE INTO outbox (event_id, body) VALUES (?, ?)", events)
 
+        await self._tx(work)
+
     async def unlisted_candidates(self, generation: int, limit: int) -> list[tuple[int, int, str]]:
         """Return the listed participants the poll *generation* did not see."""
-        rows = self._conn.execute(
-            "SELECT id, unlisted_times, raw FROM participants "
-            "WHERE listed = 1 AND generation < ? ORDER BY id LIMIT ?",
-            (generation, limit),
-        )
-        return [(int(a), int(b), str(c)) for a, b, c in rows]
+
+        def work() -> list[tuple[int, int, str]]:
+            rows = self._conn.execute(
+                "SELECT id, unlisted_times, raw FROM participants "
+                "WHERE listed = 1 AND generation < ? ORDER BY id LIMIT ?",
+                (generation, limit),
+            )
+            return [(int(a), int(b), str(c)) for a, b, c in rows]
+
+        return await self._call(work)
 
     async def commit_unlisted(self, ids: Sequence[int], events: Sequence[tuple[str, str]]) -> None:
         """Mark *ids* unlisted and enqueue *events* in one transaction."""
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> None:
             db.executemany(
                 "UPDATE participants SET listed = 0, unlisted_times = unlisted_times + 1 "
                 "WHERE id = ?",
@@ -345,18 +476,20 @@ class SQLiteFeedStore:
             )
             db.executemany("INSERT OR IGNORE INTO outbox (event_id, body) VALUES (?, ?)", events)
 
+        await self._tx(work)
+
     async def finish_poll(self, generation: int) -> None:
         """Record that the baseline exists."""
-        with self._transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('baselined', 1)")
+        await self._tx(lambda db: db.execute("INSERT OR REPLACE INTO meta VALUES ('baselined', 1)"))
 
     async def abort_poll(self) -> None:
         """Nothing to release: one process, no poll lock."""
 
     async def claim(self, limit: int, lease: float) -> list[Pending]:
         """Hand out up to *limit* events, oldest first."""
-        now = time.time()
-        with self._transaction() as db:
+
+        def work(db: sqlite3.Connection) -> list[Pending]:
+            now = time.time()
             rows = db.execute(
                 "SELECT seq, event_id, body FROM outbox WHERE lease_until <= ? "
                 "ORDER BY seq LIMIT ?",
@@ -366,15 +499,20 @@ class SQLiteFeedStore:
                 "UPDATE outbox SET lease_until = ? WHERE seq = ?",
                 [(now + lease, seq) for seq, _, _ in rows],
             )
-        return [Pending(event_id, body, str(seq)) for seq, event_id, body in rows]
+            return [Pending(event_id, body, str(seq)) for seq, event_id, body in rows]
+
+        return await self._tx(work)
 
     async def ack(self, pending: Pending) -> None:
         """Remove the event from the outbox (autocommitted: one transaction)."""
-        self._conn.execute("DELETE FROM outbox WHERE seq = ?", (int(pending.handle),))
+        seq = int(pending.handle)
+        await self._call(lambda: self._conn.execute("DELETE FROM outbox WHERE seq = ?", (seq,)))
 
     async def outbox_size(self) -> int:
         """Events not yet acknowledged."""
-        return int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        return await self._call(
+            lambda: int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+        )
 
 
 def dumps_row(raw: Mapping[str, Any]) -> str:

@@ -22,6 +22,10 @@ class _VirtualSelector(selectors.DefaultSelector):
     loop: VirtualTimeLoop
 
     def select(self, timeout: float | None = None) -> list[Any]:
+        if self.loop.in_executor:
+            # A thread is working (e.g. the SQLite feed store): time stands still until it
+            # is done, as it would for a call that takes no time; wait for it for real.
+            return super().select(0.01 if timeout is None else min(timeout, 0.01))
         events = super().select(0)
         if not events and timeout is not None:
             # Jump to the next timer; and like a real clock, never stand still (a timer
@@ -34,7 +38,8 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     """An event loop whose clock jumps to the next timer when nothing else can run.
 
     asyncio.sleep, aiolimiter and tenacity all run on ``loop.time()``, so retry and rate
-    tests see exact, instant time; respx mocks do no real I/O.
+    tests see exact, instant time; respx mocks do no real I/O. Work handed to a thread
+    (``run_in_executor``) takes no virtual time: the clock waits for it.
     """
 
     def __init__(self) -> None:
@@ -42,6 +47,18 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(selector)
         selector.loop = self
         self.now = 1000.0
+        #: Calls running in an executor's thread right now.
+        self.in_executor = 0
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        future = super().run_in_executor(executor, func, *args)
+        self.in_executor += 1
+
+        def done(_: object) -> None:
+            self.in_executor -= 1
+
+        future.add_done_callback(done)
+        return future
 
     def time(self) -> float:
         return self.now

@@ -470,3 +470,93 @@ async def test_a_row_listed_twice_in_a_poll_is_one_event(tmp_path: Path) -> None
             events = await _drain(feed)
     assert len(events) == len({e.id for e in events}) == 2 + 1 + 1  # joins, credit, reward
     assert report.total_events == 4  # found once each, not found twice and merged
+
+
+async def test_a_store_locked_by_another_connection_is_waited_out(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Another holder of the file's SQLite lock: the poll waits (one message), then commits
+    everything once the lock is released; nothing lost, nothing twice."""
+    import sqlite3
+
+    ann = emulator.add_participant("ann@example.com")
+    path = tmp_path / "f.sqlite"
+    messages: list[str] = []
+    other = sqlite3.connect(path, isolation_level=None)
+
+    def waiting(message: str) -> None:
+        messages.append(message)
+        other.execute("ROLLBACK")  # the other process finishes once we are waiting
+
+    store = SQLiteFeedStore(path, lock_timeout=30, on_wait=waiting)
+    async with RewardFeed(emulator.client(), store=store, clock=lambda: T0) as feed:
+        await feed.poll()
+        for i in range(5):
+            emulator.add_participant(f"p{i}@example.com", referrer_code=ann.code)
+        other.execute("BEGIN EXCLUSIVE")
+        report = await feed.poll()
+        events = await _drain(feed)
+    other.close()
+    assert len(messages) == 1 and "locked by another process; waiting (up to 30 s)" in messages[0]
+    assert len(events) == report.total_events == len({e.id for e in events}) >= 10
+
+
+async def test_the_event_loop_runs_while_the_store_waits(tmp_path: Path) -> None:
+    """Store calls run in the store's thread: the loop keeps running while one waits for a
+    lock (it used to block the loop in sqlite3's busy wait, 5 s per call)."""
+    import asyncio
+    import sqlite3
+
+    path = tmp_path / "f.sqlite"
+    store = SQLiteFeedStore(path, lock_timeout=30)
+    await store.open()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            if ticks == 20:
+                other.execute("ROLLBACK")
+            await asyncio.sleep(0.01)
+
+    tick_task = asyncio.create_task(ticker())
+    try:
+        assert await store.begin_poll() is not None  # waits for the lock, on another thread
+    finally:
+        tick_task.cancel()
+        other.close()
+        await store.close()
+    assert ticks >= 20
+
+
+async def test_a_lock_held_past_the_timeout_raises_and_loses_nothing(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    """Past lock_timeout: StoreLockedError saying so; the events already stored stay."""
+    import sqlite3
+
+    ann = emulator.add_participant("ann@example.com")
+    path = tmp_path / "f.sqlite"
+    async with _feed(emulator, path) as feed:
+        await feed.poll()
+        emulator.add_participant("bob@example.com", referrer_code=ann.code)
+        await feed.poll()
+        pending = await feed.store.outbox_size()
+    assert pending > 0
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    store = SQLiteFeedStore(path, lock_timeout=0.2, on_wait=lambda m: None)
+    try:
+        with pytest.raises(StoreLockedError, match=r"stayed locked .* nothing was lost"):
+            async with RewardFeed(emulator.client(), store=store) as feed:
+                await feed.next_event(poll=False)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with _feed(emulator, path) as feed:
+        assert len(await _drain(feed)) == pending
+    with pytest.raises(Exception, match="lock_timeout"):
+        SQLiteFeedStore(path, lock_timeout=-1)

@@ -37,6 +37,7 @@ from rich.console import Console
 from .._errors import ConfigurationError, IReferError
 from .._events import EVENT_TYPES, FeedEvent
 from .._feed import PollReport, RewardFeed
+from .._feed_store import SQLiteFeedStore, StoreLockedError
 from .._signing import check_secret, sign_payload
 from .._version import __version__
 from . import _console, _exit, _make_target, _run, target_options, timeout_option
@@ -74,6 +75,8 @@ class WatchOptions:
     dead_letter: Path | None = None
     rate: float | str | None = "default"
     progress: str = "auto"
+    #: Seconds to wait out another process holding the SQLite store's lock.
+    lock_timeout: float = 60.0
     #: Stop after this many polls (tests; None: until SIGTERM).
     max_polls: int | None = None
 
@@ -221,9 +224,9 @@ def _check(options: WatchOptions) -> None:
         )
 
 
-def _make_store(options: WatchOptions) -> Any:
+def _make_store(options: WatchOptions, on_wait: Callable[[str], None]) -> Any:
     if options.redis_url is None:
-        return options.store
+        return SQLiteFeedStore(options.store, lock_timeout=options.lock_timeout, on_wait=on_wait)
     try:
         import redis.asyncio as aioredis  # noqa: PLC0415 - optional extra
     except ImportError:
@@ -268,6 +271,13 @@ class _Progress:
                                "dead_letter": stats.dead, "retries": stats.retries,
                                "pending": pending})  # fmt: skip
 
+    def store_waiting(self, message: str) -> None:
+        """One line when the store is locked by another process and the watcher waits."""
+        if self.mode == "json":
+            _emit(sys.stderr, {"event": "store_locked", "message": message})
+        elif self.mode == "bar":
+            self.console.print(message, highlight=False, markup=False)
+
     def failed(self, exc: IReferError) -> None:
         self.stats.polls += 1
         if self.mode != "none":
@@ -287,11 +297,17 @@ async def _forever(
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
     next_poll = 0.0
+    unreported: PollReport | None = None
     while not stop.is_set():
         event = await feed.next_event(poll=False)
         if event is not None:
             await handle(event)
             continue
+        if unreported is not None:
+            # Written once the poll's events are handed on, so it reads "6 acked, 0 pending",
+            # not "0 acked, 6 pending" a moment before the deliveries.
+            progress.poll(unreported, await feed.store.outbox_size())
+            unreported = None
         delay = next_poll - loop.time()
         if delay > 0:
             with contextlib.suppress(asyncio.TimeoutError):
@@ -301,11 +317,14 @@ async def _forever(
             return
         next_poll = loop.time() + feed.next_delay()
         try:
-            result = await feed.poll()
+            unreported = await feed.poll()
+        except StoreLockedError:
+            raise  # the store stayed locked past --lock-timeout: a clear message, exit 2
         except IReferError as exc:  # the API failed past its retries: try at the next poll
             progress.failed(exc)
             continue
-        progress.poll(result, await feed.store.outbox_size())
+    if unreported is not None:  # stopped before delivering all of the last poll's events
+        progress.poll(unreported, await feed.store.outbox_size())
 
 
 async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None = None) -> int:
@@ -319,7 +338,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     client, _ = build_client(options.target, rate=options.rate)
     stats = _Stats()
     progress = _Progress(options.progress, console, stats)
-    store = _make_store(options)
+    store = _make_store(options, progress.store_waiting)
     feed = RewardFeed(
         client, store=store, interval=options.interval, jitter=options.jitter,
         replay=options.replay, types=options.types or None,
@@ -332,9 +351,9 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
         async with client, feed:
             if options.once:
                 result = await feed.poll()
-                progress.poll(result, await feed.store.outbox_size())
                 while (event := await feed.next_event(poll=False)) is not None:
                     await handle(event)
+                progress.poll(result, await feed.store.outbox_size())  # after the deliveries
             else:
                 await _forever(feed, options, progress, handle)
             progress.summary(await feed.store.outbox_size())
@@ -445,6 +464,13 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     "[default: 5; none with --emulator or a loopback --base-url].",
 )
 @click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait out another process locking the SQLite --store before giving up.",
+)
+@click.option(
     "--progress",
     type=click.Choice(["auto", "bar", "json", "none"]),
     default="auto",
@@ -468,6 +494,6 @@ def watch(**kw: Any) -> None:
         types=tuple(kw["types"]), exec_cmd=kw["exec_cmd"], exec_timeout=kw["exec_timeout"],
         forward=kw["forward"], secret_env=kw["secret_env"], attempts=kw["attempts"],
         max_backoff=kw["max_backoff"], dead_letter=kw["dead_letter"], rate=rate,
-        progress=kw["progress"],
+        progress=kw["progress"], lock_timeout=kw["lock_timeout"],
     )  # fmt: skip
     _exit(_run(run_watch(options, _console())))

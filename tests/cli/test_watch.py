@@ -8,6 +8,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -370,3 +371,104 @@ def test_the_default_rate_bounds_the_interval(runner: CliRunner, workdir: Path) 
            "IREFER_CAMPAIGN_ID": "2605", "IREFER_BASE_URL": "http://192.0.2.1:9/v1.0/"}  # fmt: skip
     result = runner.invoke(cli, ["watch", "--interval", "0.5"], env=env)
     assert result.exit_code == 2 and "--interval must be >= 0.6 s" in result.stderr
+
+
+@pytest.mark.parametrize("once", [True, False], ids=["once", "running"])
+async def test_the_poll_line_is_written_after_the_polls_deliveries(
+    emulator: Emulator, workdir: Path, capsys: pytest.CaptureFixture[str], once: bool
+) -> None:
+    """A poll that found N events reports them acked and 0 pending, never "0 acked, N pending"."""
+    ann = emulator.add_participant("ann@example.com")
+    await _watch(_options(workdir))
+    capsys.readouterr()
+    for i in range(3):
+        emulator.add_participant(f"p{i}@example.com", referrer_code=ann.code)
+    options = _options(workdir, once=once, max_polls=1, interval=0.01, progress="json")
+    code, lines = await _watch(options)
+    assert code == 0 and len(lines) >= 6  # 3 joins, 3 credits, the rewards earned
+    poll, summary = (json.loads(x) for x in capsys.readouterr().err.splitlines())
+    assert poll["event"] == "poll" and sum(poll["events"].values()) == len(lines)
+    assert (poll["acked"], poll["pending"]) == (len(lines), 0)
+    assert summary["acked"] == len(lines)
+
+
+def _hold_lock(path: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """Another process taking the SQLite file's write lock for *seconds* (like a backup)."""
+    script = (
+        "import sqlite3, sys, time\n"
+        "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE')\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "db.execute('ROLLBACK')\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(path), str(seconds)],
+                            stdout=subprocess.PIPE)  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline() == b"locked\n"
+    return proc
+
+
+@pytest.mark.system
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file locks")
+def test_a_store_locked_by_another_process_for_8_s_is_waited_out(tmp_path: Path) -> None:
+    """A running watcher whose store another process locks for 8 s: one line saying it waits,
+    then every event delivered, nothing lost, no traceback (it used to die with
+    ``sqlite3.OperationalError: database is locked``)."""
+    emulator = Emulator(seed=0, campaigns=[reward_each_referral()])
+    out = tmp_path / "delivered.jsonl"
+    store = tmp_path / "feed.sqlite"
+    with loopback(emulator) as lb:
+        code = lb.call(lambda e: e.add_participant("ann@example.com").code)
+        command = [sys.executable, "-m", "irefer_async.cli", "watch", "--store", str(store),
+                   "--rate", "0", "--progress", "json", "--type", "reward.triggered"]  # fmt: skip
+        env = _env(lb.url)
+        baseline = subprocess.run([*command, "--once"], env=env, timeout=60,
+                                  capture_output=True, check=False)  # fmt: skip
+        assert baseline.returncode == 0, baseline.stderr
+        watcher = subprocess.Popen(
+            [*command, "--interval", "0.2", "--exec", f"cat >> {out}"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            lb.call(lambda e: [e.add_participant(f"a{i}@example.com", referrer_code=code)
+                               for i in range(20)])  # fmt: skip
+            holder = _hold_lock(store, 8.0)
+            lb.call(lambda e: [e.add_participant(f"b{i}@example.com", referrer_code=code)
+                               for i in range(20)])  # fmt: skip
+            assert holder.wait(30) == 0
+            deadline = time.monotonic() + 60
+            while not out.exists() or len(out.read_text().splitlines()) < 40:
+                assert watcher.poll() is None, watcher.stderr and watcher.stderr.read()
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        finally:
+            watcher.send_signal(signal.SIGTERM)
+            _, err = watcher.communicate(timeout=30)
+    assert watcher.returncode == 0, err
+    lines = [json.loads(x) for x in err.decode().splitlines()]
+    waits = [x for x in lines if x["event"] == "store_locked"]
+    assert len(waits) >= 1 and "waiting (up to 60 s)" in waits[0]["message"]
+    assert b"Traceback" not in err and b"OperationalError" not in err
+    ids = [json.loads(x)["id"] for x in out.read_text().splitlines()]
+    assert len(ids) == len(set(ids)) == 40  # nothing lost, nothing twice
+
+
+def test_a_store_locked_past_the_lock_timeout_stops_with_a_clear_message(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """--lock-timeout 0.3 and the store held longer: exit 2, one clear line, no traceback."""
+    first = runner.invoke(cli, ["watch", "--emulator", "--once", "--progress", "none"])
+    assert first.exit_code == 0, first.output
+    other = sqlite3.connect(workdir / "irefer-feed.sqlite", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        result = runner.invoke(cli, ["watch", "--emulator", "--once", "--progress", "json",
+                                     "--lock-timeout", "0.3"])  # fmt: skip
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert result.exit_code == 2, result.output
+    assert "stayed locked by another process" in result.stderr
+    assert "nothing was lost" in result.stderr
+    assert json.loads(result.stderr.splitlines()[0])["event"] == "store_locked"
+    assert "Traceback" not in result.output
