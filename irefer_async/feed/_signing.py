@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from ._errors import InvalidRequestError, IReferError
+from .._errors import InvalidRequestError, IReferError
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -33,6 +33,7 @@ __all__ = [
     "WEBHOOK_SIGNATURE_HEADER",
     "WEBHOOK_TIMESTAMP_HEADER",
     "SignatureError",
+    "check_secret",
     "generate_secret",
     "sign_payload",
     "verify_signature",
