@@ -84,6 +84,10 @@ class WatchOptions:
     progress: str = "auto"
     #: Seconds to wait out another process holding the SQLite store's lock.
     lock_timeout: float = 60.0
+    #: Seconds an event handed out and not acknowledged stays with this watcher.
+    lease: float = 300.0
+    #: Redis store: seconds a poller may go without writing before another takes over.
+    poll_lock: float = 60.0
     #: Stop after this many polls (tests; None: until SIGTERM).
     max_polls: int | None = None
 
@@ -240,7 +244,8 @@ def _make_store(options: WatchOptions, on_wait: Callable[[str], None]) -> Any:
         raise ConfigurationError("--redis needs redis: pip install 'irefer-async[redis]'") from None
     from irefer_async.redis import RedisFeedStore  # noqa: PLC0415
 
-    return RedisFeedStore(aioredis.Redis.from_url(options.redis_url), name=options.feed_name)
+    return RedisFeedStore(aioredis.Redis.from_url(options.redis_url), name=options.feed_name,
+                          poll_lock=options.poll_lock)  # fmt: skip
 
 
 def _progress_line(report: PollReport, stats: _Stats, pending: int) -> dict[str, Any]:
@@ -348,7 +353,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     store = _make_store(options, progress.store_waiting)
     feed = RewardFeed(
         client, store=store, interval=options.interval, jitter=options.jitter,
-        replay=options.replay, types=options.types or None,
+        replay=options.replay, types=options.types or None, lease=options.lease,
     )  # fmt: skip
 
     async def handle(event: FeedEvent[Any]) -> None:
@@ -471,6 +476,21 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     "[default: 5; none with --emulator or a loopback --base-url].",
 )
 @click.option(
+    "--lease",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds before an event handed out and not acknowledged is handed out again "
+    "(with --redis: to another watcher; keep it above --attempts x --max-backoff).",
+)
+@click.option(
+    "--poll-lock",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    help="With --redis: seconds a watcher that died while polling holds the poll.",
+)
+@click.option(
     "--lock-timeout",
     type=click.FloatRange(0),
     default=60.0,
@@ -501,6 +521,7 @@ def watch(**kw: Any) -> None:
         types=tuple(kw["types"]), exec_cmd=kw["exec_cmd"], exec_timeout=kw["exec_timeout"],
         forward=kw["forward"], secret_env=kw["secret_env"], attempts=kw["attempts"],
         max_backoff=kw["max_backoff"], dead_letter=kw["dead_letter"], rate=rate,
-        progress=kw["progress"], lock_timeout=kw["lock_timeout"],
+        progress=kw["progress"], lock_timeout=kw["lock_timeout"], lease=kw["lease"],
+        poll_lock=kw["poll_lock"],
     )  # fmt: skip
     _exit(_run(run_watch(options, _console())))
