@@ -15,14 +15,9 @@ from ._feed_store import PollLockLostError, RedisFeedStore  # redis itself is im
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
     from ._limiter import DEFAULT_KEY_PREFIX, DEFAULT_MAX_RESERVE, GCRA_SCRIPT, RedisRateLimiter
 
-__all__ = [
-    "DEFAULT_KEY_PREFIX",
-    "DEFAULT_MAX_RESERVE",
-    "GCRA_SCRIPT",
-    "PollLockLostError",
-    "RedisFeedStore",
-    "RedisRateLimiter",
-]
+# The limiter's constants (DEFAULT_KEY_PREFIX, DEFAULT_MAX_RESERVE, GCRA_SCRIPT) are attributes
+# too, left out of __all__ so that a star import works without redis.
+__all__ = ["PollLockLostError", "RedisFeedStore", "RedisRateLimiter"]
 
 
 _REDIS_HINT = "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
