@@ -9,7 +9,8 @@ its effect in ONE SQLite transaction, so a repeat is answered 200 and ignored.
 Run it next to the watcher (the same ``whsec_`` secret in both environments)::
 
     pip install fastapi uvicorn standardwebhooks
-    export IREFER_WEBHOOK_SECRET=$(python -c "import irefer_async as i; print(i.generate_secret())")
+    export IREFER_WEBHOOK_SECRET=$(
+        python -c "import irefer_async.feed as f; print(f.generate_secret())")
     uvicorn examples.feed_receiver:app --port 8000
     irefer watch --forward http://127.0.0.1:8000/irefer/events --type reward.triggered
 
@@ -30,7 +31,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from irefer_async import event_from_json
+from irefer_async.feed import event_from_json
 
 
 def default_db_path() -> Path:

@@ -37,7 +37,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import cattrs
@@ -46,10 +46,8 @@ from cattrs.gen import make_dict_structure_fn, override
 from . import _models as m
 from ._errors import MalformedResponseError
 
-if TYPE_CHECKING:
-    from .doctor._drift import DriftRecorder
-
 __all__ = [
+    "DecodeObserver",
     "decode",
     "explain_item",
     "field_hooks",
@@ -168,7 +166,7 @@ def _enum_hook(enum_type: type[m._OpenEnum]) -> Callable[[Any, Any], Any]:
         return enum_type(_to_str(value).strip())
 
     hook.enum_type = enum_type  # type: ignore[attr-defined] # read by _make_fast_hook
-    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by _drift.classify
+    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by irefer_async.doctor's drift classifier
     hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
     return hook
 
@@ -178,7 +176,8 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# What each quirk function converts, for the drift recorder (_drift.classify).
+# What each quirk function converts, for the doctor's drift classifier
+# (documented in irefer_async.decoding: quirk_kind, known_values, nested_model).
 for _hook, _kind in (
     (_to_int, "int"),
     (_to_opt_int, "int"),
@@ -529,12 +528,24 @@ def json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None) -> T:
+class DecodeObserver(Protocol):
+    """The decoding hook: shown each answer's parsed JSON before it is decoded.
+
+    What the doctor's `irefer_async.doctor.DriftRecorder` implements to count how answers
+    differ from the models. ``observe`` must not raise and must not keep ``data`` (it may
+    hold participant data); it runs on the event loop, so it must be quick.
+    """
+
+    def observe(self, data: Any, tp: Any, /) -> None:
+        """Look at ``data`` (parsed JSON) about to be decoded into ``tp`` (a model or a tuple)."""
+
+
+def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
     Raises `MalformedResponseError` (with no exception chained) on any mismatch.
-    ``drift``, when given, counts how ``data`` differs from the models first (see
-    `irefer_async._drift`); without it decoding does nothing more than before.
+    ``drift``, a `DecodeObserver` when given, is shown ``data`` first; without it decoding
+    does nothing more than before.
     """
     if drift is not None:
         drift.observe(data, tp)

@@ -78,7 +78,7 @@ class Redactor:
 
         Redacting first means a cut can never split a secret and hide it; a text that holds
         only part of a secret (a server echoing a truncated URL) loses every fragment of
-        :data:`FRAGMENT` characters or more too.
+        `FRAGMENT` characters or more too.
         """
         text = self.redact(text)
         for form in self._forms:
@@ -94,7 +94,7 @@ FRAGMENT = 6
 
 
 def _mask_fragments(text: str, secret: str) -> str:
-    """Mask every run of :data:`FRAGMENT` or more characters of ``secret`` found in ``text``."""
+    """Mask every run of `FRAGMENT` or more characters of ``secret`` found in ``text``."""
     if len(secret) < FRAGMENT:
         return text
     changed = True

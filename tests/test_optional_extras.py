@@ -52,6 +52,7 @@ def test_star_import_without_redis() -> None:
         ("redis",),
         """
         from irefer_async import *
+        from irefer_async.redis import *
         print(IReferClient.__name__, RedisRateLimiter.__name__)
         """,
     )
@@ -64,8 +65,10 @@ def test_hasattr_without_redis_does_not_raise() -> None:
         ("redis",),
         """
         import irefer_async
-        assert hasattr(irefer_async, "RedisRateLimiter")
+        import irefer_async.redis
+        assert hasattr(irefer_async.redis, "RedisRateLimiter")
         assert all(hasattr(irefer_async, name) for name in irefer_async.__all__)
+        assert all(hasattr(irefer_async.redis, name) for name in irefer_async.redis.__all__)
         """,
     )
     assert result.returncode == 0, result.stderr
@@ -75,7 +78,7 @@ def test_using_redis_limiter_without_redis_names_the_extra() -> None:
     result = _run_without(
         ("redis",),
         """
-        from irefer_async import RedisRateLimiter
+        from irefer_async.redis import RedisRateLimiter
         try:
             RedisRateLimiter("redis://127.0.0.1:1", 5)
         except ImportError as exc:
@@ -110,7 +113,7 @@ def test_client_and_emulator_work_without_any_extra() -> None:
 
 def test_redis_limiter_is_the_real_class_when_redis_is_installed() -> None:
     pytest.importorskip("redis.asyncio")  # not just "redis": tests/redis/ is importable as that
-    import irefer_async
-    from irefer_async.redis import RedisRateLimiter
+    import irefer_async.redis
+    from irefer_async.redis._limiter import RedisRateLimiter
 
-    assert irefer_async.RedisRateLimiter is RedisRateLimiter
+    assert irefer_async.redis.RedisRateLimiter is RedisRateLimiter

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from fake_service import fake_service, proxy_error_page
 
-from irefer_async import CheckStatus, IReferClient, ProbeReport
+from irefer_async import IReferClient
+from irefer_async.doctor import CheckStatus, ProbeReport
 from irefer_async.doctor._probe import check_configuration, check_network, probe_client
 from irefer_async.testing import Emulator
 from irefer_async.testing.__main__ import seed_demo

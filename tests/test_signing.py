@@ -8,13 +8,8 @@ import time
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from irefer_async import (
-    InvalidRequestError,
-    SignatureError,
-    generate_secret,
-    sign_payload,
-    verify_signature,
-)
+from irefer_async import InvalidRequestError
+from irefer_async.feed import SignatureError, generate_secret, sign_payload, verify_signature
 
 BODY = b'{"id":"evt_1","type":"reward.triggered"}'
 SECRET = "whsec_" + base64.b64encode(b"feed-test-secret-0123456789abcdef").decode()

@@ -25,7 +25,7 @@ async def main(path: str, size: int) -> int:
     """Send one job per chunk; return the exit code."""
     try:
         await asyncio.wait_for(broker.startup(), CONNECT_TIMEOUT)
-    except Exception as exc:  # noqa: BLE001 - any failure to connect ends the same way
+    except Exception as exc:
         print(f"error: cannot reach the broker ({type(exc).__name__}: {exc}); "
               "nothing was enqueued", file=sys.stderr)  # fmt: skip
         return 1
@@ -47,4 +47,6 @@ if __name__ == "__main__":
     if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
         sys.exit(2)
-    sys.exit(asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_CHUNK)))
+    sys.exit(
+        asyncio.run(main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else DEFAULT_CHUNK))
+    )

@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Final
 
-from .._errors import InvalidRequestError, IReferError
+from irefer_async import InvalidRequestError, IReferError
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -75,7 +75,7 @@ def _key(secret: str | bytes) -> bytes:
             # Never quote the value: it is a secret.
             raise InvalidRequestError(
                 "the webhook secret must have the Standard Webhooks form whsec_<base64> "
-                "(make one with irefer_async.generate_secret()); free-text secrets of "
+                "(make one with irefer_async.feed.generate_secret()); free-text secrets of "
                 "earlier versions are not accepted (see the CHANGELOG's migration note)"
             )
         try:

@@ -33,7 +33,7 @@ from typing import IO, Any, Protocol, TypeVar
 
 import attrs
 
-from .._errors import ConfigurationError
+from irefer_async import ConfigurationError
 
 __all__ = [
     "DEFAULT_LEASE",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from irefer_async import FeedEvent, RewardFeed
+from irefer_async.feed import FeedEvent, RewardFeed
 from irefer_async.redis import PollLockLostError, RedisFeedStore
 from irefer_async.testing import Emulator
 

@@ -338,9 +338,8 @@ def test_importing_the_sdk_does_not_import_redis() -> None:
 
 
 def test_exported_lazily_from_the_package() -> None:
-    """``irefer_async.RedisRateLimiter`` is the class (imported on first access)."""
-    import irefer_async
+    """``irefer_async.redis.RedisRateLimiter`` is the class (imported on first access)."""
+    import irefer_async.redis
 
-    if "RedisRateLimiter" not in irefer_async.__all__:
-        pytest.skip("not exported from irefer_async yet")
-    assert irefer_async.RedisRateLimiter is RedisRateLimiter
+    assert "RedisRateLimiter" in irefer_async.redis.__all__
+    assert irefer_async.redis.RedisRateLimiter is RedisRateLimiter
