@@ -118,6 +118,7 @@ def distributed_import(
                     done_kills += 1
                 time.sleep(0.05)
             seconds = time.monotonic() - started
+            assert done_kills == kills
             outcomes = {k.decode(): v for k, v in store.hgetall(f"{ledger_prefix}:done").items()}
         finally:
             for proc in procs:
@@ -148,10 +149,12 @@ def distributed_import(
             sends[email] = sends.get(email, 0) + 1
     assert set(sends) == emails
     assert max(sends.values()) == 1, [e for e, n in sends.items() if n > 1][:5]  # no duplicate
+    rechecked = sum(method == "referrerStats" for method, _, _, _ in journal)
     busiest = max_in_window([at for _, _, at, _ in journal])
     assert busiest <= rate + 1, busiest
     return {"rows": rows, "kills": kills, "workers": workers, "rate": rate,
             "seconds": round(seconds, 1), "statuses": statuses, "requests": len(journal),
+            "rechecked": rechecked,
             "busiest_window": busiest}  # fmt: skip
 
 

@@ -1,11 +1,13 @@
-"""The taskiq worker recipe (examples/taskiq_worker): chunks, the ledger, redelivery.
+"""irefer_async.taskiq: chunks, the ledger, redelivery, leases, and the enqueuing side.
 
-The worker runs on taskiq's InMemoryBroker with its client wired to the in-process emulator
-and its limiter and ledger on the real redis-server.
+The task runs on taskiq's InMemoryBroker with its client wired to the in-process emulator
+and its limiter and ledger on the real redis-server (the process-level version with
+SIGKILLs is tests/redis/test_taskiq_import_system.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import sys
 from collections.abc import AsyncIterator
@@ -16,24 +18,27 @@ from typing import Any
 import pytest
 
 pytest.importorskip("redis")
-pytest.importorskip("taskiq")
+pytest.importorskip("taskiq_redis")
 import redis.asyncio as aioredis
+from taskiq import InMemoryBroker
+from taskiq.middlewares import SimpleRetryMiddleware
 
 from irefer_async import RateLimit
 from irefer_async.redis import RedisRateLimiter
+from irefer_async.taskiq import (
+    EnqueueError,
+    ImportSettings,
+    Ledger,
+    RowsInFlight,
+    enqueue_rows,
+    install_signup_import,
+    read_csv_chunks,
+    submit_chunk,
+    submit_row,
+)
 from irefer_async.testing import Emulator
 
-APP = Path(__file__).parents[2] / "examples" / "taskiq_worker" / "app.py"
-
-
-def load_app() -> ModuleType:
-    """A fresh copy of the example's module (and so a fresh broker) per test."""
-    spec = importlib.util.spec_from_file_location(f"taskiq_worker_app_{id(object())}", APP)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # taskiq resolves the task's module by name
-    spec.loader.exec_module(module)
-    return module
+EXAMPLE = Path(__file__).parents[2] / "examples" / "taskiq_worker"
 
 
 def rows(n: int, prefix: str = "row") -> list[dict[str, str]]:
@@ -47,86 +52,234 @@ def signups(emulator: Emulator) -> list[str]:
 @pytest.fixture
 async def worker(
     redis_client: aioredis.Redis, key_name: str
-) -> AsyncIterator[tuple[Any, Emulator]]:
-    """The example app with its worker state wired to the emulator and the test Redis."""
-    app = load_app()
+) -> AsyncIterator[tuple[Any, Ledger, Emulator]]:
+    """The import task on an in-memory broker, its state wired to the emulator and Redis."""
+    broker = InMemoryBroker().with_middlewares(SimpleRetryMiddleware(default_retry_count=2))
+    settings = ImportSettings(redis_url="redis://unused", campaign_id=2605)
+    task = install_signup_import(broker, settings)
     emulator = Emulator(seed=1)
     limiter = RedisRateLimiter(redis_client, RateLimit(200, burst=1), name=key_name)
     client = emulator.client(rate_limit=limiter, max_concurrency=16)
-    state = app.broker.state
-    state.client = client
-    state.redis = redis_client
-    state.ledger = app.Ledger(redis_client, f"test-ledger:{key_name}")
-    await app.broker.startup()
+    ledger = Ledger(redis_client, f"test-ledger:{key_name}", lease_seconds=0.6)
+    broker.state.irefer_client = client
+    broker.state.irefer_ledger = ledger
+    await broker.startup()
     async with client:
-        yield app, emulator
-    await app.broker.shutdown()
-    sys.modules.pop(app.__name__, None)
+        yield task, ledger, emulator
+    await ledger.close()
+    await broker.shutdown()
 
 
 async def test_a_chunk_is_sent_once_and_a_redelivered_job_sends_nothing(
-    worker: tuple[Any, Emulator],
+    worker: tuple[Any, Ledger, Emulator],
 ) -> None:
-    """Every row of a chunk is sent once; delivering the same job again skips them all."""
-    app, emulator = worker
+    """Every row of a chunk is sent once, one outcome each; the same job again skips them."""
+    task, ledger, emulator = worker
     chunk = rows(40)
-    first = await (await app.submit_signups.kiq(chunk)).wait_result(timeout=30)
+    first = await (await task.kiq(chunk)).wait_result(timeout=30)
     assert not first.is_err, first.error
     assert first.return_value == {"sent": 40}
     assert sorted(signups(emulator)) == sorted(r["email"] for r in chunk)
-    assert all(emulator.participant(r["email"]) is not None for r in chunk)
-
-    again = await (await app.submit_signups.kiq(chunk)).wait_result(timeout=30)
+    again = await (await task.kiq(chunk)).wait_result(timeout=30)
     assert again.return_value == {"skipped": 40}
     assert len(signups(emulator)) == 40  # no second request for any row
+    outcomes = await ledger.outcomes()
+    assert sorted(outcomes) == sorted(r["email"] for r in chunk)
+    assert {o["status"] for o in outcomes.values()} == {"sent"}
 
 
 async def test_a_row_started_but_never_recorded_is_read_before_it_is_sent(
-    worker: tuple[Any, Emulator],
+    worker: tuple[Any, Ledger, Emulator],
 ) -> None:
     """A worker died after sending: the next delivery finds the signup and does not resend."""
-    app, emulator = worker
-    ledger = app.broker.state.ledger
+    task, ledger, emulator = worker
     chunk = rows(5, "crash")
     landed, lost = chunk[0]["email"], chunk[1]["email"]
     emulator.add_participant(landed)  # sent, answered, then the worker died
     for email in (landed, lost):  # both were started by the dead worker
         assert await ledger.take(email) is True
         await ledger.release(email)
-
-    result = await (await app.submit_signups.kiq(chunk)).wait_result(timeout=30)
+    result = await (await task.kiq(chunk)).wait_result(timeout=30)
     assert result.return_value == {"reconciled": 1, "sent": 4}
     assert landed not in signups(emulator)
     assert (await ledger.outcome(landed)) == {"status": "landed earlier"}
     assert (await ledger.outcome(lost))["status"] == "sent"
 
 
-async def test_a_row_leased_by_another_worker_fails_the_job_and_is_sent_on_redelivery(
-    worker: tuple[Any, Emulator], redis_client: aioredis.Redis
+async def test_a_row_held_by_a_live_worker_is_waited_for_and_skipped(
+    worker: tuple[Any, Ledger, Emulator], redis_client: aioredis.Redis
 ) -> None:
-    """A row another worker holds is left to it; the job is retried for that row only."""
-    app, emulator = worker
-    state = app.broker.state
-    chunk = rows(6, "busy")
-    held = chunk[2]["email"]
-    await redis_client.set(f"{state.ledger.prefix}:lease:{held}", "1", ex=60)
+    """Another live worker holds a row (its lease renewed past its first period): this
+    delivery waits, then skips the row once the other records it; it never sends it."""
+    _, ledger, emulator = worker
+    other = Ledger(redis_client, ledger.prefix, lease_seconds=ledger.lease_seconds)
+    chunk = rows(3, "held")
+    held = chunk[1]["email"]
+    assert await other.take(held) is True
 
-    with pytest.raises(app.RowsInFlight):
-        await app.submit_chunk(state.client, state.ledger, chunk)
-    assert held not in signups(emulator) and len(signups(emulator)) == 5
+    async def other_finishes() -> None:
+        await asyncio.sleep(ledger.lease_seconds * 1.5)  # alive: renewed, not expired
+        await other.finish(held, {"status": "sent", "by": "other"})
 
-    await redis_client.delete(f"{state.ledger.prefix}:lease:{held}")  # its holder died
-    assert await app.submit_chunk(state.client, state.ledger, chunk) == {"skipped": 5, "sent": 1}
-    assert signups(emulator).count(held) == 1
+    finishing = asyncio.create_task(other_finishes())
+    client = emulator.client()
+    async with client:
+        counts = await submit_chunk(client, ledger, chunk)
+    await finishing
+    await other.close()
+    assert counts == {"sent": 2, "skipped": 1}
+    assert held not in signups(emulator)
+    assert (await ledger.outcome(held)) == {"status": "sent", "by": "other"}
 
 
-async def test_a_rejected_row_is_recorded_not_retried(worker: tuple[Any, Emulator]) -> None:
+async def test_a_dead_workers_row_is_taken_over_after_its_lease(
+    worker: tuple[Any, Ledger, Emulator], redis_client: aioredis.Redis
+) -> None:
+    """A worker that died holding a row stops renewing: after the lease another takes it,
+    reads first (it was started), and sends it once."""
+    _, ledger, emulator = worker
+    dead = Ledger(redis_client, ledger.prefix, lease_seconds=ledger.lease_seconds)
+    email = "orphan@example.com"
+    assert await dead.take(email) is True
+    await dead.close()  # died: no more renewals, the lease runs out
+    client = emulator.client()
+    async with client:
+        assert await submit_row(client, ledger, {"email": email}) == "sent"
+    assert signups(emulator) == [email]
+    assert emulator.journal[0].method == "referrerStats"  # checked before writing
+
+
+async def test_a_row_held_too_long_fails_the_chunk_for_a_later_delivery(
+    worker: tuple[Any, Ledger, Emulator], redis_client: aioredis.Redis
+) -> None:
+    """Past max_wait the row is left to its holder: RowsInFlight, the other rows recorded."""
+    _, ledger, emulator = worker
+    other = Ledger(redis_client, ledger.prefix, lease_seconds=30)
+    chunk = rows(4, "busy")
+    assert await other.take(chunk[0]["email"]) is True
+    client = emulator.client()
+    async with client:
+        with pytest.raises(RowsInFlight):
+            await submit_row(client, ledger, chunk[0], max_wait=0.2)
+        with pytest.raises(RowsInFlight, match="1 rows without an outcome"):
+            await submit_chunk(client, Ledger(redis_client, ledger.prefix, lease_seconds=0.05),
+                               chunk)  # fmt: skip
+    assert len(signups(emulator)) == 3
+    await other.release(chunk[0]["email"])
+
+
+async def test_a_rejected_row_is_recorded_not_retried(
+    worker: tuple[Any, Ledger, Emulator],
+) -> None:
     """An API error (not a duplicate) is an answer: recorded in the ledger, never resent."""
-    app, emulator = worker
-    state = app.broker.state
+    _, ledger, emulator = worker
     chunk = [{"email": "ok@example.com"}, {"email": "bad@example.com", "referrer_code": "nope"}]
-    counts = await app.submit_chunk(state.client, state.ledger, chunk)
-    assert counts == {"sent": 1, "rejected": 1}
-    assert (await state.ledger.outcome("bad@example.com"))["status"] == "rejected"
-    assert await app.submit_chunk(state.client, state.ledger, chunk) == {"skipped": 2}
+    client = emulator.client()
+    async with client:
+        assert await submit_chunk(client, ledger, chunk) == {"sent": 1, "rejected": 1}
+        assert await submit_chunk(client, ledger, chunk) == {"skipped": 2}
+    assert (await ledger.outcome("bad@example.com"))["status"] == "rejected"
     assert signups(emulator).count("bad@example.com") == 1
+
+
+async def test_the_first_outcome_is_the_only_one(
+    redis_client: aioredis.Redis, key_name: str
+) -> None:
+    """finish() never overwrites a recorded outcome (two late finishers: one outcome)."""
+    ledger = Ledger(redis_client, f"test-ledger:{key_name}")
+    assert await ledger.take("a@example.com") is True
+    assert await ledger.finish("a@example.com", {"status": "sent"}) is True
+    assert await ledger.finish("a@example.com", {"status": "landed earlier"}) is False
+    assert await ledger.outcomes() == {"a@example.com": {"status": "sent"}}
+    await ledger.close()
+
+
+def test_settings_from_the_environment_and_bad_values() -> None:
+    """from_env names what is missing or malformed; the headroom lowers the limiter's rate."""
+    env = {"IREFER_CAMPAIGN_ID": "2605", "IREFER_RATE": "50", "REDIS_URL": "redis://r/0"}
+    settings = ImportSettings.from_env(env)
+    assert settings.limiter_rate == pytest.approx(45)
+    assert settings.ledger_prefix == "irefer:import:2605"
+    with pytest.raises(Exception, match="IREFER_CAMPAIGN_ID"):
+        ImportSettings.from_env({})
+    with pytest.raises(Exception, match="bad import setting"):
+        ImportSettings.from_env({**env, "IREFER_RATE": "fast"})
+    with pytest.raises(Exception, match="headroom"):
+        ImportSettings(redis_url="r", campaign_id=1, headroom=1.0)
+    with pytest.raises(Exception, match="rate"):
+        ImportSettings(redis_url="r", campaign_id=1, rate=0)
+
+
+async def test_enqueue_refuses_empty_input_and_reports_what_was_sent(tmp_path: Path) -> None:
+    """No row: EnqueueError. A failing kiq: EnqueueError saying how many jobs went before."""
+    (tmp_path / "empty.csv").write_text("email,name\n", encoding="utf-8")
+    (tmp_path / "noemail.csv").write_text("name\nAnn\n", encoding="utf-8")
+    broker = InMemoryBroker()
+    task = install_signup_import(broker, ImportSettings(redis_url="r", campaign_id=1))
+    with pytest.raises(EnqueueError, match="no row"):
+        await enqueue_rows(task, read_csv_chunks(tmp_path / "empty.csv", 10))
+    with pytest.raises(Exception, match="'email' column"):
+        list(read_csv_chunks(tmp_path / "noemail.csv", 10))
+
+    class Failing:
+        calls = 0
+
+        async def kiq(self, chunk: list[dict[str, str]]) -> None:
+            self.calls += 1
+            if self.calls == 3:
+                raise ConnectionError("redis went away")
+
+    with pytest.raises(EnqueueError, match="2 jobs / 4 rows were enqueued") as info:
+        await enqueue_rows(Failing(), [rows(2)] * 5)  # type: ignore[arg-type]
+    assert (info.value.sent, info.value.rows) == (2, 4)
+
+
+def _load_enqueue(monkeypatch: pytest.MonkeyPatch, broker_url: str) -> ModuleType:
+    monkeypatch.setenv("TASKIQ_BROKER_URL", broker_url)
+    monkeypatch.setenv("IREFER_CAMPAIGN_ID", "2605")
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    for name in ("app", "enqueue"):
+        sys.modules.pop(name, None)
+    spec = importlib.util.spec_from_file_location("enqueue", EXAMPLE / "enqueue.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_enqueue_script_exits_1_when_nothing_was_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Redis down: exit 1, "nothing was enqueued", no CancelledError or pending-task noise
+    (it used to exit 0 with both)."""
+    from redis_server import free_port
+
+    source = tmp_path / "s.csv"
+    source.write_text("email\nann@example.com\n", encoding="utf-8")
+    enqueue = _load_enqueue(monkeypatch, f"redis://127.0.0.1:{free_port()}/1")
+    assert await enqueue.main(str(source), 10) == 1
+    err = capsys.readouterr().err
+    assert "cannot reach the broker" in err and "nothing was enqueued" in err
+    assert "CancelledError" not in err and "destroyed" not in err
+    sys.modules.pop("app", None)
+
+
+async def test_the_enqueue_script_exits_0_once_every_chunk_is_sent(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    redis_server: Any,
+) -> None:  # fmt: skip
+    """A reachable broker: one job per chunk, exit 0; an empty file: exit 1."""
+    source = tmp_path / "s.csv"
+    source.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(7)), "utf-8")
+    url = redis_server.url.rsplit("/", 1)[0] + "/3"
+    enqueue = _load_enqueue(monkeypatch, url)
+    assert await enqueue.main(str(source), 3) == 0
+    assert "enqueued 3 jobs, 7 rows" in capsys.readouterr().out
+    (tmp_path / "empty.csv").write_text("email\n", encoding="utf-8")
+    assert await enqueue.main(str(tmp_path / "empty.csv"), 3) == 1
+    assert "no row to enqueue" in capsys.readouterr().err
+    client = aioredis.Redis.from_url(url)
+    assert await client.xlen("irefer-import") == 3
+    await client.flushdb()
+    await client.aclose()
+    sys.modules.pop("app", None)
