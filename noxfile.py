@@ -115,10 +115,16 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff: lint rules and formatting."""
-    session.install("ruff")
+    """Ruff (lint rules, formatting) and import-linter (the core/satellite boundary, no cycles).
+
+    The contracts are in pyproject.toml (`[tool.importlinter]`); lint-imports reads the
+    package's source, so the package is installed without its dependencies.
+    """
+    session.install("ruff", "import-linter>=2.1")
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(python="3.11")

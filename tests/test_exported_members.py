@@ -77,3 +77,21 @@ def test_version_comes_from_package_metadata() -> None:
     from importlib.metadata import version
 
     assert irefer_async.__version__ == version("irefer-async")
+
+
+def test_the_import_contracts_name_every_module_of_the_package() -> None:
+    """A new module lands in the core's list or the satellites' (pyproject's importlinter)."""
+    import pkgutil
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+; the lint session runs 3.11
+
+    config = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
+    core, satellites = config["tool"]["importlinter"]["contracts"][:2]
+    named = {
+        m.removesuffix(".**") for m in (*core["source_modules"], *satellites["source_modules"])
+    }
+    launcher = {"irefer_async._cli_entry"}  # the `irefer` script's launcher, the CLI's own
+    modules = {f"irefer_async.{m.name}" for m in pkgutil.iter_modules(irefer_async.__path__)}
+    assert modules - launcher <= named, "add it to [tool.importlinter] in pyproject.toml"
+    assert {f"irefer_async.{name}" for name in SATELLITES} <= named
