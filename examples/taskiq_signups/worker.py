@@ -5,10 +5,16 @@ stops (``WORKER_SHUTDOWN``); tasks get it through a dependency. One client per p
 per task: it owns the connection pool, the rate limiter and the concurrency cap, and it is
 bound to the process's event loop.
 
-Run a worker, then send tasks from anywhere (see README.md)::
+Run a worker, then send tasks from anywhere (see README.md); a worker needs a real broker
+(here Redis Streams: ``pip install taskiq-redis``), named by ``TASKIQ_BROKER_URL``::
 
     export IREFER_LICENSE_KEY=W4qL... IREFER_API_KEY=... IREFER_CAMPAIGN_ID=2605
+    export TASKIQ_BROKER_URL=redis://127.0.0.1:6379/1
     taskiq worker examples.taskiq_signups.worker:broker
+    python -m examples.taskiq_signups.send ann@example.com    # another shell, same variables
+
+Without ``TASKIQ_BROKER_URL`` the broker is in-memory: ``send`` runs the tasks in its own
+process (handy to try it out), and ``taskiq worker`` says it needs the variable.
 
 The rate limit is per process: with N worker processes, give each ``rate / N`` (or share one
 limit through Redis: see the ``taskiq_worker`` example and docs/redis-limiter.md).
@@ -29,12 +35,29 @@ WORKERS = int(os.environ.get("IREFER_WORKERS", "1"))
 RATE = float(os.environ.get("IREFER_RATE", "5"))
 
 
-def build_broker() -> AsyncBroker:
-    """Build the broker: in-memory for tests and local runs; use a real one in production.
+class LocalBroker(InMemoryBroker):
+    """The in-memory broker, saying what to do when `taskiq worker` is pointed at it."""
 
-    For example ``taskiq_redis.RedisStreamBroker(url)`` or ``taskiq_aio_pika.AioPikaBroker(url)``.
+    def listen(self) -> Any:
+        """Refuse: an in-memory broker runs tasks in the sending process only."""
+        raise RuntimeError(
+            "the in-memory broker runs tasks in the sending process; to run `taskiq worker`, "
+            "set TASKIQ_BROKER_URL=redis://HOST:6379/1 (pip install taskiq-redis)"
+        )
+
+
+def build_broker() -> AsyncBroker:
+    """Build the broker: Redis Streams when TASKIQ_BROKER_URL is set, else in-memory.
+
+    The Redis one has a Redis result backend, so ``send`` gets the results; the in-memory
+    one serves tests and trying it out. Any acknowledging taskiq broker works the same way.
     """
-    return InMemoryBroker()
+    url = os.environ.get("TASKIQ_BROKER_URL")
+    if not url:
+        return LocalBroker()
+    from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker  # noqa: PLC0415
+
+    return RedisStreamBroker(url).with_result_backend(RedisAsyncResultBackend(url))
 
 
 broker = build_broker()

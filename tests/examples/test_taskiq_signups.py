@@ -73,3 +73,13 @@ def test_send_exits_1_when_a_task_fails_or_a_row_is_refused(
     emulator.inject_fault("http_5xx_before", method="newSignup", times=10)
     assert asyncio.run(send.main(["dan@example.com"])) == 1  # the task raised
     assert "the task failed" in capsys.readouterr().err
+
+
+def test_without_a_broker_url_the_worker_says_what_it_needs(
+    load_example: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-memory broker, asked to listen by `taskiq worker`, names TASKIQ_BROKER_URL."""
+    monkeypatch.delenv("TASKIQ_BROKER_URL", raising=False)
+    worker = load_example("taskiq_signups/worker.py")
+    with pytest.raises(RuntimeError, match="TASKIQ_BROKER_URL"):
+        worker.broker.listen()

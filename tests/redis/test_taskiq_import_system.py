@@ -121,15 +121,10 @@ def distributed_import(
             assert done_kills == kills
             outcomes = {k.decode(): v for k, v in store.hgetall(f"{ledger_prefix}:done").items()}
         finally:
-            for proc in procs:
-                with_group = proc.poll() is None
-                if with_group:
-                    os.killpg(proc.pid, signal.SIGTERM)
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
+            for proc in procs:  # cleanup (the ledger and journal are read afterwards)
+                if not _group_gone(proc.pid):
                     os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(30)
             store.close()
         journal = lb.call(lambda e: [(x.method, x.params.get("email"), x.at, x.effect)
                                      for x in e.journal])  # fmt: skip
