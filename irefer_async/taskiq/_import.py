@@ -153,7 +153,8 @@ async def submit_row(  # noqa: PLR0911 - one return per outcome
     if not email:
         raise InvalidRequestError("a row has an empty email")
     loop = asyncio.get_running_loop()
-    give_up = loop.time() + (2 * ledger.lease_seconds if max_wait is None else max_wait)
+    patience = 2 * ledger.lease_seconds if max_wait is None else max_wait
+    give_up = loop.time() + patience
     delay = 0.05
     while True:
         if await ledger.outcome(email) is not None:
@@ -162,7 +163,7 @@ async def submit_row(  # noqa: PLR0911 - one return per outcome
         if first is not None:
             break
         if loop.time() >= give_up:
-            raise RowsInFlight(f"a row stayed leased by another worker for {max_wait or 0:g} s")
+            raise RowsInFlight(f"a row stayed leased by another worker for {patience:g} s")
         await asyncio.sleep(delay)
         delay = min(delay * 2, ledger.lease_seconds / 4)
     try:
@@ -172,6 +173,8 @@ async def submit_row(  # noqa: PLR0911 - one return per outcome
         if not first and await _landed(client, email):
             await ledger.finish(email, {"status": "landed earlier"})
             return "reconciled"
+        if not await ledger.renew(email):  # our lease ran out (Redis unreachable a while)
+            raise RowsInFlight("the row's lease ran out before it was sent; not sending it")
         try:
             signup = await client.new_signup(
                 email, name=row.get("name") or None, referrer_code=row.get("referrer_code") or None
@@ -313,7 +316,7 @@ async def enqueue_rows(
         nonlocal jobs, rows
         try:
             await asyncio.wait_for(task.kiq(chunk), timeout)
-        except (OSError, asyncio.TimeoutError, Exception) as exc:
+        except Exception as exc:  # whatever the broker raises ends the same way
             raise EnqueueError(
                 f"could not enqueue chunk {jobs + 1} ({type(exc).__name__}: {exc}); "
                 f"{jobs} jobs / {rows} rows were enqueued before it",

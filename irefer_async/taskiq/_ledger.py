@@ -112,6 +112,13 @@ class Ledger:
         # The "started" mark outlives the lease: it tells the next delivery to check first.
         return bool(await self.redis.hsetnx(f"{self.prefix}:started", key, "1"))
 
+    async def renew(self, key: str) -> bool:
+        """Extend the row's lease if this worker still holds it; False if it does not."""
+        token = self._held.get(key)
+        if token is None:
+            return False
+        return bool(await self._renew(keys=[self._lease_key(key)], args=[token, self._ms]))
+
     async def finish(self, key: str, outcome: Mapping[str, Any]) -> bool:
         """Record the row's outcome (unless one is recorded) and give its lease up.
 

@@ -283,3 +283,28 @@ async def test_the_enqueue_script_exits_0_once_every_chunk_is_sent(
     await client.flushdb()
     await client.aclose()
     sys.modules.pop("app", None)
+
+
+async def test_a_row_whose_lease_ran_out_is_not_sent(
+    worker: tuple[Any, Ledger, Emulator], redis_client: aioredis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A worker whose lease ran out before the write (another took the row over while Redis
+    was unreachable for it) does not send the row; renew() says whether it still holds it."""
+    _, ledger, emulator = worker
+    email = "late@example.com"
+    take = ledger.take
+
+    async def take_then_lose(key: str) -> bool | None:
+        first = await take(key)
+        await redis_client.set(f"{ledger.prefix}:lease:{key}", "someone-else")
+        return first
+
+    monkeypatch.setattr(ledger, "take", take_then_lose)
+    client = emulator.client()
+    async with client:
+        with pytest.raises(RowsInFlight, match="lease ran out"):
+            await submit_row(client, ledger, {"email": email})
+    assert signups(emulator) == []
+    assert await ledger.outcome(email) is None
+    assert await ledger.renew(email) is False  # released, not ours any more
