@@ -308,3 +308,29 @@ async def test_a_row_whose_lease_ran_out_is_not_sent(
     assert signups(emulator) == []
     assert await ledger.outcome(email) is None
     assert await ledger.renew(email) is False  # released, not ours any more
+
+
+def test_a_server_that_drops_every_answer_gives_one_unknown_outcome(
+    redis_server: Any, key_name: str
+) -> None:
+    """A raw server that reads each request and closes without answering (the write may have
+    landed): the row's one outcome is `unknown`, and a second delivery sends nothing."""
+    from helpers import make_client, run_virtual
+    from misbehaving_server import misbehaving
+
+    async def scenario() -> dict[str, Any] | None:
+        redis = aioredis.Redis.from_url(redis_server.url)
+        ledger = Ledger(redis, f"test-ledger:{key_name}", lease_seconds=5)
+        async with misbehaving("drop") as server:
+            async with make_client(base_url=server.url, timeout=2, retry=None) as client:
+                assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "unknown"
+                sent = server.requests
+                assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "skipped"
+            assert server.requests == sent  # nothing more sent for the row
+        outcome = await ledger.outcome("ann@example.com")
+        await ledger.close()
+        await redis.aclose()
+        return outcome
+
+    outcome = run_virtual(scenario())  # the SDK's reconciling waits take no real time
+    assert outcome == {"status": "unknown", "error": "WriteOutcomeUnknownError"}
