@@ -310,27 +310,24 @@ async def test_a_row_whose_lease_ran_out_is_not_sent(
     assert await ledger.renew(email) is False  # released, not ours any more
 
 
-def test_a_server_that_drops_every_answer_gives_one_unknown_outcome(
-    redis_server: Any, key_name: str
+async def test_a_server_that_drops_every_answer_gives_one_unknown_outcome(
+    redis_client: aioredis.Redis, key_name: str
 ) -> None:
     """A raw server that reads each request and closes without answering (the write may have
     landed): the row's one outcome is `unknown`, and a second delivery sends nothing."""
-    from helpers import make_client, run_virtual
+    from helpers import make_client
     from misbehaving_server import misbehaving
 
-    async def scenario() -> dict[str, Any] | None:
-        redis = aioredis.Redis.from_url(redis_server.url)
-        ledger = Ledger(redis, f"test-ledger:{key_name}", lease_seconds=5)
-        async with misbehaving("drop") as server:
-            async with make_client(base_url=server.url, timeout=2, retry=None) as client:
-                assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "unknown"
-                sent = server.requests
-                assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "skipped"
-            assert server.requests == sent  # nothing more sent for the row
-        outcome = await ledger.outcome("ann@example.com")
-        await ledger.close()
-        await redis.aclose()
-        return outcome
+    from irefer_async import RetryConfig
 
-    outcome = run_virtual(scenario())  # the SDK's reconciling waits take no real time
+    quick = RetryConfig(attempts=2, wait_initial=0.01, wait_jitter=0, settle=0.05)
+    ledger = Ledger(redis_client, f"test-ledger:{key_name}", lease_seconds=5)
+    async with misbehaving("drop") as server:
+        async with make_client(base_url=server.url, timeout=2, retry=quick) as client:
+            assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "unknown"
+            sent = server.requests
+            assert await submit_row(client, ledger, {"email": "ann@example.com"}) == "skipped"
+        assert server.requests == sent  # nothing more sent for the row
+    outcome = await ledger.outcome("ann@example.com")
     assert outcome == {"status": "unknown", "error": "WriteOutcomeUnknownError"}
+    await ledger.close()
