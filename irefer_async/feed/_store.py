@@ -210,6 +210,11 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def _log_wait(message: str) -> None:
     logger.warning("%s", message)
 
@@ -274,6 +279,7 @@ class SQLiteFeedStore:
         waiting = False
         while True:
             future = loop.run_in_executor(self._thread, work)
+            future.add_done_callback(_retrieve)  # a cancelled caller's error is not "lost"
             try:
                 # Shielded: a cancelled caller does not abandon a transaction half-way in
                 # our bookkeeping; the thread finishes it (commit or rollback) on its own.
