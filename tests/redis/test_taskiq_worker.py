@@ -38,6 +38,9 @@ from irefer_async.taskiq import (
 )
 from irefer_async.testing import Emulator
 
+#: A real redis-server (tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "taskiq_worker"
 
 
