@@ -52,8 +52,9 @@ CORE_TESTS = [
 def tests(session: nox.Session) -> None:
     """Run the test suite under coverage, print the figure, fail under pyproject's `fail_under`.
 
-    The long variants are in the `long` session. With arguments (a subset of the tests), the
-    figure is printed but not enforced.
+    The long variants are in the `long` session. The `system` tests (subprocesses, signals,
+    a redis-server) are part of this default suite. With arguments (a subset of the tests),
+    the figure is printed but not enforced.
     """
     session.install("-e", ".", *TEST_DEPS)
     session.run("coverage", "erase")

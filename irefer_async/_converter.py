@@ -37,14 +37,15 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from . import _models as m
 from ._errors import MalformedResponseError
+
+if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_async` stays light
+    import cattrs
 
 __all__ = [
     "DecodeObserver",
@@ -232,6 +233,9 @@ _SCALAR_HOOKS = _scalar_hooks()
 
 def build_converter(*, detailed: bool) -> cattrs.Converter:
     """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
+    import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
+    from cattrs.gen import make_dict_structure_fn  # noqa: PLC0415
+
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     scalar_hooks = _SCALAR_HOOKS
     for tp, hook in scalar_hooks.items():
@@ -244,7 +248,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     for model in _MODELS:
         overrides = _overrides(model)
         if detailed:
-            hook = _with_raw(
+            hook = _mapping_only(
                 make_dict_structure_fn(
                     model,
                     conv,
@@ -260,6 +264,8 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
 
 
 def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
+    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
+
     result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
     result["raw"] = override(omit=True)
     result["fetched_at"] = override(omit=True)
@@ -469,19 +475,27 @@ def _make_fast_many(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any
     return structure_many
 
 
-def _with_raw(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+def _mapping_only(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+    """Wrap a detailed hook: it only explains failures, so ``raw`` is left empty."""
+
     def hook(value: Any, cls: Any) -> T:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-        instance = structure(value, cls)
-        object.__setattr__(instance, "raw", value)  # frozen: set once, at birth
-        return instance
+        return structure(value, cls)
 
     return hook
 
 
-_FAST = build_converter(detailed=False)
+_FAST: cattrs.Converter | None = None
 _DETAILED: cattrs.Converter | None = None
+
+
+def _fast() -> cattrs.Converter:
+    """Return the converter used on success, built (cattrs imported) at the first decode."""
+    global _FAST  # noqa: PLW0603 - built once, lazily
+    if _FAST is None:
+        _FAST = build_converter(detailed=False)
+    return _FAST
 
 
 def _structure_reward(value: Any) -> m.Reward:
@@ -490,8 +504,11 @@ def _structure_reward(value: Any) -> m.Reward:
 
 def _explain(data: Any, tp: Any) -> str:
     """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
+    import cattrs  # noqa: PLC0415 - imported with the converter
+
     global _DETAILED  # noqa: PLW0603 - built lazily: only failures need it
     if _DETAILED is None:
+        _fast()  # the detailed hooks nest the fast ones' models
         _DETAILED = build_converter(detailed=True)
     try:
         _DETAILED.structure(data, tp)
@@ -506,6 +523,7 @@ def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
 
     It raises on any mismatch; `explain_item` then says why.
     """
+    _fast()
     return _GENERATED[model]
 
 
@@ -552,7 +570,7 @@ def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver |
     try:
         if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
             raise TypeError("list endpoint")
-        return _FAST.structure(data, tp)  # type: ignore[no-any-return]
+        return (_FAST or _fast()).structure(data, tp)  # type: ignore[no-any-return]
     except Exception:  # noqa: S110 - translated below, outside the handler
         pass
     if getattr(tp, "__origin__", None) is tuple and type(data) is not list:

@@ -61,6 +61,7 @@ def test_each_public_module_documents_its_names(name: str) -> None:
             assert inspect.getdoc(obj), f"irefer_async.{name}.{attr} has no docstring"
 
 
+@pytest.mark.system
 def test_importing_the_package_loads_the_core_only() -> None:
     code = (
         "import sys, irefer_async\n"

@@ -47,6 +47,7 @@ def test_core_venv_really_has_no_extra() -> None:
     assert present == []
 
 
+@pytest.mark.system
 def test_star_import_without_redis() -> None:
     result = _run_without(
         ("redis",),
@@ -60,6 +61,7 @@ def test_star_import_without_redis() -> None:
     assert result.stdout.split() == ["IReferClient", "RedisRateLimiter"]
 
 
+@pytest.mark.system
 def test_hasattr_without_redis_does_not_raise() -> None:
     result = _run_without(
         ("redis",),
@@ -74,6 +76,7 @@ def test_hasattr_without_redis_does_not_raise() -> None:
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.system
 def test_using_redis_limiter_without_redis_names_the_extra() -> None:
     result = _run_without(
         ("redis",),
@@ -90,6 +93,7 @@ def test_using_redis_limiter_without_redis_names_the_extra() -> None:
     assert "pip install 'irefer-async[redis]'" in result.stdout
 
 
+@pytest.mark.system
 def test_client_and_emulator_work_without_any_extra() -> None:
     result = _run_without(
         EXTRAS,

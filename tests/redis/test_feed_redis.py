@@ -12,6 +12,9 @@ from irefer_async.feed import FeedEvent, RewardFeed
 from irefer_async.redis import PollLockLostError, RedisFeedStore
 from irefer_async.testing import Emulator
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 
 def _worker(emulator: Emulator, redis: Any, name: str, **kw: Any) -> RewardFeed:
     return RewardFeed(emulator.client(), store=RedisFeedStore(redis, name=name), **kw)

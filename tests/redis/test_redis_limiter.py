@@ -30,6 +30,9 @@ import redis.asyncio as aioredis  # noqa: E402
 from irefer_async import ConfigurationError, Limiter, RateLimit  # noqa: E402
 from irefer_async.redis._limiter import _SCRIPT_SHA, RedisRateLimiter  # noqa: E402
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
     """The most timestamps in any half-open window [t, t + window)."""
