@@ -22,7 +22,7 @@ from .._endpoints import check_campaign_id
 from .._errors import InvalidRequestError
 from .._probe import CheckStatus, ProbeCheck, ProbeReport, check_configuration, probe_client
 from .._redact import Redactor
-from . import timeout_option
+from . import CAMPAIGN_ID, timeout_option
 
 if TYPE_CHECKING:
     from ..testing import Emulator
@@ -155,6 +155,7 @@ def _check_email(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--campaign-id",
     envvar="IREFER_CAMPAIGN_ID",
+    type=CAMPAIGN_ID,
     help="Campaign id [env IREFER_CAMPAIGN_ID].",
 )
 @timeout_option
