@@ -161,6 +161,8 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".", *DOCS_DEPS)
     site = Path(session.create_tmp()) / "site"
     session.run("mkdocs", "build", "--strict", "--site-dir", str(site))
+    # The API reference: examples as code blocks, formatted signatures, values, libraries.
+    session.run("python", "docs_ext/check_site.py", str(site))
     session.log(f"docs built in {site} (open {site / 'index.html'})")
 
 
