@@ -11,6 +11,12 @@ Run it (credentials from the environment)::
     python examples/aiohttp_app.py          # listens on 127.0.0.1:8080 only
 
 Try it without credentials: run ``irefer emulator`` and paste the lines it prints first.
+Then, from another shell, its two routes (``--json``: curl 7.82 or later)::
+
+    curl --json '{"email": "ann@example.com", "name": "Ann"}' http://127.0.0.1:8080/signups
+    # 201 {"email": "ann@example.com", "referral_link": "..."}; 409 when Ann is already in
+    curl http://127.0.0.1:8080/referrers/ann@example.com/stats
+    # 200 {"email": "ann@example.com", "referrals_made": 0}; 404 for an unknown email
 """
 
 from __future__ import annotations

@@ -42,6 +42,97 @@ def test_docs_repeat_the_readme_blocks_exactly() -> None:
         == marked_blocks(README, "bash")["exports"]
     )
     assert marked_blocks(DOCS / "testing.md")["emulator"] == readme["emulator"]
+    assert marked_blocks(DOCS / "quickstart.md")["config"] == readme["config"]
+    assert (
+        marked_blocks(DOCS / "quickstart.md", "text")["errors"]
+        == marked_blocks(README, "text")["errors"]
+    )
+
+
+@pytest.mark.parametrize("page", ["index.md", "quickstart.md"])
+def test_code_blocks_of_the_first_pages_fit_at_1280_px(page: str) -> None:
+    """At 1280 px the docs theme shows about 80 characters of code before a scroll bar."""
+    text = (DOCS / page).read_text(encoding="utf-8")
+    long = [
+        line
+        for block in re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+        if len(line) > 80
+    ]
+    assert long == []
+
+
+def test_the_docs_toolchain_command_installs_the_docs_group() -> None:
+    """README and the docs' home page give the command that installs what `nox -s docs` uses."""
+    tomllib = pytest.importorskip("tomllib")
+    group = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))[
+        "dependency-groups"
+    ]["docs"]
+    names = [re.match(r"[A-Za-z0-9_.-]+", d).group(0) for d in group]  # type: ignore[union-attr]
+    for text in (README.read_text(encoding="utf-8"), (DOCS / "index.md").read_text("utf-8")):
+        (command,) = [
+            line for line in text.splitlines() if line.startswith("pip install -e . mkdocs")
+        ]
+        assert command.split("#")[0].split()[4:] == names
+
+
+def test_quickstart_comes_first() -> None:
+    """A newcomer meets the quickstart before anything else (install, doctor...)."""
+    headings = re.findall(r"^## (.+)$", README.read_text(encoding="utf-8"), flags=re.M)
+    assert headings[0] == "Quickstart"
+
+
+def test_readme_configuration_lists_every_parameter_with_its_default() -> None:
+    """The config block is `IReferClient(...)` with every parameter, in order, at its default."""
+    import ast
+    import inspect
+
+    import httpx
+
+    from irefer_async import IReferClient, RateLimit, RetryConfig
+
+    (call,) = ast.parse(marked_blocks()["config"]).body
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    shown = {kw.arg: kw.value for kw in call.value.keywords}
+    parameters = inspect.signature(IReferClient.__init__).parameters
+    assert list(shown) == [name for name in parameters if name != "self"]
+    namespace = {"httpx": httpx, "RetryConfig": RetryConfig, "RateLimit": RateLimit}
+    for name, node in shown.items():
+        value = eval(compile(ast.Expression(node), "README.md", "eval"), namespace)
+        assert value == parameters[name].default, name
+
+
+def _tree(text: str) -> dict[str, str | None]:
+    """The error tree block as {name: parent name}, from the drawing's indentation."""
+    parents: dict[str, str | None] = {}
+    stack: list[str] = []
+    for line in text.splitlines():
+        match = re.match(r"^((?:[│ ]   )*)(?:[├└]── )?(\w+)", line)
+        assert match, line
+        depth = len(match.group(1)) // 4 + (1 if "── " in line else 0)
+        del stack[depth:]
+        parents[match.group(2)] = stack[-1] if stack else None
+        stack.append(match.group(2))
+    return parents
+
+
+def test_readme_error_tree_is_the_sdks() -> None:
+    """Every exported error is in the tree, under the class it derives from (and nothing else)."""
+    import irefer_async
+
+    exported = {
+        name: obj
+        for name in irefer_async.__all__
+        if isinstance(obj := getattr(irefer_async, name), type)
+        and issubclass(obj, irefer_async.IReferError)
+    }
+    expected = {
+        name: next(
+            (b.__name__ for b in cls.__bases__ if issubclass(b, irefer_async.IReferError)), None
+        )
+        for name, cls in exported.items()
+    }
+    assert _tree(marked_blocks(README, "text")["errors"]) == expected
 
 
 @pytest.mark.parametrize("mode", ["strict", "auto"])
@@ -135,7 +226,7 @@ def test_readme_quickstart_runs_twice_against_the_emulator(
 
 
 def test_nox_fails_on_a_missing_interpreter_and_the_readme_says_how_to_get_them() -> None:
-    """`nox -s tests` cannot report success with versions skipped; the README shows the setup."""
+    """`nox -s matrix` cannot report success with versions skipped; the README shows the setup."""
     import ast
 
     tree = ast.parse((ROOT / "noxfile.py").read_text(encoding="utf-8"))
@@ -147,4 +238,39 @@ def test_nox_fails_on_a_missing_interpreter_and_the_readme_says_how_to_get_them(
     assert settings.get("nox.options.error_on_missing_interpreters") == "True"
     development = README.read_text(encoding="utf-8").split("## Development", 1)[1]
     assert "export PYENV_VERSION=" in development
-    assert "nox -s tests-3.11" in development
+    assert "nox -s matrix" in development
+
+
+def test_ci_runs_the_readmes_test_command_as_written() -> None:
+    """.ci/run runs README line 2 unchanged, and then the matrix."""
+    ci = ROOT / ".ci" / "run"
+    if not ci.is_file():
+        pytest.skip("not a git checkout (an sdist ships no .ci/)")
+    line = README.read_text(encoding="utf-8").split("```bash\n", 1)[1].splitlines()[1]
+    command = line.split("  #", 1)[0].strip()
+    assert command == (
+        "python3 -m venv .venv && .venv/bin/pip install nox uv && .venv/bin/nox -s tests"
+    )
+    script = ci.read_text(encoding="utf-8")
+    assert command in script
+    assert ".venv/bin/nox -s matrix" in script
+
+
+def test_readme_coverage_floor_is_pyprojects() -> None:
+    tomllib = pytest.importorskip("tomllib")
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "coverage"
+    ]["report"]["fail_under"]
+    development = README.read_text(encoding="utf-8").split("## Development", 1)[1]
+    assert re.findall(r"(\d+)%", development) == [str(floor)] * len(
+        re.findall(r"\d+%", development)
+    )
+    assert f"{floor}%" in development
+
+
+def test_readme_and_testing_page_agree_on_the_loop_scope_option() -> None:
+    """Both say which pytest-asyncio versions know `asyncio_default_fixture_loop_scope`."""
+    for text in (README.read_text(encoding="utf-8"), (DOCS / "testing.md").read_text("utf-8")):
+        assert 'asyncio_default_fixture_loop_scope = "function"' in text
+        assert "pytest-asyncio 0.24 and later" in text
+        assert "0.23.8" in text

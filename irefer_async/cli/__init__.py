@@ -36,6 +36,7 @@ import click
 from rich.console import Console
 
 from irefer_async import InvalidRequestError, IReferError, __version__
+from irefer_async.endpoints import check_campaign_id
 
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
@@ -62,10 +63,36 @@ def _err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)  # one message, one line
 
 
+class CampaignId(click.types.StringParamType):
+    """A campaign id: shown as ``INTEGER`` in help, checked, passed on as its wire string."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        """Return the id as the API sends it, or fail with a usage error (exit 2)."""
+        try:
+            return check_campaign_id(value)
+        except InvalidRequestError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+#: The type of every command's ``--campaign-id``.
+CAMPAIGN_ID: CampaignId = CampaignId()
+
+#: Said at the end of every command's ``--help``: where the keys come from.
+CREDENTIALS_HELP = (
+    "Credentials: IREFER_LICENSE_KEY and IREFER_API_KEY from the environment only (never a "
+    "flag: flags show in `ps`), or --emulator for none."
+)
+
+
 def target_options(func: F) -> F:
     """Add ``--emulator``, ``--base-url`` and ``--campaign-id``."""
     func = click.option(
-        "--campaign-id", envvar="IREFER_CAMPAIGN_ID", help="Campaign id [env IREFER_CAMPAIGN_ID]."
+        "--campaign-id",
+        envvar="IREFER_CAMPAIGN_ID",
+        type=CAMPAIGN_ID,
+        help="Campaign id [env IREFER_CAMPAIGN_ID].",
     )(func)
     func = click.option(
         "--base-url", envvar="IREFER_BASE_URL", help="API root [env IREFER_BASE_URL]."
@@ -506,6 +533,25 @@ cli.add_command(watch)
 from ._doctor import doctor  # noqa: E402 - registered after the group exists
 
 cli.add_command(doctor)
+
+
+_NO_CREDENTIALS_HELP = {
+    "demo": "Needs no credentials: IREFER_LICENSE_KEY and IREFER_API_KEY are not read.",
+    "emulator": "Credentials it accepts: IREFER_LICENSE_KEY and IREFER_API_KEY if set, else the "
+    "demo keys it prints (published, not secrets).",
+}
+
+
+def _add_credentials_help(group: click.Group) -> None:
+    """End every command's and group's ``--help`` with where the keys come from."""
+    for name, command in group.commands.items():
+        if command.epilog is None:
+            command.epilog = _NO_CREDENTIALS_HELP.get(name, CREDENTIALS_HELP)
+        if isinstance(command, click.Group):
+            _add_credentials_help(command)
+
+
+_add_credentials_help(cli)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

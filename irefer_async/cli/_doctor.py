@@ -27,7 +27,7 @@ from irefer_async.doctor import (
 )
 from irefer_async.endpoints import check_campaign_id
 
-from . import timeout_option
+from . import CAMPAIGN_ID, timeout_option
 
 if TYPE_CHECKING:
     from ..testing import Emulator
@@ -160,6 +160,7 @@ def _check_email(ctx: click.Context, param: click.Parameter, value: str | None) 
 @click.option(
     "--campaign-id",
     envvar="IREFER_CAMPAIGN_ID",
+    type=CAMPAIGN_ID,
     help="Campaign id [env IREFER_CAMPAIGN_ID].",
 )
 @timeout_option

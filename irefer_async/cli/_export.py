@@ -12,6 +12,7 @@ stderr is not a terminal nothing is shown, so a redirected export stays clean.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import time
@@ -104,6 +105,14 @@ def _csv_writer(out: IO[str], names: Sequence[str]) -> Callable[[dict[str, Any]]
     return write
 
 
+def _writes_unicode(out: IO[str]) -> bool:
+    """Return whether ``out`` encodes any text (a UTF-8 file or terminal; StringIO has none)."""
+    encoding = getattr(out, "encoding", None)
+    if not encoding:
+        return True
+    return codecs.lookup(encoding).name.startswith(("utf-8", "utf-16", "utf-32"))
+
+
 async def export_rows(
     client: IReferClient,
     what: str,
@@ -126,6 +135,8 @@ async def export_rows(
         render_rows(rows, "table", console, title=what, columns=columns)
         return len(rows)
     count = 0
+    # Readable UTF-8 ("李", not "\\u674e"), unless the stream cannot encode it (then escapes).
+    ascii_only = not _writes_unicode(out)
     with _Meter(what, stream, err) as meter:
         async with stream:
             write: Callable[[dict[str, Any]], None] | None = None
@@ -134,7 +145,8 @@ async def export_rows(
             async for item in stream:
                 row = flatten(item)
                 if fmt == "json":
-                    out.write(("\n" if not count else ",\n") + json.dumps(row, default=str))
+                    text = json.dumps(row, default=str, ensure_ascii=ascii_only)
+                    out.write(("\n" if not count else ",\n") + text)
                 else:
                     if write is None:
                         write = _csv_writer(out, list(columns) if columns else list(row))

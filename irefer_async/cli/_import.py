@@ -179,8 +179,8 @@ class _Sink:
             self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         if self.failed is not None and status in ("failed", "unknown", "invalid"):
             self.failed.write(row.raw)
-            if len(self.samples) < _SAMPLES:
-                self.samples.append(f"line {row.line}: {status}: {record['error']}")
+        if status in ("failed", "unknown", "invalid", "duplicate") and len(self.samples) < _SAMPLES:
+            self.samples.append(f"line {row.line}: {status}: {record['error']}")
         if self.ledger is not None and ledger_state is not None and row.key is not None:
             self.ledger.finish(row.key, ledger_state, record)
         self.reporter.advance(status)
@@ -253,6 +253,7 @@ async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Con
 
 
 def _feed(  # noqa: PLR0917 - private, called once
+    kind: Kind,
     rows: Iterator[InputRow],
     sink: _Sink,
     ledger: Ledger | None,
@@ -273,8 +274,9 @@ def _feed(  # noqa: PLR0917 - private, called once
             sink.emit(row, _record(row, "invalid", row.error, "InvalidRow"), ledger_state=None)
             continue
         assert row.key is not None
-        if not seen.add(row.key):
-            duplicate = _record(row, "duplicate", "an earlier row has this key", "DuplicateRow")
+        first = seen.earlier(row.key, row.line)
+        if first is not None:
+            duplicate = _record(row, "duplicate", kind.duplicate_error(first), "DuplicateRow")
             sink.emit(row, duplicate, ledger_state=None)
             continue
         state = states.get(row.key)
@@ -363,7 +365,11 @@ def _dry_run(  # noqa: PLR0917 - private, called once
                 console.print(row.error, markup=False)
                 shown += 1
             reporter.advance("invalid")
-        elif row.key is not None and not seen.add(row.key):
+        elif row.key is not None and (first := seen.earlier(row.key, row.line)) is not None:
+            if shown < 20:
+                console.print(f"line {row.line}: [yellow]duplicate[/]: ", end="")
+                console.print(kind.duplicate_error(first), markup=False)
+                shown += 1
             reporter.advance("duplicate")
         else:
             reporter.advance("ok")
@@ -408,7 +414,7 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
             pending: dict[int, InputRow] = {}
             rows = read_rows(opts.path, fmt, kind, strict=opts.strict_columns, ignored=ignored)
             feed = _feed(
-                rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
+                kind, rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
             )
             bulk = (
                 client.bulk_new_signups

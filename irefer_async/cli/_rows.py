@@ -73,6 +73,11 @@ class Kind:
         """Return the duplicate key of a validated row: the endpoint table's row key."""
         return self.endpoint.row_key(values)
 
+    def duplicate_error(self, first_line: int) -> str:
+        """Say why a row is skipped as a duplicate: the line that has its key first."""
+        fields = self.endpoint.key.fields if self.endpoint.key is not None else ("key",)
+        return f"same {' and '.join(fields)} as line {first_line}: skipped, not sent"
+
 
 #: The two kinds of import, by CLI name.
 KINDS = {
@@ -355,20 +360,23 @@ def read_rows(
 
 
 class SeenKeys:
-    """Keys already met in the file, kept as 8-byte digests so a million rows stay small."""
+    """Keys already met in the file and the line each was first met on.
+
+    A key is kept as an 8-byte digest (an int) mapped to its line, so a million rows stay small.
+    """
 
     __slots__ = ("_seen",)
 
     def __init__(self) -> None:
-        self._seen: set[bytes] = set()
+        self._seen: dict[int, int] = {}
 
-    def add(self, key: str) -> bool:
-        """Record ``key``; False if it was already there."""
-        digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
-        if digest in self._seen:
-            return False
-        self._seen.add(digest)
-        return True
+    def earlier(self, key: str, line: int) -> int | None:
+        """Record ``key`` as met on ``line``; return the line it was first met on if it was."""
+        digest = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big")
+        first = self._seen.get(digest)
+        if first is None:
+            self._seen[digest] = line
+        return first
 
 
 def line_ending_of(path: Path) -> str:

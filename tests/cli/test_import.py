@@ -78,6 +78,10 @@ def test_invalid_and_duplicate_rows(runner: CliRunner, emulator: Emulator, workd
     assert "not an email" in by_line[3]["error"]
     assert "lead source" in by_line[4]["error"]
     assert "email" in by_line[5]["error"]
+    # A duplicate names the line it repeats, in the results file and on screen, like an invalid row.
+    assert by_line[6]["error"] == "same email as line 2: skipped, not sent"
+    assert "line 6: duplicate: same email as line 2: skipped, not sent" in result.stdout
+    assert "line 3: invalid: " in result.stdout
     sent = [e.params["email"] for e in emulator.journal]
     assert sorted(sent) == ["ann@example.com", "dan@example.com"]
     with (workdir / "s.failed.csv").open(newline="") as f:
@@ -185,7 +189,8 @@ def test_dry_run_sends_nothing(runner: CliRunner, emulator: Emulator, workdir: P
     path = _write_csv(workdir / "s.csv", ["email"], [["a@example.com"], ["bad"], ["a@example.com"]])
     result = runner.invoke(cli, ["import", "signups", str(path), "--dry-run"])
     assert result.exit_code == 1
-    assert "line 3" in result.stdout and "invalid" in result.stdout
+    assert "line 3: invalid: " in result.stdout
+    assert "line 4: duplicate: same email as line 2: skipped, not sent" in result.stdout
     assert "valid" in result.stdout and "duplicate" in result.stdout
     assert len(emulator.journal) == 0
     assert sorted(p.name for p in workdir.iterdir()) == ["s.csv"]
@@ -245,6 +250,7 @@ def test_import_actions(runner: CliRunner, emulator: Emulator, workdir: Path) ->
         for r in sorted(_results(workdir / "a.csv.results.jsonl"), key=lambda r: r["line"])
     ]
     assert statuses == ["ok", "invalid", "duplicate"]
+    assert "line 4: duplicate: same external_id and action as line 2" in result.stdout
     assert len(emulator.snapshot()["campaigns"][0]["actions"]) == 1
 
 

@@ -131,8 +131,9 @@ def test_failed_rows_keep_header_and_cells(tmp_path: Path) -> None:
 
 
 def test_seen_keys() -> None:
-    """Duplicate detection."""
+    """Duplicate detection: a key met again gives the line it was first met on."""
     seen = SeenKeys()
-    assert seen.add("a@example.com")
-    assert not seen.add("a@example.com")
-    assert seen.add("b@example.com")
+    assert seen.earlier("a@example.com", 2) is None
+    assert seen.earlier("a@example.com", 5) == 2
+    assert seen.earlier("b@example.com", 6) is None
+    assert seen.earlier("a@example.com", 9) == 2

