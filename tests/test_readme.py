@@ -117,13 +117,15 @@ def _tree(text: str) -> dict[str, str | None]:
 
 
 def test_readme_error_tree_is_the_sdks() -> None:
-    """Every exported error is in the tree, under the class it derives from (and nothing else)."""
+    """Every exported error (core and feed) is in the tree, under its parent (and nothing else)."""
     import irefer_async
+    import irefer_async.feed
 
     exported = {
         name: obj
-        for name in irefer_async.__all__
-        if isinstance(obj := getattr(irefer_async, name), type)
+        for module in (irefer_async, irefer_async.feed)
+        for name in module.__all__
+        if isinstance(obj := getattr(module, name), type)
         and issubclass(obj, irefer_async.IReferError)
     }
     expected = {
