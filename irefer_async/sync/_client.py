@@ -1,0 +1,470 @@
+"""The sync `IReferClient`: the async client run on one private loop in a background thread."""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import httpx
+
+from irefer_async import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_RETRY,
+    DEFAULT_TIMEOUT,
+    CacheConfig,
+    CampaignStats,
+    ClientStateError,
+    DriftRecorder,
+    EventHooks,
+    LeadSource,
+    Limiter,
+    NewSignup,
+    NewSignupRequest,
+    NewSpecificAction,
+    NewSpecificActionRequest,
+    ProbeReport,
+    RateLimit,
+    Referrer,
+    ReferrerStats,
+    RetryConfig,
+    SpecificActionSignup,
+    TriggeredReward,
+)
+from irefer_async import IReferClient as AsyncIReferClient
+
+from ._runner import LoopThread
+from ._streams import SyncBulkRun, SyncListStream
+
+if TYPE_CHECKING:
+    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
+    from httpx2 import AsyncBaseTransport as Httpx2Transport
+    from httpx2 import AsyncClient as Httpx2AsyncClient
+    from httpx2 import Timeout as Httpx2Timeout
+
+__all__ = ["IReferClient", "SyncRows"]
+
+T = TypeVar("T")
+ReqT = TypeVar("ReqT")
+
+#: The rows of a sync bulk submission: requests or dicts, read lazily (a plain iterable).
+SyncRows = Iterable[ReqT | Mapping[str, Any]]
+
+#: Clients alive in this process, told when it forks (the child starts them afresh).
+_CLIENTS: weakref.WeakSet[IReferClient] = weakref.WeakSet()
+#: In a forked child: the parent's loops and async clients, kept so that nothing of theirs is
+#: ever closed (or collected) here: their sockets and pipes are the parent's.
+_PARENTS_STATE: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    for client in list(_CLIENTS):
+        client._forget_parent()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+async def _build(options: dict[str, Any]) -> AsyncIReferClient:
+    # Built on the loop that runs it (a transport may bind to the running loop).
+    return AsyncIReferClient(**options)
+
+
+async def _shutdown(client: AsyncIReferClient) -> None:
+    """Close the async client, then end whatever still runs on the loop (open streams, runs)."""
+    import asyncio  # noqa: PLC0415 - only at close
+
+    try:
+        await client.aclose()
+    finally:
+        current = asyncio.current_task()
+        rest = [task for task in asyncio.all_tasks() if task is not current]
+        for task in rest:
+            task.cancel()
+        if rest:
+            await asyncio.wait(rest)
+
+
+async def _value(function: Callable[[], T]) -> T:
+    return function()
+
+
+def _abandon(runner: LoopThread, client: AsyncIReferClient) -> None:
+    """Close a collected (never closed) client's async client and stop its loop."""
+
+    async def end() -> None:
+        try:
+            await _shutdown(client)
+        finally:
+            runner.loop.stop()
+
+    runner.defer(end())
+
+
+class IReferClient:
+    """A blocking iRefer client for Django, Flask, Celery, scripts and notebooks.
+
+    The same methods, parameters, results and errors as the asyncio
+    `irefer_async.IReferClient`, which it runs on one private event loop in a background
+    thread: its connection pool, rate limiter and concurrency cap live as long as the client,
+    exactly as in async code. Create one per process and share it:
+
+    ```python
+    from irefer_async.sync import IReferClient
+
+    with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
+        stats = client.referrer_stats("ann@example.com")
+        for referrer in client.iter_referrers():
+            ...
+    ```
+
+    Contracts:
+
+    * **Threads**: safe to call from any number of threads at once; the calls share the
+      client's limits. Context variables (`correlation_scope`) follow each call.
+    * **Running loops**: works in a thread that already runs an event loop (Jupyter), since
+      it never uses the caller's loop; there, prefer the async client with ``await``.
+    * **Fork** (Celery prefork, gunicorn): the child starts afresh on first use (a new loop,
+      pool and limiter) and never touches the parent's loop or sockets. A client built with an
+      injected ``http_client`` or ``transport`` object cannot be rebuilt there and raises
+      `ClientStateError` in the child: create the client after the fork instead.
+    * ``close()`` (or leaving ``with``) waits for calls in flight, closes the async client,
+      ends open streams and bulk runs, and stops the thread. Calls after it raise
+      `ClientStateError`. Not from one of the client's own event hooks.
+
+    Args are those of `irefer_async.IReferClient`.
+    """
+
+    def __init__(
+        self,
+        license_key: str | None = None,
+        api_key: str | None = None,
+        *,
+        campaign_id: int | str | None = None,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout | Httpx2Timeout | None = DEFAULT_TIMEOUT,
+        retry: RetryConfig | None = DEFAULT_RETRY,
+        rate_limit: float | RateLimit | Limiter | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        http_client: httpx.AsyncClient | Httpx2AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | Httpx2Transport | Literal["aiohttp"] | None = None,
+        event_hooks: EventHooks | None = None,
+        share_reads: bool = True,
+        cache: CacheConfig | None = None,
+        max_waiting: int | None = None,
+        record_drift: bool = False,
+        http_stack: Literal["httpx", "httpx2"] | None = None,
+    ) -> None:
+        self._options: dict[str, Any] = {
+            "license_key": license_key, "api_key": api_key, "campaign_id": campaign_id,
+            "base_url": base_url, "timeout": timeout, "retry": retry, "rate_limit": rate_limit,
+            "max_concurrency": max_concurrency, "http_client": http_client,
+            "transport": transport, "event_hooks": event_hooks, "share_reads": share_reads,
+            "cache": cache, "max_waiting": max_waiting, "record_drift": record_drift,
+            "http_stack": http_stack,
+        }  # fmt: skip
+        # Whether a forked child may build the client again from the same options.
+        self._rebuildable = http_client is None and (transport is None or transport == "aiohttp")
+        self._lock = threading.Condition()
+        self._in_flight = 0
+        self._closed = False
+        self._forked = False
+        self._runner: LoopThread | None = None
+        self._async: AsyncIReferClient | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._start()  # bad arguments raise here, as for the async client
+        _CLIENTS.add(self)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _start(self) -> tuple[LoopThread, AsyncIReferClient]:
+        runner = LoopThread()
+        try:
+            client = runner.run(_build(self._options))
+        except BaseException:
+            runner.stop()
+            raise
+        self._runner, self._async = runner, client
+        self._finalizer = weakref.finalize(self, _abandon, runner, client)
+        self._finalizer.atexit = False
+        return runner, client
+
+    def _forget_parent(self) -> None:
+        """In a forked child: drop (never close) the parent's loop and client."""
+        self._lock = threading.Condition()  # another thread may have held it at the fork
+        self._in_flight = 0
+        if self._finalizer is not None:
+            self._finalizer.detach()
+        _PARENTS_STATE.append((self._runner, self._async))
+        self._runner = self._async = self._finalizer = None
+        self._forked = True
+
+    def _current(self) -> tuple[LoopThread, AsyncIReferClient]:
+        """Return the loop and async client of this process (started afresh after a fork)."""
+        if self._closed:
+            raise ClientStateError("this IReferClient is closed; create a new one")
+        runner, client = self._runner, self._async
+        if runner is None or client is None:
+            if not self._rebuildable:
+                raise ClientStateError(
+                    "this IReferClient was created before a fork with an injected "
+                    "http_client or transport; create a new client in the child process"
+                )
+            runner, client = self._start()
+        return runner, client
+
+    def _run(self, call: Callable[[AsyncIReferClient], Awaitable[T]]) -> T:
+        """Run ``call(async client)`` on the loop, blocking; counted for `close`."""
+        with self._lock:
+            runner, client = self._current()
+            self._in_flight += 1
+        try:
+            return runner.run(_awaited(call, client))
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._lock.notify_all()
+
+    def _made(self, make: Callable[[AsyncIReferClient], T]) -> tuple[T, LoopThread]:
+        """Call a sync method of the async client (a stream's or run's factory) on the loop.
+
+        Returns its result with the loop it belongs to (what the sync wrapper runs it on).
+        """
+        with self._lock:
+            runner = self._current()[0]
+        return self._run(lambda c: _value(lambda: make(c))), runner
+
+    def close(self) -> None:
+        """Close the client: wait for calls in flight, close the pool, stop the thread.
+
+        Idempotent. Open list streams and bulk runs are ended (a run's rows in flight go to
+        its ``undelivered``, status unknown).
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._lock.wait_for(lambda: not self._in_flight)
+            runner, client = self._runner, self._async
+            if self._finalizer is not None:
+                self._finalizer.detach()
+        if runner is None or client is None:
+            return
+        try:
+            runner.run(_shutdown(client))
+        finally:
+            runner.stop()
+
+    def __enter__(self) -> IReferClient:
+        with self._lock:
+            self._current()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        client = self._async
+        if client is None:
+            return f"<sync IReferClient {'closed' if self._closed else 'not started'}>"
+        inner = repr(client).removeprefix("<IReferClient ")
+        return f"<sync IReferClient {inner}" if not self._closed else f"<sync {inner}"
+
+    def _get(self, read: Callable[[AsyncIReferClient], T]) -> T:
+        """Read a property of this process's async client."""
+        with self._lock:
+            if self._closed and self._async is not None:
+                return read(self._async)
+            return read(self._current()[1])
+
+    @property
+    def campaign_id(self) -> int | None:
+        """The default campaign id, or None."""
+        return self._get(lambda c: c.campaign_id)
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """The cap on requests in flight, or None when there is none."""
+        return self._get(lambda c: c.max_concurrency)
+
+    @property
+    def waiting(self) -> int:
+        """Calls waiting for a slot right now: the client's queue (a gauge to alert on)."""
+        return self._get(lambda c: c.waiting)
+
+    @property
+    def cache(self) -> CacheConfig | None:
+        """The read cache's configuration, or None when there is no cache."""
+        return self._get(lambda c: c.cache)
+
+    @property
+    def drift(self) -> DriftRecorder | None:
+        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+        return self._get(lambda c: c.drift)
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `close` has been called."""
+        return self._closed
+
+    # -- the seven endpoints ----------------------------------------------------------------
+
+    def referrer_stats(self, email: str, *, campaign_id: int | str | None = None) -> ReferrerStats:
+        """Get a participant's referrals and rewards (``referrerStats``).
+
+        Raises `APIError` if the campaign has no participant with this email.
+        """
+        return self._run(lambda c: c.referrer_stats(email, campaign_id=campaign_id))
+
+    def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
+        """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
+        return self._run(lambda c: c.campaign_stats(campaign_id=campaign_id))
+
+    def new_signup(
+        self,
+        email: str,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        info_1: str | None = None,
+        info_2: str | None = None,
+        info_3: str | None = None,
+        info_4: str | None = None,
+        info_5: str | None = None,
+        source: LeadSource | str | None = None,
+        referrer_code: str | None = None,
+        campaign_id: int | str | None = None,
+    ) -> NewSignup:
+        """Add a participant to the campaign (``newSignup``); a write, never resent blindly.
+
+        ``referrer_code`` credits the referrer who shared the link: in a web app, read it with
+        `irefer_async.web.referral_code`. Parameters left as None are not sent.
+        """
+        return self._run(
+            lambda c: c.new_signup(
+                email, name=name, phone=phone, info_1=info_1, info_2=info_2, info_3=info_3,
+                info_4=info_4, info_5=info_5, source=source, referrer_code=referrer_code,
+                campaign_id=campaign_id,
+            )
+        )  # fmt: skip
+
+    def new_specific_action(
+        self,
+        external_id: str,
+        *,
+        action: str,
+        referrer_code: str,
+        campaign_id: int | str | None = None,
+    ) -> NewSpecificAction:
+        """Record that a referred person completed a specific action (``newSpecificAction``)."""
+        return self._run(
+            lambda c: c.new_specific_action(
+                external_id, action=action, referrer_code=referrer_code, campaign_id=campaign_id
+            )
+        )
+
+    def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
+        """List every participant of the campaign (``referrers``)."""
+        return self._run(lambda c: c.referrers(campaign_id=campaign_id))
+
+    def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
+        """List every reward triggered in the campaign (``rewards``)."""
+        return self._run(lambda c: c.rewards(campaign_id=campaign_id))
+
+    def specific_action_signups(
+        self, *, campaign_id: int | str | None = None
+    ) -> tuple[SpecificActionSignup, ...]:
+        """List every specific action credited in the campaign (``specificActionSignups``)."""
+        return self._run(lambda c: c.specific_action_signups(campaign_id=campaign_id))
+
+    # -- streamed lists ---------------------------------------------------------------------
+
+    def iter_referrers(self, *, campaign_id: int | str | None = None) -> SyncListStream[Referrer]:
+        """Stream every participant of the campaign (``referrers``), one by one.
+
+        Bounded memory whatever the campaign's size; see `SyncListStream`:
+
+        ```python
+        with client.iter_referrers() as referrers:
+            for referrer in referrers:
+                ...
+        ```
+        """
+        return SyncListStream(*self._made(lambda c: c.iter_referrers(campaign_id=campaign_id)))
+
+    def iter_rewards(
+        self, *, campaign_id: int | str | None = None
+    ) -> SyncListStream[TriggeredReward]:
+        """Stream every reward triggered in the campaign (``rewards``); see `SyncListStream`."""
+        return SyncListStream(*self._made(lambda c: c.iter_rewards(campaign_id=campaign_id)))
+
+    def iter_specific_action_signups(
+        self, *, campaign_id: int | str | None = None
+    ) -> SyncListStream[SpecificActionSignup]:
+        """Stream every specific action of the campaign (``specificActionSignups``)."""
+        return SyncListStream(
+            *self._made(lambda c: c.iter_specific_action_signups(campaign_id=campaign_id))
+        )
+
+    # -- readiness ----------------------------------------------------------------------------
+
+    def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
+        """Check this client's account: network, credentials, every read endpoint, drift.
+
+        What ``irefer doctor`` runs, as a typed report; see `irefer_async.IReferClient.probe`.
+        """
+        return self._run(lambda c: c.probe(network=network, write_probe=write_probe))
+
+    # -- bulk ---------------------------------------------------------------------------------
+
+    def bulk_new_signups(
+        self,
+        rows: SyncRows[NewSignupRequest],
+        *,
+        concurrency: int | None = None,
+        ordered: bool = False,
+    ) -> SyncBulkRun[NewSignupRequest, NewSignup]:
+        """Submit any number of signups (requests or dicts), one outcome per row.
+
+        ``rows`` is read lazily on the client's loop by ``concurrency`` workers; a failing
+        row never stops the others; see `SyncBulkRun`.
+        """
+        return SyncBulkRun(
+            *self._made(
+                lambda c: c.bulk_new_signups(rows, concurrency=concurrency, ordered=ordered)
+            )
+        )
+
+    def bulk_new_specific_actions(
+        self,
+        rows: SyncRows[NewSpecificActionRequest],
+        *,
+        concurrency: int | None = None,
+        ordered: bool = False,
+    ) -> SyncBulkRun[NewSpecificActionRequest, NewSpecificAction]:
+        """Submit any number of specific actions, one outcome per row; see `bulk_new_signups`."""
+        return SyncBulkRun(
+            *self._made(
+                lambda c: c.bulk_new_specific_actions(
+                    rows, concurrency=concurrency, ordered=ordered
+                )
+            )
+        )
+
+
+async def _awaited(
+    call: Callable[[AsyncIReferClient], Awaitable[T]], client: AsyncIReferClient
+) -> T:
+    # The call's awaitable is created on the loop, in the task's context.
+    return await call(client)
