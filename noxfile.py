@@ -158,8 +158,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and the typed-API file; pyright on the typed-API file."""
     session.install("-e", ".[redis]", *TYPECHECK_DEPS, *TEST_DEPS)
-    session.run("mypy", "--strict", "irefer_async", "tests/typing/api.py")
-    session.run("pyright", "tests/typing/api.py")
+    session.run(
+        "mypy", "--strict", "irefer_async", "tests/typing/api.py", "tests/typing/sync_web_api.py"
+    )
+    session.run("pyright", "tests/typing/api.py", "tests/typing/sync_web_api.py")
 
 
 @nox.session(python="3.11")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -38,7 +38,7 @@ from irefer_async import (
 from irefer_async import IReferClient as AsyncIReferClient
 
 from ._runner import LoopThread
-from ._streams import SyncBulkRun, SyncListStream
+from ._streams import Step, SyncBulkRun, SyncListStream
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -226,19 +226,40 @@ class IReferClient:
         try:
             return runner.run(_awaited(call, client))
         finally:
-            with self._lock:
-                self._in_flight -= 1
-                if not self._in_flight:
-                    self._lock.notify_all()
+            self._done()
 
-    def _made(self, make: Callable[[AsyncIReferClient], T]) -> tuple[T, LoopThread]:
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._lock.notify_all()
+
+    def _step_on(self, runner: LoopThread) -> Step:
+        """Return how a stream or run of ``runner``'s loop runs a step: counted, like a call."""
+
+        def step(coro: Coroutine[Any, Any, T]) -> T:
+            with self._lock:
+                if self._closed or runner is not self._runner:
+                    coro.close()
+                    raise ClientStateError(
+                        "this stream's IReferClient is closed (or was forked); start a new stream"
+                    )
+                self._in_flight += 1
+            try:
+                return runner.run(coro)
+            finally:
+                self._done()
+
+        return step
+
+    def _made(self, make: Callable[[AsyncIReferClient], T]) -> tuple[T, LoopThread, Step]:
         """Call a sync method of the async client (a stream's or run's factory) on the loop.
 
-        Returns its result with the loop it belongs to (what the sync wrapper runs it on).
+        Returns its result with the loop it belongs to and how to run its steps there.
         """
         with self._lock:
             runner = self._current()[0]
-        return self._run(lambda c: _value(lambda: make(c))), runner
+        return self._run(lambda c: _value(lambda: make(c))), runner, self._step_on(runner)
 
     def close(self) -> None:
         """Close the client: wait for calls in flight, close the pool, stop the thread.

@@ -5,13 +5,22 @@ from __future__ import annotations
 import weakref
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from irefer_async import BulkOutcome, BulkRun, BulkSummary, ListStream
 
-__all__ = ["SyncBulkRun", "SyncListStream"]
+__all__ = ["Step", "SyncBulkRun", "SyncListStream"]
 
 T = TypeVar("T")
+V = TypeVar("V")
+
+
+class Step(Protocol):
+    """Run one coroutine on the client's loop, blocking, counted as a call in flight."""
+
+    def __call__(self, coro: Coroutine[Any, Any, V], /) -> V: ...
+
+
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
 
@@ -53,11 +62,12 @@ class SyncListStream(Generic[T]):
     unfinished is closed when collected.
     """
 
-    __slots__ = ("__weakref__", "_finalizer", "_run", "_stream")
+    __slots__ = ("__weakref__", "_finalizer", "_loop", "_run", "_stream")
 
-    def __init__(self, stream: ListStream[T], runner: LoopThread) -> None:
+    def __init__(self, stream: ListStream[T], runner: LoopThread, step: Step) -> None:
         self._stream = stream
-        self._run = runner.run
+        self._run = step
+        self._loop = runner
         self._finalizer = _finalizer(self, runner, stream.aclose)
 
     def __repr__(self) -> str:
@@ -88,9 +98,13 @@ class SyncListStream(Generic[T]):
         return item[0]
 
     def close(self) -> None:
-        """Stop reading and release the connection and the concurrency slot (idempotent)."""
+        """Stop reading and release the connection and the concurrency slot (idempotent).
+
+        After the client's `close` (which ended the stream already) it does nothing.
+        """
         self._finalizer.detach()
-        self._run(self._stream.aclose())
+        if self._loop.running:
+            self._run(self._stream.aclose())
 
     def __enter__(self) -> SyncListStream[T]:
         return self
@@ -120,15 +134,23 @@ class SyncBulkRun(Generic[ReqT, ResT]):
     workers, and rows in flight go to `undelivered` with status unknown, as for the async run.
     """
 
-    __slots__ = ("__weakref__", "_finalizer", "_run", "_runner")
+    __slots__ = ("__weakref__", "_finalizer", "_loop", "_run", "_runner")
 
-    def __init__(self, run: BulkRun[ReqT, ResT], runner: LoopThread) -> None:
+    def __init__(self, run: BulkRun[ReqT, ResT], runner: LoopThread, step: Step) -> None:
         self._run = run
-        self._runner = runner.run
+        self._runner = step
+        self._loop = runner
         self._finalizer = _finalizer(self, runner, run.aclose)
 
+    def _read(self, read: Callable[[], T]) -> T:
+        """Read the run's state on its loop while it runs; directly once the loop is gone."""
+        if not self._loop.running:
+            return read()
+        return self._runner(_call_sync(read))
+
     def __repr__(self) -> str:
-        return f"<SyncBulkRun {self._run.summary!r}>"
+        run = self._run
+        return f"<SyncBulkRun concurrency={run.concurrency} ordered={run.ordered}>"
 
     @property
     def concurrency(self) -> int:
@@ -143,26 +165,30 @@ class SyncBulkRun(Generic[ReqT, ResT]):
     @property
     def summary(self) -> BulkSummary:
         """Counts by status, elapsed time and achieved rate (final once the run has ended)."""
-        return self._runner(_call_sync(lambda: self._run.summary))
+        return self._read(lambda: self._run.summary)
 
     @property
     def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:
         """Outcomes produced but never yielded, by index: filled in by `close`."""
-        return self._runner(_call_sync(lambda: self._run.undelivered))
+        return self._read(lambda: self._run.undelivered)
 
     @property
     def in_flight(self) -> tuple[int, ...]:
         """Indexes of the rows being sent right now."""
-        return self._runner(_call_sync(lambda: self._run.in_flight))
+        return self._read(lambda: self._run.in_flight)
 
     def stop(self) -> None:
         """Take no new row; rows in flight finish and are still yielded, then iteration ends."""
         self._runner(_call_sync(self._run.stop))
 
     def close(self) -> None:
-        """Stop now: cancel in-flight calls, keep undelivered outcomes (idempotent)."""
+        """Stop now: cancel in-flight calls, keep undelivered outcomes (idempotent).
+
+        After the client's `close` (which closed the run already) it does nothing.
+        """
         self._finalizer.detach()
-        self._runner(self._run.aclose())
+        if self._loop.running:
+            self._runner(self._run.aclose())
 
     def __enter__(self) -> SyncBulkRun[ReqT, ResT]:
         self._runner(self._run.__aenter__())

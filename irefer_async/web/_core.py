@@ -100,27 +100,21 @@ class Attribution:
     `ConfigurationError` when the middleware is built.
     """
 
-    param: str = attrs.field(default=DEFAULT_PARAM)
-    cookie: str = attrs.field(default=DEFAULT_COOKIE)
+    param: str = attrs.field(
+        default=DEFAULT_PARAM, validator=lambda _, __, v: _checked_name("param", v)
+    )
+    cookie: str = attrs.field(
+        default=DEFAULT_COOKIE, validator=lambda _, __, v: _checked_name("cookie", v)
+    )
     #: The cookie's lifetime in seconds (given as a ``timedelta`` or seconds).
     max_age: int = attrs.field(default=int(DEFAULT_MAX_AGE.total_seconds()), converter=_seconds)
     last_touch: bool = False
     secure: bool | None = None
     domain: str | None = None
     path: str = "/"
-    code_pattern: str = attrs.field(default=CODE_PATTERN)
-
-    @param.validator
-    def _check_param(self, _: object, value: str) -> None:
-        _checked_name("param", value)
-
-    @cookie.validator
-    def _check_cookie(self, _: object, value: str) -> None:
-        _checked_name("cookie", value)
-
-    @code_pattern.validator
-    def _check_pattern(self, _: object, value: str) -> None:
-        _checked_pattern(value)
+    code_pattern: str = attrs.field(
+        default=CODE_PATTERN, validator=lambda _, __, v: _checked_pattern(v)
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.domain is not None and _DOMAIN.fullmatch(self.domain) is None:

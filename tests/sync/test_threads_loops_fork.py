@@ -162,3 +162,20 @@ def test_forked_child_starts_afresh(emulator: Emulator) -> None:
         assert [str(w.message) for w in caught] == []
     assert emulator.journal.count(WriteEffect.PARTICIPANT_CREATED) == 2
     assert sys.platform != "win32"
+
+
+def test_streams_and_runs_after_close(emulator: Emulator) -> None:
+    """After the client's close, a stream's next raises `ClientStateError` (no hang, no
+    CancelledError), its close does nothing, and a bulk run's summary is still readable."""
+    emulator.seed_participants(5)
+    client = sync_client(emulator)
+    stream = client.iter_referrers()
+    next(stream)
+    with client.bulk_new_signups([{"email": "a@example.com"}]) as run:
+        outcomes = list(run)
+    client.close()
+    with pytest.raises(irefer_async.ClientStateError):
+        next(stream)
+    stream.close()
+    run.close()
+    assert (len(outcomes), run.summary.ok) == (1, 1)
