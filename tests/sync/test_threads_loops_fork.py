@@ -11,7 +11,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from _sync_served import served
+from _sync_served import in_thread, served
 from _sync_support import emulator_options, sync_client
 
 import irefer_async
@@ -117,7 +117,7 @@ def test_abandoned_stream_is_closed_on_its_loop(emulator: Emulator) -> None:
 def test_forked_child_starts_afresh(emulator: Emulator) -> None:
     """After a fork, the child's calls run on a new loop and pool (the parent's are never
     touched: the parent keeps using its connection afterwards); no warning in either."""
-    with served(emulator) as url:
+    with in_thread(served(emulator)) as url:
         options = emulator_options(emulator, base_url=url)
         del options["transport"]  # the SDK's own pool: real sockets, shared by a fork
         client = IReferClient(**options)
