@@ -15,6 +15,8 @@ Run it against the emulator (``irefer emulator`` prints its base URL) or the rea
     uvicorn examples.attribution_site.app:app
 
 jQuery is served from a file (``JQUERY_JS``), not from a CDN: nothing leaves the machine.
+The thank-you page carries the license key (part of the API's URL, as in the guide's
+snippet); the api key stays on the server.
 """
 
 from __future__ import annotations
