@@ -70,11 +70,6 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-async def _build(options: dict[str, Any]) -> AsyncIReferClient:
-    # Built on the loop that runs it (a transport may bind to the running loop).
-    return AsyncIReferClient(**options)
-
-
 async def _shutdown(client: AsyncIReferClient) -> None:
     """Close the async client, then end whatever still runs on the loop (open streams, runs)."""
     import asyncio  # noqa: PLC0415 - only at close
@@ -130,9 +125,11 @@ class IReferClient:
     * **Running loops**: works in a thread that already runs an event loop (Jupyter), since
       it never uses the caller's loop; there, prefer the async client with ``await``.
     * **Fork** (Celery prefork, gunicorn): the child starts afresh on first use (a new loop,
-      pool and limiter) and never touches the parent's loop or sockets. A client built with an
-      injected ``http_client`` or ``transport`` object cannot be rebuilt there and raises
-      `ClientStateError` in the child: create the client after the fork instead.
+      pool and limiter) and never touches the parent's loop or sockets. The loop's thread
+      starts on the first call, so a client created at import and first used in the workers
+      forks with no thread. A client with an injected ``http_client`` or ``transport``
+      object, used before the fork, cannot be rebuilt in the child and raises
+      `ClientStateError` there: create the client after the fork instead.
     * ``close()`` (or leaving ``with``) waits for calls in flight, closes the async client,
       ends open streams and bulk runs, and stops the thread. Calls after it raise
       `ClientStateError`. Not from one of the client's own event hooks.
@@ -173,49 +170,51 @@ class IReferClient:
         self._lock = threading.Condition()
         self._in_flight = 0
         self._closed = False
-        self._forked = False
         self._runner: LoopThread | None = None
-        self._async: AsyncIReferClient | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
-        self._start()  # bad arguments raise here, as for the async client
+        # Built here, so bad arguments raise here as for the async client; the loop thread
+        # starts on the first call (a client made at import starts no thread before a fork).
+        self._async: AsyncIReferClient | None = AsyncIReferClient(**self._options)
         _CLIENTS.add(self)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def _start(self) -> tuple[LoopThread, AsyncIReferClient]:
-        runner = LoopThread()
-        try:
-            client = runner.run(_build(self._options))
-        except BaseException:
-            runner.stop()
-            raise
-        self._runner, self._async = runner, client
-        self._finalizer = weakref.finalize(self, _abandon, runner, client)
-        self._finalizer.atexit = False
-        return runner, client
-
     def _forget_parent(self) -> None:
-        """In a forked child: drop (never close) the parent's loop and client."""
+        """In a forked child: drop (never close) the parent's loop and the client it used.
+
+        A client never used in the parent (no loop yet) holds nothing of the parent's and is
+        kept; it starts its loop here, on its first call.
+        """
         self._lock = threading.Condition()  # another thread may have held it at the fork
         self._in_flight = 0
+        if self._runner is None:
+            return
         if self._finalizer is not None:
             self._finalizer.detach()
         _PARENTS_STATE.append((self._runner, self._async))
         self._runner = self._async = self._finalizer = None
-        self._forked = True
 
-    def _current(self) -> tuple[LoopThread, AsyncIReferClient]:
-        """Return the loop and async client of this process (started afresh after a fork)."""
-        if self._closed:
-            raise ClientStateError("this IReferClient is closed; create a new one")
-        runner, client = self._runner, self._async
-        if runner is None or client is None:
+    def _client(self) -> AsyncIReferClient:
+        """Return this process's async client (built afresh after a fork), not started."""
+        if self._async is None:
             if not self._rebuildable:
                 raise ClientStateError(
-                    "this IReferClient was created before a fork with an injected "
-                    "http_client or transport; create a new client in the child process"
+                    "this IReferClient was used before a fork with an injected http_client "
+                    "or transport; create a new client in the child process"
                 )
-            runner, client = self._start()
+            self._async = AsyncIReferClient(**self._options)
+        return self._async
+
+    def _current(self) -> tuple[LoopThread, AsyncIReferClient]:
+        """Return the loop and async client of this process, starting the loop if needed."""
+        if self._closed:
+            raise ClientStateError("this IReferClient is closed; create a new one")
+        client = self._client()
+        runner = self._runner
+        if runner is None:
+            runner = self._runner = LoopThread()
+            self._finalizer = weakref.finalize(self, _abandon, runner, client)
+            self._finalizer.atexit = False
         return runner, client
 
     def _run(self, call: Callable[[AsyncIReferClient], Awaitable[T]]) -> T:
@@ -270,21 +269,25 @@ class IReferClient:
         with self._lock:
             if self._closed:
                 return
+            runner, client = self._runner, self._async
+            if runner is not None and runner.on_loop_thread():
+                raise ClientStateError("close() from the client's own loop (an event hook?)")
             self._closed = True
             self._lock.wait_for(lambda: not self._in_flight)
-            runner, client = self._runner, self._async
             if self._finalizer is not None:
                 self._finalizer.detach()
-        if runner is None or client is None:
+        if client is None:
             return
+        if runner is None:  # never used: its pool never opened; a loop only to close it
+            runner = LoopThread()
         try:
             runner.run(_shutdown(client))
         finally:
             runner.stop()
 
     def __enter__(self) -> IReferClient:
-        with self._lock:
-            self._current()
+        if self._closed:
+            raise ClientStateError("this IReferClient is closed; create a new one")
         return self
 
     def __exit__(
@@ -298,16 +301,15 @@ class IReferClient:
     def __repr__(self) -> str:
         client = self._async
         if client is None:
-            return f"<sync IReferClient {'closed' if self._closed else 'not started'}>"
-        inner = repr(client).removeprefix("<IReferClient ")
-        return f"<sync IReferClient {inner}" if not self._closed else f"<sync {inner}"
+            return f"<sync IReferClient {'closed' if self._closed else 'forked, not restarted'}>"
+        return "<sync " + repr(client).removeprefix("<")
 
     def _get(self, read: Callable[[AsyncIReferClient], T]) -> T:
         """Read a property of this process's async client."""
         with self._lock:
             if self._closed and self._async is not None:
                 return read(self._async)
-            return read(self._current()[1])
+            return read(self._client())
 
     @property
     def campaign_id(self) -> int | None:

@@ -27,6 +27,8 @@ def test_eight_threads_times_a_hundred_calls(emulator: Emulator) -> None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with sync_client(emulator, max_concurrency=4) as client:
+            assert threading.active_count() == before  # the loop starts on the first call
+            client.campaign_stats()
             assert threading.active_count() == before + 1
 
             def work(thread: int) -> list[tuple[str, int]]:
@@ -44,7 +46,7 @@ def test_eight_threads_times_a_hundred_calls(emulator: Emulator) -> None:
     assert [len(r) for r in results] == [50] * 8
     assert all(made == 0 for r in results for _, made in r)
     assert emulator.journal.count(WriteEffect.PARTICIPANT_CREATED) == 400
-    assert len(emulator.journal) == 800
+    assert len(emulator.journal) == 801
     assert caught == []
     assert threading.active_count() == before  # close() stopped the loop's thread
 
@@ -179,3 +181,40 @@ def test_streams_and_runs_after_close(emulator: Emulator) -> None:
     stream.close()
     run.close()
     assert (len(outcomes), run.summary.ok) == (1, 1)
+
+
+def test_bad_arguments_raise_at_construction_and_no_thread_starts(emulator: Emulator) -> None:
+    before = threading.active_count()
+    with pytest.raises(irefer_async.IReferError):
+        sync_client(emulator, max_concurrency=0)
+    client = sync_client(emulator)
+    assert threading.active_count() == before
+    assert client.campaign_id == 2605 and "sync IReferClient" in repr(client)
+    client.close()  # never used: closes without a call
+    assert threading.active_count() == before
+
+
+@pytest.mark.system
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_client_never_used_before_the_fork_works_in_the_child(emulator: Emulator) -> None:
+    """Created at import, first used in the worker (Celery's pattern): the child uses the
+    client as built (even an injected transport), and the parent forked with no loop thread."""
+    client = sync_client(emulator)
+    before = threading.active_count()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write, client.new_signup("child@example.com").email.encode())
+            client.close()
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    _, status = os.waitpid(pid, 0)
+    answer = os.read(read, 1024)
+    os.close(read)
+    assert (os.waitstatus_to_exitcode(status), answer) == (0, b"child@example.com")
+    assert threading.active_count() == before
+    client.close()
