@@ -52,11 +52,15 @@ def aiohttp_referral_middleware(
     async def referral_attribution(request: web.Request, handler: Handler) -> web.StreamResponse:
         code, keep = settings.resolve(request.query_string, request.headers.getall("Cookie", ()))
         request[key] = code
-        response = await handler(request)
-        if keep is not None:
-            header = settings.set_cookie(keep, https=request.secure)
-            if response.prepared:  # a streamed response has sent its head already
-                return response
+        if keep is None:
+            return await handler(request)
+        header = settings.set_cookie(keep, https=request.secure)
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:  # a raised redirect (a landing page's usual answer)
+            exc.headers.add("Set-Cookie", header)
+            raise
+        if not response.prepared:  # a streamed response has sent its head already
             response.headers.add("Set-Cookie", header)
         return response
 

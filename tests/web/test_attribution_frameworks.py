@@ -173,7 +173,11 @@ async def test_aiohttp() -> None:
     async def page(request: Any) -> Any:
         return web.Response(text=referral_code(request) or "-")
 
+    async def landing(request: Any) -> Any:
+        raise web.HTTPFound("/home")  # a landing page that redirects at once
+
     app = web.Application(middlewares=[aiohttp_referral_middleware()])
+    app.router.add_get("/", landing)
     app.router.add_get("/{page}", page)
     async with TestClient(TestServer(app)) as client:
         landing = await client.get("/home", params={"iref": CODE})
@@ -184,6 +188,11 @@ async def test_aiohttp() -> None:
         later = await client.get("/home", params={"iref": OTHER})
         assert "Set-Cookie" not in later.headers
         assert await later.text() == CODE
+        redirected = await client.get("/", params={"iref": OTHER}, allow_redirects=False)
+        assert redirected.status == 302 and "Set-Cookie" not in redirected.headers  # first touch
+        client.session.cookie_jar.clear()
+        redirected = await client.get("/", params={"iref": OTHER}, allow_redirects=False)
+        assert redirected.headers["Set-Cookie"].startswith(f"vsu_referrer_hash={OTHER};")
         bad = await client.get(
             "/x", params={"iref": "no"}, headers={"Cookie": "vsu_referrer_hash=zz"}
         )
