@@ -163,3 +163,23 @@ def test_sync_client_mirrors_the_async_one() -> None:
     assert _shape(inspect.signature(IReferClient.__init__)) == _shape(
         inspect.signature(AsyncIReferClient.__init__)
     )
+
+
+def test_probe(driver: Driver) -> None:
+    """The readiness probe's report is the same through both clients."""
+    report = driver.call("probe", network=False)
+    assert report.ok, report
+
+
+def test_bulk_actions_and_other_streams(driver: Driver, emulator: Emulator) -> None:
+    """Bulk specific actions yield one outcome per row; the other two streams yield rows."""
+    ann = emulator.add_participant("ann@example.com")
+    rows = [
+        {"external_id": f"u{n}", "action": "/dashboard", "referrer_code": ann.code}
+        for n in range(4)
+    ]
+    outcomes, summary = driver.bulk("bulk_new_specific_actions", rows)
+    assert sorted(o.index for o in outcomes) == [0, 1, 2, 3]
+    assert summary.ok == 4
+    assert len(driver.collect("iter_specific_action_signups")) == 4
+    assert len(driver.collect("iter_rewards")) == len(driver.call("rewards"))
