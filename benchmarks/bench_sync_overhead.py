@@ -28,10 +28,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from irefer_async import IReferClient as AsyncIReferClient  # noqa: E402
-from irefer_async import RetryConfig  # noqa: E402
-from irefer_async.sync import IReferClient  # noqa: E402
-from irefer_async.testing import DEFAULT_BASE_URL, Emulator  # noqa: E402
+from irefer_async import IReferClient as AsyncIReferClient
+from irefer_async import RetryConfig
+from irefer_async.sync import IReferClient
+from irefer_async.testing import DEFAULT_BASE_URL, Emulator
 
 
 def _options(emulator: Emulator) -> dict[str, Any]:
