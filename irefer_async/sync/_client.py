@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import weakref
@@ -12,10 +13,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import httpx
 
 from irefer_async import (
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
     CacheConfig,
     CampaignStats,
     ClientStateError,
@@ -50,6 +47,12 @@ __all__ = ["IReferClient", "SyncRows"]
 
 T = TypeVar("T")
 ReqT = TypeVar("ReqT")
+
+#: The async client's defaults, taken from its signature so the two never differ.
+_DEFAULTS: dict[str, Any] = {
+    name: parameter.default
+    for name, parameter in inspect.signature(AsyncIReferClient.__init__).parameters.items()
+}
 
 #: The rows of a sync bulk submission: requests or dicts, read lazily (a plain iterable).
 SyncRows = Iterable[ReqT | Mapping[str, Any]]
@@ -144,10 +147,10 @@ class IReferClient:
         *,
         campaign_id: int | str | None = None,
         base_url: str | None = None,
-        timeout: float | httpx.Timeout | Httpx2Timeout | None = DEFAULT_TIMEOUT,
-        retry: RetryConfig | None = DEFAULT_RETRY,
-        rate_limit: float | RateLimit | Limiter | None = DEFAULT_RATE_LIMIT,
-        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+        timeout: float | httpx.Timeout | Httpx2Timeout | None = _DEFAULTS["timeout"],
+        retry: RetryConfig | None = _DEFAULTS["retry"],
+        rate_limit: float | RateLimit | Limiter | None = _DEFAULTS["rate_limit"],
+        max_concurrency: int | None = _DEFAULTS["max_concurrency"],
         http_client: httpx.AsyncClient | Httpx2AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | Httpx2Transport | Literal["aiohttp"] | None = None,
         event_hooks: EventHooks | None = None,
