@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import threading
@@ -75,8 +76,6 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
 
 async def _shutdown(client: AsyncIReferClient) -> None:
     """Close the async client, then end whatever still runs on the loop (open streams, runs)."""
-    import asyncio  # noqa: PLC0415 - only at close
-
     try:
         await client.aclose()
     finally:

@@ -410,6 +410,8 @@ class Emulator:
         answer carries CORS headers for that origin; any other call without ``api_key`` gets
         the guide's error. Replaces the campaign's list (default campaign unless
         *campaign_id*); no hosts turns the mode off. Kept across `reset`. Returns the list.
+        Headers reach the emulator through its ASGI app and `serve` (a browser's calls); the
+        in-process `transport` passes none, so its calls without an api key are refused.
         """
         campaign = self._campaign(campaign_id).spec.id
         allowed = frozenset(host.lower() for host in hosts)
