@@ -218,3 +218,25 @@ def test_a_client_never_used_before_the_fork_works_in_the_child(emulator: Emulat
     assert (os.waitstatus_to_exitcode(status), answer) == (0, b"child@example.com")
     assert threading.active_count() == before
     client.close()
+
+
+def test_streams_from_many_threads_share_the_cap(emulator: Emulator) -> None:
+    """Four threads stream the list at once through a client capped at 2 in flight: each
+    gets every row (a stream holds its slot until it ends, the others wait their turn)."""
+    emulator.seed_participants(30)
+    with sync_client(emulator, max_concurrency=2) as client:
+
+        def read(_: int) -> int:
+            return sum(1 for _ in client.iter_referrers())
+
+        with ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(read, range(4))) == [30] * 4
+        assert client.waiting == 0
+
+
+def test_bulk_without_with(emulator: Emulator) -> None:
+    """A bulk run iterated without ``with`` starts on the first ``next`` and ends by itself."""
+    with sync_client(emulator) as client:
+        run = client.bulk_new_signups({"email": f"r{n}@example.com"} for n in range(5))
+        assert sorted(outcome.index for outcome in run) == [0, 1, 2, 3, 4]
+        assert run.summary.ok == 5
