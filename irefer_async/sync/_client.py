@@ -136,7 +136,8 @@ class IReferClient:
       ends open streams and bulk runs, and stops the thread. Calls after it raise
       `ClientStateError`. Not from one of the client's own event hooks.
 
-    Args are those of `irefer_async.IReferClient`.
+    Args are those of `irefer_async.IReferClient`, with its defaults (read from its
+    signature, so the two cannot differ: ``_DEFAULTS[...]`` below).
     """
 
     def __init__(
