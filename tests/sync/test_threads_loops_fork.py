@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
 import threading
+import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -240,3 +242,22 @@ def test_bulk_without_with(emulator: Emulator) -> None:
         run = client.bulk_new_signups({"email": f"r{n}@example.com"} for n in range(5))
         assert sorted(outcome.index for outcome in run) == [0, 1, 2, 3, 4]
         assert run.summary.ok == 5
+
+
+@pytest.mark.system
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+def test_ctrl_c_cancels_the_call_on_the_loop(emulator: Emulator) -> None:
+    """Ctrl-C while a call waits: KeyboardInterrupt reaches the caller at once, the call's task
+    is cancelled on the loop (nothing left running), and the client stays usable."""
+    emulator.inject_fault(irefer_async.testing.Fault("latency", delay=30.0), method="campaignStats")
+    with sync_client(emulator) as client:
+        main = threading.get_ident()
+        timer = threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT))
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            client.campaign_stats()
+        assert time.monotonic() - started < 10
+        timer.join()
+        emulator.clear_faults()
+        assert client.new_signup("ann@example.com").email == "ann@example.com"
