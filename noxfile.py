@@ -1,5 +1,6 @@
 """Development sessions: tests (the Python nox runs on), matrix (3.10-3.13), tests_httpx2, core,
-lint, typecheck, long, bench, docs, build."""
+lint, typecheck, long, bench, docs, build,
+browser."""
 
 from __future__ import annotations
 
@@ -141,6 +142,39 @@ def bench(session: nox.Session) -> None:
         session.run("python", "benchmarks/bench_redis_limiter.py")
 
 
+#: The jQuery the browser test's example site serves (from the npm registry, never vendored).
+JQUERY = "jquery@3.7.1"
+
+
+@nox.session(python="3.11")
+def browser(session: nox.Session) -> None:
+    """Headless Chromium end to end: referral attribution and the guide's jQuery snippet.
+
+    Needs Debian's ``chromium`` (``apt-get install -y chromium chromium-driver``) and ``npm``;
+    jQuery comes from the npm registry into the session's tmp. Screenshots go to
+    ``<session tmp>/artifacts`` (``$IREFER_BROWSER_ARTIFACTS``). Fails, not skips, without them.
+    """
+    if shutil.which("chromium") is None or shutil.which("npm") is None:
+        session.error("needs chromium and npm on the PATH (see the docstring)")
+    session.install("-e", ".", *TEST_DEPS)
+    tmp = Path(session.create_tmp()).resolve()
+    session.run("npm", "pack", JQUERY, "--silent", f"--pack-destination={tmp}", external=True)
+    (tarball,) = tmp.glob("jquery-*.tgz")
+    session.run(
+        "tar", "xzf", str(tarball), "-C", str(tmp), "package/dist/jquery.min.js", external=True
+    )
+    artifacts = tmp / "artifacts"
+    session.run(
+        "pytest", "-p", "no:cacheprovider", "-rs", "tests/web/test_browser.py", *session.posargs,
+        env={
+            "JQUERY_JS": str(tmp / "package" / "dist" / "jquery.min.js"),
+            "IREFER_BROWSER_ARTIFACTS": str(artifacts),
+            "IREFER_BROWSER_REQUIRED": "1",
+        },
+    )  # fmt: skip
+    session.log(f"screenshots: {artifacts}")
+
+
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Ruff (lint rules, formatting) and import-linter (the core/satellite boundary, no cycles).
@@ -159,8 +193,10 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package and the typed-API file; pyright on the typed-API file."""
     session.install("-e", ".[redis]", *TYPECHECK_DEPS, *TEST_DEPS)
-    session.run("mypy", "--strict", "irefer_async", "tests/typing/api.py")
-    session.run("pyright", "tests/typing/api.py")
+    session.run(
+        "mypy", "--strict", "irefer_async", "tests/typing/api.py", "tests/typing/sync_web_api.py"
+    )
+    session.run("pyright", "tests/typing/api.py", "tests/typing/sync_web_api.py")
 
 
 @nox.session(python="3.11")

@@ -64,7 +64,12 @@ class EmulatorApp:
         ip = client[0] if client else "127.0.0.1"
         outcome = await self._emulator.handle(
             EmulatorRequest(
-                scope["method"], scope["path"], scope.get("query_string", b""), body, ip
+                scope["method"],
+                scope["path"],
+                scope.get("query_string", b""),
+                body,
+                ip,
+                tuple(scope.get("headers", ())),
             )
         )
         disruption = outcome.disruption

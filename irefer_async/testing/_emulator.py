@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Iterable
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 from . import _wire
 from ._clock import Clock, SystemClock
@@ -95,6 +95,8 @@ class Emulator:
         self._date_headers: list[tuple[bytes, bytes]] = list(_JSON)
         self._journal = Journal(journal_limit)
         self._app: EmulatorApp | None = None
+        # The guide's client-side mode: hosts whose pages may call without an api_key.
+        self._client_hosts: dict[int, frozenset[str]] = {}
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -399,6 +401,48 @@ class Emulator:
             rate, kinds, methods=methods, seed=self._seed if seed is None else seed
         )
 
+    def allow_client_side(self, *hosts: str, campaign_id: int | None = None) -> frozenset[str]:
+        """Accept calls without ``api_key`` from pages on *hosts* (the guide's client-side mode).
+
+        As the guide says of jQuery calls, such a call is verified by its host name: it is
+        answered only when its ``Origin`` (else ``Referer``) host is one of *hosts*
+        (``"shop.example"`` matches any port, ``"127.0.0.1:8000"`` that port only), and the
+        answer carries CORS headers for that origin; any other call without ``api_key`` gets
+        the guide's error. Replaces the campaign's list (default campaign unless
+        *campaign_id*); no hosts turns the mode off. Kept across `reset`. Returns the list.
+        Headers reach the emulator through its ASGI app and `serve` (a browser's calls); the
+        in-process `transport` passes none, so its calls without an api key are refused.
+        """
+        campaign = self._campaign(campaign_id).spec.id
+        allowed = frozenset(host.lower() for host in hosts)
+        if allowed:
+            self._client_hosts[campaign] = allowed
+        else:
+            self._client_hosts.pop(campaign, None)
+        return allowed
+
+    def _client_side(self, campaign_id: int, page: str | None) -> bool:
+        """Whether a page at *page* (``host:port`` or ``host``) may call without an api_key."""
+        allowed = self._client_hosts.get(campaign_id)
+        if not allowed or not page:
+            return False
+        return page in allowed or page.rpartition(":")[0] in allowed
+
+    def _cors(self, request: EmulatorRequest, outcome: Outcome) -> Outcome:
+        """Add CORS headers to an answer to a page on a host the campaign allows."""
+        origin = _header(request.headers, b"origin")
+        if origin is None:
+            return outcome
+        raw = _parse_query(request.query).get("campaign_id", "")
+        page = _page_host(origin)
+        if raw.isdigit() and self._client_side(int(raw), page):
+            outcome.headers = [
+                *outcome.headers,
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"vary", b"Origin"),
+            ]
+        return outcome
+
     def clear_faults(self) -> None:
         """Remove every scripted fault."""
         self._faults.clear()
@@ -482,7 +526,8 @@ class Emulator:
 
                 return handle_control(self, request.method, path[len("/_control/") :], request.body)
             return Outcome(404, _TEXT, b"not found")
-        return await self._api(request, match.group(1), match.group(2))
+        outcome = await self._api(request, match.group(1), match.group(2))
+        return self._cors(request, outcome) if self._client_hosts else outcome
 
     @property
     def may_delay(self) -> bool:
@@ -501,6 +546,7 @@ class Emulator:
         ip = request.client_ip
         params = _parse_query(request.query)
         api_key = params.pop("api_key", None)
+        page = _calling_page(request.headers) if api_key is None and self._client_hosts else None
         self._requests += 1
         call = self._calls[method] = self._calls.get(method, 0) + 1
         entry = JournalEntry(
@@ -521,7 +567,9 @@ class Emulator:
             key = params.get("email") or params.get("external_id")
             fault = self._faults.pick(method, call, self._requests, key)
         if fault is None:
-            body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
+            body = self._process(
+                license_key, method, params, api_key=api_key, ip=ip, entry=entry, page=page
+            )
             entry.status = 200
             if isinstance(body, StreamedBody):
                 # Dated too: write safety dates the rows of a big list by the server's clock.
@@ -540,7 +588,9 @@ class Emulator:
             return Outcome(status, _HTML, _wire.html_path_page(status, target))
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
-        body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
+        body = self._process(
+            license_key, method, params, api_key=api_key, ip=ip, entry=entry, page=page
+        )
         return self._fault_after(fault, bytes(body), entry)
 
     def _dated(self) -> list[tuple[bytes, bytes]]:
@@ -618,10 +668,11 @@ class Emulator:
         api_key: str | None,
         ip: str,
         entry: JournalEntry,
+        page: str | None = None,
     ) -> bytes | StreamedBody:
         handler = _HANDLERS.get(method)
         if handler is not None and method not in self.profile.refused:
-            campaign = self._authorise(license_key, params, api_key)
+            campaign = self._authorise(license_key, params, api_key, page)
             if campaign is not None:
                 try:
                     return self.profile.rewrite(method, handler(self, campaign, params, ip, entry))
@@ -632,7 +683,7 @@ class Emulator:
         return _wire.error_body(method if _SAFE_METHOD.match(method) else "unknown")
 
     def _authorise(
-        self, license_key: str, params: dict[str, str], api_key: str | None
+        self, license_key: str, params: dict[str, str], api_key: str | None, page: str | None
     ) -> CampaignState | None:
         raw = params.get("campaign_id", "")
         if not raw.isdigit():
@@ -641,9 +692,11 @@ class Emulator:
         if campaign is None:
             return None
         spec = campaign.spec
-        if spec.license_key != license_key or spec.api_key != api_key:
+        if spec.license_key != license_key:
             return None
-        return campaign
+        if api_key is None:  # client-side mode: verified by the calling page's host
+            return campaign if self._client_side(spec.id, page) else None
+        return campaign if spec.api_key == api_key else None
 
     # -- the seven methods ------------------------------------------------------------------
 
@@ -724,6 +777,27 @@ def _parse_query(query: bytes) -> dict[str, str]:
             value = unquote_plus(value)
         params[name] = value
     return params
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _page_host(url: str) -> str | None:
+    """Return ``host[:port]`` of a page URL (an ``Origin`` or ``Referer``), lower-case."""
+    try:
+        return urlsplit(url).netloc.rpartition("@")[2].lower() or None
+    except ValueError:
+        return None
+
+
+def _calling_page(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """Return the host of the page making a call: its ``Origin``, else its ``Referer``."""
+    url = _header(headers, b"origin") or _header(headers, b"referer")
+    return None if url is None else _page_host(url)
 
 
 def _error_code(method: str) -> str:

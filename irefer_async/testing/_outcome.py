@@ -86,6 +86,9 @@ class EmulatorRequest:
     body: bytes = b""
     #: The client's IP address.
     client_ip: str = "127.0.0.1"
+    #: Request headers as lower-case ``(name, value)`` bytes pairs (the ASGI form); what the
+    #: client-side mode reads (``origin``, ``referer``). Fronts that pass none give ``()``.
+    headers: tuple[tuple[bytes, bytes], ...] = ()
 
 
 @attrs.define(slots=True)

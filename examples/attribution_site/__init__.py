@@ -1,0 +1,1 @@
+"""A small FastAPI site crediting referrals: landing page, signup form, jQuery stats."""
