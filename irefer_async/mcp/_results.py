@@ -1,8 +1,9 @@
 """What the tools return: compact Pydantic models (their schemas are the tools' output schemas).
 
 Every result fits in `MAX_RESULT_BYTES` of JSON (indented, as in the text the model reads):
-`fit` drops items from the end of a list until it does, and says so in ``truncated`` and ``note`` (with how to ask for more). Free text
-from the campaign (names, reward headings) is cut to `MAX_TEXT` characters.
+`fit` drops items from the end of a list until it does, and says so in ``truncated`` and
+``note`` (with how to ask for more). Free text from the campaign (names, reward headings) is
+cut to `MAX_TEXT` characters.
 """
 
 from __future__ import annotations

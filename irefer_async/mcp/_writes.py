@@ -37,6 +37,9 @@ API_PLACEHOLDER = "[api key]"
 _DRY_LICENSE = "W4qL" + "0" * 28
 _DRY_API_KEY = "mcp-dry-run-placeholder"
 _DRY_CODE = "irefer_mcp_dry_run"
+# Where the dry-run client "sends" (its transport answers; the SDK's log lines show this host,
+# not the real one, so a dry run never reads as a request to iRefer).
+_DRY_BASE = "http://dry-run.invalid/v1.0/"
 _WRITES = ("newSignup", "newSpecificAction")
 
 
@@ -44,7 +47,7 @@ class DryRun:
     """Show what a write would send, validated by the SDK, sending nothing."""
 
     def __init__(self, base_url: str, campaign_id: int | None) -> None:
-        self._base_url = base_url
+        self._base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._campaign_id = campaign_id
 
     async def request(self, method: str, **arguments: Any) -> SentRequest:
@@ -66,7 +69,7 @@ class DryRun:
             license_key=_DRY_LICENSE,
             api_key=_DRY_API_KEY,
             campaign_id=self._campaign_id,
-            base_url=self._base_url,
+            base_url=_DRY_BASE,
             transport=httpx.MockTransport(look),
             retry=None,
             rate_limit=None,
@@ -78,7 +81,9 @@ class DryRun:
                 if exc.error_code != _DRY_CODE:
                     raise
         request = seen[0]
-        url = str(request.url).replace(_DRY_LICENSE, LICENSE_PLACEHOLDER)
+        url = str(request.url).replace(
+            _DRY_BASE + _DRY_LICENSE, self._base_url + LICENSE_PLACEHOLDER
+        )
         url = url.replace(f"api_key={_DRY_API_KEY}", f"api_key={API_PLACEHOLDER}")
         params = {
             name: (API_PLACEHOLDER if name == "api_key" else value)
