@@ -1,10 +1,12 @@
-"""End to end: `irefer mcp` as a subprocess over stdio, driven by the MCP SDK's client, aimed at
+"""End to end: `irefer mcp` as a subprocess over stdio (and streamable HTTP), driven by the MCP SDK's client, aimed at
 a served emulator by the environment alone (the lines `irefer emulator` prints)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shlex
+import socket
 import sys
 from pathlib import Path
 
@@ -90,3 +92,36 @@ async def test_irefer_mcp_over_stdio_reads_and_writes_once(tmp_path: Path) -> No
     written = stderr.read_text(encoding="utf-8") if stderr.exists() else ""
     assert leaks("\n".join([*seen, written]), key_fragments(LICENSE, API_KEY)) == []
     assert "zed@example.com" not in written and "ann@example.com" not in written
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_irefer_mcp_over_streamable_http_on_loopback(tmp_path: Path) -> None:
+    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=LICENSE, api_key=API_KEY)
+    emulator = Emulator(seed=0, campaigns=[spec])
+    seed_demo(emulator)
+    port = free_port()
+    async with emulator.serve() as url:
+        params = irefer_mcp(url, tmp_path / "stderr.txt", "--http", str(port))
+        process = await asyncio.create_subprocess_exec(params.command, *params.args, env=params.env)
+        try:
+            for _ in range(300):  # until it listens (startup imports take seconds on a busy box)
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.05)
+                else:
+                    writer.close()
+                    break
+            async with Client(f"http://127.0.0.1:{port}/mcp") as session:
+                listed = [t.name for t in (await session.list_tools()).tools]
+                stats = await session.call_tool("campaign_stats", {})
+        finally:
+            process.terminate()
+            await process.wait()
+    assert listed == list(READ_TOOLS)
+    assert stats.structured_content is not None and stats.structured_content["signups_total"] == 8

@@ -1,0 +1,128 @@
+"""The satellite's shape: public imports only, loaded lazily; its small parts on their own."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("mcp.server.mcpserver")
+
+from click.testing import CliRunner
+
+from irefer_async import ConfigurationError
+from irefer_async.cli import cli
+from irefer_async.mcp import parse_http
+from irefer_async.mcp._writes import WriteRecord
+
+PACKAGE = Path(__file__).resolve().parents[2] / "irefer_async"
+
+
+def test_the_satellite_imports_only_public_names_of_irefer_async() -> None:
+    offenders = []
+    for path in sorted((PACKAGE / "mcp").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                outside = node.level > 1 or (node.level == 0 and module.startswith("irefer_async"))
+                if outside and (module != "irefer_async" or node.level != 0):
+                    offenders.append(f"{path.name}:{node.lineno} from {'.' * node.level}{module}")
+                if module == "irefer_async" and any(
+                    a.name.startswith("_") and a.name != "__version__" for a in node.names
+                ):
+                    offenders.append(f"{path.name}:{node.lineno} a private name")
+            elif isinstance(node, ast.Import) and any(
+                a.name.startswith("irefer_async.") for a in node.names
+            ):
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+
+
+def test_importing_the_sdk_does_not_import_the_satellite_or_the_mcp_sdk() -> None:
+    code = "import sys, irefer_async, irefer_async.cli; print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'irefer_async.mcp'))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("8000", ("127.0.0.1", 8000)), (":8000", ("127.0.0.1", 8000)), ("0.0.0.0:9", ("0.0.0.0", 9)),
+     ("[::1]:8000", ("::1", 8000)), ("localhost:8000", ("localhost", 8000))],
+)  # fmt: skip
+def test_http_binds_loopback_unless_a_host_is_given(value: str, expected: tuple[str, int]) -> None:
+    assert parse_http(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "http", "80000", "host:80", "127.0.0.1:0", "1.2.3.4:x"])
+def test_a_bad_http_address_is_a_configuration_error(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="--http"):
+        parse_http(value)
+
+
+def test_irefer_mcp_without_configuration_says_which_variable_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("IREFER_LICENSE_KEY", "IREFER_API_KEY", "IREFER_CAMPAIGN_ID", "IREFER_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["mcp"])
+    assert result.exit_code == 2
+    assert "IREFER_LICENSE_KEY" in result.output
+
+
+def test_irefer_mcp_without_a_campaign_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IREFER_LICENSE_KEY", "W4qL" + "a" * 28)
+    monkeypatch.setenv("IREFER_API_KEY", "k" * 12)
+    monkeypatch.delenv("IREFER_CAMPAIGN_ID", raising=False)
+    result = CliRunner().invoke(cli, ["mcp"])
+    assert result.exit_code == 2
+    assert "IREFER_CAMPAIGN_ID is not set" in result.output
+    assert "aaaaaa" not in result.output and "kkkkkk" not in result.output
+
+
+def test_irefer_mcp_refuses_a_bad_http_address_as_usage() -> None:
+    result = CliRunner().invoke(cli, ["mcp", "--http", "nope"])
+    assert result.exit_code == 2 and "--http" in result.output
+
+
+async def test_the_record_sends_once_and_finishes_a_write_whose_caller_was_cancelled() -> None:
+    record: WriteRecord[str] = WriteRecord(max_entries=2)
+    gate = asyncio.Event()
+    sent: list[str] = []
+
+    async def write() -> str:
+        sent.append("x")
+        await gate.wait()
+        return "done"
+
+    first = asyncio.ensure_future(record.run("k", write))
+    await asyncio.sleep(0)
+    first.cancel()  # the tool call goes away; the write must still finish and be recorded
+    second = asyncio.ensure_future(record.run("k", write))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await second == ("done", True)
+    assert await record.run("k", write) == ("done", True)
+    assert sent == ["x"]
+    for key in ("a", "b"):
+        await record.run(key, write)
+    assert len(record) == 2 and not record.landed("k")  # bounded: the oldest forgotten
+
+
+async def test_the_record_keeps_no_failed_write() -> None:
+    record: WriteRecord[str] = WriteRecord()
+    calls = 0
+
+    async def write() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("lost")
+        return "ok"
+
+    with pytest.raises(RuntimeError):
+        await record.run("k", write)
+    assert await record.run("k", write) == ("ok", False)
