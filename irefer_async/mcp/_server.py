@@ -25,7 +25,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
-from irefer_async import DEFAULT_BASE_URL, IReferClient, IReferError, __version__
+from irefer_async import DEFAULT_BASE_URL, APIError, IReferClient, IReferError, __version__
 
 from . import _summaries as s
 from ._results import (
@@ -39,7 +39,7 @@ from ._results import (
     SentRequest,
     TopReferrersResult,
 )
-from ._writes import DryRun, WriteRecord
+from ._writes import DryRun, OutcomeStillUnknownError, WriteRecord
 
 __all__ = ["READ_TOOLS", "WRITE_TOOLS", "Confirm", "build_server"]
 
@@ -61,6 +61,10 @@ READ_TOOLS = (
 WRITE_TOOLS = ("new_signup", "new_specific_action")
 
 _READ = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+#: Seconds a repeat of a write whose outcome was unknown is refused while it is not found in
+#: the campaign (a server may still be processing the first); then it is sent again.
+UNKNOWN_HOLD = 60.0
 
 _INSTRUCTIONS = (
     "Tools to read one iRefer referral campaign (stats, top referrers, participants, rewards, "
@@ -94,6 +98,8 @@ def _tool_errors(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return await func(*args, **kwargs)
         except ToolError:
             raise
+        except OutcomeStillUnknownError as exc:
+            raise ToolError(f"{func.__name__}: {exc}") from None
         except IReferError as exc:
             raise ToolError(str(exc)) from None  # the SDK's message: redacted, no key
         except ValueError as exc:
@@ -242,8 +248,8 @@ def build_server(
 
 def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url: str) -> None:
     dry = DryRun(base_url, client.campaign_id)
-    signups: WriteRecord[Any] = WriteRecord()
-    actions: WriteRecord[Any] = WriteRecord()
+    signups: WriteRecord[NewSignupResult] = WriteRecord(hold=UNKNOWN_HOLD)
+    actions: WriteRecord[NewSpecificActionResult] = WriteRecord(hold=UNKNOWN_HOLD)
 
     def signup_key(email: str, name: str | None, referrer_code: str | None) -> tuple[str, ...]:
         return (email.casefold(), name or "", referrer_code or "")
@@ -304,20 +310,35 @@ def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url
         refused = _refusal("new_signup", consent)
         if refused:
             raise ToolError(refused)
-        made, replayed = await signups.run(
-            signup_key(email, name, referrer_code),
-            lambda: client.new_signup(email, name=name, referrer_code=referrer_code),
-        )
-        return NewSignupResult(
-            dry_run=False,
-            sent=not replayed,
-            replayed=replayed,
-            email=made.email,
-            referral_code=made.referral_code or None,
-            referral_link=made.referral_link,
-            referrer=made.referrer,
-            reconciled=made.reconciled,
-        )
+
+        async def write() -> NewSignupResult:
+            made = await client.new_signup(email, name=name, referrer_code=referrer_code)
+            return NewSignupResult(
+                dry_run=False,
+                sent=True,
+                email=made.email,
+                referral_code=made.referral_code or None,
+                referral_link=made.referral_link,
+                referrer=made.referrer,
+                reconciled=made.reconciled,
+            )
+
+        async def lookup() -> NewSignupResult | None:
+            try:
+                found = await client.referrer_stats(email)
+            except APIError:  # not a participant (yet)
+                return None
+            return NewSignupResult(
+                dry_run=False,
+                sent=False,
+                email=found.email,
+                referral_code=found.referral_code or None,
+                referral_link=found.referral_link,
+                reconciled=True,
+            )
+
+        made, replayed = await signups.run(signup_key(email, name, referrer_code), write, lookup)
+        return made.model_copy(update={"sent": False, "replayed": True}) if replayed else made
 
     def action_key(external_id: str, action: str, referrer_code: str) -> tuple[str, ...]:
         return (external_id, action, referrer_code)
@@ -382,16 +403,25 @@ def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url
         refused = _refusal("new_specific_action", consent)
         if refused:
             raise ToolError(refused)
-        made, replayed = await actions.run(
-            action_key(external_id, action, referrer_code),
-            lambda: client.new_specific_action(
+
+        async def write() -> NewSpecificActionResult:
+            made = await client.new_specific_action(
                 external_id, action=action, referrer_code=referrer_code
-            ),
+            )
+            return NewSpecificActionResult(
+                dry_run=False, sent=True, external_id=made.external_id, reconciled=made.reconciled
+            )
+
+        async def lookup() -> NewSpecificActionResult | None:
+            async with client.iter_specific_action_signups() as rows:
+                async for row in rows:
+                    if row.referred_person == external_id and row.specific_action == action:
+                        return NewSpecificActionResult(
+                            dry_run=False, sent=False, external_id=external_id, reconciled=True
+                        )
+            return None
+
+        made, replayed = await actions.run(
+            action_key(external_id, action, referrer_code), write, lookup
         )
-        return NewSpecificActionResult(
-            dry_run=False,
-            sent=not replayed,
-            replayed=replayed,
-            external_id=made.external_id,
-            reconciled=made.reconciled,
-        )
+        return made.model_copy(update={"sent": False, "replayed": True}) if replayed else made

@@ -21,11 +21,17 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from irefer_async import APIError, IReferClient
+from irefer_async import APIError, IReferClient, WriteOutcomeUnknownError
 
 from ._results import SentRequest
 
-__all__ = ["API_PLACEHOLDER", "LICENSE_PLACEHOLDER", "DryRun", "WriteRecord"]
+__all__ = [
+    "API_PLACEHOLDER",
+    "LICENSE_PLACEHOLDER",
+    "DryRun",
+    "OutcomeStillUnknownError",
+    "WriteRecord",
+]
 
 T = TypeVar("T")
 
@@ -96,29 +102,44 @@ def _python_name(method: str) -> str:
     return {"newSignup": "new_signup", "newSpecificAction": "new_specific_action"}[method]
 
 
+class OutcomeStillUnknownError(Exception):
+    """A repeat of a write whose outcome is unknown, not found in the campaign yet: not resent."""
+
+
 class WriteRecord(Generic[T]):
     """Results of the writes this process made, by a key of the tool's arguments.
 
     `run` sends a write once per key: a call whose key already succeeded gets the recorded
-    result (``replayed=True``), one arriving while the first is in flight waits for it. A
-    failed write is not recorded (the next call tries again, through the SDK's write safety).
-    The write runs to its end even if the tool call that started it is cancelled. At most
-    ``max_entries`` keys are kept (the oldest forgotten first).
+    result (``replayed=True``), one arriving while the first is in flight waits for it. A write
+    that failed is not recorded (the next call tries again, through the SDK's write safety),
+    except one whose outcome is unknown (`WriteOutcomeUnknownError`: it may have landed): a
+    repeat first looks for it in the campaign (``lookup``); found, it is the result (replayed);
+    not found, the repeat is refused with `OutcomeStillUnknownError` until ``hold`` seconds
+    have passed since the unknown outcome (a server may still be processing it), and only then
+    sent again. The write runs to its end even if the tool call that started it is cancelled.
+    At most ``max_entries`` keys are kept in each state (the oldest forgotten first).
     """
 
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, *, hold: float = 60.0) -> None:
         self._max = max_entries
+        self._hold = hold
         self._done: OrderedDict[Hashable, T] = OrderedDict()
+        self._unknown: OrderedDict[Hashable, float] = OrderedDict()
         self._flights: dict[Hashable, asyncio.Task[T]] = {}
 
     def __len__(self) -> int:
         return len(self._done)
 
     def landed(self, key: Hashable) -> bool:
-        """Whether a write with this key succeeded (or is in flight) in this process."""
-        return key in self._done or key in self._flights
+        """Whether a write with this key succeeded, is in flight or may have landed here."""
+        return key in self._done or key in self._flights or key in self._unknown
 
-    async def run(self, key: Hashable, write: Callable[[], Awaitable[T]]) -> tuple[T, bool]:
+    async def run(
+        self,
+        key: Hashable,
+        write: Callable[[], Awaitable[T]],
+        lookup: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> tuple[T, bool]:
         """Return ``(result, replayed)``: the write's result, sent at most once per key."""
         if key in self._done:
             self._done.move_to_end(key)
@@ -126,6 +147,20 @@ class WriteRecord(Generic[T]):
         flight = self._flights.get(key)
         if flight is not None:
             return await asyncio.shield(flight), True
+        if key in self._unknown and lookup is not None:
+            found = await lookup()
+            if found is not None:
+                self._unknown.pop(key, None)
+                self._keep(key, found)
+                return found, True
+            waited = asyncio.get_running_loop().time() - self._unknown[key]
+            if waited < self._hold:
+                raise OutcomeStillUnknownError(
+                    "an identical earlier call's outcome is unknown and it is not in the "
+                    "campaign yet; nothing was sent again. Call again in "
+                    f"{self._hold - waited:.0f} s: it is sent again only if still not found"
+                )
+            del self._unknown[key]
 
         async def once() -> T:
             return await write()
@@ -137,8 +172,17 @@ class WriteRecord(Generic[T]):
 
     def _settle(self, key: Hashable, task: asyncio.Task[T]) -> None:
         self._flights.pop(key, None)
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
             return
-        self._done[key] = task.result()
+        error = task.exception()
+        if isinstance(error, WriteOutcomeUnknownError):
+            self._unknown[key] = asyncio.get_running_loop().time()
+            while len(self._unknown) > self._max:
+                self._unknown.popitem(last=False)
+        elif error is None:
+            self._keep(key, task.result())
+
+    def _keep(self, key: Hashable, result: T) -> None:
+        self._done[key] = result
         while len(self._done) > self._max:
             self._done.popitem(last=False)

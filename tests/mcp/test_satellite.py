@@ -14,10 +14,10 @@ pytest.importorskip("mcp.server.mcpserver")
 
 from click.testing import CliRunner
 
-from irefer_async import ConfigurationError
+from irefer_async import ConfigurationError, IReferError, WriteOutcomeUnknownError
 from irefer_async.cli import cli
 from irefer_async.mcp import parse_http
-from irefer_async.mcp._writes import WriteRecord
+from irefer_async.mcp._writes import OutcomeStillUnknownError, WriteRecord
 
 PACKAGE = Path(__file__).resolve().parents[2] / "irefer_async"
 
@@ -126,3 +126,34 @@ async def test_the_record_keeps_no_failed_write() -> None:
     with pytest.raises(RuntimeError):
         await record.run("k", write)
     assert await record.run("k", write) == ("ok", False)
+
+
+async def test_an_unknown_outcome_is_resent_only_after_the_hold_and_if_not_found() -> None:
+    unknown = WriteOutcomeUnknownError(
+        method="newSignup", params={}, last_error=IReferError("lost"), reconcile_error=None
+    )
+    sent: list[int] = []
+
+    async def write() -> str:
+        sent.append(1)
+        if len(sent) == 1:
+            raise unknown
+        return "ok"
+
+    async def nowhere() -> str | None:
+        return None
+
+    held: WriteRecord[str] = WriteRecord(hold=3600)
+    with pytest.raises(WriteOutcomeUnknownError):
+        await held.run("k", write, nowhere)
+    assert held.landed("k")
+    with pytest.raises(OutcomeStillUnknownError, match="nothing was sent again"):
+        await held.run("k", write, nowhere)
+    assert sent == [1]
+
+    sent.clear()
+    free: WriteRecord[str] = WriteRecord(hold=0)
+    with pytest.raises(WriteOutcomeUnknownError):
+        await free.run("k", write, nowhere)
+    assert await free.run("k", write, nowhere) == ("ok", False)  # looked up, absent, resent
+    assert sent == [1, 1]

@@ -107,13 +107,15 @@ async def test_a_lost_answer_is_reconciled_and_a_retry_after_a_restart_is_alread
     emulator = seeded_emulator()
     emulator.inject_fault("http_5xx_after", method="newSignup", call=1)  # lands, answer lost
     retry = RetryConfig(wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, settle=0.05)
-    async with emulator.client(retry=retry) as client:
-        async with connect(client, allow_writes=True, confirm=False) as session:
-            first = await session.call_tool("new_signup", ZED)
-            again = await session.call_tool("new_signup", ZED)
+    async with (
+        emulator.client(retry=retry) as client,
+        connect(client, allow_writes=True, confirm=False) as session,
+    ):
+        first = await session.call_tool("new_signup", ZED)
+        again = await session.call_tool("new_signup", ZED)
         # A new server process (no record): the API's refusal, as a clear tool error.
-        async with connect(client, allow_writes=True, confirm=False) as session:
-            later = await session.call_tool("new_signup", ZED)
+        async with connect(client, allow_writes=True, confirm=False) as restarted:
+            later = await restarted.call_tool("new_signup", ZED)
     assert not first.is_error, text(first)
     assert first.structured_content["reconciled"] is True  # type: ignore[index]
     assert again.structured_content["replayed"] is True  # type: ignore[index]
@@ -167,3 +169,65 @@ async def test_new_specific_action_dry_run_then_confirmed_once() -> None:
     assert [r.is_error for r in real] == [False] * 3, text(real[0])
     assert writes(emulator, "newSpecificAction") == 1 and len(asker.questions) == 1
     assert [r.structured_content["replayed"] for r in real] == [False, True, True]  # type: ignore[index]
+
+
+UNKNOWN = RetryConfig(attempts=2, wait_initial=0.0, wait_max=0.0, wait_jitter=0.0, settle=0.05)
+
+
+async def test_a_retry_after_an_unknown_outcome_finds_the_write_instead_of_resending() -> None:
+    emulator = seeded_emulator()
+    emulator.inject_fault("http_5xx_after", method="newSignup", call=1)  # lands, answer lost
+    emulator.inject_fault("http_5xx_before", method="referrers", times=None)  # cannot tell
+    async with (
+        emulator.client(retry=UNKNOWN) as client,
+        connect(client, allow_writes=True, confirm=False) as session,
+    ):
+        first = await session.call_tool("new_signup", ZED)
+        emulator.clear_faults()
+        again = await session.call_tool("new_signup", ZED)
+    assert first.is_error and "outcome unknown" in text(first), text(first)
+    assert not again.is_error, text(again)
+    assert again.structured_content["replayed"] is True  # type: ignore[index]
+    assert again.structured_content["reconciled"] is True  # type: ignore[index]
+    assert again.structured_content["sent"] is False  # type: ignore[index]
+    assert writes(emulator) == 1 and created(emulator) == 1
+
+
+async def test_a_retry_after_an_unknown_outcome_not_found_is_refused_not_resent() -> None:
+    emulator = seeded_emulator()
+    ann = emulator.participant("ann@example.com")
+    assert ann is not None
+    action = emulator.default_campaign.actions[0].page
+    args = {"external_id": "new@example.com", "action": action, "referrer_code": ann.code}
+    emulator.inject_fault("http_5xx_before", method="newSpecificAction", call=1)  # not landed
+    emulator.inject_fault("http_5xx_before", method="specificActionSignups", times=None)
+    async with (
+        emulator.client(retry=UNKNOWN) as client,
+        connect(client, allow_writes=True, confirm=False) as session,
+    ):
+        first = await session.call_tool("new_specific_action", args)
+        emulator.clear_faults()
+        again = await session.call_tool("new_specific_action", args)
+    assert first.is_error and "outcome unknown" in text(first)
+    assert again.is_error and "nothing was sent again" in text(again)
+    assert writes(emulator, "newSpecificAction") == 1
+
+
+async def test_a_retry_after_an_unknown_action_outcome_finds_it() -> None:
+    emulator = seeded_emulator()
+    ann = emulator.participant("ann@example.com")
+    assert ann is not None
+    action = emulator.default_campaign.actions[0].page
+    args = {"external_id": "new@example.com", "action": action, "referrer_code": ann.code}
+    emulator.inject_fault("http_5xx_after", method="newSpecificAction", call=1)
+    emulator.inject_fault("http_5xx_before", method="specificActionSignups", times=None)
+    async with (
+        emulator.client(retry=UNKNOWN) as client,
+        connect(client, allow_writes=True, confirm=False) as session,
+    ):
+        first = await session.call_tool("new_specific_action", args)
+        emulator.clear_faults()
+        again = await session.call_tool("new_specific_action", args)
+    assert first.is_error and "outcome unknown" in text(first)
+    assert not again.is_error and again.structured_content["replayed"] is True  # type: ignore[index]
+    assert writes(emulator, "newSpecificAction") == 1
