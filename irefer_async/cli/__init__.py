@@ -529,7 +529,7 @@ def mcp_command(http: str | None, allow_writes: bool, no_confirm: bool) -> None:
         from ..mcp import parse_http, run_server  # noqa: PLC0415 - the mcp extra, on use
     except ImportError:
         _err_console().print(
-            "irefer mcp needs the mcp extra (Python 3.11+): pip install 'irefer-async[mcp]'",
+            "irefer mcp needs the mcp extra: pip install 'irefer-async[mcp]'",
             markup=False,
         )
         _exit(2)

@@ -1,6 +1,6 @@
 """An MCP server for agents: read a referral campaign safely, write only with consent.
 
-Needs the ``mcp`` extra (``pip install 'irefer-async[mcp]'``, Python 3.11+). Run it with
+Needs the ``mcp`` extra (``pip install 'irefer-async[mcp]'``). Run it with
 ``irefer mcp`` (stdio; ``--http [HOST:]PORT`` for streamable HTTP on 127.0.0.1), or build one
 around your own client:
 

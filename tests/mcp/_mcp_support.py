@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("mcp.server.mcpserver")  # Python 3.10 cannot install mcp 2.x (httpx2)
+pytest.importorskip("mcp.server.mcpserver")  # the mcp extra (2.x)
 
 from mcp import Client
 from mcp.client import ClientRequestContext

@@ -157,3 +157,15 @@ async def test_an_unknown_outcome_is_resent_only_after_the_hold_and_if_not_found
         await free.run("k", write, nowhere)
     assert await free.run("k", write, nowhere) == ("ok", False)  # looked up, absent, resent
     assert sent == [1, 1]
+
+
+def test_irefer_mcp_without_the_extra_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [
+        m for m in sys.modules if m == "irefer_async.mcp" or m.startswith("irefer_async.mcp.")
+    ]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [m for m in sys.modules if m == "mcp" or m.startswith("mcp.")]:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails as if absent
+    result = CliRunner().invoke(cli, ["mcp"])
+    assert result.exit_code == 2
+    assert "pip install 'irefer-async[mcp]'" in result.output

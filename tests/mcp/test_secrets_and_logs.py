@@ -18,7 +18,7 @@ from irefer_async.testing.__main__ import seed_demo
 
 LICENSE = "W4qLq8ZrT1vN0xYb6MhK2dPjF5sWc9Ae"
 API_KEY = "sk-mcp-7Hq2Lx9PzV4nR8tB"
-EMAILS = ("ann@example.com", "zed@example.com", "bob@example.com", "friend1@example.com")
+EMAILS = ("ann@example.com", "zed@example.com", "bob@example.com", "nobody@example.com")
 
 
 class Capture(logging.Handler):
