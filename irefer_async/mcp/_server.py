@@ -23,7 +23,7 @@ from mcp.server.mcpserver import (
 )
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from irefer_async import DEFAULT_BASE_URL, APIError, IReferClient, IReferError, __version__
 
@@ -102,7 +102,11 @@ def _tool_errors(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise ToolError(f"{func.__name__}: {exc}") from None
         except IReferError as exc:
             raise ToolError(str(exc)) from None  # the SDK's message: redacted, no key
-        except ValueError as exc:
+        except ValidationError as exc:
+            # A model we built refused its data: its text quotes that data (participants).
+            logger.debug("tool %s built an invalid result", func.__name__, exc_info=True)
+            raise ToolError(f"internal error ({type(exc).__name__})") from None
+        except ValueError as exc:  # our own bad-input messages (e.g. `since`)
             raise ToolError(str(exc)) from None
         except Exception as exc:
             # Unexpected: its text may quote data, so only its type leaves the server.

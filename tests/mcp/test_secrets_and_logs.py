@@ -94,3 +94,30 @@ async def test_no_key_in_any_result_error_or_log_and_no_participant_data_at_info
     assert leaks("\n".join(lines), fragments) == []
     loud = "\n".join(r.getMessage() for r in captured.records if r.levelno >= logging.INFO)
     assert [e for e in EMAILS if e in loud] == []
+
+
+async def test_an_unexpected_failure_is_named_by_its_type_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import BaseModel
+
+    from irefer_async.mcp import _summaries
+
+    class Row(BaseModel):
+        referrals: int
+
+    async def broken(*args: object) -> None:
+        Row.model_validate({"referrals": "ann@example.com"})  # quotes the bad value
+
+    async def crash(*args: object) -> None:
+        raise KeyError("ann@example.com")
+
+    emulator = Emulator(seed=0)
+    async with emulator.client() as client, connect(client) as session:
+        monkeypatch.setattr(_summaries, "top_referrers", broken)
+        invalid = await session.call_tool("top_referrers", {})
+        monkeypatch.setattr(_summaries, "top_referrers", crash)
+        crashed = await session.call_tool("top_referrers", {})
+    assert invalid.is_error and "internal error (ValidationError)" in invalid.content[0].text  # type: ignore[union-attr]
+    assert crashed.is_error and "internal error (KeyError)" in crashed.content[0].text  # type: ignore[union-attr]
+    assert "ann@example.com" not in invalid.content[0].text + crashed.content[0].text  # type: ignore[union-attr]
