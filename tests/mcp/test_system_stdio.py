@@ -4,6 +4,7 @@ a served emulator by the environment alone (the lines `irefer emulator` prints).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import socket
@@ -125,3 +126,40 @@ async def test_irefer_mcp_over_streamable_http_on_loopback(tmp_path: Path) -> No
             await process.wait()
     assert listed == list(READ_TOOLS)
     assert stats.structured_content is not None and stats.structured_content["signups_total"] == 8
+
+
+async def test_run_server_in_process_serves_http_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from irefer_async.mcp import run_server
+
+    spec = attrs.evolve(DEFAULT_CAMPAIGN, license_key=LICENSE, api_key=API_KEY)
+    emulator = Emulator(seed=0, campaigns=[spec])
+    seed_demo(emulator)
+    port = free_port()
+    async with emulator.serve() as url:
+        for name, value in (("IREFER_BASE_URL", url), ("IREFER_CAMPAIGN_ID", str(spec.id)),
+                            ("IREFER_LICENSE_KEY", LICENSE), ("IREFER_API_KEY", API_KEY)):  # fmt: skip
+            monkeypatch.setenv(name, value)
+        task = asyncio.create_task(run_server(http=("127.0.0.1", port), allow_writes=True))
+        try:
+            for _ in range(300):
+                try:
+                    _, writer = await asyncio.open_connection("127.0.0.1", port)
+                except OSError:
+                    await asyncio.sleep(0.02)
+                else:
+                    writer.close()
+                    break
+            async with Client(f"http://127.0.0.1:{port}/mcp") as session:
+                listed = [t.name for t in (await session.list_tools()).tools]
+                dry = await session.call_tool(
+                    "new_signup", {"email": "zed@example.com", "dry_run": True}
+                )
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert listed == [*READ_TOOLS, *WRITE_TOOLS]
+    assert dry.structured_content["would_send"]["url"].startswith(url)  # type: ignore[index]
+    assert len(emulator.journal) == 0
