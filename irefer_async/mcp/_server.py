@@ -9,6 +9,7 @@ errors (which the MCP SDK logs at INFO) never quote it.
 # runtime, and the write tools' resolvers are local names.
 import functools
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
@@ -166,8 +167,6 @@ def build_server(
     (MCP elicitation) and is refused where the client cannot ask, unless ``confirm=False``.
     A call repeating one this server already made is answered from its record, not resent.
     """
-    import os  # noqa: PLC0415 - only the default base URL needs it
-
     server: MCPServer = MCPServer(
         name, instructions=_INSTRUCTIONS, version=__version__, log_level="WARNING"
     )
