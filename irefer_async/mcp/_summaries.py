@@ -139,7 +139,7 @@ async def campaign_stats(client: IReferClient) -> CampaignStatsResult:
 
 async def top_referrers(client: IReferClient, limit: int, by: RankBy) -> TopReferrersResult:
     """Return the ``limit`` participants with most referrals (ties: earliest first) or newest."""
-    heap: list[tuple[float, int, Participant]] = []
+    heap: list[tuple[float, int, Referrer]] = []  # rows kept as read: converted at the end
     scanned = 0
     async with client.iter_referrers() as rows:
         async for row in rows:
@@ -149,10 +149,10 @@ async def top_referrers(client: IReferClient, limit: int, by: RankBy) -> TopRefe
             else:
                 rank, tie = _stamp(row.created_at), row.id
             if len(heap) < limit:
-                heapq.heappush(heap, (rank, tie, _participant(row)))
+                heapq.heappush(heap, (rank, tie, row))
             elif (rank, tie) > heap[0][:2]:
-                heapq.heapreplace(heap, (rank, tie, _participant(row)))
-    items = [entry[2] for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+                heapq.heapreplace(heap, (rank, tie, row))
+    items = [_participant(e[2]) for e in sorted(heap, key=lambda e: e[:2], reverse=True)]
     result = TopReferrersResult(by=by, scanned=scanned, items=items)
     return fit(result, "items", _more_rows("participants"))
 
@@ -212,7 +212,7 @@ async def recent_rewards(
     client: IReferClient, limit: int, since: dt.datetime | None
 ) -> RecentRewardsResult:
     """Return the ``limit`` newest triggered rewards (since ``since``), all of them counted."""
-    heap: list[tuple[float, int, RewardRow]] = []
+    heap: list[tuple[float, int, TriggeredReward]] = []
     matched = 0
     floor = None if since is None else since.timestamp()
     async with client.iter_rewards() as rows:
@@ -222,10 +222,10 @@ async def recent_rewards(
                 continue
             matched += 1
             if len(heap) < limit:
-                heapq.heappush(heap, (stamp, row.id, _reward_row(row)))
+                heapq.heappush(heap, (stamp, row.id, row))
             elif (stamp, row.id) > heap[0][:2]:
-                heapq.heapreplace(heap, (stamp, row.id, _reward_row(row)))
-    items = [entry[2] for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+                heapq.heapreplace(heap, (stamp, row.id, row))
+    items = [_reward_row(e[2]) for e in sorted(heap, key=lambda e: e[:2], reverse=True)]
     cut = matched > len(items)
     result = RecentRewardsResult(
         since=iso(since),
@@ -252,7 +252,7 @@ async def action_signups(
     client: IReferClient, action: str | None, limit: int
 ) -> ActionSignupsResult:
     """Return the ``limit`` newest specific actions (of ``action``), with counts per action."""
-    heap: list[tuple[float, int, ActionRow]] = []
+    heap: list[tuple[float, int, SpecificActionSignup]] = []
     counts: Counter[str] = Counter()
     matched = 0
     async with client.iter_specific_action_signups() as rows:
@@ -267,10 +267,10 @@ async def action_signups(
             matched += 1
             stamp = _stamp(row.created_at)
             if len(heap) < limit:
-                heapq.heappush(heap, (stamp, row.id, _action_row(row)))
+                heapq.heappush(heap, (stamp, row.id, row))
             elif (stamp, row.id) > heap[0][:2]:
-                heapq.heapreplace(heap, (stamp, row.id, _action_row(row)))
-    items = [entry[2] for entry in sorted(heap, key=lambda e: e[:2], reverse=True)]
+                heapq.heapreplace(heap, (stamp, row.id, row))
+    items = [_action_row(e[2]) for e in sorted(heap, key=lambda e: e[:2], reverse=True)]
     shown = {(short(k) or ""): n for k, n in counts.most_common(_SHOWN_ACTIONS)}
     cut = matched > len(items) or len(counts) > _SHOWN_ACTIONS
     result = ActionSignupsResult(

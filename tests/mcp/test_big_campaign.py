@@ -37,6 +37,7 @@ def served(count: int) -> Iterator[str]:
 
 CALLS = [
     ("top_referrers", {"limit": 10}),
+    ("top_referrers", {"limit": 10, "by": "newest"}),
     ("find_participants", {"query": "no-such-person"}),
     ("recent_rewards", {"limit": 20}),
     ("action_signups", {"limit": 20}),
@@ -62,7 +63,8 @@ def check(count: int) -> list[dict[str, object]]:
         assert row["own_stall_ms"] < 50, row  # type: ignore[operator]
     top = rows[0]
     assert top["scanned"] == count + 5 + 15 and top["items"] == 10
-    assert rows[1]["scanned"] == count + 20
+    assert rows[1]["scanned"] == count + 20 and rows[1]["items"] == 10
+    assert rows[2]["scanned"] == count + 20
     return rows
 
 
