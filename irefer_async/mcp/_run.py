@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 from irefer_async import ConfigurationError, IReferClient
 
@@ -11,6 +12,12 @@ from ._server import build_server
 __all__ = ["parse_http", "run_server"]
 
 DEFAULT_HOST = "127.0.0.1"
+
+logger = logging.getLogger("irefer_async.mcp")
+
+
+def _loopback(host: str) -> bool:
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
 
 
 def parse_http(value: str) -> tuple[str, int]:
@@ -57,4 +64,11 @@ async def run_server(
             await server.run_stdio_async()
         else:
             host, port = http
+            if not _loopback(host):
+                logger.warning(
+                    "irefer mcp: serving on %s:%d without authentication: anyone who can "
+                    "reach it can use the tools (put an authenticating proxy in front)",
+                    host,
+                    port,
+                )
             await server.run_streamable_http_async(host=host, port=port)

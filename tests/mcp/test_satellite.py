@@ -169,3 +169,19 @@ def test_irefer_mcp_without_the_extra_says_how_to_install(monkeypatch: pytest.Mo
     result = CliRunner().invoke(cli, ["mcp"])
     assert result.exit_code == 2
     assert "pip install 'irefer-async[mcp]'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("10.0.0.2", False),
+    ],
+)
+def test_a_non_loopback_bind_is_recognised_for_its_warning(host: str, loopback: bool) -> None:
+    from irefer_async.mcp._run import _loopback
+
+    assert _loopback(host) is loopback
