@@ -117,6 +117,13 @@ def _tool_errors(func: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
     return call
 
 
+def _progress(ctx: Context[Any, Any]) -> s.Progress:
+    async def report(rows: int) -> None:
+        await ctx.report_progress(rows, None, f"{rows:,} rows read")
+
+    return report
+
+
 def _can_ask(ctx: Context[Any, Any]) -> bool:
     caps = ctx.client_capabilities
     ask = None if caps is None else caps.elicitation
@@ -188,6 +195,7 @@ def build_server(
     @server.tool(annotations=_READ, title="Top referrers")
     @_tool_errors
     async def top_referrers(
+        ctx: Context[Any, Any],
         limit: Limit = 10,
         by: Annotated[
             s.RankBy,
@@ -198,11 +206,12 @@ def build_server(
 
         Reads the whole participant list as a stream (bounded memory) to answer.
         """
-        return await s.top_referrers(client, limit, by)
+        return await s.top_referrers(client, limit, by, _progress(ctx))
 
     @server.tool(annotations=_READ, title="Find participants")
     @_tool_errors
     async def find_participants(
+        ctx: Context[Any, Any],
         query: Annotated[
             str,
             Field(
@@ -214,11 +223,12 @@ def build_server(
         limit: Limit = 20,
     ) -> FindParticipantsResult:
         """Participants whose email or name contains `query` (case-insensitive), in list order."""
-        return await s.find_participants(client, query, limit)
+        return await s.find_participants(client, query, limit, _progress(ctx))
 
     @server.tool(annotations=_READ, title="Recent rewards")
     @_tool_errors
     async def recent_rewards(
+        ctx: Context[Any, Any],
         limit: Limit = 20,
         since: Annotated[
             str | None,
@@ -229,11 +239,12 @@ def build_server(
         ] = None,
     ) -> RecentRewardsResult:
         """List the most recently triggered rewards, newest first, and count them all."""
-        return await s.recent_rewards(client, limit, s.parse_since(since))
+        return await s.recent_rewards(client, limit, s.parse_since(since), _progress(ctx))
 
     @server.tool(annotations=_READ, title="Specific-action signups")
     @_tool_errors
     async def action_signups(
+        ctx: Context[Any, Any],
         action: Annotated[
             str | None,
             Field(description="Only this specific action (e.g. '/dashboard'); all when null."),
@@ -241,7 +252,7 @@ def build_server(
         limit: Limit = 20,
     ) -> ActionSignupsResult:
         """List the newest specific actions credited to referrers, with counts per action."""
-        return await s.action_signups(client, action, limit)
+        return await s.action_signups(client, action, limit, _progress(ctx))
 
     if allow_writes:
         _add_writes(server, client, confirm, base_url or os.environ.get("IREFER_BASE_URL")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Literal
 
 from irefer_async import (
@@ -42,6 +42,8 @@ from ._results import (
 )
 
 __all__ = [
+    "PROGRESS_EVERY",
+    "Progress",
     "RankBy",
     "action_signups",
     "campaign_stats",
@@ -53,6 +55,10 @@ __all__ = [
 ]
 
 RankBy = Literal["referrals", "newest"]
+#: Told how many rows have been read, every `PROGRESS_EVERY` rows (MCP progress notifications,
+#: which also keep a client's timeout from running out on a long list).
+Progress = Callable[[int], Awaitable[None]] | None
+PROGRESS_EVERY = 50_000
 
 #: Distinct actions counted one by one; any further ones are counted together.
 _MAX_ACTIONS = 1000
@@ -137,13 +143,17 @@ async def campaign_stats(client: IReferClient) -> CampaignStatsResult:
     return fit(result, "rewards_offered", lambda kept, had: f"rewards_offered cut to {kept}")
 
 
-async def top_referrers(client: IReferClient, limit: int, by: RankBy) -> TopReferrersResult:
+async def top_referrers(
+    client: IReferClient, limit: int, by: RankBy, progress: Progress = None
+) -> TopReferrersResult:
     """Return the ``limit`` participants with most referrals (ties: earliest first) or newest."""
     heap: list[tuple[float, int, Referrer]] = []  # rows kept as read: converted at the end
     scanned = 0
     async with client.iter_referrers() as rows:
         async for row in rows:
             scanned += 1
+            if progress is not None and scanned % PROGRESS_EVERY == 0:
+                await progress(scanned)
             if by == "referrals":
                 rank, tie = float(row.referrals_count), -row.id
             else:
@@ -157,7 +167,9 @@ async def top_referrers(client: IReferClient, limit: int, by: RankBy) -> TopRefe
     return fit(result, "items", _more_rows("participants"))
 
 
-async def find_participants(client: IReferClient, query: str, limit: int) -> FindParticipantsResult:
+async def find_participants(
+    client: IReferClient, query: str, limit: int, progress: Progress = None
+) -> FindParticipantsResult:
     """Return the first ``limit`` participants whose email or name contains ``query``, any case.
 
     Reading stops at the ``limit + 1``-th match (``more`` says there are others).
@@ -169,6 +181,8 @@ async def find_participants(client: IReferClient, query: str, limit: int) -> Fin
     async with client.iter_referrers() as rows:
         async for row in rows:
             scanned += 1
+            if progress is not None and scanned % PROGRESS_EVERY == 0:
+                await progress(scanned)
             if needle in row.email.casefold() or (
                 row.name is not None and needle in row.name.casefold()
             ):
@@ -209,14 +223,17 @@ def _reward_row(row: TriggeredReward) -> RewardRow:
 
 
 async def recent_rewards(
-    client: IReferClient, limit: int, since: dt.datetime | None
+    client: IReferClient, limit: int, since: dt.datetime | None, progress: Progress = None
 ) -> RecentRewardsResult:
     """Return the ``limit`` newest triggered rewards (since ``since``), all of them counted."""
     heap: list[tuple[float, int, TriggeredReward]] = []
-    matched = 0
+    matched = read = 0
     floor = None if since is None else since.timestamp()
     async with client.iter_rewards() as rows:
         async for row in rows:
+            read += 1
+            if progress is not None and read % PROGRESS_EVERY == 0:
+                await progress(read)
             stamp = _stamp(row.triggered_at)
             if floor is not None and stamp < floor:
                 continue
@@ -249,14 +266,17 @@ def _action_row(row: SpecificActionSignup) -> ActionRow:
 
 
 async def action_signups(
-    client: IReferClient, action: str | None, limit: int
+    client: IReferClient, action: str | None, limit: int, progress: Progress = None
 ) -> ActionSignupsResult:
     """Return the ``limit`` newest specific actions (of ``action``), with counts per action."""
     heap: list[tuple[float, int, SpecificActionSignup]] = []
     counts: Counter[str] = Counter()
-    matched = 0
+    matched = read = 0
     async with client.iter_specific_action_signups() as rows:
         async for row in rows:
+            read += 1
+            if progress is not None and read % PROGRESS_EVERY == 0:
+                await progress(read)
             name = row.specific_action
             if name in counts or len(counts) < _MAX_ACTIONS:
                 counts[name] += 1

@@ -165,3 +165,28 @@ async def test_limit_out_of_range_is_refused_before_any_request(emulator_client)
         result = await session.call_tool("top_referrers", {"limit": 1000})
     assert result.is_error
     assert len(emulator.journal) == 0
+
+
+@pytest.mark.parametrize(
+    "tool", ["top_referrers", "find_participants", "recent_rewards", "action_signups"]
+)
+async def test_a_long_list_reports_progress_as_it_is_read(
+    monkeypatch: pytest.MonkeyPatch, tool: str
+) -> None:
+    from irefer_async.mcp import _summaries
+
+    monkeypatch.setattr(_summaries, "PROGRESS_EVERY", 400)
+    emulator = seeded_emulator()
+    emulator.seed_participants(1000)
+    emulator.seed_rewards(1000)
+    emulator.seed_actions(1000)
+    seen: list[tuple[float, str | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, message))
+
+    args = {"query": "no-such-person"} if tool == "find_participants" else {}
+    async with emulator.client() as client, connect(client) as session:
+        result = await session.call_tool(tool, args, progress_callback=progress)
+    assert not result.is_error
+    assert seen == [(400, "400 rows read"), (800, "800 rows read")]
