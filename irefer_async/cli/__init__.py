@@ -10,6 +10,7 @@ irefer stats campaign | irefer stats referrer EMAIL
 irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
 irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
 irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
+irefer mcp [--http [HOST:]PORT] [--allow-writes [--no-confirm]]   an MCP server for agents
 ```
 
 Every command that talks to iRefer takes ``--emulator`` (a fresh emulator inside the command,
@@ -524,6 +525,52 @@ def emulator_command(host: str, port: int, seed: int, seed_demo: bool, profile: 
     if seed_demo:
         argv.append("--seed-demo")
     _exit(serve(argv))
+
+
+@cli.command("mcp")
+@click.option(
+    "--http",
+    "http",
+    metavar="[HOST:]PORT",
+    help="Serve streamable HTTP at http://HOST:PORT/mcp (HOST 127.0.0.1 unless given) "
+    "instead of stdio.",
+)
+@click.option(
+    "--allow-writes",
+    is_flag=True,
+    help="Also list the write tools (new_signup, "
+    "new_specific_action); each real write asks the user to confirm.",
+)
+@click.option(
+    "--no-confirm",
+    is_flag=True,
+    help="With --allow-writes: write without asking (for clients that cannot confirm).",
+)
+def mcp_command(http: str | None, allow_writes: bool, no_confirm: bool) -> None:
+    """Serve the campaign to AI agents over MCP (stdio; needs the `mcp` extra).
+
+    Configured by the IREFER_* environment only (paste `irefer emulator`'s lines to aim it at
+    the emulator). See docs/mcp.md for client configuration.
+    """
+    try:
+        from ..mcp import parse_http, run_server  # noqa: PLC0415 - the mcp extra, on use
+    except ImportError:
+        _err_console().print(
+            "irefer mcp needs the mcp extra: pip install 'irefer-async[mcp]'",
+            markup=False,
+        )
+        _exit(2)
+        return
+    try:
+        where = None if http is None else parse_http(http)
+    except InvalidRequestError as exc:
+        raise click.BadParameter(str(exc), param_hint="--http") from None
+
+    async def go() -> int:
+        await run_server(http=where, allow_writes=allow_writes, confirm=not no_confirm)
+        return 0
+
+    _exit(_run(go()))
 
 
 from ._watch import watch  # noqa: E402 - it uses the helpers above
