@@ -22,8 +22,8 @@ import orjson
 import pydantic
 
 from irefer_async._converter import decode, loads
-from irefer_async._drift import DriftRecorder
 from irefer_async._models import Referrer
+from irefer_async.doctor import DriftRecorder
 
 SOURCES = ("", "t", "f", "l", "w", "e")
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from irefer_async import RateLimit
-from irefer_async._redis_limiter import RedisRateLimiter
+from irefer_async.redis import RedisRateLimiter
 from irefer_async.testing import Emulator
 
 PROCESSES = 4

@@ -36,7 +36,6 @@ from ._client import (
     DEFAULT_TIMEOUT,
     IReferClient,
 )
-from ._drift import DriftEntry, DriftKind, DriftRecorder
 from ._errors import (
     APIError,
     ClientStateError,
@@ -58,18 +57,6 @@ from ._errors import (
     TransportError,
     WriteOutcomeUnknownError,
 )
-from ._events import (
-    ActionRecorded,
-    FeedEvent,
-    ParticipantJoined,
-    ParticipantUnlisted,
-    ReferralCredited,
-    RewardTriggered,
-    event_from_json,
-)
-from ._feed import ClientSource, FeedSource, PollReport, RewardFeed
-from ._feed_redis import RedisFeedStore  # redis itself is imported on first use
-from ._feed_store import FeedStore, SQLiteFeedStore, StoreLockedError
 from ._limits import Limiter, LocalRateLimiter, RateLimit
 from ._models import (
     CampaignStats,
@@ -87,13 +74,26 @@ from ._models import (
     TriggeredReward,
 )
 from ._observability import CallEvent, EventHook, EventHooks, correlation_scope
-from ._probe import CheckStatus, ProbeCheck, ProbeReport
 from ._retry import RetryConfig
-from ._signing import SignatureError, sign_payload, verify_signature
 from ._stream import ListStream
+from .doctor._drift import DriftEntry, DriftKind, DriftRecorder
+from .doctor._probe import CheckStatus, ProbeCheck, ProbeReport
+from .feed._events import (
+    ActionRecorded,
+    FeedEvent,
+    ParticipantJoined,
+    ParticipantUnlisted,
+    ReferralCredited,
+    RewardTriggered,
+    event_from_json,
+)
+from .feed._feed import ClientSource, FeedSource, PollReport, RewardFeed
+from .feed._signing import SignatureError, sign_payload, verify_signature
+from .feed._store import FeedStore, SQLiteFeedStore, StoreLockedError
+from .redis._feed_store import RedisFeedStore  # redis itself is imported on first use
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
-    from ._redis_limiter import RedisRateLimiter
+    from .redis._limiter import RedisRateLimiter
 
 try:
     __version__ = version("irefer-async")
@@ -186,37 +186,15 @@ __all__ = [
 ]
 
 
-_REDIS_HINT = "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"
-
-
 def __getattr__(name: str) -> Any:
     """Import `RedisRateLimiter`, and so `redis`, only when it is first used.
 
-    Without the `redis` extra the name still resolves (so `from irefer_async import *` and
-    `hasattr` work on a core install) to a stand-in whose construction raises `ImportError`
-    naming the extra.
+    Without the `redis` extra the name still resolves (see `irefer_async.redis`) to a stand-in
+    whose construction raises `ImportError` naming the extra.
     """
     if name == "RedisRateLimiter":
-        try:
-            from ._redis_limiter import RedisRateLimiter  # noqa: PLC0415 - redis is optional
-        except ImportError as exc:
-            limiter: type = _redis_missing(exc)
-        else:
-            limiter = RedisRateLimiter
-        globals()[name] = limiter
-        return limiter
+        from .redis import RedisRateLimiter  # noqa: PLC0415 - redis is optional
+
+        globals()[name] = RedisRateLimiter
+        return RedisRateLimiter
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _redis_missing(cause: ImportError) -> type:
-    """Return the stand-in for `RedisRateLimiter` when `redis` cannot be imported."""
-    reason = str(cause)
-
-    class RedisRateLimiter:
-        """A rate limit shared through Redis: needs `pip install 'irefer-async[redis]'`."""
-
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise ImportError(f"{_REDIS_HINT} ({reason})")
-
-    RedisRateLimiter.__module__ = __name__
-    return RedisRateLimiter

@@ -39,7 +39,6 @@ from ._config import (
 )
 from ._converter import decode
 from ._deadline import Deadline, current_deadline, deadline_scope
-from ._drift import DriftRecorder
 from ._errors import (
     ClientStateError,
     DeadlineExceededError,
@@ -85,6 +84,7 @@ from ._stream import (
 )
 from ._transport import ListBody, Sender, parse_http_date
 from ._write_safety import WriteState, guarded_write
+from .doctor._drift import DriftRecorder
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -92,7 +92,7 @@ if TYPE_CHECKING:
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
 
-    from ._probe import ProbeReport
+    from .doctor._probe import ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -879,7 +879,7 @@ class IReferClient:
     async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
         """Check this client's account: network, credentials, every read endpoint, drift.
 
-        What ``irefer doctor`` runs (see `irefer_async._probe`), as a typed report, for a
+        What ``irefer doctor`` runs (see `irefer_async.doctor`), as a typed report, for a
         readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
         ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
         does not use the network, or a host behind something they cannot see):
@@ -890,7 +890,7 @@ class IReferClient:
             raise RuntimeError(report.first_failure)
         ```
         """
-        from ._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+        from .doctor._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
 
         self._check_usable()
         return await probe_client(self, network=network, write_probe=write_probe)

@@ -47,7 +47,7 @@ from . import _models as m
 from ._errors import MalformedResponseError
 
 if TYPE_CHECKING:
-    from ._drift import DriftRecorder
+    from .doctor._drift import DriftRecorder
 
 __all__ = [
     "decode",

@@ -20,7 +20,7 @@ from irefer_async import (
     TriggeredReward,
     event_from_json,
 )
-from irefer_async._feed_store import KnownParticipant
+from irefer_async.feed import KnownParticipant
 from irefer_async.testing import CampaignSpec, Emulator, RewardSpec
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)

@@ -111,6 +111,6 @@ def test_client_and_emulator_work_without_any_extra() -> None:
 def test_redis_limiter_is_the_real_class_when_redis_is_installed() -> None:
     pytest.importorskip("redis.asyncio")  # not just "redis": tests/redis/ is importable as that
     import irefer_async
-    from irefer_async._redis_limiter import RedisRateLimiter
+    from irefer_async.redis import RedisRateLimiter
 
     assert irefer_async.RedisRateLimiter is RedisRateLimiter

@@ -17,7 +17,7 @@ import pytest
 from fake_service import fake_service, proxy_error_page
 
 from irefer_async import CheckStatus, IReferClient, ProbeReport
-from irefer_async._probe import check_configuration, check_network, probe_client
+from irefer_async.doctor._probe import check_configuration, check_network, probe_client
 from irefer_async.testing import Emulator
 from irefer_async.testing.__main__ import seed_demo
 

@@ -182,7 +182,7 @@ def test_cancelled_waiters_leave_the_queue_and_release_nothing_they_did_not_take
 
 def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
     """Stamped by the client, never in the JSON: the drift recorder never reports it."""
-    from irefer_async._drift import DriftRecorder
+    from irefer_async.doctor import DriftRecorder
     from irefer_async.testing import Emulator
 
     async def main() -> list[str]:

@@ -28,7 +28,7 @@ from taskiq import AsyncBroker, Context, InMemoryBroker, TaskiqDepends, TaskiqEv
 from taskiq.middlewares import SimpleRetryMiddleware
 
 from irefer_async import APIError, IReferClient, RateLimit
-from irefer_async._redis_limiter import RedisRateLimiter  # irefer_async.RedisRateLimiter soon
+from irefer_async.redis import RedisRateLimiter
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CAMPAIGN_ID = int(os.environ.get("IREFER_CAMPAIGN_ID", "2605"))

@@ -1,7 +1,7 @@
 """``irefer doctor``: check the configuration, network, credentials and every read endpoint.
 
-Runs `irefer_async._probe.check_configuration` first (no request), then, if a client
-can be built, `irefer_async._probe.probe_client`. Prints a table on a terminal (or
+Runs `irefer_async.doctor.check_configuration` first (no request), then, if a client
+can be built, `irefer_async.doctor.probe_client`. Prints a table on a terminal (or
 ``--json``); exits 0 when no check failed, 1 when one did, 2 for a usage error.
 """
 
@@ -16,11 +16,18 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from irefer_async.doctor import (
+    CheckStatus,
+    DriftEntry,
+    ProbeCheck,
+    ProbeReport,
+    check_configuration,
+    probe_client,
+)
+
 from .._client import IReferClient
-from .._drift import DriftEntry
 from .._endpoints import check_campaign_id
 from .._errors import InvalidRequestError
-from .._probe import CheckStatus, ProbeCheck, ProbeReport, check_configuration, probe_client
 from .._redact import Redactor
 from . import timeout_option
 

@@ -33,10 +33,17 @@ import click
 import httpx
 from rich.console import Console
 
+from irefer_async.feed import (
+    EVENT_ID_HEADER,
+    EVENT_TYPES,
+    SIGNATURE_HEADER,
+    FeedEvent,
+    PollReport,
+    RewardFeed,
+    sign_payload,
+)
+
 from .._errors import ConfigurationError, IReferError
-from .._events import EVENT_TYPES, FeedEvent
-from .._feed import PollReport, RewardFeed
-from .._signing import EVENT_ID_HEADER, SIGNATURE_HEADER, sign_payload
 from .._version import __version__
 from . import _console, _exit, _make_target, _run, target_options, timeout_option
 from ._target import Target, build_client, is_loopback
@@ -223,7 +230,7 @@ def _make_store(options: WatchOptions) -> Any:
         import redis.asyncio as aioredis  # noqa: PLC0415 - optional extra
     except ImportError:
         raise ConfigurationError("--redis needs redis: pip install 'irefer-async[redis]'") from None
-    from .._feed_redis import RedisFeedStore  # noqa: PLC0415
+    from irefer_async.redis import RedisFeedStore  # noqa: PLC0415
 
     return RedisFeedStore(aioredis.Redis.from_url(options.redis_url), name=options.feed_name)
 

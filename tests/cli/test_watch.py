@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from irefer_async import verify_signature
-from irefer_async._events import event_id
 from irefer_async.cli import cli
 from irefer_async.cli._target import Target
 from irefer_async.cli._watch import WatchOptions, run_watch
+from irefer_async.feed import event_id
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator
 
 

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from irefer_async import RateLimit
-from irefer_async._redis_limiter import RedisRateLimiter
+from irefer_async.redis import RedisRateLimiter
 
 
 class RecordingLimiter(RedisRateLimiter):

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from irefer_async import FeedEvent, RewardFeed
-from irefer_async._feed_redis import PollLockLostError, RedisFeedStore
+from irefer_async.redis import PollLockLostError, RedisFeedStore
 from irefer_async.testing import Emulator
 
 

@@ -28,7 +28,7 @@ redis = pytest.importorskip("redis")
 import redis.asyncio as aioredis  # noqa: E402
 
 from irefer_async import ConfigurationError, Limiter, RateLimit  # noqa: E402
-from irefer_async._redis_limiter import _SCRIPT_SHA, RedisRateLimiter  # noqa: E402
+from irefer_async.redis._limiter import _SCRIPT_SHA, RedisRateLimiter  # noqa: E402
 
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:

@@ -20,7 +20,7 @@ pytest.importorskip("taskiq")
 import redis.asyncio as aioredis
 
 from irefer_async import RateLimit
-from irefer_async._redis_limiter import RedisRateLimiter
+from irefer_async.redis import RedisRateLimiter
 from irefer_async.testing import Emulator
 
 APP = Path(__file__).parents[2] / "examples" / "taskiq_worker" / "app.py"

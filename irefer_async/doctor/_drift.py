@@ -356,7 +356,7 @@ def _plain(  # noqa: PLR0911 - one return per kind of field
 def _converter() -> Any:
     global _CONVERTER  # noqa: PLW0603 - imported once, late: the converter imports this module
     if _CONVERTER is None:
-        from . import _converter as c  # noqa: PLC0415
+        from .. import _converter as c  # noqa: PLC0415
 
         _CONVERTER = c
     return _CONVERTER

@@ -14,7 +14,7 @@ fix):
   one only when the answer (or the configuration) tells;
 * **endpoints**: every read endpoint of the endpoint table, through the SDK's own transport
   classification and decoder: available (JSON, an HTML page, a 404, an error body) and
-  decoding into the models, with the drift recorder (`irefer_async._drift`) counting
+  decoding into the models, with the drift recorder (`irefer_async.doctor`) counting
   fields unknown, fields missing and conversions applied or failed;
 * **writes**: never, unless ``write_probe=EMAIL``: one ``newSignup`` for that address,
   announced before it is sent;
@@ -44,11 +44,10 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from . import _config as config
-from . import _endpoints as ep
-from ._converter import decode
-from ._drift import DriftEntry, DriftKind, DriftRecorder, redact_example
-from ._errors import (
+from .. import _config as config
+from .. import _endpoints as ep
+from .._converter import decode
+from .._errors import (
     APIError,
     ConfigurationError,
     EmptyResponseError,
@@ -60,10 +59,11 @@ from ._errors import (
     ServerError,
     TransportError,
 )
-from ._transport import parse_http_date
+from .._transport import parse_http_date
+from ._drift import DriftEntry, DriftKind, DriftRecorder, redact_example
 
 if TYPE_CHECKING:
-    from ._client import IReferClient
+    from .._client import IReferClient
 
 __all__ = [
     "CheckStatus",

@@ -33,9 +33,9 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
 
-from ._converter import decode
-from ._errors import InvalidRequestError
-from ._models import Referrer, SpecificActionSignup, TriggeredReward
+from .._converter import decode
+from .._errors import InvalidRequestError
+from .._models import Referrer, SpecificActionSignup, TriggeredReward
 
 __all__ = [
     "EVENT_TYPES",

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from ._errors import InvalidRequestError
+from .._errors import InvalidRequestError
+from .._models import Referrer, SpecificActionSignup, TriggeredReward
 from ._events import (
     EVENT_TYPES,
     ActionRecorded,
@@ -37,7 +38,7 @@ from ._events import (
     event_from_json,
     event_id,
 )
-from ._feed_store import (
+from ._store import (
     DEFAULT_LEASE,
     FeedStore,
     KnownParticipant,
@@ -46,10 +47,9 @@ from ._feed_store import (
     SQLiteFeedStore,
     dumps_row,
 )
-from ._models import Referrer, SpecificActionSignup, TriggeredReward
 
 if TYPE_CHECKING:
-    from ._client import IReferClient
+    from .._client import IReferClient
 
 __all__ = ["ClientSource", "FeedSource", "PollReport", "RewardFeed"]
 
@@ -225,7 +225,7 @@ class RewardFeed:
             raise InvalidRequestError(f"batch must be >= 1, got {batch!r}")
         for name in types or ():
             event_class(name)  # raises, naming the known types
-        from ._client import IReferClient  # noqa: PLC0415 - the client imports nothing of this
+        from .._client import IReferClient  # noqa: PLC0415 - the client imports nothing of this
 
         self.source: FeedSource = (
             ClientSource(source) if isinstance(source, IReferClient) else source
