@@ -19,7 +19,9 @@ and ``IREFER_API_KEY`` only (never a flag: flags show in ``ps``), ``--base-url``
 ``IREFER_BASE_URL`` and ``--campaign-id`` / ``IREFER_CAMPAIGN_ID``.
 
 Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a request failed),
-2 usage or configuration error, 130 interrupted.
+2 usage or configuration error, 74 a file could not be written for lack of space (the message
+names it; an import then says how to ``--resume``), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM: handled as Ctrl-C, summary and resume line included).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object
+from ._stops import EXIT_STORAGE_FULL, EXIT_TERMINATED, StorageFullError, Terminated, terminable
 from ._target import Target, build_client, is_loopback
 
 __all__ = ["cli", "main"]
@@ -106,13 +109,23 @@ _EMULATOR_GONE = (
 
 
 def _run(coro: Coroutine[Any, Any, int], *, interrupted: str = "interrupted") -> int:
-    """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
+    """Run a command's coroutine; map the SDK's errors to messages and exit codes.
+
+    SIGTERM stops it as Ctrl-C does (exit 143 instead of 130); a file that cannot be written
+    for lack of space is one line naming it (exit 74).
+    """
     err = _err_console()
     try:
-        return asyncio.run(coro)
+        return asyncio.run(terminable(coro))
     except KeyboardInterrupt:
         err.print(interrupted, markup=False)
         return EXIT_INTERRUPTED
+    except Terminated:
+        err.print(interrupted.replace("interrupted", "terminated", 1), markup=False)
+        return EXIT_TERMINATED
+    except StorageFullError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_STORAGE_FULL
     except (InvalidRequestError, LedgerError) as exc:  # ConfigurationError included
         err.print(f"error: {exc}", markup=False)
         return 2

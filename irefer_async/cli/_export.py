@@ -8,6 +8,9 @@ for small campaigns.
 
 On a terminal, a progress line on stderr shows rows and bytes received and the rate; when
 stderr is not a terminal nothing is shown, so a redirected export stays clean.
+
+A disk that fills up under the output stops the export with `StorageFullError`, one line
+naming the file (the command exits 74); SIGTERM stops it as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from .._client import IReferClient
 from .._stream import ListStream
 from ._query import _cell, flatten, render_rows
+from ._stops import StorageFullError, writing
 
 __all__ = ["COLUMNS", "export_rows"]
 
@@ -119,6 +123,25 @@ async def export_rows(
     ``columns`` limits CSV and table output to those fields (None: every field). JSON
     always has every field. Progress goes to ``err`` when it is a terminal.
     """
+    name = str(getattr(out, "name", "<output>"))
+    try:
+        with writing(name):
+            return await _export(client, what, fmt, out, columns=columns, console=console, err=err)
+    except StorageFullError as exc:
+        exc.hint = "free some space and run the export again"
+        raise
+
+
+async def _export(
+    client: IReferClient,
+    what: str,
+    fmt: str,
+    out: IO[str],
+    *,
+    columns: Sequence[str] | None,
+    console: Console,
+    err: Console | None,
+) -> int:
     stream = _stream_for(client, what)
     if fmt == "table":
         async with stream:
