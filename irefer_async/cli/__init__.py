@@ -42,7 +42,14 @@ from .._version import __version__
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object
-from ._stops import EXIT_STORAGE_FULL, EXIT_TERMINATED, StorageFullError, Terminated, terminable
+from ._stops import (
+    EXIT_STORAGE_FULL,
+    EXIT_TERMINATED,
+    StorageFullError,
+    Terminated,
+    terminable,
+    writing,
+)
 from ._target import Target, build_client, is_loopback
 
 __all__ = ["cli", "main"]
@@ -400,7 +407,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     CSV and JSON are streamed as the rows arrive, in flat memory whatever the campaign's
     size, with rows and bytes received shown on a terminal; a table collects every row.
     """
-    from ._export import COLUMNS, export_rows  # noqa: PLC0415 - only this command needs it
+    from ._export import AGAIN, COLUMNS, export_rows  # noqa: PLC0415 - only this command
 
     target = _make_target(emulator, base_url, campaign_id, timeout)
     columns = None if all_columns or fmt == "json" else COLUMNS[what]
@@ -414,7 +421,8 @@ def export(  # noqa: PLR0917 - click passes options as parameters
                     err=_err_console(),
                 )  # fmt: skip
             else:
-                with output.open("w", encoding="utf-8", newline="") as out:
+                # Closing flushes too: a full disk there is the same one line.
+                with writing(output, AGAIN), output.open("w", encoding="utf-8", newline="") as out:
                     await export_rows(
                         client, what, fmt, out, columns=columns, console=Console(file=out),
                         err=_err_console(),

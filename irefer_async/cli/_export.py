@@ -27,9 +27,12 @@ from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from .._client import IReferClient
 from .._stream import ListStream
 from ._query import _cell, flatten, render_rows
-from ._stops import StorageFullError, writing
+from ._stops import writing
 
-__all__ = ["COLUMNS", "export_rows"]
+__all__ = ["AGAIN", "COLUMNS", "export_rows"]
+
+#: What to do when the output could not be written for lack of space.
+AGAIN = "free some space and run the export again"
 
 #: The columns each export shows unless ``--all-columns`` is given.
 COLUMNS = {
@@ -123,13 +126,8 @@ async def export_rows(
     ``columns`` limits CSV and table output to those fields (None: every field). JSON
     always has every field. Progress goes to ``err`` when it is a terminal.
     """
-    name = str(getattr(out, "name", "<output>"))
-    try:
-        with writing(name):
-            return await _export(client, what, fmt, out, columns=columns, console=console, err=err)
-    except StorageFullError as exc:
-        exc.hint = "free some space and run the export again"
-        raise
+    with writing(str(getattr(out, "name", "<output>")), AGAIN):
+        return await _export(client, what, fmt, out, columns=columns, console=console, err=err)
 
 
 async def _export(

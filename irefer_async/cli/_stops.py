@@ -78,15 +78,22 @@ def is_full(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def writing(path: Path | str) -> Iterator[None]:
-    """Raise `StorageFullError` naming ``path`` for a "no space" failure inside the block."""
+def writing(path: Path | str, hint: str = "") -> Iterator[None]:
+    """Raise `StorageFullError` naming ``path`` for a "no space" failure inside the block.
+
+    ``hint`` (what to do next) is added to the message, also to a `StorageFullError` raised
+    inside without one.
+    """
     try:
         yield
+    except StorageFullError as exc:
+        exc.hint = exc.hint or hint
+        raise
     except (sqlite3.OperationalError, OSError) as exc:
         if not is_full(exc):
             raise
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise StorageFullError(path, detail) from exc
+        raise StorageFullError(path, detail, hint) from exc
 
 
 async def terminable(coro: Coroutine[Any, Any, T]) -> T:
