@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-from _support import NO_WAIT, SECRET_API_KEY, SECRET_LICENSE_KEY, cli_env, leaks
+from _support import NO_WAIT, SECRET_API_KEY, SECRET_LICENSE_KEY, cli_env, leaks, make_emulator
 from click.testing import CliRunner
 from test_secrets import assert_clean, texts_of
 
@@ -273,3 +273,39 @@ def test_cli_outputs_and_files_hold_no_piece(
     assert "***" in joined  # the echoed line reached the outputs, masked
     assert (tmp_path / "results.jsonl").exists()
     assert not _pieces(joined)
+
+
+# -- the emulator's fault, for users' own code ------------------------------------------------
+
+
+@pytest.mark.parametrize("front", ["in_process", "loopback"])
+async def test_emulator_echo_status_line_fault(front: str) -> None:
+    """``echo_status_line``: a plain httpx client sees the parser's error quoting a piece of
+    the license key (what a user's own code must not log); the SDK's error has it masked."""
+    import httpx
+
+    from irefer_async.testing import FaultKind
+
+    emulator = make_emulator()
+    emulator.inject_fault(FaultKind.ECHO_STATUS_LINE, times=None)
+    piece = SECRET_LICENSE_KEY[:13]
+    target = f"{SECRET_LICENSE_KEY}.js/campaignStats?campaign_id=2605&api_key=k"
+    async with contextlib.AsyncExitStack() as stack:
+        if front == "loopback":
+            base = await stack.enter_async_context(emulator.serve())
+            raw = httpx.AsyncClient()
+            client = _client(base, "httpx")
+        else:
+            base = "http://irefer.test/v1.0/"
+            raw = httpx.AsyncClient(transport=emulator.transport())
+            client = emulator.client(retry=NO_WAIT)
+        await stack.enter_async_context(raw)
+        await stack.enter_async_context(client)
+        with pytest.raises(httpx.RemoteProtocolError) as seen:
+            await raw.get(base + target)
+        with pytest.raises(ia.TransportError) as info:
+            await client.campaign_stats()
+    assert str(seen.value) == f"illegal status line: bytearray(b'HTTP/1.1 2OO /v1.0/{piece}')"
+    assert "illegal status line" in str(info.value) and "***" in str(info.value)
+    assert_clean(info.value)
+    assert all(e.fault is FaultKind.ECHO_STATUS_LINE for e in emulator.journal)

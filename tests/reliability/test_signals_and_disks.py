@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,7 +52,7 @@ def _csv(tmp: Path, n: int = N) -> Path:
 
 
 @pytest.fixture
-def shared_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+def shared_emulator(monkeypatch: pytest.MonkeyPatch) -> Emulator:
     """One emulator for every ``--emulator`` command of a test, each run on virtual time."""
     emulator = make_emulator(secret=False, clock=LoopClock())
     monkeypatch.setattr(_target, "emulator_factory", lambda: emulator)
@@ -61,7 +61,7 @@ def shared_emulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
         return run_virtual(coro)
 
     monkeypatch.setattr(asyncio, "run", run)
-    yield emulator
+    return emulator
 
 
 def _import_args(csv: Path, *extra: str) -> list[str]:
