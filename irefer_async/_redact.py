@@ -170,13 +170,9 @@ class Redactor:
 
     def __init__(self, *secrets: str | None) -> None:
         given = tuple(dict.fromkeys(s for s in secrets if s))
-        # Forms replaced whole: a private secret's forms are masked by their windows anyway.
-        forms = {
-            form
-            for secret in given
-            for form in secret_forms(secret)
-            if secret in PUBLIC_KEYS or len(form) < FRAGMENT
-        }
+        # Whole forms first: a URL holds the whole key, and one replace is cheaper than
+        # masking its run window by window.
+        forms = {form for secret in given for form in secret_forms(secret)}
         self._secrets = given
         self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
         self._patterns = _fragment_patterns(given)
