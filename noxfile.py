@@ -52,8 +52,9 @@ CORE_TESTS = [
 def tests(session: nox.Session) -> None:
     """Run the test suite under coverage, print the figure, fail under pyproject's `fail_under`.
 
-    The long variants are in the `long` session. With arguments (a subset of the tests), the
-    figure is printed but not enforced.
+    The long variants are in the `long` session. The `system` tests (subprocesses, signals,
+    a redis-server) are part of this default suite. With arguments (a subset of the tests),
+    the figure is printed but not enforced.
     """
     session.install("-e", ".", *TEST_DEPS)
     session.run("coverage", "erase")
@@ -115,10 +116,16 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Ruff: lint rules and formatting."""
-    session.install("ruff")
+    """Ruff (lint rules, formatting) and import-linter (the core/satellite boundary, no cycles).
+
+    The contracts are in pyproject.toml (`[tool.importlinter]`); lint-imports reads the
+    package's source, so the package is installed without its dependencies.
+    """
+    session.install("ruff", "import-linter>=2.1")
+    session.install("--no-deps", "-e", ".")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(python="3.11")

@@ -115,7 +115,7 @@ async def _two_polls(feed: Any, change: Any) -> dict[str, Any]:
 
 
 async def _child_stream(rows: int, store: str) -> dict[str, Any]:
-    from irefer_async import RewardFeed  # noqa: PLC0415
+    from irefer_async.feed import RewardFeed  # noqa: PLC0415
 
     source = _Synthetic(rows)
 
@@ -127,7 +127,8 @@ async def _child_stream(rows: int, store: str) -> dict[str, Any]:
 
 
 async def _child_client(rows: int, store: str, url: str) -> dict[str, Any]:
-    from irefer_async import IReferClient, RewardFeed  # noqa: PLC0415
+    from irefer_async import IReferClient  # noqa: PLC0415
+    from irefer_async.feed import RewardFeed  # noqa: PLC0415
     from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY  # noqa: PLC0415
 
     client = IReferClient(DEFAULT_LICENSE_KEY, DEFAULT_API_KEY, campaign_id=2605, base_url=url,

@@ -22,7 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 
-from irefer_async import SignatureError, event_from_json, verify_signature
+from irefer_async.feed import SignatureError, event_from_json, verify_signature
 
 
 def send_coupon(email: str, reward: str) -> str:

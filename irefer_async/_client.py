@@ -84,7 +84,6 @@ from ._stream import (
 )
 from ._transport import ListBody, Sender, parse_http_date
 from ._write_safety import WriteState, guarded_write
-from .doctor._drift import DriftRecorder
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -92,7 +91,7 @@ if TYPE_CHECKING:
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
 
-    from .doctor._probe import ProbeReport
+    from .doctor import DriftRecorder, ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -263,7 +262,11 @@ class IReferClient:
         self._http = http_client
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
-        self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
+        self._drift: DriftRecorder | None = None
+        if record_drift:  # the doctor's recorder, imported only when asked for
+            from .doctor import DriftRecorder  # noqa: PLC0415
+
+            self._drift = DriftRecorder(self._redactor.redact)
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -309,6 +312,49 @@ class IReferClient:
     def is_closed(self) -> bool:
         """Whether `aclose` has been called."""
         return self._closed
+
+    # -- public views for tools built on the client (the doctor, the CLI) ---------------
+
+    @property
+    def base_url(self) -> str:
+        """The API root requests go to, ending in ``/`` (holds no key: keys are parameters)."""
+        return self._base_url
+
+    def redact(self, text: str) -> str:
+        """Return ``text`` with this client's keys, and any 6-character fragment, masked."""
+        return self._redactor.redact(text)
+
+    def quote(self, text: str, limit: int) -> str:
+        """Redact ``text`` first, then cut it to about ``limit`` characters (never the reverse)."""
+        return self._redactor.quote(text, limit)
+
+    async def raw_read(self, endpoint: ep.Endpoint[Any], values: Mapping[str, object]) -> Any:
+        """Send one read once, through the client's throttle, and return its response as is.
+
+        ``endpoint`` is a read of `irefer_async.endpoints` (``CAMPAIGN_STATS``...), ``values``
+        its parameters, checked as the method checks them (the client's campaign id applies).
+        Nothing is retried, cached, shared or decoded, and the HTTP status is not judged: the
+        answer is an ``httpx.Response`` (or httpx2's) whatever its status, for a tool that
+        wants to see it (``irefer doctor``). A failed exchange raises the SDK's
+        `TransportError` (keys redacted); `read_json` then judges the response.
+        """
+        from ._errors import InvalidRequestError  # noqa: PLC0415 - this block adds no import line
+
+        self._check_usable()
+        if endpoint.write:
+            raise InvalidRequestError(f"raw_read sends reads only, not {endpoint.name}")
+        params = ep.build_params(endpoint, self._campaign_id, values)
+        async with self._throttle:
+            return await self._sender.fetch(endpoint.name, params)
+
+    def read_json(self, method: str, response: Any) -> Any:
+        """Return the parsed JSON of a `raw_read` response, or raise what the method would.
+
+        The client's own judgement of an answer: `HTTPStatusError` (404, other non-2xx),
+        `RateLimitedError` (429), `ServerError` (5xx), the API's error bodies as their
+        errors, `MalformedResponseError`/`EmptyResponseError` for a body that is no JSON.
+        """
+        return self._sender._read(method, response)
 
     async def __aenter__(self: C) -> C:
         self._check_usable()
@@ -890,7 +936,7 @@ class IReferClient:
             raise RuntimeError(report.first_failure)
         ```
         """
-        from .doctor._probe import probe_client  # noqa: PLC0415 - only readiness checks need it
+        from .doctor import probe_client  # noqa: PLC0415 - only readiness checks need it
 
         self._check_usable()
         return await probe_client(self, network=network, write_probe=write_probe)

@@ -37,19 +37,18 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
-import cattrs
-from cattrs.gen import make_dict_structure_fn, override
 
 from . import _models as m
 from ._errors import MalformedResponseError
 
-if TYPE_CHECKING:
-    from .doctor._drift import DriftRecorder
+if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_async` stays light
+    import cattrs
 
 __all__ = [
+    "DecodeObserver",
     "decode",
     "explain_item",
     "field_hooks",
@@ -168,7 +167,7 @@ def _enum_hook(enum_type: type[m._OpenEnum]) -> Callable[[Any, Any], Any]:
         return enum_type(_to_str(value).strip())
 
     hook.enum_type = enum_type  # type: ignore[attr-defined] # read by _make_fast_hook
-    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by _drift.classify
+    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by irefer_async.doctor's drift classifier
     hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
     return hook
 
@@ -178,7 +177,8 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# What each quirk function converts, for the drift recorder (_drift.classify).
+# What each quirk function converts, for the doctor's drift classifier
+# (documented in irefer_async.decoding: quirk_kind, known_values, nested_model).
 for _hook, _kind in (
     (_to_int, "int"),
     (_to_opt_int, "int"),
@@ -233,6 +233,9 @@ _SCALAR_HOOKS = _scalar_hooks()
 
 def build_converter(*, detailed: bool) -> cattrs.Converter:
     """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
+    import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
+    from cattrs.gen import make_dict_structure_fn  # noqa: PLC0415
+
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     scalar_hooks = _SCALAR_HOOKS
     for tp, hook in scalar_hooks.items():
@@ -245,7 +248,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     for model in _MODELS:
         overrides = _overrides(model)
         if detailed:
-            hook = _with_raw(
+            hook = _mapping_only(
                 make_dict_structure_fn(
                     model,
                     conv,
@@ -261,6 +264,8 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
 
 
 def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
+    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
+
     result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
     result["raw"] = override(omit=True)
     result["fetched_at"] = override(omit=True)
@@ -470,19 +475,27 @@ def _make_fast_many(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any
     return structure_many
 
 
-def _with_raw(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+def _mapping_only(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
+    """Wrap a detailed hook: it only explains failures, so ``raw`` is left empty."""
+
     def hook(value: Any, cls: Any) -> T:
         if not isinstance(value, Mapping):
             raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-        instance = structure(value, cls)
-        object.__setattr__(instance, "raw", value)  # frozen: set once, at birth
-        return instance
+        return structure(value, cls)
 
     return hook
 
 
-_FAST = build_converter(detailed=False)
+_FAST: cattrs.Converter | None = None
 _DETAILED: cattrs.Converter | None = None
+
+
+def _fast() -> cattrs.Converter:
+    """Return the converter used on success, built (cattrs imported) at the first decode."""
+    global _FAST  # noqa: PLW0603 - built once, lazily
+    if _FAST is None:
+        _FAST = build_converter(detailed=False)
+    return _FAST
 
 
 def _structure_reward(value: Any) -> m.Reward:
@@ -491,8 +504,11 @@ def _structure_reward(value: Any) -> m.Reward:
 
 def _explain(data: Any, tp: Any) -> str:
     """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
+    import cattrs  # noqa: PLC0415 - imported with the converter
+
     global _DETAILED  # noqa: PLW0603 - built lazily: only failures need it
     if _DETAILED is None:
+        _fast()  # the detailed hooks nest the fast ones' models
         _DETAILED = build_converter(detailed=True)
     try:
         _DETAILED.structure(data, tp)
@@ -507,6 +523,7 @@ def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
 
     It raises on any mismatch; `explain_item` then says why.
     """
+    _fast()
     return _GENERATED[model]
 
 
@@ -529,19 +546,31 @@ def json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DriftRecorder | None = None) -> T:
+class DecodeObserver(Protocol):
+    """The decoding hook: shown each answer's parsed JSON before it is decoded.
+
+    What the doctor's `irefer_async.doctor.DriftRecorder` implements to count how answers
+    differ from the models. ``observe`` must not raise and must not keep ``data`` (it may
+    hold participant data); it runs on the event loop, so it must be quick.
+    """
+
+    def observe(self, data: Any, tp: Any, /) -> None:
+        """Look at ``data`` (parsed JSON) about to be decoded into ``tp`` (a model or a tuple)."""
+
+
+def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
     Raises `MalformedResponseError` (with no exception chained) on any mismatch.
-    ``drift``, when given, counts how ``data`` differs from the models first (see
-    `irefer_async._drift`); without it decoding does nothing more than before.
+    ``drift``, a `DecodeObserver` when given, is shown ``data`` first; without it decoding
+    does nothing more than before.
     """
     if drift is not None:
         drift.observe(data, tp)
     try:
         if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
             raise TypeError("list endpoint")
-        return _FAST.structure(data, tp)  # type: ignore[no-any-return]
+        return (_FAST or _fast()).structure(data, tp)  # type: ignore[no-any-return]
     except Exception:  # noqa: S110 - translated below, outside the handler
         pass
     if getattr(tp, "__origin__", None) is tuple and type(data) is not list:

@@ -8,7 +8,7 @@ quote a key cut short), reprs. The mechanisms:
 
 * `Redactor` masks a client's secrets in a text: every form of each (`secret_forms`: raw,
   percent-encoded, ``quote_plus``, lower-case hex escapes, encoded twice, hex) whole, and
-  every run of :data:`FRAGMENT`-character windows of those forms; the error translation,
+  every run of `FRAGMENT`-character windows of those forms; the error translation,
   every repr and the CLI use it.
 * `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (httpx2's
   ``httpx2`` and ``httpcore2.*``, aiohttp's ``aiohttp.*`` and ``asyncio``) that rewrites each
@@ -16,7 +16,7 @@ quote a key cut short), reprs. The mechanisms:
   the HTTP loggers at INFO and above, masks every query value (participant data: emails,
   names, phones). Filters only run for records that pass the level check, so this costs
   nothing when those loggers are quiet. A closed client's secrets stay in the filter's
-  registry for the next :data:`RETIRED` closes, so a record a late task writes after
+  registry for the next `RETIRED` closes, so a record a late task writes after
   ``aclose()`` is redacted too.
 * `Redactor.quote` is how a body or URL is quoted in an error: redacted whole, then cut.
 """
@@ -117,7 +117,7 @@ def _fragment_patterns(
 ) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
     """Return two patterns over every window of every form of every private secret.
 
-    A window is :data:`FRAGMENT` characters long. The first pattern finds the first window (a
+    A window is `FRAGMENT` characters long. The first pattern finds the first window (a
     quick scan), the second every window start, overlapping ones included. None when there
     is no window.
     """
@@ -159,7 +159,7 @@ class Redactor:
     """Masks a set of secrets in any text with ``***``: whole, and any piece of them.
 
     Every form of each secret (`secret_forms`) is replaced whole; then every run of text made
-    of :data:`FRAGMENT`-character windows of those forms (a key cut short by a server echoing
+    of `FRAGMENT`-character windows of those forms (a key cut short by a server echoing
     a truncated request line) is masked too, so a later cut can never leave a piece. The
     windows are compiled into one pattern when the redactor is built (once per key pair); a
     text holding none costs one regular-expression scan. The demo keys (`PUBLIC_KEYS`) are
@@ -209,7 +209,7 @@ RETIRED = 32
 
 
 class _Registry:
-    """The secrets of every open client and of the last :data:`RETIRED` closed ones.
+    """The secrets of every open client and of the last `RETIRED` closed ones.
 
     Open clients' secrets are counted, so two clients may share a key.
     """

@@ -57,9 +57,9 @@ from ._retry import RetryConfig, call_with_retry
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from ._converter import DecodeObserver as DriftRecorder
     from ._limits import Throttle
     from ._transport import ListBody, Sender
-    from .doctor._drift import DriftRecorder
 
 __all__ = [
     "MAX_ITEM_BYTES",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import respx
-from helpers import BASE, make_client
+from helpers import BASE, VirtualTimeLoop, make_client
 from hypothesis import HealthCheck, settings
 
 from irefer_async import IReferClient, RetryConfig
@@ -18,6 +19,18 @@ settings.register_profile(
     "suite", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("suite")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> Any:
+    """Run a test marked ``virtual_time`` on `helpers.VirtualTimeLoop` (pytest-asyncio 1.4+).
+
+    Its clock jumps to the next timer whenever nothing else can run, so sleeps, retries,
+    rate limits and deadlines take no real time and land on exact instants. Other tests get
+    the loop pytest-asyncio would make anyway (the hook must name a factory for every test).
+    """
+    if item.get_closest_marker("virtual_time") is None:
+        return {"asyncio": asyncio.new_event_loop}
+    return {"virtual_time": VirtualTimeLoop}
 
 
 @pytest.fixture

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.system
 def test_feed_memory_benchmark_smoke() -> None:
     """Two rounds at 2,000 vs 200 participants and a 300-participant client run."""
     result = subprocess.run(

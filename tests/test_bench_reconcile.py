@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_reconcile_benchmark_smoke() -> None:
     """300 actions into 300, one round: every row one outcome, no duplicate, shared reads."""

@@ -12,6 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
     """A smoke run of the CPU-only benchmarks and the memory one: every result well formed."""
@@ -43,6 +44,7 @@ def test_quick_run_writes_results_and_chart(tmp_path: Path) -> None:
     assert (tmp_path / "chart.png").stat().st_size > 0
 
 
+@pytest.mark.system
 def test_the_server_never_shares_the_clients_cpu() -> None:
     """pin_client() used to run before the server chose a CPU, and so gave it the client's."""
     script = (
@@ -83,6 +85,7 @@ def test_ratio_is_the_median_of_per_round_ratios_with_spread() -> None:
     assert found == {"median": 2.0, "min": 1.0, "max": 3.0, "rounds": 3}
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_quick_big_lists_run_reports_memory_speed_and_stalls(tmp_path: Path) -> None:
     """A smoke run of the streamed-list benchmarks (loopback emulator) and the parser choice."""
@@ -111,6 +114,7 @@ def test_quick_big_lists_run_reports_memory_speed_and_stalls(tmp_path: Path) -> 
     assert all(row["value"] > 0 for row in memory["rows"])
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_busy_quick_run_reports_the_page_figures(tmp_path: Path) -> None:
     """The busy benchmark (under load, --quick) runs end to end: its figures well formed.

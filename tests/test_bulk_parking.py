@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import API_KEY, LICENSE_KEY, run_virtual
+from helpers import API_KEY, LICENSE_KEY
 from slow_server import SlowServer
 
 import irefer_async as ia
@@ -96,7 +96,8 @@ async def _run(sender: ParkingSender, rows: Rows, *, ordered: bool) -> tuple[lis
     return outcomes, held, asyncio.get_running_loop().time()
 
 
-def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
+@pytest.mark.virtual_time
+async def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
     """40 rows parked (more than the 12 credits): the others still run 4 at a time.
 
     Before, each parked row kept its credit: once 12 were parked no row could be taken until
@@ -111,7 +112,7 @@ def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
         outcomes, held, end = await _run(sender, rows, ordered=False)
         return outcomes, held, start, end
 
-    outcomes, held, start, end = run_virtual(go())
+    outcomes, held, start, end = await go()
     assert sorted(o.index for o in outcomes) == list(range(200))
     assert all(o.status is BulkStatus.OK for o in outcomes)
     # Full concurrency all along, never more: 200 sends x 1 s / 4 at a time = 50 s.
@@ -124,7 +125,8 @@ def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
     assert held <= CREDITS + 40
 
 
-def test_a_row_parked_again_gives_back_its_turn_again() -> None:
+@pytest.mark.virtual_time
+async def test_a_row_parked_again_gives_back_its_turn_again() -> None:
     """A resend that fails ambiguously too parks the row a second time: its turn and credit
     go back again, so the other rows still keep 4 sends in flight."""
     sender = ParkingSender(parked=40, times=2)
@@ -135,35 +137,38 @@ def test_a_row_parked_again_gives_back_its_turn_again() -> None:
         outcomes, _, end = await _run(sender, rows, ordered=False)
         return outcomes, start, end
 
-    outcomes, start, end = run_virtual(go())
+    outcomes, start, end = await go()
     assert sorted(o.index for o in outcomes) == list(range(200))
     assert sender.most_active == CONCURRENCY
     # 160 sends + 40 x 2 resends, 4 at a time: 60 s, no turn left idle in a settle window.
     assert end - start == pytest.approx(240 * SEND / CONCURRENCY)
 
 
-def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
+@pytest.mark.virtual_time
+async def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
     """ordered=True: parked rows keep their credits (they are the reorder window too)."""
     sender = ParkingSender(parked=40)
     rows = Rows(200)
-    outcomes, held, _ = run_virtual(_run(sender, rows, ordered=True))
+    outcomes, held, _ = await _run(sender, rows, ordered=True)
     assert [o.index for o in outcomes] == list(range(200))
     assert held <= CREDITS
     assert sender.most_active <= CONCURRENCY
 
 
-def test_released_parked_rows_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.virtual_time
+async def test_released_parked_rows_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
     """Past ``PARKED_PER_WORKER`` x concurrency parked rows, a parked row keeps its credit."""
     monkeypatch.setattr(_bulk, "PARKED_PER_WORKER", 2)
     sender = ParkingSender(parked=40)
     rows = Rows(200)
-    outcomes, held, _ = run_virtual(_run(sender, rows, ordered=False))
+    outcomes, held, _ = await _run(sender, rows, ordered=False)
     assert sorted(o.index for o in outcomes) == list(range(200))
     assert held <= CREDITS + 2 * CONCURRENCY
     assert held > CREDITS  # the 8 released ones were used
 
 
-def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
+@pytest.mark.virtual_time
+async def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
     """aclose() while rows are parked: each one is an undelivered unknown, none is lost."""
     sender = ParkingSender(parked=40)
     rows = Rows(200)
@@ -178,7 +183,7 @@ def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
                     break
         return yielded, run
 
-    yielded, run = run_virtual(go())
+    yielded, run = await go()
     undelivered = run.undelivered
     indexes = [o.index for o in yielded] + [o.index for o in undelivered]
     assert sorted(indexes) == list(range(rows.taken))
@@ -187,7 +192,8 @@ def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
     assert run.summary.total == rows.taken
 
 
-def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None:
+@pytest.mark.virtual_time
+async def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None:
     """40 of 200 actions fail ambiguously, 20 of them before processing (more than the 12
     credits): the 160 others are all sent before the parked rows' settle window ends; every
     row once, no landed write resent."""
@@ -205,7 +211,7 @@ def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None
         ):
             return [outcome async for outcome in run]
 
-    outcomes = run_virtual(go())
+    outcomes = await go()
     assert sorted(o.index for o in outcomes) == list(range(200))
     assert all(o.status is BulkStatus.OK for o in outcomes)
     writes = emulator.journal.entries("newSpecificAction")
@@ -225,8 +231,9 @@ def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None
     assert len(emulator.journal.entries("specificActionSignups")) <= 20
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("concurrency", [1, 2, 4])
-def test_a_slow_async_source_does_not_hold_the_turn_a_parked_row_resends_with(
+async def test_a_slow_async_source_does_not_hold_the_turn_a_parked_row_resends_with(
     concurrency: int,
 ) -> None:
     """Workers waiting for the next row of an async source hold no turn to send: a row
@@ -251,7 +258,7 @@ def test_a_slow_async_source_does_not_hold_the_turn_a_parked_row_resends_with(
         ):
             return [(loop.time() - start, outcome) async for outcome in run]
 
-    outcomes = run_virtual(go())
+    outcomes = await go()
     assert [(o.index, o.status) for _, o in outcomes] == [(0, BulkStatus.OK), (1, BulkStatus.OK)]
     assert outcomes[0][0] < 30  # resent after its window, long before its deadline
     sent = [e.params["external_id"] for e in emulator.journal.entries("newSpecificAction")]
@@ -279,7 +286,8 @@ async def test_against_a_raw_server_fresh_rows_go_first_and_nothing_lands_twice(
     assert server.requests["newSpecificAction"] == 52
 
 
-def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
+@pytest.mark.virtual_time
+async def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
     """Writes falling due all the time, each scan taking 1 s: scans are paced SETTLED_GAP
     scan durations apart (at most ~25% of the time, early scans ~10% more), every lookup is
     still answered within its window plus a few scan durations."""
@@ -308,13 +316,14 @@ def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
         await asyncio.gather(*writes)
         return loop.time() - started
 
-    elapsed = run_virtual(go())
+    elapsed = await go()
     assert len(waits) == 1000
     assert board.scan_time / elapsed <= 0.35  # it was ~0.5 with scans one duration apart
     assert max(waits) <= 0.5 + 5 * scan_seconds
 
 
-def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> None:
+@pytest.mark.virtual_time
+async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> None:
     """Scans paced 3 s apart (1 s each), but a write whose deadline ends 2.5 s after the last
     scan gets a settled scan in time: "not landed", not a deadline error."""
     scan_seconds = 1.0
@@ -331,4 +340,4 @@ def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> None:
         with deadline_scope(Deadline.after(2.5)):
             return await board.lookup((0, ("b",)), loop.time() + 0.1)
 
-    assert run_virtual(go()) is None
+    assert await go() is None

@@ -1,6 +1,6 @@
 """Inside a busy service: the deadline covers the queue, identical reads share, a short cache.
 
-Every test runs on the virtual-time loop (``helpers.run_virtual``), over respx, on both
+Every test runs on the virtual-time loop (the ``virtual_time`` marker), over respx, on both
 transports (respx intercepts the aiohttp transport too), so waits and deadlines are exact.
 """
 
@@ -16,7 +16,7 @@ import httpx
 import pytest
 import respx
 import samples
-from helpers import BASE, make_client, run_virtual
+from helpers import BASE, make_client
 
 from irefer_async import (
     APIError,
@@ -73,8 +73,9 @@ class Wire:
 # -- the deadline covers the queue ---------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_issue_60_calls_at_5_per_second_none_waits_past_its_deadline(name: str) -> None:
+async def test_issue_60_calls_at_5_per_second_none_waits_past_its_deadline(name: str) -> None:
     """The issue's case: 60 calls, 5/s, 4 in flight, deadline 3 s: none ends after 3 s.
 
     The calls that can be served in time are; the others fail at once, never sent.
@@ -99,7 +100,7 @@ def test_issue_60_calls_at_5_per_second_none_waits_past_its_deadline(name: str) 
 
                 return await asyncio.gather(*(one(i) for i in range(60)))
 
-        results = run_virtual(main())
+        results = await main()
     served = [t for t, outcome in results if not isinstance(outcome, BaseException)]
     refused = [(t, o) for t, o in results if isinstance(o, DeadlineExceededError)]
     assert max(t for t, _ in results) <= 3.0 + 1e-6
@@ -129,8 +130,9 @@ async def _hold_slot(client: IReferClient, seconds: float) -> None:
         client._throttle.release()
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_queue_wait_counts_against_the_deadline(name: str) -> None:
+async def test_queue_wait_counts_against_the_deadline(name: str) -> None:
     """A call queued behind a slow one for the concurrency slot gives up at its deadline."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         Wire(mock, delay=10.0)  # the first request holds the only slot for 10 s
@@ -151,15 +153,16 @@ def test_queue_wait_counts_against_the_deadline(name: str) -> None:
                 await asyncio.gather(first, return_exceptions=True)
                 return waited, info.value
 
-        waited, error = run_virtual(main())
+        waited, error = await main()
     assert waited == pytest.approx(3.0)
     assert error.sent is False and error.waiting_for == "concurrency"
     assert error.maybe_processed is False
     assert error.attempts == 0  # refused by the throttle: no HTTP attempt was made
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_a_pause_past_the_deadline_fails_at_once(name: str) -> None:
+async def test_a_pause_past_the_deadline_fails_at_once(name: str) -> None:
     """After a 429 asking for 8 s, a call with a 3 s deadline is refused at once."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         mock.get("campaignStats").respond(429, headers={"Retry-After": "8"})
@@ -177,13 +180,14 @@ def test_a_pause_past_the_deadline_fails_at_once(name: str) -> None:
                     await client.referrer_stats("a@example.com")
                 return loop.time() - start, info.value
 
-        waited, error = run_virtual(main())
+        waited, error = await main()
     assert waited < 1e-3  # at once, not at the deadline
     assert error.waiting_for == "pause" and error.sent is False
     assert route.times == []
 
 
-def test_a_pause_within_the_deadline_is_waited_out() -> None:
+@pytest.mark.virtual_time
+async def test_a_pause_within_the_deadline_is_waited_out() -> None:
     """A 1 s pause under a 3 s deadline: the call waits, then is sent."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -195,10 +199,11 @@ def test_a_pause_within_the_deadline_is_waited_out() -> None:
                 await client.referrer_stats("a@example.com")
                 return wire.times[0] - start
 
-        assert run_virtual(main()) == pytest.approx(1.0)
+        assert await main() == pytest.approx(1.0)
 
 
-def test_max_waiting_refuses_at_once_beyond_the_bound() -> None:
+@pytest.mark.virtual_time
+async def test_max_waiting_refuses_at_once_beyond_the_bound() -> None:
     """With max_waiting=3 and one slot busy, the 5th concurrent call is refused at once."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=1.0)
@@ -212,7 +217,7 @@ def test_max_waiting_refuses_at_once_beyond_the_bound() -> None:
                     return_exceptions=True,
                 )
 
-        results = run_virtual(main())
+        results = await main()
     refused = [r for r in results if isinstance(r, QueueFullError)]
     assert len(refused) == 1
     assert refused[0].waiting == 3 and refused[0].maybe_processed is False
@@ -240,8 +245,9 @@ def test_bad_max_waiting_and_cache_options_are_configuration_errors() -> None:
 # -- identical reads share one request ----------------------------------------------------
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_100_concurrent_identical_reads_send_one_request(name: str) -> None:
+async def test_100_concurrent_identical_reads_send_one_request(name: str) -> None:
     """100 callers of referrer_stats("ann@...") at once: 1 request, 100 equal answers."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=0.2)
@@ -252,12 +258,13 @@ def test_100_concurrent_identical_reads_send_one_request(name: str) -> None:
                     *(client.referrer_stats("ann@example.com") for _ in range(100))
                 )
 
-        results = run_virtual(main())
+        results = await main()
     assert len(wire.times) == 1
     assert len(results) == 100 and all(r == results[0] for r in results)
 
 
-def test_100_identical_reads_against_the_in_process_emulator_send_one_request() -> None:
+@pytest.mark.virtual_time
+async def test_100_identical_reads_against_the_in_process_emulator_send_one_request() -> None:
     """The emulator's transport suspends once, as a socket does: the 99 others join the first."""
     from irefer_async.testing import Emulator
 
@@ -268,10 +275,11 @@ def test_100_identical_reads_against_the_in_process_emulator_send_one_request() 
             await asyncio.gather(*(client.referrer_stats("ann@example.com") for _ in range(100)))
         return len(emulator.journal)
 
-    assert run_virtual(main()) == 1
+    assert await main() == 1
 
 
-def test_different_parameters_or_campaigns_do_not_share() -> None:
+@pytest.mark.virtual_time
+async def test_different_parameters_or_campaigns_do_not_share() -> None:
     """Same method, other email or campaign: separate requests."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=0.1)
@@ -285,12 +293,13 @@ def test_different_parameters_or_campaigns_do_not_share() -> None:
                     client.referrer_stats("a@example.com"),
                 )
 
-        run_virtual(main())
+        await main()
     assert sorted(wire.emails) == ["a@example.com", "a@example.com", "b@example.com"]
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_first_callers_cancellation_does_not_cancel_the_others(name: str) -> None:
+async def test_first_callers_cancellation_does_not_cancel_the_others(name: str) -> None:
     """The caller that started the shared request is cancelled; the others get the answer."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=1.0)
@@ -309,14 +318,15 @@ def test_first_callers_cancellation_does_not_cancel_the_others(name: str) -> Non
                     await first
                 return results
 
-        results = run_virtual(main())
+        results = await main()
     # The leader's request went with it; the first joiner sent it again: one more, no more.
     assert len(wire.times) == 2
     assert [r.email for r in results] == ["ann@example.com"] * 3
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_a_cancelled_leader_hands_over_to_its_two_joiners_for_one_extra_request(
+async def test_a_cancelled_leader_hands_over_to_its_two_joiners_for_one_extra_request(
     name: str,
 ) -> None:
     """Leader cancelled mid-request with 2 joiners: both answered, 2 requests on the wire."""
@@ -337,13 +347,14 @@ def test_a_cancelled_leader_hands_over_to_its_two_joiners_for_one_extra_request(
                 assert len(client._flights) == 0  # type: ignore[arg-type]
                 return results
 
-        results = run_virtual(main())
+        results = await main()
     assert len(wire.times) == 2
     assert wire.times[1] - wire.times[0] == pytest.approx(0.6, abs=0.01)  # sent at the hand-over
     assert [r.email for r in results] == ["ann@example.com"] * 2
 
 
-def test_a_cancelled_leader_nobody_joined_costs_no_extra_request() -> None:
+@pytest.mark.virtual_time
+async def test_a_cancelled_leader_nobody_joined_costs_no_extra_request() -> None:
     """Leader cancelled alone: 1 request, nothing left running, the next caller starts afresh."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=1.0)
@@ -359,11 +370,12 @@ def test_a_cancelled_leader_nobody_joined_costs_no_extra_request() -> None:
                 left = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
                 return len(left)
 
-        assert run_virtual(main()) == 0
+        assert await main() == 0
     assert len(wire.times) == 1
 
 
-def test_a_new_leader_cancelled_before_it_runs_passes_the_work_on() -> None:
+@pytest.mark.virtual_time
+async def test_a_new_leader_cancelled_before_it_runs_passes_the_work_on() -> None:
     """Leader and first joiner cancelled together: the second joiner leads and is answered."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=1.0)
@@ -383,16 +395,17 @@ def test_a_new_leader_cancelled_before_it_runs_passes_the_work_on() -> None:
                         await task
                 return result
 
-        result = run_virtual(main())
+        result = await main()
     assert result.email == "ann@example.com"
     assert len(wire.times) == 2  # the first leader's, then callers[2]'s
 
 
+@pytest.mark.virtual_time
 @pytest.mark.skipif(
     sys.version_info < (3, 11),
     reason="3.10 has no asyncio.timeout_at: the deadline's wait_for runs every exchange in a task",
 )
-def test_a_read_nobody_joins_runs_in_its_callers_task() -> None:
+async def test_a_read_nobody_joins_runs_in_its_callers_task() -> None:
     """Sharing on, nothing to share: the request is sent from the caller's own task."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         senders: list[asyncio.Task[Any] | None] = []
@@ -408,11 +421,12 @@ def test_a_read_nobody_joins_runs_in_its_callers_task() -> None:
                 await client.referrer_stats("ann@example.com")
                 return asyncio.current_task()
 
-        caller = run_virtual(main())
+        caller = await main()
     assert senders == [caller]
 
 
-def test_a_joiner_after_a_hand_over_still_stops_at_its_own_deadline() -> None:
+@pytest.mark.virtual_time
+async def test_a_joiner_after_a_hand_over_still_stops_at_its_own_deadline() -> None:
     """The new leader has a later deadline than a remaining joiner: the joiner stops at its own."""
     from irefer_async._deadline import Deadline, deadline_scope
 
@@ -443,12 +457,13 @@ def test_a_joiner_after_a_hand_over_still_stops_at_its_own_deadline() -> None:
                 await heir
                 return waited, info.value
 
-        waited, error = run_virtual(main())
+        waited, error = await main()
     assert waited == pytest.approx(2.0)
     assert error.sent is True  # the heir's request was on the wire
 
 
-def test_when_every_caller_is_cancelled_the_shared_request_is_too() -> None:
+@pytest.mark.virtual_time
+async def test_when_every_caller_is_cancelled_the_shared_request_is_too() -> None:
     """Nobody left to answer: the request task is cancelled, nothing outlives the callers."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         Wire(mock, delay=10.0)
@@ -466,11 +481,12 @@ def test_when_every_caller_is_cancelled_the_shared_request_is_too() -> None:
                 assert len(client._flights) == 0  # type: ignore[arg-type]
                 return len(left)
 
-        assert run_virtual(main()) == 0
+        assert await main() == 0
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_a_shared_request_that_fails_fails_for_every_caller(name: str) -> None:
+async def test_a_shared_request_that_fails_fails_for_every_caller(name: str) -> None:
     """A 500 on every attempt: one request per attempt, each caller its own ServerError."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=0.1, status=500)
@@ -482,7 +498,7 @@ def test_a_shared_request_that_fails_fails_for_every_caller(name: str) -> None:
                     return_exceptions=True,
                 )
 
-        errors = run_virtual(main())
+        errors = await main()
     assert len(wire.times) == 2  # two attempts of ONE shared call, not 20
     assert all(isinstance(e, ServerError) for e in errors)
     assert len({id(e) for e in errors}) == 10  # own copies: tracebacks never shared
@@ -490,7 +506,8 @@ def test_a_shared_request_that_fails_fails_for_every_caller(name: str) -> None:
     assert len({e.correlation_id for e in errors}) == 1  # type: ignore[attr-defined]
 
 
-def test_api_error_is_shared_and_not_cached() -> None:
+@pytest.mark.virtual_time
+async def test_api_error_is_shared_and_not_cached() -> None:
     """An APIError answer goes to every caller; the next read asks again."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         calls = 0
@@ -513,11 +530,12 @@ def test_api_error_is_shared_and_not_cached() -> None:
                 with pytest.raises(APIError):
                     await client.referrer_stats("x@example.com")
 
-        run_virtual(main())
+        await main()
     assert calls == 2
 
 
-def test_sharing_can_be_turned_off() -> None:
+@pytest.mark.virtual_time
+async def test_sharing_can_be_turned_off() -> None:
     """share_reads=False: 10 identical concurrent reads, 10 requests."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=0.1)
@@ -526,11 +544,12 @@ def test_sharing_can_be_turned_off() -> None:
             async with make_client(share_reads=False) as client:
                 await asyncio.gather(*(client.referrer_stats("a@example.com") for _ in range(10)))
 
-        run_virtual(main())
+        await main()
     assert len(wire.times) == 10
 
 
-def test_writes_never_share() -> None:
+@pytest.mark.virtual_time
+async def test_writes_never_share() -> None:
     """Two identical signups at once are two requests (the second is the API's duplicate)."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         route = mock.get("newSignup").respond(json=samples.NEW_SIGNUP)
@@ -539,11 +558,12 @@ def test_writes_never_share() -> None:
             async with make_client() as client:
                 await asyncio.gather(client.new_signup("a@b.io"), client.new_signup("a@b.io"))
 
-        run_virtual(main())
+        await main()
     assert route.call_count == 2
 
 
-def test_a_late_joiner_with_an_earlier_deadline_stops_at_its_own() -> None:
+@pytest.mark.virtual_time
+async def test_a_late_joiner_with_an_earlier_deadline_stops_at_its_own() -> None:
     """A caller joining under a tighter deadline scope stops waiting at its deadline."""
     from irefer_async._deadline import Deadline, deadline_scope
 
@@ -565,7 +585,7 @@ def test_a_late_joiner_with_an_earlier_deadline_stops_at_its_own() -> None:
                 await first
                 return waited, info.value
 
-        waited, error = run_virtual(main())
+        waited, error = await main()
     assert waited == pytest.approx(1.0)
     assert error.sent is True  # the shared request was on the wire
 
@@ -573,8 +593,9 @@ def test_a_late_joiner_with_an_earlier_deadline_stops_at_its_own() -> None:
 # -- the cache -----------------------------------------------------------------------------
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_cache_answers_within_ttl_and_carries_fetched_at(name: str) -> None:
+async def test_cache_answers_within_ttl_and_carries_fetched_at(name: str) -> None:
     """ttl=5: a read at +4 s is the cached answer (same fetched_at); at +6 s a new one."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -588,14 +609,15 @@ def test_cache_answers_within_ttl_and_carries_fetched_at(name: str) -> None:
                 third = await client.referrer_stats("ann@example.com")
                 return [first, second, third]
 
-        first, second, third = run_virtual(main())
+        first, second, third = await main()
     assert len(wire.times) == 2
     assert second is first
     assert isinstance(first.fetched_at, dt.datetime) and first.fetched_at.tzinfo is not None
     assert third is not first and third == first  # equal answers: fetched_at is not compared
 
 
-def test_cache_is_off_by_default_and_lists_need_their_own_ttl() -> None:
+@pytest.mark.virtual_time
+async def test_cache_is_off_by_default_and_lists_need_their_own_ttl() -> None:
     """No cache unless asked; ttl alone does not cache the lists."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -613,12 +635,13 @@ def test_cache_is_off_by_default_and_lists_need_their_own_ttl() -> None:
                 await client.referrers()
                 await client.referrers()
 
-        run_virtual(main())
+        await main()
     assert len(wire.times) == 2
     assert lists.call_count == 3
 
 
-def test_cache_is_bounded() -> None:
+@pytest.mark.virtual_time
+async def test_cache_is_bounded() -> None:
     """max_entries=3: the least recently used answer is dropped first."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -629,13 +652,14 @@ def test_cache_is_bounded() -> None:
                     await client.referrer_stats(f"{email}@example.com")
                 assert len(client._cache) == 3  # type: ignore[arg-type]
 
-        run_virtual(main())
+        await main()
     # a b c (miss x3), a (hit), d (miss, evicts b), a (hit), b (miss)
     assert wire.emails == [f"{e}@example.com" for e in "abcdb"]
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("name", TRANSPORTS)
-def test_a_signup_invalidates_campaign_stats_lists_and_the_referrers_stats(name: str) -> None:
+async def test_a_signup_invalidates_campaign_stats_lists_and_the_referrers_stats(name: str) -> None:
     """After new_signup(referrer_code=ann's code): campaign stats, lists, Ann's stats re-read."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -659,14 +683,15 @@ def test_a_signup_invalidates_campaign_stats_lists_and_the_referrers_stats(name:
                     await client.campaign_stats()
                     await client.referrers()
 
-        run_virtual(main())
+        await main()
     assert wire.emails.count("ann@example.com") == 2  # re-read once after the signup
     assert wire.emails.count("bob@example.com") == 1  # not the referrer: still cached
     assert campaign.call_count == 2
     assert referrers.call_count == 2
 
 
-def test_a_signup_by_an_unknown_referrer_code_drops_every_referrer_stats() -> None:
+@pytest.mark.virtual_time
+async def test_a_signup_by_an_unknown_referrer_code_drops_every_referrer_stats() -> None:
     """The referrer is not in the cache: every cached referrerStats of the campaign goes."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -680,11 +705,12 @@ def test_a_signup_by_an_unknown_referrer_code_drops_every_referrer_stats() -> No
                 await client.referrer_stats("ann@example.com")
                 await client.referrer_stats("bob@example.com", campaign_id=7)  # other campaign
 
-        run_virtual(main())
+        await main()
     assert wire.emails == ["ann@example.com", "bob@example.com", "ann@example.com"]
 
 
-def test_a_failed_write_invalidates_too() -> None:
+@pytest.mark.virtual_time
+async def test_a_failed_write_invalidates_too() -> None:
     """A write that may have landed (a 500, then an ambiguous reconcile) still invalidates."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock)
@@ -698,12 +724,13 @@ def test_a_failed_write_invalidates_too() -> None:
                     await client.new_signup("new@example.com")
                 await client.campaign_stats()
 
-        run_virtual(main())
+        await main()
     assert campaign.call_count == 2
     assert wire.times == []
 
 
-def test_a_read_in_flight_during_a_write_is_not_cached_nor_joined() -> None:
+@pytest.mark.virtual_time
+async def test_a_read_in_flight_during_a_write_is_not_cached_nor_joined() -> None:
     """A read that began before a write ended may predate it: not stored, not joined."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         wire = Wire(mock, delay=2.0)
@@ -718,11 +745,12 @@ def test_a_read_in_flight_during_a_write_is_not_cached_nor_joined() -> None:
                 await asyncio.gather(before, after)
                 await client.referrer_stats("ann@example.com")  # cached from `after`
 
-        run_virtual(main())
+        await main()
     assert wire.emails == ["ann@example.com", "ann@example.com"]
 
 
-def test_a_reconciling_read_is_never_answered_from_before_the_write() -> None:
+@pytest.mark.virtual_time
+async def test_a_reconciling_read_is_never_answered_from_before_the_write() -> None:
     """The write's reconciling read ignores the cache: a stale 'not there' would resend."""
     row = {
         "id": "1", "campaign_id": "2605", "referrer_email": "ann@example.com",
@@ -748,7 +776,7 @@ def test_a_reconciling_read_is_never_answered_from_before_the_write() -> None:
                 )
                 assert result.reconciled
 
-        run_virtual(main())
+        await main()
     assert action.call_count == 1  # found by a fresh read: never resent
     assert listing.call_count == 2
 
@@ -756,7 +784,8 @@ def test_a_reconciling_read_is_never_answered_from_before_the_write() -> None:
 # -- pressure ------------------------------------------------------------------------------
 
 
-def test_queue_length_and_wait_reach_hooks_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.virtual_time
+async def test_queue_length_and_wait_reach_hooks_and_logs(caplog: pytest.LogCaptureFixture) -> None:
     """Events carry the queue found and the wait; the INFO call line carries waited_ms."""
     events: list[CallEvent] = []
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
@@ -777,7 +806,7 @@ def test_queue_length_and_wait_reach_hooks_and_logs(caplog: pytest.LogCaptureFix
                 return waiting
 
         with caplog.at_level(logging.INFO, logger="irefer_async"):
-            waiting = run_virtual(main())
+            waiting = await main()
     assert waiting == 3
     assert [e.queued for e in events] == [0, 0, 1, 2]
     assert [e.waited for e in events] == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=1e-6)
@@ -786,7 +815,8 @@ def test_queue_length_and_wait_reach_hooks_and_logs(caplog: pytest.LogCaptureFix
     assert all("@example.com" not in line for line in lines)  # metadata only
 
 
-def test_a_refused_call_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.virtual_time
+async def test_a_refused_call_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
     """A call refused for its deadline ends with one INFO line: failed, attempts=0."""
     with respx.mock(using="httpx", base_url=BASE, assert_all_called=False) as mock:
         Wire(mock, delay=10.0)
@@ -803,6 +833,6 @@ def test_a_refused_call_is_logged_with_its_reason(caplog: pytest.LogCaptureFixtu
                 await asyncio.gather(first, return_exceptions=True)
 
         with caplog.at_level(logging.INFO, logger="irefer_async"):
-            run_virtual(main())
+            await main()
     lines = [r.getMessage() for r in caplog.records if "DeadlineExceededError" in r.getMessage()]
     assert len(lines) == 1 and "outcome=failed attempts=0" in lines[0]

@@ -11,13 +11,13 @@ import samples
 from helpers import API_KEY, LICENSE_KEY, make_client
 
 from irefer_async import (
-    DEFAULT_BASE_URL,
     ClientStateError,
     ConfigurationError,
     InvalidRequestError,
     IReferClient,
     RateLimit,
 )
+from irefer_async.endpoints import DEFAULT_BASE_URL
 
 
 def test_default_base_url_pins_v1_0() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import samples
 
-from irefer_async import DriftKind, DriftRecorder, Referrer
+from irefer_async import Referrer
 from irefer_async import _endpoints as ep
 from irefer_async._converter import decode
-from irefer_async.doctor import GUIDE_QUIRKS, MAX_ENTRIES, redact_example
+from irefer_async.doctor import GUIDE_QUIRKS, MAX_ENTRIES, DriftKind, DriftRecorder, redact_example
 from irefer_async.testing import Emulator
 from irefer_async.testing.__main__ import seed_demo
 

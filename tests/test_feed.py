@@ -10,17 +10,15 @@ from typing import Any
 
 import pytest
 
-from irefer_async import (
+from irefer_async import InvalidRequestError, Referrer, TriggeredReward
+from irefer_async.feed import (
     FeedEvent,
-    InvalidRequestError,
-    Referrer,
+    KnownParticipant,
     RewardFeed,
     SQLiteFeedStore,
     StoreLockedError,
-    TriggeredReward,
     event_from_json,
 )
-from irefer_async.feed import KnownParticipant
 from irefer_async.testing import CampaignSpec, Emulator, RewardSpec
 
 T0 = dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc)
@@ -216,7 +214,7 @@ async def test_a_poll_that_dies_midway_loses_nothing(emulator: Emulator, tmp_pat
             return self.inner.specific_action_signups()
 
     async with emulator.client() as client:
-        from irefer_async import ClientSource
+        from irefer_async.feed import ClientSource
 
         broken = RewardFeed(Failing(ClientSource(client)), store=path, batch=100, clock=lambda: T0)
         async with broken:
@@ -309,7 +307,7 @@ def test_malformed_json_forms_are_typed_errors() -> None:
 
 def test_json_form_has_the_keys_at_the_top_and_round_trips() -> None:
     """The JSON form is one object: id, type, campaign, observed_at, row, data."""
-    from irefer_async import RewardTriggered
+    from irefer_async.feed import RewardTriggered
 
     event = RewardTriggered(id="evt_1", campaign=2605, observed_at=T0,
                             raw={"id": "301", "recipient_email": "a@b.c"})  # fmt: skip
@@ -403,7 +401,7 @@ async def test_client_source_prefers_the_streaming_iterators(
     emulator: Emulator, tmp_path: Path
 ) -> None:
     """A client with iter_referrers() & co is read through them (opened and closed each poll)."""
-    from irefer_async import ClientSource
+    from irefer_async.feed import ClientSource
 
     ann = emulator.add_participant("ann@example.com")
     emulator.add_participant("bob@example.com", referrer_code=ann.code)
@@ -441,7 +439,7 @@ async def test_client_source_prefers_the_streaming_iterators(
 
 async def test_a_row_listed_twice_in_a_poll_is_one_event(tmp_path: Path) -> None:
     """A page repeating a row (as paging over a moving list can): one event per change."""
-    from irefer_async import ClientSource
+    from irefer_async.feed import ClientSource
 
     emulator = Emulator()
     ann = emulator.add_participant("ann@example.com")

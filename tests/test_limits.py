@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 import samples
-from helpers import make_client, run_virtual
+from helpers import make_client
 
 from irefer_async import ConfigurationError, Limiter, LocalRateLimiter, RateLimit, RetryConfig
 
@@ -33,8 +33,9 @@ def record_times(mock: respx.MockRouter) -> list[float]:
     return times
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize(("rate", "burst"), [(5, 1), (50, 1), (200, 1), (50, 0), (20, 5)])
-def test_no_window_exceeds_rate_plus_burst_and_steady_rate_is_exact(
+async def test_no_window_exceeds_rate_plus_burst_and_steady_rate_is_exact(
     mock: respx.MockRouter, rate: int, burst: int
 ) -> None:
     times = record_times(mock)
@@ -46,14 +47,17 @@ def test_no_window_exceeds_rate_plus_burst_and_steady_rate_is_exact(
         ) as client:
             await asyncio.gather(*(client.campaign_stats() for _ in range(rate * seconds)))
 
-    run_virtual(main())
+    await main()
     assert max_in_window(times) <= rate + burst
     steady = times[burst + 1 :]
     achieved = (len(steady) - 1) / (steady[-1] - steady[0])
     assert achieved == pytest.approx(rate, rel=0.01)
 
 
-def test_default_rate_limit_is_five_per_second_and_four_in_flight(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_default_rate_limit_is_five_per_second_and_four_in_flight(
+    mock: respx.MockRouter,
+) -> None:
     in_flight = 0
     peak = 0
     times: list[float] = []
@@ -77,12 +81,15 @@ def test_default_rate_limit_is_five_per_second_and_four_in_flight(mock: respx.Mo
         async with IReferClient(LICENSE_KEY, API_KEY, campaign_id=1, share_reads=False) as client:
             await asyncio.gather(*(client.campaign_stats() for _ in range(20)))
 
-    run_virtual(main_defaults())
+    await main_defaults()
     assert peak == 4
     assert max_in_window(times) <= 5 + 1
 
 
-def test_a_429_with_retry_after_pauses_every_call_of_the_client(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_a_429_with_retry_after_pauses_every_call_of_the_client(
+    mock: respx.MockRouter,
+) -> None:
     times: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -102,12 +109,13 @@ def test_a_429_with_retry_after_pauses_every_call_of_the_client(mock: respx.Mock
             others = [asyncio.create_task(client.campaign_stats()) for _ in range(3)]
             await asyncio.gather(first, *others)
 
-    run_virtual(main())
+    await main()
     assert len(times) == 5
     assert all(t - times[0] >= 5.0 for t in times[1:])
 
 
-def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter) -> None:
     class Counting:
         def __init__(self) -> None:
             self.slots = 0
@@ -129,7 +137,7 @@ def test_retries_and_reconciling_reads_take_limiter_slots(mock: respx.MockRouter
             result = await client.new_signup("a@b.io")
             assert result.reconciled
 
-    run_virtual(main())
+    await main()
     assert limiter.slots == 3  # the write, the shared reconciling scan, the read filling it
 
 
@@ -141,7 +149,8 @@ def test_rate_limit_validation() -> None:
     assert repr(LocalRateLimiter(RateLimit(5))) == "LocalRateLimiter(RateLimit(rate=5, burst=1))"
 
 
-def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(
+@pytest.mark.virtual_time
+async def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(
     mock: respx.MockRouter,
 ) -> None:
     times: list[float] = []
@@ -156,5 +165,5 @@ def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(
         async with make_client(retry=RetryConfig(wait_max=8.0, wait_jitter=0)) as client:
             await client.campaign_stats()
 
-    run_virtual(main())
+    await main()
     assert times[1] - times[0] == pytest.approx(8.0, abs=0.01)

@@ -439,8 +439,8 @@ async def test_streamed_rows_carry_when_their_answer_arrived() -> None:
     assert rows[0].fetched_at <= whole[0].fetched_at  # type: ignore[operator]
 
 
-def test_a_stream_waiting_for_a_slot_stops_at_the_deadline() -> None:
-    from helpers import run_virtual
+@pytest.mark.virtual_time
+async def test_a_stream_waiting_for_a_slot_stops_at_the_deadline() -> None:
 
     from irefer_async import DeadlineExceededError
 
@@ -455,6 +455,6 @@ def test_a_stream_waiting_for_a_slot_stops_at_the_deadline() -> None:
             await holder.aclose()
         return info.value
 
-    error = run_virtual(scenario())
+    error = await scenario()
     assert error.sent is False
     assert error.waiting_for == "concurrency"

@@ -47,11 +47,13 @@ def test_core_venv_really_has_no_extra() -> None:
     assert present == []
 
 
+@pytest.mark.system
 def test_star_import_without_redis() -> None:
     result = _run_without(
         ("redis",),
         """
         from irefer_async import *
+        from irefer_async.redis import *
         print(IReferClient.__name__, RedisRateLimiter.__name__)
         """,
     )
@@ -59,23 +61,27 @@ def test_star_import_without_redis() -> None:
     assert result.stdout.split() == ["IReferClient", "RedisRateLimiter"]
 
 
+@pytest.mark.system
 def test_hasattr_without_redis_does_not_raise() -> None:
     result = _run_without(
         ("redis",),
         """
         import irefer_async
-        assert hasattr(irefer_async, "RedisRateLimiter")
+        import irefer_async.redis
+        assert hasattr(irefer_async.redis, "RedisRateLimiter")
         assert all(hasattr(irefer_async, name) for name in irefer_async.__all__)
+        assert all(hasattr(irefer_async.redis, name) for name in irefer_async.redis.__all__)
         """,
     )
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.system
 def test_using_redis_limiter_without_redis_names_the_extra() -> None:
     result = _run_without(
         ("redis",),
         """
-        from irefer_async import RedisRateLimiter
+        from irefer_async.redis import RedisRateLimiter
         try:
             RedisRateLimiter("redis://127.0.0.1:1", 5)
         except ImportError as exc:
@@ -87,6 +93,7 @@ def test_using_redis_limiter_without_redis_names_the_extra() -> None:
     assert "pip install 'irefer-async[redis]'" in result.stdout
 
 
+@pytest.mark.system
 def test_client_and_emulator_work_without_any_extra() -> None:
     result = _run_without(
         EXTRAS,
@@ -110,7 +117,7 @@ def test_client_and_emulator_work_without_any_extra() -> None:
 
 def test_redis_limiter_is_the_real_class_when_redis_is_installed() -> None:
     pytest.importorskip("redis.asyncio")  # not just "redis": tests/redis/ is importable as that
-    import irefer_async
-    from irefer_async.redis import RedisRateLimiter
+    import irefer_async.redis
+    from irefer_async.redis._limiter import RedisRateLimiter
 
-    assert irefer_async.RedisRateLimiter is RedisRateLimiter
+    assert irefer_async.redis.RedisRateLimiter is RedisRateLimiter

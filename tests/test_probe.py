@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from fake_service import fake_service, proxy_error_page
 
-from irefer_async import CheckStatus, IReferClient, ProbeReport
+from irefer_async import IReferClient
+from irefer_async.doctor import CheckStatus, ProbeReport
 from irefer_async.doctor._probe import check_configuration, check_network, probe_client
 from irefer_async.testing import Emulator
 from irefer_async.testing.__main__ import seed_demo
@@ -365,6 +366,7 @@ async def tls_port(certificate: tuple[Path, Path]) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]
 
 
+@pytest.mark.system
 async def test_tls_handshake_time_is_measured(
     tls_port: int, certificate: tuple[Path, Path]
 ) -> None:
@@ -377,6 +379,7 @@ async def test_tls_handshake_time_is_measured(
     assert checks[2].summary.startswith("handshake in") and checks[2].data["ms"] >= 0
 
 
+@pytest.mark.system
 async def test_an_untrusted_certificate_fails_the_tls_check(tls_port: int) -> None:
     """The system's CAs do not know the certificate: named, with the likely cause."""
     checks = await check_network(f"https://localhost:{tls_port}/v1.0/", environ={})

@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 import pytest
-from helpers import run_virtual
 
 from irefer_async import CacheConfig, ConfigurationError, DeadlineExceededError, QueueFullError
 from irefer_async._cache import MISS, ReadCache, read_key
@@ -39,7 +38,8 @@ def test_config_rejects_what_it_cannot_use() -> None:
     assert CacheConfig(per_method={"referrerStats": 0}).ttl_for("referrerStats") == 0
 
 
-def test_an_answer_expires_after_its_ttl() -> None:
+@pytest.mark.virtual_time
+async def test_an_answer_expires_after_its_ttl() -> None:
     """Stored at t, answered until t + ttl, a miss (and dropped) after."""
 
     async def main() -> list[object]:
@@ -52,10 +52,11 @@ def test_an_answer_expires_after_its_ttl() -> None:
         seen += [cache.get(CAMPAIGN), len(cache)]
         return seen
 
-    assert run_virtual(main()) == ["answer", "answer", MISS, 0]
+    assert await main() == ["answer", "answer", MISS, 0]
 
 
-def test_an_answer_read_across_a_write_is_not_stored() -> None:
+@pytest.mark.virtual_time
+async def test_an_answer_read_across_a_write_is_not_stored() -> None:
     """A read that began before a write of its campaign ended: its answer is dropped."""
 
     async def main() -> tuple[object, object]:
@@ -67,10 +68,11 @@ def test_an_answer_read_across_a_write_is_not_stored() -> None:
         cache.put(other, "fine", cache.generation("2"))
         return cache.get(CAMPAIGN), cache.get(other)
 
-    assert run_virtual(main()) == (MISS, "fine")
+    assert await main() == (MISS, "fine")
 
 
-def test_a_referrer_evicted_from_the_cache_is_no_longer_known_by_its_code() -> None:
+@pytest.mark.virtual_time
+async def test_a_referrer_evicted_from_the_cache_is_no_longer_known_by_its_code() -> None:
     """Once Ann's entry is gone, a signup with her code drops every referrerStats instead."""
 
     async def main() -> list[object]:
@@ -83,10 +85,11 @@ def test_a_referrer_evicted_from_the_cache_is_no_longer_known_by_its_code() -> N
         cache.after_write("1", email="new@x.io", referrer_code="ANN", referrer_email=None)
         return [cache.get(stats_key(e)) for e in ("ann@x.io", "bob@x.io", "cy@x.io")]
 
-    assert run_virtual(main()) == [MISS, MISS, MISS]
+    assert await main() == [MISS, MISS, MISS]
 
 
-def test_a_known_code_drops_only_that_referrers_stats_case_insensitively() -> None:
+@pytest.mark.virtual_time
+async def test_a_known_code_drops_only_that_referrers_stats_case_insensitively() -> None:
     """The code maps to Ann's entry; her stats go (whatever the email's case), Bob's stay."""
 
     async def main() -> list[bool]:
@@ -97,7 +100,7 @@ def test_a_known_code_drops_only_that_referrers_stats_case_insensitively() -> No
         cache.after_write("1", email="NEW@x.io", referrer_code="ANN", referrer_email=None)
         return [cache.get(stats_key(e)) is MISS for e in ("Ann@X.io", "bob@x.io")]
 
-    assert run_virtual(main()) == [True, False]
+    assert await main() == [True, False]
 
 
 # -- the throttle's edges ------------------------------------------------------------------
@@ -114,7 +117,8 @@ class SlowLimiter:
         self.granted += 1
 
 
-def test_a_limiter_without_forecast_waits_until_the_deadline_not_past_it() -> None:
+@pytest.mark.virtual_time
+async def test_a_limiter_without_forecast_waits_until_the_deadline_not_past_it() -> None:
     """No rate to forecast with: the call waits, and gives up exactly at its deadline."""
 
     async def main() -> tuple[float, DeadlineExceededError, int]:
@@ -128,13 +132,14 @@ def test_a_limiter_without_forecast_waits_until_the_deadline_not_past_it() -> No
         await asyncio.sleep(20)
         return waited, info.value, limiter.granted
 
-    waited, error, granted = run_virtual(main())
+    waited, error, granted = await main()
     assert waited == pytest.approx(3.0)
     assert error.waiting_for == "rate limit" and not error.sent
     assert granted == 0  # the abandoned acquire was cancelled, no slot taken
 
 
-def test_a_deadline_already_passed_is_refused_without_waiting() -> None:
+@pytest.mark.virtual_time
+async def test_a_deadline_already_passed_is_refused_without_waiting() -> None:
     """A call whose deadline passed before it reached the throttle is refused at once."""
 
     async def main() -> DeadlineExceededError:
@@ -143,10 +148,11 @@ def test_a_deadline_already_passed_is_refused_without_waiting() -> None:
             await throttle.acquire("referrerStats")
         return info.value
 
-    assert run_virtual(main()).waiting_for == "rate limit"
+    assert (await main()).waiting_for == "rate limit"
 
 
-def test_max_waiting_zero_refuses_any_call_that_would_wait() -> None:
+@pytest.mark.virtual_time
+async def test_max_waiting_zero_refuses_any_call_that_would_wait() -> None:
     """max_waiting=0: a free slot is taken, a call that would wait is refused."""
 
     async def main() -> int:
@@ -158,10 +164,11 @@ def test_max_waiting_zero_refuses_any_call_that_would_wait() -> None:
         assert await throttle.acquire("campaignStats") == 0.0
         return info.value.waiting
 
-    assert run_virtual(main()) == 0
+    assert await main() == 0
 
 
-def test_cancelled_waiters_leave_the_queue_and_release_nothing_they_did_not_take() -> None:
+@pytest.mark.virtual_time
+async def test_cancelled_waiters_leave_the_queue_and_release_nothing_they_did_not_take() -> None:
     """Cancel calls waiting for the concurrency slot: the count drops, the slot stays owned."""
 
     async def main() -> tuple[int, int]:
@@ -177,10 +184,11 @@ def test_cancelled_waiters_leave_the_queue_and_release_nothing_they_did_not_take
         await asyncio.wait_for(throttle.acquire("a"), 1)  # the slot is free again
         return queued, throttle.waiting
 
-    assert run_virtual(main()) == (3, 0)
+    assert await main() == (3, 0)
 
 
-def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
+@pytest.mark.virtual_time
+async def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
     """Stamped by the client, never in the JSON: the drift recorder never reports it."""
     from irefer_async.doctor import DriftRecorder
     from irefer_async.testing import Emulator
@@ -195,4 +203,4 @@ def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
             assert isinstance(drift, DriftRecorder)
             return [entry.path for entry in drift.entries()]
 
-    assert not [path for path in run_virtual(main()) if "fetched_at" in path]
+    assert not [path for path in await main() if "fetched_at" in path]

@@ -90,6 +90,7 @@ def running_emulator() -> Iterator[tuple[dict[str, str], str]]:
             server.wait()
 
 
+@pytest.mark.system
 def test_readme_exports_are_what_the_emulator_prints(
     running_emulator: tuple[dict[str, str], str],
 ) -> None:
@@ -105,6 +106,7 @@ def test_readme_exports_are_what_the_emulator_prints(
     assert documented == exports
 
 
+@pytest.mark.system
 def test_readme_quickstart_runs_twice_against_the_emulator(
     running_emulator: tuple[dict[str, str], str], tmp_path: Path
 ) -> None:

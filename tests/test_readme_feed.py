@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import run_virtual
 from test_readme import marked_blocks
 
 from irefer_async.testing import Emulator
 
 
-def test_readme_feed_example_sends_a_coupon_once(
+@pytest.mark.virtual_time
+async def test_readme_feed_example_sends_a_coupon_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Baseline first; a referral that earns a reward prints exactly one coupon line."""
@@ -34,9 +33,9 @@ def test_readme_feed_example_sends_a_coupon_once(
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    run_virtual(scenario())
+    await scenario()
     lines = capsys.readouterr().out.splitlines()
     assert [line for line in lines if line.startswith("coupon")] == [
         "coupon for ann@example.com: Get a $10 Coupon!"
     ]
-    assert os.path.exists(tmp_path / "feed.sqlite")
+    assert (tmp_path / "feed.sqlite").exists()

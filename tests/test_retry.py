@@ -10,7 +10,7 @@ import httpx
 import pytest
 import respx
 import samples
-from helpers import make_client, run_virtual
+from helpers import make_client
 
 from irefer_async import (
     APIError,
@@ -25,6 +25,7 @@ OK = httpx.Response(200, json=samples.CAMPAIGN_STATS)
 NO_JITTER = RetryConfig(wait_initial=1.0, wait_max=8.0, wait_jitter=0.0, deadline=math.inf)
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize(
     "failure",
     [
@@ -43,7 +44,7 @@ NO_JITTER = RetryConfig(wait_initial=1.0, wait_max=8.0, wait_jitter=0.0, deadlin
         type(f).__name__ if isinstance(f, Exception) else f"status{f.status_code}-{f.content[:4]!r}"
     ),
 )
-def test_reads_retry_transient_failures_then_succeed(
+async def test_reads_retry_transient_failures_then_succeed(
     mock: respx.MockRouter, failure: object
 ) -> None:
     route = mock.get("campaignStats").mock(side_effect=[failure, failure, OK])
@@ -52,11 +53,12 @@ def test_reads_retry_transient_failures_then_succeed(
         async with make_client(retry=NO_JITTER) as client:
             assert (await client.campaign_stats()).total_views == 126
 
-    run_virtual(main())
+    await main()
     assert route.call_count == 3
 
 
-def test_backoff_doubles_and_is_capped(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_backoff_doubles_and_is_capped(mock: respx.MockRouter) -> None:
     times: list[float] = []
 
     def fail(request: httpx.Request) -> httpx.Response:
@@ -74,7 +76,7 @@ def test_backoff_doubles_and_is_capped(mock: respx.MockRouter) -> None:
                 await client.campaign_stats()
             assert info.value.attempts == 6
 
-    run_virtual(main())
+    await main()
     gaps = [round(b - a, 6) for a, b in itertools.pairwise(times)]
     assert gaps == [1.0, 2.0, 4.0, 4.0, 4.0]
 
@@ -86,7 +88,8 @@ def test_jitter_stays_within_bounds() -> None:
     assert len(set(waits)) > 1
 
 
-def test_retry_after_is_honoured_instead_of_backoff(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_retry_after_is_honoured_instead_of_backoff(mock: respx.MockRouter) -> None:
     times: list[float] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -99,11 +102,12 @@ def test_retry_after_is_honoured_instead_of_backoff(mock: respx.MockRouter) -> N
         async with make_client(retry=NO_JITTER) as client:
             await client.campaign_stats()
 
-    run_virtual(main())
+    await main()
     assert times[1] - times[0] == pytest.approx(3.0)
 
 
-def test_deadline_stops_before_a_wait_that_would_cross_it(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_deadline_stops_before_a_wait_that_would_cross_it(mock: respx.MockRouter) -> None:
     route = mock.get("campaignStats").respond(503)
     config = RetryConfig(attempts=10, wait_initial=1.0, wait_max=100, wait_jitter=0.0, deadline=5.0)
 
@@ -115,13 +119,14 @@ def test_deadline_stops_before_a_wait_that_would_cross_it(mock: respx.MockRouter
                 await client.campaign_stats()
         return loop.time() - start
 
-    elapsed = run_virtual(main())
+    elapsed = await main()
     # waits 1 + 2 = 3 s; the next (4 s) would end at 7 s > 5 s, so it stops after 3 attempts
     assert route.call_count == 3
     assert elapsed == pytest.approx(3.0)
 
 
-def test_api_errors_are_never_retried(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_api_errors_are_never_retried(mock: respx.MockRouter) -> None:
     route = mock.get("campaignStats").respond(
         json={"error": "bad", "error_code": "irefer_api_campaignStats_err_401"}
     )
@@ -131,11 +136,12 @@ def test_api_errors_are_never_retried(mock: respx.MockRouter) -> None:
             with pytest.raises(APIError):
                 await client.campaign_stats()
 
-    run_virtual(main())
+    await main()
     assert route.call_count == 1
 
 
-def test_retry_none_makes_a_single_attempt(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_retry_none_makes_a_single_attempt(mock: respx.MockRouter) -> None:
     route = mock.get("campaignStats").respond(503)
 
     async def main() -> None:
@@ -143,11 +149,12 @@ def test_retry_none_makes_a_single_attempt(mock: respx.MockRouter) -> None:
             with pytest.raises(ServerError):
                 await client.campaign_stats()
 
-    run_virtual(main())
+    await main()
     assert route.call_count == 1
 
 
-def test_cancellation_is_never_retried(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_cancellation_is_never_retried(mock: respx.MockRouter) -> None:
     started = asyncio.Event()
     calls = 0
 
@@ -168,11 +175,12 @@ def test_cancellation_is_never_retried(mock: respx.MockRouter) -> None:
             with pytest.raises(asyncio.CancelledError):
                 await task
 
-    run_virtual(main())
+    await main()
     assert calls == 1
 
 
-def test_concurrent_calls_have_independent_retry_state(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_concurrent_calls_have_independent_retry_state(mock: respx.MockRouter) -> None:
     outcomes = iter([httpx.Response(503)] * 3 + [OK] * 10)
     mock.get("campaignStats").mock(side_effect=lambda request: next(outcomes))
 
@@ -181,7 +189,7 @@ def test_concurrent_calls_have_independent_retry_state(mock: respx.MockRouter) -
             results = await asyncio.gather(*(client.campaign_stats() for _ in range(5)))
         return [r.total_views for r in results]
 
-    assert run_virtual(main()) == [126] * 5
+    assert await main() == [126] * 5
 
 
 def test_retry_predicate_table() -> None:

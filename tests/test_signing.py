@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from irefer_async import InvalidRequestError, SignatureError, sign_payload, verify_signature
+from irefer_async import InvalidRequestError
+from irefer_async.feed import SignatureError, sign_payload, verify_signature
 
 BODY = b'{"id":"evt_1","type":"reward.triggered"}'
 SECRET = "whsec-test-0123456789"

@@ -26,6 +26,7 @@ def test_no_test_imports_conftest() -> None:
     assert offenders == []
 
 
+@pytest.mark.system
 def test_directories_with_their_own_conftest_collect_together() -> None:
     """Each directory's helpers still resolve when several conftest.py are loaded in one run."""
     dirs = ["tests/reliability", "tests/testing", "tests/cli", "tests/redis"]

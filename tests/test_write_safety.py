@@ -246,8 +246,9 @@ def _with_resumed_hook(hook: Any) -> None:
     RESUMED.set(hook)  # as a bulk worker does, in the task that makes the call
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize(("found", "resend"), [((NEW_ROW,), False), ((), True)])
-def test_a_bulk_row_is_resumed_after_its_read_and_before_any_resend(
+async def test_a_bulk_row_is_resumed_after_its_read_and_before_any_resend(
     mock: respx.MockRouter, found: tuple[dict[str, object], ...], resend: bool
 ) -> None:
     """The RESUMED hook (a bulk row leaving its parking) is awaited once the reconciling read
@@ -265,12 +266,15 @@ def test_a_bulk_row_is_resumed_after_its_read_and_before_any_resend(
         async with make_client(retry=NO_WAIT) as client:
             return await client.new_signup("new@x.io", name="New")
 
-    run_virtual(main())
+    await main()
     assert calls == [(resend, 1)]
     assert write.call_count == (2 if resend else 1)
 
 
-def test_waiting_for_a_turn_to_resend_stays_within_the_deadline(mock: respx.MockRouter) -> None:
+@pytest.mark.virtual_time
+async def test_waiting_for_a_turn_to_resend_stays_within_the_deadline(
+    mock: respx.MockRouter,
+) -> None:
     """A bulk run with no free turn for the resend: the call still ends at its deadline,
     without resending."""
     write = mock.get("newSignup").respond(503)
@@ -289,6 +293,6 @@ def test_waiting_for_a_turn_to_resend_stays_within_the_deadline(mock: respx.Mock
                 await client.new_signup("new@x.io", name="New")
         return loop.time() - started
 
-    elapsed = run_virtual(main())
+    elapsed = await main()
     assert elapsed <= 5 + 1e-3
     assert write.call_count == 1

@@ -37,8 +37,8 @@ import attrs
 import click
 from rich.console import Console
 
-from .._errors import InvalidRequestError, IReferError
-from .._version import __version__
+from irefer_async import InvalidRequestError, IReferError, __version__
+
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object

@@ -16,6 +16,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from irefer_async import InvalidRequestError, IReferClient, Redactor
 from irefer_async.doctor import (
     CheckStatus,
     DriftEntry,
@@ -24,11 +25,8 @@ from irefer_async.doctor import (
     check_configuration,
     probe_client,
 )
+from irefer_async.endpoints import check_campaign_id
 
-from .._client import IReferClient
-from .._endpoints import check_campaign_id
-from .._errors import InvalidRequestError
-from .._redact import Redactor
 from . import timeout_option
 
 if TYPE_CHECKING:

@@ -24,8 +24,8 @@ from typing import IO, Any
 from rich.console import Console
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from .._client import IReferClient
-from .._stream import ListStream
+from irefer_async import IReferClient, ListStream
+
 from ._query import _cell, flatten, render_rows
 from ._stops import writing
 

@@ -33,11 +33,9 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from .._bulk import BulkOutcome, BulkRun, BulkStatus
-from .._client import IReferClient
-from .._endpoints import check_params
-from .._errors import IReferError
-from .._models import referral_code_of
+from irefer_async import BulkOutcome, BulkRun, BulkStatus, IReferClient, IReferError
+from irefer_async.endpoints import check_params, referral_code_of
+
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
 from ._rows import (

@@ -28,9 +28,8 @@ from typing import IO, Any, Literal
 
 import attrs
 
-from .. import _endpoints as ep
-from .._bulk import NewSignupRequest, NewSpecificActionRequest
-from .._errors import InvalidRequestError
+import irefer_async.endpoints as ep
+from irefer_async import InvalidRequestError, NewSignupRequest, NewSpecificActionRequest
 
 __all__ = [
     "KINDS",

@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
-from .._client import DEFAULT_RETRY, IReferClient
-from .._errors import ConfigurationError
+from irefer_async import ConfigurationError, IReferClient, RetryConfig
 
 if TYPE_CHECKING:
     from ..testing import Emulator
@@ -84,7 +83,7 @@ def build_client(
         options["timeout"] = target.timeout
     if target.settle is not None and not target.emulator:
         # The embedded emulator's client already settles in 0.1 s (it answers once processed).
-        options["retry"] = attrs.evolve(DEFAULT_RETRY, settle=target.settle)
+        options["retry"] = RetryConfig(settle=target.settle)
     if target.campaign_id is not None:
         options["campaign_id"] = target.campaign_id
     if target.emulator:

@@ -33,6 +33,7 @@ import click
 import httpx
 from rich.console import Console
 
+from irefer_async import ConfigurationError, IReferError, __version__
 from irefer_async.feed import (
     EVENT_ID_HEADER,
     EVENT_TYPES,
@@ -43,8 +44,6 @@ from irefer_async.feed import (
     sign_payload,
 )
 
-from .._errors import ConfigurationError, IReferError
-from .._version import __version__
 from . import _console, _exit, _make_target, _run, target_options, timeout_option
 from ._target import Target, build_client, is_loopback
 from ._words import count

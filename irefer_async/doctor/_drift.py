@@ -34,6 +34,8 @@ from typing import Any
 
 import attrs
 
+from irefer_async import decoding
+
 __all__ = [
     "GUIDE_QUIRKS",
     "MAX_ENTRIES",
@@ -321,7 +323,7 @@ def _plan(model: type[Any]) -> dict[str, _Step]:
     """Return each wire field of ``model`` with what its plain values look like (cached)."""
     plan = _PLANS.get(model)
     if plan is None:
-        c = _converter()
+        c = decoding
         plan = _PLANS[model] = {}
         for field, (hook, _) in c.field_hooks(model).items():
             optional = c.maps_none_to_none(hook)
@@ -353,18 +355,6 @@ def _plain(  # noqa: PLR0911 - one return per kind of field
     return (), _always
 
 
-def _converter() -> Any:
-    global _CONVERTER  # noqa: PLW0603 - imported once, late: the converter imports this module
-    if _CONVERTER is None:
-        from .. import _converter as c  # noqa: PLC0415
-
-        _CONVERTER = c
-    return _CONVERTER
-
-
-_CONVERTER: Any = None
-
-
 def _why(exc: Exception) -> str:
     if isinstance(exc, TypeError | ValueError) and "expected" in str(exc):
         # Our own quirk functions' messages name the expectation and quote the value:
@@ -381,7 +371,7 @@ def classify(hook: Callable[[Any, Any], Any], value: Any) -> str | None:  # noqa
 
     ``value`` is one that ``hook`` accepts.
     """
-    c = _converter()
+    c = decoding
     if value is None:
         return None
     if type(value) is str and value in _MARKERS and c.maps_none_to_none(hook):

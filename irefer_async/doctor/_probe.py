@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import email.utils
 import enum
 import math
 import os
@@ -44,10 +46,8 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-from .. import _config as config
-from .. import _endpoints as ep
-from .._converter import decode
-from .._errors import (
+import irefer_async.endpoints as ep
+from irefer_async import (
     APIError,
     ConfigurationError,
     EmptyResponseError,
@@ -59,11 +59,12 @@ from .._errors import (
     ServerError,
     TransportError,
 )
-from .._transport import parse_http_date
+from irefer_async.decoding import decode
+
 from ._drift import DriftEntry, DriftKind, DriftRecorder, redact_example
 
 if TYPE_CHECKING:
-    from .._client import IReferClient
+    from irefer_async import IReferClient
 
 __all__ = [
     "CheckStatus",
@@ -75,7 +76,7 @@ __all__ = [
 ]
 
 _GUIDE_HOST = "api.irefer.io"
-_GUIDE_ROOT = config.DEFAULT_BASE_URL
+_GUIDE_ROOT = ep.DEFAULT_BASE_URL
 _PROXY_VARS = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY")
 _RATE_HEADER = re.compile(r"^(retry-after|ratelimit(-.*)?|x-ratelimit-.*)$", re.IGNORECASE)
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -250,7 +251,7 @@ def _license_check(license_key: str | None) -> ProbeCheck:
     if not license_key:
         return _check(name, _F, "no license key", "set IREFER_LICENSE_KEY (the W4qL... key)")
     try:
-        config.license_key(license_key)
+        ep.check_license_key(license_key)
     except ConfigurationError as exc:
         return _check(name, _F, exc.message, "copy the license key again from iRefer")
     return _check(name, _P, "W4qL + 28 letters and digits")
@@ -276,7 +277,7 @@ def _api_key_check(api_key: str | None, license_key: str | None) -> ProbeCheck:
 def _base_url_check(base_url: str | None) -> tuple[str, ProbeCheck]:
     name = "config.base_url"
     try:
-        url = config.base_url(base_url or _GUIDE_ROOT)
+        url = ep.check_base_url(base_url or _GUIDE_ROOT)
     except ConfigurationError as exc:
         return _GUIDE_ROOT, _check(name, _F, exc.message, f"unset it to use {_GUIDE_ROOT}")
     parts = urlsplit(url)
@@ -325,6 +326,19 @@ def _proxy_check(url: str, environ: Mapping[str, str]) -> ProbeCheck:
         f"requests go through {name}={_show_proxy(value)}",
         proxy=_show_proxy(value),
     )
+
+
+def _http_date(value: str | None) -> float | None:
+    """Parse an HTTP ``Date`` header into epoch seconds, or None."""
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
 
 
 # -- network ---------------------------------------------------------------------------------
@@ -467,25 +481,22 @@ class _Prober:
         self.client = client
         self.drift = drift
         self.exchanges: list[_Exchange] = []
-        self.redact = client._redactor.redact
-        self.quote = client._redactor.quote
+        self.redact = client.redact
+        self.quote = client.quote
 
     async def read(self, endpoint: ep.Endpoint[Any], values: Mapping[str, object]) -> _Exchange:
         """One read through the SDK's throttle, transport classification and decoder."""
         client = self.client
         method = endpoint.name
         exchange = _Exchange(method)
-        params = ep.build_params(endpoint, client._campaign_id, values)
-        sender = client._sender
-        async with client._throttle:
-            start = time.perf_counter()
-            response: Any = None
-            try:
-                # The sender's exchange: either HTTP stack, errors translated and redacted.
-                response = await sender.fetch(method, params)
-            except IReferError as exc:
-                exchange.error = exc
-            exchange.elapsed = time.perf_counter() - start
+        start = time.perf_counter()
+        response: Any = None
+        try:
+            # The client's exchange: either HTTP stack, errors translated and redacted.
+            response = await client.raw_read(endpoint, values)
+        except IReferError as exc:
+            exchange.error = exc
+        exchange.elapsed = time.perf_counter() - start
         exchange.received_at = time.time()
         self.exchanges.append(exchange)
         if response is None:
@@ -495,9 +506,8 @@ class _Prober:
         exchange.content_type = response.headers.get("content-type", "")
         exchange.body_start = response.content[:2048]
         try:
-            result: Any = decode(
-                sender._read(method, response), endpoint.result, method=method, drift=self.drift
-            )
+            data = client.read_json(method, response)
+            result: Any = decode(data, endpoint.result, method=method, observer=self.drift)
         except IReferError as exc:
             exchange.error = exc
             return exchange
@@ -523,7 +533,7 @@ class _Prober:
     ) -> ProbeCheck:
         """Say in one line why a read gave no model."""
         name, method, error = f"endpoint.{exchange.method}", exchange.method, exchange.error
-        proxy = _proxy_for(self.client._base_url, os.environ)
+        proxy = _proxy_for(self.client.base_url, os.environ)
         via = f" (requests go through {proxy[0]})" if proxy else ""
         status = exchange.status
         if isinstance(error, TransportError):
@@ -697,7 +707,7 @@ def _timing_checks(exchanges: list[_Exchange], concurrency: int | None) -> list[
         )
     skews = []
     for x in answered:
-        server_time = parse_http_date(x.headers.get("date"))
+        server_time = _http_date(x.headers.get("date"))
         if server_time is not None:
             skews.append(server_time - x.received_at)
     if not skews:
@@ -813,7 +823,7 @@ async def probe_client(
     drift = _recorder(client)
     prober = _Prober(client, drift)
     if network:
-        checks += await check_network(client._base_url)
+        checks += await check_network(client.base_url)
     if client.campaign_id is None:
         checks.append(_check("credentials", _S, "not checked: no campaign id"))
         return ProbeReport(tuple(checks))
@@ -828,7 +838,7 @@ async def probe_client(
             _check(
                 "config.base_url_answers",
                 _F,
-                f"every endpoint answered HTTP 404: {client._base_url} is not the iRefer API root",
+                f"every endpoint answered HTTP 404: {client.base_url} is not the iRefer API root",
                 f"set IREFER_BASE_URL to {_GUIDE_ROOT} (or unset it)",
             )
         )
@@ -838,7 +848,7 @@ async def probe_client(
     checks.append(_drift_check(drift.entries(), drift.objects))
     checks += _timing_checks(prober.exchanges, client.max_concurrency)
     checks.append(await _write_probe(client, write_probe, announce))
-    redact = client._redactor.redact
+    redact = client.redact
     clean = tuple(attrs.evolve(c, summary=redact(c.summary), fix=redact(c.fix)) for c in checks)
     return ProbeReport(clean, drift.entries())
 
@@ -879,7 +889,7 @@ async def _write_probe(
 def _recorder(client: IReferClient) -> DriftRecorder:
     """Use the client's own drift recorder when it keeps one (its counts then include ours)."""
     own: DriftRecorder | None = getattr(client, "drift", None)
-    return own if own is not None else DriftRecorder(client._redactor.redact)
+    return own if own is not None else DriftRecorder(client.redact)
 
 
 def _client_configuration(client: IReferClient) -> list[ProbeCheck]:
@@ -888,7 +898,7 @@ def _client_configuration(client: IReferClient) -> list[ProbeCheck]:
         _check("config.license_key", _P, "W4qL + 28 letters and digits"),
         _check("config.api_key", _P, "set"),
     ]
-    url = client._base_url
+    url = client.base_url
     host = urlsplit(url).hostname or ""
     if _is_loopback(host) or host.endswith(".test") or url.rstrip("/") == _GUIDE_ROOT.rstrip("/"):
         checks.append(_check("config.base_url", _P, url))

@@ -33,9 +33,8 @@ from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
 
-from .._converter import decode
-from .._errors import InvalidRequestError
-from .._models import Referrer, SpecificActionSignup, TriggeredReward
+from irefer_async import InvalidRequestError, Referrer, SpecificActionSignup, TriggeredReward
+from irefer_async.decoding import decode
 
 __all__ = [
     "EVENT_TYPES",

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from .._errors import InvalidRequestError
-from .._models import Referrer, SpecificActionSignup, TriggeredReward
+from irefer_async import InvalidRequestError, Referrer, SpecificActionSignup, TriggeredReward
+
 from ._events import (
     EVENT_TYPES,
     ActionRecorded,
@@ -49,7 +49,7 @@ from ._store import (
 )
 
 if TYPE_CHECKING:
-    from .._client import IReferClient
+    from irefer_async import IReferClient
 
 __all__ = ["ClientSource", "FeedSource", "PollReport", "RewardFeed"]
 
@@ -225,7 +225,7 @@ class RewardFeed:
             raise InvalidRequestError(f"batch must be >= 1, got {batch!r}")
         for name in types or ():
             event_class(name)  # raises, naming the known types
-        from .._client import IReferClient  # noqa: PLC0415 - the client imports nothing of this
+        from irefer_async import IReferClient  # noqa: PLC0415 - the client imports nothing of this
 
         self.source: FeedSource = (
             ClientSource(source) if isinstance(source, IReferClient) else source

@@ -13,7 +13,7 @@ import hmac
 import time
 from typing import Final
 
-from .._errors import InvalidRequestError, IReferError
+from irefer_async import InvalidRequestError, IReferError
 
 __all__ = [
     "DEFAULT_TOLERANCE",

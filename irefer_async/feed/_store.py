@@ -31,7 +31,7 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from .._errors import ConfigurationError
+from irefer_async import ConfigurationError
 
 __all__ = [
     "DEFAULT_LEASE",

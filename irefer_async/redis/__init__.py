@@ -13,16 +13,14 @@ from typing import TYPE_CHECKING, Any
 from ._feed_store import PollLockLostError, RedisFeedStore  # redis itself is imported on first use
 
 if TYPE_CHECKING:  # imported on first use, see __getattr__: redis is an optional extra
-    from ._limiter import DEFAULT_KEY_PREFIX, DEFAULT_MAX_RESERVE, GCRA_SCRIPT, RedisRateLimiter
+    from ._limiter import DEFAULT_KEY_PREFIX as DEFAULT_KEY_PREFIX
+    from ._limiter import DEFAULT_MAX_RESERVE as DEFAULT_MAX_RESERVE
+    from ._limiter import GCRA_SCRIPT as GCRA_SCRIPT
+    from ._limiter import RedisRateLimiter
 
-__all__ = [
-    "DEFAULT_KEY_PREFIX",
-    "DEFAULT_MAX_RESERVE",
-    "GCRA_SCRIPT",
-    "PollLockLostError",
-    "RedisFeedStore",
-    "RedisRateLimiter",
-]
+# The limiter's constants (DEFAULT_KEY_PREFIX, DEFAULT_MAX_RESERVE, GCRA_SCRIPT) are attributes
+# too, left out of __all__ so that a star import works without redis.
+__all__ = ["PollLockLostError", "RedisFeedStore", "RedisRateLimiter"]
 
 
 _REDIS_HINT = "RedisRateLimiter needs redis: pip install 'irefer-async[redis]'"

@@ -27,8 +27,8 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import ConfigurationError, IReferError
-from ..feed._store import KnownParticipant, ParticipantUpdate, Pending, PollCursor
+from irefer_async import ConfigurationError, IReferError
+from irefer_async.feed import KnownParticipant, ParticipantUpdate, Pending, PollCursor
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

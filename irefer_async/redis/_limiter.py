@@ -41,8 +41,7 @@ from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from .._errors import ConfigurationError
-from .._limits import LocalRateLimiter, RateLimit
+from irefer_async import ConfigurationError, LocalRateLimiter, RateLimit
 
 __all__ = [
     "DEFAULT_KEY_PREFIX",

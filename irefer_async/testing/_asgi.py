@@ -12,15 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 import httpx
 
-from ._outcome import Disruption, EmulatorRequest, Outcome, connection_error
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+from ._outcome import Disruption, EmulatorRequest, Handler, Outcome, connection_error
 
 __all__ = ["EmulatorApp", "Loopback"]
 
@@ -45,7 +42,7 @@ class Loopback:
 class EmulatorApp:
     """ASGI 3 application serving one `Emulator` (``emulator.app``)."""
 
-    def __init__(self, emulator: Emulator, *, loopback: Loopback | None = None) -> None:
+    def __init__(self, emulator: Handler, *, loopback: Loopback | None = None) -> None:
         """Serve *emulator*; *loopback* when run by the server of `Emulator.serve()`."""
         self._emulator = emulator
         self._loopback = loopback

@@ -11,12 +11,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import httpx
 
-__all__ = ["Disruption", "EmulatorRequest", "Outcome", "StreamedBody", "connection_error"]
+__all__ = [
+    "Disruption",
+    "EmulatorRequest",
+    "Handler",
+    "Outcome",
+    "StreamedBody",
+    "connection_error",
+]
 
 
 class Disruption(enum.Enum):
@@ -103,6 +110,21 @@ class Outcome:
     delay: float = 0.0
     #: A body to send in chunks instead of ``body`` (big lists; no content-length).
     stream: StreamedBody | None = None
+
+
+class Handler(Protocol):
+    """What a front (ASGI app, loopback server, in-process transport) needs of the emulator.
+
+    `Emulator` is one; a front knows nothing else of it, so the state, faults and journal
+    can change behind this entry without touching a front.
+    """
+
+    @property
+    def may_delay(self) -> bool:
+        """Whether `handle` may hold an answer back (then a front cannot answer at once)."""
+
+    async def handle(self, request: EmulatorRequest) -> Outcome:
+        """Answer one HTTP request."""
 
 
 def connection_error(

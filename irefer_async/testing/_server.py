@@ -14,12 +14,10 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ._asgi import EmulatorApp, Loopback
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+from ._outcome import Handler
 
 __all__ = ["serve"]
 
@@ -52,7 +50,7 @@ def _protocol_class(registry: dict[tuple[str, int], asyncio.Transport]) -> type[
 
 
 @contextlib.asynccontextmanager
-async def serve(emulator: Emulator, *, host: str, port: int) -> AsyncIterator[str]:
+async def serve(emulator: Handler, *, host: str, port: int) -> AsyncIterator[str]:
     """Run *emulator* on *host*:*port* until the block exits; yield its base URL."""
     try:
         import uvicorn  # optional extra  # noqa: PLC0415

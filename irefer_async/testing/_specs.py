@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from .._models import RewardDelivery, RewardQuantity
+from irefer_async import RewardDelivery, RewardQuantity
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -18,14 +18,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
-from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody, connection_error
-
-if TYPE_CHECKING:
-    from ._emulator import Emulator
+from ._outcome import (
+    Disruption,
+    EmulatorRequest,
+    Handler,
+    Outcome,
+    StreamedBody,
+    connection_error,
+)
 
 __all__ = ["EmulatorTransport"]
 
@@ -114,7 +118,7 @@ class _InProcess:
     _endless: ClassVar[type[_Endless]]
     _chunked: ClassVar[type[_Chunked]]
 
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Handler) -> None:
         """Answer requests from *emulator*."""
         self._emulator = emulator
         # Requests still being processed after their client timed out (kept referenced).

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from irefer_async import verify_signature
+from irefer_async.feed import verify_signature
 from irefer_async.testing import CampaignSpec, Emulator, RewardSpec
 
 T = TypeVar("T")

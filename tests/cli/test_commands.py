@@ -84,6 +84,7 @@ def test_demo(runner: CliRunner, workdir: Path) -> None:
     assert "200" in result.stdout
 
 
+@pytest.mark.system
 def test_main_and_module_entry_points(workdir: Path) -> None:
     """``main()`` is the console script; ``python -m irefer_async.cli`` works too."""
     with pytest.raises(SystemExit) as exit_info:

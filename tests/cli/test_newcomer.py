@@ -30,6 +30,7 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("IREFER_")}
 
 
+@pytest.mark.system
 def test_emulator_banner_aims_later_commands_and_state_survives(workdir: Path) -> None:
     """`irefer emulator` prints the lines to paste; import then stats see the same campaign."""
     pytest.importorskip("uvicorn")
@@ -86,6 +87,7 @@ def test_banner_never_shows_a_key_from_the_environment() -> None:
     assert f"export IREFER_API_KEY={DEFAULT_API_KEY}" in lines
 
 
+@pytest.mark.system
 def test_emulator_on_a_port_in_use_is_one_line_and_exit_2() -> None:
     """No traceback: one line naming the address, exit code 2."""
     pytest.importorskip("uvicorn")

@@ -182,6 +182,7 @@ def loopback() -> Iterator[tuple[Emulator, str]]:
     thread.join(10)
 
 
+@pytest.mark.system
 @pytest.mark.skipif(sys.platform == "win32", reason="kill -9")
 def test_kill_9_then_resume(loopback: tuple[Emulator, str], workdir: Path) -> None:
     """A real process killed with SIGKILL mid-import, then resumed: each row landed exactly once."""

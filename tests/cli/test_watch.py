@@ -20,11 +20,10 @@ from _watch_support import SECRET, Receiver, loopback, reward_each_referral
 from click.testing import CliRunner
 from rich.console import Console
 
-from irefer_async import verify_signature
 from irefer_async.cli import cli
 from irefer_async.cli._target import Target
 from irefer_async.cli._watch import WatchOptions, run_watch
-from irefer_async.feed import event_id
+from irefer_async.feed import event_id, verify_signature
 from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY, Emulator
 
 
@@ -109,6 +108,7 @@ async def test_a_failing_exec_is_retried_then_dead_lettered(
     assert (await _watch(_options(workdir, exec_cmd=cmd)))[1] == []  # acknowledged
 
 
+@pytest.mark.system
 async def test_forward_to_a_receiver_down_then_failing_then_dropping(
     emulator: Emulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -286,12 +286,14 @@ def test_the_duplicate_window_check_accepts_only_in_flight_redeliveries() -> Non
             check(bad)
 
 
+@pytest.mark.system
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, process groups")
 def test_sigkill_restarts_lose_no_event(tmp_path: Path) -> None:
     """300 rewards via --exec, the watcher SIGKILLed twice: none lost, redelivered only in flight."""
     _kill_restart_run(tmp_path, events=300, kills=2, seed=1)
 
 
+@pytest.mark.system
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL, process groups")
 def test_sigkill_restarts_lose_no_event_10k(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from types import ModuleType
 import httpx
 import pytest
 
-from irefer_async import RewardTriggered, sign_payload
+from irefer_async.feed import RewardTriggered, sign_payload
 
 pytest.importorskip("fastapi")
 

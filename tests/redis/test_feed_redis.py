@@ -8,9 +8,12 @@ from typing import Any
 
 import pytest
 
-from irefer_async import FeedEvent, RewardFeed
+from irefer_async.feed import FeedEvent, RewardFeed
 from irefer_async.redis import PollLockLostError, RedisFeedStore
 from irefer_async.testing import Emulator
+
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
 
 
 def _worker(emulator: Emulator, redis: Any, name: str, **kw: Any) -> RewardFeed:

@@ -30,6 +30,9 @@ import redis.asyncio as aioredis  # noqa: E402
 from irefer_async import ConfigurationError, Limiter, RateLimit  # noqa: E402
 from irefer_async.redis._limiter import _SCRIPT_SHA, RedisRateLimiter  # noqa: E402
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 
 def max_in_window(times: list[float], window: float = 1.0) -> int:
     """The most timestamps in any half-open window [t, t + window)."""
@@ -338,9 +341,8 @@ def test_importing_the_sdk_does_not_import_redis() -> None:
 
 
 def test_exported_lazily_from_the_package() -> None:
-    """``irefer_async.RedisRateLimiter`` is the class (imported on first access)."""
-    import irefer_async
+    """``irefer_async.redis.RedisRateLimiter`` is the class (imported on first access)."""
+    import irefer_async.redis
 
-    if "RedisRateLimiter" not in irefer_async.__all__:
-        pytest.skip("not exported from irefer_async yet")
-    assert irefer_async.RedisRateLimiter is RedisRateLimiter
+    assert "RedisRateLimiter" in irefer_async.redis.__all__
+    assert irefer_async.redis.RedisRateLimiter is RedisRateLimiter

@@ -8,6 +8,9 @@ import os
 import pytest
 from redis_server import REDIS_SERVER
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 
 @pytest.mark.parametrize("module", ["redis", "taskiq"])
 def test_python_package_is_installed(module: str) -> None:

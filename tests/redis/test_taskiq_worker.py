@@ -23,6 +23,9 @@ from irefer_async import RateLimit
 from irefer_async.redis import RedisRateLimiter
 from irefer_async.testing import Emulator
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 APP = Path(__file__).parents[2] / "examples" / "taskiq_worker" / "app.py"
 
 

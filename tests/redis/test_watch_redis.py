@@ -15,6 +15,9 @@ from irefer_async.cli._target import Target
 from irefer_async.cli._watch import WatchOptions, run_watch
 from irefer_async.testing import Emulator
 
+#: Every test here needs a redis-server (started by tests/redis/conftest.py).
+pytestmark = pytest.mark.system
+
 
 async def test_watch_keeps_its_state_in_redis(
     redis_server: RedisServer, key_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -1,6 +1,6 @@
 """Bulk chaos: large signup and action imports through 20% mixed faults.
 
-Every run is on a virtual-time event loop (``helpers.run_virtual``): retries, the rate limiter
+Every run is on a virtual-time event loop (the ``virtual_time`` marker, or ``helpers.run_virtual``): retries, the rate limiter
 and the emulator's latency faults run on ``loop.time()``, so a run that takes minutes of API
 time takes seconds of CPU, and the journal's timestamps are exact. Checked for each run:
 
@@ -196,7 +196,8 @@ def test_actions_20k_chaos_rate_limited() -> None:
     assert figures["statuses"]["ok"] >= 18_500
 
 
-def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
+@pytest.mark.virtual_time
+async def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
     """4 workers, the first 4 writes fail ambiguously: the other 96 rows are sent while those
     wait out their settle window, and all 4 are settled by shared scans, not 4 each."""
     emulator = make_emulator()
@@ -208,7 +209,7 @@ def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
         async with emulator.client(retry=retry, max_concurrency=4) as client:
             return await _drain(client.bulk_new_signups(_signups(100), concurrency=4))
 
-    outcomes = run_virtual(go())
+    outcomes = await go()
     assert sorted(o.status.value for o in outcomes) == ["ok"] * 100
     writes = emulator.journal.entries("newSignup")
     first = writes[0].at

@@ -132,12 +132,14 @@ def crash_and_resume(
     return figures
 
 
+@pytest.mark.system
 def test_crash_resume_fast(emulator_process: EmulatorProcess, tmp_path: Path) -> None:
     """1,000 rows, SIGKILLed 5 times at random points: one participant and one record per row."""
     figures = crash_and_resume(emulator_process, tmp_path, 1_000, kills=5, seed=11)
     assert figures["kills"] == 5
 
 
+@pytest.mark.system
 @pytest.mark.slow
 def test_crash_resume_20k(emulator_process: EmulatorProcess, tmp_path: Path) -> None:
     """20,000 rows, SIGKILLed 8 times at random points: one participant and one record per row."""

@@ -230,6 +230,7 @@ async def test_cancel_cli_import_in_process(tmp_path: Path) -> None:
     assert len(emulator.snapshot()["campaigns"][0]["participants"]) == 1000
 
 
+@pytest.mark.system
 def test_sigint_cli_import(emulator_process: EmulatorProcess, tmp_path: Path) -> None:
     """Ctrl-C on ``irefer import``: exit 130, a hint to resume, and the resume completes."""
     emulator_process.control(

@@ -29,7 +29,6 @@ from _support import (
     make_emulator,
 )
 from click.testing import CliRunner
-from helpers import run_virtual
 from test_fault_matrix import ENDPOINTS, FAULTS, READ_TIMEOUT, RECONCILER, WRITES, _call, _setup
 
 import irefer_async as ia
@@ -94,10 +93,11 @@ def test_forms_are_searched() -> None:
     assert leaks(quote(SECRET_API_KEY, safe="")[-6:]) == [SECRET_API_KEY]
 
 
+@pytest.mark.virtual_time
 @pytest.mark.parametrize("mode", ["always", "unknown"])
-def test_fault_errors_are_clean(mode: str) -> None:
+async def test_fault_errors_are_clean(mode: str) -> None:
     """Every endpoint x every fault kind: the error raised, its chain and attributes are clean."""
-    run_virtual(_fault_errors_are_clean(mode))  # held and trickled answers take no real time
+    await _fault_errors_are_clean(mode)  # held and trickled answers take no real time
 
 
 async def _fault_errors_are_clean(mode: str) -> None:
@@ -216,9 +216,10 @@ async def test_real_socket_errors_are_clean() -> None:
     assert_clean(errors)
 
 
-def test_bulk_outcomes_are_clean() -> None:
+@pytest.mark.virtual_time
+async def test_bulk_outcomes_are_clean() -> None:
     """A bulk run through faults: every outcome, error and the summary are clean."""
-    run_virtual(_bulk_outcomes_are_clean())  # trickled and late answers take no real time
+    await _bulk_outcomes_are_clean()  # trickled and late answers take no real time
 
 
 async def _bulk_outcomes_are_clean() -> None:

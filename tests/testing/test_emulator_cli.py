@@ -5,10 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import irefer_async.testing as testing
 from irefer_async.testing.__main__ import _parser, mask, seed_demo
 
 
+@pytest.mark.system
 def test_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "irefer_async.testing", "--help"],
@@ -56,6 +59,7 @@ def test_public_names_have_docstrings() -> None:
             assert obj.__doc__, name
 
 
+@pytest.mark.system
 def test_runs_standalone_and_stops_on_sigint() -> None:
     import os
     import signal

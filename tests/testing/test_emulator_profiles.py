@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 import pytest
-from helpers import run_virtual
 
 from irefer_async import (
     APIError,
@@ -24,10 +23,11 @@ def test_the_default_profile_is_the_guide() -> None:
     assert PROFILES["2018"].rewrite("referrers", b'[{"a":"1"}]') == b'[{"a":"1"}]'
 
 
-def test_2019_removes_signup_and_specific_actions() -> None:
+@pytest.mark.virtual_time
+async def test_2019_removes_signup_and_specific_actions() -> None:
     """newSignup and newSpecificAction are an HTML 404; specificActionSignups an error body."""
     # Virtual time: the unknown write waits out the default settle window at no real cost.
-    run_virtual(_2019_removes_signup_and_specific_actions())
+    await _2019_removes_signup_and_specific_actions()
 
 
 async def _2019_removes_signup_and_specific_actions() -> None:

@@ -15,8 +15,11 @@ import httpx
 from typing_extensions import assert_type
 
 import irefer_async
+import irefer_async.doctor
+import irefer_async.feed
 from irefer_async import (
     APIError,
+    BulkOutcome,
     BulkStatus,
     BulkSummary,
     CacheConfig,
@@ -40,7 +43,6 @@ from irefer_async import (
     ReferrerStats,
     RequestTimeoutError,
     RetryConfig,
-    SignupOutcome,
     SpecificActionSignup,
     StreamInterruptedError,
     TriggeredReward,
@@ -201,7 +203,7 @@ async def rows() -> AsyncIterator[NewSignupRequest]:
 async def bulk(client: IReferClient) -> BulkSummary:
     async with client.bulk_new_signups(rows(), concurrency=4, ordered=True) as run:
         async for outcome in run:
-            assert_type(outcome, SignupOutcome)
+            assert_type(outcome, BulkOutcome[NewSignupRequest, NewSignup])
             if outcome.status is BulkStatus.OK and outcome.result is not None:
                 assert_type(outcome.result, NewSignup)
     mixed = [NewSpecificActionRequest(external_id="u-1", action="/a", referrer_code="c")]
@@ -245,30 +247,30 @@ def version() -> str:
 
 
 async def reward_feed(client: IReferClient) -> int:
-    async with irefer_async.RewardFeed(
+    async with irefer_async.feed.RewardFeed(
         client, store="feed.sqlite", types={"reward.triggered"}
     ) as feed:
         report = await feed.poll()
-        assert_type(report, irefer_async.PollReport)
+        assert_type(report, irefer_async.feed.PollReport)
         async for event in feed:
             assert_type(event.id, str)
-            if isinstance(event, irefer_async.RewardTriggered):
+            if isinstance(event, irefer_async.feed.RewardTriggered):
                 assert_type(event.row, irefer_async.TriggeredReward)
             await feed.ack(event)
             break
 
-    async def handler(event: irefer_async.FeedEvent[object]) -> None:
+    async def handler(event: irefer_async.feed.FeedEvent[object]) -> None:
         print(event.to_json())
 
-    store = irefer_async.SQLiteFeedStore("other.sqlite")
-    async with irefer_async.RewardFeed(client, store=store) as other:
+    store = irefer_async.feed.SQLiteFeedStore("other.sqlite")
+    async with irefer_async.feed.RewardFeed(client, store=store) as other:
         return await other.run(handler, once=True)
 
 
-def receiver(body: bytes, header: str | None) -> irefer_async.FeedEvent[object]:
-    assert_type(irefer_async.verify_signature(body, header, "secret", tolerance=60), int)
-    assert_type(irefer_async.sign_payload(body, "secret"), str)
-    return irefer_async.event_from_json(body)
+def receiver(body: bytes, header: str | None) -> irefer_async.feed.FeedEvent[object]:
+    assert_type(irefer_async.feed.verify_signature(body, header, "secret", tolerance=60), int)
+    assert_type(irefer_async.feed.sign_payload(body, "secret"), str)
+    return irefer_async.feed.event_from_json(body)
 
 
 async def readiness() -> None:
@@ -276,17 +278,17 @@ async def readiness() -> None:
         "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
     ) as client:
         report = await client.probe(network=False, write_probe=None)
-        assert_type(report, irefer_async.ProbeReport)
+        assert_type(report, irefer_async.doctor.ProbeReport)
         assert_type(report.ok, bool)
         assert_type(report.exit_code, int)
         for check in report.checks:
-            assert_type(check.status, irefer_async.CheckStatus)
+            assert_type(check.status, irefer_async.doctor.CheckStatus)
             assert_type(check.summary, str)
         drift = client.drift
-        assert_type(drift, irefer_async.DriftRecorder | None)
+        assert_type(drift, irefer_async.doctor.DriftRecorder | None)
         if drift is not None:
             for entry in drift.entries(include_expected=False):
-                assert_type(entry.kind, irefer_async.DriftKind)
+                assert_type(entry.kind, irefer_async.doctor.DriftKind)
                 assert_type(entry.describe(), str)
     assert_type(Emulator(profile="2019").profile.gone, frozenset[str])
 
