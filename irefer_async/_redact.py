@@ -23,6 +23,7 @@ quote a key cut short), reprs. The mechanisms:
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -112,6 +113,7 @@ def _trie(words: set[str]) -> str:
     return emit(root)
 
 
+@functools.lru_cache(maxsize=64)
 def _fragment_patterns(
     secrets: tuple[str, ...],
 ) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
