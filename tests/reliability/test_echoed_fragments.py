@@ -37,7 +37,7 @@ from misbehaving_server import MisbehavingServer, misbehaving
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
-TRANSPORTS = ["httpx", "aiohttp"]
+TRANSPORTS = ["httpx", "aiohttp", "httpx2"]
 MODES = ["echo_status", "echo_header"]
 #: Characters of the request target after ``/v1.0/`` the server echoes: inside the license
 #: key (6 to 19 of its characters, as measured in the field, and all of it), and inside the
@@ -71,7 +71,12 @@ def _pieces(text: str) -> list[str]:
 
 
 def _client(url: str, transport: str, **kwargs: Any) -> ia.IReferClient:
-    extra: dict[str, Any] = {} if transport == "httpx" else {"transport": transport}
+    """``transport``: httpx (the default stack), aiohttp (its transport), httpx2 (its stack)."""
+    extra: dict[str, Any] = {
+        "httpx": {},
+        "aiohttp": {"transport": "aiohttp"},
+        "httpx2": {"http_stack": "httpx2"},
+    }[transport]
     return ia.IReferClient(
         SECRET_LICENSE_KEY, SECRET_API_KEY, campaign_id=2605, base_url=url,
         retry=NO_WAIT, rate_limit=None, timeout=5, **extra, **kwargs,
@@ -139,8 +144,9 @@ def test_public_keys_are_the_emulator_demo_keys() -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_echoed_target_leaves_no_piece_in_errors(transport: str, mode: str, cut: int) -> None:
     """A read and a write through a server echoing the target cut inside a key: clean errors."""
-    if transport == "aiohttp":
-        pytest.importorskip("httpx_aiohttp")
+    pytest.importorskip(
+        {"httpx": "httpx", "aiohttp": "httpx_aiohttp", "httpx2": "httpx2"}[transport]
+    )
     async with misbehaving(mode, cut=cut) as server:
         errors: list[BaseException] = []
         async with _client(server.url, transport) as client:
