@@ -321,11 +321,11 @@ class IReferClient:
         return self._base_url
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with this client's keys, and any 6-character fragment, masked."""
+        """Return ``text`` with this client's keys masked (raw and URL-encoded forms)."""
         return self._redactor.redact(text)
 
     def quote(self, text: str, limit: int) -> str:
-        """Redact ``text`` first, then cut it to about ``limit`` characters (never the reverse)."""
+        """Redact ``text`` (keys and any 6-character fragment of one), then cut it to ``limit``."""
         return self._redactor.quote(text, limit)
 
     async def raw_read(self, endpoint: ep.Endpoint[Any], values: Mapping[str, object]) -> Any:
