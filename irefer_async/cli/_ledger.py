@@ -67,6 +67,16 @@ class Ledger:
             )
         with writing(path):
             self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open(kind)
+        except BaseException:
+            self._db.close()
+            raise
+        self._pending: list[tuple[str, str | None, float, str]] = []
+        self._last_flush = time.monotonic()
+
+    def _open(self, kind: str) -> None:
+        with writing(self.path):
             self._db.execute("PRAGMA journal_mode=WAL")
             # NORMAL: a commit survives the process being killed (not a power loss), no fsync.
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -75,12 +85,10 @@ class Ledger:
             self._db.executescript(_SCHEMA)
         stored = self._meta("kind")
         if stored is None:
-            with writing(path):
+            with writing(self.path):
                 self._db.execute("INSERT INTO meta VALUES ('kind', ?)", (kind,))
         elif stored != kind:
-            raise LedgerError(f"the ledger at {path} is for an import of {stored}, not {kind}")
-        self._pending: list[tuple[str, str | None, float, str]] = []
-        self._last_flush = time.monotonic()
+            raise LedgerError(f"the ledger at {self.path} is for an import of {stored}, not {kind}")
 
     def _meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
