@@ -1,32 +1,50 @@
 """Keeping the license key and the api_key out of every text the SDK or httpx produces.
 
 Both secrets travel in the request URL (the license key in the path, the api_key in the
-query string), so anything that prints a URL can leak them: httpx's INFO log line
-``HTTP Request: GET https://...``, httpx exception messages, reprs. Two mechanisms:
+query string), so anything that prints a URL, or a line a server echoed from it, can leak
+them: httpx's INFO log line ``HTTP Request: GET https://...``, httpx, httpcore and aiohttp
+exception messages (a proxy answering ``HTTP/1.1 2OO /v1.0/W4qLx9Rk2P`` makes the parser
+quote a key cut short), reprs. The mechanisms:
 
-* `Redactor` replaces a client's secrets (raw and percent-encoded) in a text; the
-  error translation and every repr use it.
-* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (and
-  httpx2's ``httpx2`` and ``httpcore2.*``) that rewrites each record through every live
-  client's redactor, and at INFO and above masks every query value (participant data:
-  emails, names, phones). Filters only run for records that pass the level check, so this
-  costs nothing when those loggers are quiet.
-* `Redactor.quote` is how a body or URL is quoted in an error: redacted whole, every
-  fragment of 6+ characters of a secret masked, and only then cut.
+* `Redactor` masks a client's secrets in a text: every form of each (`secret_forms`: raw,
+  percent-encoded, ``quote_plus``, lower-case hex escapes, encoded twice, hex) whole, and
+  every run of `FRAGMENT`-character windows of those forms; the error translation,
+  every repr and the CLI use it.
+* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (httpx2's
+  ``httpx2`` and ``httpcore2.*``, aiohttp's ``aiohttp.*`` and ``asyncio``) that rewrites each
+  record (message, formatted exception, stack) through every live client's redactor and, for
+  the HTTP loggers at INFO and above, masks every query value (participant data: emails,
+  names, phones). Filters only run for records that pass the level check, so this costs
+  nothing when those loggers are quiet. A closed client's secrets stay in the filter's
+  registry for the next `RETIRED` closes, so a record a late task writes after
+  ``aclose()`` is redacted too.
+* `Redactor.quote` is how a body or URL is quoted in an error: redacted whole, then cut.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
-from collections import Counter
+from collections import Counter, deque
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
 
-#: Loggers whose records may carry a request URL (httpx logs it at INFO).
-_FOREIGN_LOGGERS = (
+#: The shortest piece of a secret that counts as a leak.
+FRAGMENT = 6
+
+#: The emulator's documented demo keys (`irefer_async.testing.DEFAULT_LICENSE_KEY` and
+#: `DEFAULT_API_KEY`, pinned to these by a test). They are public, printed in the docs and in
+#: the emulator's banner, and made of words ("emulator", "irefer", zeros) that ordinary texts
+#: hold: they are redacted whole, never by fragment.
+PUBLIC_KEYS = frozenset({"W4qLemulatordemo0000000000000000", "irefer-emulator-api-key"})
+
+#: Loggers whose records may carry a request URL (httpx logs it at INFO) or a line a server
+#: echoed from it (httpcore's DEBUG ``...failed exception=...`` lines quote the parser's error).
+_HTTP_LOGGERS = (
     "httpx",
     "httpcore.connection",
     "httpcore.http11",
@@ -40,88 +58,168 @@ _FOREIGN_LOGGERS = (
     "httpcore2.http2",
     "httpcore2.proxy",
     "httpcore2.socks",
+    # aiohttp (transport="aiohttp"); its exceptions quote the URL and the echoed line.
+    "aiohttp.client",
+    "aiohttp.internal",
+    "aiohttp.access",
+    "aiohttp.server",
+    "aiohttp.web",
+    "aiohttp.websocket",
 )
+#: Loggers that may quote a foreign exception (an unretrieved task's): secrets only.
+_OTHER_LOGGERS = ("asyncio",)
+#: Kept for callers of the previous name.
+_FOREIGN_LOGGERS = _HTTP_LOGGERS
+
+_ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
 
-def _variants(secret: str) -> list[str]:
-    """Return the forms a secret may take in a URL or message, longest first."""
-    forms = {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}
-    return sorted((f for f in forms if f), key=len, reverse=True)
+def _lower_hex(text: str) -> str:
+    return _ESCAPE.sub(lambda m: m.group(0).lower(), text)
+
+
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """Return every form ``secret`` may take in a URL, a message or a dump, longest first.
+
+    Raw; percent-encoded (``/`` escaped or kept); ``quote_plus``; each percent form with
+    lower-case hex digits (``%2f``); each of those encoded a second time (``%252F``,
+    ``%252f``); and the lower-case hex of its UTF-8 bytes.
+    """
+    once = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
+    once |= {_lower_hex(form) for form in once}
+    twice = {quote(form, safe="") for form in once}
+    twice |= {_lower_hex(form) for form in twice}
+    forms = {secret, secret.encode().hex(), *once, *twice}
+    return tuple(sorted((f for f in forms if f), key=lambda f: (-len(f), f)))
+
+
+def _trie(words: set[str]) -> str:
+    """Return a pattern matching any of ``words`` (all one length), prefixes factored out.
+
+    The engine then tries one branch per distinct next character.
+    """
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + emit(child) for ch, child in sorted(node.items())]
+        if len(branches) <= 1:
+            return "".join(branches)
+        return "(?:" + "|".join(branches) + ")"
+
+    return emit(root)
+
+
+@functools.lru_cache(maxsize=64)
+def _fragment_patterns(
+    secrets: tuple[str, ...],
+) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """Return two patterns over every window of every form of every private secret.
+
+    A window is `FRAGMENT` characters long. The first pattern finds the first window (a
+    quick scan), the second every window start, overlapping ones included. None when there
+    is no window.
+    """
+    windows: set[str] = set()
+    for secret in secrets:
+        if secret in PUBLIC_KEYS:
+            continue
+        for form in secret_forms(secret):
+            windows.update(form[i : i + FRAGMENT] for i in range(len(form) - FRAGMENT + 1))
+    if not windows:
+        return None
+    trie = _trie(windows)
+    return re.compile(trie), re.compile(f"(?=(?:{trie}))")
+
+
+def _mask_windows(text: str, patterns: tuple[re.Pattern[str], re.Pattern[str]]) -> str:
+    """Replace every run of overlapping or touching window matches with ``***``."""
+    quick, pattern = patterns
+    first = quick.search(text)
+    if first is None:
+        return text
+    pieces: list[str] = []
+    kept = 0  # text[:kept] is in pieces already
+    run_start = run_end = -1
+    for match in pattern.finditer(text, first.start()):
+        start = match.start()
+        if start <= run_end:
+            run_end = max(run_end, start + FRAGMENT)
+            continue
+        if run_end >= 0:
+            pieces += (text[kept:run_start], MASK)
+            kept = run_end
+        run_start, run_end = start, start + FRAGMENT
+    pieces += (text[kept:run_start], MASK, text[run_end:])
+    return "".join(pieces)
 
 
 class Redactor:
-    """Replaces a set of secrets in any text with ``***``."""
+    """Masks a set of secrets in any text with ``***``: whole, and any piece of them.
 
-    __slots__ = ("_forms",)
+    Every form of each secret (`secret_forms`) is replaced whole; then every run of text made
+    of `FRAGMENT`-character windows of those forms (a key cut short by a server echoing
+    a truncated request line) is masked too, so a later cut can never leave a piece. The
+    windows are compiled into one pattern when the redactor is built (once per key pair); a
+    text holding none costs one regular-expression scan. The demo keys (`PUBLIC_KEYS`) are
+    replaced whole only.
+    """
+
+    __slots__ = ("_forms", "_patterns", "_secrets")
 
     def __init__(self, *secrets: str | None) -> None:
-        forms: list[str] = []
-        for secret in secrets:
-            if secret:
-                forms.extend(_variants(secret))
-        self._forms = tuple(sorted(set(forms), key=len, reverse=True))
+        given = tuple(dict.fromkeys(s for s in secrets if s))
+        # Whole forms first: a URL holds the whole key, and one replace is cheaper than
+        # masking its run window by window.
+        forms = {form for secret in given for form in secret_forms(secret)}
+        self._secrets = given
+        self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
+        self._patterns = _fragment_patterns(given)
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """Every form this redactor removes (for the log filter registry)."""
-        return self._forms
+        """The secrets this redactor masks, as given (for the log filter registry)."""
+        return self._secrets
 
     def redact(self, text: str) -> str:
-        """Return ``text`` with every secret replaced by ``***``."""
+        """Return ``text`` with every secret, and every piece of 6+ characters of one, masked."""
         for form in self._forms:
             if form in text:
                 text = text.replace(form, MASK)
+        patterns = self._patterns
+        if patterns is not None and len(text) >= FRAGMENT:
+            text = _mask_windows(text, patterns)
         return text
 
     def quote(self, text: str, limit: int) -> str:
-        """Return ``text`` fit to quote: redacted whole, any fragment masked, then cut.
+        """Return ``text`` fit to quote: redacted (fragments included), then cut to ``limit``.
 
-        Redacting first means a cut can never split a secret and hide it; a text that holds
-        only part of a secret (a server echoing a truncated URL) loses every fragment of
-        `FRAGMENT` characters or more too.
+        Redacting first means a cut can never split a secret and hide it from the redactor.
         """
         text = self.redact(text)
-        for form in self._forms:
-            text = _mask_fragments(text, form)
         return text if len(text) <= limit else text[:limit] + "..."
 
     def __repr__(self) -> str:
-        return f"<Redactor of {len(self._forms)} secret forms>"
+        return f"<Redactor of {len(self._secrets)} secrets>"
 
 
-#: The shortest piece of a secret that counts as a leak.
-FRAGMENT = 6
-
-
-def _mask_fragments(text: str, secret: str) -> str:
-    """Mask every run of `FRAGMENT` or more characters of ``secret`` found in ``text``."""
-    if len(secret) < FRAGMENT:
-        return text
-    changed = True
-    while changed:
-        changed = False
-        for start in range(len(secret) - FRAGMENT + 1):
-            piece = secret[start : start + FRAGMENT]
-            at = text.find(piece)
-            if at < 0:
-                continue
-            # Grow the match to the longest run of the secret from here, then mask it.
-            end = at + FRAGMENT
-            offset = start + FRAGMENT
-            while end < len(text) and offset < len(secret) and text[end] == secret[offset]:
-                end += 1
-                offset += 1
-            text = f"{text[:at]}{MASK}{text[end:]}"
-            changed = True
-    return text
+#: How many closed clients' key sets the log filter keeps redacting (a late record).
+RETIRED = 32
 
 
 class _Registry:
-    """The secrets of every open client, counted so two clients may share a key."""
+    """The secrets of every open client and of the last `RETIRED` closed ones.
+
+    Open clients' secrets are counted, so two clients may share a key.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
+        self._retired: deque[tuple[str, ...]] = deque(maxlen=RETIRED)
         self._redactor = Redactor()
 
     def add(self, redactor: Redactor) -> None:
@@ -133,10 +231,15 @@ class _Registry:
         with self._lock:
             self._counts.subtract(redactor.secrets)
             self._counts = +self._counts  # drop zero counts
+            if redactor.secrets not in self._retired:
+                self._retired.append(redactor.secrets)
             self._rebuild()
 
     def _rebuild(self) -> None:
-        self._redactor = Redactor(*self._counts)
+        live = dict.fromkeys(self._counts)
+        for secrets in self._retired:
+            live.update(dict.fromkeys(secrets))
+        self._redactor = Redactor(*live)
 
     def redact(self, text: str) -> str:
         return self._redactor.redact(text)
@@ -154,13 +257,23 @@ def mask_query_values(text: str) -> str:
     return _QUERY_VALUE.sub(r"\1=" + MASK, text) if "=" in text else text
 
 
-class SecretFilter(logging.Filter):
-    """Rewrites a log record so that no registered secret survives in its message.
+_FORMATTER = logging.Formatter()
 
-    At INFO and above it also masks every query parameter value: the request URL carries the
-    participant's email, name and phone, which stay out of logs at INFO (DEBUG keeps them,
-    redacted of the secrets).
+
+class SecretFilter(logging.Filter):
+    """Rewrites a log record so that no registered secret, or piece of one, survives in it.
+
+    The message, the formatted exception (``exc_info``, kept as the record's ``exc_text``,
+    which formatters print as given) and the stack are redacted. With ``queries`` (the HTTP
+    loggers), at INFO and above it also masks every query parameter value: the request URL
+    carries the participant's email, name and phone, which stay out of logs at INFO (DEBUG
+    keeps them, redacted of the secrets).
     """
+
+    def __init__(self, *, queries: bool = True) -> None:
+        """Build the filter; ``queries`` masks query values at INFO and above too."""
+        super().__init__()
+        self._queries = queries
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place; never drops it."""
@@ -168,12 +281,19 @@ class SecretFilter(logging.Filter):
             message = record.getMessage()
         except Exception:  # a broken format string is not ours to fix
             return True
-        clean = REGISTRY.redact(message)
-        if record.levelno >= logging.INFO:
+        redact = REGISTRY.redact
+        clean = redact(message)
+        if self._queries and record.levelno >= logging.INFO:
             clean = mask_query_values(clean)
         if clean != message:
             record.msg = clean
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(_FORMATTER.formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -181,11 +301,14 @@ _installed = False
 
 
 def install_log_filter() -> None:
-    """Attach `SecretFilter` to httpx's and httpcore's loggers (idempotent)."""
+    """Attach `SecretFilter` to httpx's, httpcore's and aiohttp's loggers (idempotent)."""
     global _installed  # noqa: PLW0603 - a process-wide, install-once switch
     if _installed:
         return
-    secret_filter = SecretFilter()
-    for name in _FOREIGN_LOGGERS:
-        logging.getLogger(name).addFilter(secret_filter)
+    http_filter = SecretFilter()
+    for name in _HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(http_filter)
+    other_filter = SecretFilter(queries=False)
+    for name in _OTHER_LOGGERS:
+        logging.getLogger(name).addFilter(other_filter)
     _installed = True

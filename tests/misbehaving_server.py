@@ -7,7 +7,12 @@ URL and ``server.requests`` counts request heads received. Modes:
 * ``"drop"``: read the request, then close the connection without a byte of answer
   (the work may have been done: an ambiguous failure);
 * ``"error_page"``: a 500 whose HTML body quotes the request path (license key included);
-* ``"trickle"``: a 200 whose JSON body arrives a few bytes at a time.
+* ``"trickle"``: a 200 whose JSON body arrives a few bytes at a time;
+* ``"echo_status"``: a malformed status line echoing the request target, cut ``cut`` bytes
+  into it (``HTTP/1.1 2OO /v1.0/W4qLx9Rk2P``), as a broken proxy does: the parser's error
+  quotes the line, so a fragment of the license key reaches the client's error text;
+* ``"echo_header"``: a 200 status line, then a header line without a colon echoing the
+  request target the same way.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Any
 class MisbehavingServer:
     """What the server saw; filled in while it runs."""
 
-    def __init__(self, mode: str, body: dict[str, Any], hold: float) -> None:
+    def __init__(self, mode: str, body: dict[str, Any], hold: float, cut: int = 16) -> None:
         self.mode = mode
+        self.cut = cut
         self.body = json.dumps(body).encode()
         self.hold = hold
         self.requests = 0
@@ -36,6 +42,16 @@ class MisbehavingServer:
                 self.requests += 1
                 path = head.split(b" ", 2)[1]
                 if self.mode == "drop":
+                    break
+                if self.mode in ("echo_status", "echo_header"):
+                    echo = path[: len(b"/v1.0/") + self.cut]
+                    line = (
+                        b"HTTP/1.1 2OO " + echo
+                        if self.mode == "echo_status"
+                        else b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + echo
+                    )
+                    writer.write(line + b"\r\n\r\n{}")
+                    await writer.drain()
                     break
                 if self.mode == "hold":
                     await asyncio.sleep(self.hold)
@@ -66,10 +82,10 @@ class MisbehavingServer:
 
 @contextlib.asynccontextmanager
 async def misbehaving(
-    mode: str, body: dict[str, Any] | None = None, *, hold: float = 0.0
+    mode: str, body: dict[str, Any] | None = None, *, hold: float = 0.0, cut: int = 16
 ) -> AsyncIterator[MisbehavingServer]:
     """Serve ``mode`` on 127.0.0.1 (a free port) for the block."""
-    server = MisbehavingServer(mode, body or {}, hold)
+    server = MisbehavingServer(mode, body or {}, hold, cut)
     listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = listener.sockets[0].getsockname()[1]
     server.url = f"http://127.0.0.1:{port}/v1.0/"

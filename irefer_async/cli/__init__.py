@@ -20,7 +20,9 @@ and ``IREFER_API_KEY`` only (never a flag: flags show in ``ps``), ``--base-url``
 ``IREFER_BASE_URL`` and ``--campaign-id`` / ``IREFER_CAMPAIGN_ID``.
 
 Exit codes: 0 every row ok, 1 some row failed, is unknown or invalid (or a request failed),
-2 usage or configuration error, 130 interrupted.
+2 usage or configuration error, 74 a file could not be written for lack of space (the message
+names it; an import then says how to ``--resume``), 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM: handled as Ctrl-C, summary and resume line included).
 """
 
 from __future__ import annotations
@@ -42,6 +44,14 @@ from irefer_async.endpoints import check_campaign_id
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
 from ._ledger import LedgerError
 from ._query import flatten, render_object
+from ._stops import (
+    EXIT_STORAGE_FULL,
+    EXIT_TERMINATED,
+    StorageFullError,
+    Terminated,
+    terminable,
+    writing,
+)
 from ._target import Target, build_client, is_loopback
 
 __all__ = ["cli", "main"]
@@ -134,13 +144,23 @@ _EMULATOR_GONE = (
 
 
 def _run(coro: Coroutine[Any, Any, int], *, interrupted: str = "interrupted") -> int:
-    """Run a command's coroutine; map the SDK's errors to messages and exit codes."""
+    """Run a command's coroutine; map the SDK's errors to messages and exit codes.
+
+    SIGTERM stops it as Ctrl-C does (exit 143 instead of 130); a file that cannot be written
+    for lack of space is one line naming it (exit 74).
+    """
     err = _err_console()
     try:
-        return asyncio.run(coro)
+        return asyncio.run(terminable(coro))
     except KeyboardInterrupt:
         err.print(interrupted, markup=False)
         return EXIT_INTERRUPTED
+    except Terminated:
+        err.print(interrupted.replace("interrupted", "terminated", 1), markup=False)
+        return EXIT_TERMINATED
+    except StorageFullError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return EXIT_STORAGE_FULL
     except (InvalidRequestError, LedgerError) as exc:  # ConfigurationError included
         err.print(f"error: {exc}", markup=False)
         return 2
@@ -415,7 +435,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     CSV and JSON are streamed as the rows arrive, in flat memory whatever the campaign's
     size, with rows and bytes received shown on a terminal; a table collects every row.
     """
-    from ._export import COLUMNS, export_rows  # noqa: PLC0415 - only this command needs it
+    from ._export import AGAIN, COLUMNS, export_rows  # noqa: PLC0415 - only this command
 
     target = _make_target(emulator, base_url, campaign_id, timeout)
     columns = None if all_columns or fmt == "json" else COLUMNS[what]
@@ -429,7 +449,8 @@ def export(  # noqa: PLR0917 - click passes options as parameters
                     err=_err_console(),
                 )  # fmt: skip
             else:
-                with output.open("w", encoding="utf-8", newline="") as out:
+                # Closing flushes too: a full disk there is the same one line.
+                with writing(output, AGAIN), output.open("w", encoding="utf-8", newline="") as out:
                     await export_rows(
                         client, what, fmt, out, columns=columns, console=Console(file=out),
                         err=_err_console(),

@@ -8,6 +8,9 @@ for small campaigns.
 
 On a terminal, a progress line on stderr shows rows and bytes received and the rate; when
 stderr is not a terminal nothing is shown, so a redirected export stays clean.
+
+A disk that fills up under the output stops the export with `StorageFullError`, one line
+naming the file (the command exits 74); SIGTERM stops it as Ctrl-C does.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from irefer_async import IReferClient, ListStream
 
 from ._query import _cell, flatten, render_rows
+from ._stops import writing
 
-__all__ = ["COLUMNS", "export_rows"]
+__all__ = ["AGAIN", "COLUMNS", "export_rows"]
+
+#: What to do when the output could not be written for lack of space.
+AGAIN = "free some space and run the export again"
 
 #: The columns each export shows unless ``--all-columns`` is given.
 COLUMNS = {
@@ -128,6 +135,20 @@ async def export_rows(
     ``columns`` limits CSV and table output to those fields (None: every field). JSON
     always has every field. Progress goes to ``err`` when it is a terminal.
     """
+    with writing(str(getattr(out, "name", "<output>")), AGAIN):
+        return await _export(client, what, fmt, out, columns=columns, console=console, err=err)
+
+
+async def _export(
+    client: IReferClient,
+    what: str,
+    fmt: str,
+    out: IO[str],
+    *,
+    columns: Sequence[str] | None,
+    console: Console,
+    err: Console | None,
+) -> int:
     stream = _stream_for(client, what)
     if fmt == "table":
         async with stream:

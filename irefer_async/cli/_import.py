@@ -10,6 +10,13 @@ Per input row the results file (JSON lines) gets one record:
 ``status`` is ok, failed, unknown (may have landed: settle it with ``--resume``), invalid
 (never sent) or duplicate (a key seen earlier in the file: skipped). Failed, unknown and
 invalid rows are also written, as read, to the failed-rows file in the input's own format.
+
+Stopped by Ctrl-C or SIGTERM, the import prints its summary (rows in flight are left to
+``--resume``, never counted as failed). A disk that fills up under the ledger, the results or
+the failed-rows file stops it the same way: `StorageFullError` names the file and the
+``--resume`` command, and the rows it could not record stay unsettled in the ledger (a
+ledger write that fails marks nothing, so nothing unmarked is ever sent). `_open_results`
+and `Ledger.on_connect` are the seams the tests fill the disk through.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from ._rows import (
     read_rows,
     validate,
 )
+from ._stops import StorageFullError, writing
 from ._target import Target, build_client
 from ._words import count, count_was
 
@@ -94,6 +102,8 @@ class ImportReport:
     notices: list[str] = attrs.Factory(list)
     #: Rows cancelled in flight by the interruption: left to ``--resume``, not "failed".
     cut_short: int = 0
+    #: The file that could not be written for lack of space, when that stopped the run.
+    storage_full: StorageFullError | None = None
 
     @property
     def exit_code(self) -> int:
@@ -156,8 +166,18 @@ def _default_paths(opts: ImportOptions) -> tuple[Path, Path, Path]:
     return results, failed, ledger
 
 
+def _open_results(path: Path) -> IO[str]:
+    """Open the results file for writing (a seam: tests replace it to fill the disk)."""
+    # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
+    return path.open("w", encoding="utf-8", errors="backslashreplace")
+
+
 class _Sink:
-    """Results file, failed-rows file, ledger and progress: where every row ends up."""
+    """Results file, failed-rows file, ledger and progress: where every row ends up.
+
+    Once a write has failed for lack of space (`full`), nothing more is written: a row that
+    ends after that is counted as cut short, its ledger row left unsettled for ``--resume``.
+    """
 
     def __init__(
         self,
@@ -165,20 +185,39 @@ class _Sink:
         failed: FailedRowsWriter | None,
         ledger: Ledger | None,
         reporter: NoProgress,
+        paths: tuple[Path, Path] = (Path("results"), Path("failed")),
     ) -> None:
         self.results = results
         self.failed = failed
         self.ledger = ledger
         self.reporter = reporter
+        self.paths = paths
         #: The first few problems, for the summary.
         self.samples: list[str] = []
+        #: The first write that failed for lack of space.
+        self.full: StorageFullError | None = None
+        #: Rows that ended after `full`: left to ``--resume``.
+        self.unrecorded = 0
 
     def emit(self, row: InputRow, record: dict[str, Any], *, ledger_state: str | None) -> None:
+        if self.full is not None:
+            self.unrecorded += 1
+            return
+        try:
+            self._write(row, record, ledger_state)
+        except StorageFullError as exc:
+            self.full = exc
+            self.unrecorded += 1
+            raise
+
+    def _write(self, row: InputRow, record: dict[str, Any], ledger_state: str | None) -> None:
         status = record["status"]
         if self.results is not None:
-            self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            with writing(self.paths[0]):
+                self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
         if self.failed is not None and status in ("failed", "unknown", "invalid"):
-            self.failed.write(row.raw)
+            with writing(self.paths[1]):
+                self.failed.write(row.raw)
         if status in ("failed", "unknown", "invalid", "duplicate") and len(self.samples) < _SAMPLES:
             self.samples.append(f"line {row.line}: {status}: {record['error']}")
         if self.ledger is not None and ledger_state is not None and row.key is not None:
@@ -191,6 +230,8 @@ class _Sink:
         It may or may not have been sent, so it is neither failed nor in the failed-rows
         file (re-importing that file could send it twice); the ledger keeps it unsettled.
         """
+        if self.full is not None:
+            return  # the ledger keeps it in flight: --resume settles it
         record = _record(
             row,
             "unknown",
@@ -198,10 +239,14 @@ class _Sink:
             "--resume settles it with a read",
             "Interrupted",
         )
-        if self.results is not None:
-            self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        if self.ledger is not None and row.key is not None:
-            self.ledger.finish(row.key, "unknown", record)
+        try:
+            if self.results is not None:
+                with writing(self.paths[0]):
+                    self.results.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            if self.ledger is not None and row.key is not None:
+                self.ledger.finish(row.key, "unknown", record)
+        except StorageFullError as exc:
+            self.full = exc  # the ledger keeps it in flight: --resume settles it
 
 
 async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Console) -> int:
@@ -329,8 +374,10 @@ async def _submit(
         async with run:
             async for outcome in run:
                 emit(outcome)
-    except (asyncio.CancelledError, KeyboardInterrupt):
+    except (asyncio.CancelledError, KeyboardInterrupt, StorageFullError) as exc:
         interrupted = True
+        if isinstance(exc, StorageFullError) and sink.full is None:
+            sink.full = exc  # raised by the ledger while marking rows: write nothing more
         raise
     finally:
         for outcome in run.undelivered:
@@ -392,60 +439,130 @@ async def run_import(opts: ImportOptions, console: Console) -> ImportReport:
     client, _ = build_client(opts.target, rate=opts.rate, concurrency=opts.concurrency)
     try:
         ledger = Ledger(ledger_path, kind=kind.name, resume=opts.resume)
-    except BaseException:
-        await client.aclose()
+    except BaseException as exc:
+        await _abandon(exc, opts, client, None)
         raise
     failed = FailedRowsWriter(failed_path, fmt, header, line_ending=line_ending_of(opts.path))
+    try:
+        with writing(results_path):
+            results = _open_results(results_path)
+    except BaseException as exc:
+        await _abandon(exc, opts, client, ledger)
+        raise
     report = ImportReport(counts, results_path, failed_path, 0)
-    # A row in another encoding is echoed with \udcXX escapes: still valid UTF-8 and JSON.
-    results = results_path.open("w", encoding="utf-8", errors="backslashreplace")
-    reporter = NoProgress(counts)
+    sink = _Sink(results, failed, ledger, NoProgress(counts), (results_path, failed_path))
+    report.samples = sink.samples
+    full: StorageFullError | None = None
     try:
         async with client:
-            states: dict[str, str] = {}
-            if opts.resume:
-                report.reconciled = await _settle(client, kind, ledger, console)
-                states = ledger.states()
-            reporter = make_reporter(
-                opts.progress, counts, console, f"{kind.name}", opts.progress_interval
-            )
-            sink = _Sink(results, failed, ledger, reporter)
-            report.samples = sink.samples
-            pending: dict[int, InputRow] = {}
-            rows = read_rows(opts.path, fmt, kind, strict=opts.strict_columns, ignored=ignored)
-            feed = _feed(
-                kind, rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
-            )
-            bulk = (
-                client.bulk_new_signups
-                if kind.name == "signups"
-                else client.bulk_new_specific_actions
-            )
-            try:
-                await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink, report)
-            finally:
-                feed.close()
+            await _send_all(client, opts, kind, fmt, ignored, sink, report, console)
     except (asyncio.CancelledError, KeyboardInterrupt):
         report.interrupted = True
         raise
+    except StorageFullError as exc:
+        full = exc
     finally:
-        reporter.close()
-        ledger.close()
-        results.flush()
-        os.fsync(results.fileno())
-        results.close()
-        failed.close()
+        sink.reporter.close()
+        full = _close_files(ledger, results, failed, (results_path, failed_path)) or full
         report.failed_rows = failed.count
-        _conclude(report, ignored, opts, console)
+        report.cut_short += sink.unrecorded
+        _conclude(report, ignored, opts, console, full)
+    if full is not None:
+        raise full
     return report
 
 
+async def _send_all(  # noqa: PLR0917 - private, called once
+    client: IReferClient,
+    opts: ImportOptions,
+    kind: Kind,
+    fmt: Format,
+    ignored: Ignored,
+    sink: _Sink,
+    report: ImportReport,
+    console: Console,
+) -> None:
+    """Settle an earlier run's rows (``--resume``), then send every row not finished yet."""
+    ledger = sink.ledger
+    assert ledger is not None
+    states: dict[str, str] = {}
+    if opts.resume:
+        report.reconciled = await _settle(client, kind, ledger, console)
+        states = ledger.states()
+    sink.reporter = make_reporter(
+        opts.progress, report.counts, console, f"{kind.name}", opts.progress_interval
+    )
+    pending: dict[int, InputRow] = {}
+    rows = read_rows(opts.path, fmt, kind, strict=opts.strict_columns, ignored=ignored)
+    feed = _feed(
+        kind, rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
+    )
+    bulk = client.bulk_new_signups if kind.name == "signups" else client.bulk_new_specific_actions
+    try:
+        await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink, report)
+    finally:
+        feed.close()
+
+
+async def _abandon(
+    exc: BaseException, opts: ImportOptions, client: IReferClient, ledger: Ledger | None
+) -> None:
+    """Close what was opened when the import cannot start (nothing was sent)."""
+    if ledger is not None:
+        ledger.close()
+    await client.aclose()
+    if isinstance(exc, StorageFullError):
+        exc.hint = _resume_hint(opts)
+
+
+def _resume_hint(opts: ImportOptions) -> str:
+    return (
+        f"free some space, then `irefer import {opts.kind} {opts.path} --resume` (with the "
+        "same options) settles the rows that were in flight and sends the rest"
+    )
+
+
+def _close_files(
+    ledger: Ledger, results: IO[str], failed: FailedRowsWriter, paths: tuple[Path, Path]
+) -> StorageFullError | None:
+    """Commit and close every file; return the first failure for lack of space (if any).
+
+    Each is closed even when another could not be written: a results line or an outcome lost
+    here leaves its row unsettled in the ledger, which ``--resume`` settles with a read.
+    """
+    first: StorageFullError | None = None
+
+    def results_close() -> None:
+        try:
+            results.flush()
+            os.fsync(results.fileno())
+        finally:
+            results.close()
+
+    steps = ((ledger.path, ledger.close), (paths[0], results_close), (paths[1], failed.close))
+    for path, close in steps:
+        try:
+            with writing(path):
+                close()
+        except StorageFullError as exc:
+            first = first or exc
+    return first
+
+
 def _conclude(
-    report: ImportReport, ignored: Ignored, opts: ImportOptions, console: Console
+    report: ImportReport,
+    ignored: Ignored,
+    opts: ImportOptions,
+    console: Console,
+    full: StorageFullError | None = None,
 ) -> None:
     notice = ignored.notice(strict=opts.strict_columns)
     if notice:
         report.notices.append(notice)
+    if full is not None:  # stopped like an interruption: the caller prints the one line
+        full.hint = _resume_hint(opts)
+        report.interrupted = True
+        report.storage_full = full
     if report.interrupted:  # the caller never gets the report: show it now
         print_summary(report, console, kind=opts.kind, dry_run=False)
 

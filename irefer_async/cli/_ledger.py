@@ -7,6 +7,13 @@ resume treats like an unknown outcome and settles with a read before deciding to
 
 States: ``in_flight`` (maybe sent), ``ok``, ``failed``, ``invalid`` (finished), ``unknown``
 (sent, outcome unknown: settled like ``in_flight`` on resume).
+
+A write that fails for lack of space (SQLite's ``database or disk is full``) raises
+`StorageFullError` naming the ledger, its transaction rolled back: the rows it would have
+marked were never handed to the sender, and outcomes it would have recorded leave their rows
+``in_flight``, so ``--resume`` settles them with reads (nothing lost, nothing sent twice).
+`Ledger.on_connect` is the seam tests use to make that happen for real (``PRAGMA
+max_page_count``).
 """
 
 from __future__ import annotations
@@ -14,11 +21,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-__all__ = ["FINISHED", "Ledger", "LedgerError"]
+from ._stops import StorageFullError, is_full, writing
+
+__all__ = ["FINISHED", "Ledger", "LedgerError", "StorageFullError"]
 
 #: States that a resume skips.
 FINISHED = frozenset({"ok", "failed", "invalid"})
@@ -43,6 +52,10 @@ class LedgerError(Exception):
 class Ledger:
     """One import's ledger. Not thread-safe: use it from the event loop's thread only."""
 
+    #: Called with each new connection before the schema is written (a test seam: e.g.
+    #: ``PRAGMA max_page_count`` makes the ledger fill up as a full disk would). None: nothing.
+    on_connect: ClassVar[Callable[[sqlite3.Connection], None] | None] = None
+
     def __init__(self, path: Path, *, kind: str, resume: bool) -> None:
         """Open (``resume=True``) or create the ledger at ``path`` for a ``kind`` import."""
         self.path = path
@@ -52,18 +65,30 @@ class Ledger:
                 f"a ledger from an earlier run exists at {path}: pass --resume to continue it "
                 "(rows already sent are not sent again), or delete it to start over"
             )
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a commit survives the process being killed (not a power loss), no fsync each.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        stored = self._meta("kind")
-        if stored is None:
-            self._db.execute("INSERT INTO meta VALUES ('kind', ?)", (kind,))
-        elif stored != kind:
-            raise LedgerError(f"the ledger at {path} is for an import of {stored}, not {kind}")
+        with writing(path):
+            self._db = sqlite3.connect(path, isolation_level=None)
+        try:
+            self._open(kind)
+        except BaseException:
+            self._db.close()
+            raise
         self._pending: list[tuple[str, str | None, float, str]] = []
         self._last_flush = time.monotonic()
+
+    def _open(self, kind: str) -> None:
+        with writing(self.path):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a commit survives the process being killed (not a power loss), no fsync.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            if Ledger.on_connect is not None:
+                Ledger.on_connect(self._db)
+            self._db.executescript(_SCHEMA)
+        stored = self._meta("kind")
+        if stored is None:
+            with writing(self.path):
+                self._db.execute("INSERT INTO meta VALUES ('kind', ?)", (kind,))
+        elif stored != kind:
+            raise LedgerError(f"the ledger at {self.path} is for an import of {stored}, not {kind}")
 
     def _meta(self, name: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
@@ -126,22 +151,43 @@ class Ledger:
             )
 
     def close(self) -> None:
-        """Commit and close."""
-        self.flush()
-        self._db.close()
+        """Commit and close (closed even when the commit fails for lack of space)."""
+        try:
+            self.flush()
+        finally:
+            self._db.close()
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
 
 class _Transaction:
-    __slots__ = ("_db",)
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on failure; "full" named by path."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    __slots__ = ("_db", "_path")
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        with writing(self._path):
+            self._db.execute("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            try:
+                with writing(self._path):
+                    self._db.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return
+        self._rollback()
+        if is_full(exc):
+            raise StorageFullError(self._path, str(exc)) from exc
+
+    def _rollback(self) -> None:
+        # SQLite rolls a transaction back itself on SQLITE_FULL: ROLLBACK would then fail.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")

@@ -85,11 +85,15 @@ class EmulatorApp:
             if loopback is None or transport is None:
                 # Not under Emulator.serve(): most likely httpx.ASGITransport, which passes
                 # app exceptions through to the caller; any other server answers 500.
-                raise connection_error(disruption, _request(scope))
+                raise connection_error(disruption, _request(scope), line=outcome.body)
             if disruption is Disruption.STALL:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(loopback.closing.wait(), outcome.delay)
-            transport.abort()
+            if disruption is Disruption.GARBLED:  # the bytes on the wire, then the end
+                transport.write(outcome.body + b"\r\n\r\n")
+                transport.close()
+            else:
+                transport.abort()
             while (await receive())["type"] != "http.disconnect":
                 pass
 

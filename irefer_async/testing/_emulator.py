@@ -21,7 +21,15 @@ from urllib.parse import unquote_plus, urlsplit
 
 from . import _wire
 from ._clock import Clock, SystemClock
-from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
+from ._faults import (
+    DEFAULT_HOLD,
+    Fault,
+    FaultKind,
+    FaultLike,
+    FaultPlan,
+    FaultRule,
+    echoed_status_line,
+)
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody
 from ._profiles import ServiceProfile, get_profile
@@ -581,11 +589,8 @@ class Emulator:
         elif kind in (FaultKind.HELD, FaultKind.HELD_DROP):
             # The server keeps working although its client may have given up long ago.
             await asyncio.sleep(DEFAULT_HOLD if fault.delay is None else fault.delay)
-        elif kind is FaultKind.HTML_PATH_PAGE:
-            entry.status = status = fault.http_status
-            query = request.query.decode("ascii", "replace")
-            target = f"/v1.0/{license_key}.js/{method}?{query}"
-            return Outcome(status, _HTML, _wire.html_path_page(status, target))
+        elif kind in (FaultKind.HTML_PATH_PAGE, FaultKind.ECHO_STATUS_LINE):
+            return _echoing(fault, request, license_key, method, entry)
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
         body = self._process(
@@ -813,3 +818,15 @@ _HANDLERS: dict[str, _Handler] = {
     "rewards": Emulator._rewards,
     "specificActionSignups": Emulator._specific_action_signups,
 }
+
+
+def _echoing(
+    fault: Fault, request: EmulatorRequest, license_key: str, method: str, entry: JournalEntry
+) -> Outcome:
+    """Answer a fault that quotes the request target back, keys included (as proxies do)."""
+    query = request.query.decode("ascii", "replace")
+    target = f"/v1.0/{license_key}.js/{method}?{query}"
+    if fault.kind is FaultKind.ECHO_STATUS_LINE:
+        return Outcome(0, [], echoed_status_line(target), Disruption.GARBLED)
+    entry.status = status = fault.http_status
+    return Outcome(status, _HTML, _wire.html_path_page(status, target))

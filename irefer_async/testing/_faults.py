@@ -29,6 +29,11 @@ held_drop          yes, late     the same, then the connection closed with no re
 trickle_forever    yes           200 and a body trickled a byte every ``delay`` s, never ending
 html_path_page     no            an HTML error page quoting the request path and query, keys
                                  included, as proxy error pages do (default status 200)
+echo_status_line   no            a malformed status line echoing the request target cut
+                                 inside the license key (``HTTP/1.1 2OO /v1.0/W4qLx9Rk2P...``),
+                                 as a broken proxy sends: the HTTP parser's error quotes a
+                                 piece of the key (loopback: the bytes on the wire; in-process:
+                                 the ``RemoteProtocolError`` h11 raises for them)
 ================== ============= =====================================================
 
 On a loopback server the two ``connect_*`` kinds cannot happen (the connection already exists),
@@ -45,7 +50,17 @@ from typing import Union
 
 import attrs
 
-__all__ = ["DEFAULT_HOLD", "Fault", "FaultKind", "FaultLike", "FaultPlan", "FaultRule", "to_fault"]
+__all__ = [
+    "DEFAULT_HOLD",
+    "ECHO_CUT",
+    "Fault",
+    "FaultKind",
+    "FaultLike",
+    "FaultPlan",
+    "FaultRule",
+    "echoed_status_line",
+    "to_fault",
+]
 
 
 class FaultKind(str, enum.Enum):
@@ -70,6 +85,7 @@ class FaultKind(str, enum.Enum):
     HELD_DROP = "held_drop"
     TRICKLE_FOREVER = "trickle_forever"
     HTML_PATH_PAGE = "html_path_page"
+    ECHO_STATUS_LINE = "echo_status_line"
 
     @property
     def applies_write(self) -> bool:
@@ -92,6 +108,24 @@ _APPLIED = frozenset(
 )
 #: How long a ``held`` write waits before it is processed, unless the fault says.
 DEFAULT_HOLD = 1.5
+#: Characters of the license key an ``echo_status_line`` fault echoes (9 to 19 were seen).
+ECHO_CUT = 13
+
+
+def echoed_status_line(target: str, cut: int = ECHO_CUT) -> bytes:
+    """Return the malformed status line of an ``echo_status_line`` fault (no line ending).
+
+    ``target`` is the request target (``/v1.0/<license key>.js/<method>?<query>``); it is
+    echoed cut ``cut`` characters into the license key, after a status code with letters.
+
+    >>> echoed_status_line("/v1.0/W4qLx9Rk2PzQ7mVt4Ln8Hc3Jd6Fs1Gb5.js/campaignStats?x=1")
+    b'HTTP/1.1 2OO /v1.0/W4qLx9Rk2PzQ7'
+    """
+    prefix, _, rest = target.partition("/v1.0/")
+    echoed = f"{prefix}/v1.0/{rest[:cut]}" if _ else target[: len("/v1.0/") + cut]
+    return b"HTTP/1.1 2OO " + echoed.encode("utf-8", "replace")
+
+
 _5XX = frozenset({500, 502, 503, 504})
 
 

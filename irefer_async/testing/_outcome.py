@@ -42,6 +42,8 @@ class Disruption(enum.Enum):
     CONNECT_TIMEOUT = "connect_timeout"
     #: Send the head, then one byte every ``delay`` seconds, never ending the body.
     ENDLESS = "endless"
+    #: Send ``body`` as the status line (a malformed one), then close the connection.
+    GARBLED = "garbled"
 
 
 class StreamedBody:
@@ -128,11 +130,18 @@ class Handler(Protocol):
         """Answer one HTTP request."""
 
 
-def connection_error(disruption: Disruption, request: Any, http: ModuleType = httpx) -> Exception:
+def connection_error(
+    disruption: Disruption, request: Any, http: ModuleType = httpx, line: bytes = b""
+) -> Exception:
     """Return the error a client sees for *disruption* (the one translation point).
 
-    ``http`` is the stack module (``httpx`` or ``httpx2``) whose exception classes to use.
+    ``http`` is the stack module (``httpx`` or ``httpx2``) whose exception classes to use;
+    ``line`` is the status line a ``GARBLED`` answer sends (quoted as h11 quotes it).
     """
+    if disruption is Disruption.GARBLED:
+        return http.RemoteProtocolError(  # type: ignore[no-any-return]
+            f"illegal status line: {bytearray(line)!r}", request=request
+        )
     found = _ERRORS.get(disruption)
     if found is None:
         raise ValueError(f"{disruption} is not a connection failure")

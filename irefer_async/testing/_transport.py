@@ -163,7 +163,7 @@ class _InProcess:
             headers = [*outcome.headers, (b"content-length", b"1000000000")]
             endless = self._endless(outcome.body, outcome.delay, request)
             return http.Response(outcome.status, headers=headers, stream=endless)
-        raise connection_error(disruption, request, http)
+        raise connection_error(disruption, request, http, outcome.body)
 
 
 class EmulatorTransport(_InProcess, httpx.AsyncBaseTransport):

@@ -1,8 +1,8 @@
 """Fixtures of the reliability suites: a DEBUG log capture, an emulator process, the matrix summary.
 
-Every test in this directory runs with the ``irefer_async``, ``httpx`` and ``httpcore`` loggers
-at DEBUG into a capturing handler; at teardown no captured line may contain a secret the suites
-use. ``pytest_terminal_summary`` prints the fault matrix (cells passed / total). The helpers the
+Every test in this directory runs with the ``irefer_async``, ``httpx``, ``httpcore``, ``httpx2``,
+``httpcore2``, ``aiohttp`` and ``asyncio`` loggers at DEBUG into a capturing handler; at teardown
+no captured line may contain a secret the suites use. ``pytest_terminal_summary`` prints the fault matrix (cells passed / total). The helpers the
 tests import live in `_support.py`.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from _support import EmulatorProcess, leaks
 
-_LOGGERS = ("irefer_async", "httpx", "httpcore")
+_LOGGERS = ("irefer_async", "httpx", "httpcore", "httpx2", "httpcore2", "aiohttp", "asyncio")
 
 
 class _Capture(logging.Handler):

@@ -58,6 +58,7 @@ FAULTS: dict[str, Fault] = {
     "held_drop": Fault(K.HELD_DROP, delay=0.25),
     "trickle_forever": Fault(K.TRICKLE_FOREVER, delay=0.5),
     "html_path_page": Fault(K.HTML_PATH_PAGE),
+    "echo_status_line": Fault(K.ECHO_STATUS_LINE),
 }
 #: The matrix client's read timeout: ``held`` (0.25 s) outlasts it, the settle window does not.
 READ_TIMEOUT = 0.2
@@ -76,6 +77,7 @@ drop_before      ok 2                         ok 2+2                  ok 2+2
 null_body        ok 2                         ok 2+2                  ok 2+2
 html_page        ok 2                         ok 2+2                  ok 2+2
 html_path_page   ok 2                         ok 2+2                  ok 2+2
+echo_status_line ok 2                         ok 2+2                  ok 2+2
 timeout_after    ok 2                         reconciled 1+1          reconciled 1+1
 drop_after       ok 2                         reconciled 1+1          reconciled 1+1
 5xx_after        ok 2                         reconciled 1+1          reconciled 1+1
@@ -98,6 +100,7 @@ drop_before      TransportError 4             TransportError 4+8               T
 null_body        EmptyResponseError 4         EmptyResponseError 4+8           EmptyResponseError 4+8
 html_page        MalformedResponseError 4     MalformedResponseError 4+8       MalformedResponseError 4+8
 html_path_page   MalformedResponseError 4     MalformedResponseError 4+8       MalformedResponseError 4+8
+echo_status_line TransportError 4             TransportError 4+8               TransportError 4+8
 timeout_after    RequestTimeoutError 4        reconciled 1+1                   reconciled 1+1
 drop_after       TransportError 4             reconciled 1+1                   reconciled 1+1
 5xx_after        ServerError 4                reconciled 1+1                   reconciled 1+1
@@ -122,6 +125,7 @@ drop_before      WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 null_body        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 html_page        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 html_path_page   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+echo_status_line WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 timeout_after    WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 drop_after       WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 5xx_after        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
@@ -302,6 +306,8 @@ LOOPBACK = [
     ("newSignup", Fault(K.HELD_DROP, delay=0.55), "reconciled 1+2"),
     ("newSpecificAction", Fault(K.HELD, delay=0.55), "reconciled 1+2"),
     ("referrerStats", Fault(K.HTML_PATH_PAGE), "ok 2"),
+    ("campaignStats", Fault(K.ECHO_STATUS_LINE), "ok 2"),
+    ("newSignup", Fault(K.ECHO_STATUS_LINE), "ok 2+2"),
     ("newSignup", Fault(K.TIMEOUT_AFTER, delay=5.0), "reconciled 1+1"),
     ("newSpecificAction", Fault(K.TRUNCATED_JSON), "reconciled 1+1"),
     ("newSpecificAction", Fault(K.CONNECT_REFUSED), "ok 2+2"),  # a drop on loopback
