@@ -494,9 +494,7 @@ async def _send_all(  # noqa: PLR0917 - private, called once
     )
     pending: dict[int, InputRow] = {}
     rows = read_rows(opts.path, fmt, kind, strict=opts.strict_columns, ignored=ignored)
-    feed = _feed(
-        kind, rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16)
-    )
+    feed = _feed(kind, rows, sink, ledger, states, pending, report, batch=max(opts.concurrency, 16))
     bulk = client.bulk_new_signups if kind.name == "signups" else client.bulk_new_specific_actions
     try:
         await _submit(bulk(feed, concurrency=opts.concurrency), pending, sink, report)
