@@ -15,13 +15,12 @@ Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -38,12 +37,10 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
-from ._deadline import Deadline, current_deadline, deadline_scope
+from ._deadline import Deadline, current_deadline, deadline_scope, within
 from ._drift import DriftRecorder
 from ._errors import (
     ClientStateError,
-    DeadlineExceededError,
-    DuplicateSignupError,
     IReferError,
     RateLimitedError,
 )
@@ -57,7 +54,6 @@ from ._models import (
     ReferrerStats,
     SpecificActionSignup,
     TriggeredReward,
-    referral_code_of,
 )
 from ._observability import (
     CallTrace,
@@ -70,21 +66,16 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import RetryConfig, call_with_retry
-from ._settle import Board, Scan, Sighting, parse_row_time
+from ._settle import ListScanner
 from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
 from ._stack import HttpStack
 from ._stream import (
-    ArraySplitter,
     AttemptLayer,
     ListStream,
-    OpenList,
-    RowMatcher,
-    match_body,
     read_list,
-    scan_body,
 )
-from ._transport import ListBody, Sender, parse_http_date
-from ._write_safety import WriteState, guarded_write
+from ._transport import Sender
+from ._write_safety import Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -105,35 +96,6 @@ __all__ = [
 
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
-
-#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
-#: the ``Date`` header both have a resolution of one second.
-_CLOCK_SLACK = 2.0
-#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
-_timeout_at = getattr(asyncio, "timeout_at", None)
-
-
-async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], method: str) -> T:
-    """Run one HTTP exchange, cut when the call's deadline passes (a trickling body included)."""
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise DeadlineExceededError(
-            f"{method}: the call's deadline ({deadline.budget:g}s) passed before sending",
-            method=method,
-            sent=False,
-        )
-    try:
-        if _timeout_at is not None:
-            async with _timeout_at(deadline.at):
-                return await exchange()
-        return await asyncio.wait_for(exchange(), remaining)
-    except asyncio.TimeoutError:
-        pass
-    raise DeadlineExceededError(
-        f"{method}: the call's deadline ({deadline.budget:g}s) passed during the exchange",
-        method=method,
-        sent=True,
-    )
 
 
 def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
@@ -242,8 +204,6 @@ class IReferClient:
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         self._deadline = config.deadline(self._retry)
         self._settle = (retry or DEFAULT_RETRY).settle
-        # Shared reconciling reads, one board per (list endpoint, campaign): see _settle.py.
-        self._boards: dict[tuple[str, str | None], Board] = {}
         concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
         self._throttle = Throttle(
@@ -274,6 +234,20 @@ class IReferClient:
             redactor=self._redactor,
             # The SDK's own client: requests go to its transport directly (see Sender).
             direct=self._owns_http,
+        )
+        # Write safety: the shared reconciling scans and their verdicts (_write_safety.py).
+        self._writes = Reconciliation(
+            ListScanner(
+                self._sender,
+                self._throttle,
+                self._retry,
+                max_pause=self._max_pause,
+                event_hooks=self._event_hooks,
+                deadline=self._deadline,
+                check_usable=self._check_usable,
+            ),
+            lambda email, campaign: self.referrer_stats(email, campaign_id=campaign),
+            deadline=self._deadline,
         )
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -328,8 +302,7 @@ class IReferClient:
             return
         self._closed = True
         # Shared reconciling scans end with the client (before its secrets leave the registry).
-        for board in self._boards.values():
-            await board.aclose()
+        await self._writes.aclose()
         REGISTRY.remove(self._redactor)
         if self._owns_http:
             await self._http.aclose()
@@ -461,7 +434,7 @@ class IReferClient:
             return call_with_retry(attempt, self._retry)
         state = WriteState()
         # The reconciling read runs under the write's correlation id.
-        reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
+        reconcile = trace.reconciling(self._writes.reconciler(endpoint, campaign, params, state))
         return call_with_retry(
             lambda: guarded_write(
                 attempt,
@@ -487,7 +460,7 @@ class IReferClient:
             if deadline is None or math.isinf(deadline.at):
                 data = await send(endpoint.name, params)
             else:  # the whole exchange, a body trickling in included
-                data = await _within(deadline, lambda: send(endpoint.name, params), endpoint.name)
+                data = await within(deadline, lambda: send(endpoint.name, params), endpoint.name)
         except RateLimitedError as exc:
             if exc.retry_after:
                 # Every call of this client waits; capped so one header cannot stall it.
@@ -499,157 +472,6 @@ class IReferClient:
             return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
         result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
         return result
-
-    # -- shared reconciling reads (see _settle.py and _write_safety.py) ------------------
-
-    def _reconciler(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-    ) -> Callable[[float, bool], Awaitable[Any]]:
-        if endpoint is ep.NEW_SIGNUP:
-            return lambda not_before, refused: self._signup_landed(
-                campaign, params, state, not_before, refused=refused
-            )
-        return lambda not_before, _: self._action_landed(campaign, params, not_before)
-
-    def _board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
-        """Return the shared settle scans of the list the table says a write is found in."""
-        spec = write.reconcile
-        assert spec is not None, write.name
-        scan = spec.scan
-        board = self._boards.get((scan.name, campaign))
-        if board is None:
-            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
-            # board also finds a referrer by its code (_BY_CODE) in the same scan.
-            kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
-            if write is ep.NEW_SIGNUP:
-                kinds.append(_REFERRER_BY_CODE)
-            board = Board(partial(self._settle_scan, scan, campaign), tuple(kinds))
-            self._boards[scan.name, campaign] = board
-        return board
-
-    async def _settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
-    ) -> None:
-        """One shared, streamed scan of a list for a board: only the targets' rows are kept.
-
-        Notes the server's clock (``Date``) against the loop's as each answer arrives.
-        """
-        loop = asyncio.get_running_loop()
-
-        async def read(body: ListBody) -> None:
-            scan.dated(parse_http_date(body.date), loop.time())
-            splitter = ArraySplitter(body.method)
-            try:
-                await match_body(body, scan.matchers, splitter)
-            finally:
-                scan.rows += splitter.count
-
-        # Traced as a read of its own; it runs under the id of the write that started it.
-        # Shared by many calls: its own budget, whichever call's task started the scan.
-        await self._list_scan(endpoint, campaign, read, detached=True)
-
-    async def _settled(
-        self,
-        endpoint: ep.Endpoint[T],
-        campaign: str | None,
-        params: dict[str, str],
-        not_before: float,
-    ) -> T | None:
-        """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
-
-        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
-        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
-        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
-        someone else's row, and None lets the resumed run send it for the API's own answer (a
-        refusal: the email is taken).
-        """
-        campaign = self._campaign_id if campaign is None else campaign
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint is ep.NEW_SIGNUP:
-                state = WriteState()
-                state.first_sent = -math.inf  # found = landed
-                result: Any = None
-                with contextlib.suppress(DuplicateSignupError):
-                    result = await self._signup_landed(
-                        campaign, params, state, not_before, refused=False
-                    )
-            else:
-                result = await self._action_landed(campaign, params, not_before)
-        return result  # type: ignore[no-any-return]
-
-    async def _signup_landed(
-        self,
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-        not_before: float,
-        *,
-        refused: bool,
-    ) -> NewSignup | None:
-        email = params["email"]
-        code = params.get("referrer_code")
-        # The referrer the code names is looked for in the same scan (its row, by code).
-        by_code = (_BY_CODE, (code,)) if code else None
-        spec = ep.NEW_SIGNUP.reconcile
-        assert spec is not None
-        sighting = await self._board(ep.NEW_SIGNUP, campaign).lookup(
-            (_WRITE, spec.target(params)), not_before, () if by_code is None else (by_code,)
-        )
-        if sighting is None:
-            return None
-        created = parse_row_time(sighting.row.get("created_at"))
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        existed = refused or (
-            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
-        )
-        if not existed and by_code is not None:
-            # Created now, but by this write only if credited to the referrer it named: a
-            # row credited to another (or to nobody) is someone else's signup, which the API
-            # would have refused this one for. A code no row carries names nobody.
-            referrer = sighting.related.get(by_code)
-            named = None if referrer is None else referrer.get("email")
-            existed = not _same_email(sighting.row.get("referrer_email"), named)
-        if existed:
-            raise _duplicate(params, sighting, created)
-        return await self._landed_signup(campaign, email, sighting)
-
-    async def _landed_signup(
-        self, campaign: str | None, email: str, sighting: Sighting
-    ) -> NewSignup:
-        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
-        try:
-            stats = await self.referrer_stats(email, campaign_id=campaign)
-        except IReferError:
-            row = sighting.row
-            code = row.get("referral_link")
-            return NewSignup(
-                campaign_name="",
-                email=str(row.get("email") or email),
-                confirmed=False,
-                referral_link=code if isinstance(code, str) else "",
-                referrer=row.get("referrer_email") or None,
-                reconciled=True,
-                raw=row,
-            )
-        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
-
-    async def _action_landed(
-        self, campaign: str | None, params: dict[str, str], not_before: float
-    ) -> NewSpecificAction | None:
-        external_id = params["external_id"]
-        spec = ep.NEW_SPECIFIC_ACTION.reconcile
-        assert spec is not None
-        board = self._board(ep.NEW_SPECIFIC_ACTION, campaign)
-        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
-        if sighting is None:
-            return None
-        return NewSpecificAction(
-            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
-        )
 
     def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
         """Return the exchange of one attempt: JSON, or for a list its items read as they arrive."""
@@ -808,71 +630,52 @@ class IReferClient:
             deadline=self._deadline,
         )
 
-    async def _scan_rows(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, matcher: RowMatcher
-    ) -> dict[tuple[str, ...], Mapping[str, Any]]:
-        """Run one matching scan of a list endpoint as a read (for reconciling many writes).
+    # -- writes sent earlier ------------------------------------------------------------
 
-        The same checks, retries, throttle slot and observability as any read; returns
-        ``matcher.found`` (target -> the first matching row's JSON object), building no model.
-        Targets found by an attempt that then failed stay found (the rows existed).
+    @overload
+    async def find_landed(
+        self, request: NewSignupRequest, *, sent_at: float
+    ) -> NewSignup | None: ...
+    @overload
+    async def find_landed(
+        self, request: NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSpecificAction | None: ...
+    async def find_landed(
+        self, request: NewSignupRequest | NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSignup | NewSpecificAction | None:
+        """Tell whether a write sent earlier (say, by a run that was stopped) landed.
+
+        ``sent_at``: when it was last sent, on the wall clock (``time.time()``). Looks the
+        write up in the list the API shows it in, once the settle window
+        (``RetryConfig.settle``) after ``sent_at`` has passed: returns its reconciled result
+        (``reconciled=True``) if it landed, None if it provably did not (resend it). A
+        participant credited to another referrer than the ``referrer_code`` sent is someone
+        else's signup: None (a resend gets the API's own answer). Calls made at once share
+        one scan per list and campaign. Raises an `IReferError` when it cannot tell within
+        the call's deadline: report the write as of unknown outcome, never resend it.
         """
-        ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        self._check_usable()
-        if not matcher.pending:
-            return matcher.found
-        return await self._list_scan(
-            endpoint, campaign, partial(scan_body, matcher=matcher), detached=False
-        )
-
-    async def _list_scan(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        read: Callable[[ListBody], Awaitable[T]],
-        *,
-        detached: bool,
-    ) -> T:
-        """Open a list body and ``read`` it, as a read: retried, throttled, observed.
-
-        Each attempt (the body's last byte included) is cut at the deadline of the scan's own
-        scope (``detached``: not the calling write's, when the scan is shared by many).
-        """
-        params = ep.build_params(endpoint, campaign, {})
-        self._check_usable()
-        method = endpoint.name
-        throttle = self._throttle
-
-        async def run(send: OpenList) -> T:
-            async def exchange() -> T:
-                return await read(await send(method, params))
-
-            deadline = current_deadline()
-            await throttle.acquire(method)
-            try:
-                if deadline is None or math.isinf(deadline.at):
-                    return await exchange()
-                return await _within(deadline, exchange, method)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
-            finally:
-                throttle.release()
-
-        open_list = self._sender.open_list
-        with deadline_scope(Deadline.after(self._deadline), detached=detached):
-            trace = start_call(self._event_hooks, method, campaign, False)
-            if trace is None:
-                try:
-                    return await call_with_retry(lambda: run(open_list), self._retry)
-                except IReferError as exc:
-                    stamp_error(exc)
-                    raise
-            result: T = await trace.observe(
-                call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
+        if isinstance(request, NewSignupRequest):
+            endpoint: ep.Endpoint[Any] = ep.NEW_SIGNUP
+        elif isinstance(request, NewSpecificActionRequest):
+            endpoint = ep.NEW_SPECIFIC_ACTION
+        else:
+            raise TypeError(
+                "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
+                f"not {type(request).__name__}"
             )
-            return result
+        campaign = (
+            self._campaign_id
+            if request.campaign_id is None
+            else ep.check_campaign_id(request.campaign_id, method=endpoint.name)
+        )
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        params = ep.check_params(endpoint, values)
+        self._check_usable()
+        not_before = self._writes.not_before(sent_at, self._settle)
+        result: NewSignup | NewSpecificAction | None = await self._writes.settled(
+            endpoint, campaign, params, not_before
+        )
+        return result
 
     # -- readiness ---------------------------------------------------------------------
 
@@ -956,34 +759,3 @@ class IReferClient:
             )
 
         return send
-
-
-#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
-#: the ``referrers`` board also a referrer by its code.
-_WRITE, _BY_CODE = 0, 1
-#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
-#: read too.
-_REFERRER_BY_CODE = partial(
-    RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
-)
-
-
-def _same_email(a: object, b: object) -> bool:
-    """Whether two row values name the same participant (None or "" for nobody)."""
-    a = a.casefold() if isinstance(a, str) and a else None
-    b = b.casefold() if isinstance(b, str) and b else None
-    return a == b
-
-
-def _duplicate(
-    params: dict[str, str], sighting: Sighting, created: float | None
-) -> DuplicateSignupError:
-    referrer = sighting.row.get("referrer_email")
-    return DuplicateSignupError(
-        email=params["email"],
-        existed_since=None
-        if created is None
-        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
-        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
-        referrer_code=params.get("referrer_code"),
-    )

@@ -20,11 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any, TypeVar
 
-__all__ = ["Deadline", "current_deadline", "deadline_scope"]
+from ._errors import DeadlineExceededError
+
+__all__ = ["Deadline", "current_deadline", "deadline_scope", "within"]
+
+T = TypeVar("T")
+#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
+_timeout_at: Any = getattr(asyncio, "timeout_at", None)
 
 
 class Deadline:
@@ -84,3 +91,30 @@ def deadline_scope(deadline: Deadline, *, detached: bool = False) -> Iterator[De
         yield effective
     finally:
         _CURRENT.reset(token)
+
+
+async def within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], method: str) -> T:
+    """Run one HTTP exchange, cut when ``deadline`` passes (a trickling body included).
+
+    Raises `DeadlineExceededError` with ``sent=False`` if the deadline had passed before the
+    exchange started, ``sent=True`` if it passed during it.
+    """
+    remaining = deadline.remaining()
+    if remaining <= 0:
+        raise DeadlineExceededError(
+            f"{method}: the call's deadline ({deadline.budget:g}s) passed before sending",
+            method=method,
+            sent=False,
+        )
+    try:
+        if _timeout_at is not None:
+            async with _timeout_at(deadline.at):
+                return await exchange()
+        return await asyncio.wait_for(exchange(), remaining)
+    except asyncio.TimeoutError:
+        pass
+    raise DeadlineExceededError(
+        f"{method}: the call's deadline ({deadline.budget:g}s) passed during the exchange",
+        method=method,
+        sent=True,
+    )

@@ -43,11 +43,21 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._deadline import current_deadline
-from ._errors import DeadlineExceededError, IReferError
-from ._stream import RowMatcher
+from ._deadline import Deadline, current_deadline, deadline_scope, within
+from ._endpoints import build_params
+from ._errors import DeadlineExceededError, IReferError, RateLimitedError
+from ._observability import stamp_error, start_call
+from ._retry import RetryConfig, call_with_retry
+from ._stream import ArraySplitter, OpenList, RowMatcher, match_body
+from ._transport import parse_http_date
+
+if TYPE_CHECKING:
+    from ._endpoints import Endpoint
+    from ._limits import Throttle
+    from ._observability import _Hooks
+    from ._transport import ListBody, Sender
 
 __all__ = [
     "EARLY_GAP",
@@ -56,11 +66,14 @@ __all__ = [
     "SETTLED_GAP",
     "Board",
     "Key",
+    "ListScanner",
     "Scan",
     "ScanRows",
     "Sighting",
     "parse_row_time",
 ]
+
+T = TypeVar("T")
 
 #: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
 #: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
@@ -336,6 +349,103 @@ class Board:
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
         ended = loop.time()
         return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
+
+
+class ListScanner:
+    """The reconciling reads of one client: a list body opened and read as any read.
+
+    Retried, throttled, observed; every attempt (the body's last byte included) cut at the
+    deadline of the scan's own scope.
+    """
+
+    def __init__(
+        self,
+        sender: Sender,
+        throttle: Throttle,
+        retry: RetryConfig | None,
+        *,
+        max_pause: float,
+        event_hooks: _Hooks | None,
+        deadline: float,
+        check_usable: Callable[[], None],
+    ) -> None:
+        self._sender = sender
+        self._throttle = throttle
+        self._retry = retry
+        self._max_pause = max_pause
+        self._event_hooks = event_hooks
+        self._deadline = deadline
+        self._check_usable = check_usable
+
+    async def settle_scan(self, endpoint: Endpoint[Any], campaign: str | None, scan: Scan) -> None:
+        """One shared, streamed scan of a list for a `Board`: only the targets' rows are kept.
+
+        Notes the server's clock (``Date``) against the loop's as each answer arrives.
+        """
+        loop = asyncio.get_running_loop()
+
+        async def read(body: ListBody) -> None:
+            scan.dated(parse_http_date(body.date), loop.time())
+            splitter = ArraySplitter(body.method)
+            try:
+                await match_body(body, scan.matchers, splitter)
+            finally:
+                scan.rows += splitter.count
+
+        # Traced as a read of its own; it runs under the id of the write that started it.
+        # Shared by many calls: its own budget, whichever call's task started the scan.
+        await self.read(endpoint, campaign, read, detached=True)
+
+    async def read(
+        self,
+        endpoint: Endpoint[Any],
+        campaign: str | None,
+        read: Callable[[ListBody], Awaitable[T]],
+        *,
+        detached: bool,
+    ) -> T:
+        """Open a list body and ``read`` it, as a read: retried, throttled, observed.
+
+        Each attempt (the body's last byte included) is cut at the deadline of the scan's own
+        scope (``detached``: not the calling write's, when the scan is shared by many).
+        """
+        params = build_params(endpoint, campaign, {})
+        self._check_usable()
+        method = endpoint.name
+        throttle = self._throttle
+        max_pause = self._max_pause
+
+        async def run(send: OpenList) -> T:
+            async def exchange() -> T:
+                return await read(await send(method, params))
+
+            deadline = current_deadline()
+            await throttle.acquire(method)
+            try:
+                if deadline is None or math.isinf(deadline.at):
+                    return await exchange()
+                return await within(deadline, exchange, method)
+            except RateLimitedError as exc:
+                if exc.retry_after:
+                    throttle.pause(min(exc.retry_after, max_pause))
+                raise
+            finally:
+                throttle.release()
+
+        open_list = self._sender.open_list
+        retry = self._retry
+        with deadline_scope(Deadline.after(self._deadline), detached=detached):
+            trace = start_call(self._event_hooks, method, campaign, False)
+            if trace is None:
+                try:
+                    return await call_with_retry(lambda: run(open_list), retry)
+                except IReferError as exc:
+                    stamp_error(exc)
+                    raise
+            result: T = await trace.observe(
+                call_with_retry(lambda: trace.attempt(run, open_list), retry)
+            )
+            return result
 
 
 def parse_row_time(value: object) -> float | None:

@@ -21,24 +21,30 @@ blind resend can create a duplicate. One write attempt is wrapped by `guarded_wr
 Residual risk: a server that processes a write more than ``settle`` seconds after the
 client gave up on it can still see that write twice.
 
-The reconciling reads live in the client (they need its boards and its reads), which
-passes them in as ``reconcile(not_before, refused)``.
+The reconciling reads and their verdicts are `Reconciliation`'s (one per client, owning
+the client's settle boards): ``Reconciliation.reconciler`` gives a write its
+``reconcile(not_before, refused)``.
 
 Where a write is looked for is declared in the endpoint table (`Reconcile`: a list and
-the row fields that match the write); live calls, bulk runs and the CLI's ``--resume``
-all look through the client's shared settle scans (`_settle.Board`).
+the row fields that match the write); live calls, bulk runs and
+`IReferClient.find_landed` (the CLI's ``--resume``) all look through the client's shared
+settle scans (`_settle.Board`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
-from ._deadline import current_deadline
+from . import _endpoints as ep
+from ._deadline import Deadline, current_deadline, deadline_scope
 from ._errors import (
     APIError,
     DuplicateSignupError,
@@ -46,10 +52,14 @@ from ._errors import (
     IReferError,
     WriteOutcomeUnknownError,
 )
+from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
+from ._settle import Board, ListScanner, Sighting, parse_row_time
+from ._stream import RowMatcher
 
 __all__ = [
     "RESUMED",
     "Reconciler",
+    "Reconciliation",
     "WriteState",
     "guarded_write",
     "is_ambiguous",
@@ -69,6 +79,20 @@ RESUMED: ContextVar[Callable[[bool], Awaitable[None]] | None] = ContextVar(
 #: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
 #: tell. ``refused``: the API refused this very attempt (look for a duplicate, nothing else).
 Reconciler = Callable[[float, bool], Awaitable[T | None]]
+#: Read a participant's stats (``referrerStats``), through the client's funnel.
+StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
+
+#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
+#: the ``Date`` header both have a resolution of one second.
+_CLOCK_SLACK = 2.0
+#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
+#: the ``referrers`` board also a referrer by its code.
+_WRITE, _BY_CODE = 0, 1
+#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
+#: read too.
+_REFERRER_BY_CODE = partial(
+    RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
+)
 
 
 def is_ambiguous(exc: IReferError) -> bool:
@@ -160,3 +184,184 @@ async def _resumed(*, resend: bool) -> None:
     # sends nothing more (the failure stands: settled, not landed).
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(hook(resend), max(remaining, 0.0))
+
+
+class Reconciliation:
+    """One client's reconciling reads: its settle boards and the verdicts on what they find.
+
+    One `Board` per (list endpoint, campaign), scanned by the client's `ListScanner`. The
+    verdicts: a signup found is "created now" (landed: the reconciled result) or "existed
+    before" (`DuplicateSignupError`), by the server's clock and by the referrer it is
+    credited to; an action found is landed.
+    """
+
+    def __init__(self, scanner: ListScanner, referrer_stats: StatsRead, *, deadline: float) -> None:
+        self._scanner = scanner
+        self._referrer_stats = referrer_stats
+        self._deadline = deadline
+        #: The boards, by (list endpoint's name, campaign).
+        self.boards: dict[tuple[str, str | None], Board] = {}
+
+    async def aclose(self) -> None:
+        """Stop every board's scans (pending lookups fail as of unknown outcome)."""
+        for board in self.boards.values():
+            await board.aclose()
+
+    def reconciler(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+    ) -> Reconciler[Any]:
+        """Return the ``reconcile(not_before, refused)`` of one write call (`guarded_write`)."""
+        if endpoint is ep.NEW_SIGNUP:
+            return lambda not_before, refused: self.signup_landed(
+                campaign, params, state, not_before, refused=refused
+            )
+        return lambda not_before, _: self.action_landed(campaign, params, not_before)
+
+    def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
+        """Return the shared settle scans of the list the table says a write is found in."""
+        spec = write.reconcile
+        assert spec is not None, write.name
+        scan = spec.scan
+        board = self.boards.get((scan.name, campaign))
+        if board is None:
+            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
+            # board also finds a referrer by its code (_BY_CODE) in the same scan.
+            kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
+            if write is ep.NEW_SIGNUP:
+                kinds.append(_REFERRER_BY_CODE)
+            board = Board(partial(self._scanner.settle_scan, scan, campaign), tuple(kinds))
+            self.boards[scan.name, campaign] = board
+        return board
+
+    async def settled(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        not_before: float,
+    ) -> Any:
+        """Whether a write sent earlier (by another run) landed, by the shared scans.
+
+        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
+        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
+        someone else's row, and None lets a resumed run send it for the API's own answer (a
+        refusal: the email is taken).
+        """
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint is ep.NEW_SIGNUP:
+                state = WriteState()
+                state.first_sent = -math.inf  # found = landed
+                result: Any = None
+                with contextlib.suppress(DuplicateSignupError):
+                    result = await self.signup_landed(
+                        campaign, params, state, not_before, refused=False
+                    )
+            else:
+                result = await self.action_landed(campaign, params, not_before)
+        return result
+
+    def not_before(self, sent_at: float, settle: float) -> float:
+        """Return the loop time from which a scan proves "not landed" for a write sent then.
+
+        ``sent_at`` is on the wall clock (``time.time()``): the settle window after it.
+        """
+        loop = asyncio.get_running_loop()
+        return loop.time() + max(0.0, sent_at + settle - time.time())
+
+    async def signup_landed(
+        self,
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+        not_before: float,
+        *,
+        refused: bool,
+    ) -> NewSignup | None:
+        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised)."""
+        email = params["email"]
+        code = params.get("referrer_code")
+        # The referrer the code names is looked for in the same scan (its row, by code).
+        by_code = (_BY_CODE, (code,)) if code else None
+        spec = ep.NEW_SIGNUP.reconcile
+        assert spec is not None
+        sighting = await self.board(ep.NEW_SIGNUP, campaign).lookup(
+            (_WRITE, spec.target(params)), not_before, () if by_code is None else (by_code,)
+        )
+        if sighting is None:
+            return None
+        created = parse_row_time(sighting.row.get("created_at"))
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        existed = refused or (
+            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
+        )
+        if not existed and by_code is not None:
+            # Created now, but by this write only if credited to the referrer it named: a
+            # row credited to another (or to nobody) is someone else's signup, which the API
+            # would have refused this one for. A code no row carries names nobody.
+            referrer = sighting.related.get(by_code)
+            named = None if referrer is None else referrer.get("email")
+            existed = not _same_email(sighting.row.get("referrer_email"), named)
+        if existed:
+            raise _duplicate(params, sighting, created)
+        return await self._landed_signup(campaign, email, sighting)
+
+    async def _landed_signup(
+        self, campaign: str | None, email: str, sighting: Sighting
+    ) -> NewSignup:
+        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
+        try:
+            stats = await self._referrer_stats(email, campaign)
+        except IReferError:
+            row = sighting.row
+            code = row.get("referral_link")
+            return NewSignup(
+                campaign_name="",
+                email=str(row.get("email") or email),
+                confirmed=False,
+                referral_link=code if isinstance(code, str) else "",
+                referrer=row.get("referrer_email") or None,
+                reconciled=True,
+                raw=row,
+            )
+        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
+
+    async def action_landed(
+        self, campaign: str | None, params: dict[str, str], not_before: float
+    ) -> NewSpecificAction | None:
+        """Look an action up: its reconciled result, or None (settled and absent)."""
+        external_id = params["external_id"]
+        spec = ep.NEW_SPECIFIC_ACTION.reconcile
+        assert spec is not None
+        board = self.board(ep.NEW_SPECIFIC_ACTION, campaign)
+        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
+        if sighting is None:
+            return None
+        return NewSpecificAction(
+            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
+        )
+
+
+def _same_email(a: object, b: object) -> bool:
+    """Whether two row values name the same participant (None or "" for nobody)."""
+    a = a.casefold() if isinstance(a, str) and a else None
+    b = b.casefold() if isinstance(b, str) and b else None
+    return a == b
+
+
+def _duplicate(
+    params: dict[str, str], sighting: Sighting, created: float | None
+) -> DuplicateSignupError:
+    referrer = sighting.row.get("referrer_email")
+    return DuplicateSignupError(
+        email=params["email"],
+        existed_since=None
+        if created is None
+        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+        referrer_code=params.get("referrer_code"),
+    )

@@ -18,7 +18,6 @@ from helpers import API_KEY, LICENSE_KEY
 from slow_server import SlowServer
 
 import irefer_async as ia
-from irefer_async import _endpoints as ia_endpoints
 from irefer_async.testing import Emulator, FrozenClock
 
 #: No waiting between attempts; a short settle window (the in-process emulator is done
@@ -28,7 +27,7 @@ START = dt.datetime(2018, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def board_of(client: ia.IReferClient, method: str) -> Any:
-    return next(b for (name, _), b in client._boards.items() if name == method)
+    return next(b for (name, _), b in client._writes.boards.items() if name == method)
 
 
 def writes(emulator: Emulator, method: str) -> int:
@@ -286,20 +285,15 @@ async def test_referrers_rows_carrying_full_links_still_name_the_referrer() -> N
 
 
 async def test_resume_takes_a_row_credited_elsewhere_as_not_landed() -> None:
-    """``--resume`` (``_settled``): another's row is not ours; ours, found, is landed."""
+    """``find_landed`` (``--resume``): another's row is not ours; ours, found, is landed."""
     emulator, _, first, second = referral_emulator()
     emulator.add_participant("other@x.io", referrer_code=second)
     emulator.add_participant("ours@x.io", referrer_code=first)
     async with emulator.client(retry=RETRY) as client:
-        loop = asyncio.get_running_loop()
+        sent_at = time.time() - 60  # the settle window has passed
         other, ours = await asyncio.gather(
             *(
-                client._settled(
-                    ia_endpoints.NEW_SIGNUP,
-                    None,
-                    {"email": email, "referrer_code": first},
-                    loop.time(),
-                )
+                client.find_landed(ia.NewSignupRequest(email, referrer_code=first), sent_at=sent_at)
                 for email in ("other@x.io", "ours@x.io")
             )
         )
