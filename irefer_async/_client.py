@@ -1,24 +1,25 @@
-"""IReferClient: lifecycle, the seven endpoint methods and the one call funnel.
+"""IReferClient: lifecycle, the seven endpoint methods and the one request loop.
 
-Every public method is a one-liner into `IReferClient._call`, which validates the
-arguments against the endpoint table (`._endpoints`), then runs the layers, each in its
-own module:
+Each endpoint method checks its typed arguments into a query (`_query`, against the endpoint
+table `._endpoints`), then a read goes through `_read` (the cache, a shared read in flight)
+and a write through `_write` (what it makes stale), both into `_run`, the request loop:
 
 ```text
-_call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
-      -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+referrer_stats(...) -> _read ─┐                      ┌─ on a write's failure: reconcile
+new_signup(...)     -> _write ┴-> _run: attempt -> slot -> send -> classify -> decode
+                                         (._transport.Slot)  (._transport.Sender)  (._converter)
+                                  retry decisions: ._retry.Retries; events: ._observability
 ```
 
+The call's `Deadline` is opened by `_read`/`_write` and handed to the loop; it also stays in
+a context variable for the code that waits on behalf of many calls (see `._deadline`).
 Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import math
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -37,13 +38,9 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
-from ._deadline import Deadline, current_deadline, deadline_scope, within
+from ._deadline import Deadline, deadline_scope
 from ._drift import DriftRecorder
-from ._errors import (
-    ClientStateError,
-    IReferError,
-    RateLimitedError,
-)
+from ._errors import ClientStateError, IReferError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
     CampaignStats,
@@ -58,23 +55,25 @@ from ._models import (
 from ._observability import (
     CallTrace,
     EventHooks,
-    GetJson,
-    Send,
     build_event_hooks,
+    correlation_scope,
     stamp_error,
     start_call,
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
-from ._retry import RetryConfig, call_with_retry
-from ._settle import ListScanner
-from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
-from ._stack import HttpStack
+from ._retry import Retries, RetryConfig
+from ._settle import Scan
+from ._sharing import LEAD, SingleFlight, Ticket
+from ._stack import HttpStack, trusts
 from ._stream import (
-    AttemptLayer,
+    ArraySplitter,
+    ListReader,
     ListStream,
-    read_list,
+    Opened,
+    StreamOpener,
+    match_body,
 )
-from ._transport import Sender
+from ._transport import ListBody, Sender, Slot, parse_http_date
 from ._write_safety import Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
@@ -106,18 +105,61 @@ def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
     return None
 
 
-def _stamp_failure(error: IReferError | None) -> None:
-    if error is not None:
-        stamp_error(error)
+class _ScanReader:
+    """The decode step of a settle scan: the list streamed through the scan's matchers."""
+
+    __slots__ = ("_scan",)
+
+    #: The call is over when the body has been read.
+    ends_call = True
+
+    def __init__(self, scan: Scan) -> None:
+        self._scan = scan
+
+    async def read(self, body: ListBody, slot: Slot) -> None:
+        """Note the server's clock (``Date``), then match the rows (closes the body)."""
+        scan = self._scan
+        scan.dated(parse_http_date(body.date), asyncio.get_running_loop().time())
+        splitter = ArraySplitter(body.method)
+        try:
+            await match_body(body, scan.matchers, splitter)
+        finally:
+            scan.rows += splitter.count
 
 
-def _stamp(result: object, when: dt.datetime) -> None:
-    """Set ``fetched_at`` on a result, or on every row of a list result (frozen: set once)."""
-    if type(result) is tuple:
-        for row in result:
-            object.__setattr__(row, "fetched_at", when)
-    elif result is not None:
-        object.__setattr__(result, "fetched_at", when)
+class _Scanner:
+    """The client's reconciling list reads, as write safety's boards ask for them."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: IReferClient) -> None:
+        self._client = client
+
+    async def settle_scan(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
+    ) -> None:
+        """One shared, streamed scan of a list for a board: a read through the request loop.
+
+        Shared by many calls: its own deadline, whichever call's task started the scan.
+        """
+        client = self._client
+        params = ep.build_params(endpoint, campaign, {})
+        client._check_usable()
+        with deadline_scope(Deadline.after(client._deadline), detached=True) as deadline:
+            trace = start_call(client._event_hooks, endpoint.name, campaign, False)
+            await client._run(endpoint, params, deadline, trace, reader=_ScanReader(scan))
+
+
+class _Failed:
+    """An attempt that already failed, as `guarded_write` asks for one (see `_reconcile`)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: IReferError) -> None:
+        self.error = error
+
+    async def __call__(self) -> Any:
+        raise self.error
 
 
 class IReferClient:
@@ -213,40 +255,36 @@ class IReferClient:
         self._cache = config.read_cache(cache)
         stack = config.http_stack(http_stack, http_client, transport)
         if http_client is None:
-            http_client = config.build_http_client(
+            http: Any = config.build_http_client(
                 stack, config.timeout(timeout), concurrency, transport
             )
             self._owns_http = True
+            # What the SDK built with (a transport, the aiohttp sender, or httpx's own).
+            trusted = trusts(http if isinstance(transport, str) else transport)
         else:
+            http = http_client
             self._owns_http = False
+            trusted = False  # its transports cannot be seen through httpx's public API
         # Never changed: an injected client comes back exactly as it was given.
-        self._http = http_client
+        self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
         self._drift = DriftRecorder(self._redactor.redact) if record_drift else None
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
-            http_client,
+            http,
+            stack,
             base_url=self._base_url,
             license_key=license_key,
             api_key=api_key,
             redactor=self._redactor,
-            # The SDK's own client: requests go to its transport directly (see Sender).
-            direct=self._owns_http,
+            trusted=trusted,
         )
         # Write safety: the shared reconciling scans and their verdicts (_write_safety.py).
         self._writes = Reconciliation(
-            ListScanner(
-                self._sender,
-                self._throttle,
-                self._retry,
-                max_pause=self._max_pause,
-                event_hooks=self._event_hooks,
-                deadline=self._deadline,
-                check_usable=self._check_usable,
-            ),
-            lambda email, campaign: self.referrer_stats(email, campaign_id=campaign),
+            _Scanner(self),  # type: ignore[arg-type] # its settle_scan is all boards use
+            self._fresh_stats,
             deadline=self._deadline,
         )
         self._closed = False
@@ -325,12 +363,15 @@ class IReferClient:
                 "this IReferClient is bound to another event loop; create one client per loop"
             )
 
-    # -- the funnel ---------------------------------------------------------------------
+    # -- the request loop ----------------------------------------------------------------
 
-    async def _call(
-        self, endpoint: ep.Endpoint[T], campaign_id: int | str | None, /, **values: object
-    ) -> T:
-        """Validate a call's arguments, then run it through the layers; returns ``T``."""
+    def _query(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign_id: int | str | None,
+        values: Mapping[str, object],
+    ) -> tuple[str | None, dict[str, str]]:
+        """Check a call's arguments into its campaign and query (`InvalidRequestError`, unsent)."""
         campaign = (
             self._campaign_id
             if campaign_id is None
@@ -338,46 +379,67 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        # One deadline for the whole call, queue included (read by the throttle).
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint.write:
-                return await self._write(endpoint, campaign, params)
-            if (self._flights is None and self._cache is None) or must_be_fresh():
-                return await self._pipeline(endpoint, campaign, params)
-            return await self._shared_read(endpoint, campaign, params)
+        return campaign, params
 
-    async def _shared_read(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    async def _read(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        reader: ListReader[Any] | None = None,
     ) -> T:
-        """Answer a read from the cache, or from the request in flight for it, or a new one."""
-        key = read_key(endpoint.name, params)
+        """Answer a read from the cache, from the identical read in flight, or by the loop.
+
+        ``reader``: a list's decode step (its body is read as it arrives).
+        """
         cache = self._cache
-        if cache is not None and cache.caches(endpoint.name):
-            hit = cache.get(key)
-            if hit is not MISS:
-                return hit  # type: ignore[no-any-return]
-            generation = cache.generation(campaign)
-
-            async def fetch() -> T:
-                result = await self._pipeline(endpoint, campaign, params)
-                cache.put(key, result, generation)
-                return result
-
-        else:
-            fetch = partial(self._pipeline, endpoint, campaign, params)  # no extra frame
-
-        if self._flights is None:
-            return await fetch()
-        return await self._flights.run(key, fetch, endpoint.name)
+        flights = self._flights
+        key = read_key(endpoint.name, params)
+        generation = 0
+        if cache is not None:
+            if cache.caches(endpoint.name):
+                hit = cache.get(key)
+                if hit is not MISS:
+                    return hit  # type: ignore[no-any-return]
+                generation = cache.generation(campaign)
+            else:
+                cache = None
+        # One deadline for the whole call, queue and a wait for a shared read included.
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            if flights is None:
+                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+                result = await self._run(endpoint, params, deadline, trace, reader=reader)
+            else:
+                ticket: Ticket[T] = flights.ticket(key, endpoint.name)
+                if ticket.joined:
+                    answer = await ticket.wait(deadline)
+                    if answer is not LEAD:
+                        return answer
+                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+                try:
+                    result = await self._run(
+                        endpoint, params, deadline, trace, ticket=ticket, reader=reader
+                    )
+                except Exception as exc:
+                    ticket.land(None, exc)
+                    raise
+                except BaseException:  # cancelled: the first joiner still waiting leads
+                    ticket.hand_over()
+                    raise
+                ticket.land(result, None)
+        if cache is not None:
+            cache.put(key, result, generation)
+        return result
 
     async def _write(
         self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
     ) -> T:
-        """Send a write; its reconciling reads are fresh; the cache forgets what it may change."""
+        """Send a write by the loop; then the cache and flights forget what it may change."""
         result = None
         try:
-            with fresh_reads():
-                result = await self._pipeline(endpoint, campaign, params)
+            with deadline_scope(Deadline.after(self._deadline)) as deadline:
+                trace = start_call(self._event_hooks, endpoint.name, campaign, True)
+                result = await self._run(endpoint, params, deadline, trace, write=WriteState())
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             if self._flights is not None:
@@ -391,113 +453,143 @@ class IReferClient:
                 )
         return result
 
-    async def _pipeline(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
-    ) -> T:
-        """Run the call on the wire (bare or observed, retried, write-safe); stamp `fetched_at`."""
-        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path,
-        # the bare pipeline with no observability layer.
-        trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
-        if trace is None:
-            try:
-                result = await call_with_retry(
-                    partial(self._attempt, endpoint, params, self._exchange(endpoint)),
-                    self._retry,
-                )
-            except IReferError as exc:
-                stamp_error(exc)
-                raise
-        else:
-            trace.queue_length = self._queue_length
-            result = await trace.observe(self._observed(endpoint, campaign, params, trace))
-        _stamp(result, dt.datetime.now(dt.timezone.utc))
-        return result
-
-    def _queue_length(self) -> int:
-        return self._throttle.waiting
-
-    def _observed(
+    async def _run(  # noqa: PLR0912, PLR0915 - the one loop, read top to bottom
         self,
         endpoint: ep.Endpoint[T],
-        campaign: str | None,
         params: dict[str, str],
-        trace: CallTrace,
-    ) -> Awaitable[T]:
-        """Build the retry layer over observed attempts (for a write, write safety between)."""
-        get_json = self._exchange(endpoint)
+        deadline: Deadline,
+        trace: CallTrace | None,
+        *,
+        ticket: Ticket[T] | None = None,
+        write: WriteState | None = None,
+        reader: Any = None,
+    ) -> T:
+        """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
-        def attempt() -> Awaitable[T]:
-            return trace.attempt(partial(self._attempt, endpoint, params), get_json)
+        ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
+        leads a shared flight (marked sent once its request leaves). ``write``: a write's
+        state; a failed attempt is reconciled before any resend (`_reconcile`). ``reader``:
+        the decode step of a list body (``await reader.read(body, slot)``, within the slot);
+        a reader whose ``ends_call`` is False leaves the trace open for the stream it opens.
+        """
+        method = endpoint.name
+        sender = self._sender
+        retries = Retries(self._retry, deadline)
+        if write is not None:
+            write.first_sent = asyncio.get_running_loop().time()
+        while True:
+            if trace is not None:
+                trace.asking(self._throttle.waiting)
+            try:
+                # A slot within the deadline (or never sent); a 429 pauses the client's calls.
+                async with Slot(self._throttle, method, self._max_pause) as slot:
+                    if ticket is not None:
+                        ticket.sent = True
+                    if trace is not None:
+                        await trace.sending()
+                    # The whole exchange, a body trickling in included, is cut at the deadline.
+                    async with deadline.bound(method):
+                        if reader is None:
+                            response = await sender.send(method, params)
+                            if trace is not None:
+                                trace.saw(response)
+                            data = sender.classify(method, response)
+                        else:
+                            body = await sender.open_list(method, params)
+                            if trace is not None:
+                                trace.saw(body.response)
+                            data = await reader.read(body, slot)
+                result: T = (
+                    data
+                    if reader is not None
+                    else decode(data, endpoint.result, method=method, drift=self._drift)
+                )
+            except IReferError as exc:
+                error = exc
+            else:
+                if trace is not None:
+                    await trace.answered(None)
+                    if reader is None or reader.ends_call:
+                        trace.end(None)
+                return result
+            if trace is not None and trace.sent:
+                await trace.answered(error)
+            if write is not None:
+                try:
+                    landed = await self._reconcile(endpoint, params, write, error, trace)
+                except IReferError as verdict:  # a duplicate, or an unknown outcome: final
+                    error = verdict
+                    retries.after(error)
+                    wait = None
+                else:
+                    if landed is not None:
+                        if trace is not None:
+                            trace.end(None)
+                        return landed
+                    wait = retries.after(error)
+            else:
+                wait = retries.after(error)
+            if wait is None:
+                if trace is not None:
+                    trace.end(error)
+                else:
+                    stamp_error(error)
+                raise error
+            await asyncio.sleep(wait)
 
-        spec = endpoint.reconcile
-        if spec is None:
-            return call_with_retry(attempt, self._retry)
-        state = WriteState()
-        # The reconciling read runs under the write's correlation id.
-        reconcile = trace.reconciling(self._writes.reconciler(endpoint, campaign, params, state))
-        return call_with_retry(
-            lambda: guarded_write(
-                attempt,
-                reconcile,
-                method=endpoint.name,
-                params=params,
-                state=state,
-                settle=self._settle,
-                check_refusal=endpoint is ep.NEW_SIGNUP,
-            ),
-            self._retry,
-        )
+    async def _reconcile(
+        self,
+        endpoint: ep.Endpoint[T],
+        params: dict[str, str],
+        state: WriteState,
+        failure: IReferError,
+        trace: CallTrace | None,
+    ) -> T | None:
+        """Judge a write's failed attempt by write safety: its landed result, or None.
 
-    async def _attempt(self, endpoint: ep.Endpoint[T], params: dict[str, str], send: Send) -> T:
-        """One HTTP attempt: take a throttle slot, exchange (``send``), decode."""
-        throttle = self._throttle
-        # Never past the call's deadline: DeadlineExceededError(sent=False) or QueueFullError.
-        await throttle.acquire(endpoint.name)
-        try:
-            if self._flights is not None:
-                note_sent()
-            deadline = current_deadline()
-            if deadline is None or math.isinf(deadline.at):
-                data = await send(endpoint.name, params)
-            else:  # the whole exchange, a body trickling in included
-                data = await within(deadline, lambda: send(endpoint.name, params), endpoint.name)
-        except RateLimitedError as exc:
-            if exc.retry_after:
-                # Every call of this client waits; capped so one header cannot stall it.
-                throttle.pause(min(exc.retry_after, self._max_pause))
-            raise
-        finally:
-            throttle.release()
-        if _list_model(endpoint) is not None:
-            return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
-        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
+        None: the failure stands (never sent, or settled and absent), so the loop may resend
+        it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
+        The reconciling reads run under the write's correlation id.
+        """
+        campaign = params.get("campaign_id")
+        reconcile = self._writes.reconciler(endpoint, campaign, params, state)
+        with correlation_scope(trace.correlation_id if trace is not None else None):
+            try:
+                # One call into write safety (its entry point takes the attempt: the failed one).
+                result: T = await guarded_write(
+                    _Failed(failure),
+                    reconcile,
+                    method=endpoint.name,
+                    params=params,
+                    state=state,
+                    settle=self._settle,
+                    check_refusal=endpoint is ep.NEW_SIGNUP,
+                )
+            except IReferError as exc:
+                if exc is failure:
+                    return None
+                raise
         return result
 
-    def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
-        """Return the exchange of one attempt: JSON, or for a list its items read as they arrive."""
-        model = _list_model(endpoint)
-        if model is None:
-            return self._sender.get_json
-        return partial(self._read_list, model)
+    async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
+        """``referrerStats`` for a write's reconciled result: never shared, never cached."""
+        endpoint = ep.REFERRER_STATS
+        params = ep.build_params(endpoint, campaign, {"email": email})
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            return await self._run(endpoint, params, deadline, trace)
 
-    async def _read_list(
-        self,
-        model: type[Any],
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[httpx.Response], None] | None = None,
-        /,
-    ) -> tuple[Any, ...]:
-        # A list is decoded as it arrives: never whole in memory, never a long block of
-        # the event loop (see _stream.read_list).
-        body = await self._sender.open_list(method, params, seen)
-        return await read_list(body, model, self._drift)
-
-    def _read(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
-    ) -> Awaitable[T]:
-        """Run a read through the funnel (a `Read`: reconciling reads)."""
-        return self._call(endpoint, campaign, **args)
+    async def _open_stream(self, stream: ListStream[Any]) -> Opened:
+        """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
+        self._check_usable()
+        endpoint = stream.endpoint
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            trace = start_call(self._event_hooks, endpoint.name, stream.campaign, False)
+            opened: Opened = await self._run(
+                endpoint, stream.params, deadline, trace, reader=StreamOpener()
+            )
+        opened.trace = trace
+        return opened
 
     # -- the seven endpoints -----------------------------------------------------------
 
@@ -508,11 +600,13 @@ class IReferClient:
 
         Raises `APIError` if the campaign has no participant with this email.
         """
-        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)
+        endpoint = ep.REFERRER_STATS
+        return await self._read(endpoint, *self._query(endpoint, campaign_id, {"email": email}))
 
     async def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
         """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
-        return await self._call(ep.CAMPAIGN_STATS, campaign_id)
+        endpoint = ep.CAMPAIGN_STATS
+        return await self._read(endpoint, *self._query(endpoint, campaign_id, {}))
 
     async def new_signup(
         self,
@@ -535,11 +629,13 @@ class IReferClient:
         `LeadSource`); ``referrer_code`` credits the referrer who shared the link.
         Parameters left as None are not sent.
         """
-        return await self._call(
-            ep.NEW_SIGNUP, campaign_id, email=email, name=name, phone=phone, info_1=info_1,
-            info_2=info_2, info_3=info_3, info_4=info_4, info_5=info_5, source=source,
-            referrer_code=referrer_code,
-        )  # fmt: skip
+        endpoint = ep.NEW_SIGNUP
+        values = {
+            "email": email, "name": name, "phone": phone, "info_1": info_1, "info_2": info_2,
+            "info_3": info_3, "info_4": info_4, "info_5": info_5, "source": source,
+            "referrer_code": referrer_code,
+        }  # fmt: skip
+        return await self._write(endpoint, *self._query(endpoint, campaign_id, values))
 
     async def new_specific_action(
         self,
@@ -554,24 +650,33 @@ class IReferClient:
         ``action`` must match a specific-action page of the campaign (e.g. ``"/dashboard"``).
         A write, never resent blindly.
         """
-        return await self._call(
-            ep.NEW_SPECIFIC_ACTION, campaign_id, external_id=external_id, action=action,
-            referrer_code=referrer_code,
-        )  # fmt: skip
+        endpoint = ep.NEW_SPECIFIC_ACTION
+        values = {"external_id": external_id, "action": action, "referrer_code": referrer_code}
+        return await self._write(endpoint, *self._query(endpoint, campaign_id, values))
 
     async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
         """List every participant of the campaign (``referrers``)."""
-        return await self._call(ep.REFERRERS, campaign_id)
+        return await self._list(ep.REFERRERS, Referrer, campaign_id)
 
     async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
         """List every reward triggered in the campaign (``rewards``)."""
-        return await self._call(ep.REWARDS, campaign_id)
+        return await self._list(ep.REWARDS, TriggeredReward, campaign_id)
 
     async def specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
-        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+        return await self._list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+
+    async def _list(
+        self,
+        endpoint: ep.Endpoint[tuple[T, ...]],
+        model: type[T],
+        campaign_id: int | str | None,
+    ) -> tuple[T, ...]:
+        """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
+        campaign, params = self._query(endpoint, campaign_id, {})
+        return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
 
     # -- streamed lists ----------------------------------------------------------------
 
@@ -601,33 +706,15 @@ class IReferClient:
     def _stream_list(
         self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
     ) -> ListStream[T]:
-        """Return a list endpoint as a stream: the checks, layers and slots of `_call`."""
+        """Return a list endpoint as a stream (checked now, sent on the first item)."""
         campaign = (
             self._campaign_id
             if campaign_id is None
             else ep.check_campaign_id(campaign_id, method=endpoint.name)
         )
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        open_list = self._sender.open_list
-
-        def begin() -> tuple[AttemptLayer, Callable[[IReferError | None], None]]:
-            # On the first __anext__: the call starts (and is observed) when it is sent.
-            self._check_usable()
-            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            if trace is None:
-                return (lambda run: run(open_list)), _stamp_failure
-            return (lambda run: trace.attempt(run, open_list)), trace.end
-
         return ListStream(
-            method=endpoint.name,
-            model=model,
-            params=params,
-            begin=begin,
-            throttle=self._throttle,
-            retry=self._retry,
-            max_pause=self._max_pause,
-            drift=self._drift,
-            deadline=self._deadline,
+            self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
         )
 
     # -- writes sent earlier ------------------------------------------------------------
@@ -749,13 +836,11 @@ class IReferClient:
         return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
 
     def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
-        """Return a bulk run's send function: one request object through the funnel."""
-        call = self._call
+        """Return a bulk run's send function: one request object through `_write`."""
         names = endpoint.param_names
 
         def send(request: _bulk.Request) -> Awaitable[T]:
-            return call(
-                endpoint, request.campaign_id, **{name: getattr(request, name) for name in names}
-            )
+            values = {name: getattr(request, name) for name in names}
+            return self._write(endpoint, *self._query(endpoint, request.campaign_id, values))
 
         return send

@@ -2,8 +2,9 @@
 
 Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
 and repr), so a field the SDK does not model yet is still reachable. Every result (not the
-nested `Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
-from equality and repr), so an answer served from the client's cache can be told by its age.
+nested `Reward`) carries ``fetched_at``, when it was decoded from its answer (UTC; set at
+construction, also excluded from equality and repr), so an answer served from the client's
+cache can be told by its age; a streamed list's rows each carry when they arrived.
 Decoding (and every wire quirk it absorbs) lives in `irefer_async._converter`.
 """
 
@@ -97,6 +98,11 @@ class RewardTo(_OpenEnum):
     BOTH = "BOTH"
 
 
+def _arrived(value: dt.datetime | None) -> dt.datetime:
+    """``fetched_at`` is set at construction: when the answer was decoded, unless given."""
+    return dt.datetime.now(dt.timezone.utc) if value is None else value
+
+
 def _raw_field() -> Any:
     return attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
 
@@ -150,7 +156,9 @@ class ReferrerStats:
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -180,7 +188,9 @@ class CampaignStats:
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -205,7 +215,9 @@ class NewSignup:
     rewards_offered: tuple[Reward, ...] = ()
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -229,7 +241,9 @@ class NewSpecificAction:
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -260,7 +274,9 @@ class Referrer:
     source_network: LeadSource | None = None
     referrals_count: int = 0
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -290,7 +306,9 @@ class TriggeredReward:
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -307,5 +325,7 @@ class SpecificActionSignup:
     created_at: dt.datetime | None = None
     ip: str | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()

@@ -10,9 +10,10 @@ capped at ``wait_max``); a 429's ``Retry-After`` replaces the computed wait. A c
 after ``attempts`` attempts, or when the next wait would end past ``deadline`` seconds
 from the call's start.
 
-Fast path: the first attempt runs with no tenacity state at all (tenacity costs ~12 µs and
-~32 cyclic objects per call); a fresh ``AsyncRetrying`` is built only after a retryable
-failure, so no retry state is ever shared between concurrent calls.
+The loop that retries is the client's request loop; `Retries` only decides (one small
+object per call, pure arithmetic), so an attempt runs in the loop's own frame with no
+callback and no retry library state (tenacity's ``AsyncRetrying`` cost ~12 µs and ~32 cyclic
+objects per call, more than the rest of a call's client-side work).
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
-import tenacity
 
-from ._deadline import current_deadline
+from ._deadline import Deadline, current_deadline
 from ._errors import (
     ConfigurationError,
     DeadlineExceededError,
@@ -40,7 +40,7 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["RetryConfig", "call_with_retry", "is_retryable", "wait_for"]
+__all__ = ["Retries", "RetryConfig", "call_with_retry", "is_retryable", "wait_for"]
 
 T = TypeVar("T")
 
@@ -109,66 +109,55 @@ def _made(started: int, exc: IReferError) -> int:
     return started - 1 if never_sent else started
 
 
-async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
-    """Run ``attempt`` until it succeeds or a non-retryable error, the attempt cap or the deadline.
+class Retries:
+    """The retry decisions of one call, asked by the request loop after each failed attempt.
 
-    The error raised is the last attempt's, with ``.attempts`` set.
+    `after` counts the attempt, sets the error's ``.attempts``, and returns the seconds to
+    wait before the next attempt, or None when the call must stop and raise that error: not
+    retryable, ``attempts`` reached, or the wait would end past the call's deadline. No
+    state is shared between calls; nothing is allocated before a failure but this object.
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    try:
-        return await attempt()
-    except IReferError as exc:
-        exc.attempts = _made(1, exc)
-        if config is None or config.attempts <= 1 or not is_retryable(exc):
-            raise
-        first = exc
-    return await _retry_after_first(attempt, config, first, started, loop)
+
+    __slots__ = ("_config", "_deadline", "_started", "attempts")
+
+    def __init__(self, config: RetryConfig | None, deadline: Deadline | None) -> None:
+        self._config = config
+        self._deadline = deadline
+        self._started = asyncio.get_running_loop().time()
+        #: Attempts started so far.
+        self.attempts = 0
+
+    def after(self, error: IReferError) -> float | None:
+        """Record a failed attempt; the wait before the next one, or None to stop."""
+        self.attempts += 1
+        error.attempts = _made(self.attempts, error)
+        config = self._config
+        if config is None or self.attempts >= config.attempts or not is_retryable(error):
+            return None
+        wait = wait_for(config, error, self.attempts)
+        now = asyncio.get_running_loop().time()
+        deadline = self._deadline
+        if deadline is not None and not math.isinf(deadline.at):
+            # The call's own deadline (settle waits and reconciling reads included).
+            return None if now + wait >= deadline.at else wait
+        if math.isfinite(config.deadline) and now - self._started + wait > config.deadline:
+            return None
+        return wait
 
 
-async def _retry_after_first(
-    attempt: Callable[[], Awaitable[T]],
-    config: RetryConfig,
-    first: IReferError,
-    started: float,
-    loop: asyncio.AbstractEventLoop,
-) -> T:
-    pending: list[IReferError] = [first]
-    attempts = 1
+async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
+    """Run ``attempt`` until it succeeds or `Retries` says stop (the last error raised).
 
-    async def replay_then_attempt() -> T:
-        # Tenacity counts the fast path's failure as attempt 1, then takes over.
-        nonlocal attempts
-        if pending:
-            raise pending.pop()
-        attempts += 1
+    Kept only for ``_settle.ListScanner``, which the client no longer uses (its scans go
+    through the client's request loop); remove both together.
+    """
+    retries = Retries(config, current_deadline())
+    while True:
         try:
             return await attempt()
         except IReferError as exc:
-            exc.attempts = _made(attempts, exc)
-            raise
-
-    deadline = current_deadline()
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= config.attempts:
-            return True
-        upcoming = state.upcoming_sleep or 0.0
-        if deadline is not None:  # the call's own (settle waits and reads included)
-            return loop.time() + upcoming >= deadline.at
-        return math.isfinite(config.deadline) and (
-            loop.time() - started + upcoming > config.deadline
-        )
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        outcome = state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return wait_for(config, exc, state.attempt_number)
-
-    retrying = tenacity.AsyncRetrying(
-        stop=stop,
-        wait=wait,
-        retry=tenacity.retry_if_exception(is_retryable),
-        reraise=True,
-    )
-    return await retrying(replay_then_attempt)
+            error = exc
+        wait = retries.after(error)
+        if wait is None:
+            raise error
+        await asyncio.sleep(wait)
