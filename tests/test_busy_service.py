@@ -31,8 +31,6 @@ from irefer_async import (
     ServerError,
 )
 
-pytest.importorskip("httpx_aiohttp")
-
 # respx mocks the httpx stack; the aiohttp sender is native aiohttp (no httpx transport to
 # intercept), and the deadline, queue and sharing logic is the request loop's, the same for
 # every sender. The aiohttp sender's own behaviour is pinned over loopback
