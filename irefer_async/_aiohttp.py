@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import aiohttp
 import httpx
 import yarl
 
-from ._transport import Secret
+from ._transport import Secret, Wire
 
 __all__ = ["AiohttpResponse", "AiohttpSender", "map_aiohttp_error"]
 
@@ -162,7 +163,11 @@ class AiohttpSender:
         return self._session is not None and self._session.closed
 
     def _open(self) -> aiohttp.ClientSession:
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_start.append(_connecting)
+        trace.on_request_headers_sent.append(_headers_sent)
         session = self._session = aiohttp.ClientSession(
+            trace_configs=[trace],
             connector=aiohttp.TCPConnector(limit=self._pool, keepalive_timeout=5.0),
             headers=self._headers,
             timeout=self._timeout,
@@ -170,14 +175,18 @@ class AiohttpSender:
         )
         return session
 
-    async def get(self, url: Secret) -> AiohttpResponse:
-        """Send ``GET url`` and return the response with its body unread."""
+    async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
+        """Send ``GET url`` and return the response with its body unread.
+
+        ``wire`` is told whether the request started to leave (see `Wire`).
+        """
         session = self._session or self._open()
         try:
             response = await session.get(
                 yarl.URL(url.value, encoded=True),
                 allow_redirects=False,
                 middlewares=(_SendOnce(),),
+                trace_request_ctx=wire,
             )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             error = map_aiohttp_error(exc)
@@ -189,6 +198,22 @@ class AiohttpSender:
         """Close the session and its connections."""
         if self._session is not None:
             await self._session.close()
+
+
+async def _connecting(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceConnectionCreateStartParams
+) -> None:
+    wire = context.trace_request_ctx
+    if wire is not None:
+        wire.connecting = True
+
+
+async def _headers_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    wire = context.trace_request_ctx
+    if wire is not None:
+        wire.sent = True
 
 
 def map_aiohttp_error(

@@ -19,6 +19,7 @@ Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -73,7 +74,7 @@ from ._stream import (
     StreamOpener,
     match_body,
 )
-from ._transport import ListBody, Sender, Slot, parse_http_date
+from ._transport import ListBody, Sender, Slot, Wire, parse_http_date
 from ._write_safety import Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
@@ -335,15 +336,32 @@ class IReferClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and the HTTP client it built (never an injected one). Idempotent."""
+        """Close the client and the HTTP client it built (never an injected one). Idempotent.
+
+        From another event loop than the one the client was used in, the connections opened
+        there cannot be awaited (they belong to that loop, often closed by then): the client is
+        marked closed and they are released with their loop, without an error.
+        """
         if self._closed:
             return
         self._closed = True
-        # Shared reconciling scans end with the client (before its secrets leave the registry).
-        await self._writes.aclose()
+        used_in = self._loop
+        here = used_in is None or used_in is asyncio.get_running_loop()
+        if here:
+            # Shared reconciling scans end with the client (before its secrets leave the registry).
+            await self._writes.aclose()
         REGISTRY.remove(self._redactor)
-        if self._owns_http:
+        if self._owns_http and here:
             await self._http.aclose()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # Like aiohttp's "Unclosed client session": a client that was used holds connections.
+        if getattr(self, "_loop", None) is not None and not getattr(self, "_closed", True):
+            _warn(
+                "Unclosed IReferClient: use `async with IReferClient(...)` or `await aclose()`",
+                ResourceWarning,
+                source=self,
+            )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -487,24 +505,30 @@ class IReferClient:
                         ticket.sent = True
                     if trace is not None:
                         await trace.sending()
-                    # The whole exchange, a body trickling in included, is cut at the deadline.
-                    async with deadline.bound(method):
+                    # The whole exchange, a body trickling in included, is cut at the deadline;
+                    # a write learns whether it left (cut while connecting: never sent).
+                    wire = None if write is None else Wire()
+                    async with deadline.bound(method, wire):
                         if reader is None:
-                            response = await sender.send(method, params)
+                            response = await sender.send(method, params, wire=wire)
                             if trace is not None:
                                 trace.saw(response)
-                            data = sender.classify(method, response)
+                            # The JSON is never a local: an error tracker records locals.
+                            result: T = decode(
+                                sender.classify(method, response),
+                                endpoint.result,
+                                method=method,
+                                drift=self._drift,
+                            )
                         else:
                             body = await sender.open_list(method, params)
                             if trace is not None:
                                 trace.saw(body.response)
-                            data = await reader.read(body, slot)
-                result: T = (
-                    data
-                    if reader is not None
-                    else decode(data, endpoint.result, method=method, drift=self._drift)
-                )
+                            result = await reader.read(body, slot)
             except IReferError as exc:
+                # Raised from here on, without the frames that read the answer: their locals
+                # hold the raw body (a server may echo the keys), and trackers record locals.
+                exc.__traceback__ = None
                 error = exc
             else:
                 if trace is not None:

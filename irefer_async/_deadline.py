@@ -74,24 +74,27 @@ class Deadline:
     def __repr__(self) -> str:
         return f"Deadline(at={self.at!r}, budget={self.budget!r})"
 
-    def bound(self, method: str) -> _Bound:
+    def bound(self, method: str, wire: Any = None) -> _Bound:
         """``async with deadline.bound(method):`` cuts the block at the deadline.
 
         For one HTTP exchange, a body trickling in included: entered past the deadline it
         raises `DeadlineExceededError` (``sent=False``) at once; cut inside, it raises
-        `DeadlineExceededError` (``sent=True``: the request may have left).
+        `DeadlineExceededError` (``sent=True``: the request may have left), unless ``wire``
+        (`irefer_async._transport.Wire`) shows it was cut while its connection was opening:
+        then ``sent=False``, never sent.
         """
-        return _Bound(self, method)
+        return _Bound(self, method, wire)
 
 
 class _Bound:
     """The async context manager of `Deadline.bound` (no frame of its own in the block)."""
 
-    __slots__ = ("_deadline", "_fired", "_handle", "_method", "_scope")
+    __slots__ = ("_deadline", "_fired", "_handle", "_method", "_scope", "_wire")
 
-    def __init__(self, deadline: Deadline, method: str) -> None:
+    def __init__(self, deadline: Deadline, method: str, wire: Any) -> None:
         self._deadline = deadline
         self._method = method
+        self._wire = wire
         self._scope: Any = None
         self._handle: asyncio.TimerHandle | None = None
         self._fired = False
@@ -133,13 +136,21 @@ class _Bound:
         elif self._handle is not None:
             self._handle.cancel()
             timed_out = self._fired and exc_type is asyncio.CancelledError
-        if timed_out:
+        if not timed_out:
+            return
+        budget = self._deadline.budget
+        if self._wire is not None and self._wire.never_sent:
             raise DeadlineExceededError(
-                f"{self._method}: the call's deadline ({self._deadline.budget:g}s) passed "
-                "during the exchange",
+                f"{self._method}: the call's deadline ({budget:g}s) passed while the connection "
+                "was being opened; never sent",
                 method=self._method,
-                sent=True,
+                sent=False,
             ) from None
+        raise DeadlineExceededError(
+            f"{self._method}: the call's deadline ({budget:g}s) passed during the exchange",
+            method=self._method,
+            sent=True,
+        ) from None
 
 
 _CURRENT: ContextVar[Deadline | None] = ContextVar("irefer_async_deadline", default=None)

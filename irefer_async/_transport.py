@@ -118,6 +118,40 @@ class Secret:
     __str__ = __repr__
 
 
+class Wire:
+    """Whether a request started to leave the client, as the HTTP stack tells it going along.
+
+    Given to httpx/httpx2 as the request's documented ``"trace"`` extension (httpcore calls it
+    at each step) and to the aiohttp sender as its trace context. A request whose connection
+    was being opened (TCP, TLS, a proxy) and whose headers never started out was never sent:
+    `never_sent`. A transport that reports nothing (mocks, the emulator) leaves it False, so
+    the SDK then assumes the request may have left.
+    """
+
+    __slots__ = ("connecting", "sent")
+
+    def __init__(self) -> None:
+        #: The stack started opening a connection for the request.
+        self.connecting = False
+        #: The stack started sending the request's headers.
+        self.sent = False
+
+    def __repr__(self) -> str:
+        return f"<Wire connecting={self.connecting} sent={self.sent}>"
+
+    @property
+    def never_sent(self) -> bool:
+        """Whether the request provably never left (cut while its connection was opening)."""
+        return self.connecting and not self.sent
+
+    async def __call__(self, name: str, info: Any) -> None:
+        """Take one of httpcore's trace events (``connection.*``, ``*.send_request_headers``)."""
+        if name.endswith("send_request_headers.started"):
+            self.sent = True
+        elif name.startswith("connection."):
+            self.connecting = True
+
+
 class Slot:
     """One attempt's throttle slot, and the 429 pause: the only place both are handled.
 
@@ -237,17 +271,25 @@ class Sender:
         """Build the full request URL (it contains both secrets: never print it)."""
         return f"{self._prefix}{method}?{self._query(params)}"
 
-    async def send(self, method: str, params: dict[str, str], *, stream: bool = False) -> Any:
+    async def send(
+        self,
+        method: str,
+        params: dict[str, str],
+        *,
+        stream: bool = False,
+        wire: Wire | None = None,
+    ) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
         The body is read whole, or left unread with ``stream=True`` (close the response).
-        Transport failures are raised as SDK errors (translated, redacted).
+        Transport failures are raised as SDK errors (translated, redacted). ``wire`` is told
+        whether the request started to leave (see `Wire`).
         """
         url = Secret(self.url_for(method, params))
         native = self._native
         try:
             if native is not None:
-                response = await native.get(url)
+                response = await native.get(url, wire)
                 if not stream:
                     try:
                         await response.aread()
@@ -255,7 +297,13 @@ class Sender:
                         await response.aclose()
             else:
                 http = self._http
-                response = await http.send(http.build_request("GET", url.value), stream=stream)
+                # Built inline: a Request's repr holds the URL (both keys); no local keeps it.
+                response = await http.send(
+                    http.build_request(
+                        "GET", url.value, extensions=None if wire is None else {"trace": wire}
+                    ),
+                    stream=stream,
+                )
         except Exception as exc:
             error = self._failed(method, exc)
         else:
