@@ -74,7 +74,7 @@ from ._stream import (
     StreamOpener,
     match_body,
 )
-from ._transport import ListBody, Sender, Slot, Wire, parse_http_date
+from ._transport import ListBody, Sender, Slot, Wire, parse_http_date, proxy_for
 from ._write_safety import Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
@@ -281,6 +281,8 @@ class IReferClient:
             api_key=api_key,
             redactor=self._redactor,
             trusted=trusted,
+            # An SDK-built client honours HTTP(S)_PROXY (trust_env): its errors name the proxy.
+            proxy=proxy_for(self._base_url) if self._owns_http else None,
         )
         # Write safety: the shared reconciling scans and their verdicts (_write_safety.py).
         self._writes = Reconciliation(

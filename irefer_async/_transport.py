@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import urllib.request
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from ._converter import loads
 from ._errors import (
@@ -50,6 +51,7 @@ __all__ = [
     "Slot",
     "parse_http_date",
     "parse_retry_after",
+    "proxy_for",
 ]
 
 #: The SDK's User-Agent header.
@@ -89,6 +91,22 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
 # quote(text, safe="") as one str.translate (C speed): unreserved bytes kept, others %XX.
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte in range(256)}
+
+
+def proxy_for(url: str) -> str | None:
+    """Return the proxy the environment names for ``url`` (``HTTPS_PROXY``...; ``NO_PROXY``).
+
+    As ``scheme://host:port``, credentials left out; None for a direct connection.
+    """
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    given = urlsplit(proxy)
+    port = f":{given.port}" if given.port is not None else ""
+    return f"{given.scheme}://{given.hostname}{port}"
 
 
 def _quote(text: str) -> str:
@@ -226,6 +244,7 @@ class Sender:
         "_http",
         "_native",
         "_prefix",
+        "_proxy",
         "_redactor",
         "_stack",
         "_trusted",
@@ -241,8 +260,11 @@ class Sender:
         api_key: str,
         redactor: Redactor,
         trusted: bool,
+        proxy: str | None = None,
     ) -> None:
         self._http = http
+        #: The proxy from the environment (an SDK-built client's), named by connect errors.
+        self._proxy = proxy
         # The aiohttp sender has its own `get`; an AsyncClient is driven through `send`.
         self._native = None if stack_of(http) is not None else http
         self._stack = stack
@@ -326,8 +348,9 @@ class Sender:
         """Translate what sending raised (the SDK error to raise, outside the handler)."""
         if isinstance(exc, self._stack.http_error):
             return translate_transport_error(
-                exc, method=method, redactor=self._redactor, trusted=self._trusted
-            )
+                exc, method=method, redactor=self._redactor, trusted=self._trusted,
+                proxy=self._proxy,
+            )  # fmt: skip
         if isinstance(exc, self._stack.invalid_url):
             # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
             return InvalidRequestError(
