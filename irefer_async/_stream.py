@@ -433,7 +433,8 @@ async def json_items(
     """
     ticker = _Ticker()
     async for chunk in chunks:
-        ticker.reset()  # the read may have given the loop a turn: count from here
+        # No reset of the ticker here: a read of data already buffered (aiohttp's) does not
+        # give the loop a turn, so the work since the last turn goes on counting.
         splitter.feed(chunk)
         next_item = splitter.next_item
         while (item := next_item()) is not None:
