@@ -90,8 +90,9 @@ async def test_a_scan_stops_reading_once_every_pending_write_is_found() -> None:
 # -- the server's clock -----------------------------------------------------------------
 
 
-async def test_a_streamed_scan_dates_rows_by_the_servers_clock() -> None:
-    """A server clock years behind ours: rows are dated by its Date header, not our clock."""
+async def test_a_streamed_scan_dates_rows_by_the_servers_row_clock() -> None:
+    """A server clock years behind ours: rows are dated by its row clock, as learned from an
+    answered signup's row (found in the same streamed scan), not by our clock."""
     clock = FrozenClock(START)
     emulator = Emulator(seed=5, clock=clock)
     emulator.seed_participants(3_000)  # past wire.STREAM_ROWS: a streamed body
@@ -100,12 +101,14 @@ async def test_a_streamed_scan_dates_rows_by_the_servers_clock() -> None:
     emulator.inject_fault("http_5xx_after", method="newSignup", email="new@x.io")
     emulator.inject_fault("http_5xx_before", method="newSignup", email="old@x.io")
     async with emulator.client(retry=RETRY) as client:
+        await client.new_signup("seen@x.io")  # answered: it dates the row clock
         landed = await client.new_signup("new@x.io")
         with pytest.raises(ia.DuplicateSignupError) as info:
             await client.new_signup("old@x.io")
     assert landed.reconciled is True and landed.email == "new@x.io"
+    assert landed.age_unknown is False
     assert info.value.existed_since == START
-    assert writes(emulator, "newSignup") == 2  # neither was resent
+    assert writes(emulator, "newSignup") == 3  # none was resent
 
 
 # -- a broken list body during a settle scan -----------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -21,7 +22,15 @@ from urllib.parse import unquote_plus
 
 from . import _wire
 from ._clock import Clock, SystemClock
-from ._faults import DEFAULT_HOLD, Fault, FaultKind, FaultLike, FaultPlan, FaultRule
+from ._faults import (
+    DEFAULT_HOLD,
+    DEFAULT_ROW_SKEW,
+    Fault,
+    FaultKind,
+    FaultLike,
+    FaultPlan,
+    FaultRule,
+)
 from ._journal import Journal, JournalEntry, WriteEffect
 from ._outcome import Disruption, EmulatorRequest, Outcome, StreamedBody
 from ._profiles import ServiceProfile, get_profile
@@ -541,7 +550,16 @@ class Emulator:
         if not kind.applies_write:
             return self._fault_before(fault, method, entry)
         body = self._process(license_key, method, params, api_key=api_key, ip=ip, entry=entry)
+        if kind is FaultKind.SERVER_CLOCK and entry.effect is WriteEffect.PARTICIPANT_CREATED:
+            self._skew_row(params, DEFAULT_ROW_SKEW if fault.delay is None else fault.delay)
         return self._fault_after(fault, bytes(body), entry)
+
+    def _skew_row(self, params: dict[str, str], seconds: float) -> None:
+        """``server_clock``: the signup's row was stamped by a clock ``seconds`` off."""
+        campaign = self._state.campaigns.get(int(params["campaign_id"]))
+        found = None if campaign is None else campaign.find(params.get("email", ""))
+        if found is not None:
+            found.created_at += dt.timedelta(seconds=seconds)
 
     def _dated(self) -> list[tuple[bytes, bytes]]:
         """JSON headers with ``Date`` from the emulator's clock (as a real server sends it)."""
@@ -593,7 +611,7 @@ class Emulator:
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
             return Outcome(status, _TEXT, _wire.status_page(status))
-        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP):
+        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP, FaultKind.SERVER_CLOCK):
             return Outcome(0, [], b"", Disruption.DROP)
         if kind is FaultKind.TIMEOUT_AFTER:
             delay = _DEFAULT_STALL if fault.delay is None else fault.delay
