@@ -93,7 +93,10 @@ class SkewedClockServer:
             writer.close()
 
     def _process(self, method: str, params: dict[str, str]) -> Any:
-        error = {"error": "input missing or incorrect", "error_code": f"irefer_api_{method}_err_401"}
+        error = {
+            "error": "input missing or incorrect",
+            "error_code": f"irefer_api_{method}_err_401",
+        }
         if method == "newSignup":
             if params["email"].casefold() in self.participants:
                 return error
