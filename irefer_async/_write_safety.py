@@ -114,13 +114,15 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("first_sent", "maybe_landed", "witness")
+    __slots__ = ("first_sent", "last_ended", "maybe_landed", "witness")
 
     def __init__(self) -> None:
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
         #: The loop time at which the call's first attempt started (to date a found row).
         self.first_sent: float | None = None
+        #: The loop time at which the latest failed attempt ended (its row, if any, is older).
+        self.last_ended: float | None = None
         #: Told ``(started, ended)`` (loop times) of an attempt answered unambiguously: the
         #: write's row was created in between (how `Reconciliation` learns the row clock).
         self.witness: Callable[[float, float], None] | None = None
@@ -157,7 +159,7 @@ async def guarded_write(
     else:
         state.answered(started, loop.time())
         return result
-    ended = loop.time()
+    ended = state.last_ended = loop.time()
     if isinstance(failure, APIError) and not state.maybe_landed:
         if check_refusal:
             try:
@@ -225,7 +227,7 @@ class Reconciliation:
         #: The server's row clock, as learned from signups this client dated itself.
         self.row_clock = RowClock()
         # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
-        self._witnessed: deque[tuple[str | None, Key, float, float]] = deque(maxlen=CLOCK_SAMPLES)
+        self._witnessed: deque[_Witness] = deque(maxlen=4 * CLOCK_SAMPLES)
 
     async def aclose(self) -> None:
         """Stop every board's scans (pending lookups fail as of unknown outcome)."""
@@ -321,32 +323,87 @@ class Reconciliation:
         probes = [w for w in self._witnessed if w[0] == campaign and w[1] != key]
         probes = probes[-CLOCK_PROBES:]
         also = [w[1] for w in probes] if by_code is None else [by_code, *(w[1] for w in probes)]
-        sighting = await self.board(ep.NEW_SIGNUP, campaign).lookup(key, not_before, also)
+        board = self.board(ep.NEW_SIGNUP, campaign)
+        sighting = await board.lookup(key, not_before, also)
         if sighting is None:
             return None
+        self._date_witnesses(probes, sighting)
+        created = parse_row_time(sighting.row.get("created_at"))
+        # Evidence without clocks first: the API's refusal; a row credited to another referrer
+        # than the one the code names (or to nobody) is someone else's signup, which the API
+        # would have refused this one for. A code no row carries names nobody.
+        existed = refused
+        if not existed and by_code is not None:
+            referrer = sighting.related.get(by_code)
+            named = None if referrer is None else referrer.get("email")
+            existed = not _same_email(sighting.row.get("referrer_email"), named)
+        before: bool | None = None
+        if not existed and created is not None:
+            before = await self._dated(
+                campaign,
+                key,
+                board,
+                created=created,
+                state=state,
+                sighting=sighting,
+                not_before=not_before,
+            )
+            existed = before is True
+        if existed:
+            raise _duplicate(params, sighting, created)
+        landed = await self._landed_signup(campaign, email, sighting)
+        if before is None and state.first_sent != -math.inf:
+            return attrs.evolve(landed, age_unknown=True)
+        return landed
+
+    async def _dated(
+        self,
+        campaign: str | None,
+        key: Key,
+        board: Board,
+        *,
+        created: float,
+        state: WriteState,
+        sighting: Sighting,
+        not_before: float,
+    ) -> bool | None:
+        """Date a found row by the row clock: existed before the write, or not, or None.
+
+        Evidence from answered signups after the write may come while the settle window
+        runs: without it, wait for the window's end (within the call's deadline), then look
+        once more with those signups' rows.
+        """
+        clock = self.row_clock
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
+        before = clock.before(created, first_sent, last_ended)
+        if before is not None or clock.has_after(last_ended):
+            return before
+        loop = asyncio.get_running_loop()
+        wait = not_before - loop.time()
+        deadline = current_deadline()
+        if deadline is not None:
+            wait = min(wait, deadline.remaining() / 2)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        later = [
+            w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
+        ][-CLOCK_PROBES:]
+        if not later:
+            return None
+        again = await board.lookup(key, loop.time(), [w[1] for w in later])
+        if again is None:
+            return None
+        self._date_witnesses(later, again)
+        return clock.before(created, first_sent, last_ended)
+
+    def _date_witnesses(self, probes: list[_Witness], sighting: Sighting) -> None:
+        """Date the row clock by the answered signups' rows a scan found."""
         for _, probe, started, ended in probes:
             row = sighting.related.get(probe)
             when = None if row is None else parse_row_time(row.get("created_at"))
             if when is not None:
                 self.row_clock.note(probe, when, started, ended)
-        created = parse_row_time(sighting.row.get("created_at"))
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        # None: the clocks cannot tell (no evidence, contradictory evidence, no created_at).
-        before = None if created is None else self.row_clock.before(created, first_sent)
-        existed = refused or before is True
-        if not existed and by_code is not None:
-            # Created now, but by this write only if credited to the referrer it named: a
-            # row credited to another (or to nobody) is someone else's signup, which the API
-            # would have refused this one for. A code no row carries names nobody.
-            referrer = sighting.related.get(by_code)
-            named = None if referrer is None else referrer.get("email")
-            existed = not _same_email(sighting.row.get("referrer_email"), named)
-        if existed:
-            raise _duplicate(params, sighting, created)
-        landed = await self._landed_signup(campaign, email, sighting)
-        if before is None and not math.isinf(first_sent):
-            return attrs.evolve(landed, age_unknown=True)
-        return landed
 
     @staticmethod
     def _signup_key(params: Mapping[str, str]) -> Key:
@@ -395,21 +452,24 @@ class RowClock:
 
     A signup answered unambiguously was created between its attempt's start and end (loop
     times), so its row, when a scan finds it, bounds the offset ``created_at - loop time``.
-    The bounds of the last `CLOCK_SAMPLES` such rows must overlap (consistency); their
-    overlap dates other rows. The ``Date`` header is not used: a server may write
+    The bounds of the last `CLOCK_SAMPLES` such rows must overlap (consistency) and come
+    from both sides of the write being dated (a row answered before its first attempt and
+    one after its last), so that a clock stepped in between shows as a contradiction;
+    their overlap dates the write's row. The ``Date`` header is not used: a server may write
     ``created_at`` by another clock (a zone mislabelled ``Z``) than the one it sends.
     """
 
     __slots__ = ("_samples",)
 
     def __init__(self) -> None:
-        self._samples: dict[Key, tuple[float, float]] = {}
+        # key -> (offset low, offset high, the witness's attempt started, ended)
+        self._samples: dict[Key, tuple[float, float, float, float]] = {}
 
     def note(self, key: Key, created: float, started: float, ended: float) -> None:
         """Note the row ``key`` of a write answered between ``started`` and ``ended``."""
         # created_at has a resolution of one second (truncated or rounded): +-1 s.
         self._samples.pop(key, None)
-        self._samples[key] = (created - 1.0 - ended, created + 1.0 - started)
+        self._samples[key] = (created - 1.0 - ended, created + 1.0 - started, started, ended)
         while len(self._samples) > CLOCK_SAMPLES:
             del self._samples[next(iter(self._samples))]
 
@@ -418,28 +478,44 @@ class RowClock:
         """The bounds of ``created_at - loop time``, or None (no evidence, or contradictory)."""
         if not self._samples:
             return None
-        low = max(lo for lo, _ in self._samples.values())
-        high = min(hi for _, hi in self._samples.values())
+        low = max(sample[0] for sample in self._samples.values())
+        high = min(sample[1] for sample in self._samples.values())
         return (low, high) if low <= high else None
 
-    def before(self, created: float, first_sent: float) -> bool | None:
+    def has_after(self, moment: float) -> bool:
+        """Whether a sample comes from a write started at or after loop time ``moment``."""
+        return any(sample[2] >= moment for sample in self._samples.values())
+
+    def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
         """Whether a row dated ``created`` existed before loop time ``first_sent``.
 
-        True: provably before (a duplicate); False: created at or after it (give or take
-        `CREATED_NOW_SLACK`); None: the clocks cannot tell. ``first_sent=-inf``: False.
+        ``first_sent``/``last_ended``: when the write's first attempt started and its last
+        failed attempt ended. True: provably before (a duplicate); False: created at or after
+        it (give or take `CREATED_NOW_SLACK`); None: the clocks cannot tell (no evidence,
+        contradictory evidence, or none from both sides of the write). ``first_sent=-inf``
+        (a write sent by an earlier run): False.
         """
         if math.isinf(first_sent):
             return False
         offset = self.offset
-        if offset is None:
+        samples = self._samples.values()
+        if (
+            offset is None
+            or not any(sample[3] <= first_sent for sample in samples)
+            or not any(sample[2] >= last_ended for sample in samples)
+        ):
             return None
         low, high = offset
-        # The row's creation, on the loop's clock: between created - 1 - high and created + 1 - low.
+        # The row's creation, on the loop's clock: from created - 1 - high to created + 1 - low.
         if created + 1.0 - low < first_sent:
             return True
         if created - 1.0 - high >= first_sent - CREATED_NOW_SLACK:
             return False
         return None
+
+
+#: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
+_Witness = tuple[str | None, Key, float, float]
 
 
 def _same_email(a: object, b: object) -> bool:

@@ -4,8 +4,8 @@
 (``server.base_url``). Its participants' ``created_at`` is written by a *row clock* running
 ``rows`` seconds off the real one but labelled ``Z`` (``-3600``: a zone one hour behind);
 its ``Date`` header runs ``date`` seconds off (None: no ``Date`` header at all). While
-``lose_answers`` is set, a ``newSignup`` is processed and then its connection is dropped with
-no answer (the client cannot tell whether it landed). The clocks can be changed between
+``lose_answers`` is True (or holds the signup's email), a ``newSignup`` is processed and then
+its connection is dropped with no answer (the client cannot tell whether it landed). The clocks can be changed between
 calls (``server.rows = ...``: a server whose clock was stepped).
 """
 
@@ -31,7 +31,7 @@ class SkewedClockServer:
     def __init__(self, *, rows: float = 0.0, date: float | None = 0.0) -> None:
         self.rows = rows
         self.date = date
-        self.lose_answers = False
+        self.lose_answers: bool | set[str] = False
         self.participants: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()
         self.base_url = ""
@@ -74,7 +74,9 @@ class SkewedClockServer:
                 method = url.path.rsplit("/", 1)[-1]
                 self.requests[method] += 1
                 body = json.dumps(self._process(method, dict(parse_qsl(url.query)))).encode()
-                if method == "newSignup" and self.lose_answers:
+                lose = self.lose_answers
+                who = dict(parse_qsl(url.query)).get("email", "")
+                if method == "newSignup" and (lose is True or (lose and who in lose)):
                     writer.transport.abort()
                     return
                 date = b""

@@ -21,7 +21,7 @@ from skewed_clock_server import SkewedClockServer
 
 import irefer_async as ia
 
-RETRY = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=0.05, deadline=10)
+RETRY = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=0.3, deadline=10)
 
 #: (row clock offset, Date offset or None for no Date header), as seen in the field.
 CLOCKS = {
@@ -73,22 +73,37 @@ async def test_lost_answers_with_no_clock_evidence_land_with_their_age_unknown(
 async def test_a_clock_learned_from_answered_signups_dates_lost_ones(
     rows: float, date: float | None
 ) -> None:
-    """Calibrated by answered signups: new rows are created now, an hour-old one existed."""
+    """Answered signups before and after the lost ones date the row clock: new rows are
+    created now, an hour-old one existed (a duplicate)."""
     async with SkewedClockServer(rows=rows, date=date) as server:
         code = server.add_participant("ref@x.io", created=time.time() - 86400)
         server.add_participant("old@x.io", created=time.time() - 3600, referrer="ref@x.io")
+        lost = [f"new{i}@x.io" for i in range(10)]
+        server.lose_answers = {*lost, "old@x.io"}
         async with client_for(server) as client:
-            for i in range(2):  # answered: the client can date these rows itself
-                answered = await client.new_signup(f"seen{i}@x.io")
-                assert not answered.reconciled and not answered.age_unknown
-            server.lose_answers = True
-            results = await lost_signups(client, 10, code)
-            with pytest.raises(ia.DuplicateSignupError) as info:
-                await client.new_signup("old@x.io", referrer_code=code)
+            before = await client.new_signup("seen0@x.io")  # answered: dated by the client
+            assert not before.reconciled and not before.age_unknown
+            calls = [client.new_signup(email, referrer_code=code) for email in [*lost, "old@x.io"]]
+            pending = asyncio.gather(*calls, return_exceptions=True)
+            await asyncio.sleep(0.1)  # the lost answers are lost; their settle window runs
+            await client.new_signup("seen1@x.io")  # answered after them
+            *results, old = await pending
     assert [type(r).__name__ for r in results] == ["NewSignup"] * 10
     assert all(r.reconciled and not r.age_unknown for r in results)
-    assert info.value.email == "old@x.io"
+    assert isinstance(old, ia.DuplicateSignupError) and old.email == "old@x.io"
     assert server.requests["newSignup"] == 13  # none resent
+
+
+async def test_without_evidence_after_the_write_the_age_stays_unknown() -> None:
+    """Answered signups only before: a clock stepped since could not be seen, so no claim."""
+    async with SkewedClockServer() as server:
+        code = server.add_participant("ref@x.io", created=time.time() - 86400)
+        server.add_participant("old@x.io", created=time.time() - 3600, referrer="ref@x.io")
+        async with client_for(server) as client:
+            await client.new_signup("seen0@x.io")
+            server.lose_answers = True
+            old = await client.new_signup("old@x.io", referrer_code=code)
+    assert old.reconciled and old.age_unknown
 
 
 async def test_contradictory_clock_evidence_claims_no_duplicate() -> None:

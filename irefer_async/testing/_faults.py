@@ -34,10 +34,11 @@ html_path_page     no            an HTML error page quoting the request path and
 A server whose clocks disagree with the client's (issue 22; see docs/reliability.md):
 
 ================== ============= =====================================================
-server_clock       yes           a ``newSignup``'s row is stamped ``created_at`` ``delay``
-                                 seconds off the emulator's clock (default -3600: a zone
-                                 one hour behind labelled ``Z``), then the connection is
-                                 closed with no response (the client must reconcile it)
+server_clock       yes           the server's row clock steps: from this request on (until
+                                 `Emulator.reset`), participants are stamped ``created_at``
+                                 ``delay`` seconds off the emulator's clock (default -3600:
+                                 a zone one hour behind labelled ``Z``); this request's
+                                 connection is closed with no response
 ================== ============= =====================================================
 
 On a loopback server the two ``connect_*`` kinds cannot happen (the connection already exists),
