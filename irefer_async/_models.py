@@ -201,6 +201,10 @@ class NewSignup:
     ``reconciled`` is True when the response was lost and the SDK confirmed the signup
     with a ``referrerStats`` read instead; ``referrer`` is then unknown (None) and ``raw``
     is that read's JSON.
+
+    ``age_unknown`` (only with ``reconciled``): the participant exists, credited as sent,
+    but the server's clocks gave no consistent evidence of whether this call created it or
+    it existed just before (see docs/reliability.md). Never a duplicate made by the SDK.
     """
 
     campaign_name: str
@@ -214,6 +218,8 @@ class NewSignup:
     reward_next_referrals_required: int | None = None
     rewards_offered: tuple[Reward, ...] = ()
     reconciled: bool = attrs.field(default=False, kw_only=True)
+    #: Reconciled, but whether this call or an earlier signup created it is unknown.
+    age_unknown: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
     fetched_at: dt.datetime | None = attrs.field(
         default=None, converter=_arrived, eq=False, repr=False, kw_only=True

@@ -38,10 +38,13 @@ import contextlib
 import datetime as dt
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from functools import partial
 from typing import Any, TypeVar
+
+import attrs
 
 from . import _endpoints as ep
 from ._deadline import Deadline, current_deadline, deadline_scope
@@ -53,13 +56,14 @@ from ._errors import (
     WriteOutcomeUnknownError,
 )
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
-from ._settle import Board, ListScanner, Sighting, parse_row_time
+from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
 from ._stream import RowMatcher
 
 __all__ = [
     "RESUMED",
     "Reconciler",
     "Reconciliation",
+    "RowClock",
     "WriteState",
     "guarded_write",
     "is_ambiguous",
@@ -82,9 +86,14 @@ Reconciler = Callable[[float, bool], Awaitable[T | None]]
 #: Read a participant's stats (``referrerStats``), through the client's funnel.
 StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
 
-#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
-#: the ``Date`` header both have a resolution of one second.
-_CLOCK_SLACK = 2.0
+#: A found participant created at most this many seconds before the write's first attempt
+#: (by the learned row clock) still counts as created by it ("created now").
+CREATED_NOW_SLACK = 5.0
+#: How many signups' rows date the row clock (the most recent; older evidence ages out, so a
+#: server whose clock was stepped is trusted again once recent rows agree).
+CLOCK_SAMPLES = 8
+#: How many recent answered signups of the campaign ride along in a signup's settle scan.
+CLOCK_PROBES = 3
 #: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
 #: the ``referrers`` board also a referrer by its code.
 _WRITE, _BY_CODE = 0, 1
@@ -105,13 +114,23 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("first_sent", "maybe_landed")
+    __slots__ = ("first_sent", "last_ended", "maybe_landed", "witness")
 
     def __init__(self) -> None:
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
         #: The loop time at which the call's first attempt started (to date a found row).
         self.first_sent: float | None = None
+        #: The loop time at which the latest failed attempt ended (its row, if any, is older).
+        self.last_ended: float | None = None
+        #: Told ``(started, ended)`` (loop times) of an attempt answered unambiguously: the
+        #: write's row was created in between (how `Reconciliation` learns the row clock).
+        self.witness: Callable[[float, float], None] | None = None
+
+    def answered(self, started: float, ended: float) -> None:
+        """Note an attempt answered; unambiguous (no earlier doubt): tell the `witness`."""
+        if self.witness is not None and not self.maybe_landed:
+            self.witness(started, ended)
 
 
 async def guarded_write(
@@ -130,13 +149,17 @@ async def guarded_write(
     duplicate (it raises :class:`DuplicateSignupError` if so).
     """
     loop = asyncio.get_running_loop()
+    started = loop.time()
     if state.first_sent is None:
-        state.first_sent = loop.time()
+        state.first_sent = started
     try:
-        return await attempt()
+        result = await attempt()
     except IReferError as exc:
         failure = exc
-    ended = loop.time()
+    else:
+        state.answered(started, loop.time())
+        return result
+    ended = state.last_ended = loop.time()
     if isinstance(failure, APIError) and not state.maybe_landed:
         if check_refusal:
             try:
@@ -201,6 +224,10 @@ class Reconciliation:
         self._deadline = deadline
         #: The boards, by (list endpoint's name, campaign).
         self.boards: dict[tuple[str, str | None], Board] = {}
+        #: The server's row clock, as learned from signups this client dated itself.
+        self.row_clock = RowClock()
+        # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
+        self._witnessed: deque[_Witness] = deque(maxlen=4 * CLOCK_SAMPLES)
 
     async def aclose(self) -> None:
         """Stop every board's scans (pending lookups fail as of unknown outcome)."""
@@ -216,6 +243,10 @@ class Reconciliation:
     ) -> Reconciler[Any]:
         """Return the ``reconcile(not_before, refused)`` of one write call (`guarded_write`)."""
         if endpoint is ep.NEW_SIGNUP:
+            key = self._signup_key(params)
+            state.witness = lambda started, ended: self._witnessed.append(
+                (campaign, key, started, ended)
+            )
             return lambda not_before, refused: self.signup_landed(
                 campaign, params, state, not_before, refused=refused
             )
@@ -285,30 +316,100 @@ class Reconciliation:
         """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised)."""
         email = params["email"]
         code = params.get("referrer_code")
-        # The referrer the code names is looked for in the same scan (its row, by code).
+        key = self._signup_key(params)
+        # The referrer the code names is looked for in the same scan (its row, by code), and
+        # so are recent answered signups' rows, which date the server's row clock.
         by_code = (_BY_CODE, (code,)) if code else None
-        spec = ep.NEW_SIGNUP.reconcile
-        assert spec is not None
-        sighting = await self.board(ep.NEW_SIGNUP, campaign).lookup(
-            (_WRITE, spec.target(params)), not_before, () if by_code is None else (by_code,)
-        )
+        probes = [w for w in self._witnessed if w[0] == campaign and w[1] != key]
+        probes = probes[-CLOCK_PROBES:]
+        also = [w[1] for w in probes] if by_code is None else [by_code, *(w[1] for w in probes)]
+        board = self.board(ep.NEW_SIGNUP, campaign)
+        sighting = await board.lookup(key, not_before, also)
         if sighting is None:
             return None
+        self._date_witnesses(probes, sighting)
         created = parse_row_time(sighting.row.get("created_at"))
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        existed = refused or (
-            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
-        )
+        # Evidence without clocks first: the API's refusal; a row credited to another referrer
+        # than the one the code names (or to nobody) is someone else's signup, which the API
+        # would have refused this one for. A code no row carries names nobody.
+        existed = refused
         if not existed and by_code is not None:
-            # Created now, but by this write only if credited to the referrer it named: a
-            # row credited to another (or to nobody) is someone else's signup, which the API
-            # would have refused this one for. A code no row carries names nobody.
             referrer = sighting.related.get(by_code)
             named = None if referrer is None else referrer.get("email")
             existed = not _same_email(sighting.row.get("referrer_email"), named)
+        before: bool | None = None
+        if not existed and created is not None:
+            before = await self._dated(
+                campaign,
+                key,
+                board,
+                created=created,
+                state=state,
+                sighting=sighting,
+                not_before=not_before,
+            )
+            existed = before is True
         if existed:
             raise _duplicate(params, sighting, created)
-        return await self._landed_signup(campaign, email, sighting)
+        landed = await self._landed_signup(campaign, email, sighting)
+        if before is None and state.first_sent != -math.inf:
+            return attrs.evolve(landed, age_unknown=True)
+        return landed
+
+    async def _dated(
+        self,
+        campaign: str | None,
+        key: Key,
+        board: Board,
+        *,
+        created: float,
+        state: WriteState,
+        sighting: Sighting,
+        not_before: float,
+    ) -> bool | None:
+        """Date a found row by the row clock: existed before the write, or not, or None.
+
+        Evidence from answered signups after the write may come while the settle window
+        runs: without it, wait for the window's end (within the call's deadline), then look
+        once more with those signups' rows.
+        """
+        clock = self.row_clock
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
+        before = clock.before(created, first_sent, last_ended)
+        if before is not None or clock.has_after(last_ended):
+            return before
+        loop = asyncio.get_running_loop()
+        wait = not_before - loop.time()
+        deadline = current_deadline()
+        if deadline is not None:
+            wait = min(wait, deadline.remaining() / 2)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        later = [
+            w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
+        ][-CLOCK_PROBES:]
+        if not later:
+            return None
+        again = await board.lookup(key, loop.time(), [w[1] for w in later])
+        if again is None:
+            return None
+        self._date_witnesses(later, again)
+        return clock.before(created, first_sent, last_ended)
+
+    def _date_witnesses(self, probes: list[_Witness], sighting: Sighting) -> None:
+        """Date the row clock by the answered signups' rows a scan found."""
+        for _, probe, started, ended in probes:
+            row = sighting.related.get(probe)
+            when = None if row is None else parse_row_time(row.get("created_at"))
+            if when is not None:
+                self.row_clock.note(probe, when, started, ended)
+
+    @staticmethod
+    def _signup_key(params: Mapping[str, str]) -> Key:
+        spec = ep.NEW_SIGNUP.reconcile
+        assert spec is not None
+        return (_WRITE, spec.target(params))
 
     async def _landed_signup(
         self, campaign: str | None, email: str, sighting: Sighting
@@ -344,6 +445,77 @@ class Reconciliation:
         return NewSpecificAction(
             campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
         )
+
+
+class RowClock:
+    """The server's row clock (``created_at``) against the loop's, learned, never assumed.
+
+    A signup answered unambiguously was created between its attempt's start and end (loop
+    times), so its row, when a scan finds it, bounds the offset ``created_at - loop time``.
+    The bounds of the last `CLOCK_SAMPLES` such rows must overlap (consistency) and come
+    from both sides of the write being dated (a row answered before its first attempt and
+    one after its last), so that a clock stepped in between shows as a contradiction;
+    their overlap dates the write's row. The ``Date`` header is not used: a server may write
+    ``created_at`` by another clock (a zone mislabelled ``Z``) than the one it sends.
+    """
+
+    __slots__ = ("_samples",)
+
+    def __init__(self) -> None:
+        # key -> (offset low, offset high, the witness's attempt started, ended)
+        self._samples: dict[Key, tuple[float, float, float, float]] = {}
+
+    def note(self, key: Key, created: float, started: float, ended: float) -> None:
+        """Note the row ``key`` of a write answered between ``started`` and ``ended``."""
+        # created_at has a resolution of one second (truncated or rounded): +-1 s.
+        self._samples.pop(key, None)
+        self._samples[key] = (created - 1.0 - ended, created + 1.0 - started, started, ended)
+        while len(self._samples) > CLOCK_SAMPLES:
+            del self._samples[next(iter(self._samples))]
+
+    @property
+    def offset(self) -> tuple[float, float] | None:
+        """The bounds of ``created_at - loop time``, or None (no evidence, or contradictory)."""
+        if not self._samples:
+            return None
+        low = max(sample[0] for sample in self._samples.values())
+        high = min(sample[1] for sample in self._samples.values())
+        return (low, high) if low <= high else None
+
+    def has_after(self, moment: float) -> bool:
+        """Whether a sample comes from a write started at or after loop time ``moment``."""
+        return any(sample[2] >= moment for sample in self._samples.values())
+
+    def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
+        """Whether a row dated ``created`` existed before loop time ``first_sent``.
+
+        ``first_sent``/``last_ended``: when the write's first attempt started and its last
+        failed attempt ended. True: provably before (a duplicate); False: created at or after
+        it (give or take `CREATED_NOW_SLACK`); None: the clocks cannot tell (no evidence,
+        contradictory evidence, or none from both sides of the write). ``first_sent=-inf``
+        (a write sent by an earlier run): False.
+        """
+        if math.isinf(first_sent):
+            return False
+        offset = self.offset
+        samples = self._samples.values()
+        if (
+            offset is None
+            or not any(sample[3] <= first_sent for sample in samples)
+            or not any(sample[2] >= last_ended for sample in samples)
+        ):
+            return None
+        low, high = offset
+        # The row's creation, on the loop's clock: from created - 1 - high to created + 1 - low.
+        if created + 1.0 - low < first_sent:
+            return True
+        if created - 1.0 - high >= first_sent - CREATED_NOW_SLACK:
+            return False
+        return None
+
+
+#: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
+_Witness = tuple[str | None, Key, float, float]
 
 
 def _same_email(a: object, b: object) -> bool:

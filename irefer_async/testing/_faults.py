@@ -31,6 +31,16 @@ html_path_page     no            an HTML error page quoting the request path and
                                  included, as proxy error pages do (default status 200)
 ================== ============= =====================================================
 
+A server whose clocks disagree with the client's (issue 22; see docs/reliability.md):
+
+================== ============= =====================================================
+server_clock       yes           the server's row clock steps: from this request on (until
+                                 `Emulator.reset`), participants are stamped ``created_at``
+                                 ``delay`` seconds off the emulator's clock (default -3600:
+                                 a zone one hour behind labelled ``Z``); this request's
+                                 connection is closed with no response
+================== ============= =====================================================
+
 On a loopback server the two ``connect_*`` kinds cannot happen (the connection already exists),
 so they behave as ``drop_before`` there.
 """
@@ -45,7 +55,16 @@ from typing import Union
 
 import attrs
 
-__all__ = ["DEFAULT_HOLD", "Fault", "FaultKind", "FaultLike", "FaultPlan", "FaultRule", "to_fault"]
+__all__ = [
+    "DEFAULT_HOLD",
+    "DEFAULT_ROW_SKEW",
+    "Fault",
+    "FaultKind",
+    "FaultLike",
+    "FaultPlan",
+    "FaultRule",
+    "to_fault",
+]
 
 
 class FaultKind(str, enum.Enum):
@@ -70,6 +89,8 @@ class FaultKind(str, enum.Enum):
     HELD_DROP = "held_drop"
     TRICKLE_FOREVER = "trickle_forever"
     HTML_PATH_PAGE = "html_path_page"
+    # -- a server whose clocks disagree with the client's (engineer "write", issue 22) --
+    SERVER_CLOCK = "server_clock"
 
     @property
     def applies_write(self) -> bool:
@@ -88,8 +109,12 @@ _APPLIED = frozenset(
         FaultKind.HELD,
         FaultKind.HELD_DROP,
         FaultKind.TRICKLE_FOREVER,
+        FaultKind.SERVER_CLOCK,
     }
 )
+#: How far off a ``server_clock`` fault stamps a row, unless the fault says (a zone one hour
+#: behind, labelled ``Z``).
+DEFAULT_ROW_SKEW = -3600.0
 #: How long a ``held`` write waits before it is processed, unless the fault says.
 DEFAULT_HOLD = 1.5
 _5XX = frozenset({500, 502, 503, 504})

@@ -58,6 +58,7 @@ FAULTS: dict[str, Fault] = {
     "held_drop": Fault(K.HELD_DROP, delay=0.25),
     "trickle_forever": Fault(K.TRICKLE_FOREVER, delay=0.5),
     "html_path_page": Fault(K.HTML_PATH_PAGE),
+    "server_clock": Fault(K.SERVER_CLOCK),
 }
 #: The matrix client's read timeout: ``held`` (0.25 s) outlasts it, the settle window does not.
 READ_TIMEOUT = 0.2
@@ -83,6 +84,7 @@ truncated_json   ok 2                         reconciled 1+1          reconciled
 trickle_forever  ok 2                         reconciled 1+1          reconciled 1+1
 held             ok 2                         reconciled 1+2          reconciled 1+2
 held_drop        ok 2                         reconciled 1+2          reconciled 1+2
+server_clock     ok 2                         reconciled 1+1          reconciled 1+1
 error_body       APIError 1                   APIError 1+1            APIError 1+0
 """
 
@@ -105,6 +107,7 @@ truncated_json   MalformedResponseError 4     reconciled 1+1                   r
 trickle_forever  RequestTimeoutError 4        reconciled 1+1                   reconciled 1+1
 held             RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
 held_drop        RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
+server_clock     TransportError 4             reconciled 1+1                   reconciled 1+1
 error_body       APIError 1                   APIError 1+1                     APIError 1+0
 """
 
@@ -129,6 +132,7 @@ truncated_json   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 trickle_forever  WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 held             WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 held_drop        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+server_clock     WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 error_body       APIError 1+4                     APIError 1+0
 """
 
