@@ -75,7 +75,7 @@ from ._stream import (
     match_body,
 )
 from ._transport import ListBody, Sender, Slot, Wire, parse_http_date, proxy_for
-from ._write_safety import Reconciliation, WriteState, guarded_write
+from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -459,7 +459,12 @@ class IReferClient:
         try:
             with deadline_scope(Deadline.after(self._deadline)) as deadline:
                 trace = start_call(self._event_hooks, endpoint.name, campaign, True)
-                result = await self._run(endpoint, params, deadline, trace, write=WriteState())
+                state = WriteState()
+                # Made before the first attempt: it also learns from this write's answer.
+                reconcile = self._writes.reconciler(endpoint, campaign, params, state)
+                result = await self._run(
+                    endpoint, params, deadline, trace, write=state, reconcile=reconcile
+                )
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             if self._flights is not None:
@@ -482,22 +487,26 @@ class IReferClient:
         *,
         ticket: Ticket[T] | None = None,
         write: WriteState | None = None,
+        reconcile: Reconciler[T] | None = None,
         reader: Any = None,
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
         ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
         leads a shared flight (marked sent once its request leaves). ``write``: a write's
-        state; a failed attempt is reconciled before any resend (`_reconcile`). ``reader``:
+        state and ``reconcile`` its reconciling read; a failed attempt is reconciled before
+        any resend (`_reconcile`), an answered one is told to write safety (``answered``). ``reader``:
         the decode step of a list body (``await reader.read(body, slot)``, within the slot);
         a reader whose ``ends_call`` is False leaves the trace open for the stream it opens.
         """
         method = endpoint.name
         sender = self._sender
         retries = Retries(self._retry, deadline)
+        loop = asyncio.get_running_loop()
         if write is not None:
-            write.first_sent = asyncio.get_running_loop().time()
+            write.first_sent = loop.time()
         while True:
+            started = loop.time()
             if trace is not None:
                 trace.asking(self._throttle.waiting)
             try:
@@ -533,6 +542,8 @@ class IReferClient:
                 exc.__traceback__ = None
                 error = exc
             else:
+                if write is not None:  # answered: when its row was created, for the row clock
+                    write.answered(started, loop.time())
                 if trace is not None:
                     await trace.answered(None)
                     if reader is None or reader.ends_call:
@@ -540,9 +551,9 @@ class IReferClient:
                 return result
             if trace is not None and trace.sent:
                 await trace.answered(error)
-            if write is not None:
+            if write is not None and reconcile is not None:
                 try:
-                    landed = await self._reconcile(endpoint, params, write, error, trace)
+                    landed = await self._reconcile(endpoint, params, write, reconcile, error, trace)
                 except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                     error = verdict
                     retries.after(error)
@@ -568,6 +579,7 @@ class IReferClient:
         endpoint: ep.Endpoint[T],
         params: dict[str, str],
         state: WriteState,
+        reconcile: Reconciler[T],
         failure: IReferError,
         trace: CallTrace | None,
     ) -> T | None:
@@ -577,8 +589,6 @@ class IReferClient:
         it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
         The reconciling reads run under the write's correlation id.
         """
-        campaign = params.get("campaign_id")
-        reconcile = self._writes.reconciler(endpoint, campaign, params, state)
         with correlation_scope(trace.correlation_id if trace is not None else None):
             try:
                 # One call into write safety (its entry point takes the attempt: the failed one).
