@@ -74,7 +74,7 @@ from ._stream import (
     StreamOpener,
     match_body,
 )
-from ._transport import ListBody, Sender, Slot, Wire, parse_http_date, proxy_for
+from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
@@ -118,9 +118,9 @@ class _ScanReader:
         self._scan = scan
 
     async def read(self, body: ListBody, slot: Slot) -> None:
-        """Note the server's clock (``Date``), then match the rows (closes the body)."""
+        """Note when the answer arrived, then match the rows (closes the body)."""
         scan = self._scan
-        scan.dated(parse_http_date(body.date), asyncio.get_running_loop().time())
+        scan.dated(asyncio.get_running_loop().time())
         splitter = ArraySplitter(body.method)
         try:
             await match_body(body, scan.matchers, splitter)
