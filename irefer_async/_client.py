@@ -495,9 +495,9 @@ class IReferClient:
         ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
         leads a shared flight (marked sent once its request leaves). ``write``: a write's
         state and ``reconcile`` its reconciling read; a failed attempt is reconciled before
-        any resend (`_reconcile`), an answered one is told to write safety (``answered``). ``reader``:
-        the decode step of a list body (``await reader.read(body, slot)``, within the slot);
-        a reader whose ``ends_call`` is False leaves the trace open for the stream it opens.
+        any resend (`_reconcile`), an answered one is told to write safety (``answered``).
+        ``reader``: the decode step of a list body (``await reader.read(body, slot)``, within
+        the slot); one whose ``ends_call`` is False leaves the trace open for its stream.
         """
         method = endpoint.name
         sender = self._sender
@@ -553,7 +553,14 @@ class IReferClient:
                 await trace.answered(error)
             if write is not None and reconcile is not None:
                 try:
-                    landed = await self._reconcile(endpoint, params, write, reconcile, error, trace)
+                    landed = await self._reconcile(
+                        endpoint,
+                        params,
+                        state=write,
+                        reconcile=reconcile,
+                        failure=error,
+                        trace=trace,
+                    )
                 except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                     error = verdict
                     retries.after(error)
@@ -578,6 +585,7 @@ class IReferClient:
         self,
         endpoint: ep.Endpoint[T],
         params: dict[str, str],
+        *,
         state: WriteState,
         reconcile: Reconciler[T],
         failure: IReferError,
