@@ -15,8 +15,10 @@ What it keeps from the httpx stack:
 * **no silent resend**: aiohttp resends an idempotent request (every iRefer call is a GET,
   ``newSignup`` included) when a reused connection drops before the answer; for a write that
   landed that is a duplicate. A per-request middleware (`_SendOnce`) refuses the second send;
-* **proxies from the environment** (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``:
-  ``trust_env=True``), and a dead proxy's error names the proxy;
+* **proxies from the environment** (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``), read once
+  when the client is built and passed as aiohttp's ``proxy=`` (``trust_env=True`` would look
+  them and ``~/.netrc`` up in a thread for every request), and a dead proxy's error names the
+  proxy;
 * the URL is passed as already encoded (``yarl.URL(..., encoded=True)``), so aiohttp does not
   re-quote the query (which holds the API key); the pool is sized by ``max_concurrency``.
 
@@ -135,10 +137,18 @@ class AiohttpSender:
     and pool timeouts of ``timeout``; proxies come from the environment.
     """
 
-    __slots__ = ("_headers", "_pool", "_session", "_timeout")
+    __slots__ = ("_headers", "_pool", "_proxy", "_session", "_timeout")
 
-    def __init__(self, *, pool: int, timeout: httpx.Timeout, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        pool: int,
+        timeout: httpx.Timeout,
+        headers: Mapping[str, str],
+        proxy: str | None = None,
+    ) -> None:
         self._pool = pool
+        self._proxy = proxy
         self._headers = dict(headers)
         # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
         self._timeout = aiohttp.ClientTimeout(
@@ -171,7 +181,7 @@ class AiohttpSender:
             connector=aiohttp.TCPConnector(limit=self._pool, keepalive_timeout=5.0),
             headers=self._headers,
             timeout=self._timeout,
-            trust_env=True,
+            proxy=self._proxy,
         )
         return session
 

@@ -257,7 +257,7 @@ class IReferClient:
         stack = config.http_stack(http_stack, http_client, transport)
         if http_client is None:
             http: Any = config.build_http_client(
-                stack, config.timeout(timeout), concurrency, transport
+                stack, config.timeout(timeout), concurrency, transport, self._base_url
             )
             self._owns_http = True
             # What the SDK built with (a transport, the aiohttp sender, or httpx's own).

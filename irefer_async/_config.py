@@ -20,7 +20,7 @@ from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
 from ._stack import HTTP_STACKS, Stack, load, stack_of
-from ._transport import USER_AGENT
+from ._transport import USER_AGENT, proxy_for
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -143,7 +143,9 @@ def default_campaign(value: int | str | None) -> str | None:
     raise ConfigurationError(message)
 
 
-def named_transport(name: str, pool: int, stack: Stack, timeout: Any) -> Any:
+def named_transport(
+    name: str, pool: int, stack: Stack, timeout: Any, proxy: str | None = None
+) -> Any:
     """Build the sender named by ``transport=`` (only ``"aiohttp"``, on the httpx stack)."""
     if name != "aiohttp":
         raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
@@ -157,7 +159,7 @@ def named_transport(name: str, pool: int, stack: Stack, timeout: Any) -> Any:
     except ImportError as exc:
         missing = exc.name
     else:
-        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS)
+        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
     raise ConfigurationError(
         f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
         "pip install 'irefer-async[aiohttp]'"
@@ -206,7 +208,9 @@ def _is_transport(value: object, stack: str) -> bool:
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def build_http_client(stack: Stack, timeout: Any, concurrency: int | None, transport: Any) -> Any:
+def build_http_client(
+    stack: Stack, timeout: Any, concurrency: int | None, transport: Any, base_url: str = ""
+) -> Any:
     """Build the SDK's own ``AsyncClient`` on ``stack`` (pool sized by ``concurrency``).
 
     Keep-alive limit = pool size, so the pool never closes and reopens connections.
@@ -217,7 +221,9 @@ def build_http_client(stack: Stack, timeout: Any, concurrency: int | None, trans
     if not isinstance(timeout, http.Timeout):
         timeout = http.Timeout(**timeout.as_dict())
     if isinstance(transport, str):
-        return named_transport(transport, pool, stack, timeout)
+        return named_transport(
+            transport, pool, stack, timeout, proxy_for(base_url, credentials=True)
+        )
     return http.AsyncClient(
         timeout=timeout,
         limits=http.Limits(max_connections=pool, max_keepalive_connections=pool),

@@ -93,10 +93,11 @@ _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 _QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte in range(256)}
 
 
-def proxy_for(url: str) -> str | None:
+def proxy_for(url: str, *, credentials: bool = False) -> str | None:
     """Return the proxy the environment names for ``url`` (``HTTPS_PROXY``...; ``NO_PROXY``).
 
-    As ``scheme://host:port``, credentials left out; None for a direct connection.
+    As ``scheme://host:port`` (with its ``user:password@`` only if ``credentials``: to use
+    it, never to show it); None for a direct connection.
     """
     parts = urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
@@ -104,6 +105,8 @@ def proxy_for(url: str) -> str | None:
         return None
     if "://" not in proxy:
         proxy = f"http://{proxy}"
+    if credentials:
+        return proxy
     given = urlsplit(proxy)
     port = f":{given.port}" if given.port is not None else ""
     return f"{given.scheme}://{given.hostname}{port}"
