@@ -71,6 +71,7 @@ from ._stream import (
     ListReader,
     ListStream,
     Opened,
+    Reader,
     StreamOpener,
     match_body,
 )
@@ -406,7 +407,7 @@ class IReferClient:
         endpoint: ep.Endpoint[T],
         campaign: str | None,
         params: dict[str, str],
-        reader: ListReader[Any] | None = None,
+        reader: Reader[T] | None = None,
     ) -> T:
         """Answer a read from the cache, from the identical read in flight, or by the loop.
 
@@ -488,7 +489,7 @@ class IReferClient:
         ticket: Ticket[T] | None = None,
         write: WriteState | None = None,
         reconcile: Reconciler[T] | None = None,
-        reader: Any = None,
+        reader: Reader[T] | None = None,
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 

@@ -67,6 +67,7 @@ __all__ = [
     "ListReader",
     "ListStream",
     "Opened",
+    "Reader",
     "StreamOpener",
     "StreamSource",
     "RowMatcher",
@@ -782,6 +783,26 @@ async def match_body(
 
 #: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
 OpenList = Callable[[str, dict[str, str]], Awaitable["ListBody"]]
+
+
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Reader(Protocol[R_co]):
+    """The decode step of a list answer in the request loop: ``await reader.read(body, slot)``.
+
+    Runs inside the attempt's throttle slot and deadline; ``ends_call`` False: the call goes on
+    after the attempt (a stream), which then owns the slot (`Slot.keep`) and ends the trace.
+    """
+
+    @property
+    def ends_call(self) -> bool:
+        """Whether the call is over when `read` returns."""
+        ...
+
+    async def read(self, body: ListBody, slot: Slot) -> R_co:
+        """Read (and close) the body, or keep it open with the slot (a stream)."""
+        ...
 
 
 class ListReader(Generic[T]):
