@@ -391,7 +391,10 @@ class Reconciliation:
         probes = self._probes(campaign, key, state.prior, last_ended)
         if not any(w[2] >= last_ended for w in probes):
             return None
-        again = await board.lookup(key, loop.time(), [w[1] for w in probes])
+        try:
+            again = await board.lookup(key, loop.time(), [w[1] for w in probes])
+        except IReferError:
+            return None  # found already: landed, its age unknown
         if again is None:
             return None
         return RowClock.of(probes, again).before(created, first_sent, last_ended)
