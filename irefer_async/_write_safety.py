@@ -89,11 +89,11 @@ StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
 #: A found participant created at most this many seconds before the write's first attempt
 #: (by the learned row clock) still counts as created by it ("created now").
 CREATED_NOW_SLACK = 5.0
-#: How many signups' rows date the row clock (the most recent; older evidence ages out, so a
-#: server whose clock was stepped is trusted again once recent rows agree).
-CLOCK_SAMPLES = 8
-#: How many recent answered signups of the campaign ride along in a signup's settle scan.
-CLOCK_PROBES = 3
+#: Answered signups remembered to date the row clock by.
+CLOCK_WITNESSES = 32
+#: How many signups answered after a write ride along in its settle scan (with the one
+#: answered before it).
+CLOCK_PROBES = 2
 #: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
 #: the ``referrers`` board also a referrer by its code.
 _WRITE, _BY_CODE = 0, 1
@@ -114,7 +114,7 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("first_sent", "last_ended", "maybe_landed", "witness")
+    __slots__ = ("first_sent", "last_ended", "maybe_landed", "prior", "witness")
 
     def __init__(self) -> None:
         #: An earlier attempt failed ambiguously, so this write may already have landed.
@@ -123,6 +123,8 @@ class WriteState:
         self.first_sent: float | None = None
         #: The loop time at which the latest failed attempt ended (its row, if any, is older).
         self.last_ended: float | None = None
+        #: The latest signup answered before this call started (dates the row clock).
+        self.prior: _Witness | None = None
         #: Told ``(started, ended)`` (loop times) of an attempt answered unambiguously: the
         #: write's row was created in between (how `Reconciliation` learns the row clock).
         self.witness: Callable[[float, float], None] | None = None
@@ -224,10 +226,8 @@ class Reconciliation:
         self._deadline = deadline
         #: The boards, by (list endpoint's name, campaign).
         self.boards: dict[tuple[str, str | None], Board] = {}
-        #: The server's row clock, as learned from signups this client dated itself.
-        self.row_clock = RowClock()
         # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
-        self._witnessed: deque[_Witness] = deque(maxlen=4 * CLOCK_SAMPLES)
+        self._witnessed: deque[_Witness] = deque(maxlen=CLOCK_WITNESSES)
 
     async def aclose(self) -> None:
         """Stop every board's scans (pending lookups fail as of unknown outcome)."""
@@ -244,6 +244,7 @@ class Reconciliation:
         """Return the ``reconcile(not_before, refused)`` of one write call (`guarded_write`)."""
         if endpoint is ep.NEW_SIGNUP:
             key = self._signup_key(params)
+            state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
             state.witness = lambda started, ended: self._witnessed.append(
                 (campaign, key, started, ended)
             )
@@ -318,16 +319,16 @@ class Reconciliation:
         code = params.get("referrer_code")
         key = self._signup_key(params)
         # The referrer the code names is looked for in the same scan (its row, by code), and
-        # so are recent answered signups' rows, which date the server's row clock.
+        # so are answered signups' rows from before and after this write: they date the
+        # server's row clock around it.
         by_code = (_BY_CODE, (code,)) if code else None
-        probes = [w for w in self._witnessed if w[0] == campaign and w[1] != key]
-        probes = probes[-CLOCK_PROBES:]
+        last_ended = state.last_ended if state.last_ended is not None else not_before
+        probes = self._probes(campaign, key, state.prior, last_ended)
         also = [w[1] for w in probes] if by_code is None else [by_code, *(w[1] for w in probes)]
         board = self.board(ep.NEW_SIGNUP, campaign)
         sighting = await board.lookup(key, not_before, also)
         if sighting is None:
             return None
-        self._date_witnesses(probes, sighting)
         created = parse_row_time(sighting.row.get("created_at"))
         # Evidence without clocks first: the API's refusal; a row credited to another referrer
         # than the one the code names (or to nobody) is someone else's signup, which the API
@@ -346,6 +347,7 @@ class Reconciliation:
                 created=created,
                 state=state,
                 sighting=sighting,
+                probes=probes,
                 not_before=not_before,
             )
             existed = before is True
@@ -365,6 +367,7 @@ class Reconciliation:
         created: float,
         state: WriteState,
         sighting: Sighting,
+        probes: list[_Witness],
         not_before: float,
     ) -> bool | None:
         """Date a found row by the row clock: existed before the write, or not, or None.
@@ -373,12 +376,11 @@ class Reconciliation:
         runs: without it, wait for the window's end (within the call's deadline), then look
         once more with those signups' rows.
         """
-        clock = self.row_clock
         first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
         last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
-        before = clock.before(created, first_sent, last_ended)
-        if before is not None or clock.has_after(last_ended):
-            return before
+        clock = RowClock.of(probes, sighting)
+        if clock.has_after(last_ended) or state.prior is None:
+            return clock.before(created, first_sent, last_ended)
         loop = asyncio.get_running_loop()
         wait = not_before - loop.time()
         deadline = current_deadline()
@@ -386,24 +388,25 @@ class Reconciliation:
             wait = min(wait, deadline.remaining() / 2)
         if wait > 0:
             await asyncio.sleep(wait)
-        later = [
-            w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
-        ][-CLOCK_PROBES:]
-        if not later:
+        probes = self._probes(campaign, key, state.prior, last_ended)
+        if not any(w[2] >= last_ended for w in probes):
             return None
-        again = await board.lookup(key, loop.time(), [w[1] for w in later])
+        try:
+            again = await board.lookup(key, loop.time(), [w[1] for w in probes])
+        except IReferError:
+            return None  # found already: landed, its age unknown
         if again is None:
             return None
-        self._date_witnesses(later, again)
-        return clock.before(created, first_sent, last_ended)
+        return RowClock.of(probes, again).before(created, first_sent, last_ended)
 
-    def _date_witnesses(self, probes: list[_Witness], sighting: Sighting) -> None:
-        """Date the row clock by the answered signups' rows a scan found."""
-        for _, probe, started, ended in probes:
-            row = sighting.related.get(probe)
-            when = None if row is None else parse_row_time(row.get("created_at"))
-            if when is not None:
-                self.row_clock.note(probe, when, started, ended)
+    def _probes(
+        self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
+    ) -> list[_Witness]:
+        """Answered signups to date the clock by: the one before the write, those after it."""
+        after = [
+            w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
+        ][-CLOCK_PROBES:]
+        return after if prior is None or prior[1] == key else [prior, *after]
 
     @staticmethod
     def _signup_key(params: Mapping[str, str]) -> Key:
@@ -448,43 +451,47 @@ class Reconciliation:
 
 
 class RowClock:
-    """The server's row clock (``created_at``) against the loop's, learned, never assumed.
+    """The server's row clock (``created_at``) against the loop's, as answered signups show it.
 
     A signup answered unambiguously was created between its attempt's start and end (loop
-    times), so its row, when a scan finds it, bounds the offset ``created_at - loop time``.
-    The bounds of the last `CLOCK_SAMPLES` such rows must overlap (consistency) and come
-    from both sides of the write being dated (a row answered before its first attempt and
-    one after its last), so that a clock stepped in between shows as a contradiction;
-    their overlap dates the write's row. The ``Date`` header is not used: a server may write
-    ``created_at`` by another clock (a zone mislabelled ``Z``) than the one it sends.
+    times), so its row bounds the offset ``created_at - loop time``. The bounds of the rows
+    used must overlap (consistency) and come from both sides of the write being dated (a
+    signup answered before its first attempt, one started after its last), so that a clock
+    stepped in between shows as a contradiction; their overlap dates the write's row. The
+    ``Date`` header is not used: a server may write ``created_at`` by another clock (a zone
+    mislabelled ``Z``) than the one it sends.
     """
 
     __slots__ = ("_samples",)
 
-    def __init__(self) -> None:
-        # key -> (offset low, offset high, the witness's attempt started, ended)
-        self._samples: dict[Key, tuple[float, float, float, float]] = {}
+    def __init__(self, samples: list[tuple[float, float, float, float]]) -> None:
+        #: (offset low, offset high, the signup's attempt started, ended), loop times.
+        self._samples = samples
 
-    def note(self, key: Key, created: float, started: float, ended: float) -> None:
-        """Note the row ``key`` of a write answered between ``started`` and ``ended``."""
-        # created_at has a resolution of one second (truncated or rounded): +-1 s.
-        self._samples.pop(key, None)
-        self._samples[key] = (created - 1.0 - ended, created + 1.0 - started, started, ended)
-        while len(self._samples) > CLOCK_SAMPLES:
-            del self._samples[next(iter(self._samples))]
+    @classmethod
+    def of(cls, witnesses: list[_Witness], sighting: Sighting) -> RowClock:
+        """Return the clock as the rows of ``witnesses`` that a scan found show it."""
+        samples = []
+        for _, key, started, ended in witnesses:
+            row = sighting.related.get(key)
+            created = None if row is None else parse_row_time(row.get("created_at"))
+            if created is not None:
+                # created_at has a resolution of one second (truncated or rounded): +-1 s.
+                samples.append((created - 1.0 - ended, created + 1.0 - started, started, ended))
+        return cls(samples)
 
     @property
     def offset(self) -> tuple[float, float] | None:
         """The bounds of ``created_at - loop time``, or None (no evidence, or contradictory)."""
         if not self._samples:
             return None
-        low = max(sample[0] for sample in self._samples.values())
-        high = min(sample[1] for sample in self._samples.values())
+        low = max(sample[0] for sample in self._samples)
+        high = min(sample[1] for sample in self._samples)
         return (low, high) if low <= high else None
 
     def has_after(self, moment: float) -> bool:
-        """Whether a sample comes from a write started at or after loop time ``moment``."""
-        return any(sample[2] >= moment for sample in self._samples.values())
+        """Whether a sample comes from a signup started at or after loop time ``moment``."""
+        return any(sample[2] >= moment for sample in self._samples)
 
     def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
         """Whether a row dated ``created`` existed before loop time ``first_sent``.
@@ -498,7 +505,7 @@ class RowClock:
         if math.isinf(first_sent):
             return False
         offset = self.offset
-        samples = self._samples.values()
+        samples = self._samples
         if (
             offset is None
             or not any(sample[3] <= first_sent for sample in samples)

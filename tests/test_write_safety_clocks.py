@@ -107,20 +107,24 @@ async def test_without_evidence_after_the_write_the_age_stays_unknown() -> None:
 
 
 async def test_contradictory_clock_evidence_claims_no_duplicate() -> None:
-    """A row clock stepped by an hour between two answered signups: the evidence disagrees,
-    so even an hour-old participant is reported landed with its age unknown, not a duplicate."""
+    """The row clock steps an hour back between the signup answered before the lost ones and
+    the one answered after: the evidence disagrees, so even an hour-old participant is
+    reported landed with its age unknown, not a duplicate."""
     async with SkewedClockServer() as server:
         code = server.add_participant("ref@x.io", created=time.time() - 86400)
         server.add_participant("old@x.io", created=time.time() - 3600, referrer="ref@x.io")
+        lost = ["new0@x.io", "new1@x.io", "new2@x.io"]
+        server.lose_answers = {*lost, "old@x.io"}
         async with client_for(server) as client:
-            await client.new_signup("seen0@x.io")
-            server.rows = -3600.0
-            await client.new_signup("seen1@x.io")
-            server.lose_answers = True
-            results = await lost_signups(client, 3, code)
-            old = await client.new_signup("old@x.io", referrer_code=code)
-    assert all(isinstance(r, ia.NewSignup) and r.age_unknown for r in results)
-    assert old.reconciled and old.age_unknown
+            await client.new_signup("seen0@x.io")  # answered before, clocks agreeing
+            calls = [client.new_signup(email, referrer_code=code) for email in [*lost, "old@x.io"]]
+            pending = asyncio.gather(*calls, return_exceptions=True)
+            await asyncio.sleep(0.1)
+            server.rows = -3600.0  # the row clock steps
+            await client.new_signup("seen1@x.io")  # answered after
+            results = await pending
+    assert all(isinstance(r, ia.NewSignup) and r.reconciled and r.age_unknown for r in results)
+    assert server.requests["newSignup"] == 6  # none resent
 
 
 async def test_a_refusal_is_a_duplicate_whatever_the_clocks() -> None:
