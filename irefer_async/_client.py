@@ -518,8 +518,8 @@ class IReferClient:
                     if trace is not None:
                         await trace.sending()
                     # The whole exchange, a body trickling in included, is cut at the deadline;
-                    # a write learns whether it left (cut while connecting: never sent).
-                    wire = None if write is None else Wire()
+                    # the wire tells whether it left (cut while connecting: never sent).
+                    wire = Wire()
                     async with deadline.bound(method, wire):
                         if reader is None:
                             response = await sender.send(method, params, wire=wire)
@@ -533,7 +533,7 @@ class IReferClient:
                                 drift=self._drift,
                             )
                         else:
-                            body = await sender.open_list(method, params)
+                            body = await sender.open_list(method, params, wire)
                             if trace is not None:
                                 trace.saw(body.response)
                             result = await reader.read(body, slot)

@@ -335,13 +335,15 @@ class Sender:
             return response
         raise error
 
-    async def open_list(self, method: str, params: dict[str, str]) -> ListBody:
+    async def open_list(
+        self, method: str, params: dict[str, str], wire: Wire | None = None
+    ) -> ListBody:
         """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
 
         Raises as `classify` does for a non-2xx status; the body's own problems (``null``, an
         error body...) show once it is read. Close the `ListBody` when done, read or not.
         """
-        response = await self.send(method, params, stream=True)
+        response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
             await response.aclose()
             self.check_status(method, response)

@@ -247,3 +247,26 @@ def test_a_closed_or_unused_client_does_not_warn() -> None:
         warnings.simplefilter("error", ResourceWarning)
         asyncio.run(use())
         gc.collect()
+
+
+@pytest.mark.parametrize("transport", [None, "aiohttp"], ids=["httpx", "aiohttp"])
+async def test_a_read_cut_while_connecting_says_never_sent(transport: str | None) -> None:
+    if transport == "aiohttp":
+        pytest.importorskip("aiohttp")
+    async with _silent() as server:
+        client = IReferClient(
+            LICENSE_KEY,
+            API_KEY,
+            campaign_id=2605,
+            base_url=f"https://127.0.0.1:{server.port}/v1.0/",
+            rate_limit=None,
+            timeout=5.0,
+            retry=NO_WAIT,
+            transport=transport,  # type: ignore[arg-type]
+        )
+        async with client:
+            with pytest.raises(DeadlineExceededError) as caught:
+                await client.referrer_stats("ann@example.com")
+            with pytest.raises(DeadlineExceededError) as listed:
+                await client.referrers()
+    assert caught.value.sent is False and listed.value.sent is False
