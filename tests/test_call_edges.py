@@ -158,12 +158,23 @@ async def test_read_error_frames_hold_no_secret_or_raw_body(kind: str) -> None:
     assert _leaks(caught.value) == []
 
 
-async def test_a_raw_server_echoing_the_request_line_leaves_no_key_in_frames() -> None:
+@pytest.mark.parametrize("transport", [None, "aiohttp"], ids=["httpx", "aiohttp"])
+async def test_a_raw_server_echoing_the_request_line_leaves_no_key_in_frames(
+    transport: str | None,
+) -> None:
     from _list_server import list_server
 
+    if transport == "aiohttp":
+        pytest.importorskip("aiohttp")
     async with list_server(quote_path=True) as server:
         client = IReferClient(
-            LICENSE_KEY, API_KEY, campaign_id=2605, base_url=server.url, rate_limit=None, retry=None
+            LICENSE_KEY,
+            API_KEY,
+            campaign_id=2605,
+            base_url=server.url,
+            rate_limit=None,
+            retry=None,
+            transport=transport,  # type: ignore[arg-type]
         )
         async with client:
             with pytest.raises(IReferError) as caught:
