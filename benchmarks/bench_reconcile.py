@@ -201,7 +201,7 @@ async def _import(
             async for outcome in run:
                 counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        boards = list(client._boards.values())
+        boards = list(client._writes.boards.values())
     return {
         "wall": wall,
         "cpu": cpu,

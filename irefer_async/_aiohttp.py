@@ -1,120 +1,247 @@
-"""The optional aiohttp transport: ``IReferClient(..., transport="aiohttp")``.
+"""The optional aiohttp sender: ``IReferClient(..., transport="aiohttp")``.
 
-Install it with ``pip install "irefer-async[aiohttp]"`` (it brings ``httpx-aiohttp`` and
-aiohttp). httpx still builds every request and response, so the rest of the SDK (and respx,
-and an injected ``http_client``) sees no difference; aiohttp only moves the bytes, about four
-times faster than httpcore at 64 requests in flight (see ``docs/benchmarks.md``).
+Install it with ``pip install "irefer-async[aiohttp]"``. A native aiohttp client on aiohttp's
+public API (``ClientSession``, ``TCPConnector``, ``ClientTimeout``, client middlewares), about
+four times faster than httpcore at 64 requests in flight (see ``docs/benchmarks.md``). The
+send step (`irefer_async._transport.Sender`) sees the same small surface as an
+``httpx.Response``: ``status_code``, ``headers``, ``aread()``, ``aiter_bytes()``, ``aclose()``.
 
-What this module adds to ``httpx_aiohttp.AiohttpTransport``:
+What it keeps from the httpx stack:
 
-* its exception mapping is replaced. httpx-aiohttp maps every ``aiohttp.ClientConnectionError``
-  (a connection dropped *after* the request was sent included) to ``httpx.ConnectTimeout``,
-  which the SDK rightly treats as "never sent", so a write would be resent blindly. Here only
-  failures that happen before a byte is sent become ``ConnectError``/``ConnectTimeout``;
-  everything later is a read error or a read timeout, which write safety reconciles.
-* aiohttp's silent resend is turned off. aiohttp sends an idempotent request (every iRefer
-  call is a GET, ``newSignup`` included) a second time when a reused connection drops before
-  the answer; for a write that landed that is a duplicate. The SDK's retry and write-safety
-  layers decide instead.
-* the body is read whole inside the transport (the SDK never streams) and the URL is passed
-  as already encoded, so aiohttp does not re-quote the query (which holds the API key).
-* the connection pool is sized by the client's ``max_concurrency`` (see ``_client.py``),
-  so the pool never closes and reopens connections under load.
+* **streamed bodies**: a list body is read chunk by chunk as it arrives (bounded memory);
+* **the phase of a failure**: only failures before a byte was sent become
+  ``httpx.ConnectError``/``ConnectTimeout`` ("never sent"); everything later is a read error or
+  a read timeout, which write safety reconciles (`map_aiohttp_error`);
+* **no silent resend**: aiohttp resends an idempotent request (every iRefer call is a GET,
+  ``newSignup`` included) when a reused connection drops before the answer; for a write that
+  landed that is a duplicate. A per-request middleware (`_SendOnce`) refuses the second send;
+* **proxies from the environment** (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``), read once
+  when the client is built and passed as aiohttp's ``proxy=`` (``trust_env=True`` would look
+  them and ``~/.netrc`` up in a thread for every request), and a dead proxy's error names the
+  proxy;
+* the URL is passed as already encoded (``yarl.URL(..., encoded=True)``), so aiohttp does not
+  re-quote the query (which holds the API key); the pool is sized by ``max_concurrency``.
 
 uvloop speeds aiohttp up by a further ~40%; it is the application's choice (it replaces the
-event loop for everything), e.g. ``uvloop.run(main())`` or
-``asyncio.run(main(), loop_factory=uvloop.new_event_loop)``.
+event loop for everything), e.g. ``uvloop.run(main())``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
 import httpx
 import yarl
-from httpx_aiohttp import AiohttpTransport as _BaseTransport
 
-__all__ = ["AiohttpTransport"]
+from ._transport import Secret, Wire
+
+__all__ = ["AiohttpResponse", "AiohttpSender", "map_aiohttp_error"]
+
+#: Bytes asked of the socket per chunk of a streamed body.
+_CHUNK = 64 * 1024
 
 
-class AiohttpTransport(_BaseTransport):
-    """An httpx transport that sends requests with aiohttp (HTTP/1.1, keep-alive pool).
+class _SendOnce:
+    """A client middleware that lets aiohttp send a request once, never resend it."""
 
-    ``limits.max_connections`` caps the pool; connections stay open ``keepalive_expiry``
-    seconds after use. Honours the request's connect, read and pool timeouts.
+    __slots__ = ("sent",)
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def __call__(
+        self,
+        request: aiohttp.ClientRequest,
+        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
+    ) -> aiohttp.ClientResponse:
+        if self.sent:  # aiohttp's retry of an idempotent request on a dropped connection
+            raise aiohttp.ServerDisconnectedError("dropped after sending; not resent")
+        self.sent = True
+        return await handler(request)
+
+
+class AiohttpResponse:
+    """An aiohttp response seen as the send step reads an ``httpx.Response``."""
+
+    __slots__ = ("_content", "_response", "headers", "reason_phrase", "status_code")
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+        #: The HTTP status.
+        self.status_code = response.status
+        #: The response headers (case-insensitive ``get``).
+        self.headers: Mapping[str, str] = response.headers
+        #: The reason phrase.
+        self.reason_phrase = response.reason or ""
+        self._content: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"<AiohttpResponse [{self.status_code}]>"
+
+    @property
+    def http_version(self) -> str:
+        """``HTTP/1.1`` (aiohttp speaks HTTP/1 only)."""
+        return "HTTP/1.1"
+
+    @property
+    def content(self) -> bytes:
+        """The whole body (after `aread`)."""
+        if self._content is None:
+            raise RuntimeError("read the body first (aread)")
+        return self._content
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the response (and its connection) was released."""
+        return self._response.closed
+
+    async def aread(self) -> bytes:
+        """Read the whole body; failures are httpx errors of the read phase."""
+        if self._content is None:
+            try:
+                self._content = await self._response.read()
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                error = map_aiohttp_error(exc)
+            else:
+                return self._content
+            raise error
+        return self._content
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """Yield the body as it arrives, in chunks of at most 64 KiB."""
+        read = self._response.content.read
+        while True:
+            error: httpx.TransportError | None = None
+            try:
+                chunk = await read(_CHUNK)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                error = map_aiohttp_error(exc)
+            if error is not None:
+                raise error
+            if not chunk:
+                return
+            yield chunk
+
+    async def aclose(self) -> None:
+        """Release the connection (idempotent)."""
+        self._response.release()
+
+
+class AiohttpSender:
+    """Sends the SDK's GETs with aiohttp (HTTP/1.1, keep-alive pool of ``pool`` connections).
+
+    The session is made in the running loop on the first request. Honours the connect, read
+    and pool timeouts of ``timeout``; proxies come from the environment.
     """
 
-    def get_client(self) -> aiohttp.ClientSession:
-        """Build the aiohttp session (in the running loop, on the first request)."""
-        session = super().get_client()
-        # No public switch (aiohttp 3.9+); its own test client sets the same attribute.
-        session._retry_connection = False
+    __slots__ = ("_headers", "_pool", "_proxy", "_session", "_timeout")
+
+    def __init__(
+        self,
+        *,
+        pool: int,
+        timeout: httpx.Timeout,
+        headers: Mapping[str, str],
+        proxy: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._proxy = proxy
+        self._headers = dict(headers)
+        # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeout.pool,
+            sock_connect=timeout.connect,
+            sock_read=timeout.read,
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"<AiohttpSender pool={self._pool}>"
+
+    @property
+    def pool(self) -> int:
+        """Connections the pool keeps (``max_concurrency``)."""
+        return self._pool
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the session was closed."""
+        return self._session is not None and self._session.closed
+
+    def _open(self) -> aiohttp.ClientSession:
+        trace = aiohttp.TraceConfig()
+        trace.on_connection_create_start.append(_connecting)
+        trace.on_request_headers_sent.append(_headers_sent)
+        session = self._session = aiohttp.ClientSession(
+            trace_configs=[trace],
+            connector=aiohttp.TCPConnector(limit=self._pool, keepalive_timeout=5.0),
+            headers=self._headers,
+            timeout=self._timeout,
+            proxy=self._proxy,
+        )
         return session
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send ``request`` and return the whole response, or raise an ``httpx`` error."""
-        session = self.client
-        if not isinstance(session, aiohttp.ClientSession):
-            session = self.client = self.get_client()
-        timeout = request.extensions.get("timeout", {})
-        body = request.content or None
-        error: httpx.TransportError | None = None
+    async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
+        """Send ``GET url`` and return the response with its body unread.
+
+        ``wire`` is told whether the request started to leave (see `Wire`).
+        """
+        session = self._session or self._open()
         try:
-            async with session.request(
-                request.method,
-                yarl.URL(str(request.url), encoded=True),
-                # Decoded once here: aiohttp reading httpx.Headers item by item costs more.
-                headers=[
-                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
-                ],
-                data=body,
+            response = await session.get(
+                yarl.URL(url.value, encoded=True),
                 allow_redirects=False,
-                auto_decompress=False,  # httpx decodes Content-Encoding itself
-                compress=None,
-                timeout=_timeout(timeout),
-                server_hostname=request.extensions.get("sni_hostname"),
-            ) as response:
-                content = await response.read()
-                status, headers, reason = response.status, response.raw_headers, response.reason
+                middlewares=(_SendOnce(),),
+                trace_request_ctx=wire,
+            )
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = map_aiohttp_error(exc, request)
-        if error is not None:
-            raise error
-        extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
-        if reason:
-            extensions["reason_phrase"] = reason.encode("ascii", "replace")
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=httpx.ByteStream(content),
-            request=request,
-            extensions=extensions,
-        )
+            error = map_aiohttp_error(exc)
+        else:
+            return AiohttpResponse(response)
+        raise error
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None:
+            await self._session.close()
 
 
-def _timeout(timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
-    # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
-    return aiohttp.ClientTimeout(
-        total=None,
-        connect=timeout.get("pool"),
-        sock_connect=timeout.get("connect"),
-        sock_read=timeout.get("read"),
-    )
+async def _connecting(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceConnectionCreateStartParams
+) -> None:
+    wire = context.trace_request_ctx
+    if wire is not None:
+        wire.connecting = True
 
 
-def map_aiohttp_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError:
+async def _headers_sent(
+    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    wire = context.trace_request_ctx
+    if wire is not None:
+        wire.sent = True
+
+
+def map_aiohttp_error(
+    exc: BaseException, request: httpx.Request | None = None
+) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
     Before the request was sent (could not connect, connect or pool timeout): ``ConnectError``
-    or ``ConnectTimeout``. After (dropped connection, bad response, read timeout): ``ReadError``,
-    ``RemoteProtocolError`` or ``ReadTimeout``, which the SDK treats as possibly processed.
+    or ``ConnectTimeout``; a proxy that cannot be reached is named as the proxy. After (dropped
+    connection, bad response, read timeout): ``ReadError``, ``RemoteProtocolError`` or
+    ``ReadTimeout``, which the SDK treats as possibly processed.
     """
     message = f"{type(exc).__name__}: {exc}"
     cls: type[httpx.TransportError]
-    connection_timeout = getattr(aiohttp, "ConnectionTimeoutError", None)  # aiohttp >= 3.10
-    if connection_timeout is not None and isinstance(exc, connection_timeout):
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        cls = httpx.ConnectError
+        message = f"cannot connect to the proxy {exc.host}:{exc.port}: {exc.os_error}"
+    elif isinstance(exc, aiohttp.ConnectionTimeoutError):
         cls = httpx.ConnectTimeout
     elif isinstance(exc, aiohttp.ClientConnectorError):  # DNS, refused, TLS handshake
         cls = httpx.ConnectError

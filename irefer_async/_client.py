@@ -1,27 +1,28 @@
-"""IReferClient: lifecycle, the seven endpoint methods and the one call funnel.
+"""IReferClient: lifecycle, the seven endpoint methods and the one request loop.
 
-Every public method is a one-liner into `IReferClient._call`, which validates the
-arguments against the endpoint table (`._endpoints`), then runs the layers, each in its
-own module:
+Each endpoint method checks its typed arguments into a query (`_query`, against the endpoint
+table `._endpoints`), then a read goes through `_read` (the cache, a shared read in flight)
+and a write through `_write` (what it makes stale), both into `_run`, the request loop:
 
 ```text
-_call -> [observe (._observability)] -> retry (._retry) -> [write safety (._write_safety)]
-      -> one attempt: throttle slot (._limits) -> exchange (._transport) -> decode (._converter)
+referrer_stats(...) -> _read ─┐                      ┌─ on a write's failure: reconcile
+new_signup(...)     -> _write ┴-> _run: attempt -> slot -> send -> classify -> decode
+                                         (._transport.Slot)  (._transport.Sender)  (._converter)
+                                  retry decisions: ._retry.Retries; events: ._observability
 ```
 
+The call's `Deadline` is opened by `_read`/`_write` and handed to the loop; it also stays in
+a context variable for the code that waits on behalf of many calls (see `._deadline`).
 Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
-import math
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -38,13 +39,10 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._converter import decode
-from ._deadline import Deadline, current_deadline, deadline_scope
+from ._deadline import Deadline, deadline_scope
 from ._errors import (
     ClientStateError,
-    DeadlineExceededError,
-    DuplicateSignupError,
     IReferError,
-    RateLimitedError,
 )
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._models import (
@@ -56,34 +54,31 @@ from ._models import (
     ReferrerStats,
     SpecificActionSignup,
     TriggeredReward,
-    referral_code_of,
 )
 from ._observability import (
     CallTrace,
     EventHooks,
-    GetJson,
-    Send,
     build_event_hooks,
+    correlation_scope,
     stamp_error,
     start_call,
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
-from ._retry import RetryConfig, call_with_retry
-from ._settle import Board, Scan, Sighting, parse_row_time
-from ._sharing import SingleFlight, fresh_reads, must_be_fresh, note_sent
-from ._stack import HttpStack
+from ._retry import Retries, RetryConfig
+from ._settle import Scan
+from ._sharing import LEAD, SingleFlight, Ticket
+from ._stack import HttpStack, trusts
 from ._stream import (
     ArraySplitter,
-    AttemptLayer,
+    ListReader,
     ListStream,
-    OpenList,
-    RowMatcher,
+    Opened,
+    Reader,
+    StreamOpener,
     match_body,
-    read_list,
-    scan_body,
 )
-from ._transport import ListBody, Sender, parse_http_date
-from ._write_safety import WriteState, guarded_write
+from ._transport import ListBody, Sender, Slot, Wire, proxy_for
+from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
@@ -105,35 +100,6 @@ __all__ = [
 C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
 
-#: Seconds of doubt when dating a found participant against the write: ``created_at`` and
-#: the ``Date`` header both have a resolution of one second.
-_CLOCK_SLACK = 2.0
-#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
-_timeout_at = getattr(asyncio, "timeout_at", None)
-
-
-async def _within(deadline: Deadline, exchange: Callable[[], Awaitable[T]], method: str) -> T:
-    """Run one HTTP exchange, cut when the call's deadline passes (a trickling body included)."""
-    remaining = deadline.remaining()
-    if remaining <= 0:
-        raise DeadlineExceededError(
-            f"{method}: the call's deadline ({deadline.budget:g}s) passed before sending",
-            method=method,
-            sent=False,
-        )
-    try:
-        if _timeout_at is not None:
-            async with _timeout_at(deadline.at):
-                return await exchange()
-        return await asyncio.wait_for(exchange(), remaining)
-    except asyncio.TimeoutError:
-        pass
-    raise DeadlineExceededError(
-        f"{method}: the call's deadline ({deadline.budget:g}s) passed during the exchange",
-        method=method,
-        sent=True,
-    )
-
 
 def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
     """Return the item model of a list endpoint (``tuple[Model, ...]``), or None."""
@@ -143,18 +109,61 @@ def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
     return None
 
 
-def _stamp_failure(error: IReferError | None) -> None:
-    if error is not None:
-        stamp_error(error)
+class _ScanReader:
+    """The decode step of a settle scan: the list streamed through the scan's matchers."""
+
+    __slots__ = ("_scan",)
+
+    #: The call is over when the body has been read.
+    ends_call = True
+
+    def __init__(self, scan: Scan) -> None:
+        self._scan = scan
+
+    async def read(self, body: ListBody, slot: Slot) -> None:
+        """Note when the answer arrived, then match the rows (closes the body)."""
+        scan = self._scan
+        scan.dated(asyncio.get_running_loop().time())
+        splitter = ArraySplitter(body.method)
+        try:
+            await match_body(body, scan.matchers, splitter)
+        finally:
+            scan.rows += splitter.count
 
 
-def _stamp(result: object, when: dt.datetime) -> None:
-    """Set ``fetched_at`` on a result, or on every row of a list result (frozen: set once)."""
-    if type(result) is tuple:
-        for row in result:
-            object.__setattr__(row, "fetched_at", when)
-    elif result is not None:
-        object.__setattr__(result, "fetched_at", when)
+class _Scanner:
+    """The client's reconciling list reads, as write safety's boards ask for them."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: IReferClient) -> None:
+        self._client = client
+
+    async def settle_scan(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
+    ) -> None:
+        """One shared, streamed scan of a list for a board: a read through the request loop.
+
+        Shared by many calls: its own deadline, whichever call's task started the scan.
+        """
+        client = self._client
+        params = ep.build_params(endpoint, campaign, {})
+        client._check_usable()
+        with deadline_scope(Deadline.after(client._deadline), detached=True) as deadline:
+            trace = start_call(client._event_hooks, endpoint.name, campaign, False)
+            await client._run(endpoint, params, deadline, trace, reader=_ScanReader(scan))
+
+
+class _Failed:
+    """An attempt that already failed, as `guarded_write` asks for one (see `_reconcile`)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: IReferError) -> None:
+        self.error = error
+
+    async def __call__(self) -> Any:
+        raise self.error
 
 
 class IReferClient:
@@ -241,8 +250,6 @@ class IReferClient:
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         self._deadline = config.deadline(self._retry)
         self._settle = (retry or DEFAULT_RETRY).settle
-        # Shared reconciling reads, one board per (list endpoint, campaign): see _settle.py.
-        self._boards: dict[tuple[str, str | None], Board] = {}
         concurrency = config.concurrency(max_concurrency)
         self._max_concurrency = concurrency
         self._throttle = Throttle(
@@ -252,14 +259,18 @@ class IReferClient:
         self._cache = config.read_cache(cache)
         stack = config.http_stack(http_stack, http_client, transport)
         if http_client is None:
-            http_client = config.build_http_client(
-                stack, config.timeout(timeout), concurrency, transport
+            http: Any = config.build_http_client(
+                stack, config.timeout(timeout), concurrency, transport, self._base_url
             )
             self._owns_http = True
+            # What the SDK built with (a transport, the aiohttp sender, or httpx's own).
+            trusted = trusts(http if isinstance(transport, str) else transport)
         else:
+            http = http_client
             self._owns_http = False
+            trusted = False  # its transports cannot be seen through httpx's public API
         # Never changed: an injected client comes back exactly as it was given.
-        self._http = http_client
+        self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
         self._drift: DriftRecorder | None = None
@@ -270,13 +281,21 @@ class IReferClient:
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
-            http_client,
+            http,
+            stack,
             base_url=self._base_url,
             license_key=license_key,
             api_key=api_key,
             redactor=self._redactor,
-            # The SDK's own client: requests go to its transport directly (see Sender).
-            direct=self._owns_http,
+            trusted=trusted,
+            # An SDK-built client honours HTTP(S)_PROXY (trust_env): its errors name the proxy.
+            proxy=proxy_for(self._base_url) if self._owns_http else None,
+        )
+        # Write safety: the shared reconciling scans and their verdicts (_write_safety.py).
+        self._writes = Reconciliation(
+            _Scanner(self),
+            self._fresh_stats,
+            deadline=self._deadline,
         )
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -369,16 +388,32 @@ class IReferClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the client and the HTTP client it built (never an injected one). Idempotent."""
+        """Close the client and the HTTP client it built (never an injected one). Idempotent.
+
+        From another event loop than the one the client was used in, the connections opened
+        there cannot be awaited (they belong to that loop, often closed by then): the client is
+        marked closed and they are released with their loop, without an error.
+        """
         if self._closed:
             return
         self._closed = True
-        # Shared reconciling scans end with the client (before its secrets leave the registry).
-        for board in self._boards.values():
-            await board.aclose()
+        used_in = self._loop
+        here = used_in is None or used_in is asyncio.get_running_loop()
+        if here:
+            # Shared reconciling scans end with the client (before its secrets leave the registry).
+            await self._writes.aclose()
         REGISTRY.remove(self._redactor)
-        if self._owns_http:
+        if self._owns_http and here:
             await self._http.aclose()
+
+    def __del__(self, _warn: Any = warnings.warn) -> None:
+        # Like aiohttp's "Unclosed client session": a client that was used holds connections.
+        if getattr(self, "_loop", None) is not None and not getattr(self, "_closed", True):
+            _warn(
+                "Unclosed IReferClient: use `async with IReferClient(...)` or `await aclose()`",
+                ResourceWarning,
+                source=self,
+            )
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
@@ -398,12 +433,15 @@ class IReferClient:
                 "this IReferClient is bound to another event loop; create one client per loop"
             )
 
-    # -- the funnel ---------------------------------------------------------------------
+    # -- the request loop ----------------------------------------------------------------
 
-    async def _call(
-        self, endpoint: ep.Endpoint[T], campaign_id: int | str | None, /, **values: object
-    ) -> T:
-        """Validate a call's arguments, then run it through the layers; returns ``T``."""
+    def _query(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign_id: int | str | None,
+        values: Mapping[str, object],
+    ) -> tuple[str | None, dict[str, str]]:
+        """Check a call's arguments into its campaign and query (`InvalidRequestError`, unsent)."""
         campaign = (
             self._campaign_id
             if campaign_id is None
@@ -411,46 +449,72 @@ class IReferClient:
         )
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        # One deadline for the whole call, queue included (read by the throttle).
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint.write:
-                return await self._write(endpoint, campaign, params)
-            if (self._flights is None and self._cache is None) or must_be_fresh():
-                return await self._pipeline(endpoint, campaign, params)
-            return await self._shared_read(endpoint, campaign, params)
+        return campaign, params
 
-    async def _shared_read(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    async def _read(
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        reader: Reader[T] | None = None,
     ) -> T:
-        """Answer a read from the cache, or from the request in flight for it, or a new one."""
-        key = read_key(endpoint.name, params)
+        """Answer a read from the cache, from the identical read in flight, or by the loop.
+
+        ``reader``: a list's decode step (its body is read as it arrives).
+        """
         cache = self._cache
-        if cache is not None and cache.caches(endpoint.name):
-            hit = cache.get(key)
-            if hit is not MISS:
-                return hit  # type: ignore[no-any-return]
-            generation = cache.generation(campaign)
-
-            async def fetch() -> T:
-                result = await self._pipeline(endpoint, campaign, params)
-                cache.put(key, result, generation)
-                return result
-
-        else:
-            fetch = partial(self._pipeline, endpoint, campaign, params)  # no extra frame
-
-        if self._flights is None:
-            return await fetch()
-        return await self._flights.run(key, fetch, endpoint.name)
+        flights = self._flights
+        key = read_key(endpoint.name, params)
+        generation = 0
+        if cache is not None:
+            if cache.caches(endpoint.name):
+                hit = cache.get(key)
+                if hit is not MISS:
+                    return hit  # type: ignore[no-any-return]
+                generation = cache.generation(campaign)
+            else:
+                cache = None
+        # One deadline for the whole call, queue and a wait for a shared read included.
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            if flights is None:
+                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+                result = await self._run(endpoint, params, deadline, trace, reader=reader)
+            else:
+                ticket: Ticket[T] = flights.ticket(key, endpoint.name)
+                if ticket.joined:
+                    answer = await ticket.wait(deadline)
+                    if answer is not LEAD:
+                        return answer
+                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+                try:
+                    result = await self._run(
+                        endpoint, params, deadline, trace, ticket=ticket, reader=reader
+                    )
+                except Exception as exc:
+                    ticket.land(None, exc)
+                    raise
+                except BaseException:  # cancelled: the first joiner still waiting leads
+                    ticket.hand_over()
+                    raise
+                ticket.land(result, None)
+        if cache is not None:
+            cache.put(key, result, generation)
+        return result
 
     async def _write(
         self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
     ) -> T:
-        """Send a write; its reconciling reads are fresh; the cache forgets what it may change."""
+        """Send a write by the loop; then the cache and flights forget what it may change."""
         result = None
         try:
-            with fresh_reads():
-                result = await self._pipeline(endpoint, campaign, params)
+            with deadline_scope(Deadline.after(self._deadline)) as deadline:
+                trace = start_call(self._event_hooks, endpoint.name, campaign, True)
+                state = WriteState()
+                # Made before the first attempt: it also learns from this write's answer.
+                reconcile = self._writes.reconciler(endpoint, campaign, params, state)
+                result = await self._run(
+                    endpoint, params, deadline, trace, write=state, reconcile=reconcile
+                )
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             if self._flights is not None:
@@ -464,264 +528,162 @@ class IReferClient:
                 )
         return result
 
-    async def _pipeline(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+    async def _run(  # noqa: PLR0912, PLR0915 - the one loop, read top to bottom
+        self,
+        endpoint: ep.Endpoint[T],
+        params: dict[str, str],
+        deadline: Deadline,
+        trace: CallTrace | None,
+        *,
+        ticket: Ticket[T] | None = None,
+        write: WriteState | None = None,
+        reconcile: Reconciler[T] | None = None,
+        reader: Reader[T] | None = None,
     ) -> T:
-        """Run the call on the wire (bare or observed, retried, write-safe); stamp `fetched_at`."""
-        # None for a read nobody observes (no hook, logger quiet at INFO): the fast path,
-        # the bare pipeline with no observability layer.
-        trace = start_call(self._event_hooks, endpoint.name, campaign, endpoint.write)
-        if trace is None:
+        """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
+
+        ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
+        leads a shared flight (marked sent once its request leaves). ``write``: a write's
+        state and ``reconcile`` its reconciling read; a failed attempt is reconciled before
+        any resend (`_reconcile`), an answered one is told to write safety (``answered``).
+        ``reader``: the decode step of a list body (``await reader.read(body, slot)``, within
+        the slot); one whose ``ends_call`` is False leaves the trace open for its stream.
+        """
+        method = endpoint.name
+        sender = self._sender
+        retries = Retries(self._retry, deadline)
+        loop = asyncio.get_running_loop()
+        if write is not None:
+            write.first_sent = loop.time()
+        while True:
+            started = loop.time()
+            if trace is not None:
+                trace.asking(self._throttle.waiting)
             try:
-                result = await call_with_retry(
-                    partial(self._attempt, endpoint, params, self._exchange(endpoint)),
-                    self._retry,
+                # A slot within the deadline (or never sent); a 429 pauses the client's calls.
+                async with Slot(self._throttle, method, self._max_pause) as slot:
+                    if ticket is not None:
+                        ticket.sent = True
+                    if trace is not None:
+                        await trace.sending()
+                    # The whole exchange, a body trickling in included, is cut at the deadline;
+                    # the wire tells whether it left (cut while connecting: never sent).
+                    wire = Wire()
+                    async with deadline.bound(method, wire):
+                        if reader is None:
+                            response = await sender.send(method, params, wire=wire)
+                            if trace is not None:
+                                trace.saw(response)
+                            # The JSON is never a local: an error tracker records locals.
+                            result: T = decode(
+                                sender.classify(method, response),
+                                endpoint.result,
+                                method=method,
+                                drift=self._drift,
+                            )
+                        else:
+                            body = await sender.open_list(method, params, wire)
+                            if trace is not None:
+                                trace.saw(body.response)
+                            result = await reader.read(body, slot)
+            except IReferError as exc:
+                # Raised from here on, without the frames that read the answer: their locals
+                # hold the raw body (a server may echo the keys), and trackers record locals.
+                exc.__traceback__ = None
+                error = exc
+            else:
+                if write is not None:  # answered: when its row was created, for the row clock
+                    write.answered(started, loop.time())
+                if trace is not None:
+                    await trace.answered(None)
+                    if reader is None or reader.ends_call:
+                        trace.end(None)
+                return result
+            if trace is not None and trace.sent:
+                await trace.answered(error)
+            if write is not None and reconcile is not None:
+                try:
+                    landed = await self._reconcile(
+                        endpoint,
+                        params,
+                        state=write,
+                        reconcile=reconcile,
+                        failure=error,
+                        trace=trace,
+                    )
+                except IReferError as verdict:  # a duplicate, or an unknown outcome: final
+                    error = verdict
+                    retries.after(error)
+                    wait = None
+                else:
+                    if landed is not None:
+                        if trace is not None:
+                            trace.end(None)
+                        return landed
+                    wait = retries.after(error)
+            else:
+                wait = retries.after(error)
+            if wait is None:
+                if trace is not None:
+                    trace.end(error)
+                else:
+                    stamp_error(error)
+                raise error
+            await asyncio.sleep(wait)
+
+    async def _reconcile(
+        self,
+        endpoint: ep.Endpoint[T],
+        params: dict[str, str],
+        *,
+        state: WriteState,
+        reconcile: Reconciler[T],
+        failure: IReferError,
+        trace: CallTrace | None,
+    ) -> T | None:
+        """Judge a write's failed attempt by write safety: its landed result, or None.
+
+        None: the failure stands (never sent, or settled and absent), so the loop may resend
+        it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
+        The reconciling reads run under the write's correlation id.
+        """
+        with correlation_scope(trace.correlation_id if trace is not None else None):
+            try:
+                # One call into write safety (its entry point takes the attempt: the failed one).
+                result: T = await guarded_write(
+                    _Failed(failure),
+                    reconcile,
+                    method=endpoint.name,
+                    params=params,
+                    state=state,
+                    settle=self._settle,
+                    check_refusal=endpoint is ep.NEW_SIGNUP,
                 )
             except IReferError as exc:
-                stamp_error(exc)
+                if exc is failure:
+                    return None
                 raise
-        else:
-            trace.queue_length = self._queue_length
-            result = await trace.observe(self._observed(endpoint, campaign, params, trace))
-        _stamp(result, dt.datetime.now(dt.timezone.utc))
         return result
 
-    def _queue_length(self) -> int:
-        return self._throttle.waiting
+    async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
+        """``referrerStats`` for a write's reconciled result: never shared, never cached."""
+        endpoint = ep.REFERRER_STATS
+        params = ep.build_params(endpoint, campaign, {"email": email})
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            return await self._run(endpoint, params, deadline, trace)
 
-    def _observed(
-        self,
-        endpoint: ep.Endpoint[T],
-        campaign: str | None,
-        params: dict[str, str],
-        trace: CallTrace,
-    ) -> Awaitable[T]:
-        """Build the retry layer over observed attempts (for a write, write safety between)."""
-        get_json = self._exchange(endpoint)
-
-        def attempt() -> Awaitable[T]:
-            return trace.attempt(partial(self._attempt, endpoint, params), get_json)
-
-        spec = endpoint.reconcile
-        if spec is None:
-            return call_with_retry(attempt, self._retry)
-        state = WriteState()
-        # The reconciling read runs under the write's correlation id.
-        reconcile = trace.reconciling(self._reconciler(endpoint, campaign, params, state))
-        return call_with_retry(
-            lambda: guarded_write(
-                attempt,
-                reconcile,
-                method=endpoint.name,
-                params=params,
-                state=state,
-                settle=self._settle,
-                check_refusal=endpoint is ep.NEW_SIGNUP,
-            ),
-            self._retry,
-        )
-
-    async def _attempt(self, endpoint: ep.Endpoint[T], params: dict[str, str], send: Send) -> T:
-        """One HTTP attempt: take a throttle slot, exchange (``send``), decode."""
-        throttle = self._throttle
-        # Never past the call's deadline: DeadlineExceededError(sent=False) or QueueFullError.
-        await throttle.acquire(endpoint.name)
-        try:
-            if self._flights is not None:
-                note_sent()
-            deadline = current_deadline()
-            if deadline is None or math.isinf(deadline.at):
-                data = await send(endpoint.name, params)
-            else:  # the whole exchange, a body trickling in included
-                data = await _within(deadline, lambda: send(endpoint.name, params), endpoint.name)
-        except RateLimitedError as exc:
-            if exc.retry_after:
-                # Every call of this client waits; capped so one header cannot stall it.
-                throttle.pause(min(exc.retry_after, self._max_pause))
-            raise
-        finally:
-            throttle.release()
-        if _list_model(endpoint) is not None:
-            return data  # type: ignore[no-any-return] # decoded as it arrived (_read_list)
-        result: T = decode(data, endpoint.result, method=endpoint.name, drift=self._drift)
-        return result
-
-    # -- shared reconciling reads (see _settle.py and _write_safety.py) ------------------
-
-    def _reconciler(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-    ) -> Callable[[float, bool], Awaitable[Any]]:
-        if endpoint is ep.NEW_SIGNUP:
-            return lambda not_before, refused: self._signup_landed(
-                campaign, params, state, not_before, refused=refused
+    async def _open_stream(self, stream: ListStream[Any]) -> Opened:
+        """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
+        self._check_usable()
+        endpoint = stream.endpoint
+        with deadline_scope(Deadline.after(self._deadline)) as deadline:
+            trace = start_call(self._event_hooks, endpoint.name, stream.campaign, False)
+            opened: Opened = await self._run(
+                endpoint, stream.params, deadline, trace, reader=StreamOpener()
             )
-        return lambda not_before, _: self._action_landed(campaign, params, not_before)
-
-    def _board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
-        """Return the shared settle scans of the list the table says a write is found in."""
-        spec = write.reconcile
-        assert spec is not None, write.name
-        scan = spec.scan
-        board = self._boards.get((scan.name, campaign))
-        if board is None:
-            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
-            # board also finds a referrer by its code (_BY_CODE) in the same scan.
-            kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
-            if write is ep.NEW_SIGNUP:
-                kinds.append(_REFERRER_BY_CODE)
-            board = Board(partial(self._settle_scan, scan, campaign), tuple(kinds))
-            self._boards[scan.name, campaign] = board
-        return board
-
-    async def _settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
-    ) -> None:
-        """One shared, streamed scan of a list for a board: only the targets' rows are kept.
-
-        Notes the server's clock (``Date``) against the loop's as each answer arrives.
-        """
-        loop = asyncio.get_running_loop()
-
-        async def read(body: ListBody) -> None:
-            scan.dated(parse_http_date(body.date), loop.time())
-            splitter = ArraySplitter(body.method)
-            try:
-                await match_body(body, scan.matchers, splitter)
-            finally:
-                scan.rows += splitter.count
-
-        # Traced as a read of its own; it runs under the id of the write that started it.
-        # Shared by many calls: its own budget, whichever call's task started the scan.
-        await self._list_scan(endpoint, campaign, read, detached=True)
-
-    async def _settled(
-        self,
-        endpoint: ep.Endpoint[T],
-        campaign: str | None,
-        params: dict[str, str],
-        not_before: float,
-    ) -> T | None:
-        """Whether a write sent earlier (the CLI's ``--resume``) landed, by the shared scans.
-
-        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
-        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
-        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
-        someone else's row, and None lets the resumed run send it for the API's own answer (a
-        refusal: the email is taken).
-        """
-        campaign = self._campaign_id if campaign is None else campaign
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint is ep.NEW_SIGNUP:
-                state = WriteState()
-                state.first_sent = -math.inf  # found = landed
-                result: Any = None
-                with contextlib.suppress(DuplicateSignupError):
-                    result = await self._signup_landed(
-                        campaign, params, state, not_before, refused=False
-                    )
-            else:
-                result = await self._action_landed(campaign, params, not_before)
-        return result  # type: ignore[no-any-return]
-
-    async def _signup_landed(
-        self,
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-        not_before: float,
-        *,
-        refused: bool,
-    ) -> NewSignup | None:
-        email = params["email"]
-        code = params.get("referrer_code")
-        # The referrer the code names is looked for in the same scan (its row, by code).
-        by_code = (_BY_CODE, (code,)) if code else None
-        spec = ep.NEW_SIGNUP.reconcile
-        assert spec is not None
-        sighting = await self._board(ep.NEW_SIGNUP, campaign).lookup(
-            (_WRITE, spec.target(params)), not_before, () if by_code is None else (by_code,)
-        )
-        if sighting is None:
-            return None
-        created = parse_row_time(sighting.row.get("created_at"))
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        existed = refused or (
-            created is not None and created + _CLOCK_SLACK <= sighting.server_time_at(first_sent)
-        )
-        if not existed and by_code is not None:
-            # Created now, but by this write only if credited to the referrer it named: a
-            # row credited to another (or to nobody) is someone else's signup, which the API
-            # would have refused this one for. A code no row carries names nobody.
-            referrer = sighting.related.get(by_code)
-            named = None if referrer is None else referrer.get("email")
-            existed = not _same_email(sighting.row.get("referrer_email"), named)
-        if existed:
-            raise _duplicate(params, sighting, created)
-        return await self._landed_signup(campaign, email, sighting)
-
-    async def _landed_signup(
-        self, campaign: str | None, email: str, sighting: Sighting
-    ) -> NewSignup:
-        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
-        try:
-            stats = await self.referrer_stats(email, campaign_id=campaign)
-        except IReferError:
-            row = sighting.row
-            code = row.get("referral_link")
-            return NewSignup(
-                campaign_name="",
-                email=str(row.get("email") or email),
-                confirmed=False,
-                referral_link=code if isinstance(code, str) else "",
-                referrer=row.get("referrer_email") or None,
-                reconciled=True,
-                raw=row,
-            )
-        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
-
-    async def _action_landed(
-        self, campaign: str | None, params: dict[str, str], not_before: float
-    ) -> NewSpecificAction | None:
-        external_id = params["external_id"]
-        spec = ep.NEW_SPECIFIC_ACTION.reconcile
-        assert spec is not None
-        board = self._board(ep.NEW_SPECIFIC_ACTION, campaign)
-        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
-        if sighting is None:
-            return None
-        return NewSpecificAction(
-            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
-        )
-
-    def _exchange(self, endpoint: ep.Endpoint[Any]) -> GetJson:
-        """Return the exchange of one attempt: JSON, or for a list its items read as they arrive."""
-        model = _list_model(endpoint)
-        if model is None:
-            return self._sender.get_json
-        return partial(self._read_list, model)
-
-    async def _read_list(
-        self,
-        model: type[Any],
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[httpx.Response], None] | None = None,
-        /,
-    ) -> tuple[Any, ...]:
-        # A list is decoded as it arrives: never whole in memory, never a long block of
-        # the event loop (see _stream.read_list).
-        body = await self._sender.open_list(method, params, seen)
-        return await read_list(body, model, self._drift)
-
-    def _read(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, args: Mapping[str, str], /
-    ) -> Awaitable[T]:
-        """Run a read through the funnel (a `Read`: reconciling reads)."""
-        return self._call(endpoint, campaign, **args)
+        opened.trace = trace
+        return opened
 
     # -- the seven endpoints -----------------------------------------------------------
 
@@ -732,11 +694,13 @@ class IReferClient:
 
         Raises `APIError` if the campaign has no participant with this email.
         """
-        return await self._call(ep.REFERRER_STATS, campaign_id, email=email)
+        endpoint = ep.REFERRER_STATS
+        return await self._read(endpoint, *self._query(endpoint, campaign_id, {"email": email}))
 
     async def campaign_stats(self, *, campaign_id: int | str | None = None) -> CampaignStats:
         """Get the campaign's views, signups, conversion and referrals (``campaignStats``)."""
-        return await self._call(ep.CAMPAIGN_STATS, campaign_id)
+        endpoint = ep.CAMPAIGN_STATS
+        return await self._read(endpoint, *self._query(endpoint, campaign_id, {}))
 
     async def new_signup(
         self,
@@ -759,11 +723,13 @@ class IReferClient:
         `LeadSource`); ``referrer_code`` credits the referrer who shared the link.
         Parameters left as None are not sent.
         """
-        return await self._call(
-            ep.NEW_SIGNUP, campaign_id, email=email, name=name, phone=phone, info_1=info_1,
-            info_2=info_2, info_3=info_3, info_4=info_4, info_5=info_5, source=source,
-            referrer_code=referrer_code,
-        )  # fmt: skip
+        endpoint = ep.NEW_SIGNUP
+        values = {
+            "email": email, "name": name, "phone": phone, "info_1": info_1, "info_2": info_2,
+            "info_3": info_3, "info_4": info_4, "info_5": info_5, "source": source,
+            "referrer_code": referrer_code,
+        }  # fmt: skip
+        return await self._write(endpoint, *self._query(endpoint, campaign_id, values))
 
     async def new_specific_action(
         self,
@@ -778,24 +744,33 @@ class IReferClient:
         ``action`` must match a specific-action page of the campaign (e.g. ``"/dashboard"``).
         A write, never resent blindly.
         """
-        return await self._call(
-            ep.NEW_SPECIFIC_ACTION, campaign_id, external_id=external_id, action=action,
-            referrer_code=referrer_code,
-        )  # fmt: skip
+        endpoint = ep.NEW_SPECIFIC_ACTION
+        values = {"external_id": external_id, "action": action, "referrer_code": referrer_code}
+        return await self._write(endpoint, *self._query(endpoint, campaign_id, values))
 
     async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
         """List every participant of the campaign (``referrers``)."""
-        return await self._call(ep.REFERRERS, campaign_id)
+        return await self._list(ep.REFERRERS, Referrer, campaign_id)
 
     async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
         """List every reward triggered in the campaign (``rewards``)."""
-        return await self._call(ep.REWARDS, campaign_id)
+        return await self._list(ep.REWARDS, TriggeredReward, campaign_id)
 
     async def specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
-        return await self._call(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
+        return await self._list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+
+    async def _list(
+        self,
+        endpoint: ep.Endpoint[tuple[T, ...]],
+        model: type[T],
+        campaign_id: int | str | None,
+    ) -> tuple[T, ...]:
+        """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
+        campaign, params = self._query(endpoint, campaign_id, {})
+        return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
 
     # -- streamed lists ----------------------------------------------------------------
 
@@ -825,100 +800,63 @@ class IReferClient:
     def _stream_list(
         self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
     ) -> ListStream[T]:
-        """Return a list endpoint as a stream: the checks, layers and slots of `_call`."""
+        """Return a list endpoint as a stream (checked now, sent on the first item)."""
         campaign = (
             self._campaign_id
             if campaign_id is None
             else ep.check_campaign_id(campaign_id, method=endpoint.name)
         )
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        open_list = self._sender.open_list
-
-        def begin() -> tuple[AttemptLayer, Callable[[IReferError | None], None]]:
-            # On the first __anext__: the call starts (and is observed) when it is sent.
-            self._check_usable()
-            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            if trace is None:
-                return (lambda run: run(open_list)), _stamp_failure
-            return (lambda run: trace.attempt(run, open_list)), trace.end
-
         return ListStream(
-            method=endpoint.name,
-            model=model,
-            params=params,
-            begin=begin,
-            throttle=self._throttle,
-            retry=self._retry,
-            max_pause=self._max_pause,
-            drift=self._drift,
-            deadline=self._deadline,
+            self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
         )
 
-    async def _scan_rows(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, matcher: RowMatcher
-    ) -> dict[tuple[str, ...], Mapping[str, Any]]:
-        """Run one matching scan of a list endpoint as a read (for reconciling many writes).
+    # -- writes sent earlier ------------------------------------------------------------
 
-        The same checks, retries, throttle slot and observability as any read; returns
-        ``matcher.found`` (target -> the first matching row's JSON object), building no model.
-        Targets found by an attempt that then failed stay found (the rows existed).
+    @overload
+    async def find_landed(
+        self, request: NewSignupRequest, *, sent_at: float
+    ) -> NewSignup | None: ...
+    @overload
+    async def find_landed(
+        self, request: NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSpecificAction | None: ...
+    async def find_landed(
+        self, request: NewSignupRequest | NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSignup | NewSpecificAction | None:
+        """Tell whether a write sent earlier (say, by a run that was stopped) landed.
+
+        ``sent_at``: when it was last sent, on the wall clock (``time.time()``). Looks the
+        write up in the list the API shows it in, once the settle window
+        (``RetryConfig.settle``) after ``sent_at`` has passed: returns its reconciled result
+        (``reconciled=True``) if it landed, None if it provably did not (resend it). A
+        participant credited to another referrer than the ``referrer_code`` sent is someone
+        else's signup: None (a resend gets the API's own answer). Calls made at once share
+        one scan per list and campaign. Raises an `IReferError` when it cannot tell within
+        the call's deadline: report the write as of unknown outcome, never resend it.
         """
-        ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        self._check_usable()
-        if not matcher.pending:
-            return matcher.found
-        return await self._list_scan(
-            endpoint, campaign, partial(scan_body, matcher=matcher), detached=False
-        )
-
-    async def _list_scan(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        read: Callable[[ListBody], Awaitable[T]],
-        *,
-        detached: bool,
-    ) -> T:
-        """Open a list body and ``read`` it, as a read: retried, throttled, observed.
-
-        Each attempt (the body's last byte included) is cut at the deadline of the scan's own
-        scope (``detached``: not the calling write's, when the scan is shared by many).
-        """
-        params = ep.build_params(endpoint, campaign, {})
-        self._check_usable()
-        method = endpoint.name
-        throttle = self._throttle
-
-        async def run(send: OpenList) -> T:
-            async def exchange() -> T:
-                return await read(await send(method, params))
-
-            deadline = current_deadline()
-            await throttle.acquire(method)
-            try:
-                if deadline is None or math.isinf(deadline.at):
-                    return await exchange()
-                return await _within(deadline, exchange, method)
-            except RateLimitedError as exc:
-                if exc.retry_after:
-                    throttle.pause(min(exc.retry_after, self._max_pause))
-                raise
-            finally:
-                throttle.release()
-
-        open_list = self._sender.open_list
-        with deadline_scope(Deadline.after(self._deadline), detached=detached):
-            trace = start_call(self._event_hooks, method, campaign, False)
-            if trace is None:
-                try:
-                    return await call_with_retry(lambda: run(open_list), self._retry)
-                except IReferError as exc:
-                    stamp_error(exc)
-                    raise
-            result: T = await trace.observe(
-                call_with_retry(lambda: trace.attempt(run, open_list), self._retry)
+        if isinstance(request, NewSignupRequest):
+            endpoint: ep.Endpoint[Any] = ep.NEW_SIGNUP
+        elif isinstance(request, NewSpecificActionRequest):
+            endpoint = ep.NEW_SPECIFIC_ACTION
+        else:
+            raise TypeError(
+                "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
+                f"not {type(request).__name__}"
             )
-            return result
+        campaign = (
+            self._campaign_id
+            if request.campaign_id is None
+            else ep.check_campaign_id(request.campaign_id, method=endpoint.name)
+        )
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        params = ep.check_params(endpoint, values)
+        self._check_usable()
+        not_before = self._writes.not_before(sent_at, self._settle)
+        result: NewSignup | NewSpecificAction | None = await self._writes.settled(
+            endpoint, campaign, params, not_before
+        )
+        return result
 
     # -- readiness ---------------------------------------------------------------------
 
@@ -992,44 +930,11 @@ class IReferClient:
         return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
 
     def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
-        """Return a bulk run's send function: one request object through the funnel."""
-        call = self._call
+        """Return a bulk run's send function: one request object through `_write`."""
         names = endpoint.param_names
 
         def send(request: _bulk.Request) -> Awaitable[T]:
-            return call(
-                endpoint, request.campaign_id, **{name: getattr(request, name) for name in names}
-            )
+            values = {name: getattr(request, name) for name in names}
+            return self._write(endpoint, *self._query(endpoint, request.campaign_id, values))
 
         return send
-
-
-#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
-#: the ``referrers`` board also a referrer by its code.
-_WRITE, _BY_CODE = 0, 1
-#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
-#: read too.
-_REFERRER_BY_CODE = partial(
-    RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
-)
-
-
-def _same_email(a: object, b: object) -> bool:
-    """Whether two row values name the same participant (None or "" for nobody)."""
-    a = a.casefold() if isinstance(a, str) and a else None
-    b = b.casefold() if isinstance(b, str) and b else None
-    return a == b
-
-
-def _duplicate(
-    params: dict[str, str], sighting: Sighting, created: float | None
-) -> DuplicateSignupError:
-    referrer = sighting.row.get("referrer_email")
-    return DuplicateSignupError(
-        email=params["email"],
-        existed_since=None
-        if created is None
-        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
-        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
-        referrer_code=params.get("referrer_code"),
-    )

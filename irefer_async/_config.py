@@ -20,7 +20,7 @@ from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
 from ._stack import HTTP_STACKS, Stack, load, stack_of
-from ._transport import USER_AGENT
+from ._transport import USER_AGENT, proxy_for
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -143,23 +143,23 @@ def default_campaign(value: int | str | None) -> str | None:
     raise ConfigurationError(message)
 
 
-def named_transport(name: str, pool: int, stack: Stack) -> Any:
-    """Build the transport named by ``transport=`` (only ``"aiohttp"``, on the httpx stack)."""
+def named_transport(
+    name: str, pool: int, stack: Stack, timeout: Any, proxy: str | None = None
+) -> Any:
+    """Build the sender named by ``transport=`` (only ``"aiohttp"``, on the httpx stack)."""
     if name != "aiohttp":
         raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
     if stack.name != "httpx":
         raise ConfigurationError(
-            'transport="aiohttp" runs on the httpx stack only (its adapter, httpx-aiohttp, '
-            f'is built on httpx); drop http_stack="{stack.name}" or the transport'
+            'transport="aiohttp" is the httpx stack\'s alternative (same errors, same timeouts); '
+            f'drop http_stack="{stack.name}" or the transport'
         )
     try:
-        from ._aiohttp import AiohttpTransport  # noqa: PLC0415 - an optional extra
+        from ._aiohttp import AiohttpSender  # noqa: PLC0415 - an optional extra
     except ImportError as exc:
         missing = exc.name
     else:
-        return AiohttpTransport(
-            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool)
-        )
+        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
     raise ConfigurationError(
         f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
         "pip install 'irefer-async[aiohttp]'"
@@ -204,21 +204,30 @@ def _is_transport(value: object, stack: str) -> bool:
     return module is not None and isinstance(value, module.AsyncBaseTransport)
 
 
-def build_http_client(stack: Stack, timeout: Any, concurrency: int | None, transport: Any) -> Any:
-    """Build the SDK's own ``AsyncClient`` on ``stack``: pool sized by ``concurrency``.
+#: The headers of every request the SDK's own client sends.
+_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+
+
+def build_http_client(
+    stack: Stack, timeout: Any, concurrency: int | None, transport: Any, base_url: str = ""
+) -> Any:
+    """Build the SDK's own ``AsyncClient`` on ``stack`` (pool sized by ``concurrency``).
 
     Keep-alive limit = pool size, so the pool never closes and reopens connections.
+    ``transport="aiohttp"`` builds the aiohttp sender instead (`irefer_async._aiohttp`).
     """
     http = stack.module
     pool = concurrency or 100
-    if isinstance(transport, str):
-        transport = named_transport(transport, pool, stack)
     if not isinstance(timeout, http.Timeout):
         timeout = http.Timeout(**timeout.as_dict())
+    if isinstance(transport, str):
+        return named_transport(
+            transport, pool, stack, timeout, proxy_for(base_url, credentials=True)
+        )
     return http.AsyncClient(
         timeout=timeout,
         limits=http.Limits(max_connections=pool, max_keepalive_connections=pool),
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+        headers=_HEADERS,
         transport=transport,
     )
 

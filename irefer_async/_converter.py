@@ -445,7 +445,7 @@ def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any
         hooks = _FIELD_HOOKS[model] = {
             f.name: (overrides.get(f.name) or _SCALAR_HOOKS[f.type], f.default is attrs.NOTHING)
             for f in attrs.fields(attrs.resolve_types(model))
-            if f.name not in ("raw", "reconciled", "fetched_at")
+            if f.name not in ("raw", "reconciled", "age_unknown", "fetched_at")
         }
     return hooks
 

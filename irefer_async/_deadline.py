@@ -10,6 +10,13 @@ with deadline_scope(Deadline.after(5.0)):
     ...  # current_deadline().remaining() in any layer below
 ```
 
+Why a context variable, when nothing else of a call is (ARCHITECTURE): the deadline is
+read where the call *waits* (the throttle's queue, a shared read's joiners, a write's
+reconciling scan, the bulk engine's turns), code that serves many calls at once and is
+reached through library objects (aiolimiter, a Board's scan task) whose signatures cannot
+carry it; and a task started inside the call must inherit it. The request loop itself is
+handed the `Deadline` it opened and bounds the exchange with `Deadline.bound`.
+
 Time is the event loop's clock (``loop.time()``), so tests on a virtual-time loop see
 exact, instant deadlines. A task created inside the scope inherits it (asyncio copies
 the context at task creation), which is what a shared request needs to be bounded by
@@ -23,8 +30,16 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from types import TracebackType
+from typing import Any, TypeVar
+
+from ._errors import DeadlineExceededError
 
 __all__ = ["Deadline", "current_deadline", "deadline_scope"]
+
+T = TypeVar("T")
+#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
+_timeout_at: Any = getattr(asyncio, "timeout_at", None)
 
 
 class Deadline:
@@ -58,6 +73,84 @@ class Deadline:
 
     def __repr__(self) -> str:
         return f"Deadline(at={self.at!r}, budget={self.budget!r})"
+
+    def bound(self, method: str, wire: Any = None) -> _Bound:
+        """``async with deadline.bound(method):`` cuts the block at the deadline.
+
+        For one HTTP exchange, a body trickling in included: entered past the deadline it
+        raises `DeadlineExceededError` (``sent=False``) at once; cut inside, it raises
+        `DeadlineExceededError` (``sent=True``: the request may have left), unless ``wire``
+        (`irefer_async._transport.Wire`) shows it was cut while its connection was opening:
+        then ``sent=False``, never sent.
+        """
+        return _Bound(self, method, wire)
+
+
+class _Bound:
+    """The async context manager of `Deadline.bound` (no frame of its own in the block)."""
+
+    __slots__ = ("_deadline", "_fired", "_handle", "_method", "_scope", "_wire")
+
+    def __init__(self, deadline: Deadline, method: str, wire: Any) -> None:
+        self._deadline = deadline
+        self._method = method
+        self._wire = wire
+        self._scope: Any = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    async def __aenter__(self) -> None:
+        deadline = self._deadline
+        if math.isinf(deadline.at):
+            return
+        if deadline.remaining() <= 0:
+            raise DeadlineExceededError(
+                f"{self._method}: the call's deadline ({deadline.budget:g}s) passed before sending",
+                method=self._method,
+                sent=False,
+            )
+        if _timeout_at is not None:
+            self._scope = _timeout_at(deadline.at)
+            await self._scope.__aenter__()
+            return
+        task = asyncio.current_task()  # Python 3.10: cancel the task at the deadline
+        assert task is not None
+        self._handle = asyncio.get_running_loop().call_at(deadline.at, self._fire, task)
+
+    def _fire(self, task: asyncio.Task[Any]) -> None:
+        self._fired = True
+        task.cancel()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        timed_out = False
+        if self._scope is not None:
+            try:
+                await self._scope.__aexit__(exc_type, exc, tb)
+            except TimeoutError:
+                timed_out = True
+        elif self._handle is not None:
+            self._handle.cancel()
+            timed_out = self._fired and exc_type is asyncio.CancelledError
+        if not timed_out:
+            return
+        budget = self._deadline.budget
+        if self._wire is not None and self._wire.never_sent:
+            raise DeadlineExceededError(
+                f"{self._method}: the call's deadline ({budget:g}s) passed while the connection "
+                "was being opened; never sent",
+                method=self._method,
+                sent=False,
+            ) from None
+        raise DeadlineExceededError(
+            f"{self._method}: the call's deadline ({budget:g}s) passed during the exchange",
+            method=self._method,
+            sent=True,
+        ) from None
 
 
 _CURRENT: ContextVar[Deadline | None] = ContextVar("irefer_async_deadline", default=None)

@@ -375,7 +375,12 @@ def _where(exc: BaseException, redactor: Redactor) -> str:
 
 
 def translate_transport_error(
-    exc: Exception, *, method: str, redactor: Redactor, trusted: bool = True
+    exc: Exception,
+    *,
+    method: str,
+    redactor: Redactor,
+    trusted: bool = True,
+    proxy: str | None = None,
 ) -> TransportError:
     """Map an httpx (or httpx2) exception to an SDK error without leaking the URL it carries.
 
@@ -388,10 +393,19 @@ def translate_transport_error(
     (`irefer_async._stack.trusts`): its connect errors and connect/pool timeouts keep
     their class but are marked ``maybe_processed``, so a write is reconciled, never resent
     blindly.
+
+    ``proxy`` (``scheme://host:port``, no credentials) is the proxy the request went through:
+    a failure to connect names it, not the API's server it was never reached.
     """
     http = _stack_module(exc)
     text = redactor.redact(str(exc)) or type(exc).__name__
-    message = f"{method}: {type(exc).__name__}: {text}{_where(exc, redactor)}"
+    connecting = isinstance(exc, http.ConnectError | http.ConnectTimeout)
+    where = (
+        f" (the proxy {redactor.redact(proxy)}, from the environment)"
+        if proxy is not None and connecting
+        else _where(exc, redactor)
+    )
+    message = f"{method}: {type(exc).__name__}: {text}{where}"
     error: TransportError
     if isinstance(exc, http.TimeoutException):
         phase = next((p for name, p in _PHASES if isinstance(exc, getattr(http, name))), "read")

@@ -2,8 +2,9 @@
 
 Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
 and repr), so a field the SDK does not model yet is still reachable. Every result (not the
-nested `Reward`) carries ``fetched_at``, when its answer arrived (UTC; also excluded
-from equality and repr), so an answer served from the client's cache can be told by its age.
+nested `Reward`) carries ``fetched_at``, when it was decoded from its answer (UTC; set at
+construction, also excluded from equality and repr), so an answer served from the client's
+cache can be told by its age; a streamed list's rows each carry when they arrived.
 Decoding (and every wire quirk it absorbs) lives in `irefer_async._converter`.
 """
 
@@ -97,6 +98,11 @@ class RewardTo(_OpenEnum):
     BOTH = "BOTH"
 
 
+def _arrived(value: dt.datetime | None) -> dt.datetime:
+    """``fetched_at`` is set at construction: when the answer was decoded, unless given."""
+    return dt.datetime.now(dt.timezone.utc) if value is None else value
+
+
 def _raw_field() -> Any:
     return attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
 
@@ -150,7 +156,9 @@ class ReferrerStats:
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -180,7 +188,9 @@ class CampaignStats:
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -191,6 +201,10 @@ class NewSignup:
     ``reconciled`` is True when the response was lost and the SDK confirmed the signup
     with a ``referrerStats`` read instead; ``referrer`` is then unknown (None) and ``raw``
     is that read's JSON.
+
+    ``age_unknown`` (only with ``reconciled``): the participant exists, credited as sent,
+    but the server's clocks gave no consistent evidence of whether this call created it or
+    it existed just before (see docs/reliability.md). Never a duplicate made by the SDK.
     """
 
     campaign_name: str
@@ -204,8 +218,12 @@ class NewSignup:
     reward_next_referrals_required: int | None = None
     rewards_offered: tuple[Reward, ...] = ()
     reconciled: bool = attrs.field(default=False, kw_only=True)
+    #: Reconciled, but whether this call or an earlier signup created it is unknown.
+    age_unknown: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -229,7 +247,9 @@ class NewSpecificAction:
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -260,7 +280,9 @@ class Referrer:
     source_network: LeadSource | None = None
     referrals_count: int = 0
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -290,7 +312,9 @@ class TriggeredReward:
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -307,5 +331,7 @@ class SpecificActionSignup:
     created_at: dt.datetime | None = None
     ip: str | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
     raw: Mapping[str, Any] = _raw_field()

@@ -27,16 +27,15 @@ status, headers, elapsed time and error, if any), and ``retry`` before an attemp
 retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
 hook is logged and swallowed, so metrics code can never change a call's outcome.
 
-**A layer, not branches.** `start_call` decides once per call whether anything
-observes it. If nothing does (a read, no hook, logger quiet at INFO) the client runs its bare
-pipeline and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the error
-with a correlation id: `stamp_error`). Otherwise the call runs inside three wrappers
-of its `CallTrace`: `CallTrace.observe` around the whole call (the summary line,
-the error's correlation id), `CallTrace.attempt` around each attempt (``response``
-after decoding) and, inside the attempt's throttle slot, the exchange it hands the attempt
-(``retry``/``request`` events, then the status and headers of the response). A write is always
-traced, so that `CallTrace.reconciling` runs its reconciling read under the write's
-correlation id.
+**Told by the request loop, never wrapping it.** `start_call` decides once per call whether
+anything observes it. If nothing does (a read, no hook, logger quiet at INFO) the loop skips
+every step below and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the
+error with a correlation id: `stamp_error`). Otherwise the loop tells the call's `CallTrace`
+what happens, in order: `CallTrace.asking` (an attempt asks for its slot),
+`CallTrace.sending` (it has one: ``retry``/``request`` events), `CallTrace.saw` (status and
+headers), `CallTrace.answered` (``response`` after decoding, or the failure) and
+`CallTrace.end` (the summary line, the error's correlation id). A write is always traced, so
+that its reconciling read runs under the write's correlation id (`correlation_scope`).
 
 Status and headers come from the SDK's own sender (it shows the response to the trace), so
 no hook is ever added to an ``httpx.AsyncClient``: an injected client is left as it was given.
@@ -54,8 +53,7 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
 
 import attrs
 
@@ -239,24 +237,6 @@ def build_event_hooks(
     return _Hooks(**lists)
 
 
-class GetJson(Protocol):
-    """The sender's exchange (`irefer_async._transport.Sender.get_json`)."""
-
-    def __call__(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[httpx.Response], None] | None = None,
-        /,
-    ) -> Awaitable[Any]:
-        """Send one request; show the response to ``seen`` before reading it."""
-        ...
-
-
-#: What an attempt is handed to do its exchange: ``send(method, params) -> JSON``.
-Send = Callable[[str, dict[str, str]], Awaitable[Any]]
-
-
 async def _emit(hooks: tuple[EventHook, ...], event: CallEvent) -> None:
     for hook in hooks:
         try:
@@ -290,7 +270,6 @@ class CallTrace:
         "_asked_at",
         "_campaign",
         "_correlation_id",
-        "_sent",
         "attempts",
         "debug",
         "headers",
@@ -300,6 +279,7 @@ class CallTrace:
         "method",
         "queue_length",
         "queued",
+        "sent",
         "sent_at",
         "started",
         "status",
@@ -332,10 +312,10 @@ class CallTrace:
         self.headers: Mapping[str, str] | None = None
         self.started = time.perf_counter() if info or hooks else 0.0
         self.sent_at = 0.0
-        self._sent = False
-        # Pressure: the client's queue length (set by the client), the current attempt's
-        # queue and wait for its slot (loop clock), and the call's total wait.
-        self.queue_length: Callable[[], int] | None = None
+        #: Whether the current attempt got its slot and was sent (so it will be answered).
+        self.sent = False
+        # Pressure: the current attempt's queue and wait for its slot (loop clock), and the
+        # call's total wait.
         self.queued = 0
         self.waited = 0.0
         self.waited_total = 0.0
@@ -389,46 +369,19 @@ class CallTrace:
         fields.update(more)
         return fields
 
-    async def observe(self, call: Awaitable[T]) -> T:
-        """Run the whole call (the outer layer), then log its summary and stamp its error."""
-        try:
-            result = await call
-        except IReferError as exc:
-            self.end(exc)
-            raise
-        self.end(None)
-        return result
-
-    async def attempt(self, run: Callable[[Send], Awaitable[T]], get_json: GetJson) -> T:
-        """Run one attempt (the attempt layer): ``run(send)``, ``send`` its observed exchange.
-
-        The attempt is reported over (``response``) once ``run`` has decoded the answer, or
-        when its exchange or decoding fails; a failure before sending is not an answer.
-        """
-        self._sent = False
-        # Before the throttle: the queue this attempt joins, and when it asked for a slot.
-        queue_length = self.queue_length
-        self.queued = queue_length() if queue_length is not None else 0
+    def asking(self, queue_length: int) -> None:
+        """Note that an attempt asks for its throttle slot, ``queue_length`` calls waiting."""
+        self.sent = False
+        self.queued = queue_length
         self._asked_at = asyncio.get_running_loop().time()
-        try:
-            result = await run(partial(self._send, get_json))
-        except IReferError as exc:
-            if self._sent:  # answered, then the answer failed to decode
-                await self._answered(exc)
-            raise
-        await self._answered(None)
-        return result
 
-    def _saw(self, response: httpx.Response) -> None:
-        self.status = response.status_code
-        self.headers = response.headers
-
-    async def _send(self, get_json: GetJson, method: str, params: dict[str, str]) -> Any:
-        """Run one attempt's HTTP exchange, announcing it (``retry``, ``request``) first."""
+    async def sending(self) -> None:
+        """Announce the attempt about to be sent (it has its slot): ``retry``, ``request``."""
         # After the throttle: how long the attempt waited for its slot.
         self.waited = asyncio.get_running_loop().time() - self._asked_at
         self.waited_total += self.waited
         self.attempts += 1
+        self.sent = True
         attempt = self.attempts
         self.status = None
         self.headers = None
@@ -458,13 +411,18 @@ class CallTrace:
         if hooks is not None and hooks.request:
             await _emit(hooks.request, self._event("request", attempt=attempt))
         self.sent_at = time.perf_counter() if self.info or hooks else 0.0
-        try:
-            data = await get_json(method, params, self._saw if hooks else None)
-        except IReferError as exc:
-            await self._answered(exc)
-            raise
-        self._sent = True
-        return data
+
+    def saw(self, response: httpx.Response) -> None:
+        """Note the attempt's response status and headers, for the ``response`` event."""
+        self.status = response.status_code
+        self.headers = response.headers
+
+    async def answered(self, error: IReferError | None) -> None:
+        """Report the sent attempt over (decoded, or failed): the ``response`` event.
+
+        Not for an attempt that failed before sending (`sent` is False): that is no answer.
+        """
+        await self._answered(error)
 
     async def _answered(self, error: IReferError | None) -> None:
         if error is not None:
@@ -497,18 +455,6 @@ class CallTrace:
                 hooks.response,
                 self._event("response", attempt=self.attempts, error=error, elapsed=elapsed),
             )
-
-    def reconciling(self, read: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
-        """Wrap a write's reconciling read so it runs under this call's correlation id."""
-
-        async def read_under_this_id(*args: Any) -> T:
-            token = _CURRENT.set(self.correlation_id)
-            try:
-                return await read(*args)
-            finally:
-                _CURRENT.reset(token)
-
-        return read_under_this_id
 
     def end(self, error: IReferError | None) -> None:
         """Record the call's outcome: stamp the error, log the call's summary line."""

@@ -1,4 +1,4 @@
-"""Retry decisions as small pure functions, and the retry loop built on tenacity.
+"""Retry decisions: what is retried, how long to wait (tenacity's wait strategy), when to stop.
 
 What is retried (reads, and writes once write safety has proven a resend harmless):
 transport errors, timeouts, HTTP 408/429/5xx, ``null`` or empty bodies, and bodies that are
@@ -10,23 +10,24 @@ capped at ``wait_max``); a 429's ``Retry-After`` replaces the computed wait. A c
 after ``attempts`` attempts, or when the next wait would end past ``deadline`` seconds
 from the call's start.
 
-Fast path: the first attempt runs with no tenacity state at all (tenacity costs ~12 µs and
-~32 cyclic objects per call); a fresh ``AsyncRetrying`` is built only after a retryable
-failure, so no retry state is ever shared between concurrent calls.
+The loop that retries is the client's request loop; `Retries` only decides (one small
+object per call), so an attempt runs in the loop's own frame with no callback. The backoff is
+tenacity's ``wait_exponential_jitter``, built once per `RetryConfig` and imported with the
+first retry; tenacity's ``AsyncRetrying`` around each call is not used (see
+docs/benchmarks.md: it cost more per call than the rest of a call's client-side work).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
-import random
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
-import tenacity
 
-from ._deadline import current_deadline
+from ._deadline import Deadline
 from ._errors import (
     ConfigurationError,
     DeadlineExceededError,
@@ -40,7 +41,7 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["RetryConfig", "call_with_retry", "is_retryable", "wait_for"]
+__all__ = ["Retries", "RetryConfig", "is_retryable", "wait_for"]
 
 T = TypeVar("T")
 
@@ -92,13 +93,35 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+@functools.lru_cache(maxsize=64)
+def _backoff(config: RetryConfig) -> Callable[[Any], float]:
+    """Tenacity's exponential backoff with jitter for ``config`` (tenacity imported on use)."""
+    import tenacity  # noqa: PLC0415 - on the first retry only: a call that succeeds never pays it
+
+    return tenacity.wait_exponential_jitter(
+        initial=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
+    )
+
+
 def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) -> float:
-    """Seconds to wait before retry ``retry_number`` (1-based) after ``exc``."""
+    """Seconds to wait before retry ``retry_number`` (1-based) after ``exc``.
+
+    A 429's ``Retry-After`` (capped at ``wait_max``), else ``wait_initial * 2**(n-1)`` plus up
+    to ``wait_jitter`` of random jitter, capped at ``wait_max`` (tenacity's
+    ``wait_exponential_jitter``).
+    """
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
-    backoff = config.wait_initial * 2.0 ** (retry_number - 1)
-    jitter = config.wait_jitter * random.random() if config.wait_jitter else 0.0  # noqa: S311
-    return min(backoff + jitter, config.wait_max)
+    return float(_backoff(config)(_Attempt(retry_number)))
+
+
+class _Attempt:
+    """The one field of tenacity's ``RetryCallState`` its wait strategies read."""
+
+    __slots__ = ("attempt_number",)
+
+    def __init__(self, attempt_number: int) -> None:
+        self.attempt_number = attempt_number
 
 
 def _made(started: int, exc: IReferError) -> int:
@@ -109,66 +132,37 @@ def _made(started: int, exc: IReferError) -> int:
     return started - 1 if never_sent else started
 
 
-async def call_with_retry(attempt: Callable[[], Awaitable[T]], config: RetryConfig | None) -> T:
-    """Run ``attempt`` until it succeeds or a non-retryable error, the attempt cap or the deadline.
+class Retries:
+    """The retry decisions of one call, asked by the request loop after each failed attempt.
 
-    The error raised is the last attempt's, with ``.attempts`` set.
+    `after` counts the attempt, sets the error's ``.attempts``, and returns the seconds to
+    wait before the next attempt, or None when the call must stop and raise that error: not
+    retryable, ``attempts`` reached, or the wait would end past the call's deadline. No
+    state is shared between calls; nothing is allocated before a failure but this object.
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    try:
-        return await attempt()
-    except IReferError as exc:
-        exc.attempts = _made(1, exc)
-        if config is None or config.attempts <= 1 or not is_retryable(exc):
-            raise
-        first = exc
-    return await _retry_after_first(attempt, config, first, started, loop)
 
+    __slots__ = ("_config", "_deadline", "_started", "attempts")
 
-async def _retry_after_first(
-    attempt: Callable[[], Awaitable[T]],
-    config: RetryConfig,
-    first: IReferError,
-    started: float,
-    loop: asyncio.AbstractEventLoop,
-) -> T:
-    pending: list[IReferError] = [first]
-    attempts = 1
+    def __init__(self, config: RetryConfig | None, deadline: Deadline | None) -> None:
+        self._config = config
+        self._deadline = deadline
+        self._started = asyncio.get_running_loop().time()
+        #: Attempts started so far.
+        self.attempts = 0
 
-    async def replay_then_attempt() -> T:
-        # Tenacity counts the fast path's failure as attempt 1, then takes over.
-        nonlocal attempts
-        if pending:
-            raise pending.pop()
-        attempts += 1
-        try:
-            return await attempt()
-        except IReferError as exc:
-            exc.attempts = _made(attempts, exc)
-            raise
-
-    deadline = current_deadline()
-
-    def stop(state: tenacity.RetryCallState) -> bool:
-        if state.attempt_number >= config.attempts:
-            return True
-        upcoming = state.upcoming_sleep or 0.0
-        if deadline is not None:  # the call's own (settle waits and reads included)
-            return loop.time() + upcoming >= deadline.at
-        return math.isfinite(config.deadline) and (
-            loop.time() - started + upcoming > config.deadline
-        )
-
-    def wait(state: tenacity.RetryCallState) -> float:
-        outcome = state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        return wait_for(config, exc, state.attempt_number)
-
-    retrying = tenacity.AsyncRetrying(
-        stop=stop,
-        wait=wait,
-        retry=tenacity.retry_if_exception(is_retryable),
-        reraise=True,
-    )
-    return await retrying(replay_then_attempt)
+    def after(self, error: IReferError) -> float | None:
+        """Record a failed attempt; the wait before the next one, or None to stop."""
+        self.attempts += 1
+        error.attempts = _made(self.attempts, error)
+        config = self._config
+        if config is None or self.attempts >= config.attempts or not is_retryable(error):
+            return None
+        wait = wait_for(config, error, self.attempts)
+        now = asyncio.get_running_loop().time()
+        deadline = self._deadline
+        if deadline is not None and not math.isinf(deadline.at):
+            # The call's own deadline (settle waits and reconciling reads included).
+            return None if now + wait >= deadline.at else wait
+        if math.isfinite(config.deadline) and now - self._started + wait > config.deadline:
+            return None
+        return wait

@@ -30,8 +30,9 @@ may name related keys (``also``): rows the caller needs beside its own (a signup
 referrer, by the code it sent), looked for in the same scan; a found row is answered only
 with its related rows known (found, or absent from a scan read to its end).
 
-Each scan notes the server's clock (the ``Date`` header) against the loop's when its
-answer arrived, so the caller can date a row's ``created_at`` against its own attempt.
+Each scan notes the loop's clock when its answer arrived. Rows are not dated here: the
+verdicts (`irefer_async._write_safety`) date ``created_at`` by a row clock learned from
+writes the client could date itself, never by the ``Date`` header.
 """
 
 from __future__ import annotations
@@ -40,14 +41,16 @@ import asyncio
 import contextlib
 import datetime as dt
 import math
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
 from ._stream import RowMatcher
+
+if TYPE_CHECKING:
+    from ._endpoints import Endpoint
 
 __all__ = [
     "EARLY_GAP",
@@ -56,11 +59,14 @@ __all__ = [
     "SETTLED_GAP",
     "Board",
     "Key",
+    "ListScanner",
     "Scan",
     "ScanRows",
     "Sighting",
     "parse_row_time",
 ]
+
+T = TypeVar("T")
 
 #: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
 #: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
@@ -83,21 +89,18 @@ class Scan:
     attempt found stays found), calls `dated` when an answer arrives and counts `rows`.
     """
 
-    __slots__ = ("loop_time", "matchers", "rows", "server_time")
+    __slots__ = ("loop_time", "matchers", "rows")
 
     def __init__(self, matchers: Sequence[RowMatcher]) -> None:
         #: One matcher per kind of key, in the board's order.
         self.matchers = tuple(matchers)
         #: Rows parsed, every attempt included (for tests and benchmarks).
         self.rows = 0
-        #: The server's clock (epoch seconds) when an answer arrived, if one did...
-        self.server_time: float | None = None
-        #: ... and the event loop's clock at the same instant.
+        #: The event loop's clock when an answer arrived, if one did.
         self.loop_time: float | None = None
 
-    def dated(self, server_time: float | None, loop_time: float) -> None:
-        """Note the server's clock (``Date``; the local clock if absent) at a loop time."""
-        self.server_time = time.time() if server_time is None else server_time
+    def dated(self, loop_time: float) -> None:
+        """Note that an answer arrived, at this instant of the loop's clock."""
         self.loop_time = loop_time
 
     def found(self, key: Key) -> Mapping[str, Any] | None:
@@ -110,29 +113,22 @@ ScanRows = Callable[[Scan], Awaitable[None]]
 
 
 class Sighting:
-    """A row found by a scan, with the clocks needed to date it and its related rows."""
+    """A row found by a scan, when the scan's answer arrived, and the lookup's related rows."""
 
-    __slots__ = ("loop_time", "related", "row", "server_time")
+    __slots__ = ("loop_time", "related", "row")
 
     def __init__(
         self,
         row: Mapping[str, Any],
-        server_time: float,
         loop_time: float,
         related: Mapping[Key, Mapping[str, Any] | None] | None = None,
     ) -> None:
         #: The raw row, as the API sent it.
         self.row = row
-        #: The server's clock (epoch seconds) at `loop_time`.
-        self.server_time = server_time
         #: The event loop's clock when the scan's answer arrived.
         self.loop_time = loop_time
         #: The lookup's related keys -> the row found for each, or None (not in the list).
         self.related: Mapping[Key, Mapping[str, Any] | None] = related or {}
-
-    def server_time_at(self, loop_time: float) -> float:
-        """Estimate the server's clock at an earlier instant of the loop's clock."""
-        return self.server_time - (self.loop_time - loop_time)
 
 
 class _Lookup:
@@ -313,8 +309,8 @@ class Board:
 
     def _answer_found(self, scan: Scan, targets: set[Key], *, complete: bool) -> None:
         """Answer every pending lookup whose row (and related rows) this scan settled."""
-        server_time, loop_time = scan.server_time, scan.loop_time
-        if server_time is None or loop_time is None:
+        loop_time = scan.loop_time
+        if loop_time is None:
             return  # no answer arrived: nothing was found
         for entries in list(self._pending.values()):
             for entry in entries:
@@ -330,12 +326,19 @@ class Board:
                         break  # not looked for, or the scan broke first: not known yet
                     related[key] = other
                 else:
-                    entry.future.set_result(Sighting(row, server_time, loop_time, related))
+                    entry.future.set_result(Sighting(row, loop_time, related))
 
     @staticmethod
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
         ended = loop.time()
         return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
+
+
+class ListScanner(Protocol):
+    """What a `Board` scans with: the client's request loop (a read of its own, shared)."""
+
+    async def settle_scan(self, endpoint: Endpoint[Any], campaign: str | None, scan: Scan) -> None:
+        """Read ``endpoint``'s list once, streamed, matching its rows into ``scan``."""
 
 
 def parse_row_time(value: object) -> float | None:

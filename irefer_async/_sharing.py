@@ -2,14 +2,28 @@
 
 A busy page calls ``referrer_stats(email)`` on every view; when many views of the same
 participant arrive together, they would each spend a rate-limit slot on the same answer.
-`SingleFlight` lets the first caller (the leader) run the read itself, inline, in its own
+`SingleFlight` lets the first caller (the leader) send the read itself, inline, in its own
 task, and hands its result, or its error, to every caller that asks for the same key (API
 method, campaign, parameters) while it is in flight (the joiners, each waiting on a future of
-its own). A read nobody joins costs a dictionary entry and a context variable, no task:
+its own). The client drives it explicitly, with no callback and no context variable:
 
-* the read runs in the leader's context, so under its deadline and correlation id; later
-  callers, arriving later, have later deadlines (same budget), so a joiner may get the
-  leader's deadline error a little before its own deadline;
+```python
+ticket = flights.ticket(key, method)
+if ticket.joined:
+    answer = await ticket.wait(deadline)   # the leader's answer or error...
+    if answer is not LEAD:
+        return answer                       # ...or LEAD: the leader left, this caller leads
+try:
+    result = await send_the_read(ticket)    # the request loop sets ticket.sent
+except Exception as exc:
+    ticket.land(None, exc)
+    raise
+except BaseException:
+    ticket.hand_over()
+    raise
+ticket.land(result, None)
+```
+
 * a joiner that is cancelled (its page request was dropped) just stops waiting. A leader
   that is cancelled takes its request with it (it ran in its task), so it **hands the work
   over**: the first joiner still waiting becomes the leader and sends the read again
@@ -20,76 +34,44 @@ its own). A read nobody joins costs a dictionary entry and a context variable, n
   shared object that every ``raise`` would grow. The copies keep the shared request's
   ``correlation_id``: the one its log lines carry;
 * a joiner whose own deadline ends before the shared request's answer stops waiting at its
-  deadline with `DeadlineExceededError`.
+  deadline with `DeadlineExceededError` (``sent`` says whether the shared request had left).
 
-Writes never share (`fresh_reads` also keeps a write's reconciling read out of any
-flight that started before the write). Only reads that return a whole result share, never
-the streaming iterators. A read that never suspends (an in-process transport answering at
-once) is over before anyone can join it, so it shares nothing: there is nothing in flight.
+Writes never share, and a write's reconciling reads never join a flight nor use the cache
+(the client sends them directly). A read that never suspends (an in-process transport
+answering at once) is over before anyone can join it, so it shares nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import math
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable, Iterator
-from contextlib import contextmanager
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Any, Final, Generic, TypeVar
 
-from ._deadline import current_deadline
+from ._deadline import Deadline
 from ._errors import DeadlineExceededError, IReferError
 
-__all__ = ["SingleFlight", "fresh_reads", "must_be_fresh", "note_sent"]
+__all__ = ["LEAD", "SingleFlight", "Ticket"]
 
 T = TypeVar("T")
 
-_FRESH: contextvars.ContextVar[bool] = contextvars.ContextVar("irefer_async_fresh", default=False)
-_FLIGHT: contextvars.ContextVar[_Flight[Any] | None] = contextvars.ContextVar(
-    "irefer_async_flight", default=None
-)
-
 
 class _Signal(enum.Enum):
-    #: Set on a joiner's future: the leader was cancelled, this joiner sends the read now.
+    #: Returned to a joiner: the leader left without an answer, this joiner leads now.
     LEAD = "lead"
 
 
-@contextmanager
-def fresh_reads() -> Iterator[None]:
-    """Inside the block, reads neither join a shared request nor use the cache.
-
-    A write's reconciling read must see the state *after* the write was sent: an answer
-    from before it could say "not landed" and cause a duplicate.
-    """
-    token = _FRESH.set(True)
-    try:
-        yield
-    finally:
-        _FRESH.reset(token)
-
-
-def must_be_fresh() -> bool:
-    """Whether the running call must not share or use the cache (see `fresh_reads`)."""
-    return _FRESH.get()
-
-
-def note_sent() -> None:
-    """Record that the shared request led from this context left the client."""
-    flight = _FLIGHT.get()
-    if flight is not None:
-        flight.sent = True
+#: What `Ticket.wait` returns when its caller must send the read itself.
+LEAD: Final = _Signal.LEAD
 
 
 class _Flight(Generic[T]):
-    __slots__ = ("at", "key", "sent", "waiters")
+    __slots__ = ("key", "sent", "waiters")
 
-    def __init__(self, key: Hashable, at: float) -> None:
+    def __init__(self, key: Hashable) -> None:
         self.key = key
-        #: The deadline the current leader's read runs under (loop time).
-        self.at = at
         #: Each joiner's own future, in arrival order (the next leader is the first alive);
         #: made by the first joiner (a read nobody joins allocates none).
         self.waiters: deque[asyncio.Future[T | _Signal]] | None = None
@@ -97,8 +79,77 @@ class _Flight(Generic[T]):
         self.sent = False
 
 
+class Ticket(Generic[T]):
+    """One caller's part in a flight: it leads it (sends the read) or joined it (waits)."""
+
+    __slots__ = ("_flight", "_flights", "_future", "joined", "method")
+
+    def __init__(
+        self, flights: SingleFlight, flight: _Flight[T], joined: bool, method: str
+    ) -> None:
+        self._flights = flights
+        self._flight = flight
+        self._future: asyncio.Future[T | _Signal] | None = None
+        #: Whether this caller joined a read in flight (else it leads a new one).
+        self.joined = joined
+        #: The API method, for a joiner's deadline error.
+        self.method = method
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.method} joined={self.joined}>"
+
+    @property
+    def sent(self) -> bool:
+        """Whether the leader's request has left the client."""
+        return self._flight.sent
+
+    @sent.setter
+    def sent(self, value: bool) -> None:
+        self._flight.sent = value
+
+    async def wait(self, deadline: Deadline | None) -> T | _Signal:
+        """Wait for the leader's answer (or error), at most until this caller's ``deadline``.
+
+        Returns `LEAD` when the leader left without an answer: this caller leads now.
+        """
+        flight = self._flight
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T | _Signal] = loop.create_future()
+        self._future = future
+        if flight.waiters is None:
+            flight.waiters = deque()
+        flight.waiters.append(future)
+        # Bounded by this caller's own deadline whoever leads.
+        timer = (
+            None
+            if deadline is None or math.isinf(deadline.at)
+            else loop.call_at(deadline.at, _expire, future, flight, self.method)
+        )
+        try:
+            outcome = await future
+        except BaseException:
+            # Cancelled after being made the leader: the next joiner leads instead.
+            if _made_leader(future):
+                self._flights._hand_over(flight)
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if outcome is _Signal.LEAD:
+            self.joined = False
+        return outcome
+
+    def land(self, result: T | None, error: Exception | None) -> None:
+        """Hand the leader's answer (or error) to every joiner still waiting."""
+        self._flights._land(self._flight, result, error)
+
+    def hand_over(self) -> None:
+        """Leave without an answer (cancelled): the first joiner still waiting leads."""
+        self._flights._hand_over(self._flight)
+
+
 class SingleFlight:
-    """Identical reads in flight share one request: ``await flights.run(key, fetch, method)``."""
+    """Identical reads in flight share one request: see the module's example."""
 
     __slots__ = ("_flights",)
 
@@ -113,20 +164,13 @@ class SingleFlight:
         """Whether a request for ``key`` is in flight (a new caller would join it)."""
         return key in self._flights
 
-    def run(self, key: Hashable, fetch: Callable[[], Awaitable[T]], method: str) -> Awaitable[T]:
-        """Return the answer of the request in flight for ``key``, leading one if none is.
-
-        ``fetch`` is this caller's own read: run inline if it leads, or if the leader is
-        cancelled and the work is handed over to it. (A plain function returning the
-        coroutine to await: one coroutine frame fewer on every read.)
-        """
-        flight: _Flight[T] | None = self._flights.get(key)
+    def ticket(self, key: Hashable, method: str) -> Ticket[Any]:
+        """Join the request in flight for ``key``, or lead a new one."""
+        flight = self._flights.get(key)
         if flight is not None:
-            return self._join(flight, fetch, method)
-        deadline = current_deadline()
-        flight = _Flight(key, math.inf if deadline is None else deadline.at)
-        self._flights[key] = flight
-        return self._lead(flight, fetch)
+            return Ticket(self, flight, True, method)
+        flight = self._flights[key] = _Flight(key)
+        return Ticket(self, flight, False, method)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh instead of joining the flights that ``match``.
@@ -136,51 +180,6 @@ class SingleFlight:
         """
         for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
-
-    async def _lead(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]]) -> T:
-        """Run the read in this caller's task, then hand its outcome to every joiner."""
-        token = _FLIGHT.set(flight)  # seen by note_sent() down the pipeline
-        try:
-            result = await fetch()
-        except Exception as exc:
-            self._land(flight, None, exc)
-            raise
-        except BaseException:  # cancelled (or interrupted): no answer for the joiners
-            self._hand_over(flight)
-            raise
-        finally:
-            _FLIGHT.reset(token)
-        self._land(flight, result, None)
-        return result
-
-    async def _join(self, flight: _Flight[T], fetch: Callable[[], Awaitable[T]], method: str) -> T:
-        """Wait for the leader's answer (at most until this caller's deadline)."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T | _Signal] = loop.create_future()
-        if flight.waiters is None:
-            flight.waiters = deque()
-        flight.waiters.append(future)
-        deadline = current_deadline()
-        # Bounded by this caller's own deadline whoever leads (a handed-over flight runs
-        # under its new leader's deadline, which may be later than this one).
-        timer = (
-            None if deadline is None else loop.call_at(deadline.at, _expire, future, flight, method)
-        )
-        try:
-            outcome = await future
-        except BaseException:
-            # Cancelled after being made the leader: the next joiner leads instead.
-            if _made_leader(future):
-                self._hand_over(flight)
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-        if outcome is _Signal.LEAD:
-            if deadline is not None:
-                flight.at = deadline.at
-            return await self._lead(flight, fetch)
-        return outcome
 
     def _land(self, flight: _Flight[T], result: T | None, error: Exception | None) -> None:
         self._drop(flight)
@@ -197,7 +196,6 @@ class SingleFlight:
     def _hand_over(self, flight: _Flight[Any]) -> None:
         """Make the first joiner still waiting the leader (the leader left without an answer)."""
         flight.sent = False
-        flight.at = math.inf  # until the new leader sets its own
         waiters = flight.waiters
         while waiters:
             future = waiters.popleft()

@@ -9,12 +9,13 @@ is all the send step needs to know.
 **Transports judged for write safety.** A transport's error says whether the request left:
 a connect error or a connect/pool timeout means "never sent, safe to resend". The SDK trusts
 that verdict only from transports whose error mapping its tests pin (`trusts`): the
-stacks' own ``AsyncHTTPTransport``, the SDK's aiohttp adapter, the emulator's in-process
+stacks' own ``AsyncHTTPTransport``, the SDK's aiohttp sender, the emulator's in-process
 transport and the mock transports (``httpx.MockTransport``, respx's). A third-party transport
 may report a connection dropped after the request was sent as ``ConnectError`` (pyreqwest's
 adapter does), so from any other transport such an error on a write is reconciled like any
 other ambiguous failure (`_write_safety`). Exact types only: a subclass may override
-the mapping.
+the mapping. Judged on what the SDK built its client with, never by reading an
+``AsyncClient``'s private attributes: an injected ``http_client`` is not trusted.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _trusted_types() -> set[type[Any]]:
 
 # Transports defined elsewhere, trusted when their module is loaded (never imported here).
 _TRUSTED_ELSEWHERE: Final = (
-    ("irefer_async._aiohttp", "AiohttpTransport"),
+    ("irefer_async._aiohttp", "AiohttpSender"),
     ("irefer_async.testing._transport", "EmulatorTransport"),
     ("irefer_async.testing._transport2", "Httpx2EmulatorTransport"),
     ("respx.transports", "MockTransport"),
@@ -96,11 +97,13 @@ _TRUSTED_ELSEWHERE: Final = (
 )
 
 
-def trusts(client: Any) -> bool:
-    """Whether every transport of ``client`` maps errors in a way the SDK has tested.
+def trusts(transport: object) -> bool:
+    """Whether the SDK has tested how ``transport`` maps its errors to phases.
 
-    The client's own transport and every mounted one (proxies) must be of a trusted type.
+    ``transport`` is what the SDK built its client with: None for the stack's own
+    ``AsyncHTTPTransport`` (proxies from the environment are mounted as such), an
+    ``httpx.AsyncBaseTransport`` passed as ``transport=``, or the aiohttp sender. An injected
+    ``http_client`` is not judged: httpx has no public way to see its transports, so its
+    "never sent" verdicts are not trusted (a write is reconciled, never resent blindly).
     """
-    trusted = _trusted_types()
-    transports = [client._transport, *(t for t in client._mounts.values() if t is not None)]
-    return all(type(transport) in trusted for transport in transports)
+    return transport is None or type(transport) in _trusted_types()

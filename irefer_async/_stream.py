@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
-import math
 import re
 import time
 from collections.abc import (
@@ -47,27 +45,31 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type
-from ._deadline import Deadline, deadline_scope
-from ._errors import IReferError, MalformedResponseError, RateLimitedError, StreamInterruptedError
-from ._retry import RetryConfig, call_with_retry
+from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
+from ._observability import stamp_error
 
 if TYPE_CHECKING:
     from types import TracebackType
 
     from ._converter import DecodeObserver as DriftRecorder
-    from ._limits import Throttle
-    from ._transport import ListBody, Sender
+    from ._endpoints import Endpoint
+    from ._observability import CallTrace
+    from ._transport import ListBody, Sender, Slot
 
 __all__ = [
     "MAX_ITEM_BYTES",
     "YIELD_EVERY",
     "ArraySplitter",
-    "AttemptLayer",
     "ItemDecoder",
+    "ListReader",
     "ListStream",
+    "Opened",
+    "Reader",
+    "StreamOpener",
+    "StreamSource",
     "RowMatcher",
     "decode_items",
     "json_items",
@@ -432,7 +434,8 @@ async def json_items(
     """
     ticker = _Ticker()
     async for chunk in chunks:
-        ticker.reset()  # the read may have given the loop a turn: count from here
+        # No reset of the ticker here: a read of data already buffered (aiohttp's) does not
+        # give the loop a turn, so the work since the last turn goes on counting.
         splitter.feed(chunk)
         next_item = splitter.next_item
         while (item := next_item()) is not None:
@@ -780,37 +783,100 @@ async def match_body(
 
 #: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
 OpenList = Callable[[str, dict[str, str]], Awaitable["ListBody"]]
-#: How one attempt is run, given what it does with its exchange: ``layer(run)`` calls
-#: ``run(send)`` (the client's observability layer wraps ``send`` and reports the attempt).
-AttemptLayer = Callable[[Callable[[OpenList], Awaitable[Any]]], Awaitable[Any]]
 
 
-class _Opened:
-    """One attempt's open stream: its body, its reader, and the throttle slot it holds."""
+R_co = TypeVar("R_co", covariant=True)
 
-    __slots__ = ("body", "chunks", "first", "items", "splitter", "throttle")
 
-    def __init__(
-        self,
-        throttle: Throttle,
-        body: ListBody,
-        chunks: AsyncGenerator[bytes, None],
-        splitter: ArraySplitter,
-    ) -> None:
-        self.throttle = throttle
+class Reader(Protocol[R_co]):
+    """The decode step of a list answer in the request loop: ``await reader.read(body, slot)``.
+
+    Runs inside the attempt's throttle slot and deadline; ``ends_call`` False: the call goes on
+    after the attempt (a stream), which then owns the slot (`Slot.keep`) and ends the trace.
+    """
+
+    @property
+    def ends_call(self) -> bool:
+        """Whether the call is over when `read` returns."""
+        ...
+
+    async def read(self, body: ListBody, slot: Slot) -> R_co:
+        """Read (and close) the body, or keep it open with the slot (a stream)."""
+        ...
+
+
+class ListReader(Generic[T]):
+    """The decode step of a tuple list call: the whole body into models (`read_list`)."""
+
+    __slots__ = ("_drift", "_model")
+
+    #: The call is over when the body has been read.
+    ends_call = True
+
+    def __init__(self, model: type[T], drift: DriftRecorder | None) -> None:
+        self._model = model
+        self._drift = drift
+
+    async def read(self, body: ListBody, slot: Slot) -> tuple[T, ...]:
+        """Read and decode the whole body (closed on every path)."""
+        return await read_list(body, self._model, self._drift)
+
+
+class Opened:
+    """One stream's open answer: its body, its reader, and the throttle slot it holds."""
+
+    __slots__ = ("body", "chunks", "first", "items", "slot", "splitter", "trace")
+
+    def __init__(self, slot: Slot, body: ListBody) -> None:
+        self.slot = slot
         self.body = body
-        self.chunks = chunks
-        self.splitter = splitter
-        self.items = json_items(chunks, splitter)
+        self.chunks = body.chunks()
+        self.splitter = ArraySplitter(body.method)
+        self.items = json_items(self.chunks, self.splitter)
         self.first: Any = None
+        #: The call's trace, ended when the stream is (None: unobserved).
+        self.trace: CallTrace | None = None
 
     async def close(self) -> None:
+        """Close the body and give the slot back."""
         try:
             await self.items.aclose()
             await self.chunks.aclose()
             await self.body.aclose()
         finally:
-            self.throttle.release()
+            self.slot.release()
+
+
+class StreamOpener:
+    """The decode step of a stream's attempt: the body up to its first item, slot kept."""
+
+    __slots__ = ()
+
+    #: The call goes on after the attempt (the stream ends it).
+    ends_call = False
+
+    async def read(self, body: ListBody, slot: Slot) -> Opened:
+        """Open the body and read its first item; the slot then belongs to the `Opened`."""
+        opened = Opened(slot, body)
+        try:
+            opened.first = await anext(opened.items, None)
+            if opened.first is None and not opened.splitter.is_array:
+                raise not_an_array(opened.splitter, body)
+        except BaseException:
+            await opened.items.aclose()
+            await opened.chunks.aclose()
+            await body.aclose()
+            raise
+        slot.keep()
+        return opened
+
+
+class StreamSource(Protocol):
+    """What opens a `ListStream` (the client: its checks, slots, retries and trace)."""
+
+    async def _open_stream(self, stream: ListStream[Any]) -> Opened:
+        """Run the stream's attempts until its first item (or raise)."""
+        ...
 
 
 class ListStream(Generic[T]):
@@ -827,8 +893,8 @@ class ListStream(Generic[T]):
     ```
 
     The request is sent on the first ``__anext__``. Until the first item arrives, failures
-    are retried as for any read (same retry policy, rate limit and concurrency slot, which
-    the stream holds until it ends). After that, a broken stream raises
+    are retried as for any read (same retry policy, deadline, rate limit and concurrency
+    slot, which the stream holds until it ends). After that, a broken stream raises
     `StreamInterruptedError` with the number of items delivered: it is never restarted
     silently, since the list may have changed. An item that does not decode raises
     `MalformedResponseError` with its index in `.item`. Leaving the ``async with`` block
@@ -839,54 +905,41 @@ class ListStream(Generic[T]):
     """
 
     __slots__ = (
-        "_begin",
-        "_deadline",
         "_decoder",
         "_gen",
-        "_layer",
-        "_max_pause",
         "_opened",
-        "_params",
-        "_retry",
-        "_stamps",
-        "_throttle",
+        "_source",
+        "campaign",
         "delivered",
+        "endpoint",
         "method",
+        "params",
     )
 
     def __init__(
         self,
+        source: StreamSource,
+        endpoint: Endpoint[Any],
         *,
-        method: str,
-        model: type[T],
+        campaign: str | None,
         params: dict[str, str],
-        begin: Callable[[], tuple[AttemptLayer, Callable[[IReferError | None], None]]],
-        throttle: Throttle,
-        retry: RetryConfig | None,
-        max_pause: float,
+        model: type[T],
         drift: DriftRecorder | None = None,
-        deadline: float = math.inf,
     ) -> None:
-        """Stream ``method`` (checked ``params``) into ``model`` instances.
-
-        ``begin`` runs on the first ``__anext__`` and returns the attempt layer (how one
-        attempt is run, observed or not) and the function told the outcome at the end.
-        ``deadline`` (seconds) bounds the attempts up to the first item, queueing included.
-        """
+        """Stream ``endpoint`` (checked ``params``) into ``model`` rows, opened by ``source``."""
         #: The API method (``"referrers"``...).
-        self.method = method
+        self.method = endpoint.name
+        #: The list endpoint.
+        self.endpoint = endpoint
+        #: The campaign (wire string), or None.
+        self.campaign = campaign
+        #: The checked query parameters.
+        self.params = params
         #: Items yielded so far.
         self.delivered = 0
-        self._decoder = ItemDecoder(model, method, drift)
-        self._stamps = "fetched_at" in getattr(model, "__slots__", ())
-        self._deadline = deadline
-        self._params = params
-        self._begin = begin
-        self._layer: AttemptLayer | None = None
-        self._throttle = throttle
-        self._retry = retry
-        self._max_pause = max_pause
-        self._opened: _Opened | None = None
+        self._source = source
+        self._decoder = ItemDecoder(model, endpoint.name, drift)
+        self._opened: Opened | None = None
         self._gen: AsyncGenerator[T, None] | None = None
 
     def __repr__(self) -> str:
@@ -926,47 +979,11 @@ class ListStream(Generic[T]):
             return
         await gen.aclose()
 
-    async def _attempt(self) -> _Opened:
-        assert self._layer is not None
-        return await self._layer(self._run)  # type: ignore[no-any-return]
-
-    async def _run(self, send: OpenList) -> _Opened:
-        """One attempt: a throttle slot, the request, and the body up to its first item."""
-        throttle = self._throttle
-        error: IReferError | None = None
-        await throttle.acquire(self.method)  # within the deadline, or raises: never sent
-        try:
-            body = await send(self.method, self._params)
-        except RateLimitedError as exc:
-            if exc.retry_after:
-                # Every call of this client waits; capped so one header cannot stall it.
-                throttle.pause(min(exc.retry_after, self._max_pause))
-            error = exc
-        except BaseException:
-            throttle.release()
-            raise
-        if error is not None:
-            throttle.release()
-            raise error
-        opened = self._opened = _Opened(throttle, body, body.chunks(), ArraySplitter(self.method))
-        try:
-            opened.first = await anext(opened.items, None)
-        except BaseException:
-            await opened.close()
-            raise
-        if opened.first is None and not opened.splitter.is_array:
-            await opened.close()
-            raise not_an_array(opened.splitter, body)
-        return opened
-
     async def _items(self) -> AsyncGenerator[T, None]:
-        self._layer, finish = self._begin()
         error: IReferError | None = None
-        opened: _Opened | None = None
+        opened: Opened | None = None
         try:
-            # The deadline bounds the attempts (no yield inside: the scope cannot leak out).
-            with deadline_scope(Deadline.after(self._deadline)):
-                opened = await call_with_retry(self._attempt, self._retry)
+            opened = self._opened = await self._source._open_stream(self)
             async for item in self._decoded(opened):
                 yield item
         except IReferError as exc:
@@ -975,22 +992,20 @@ class ListStream(Generic[T]):
         finally:
             if opened is not None:
                 await opened.close()
-            finish(error)
+                if opened.trace is not None:
+                    opened.trace.end(error)
+            if error is not None and error.correlation_id is None:
+                stamp_error(error)
 
-    async def _decoded(self, opened: _Opened) -> AsyncGenerator[T, None]:
+    async def _decoded(self, opened: Opened) -> AsyncGenerator[T, None]:
         decode = self._decoder
         item = opened.first
         if item is None:
             return
         opened.first = None
         items = opened.items
-        # When the answer arrived, on every row, as the tuple calls stamp theirs.
-        when = dt.datetime.now(dt.timezone.utc) if self._stamps else None
         while True:
-            row = decode(item, self.delivered)
-            if when is not None:
-                object.__setattr__(row, "fetched_at", when)  # frozen: set once, at birth
-            yield row
+            yield decode(item, self.delivered)
             self.delivered += 1
             failure: IReferError | None = None
             try:

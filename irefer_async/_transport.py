@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import logging
 import math
-from collections.abc import AsyncGenerator, Callable
-from typing import Any
-from urllib.parse import quote
+import urllib.request
+from collections.abc import AsyncGenerator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
 
 from ._converter import loads
 from ._errors import (
@@ -35,10 +35,24 @@ from ._errors import (
     translate_transport_error,
 )
 from ._redact import Redactor
-from ._stack import Stack, stack_of, trusts
+from ._stack import Stack, stack_of
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from ._limits import Throttle
 from ._version import __version__
 
-__all__ = ["USER_AGENT", "ListBody", "Sender", "parse_http_date", "parse_retry_after"]
+__all__ = [
+    "USER_AGENT",
+    "ListBody",
+    "Secret",
+    "Sender",
+    "Slot",
+    "parse_http_date",
+    "parse_retry_after",
+    "proxy_for",
+]
 
 #: The SDK's User-Agent header.
 USER_AGENT = f"irefer-async/{__version__}"
@@ -74,13 +88,28 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     return max(0.0, seconds)
 
 
-# httpx refuses URLs over 64 KiB (InvalidURL); anything near that goes through the client.
-_LONGEST_QUERY = 60_000
-
-
 # quote(text, safe="") as one str.translate (C speed): unreserved bytes kept, others %XX.
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
 _QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte in range(256)}
+
+
+def proxy_for(url: str, *, credentials: bool = False) -> str | None:
+    """Return the proxy the environment names for ``url`` (``HTTPS_PROXY``...; ``NO_PROXY``).
+
+    As ``scheme://host:port`` (with its ``user:password@`` only if ``credentials``: to use
+    it, never to show it); None for a direct connection.
+    """
+    parts = urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    if "://" not in proxy:
+        proxy = f"http://{proxy}"
+    if credentials:
+        return proxy
+    given = urlsplit(proxy)
+    port = f":{given.port}" if given.port is not None else ""
+    return f"{given.scheme}://{given.hostname}{port}"
 
 
 def _quote(text: str) -> str:
@@ -91,99 +120,134 @@ def _quote(text: str) -> str:
     return text.encode("utf-8").decode("latin-1").translate(_QUOTED)
 
 
-def _attach(exc: Any, request: Any) -> None:
-    # httpx's client sets the request on errors raised while sending (request_context);
-    # the error translation names the server from it (scheme, host, port: never the path).
-    try:
-        exc.request  # noqa: B018 - raises RuntimeError when none was set
-    except RuntimeError:
-        exc.request = request
+class Secret:
+    """A string that holds a secret (a request URL): its ``repr`` never shows it.
 
-
-class _DirectRequests:
-    """Builds the requests of an SDK-owned client once per call, for its transport directly.
-
-    What ``AsyncClient.build_request`` + ``send`` would do, less what this API never uses
-    (cookies: it sets none; auth: the keys are in the URL; redirects: never followed): the
-    URL from pre-encoded parts (no re-parsing: the values are already percent-encoded), the
-    client's fixed headers (Host included) and timeouts computed once, and the ``Request``
-    filled in without re-validating them (a third of the cost of its constructor).
-    `check` compares the result with the client's own ``build_request`` at start, down
-    to the request's attribute names; on any difference (another httpx release) the sender
-    keeps using the client.
+    What the send step keeps in its frames instead of the bare string, so an error tracker
+    that records local variables (Sentry does by default) records no key.
     """
 
-    __slots__ = ("_base", "_empty", "_extensions", "_headers", "_path", "_request", "_url")
+    __slots__ = ("value",)
 
-    def __init__(self, http: Any, stack: Stack, prefix: str) -> None:
-        sample = http.build_request("GET", f"{prefix}m?a=b")
-        # The client's headers (User-Agent, Accept, Accept-Encoding, Connection) and Host.
-        self._headers = sample.headers
-        self._extensions = sample.extensions
-        self._request: Any = stack.request
-        self._url: Any = stack.module.URL
-        self._base = self._url(prefix)._uri_reference
-        self._path = self._base.path
-        self._empty = stack.module.ByteStream(b"")
+    def __init__(self, value: str) -> None:
+        #: The secret text itself: never log it.
+        self.value = value
 
-    def build(self, method: str, query: str) -> Any:
-        """Return the ``GET`` request for ``method`` with an already encoded query string."""
-        url = self._url.__new__(self._url)
-        url._uri_reference = self._base._replace(path=self._path + method, query=query)
-        request = self._request.__new__(self._request)
-        request.method = "GET"
-        request.url = url
-        request.headers = self._headers.copy()
-        request.extensions = dict(self._extensions)
-        request.stream = self._empty  # stateless: an empty body, shared
-        request._content = b""
-        return request
+    def __repr__(self) -> str:
+        return "Secret('***')"
 
-    def check(self, http: Any, prefix: str) -> bool:
-        """Whether `build` gives what the client's ``build_request`` gives."""
-        query = "campaign_id=2605&email=a%2Bb%40example.com&name=%C3%A9%20x&api_key=k%2F1"
-        try:
-            mine = self.build("referrerStats", query)
-            theirs = http.build_request("GET", f"{prefix}referrerStats?{query}")
-            return bool(
-                vars(mine).keys() == vars(theirs).keys()
-                and str(mine.url) == str(theirs.url)
-                and mine.url.raw_path == theirs.url.raw_path
-                and mine.url.netloc == theirs.url.netloc
-                and mine.method == theirs.method
-                and mine.headers.raw == theirs.headers.raw
-                and mine.extensions == theirs.extensions
-                and mine.content == theirs.content
-            )
-        except Exception:
-            return False
+    __str__ = __repr__
+
+
+class Wire:
+    """Whether a request started to leave the client, as the HTTP stack tells it going along.
+
+    Given to httpx/httpx2 as the request's documented ``"trace"`` extension (httpcore calls it
+    at each step) and to the aiohttp sender as its trace context. A request whose connection
+    was being opened (TCP, TLS, a proxy) and whose headers never started out was never sent:
+    `never_sent`. A transport that reports nothing (mocks, the emulator) leaves it False, so
+    the SDK then assumes the request may have left.
+    """
+
+    __slots__ = ("connecting", "sent")
+
+    def __init__(self) -> None:
+        #: The stack started opening a connection for the request.
+        self.connecting = False
+        #: The stack started sending the request's headers.
+        self.sent = False
+
+    def __repr__(self) -> str:
+        return f"<Wire connecting={self.connecting} sent={self.sent}>"
+
+    @property
+    def never_sent(self) -> bool:
+        """Whether the request provably never left (cut while its connection was opening)."""
+        return self.connecting and not self.sent
+
+    async def __call__(self, name: str, info: Any) -> None:
+        """Take one of httpcore's trace events (``connection.*``, ``*.send_request_headers``)."""
+        if name.endswith("send_request_headers.started"):
+            self.sent = True
+        elif name.startswith("connection."):
+            self.connecting = True
+
+
+class Slot:
+    """One attempt's throttle slot, and the 429 pause: the only place both are handled.
+
+    ``async with Slot(throttle, method, max_pause):`` takes a slot within the call's
+    deadline (or raises `DeadlineExceededError` ``sent=False`` / `QueueFullError`: never
+    sent) and gives it back when the block ends; a `RateLimitedError` leaving the block
+    with a ``Retry-After`` first pauses every call of the client (capped at ``max_pause``,
+    so one header cannot stall it). `keep` hands the slot to whoever goes on reading the
+    answer (a streamed list), who calls `release` when done.
+    """
+
+    __slots__ = ("_held", "_kept", "_max_pause", "_method", "_throttle")
+
+    def __init__(self, throttle: Throttle, method: str, max_pause: float) -> None:
+        self._throttle = throttle
+        self._method = method
+        self._max_pause = max_pause
+        self._held = False
+        self._kept = False
+
+    def __repr__(self) -> str:
+        return f"<Slot {self._method} held={self._held}>"
+
+    async def __aenter__(self) -> Slot:
+        await self._throttle.acquire(self._method)
+        self._held = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if isinstance(exc, RateLimitedError) and exc.retry_after:
+            self._throttle.pause(min(exc.retry_after, self._max_pause))
+        if exc is not None or not self._kept:
+            self.release()
+
+    def keep(self) -> Slot:
+        """Keep the slot past the block (the caller must `release` it)."""
+        self._kept = True
+        return self
+
+    def release(self) -> None:
+        """Give the slot back (idempotent)."""
+        if self._held:
+            self._held = False
+            self._throttle.release()
 
 
 class Sender:
-    """Sends one GET for an API method and returns its JSON, or raises an SDK error.
+    """Sends one GET for an API method through the HTTP stack's public API.
 
     The send step, two ways:
 
-    * an HTTP client the SDK built (``direct=True``): the request is built once
-      (`_DirectRequests`) and handed to the client's transport
-      (``_transport_for_url``, so proxies from the environment, respx and OpenTelemetry's
-      transport instrumentation still apply), then read whole; about a third of the
-      client-side CPU of ``AsyncClient.get``;
-    * an injected ``http_client``: ``await http.get(url)``, so the user's event hooks, auth,
-      proxies and cookies apply as they configured them.
+    * an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` (the SDK's own or an injected one):
+      ``http.send(http.build_request("GET", url))``, so its hooks, auth, proxies, mounts,
+      respx and OpenTelemetry's instrumentation apply as configured;
+    * the native aiohttp sender (``transport="aiohttp"``, `irefer_async._aiohttp`).
 
-    Either way, errors are translated at the one translation point (`irefer_async._errors`),
-    trusting a "never sent" verdict only from a transport `irefer_async._stack.trusts` vouches for.
+    Either way the response comes back with its status and headers, its body read whole
+    (`send`) or unread (``stream=True``: a list), and transport failures are translated at the
+    one translation point (`irefer_async._errors`), trusting a "never sent" verdict only from a
+    transport `irefer_async._stack.trusts` vouches for. `classify` turns an answer into JSON
+    or the SDK error it stands for.
     """
 
     __slots__ = (
-        "_api_key",
         "_api_key_pair",
         "_base_url",
-        "_direct",
         "_http",
-        "_logger",
+        "_native",
         "_prefix",
+        "_proxy",
         "_redactor",
         "_stack",
         "_trusted",
@@ -192,38 +256,29 @@ class Sender:
     def __init__(
         self,
         http: Any,
+        stack: Stack,
         *,
         base_url: str,
         license_key: str,
         api_key: str,
         redactor: Redactor,
-        direct: bool = False,
+        trusted: bool,
+        proxy: str | None = None,
     ) -> None:
-        stack = stack_of(http)
-        if stack is None:
-            raise TypeError("http must be an httpx.AsyncClient or an httpx2.AsyncClient")
         self._http = http
+        #: The proxy from the environment (an SDK-built client's), named by connect errors.
+        self._proxy = proxy
+        # The aiohttp sender has its own `get`; an AsyncClient is driven through `send`.
+        self._native = None if stack_of(http) is not None else http
         self._stack = stack
         self._base_url = base_url
         self._prefix = f"{base_url}{quote(license_key, safe='')}.js/"
-        self._api_key = api_key
         self._api_key_pair = f"api_key={quote(api_key, safe='')}"
         self._redactor = redactor
-        self._trusted = trusts(http)
-        self._logger = logging.getLogger(stack.name)
-        self._direct: _DirectRequests | None = None
-        if direct:
-            requests = _DirectRequests(http, stack, self._prefix)
-            if requests.check(http, self._prefix):
-                self._direct = requests
+        self._trusted = trusted
 
     def __repr__(self) -> str:
         return "<Sender>"
-
-    @property
-    def direct(self) -> bool:
-        """Whether requests go to the transport directly (an SDK-built client)."""
-        return self._direct is not None
 
     @property
     def trusted(self) -> bool:
@@ -241,42 +296,66 @@ class Sender:
         """Build the full request URL (it contains both secrets: never print it)."""
         return f"{self._prefix}{method}?{self._query(params)}"
 
-    async def _send(self, method: str, params: dict[str, str]) -> Any:
-        direct = self._direct
-        if direct is None:
-            return await self._http.get(self.url_for(method, params))
-        query = self._query(params)
-        if len(query) > _LONGEST_QUERY:
-            # Let the client refuse it (httpx.InvalidURL) exactly as it would.
-            return await self._http.get(f"{self._prefix}{method}?{query}")
-        request = direct.build(method, query)
-        transport = self._http._transport_for_url(request.url)
+    async def send(
+        self,
+        method: str,
+        params: dict[str, str],
+        *,
+        stream: bool = False,
+        wire: Wire | None = None,
+    ) -> Any:
+        """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
+
+        The body is read whole, or left unread with ``stream=True`` (close the response).
+        Transport failures are raised as SDK errors (translated, redacted). ``wire`` is told
+        whether the request started to leave (see `Wire`).
+        """
+        url = Secret(self.url_for(method, params))
+        native = self._native
         try:
-            response = await transport.handle_async_request(request)
-        except self._stack.http_error as exc:
-            _attach(exc, request)  # as the client's send does: the error names its request
-            raise
-        response.request = request
-        self._logger.info(
-            'HTTP Request: %s %s "%s %d %s"',
-            request.method, request.url, response.http_version, response.status_code,
-            response.reason_phrase,
-        )  # fmt: skip
-        try:
-            await response.aread()
-        except BaseException as exc:
+            if native is not None:
+                response = await native.get(url, wire)
+                if not stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+            else:
+                http = self._http
+                # Built inline: a Request's repr holds the URL (both keys); no local keeps it.
+                response = await http.send(
+                    http.build_request(
+                        "GET", url.value, extensions=None if wire is None else {"trace": wire}
+                    ),
+                    stream=stream,
+                )
+        except Exception as exc:
+            error = self._failed(method, exc)
+        else:
+            return response
+        raise error
+
+    async def open_list(
+        self, method: str, params: dict[str, str], wire: Wire | None = None
+    ) -> ListBody:
+        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
+
+        Raises as `classify` does for a non-2xx status; the body's own problems (``null``, an
+        error body...) show once it is read. Close the `ListBody` when done, read or not.
+        """
+        response = await self.send(method, params, stream=True, wire=wire)
+        if not 200 <= response.status_code < 300:
             await response.aclose()
-            if isinstance(exc, self._stack.http_error):
-                _attach(exc, request)
-            raise
-        return response
+            self.check_status(method, response)
+        return ListBody(self, method, response)
 
     def _failed(self, method: str, exc: Exception) -> IReferError:
         """Translate what sending raised (the SDK error to raise, outside the handler)."""
         if isinstance(exc, self._stack.http_error):
             return translate_transport_error(
-                exc, method=method, redactor=self._redactor, trusted=self._trusted
-            )
+                exc, method=method, redactor=self._redactor, trusted=self._trusted,
+                proxy=self._proxy,
+            )  # fmt: skip
         if isinstance(exc, self._stack.invalid_url):
             # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
             return InvalidRequestError(
@@ -290,75 +369,20 @@ class Sender:
             f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}", method=method
         )
 
-    async def fetch(self, method: str, params: dict[str, str]) -> Any:
-        """Send ``GET {method}?{params}&api_key=...``; return the whole response, any status.
+    def classify(self, method: str, response: Any) -> Any:
+        """Return the JSON of a usable answer (read whole), or raise the SDK error it stands for."""
+        self.check_status(method, response)
+        return self.check_body(method, response.content)
 
-        Transport failures are raised as SDK errors (translated, redacted).
-        """
-        try:
-            return await self._send(method, params)
-        except Exception as exc:
-            error = self._failed(method, exc)
-        raise error
-
-    async def open_list(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> ListBody:
-        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
-
-        Raises as `get_json` does for a failed exchange or a non-2xx status; the
-        body's own problems (``null``, an error body...) show once it is read. Close the
-        `ListBody` when done, read or not. ``seen`` is shown the response first.
-        """
-        try:
-            # Through the client (either stack): a big body, read in chunks, where the
-            # client's own cost per request does not matter.
-            request = self._http.build_request("GET", self.url_for(method, params))
-            response = await self._http.send(request, stream=True)
-        except Exception as exc:
-            error = self._failed(method, exc)
-        else:
-            if seen is not None:
-                seen(response)
-            status = response.status_code
-            if not 200 <= status < 300:
-                await response.aclose()
-                self._read(method, response)  # raises for every non-2xx status
-            return ListBody(self, method, response)
-        raise error
-
-    async def get_json(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> Any:
-        """Send ``GET {method}?{params}&api_key=...`` and return the decoded JSON body.
-
-        ``seen`` (the observability layer's) is shown the response before it is read.
-        """
-        return self._read(method, await self._get(method, params, seen))
-
-    async def _get(
-        self,
-        method: str,
-        params: dict[str, str],
-        seen: Callable[[Any], None] | None = None,
-    ) -> Any:
-        try:
-            response = await self._send(method, params)
-        except Exception as exc:
-            error = self._failed(method, exc)
-        else:
-            if seen is not None:
-                seen(response)
-            return response
-        raise error
+    # The doctor's probe (irefer_async._probe) reads through these two names until it moves to
+    # the client's public hooks.
+    fetch = send
 
     def _read(self, method: str, response: Any) -> Any:
+        return self.classify(method, response)
+
+    def check_status(self, method: str, response: Any) -> None:
+        """Raise the SDK error of a non-2xx status (404, 429, 5xx, others)."""
         status = response.status_code
         if status == 404:  # the API answers its own errors with 200: a 404 is a wrong URL
             base = self._redactor.redact(self._base_url)
@@ -375,7 +399,6 @@ class Sender:
             raise ServerError(status, method=method)
         if not 200 <= status < 300:
             raise HTTPStatusError(status, method=method)
-        return self.check_body(method, response.content)
 
     def check_body(self, method: str, content: bytes) -> Any:
         """Parse a 2xx body, or raise for an empty, ``null``, non-JSON or API-error one."""
@@ -425,6 +448,11 @@ class ListBody:
 
     def __repr__(self) -> str:
         return f"<ListBody {self.method} closed={self._response.is_closed}>"
+
+    @property
+    def response(self) -> Any:
+        """The response (status and headers; its body is what this streams)."""
+        return self._response
 
     @property
     def date(self) -> str | None:

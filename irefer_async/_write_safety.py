@@ -21,24 +21,33 @@ blind resend can create a duplicate. One write attempt is wrapped by `guarded_wr
 Residual risk: a server that processes a write more than ``settle`` seconds after the
 client gave up on it can still see that write twice.
 
-The reconciling reads live in the client (they need its boards and its reads), which
-passes them in as ``reconcile(not_before, refused)``.
+The reconciling reads and their verdicts are `Reconciliation`'s (one per client, owning
+the client's settle boards): ``Reconciliation.reconciler`` gives a write its
+``reconcile(not_before, refused)``.
 
 Where a write is looked for is declared in the endpoint table (`Reconcile`: a list and
-the row fields that match the write); live calls, bulk runs and the CLI's ``--resume``
-all look through the client's shared settle scans (`_settle.Board`).
+the row fields that match the write); live calls, bulk runs and
+`IReferClient.find_landed` (the CLI's ``--resume``) all look through the client's shared
+settle scans (`_settle.Board`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
-from typing import TypeVar
+from functools import partial
+from typing import Any, TypeVar
 
-from ._deadline import current_deadline
+import attrs
+
+from . import _endpoints as ep
+from ._deadline import Deadline, current_deadline, deadline_scope
 from ._errors import (
     APIError,
     DuplicateSignupError,
@@ -46,10 +55,15 @@ from ._errors import (
     IReferError,
     WriteOutcomeUnknownError,
 )
+from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
+from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
+from ._stream import RowMatcher
 
 __all__ = [
     "RESUMED",
     "Reconciler",
+    "Reconciliation",
+    "RowClock",
     "WriteState",
     "guarded_write",
     "is_ambiguous",
@@ -69,6 +83,25 @@ RESUMED: ContextVar[Callable[[bool], Awaitable[None]] | None] = ContextVar(
 #: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
 #: tell. ``refused``: the API refused this very attempt (look for a duplicate, nothing else).
 Reconciler = Callable[[float, bool], Awaitable[T | None]]
+#: Read a participant's stats (``referrerStats``), through the client's funnel.
+StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
+
+#: A found participant created at most this many seconds before the write's first attempt
+#: (by the learned row clock) still counts as created by it ("created now").
+CREATED_NOW_SLACK = 5.0
+#: Answered signups remembered to date the row clock by.
+CLOCK_WITNESSES = 32
+#: How many signups answered after a write ride along in its settle scan (with the one
+#: answered before it).
+CLOCK_PROBES = 2
+#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
+#: the ``referrers`` board also a referrer by its code.
+_WRITE, _BY_CODE = 0, 1
+#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
+#: read too.
+_REFERRER_BY_CODE = partial(
+    RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
+)
 
 
 def is_ambiguous(exc: IReferError) -> bool:
@@ -81,13 +114,25 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("first_sent", "maybe_landed")
+    __slots__ = ("first_sent", "last_ended", "maybe_landed", "prior", "witness")
 
     def __init__(self) -> None:
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
         #: The loop time at which the call's first attempt started (to date a found row).
         self.first_sent: float | None = None
+        #: The loop time at which the latest failed attempt ended (its row, if any, is older).
+        self.last_ended: float | None = None
+        #: The latest signup answered before this call started (dates the row clock).
+        self.prior: _Witness | None = None
+        #: Told ``(started, ended)`` (loop times) of an attempt answered unambiguously: the
+        #: write's row was created in between (how `Reconciliation` learns the row clock).
+        self.witness: Callable[[float, float], None] | None = None
+
+    def answered(self, started: float, ended: float) -> None:
+        """Note an attempt answered; unambiguous (no earlier doubt): tell the `witness`."""
+        if self.witness is not None and not self.maybe_landed:
+            self.witness(started, ended)
 
 
 async def guarded_write(
@@ -106,13 +151,17 @@ async def guarded_write(
     duplicate (it raises :class:`DuplicateSignupError` if so).
     """
     loop = asyncio.get_running_loop()
+    started = loop.time()
     if state.first_sent is None:
-        state.first_sent = loop.time()
+        state.first_sent = started
     try:
-        return await attempt()
+        result = await attempt()
     except IReferError as exc:
         failure = exc
-    ended = loop.time()
+    else:
+        state.answered(started, loop.time())
+        return result
+    ended = state.last_ended = loop.time()
     if isinstance(failure, APIError) and not state.maybe_landed:
         if check_refusal:
             try:
@@ -160,3 +209,338 @@ async def _resumed(*, resend: bool) -> None:
     # sends nothing more (the failure stands: settled, not landed).
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(hook(resend), max(remaining, 0.0))
+
+
+class Reconciliation:
+    """One client's reconciling reads: its settle boards and the verdicts on what they find.
+
+    One `Board` per (list endpoint, campaign), scanned by the client's `ListScanner`. The
+    verdicts: a signup found is "created now" (landed: the reconciled result) or "existed
+    before" (`DuplicateSignupError`), by the server's clock and by the referrer it is
+    credited to; an action found is landed.
+    """
+
+    def __init__(self, scanner: ListScanner, referrer_stats: StatsRead, *, deadline: float) -> None:
+        self._scanner = scanner
+        self._referrer_stats = referrer_stats
+        self._deadline = deadline
+        #: The boards, by (list endpoint's name, campaign).
+        self.boards: dict[tuple[str, str | None], Board] = {}
+        # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
+        self._witnessed: deque[_Witness] = deque(maxlen=CLOCK_WITNESSES)
+
+    async def aclose(self) -> None:
+        """Stop every board's scans (pending lookups fail as of unknown outcome)."""
+        for board in self.boards.values():
+            await board.aclose()
+
+    def reconciler(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+    ) -> Reconciler[Any]:
+        """Return the ``reconcile(not_before, refused)`` of one write call (`guarded_write`)."""
+        if endpoint is ep.NEW_SIGNUP:
+            key = self._signup_key(params)
+            state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
+            state.witness = lambda started, ended: self._witnessed.append(
+                (campaign, key, started, ended)
+            )
+            return lambda not_before, refused: self.signup_landed(
+                campaign, params, state, not_before, refused=refused
+            )
+        return lambda not_before, _: self.action_landed(campaign, params, not_before)
+
+    def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
+        """Return the shared settle scans of the list the table says a write is found in."""
+        spec = write.reconcile
+        assert spec is not None, write.name
+        scan = spec.scan
+        board = self.boards.get((scan.name, campaign))
+        if board is None:
+            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
+            # board also finds a referrer by its code (_BY_CODE) in the same scan.
+            kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
+            if write is ep.NEW_SIGNUP:
+                kinds.append(_REFERRER_BY_CODE)
+            board = Board(partial(self._scanner.settle_scan, scan, campaign), tuple(kinds))
+            self.boards[scan.name, campaign] = board
+        return board
+
+    async def settled(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        not_before: float,
+    ) -> Any:
+        """Whether a write sent earlier (by another run) landed, by the shared scans.
+
+        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
+        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
+        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
+        someone else's row, and None lets a resumed run send it for the API's own answer (a
+        refusal: the email is taken).
+        """
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint is ep.NEW_SIGNUP:
+                state = WriteState()
+                state.first_sent = -math.inf  # found = landed
+                result: Any = None
+                with contextlib.suppress(DuplicateSignupError):
+                    result = await self.signup_landed(
+                        campaign, params, state, not_before, refused=False
+                    )
+            else:
+                result = await self.action_landed(campaign, params, not_before)
+        return result
+
+    def not_before(self, sent_at: float, settle: float) -> float:
+        """Return the loop time from which a scan proves "not landed" for a write sent then.
+
+        ``sent_at`` is on the wall clock (``time.time()``): the settle window after it.
+        """
+        loop = asyncio.get_running_loop()
+        return loop.time() + max(0.0, sent_at + settle - time.time())
+
+    async def signup_landed(
+        self,
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+        not_before: float,
+        *,
+        refused: bool,
+    ) -> NewSignup | None:
+        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised)."""
+        email = params["email"]
+        code = params.get("referrer_code")
+        key = self._signup_key(params)
+        # The referrer the code names is looked for in the same scan (its row, by code), and
+        # so are answered signups' rows from before and after this write: they date the
+        # server's row clock around it.
+        by_code = (_BY_CODE, (code,)) if code else None
+        last_ended = state.last_ended if state.last_ended is not None else not_before
+        probes = self._probes(campaign, key, state.prior, last_ended)
+        also = [w[1] for w in probes] if by_code is None else [by_code, *(w[1] for w in probes)]
+        board = self.board(ep.NEW_SIGNUP, campaign)
+        sighting = await board.lookup(key, not_before, also)
+        if sighting is None:
+            return None
+        created = parse_row_time(sighting.row.get("created_at"))
+        # Evidence without clocks first: the API's refusal; a row credited to another referrer
+        # than the one the code names (or to nobody) is someone else's signup, which the API
+        # would have refused this one for. A code no row carries names nobody.
+        existed = refused
+        if not existed and by_code is not None:
+            referrer = sighting.related.get(by_code)
+            named = None if referrer is None else referrer.get("email")
+            existed = not _same_email(sighting.row.get("referrer_email"), named)
+        before: bool | None = None
+        if not existed and created is not None:
+            before = await self._dated(
+                campaign,
+                key,
+                board,
+                created=created,
+                state=state,
+                sighting=sighting,
+                probes=probes,
+                not_before=not_before,
+            )
+            existed = before is True
+        if existed:
+            raise _duplicate(params, sighting, created)
+        landed = await self._landed_signup(campaign, email, sighting)
+        if before is None and state.first_sent != -math.inf:
+            return attrs.evolve(landed, age_unknown=True)
+        return landed
+
+    async def _dated(
+        self,
+        campaign: str | None,
+        key: Key,
+        board: Board,
+        *,
+        created: float,
+        state: WriteState,
+        sighting: Sighting,
+        probes: list[_Witness],
+        not_before: float,
+    ) -> bool | None:
+        """Date a found row by the row clock: existed before the write, or not, or None.
+
+        Evidence from answered signups after the write may come while the settle window
+        runs: without it, wait for the window's end (within the call's deadline), then look
+        once more with those signups' rows.
+        """
+        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
+        last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
+        clock = RowClock.of(probes, sighting)
+        if clock.has_after(last_ended) or state.prior is None:
+            return clock.before(created, first_sent, last_ended)
+        loop = asyncio.get_running_loop()
+        wait = not_before - loop.time()
+        deadline = current_deadline()
+        if deadline is not None:
+            wait = min(wait, deadline.remaining() / 2)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        probes = self._probes(campaign, key, state.prior, last_ended)
+        if not any(w[2] >= last_ended for w in probes):
+            return None
+        try:
+            again = await board.lookup(key, loop.time(), [w[1] for w in probes])
+        except IReferError:
+            return None  # found already: landed, its age unknown
+        if again is None:
+            return None
+        return RowClock.of(probes, again).before(created, first_sent, last_ended)
+
+    def _probes(
+        self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
+    ) -> list[_Witness]:
+        """Answered signups to date the clock by: the one before the write, those after it."""
+        after = [
+            w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
+        ][-CLOCK_PROBES:]
+        return after if prior is None or prior[1] == key else [prior, *after]
+
+    @staticmethod
+    def _signup_key(params: Mapping[str, str]) -> Key:
+        spec = ep.NEW_SIGNUP.reconcile
+        assert spec is not None
+        return (_WRITE, spec.target(params))
+
+    async def _landed_signup(
+        self, campaign: str | None, email: str, sighting: Sighting
+    ) -> NewSignup:
+        """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
+        try:
+            stats = await self._referrer_stats(email, campaign)
+        except IReferError:
+            row = sighting.row
+            code = row.get("referral_link")
+            return NewSignup(
+                campaign_name="",
+                email=str(row.get("email") or email),
+                confirmed=False,
+                referral_link=code if isinstance(code, str) else "",
+                referrer=row.get("referrer_email") or None,
+                reconciled=True,
+                raw=row,
+            )
+        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
+
+    async def action_landed(
+        self, campaign: str | None, params: dict[str, str], not_before: float
+    ) -> NewSpecificAction | None:
+        """Look an action up: its reconciled result, or None (settled and absent)."""
+        external_id = params["external_id"]
+        spec = ep.NEW_SPECIFIC_ACTION.reconcile
+        assert spec is not None
+        board = self.board(ep.NEW_SPECIFIC_ACTION, campaign)
+        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
+        if sighting is None:
+            return None
+        return NewSpecificAction(
+            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
+        )
+
+
+class RowClock:
+    """The server's row clock (``created_at``) against the loop's, as answered signups show it.
+
+    A signup answered unambiguously was created between its attempt's start and end (loop
+    times), so its row bounds the offset ``created_at - loop time``. The bounds of the rows
+    used must overlap (consistency) and come from both sides of the write being dated (a
+    signup answered before its first attempt, one started after its last), so that a clock
+    stepped in between shows as a contradiction; their overlap dates the write's row. The
+    ``Date`` header is not used: a server may write ``created_at`` by another clock (a zone
+    mislabelled ``Z``) than the one it sends.
+    """
+
+    __slots__ = ("_samples",)
+
+    def __init__(self, samples: list[tuple[float, float, float, float]]) -> None:
+        #: (offset low, offset high, the signup's attempt started, ended), loop times.
+        self._samples = samples
+
+    @classmethod
+    def of(cls, witnesses: list[_Witness], sighting: Sighting) -> RowClock:
+        """Return the clock as the rows of ``witnesses`` that a scan found show it."""
+        samples = []
+        for _, key, started, ended in witnesses:
+            row = sighting.related.get(key)
+            created = None if row is None else parse_row_time(row.get("created_at"))
+            if created is not None:
+                # created_at has a resolution of one second (truncated or rounded): +-1 s.
+                samples.append((created - 1.0 - ended, created + 1.0 - started, started, ended))
+        return cls(samples)
+
+    @property
+    def offset(self) -> tuple[float, float] | None:
+        """The bounds of ``created_at - loop time``, or None (no evidence, or contradictory)."""
+        if not self._samples:
+            return None
+        low = max(sample[0] for sample in self._samples)
+        high = min(sample[1] for sample in self._samples)
+        return (low, high) if low <= high else None
+
+    def has_after(self, moment: float) -> bool:
+        """Whether a sample comes from a signup started at or after loop time ``moment``."""
+        return any(sample[2] >= moment for sample in self._samples)
+
+    def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
+        """Whether a row dated ``created`` existed before loop time ``first_sent``.
+
+        ``first_sent``/``last_ended``: when the write's first attempt started and its last
+        failed attempt ended. True: provably before (a duplicate); False: created at or after
+        it (give or take `CREATED_NOW_SLACK`); None: the clocks cannot tell (no evidence,
+        contradictory evidence, or none from both sides of the write). ``first_sent=-inf``
+        (a write sent by an earlier run): False.
+        """
+        if math.isinf(first_sent):
+            return False
+        offset = self.offset
+        samples = self._samples
+        if (
+            offset is None
+            or not any(sample[3] <= first_sent for sample in samples)
+            or not any(sample[2] >= last_ended for sample in samples)
+        ):
+            return None
+        low, high = offset
+        # The row's creation, on the loop's clock: from created - 1 - high to created + 1 - low.
+        if created + 1.0 - low < first_sent:
+            return True
+        if created - 1.0 - high >= first_sent - CREATED_NOW_SLACK:
+            return False
+        return None
+
+
+#: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
+_Witness = tuple[str | None, Key, float, float]
+
+
+def _same_email(a: object, b: object) -> bool:
+    """Whether two row values name the same participant (None or "" for nobody)."""
+    a = a.casefold() if isinstance(a, str) and a else None
+    b = b.casefold() if isinstance(b, str) and b else None
+    return a == b
+
+
+def _duplicate(
+    params: dict[str, str], sighting: Sighting, created: float | None
+) -> DuplicateSignupError:
+    referrer = sighting.row.get("referrer_email")
+    return DuplicateSignupError(
+        email=params["email"],
+        existed_since=None
+        if created is None
+        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+        referrer_code=params.get("referrer_code"),
+    )

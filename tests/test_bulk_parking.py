@@ -295,7 +295,7 @@ async def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(None, asyncio.get_running_loop().time())
+        found.dated(asyncio.get_running_loop().time())
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
     waits: list[float] = []
@@ -330,7 +330,7 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(None, asyncio.get_running_loop().time())
+        found.dated(asyncio.get_running_loop().time())
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
 

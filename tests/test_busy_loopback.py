@@ -24,7 +24,7 @@ from irefer_async import (
     TransportError,
 )
 
-pytest.importorskip("httpx_aiohttp")
+pytest.importorskip("aiohttp")
 
 TRANSPORTS = ["httpx", "aiohttp"]
 CALLERS = 20

@@ -31,9 +31,11 @@ from irefer_async import (
     ServerError,
 )
 
-pytest.importorskip("httpx_aiohttp")
-
-TRANSPORTS = ["httpx", "aiohttp"]
+# respx mocks the httpx stack; the aiohttp sender is native aiohttp (no httpx transport to
+# intercept), and the deadline, queue and sharing logic is the request loop's, the same for
+# every sender. The aiohttp sender's own behaviour is pinned over loopback
+# (tests/test_aiohttp_transport.py, tests/test_busy_loopback.py).
+TRANSPORTS = ["httpx"]
 # One attempt's worth of retry config with a 3 s deadline, and no random waits.
 DEADLINE_3S = RetryConfig(deadline=3.0, wait_initial=0.0, wait_max=0.0, wait_jitter=0.0)
 

@@ -1,8 +1,8 @@
-"""The direct hot path: an SDK-built client's requests go to its transport, built once per call.
+"""The send step: every request goes through the stack's public API (``build_request`` + ``send``).
 
 What must not change: respx (both of its mockers) and OpenTelemetry's httpx instrumentation
 still see every request, the client's timeouts and headers are on it, httpx's log line is
-written (and redacted), and an injected client is still sent through its own ``get``.
+written (and redacted), and an injected client's hooks and auth apply.
 """
 
 from __future__ import annotations
@@ -19,11 +19,6 @@ from helpers import API_KEY, BASE, LICENSE_KEY, make_client
 from irefer_async import InvalidRequestError, IReferClient, RetryConfig
 
 NO_RETRY: Any = None
-
-
-def test_an_sdk_built_client_takes_the_direct_path_and_an_injected_one_does_not() -> None:
-    assert make_client()._sender.direct is True
-    assert make_client(http_client=httpx.AsyncClient())._sender.direct is False
 
 
 async def test_the_direct_request_is_what_the_client_would_have_sent(
@@ -56,16 +51,6 @@ async def test_respx_httpx_mocker_intercepts_the_direct_path() -> None:
         async with make_client(retry=NO_RETRY) as client:
             stats = await client.referrer_stats("ann@example.com")
     assert route.call_count == 1 and stats.email == samples.REFERRER_STATS["email"]
-
-
-async def test_respx_intercepts_the_direct_path_on_the_aiohttp_transport() -> None:
-    """The default (httpcore) mocker sees the default transport; ``using="httpx"`` any."""
-    pytest.importorskip("httpx_aiohttp")
-    with respx.mock(base_url=BASE, using="httpx") as router:
-        route = router.get("referrerStats").respond(json=samples.REFERRER_STATS)
-        async with make_client(transport="aiohttp", retry=NO_RETRY) as client:
-            await client.referrer_stats("ann@example.com")
-    assert route.call_count == 1
 
 
 async def test_an_unread_response_releases_its_connection_on_failure(
@@ -130,7 +115,6 @@ async def test_opentelemetry_httpx_instrumentation_sees_the_direct_path(
     instrumentor.instrument(tracer_provider=provider)
     try:
         async with make_client() as client:
-            assert client._sender.direct
             await client.referrer_stats("ann@example.com")
     finally:
         instrumentor.uninstrument()
@@ -160,30 +144,3 @@ async def test_an_injected_client_is_sent_through_its_own_get(mock: respx.MockRo
         async with client:
             await client.referrer_stats("ann@example.com")
     assert seen == ["Basic dXNlcjpwdw=="]
-
-
-def test_the_direct_path_stands_down_when_httpx_builds_requests_differently(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Another httpx release whose Request carries more state: the client sends instead."""
-    original = httpx.Request.__init__
-
-    def with_more_state(self: httpx.Request, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.new_in_next_release = True  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(httpx.Request, "__init__", with_more_state)
-    assert make_client()._sender.direct is False
-
-
-async def test_without_the_direct_path_calls_still_work(
-    mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from irefer_async._transport import _DirectRequests
-
-    monkeypatch.setattr(_DirectRequests, "check", lambda self, http, prefix: False)
-    route = mock.get("referrerStats").respond(json=samples.REFERRER_STATS)
-    async with make_client() as client:
-        assert client._sender.direct is False
-        await client.referrer_stats("ann@example.com")
-    assert route.call_count == 1

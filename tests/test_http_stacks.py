@@ -39,7 +39,7 @@ async def test_the_sdk_builds_an_httpx2_client_on_request() -> None:
     emulator = _emulator()
     async with emulator.client(http_stack="httpx2") as client:
         assert isinstance(client._http, httpx2.AsyncClient)
-        assert client._sender.direct and client._sender.trusted
+        assert client._sender.trusted
         stats = await client.referrer_stats("ann@example.com")
         signup = await client.new_signup("bob@example.com")
     assert stats.email == "ann@example.com" and signup.reconciled is False
@@ -67,7 +67,7 @@ async def test_an_injected_httpx2_client_is_used_through_its_get_and_left_as_giv
             rate_limit=None,
         )
         async with client:
-            assert client._sender.direct is False
+            assert client._sender.trusted is False  # an injected client is not judged
             await client.referrer_stats("ann@example.com")
         assert not http.is_closed
     assert len(seen) == 1 and seen[0].endswith("/referrerStats")
@@ -77,7 +77,7 @@ async def test_an_injected_httpx2_client_is_used_through_its_get_and_left_as_giv
     ("kwargs", "match"),
     [
         ({"http_stack": "requests"}, 'http_stack must be "httpx" or "httpx2"'),
-        ({"http_stack": "httpx2", "transport": "aiohttp"}, "httpx stack only"),
+        ({"http_stack": "httpx2", "transport": "aiohttp"}, "httpx stack's alternative"),
         ({"http_stack": "httpx", "http_client": "httpx2-client"}, "httpx2's"),
         ({"http_stack": "httpx2", "transport": "httpx-transport"}, "httpx's"),
         ({"transport": object()}, "AsyncBaseTransport"),
@@ -187,7 +187,7 @@ async def test_httpx2_over_loopback_with_a_real_pool(caplog: pytest.LogCaptureFi
                 retry=NO_WAIT,
             )
             async with client:
-                assert isinstance(client._http, httpx2.AsyncClient) and client._sender.direct
+                assert isinstance(client._http, httpx2.AsyncClient) and client._sender.trusted
                 await client.referrer_stats("ann@example.com")
                 emulator.inject_faults(["drop_after"], method="newSignup")
                 signup = await client.new_signup("d@example.com")

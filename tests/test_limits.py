@@ -167,3 +167,70 @@ async def test_a_huge_retry_after_pauses_no_longer_than_the_longest_retry_wait(
 
     await main()
     assert times[1] - times[0] == pytest.approx(8.0, abs=0.01)
+
+
+# -- the rate window at the server (issue 22 item 6) ------------------------------------------
+
+
+class JitteryServer(httpx.AsyncBaseTransport):
+    """A fake server reached after a variable delay (a new connection, a busy loop, a slow
+    network): each request travels ``0..max_delay`` seconds (seeded) before it *arrives*,
+    then is answered at once: 429 with ``Retry-After`` during a storm, a seeded share of
+    503s and dropped connections, else 200. ``arrivals`` holds the loop times of arrival."""
+
+    def __init__(self, *, max_delay: float, faults: float = 0.0, seed: int = 7) -> None:
+        import random
+
+        self.max_delay = max_delay
+        self.faults = faults
+        self.storm: tuple[float, float] | None = None  # (start, end) loop times
+        self.arrivals: list[float] = []
+        self._random = random.Random(seed)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(self._random.uniform(0.0, self.max_delay))
+        now = loop.time()
+        self.arrivals.append(now)
+        if self.storm is not None and self.storm[0] <= now < self.storm[1]:
+            return httpx.Response(429, headers={"Retry-After": "1"}, request=request)
+        draw = self._random.random()
+        if draw < self.faults / 2:
+            return httpx.Response(503, text="busy", request=request)
+        if draw < self.faults:
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        return httpx.Response(200, json=samples.CAMPAIGN_STATS, request=request)
+
+
+@pytest.mark.parametrize(
+    ("rate", "calls", "max_delay", "faults", "storm"),
+    [
+        (200, 2000, 0.05, 0.3, None),
+        (20, 600, 0.05, 0.0, (3.0, 33.0)),
+        (20, 600, 0.2, 0.1, (3.0, 33.0)),
+        (5, 100, 0.5, 0.3, (2.0, 8.0)),
+    ],
+    ids=["200/s-30%-faults", "20/s-429-storm", "20/s-storm-slow-network", "5/s-faults-storm"],
+)
+def test_no_window_at_the_server_exceeds_the_limit_plus_one(
+    rate: int, calls: int, max_delay: float, faults: float, storm: tuple[float, float] | None
+) -> None:
+    """Counted by arrival at the server, whatever the delay between slot and arrival."""
+    server = JitteryServer(max_delay=max_delay, faults=faults)
+    server.storm = storm
+
+    async def main() -> None:
+        retry = RetryConfig(wait_initial=0.01, wait_max=0.5, deadline=120)
+        async with make_client(
+            transport=server,
+            rate_limit=rate,
+            max_concurrency=64,
+            retry=retry,
+            share_reads=False,
+        ) as client:
+            await asyncio.gather(
+                *(client.campaign_stats() for _ in range(calls)), return_exceptions=True
+            )
+
+    run_virtual(main())
+    assert max_in_window(server.arrivals) <= rate + 1

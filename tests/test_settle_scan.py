@@ -18,7 +18,6 @@ from helpers import API_KEY, LICENSE_KEY
 from slow_server import SlowServer
 
 import irefer_async as ia
-from irefer_async import _endpoints as ia_endpoints
 from irefer_async.testing import Emulator, FrozenClock
 
 #: No waiting between attempts; a short settle window (the in-process emulator is done
@@ -28,7 +27,7 @@ START = dt.datetime(2018, 6, 15, 12, 0, tzinfo=dt.timezone.utc)
 
 
 def board_of(client: ia.IReferClient, method: str) -> Any:
-    return next(b for (name, _), b in client._boards.items() if name == method)
+    return next(b for (name, _), b in client._writes.boards.items() if name == method)
 
 
 def writes(emulator: Emulator, method: str) -> int:
@@ -91,8 +90,9 @@ async def test_a_scan_stops_reading_once_every_pending_write_is_found() -> None:
 # -- the server's clock -----------------------------------------------------------------
 
 
-async def test_a_streamed_scan_dates_rows_by_the_servers_clock() -> None:
-    """A server clock years behind ours: rows are dated by its Date header, not our clock."""
+async def test_a_streamed_scan_dates_rows_by_the_servers_row_clock() -> None:
+    """A server clock years behind ours: rows are dated by its row clock, as learned from an
+    answered signup's row (found in the same streamed scan), not by our clock."""
     clock = FrozenClock(START)
     emulator = Emulator(seed=5, clock=clock)
     emulator.seed_participants(3_000)  # past wire.STREAM_ROWS: a streamed body
@@ -101,12 +101,18 @@ async def test_a_streamed_scan_dates_rows_by_the_servers_clock() -> None:
     emulator.inject_fault("http_5xx_after", method="newSignup", email="new@x.io")
     emulator.inject_fault("http_5xx_before", method="newSignup", email="old@x.io")
     async with emulator.client(retry=RETRY) as client:
-        landed = await client.new_signup("new@x.io")
-        with pytest.raises(ia.DuplicateSignupError) as info:
-            await client.new_signup("old@x.io")
+        await client.new_signup("seen@x.io")  # answered before: it dates the row clock
+        calls = asyncio.gather(
+            client.new_signup("new@x.io"), client.new_signup("old@x.io"), return_exceptions=True
+        )
+        await asyncio.sleep(0.01)  # both failed; their settle windows run
+        await client.new_signup("later@x.io")  # ... and one answered after them
+        landed, old = await calls
+    assert isinstance(landed, ia.NewSignup)
     assert landed.reconciled is True and landed.email == "new@x.io"
-    assert info.value.existed_since == START
-    assert writes(emulator, "newSignup") == 2  # neither was resent
+    assert landed.age_unknown is False
+    assert isinstance(old, ia.DuplicateSignupError) and old.existed_since == START
+    assert writes(emulator, "newSignup") == 4  # none was resent
 
 
 # -- a broken list body during a settle scan -----------------------------------------------
@@ -286,20 +292,15 @@ async def test_referrers_rows_carrying_full_links_still_name_the_referrer() -> N
 
 
 async def test_resume_takes_a_row_credited_elsewhere_as_not_landed() -> None:
-    """``--resume`` (``_settled``): another's row is not ours; ours, found, is landed."""
+    """``find_landed`` (``--resume``): another's row is not ours; ours, found, is landed."""
     emulator, _, first, second = referral_emulator()
     emulator.add_participant("other@x.io", referrer_code=second)
     emulator.add_participant("ours@x.io", referrer_code=first)
     async with emulator.client(retry=RETRY) as client:
-        loop = asyncio.get_running_loop()
+        sent_at = time.time() - 60  # the settle window has passed
         other, ours = await asyncio.gather(
             *(
-                client._settled(
-                    ia_endpoints.NEW_SIGNUP,
-                    None,
-                    {"email": email, "referrer_code": first},
-                    loop.time(),
-                )
+                client.find_landed(ia.NewSignupRequest(email, referrer_code=first), sent_at=sent_at)
                 for email in ("other@x.io", "ours@x.io")
             )
         )
@@ -307,3 +308,15 @@ async def test_resume_takes_a_row_credited_elsewhere_as_not_landed() -> None:
     assert other is None
     assert ours is not None and ours.reconciled is True and ours.referrer == "ref1@x.io"
     assert board.scans == 1  # one shared scan answered both
+
+
+async def test_find_landed_checks_its_input_before_any_request() -> None:
+    emulator, _, _, _ = referral_emulator()
+    async with emulator.client(retry=RETRY) as client:
+        with pytest.raises(TypeError, match="NewSignupRequest or NewSpecificActionRequest"):
+            await client.find_landed({"email": "a@x.io"}, sent_at=0.0)  # type: ignore[call-overload]
+        with pytest.raises(ia.InvalidRequestError, match="email"):
+            await client.find_landed(ia.NewSignupRequest(" a@x.io"), sent_at=0.0)
+        with pytest.raises(ia.InvalidRequestError, match="campaign_id"):
+            await client.find_landed(ia.NewSignupRequest("a@x.io", campaign_id="x"), sent_at=0.0)
+    assert len(emulator.journal) == 0

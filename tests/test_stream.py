@@ -406,50 +406,50 @@ async def test_scan_list_of_an_object_body_says_it_expected_an_array(mock: Any) 
             )
 
 
-# -- the scan as a client read (IReferClient._scan_rows) ---------------------------------
+# -- the scan as a client read (IReferClient.find_landed's shared scan) -----------------
 
 
 async def test_client_scan_finds_many_targets_with_retries_and_one_request_each() -> None:
-    from irefer_async import RetryConfig
-    from irefer_async import _endpoints as ep
+    import time
+
+    from irefer_async import NewSpecificActionRequest, RetryConfig
 
     emulator = emulator_with(3000)  # a streamed body
     emulator.inject_fault("http_5xx_before", method="specificActionSignups")
-    campaign = str(emulator.default_campaign.id)
+    root = emulator.participant("root@example.com")
+    assert root is not None
+    code = root.code
     events: list[Any] = []
     hooks: Any = {"response": [events.append]}
     retry = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
+    people = ("p5@example.com", "p2999@example.com", "p77@example.com", "nobody@example.com")
     async with emulator.client(retry=retry, event_hooks=hooks) as client:
-        matcher = RowMatcher(("referred_person", "specific_action"))
-        for i in (5, 2999, 77):
-            matcher.add((f"p{i}@example.com", "/dashboard"))
-        matcher.add(("nobody@example.com", "/dashboard"))
-        found = await client._scan_rows(ep.SPECIFIC_ACTION_SIGNUPS, campaign, matcher)
-        # Found targets need no second request.
-        again = RowMatcher(("referred_person",), [("p5@example.com",)])
-        again.found[("p5@example.com",)] = {}
-        await client._scan_rows(ep.SPECIFIC_ACTION_SIGNUPS, campaign, again)
-    assert sorted(found) == [
-        ("p2999@example.com", "/dashboard"),
-        ("p5@example.com", "/dashboard"),
-        ("p77@example.com", "/dashboard"),
-    ]
+        found = await asyncio.gather(
+            *(
+                client.find_landed(
+                    NewSpecificActionRequest(person, "/dashboard", code), sent_at=time.time() - 60
+                )
+                for person in people
+            )
+        )
+    assert [None if f is None else f.external_id for f in found] == [*people[:3], None]
+    assert all(f.reconciled for f in found if f is not None)
+    # One scan for every target: retried once after the 503, one request each.
     assert [e.status for e in events] == [503, 200]
     assert [e.method for e in emulator.journal] == ["specificActionSignups"] * 2
 
 
 async def test_client_scan_of_a_null_body_raises_after_retries() -> None:
-    from irefer_async import EmptyResponseError, RetryConfig
-    from irefer_async import _endpoints as ep
+    import time
+
+    from irefer_async import EmptyResponseError, NewSignupRequest, RetryConfig
 
     emulator = emulator_with(5)
     emulator.inject_fault("null_body", method="referrers", times=None)
     retry = RetryConfig(attempts=2, wait_initial=0, wait_max=0, wait_jitter=0)
     async with emulator.client(retry=retry) as client:
         with pytest.raises(EmptyResponseError) as info:
-            await client._scan_rows(
-                ep.REFERRERS, str(emulator.default_campaign.id), RowMatcher(("email",), [("x",)])
-            )
+            await client.find_landed(NewSignupRequest("x@example.com"), sent_at=time.time() - 60)
     assert info.value.attempts == 2
     assert info.value.correlation_id
 

@@ -172,30 +172,35 @@ def test_an_untrusted_connect_error_is_marked_maybe_processed(mock: respx.MockRo
 
 
 @pytest.mark.parametrize(
-    "build",
+    "transport",
     [
-        httpx.AsyncClient,
-        lambda: make_client()._http,
-        lambda: make_client(transport=Emulator().transport())._http,
-        lambda: make_client(transport=httpx.MockTransport(lambda r: httpx.Response(200)))._http,
+        None,  # the stack's own AsyncHTTPTransport (proxies from the environment included)
+        httpx.AsyncHTTPTransport(),
+        Emulator().transport(),
+        httpx.MockTransport(lambda r: httpx.Response(200)),
     ],
-    ids=["httpx", "sdk-built", "emulator", "mock"],
+    ids=["httpx", "async-http-transport", "emulator", "mock"],
 )
-def test_tested_transports_are_trusted(build: Any) -> None:
-    assert trusts(build())
+def test_tested_transports_are_trusted(transport: Any) -> None:
+    assert trusts(transport)
+    assert make_client(transport=transport)._sender.trusted
 
 
-def test_the_aiohttp_adapter_is_trusted() -> None:
-    pytest.importorskip("httpx_aiohttp")
-    assert trusts(make_client(transport="aiohttp")._http)
+def test_the_aiohttp_sender_is_trusted() -> None:
+    pytest.importorskip("aiohttp")
+    assert make_client(transport="aiohttp")._sender.trusted
+
+
+def test_an_injected_client_is_not_judged_so_not_trusted() -> None:
+    """httpx has no public way to see a client's transports: a write is reconciled instead."""
+    assert make_client(http_client=httpx.AsyncClient())._sender.trusted is False
 
 
 def test_other_transports_are_not_trusted() -> None:
-    assert not trusts(httpx.AsyncClient(transport=Mislabelling()))
+    assert not trusts(Mislabelling())
 
     class Subclass(httpx.AsyncHTTPTransport):  # may override the mapping
         pass
 
-    assert not trusts(httpx.AsyncClient(transport=Subclass()))
-    # A proxy mount on an untrusted transport makes the client untrusted.
-    assert not trusts(httpx.AsyncClient(mounts={"http://": Mislabelling()}))
+    assert not trusts(Subclass())
+    assert make_client(transport=Mislabelling())._sender.trusted is False

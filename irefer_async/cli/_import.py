@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +33,7 @@ from rich.console import Console
 from rich.table import Table
 
 from irefer_async import BulkOutcome, BulkRun, BulkStatus, IReferClient, IReferError
-from irefer_async.endpoints import check_params, referral_code_of
+from irefer_async.endpoints import referral_code_of
 
 from ._ledger import FINISHED, Ledger
 from ._progress import Counts, NoProgress, make_reporter
@@ -261,20 +260,12 @@ async def _settle(client: IReferClient, kind: Kind, ledger: Ledger, console: Con
     # Settle before deciding: a row sent by the earlier run less than the settle window ago
     # may still be processed; the shared scans answer every row at once (one list read per
     # campaign and list, not one read per row).
-    loop = asyncio.get_running_loop()
     last = ledger.last_sent() or 0.0
-    settle = client._settle
-    not_before = loop.time() + max(0.0, last + settle - time.time())
 
     async def one(key: str, line: int, raw: dict[str, Any]) -> tuple[str, InputRow, Any]:
         row = validate(kind, line, raw)
-        request = row.request
-        params = check_params(
-            kind.endpoint, {name: getattr(request, name) for name in kind.endpoint.param_names}
-        )
-        campaign = None if request.campaign_id is None else str(request.campaign_id)
         try:
-            result = await client._settled(kind.endpoint, campaign, params, not_before)
+            result = await client.find_landed(row.request, sent_at=last)
         except IReferError as exc:
             return key, row, exc
         return key, row, result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -23,6 +24,7 @@ from . import _wire
 from ._clock import Clock, SystemClock
 from ._faults import (
     DEFAULT_HOLD,
+    DEFAULT_ROW_SKEW,
     Fault,
     FaultKind,
     FaultLike,
@@ -97,6 +99,9 @@ class Emulator:
         self.profile: ServiceProfile = get_profile(profile)
         self._seed = seed
         self.clock: Clock = clock if clock is not None else SystemClock()
+        # Seconds the row clock (participants' created_at) runs off `clock`: a server_clock
+        # fault steps it (see _faults.py).
+        self._row_skew = 0.0
         self._specs: dict[int, CampaignSpec] = {spec.id: spec for spec in campaigns}
         self._faults = FaultPlan()
         self._date_second = -1
@@ -463,6 +468,7 @@ class Emulator:
         self._faults.clear()
         self._journal.clear()
         self._reset_state()
+        self._row_skew = 0.0
 
     def snapshot(self) -> dict[str, Any]:
         """Return the whole state as plain JSON-ready data (as ``/_control/snapshot`` does)."""
@@ -578,6 +584,8 @@ class Emulator:
             body = self._process(
                 license_key, method, params, api_key=api_key, ip=ip, entry=entry, page=page
             )
+            if self._row_skew and entry.effect is WriteEffect.PARTICIPANT_CREATED:
+                self._skew_row(params)
             entry.status = 200
             if isinstance(body, StreamedBody):
                 # Dated too: write safety dates the rows of a big list by the server's clock.
@@ -596,7 +604,18 @@ class Emulator:
         body = self._process(
             license_key, method, params, api_key=api_key, ip=ip, entry=entry, page=page
         )
+        if kind is FaultKind.SERVER_CLOCK:
+            self._row_skew = DEFAULT_ROW_SKEW if fault.delay is None else fault.delay
+        if self._row_skew and entry.effect is WriteEffect.PARTICIPANT_CREATED:
+            self._skew_row(params)
         return self._fault_after(fault, bytes(body), entry)
+
+    def _skew_row(self, params: dict[str, str]) -> None:
+        """Shift the signup's row by `_row_skew` seconds (the row clock is off)."""
+        campaign = self._state.campaigns.get(int(params["campaign_id"]))
+        found = None if campaign is None else campaign.find(params.get("email", ""))
+        if found is not None:
+            found.created_at += dt.timedelta(seconds=self._row_skew)
 
     def _dated(self) -> list[tuple[bytes, bytes]]:
         """JSON headers with ``Date`` from the emulator's clock (as a real server sends it)."""
@@ -648,7 +667,7 @@ class Emulator:
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
             return Outcome(status, _TEXT, _wire.status_page(status))
-        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP):
+        if kind in (FaultKind.DROP_AFTER, FaultKind.HELD_DROP, FaultKind.SERVER_CLOCK):
             return Outcome(0, [], b"", Disruption.DROP)
         if kind is FaultKind.TIMEOUT_AFTER:
             delay = _DEFAULT_STALL if fault.delay is None else fault.delay

@@ -36,6 +36,16 @@ echo_status_line   no            a malformed status line echoing the request tar
                                  the ``RemoteProtocolError`` h11 raises for them)
 ================== ============= =====================================================
 
+A server whose clocks disagree with the client's (issue 22; see docs/reliability.md):
+
+================== ============= =====================================================
+server_clock       yes           the server's row clock steps: from this request on (until
+                                 `Emulator.reset`), participants are stamped ``created_at``
+                                 ``delay`` seconds off the emulator's clock (default -3600:
+                                 a zone one hour behind labelled ``Z``); this request's
+                                 connection is closed with no response
+================== ============= =====================================================
+
 On a loopback server the two ``connect_*`` kinds cannot happen (the connection already exists),
 so they behave as ``drop_before`` there.
 """
@@ -52,6 +62,7 @@ import attrs
 
 __all__ = [
     "DEFAULT_HOLD",
+    "DEFAULT_ROW_SKEW",
     "ECHO_CUT",
     "Fault",
     "FaultKind",
@@ -86,6 +97,8 @@ class FaultKind(str, enum.Enum):
     TRICKLE_FOREVER = "trickle_forever"
     HTML_PATH_PAGE = "html_path_page"
     ECHO_STATUS_LINE = "echo_status_line"
+    # -- a server whose clocks disagree with the client's (engineer "write", issue 22) --
+    SERVER_CLOCK = "server_clock"
 
     @property
     def applies_write(self) -> bool:
@@ -104,8 +117,12 @@ _APPLIED = frozenset(
         FaultKind.HELD,
         FaultKind.HELD_DROP,
         FaultKind.TRICKLE_FOREVER,
+        FaultKind.SERVER_CLOCK,
     }
 )
+#: How far off a ``server_clock`` fault stamps a row, unless the fault says (a zone one hour
+#: behind, labelled ``Z``).
+DEFAULT_ROW_SKEW = -3600.0
 #: How long a ``held`` write waits before it is processed, unless the fault says.
 DEFAULT_HOLD = 1.5
 #: Characters of the license key an ``echo_status_line`` fault echoes (9 to 19 were seen).

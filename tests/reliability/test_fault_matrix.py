@@ -59,6 +59,7 @@ FAULTS: dict[str, Fault] = {
     "trickle_forever": Fault(K.TRICKLE_FOREVER, delay=0.5),
     "html_path_page": Fault(K.HTML_PATH_PAGE),
     "echo_status_line": Fault(K.ECHO_STATUS_LINE),
+    "server_clock": Fault(K.SERVER_CLOCK),
 }
 #: The matrix client's read timeout: ``held`` (0.25 s) outlasts it, the settle window does not.
 READ_TIMEOUT = 0.2
@@ -85,6 +86,7 @@ truncated_json   ok 2                         reconciled 1+1          reconciled
 trickle_forever  ok 2                         reconciled 1+1          reconciled 1+1
 held             ok 2                         reconciled 1+2          reconciled 1+2
 held_drop        ok 2                         reconciled 1+2          reconciled 1+2
+server_clock     ok 2                         reconciled 1+1          reconciled 1+1
 error_body       APIError 1                   APIError 1+1            APIError 1+0
 """
 
@@ -108,6 +110,7 @@ truncated_json   MalformedResponseError 4     reconciled 1+1                   r
 trickle_forever  RequestTimeoutError 4        reconciled 1+1                   reconciled 1+1
 held             RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
 held_drop        RequestTimeoutError 4        reconciled 1+2                   reconciled 1+2
+server_clock     TransportError 4             reconciled 1+1                   reconciled 1+1
 error_body       APIError 1                   APIError 1+1                     APIError 1+0
 """
 
@@ -133,6 +136,7 @@ truncated_json   WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 trickle_forever  WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 held             WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 held_drop        WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
+server_clock     WriteOutcomeUnknownError 1+8     WriteOutcomeUnknownError 1+8
 error_body       APIError 1+4                     APIError 1+0
 """
 

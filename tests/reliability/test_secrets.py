@@ -321,7 +321,7 @@ def test_cli_output_and_files_are_clean(emulator_process: EmulatorProcess, tmp_p
 async def test_aiohttp_transport_errors_are_clean(emulator_process: EmulatorProcess) -> None:
     """The aiohttp transport's errors (aiohttp puts the URL in them) are clean too."""
     pytest.importorskip("aiohttp")
-    pytest.importorskip("httpx_aiohttp")
+    pytest.importorskip("aiohttp")
     import socket
 
     with socket.socket() as s:

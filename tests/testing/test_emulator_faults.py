@@ -212,6 +212,7 @@ def test_applies_write_table() -> None:
         "held",
         "held_drop",
         "trickle_forever",
+        "server_clock",
     }
 
 
