@@ -98,9 +98,14 @@ def _backoff(config: RetryConfig) -> Callable[[Any], float]:
     """Tenacity's exponential backoff with jitter for ``config`` (tenacity imported on use)."""
     import tenacity  # noqa: PLC0415 - on the first retry only: a call that succeeds never pays it
 
-    return tenacity.wait_exponential_jitter(
-        initial=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
-    )
+    try:  # tenacity 9.1+ names the first wait `multiplier` (`initial` is deprecated there)
+        return tenacity.wait_exponential_jitter(
+            multiplier=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
+        )
+    except TypeError:  # older tenacity: `initial`
+        return tenacity.wait_exponential_jitter(
+            initial=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
+        )
 
 
 def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) -> float:

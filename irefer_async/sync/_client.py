@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -466,6 +466,24 @@ class IReferClient:
         return SyncListStream(
             *self._made(lambda c: c.iter_specific_action_signups(campaign_id=campaign_id))
         )
+
+    # -- writes sent earlier ----------------------------------------------------------------
+
+    @overload
+    def find_landed(self, request: NewSignupRequest, *, sent_at: float) -> NewSignup | None: ...
+    @overload
+    def find_landed(
+        self, request: NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSpecificAction | None: ...
+    def find_landed(
+        self, request: NewSignupRequest | NewSpecificActionRequest, *, sent_at: float
+    ) -> NewSignup | NewSpecificAction | None:
+        """Tell whether a write sent earlier landed; see the async client's ``find_landed``.
+
+        Its reconciled result if it landed, None if it provably did not (resend it); raises
+        an `IReferError` when it cannot tell: report it as of unknown outcome, never resend.
+        """
+        return self._run(lambda c: c.find_landed(request, sent_at=sent_at))
 
     # -- readiness ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import time
 from typing import Any
 
 import pytest
@@ -183,3 +184,15 @@ def test_bulk_actions_and_other_streams(driver: Driver, emulator: Emulator) -> N
     assert summary.ok == 4
     assert len(driver.collect("iter_specific_action_signups")) == 4
     assert len(driver.collect("iter_rewards")) == len(driver.call("rewards"))
+
+
+def test_find_landed(driver: Driver, emulator: Emulator) -> None:
+    """A write sent earlier is found (reconciled) when it landed, None when it did not."""
+    driver.call("new_signup", "ann@example.com")
+    sent_at = time.time() - 60  # its settle window is over
+    found = driver.call(
+        "find_landed", irefer_async.NewSignupRequest("ann@example.com"), sent_at=sent_at
+    )
+    assert found is not None and found.reconciled
+    missing = irefer_async.NewSignupRequest("nobody@example.com")
+    assert driver.call("find_landed", missing, sent_at=sent_at) is None
