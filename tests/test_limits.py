@@ -212,25 +212,18 @@ class JitteryServer(httpx.AsyncBaseTransport):
     ],
     ids=["200/s-30%-faults", "20/s-429-storm", "20/s-storm-slow-network", "5/s-faults-storm"],
 )
-def test_no_window_at_the_server_exceeds_the_limit_plus_one(
+@pytest.mark.virtual_time
+async def test_no_window_at_the_server_exceeds_the_limit_plus_one(
     rate: int, calls: int, max_delay: float, faults: float, storm: tuple[float, float] | None
 ) -> None:
     """Counted by arrival at the server, whatever the delay between slot and arrival."""
     server = JitteryServer(max_delay=max_delay, faults=faults)
     server.storm = storm
-
-    async def main() -> None:
-        retry = RetryConfig(wait_initial=0.01, wait_max=0.5, deadline=120)
-        async with make_client(
-            transport=server,
-            rate_limit=rate,
-            max_concurrency=64,
-            retry=retry,
-            share_reads=False,
-        ) as client:
-            await asyncio.gather(
-                *(client.campaign_stats() for _ in range(calls)), return_exceptions=True
-            )
-
-    run_virtual(main())
+    retry = RetryConfig(wait_initial=0.01, wait_max=0.5, deadline=120)
+    async with make_client(
+        transport=server, rate_limit=rate, max_concurrency=64, retry=retry, share_reads=False
+    ) as client:
+        await asyncio.gather(
+            *(client.campaign_stats() for _ in range(calls)), return_exceptions=True
+        )
     assert max_in_window(server.arrivals) <= rate + 1
