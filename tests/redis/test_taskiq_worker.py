@@ -334,3 +334,21 @@ async def test_a_server_that_drops_every_answer_gives_one_unknown_outcome(
     outcome = await ledger.outcome("ann@example.com")
     assert outcome == {"status": "unknown", "error": "WriteOutcomeUnknownError"}
     await ledger.close()
+
+
+async def test_a_row_the_sdk_refuses_gets_an_invalid_outcome_and_a_row_without_email_stops_enqueue(
+    worker: tuple[Any, Ledger, Emulator], tmp_path: Path
+) -> None:
+    """An email the SDK refuses before sending: outcome `invalid`, nothing sent, no retry.
+    A CSV row without an email: a clear error naming its line, before it is enqueued."""
+    _, ledger, emulator = worker
+    client = emulator.client()
+    async with client:
+        counts = await submit_chunk(client, ledger, [{"email": "no-at-sign"}, {"email": "a@b.co"}])
+    assert counts == {"invalid": 1, "sent": 1}
+    assert (await ledger.outcome("no-at-sign"))["status"] == "invalid"
+    assert signups(emulator) == ["a@b.co"]
+    source = tmp_path / "s.csv"
+    source.write_text("email,name\nann@example.com,Ann\n,Nobody\n", encoding="utf-8")
+    with pytest.raises(Exception, match="line 3: the row has no email"):
+        list(read_csv_chunks(source, 10))
