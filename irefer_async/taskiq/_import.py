@@ -323,7 +323,8 @@ async def enqueue_rows(
 
     The broker must be started. Each ``kiq`` is bounded by *timeout* seconds (Redis down or
     black-holed). Raises `EnqueueError` (with what was sent before) when a chunk could not
-    be enqueued, and when there was nothing to send.
+    be enqueued, when reading *chunks* failed (a bad row, an unreadable file), and when
+    there was nothing to send.
     """
     jobs = rows = 0
 
@@ -340,12 +341,21 @@ async def enqueue_rows(
         jobs += 1
         rows += len(chunk)
 
-    if isinstance(chunks, AsyncIterator):
-        async for chunk in chunks:
-            await send(chunk)
-    else:
-        for chunk in chunks:
-            await send(chunk)
+    try:
+        if isinstance(chunks, AsyncIterator):
+            async for chunk in chunks:
+                await send(chunk)
+        else:
+            for chunk in chunks:
+                await send(chunk)
+    except (IReferError, OSError, ValueError) as exc:
+        if isinstance(exc, EnqueueError):
+            raise
+        raise EnqueueError(
+            f"reading the input failed ({exc}); {jobs} jobs / {rows} rows were enqueued "
+            "before it",
+            sent=jobs, rows=rows,
+        ) from exc  # fmt: skip
     if jobs == 0:
         raise EnqueueError("no row to enqueue (empty input)", sent=0, rows=0)
     return jobs, rows

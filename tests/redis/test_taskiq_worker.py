@@ -352,3 +352,6 @@ async def test_a_row_the_sdk_refuses_gets_an_invalid_outcome_and_a_row_without_e
     source.write_text("email,name\nann@example.com,Ann\n,Nobody\n", encoding="utf-8")
     with pytest.raises(Exception, match="line 3: the row has no email"):
         list(read_csv_chunks(source, 10))
+    task = install_signup_import(InMemoryBroker(), ImportSettings(redis_url="r", campaign_id=1))
+    with pytest.raises(EnqueueError, match=r"line 3.*0 jobs / 0 rows were enqueued"):
+        await enqueue_rows(task, read_csv_chunks(source, 10))
