@@ -89,10 +89,10 @@ def test_the_import_contracts_name_every_module_of_the_package() -> None:
 
     config = tomllib.loads(Path(__file__).parents[1].joinpath("pyproject.toml").read_text())
     core, satellites = config["tool"]["importlinter"]["contracts"][:2]
-    named = {
-        m.removesuffix(".**") for m in (*core["source_modules"], *satellites["source_modules"])
-    }
+    named = {*core["source_modules"], *satellites["source_modules"]}
     launcher = {"irefer_async._cli_entry"}  # the `irefer` script's launcher, the CLI's own
     modules = {f"irefer_async.{m.name}" for m in pkgutil.iter_modules(irefer_async.__path__)}
-    assert modules - launcher <= named, "add it to [tool.importlinter] in pyproject.toml"
-    assert {f"irefer_async.{name}" for name in SATELLITES} <= named
+    # A satellite still to come is named by its submodules (`.**`); once it exists, by itself.
+    missing = modules - launcher - named
+    assert not missing, f"name {sorted(missing)} in [tool.importlinter] in pyproject.toml"
+    assert {f"irefer_async.{name}" for name in SATELLITES} <= {m.removesuffix(".**") for m in named}
