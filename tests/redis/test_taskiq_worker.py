@@ -399,3 +399,27 @@ async def test_the_broker_hands_a_dead_consumers_message_to_another_when_idle(
         client = aioredis.Redis.from_url(url)
         await client.delete(queue)
         await client.aclose()
+
+
+async def test_the_worker_opens_one_client_limiter_and_ledger_and_closes_them(
+    redis_server: Any, key_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORKER_STARTUP builds the process's Redis client, shared limiter, IReferClient (at the
+    rate less the headroom) and Ledger from the settings; WORKER_SHUTDOWN closes them."""
+    from irefer_async import IReferClient
+    from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY
+
+    monkeypatch.setenv("IREFER_LICENSE_KEY", DEFAULT_LICENSE_KEY)
+    monkeypatch.setenv("IREFER_API_KEY", DEFAULT_API_KEY)
+    broker = InMemoryBroker()
+    settings = ImportSettings(redis_url=redis_server.url, campaign_id=2605, rate=50,
+                              ledger=f"test-ledger:{key_name}")  # fmt: skip
+    install_signup_import(broker, settings)
+    await broker.startup()
+    state = broker.state
+    client = state.irefer_client
+    assert isinstance(client, IReferClient) and isinstance(state.irefer_ledger, Ledger)
+    assert state.irefer_ledger.prefix == f"test-ledger:{key_name}"
+    assert await state.irefer_redis.ping()
+    await broker.shutdown()
+    assert client.is_closed
