@@ -341,8 +341,8 @@ async def _forever(
 async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None = None) -> int:
     """Run ``irefer watch``; returns the exit code (0, or 1 if an event was dead-lettered)."""
     _check(options)
-    out = out if out is not None else sys.stdout
-    deliver = _Deliverer(options, out)
+    sink: IO[str] = out if out is not None else sys.stdout
+    deliver = _Deliverer(options, sink)
     dead_letter = options.dead_letter or options.store.with_name(
         options.store.name + ".dead-letter.jsonl"
     )
@@ -356,7 +356,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     )  # fmt: skip
 
     async def handle(event: FeedEvent[Any]) -> None:
-        await _handle(feed, event, deliver, options, stats, out, dead_letter)
+        await _handle(feed, event, deliver, options, stats, sink, dead_letter)
 
     try:
         async with client, feed:

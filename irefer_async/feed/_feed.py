@@ -67,12 +67,15 @@ class FeedSource(Protocol):
 
     def referrers(self) -> AsyncIterator[Referrer]:
         """Every participant."""
+        ...
 
     def rewards(self) -> AsyncIterator[TriggeredReward]:
         """Every triggered reward."""
+        ...
 
     def specific_action_signups(self) -> AsyncIterator[SpecificActionSignup]:
         """Every specific action."""
+        ...
 
 
 class ClientSource:

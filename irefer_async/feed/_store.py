@@ -113,21 +113,26 @@ class FeedStore(Protocol):
 
     async def open(self) -> None:
         """Create or attach to the state; take whatever lock the store needs."""
+        ...
 
     async def close(self) -> None:
         """Release the lock and the connection."""
+        ...
 
     async def begin_poll(self) -> PollCursor | None:
         """Start a poll: a new generation number and the baseline flag.
 
         None when another worker is polling this feed right now (shared stores only).
         """
+        ...
 
     async def known_participants(self, ids: Sequence[int]) -> Mapping[int, KnownParticipant]:
         """Return the snapshot's entry for each of *ids* that it has."""
+        ...
 
     async def known_ids(self, source: str, ids: Sequence[int]) -> set[int]:
         """Which of *ids* (rows of ``rewards`` or ``specificActionSignups``) were seen."""
+        ...
 
     async def commit_batch(
         self,
@@ -146,24 +151,31 @@ class FeedStore(Protocol):
 
         Each is ``(id, unlisted_times, last row JSON)``.
         """
+        ...
 
     async def commit_unlisted(self, ids: Sequence[int], events: Sequence[tuple[str, str]]) -> None:
         """In ONE transaction: mark *ids* unlisted (times + 1) and enqueue *events*."""
+        ...
 
     async def finish_poll(self, generation: int) -> None:
         """Record that the poll *generation* saw the campaign whole: the baseline exists."""
+        ...
 
     async def abort_poll(self) -> None:
         """Give up what a poll that failed part way holds (what it committed stays)."""
+        ...
 
     async def claim(self, limit: int, lease: float) -> list[Pending]:
         """Hand out up to *limit* events, oldest first, not handed out or whose lease expired."""
+        ...
 
     async def ack(self, pending: Pending) -> None:
         """Remove an acknowledged event from the outbox (one transaction)."""
+        ...
 
     async def outbox_size(self) -> int:
         """Events not yet acknowledged."""
+        ...
 
 
 _SCHEMA = """

@@ -138,34 +138,41 @@ async def _landed(client: IReferClient, email: str) -> bool:
     return True
 
 
+async def _lease(ledger: Ledger, email: str, patience: float) -> bool | None:
+    """Take the row's lease (waiting out a live holder); None if it has an outcome already."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + patience
+    delay = 0.05
+    while True:
+        if await ledger.outcome(email) is not None:
+            return None
+        first = await ledger.take(email)
+        if first is not None:
+            return first
+        if loop.time() >= give_up:
+            raise RowsInFlight(f"a row stayed leased by another worker for {patience:g} s")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, ledger.lease_seconds / 4)
+
+
 async def submit_row(  # noqa: PLR0911 - one return per outcome
     client: IReferClient, ledger: Ledger, row: Mapping[str, str], *, max_wait: float | None = None
 ) -> str:
     """Send one signup row unless the ledger has its outcome; return what happened.
 
     ``skipped`` (an outcome was recorded earlier), ``sent``, ``reconciled`` (an earlier
-    attempt landed), ``rejected`` (an API error, recorded), ``unknown`` (the SDK could not
-    tell whether the write landed: recorded as such, never resent). A row another worker
-    holds is waited for (at most *max_wait*, default twice the lease), then `RowsInFlight`.
+    attempt landed), ``rejected`` (an API error, recorded), ``invalid`` (refused by the SDK's
+    checks, never sent), ``unknown`` (the SDK could not tell whether the write landed:
+    recorded as such, never resent). A row another worker holds is waited for (at most
+    *max_wait*, default twice the lease), then `RowsInFlight`.
     Other errors leave the row without an outcome, marked started, and propagate.
     """
     email = row["email"].strip().lower()
     if not email:
         raise InvalidRequestError("a row has an empty email")
-    loop = asyncio.get_running_loop()
-    patience = 2 * ledger.lease_seconds if max_wait is None else max_wait
-    give_up = loop.time() + patience
-    delay = 0.05
-    while True:
-        if await ledger.outcome(email) is not None:
-            return "skipped"
-        first = await ledger.take(email)
-        if first is not None:
-            break
-        if loop.time() >= give_up:
-            raise RowsInFlight(f"a row stayed leased by another worker for {patience:g} s")
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, ledger.lease_seconds / 4)
+    first = await _lease(ledger, email, 2 * ledger.lease_seconds if max_wait is None else max_wait)
+    if first is None:
+        return "skipped"
     try:
         if await ledger.outcome(email) is not None:  # finished between our check and take
             await ledger.release(email)
@@ -182,6 +189,9 @@ async def submit_row(  # noqa: PLR0911 - one return per outcome
         except WriteOutcomeUnknownError as exc:
             await ledger.finish(email, {"status": "unknown", "error": type(exc).__name__})
             return "unknown"
+        except InvalidRequestError as exc:  # refused by the SDK before anything was sent
+            await ledger.finish(email, {"status": "invalid", "error": str(exc)})
+            return "invalid"
         except APIError as exc:
             if await _landed(client, email):  # "already registered": an earlier attempt landed
                 await ledger.finish(email, {"status": "landed earlier"})
@@ -290,6 +300,11 @@ def read_csv_chunks(path: str | os.PathLike[str], size: int) -> Iterator[list[di
         if reader.fieldnames is None or "email" not in reader.fieldnames:
             raise InvalidRequestError(f"{path}: the CSV needs a header with an 'email' column")
         for row in reader:
+            if not (row.get("email") or "").strip():
+                raise InvalidRequestError(
+                    f"{path}, line {reader.line_num}: the row has no email (nothing enqueued "
+                    "from here on; fix the file and enqueue again: finished rows are skipped)"
+                )
             chunk.append({k: v for k, v in row.items() if k and v})
             if len(chunk) == size:
                 yield chunk
@@ -308,7 +323,8 @@ async def enqueue_rows(
 
     The broker must be started. Each ``kiq`` is bounded by *timeout* seconds (Redis down or
     black-holed). Raises `EnqueueError` (with what was sent before) when a chunk could not
-    be enqueued, and when there was nothing to send.
+    be enqueued, when reading *chunks* failed (a bad row, an unreadable file), and when
+    there was nothing to send.
     """
     jobs = rows = 0
 
@@ -325,12 +341,21 @@ async def enqueue_rows(
         jobs += 1
         rows += len(chunk)
 
-    if isinstance(chunks, AsyncIterator):
-        async for chunk in chunks:
-            await send(chunk)
-    else:
-        for chunk in chunks:
-            await send(chunk)
+    try:
+        if isinstance(chunks, AsyncIterator):
+            async for chunk in chunks:
+                await send(chunk)
+        else:
+            for chunk in chunks:
+                await send(chunk)
+    except (IReferError, OSError, ValueError) as exc:
+        if isinstance(exc, EnqueueError):
+            raise
+        raise EnqueueError(
+            f"reading the input failed ({exc}); {jobs} jobs / {rows} rows were enqueued "
+            "before it",
+            sent=jobs, rows=rows,
+        ) from exc  # fmt: skip
     if jobs == 0:
         raise EnqueueError("no row to enqueue (empty input)", sent=0, rows=0)
     return jobs, rows

@@ -8,6 +8,7 @@ SIGKILLs is tests/redis/test_taskiq_import_system.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import sys
 from collections.abc import AsyncIterator
@@ -334,3 +335,91 @@ async def test_a_server_that_drops_every_answer_gives_one_unknown_outcome(
     outcome = await ledger.outcome("ann@example.com")
     assert outcome == {"status": "unknown", "error": "WriteOutcomeUnknownError"}
     await ledger.close()
+
+
+async def test_a_row_the_sdk_refuses_gets_an_invalid_outcome_and_a_row_without_email_stops_enqueue(
+    worker: tuple[Any, Ledger, Emulator], tmp_path: Path
+) -> None:
+    """An email the SDK refuses before sending: outcome `invalid`, nothing sent, no retry.
+    A CSV row without an email: a clear error naming its line, before it is enqueued."""
+    _, ledger, emulator = worker
+    client = emulator.client()
+    async with client:
+        counts = await submit_chunk(client, ledger, [{"email": "no-at-sign"}, {"email": "a@b.co"}])
+    assert counts == {"invalid": 1, "sent": 1}
+    assert (await ledger.outcome("no-at-sign"))["status"] == "invalid"
+    assert signups(emulator) == ["a@b.co"]
+    source = tmp_path / "s.csv"
+    source.write_text("email,name\nann@example.com,Ann\n,Nobody\n", encoding="utf-8")
+    with pytest.raises(Exception, match="line 3: the row has no email"):
+        list(read_csv_chunks(source, 10))
+    task = install_signup_import(InMemoryBroker(), ImportSettings(redis_url="r", campaign_id=1))
+    with pytest.raises(EnqueueError, match=r"line 3.*0 jobs / 0 rows were enqueued"):
+        await enqueue_rows(task, read_csv_chunks(source, 10))
+
+
+async def test_the_broker_hands_a_dead_consumers_message_to_another_when_idle(
+    redis_server: Any, key_name: str
+) -> None:
+    """ImportBroker: a message read and never acknowledged (its worker died) is taken over
+    by another consumer after idle_timeout, although no new message arrives (taskiq-redis's
+    own loop reclaims only after a new one); acknowledged, it is not handed out again."""
+    from taskiq import BrokerMessage
+
+    from irefer_async.taskiq import ImportBroker
+
+    url = redis_server.url.rsplit("/", 1)[0] + "/4"
+    queue = f"q-{key_name}"
+    dead = ImportBroker(url, queue_name=queue, idle_timeout=0.2, xread_block=0.05,
+                        consumer_name="dead")  # fmt: skip
+    alive = ImportBroker(url, queue_name=queue, idle_timeout=0.2, xread_block=0.05,
+                         consumer_name="alive")  # fmt: skip
+    await dead.startup()
+    await alive.startup()
+    try:
+        await dead.kick(BrokerMessage(task_id="t1", task_name="x", message=b"job-1", labels={}))
+        dead_listener = dead.listen()
+        taken = await anext(dead_listener)  # read, then the worker "dies": never acked
+        assert taken.data == b"job-1"
+        await dead_listener.aclose()
+        listener = alive.listen()
+        reclaimed = await asyncio.wait_for(anext(listener), 10)
+        assert reclaimed.data == b"job-1"
+        await reclaimed.ack()
+        nothing = asyncio.ensure_future(anext(listener))
+        await asyncio.sleep(0.5)  # past idle_timeout: an acknowledged message stays done
+        assert not nothing.done()
+        nothing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await nothing
+        await listener.aclose()
+    finally:
+        await dead.shutdown()
+        await alive.shutdown()
+        client = aioredis.Redis.from_url(url)
+        await client.delete(queue)
+        await client.aclose()
+
+
+async def test_the_worker_opens_one_client_limiter_and_ledger_and_closes_them(
+    redis_server: Any, key_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """WORKER_STARTUP builds the process's Redis client, shared limiter, IReferClient (at the
+    rate less the headroom) and Ledger from the settings; WORKER_SHUTDOWN closes them."""
+    from irefer_async import IReferClient
+    from irefer_async.testing import DEFAULT_API_KEY, DEFAULT_LICENSE_KEY
+
+    monkeypatch.setenv("IREFER_LICENSE_KEY", DEFAULT_LICENSE_KEY)
+    monkeypatch.setenv("IREFER_API_KEY", DEFAULT_API_KEY)
+    broker = InMemoryBroker()
+    settings = ImportSettings(redis_url=redis_server.url, campaign_id=2605, rate=50,
+                              ledger=f"test-ledger:{key_name}")  # fmt: skip
+    install_signup_import(broker, settings)
+    await broker.startup()
+    state = broker.state
+    client = state.irefer_client
+    assert isinstance(client, IReferClient) and isinstance(state.irefer_ledger, Ledger)
+    assert state.irefer_ledger.prefix == f"test-ledger:{key_name}"
+    assert await state.irefer_redis.ping()
+    await broker.shutdown()
+    assert client.is_closed
