@@ -324,9 +324,11 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
     ``raw`` empty. On the decoding path cattrs generates two functions: one for a complete
     row (every wire field present, read in one call with no per-field key test, generated from
     the same fields declared required) and one with the model's defaults for absent keys,
-    used when the first finds a key missing. The row's JSON object reaches ``raw`` as an
-    entry of a shallow copy of the row that cattrs reads like any field, so the model is built
-    once, by its own ``__init__``. Both apply the same quirk hooks, hence the same results.
+    used when the first finds a key missing, and for the next `_SKIP_AFTER_MISS` rows (so a
+    server that leaves a key out does not cost a failed attempt per row). The row's JSON
+    object reaches ``raw`` as an entry of a shallow copy of the row that cattrs reads like
+    any field, so the model is built once, by its own ``__init__``. Both apply the same quirk
+    hooks, hence the same results.
     """
     from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
 
@@ -358,14 +360,25 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         **overrides,
     )
 
+    skip = 0  # rows left to send straight to `with_defaults` after a row missed a key
+
     def structure(value: Any, _: Any = None) -> Any:
+        nonlocal skip
         row = {**value, _RAW_KEY: value}  # TypeError when it is not a JSON object
+        if skip:
+            skip -= 1
+            return with_defaults(row, model)
         try:
             return complete(row, model)
         except KeyError:  # an absent key: its default, if it has one
+            skip = _SKIP_AFTER_MISS
             return with_defaults(row, model)
 
     return structure
+
+
+# After a row without some key, the next rows (likely alike) skip the complete-row attempt.
+_SKIP_AFTER_MISS = 64
 
 
 def build_converter(*, detailed: bool) -> cattrs.Converter:

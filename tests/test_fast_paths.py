@@ -70,12 +70,15 @@ def test_fields_the_sdk_sets_are_never_read_from_the_wire() -> None:
 
 def test_a_row_missing_optional_keys_gets_the_defaults_and_keeps_raw() -> None:
     """Rows without some optional keys take the defaults (the generated fallback), raw intact."""
-    row = {k: v for k, v in samples.REFERRERS[0].items() if k not in ("ip", "referrals_count")}
-    rows = [row, samples.REFERRERS[0]]
+    full = samples.REFERRERS[0]
+    row = {k: v for k, v in full.items() if k not in ("ip", "referrals_count")}
+    rows = [full, row, *([full] * 70), row, full]  # complete rows before, during, after a skip
     decoded = _FAST.structure(rows, tuple[Referrer, ...])
-    assert decoded[0].ip is None and decoded[0].referrals_count == 0
-    assert decoded[0].raw is row and decoded[1].raw is samples.REFERRERS[0]
-    assert decoded[1] == DETAILED.structure(samples.REFERRERS[0], Referrer)
+    for got, sent in zip(decoded, rows, strict=True):
+        assert got == DETAILED.structure(sent, Referrer)
+        assert got.raw is sent
+    assert decoded[1].ip is None and decoded[1].referrals_count == 0
+    assert decoded[0].ip == full["ip"]
 
 
 def test_fast_hooks_reject_what_is_not_an_object() -> None:
