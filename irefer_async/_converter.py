@@ -14,19 +14,14 @@ Quirks (all seen in the API guide's samples):
   browser captures show) becomes the bare URL;
 * a ``null`` list becomes an empty tuple; unknown fields are ignored (kept in ``raw``).
 
-Any value that does not fit raises, and `decode` turns that into
-`MalformedResponseError` naming the path that failed.
-
-Speed: decoding is on every call's path and a ``referrers`` answer may hold every participant
-of a campaign, so the converter used on success is built for speed. Each model gets a
-structure function generated from its attrs fields (`_make_fast_hook`): one line per
-field, the common case inlined (``type(v) is str``, a dict lookup for enums and "no value"
-markers) with the quirk functions above as the fallback, and the model built with one
-positional call. Those functions are registered on a cattrs converter like any hook. Only
-when decoding fails is the slower cattrs-generated converter with detailed validation built,
-to say *where* it failed; both apply the same quirk functions, so they accept the same
-values. `loads` parses JSON with orjson when it is importable (``irefer-async[speedups]``;
-about 2x faster than `json.loads`), falling back to `json.loads` for anything
+Each quirk is a plain function (the common wire case tested first) registered on a cattrs
+converter as the hook of its field type; open enums, model tuples and the models themselves
+get theirs from hook factories. cattrs generates every model's structuring code
+(`cattrs.gen.make_dict_structure_fn`); see `_model_hook` for the two functions per model and
+how ``raw`` reaches the model. Any value that does not fit raises, and `decode` turns that
+into `MalformedResponseError` naming the path that failed, found by a second converter with
+cattrs' detailed validation, built at the first failure. `loads` parses JSON with orjson when
+it is importable (``irefer-async[speedups]``), falling back to `json.loads` for anything
 orjson refuses (NaN, a BOM), so the accepted input is the same either way.
 """
 
@@ -37,7 +32,7 @@ import json
 import re
 import sys
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 
 import attrs
 
@@ -49,6 +44,7 @@ if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_as
 
 __all__ = [
     "DecodeObserver",
+    "build_converter",
     "decode",
     "explain_item",
     "field_hooks",
@@ -62,8 +58,9 @@ __all__ = [
 T = TypeVar("T")
 
 _NO_VALUE = (None, "None", "", "null")
-# The same markers as a set, for the generated hooks (None is tested with `is` first).
+# The same markers as a set, for a string already known to be one (None is tested with `is`).
 _NO_VALUE_STR = frozenset(("None", "", "null"))
+_MISSING: Any = object()
 
 _orjson_loads: Callable[[bytes], Any] | None
 try:
@@ -86,11 +83,19 @@ def loads(content: bytes) -> Any:
 
 
 _ANCHOR = re.compile(r"""<a\s[^>]*href=["']([^"']*)["']""", re.IGNORECASE)
+# datetime.fromisoformat reads a "Z" suffix as UTC from Python 3.11 on.
+_FROMISO_Z = sys.version_info >= (3, 11)
+_fromisoformat = dt.datetime.fromisoformat
 
 
 def _to_int(value: Any, _: Any = None) -> int:
     if type(value) is int:
         return value
+    if type(value) is str:
+        try:
+            return int(value)  # what int() reads, int(value.strip()) reads the same
+        except ValueError:
+            return int(value.strip())  # str.strip() also strips \x1c-\x1f, int() does not
     if isinstance(value, str):
         return int(value.strip())
     if isinstance(value, float) and value.is_integer():
@@ -99,10 +104,20 @@ def _to_int(value: Any, _: Any = None) -> int:
 
 
 def _to_opt_int(value: Any, _: Any = None) -> int | None:
+    if type(value) is int or value is None:
+        return value
     return None if value in _NO_VALUE else _to_int(value)
 
 
+_BOOL_STR = {"1": True, "0": False, "true": True, "True": True}
+_BOOL_STR.update({"false": False, "False": False, "": False})
+
+
 def _to_bool(value: Any, _: Any = None) -> bool:
+    if type(value) is str:
+        known = _BOOL_STR.get(value)
+        if known is not None:
+            return known
     if isinstance(value, bool):
         return value
     if value in (1, "1", "true", "True"):
@@ -121,6 +136,10 @@ def _to_str(value: Any, _: Any = None) -> str:
 
 
 def _to_opt_str(value: Any, _: Any = None) -> str | None:
+    if type(value) is str:
+        return None if value in _NO_VALUE_STR else value
+    if value is None:
+        return None
     return None if value in _NO_VALUE else _to_str(value)
 
 
@@ -135,6 +154,16 @@ def _to_percent(value: Any, _: Any = None) -> float | None:
 
 
 def _to_datetime(value: Any, _: Any = None) -> dt.datetime | None:
+    if _FROMISO_Z and type(value) is str and value[-1:] == "Z" and value[:1].isdigit():
+        # The wire's "2018-06-04T02:57:24Z": nothing to strip, and fromisoformat reads the Z
+        # as UTC itself (3.11+); anything it does not read takes the general path below.
+        try:
+            parsed = _fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
     if value in _NO_VALUE:
         return None
     if not isinstance(value, str):
@@ -142,7 +171,7 @@ def _to_datetime(value: Any, _: Any = None) -> dt.datetime | None:
     text = value.strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    parsed = dt.datetime.fromisoformat(text)
+    parsed = _fromisoformat(text)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
@@ -150,26 +179,6 @@ def _to_link(value: Any, _: Any = None) -> str:
     text = _to_str(value).strip()
     anchor = _ANCHOR.search(text)
     return anchor.group(1) if anchor else text
-
-
-def _to_rewards(value: Any, _: Any = None) -> tuple[m.Reward, ...]:
-    if value in _NO_VALUE:
-        return ()
-    if not isinstance(value, list):
-        raise TypeError(f"expected a list of rewards, got {type(value).__name__}")
-    return tuple(_structure_reward(item) for item in value)
-
-
-def _enum_hook(enum_type: type[m._OpenEnum]) -> Callable[[Any, Any], Any]:
-    def hook(value: Any, _: Any = None) -> Any:
-        if value in _NO_VALUE:
-            return None
-        return enum_type(_to_str(value).strip())
-
-    hook.enum_type = enum_type  # type: ignore[attr-defined] # read by _make_fast_hook
-    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by irefer_async.doctor's drift classifier
-    hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
-    return hook
 
 
 def is_anchor(value: Any) -> bool:
@@ -190,226 +199,207 @@ for _hook, _kind in (
     (_to_link, "link"),
 ):
     _hook.quirk_kind = _kind  # type: ignore[union-attr]
-_to_rewards.nested_model = m.Reward  # type: ignore[attr-defined]
 
+# The quirk function of each scalar field type of the models.
+_SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
+    int: _to_int,
+    int | None: _to_opt_int,
+    bool: _to_bool,
+    str: _to_str,
+    str | None: _to_opt_str,
+    float | None: _to_percent,
+    dt.datetime | None: _to_datetime,
+}
 
-_MODELS: tuple[type[Any], ...] = (
-    m.Reward,
-    m.ReferrerStats,
-    m.CampaignStats,
-    m.NewSignup,
-    m.NewSpecificAction,
-    m.Referrer,
-    m.TriggeredReward,
-    m.SpecificActionSignup,
+_MODELS = frozenset(
+    (
+        m.Reward,
+        m.ReferrerStats,
+        m.CampaignStats,
+        m.NewSignup,
+        m.NewSpecificAction,
+        m.Referrer,
+        m.TriggeredReward,
+        m.SpecificActionSignup,
+    )
 )
+# Fields the SDK sets, never read from the wire.
+_NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
+# The key under which the model hook hands a row's own JSON object to cattrs' code, for `raw`
+# (no JSON key can collide with it: the copy's entry is ours).
+_RAW_KEY = "\x00raw"
 
 
-def _scalar_hooks() -> dict[Any, Callable[[Any, Any], Any]]:
-    """Return the quirk function for each field type of the models."""
-    scalar_hooks: dict[Any, Callable[[Any, Any], Any]] = {
-        int: _to_int,
-        int | None: _to_opt_int,
-        bool: _to_bool,
-        str: _to_str,
-        str | None: _to_opt_str,
-        float | None: _to_percent,
-        dt.datetime | None: _to_datetime,
-        tuple[m.Reward, ...]: _to_rewards,
-    }
-    for enum_type in (
-        m.LeadSource,
-        m.RewardQuantity,
-        m.RewardDelivery,
-        m.RewardGoalType,
-        m.RewardTo,
-    ):
-        scalar_hooks[enum_type | None] = _enum_hook(enum_type)
-    return scalar_hooks
+def _open_enum_of(tp: Any) -> type[m._OpenEnum] | None:
+    """``E`` when ``tp`` is ``E | None`` for an open enum ``E`` (the models' enum fields)."""
+    args = get_args(tp)
+    if len(args) == 2 and args[1] is type(None):
+        enum_type = args[0]
+        if isinstance(enum_type, type) and issubclass(enum_type, m._OpenEnum):
+            return enum_type
+    return None
 
 
-_SCALAR_HOOKS = _scalar_hooks()
+def _enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
+    """Make the hook of ``E | None`` for an open enum ``E`` (a factory): unknown values kept."""
+    enum_type = _open_enum_of(tp)
+    assert enum_type is not None  # the factory's predicate
+    table: dict[str, Any] = {member.value: member for member in enum_type}
+    table.update(dict.fromkeys(_NO_VALUE_STR))
+    known = table.get
+
+    def hook(value: Any, _: Any = None) -> Any:
+        if type(value) is str:
+            member = known(value, _MISSING)
+            if member is not _MISSING:
+                return member
+        if value in _NO_VALUE:
+            return None
+        return enum_type(_to_str(value).strip())
+
+    hook.quirk_kind = "enum"  # type: ignore[attr-defined] # read by the doctor's drift classifier
+    hook.known_values = frozenset(member.value for member in enum_type)  # type: ignore[attr-defined]
+    return hook
+
+
+def _model_tuple_of(tp: Any) -> Any:
+    """``M`` when ``tp`` is ``tuple[M, ...]`` for a model ``M`` (lists, nested rewards)."""
+    if getattr(tp, "__origin__", None) is not tuple:
+        return None
+    args = get_args(tp)
+    if len(args) == 2 and args[1] is Ellipsis and args[0] in _MODELS:
+        return args[0]
+    return None
+
+
+def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Make the hook of ``tuple[Model, ...]`` (a hook factory): cattrs' own, ``null`` as ``()``.
+
+    (A list endpoint's answer is known to be a JSON array before it gets here.)
+    """
+    from cattrs.cols import homogenous_tuple_structure_factory  # noqa: PLC0415
+
+    structure = homogenous_tuple_structure_factory(tp, converter)
+
+    def hook(value: Any, _: Any = None) -> tuple[Any, ...]:
+        if isinstance(value, list):
+            return structure(value, tp)  # type: ignore[no-any-return]
+        if value in _NO_VALUE:
+            return ()
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+
+    hook.nested_model = _model_tuple_of(tp)  # type: ignore[attr-defined] # the drift classifier's
+    return hook
+
+
+def _identity(value: Any, _: Any = None) -> Any:
+    return value
+
+
+def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | None:
+    """Return a field's quirk function when it is not its type's (links sent as HTML anchors)."""
+    return _to_link if name == "referral_link" and model is not m.Referrer else None
+
+
+def _field_overrides(model: type[Any], *, detailed: bool) -> dict[str, Any]:
+    """Return cattrs overrides for ``model``: quirks unlike the field type's hook, SDK fields."""
+    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
+
+    overrides: dict[str, Any] = {}
+    for field in attrs.fields(model):
+        quirk = _quirk_override(model, field.name)
+        if quirk is not None:
+            overrides[field.name] = override(struct_hook=quirk)
+        elif field.name == "raw" and not detailed:
+            overrides[field.name] = override(rename=_RAW_KEY, struct_hook=_identity)
+        elif field.name in _NOT_WIRE:
+            overrides[field.name] = override(omit=True)
+    return overrides
+
+
+def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
+
+    With detailed validation (explaining a failure) it is cattrs' function as is, leaving
+    ``raw`` empty. On the decoding path cattrs generates two functions: one for a complete
+    row (every wire field present, read in one call with no per-field key test, generated from
+    the same fields declared required) and one with the model's defaults for absent keys,
+    used when the first finds a key missing, and for the next `_SKIP_AFTER_MISS` rows (so a
+    server that leaves a key out does not cost a failed attempt per row). The row's JSON
+    object reaches ``raw`` as an entry of a shallow copy of the row that cattrs reads like
+    any field, so the model is built once, by its own ``__init__``. Both apply the same quirk
+    hooks, hence the same results.
+    """
+    from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
+
+    detailed = converter.detailed_validation
+    fields = attrs.fields(attrs.resolve_types(model))
+    overrides = _field_overrides(model, detailed=detailed)
+    with_defaults = make_dict_structure_fn(
+        model,
+        converter,
+        _cattrs_forbid_extra_keys=False,
+        _cattrs_detailed_validation=detailed,
+        **overrides,
+    )
+    if detailed:
+
+        def explain(value: Any, _: Any = None) -> Any:
+            if not isinstance(value, Mapping):
+                raise TypeError(f"expected a JSON object, got {type(value).__name__}")
+            return with_defaults(value, model)
+
+        return explain
+
+    complete = make_dict_structure_fn_from_attrs(
+        [f if f.name in _NOT_WIRE else f.evolve(default=attrs.NOTHING) for f in fields],
+        model,
+        converter,
+        _cattrs_forbid_extra_keys=False,
+        _cattrs_detailed_validation=False,
+        **overrides,
+    )
+
+    skip = 0  # rows left to send straight to `with_defaults` after a row missed a key
+
+    def structure(value: Any, _: Any = None) -> Any:
+        nonlocal skip
+        row = {**value, _RAW_KEY: value}  # TypeError when it is not a JSON object
+        if skip:
+            skip -= 1
+            return with_defaults(row, model)
+        try:
+            return complete(row, model)
+        except KeyError:  # an absent key: its default, if it has one
+            skip = _SKIP_AFTER_MISS
+            return with_defaults(row, model)
+
+    return structure
+
+
+# After a row without some key, the next rows (likely alike) skip the complete-row attempt.
+_SKIP_AFTER_MISS = 64
 
 
 def build_converter(*, detailed: bool) -> cattrs.Converter:
     """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
     import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
-    from cattrs.gen import make_dict_structure_fn  # noqa: PLC0415
 
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
-    scalar_hooks = _SCALAR_HOOKS
-    for tp, hook in scalar_hooks.items():
+    for tp, hook in _SCALAR_HOOKS.items():
         if type(tp) is type:  # not isinstance: on 3.10 tuple[X, ...] passes it
             conv.register_structure_hook(tp, hook)
         else:
-            # Unions and parametrised generics cannot go through singledispatch: match exactly.
+            # Unions cannot go through singledispatch: match exactly.
             conv.register_structure_hook_func(_exactly(tp), hook)
-
-    for model in _MODELS:
-        overrides = _overrides(model)
-        if detailed:
-            hook = _mapping_only(
-                make_dict_structure_fn(
-                    model,
-                    conv,
-                    **_cattrs_overrides(overrides),
-                )
-            )
-        else:
-            hook = _GENERATED[model] = _make_fast_hook(model, scalar_hooks, overrides)
-            many = _make_fast_many(hook)
-            conv.register_structure_hook_func(_exactly(tuple[model, ...]), many)  # type: ignore[valid-type]
-        conv.register_structure_hook(model, hook)
+    conv.register_structure_hook_factory(lambda tp: _open_enum_of(tp) is not None, _enum_hook)
+    conv.register_structure_hook_factory(lambda tp: _model_tuple_of(tp) is not None, _tuple_hook)
+    conv.register_structure_hook_factory(_MODELS.__contains__, _model_hook)
     return conv
-
-
-def _cattrs_overrides(overrides: Mapping[str, Callable[[Any, Any], Any]]) -> dict[str, Any]:
-    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
-
-    result: dict[str, Any] = {name: override(struct_hook=fn) for name, fn in overrides.items()}
-    result["raw"] = override(omit=True)
-    result["fetched_at"] = override(omit=True)
-    return result
 
 
 def _exactly(tp: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == tp)
-
-
-def _overrides(model: type[Any]) -> dict[str, Callable[[Any, Any], Any]]:
-    """Per-field hooks that differ from the field type's hook."""
-    if hasattr(attrs.fields(model), "referral_link") and model is not m.Referrer:
-        return {"referral_link": _to_link}
-    return {}
-
-
-_MISSING: Any = object()
-# The fast hooks, by model, as generated (models only nest models generated before them).
-_GENERATED: dict[type[Any], Callable[[Any, Any], Any]] = {}
-# datetime.fromisoformat reads a "Z" suffix as UTC from Python 3.11 on.
-_FROMISO_Z = sys.version_info >= (3, 11)
-
-
-def _field_expr(hook: Callable[[Any, Any], Any], i: int, env: dict[str, Any]) -> str:
-    """Return the expression converting ``v`` with ``hook``, the common wire case inline."""
-    inline = _INLINE.get(hook)
-    if inline is not None:
-        return inline
-    table = _lookup_table(hook)
-    if table is not None:
-        # The exact wire values map straight to results; anything else takes the hook.
-        env[f"t{i}"] = table
-        return f"t{i}[v] if type(v) is str and v in t{i} else h{i}(v)"
-    if hook is _to_rewards:
-        env["reward"] = _GENERATED[m.Reward]
-        return f"tuple([reward(x, None) for x in v]) if type(v) is list else h{i}(v)"
-    if hook is _to_datetime and _FROMISO_Z:
-        # "2018-06-04T02:57:24Z": nothing to strip, and fromisoformat reads the Z as UTC
-        # itself (3.11+), so the hook's own steps would change nothing.
-        env["fromiso"] = dt.datetime.fromisoformat
-        return f"fromiso(v) if type(v) is str and v[-1:] == 'Z' and v[:1].isdigit() else h{i}(v)"
-    return f"h{i}(v)"
-
-
-# int() strips the same whitespace str.strip() does, so `int(v)` is `_to_int` for a str.
-_INLINE: dict[Callable[[Any, Any], Any], str] = {
-    _to_int: "v if type(v) is int else int(v) if type(v) is str else to_int(v)",
-    _to_str: "v if type(v) is str else to_str(v)",
-    _to_opt_str: "None if v is None or v in NO_VALUE else (v if type(v) is str else to_str(v))",
-    _to_opt_int: (
-        "None if v is None or v in NO_VALUE else "
-        "(v if type(v) is int else int(v) if type(v) is str else to_int(v))"
-    ),
-}
-
-
-def _lookup_table(hook: Callable[[Any, Any], Any]) -> dict[str, Any] | None:
-    if hook is _to_bool:
-        return {"1": True, "0": False}
-    enum_type = getattr(hook, "enum_type", None)
-    if enum_type is None:
-        return None
-    table: dict[str, Any] = {member.value: member for member in enum_type}
-    table.update(dict.fromkeys(_NO_VALUE_STR))
-    return table
-
-
-def _make_fast_hook(
-    model: type[Any],
-    scalar_hooks: Mapping[Any, Callable[[Any, Any], Any]],
-    overrides: Mapping[str, Callable[[Any, Any], Any]],
-) -> Callable[[Any, Any], Any]:
-    """Generate ``structure(o, _) -> model`` with each field's conversion written out.
-
-    Same results as the cattrs-generated function with the same quirk hooks (required fields
-    read with ``o[name]``, defaults kept when a key is absent, unknown keys ignored), minus
-    cattrs' per-field bookkeeping.
-    """
-    env: dict[str, Any] = {
-        "Mapping": Mapping,
-        "cls": model,
-        "MISSING": _MISSING,
-        "NO_VALUE": _NO_VALUE_STR,
-        "to_int": _to_int,
-        "to_str": _to_str,
-    }
-    lines = [
-        "def structure(o, _=None):",
-        "    if type(o) is not dict and not isinstance(o, Mapping):",
-        "        raise TypeError(f'expected a JSON object, got {type(o).__name__}')",
-    ]
-    args: list[str] = []
-    for i, field in enumerate(attrs.fields(attrs.resolve_types(model))):
-        if field.name in _SET_LATER:
-            args += _SET_LATER[field.name]
-            continue
-        name, var = field.name, f"x{i}"
-        hook = overrides.get(name)
-        if hook is None:
-            hook = scalar_hooks[field.type]
-        env[f"h{i}"] = hook
-        # An absent key must give the default; when the hook maps None to the default
-        # (None), `o.get(name)` already does.
-        none_is_default = field.default is None and _maps_none_to_none(hook)
-        if field.default is attrs.NOTHING:
-            lines.append(f"    v = o[{name!r}]")
-        elif none_is_default:
-            lines.append(f"    v = o.get({name!r})")
-        else:
-            if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-                raise TypeError(f"{model.__name__}.{name}: factory defaults are not supported")
-            env[f"d{i}"] = field.default
-            lines.append(f"    v = o.get({name!r}, MISSING)")
-        expr = _field_expr(hook, i, env)
-        if field.default is attrs.NOTHING or none_is_default:
-            lines.append(f"    {var} = {expr}")
-        else:
-            lines.append(f"    {var} = d{i} if v is MISSING else {expr}")
-        args.append(f"{name}={var}" if field.kw_only else var)
-    if _plain_slots(model):
-        # No validator, converter or post-init to run: fill the slots directly, which
-        # skips the frozen __init__'s object.__setattr__ call per field.
-        names = [f.name for f in attrs.fields(model)]
-        lines.append("    self = new(cls)")
-        for name, arg in zip(names, [*args, "o"], strict=True):
-            env[f"set_{name}"] = model.__dict__[name].__set__
-            lines.append(f"    set_{name}(self, {arg.rpartition('=')[2]})")
-        lines.append("    return self")
-        env["new"] = object.__new__
-    else:
-        args.append("raw=o")
-        lines.append(f"    return cls({', '.join(args)})")
-    source = "\n".join(lines)
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<irefer_async structure {model.__name__}>", "exec"), env, namespace)  # noqa: S102 - our own generated code
-    structure: Callable[[Any, Any], Any] = namespace["structure"]
-    structure.__doc__ = source
-    return structure
-
-
-# Fields not read from the JSON: ``raw`` is the JSON itself (passed last); ``fetched_at`` is
-# stamped by the client once the answer is in.
-_SET_LATER: dict[str, list[str]] = {"raw": [], "fetched_at": ["fetched_at=None"]}
 
 
 def _maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
@@ -436,54 +426,18 @@ _FIELD_HOOKS: dict[type[Any], dict[str, tuple[Callable[[Any, Any], Any], bool]]]
 def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any], bool]]:
     """Each wire field of ``model``: the quirk function the decoder applies, and if required.
 
-    The same functions as the generated decoders' fallbacks, so what the drift recorder
-    calls a quirk is what decoding does.
+    The very hooks cattrs' generated code calls, so what the drift recorder calls a quirk is
+    what decoding does.
     """
     hooks = _FIELD_HOOKS.get(model)
     if hooks is None:
-        overrides = _overrides(model)
-        hooks = _FIELD_HOOKS[model] = {
-            f.name: (overrides.get(f.name) or _SCALAR_HOOKS[f.type], f.default is attrs.NOTHING)
-            for f in attrs.fields(attrs.resolve_types(model))
-            if f.name not in ("raw", "reconciled", "age_unknown", "fetched_at")
-        }
+        conv = _fast()
+        hooks = _FIELD_HOOKS[model] = {}
+        for f in attrs.fields(attrs.resolve_types(model)):
+            if f.name not in _NOT_WIRE:
+                hook = _quirk_override(model, f.name) or conv.get_structure_hook(f.type)
+                hooks[f.name] = (hook, f.default is attrs.NOTHING)
     return hooks
-
-
-def _plain_slots(model: type[Any]) -> bool:
-    """Whether ``model`` is a slotted attrs class whose ``__init__`` only stores its fields."""
-    fields = attrs.fields(model)
-    return (
-        "__slots__" in model.__dict__
-        and fields[-1].name == "raw"
-        and not hasattr(model, "__attrs_pre_init__")
-        and not hasattr(model, "__attrs_post_init__")
-        and all(f.validator is None and f.converter is None and f.init for f in fields)
-        and all(isinstance(model.__dict__.get(f.name), _MEMBER_DESCRIPTOR) for f in fields)
-    )
-
-
-_MEMBER_DESCRIPTOR = type(m.Reward.__dict__["signups_count"])
-
-
-def _make_fast_many(hook: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """``tuple[Model, ...]`` from a JSON array (``decode`` has checked it is one)."""
-
-    def structure_many(value: Any, _: Any = None) -> tuple[Any, ...]:
-        return tuple([hook(item, None) for item in value])
-
-    return structure_many
-
-
-def _mapping_only(structure: Callable[[Any, Any], T]) -> Callable[[Any, Any], T]:
-    """Wrap a detailed hook: it only explains failures, so ``raw`` is left empty."""
-
-    def hook(value: Any, cls: Any) -> T:
-        if not isinstance(value, Mapping):
-            raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-        return structure(value, cls)
-
-    return hook
 
 
 _FAST: cattrs.Converter | None = None
@@ -498,17 +452,12 @@ def _fast() -> cattrs.Converter:
     return _FAST
 
 
-def _structure_reward(value: Any) -> m.Reward:
-    return _GENERATED[m.Reward](value, m.Reward)  # type: ignore[no-any-return]
-
-
 def _explain(data: Any, tp: Any) -> str:
     """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
     import cattrs  # noqa: PLC0415 - imported with the converter
 
     global _DETAILED  # noqa: PLW0603 - built lazily: only failures need it
     if _DETAILED is None:
-        _fast()  # the detailed hooks nest the fast ones' models
         _DETAILED = build_converter(detailed=True)
     try:
         _DETAILED.structure(data, tp)
@@ -519,12 +468,11 @@ def _explain(data: Any, tp: Any) -> str:
 
 
 def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
-    """Return the generated structure function of ``model`` (the tuple calls' per-item one).
+    """Return the structure hook of ``model`` (the tuple calls' per-item one).
 
     It raises on any mismatch; `explain_item` then says why.
     """
-    _fast()
-    return _GENERATED[model]
+    return _fast().get_structure_hook(model)
 
 
 def explain_item(data: Any, model: type[Any]) -> str:

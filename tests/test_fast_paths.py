@@ -13,7 +13,7 @@ import httpx
 import pytest
 import samples
 
-from irefer_async import Referrer, ReferrerStats, TriggeredReward
+from irefer_async import NewSignup, Referrer, ReferrerStats, TriggeredReward
 from irefer_async._converter import _fast, build_converter, loads
 from irefer_async._redact import Redactor
 from irefer_async._stack import load
@@ -26,6 +26,7 @@ QUIRKY_VALUES: list[Any] = [
     None, "", "None", "null", "0", "1", " 7 ", "12", 12, 12.0, 12.5, True, False, "t", " f ",
     "x", "REFFERER", "2018-06-04T02:57:24Z", " 2018-06-04T02:57:24Z", "2018-06-04T02:57:24z",
     "2018-06-04T02:57:24", "2018-06-04T02:57:24+02:00", "bad", [], {}, "21.4%",
+    "\x1c12", "2018-06-04Z", "2018-06-04T02:57:24.5Z", "true", 1.0,
 ]  # fmt: skip
 
 
@@ -55,6 +56,29 @@ def test_fast_hooks_agree_with_cattrs_on_every_quirk(sample: dict[str, Any], mod
         for value in QUIRKY_VALUES:
             data = {**sample, field: value}
             assert _outcome(_FAST, data, model) == _outcome(DETAILED, data, model), (field, value)
+
+
+def test_fields_the_sdk_sets_are_never_read_from_the_wire() -> None:
+    """``reconciled``, ``age_unknown``, ``fetched_at`` and ``raw`` in an answer change nothing."""
+    wire = {"reconciled": "1", "age_unknown": True, "fetched_at": "2001-01-01T00:00:00Z"}
+    for converter in (_FAST, DETAILED):
+        signup = converter.structure({**samples.NEW_SIGNUP, **wire, "raw": {}}, NewSignup)
+        assert not signup.reconciled and not signup.age_unknown
+        assert signup.fetched_at is not None and signup.fetched_at.year > 2001
+    assert _FAST.structure({**samples.NEW_SIGNUP, "raw": {}}, NewSignup).raw["raw"] == {}
+
+
+def test_a_row_missing_optional_keys_gets_the_defaults_and_keeps_raw() -> None:
+    """Rows without some optional keys take the defaults (the generated fallback), raw intact."""
+    full = samples.REFERRERS[0]
+    row = {k: v for k, v in full.items() if k not in ("ip", "referrals_count")}
+    rows = [full, row, *([full] * 70), row, full]  # complete rows before, during, after a skip
+    decoded = _FAST.structure(rows, tuple[Referrer, ...])
+    for got, sent in zip(decoded, rows, strict=True):
+        assert got == DETAILED.structure(sent, Referrer)
+        assert got.raw is sent
+    assert decoded[1].ip is None and decoded[1].referrals_count == 0
+    assert decoded[0].ip == full["ip"]
 
 
 def test_fast_hooks_reject_what_is_not_an_object() -> None:
