@@ -38,7 +38,7 @@ from ._config import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
 )
-from ._converter import decode
+from ._converter import DecodeObserver, decode
 from ._deadline import Deadline, deadline_scope
 from ._errors import (
     ClientStateError,
@@ -85,8 +85,6 @@ if TYPE_CHECKING:
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
-
-    from .doctor import DriftRecorder, ProbeReport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -213,8 +211,8 @@ class IReferClient:
             seconds, invalidated by this client's writes; None (the default) for no cache.
         max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
             with `QueueFullError` (default None: bounded only by the deadline).
-        record_drift: count, as answers are decoded, where they differ from the models
-            (unknown and missing fields, quirk conversions); read them from `drift`.
+        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's
+            JSON before it is decoded (the doctor's `DriftRecorder` counts schema drift).
 
     Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
     that cannot be sent in time fails fast with `DeadlineExceededError`
@@ -239,7 +237,7 @@ class IReferClient:
         share_reads: bool = True,
         cache: CacheConfig | None = None,
         max_waiting: int | None = None,
-        record_drift: bool = False,
+        decode_observer: DecodeObserver | None = None,
         http_stack: HttpStack | None = None,
     ) -> None:
         license_key = config.license_key(license_key)
@@ -273,11 +271,7 @@ class IReferClient:
         self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
-        self._drift: DriftRecorder | None = None
-        if record_drift:  # the doctor's recorder, imported only when asked for
-            from .doctor import DriftRecorder  # noqa: PLC0415
-
-            self._drift = DriftRecorder(self._redactor.redact)
+        self._drift = decode_observer
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -323,8 +317,8 @@ class IReferClient:
         return None if self._cache is None else self._cache.config
 
     @property
-    def drift(self) -> DriftRecorder | None:
-        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+    def decode_observer(self) -> DecodeObserver | None:
+        """The `DecodeObserver` shown every answer before it is decoded, or None."""
         return self._drift
 
     @property
@@ -857,27 +851,6 @@ class IReferClient:
             endpoint, campaign, params, not_before
         )
         return result
-
-    # -- readiness ---------------------------------------------------------------------
-
-    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
-        """Check this client's account: network, credentials, every read endpoint, drift.
-
-        What ``irefer doctor`` runs (see `irefer_async.doctor`), as a typed report, for a
-        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
-        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
-        does not use the network, or a host behind something they cannot see):
-
-        ```python
-        report = await client.probe()
-        if not report.ok:
-            raise RuntimeError(report.first_failure)
-        ```
-        """
-        from .doctor import probe_client  # noqa: PLC0415 - only readiness checks need it
-
-        self._check_usable()
-        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import httpx
 from typing_extensions import assert_type
 
 import irefer_async
+import irefer_async.decoding
 import irefer_async.doctor
 import irefer_async.feed
 from irefer_async import (
@@ -275,22 +276,21 @@ def receiver(body: bytes, headers: dict[str, str]) -> irefer_async.feed.FeedEven
 
 
 async def readiness() -> None:
+    recorder = irefer_async.doctor.DriftRecorder()
     async with IReferClient(
-        "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
+        "W4qL" + "0" * 28, "key", campaign_id=2605, decode_observer=recorder
     ) as client:
-        report = await client.probe(network=False, write_probe=None)
+        report = await irefer_async.doctor.probe_client(client, network=False, write_probe=None)
         assert_type(report, irefer_async.doctor.ProbeReport)
         assert_type(report.ok, bool)
         assert_type(report.exit_code, int)
         for check in report.checks:
             assert_type(check.status, irefer_async.doctor.CheckStatus)
             assert_type(check.summary, str)
-        drift = client.drift
-        assert_type(drift, irefer_async.doctor.DriftRecorder | None)
-        if drift is not None:
-            for entry in drift.entries(include_expected=False):
-                assert_type(entry.kind, irefer_async.doctor.DriftKind)
-                assert_type(entry.describe(), str)
+        assert_type(client.decode_observer, irefer_async.decoding.DecodeObserver | None)
+        for entry in recorder.entries(include_expected=False):
+            assert_type(entry.kind, irefer_async.doctor.DriftKind)
+            assert_type(entry.describe(), str)
     assert_type(Emulator(profile="2019").profile.gone, frozenset[str])
 
 
