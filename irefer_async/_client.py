@@ -99,14 +99,6 @@ C = TypeVar("C", bound="IReferClient")
 T = TypeVar("T")
 
 
-def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
-    """Return the item model of a list endpoint (``tuple[Model, ...]``), or None."""
-    result: Any = endpoint.result
-    if getattr(result, "__origin__", None) is tuple:
-        return result.__args__[0]  # type: ignore[no-any-return]
-    return None
-
-
 class _ScanReader:
     """The decode step of a settle scan: the list streamed through the scan's matchers."""
 

@@ -70,7 +70,6 @@ __all__ = [
     "EventHooks",
     "build_event_hooks",
     "correlation_scope",
-    "current_correlation_id",
     "new_correlation_id",
     "stamp_error",
     "start_call",
@@ -109,11 +108,6 @@ def new_correlation_id() -> str:
 _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "irefer_async_correlation_id", default=None
 )
-
-
-def current_correlation_id() -> str | None:
-    """Return the id bound by `correlation_scope` (or by a write for its reconciling read)."""
-    return _CURRENT.get()
 
 
 @contextlib.contextmanager

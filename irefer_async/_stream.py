@@ -4,21 +4,15 @@ r"""Streaming the list endpoints: read a JSON array as it arrives, one item at a
 array (hundreds of MB for a million rows). This module reads such a body chunk by chunk in
 bounded memory:
 
-* `ArraySplitter` cuts the top-level array into its items and parses each. With
-  orjson an item ends at the first ``}`` whose prefix parses (finding the end and parsing
-  are one step); otherwise a C-level regex that skips strings and tracks nesting finds the
-  end and `json.loads` parses it. Chosen by measurement (``python -m benchmarks
-  --only parsers``, 100k ``referrers`` rows): ~1.0x the speed of one ``orjson.loads`` of the
-  whole body, against ~0.2x for ijson's C backend (yajl2_c) and ~0.06x for json-stream;
-  msgspec has no incremental parser. So no new dependency.
+* `ArraySplitter` cuts the top-level array into its items and parses each (orjson when
+  installed; why not ijson: docs/benchmarks.md, "Streamed lists").
 * `ItemDecoder` turns parsed items into models with the converter's generated
   structure functions (the lenient decoding of the tuple calls, same results), naming the
   item's index when one does not fit; `ListStream` is what ``client.iter_*()``
   return, `read_list` what the tuple calls use.
-* `RowMatcher`, `scan_rows`, `scan_body`, `match_body` and `scan_list` are the
-  cheap matching scan: "is there a row with these field values?" for many targets in one
-  pass, a dict lookup per parsed row and no model built (`match_body`: several kinds of
-  key at once, for the shared reconciling scans of `irefer_async._settle`).
+* `RowMatcher` and `match_body` are the cheap matching scan: "is there a row with these
+  field values?" for many targets in one pass, a dict lookup per parsed row and no model
+  built (several kinds of key at once, for the reconciling scans of `irefer_async._settle`).
 
 Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
@@ -39,7 +33,6 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    Awaitable,
     Callable,
     Iterable,
     Mapping,
@@ -57,7 +50,7 @@ if TYPE_CHECKING:
     from ._converter import DecodeObserver as DriftRecorder
     from ._endpoints import Endpoint
     from ._observability import CallTrace
-    from ._transport import ListBody, Sender, Slot
+    from ._transport import ListBody, Slot
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -71,16 +64,11 @@ __all__ = [
     "StreamOpener",
     "StreamSource",
     "RowMatcher",
-    "decode_items",
     "json_items",
     "malformed_item",
     "match_body",
     "not_an_array",
-    "OpenList",
     "read_list",
-    "scan_body",
-    "scan_list",
-    "scan_rows",
 ]
 
 T = TypeVar("T")
@@ -204,11 +192,6 @@ class ArraySplitter:
 
     def __repr__(self) -> str:
         return f"<ArraySplitter {self.method} items={self.count} bytes={self.bytes_fed}>"
-
-    @property
-    def finished(self) -> bool:
-        """Whether the closing ``]`` of the array has been read."""
-        return self._state == _END
 
     @property
     def is_array(self) -> bool | None:
@@ -477,18 +460,6 @@ class ItemDecoder(Generic[T]):
         raise malformed_item(self.method, index, explain_item(item, self.model))
 
 
-async def decode_items(
-    chunks: AsyncIterable[bytes], model: type[T], splitter: ArraySplitter
-) -> AsyncGenerator[T, None]:
-    """Yield ``model`` instances decoded from the JSON array arriving as ``chunks``."""
-    decode = ItemDecoder(model, splitter.method)
-    index = 0
-    async with contextlib.aclosing(json_items(chunks, splitter)) as items:
-        async for item in items:
-            yield decode(item, index)
-            index += 1
-
-
 def _wire_text(value: Any) -> str | None:
     # The lenient decoding's view of a text field: numbers compare by their text.
     if value is None or type(value) is str:
@@ -509,8 +480,8 @@ class RowMatcher:
     ```python
     matcher = RowMatcher(("referred_person", "specific_action"))
     matcher.add(("ann@example.com", "/dashboard"))
-    found = await scan_rows(chunks, matcher, method="specificActionSignups")
-    row = found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
+    await match_body(body, (matcher,))
+    row = matcher.found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
     ```
 
     The first row matching a target is kept (lists are newest first). ``convert`` maps a
@@ -633,37 +604,6 @@ class RowMatcher:
         return target
 
 
-async def scan_rows(
-    chunks: AsyncIterable[bytes],
-    matcher: RowMatcher,
-    *,
-    method: str,
-    splitter: ArraySplitter | None = None,
-    stop_when_found: bool = True,
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Scan a streamed list body once for every target of ``matcher``.
-
-    Returns ``matcher.found`` (target -> first matching row's JSON object); a target
-    absent from it has no row in the list. Stops reading as soon as every target is found
-    (``stop_when_found``). Items that are not JSON objects raise
-    `MalformedResponseError` naming their index; rows that parse but would not decode
-    into a model are compared all the same (the scan builds no model).
-
-    Pass the ``splitter`` to read how far it got (``count``, ``bytes_fed``) or whether the
-    body was an array at all (a body that is not one yields no match: classify
-    ``splitter.head`` as the caller's error, as the client does).
-    """
-    splitter = splitter if splitter is not None else ArraySplitter(method)
-    if not matcher.pending and stop_when_found:
-        return matcher.found
-    match = matcher.match
-    async with contextlib.aclosing(json_items(chunks, splitter)) as items:
-        async for row in items:
-            if match(row) is not None and stop_when_found and not matcher.pending:
-                break
-    return matcher.found
-
-
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that turned out not to be an array.
 
@@ -714,32 +654,6 @@ async def read_list(
     return tuple(out)
 
 
-async def scan_list(
-    sender: Sender,
-    method: str,
-    params: dict[str, str],
-    matcher: RowMatcher,
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """One attempt of a matching scan: send the list request, stream it through ``matcher``.
-
-    Returns ``matcher.found``. Raises the SDK error of a failed exchange, a non-2xx status,
-    or a body that is not an array (``null``, an API error body...), so the caller's retry
-    and throttle layers treat it as any read; the connection is released on every path.
-    """
-    if not matcher.pending:
-        return matcher.found  # nothing to look for: no request
-    body = await sender.open_list(method, params)
-    return await scan_body(body, matcher)
-
-
-async def scan_body(
-    body: ListBody, matcher: RowMatcher
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Stream an opened list body through ``matcher`` (`match_body` with one); closes it."""
-    await match_body(body, (matcher,))
-    return matcher.found
-
-
 async def match_body(
     body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
 ) -> None:
@@ -750,7 +664,7 @@ async def match_body(
     none has a target pending, so a body is read to its end only when some target is
     absent. Nothing but the matched rows is kept (in each ``matcher.found``), so memory is
     one chunk and one item whatever the list's size. Pass the ``splitter`` to read how far
-    it got (``count``: rows parsed). Raises as `scan_body` does.
+    it got (``count``: rows parsed). Raises as a whole-body read would.
     """
     splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
@@ -779,10 +693,6 @@ async def match_body(
         await body.aclose()
     if not splitter.is_array:
         raise not_an_array(splitter, body)
-
-
-#: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
-OpenList = Callable[[str, dict[str, str]], Awaitable["ListBody"]]
 
 
 R_co = TypeVar("R_co", covariant=True)
