@@ -10,7 +10,8 @@ async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) 
 ```
 
 This package is the core: the client, its models, errors and configuration. The endpoint
-table is `irefer_async.endpoints`, the decoder `irefer_async.decoding`. Satellites built on
+table is `irefer_async.endpoints`, the decoder `irefer_async.decoding`, every model and its
+field enums `irefer_async.models`, event hooks `irefer_async.hooks`. Satellites built on
 the core's public names are subpackages, imported only when used: `irefer_async.feed` (the
 reward feed), `irefer_async.doctor` (readiness checks, schema drift), `irefer_async.redis`
 (a shared rate limit and feed store), `irefer_async.testing` (the emulator and pytest
@@ -59,14 +60,10 @@ from ._models import (
     Referrer,
     ReferrerStats,
     Reward,
-    RewardDelivery,
-    RewardGoalType,
-    RewardQuantity,
-    RewardTo,
     SpecificActionSignup,
     TriggeredReward,
 )
-from ._observability import CallEvent, EventHooks, correlation_scope
+from ._observability import correlation_scope
 from ._redact import Redactor
 from ._retry import RetryConfig
 from ._stream import ListStream
@@ -79,7 +76,6 @@ __all__ = [
     "BulkStatus",
     "BulkSummary",
     "CacheConfig",
-    "CallEvent",
     "CampaignStats",
     "ClientStateError",
     "ConfigurationError",
@@ -87,7 +83,6 @@ __all__ = [
     "DeadlineExceededError",
     "DuplicateSignupError",
     "EmptyResponseError",
-    "EventHooks",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -111,10 +106,6 @@ __all__ = [
     "ResponseError",
     "RetryConfig",
     "Reward",
-    "RewardDelivery",
-    "RewardGoalType",
-    "RewardQuantity",
-    "RewardTo",
     "ServerError",
     "SpecificActionSignup",
     "StreamInterruptedError",

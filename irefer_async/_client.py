@@ -195,7 +195,7 @@ class IReferClient:
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a `CallEvent` for every attempt (metrics,
             raw response status and headers, the queue and the wait for a slot); see
-            `irefer_async._observability`.
+            `irefer_async.hooks`.
         share_reads: identical reads in flight at once (same method, campaign and
             parameters) share one HTTP exchange and its answer or error (default True;
             writes never share).

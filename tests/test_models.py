@@ -16,12 +16,11 @@ from irefer_async import (
     Referrer,
     ReferrerStats,
     Reward,
-    RewardDelivery,
-    RewardTo,
     SpecificActionSignup,
     TriggeredReward,
 )
 from irefer_async._converter import decode
+from irefer_async.models import RewardDelivery, RewardTo
 
 
 def test_referrer_stats_sample_decodes_with_numbers_and_bools() -> None:

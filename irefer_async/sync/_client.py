@@ -17,7 +17,6 @@ from irefer_async import (
     CacheConfig,
     CampaignStats,
     ClientStateError,
-    EventHooks,
     LeadSource,
     Limiter,
     NewSignup,
@@ -32,6 +31,7 @@ from irefer_async import (
     TriggeredReward,
 )
 from irefer_async import IReferClient as AsyncIReferClient
+from irefer_async.hooks import EventHooks
 
 from ._runner import LoopThread
 from ._streams import Step, SyncBulkRun, SyncListStream

@@ -24,7 +24,6 @@ from irefer_async import (
     BulkStatus,
     BulkSummary,
     CacheConfig,
-    CallEvent,
     CampaignStats,
     DeadlineExceededError,
     IReferClient,
@@ -50,6 +49,7 @@ from irefer_async import (
     WriteOutcomeUnknownError,
     correlation_scope,
 )
+from irefer_async.hooks import CallEvent
 from irefer_async.testing import (
     Disruption,
     Emulator,
