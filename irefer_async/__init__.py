@@ -20,14 +20,8 @@ fixture) and `irefer_async.cli` (the ``irefer`` command).
 
 from __future__ import annotations
 
-from ._bulk import (
-    BulkOutcome,
-    BulkRun,
-    BulkStatus,
-    BulkSummary,
-    NewSignupRequest,
-    NewSpecificActionRequest,
-)
+from typing import TYPE_CHECKING, Any
+
 from ._cache import CacheConfig
 from ._client import IReferClient
 from ._errors import (
@@ -68,6 +62,42 @@ from ._redact import Redactor
 from ._retry import RetryConfig
 from ._stream import ListStream
 from ._version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from ._bulk import (
+        BulkOutcome,
+        BulkRun,
+        BulkStatus,
+        BulkSummary,
+        NewSignupRequest,
+        NewSpecificActionRequest,
+    )
+
+#: Names loaded on first use (the bulk engine is not needed to import the package).
+_LAZY = {
+    "BulkOutcome": "_bulk",
+    "BulkRun": "_bulk",
+    "BulkStatus": "_bulk",
+    "BulkSummary": "_bulk",
+    "NewSignupRequest": "_bulk",
+    "NewSpecificActionRequest": "_bulk",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'irefer_async' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIError",

@@ -26,10 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
-from . import _bulk
 from . import _config as config
 from . import _endpoints as ep
-from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
 from ._cache import MISS, CacheConfig, read_key
 from ._config import (
     DEFAULT_BASE_URL,
@@ -81,10 +79,14 @@ from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
+    # The bulk engine is imported with the first bulk call (or find_landed), not the package.
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
+
+    from . import _bulk
+    from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -821,6 +823,8 @@ class IReferClient:
         one scan per list and campaign. Raises an `IReferError` when it cannot tell within
         the call's deadline: report the write as of unknown outcome, never resend it.
         """
+        from ._bulk import NewSignupRequest, NewSpecificActionRequest  # noqa: PLC0415
+
         if isinstance(request, NewSignupRequest):
             endpoint: ep.Endpoint[Any] = ep.NEW_SIGNUP
         elif isinstance(request, NewSpecificActionRequest):
@@ -866,6 +870,8 @@ class IReferClient:
         print(run.summary)
         ```
         """
+        from . import _bulk  # noqa: PLC0415 - the bulk engine is loaded on first use
+
         return _bulk.new_signups(
             self._bulk_sender(ep.NEW_SIGNUP),
             rows,
@@ -881,6 +887,8 @@ class IReferClient:
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see `bulk_new_signups`."""
+        from . import _bulk  # noqa: PLC0415
+
         return _bulk.new_specific_actions(
             self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
             rows,
@@ -891,8 +899,10 @@ class IReferClient:
     def _bulk_concurrency(self, concurrency: int | None) -> int:
         if concurrency is not None:
             return concurrency
+        from ._bulk import DEFAULT_BULK_CONCURRENCY  # noqa: PLC0415
+
         cap = self._max_concurrency
-        return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
+        return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
 
     def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
         """Return a bulk run's send function: one request object through `_write`."""
