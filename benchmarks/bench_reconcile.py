@@ -234,7 +234,8 @@ def scan_cpu_per_row(rows: int = 20_000) -> float:
     wait (read timeouts, parked rows) spends less in httpcore's pool, and it came out
     negative on a quiet machine; rows scanned x this cost is.
     """
-    from irefer_async._stream import ArraySplitter, RowMatcher, json_items  # noqa: PLC0415
+    from irefer_async._match import RowMatcher  # noqa: PLC0415
+    from irefer_async._stream import ArraySplitter, json_items  # noqa: PLC0415
     from irefer_async.testing import Emulator  # noqa: PLC0415
 
     from ._servers import list_body  # noqa: PLC0415

@@ -60,7 +60,6 @@ from ._models import (
 from ._observability import correlation_scope
 from ._redact import Redactor
 from ._retry import RetryConfig
-from ._stream import ListStream
 from ._version import __version__ as __version__
 
 if TYPE_CHECKING:
@@ -72,8 +71,10 @@ if TYPE_CHECKING:
         NewSignupRequest,
         NewSpecificActionRequest,
     )
+    from ._stream import ListStream
 
-#: Names loaded on first use (the bulk engine is not needed to import the package).
+#: Names loaded on first use: the bulk engine and the list streams are not needed to import
+#: the package (a client's first bulk call or list read imports them).
 _LAZY = {
     "BulkOutcome": "_bulk",
     "BulkRun": "_bulk",
@@ -81,6 +82,7 @@ _LAZY = {
     "BulkSummary": "_bulk",
     "NewSignupRequest": "_bulk",
     "NewSpecificActionRequest": "_bulk",
+    "ListStream": "_stream",
 }
 
 

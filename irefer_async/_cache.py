@@ -107,15 +107,25 @@ def read_key(method: str, params: Mapping[str, str]) -> tuple[str, str | None, t
 Key = tuple[str, "str | None", tuple[Any, ...]]
 
 
-@attrs.define(slots=True)
 class _Entry:
-    expires: float
-    value: Any
-    # Invalidation groups this entry belongs to.
-    groups: tuple[Hashable, ...]
-    # (campaign, referral code) learned from this answer, and the email it maps to.
-    code: tuple[str | None, str] | None = None
-    email: str | None = None
+    # A plain class, not attrs: one less generated class on `import irefer_async`.
+    __slots__ = ("code", "email", "expires", "groups", "value")
+
+    def __init__(
+        self,
+        expires: float,
+        value: Any,
+        groups: tuple[Hashable, ...],
+        code: tuple[str | None, str] | None,
+        email: str | None,
+    ) -> None:
+        self.expires = expires
+        self.value = value
+        #: Invalidation groups this entry belongs to.
+        self.groups = groups
+        #: (campaign, referral code) learned from this answer, and the email it maps to.
+        self.code = code
+        self.email = email
 
 
 class ReadCache:

@@ -66,20 +66,11 @@ from ._retry import Retries, RetryConfig
 from ._settle import Scan
 from ._sharing import LEAD, SingleFlight, Ticket
 from ._stack import HttpStack, trusts
-from ._stream import (
-    ArraySplitter,
-    ListReader,
-    ListStream,
-    Opened,
-    Reader,
-    StreamOpener,
-    match_body,
-)
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
-    # The bulk engine is imported with the first bulk call (or find_landed), not the package.
+    # The bulk engine and the list streams are imported on first use, not with the package.
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
@@ -87,6 +78,7 @@ if TYPE_CHECKING:
 
     from . import _bulk
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+    from ._stream import ListStream, Opened, Reader
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -114,6 +106,8 @@ class _ScanReader:
 
     async def read(self, body: ListBody, slot: Slot) -> None:
         """Note when the answer arrived, then match the rows (closes the body)."""
+        from ._stream import ArraySplitter, match_body  # noqa: PLC0415 - on first use
+
         scan = self._scan
         scan.dated(asyncio.get_running_loop().time())
         splitter = ArraySplitter(body.method)
@@ -663,6 +657,8 @@ class IReferClient:
 
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
+        from ._stream import StreamOpener  # noqa: PLC0415 - on first use
+
         self._check_usable()
         endpoint = stream.endpoint
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
@@ -757,6 +753,8 @@ class IReferClient:
         campaign_id: int | str | None,
     ) -> tuple[T, ...]:
         """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
+        from ._stream import ListReader  # noqa: PLC0415 - on first use
+
         campaign, params = self._query(endpoint, campaign_id, {})
         return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
 
@@ -789,6 +787,8 @@ class IReferClient:
         self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
     ) -> ListStream[T]:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
+        from ._stream import ListStream  # noqa: PLC0415 - on first use
+
         campaign = (
             self._campaign_id
             if campaign_id is None

@@ -198,11 +198,19 @@ class EventHooks(TypedDict, total=False):
 _KINDS = ("request", "response", "retry")
 
 
-@attrs.frozen(slots=True)
 class _Hooks:
-    request: tuple[EventHook, ...]
-    response: tuple[EventHook, ...]
-    retry: tuple[EventHook, ...]
+    # A plain class, not attrs: one less generated class on `import irefer_async`.
+    __slots__ = ("request", "response", "retry")
+
+    def __init__(
+        self,
+        request: tuple[EventHook, ...],
+        response: tuple[EventHook, ...],
+        retry: tuple[EventHook, ...],
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.retry = retry
 
 
 def build_event_hooks(

@@ -10,9 +10,8 @@ bounded memory:
   structure functions (the lenient decoding of the tuple calls, same results), naming the
   item's index when one does not fit; `ListStream` is what ``client.iter_*()``
   return, `read_list` what the tuple calls use.
-* `RowMatcher` and `match_body` are the cheap matching scan: "is there a row with these
-  field values?" for many targets in one pass, a dict lookup per parsed row and no model
-  built (several kinds of key at once, for the reconciling scans of `irefer_async._settle`).
+* `match_body` streams a body through `RowMatcher`s (`irefer_async._match`), the cheap
+  matching scan of the reconciling reads (`irefer_async._settle`).
 
 Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
@@ -34,8 +33,6 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     Callable,
-    Iterable,
-    Mapping,
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
@@ -49,6 +46,7 @@ if TYPE_CHECKING:
 
     from ._converter import DecodeObserver as DriftRecorder
     from ._endpoints import Endpoint
+    from ._match import RowMatcher
     from ._observability import CallTrace
     from ._transport import ListBody, Slot
 
@@ -63,7 +61,6 @@ __all__ = [
     "Reader",
     "StreamOpener",
     "StreamSource",
-    "RowMatcher",
     "json_items",
     "malformed_item",
     "match_body",
@@ -458,150 +455,6 @@ class ItemDecoder(Generic[T]):
         except Exception:  # noqa: S110 - explained below, outside the handler
             pass
         raise malformed_item(self.method, index, explain_item(item, self.model))
-
-
-def _wire_text(value: Any) -> str | None:
-    # The lenient decoding's view of a text field: numbers compare by their text.
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-class RowMatcher:
-    """The targets of one matching scan: rows whose ``fields`` equal some values.
-
-    A target is a tuple of strings, one per field, compared with the row's JSON values
-    (numbers by their text, so ``"42"`` finds ``42`` and ``"42"``); fields listed in
-    ``casefold`` compare case-insensitively (emails). Many targets cost one dict lookup
-    per row, and no model is built:
-
-    ```python
-    matcher = RowMatcher(("referred_person", "specific_action"))
-    matcher.add(("ann@example.com", "/dashboard"))
-    await match_body(body, (matcher,))
-    row = matcher.found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
-    ```
-
-    The first row matching a target is kept (lists are newest first). ``convert`` maps a
-    field to a function applied to its text on both sides before comparing (a referral link
-    to its code, say); such a matcher takes the general, slower path for every row.
-    """
-
-    __slots__ = ("_convert", "_fold", "_key_of", "_keys", "fields", "found")
-
-    def __init__(
-        self,
-        fields: Sequence[str],
-        targets: Iterable[Sequence[str]] = (),
-        *,
-        casefold: Iterable[str] = (),
-        convert: Mapping[str, Callable[[str], str]] | None = None,
-    ) -> None:
-        fields = tuple(fields)
-        if not fields or len(set(fields)) != len(fields):
-            raise ValueError(f"RowMatcher needs distinct field names, got {fields!r}")
-        fold = frozenset(casefold)
-        unknown = fold.difference(fields)
-        if unknown:
-            raise ValueError(f"casefold names fields that are not matched: {sorted(unknown)}")
-        #: The wire field names compared, in target order.
-        self.fields = fields
-        self._fold = tuple(name in fold for name in fields)
-        convert = dict(convert or {})
-        if set(convert).difference(fields):
-            raise ValueError(f"convert names fields that are not matched: {sorted(convert)}")
-        self._convert = tuple(convert.get(name) for name in fields)
-        # Normalised target -> the target as given.
-        self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
-        #: Targets found so far -> the first row (its JSON object) that matched.
-        self.found: dict[tuple[str, ...], Mapping[str, Any]] = {}
-        self._key_of = self._fast_key_of()
-        for target in targets:
-            self.add(target)
-
-    def __repr__(self) -> str:
-        return f"<RowMatcher {self.fields} targets={len(self._keys)} found={len(self.found)}>"
-
-    def _normal(self, values: Sequence[str | None]) -> tuple[str, ...] | None:
-        out: list[str] = []
-        for value, fold, convert in zip(values, self._fold, self._convert, strict=True):
-            if value is None:
-                return None
-            text = value if convert is None else convert(value)
-            out.append(text.casefold() if fold else text)
-        return tuple(out)
-
-    def add(self, target: Sequence[str]) -> tuple[str, ...]:
-        """Look for rows with these values (one per field); returns the target as a tuple."""
-        target = tuple(target)
-        if len(target) != len(self.fields) or not all(isinstance(v, str) for v in target):
-            raise ValueError(
-                f"a target is {len(self.fields)} strings (for {self.fields}), got {target!r}"
-            )
-        self._keys[self._normal(target)] = target  # type: ignore[index] # no None in a target
-        return target
-
-    @property
-    def targets(self) -> tuple[tuple[str, ...], ...]:
-        """Every target added, as given."""
-        return tuple(self._keys.values())
-
-    @property
-    def pending(self) -> int:
-        """How many targets have no matching row yet."""
-        return len(self._keys) - len(self.found)
-
-    def _fast_key_of(self) -> Callable[[dict[str, Any]], tuple[str, ...] | None]:
-        # The key of a row, with the common shapes (one field; two fields, no folding) and
-        # text values taken inline: a scan calls it for every row of the list.
-        fields = self.fields
-        normal = self._normal
-
-        def general(row: dict[str, Any]) -> tuple[str, ...] | None:
-            return normal([_wire_text(row.get(name)) for name in fields])
-
-        if any(self._convert):
-            return general
-        if len(fields) == 1:
-            (field,) = fields
-            folded = self._fold[0]
-
-            def one(row: dict[str, Any]) -> tuple[str, ...] | None:
-                value = row.get(field)
-                if type(value) is not str:
-                    value = _wire_text(value)
-                    if value is None:
-                        return None
-                return (value.casefold(),) if folded else (value,)
-
-            return one
-        if len(fields) == 2 and not any(self._fold):
-            first, second = fields
-
-            def pair(row: dict[str, Any]) -> tuple[str, ...] | None:
-                a = row.get(first)
-                b = row.get(second)
-                if type(a) is str and type(b) is str:
-                    return (a, b)
-                return general(row)
-
-            return pair
-        return general
-
-    def match(self, row: Any) -> tuple[str, ...] | None:
-        """Record ``row`` (a parsed JSON object) if it matches a target not found yet."""
-        if type(row) is not dict:
-            return None
-        key = self._key_of(row)
-        if key is None:
-            return None
-        target = self._keys.get(key)
-        if target is None or target in self.found:
-            return None
-        self.found[target] = row
-        return target
 
 
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:

@@ -10,7 +10,8 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterable, Mapping
 from typing import Any, TypeVar
 
-from irefer_async._stream import ArraySplitter, ItemDecoder, RowMatcher, json_items, match_body
+from irefer_async._match import RowMatcher
+from irefer_async._stream import ArraySplitter, ItemDecoder, json_items, match_body
 from irefer_async._transport import Sender
 
 T = TypeVar("T")

@@ -15,7 +15,8 @@ from stream_helpers import decode_items, scan_list, scan_rows
 from irefer_async import IReferError, MalformedResponseError, Referrer, SpecificActionSignup
 from irefer_async import _stream as stream
 from irefer_async._converter import decode
-from irefer_async._stream import ArraySplitter, RowMatcher, json_items
+from irefer_async._match import RowMatcher
+from irefer_async._stream import ArraySplitter, json_items
 from irefer_async.testing import Emulator
 from irefer_async.testing import _wire as wire
 
@@ -457,8 +458,8 @@ async def test_client_scan_of_a_null_body_raises_after_retries() -> None:
 
 def test_a_matcher_converts_a_field_on_both_sides() -> None:
     """``convert``: a row's link and a target's bare code compare by the code."""
+    from irefer_async._match import RowMatcher
     from irefer_async._models import referral_code_of
-    from irefer_async._stream import RowMatcher
 
     matcher = RowMatcher(("referral_link",), [("C1",)], convert={"referral_link": referral_code_of})
     assert matcher.match({"referral_link": "https://x.io/join?iref=C2"}) is None
