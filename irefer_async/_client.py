@@ -182,9 +182,8 @@ class IReferClient:
             through its ``get`` (your hooks, auth and proxies apply), never changes it and
             never closes it.
         transport: a transport for the client the SDK builds (not with ``http_client``),
-            or ``"aiohttp"`` to send with aiohttp, several times the throughput at 64 in
-            flight (needs the ``irefer-async[aiohttp]`` extra; its pool is sized by
-            ``max_concurrency``; httpx stack only).
+            or ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]``
+            extra; its pool is sized by ``max_concurrency``; httpx stack only).
         http_stack: ``"httpx"`` (the default) or ``"httpx2"`` (Pydantic's maintained fork,
             the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
             ``http_client``/``transport`` when one is given.
@@ -417,6 +416,12 @@ class IReferClient:
 
     # -- the request loop ----------------------------------------------------------------
 
+    def _campaign(self, endpoint: ep.Endpoint[Any], campaign_id: int | str | None) -> str | None:
+        """Return the campaign a call goes to: its own (checked) or the client's default."""
+        if campaign_id is None:
+            return self._campaign_id
+        return ep.check_campaign_id(campaign_id, method=endpoint.name)
+
     def _query(
         self,
         endpoint: ep.Endpoint[Any],
@@ -424,11 +429,7 @@ class IReferClient:
         values: Mapping[str, object],
     ) -> tuple[str | None, dict[str, str]]:
         """Check a call's arguments into its campaign and query (`InvalidRequestError`, unsent)."""
-        campaign = (
-            self._campaign_id
-            if campaign_id is None
-            else ep.check_campaign_id(campaign_id, method=endpoint.name)
-        )
+        campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
         return campaign, params
@@ -789,11 +790,7 @@ class IReferClient:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
         from ._stream import ListStream  # noqa: PLC0415 - on first use
 
-        campaign = (
-            self._campaign_id
-            if campaign_id is None
-            else ep.check_campaign_id(campaign_id, method=endpoint.name)
-        )
+        campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
         return ListStream(
             self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
@@ -834,11 +831,7 @@ class IReferClient:
                 "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
                 f"not {type(request).__name__}"
             )
-        campaign = (
-            self._campaign_id
-            if request.campaign_id is None
-            else ep.check_campaign_id(request.campaign_id, method=endpoint.name)
-        )
+        campaign = self._campaign(endpoint, request.campaign_id)
         values = {name: getattr(request, name) for name in endpoint.param_names}
         params = ep.check_params(endpoint, values)
         self._check_usable()

@@ -128,7 +128,7 @@ class ArraySplitter:
     r"""Read a JSON array body, fed in chunks, one parsed item (a JSON object) at a time.
 
     Feed chunks with `feed`, take items with `next_item` until it returns None
-    (more bytes needed, or the array is over: `finished`); at the end of the body,
+    (more bytes needed, or the array is over); at the end of the body,
     call `feed_eof`, take the last items, and `close`:
 
     ```python
@@ -143,11 +143,8 @@ class ArraySplitter:
     splitter.close()  # raises if the body ended inside the array
     ```
 
-    How an item is cut out: with orjson, the item is the shortest prefix from its ``{`` up
-    to a ``}`` that parses (a ``}`` inside a string or closing a nested object leaves an
-    invalid prefix), so finding the end and parsing are one step. After a few failed
-    candidates (nesting, braces in strings, a value only `json.loads` accepts), and
-    always without orjson, a scan that tracks strings and nesting finds the end instead.
+    An item ends at the first ``}`` whose prefix parses with orjson, or where a scan that
+    tracks strings and nesting says (after a few failed candidates, or without orjson).
     An item that is not an object, is not valid JSON or is over ``max_item_bytes`` raises
     `MalformedResponseError` naming its index. A body that is not an array is kept
     (its first 64 KiB) as `head`; `is_array` tells the two apart.
