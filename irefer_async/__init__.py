@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._cache import CacheConfig
 from ._client import IReferClient
 from ._errors import (
     APIError,
@@ -71,10 +70,11 @@ if TYPE_CHECKING:
         NewSignupRequest,
         NewSpecificActionRequest,
     )
+    from ._cache import CacheConfig
     from ._stream import ListStream
 
 #: Names loaded on first use: the bulk engine and the list streams are not needed to import
-#: the package (a client's first bulk call or list read imports them).
+#: the package (a client's first bulk call or list read imports them), nor the read cache.
 _LAZY = {
     "BulkOutcome": "_bulk",
     "BulkRun": "_bulk",
@@ -83,6 +83,7 @@ _LAZY = {
     "NewSignupRequest": "_bulk",
     "NewSpecificActionRequest": "_bulk",
     "ListStream": "_stream",
+    "CacheConfig": "_cache",
 }
 
 

@@ -28,7 +28,6 @@ import httpx
 
 from . import _config as config
 from . import _endpoints as ep
-from ._cache import MISS, CacheConfig, read_key
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -64,7 +63,7 @@ from ._observability import (
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
 from ._settle import Scan
-from ._sharing import LEAD, SingleFlight, Ticket
+from ._sharing import LEAD, SingleFlight, Ticket, read_key
 from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
@@ -78,6 +77,7 @@ if TYPE_CHECKING:
 
     from . import _bulk
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+    from ._cache import CacheConfig
     from ._stream import ListStream, Opened, Reader
 
 __all__ = [
@@ -90,6 +90,7 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="IReferClient")
+_MISS: Any = object()  # not in the read cache
 T = TypeVar("T")
 
 
@@ -451,8 +452,8 @@ class IReferClient:
         generation = 0
         if cache is not None:
             if cache.caches(endpoint.name):
-                hit = cache.get(key)
-                if hit is not MISS:
+                hit = cache.get(key, _MISS)
+                if hit is not _MISS:
                     return hit  # type: ignore[no-any-return]
                 generation = cache.generation(campaign)
             else:

@@ -47,11 +47,20 @@ import asyncio
 import enum
 import math
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from ._deadline import Deadline
 from ._errors import DeadlineExceededError, IReferError
+
+#: The identity of a read, for flights and the cache: API method, campaign, query parameters.
+Key = tuple[str, "str | None", tuple[Any, ...]]
+
+
+def read_key(method: str, params: Mapping[str, str]) -> Key:
+    """Return the identity of a read: API method, campaign, every query parameter in order."""
+    return (method, params.get("campaign_id"), tuple(params.items()))
+
 
 __all__ = ["LEAD", "SingleFlight", "Ticket"]
 
