@@ -162,14 +162,16 @@ async def endpoint_table(client: IReferClient) -> None:
     """The table's result types carry through the one funnel (a wrong one fails here)."""
     from irefer_async import _endpoints as ep
 
-    call = client._call
-    assert_type(await call(ep.REFERRER_STATS, None, email="a@b.c"), ReferrerStats)
-    assert_type(await call(ep.CAMPAIGN_STATS, None), CampaignStats)
-    assert_type(await call(ep.NEW_SIGNUP, 2605, email="a@b.c"), NewSignup)
-    assert_type(await call(ep.NEW_SPECIFIC_ACTION, None, external_id="u"), NewSpecificAction)
-    assert_type(await call(ep.REFERRERS, None), tuple[Referrer, ...])
-    assert_type(await call(ep.REWARDS, None), tuple[TriggeredReward, ...])
-    assert_type(await call(ep.SPECIFIC_ACTION_SIGNUPS, "2605"), tuple[SpecificActionSignup, ...])
+    read, write = client._read, client._write
+    assert_type(await read(ep.REFERRER_STATS, None, {"email": "a@b.c"}), ReferrerStats)
+    assert_type(await read(ep.CAMPAIGN_STATS, None, {}), CampaignStats)
+    assert_type(await write(ep.NEW_SIGNUP, "2605", {"email": "a@b.c"}), NewSignup)
+    assert_type(await write(ep.NEW_SPECIFIC_ACTION, None, {"external_id": "u"}), NewSpecificAction)
+    assert_type(await read(ep.REFERRERS, None, {}), tuple[Referrer, ...])
+    assert_type(await read(ep.REWARDS, None, {}), tuple[TriggeredReward, ...])
+    assert_type(
+        await read(ep.SPECIFIC_ACTION_SIGNUPS, "2605", {}), tuple[SpecificActionSignup, ...]
+    )
     reconcile = ep.NEW_SIGNUP.reconcile
     if reconcile is not None:
         assert_type(reconcile.target({"email": "a@b.c"}), tuple[str, ...])
