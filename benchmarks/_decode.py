@@ -119,7 +119,7 @@ def sdk_decode(body: bytes) -> tuple[Referrer, ...]:
 
 
 def sdk_decode_recording(body: bytes) -> tuple[Referrer, ...]:
-    """The same, with a drift recorder attached (``IReferClient(record_drift=True)``)."""
+    """The same, with a drift recorder attached (``decode_observer=DriftRecorder()``)."""
     return decode(loads(body), tuple[Referrer, ...], method="referrers", drift=DriftRecorder())
 
 
@@ -160,7 +160,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
             {"label": "SDK (JSON parse + cattrs converter)", "value": sdk * 1e3},
             {"label": "pydantic v2 validate_json, native coercions (baseline)", "value": pyd * 1e3},
             {"label": "pydantic v2 validate_json + BeforeValidator quirks", "value": pydq * 1e3},
-            {"label": "SDK with a drift recorder (record_drift=True)", "value": drift * 1e3},
+            {"label": "SDK with a drift recorder (decode_observer=)", "value": drift * 1e3},
         ],
         # What recording drift costs, against the SDK's own plain decode (context, no target).
         "drift_ratio": drift / sdk,

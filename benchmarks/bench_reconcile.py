@@ -228,12 +228,14 @@ def scan_cpu_per_row(rows: int = 20_000) -> float:
     """CPU seconds the client spends per row of a streamed reconciling scan (measured here).
 
     The emulator's own ``specificActionSignups`` body of ``rows`` actions, in 64 KB chunks,
-    through ``scan_rows`` with 100 absent targets (a settled scan reads to the end), best of 3.
+    through the streaming matcher with 100 absent targets (a settled scan reads to the end),
+    best of 3.
     The faulted run's extra process CPU is no measure of reconciling: a run whose requests
     wait (read timeouts, parked rows) spends less in httpcore's pool, and it came out
     negative on a quiet machine; rows scanned x this cost is.
     """
-    from irefer_async._stream import RowMatcher, scan_rows  # noqa: PLC0415
+    from irefer_async._match import RowMatcher  # noqa: PLC0415
+    from irefer_async._stream import ArraySplitter, json_items  # noqa: PLC0415
     from irefer_async.testing import Emulator  # noqa: PLC0415
 
     from ._servers import list_body  # noqa: PLC0415
@@ -253,7 +255,8 @@ def scan_cpu_per_row(rows: int = 20_000) -> float:
         for i in range(100):
             matcher.add((f"absent-{i}", "/dashboard"))
         cpu = time.process_time()
-        await scan_rows(chunks(), matcher, method="specificActionSignups")
+        async for row in json_items(chunks(), ArraySplitter("specificActionSignups")):
+            matcher.match(row)  # every target absent: read to the end, as a settled scan
         return time.process_time() - cpu
 
     return min(asyncio.run(scan()) for _ in range(3)) / rows

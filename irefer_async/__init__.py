@@ -10,7 +10,8 @@ async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) 
 ```
 
 This package is the core: the client, its models, errors and configuration. The endpoint
-table is `irefer_async.endpoints`, the decoder `irefer_async.decoding`. Satellites built on
+table is `irefer_async.endpoints`, the decoder `irefer_async.decoding`, every model and its
+field enums `irefer_async.models`, event hooks `irefer_async.hooks`. Satellites built on
 the core's public names are subpackages, imported only when used: `irefer_async.feed` (the
 reward feed), `irefer_async.doctor` (readiness checks, schema drift), `irefer_async.redis`
 (a shared rate limit and feed store), `irefer_async.testing` (the emulator and pytest
@@ -19,15 +20,8 @@ fixture) and `irefer_async.cli` (the ``irefer`` command).
 
 from __future__ import annotations
 
-from ._bulk import (
-    BulkOutcome,
-    BulkRun,
-    BulkStatus,
-    BulkSummary,
-    NewSignupRequest,
-    NewSpecificActionRequest,
-)
-from ._cache import CacheConfig
+from typing import TYPE_CHECKING, Any
+
 from ._client import IReferClient
 from ._errors import (
     APIError,
@@ -59,18 +53,54 @@ from ._models import (
     Referrer,
     ReferrerStats,
     Reward,
-    RewardDelivery,
-    RewardGoalType,
-    RewardQuantity,
-    RewardTo,
     SpecificActionSignup,
     TriggeredReward,
 )
-from ._observability import CallEvent, EventHooks, correlation_scope
+from ._observability import correlation_scope
 from ._redact import Redactor
 from ._retry import RetryConfig
-from ._stream import ListStream
 from ._version import __version__ as __version__
+
+if TYPE_CHECKING:
+    from ._bulk import (
+        BulkOutcome,
+        BulkRun,
+        BulkStatus,
+        BulkSummary,
+        NewSignupRequest,
+        NewSpecificActionRequest,
+    )
+    from ._cache import CacheConfig
+    from ._stream import ListStream
+
+#: Names loaded on first use: the bulk engine and the list streams are not needed to import
+#: the package (a client's first bulk call or list read imports them), nor the read cache.
+_LAZY = {
+    "BulkOutcome": "_bulk",
+    "BulkRun": "_bulk",
+    "BulkStatus": "_bulk",
+    "BulkSummary": "_bulk",
+    "NewSignupRequest": "_bulk",
+    "NewSpecificActionRequest": "_bulk",
+    "ListStream": "_stream",
+    "CacheConfig": "_cache",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'irefer_async' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "APIError",
@@ -79,7 +109,6 @@ __all__ = [
     "BulkStatus",
     "BulkSummary",
     "CacheConfig",
-    "CallEvent",
     "CampaignStats",
     "ClientStateError",
     "ConfigurationError",
@@ -87,7 +116,6 @@ __all__ = [
     "DeadlineExceededError",
     "DuplicateSignupError",
     "EmptyResponseError",
-    "EventHooks",
     "HTTPStatusError",
     "IReferClient",
     "IReferError",
@@ -111,10 +139,6 @@ __all__ = [
     "ResponseError",
     "RetryConfig",
     "Reward",
-    "RewardDelivery",
-    "RewardGoalType",
-    "RewardQuantity",
-    "RewardTo",
     "ServerError",
     "SpecificActionSignup",
     "StreamInterruptedError",

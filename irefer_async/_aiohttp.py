@@ -1,10 +1,10 @@
 """The optional aiohttp sender: ``IReferClient(..., transport="aiohttp")``.
 
 Install it with ``pip install "irefer-async[aiohttp]"``. A native aiohttp client on aiohttp's
-public API (``ClientSession``, ``TCPConnector``, ``ClientTimeout``, client middlewares), about
-four times faster than httpcore at 64 requests in flight (see ``docs/benchmarks.md``). The
-send step (`irefer_async._transport.Sender`) sees the same small surface as an
-``httpx.Response``: ``status_code``, ``headers``, ``aread()``, ``aiter_bytes()``, ``aclose()``.
+public API (``ClientSession``, ``TCPConnector``, ``ClientTimeout``, client middlewares); how
+much faster than httpcore: docs/benchmarks.md. The send step (`irefer_async._transport.Sender`)
+sees the same small surface as an ``httpx.Response``: ``status_code``, ``headers``,
+``aread()``, ``aiter_bytes()``, ``aclose()``.
 
 What it keeps from the httpx stack:
 
@@ -21,9 +21,6 @@ What it keeps from the httpx stack:
   proxy;
 * the URL is passed as already encoded (``yarl.URL(..., encoded=True)``), so aiohttp does not
   re-quote the query (which holds the API key); the pool is sized by ``max_concurrency``.
-
-uvloop speeds aiohttp up by a further ~40%; it is the application's choice (it replaces the
-event loop for everything), e.g. ``uvloop.run(main())``.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import ConfigurationError
+from ._sharing import Key, read_key
 
 __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
 
@@ -99,23 +100,25 @@ class CacheConfig:
         return self.ttl if method in _STATS else 0.0
 
 
-def read_key(method: str, params: Mapping[str, str]) -> tuple[str, str | None, tuple[Any, ...]]:
-    """Return the identity of a read: API method, campaign, every query parameter in order."""
-    return (method, params.get("campaign_id"), tuple(params.items()))
-
-
-Key = tuple[str, "str | None", tuple[Any, ...]]
-
-
-@attrs.define(slots=True)
 class _Entry:
-    expires: float
-    value: Any
-    # Invalidation groups this entry belongs to.
-    groups: tuple[Hashable, ...]
-    # (campaign, referral code) learned from this answer, and the email it maps to.
-    code: tuple[str | None, str] | None = None
-    email: str | None = None
+    # A plain class, not attrs: one less generated class on `import irefer_async`.
+    __slots__ = ("code", "email", "expires", "groups", "value")
+
+    def __init__(
+        self,
+        expires: float,
+        value: Any,
+        groups: tuple[Hashable, ...],
+        code: tuple[str | None, str] | None,
+        email: str | None,
+    ) -> None:
+        self.expires = expires
+        self.value = value
+        #: Invalidation groups this entry belongs to.
+        self.groups = groups
+        #: (campaign, referral code) learned from this answer, and the email it maps to.
+        self.code = code
+        self.email = email
 
 
 class ReadCache:
@@ -148,14 +151,14 @@ class ReadCache:
         """Return the campaign's write count: a read stores its answer only if it did not change."""
         return self._generations.get(campaign, 0)
 
-    def get(self, key: Key) -> Any:
-        """Return the cached answer for ``key``, or `MISS`."""
+    def get(self, key: Key, default: Any = MISS) -> Any:
+        """Return the cached answer for ``key``, or ``default`` (`MISS`)."""
         entry = self._entries.get(key)
         if entry is None:
-            return MISS
+            return default
         if entry.expires <= asyncio.get_running_loop().time():
             self._remove(key)
-            return MISS
+            return default
         self._entries.move_to_end(key)
         return entry.value
 

@@ -26,11 +26,8 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
-from . import _bulk
 from . import _config as config
 from . import _endpoints as ep
-from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
-from ._cache import MISS, CacheConfig, read_key
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -38,7 +35,7 @@ from ._config import (
     DEFAULT_RETRY,
     DEFAULT_TIMEOUT,
 )
-from ._converter import decode
+from ._converter import DecodeObserver, decode
 from ._deadline import Deadline, deadline_scope
 from ._errors import (
     ClientStateError,
@@ -66,27 +63,22 @@ from ._observability import (
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
 from ._settle import Scan
-from ._sharing import LEAD, SingleFlight, Ticket
+from ._sharing import LEAD, SingleFlight, Ticket, read_key
 from ._stack import HttpStack, trusts
-from ._stream import (
-    ArraySplitter,
-    ListReader,
-    ListStream,
-    Opened,
-    Reader,
-    StreamOpener,
-    match_body,
-)
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
 
 if TYPE_CHECKING:
+    # The bulk engine and the list streams are imported on first use, not with the package.
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
 
-    from .doctor import DriftRecorder, ProbeReport
+    from . import _bulk
+    from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
+    from ._cache import CacheConfig
+    from ._stream import ListStream, Opened, Reader
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -98,15 +90,8 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="IReferClient")
+_MISS: Any = object()  # not in the read cache
 T = TypeVar("T")
-
-
-def _list_model(endpoint: ep.Endpoint[Any]) -> type[Any] | None:
-    """Return the item model of a list endpoint (``tuple[Model, ...]``), or None."""
-    result: Any = endpoint.result
-    if getattr(result, "__origin__", None) is tuple:
-        return result.__args__[0]  # type: ignore[no-any-return]
-    return None
 
 
 class _ScanReader:
@@ -122,6 +107,8 @@ class _ScanReader:
 
     async def read(self, body: ListBody, slot: Slot) -> None:
         """Note when the answer arrived, then match the rows (closes the body)."""
+        from ._stream import ArraySplitter, match_body  # noqa: PLC0415 - on first use
+
         scan = self._scan
         scan.dated(asyncio.get_running_loop().time())
         splitter = ArraySplitter(body.method)
@@ -196,16 +183,15 @@ class IReferClient:
             through its ``get`` (your hooks, auth and proxies apply), never changes it and
             never closes it.
         transport: a transport for the client the SDK builds (not with ``http_client``),
-            or ``"aiohttp"`` to send with aiohttp, several times the throughput at 64 in
-            flight (needs the ``irefer-async[aiohttp]`` extra; its pool is sized by
-            ``max_concurrency``; httpx stack only).
+            or ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]``
+            extra; its pool is sized by ``max_concurrency``; httpx stack only).
         http_stack: ``"httpx"`` (the default) or ``"httpx2"`` (Pydantic's maintained fork,
             the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
             ``http_client``/``transport`` when one is given.
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
             coroutine functions called with a `CallEvent` for every attempt (metrics,
             raw response status and headers, the queue and the wait for a slot); see
-            `irefer_async._observability`.
+            `irefer_async.hooks`.
         share_reads: identical reads in flight at once (same method, campaign and
             parameters) share one HTTP exchange and its answer or error (default True;
             writes never share).
@@ -213,8 +199,8 @@ class IReferClient:
             seconds, invalidated by this client's writes; None (the default) for no cache.
         max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
             with `QueueFullError` (default None: bounded only by the deadline).
-        record_drift: count, as answers are decoded, where they differ from the models
-            (unknown and missing fields, quirk conversions); read them from `drift`.
+        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's
+            JSON before it is decoded (the doctor's `DriftRecorder` counts schema drift).
 
     Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
     that cannot be sent in time fails fast with `DeadlineExceededError`
@@ -239,7 +225,7 @@ class IReferClient:
         share_reads: bool = True,
         cache: CacheConfig | None = None,
         max_waiting: int | None = None,
-        record_drift: bool = False,
+        decode_observer: DecodeObserver | None = None,
         http_stack: HttpStack | None = None,
     ) -> None:
         license_key = config.license_key(license_key)
@@ -273,11 +259,7 @@ class IReferClient:
         self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
         self._redactor = Redactor(license_key, api_key)
-        self._drift: DriftRecorder | None = None
-        if record_drift:  # the doctor's recorder, imported only when asked for
-            from .doctor import DriftRecorder  # noqa: PLC0415
-
-            self._drift = DriftRecorder(self._redactor.redact)
+        self._drift = decode_observer
         install_log_filter()
         REGISTRY.add(self._redactor)
         self._sender = Sender(
@@ -323,8 +305,8 @@ class IReferClient:
         return None if self._cache is None else self._cache.config
 
     @property
-    def drift(self) -> DriftRecorder | None:
-        """What decoding counted so far (``record_drift=True``), or None when not recording."""
+    def decode_observer(self) -> DecodeObserver | None:
+        """The `DecodeObserver` shown every answer before it is decoded, or None."""
         return self._drift
 
     @property
@@ -435,6 +417,12 @@ class IReferClient:
 
     # -- the request loop ----------------------------------------------------------------
 
+    def _campaign(self, endpoint: ep.Endpoint[Any], campaign_id: int | str | None) -> str | None:
+        """Return the campaign a call goes to: its own (checked) or the client's default."""
+        if campaign_id is None:
+            return self._campaign_id
+        return ep.check_campaign_id(campaign_id, method=endpoint.name)
+
     def _query(
         self,
         endpoint: ep.Endpoint[Any],
@@ -442,11 +430,7 @@ class IReferClient:
         values: Mapping[str, object],
     ) -> tuple[str | None, dict[str, str]]:
         """Check a call's arguments into its campaign and query (`InvalidRequestError`, unsent)."""
-        campaign = (
-            self._campaign_id
-            if campaign_id is None
-            else ep.check_campaign_id(campaign_id, method=endpoint.name)
-        )
+        campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
         return campaign, params
@@ -468,8 +452,8 @@ class IReferClient:
         generation = 0
         if cache is not None:
             if cache.caches(endpoint.name):
-                hit = cache.get(key)
-                if hit is not MISS:
+                hit = cache.get(key, _MISS)
+                if hit is not _MISS:
                     return hit  # type: ignore[no-any-return]
                 generation = cache.generation(campaign)
             else:
@@ -675,6 +659,8 @@ class IReferClient:
 
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
+        from ._stream import StreamOpener  # noqa: PLC0415 - on first use
+
         self._check_usable()
         endpoint = stream.endpoint
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
@@ -769,6 +755,8 @@ class IReferClient:
         campaign_id: int | str | None,
     ) -> tuple[T, ...]:
         """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
+        from ._stream import ListReader  # noqa: PLC0415 - on first use
+
         campaign, params = self._query(endpoint, campaign_id, {})
         return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
 
@@ -801,11 +789,9 @@ class IReferClient:
         self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
     ) -> ListStream[T]:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
-        campaign = (
-            self._campaign_id
-            if campaign_id is None
-            else ep.check_campaign_id(campaign_id, method=endpoint.name)
-        )
+        from ._stream import ListStream  # noqa: PLC0415 - on first use
+
+        campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
         return ListStream(
             self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
@@ -835,6 +821,8 @@ class IReferClient:
         one scan per list and campaign. Raises an `IReferError` when it cannot tell within
         the call's deadline: report the write as of unknown outcome, never resend it.
         """
+        from ._bulk import NewSignupRequest, NewSpecificActionRequest  # noqa: PLC0415
+
         if isinstance(request, NewSignupRequest):
             endpoint: ep.Endpoint[Any] = ep.NEW_SIGNUP
         elif isinstance(request, NewSpecificActionRequest):
@@ -844,11 +832,7 @@ class IReferClient:
                 "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
                 f"not {type(request).__name__}"
             )
-        campaign = (
-            self._campaign_id
-            if request.campaign_id is None
-            else ep.check_campaign_id(request.campaign_id, method=endpoint.name)
-        )
+        campaign = self._campaign(endpoint, request.campaign_id)
         values = {name: getattr(request, name) for name in endpoint.param_names}
         params = ep.check_params(endpoint, values)
         self._check_usable()
@@ -857,27 +841,6 @@ class IReferClient:
             endpoint, campaign, params, not_before
         )
         return result
-
-    # -- readiness ---------------------------------------------------------------------
-
-    async def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
-        """Check this client's account: network, credentials, every read endpoint, drift.
-
-        What ``irefer doctor`` runs (see `irefer_async.doctor`), as a typed report, for a
-        readiness check. Reads only, unless ``write_probe`` (an email) asks for one signup.
-        ``network=False`` leaves out the DNS/TCP/TLS checks (for a client whose transport
-        does not use the network, or a host behind something they cannot see):
-
-        ```python
-        report = await client.probe()
-        if not report.ok:
-            raise RuntimeError(report.first_failure)
-        ```
-        """
-        from .doctor import probe_client  # noqa: PLC0415 - only readiness checks need it
-
-        self._check_usable()
-        return await probe_client(self, network=network, write_probe=write_probe)
 
     # -- bulk --------------------------------------------------------------------------
 
@@ -901,6 +864,8 @@ class IReferClient:
         print(run.summary)
         ```
         """
+        from . import _bulk  # noqa: PLC0415 - the bulk engine is loaded on first use
+
         return _bulk.new_signups(
             self._bulk_sender(ep.NEW_SIGNUP),
             rows,
@@ -916,6 +881,8 @@ class IReferClient:
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see `bulk_new_signups`."""
+        from . import _bulk  # noqa: PLC0415
+
         return _bulk.new_specific_actions(
             self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
             rows,
@@ -926,8 +893,10 @@ class IReferClient:
     def _bulk_concurrency(self, concurrency: int | None) -> int:
         if concurrency is not None:
             return concurrency
+        from ._bulk import DEFAULT_BULK_CONCURRENCY  # noqa: PLC0415
+
         cap = self._max_concurrency
-        return cap if cap is not None else _bulk.DEFAULT_BULK_CONCURRENCY
+        return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
 
     def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
         """Return a bulk run's send function: one request object through `_write`."""

@@ -10,17 +10,19 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
 from . import _endpoints as ep
-from ._cache import CacheConfig, ReadCache
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
 from ._stack import HTTP_STACKS, Stack, load, stack_of
 from ._transport import USER_AGENT, proxy_for
+
+if TYPE_CHECKING:
+    from ._cache import CacheConfig, ReadCache
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -278,9 +280,11 @@ def share_reads(value: bool) -> bool:
 
 
 def read_cache(value: CacheConfig | None) -> ReadCache | None:
-    """Build the read cache from ``cache=`` (None: no cache)."""
+    """Build the read cache from ``cache=`` (None: no cache; the module loads only for one)."""
     if value is None:
         return None
+    from ._cache import CacheConfig, ReadCache  # noqa: PLC0415
+
     if not isinstance(value, CacheConfig):
         raise ConfigurationError(f"cache must be a CacheConfig or None, not {type(value).__name__}")
     return ReadCache(value)

@@ -10,12 +10,8 @@ with deadline_scope(Deadline.after(5.0)):
     ...  # current_deadline().remaining() in any layer below
 ```
 
-Why a context variable, when nothing else of a call is (ARCHITECTURE): the deadline is
-read where the call *waits* (the throttle's queue, a shared read's joiners, a write's
-reconciling scan, the bulk engine's turns), code that serves many calls at once and is
-reached through library objects (aiolimiter, a Board's scan task) whose signatures cannot
-carry it; and a task started inside the call must inherit it. The request loop itself is
-handed the `Deadline` it opened and bounds the exchange with `Deadline.bound`.
+Why a context variable: docs/ARCHITECTURE.md ("What stays contextual"). The request loop
+itself is handed the `Deadline` it opened and bounds the exchange with `Deadline.bound`.
 
 Time is the event loop's clock (``loop.time()``), so tests on a virtual-time loop see
 exact, instant deadlines. A task created inside the scope inherits it (asyncio copies

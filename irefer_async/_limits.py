@@ -12,22 +12,8 @@ Three independent parts, each replaceable:
   ``rate + burst - 1`` other attempts may have reached the server within the last second (see
   `Throttle`), so no 1-second window *at the server* exceeds ``rate + burst``.
 
-Why not ``AsyncLimiter(R, 1)``: its bucket holds R, so a full bucket burst on top of the
-steady rate lets about 2R requests into one second. ``AsyncLimiter(1, 1/R)`` never bursts
-but loses the timer's lateness on every request (187/s delivered for 200/s asked). A bucket
-of ``burst + 1`` slots draining at R keeps the steady rate exact (lateness is absorbed while
-the bucket is not empty) and bounds any 1-second window to ``R + burst`` requests.
-
-That bound holds for the instants slots are *taken*. A request reaches the server some time
-later (a new connection after a dropped one, a busy event loop, the network), and that delay
-varies: slots spaced right arrived bunched (issue 22: 208 requests in one second at a limit
-of 200 with 30% faults; 22 at 20 in a 429 storm). The client cannot see when a request
-arrives, only that it arrived after its slot was taken and before its attempt ended. So an
-attempt counts against the window from its slot until one second after it ended, and a slot
-is taken only while fewer than ``rate + burst`` attempts count: any ``rate + burst + 1``
-arrivals then span more than a second, whatever the delays. It costs throughput only when an
-attempt's round trip is a large share of a second at a rate near the cap (at most
-``(rate + burst) / (1 + round trip)`` per second).
+Why the bucket has ``burst + 1`` slots and why attempts count in the window until a second
+after they end: docs/benchmarks.md, "The rate limiter's shape".
 """
 
 from __future__ import annotations
@@ -41,7 +27,6 @@ from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
-from aiolimiter import AsyncLimiter
 
 from ._deadline import current_deadline
 from ._errors import ConfigurationError, DeadlineExceededError, QueueFullError
@@ -97,6 +82,10 @@ class LocalRateLimiter:
     def __init__(self, rate_limit: RateLimit) -> None:
         #: The rate this limiter enforces.
         self.rate_limit = rate_limit
+        # Imported when a limiter is built, not with the package (it reads its version
+        # through importlib.metadata: ~4 ms of `import irefer_async`).
+        from aiolimiter import AsyncLimiter  # noqa: PLC0415
+
         size = rate_limit.burst + 1
         self._bucket = AsyncLimiter(size, size / rate_limit.rate)
 

@@ -7,25 +7,11 @@ and every hook event of the call, and on the error the call raises
 random per-process prefix plus a counter (16 hex characters, cheap to make); bind your own
 (an incoming ``X-Request-ID``) with `correlation_scope`.
 
-**Logging** goes to the ``irefer_async`` logger and carries metadata only: API method,
-campaign id, attempt, HTTP status, elapsed milliseconds, error class and API error code,
-correlation id. Never an email, a name or any parameter value, and never a secret.
-
-* ``DEBUG``: each attempt sent (with the queue it found and its wait for a slot) and answered;
-* ``INFO``: each retry, and the end of each call (ok or failed, with ``waited_ms``, the time
-  it spent waiting for slots: a pressure signal). A call the client refused to queue (its
-  deadline could not be met, or ``max_waiting`` calls were waiting) ends ``failed`` with
-  ``error=DeadlineExceededError`` or ``error=QueueFullError`` and ``attempts=0``.
-
-Each record also carries the same fields as a dict in ``record.irefer`` for structured
-(JSON) formatters.
-
-**Event hooks** (``IReferClient(event_hooks={"request": [...], "response": [...],
-"retry": [...]})``) receive a `CallEvent` for every attempt: ``request`` just
-before it is sent (after its rate-limit slot), ``response`` when it is over (with the
-status, headers, elapsed time and error, if any), and ``retry`` before an attempt that
-retries a failed one. Hooks may be plain functions or coroutines; an exception raised by a
-hook is logged and swallowed, so metrics code can never change a call's outcome.
+**Logging** (the ``irefer_async`` logger) carries metadata only: API method, campaign id,
+attempt, HTTP status, elapsed ms, error class and code, correlation id; never a parameter
+value or a secret. ``DEBUG``: each attempt sent and answered; ``INFO``: each retry and the
+end of each call (with ``waited_ms``); the fields also as a dict in ``record.irefer``.
+**Event hooks**: see `irefer_async.hooks` (the public names) and docs/observability.md.
 
 **Told by the request loop, never wrapping it.** `start_call` decides once per call whether
 anything observes it. If nothing does (a read, no hook, logger quiet at INFO) the loop skips
@@ -70,7 +56,6 @@ __all__ = [
     "EventHooks",
     "build_event_hooks",
     "correlation_scope",
-    "current_correlation_id",
     "new_correlation_id",
     "stamp_error",
     "start_call",
@@ -109,11 +94,6 @@ def new_correlation_id() -> str:
 _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "irefer_async_correlation_id", default=None
 )
-
-
-def current_correlation_id() -> str | None:
-    """Return the id bound by `correlation_scope` (or by a write for its reconciling read)."""
-    return _CURRENT.get()
 
 
 @contextlib.contextmanager
@@ -204,11 +184,19 @@ class EventHooks(TypedDict, total=False):
 _KINDS = ("request", "response", "retry")
 
 
-@attrs.frozen(slots=True)
 class _Hooks:
-    request: tuple[EventHook, ...]
-    response: tuple[EventHook, ...]
-    retry: tuple[EventHook, ...]
+    # A plain class, not attrs: one less generated class on `import irefer_async`.
+    __slots__ = ("request", "response", "retry")
+
+    def __init__(
+        self,
+        request: tuple[EventHook, ...],
+        response: tuple[EventHook, ...],
+        retry: tuple[EventHook, ...],
+    ) -> None:
+        self.request = request
+        self.response = response
+        self.retry = retry
 
 
 def build_event_hooks(

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
-from ._stream import RowMatcher
+from ._match import RowMatcher
 
 if TYPE_CHECKING:
     from ._endpoints import Endpoint

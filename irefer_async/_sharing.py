@@ -5,24 +5,8 @@ participant arrive together, they would each spend a rate-limit slot on the same
 `SingleFlight` lets the first caller (the leader) send the read itself, inline, in its own
 task, and hands its result, or its error, to every caller that asks for the same key (API
 method, campaign, parameters) while it is in flight (the joiners, each waiting on a future of
-its own). The client drives it explicitly, with no callback and no context variable:
-
-```python
-ticket = flights.ticket(key, method)
-if ticket.joined:
-    answer = await ticket.wait(deadline)   # the leader's answer or error...
-    if answer is not LEAD:
-        return answer                       # ...or LEAD: the leader left, this caller leads
-try:
-    result = await send_the_read(ticket)    # the request loop sets ticket.sent
-except Exception as exc:
-    ticket.land(None, exc)
-    raise
-except BaseException:
-    ticket.hand_over()
-    raise
-ticket.land(result, None)
-```
+its own). The client drives it explicitly, with no callback and no context variable
+(`IReferClient._read`: ``ticket``, ``wait`` or lead, then ``land`` or ``hand_over``):
 
 * a joiner that is cancelled (its page request was dropped) just stops waiting. A leader
   that is cancelled takes its request with it (it ran in its task), so it **hands the work
@@ -47,11 +31,20 @@ import asyncio
 import enum
 import math
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any, Final, Generic, TypeVar
 
 from ._deadline import Deadline
 from ._errors import DeadlineExceededError, IReferError
+
+#: The identity of a read, for flights and the cache: API method, campaign, query parameters.
+Key = tuple[str, "str | None", tuple[Any, ...]]
+
+
+def read_key(method: str, params: Mapping[str, str]) -> Key:
+    """Return the identity of a read: API method, campaign, every query parameter in order."""
+    return (method, params.get("campaign_id"), tuple(params.items()))
+
 
 __all__ = ["LEAD", "SingleFlight", "Ticket"]
 

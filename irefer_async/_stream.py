@@ -4,21 +4,14 @@ r"""Streaming the list endpoints: read a JSON array as it arrives, one item at a
 array (hundreds of MB for a million rows). This module reads such a body chunk by chunk in
 bounded memory:
 
-* `ArraySplitter` cuts the top-level array into its items and parses each. With
-  orjson an item ends at the first ``}`` whose prefix parses (finding the end and parsing
-  are one step); otherwise a C-level regex that skips strings and tracks nesting finds the
-  end and `json.loads` parses it. Chosen by measurement (``python -m benchmarks
-  --only parsers``, 100k ``referrers`` rows): ~1.0x the speed of one ``orjson.loads`` of the
-  whole body, against ~0.2x for ijson's C backend (yajl2_c) and ~0.06x for json-stream;
-  msgspec has no incremental parser. So no new dependency.
+* `ArraySplitter` cuts the top-level array into its items and parses each (orjson when
+  installed; why not ijson: docs/benchmarks.md, "Streamed lists").
 * `ItemDecoder` turns parsed items into models with the converter's generated
   structure functions (the lenient decoding of the tuple calls, same results), naming the
   item's index when one does not fit; `ListStream` is what ``client.iter_*()``
   return, `read_list` what the tuple calls use.
-* `RowMatcher`, `scan_rows`, `scan_body`, `match_body` and `scan_list` are the
-  cheap matching scan: "is there a row with these field values?" for many targets in one
-  pass, a dict lookup per parsed row and no model built (`match_body`: several kinds of
-  key at once, for the shared reconciling scans of `irefer_async._settle`).
+* `match_body` streams a body through `RowMatcher`s (`irefer_async._match`), the cheap
+  matching scan of the reconciling reads (`irefer_async._settle`).
 
 Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
 of work, so a big body never stalls other tasks, even when it arrives in one chunk.
@@ -39,10 +32,7 @@ import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    Awaitable,
     Callable,
-    Iterable,
-    Mapping,
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
@@ -56,8 +46,9 @@ if TYPE_CHECKING:
 
     from ._converter import DecodeObserver as DriftRecorder
     from ._endpoints import Endpoint
+    from ._match import RowMatcher
     from ._observability import CallTrace
-    from ._transport import ListBody, Sender, Slot
+    from ._transport import ListBody, Slot
 
 __all__ = [
     "MAX_ITEM_BYTES",
@@ -70,17 +61,11 @@ __all__ = [
     "Reader",
     "StreamOpener",
     "StreamSource",
-    "RowMatcher",
-    "decode_items",
     "json_items",
     "malformed_item",
     "match_body",
     "not_an_array",
-    "OpenList",
     "read_list",
-    "scan_body",
-    "scan_list",
-    "scan_rows",
 ]
 
 T = TypeVar("T")
@@ -143,7 +128,7 @@ class ArraySplitter:
     r"""Read a JSON array body, fed in chunks, one parsed item (a JSON object) at a time.
 
     Feed chunks with `feed`, take items with `next_item` until it returns None
-    (more bytes needed, or the array is over: `finished`); at the end of the body,
+    (more bytes needed, or the array is over); at the end of the body,
     call `feed_eof`, take the last items, and `close`:
 
     ```python
@@ -158,11 +143,8 @@ class ArraySplitter:
     splitter.close()  # raises if the body ended inside the array
     ```
 
-    How an item is cut out: with orjson, the item is the shortest prefix from its ``{`` up
-    to a ``}`` that parses (a ``}`` inside a string or closing a nested object leaves an
-    invalid prefix), so finding the end and parsing are one step. After a few failed
-    candidates (nesting, braces in strings, a value only `json.loads` accepts), and
-    always without orjson, a scan that tracks strings and nesting finds the end instead.
+    An item ends at the first ``}`` whose prefix parses with orjson, or where a scan that
+    tracks strings and nesting says (after a few failed candidates, or without orjson).
     An item that is not an object, is not valid JSON or is over ``max_item_bytes`` raises
     `MalformedResponseError` naming its index. A body that is not an array is kept
     (its first 64 KiB) as `head`; `is_array` tells the two apart.
@@ -204,11 +186,6 @@ class ArraySplitter:
 
     def __repr__(self) -> str:
         return f"<ArraySplitter {self.method} items={self.count} bytes={self.bytes_fed}>"
-
-    @property
-    def finished(self) -> bool:
-        """Whether the closing ``]`` of the array has been read."""
-        return self._state == _END
 
     @property
     def is_array(self) -> bool | None:
@@ -477,193 +454,6 @@ class ItemDecoder(Generic[T]):
         raise malformed_item(self.method, index, explain_item(item, self.model))
 
 
-async def decode_items(
-    chunks: AsyncIterable[bytes], model: type[T], splitter: ArraySplitter
-) -> AsyncGenerator[T, None]:
-    """Yield ``model`` instances decoded from the JSON array arriving as ``chunks``."""
-    decode = ItemDecoder(model, splitter.method)
-    index = 0
-    async with contextlib.aclosing(json_items(chunks, splitter)) as items:
-        async for item in items:
-            yield decode(item, index)
-            index += 1
-
-
-def _wire_text(value: Any) -> str | None:
-    # The lenient decoding's view of a text field: numbers compare by their text.
-    if value is None or type(value) is str:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-class RowMatcher:
-    """The targets of one matching scan: rows whose ``fields`` equal some values.
-
-    A target is a tuple of strings, one per field, compared with the row's JSON values
-    (numbers by their text, so ``"42"`` finds ``42`` and ``"42"``); fields listed in
-    ``casefold`` compare case-insensitively (emails). Many targets cost one dict lookup
-    per row, and no model is built:
-
-    ```python
-    matcher = RowMatcher(("referred_person", "specific_action"))
-    matcher.add(("ann@example.com", "/dashboard"))
-    found = await scan_rows(chunks, matcher, method="specificActionSignups")
-    row = found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
-    ```
-
-    The first row matching a target is kept (lists are newest first). ``convert`` maps a
-    field to a function applied to its text on both sides before comparing (a referral link
-    to its code, say); such a matcher takes the general, slower path for every row.
-    """
-
-    __slots__ = ("_convert", "_fold", "_key_of", "_keys", "fields", "found")
-
-    def __init__(
-        self,
-        fields: Sequence[str],
-        targets: Iterable[Sequence[str]] = (),
-        *,
-        casefold: Iterable[str] = (),
-        convert: Mapping[str, Callable[[str], str]] | None = None,
-    ) -> None:
-        fields = tuple(fields)
-        if not fields or len(set(fields)) != len(fields):
-            raise ValueError(f"RowMatcher needs distinct field names, got {fields!r}")
-        fold = frozenset(casefold)
-        unknown = fold.difference(fields)
-        if unknown:
-            raise ValueError(f"casefold names fields that are not matched: {sorted(unknown)}")
-        #: The wire field names compared, in target order.
-        self.fields = fields
-        self._fold = tuple(name in fold for name in fields)
-        convert = dict(convert or {})
-        if set(convert).difference(fields):
-            raise ValueError(f"convert names fields that are not matched: {sorted(convert)}")
-        self._convert = tuple(convert.get(name) for name in fields)
-        # Normalised target -> the target as given.
-        self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
-        #: Targets found so far -> the first row (its JSON object) that matched.
-        self.found: dict[tuple[str, ...], Mapping[str, Any]] = {}
-        self._key_of = self._fast_key_of()
-        for target in targets:
-            self.add(target)
-
-    def __repr__(self) -> str:
-        return f"<RowMatcher {self.fields} targets={len(self._keys)} found={len(self.found)}>"
-
-    def _normal(self, values: Sequence[str | None]) -> tuple[str, ...] | None:
-        out: list[str] = []
-        for value, fold, convert in zip(values, self._fold, self._convert, strict=True):
-            if value is None:
-                return None
-            text = value if convert is None else convert(value)
-            out.append(text.casefold() if fold else text)
-        return tuple(out)
-
-    def add(self, target: Sequence[str]) -> tuple[str, ...]:
-        """Look for rows with these values (one per field); returns the target as a tuple."""
-        target = tuple(target)
-        if len(target) != len(self.fields) or not all(isinstance(v, str) for v in target):
-            raise ValueError(
-                f"a target is {len(self.fields)} strings (for {self.fields}), got {target!r}"
-            )
-        self._keys[self._normal(target)] = target  # type: ignore[index] # no None in a target
-        return target
-
-    @property
-    def targets(self) -> tuple[tuple[str, ...], ...]:
-        """Every target added, as given."""
-        return tuple(self._keys.values())
-
-    @property
-    def pending(self) -> int:
-        """How many targets have no matching row yet."""
-        return len(self._keys) - len(self.found)
-
-    def _fast_key_of(self) -> Callable[[dict[str, Any]], tuple[str, ...] | None]:
-        # The key of a row, with the common shapes (one field; two fields, no folding) and
-        # text values taken inline: a scan calls it for every row of the list.
-        fields = self.fields
-        normal = self._normal
-
-        def general(row: dict[str, Any]) -> tuple[str, ...] | None:
-            return normal([_wire_text(row.get(name)) for name in fields])
-
-        if any(self._convert):
-            return general
-        if len(fields) == 1:
-            (field,) = fields
-            folded = self._fold[0]
-
-            def one(row: dict[str, Any]) -> tuple[str, ...] | None:
-                value = row.get(field)
-                if type(value) is not str:
-                    value = _wire_text(value)
-                    if value is None:
-                        return None
-                return (value.casefold(),) if folded else (value,)
-
-            return one
-        if len(fields) == 2 and not any(self._fold):
-            first, second = fields
-
-            def pair(row: dict[str, Any]) -> tuple[str, ...] | None:
-                a = row.get(first)
-                b = row.get(second)
-                if type(a) is str and type(b) is str:
-                    return (a, b)
-                return general(row)
-
-            return pair
-        return general
-
-    def match(self, row: Any) -> tuple[str, ...] | None:
-        """Record ``row`` (a parsed JSON object) if it matches a target not found yet."""
-        if type(row) is not dict:
-            return None
-        key = self._key_of(row)
-        if key is None:
-            return None
-        target = self._keys.get(key)
-        if target is None or target in self.found:
-            return None
-        self.found[target] = row
-        return target
-
-
-async def scan_rows(
-    chunks: AsyncIterable[bytes],
-    matcher: RowMatcher,
-    *,
-    method: str,
-    splitter: ArraySplitter | None = None,
-    stop_when_found: bool = True,
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Scan a streamed list body once for every target of ``matcher``.
-
-    Returns ``matcher.found`` (target -> first matching row's JSON object); a target
-    absent from it has no row in the list. Stops reading as soon as every target is found
-    (``stop_when_found``). Items that are not JSON objects raise
-    `MalformedResponseError` naming their index; rows that parse but would not decode
-    into a model are compared all the same (the scan builds no model).
-
-    Pass the ``splitter`` to read how far it got (``count``, ``bytes_fed``) or whether the
-    body was an array at all (a body that is not one yields no match: classify
-    ``splitter.head`` as the caller's error, as the client does).
-    """
-    splitter = splitter if splitter is not None else ArraySplitter(method)
-    if not matcher.pending and stop_when_found:
-        return matcher.found
-    match = matcher.match
-    async with contextlib.aclosing(json_items(chunks, splitter)) as items:
-        async for row in items:
-            if match(row) is not None and stop_when_found and not matcher.pending:
-                break
-    return matcher.found
-
-
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that turned out not to be an array.
 
@@ -714,32 +504,6 @@ async def read_list(
     return tuple(out)
 
 
-async def scan_list(
-    sender: Sender,
-    method: str,
-    params: dict[str, str],
-    matcher: RowMatcher,
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """One attempt of a matching scan: send the list request, stream it through ``matcher``.
-
-    Returns ``matcher.found``. Raises the SDK error of a failed exchange, a non-2xx status,
-    or a body that is not an array (``null``, an API error body...), so the caller's retry
-    and throttle layers treat it as any read; the connection is released on every path.
-    """
-    if not matcher.pending:
-        return matcher.found  # nothing to look for: no request
-    body = await sender.open_list(method, params)
-    return await scan_body(body, matcher)
-
-
-async def scan_body(
-    body: ListBody, matcher: RowMatcher
-) -> dict[tuple[str, ...], Mapping[str, Any]]:
-    """Stream an opened list body through ``matcher`` (`match_body` with one); closes it."""
-    await match_body(body, (matcher,))
-    return matcher.found
-
-
 async def match_body(
     body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
 ) -> None:
@@ -750,7 +514,7 @@ async def match_body(
     none has a target pending, so a body is read to its end only when some target is
     absent. Nothing but the matched rows is kept (in each ``matcher.found``), so memory is
     one chunk and one item whatever the list's size. Pass the ``splitter`` to read how far
-    it got (``count``: rows parsed). Raises as `scan_body` does.
+    it got (``count``: rows parsed). Raises as a whole-body read would.
     """
     splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
@@ -779,10 +543,6 @@ async def match_body(
         await body.aclose()
     if not splitter.is_array:
         raise not_an_array(splitter, body)
-
-
-#: One attempt's exchange: ``send(method, params)`` returns the list's body, unread.
-OpenList = Callable[[str, dict[str, str]], Awaitable["ListBody"]]
 
 
 R_co = TypeVar("R_co", covariant=True)

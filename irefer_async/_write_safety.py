@@ -55,9 +55,9 @@ from ._errors import (
     IReferError,
     WriteOutcomeUnknownError,
 )
+from ._match import RowMatcher
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
 from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
-from ._stream import RowMatcher
 
 __all__ = [
     "RESUMED",

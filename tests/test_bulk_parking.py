@@ -20,8 +20,8 @@ import irefer_async as ia
 from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
 from irefer_async._bulk import new_signups
 from irefer_async._deadline import Deadline, deadline_scope
+from irefer_async._match import RowMatcher
 from irefer_async._settle import PARKING, Board, Scan
-from irefer_async._stream import RowMatcher
 from irefer_async._write_safety import RESUMED
 from irefer_async.testing import Emulator, WriteEffect
 

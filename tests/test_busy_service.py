@@ -21,7 +21,6 @@ from helpers import BASE, make_client
 from irefer_async import (
     APIError,
     CacheConfig,
-    CallEvent,
     ConfigurationError,
     DeadlineExceededError,
     IReferClient,
@@ -30,6 +29,7 @@ from irefer_async import (
     RetryConfig,
     ServerError,
 )
+from irefer_async.hooks import CallEvent
 
 # respx mocks the httpx stack; the aiohttp sender is native aiohttp (no httpx transport to
 # intercept), and the deadline, queue and sharing logic is the request loop's, the same for

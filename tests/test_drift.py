@@ -43,13 +43,13 @@ async def test_the_default_emulator_shows_no_unexpected_drift() -> None:
     """The emulator speaks the guide's format: every read decodes with only expected quirks."""
     emulator = Emulator(seed=0)
     seed_demo(emulator)
-    async with emulator.client(record_drift=True) as client:
+    async with emulator.client(decode_observer=DriftRecorder()) as client:
         await client.campaign_stats()
         await client.referrer_stats("ann@example.com")
         await client.referrers()
         await client.rewards()
         await client.new_signup("new@example.com", name="New")
-        drift = client.drift
+        drift = client.decode_observer
         assert drift is not None
     assert drift.entries(include_expected=False) == ()
     assert drift.objects["Referrer"] == 8
@@ -144,11 +144,11 @@ def test_guide_quirks_name_real_model_fields() -> None:
         assert field in field_hooks(getattr(m, model)), path
 
 
-async def test_a_client_without_record_drift_keeps_no_recorder(irefer_emulator: Any) -> None:
+async def test_a_client_without_a_decode_observer_keeps_none(irefer_emulator: Any) -> None:
     """Recording is opt-in: the default client's decode path takes no recorder."""
-    assert irefer_emulator.client.drift is None
+    assert irefer_emulator.client.decode_observer is None
     await irefer_emulator.client.campaign_stats()
-    assert irefer_emulator.client.drift is None
+    assert irefer_emulator.client.decode_observer is None
 
 
 def test_recording_drift_does_not_change_what_is_decoded() -> None:

@@ -24,6 +24,7 @@ from irefer_async import (
     StreamInterruptedError,
     TransportError,
 )
+from irefer_async.doctor import DriftRecorder
 from irefer_async.testing import Emulator
 from irefer_async.testing import _wire as wire
 
@@ -416,12 +417,12 @@ async def test_a_failed_stream_carries_a_correlation_id() -> None:
 async def test_streamed_and_tuple_reads_record_the_same_drift() -> None:
     emulator = Emulator(seed=2, profile="drifted")
     emulator.seed_participants(wire.STREAM_ROWS + 10)
-    async with emulator.client(record_drift=True) as tuple_client:
+    async with emulator.client(decode_observer=DriftRecorder()) as tuple_client:
         whole = await tuple_client.referrers()
-        from_tuple = tuple_client.drift
-    async with emulator.client(record_drift=True) as stream_client:
+        from_tuple = tuple_client.decode_observer
+    async with emulator.client(decode_observer=DriftRecorder()) as stream_client:
         streamed = await collect(stream_client.iter_referrers())
-        from_stream = stream_client.drift
+        from_stream = stream_client.decode_observer
     assert tuple(streamed) == whole
     assert from_tuple is not None and from_stream is not None
     assert from_stream.objects == from_tuple.objects == {"Referrer": wire.STREAM_ROWS + 10}

@@ -16,12 +16,11 @@ from irefer_async import (
     Referrer,
     ReferrerStats,
     Reward,
-    RewardDelivery,
-    RewardTo,
     SpecificActionSignup,
     TriggeredReward,
 )
 from irefer_async._converter import decode
+from irefer_async.models import RewardDelivery, RewardTo
 
 
 def test_referrer_stats_sample_decodes_with_numbers_and_bools() -> None:
@@ -174,3 +173,11 @@ def test_referral_code_on_every_result_that_has_a_link() -> None:
     referrer = decode(samples.REFERRERS[0], Referrer, method="referrers")
     assert "/" not in referrer.referral_link  # the API's quirk: a bare code under this name
     assert referrer.referral_code == referrer.referral_link
+
+
+def test_a_models_repr_is_attrs_format_without_raw_or_fetched_at() -> None:
+    """The shared ``__repr__`` (not attrs-generated, for import time) keeps attrs' format."""
+    reward = Reward(3, "Coffee", raw={"secret": "x"})
+    assert (
+        repr(reward) == "Reward(signups_count=3, reward_heading='Coffee', reward_description=None)"
+    )

@@ -10,7 +10,6 @@ import pytest
 
 from irefer_async import (
     APIError,
-    CallEvent,
     ConfigurationError,
     IReferClient,
     ServerError,
@@ -19,6 +18,7 @@ from irefer_async import (
 )
 from irefer_async._observability import LOGGER, new_correlation_id, start_call
 from irefer_async._stack import HttpStack
+from irefer_async.hooks import CallEvent
 from irefer_async.testing import Emulator
 
 

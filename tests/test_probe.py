@@ -1,4 +1,4 @@
-"""client.probe() / irefer doctor's checks: against the emulator, its profiles, and broken setups.
+"""probe_client(client) / irefer doctor's checks: against the emulator, its profiles, and broken setups.
 
 Loopback only: the unreachable host is a ``.invalid`` name (never resolves) and a closed port.
 """
@@ -17,7 +17,7 @@ import pytest
 from fake_service import fake_service, proxy_error_page
 
 from irefer_async import IReferClient
-from irefer_async.doctor import CheckStatus, ProbeReport
+from irefer_async.doctor import CheckStatus, DriftRecorder, ProbeReport
 from irefer_async.doctor._probe import check_configuration, check_network, probe_client
 from irefer_async.testing import Emulator
 from irefer_async.testing.__main__ import seed_demo
@@ -57,8 +57,8 @@ def assert_no_secret(report: ProbeReport) -> None:
 async def test_every_check_passes_against_the_emulator() -> None:
     """The default emulator (the 2018 guide) passes everything; nothing is written."""
     emulator = _emulator()
-    async with emulator.client(record_drift=True) as client:
-        report = await client.probe()
+    async with emulator.client(decode_observer=DriftRecorder()) as client:
+        report = await probe_client(client)
     assert report.ok and report.exit_code == 0
     assert _not_passing(report) == {}
     names = {c.name for c in report.checks}
@@ -78,20 +78,20 @@ async def test_every_check_passes_against_the_emulator() -> None:
 
 
 async def test_the_clients_drift_counts_include_the_probes_reads() -> None:
-    """client.drift and the report come from the same recorder: the real decoding path."""
+    """client.decode_observer and the report come from the same recorder: the real decoding path."""
     emulator = _emulator()
-    async with emulator.client(record_drift=True) as client:
-        report = await client.probe()
-        assert client.drift is not None
-        assert client.drift.entries() == report.drift
-        assert client.drift.objects["Referrer"] == 8
+    async with emulator.client(decode_observer=DriftRecorder()) as client:
+        report = await probe_client(client)
+        assert client.decode_observer is not None
+        assert client.decode_observer.entries() == report.drift
+        assert client.decode_observer.objects["Referrer"] == 8
 
 
 async def test_the_2019_profile_fails_exactly_the_removed_endpoints() -> None:
     """specificActionSignups fails; with a write probe, newSignup fails as gone; nothing else."""
     emulator = _emulator("2019")
     async with emulator.client() as client:
-        report = await client.probe(write_probe="probe@example.com")
+        report = await probe_client(client, write_probe="probe@example.com")
     assert _not_passing(report) == {"endpoint.specificActionSignups": FAIL, "write.newSignup": FAIL}
     assert "although the same keys work" in report.check("endpoint.specificActionSignups").summary
     assert "404" in report.check("write.newSignup").summary
@@ -102,7 +102,7 @@ async def test_the_drifted_profile_reports_exactly_its_three_drifts() -> None:
     """The extra, the renamed (unknown + missing) and the stringified field; nothing else."""
     emulator = _emulator("drifted")
     async with emulator.client() as client:
-        report = await client.probe()
+        report = await probe_client(client)
     found = {(e.path, e.kind.value, e.detail) for e in report.unexpected_drift}
     assert found == {
         ("CampaignStats.instagram_referrals", "unknown_field", ""),
@@ -137,7 +137,7 @@ async def test_a_wrong_api_key_is_named_in_one_line_and_says_what_it_cannot_tell
     """iRefer answers the same for each wrong credential: the report says so."""
     emulator = _emulator()
     async with emulator.client(api_key="wrong-key") as client:
-        report = await client.probe()
+        report = await probe_client(client)
     check = report.check("credentials")
     assert check.status is FAIL
     assert "\n" not in check.summary
@@ -168,7 +168,7 @@ async def test_an_unresolvable_host_is_named_in_one_line() -> None:
         base_url="https://api.irefer.invalid/v1.0/",
     )
     async with client:
-        report = await client.probe()
+        report = await probe_client(client)
     dns = report.check("network.dns")
     assert dns.status is FAIL and "cannot resolve api.irefer.invalid" in dns.summary
     assert report.check("network.tcp").status is SKIP
@@ -187,7 +187,7 @@ async def test_a_refused_port_is_named_in_one_line() -> None:
         LICENSE, API_KEY, campaign_id=2605, retry=None, base_url=f"http://127.0.0.1:{port}/v1.0/"
     )
     async with client:
-        report = await client.probe()
+        report = await probe_client(client)
     tcp = report.check("network.tcp")
     assert tcp.status is FAIL and f"cannot connect to 127.0.0.1:{port}" in tcp.summary
     assert report.check("network.dns").status is PASS
@@ -201,7 +201,7 @@ async def test_a_404_base_url_is_named_in_one_line() -> None:
     async with emulator.serve() as url:
         wrong = url.replace("/v1.0/", "/api/v2/")
         async with emulator.client(base_url=wrong, transport=None, retry=None) as client:
-            report = await client.probe()
+            report = await probe_client(client)
     check = report.check("config.base_url_answers")
     assert check.status is FAIL
     assert "every endpoint answered HTTP 404" in check.summary and "/api/v2/" in check.summary
@@ -222,7 +222,7 @@ async def test_a_proxy_error_page_is_named_in_one_line(monkeypatch: pytest.Monke
             base_url="http://api.irefer.example/v1.0/",
         )
         async with client:
-            report = await client.probe()
+            report = await probe_client(client)
     stats = report.check("endpoint.campaignStats")
     assert stats.status is FAIL
     assert "an HTML page (HTTP 502, '502 Bad Gateway')" in stats.summary
@@ -262,7 +262,7 @@ async def test_rate_limit_headers_clock_skew_and_latency_are_reported() -> None:
             base_url=f"http://127.0.0.1:{port}/v1.0/",
         )
         async with client:
-            report = await client.probe()
+            report = await probe_client(client)
     latency = report.check("timing.latency")
     assert latency.data["suggested_rate"] == 1.0
     assert latency.data["p50_ms"] >= 20.0
@@ -390,7 +390,7 @@ async def test_an_untrusted_certificate_fails_the_tls_check(tls_port: int) -> No
 
 async def test_probe_without_network_skips_nothing_else(irefer_emulator: Any) -> None:
     """network=False leaves out only the network checks."""
-    report = await irefer_emulator.client.probe(network=False)
+    report = await probe_client(irefer_emulator.client, network=False)
     assert not any(c.name.startswith("network.") for c in report.checks)
     assert report.check("endpoint.referrerStats").status is SKIP  # no participant to ask about
     assert report.ok
@@ -404,7 +404,7 @@ async def test_a_dropped_connection_is_named_and_the_rest_skipped() -> None:
             base_url=f"http://127.0.0.1:{port}/v1.0/",
         )  # fmt: skip
         async with client:
-            report = await client.probe()
+            report = await probe_client(client)
     assert [c.name for c in report.failures] == ["endpoint.campaignStats"]
     assert report.check("endpoint.campaignStats").summary.startswith("no answer: campaignStats:")
     assert report.check("network.tcp").status is PASS
@@ -417,8 +417,8 @@ async def test_the_row_count_is_singular_for_one_row() -> None:
     emulator.add_participant("ann@example.com")
     emulator.add_participant("bob@example.com")
     emulator.seed_actions(1)
-    async with emulator.client(record_drift=True) as client:
-        report = await client.probe()
+    async with emulator.client(decode_observer=DriftRecorder()) as client:
+        report = await probe_client(client)
     summaries = {c.name: c.summary for c in report.checks}
     assert "decodes (2 rows)" in summaries["endpoint.referrers"]
     assert "decodes (0 rows)" in summaries["endpoint.rewards"]

@@ -196,10 +196,10 @@ async def test_fetched_at_is_not_a_wire_field_to_the_drift_recorder() -> None:
     async def main() -> list[str]:
         emulator = Emulator()
         emulator.add_participant("ann@example.com")
-        async with emulator.client(record_drift=True) as client:
+        async with emulator.client(decode_observer=DriftRecorder()) as client:
             stats = await client.referrer_stats("ann@example.com")
             assert stats.fetched_at is not None
-            drift = client.drift
+            drift = client.decode_observer
             assert isinstance(drift, DriftRecorder)
             return [entry.path for entry in drift.entries()]
 

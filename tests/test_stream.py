@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from stream_helpers import decode_items, scan_list, scan_rows
 
 from irefer_async import IReferError, MalformedResponseError, Referrer, SpecificActionSignup
 from irefer_async import _stream as stream
 from irefer_async._converter import decode
-from irefer_async._stream import ArraySplitter, RowMatcher, decode_items, json_items, scan_rows
+from irefer_async._match import RowMatcher
+from irefer_async._stream import ArraySplitter, json_items
 from irefer_async.testing import Emulator
 from irefer_async.testing import _wire as wire
 
@@ -63,7 +65,7 @@ async def test_whitespace_around_and_between_items(parser: str) -> None:
 async def test_empty_array_yields_nothing(body: bytes, parser: str) -> None:
     splitter = ArraySplitter("referrers")
     assert [x async for x in json_items(chunked(body, 1), splitter)] == []
-    assert splitter.finished
+    assert splitter._state == stream._END  # the closing ] was read
     assert splitter.is_array
 
 
@@ -364,7 +366,7 @@ async def test_scan_list_over_the_emulator_finds_rows_and_releases_the_connectio
             [("p7@example.com", "/dashboard"), ("nobody@example.com", "/dashboard")],
         )
         params = {"campaign_id": str(emulator.default_campaign.id)}
-        found = await stream.scan_list(sender_of(client), "specificActionSignups", params, matcher)
+        found = await scan_list(sender_of(client), "specificActionSignups", params, matcher)
     assert list(found) == [("p7@example.com", "/dashboard")]
     assert found[("p7@example.com", "/dashboard")]["referrer_email"] == "root@example.com"
 
@@ -386,7 +388,7 @@ async def test_scan_list_raises_what_a_whole_read_would(fault: str, error: str, 
         matcher = RowMatcher(("referred_person",), [("nobody",)])
         params = {"campaign_id": str(emulator.default_campaign.id)}
         with pytest.raises(IReferError) as info:
-            await stream.scan_list(sender_of(client), "specificActionSignups", params, matcher)
+            await scan_list(sender_of(client), "specificActionSignups", params, matcher)
     assert type(info.value).__name__ == error
     assert words in str(info.value)
     assert info.value.__context__ is None
@@ -398,7 +400,7 @@ async def test_scan_list_of_an_object_body_says_it_expected_an_array(mock: Any) 
     mock.get("specificActionSignups").respond(json={"rows": []})
     async with make_client() as client:
         with pytest.raises(MalformedResponseError, match="expected a JSON array, got an object"):
-            await stream.scan_list(
+            await scan_list(
                 sender_of(client),
                 "specificActionSignups",
                 {"campaign_id": "1"},
@@ -456,8 +458,8 @@ async def test_client_scan_of_a_null_body_raises_after_retries() -> None:
 
 def test_a_matcher_converts_a_field_on_both_sides() -> None:
     """``convert``: a row's link and a target's bare code compare by the code."""
+    from irefer_async._match import RowMatcher
     from irefer_async._models import referral_code_of
-    from irefer_async._stream import RowMatcher
 
     matcher = RowMatcher(("referral_link",), [("C1",)], convert={"referral_link": referral_code_of})
     assert matcher.match({"referral_link": "https://x.io/join?iref=C2"}) is None

@@ -20,6 +20,7 @@ from irefer_async import InvalidRequestError, IReferClient, Redactor
 from irefer_async.doctor import (
     CheckStatus,
     DriftEntry,
+    DriftRecorder,
     ProbeCheck,
     ProbeReport,
     check_configuration,
@@ -68,14 +69,17 @@ async def run_doctor(
 
     if emulator:
         env = _demo_emulator(profile)
-        options: dict[str, object] = {"record_drift": True, "retry": None}
+        spec = env.default_campaign
+        redactor = Redactor(spec.license_key, spec.api_key)
+        options: dict[str, object] = {
+            "decode_observer": DriftRecorder(redactor.redact),
+            "retry": None,
+        }
         if timeout is not None:
             options["timeout"] = timeout
         if campaign_id is not None:
             options["campaign_id"] = campaign_id
         client = env.client(**options)
-        spec = env.default_campaign
-        redactor = Redactor(spec.license_key, spec.api_key)
         async with client:
             report = await probe_client(client, write_probe=write_probe, announce=say)
         return report, redactor
@@ -97,7 +101,7 @@ async def run_doctor(
         campaign_id=campaign_id,
         base_url=base_url,
         retry=None,
-        record_drift=True,
+        decode_observer=DriftRecorder(redactor.redact),
         **timeouts,
     )
     async with client:

@@ -1,8 +1,8 @@
 """Drift: where the JSON the service sends differs from what the models were written for.
 
-A `DriftRecorder` is handed to `decode` (the client
-does so when built with ``record_drift=True``; ``irefer doctor`` always does). Before the
-fast decoder runs, `DriftRecorder.observe` walks the same JSON with the same quirk
+A `DriftRecorder` is a `irefer_async.decoding.DecodeObserver`: handed to `decode`, or to a
+client (``IReferClient(decode_observer=DriftRecorder())``; ``irefer doctor`` always does).
+Before the fast decoder runs, `DriftRecorder.observe` walks the same JSON with the same quirk
 functions and counts, per model and field:
 
 * ``unknown_field``: a key the model does not know (it is kept in ``raw``, nothing else);
@@ -211,9 +211,10 @@ class DriftRecorder:
     For example:
 
     ```python
-    async with IReferClient(record_drift=True) as client:
+    recorder = DriftRecorder()
+    async with IReferClient(decode_observer=recorder) as client:
         await client.referrers()
-        for entry in client.drift.entries():
+        for entry in recorder.entries():
             if not entry.expected:
                 print(entry.describe())
     ```

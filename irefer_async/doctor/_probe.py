@@ -1,6 +1,6 @@
 """Readiness checks against a live iRefer account, and the typed report they return.
 
-What ``irefer doctor`` and ``await client.probe()`` run.
+What ``irefer doctor`` and ``await probe_client(client)`` run.
 
 The checks, in order (each `ProbeCheck` is pass / warn / fail / skip with a one-line
 fix):
@@ -49,6 +49,7 @@ import httpx
 import irefer_async.endpoints as ep
 from irefer_async import (
     APIError,
+    ClientStateError,
     ConfigurationError,
     EmptyResponseError,
     HTTPStatusError,
@@ -125,12 +126,12 @@ class ProbeCheck:
 
 @attrs.frozen
 class ProbeReport:
-    """What `IReferClient.probe` and ``irefer doctor`` found.
+    """What `probe_client` and ``irefer doctor`` found.
 
     Example (a readiness check):
 
     ```python
-    report = await client.probe()
+    report = await probe_client(client)
     if not report.ok:
         raise RuntimeError(report.first_failure)
     ```
@@ -817,8 +818,17 @@ async def probe_client(
     ``config`` holds configuration checks already run (``irefer doctor`` runs them before a
     client can exist); without them the client's own configuration is reported. Writes are
     sent only with ``write_probe`` (an email address): one ``newSignup``, after
-    ``announce`` has been called with a line saying so.
+    ``announce`` has been called with a line saying so. ``network=False`` leaves out the
+    DNS/TCP/TLS checks. A readiness check:
+
+    ```python
+    report = await probe_client(client, network=False)
+    if not report.ok:
+        raise RuntimeError(report.first_failure)
+    ```
     """
+    if client.is_closed:
+        raise ClientStateError("this IReferClient is closed; create a new one")
     checks = list(config) or _client_configuration(client)
     drift = _recorder(client)
     prober = _Prober(client, drift)
@@ -887,9 +897,9 @@ async def _write_probe(
 
 
 def _recorder(client: IReferClient) -> DriftRecorder:
-    """Use the client's own drift recorder when it keeps one (its counts then include ours)."""
-    own: DriftRecorder | None = getattr(client, "drift", None)
-    return own if own is not None else DriftRecorder(client.redact)
+    """Use the client's own drift recorder when it has one (its counts then include ours)."""
+    own = client.decode_observer
+    return own if isinstance(own, DriftRecorder) else DriftRecorder(client.redact)
 
 
 def _client_configuration(client: IReferClient) -> list[ProbeCheck]:

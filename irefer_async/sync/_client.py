@@ -17,7 +17,6 @@ from irefer_async import (
     CacheConfig,
     CampaignStats,
     ClientStateError,
-    EventHooks,
     LeadSource,
     Limiter,
     NewSignup,
@@ -32,6 +31,7 @@ from irefer_async import (
     TriggeredReward,
 )
 from irefer_async import IReferClient as AsyncIReferClient
+from irefer_async.hooks import EventHooks
 
 from ._runner import LoopThread
 from ._streams import Step, SyncBulkRun, SyncListStream
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
 
-    from irefer_async.doctor import DriftRecorder, ProbeReport
+    from irefer_async.decoding import DecodeObserver
     from irefer_async.endpoints import Endpoint
 
 __all__ = ["IReferClient", "SyncRows"]
@@ -158,7 +158,7 @@ class IReferClient:
         share_reads: bool = True,
         cache: CacheConfig | None = None,
         max_waiting: int | None = None,
-        record_drift: bool = False,
+        decode_observer: DecodeObserver | None = None,
         http_stack: Literal["httpx", "httpx2"] | None = None,
     ) -> None:
         self._options: dict[str, Any] = {
@@ -166,7 +166,7 @@ class IReferClient:
             "base_url": base_url, "timeout": timeout, "retry": retry, "rate_limit": rate_limit,
             "max_concurrency": max_concurrency, "http_client": http_client,
             "transport": transport, "event_hooks": event_hooks, "share_reads": share_reads,
-            "cache": cache, "max_waiting": max_waiting, "record_drift": record_drift,
+            "cache": cache, "max_waiting": max_waiting, "decode_observer": decode_observer,
             "http_stack": http_stack,
         }  # fmt: skip
         # Whether a forked child may build the client again from the same options.
@@ -336,9 +336,9 @@ class IReferClient:
         return self._get(lambda c: c.cache)
 
     @property
-    def drift(self) -> DriftRecorder | None:
-        """What decoding counted so far (``record_drift=True``), or None when not recording."""
-        return self._get(lambda c: c.drift)
+    def decode_observer(self) -> DecodeObserver | None:
+        """The `DecodeObserver` shown every answer before it is decoded, or None."""
+        return self._get(lambda c: c.decode_observer)
 
     @property
     def is_closed(self) -> bool:
@@ -484,15 +484,6 @@ class IReferClient:
         an `IReferError` when it cannot tell: report it as of unknown outcome, never resend.
         """
         return self._run(lambda c: c.find_landed(request, sent_at=sent_at))
-
-    # -- readiness ----------------------------------------------------------------------------
-
-    def probe(self, *, network: bool = True, write_probe: str | None = None) -> ProbeReport:
-        """Check this client's account: network, credentials, every read endpoint, drift.
-
-        What ``irefer doctor`` runs, as a typed report; see `irefer_async.IReferClient.probe`.
-        """
-        return self._run(lambda c: c.probe(network=network, write_probe=write_probe))
 
     # -- bulk ---------------------------------------------------------------------------------
 

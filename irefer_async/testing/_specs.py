@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from irefer_async import RewardDelivery, RewardQuantity
+from irefer_async.models import RewardDelivery, RewardQuantity
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -8,10 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from _sync_support import Driver
+from _sync_support import Driver, sync_client
 
 import irefer_async
 from irefer_async import IReferClient as AsyncIReferClient
+from irefer_async.doctor import DriftRecorder
 from irefer_async.sync import IReferClient
 from irefer_async.testing import Emulator, Fault, FaultKind, WriteEffect
 
@@ -166,10 +167,14 @@ def test_sync_client_mirrors_the_async_one() -> None:
     )
 
 
-def test_probe(driver: Driver) -> None:
-    """The readiness probe's report is the same through both clients."""
-    report = driver.call("probe", network=False)
-    assert report.ok, report
+def test_decode_observer(emulator: Emulator) -> None:
+    """The sync client shows every answer to its decode observer, as the async one does."""
+    emulator.add_participant("ann@example.com")
+    recorder = DriftRecorder()
+    with sync_client(emulator, decode_observer=recorder) as client:
+        assert client.decode_observer is recorder
+        client.referrers()
+    assert recorder.objects["Referrer"] == 1
 
 
 def test_bulk_actions_and_other_streams(driver: Driver, emulator: Emulator) -> None:

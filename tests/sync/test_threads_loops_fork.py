@@ -17,6 +17,7 @@ from _sync_served import in_thread, served
 from _sync_support import emulator_options, sync_client
 
 import irefer_async
+import irefer_async.hooks
 from irefer_async import correlation_scope
 from irefer_async.sync import IReferClient
 from irefer_async.testing import Emulator, WriteEffect

@@ -13,6 +13,7 @@ from irefer_async import (
     MalformedResponseError,
     WriteOutcomeUnknownError,
 )
+from irefer_async.doctor import DriftRecorder
 from irefer_async.testing import PROFILES, Emulator, LoopClock, ServiceProfile
 from irefer_async.testing.__main__ import _parser
 
@@ -53,7 +54,7 @@ async def test_drifted_sends_an_extra_a_renamed_and_a_stringified_field() -> Non
     """The three drifts are on the wire, in the API's escaping."""
     emulator = Emulator(profile="drifted")
     emulator.add_participant("ann@example.com", name="Ann/B")
-    async with emulator.client(record_drift=True) as client:
+    async with emulator.client(decode_observer=DriftRecorder()) as client:
         stats = await client.campaign_stats()
         assert stats.raw["instagram_referrals"] == 0
         (row,) = await client.referrers()

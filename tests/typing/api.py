@@ -15,6 +15,7 @@ import httpx
 from typing_extensions import assert_type
 
 import irefer_async
+import irefer_async.decoding
 import irefer_async.doctor
 import irefer_async.feed
 from irefer_async import (
@@ -23,7 +24,6 @@ from irefer_async import (
     BulkStatus,
     BulkSummary,
     CacheConfig,
-    CallEvent,
     CampaignStats,
     DeadlineExceededError,
     IReferClient,
@@ -49,6 +49,7 @@ from irefer_async import (
     WriteOutcomeUnknownError,
     correlation_scope,
 )
+from irefer_async.hooks import CallEvent
 from irefer_async.testing import (
     Disruption,
     Emulator,
@@ -161,15 +162,16 @@ async def endpoint_table(client: IReferClient) -> None:
     """The table's result types carry through the one funnel (a wrong one fails here)."""
     from irefer_async import _endpoints as ep
 
-    # `_read`/`_write` are the loop's typed entries: T flows from the Endpoint[T] given.
-    read, write, q = client._read, client._write, ("2605", {"email": "a@b.c"})
-    assert_type(await read(ep.REFERRER_STATS, *q), ReferrerStats)
-    assert_type(await read(ep.CAMPAIGN_STATS, *q), CampaignStats)
-    assert_type(await write(ep.NEW_SIGNUP, *q), NewSignup)
-    assert_type(await write(ep.NEW_SPECIFIC_ACTION, *q), NewSpecificAction)
-    assert_type(await read(ep.REFERRERS, *q), tuple[Referrer, ...])
-    assert_type(await read(ep.REWARDS, *q), tuple[TriggeredReward, ...])
-    assert_type(await read(ep.SPECIFIC_ACTION_SIGNUPS, *q), tuple[SpecificActionSignup, ...])
+    read, write = client._read, client._write
+    assert_type(await read(ep.REFERRER_STATS, None, {"email": "a@b.c"}), ReferrerStats)
+    assert_type(await read(ep.CAMPAIGN_STATS, None, {}), CampaignStats)
+    assert_type(await write(ep.NEW_SIGNUP, "2605", {"email": "a@b.c"}), NewSignup)
+    assert_type(await write(ep.NEW_SPECIFIC_ACTION, None, {"external_id": "u"}), NewSpecificAction)
+    assert_type(await read(ep.REFERRERS, None, {}), tuple[Referrer, ...])
+    assert_type(await read(ep.REWARDS, None, {}), tuple[TriggeredReward, ...])
+    assert_type(
+        await read(ep.SPECIFIC_ACTION_SIGNUPS, "2605", {}), tuple[SpecificActionSignup, ...]
+    )
     reconcile = ep.NEW_SIGNUP.reconcile
     if reconcile is not None:
         assert_type(reconcile.target({"email": "a@b.c"}), tuple[str, ...])
@@ -276,22 +278,21 @@ def receiver(body: bytes, headers: dict[str, str]) -> irefer_async.feed.FeedEven
 
 
 async def readiness() -> None:
+    recorder = irefer_async.doctor.DriftRecorder()
     async with IReferClient(
-        "W4qL" + "0" * 28, "key", campaign_id=2605, record_drift=True
+        "W4qL" + "0" * 28, "key", campaign_id=2605, decode_observer=recorder
     ) as client:
-        report = await client.probe(network=False, write_probe=None)
+        report = await irefer_async.doctor.probe_client(client, network=False, write_probe=None)
         assert_type(report, irefer_async.doctor.ProbeReport)
         assert_type(report.ok, bool)
         assert_type(report.exit_code, int)
         for check in report.checks:
             assert_type(check.status, irefer_async.doctor.CheckStatus)
             assert_type(check.summary, str)
-        drift = client.drift
-        assert_type(drift, irefer_async.doctor.DriftRecorder | None)
-        if drift is not None:
-            for entry in drift.entries(include_expected=False):
-                assert_type(entry.kind, irefer_async.doctor.DriftKind)
-                assert_type(entry.describe(), str)
+        assert_type(client.decode_observer, irefer_async.decoding.DecodeObserver | None)
+        for entry in recorder.entries(include_expected=False):
+            assert_type(entry.kind, irefer_async.doctor.DriftKind)
+            assert_type(entry.describe(), str)
     assert_type(Emulator(profile="2019").profile.gone, frozenset[str])
 
 

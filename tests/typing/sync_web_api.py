@@ -23,7 +23,6 @@ from irefer_async import (
     SpecificActionSignup,
     TriggeredReward,
 )
-from irefer_async.doctor import ProbeReport
 from irefer_async.sync import IReferClient, SyncBulkRun, SyncListStream
 from irefer_async.web import (
     Attribution,
@@ -47,7 +46,6 @@ def sync_client() -> None:
         assert_type(client.referrers(), tuple[Referrer, ...])
         assert_type(client.rewards(), tuple[TriggeredReward, ...])
         assert_type(client.specific_action_signups(), tuple[SpecificActionSignup, ...])
-        assert_type(client.probe(network=False), ProbeReport)
         with client.iter_referrers() as referrers:
             assert_type(referrers, SyncListStream[Referrer])
             for referrer in referrers:
