@@ -95,6 +95,11 @@ CREDENTIALS_HELP = (
     "Credentials: IREFER_LICENSE_KEY and IREFER_API_KEY from the environment only (never a "
     "flag: flags show in `ps`), or --emulator for none."
 )
+#: The same for a command without ``--emulator`` (``irefer mcp``): the environment only.
+CREDENTIALS_ENV_HELP = (
+    "Credentials: IREFER_LICENSE_KEY and IREFER_API_KEY from the environment only (never a "
+    "flag: flags show in `ps`)."
+)
 
 
 def target_options(func: F) -> F:
@@ -587,8 +592,11 @@ def mcp_command(http: str | None, allow_writes: bool, no_confirm: bool) -> None:
     except InvalidRequestError as exc:
         raise click.BadParameter(str(exc), param_hint="--http") from None
 
+    def ready(url: str) -> None:
+        _err_console().print(f"serving MCP at {url}", markup=False)
+
     async def go() -> int:
-        await run_server(http=where, allow_writes=allow_writes, confirm=not no_confirm)
+        await run_server(http=where, allow_writes=allow_writes, confirm=not no_confirm, ready=ready)
         return 0
 
     _exit(_run(go()))
@@ -614,7 +622,11 @@ def _add_credentials_help(group: click.Group) -> None:
     """End every command's and group's ``--help`` with where the keys come from."""
     for name, command in group.commands.items():
         if command.epilog is None:
-            command.epilog = _NO_CREDENTIALS_HELP.get(name, CREDENTIALS_HELP)
+            emulator = isinstance(command, click.Group) or any(
+                p.name == "emulator" for p in command.params
+            )
+            default = CREDENTIALS_HELP if emulator else CREDENTIALS_ENV_HELP
+            command.epilog = _NO_CREDENTIALS_HELP.get(name, default)
         if isinstance(command, click.Group):
             _add_credentials_help(command)
 

@@ -43,6 +43,20 @@ def test_help_names_both_key_variables(runner: CliRunner, command: tuple[str, ..
     assert "IREFER_API_KEY" in text
 
 
+LEAVES = [c for c in COMMANDS if not isinstance(cli.commands[c[0]], click.Group) or len(c) > 1]
+
+
+@pytest.mark.parametrize("command", LEAVES, ids=" ".join)
+def test_help_names_only_options_the_command_has(
+    runner: CliRunner, command: tuple[str, ...]
+) -> None:
+    """The credentials footer offers --emulator only where it exists (not on `irefer mcp`)."""
+    result = runner.invoke(cli, [*command, "--help"], terminal_width=100)
+    text = " ".join(result.stdout.split())
+    if "--emulator for none" in text:
+        assert "--emulator" in text.split("--emulator for none")[0], text
+
+
 # `irefer mcp` is configured by the IREFER_* environment only (an MCP client's config block).
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c[0] not in ("demo", "emulator", "mcp")],
                          ids=" ".join)  # fmt: skip
