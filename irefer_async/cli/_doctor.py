@@ -64,7 +64,6 @@ async def run_doctor(
     timeout: float | None = None,
 ) -> tuple[ProbeReport, Redactor]:
     """Run the checks (see the module docstring) and return the report."""
-
     redactor = Redactor()
 
     def say(line: str) -> None:
