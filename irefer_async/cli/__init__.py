@@ -440,7 +440,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     CSV and JSON are streamed as the rows arrive, in flat memory whatever the campaign's
     size, with rows and bytes received shown on a terminal; a table collects every row.
     """
-    from ._export import AGAIN, COLUMNS, export_rows  # noqa: PLC0415 - only this command
+    from ._export import AGAIN, COLUMNS, export_rows, replacing  # noqa: PLC0415 - only this command
 
     target = _make_target(emulator, base_url, campaign_id, timeout)
     columns = None if all_columns or fmt == "json" else COLUMNS[what]
@@ -455,10 +455,11 @@ def export(  # noqa: PLR0917 - click passes options as parameters
                 )  # fmt: skip
             else:
                 # Closing flushes too: a full disk there is the same one line.
-                with writing(output, AGAIN), output.open("w", encoding="utf-8", newline="") as out:
+                # Through a temporary file renamed at the end: a failed export writes nothing.
+                with writing(output, AGAIN), replacing(output) as out:
                     await export_rows(
                         client, what, fmt, out, columns=columns, console=Console(file=out),
-                        err=_err_console(),
+                        err=_err_console(), name=str(output),
                     )  # fmt: skip
         return 0
 
