@@ -38,7 +38,7 @@ import attrs
 import click
 from rich.console import Console
 
-from irefer_async import InvalidRequestError, IReferError, __version__
+from irefer_async import InvalidRequestError, IReferError, LeadSource, __version__
 from irefer_async.endpoints import check_campaign_id
 
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
@@ -295,22 +295,32 @@ def _summary_json(report: Any) -> str:
     )
 
 
-@import_group.command("signups")
+def _sources() -> str:
+    """Return the ``source`` values ``newSignup``'s check accepts (its `LeadSource` table)."""
+    letters = ", ".join(f"{s.value} ({s.name.lower()})" for s in LeadSource)
+    return f"{letters}; the names are accepted too"
+
+
+_SIGNUPS_HELP = f"""Add every participant of FILE.
+
+Columns: email (required), name, phone, info_1..info_5, source, referrer_code, campaign_id.
+source (the network the signup came from) is one of {_sources()}.
+Other columns are ignored with one notice (--strict-columns refuses them). Cells are sent
+exactly as written; an empty cell means "not given".
+
+\b
+Examples:
+  irefer import signups people.csv --dry-run
+  irefer import signups people.csv --emulator
+  irefer import signups people.csv --rate 5 --concurrency 4
+  irefer import signups people.csv --resume
+"""
+
+
+@import_group.command("signups", help=_SIGNUPS_HELP)
 @import_options
 def import_signups(file: Path, **kw: Any) -> None:
-    """Add every participant of FILE.
-
-    Columns: email (required), name, phone, info_1..info_5, source, referrer_code,
-    campaign_id. Other columns are ignored with one notice (--strict-columns refuses them).
-    Cells are sent exactly as written; an empty cell means "not given".
-
-    \b
-    Examples:
-      irefer import signups people.csv --dry-run
-      irefer import signups people.csv --emulator
-      irefer import signups people.csv --rate 5 --concurrency 4
-      irefer import signups people.csv --resume
-    """
+    """Add every participant of FILE (the help is `_SIGNUPS_HELP`)."""
     _import("signups", file, **kw)
 
 
