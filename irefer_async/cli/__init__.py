@@ -6,7 +6,8 @@ Commands:
 irefer demo                                   no credentials: emulator + import + stats
 irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
 irefer import actions FILE ...
-irefer stats campaign | irefer stats referrer EMAIL
+irefer stats campaign
+irefer stats referrer EMAIL
 irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
 irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
 irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
