@@ -102,7 +102,8 @@ def test_the_mcp_page_block_runs_as_pasted(capsys: pytest.CaptureFixture[str]) -
 
 @pytest.mark.system
 def test_the_sync_page_first_block_runs_on_a_fresh_emulator(
-    running_emulator: tuple[dict[str, str], str], tmp_path: Path
+    running_emulator: tuple[dict[str, str], str],  # noqa: F811 - the fixture
+    tmp_path: Path,
 ) -> None:
     """Pasted into a file, run with the exports `irefer emulator` printed."""
     import os
