@@ -46,12 +46,22 @@ def _copy(src: int, dst: int, stop: int) -> None:
         os.close(dst)
 
 
+def _stdin_is_fd_0() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.fileno() == 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
 async def serve_stdio(run: Callable[[], Awaitable[None]]) -> None:
     """Await ``run()`` (the SDK's stdio server) with stdin relayed as the module says.
 
-    Where ``select`` cannot wait on stdin (Windows) ``run()`` is awaited as it is.
+    Where ``select`` cannot wait on stdin (Windows), or there is no stdin on descriptor 0,
+    ``run()`` is awaited as it is.
     """
-    if sys.platform == "win32":  # pragma: no cover - select() takes sockets only there
+    if sys.platform == "win32" or not _stdin_is_fd_0():  # pragma: no cover - see below
+        # Windows: select() takes sockets only. No stdin (fd 0 closed at start: fd 0 may
+        # then be the event loop's own): nothing to relay; the SDK handles it as it does.
         await run()
         return
     real = os.dup(0)
