@@ -93,13 +93,6 @@ def test_the_taskiq_app_block_has_the_tables_defaults() -> None:
     assert f'os.environ.get("TASKIQ_BROKER_URL", "{default.group(1)}")' in code
 
 
-def test_the_mcp_page_block_runs_as_pasted(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("mcp.server.mcpserver")
-    ((line, code),) = [(n, c) for n, c in python_blocks("mcp.md") if "build_server" in c]
-    exec(compile(code, f"docs/mcp.md:{line}", "exec"), {"__name__": "__main__"})
-    assert "signups_total" in capsys.readouterr().out
-
-
 @pytest.mark.system
 def test_the_sync_page_first_block_runs_on_a_fresh_emulator(
     running_emulator: tuple[dict[str, str], str],  # noqa: F811 - the fixture
