@@ -276,3 +276,29 @@ def test_readme_and_testing_page_agree_on_the_loop_scope_option() -> None:
         assert 'asyncio_default_fixture_loop_scope = "function"' in text
         assert "pytest-asyncio 0.24 and later" in text
         assert "0.23.8" in text
+
+
+def test_readme_command_lines_paste_one_command_each() -> None:
+    """`irefer stats campaign | irefer stats referrer ...` piped one into the other when pasted."""
+    text = README.read_text(encoding="utf-8")
+    lines = [
+        line.split("#")[0]
+        for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S)
+        for line in block.splitlines()
+    ]
+    assert [line for line in lines if re.search(r"\|\s*irefer\b", line)] == []
+
+
+@pytest.mark.parametrize("page", [README, DOCS / "quickstart.md"], ids=lambda p: p.name)
+def test_errors_outside_irefer_async_name_their_module(page: Path) -> None:
+    """The feed's errors are not importable from `irefer_async`: the tree says where they are."""
+    import irefer_async
+    import irefer_async.feed
+
+    tree = marked_blocks(page, "text")["errors"]
+    for name in irefer_async.feed.__all__:
+        if name in tree and not hasattr(irefer_async, name):
+            line = next(line for line in tree.splitlines() if f" {name} " in line)
+            assert "irefer_async.feed" in line, line
+    text = page.read_text(encoding="utf-8")
+    assert "from `irefer_async.feed`" in text

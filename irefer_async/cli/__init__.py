@@ -6,7 +6,8 @@ Commands:
 irefer demo                                   no credentials: emulator + import + stats
 irefer import signups FILE [--dry-run] [--resume] [--concurrency N] [--rate R] ...
 irefer import actions FILE ...
-irefer stats campaign | irefer stats referrer EMAIL
+irefer stats campaign
+irefer stats referrer EMAIL
 irefer export referrers|rewards|actions --format table|csv|json [--output FILE]
 irefer emulator --port 8765 [--seed-demo] [--profile 2018|2019|drifted]
 irefer doctor [--json] [--write-probe EMAIL]   check keys, network, endpoints, drift
@@ -38,7 +39,7 @@ import attrs
 import click
 from rich.console import Console
 
-from irefer_async import InvalidRequestError, IReferError, __version__
+from irefer_async import InvalidRequestError, IReferError, LeadSource, __version__
 from irefer_async.endpoints import check_campaign_id
 
 from ._import import EXIT_INTERRUPTED, ImportOptions, print_summary, run_import
@@ -94,6 +95,11 @@ CAMPAIGN_ID: CampaignId = CampaignId()
 CREDENTIALS_HELP = (
     "Credentials: IREFER_LICENSE_KEY and IREFER_API_KEY from the environment only (never a "
     "flag: flags show in `ps`), or --emulator for none."
+)
+#: The same for a command without ``--emulator`` (``irefer mcp``): the environment only.
+CREDENTIALS_ENV_HELP = (
+    "Credentials: IREFER_LICENSE_KEY and IREFER_API_KEY from the environment only (never a "
+    "flag: flags show in `ps`)."
 )
 
 
@@ -290,22 +296,32 @@ def _summary_json(report: Any) -> str:
     )
 
 
-@import_group.command("signups")
+def _sources() -> str:
+    """Return the ``source`` values ``newSignup``'s check accepts (its `LeadSource` table)."""
+    letters = ", ".join(f"{s.value} ({s.name.lower()})" for s in LeadSource)
+    return f"{letters}; the names are accepted too"
+
+
+_SIGNUPS_HELP = f"""Add every participant of FILE.
+
+Columns: email (required), name, phone, info_1..info_5, source, referrer_code, campaign_id.
+source (the network the signup came from) is one of {_sources()}.
+Other columns are ignored with one notice (--strict-columns refuses them). Cells are sent
+exactly as written; an empty cell means "not given".
+
+\b
+Examples:
+  irefer import signups people.csv --dry-run
+  irefer import signups people.csv --emulator
+  irefer import signups people.csv --rate 5 --concurrency 4
+  irefer import signups people.csv --resume
+"""
+
+
+@import_group.command("signups", help=_SIGNUPS_HELP)
 @import_options
 def import_signups(file: Path, **kw: Any) -> None:
-    """Add every participant of FILE.
-
-    Columns: email (required), name, phone, info_1..info_5, source, referrer_code,
-    campaign_id. Other columns are ignored with one notice (--strict-columns refuses them).
-    Cells are sent exactly as written; an empty cell means "not given".
-
-    \b
-    Examples:
-      irefer import signups people.csv --dry-run
-      irefer import signups people.csv --emulator
-      irefer import signups people.csv --rate 5 --concurrency 4
-      irefer import signups people.csv --resume
-    """
+    """Add every participant of FILE (the help is `_SIGNUPS_HELP`)."""
     _import("signups", file, **kw)
 
 
@@ -435,7 +451,7 @@ def export(  # noqa: PLR0917 - click passes options as parameters
     CSV and JSON are streamed as the rows arrive, in flat memory whatever the campaign's
     size, with rows and bytes received shown on a terminal; a table collects every row.
     """
-    from ._export import AGAIN, COLUMNS, export_rows  # noqa: PLC0415 - only this command
+    from ._export import AGAIN, COLUMNS, export_rows, replacing  # noqa: PLC0415 - only this command
 
     target = _make_target(emulator, base_url, campaign_id, timeout)
     columns = None if all_columns or fmt == "json" else COLUMNS[what]
@@ -450,10 +466,11 @@ def export(  # noqa: PLR0917 - click passes options as parameters
                 )  # fmt: skip
             else:
                 # Closing flushes too: a full disk there is the same one line.
-                with writing(output, AGAIN), output.open("w", encoding="utf-8", newline="") as out:
+                # Through a temporary file renamed at the end: a failed export writes nothing.
+                with writing(output, AGAIN), replacing(output) as out:
                     await export_rows(
                         client, what, fmt, out, columns=columns, console=Console(file=out),
-                        err=_err_console(),
+                        err=_err_console(), name=str(output),
                     )  # fmt: skip
         return 0
 
@@ -587,8 +604,11 @@ def mcp_command(http: str | None, allow_writes: bool, no_confirm: bool) -> None:
     except InvalidRequestError as exc:
         raise click.BadParameter(str(exc), param_hint="--http") from None
 
+    def ready(url: str) -> None:
+        _err_console().print(f"serving MCP at {url}", markup=False)
+
     async def go() -> int:
-        await run_server(http=where, allow_writes=allow_writes, confirm=not no_confirm)
+        await run_server(http=where, allow_writes=allow_writes, confirm=not no_confirm, ready=ready)
         return 0
 
     _exit(_run(go()))
@@ -614,7 +634,11 @@ def _add_credentials_help(group: click.Group) -> None:
     """End every command's and group's ``--help`` with where the keys come from."""
     for name, command in group.commands.items():
         if command.epilog is None:
-            command.epilog = _NO_CREDENTIALS_HELP.get(name, CREDENTIALS_HELP)
+            emulator = isinstance(command, click.Group) or any(
+                p.name == "emulator" for p in command.params
+            )
+            default = CREDENTIALS_HELP if emulator else CREDENTIALS_ENV_HELP
+            command.epilog = _NO_CREDENTIALS_HELP.get(name, default)
         if isinstance(command, click.Group):
             _add_credentials_help(command)
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from irefer_async import InvalidRequestError, IReferClient, Redactor
 from irefer_async.doctor import (
@@ -33,7 +35,7 @@ from . import CAMPAIGN_ID, timeout_option
 if TYPE_CHECKING:
     from ..testing import Emulator
 
-__all__ = ["doctor", "render_report"]
+__all__ = ["doctor", "render_report", "report_dict"]
 
 _STYLE = {
     CheckStatus.PASS: "green",
@@ -63,9 +65,10 @@ async def run_doctor(
     timeout: float | None = None,
 ) -> tuple[ProbeReport, Redactor]:
     """Run the checks (see the module docstring) and return the report."""
+    redactor = Redactor()
 
     def say(line: str) -> None:
-        click.echo(line, err=True)
+        click.echo(redactor.redact(line), err=True)
 
     if emulator:
         env = _demo_emulator(profile)
@@ -109,20 +112,56 @@ async def run_doctor(
     return report, redactor
 
 
-def render_report(report: ProbeReport, console: Console) -> None:
-    """Print the report as tables: the checks, then the drift found (if any)."""
+def _redact_data(value: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_data(v, redact) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_data(v, redact) for v in value]
+    return value
+
+
+def report_dict(report: ProbeReport, redact: Callable[[str], str]) -> dict[str, Any]:
+    """Return ``report.as_dict()`` with what came from outside passed through ``redact``.
+
+    Outside: a check's summary, fix and data (server texts, exceptions, configuration
+    values), a drift entry's path, detail and example. The doctor's own words (check names,
+    statuses, kinds, models) are kept as they are: masking a piece of them (a key holding
+    ``campai`` turned ``config.campaign_id`` into ``config.***gn_id``) told that the piece is
+    in the key.
+    """
+    data = report.as_dict()
+    for check in data["checks"]:
+        check["summary"] = redact(check["summary"])
+        check["fix"] = redact(check["fix"])
+        check["data"] = _redact_data(check["data"], redact)
+    for entry in data["drift"]:
+        for field in ("path", "detail", "example"):
+            entry[field] = _redact_data(entry[field], redact)
+    return data
+
+
+def render_report(
+    report: ProbeReport, console: Console, redact: Callable[[str], str] = str
+) -> None:
+    """Print the report as tables: the checks, then the drift found (if any).
+
+    Text from outside (summaries, fixes, drift paths, details and examples) is passed
+    through ``redact`` first; the doctor's own labels are printed as they are.
+    """
     table = Table(title="irefer doctor", title_justify="left")
     fixes = any(check.fix for check in report.checks)
     for column in ("", "check", "result", "fix")[: 4 if fixes else 3]:
         table.add_column(column, overflow="fold")
     for check in report.checks:
         status = f"[{_STYLE[check.status]}]{check.status.value}[/]"
-        cells = (status, check.name, check.summary, check.fix)
-        table.add_row(*cells[: 4 if fixes else 3])
+        cells = (status, check.name, redact(check.summary), redact(check.fix))
+        table.add_row(*(Text(c) if i else c for i, c in enumerate(cells[: 4 if fixes else 3])))
     console.print(table)
     drift = report.unexpected_drift
     if drift:
-        console.print(_drift_table(drift))
+        console.print(_drift_table(drift, redact))
     counts = {s: sum(c.status is s for c in report.checks) for s in CheckStatus}
     console.print(
         f"{counts[CheckStatus.PASS]} passed, {counts[CheckStatus.WARN]} warnings, "
@@ -131,15 +170,16 @@ def render_report(report: ProbeReport, console: Console) -> None:
     )
 
 
-def _drift_table(entries: tuple[DriftEntry, ...]) -> Table:
+def _drift_table(entries: tuple[DriftEntry, ...], redact: Callable[[str], str]) -> Table:
     table = Table(title="differences from the 2018 guide", title_justify="left")
     for column in ("field", "difference", "count", "example (redacted)"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         what = entry.kind.value.replace("_", " ")
         if entry.detail:
-            what = f"{what}: {entry.detail}"
-        table.add_row(entry.path, what, str(entry.count), entry.example)
+            what = f"{what}: {redact(entry.detail)}"
+        cells = (redact(entry.path), what, str(entry.count), redact(entry.example))
+        table.add_row(*(Text(c) for c in cells))
     return table
 
 
@@ -207,13 +247,16 @@ def doctor(  # noqa: PLR0917 - click passes options as parameters
         )
     )
     if as_json:
-        click.echo(redactor.redact(json.dumps(report.as_dict(), indent=2)))
+        click.echo(json.dumps(report_dict(report, redactor.redact), indent=2))
     else:
         console = Console(highlight=False, soft_wrap=False)
         if not console.is_terminal and "COLUMNS" not in os.environ:
             console.width = 140
         with console.capture() as capture:
-            render_report(report, console)
-        click.echo(redactor.redact(capture.get()), nl=False)
+            render_report(report, console, redactor.redact)
+        text = capture.get()
+        if not console.is_terminal:  # piped: no padding to the table's width
+            text = "".join(line.rstrip() + "\n" for line in text.splitlines())
+        click.echo(text, nl=False)
     if report.exit_code:
         raise SystemExit(report.exit_code)

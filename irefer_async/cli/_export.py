@@ -16,10 +16,14 @@ naming the file (the command exits 74); SIGTERM stops it as Ctrl-C does.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import json
+import os
+import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from rich.console import Console
@@ -30,7 +34,7 @@ from irefer_async import IReferClient, ListStream
 from ._query import _cell, flatten, render_rows
 from ._stops import writing
 
-__all__ = ["AGAIN", "COLUMNS", "export_rows"]
+__all__ = ["AGAIN", "COLUMNS", "export_rows", "replacing"]
 
 #: What to do when the output could not be written for lack of space.
 AGAIN = "free some space and run the export again"
@@ -47,6 +51,35 @@ COLUMNS = {
 # Flush the output at least every this many rows, and redraw progress at most this often.
 _FLUSH_ROWS = 1000
 _REDRAW_SECONDS = 0.2
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[IO[str]]:
+    """Open a file that becomes ``path`` only if the block succeeds.
+
+    A regular file (or a new one) is written as a temporary file beside it, renamed over
+    ``path`` at the end and removed on any failure (an interrupt included), so a failed
+    export leaves no ``[`` nor empty file, and an earlier file stays as it was. Anything
+    else (``/dev/stdout``, a FIFO, a device; a file in a directory it cannot write to) is
+    written in place.
+    """
+    part = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        if path.exists() and not path.is_file():
+            raise PermissionError  # not a file to replace: written in place
+        opened = part.open("x", encoding="utf-8", newline="")  # umask applies, as for path
+    except PermissionError:  # also a writable file in a directory that is not
+        with path.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        return
+    try:
+        with opened as out:
+            yield out
+        if path.exists():
+            shutil.copymode(path, part)
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _stream_for(client: IReferClient, what: str) -> ListStream[Any]:
@@ -129,13 +162,17 @@ async def export_rows(
     columns: Sequence[str] | None,
     console: Console,
     err: Console | None = None,
+    name: str | None = None,
 ) -> int:
     """Write every row of ``what`` to ``out`` as ``fmt``; return the number of rows.
 
     ``columns`` limits CSV and table output to those fields (None: every field). JSON
-    always has every field. Progress goes to ``err`` when it is a terminal.
+    always has every field. Progress goes to ``err`` when it is a terminal. Nothing is
+    written before the first row arrives (JSON's ``[`` included), so a failed first read
+    leaves ``out`` untouched. ``name`` is the file a full disk is reported for (default
+    ``out.name``).
     """
-    with writing(str(getattr(out, "name", "<output>")), AGAIN):
+    with writing(name or str(getattr(out, "name", "<output>")), AGAIN):
         return await _export(client, what, fmt, out, columns=columns, console=console, err=err)
 
 
@@ -161,13 +198,13 @@ async def _export(
     with _Meter(what, stream, err) as meter:
         async with stream:
             write: Callable[[dict[str, Any]], None] | None = None
-            if fmt == "json":
-                out.write("[")
             async for item in stream:
                 row = flatten(item)
-                if fmt == "json":
+                if (
+                    fmt == "json"
+                ):  # the array opens with its first row: a failed read writes nothing
                     text = json.dumps(row, default=str, ensure_ascii=ascii_only)
-                    out.write(("\n" if not count else ",\n") + text)
+                    out.write(("[\n" if not count else ",\n") + text)
                 else:
                     if write is None:
                         write = _csv_writer(out, list(columns) if columns else list(row))
@@ -177,7 +214,7 @@ async def _export(
                     out.flush()
                     meter.update()
             if fmt == "json":
-                out.write("\n]\n" if count else "]\n")
+                out.write("\n]\n" if count else "[]\n")
             elif write is None:
                 _csv_writer(out, list(columns) if columns else [])
         out.flush()

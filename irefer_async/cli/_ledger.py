@@ -18,6 +18,7 @@ max_page_count``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -49,6 +50,40 @@ class LedgerError(Exception):
     """The ledger cannot be used for this run (another kind of import, or already exists)."""
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _earlier_run(path: Path) -> str:
+    """Say what the ledger at ``path`` holds: a finished run, or one to ``--resume``."""
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            counts = dict(db.execute("SELECT state, COUNT(*) FROM rows GROUP BY state").fetchall())
+    except sqlite3.Error:
+        counts = None
+    if counts is None:
+        return (
+            f"a ledger from an earlier run exists at {path}: pass --resume to continue it "
+            "(rows already sent are not sent again), or delete it to start over"
+        )
+    done = ", ".join(f"{counts[s]} {s}" for s in ("ok", "failed", "invalid") if counts.get(s))
+    open_rows = counts.get("in_flight", 0) + counts.get("unknown", 0)
+    if not open_rows:
+        return (
+            f"the earlier import with this ledger finished ({done or 'no rows'}): {path}. "
+            "--resume sends only rows it did not finish (none, if the file is unchanged); "
+            "to import the file again as new, delete the ledger (and the results file)"
+        )
+    return (
+        f"an earlier import with the ledger at {path} did not finish "
+        f"({_plural(open_rows, 'row')} may have been sent, outcome not known"
+        f"{'; ' + done if done else ''}): pass --resume to continue it (rows already sent are "
+        "not sent again), or delete it to start over"
+    )
+
+
 class Ledger:
     """One import's ledger. Not thread-safe: use it from the event loop's thread only."""
 
@@ -61,10 +96,7 @@ class Ledger:
         self.path = path
         existed = path.exists() and path.stat().st_size > 0
         if existed and not resume:
-            raise LedgerError(
-                f"a ledger from an earlier run exists at {path}: pass --resume to continue it "
-                "(rows already sent are not sent again), or delete it to start over"
-            )
+            raise LedgerError(_earlier_run(path))
         with writing(path):
             self._db = sqlite3.connect(path, isolation_level=None)
         try:

@@ -83,8 +83,9 @@ class WatchOptions:
     progress: str = "auto"
     #: Seconds to wait out another process holding the SQLite store's lock.
     lock_timeout: float = 60.0
-    #: Seconds an event handed out and not acknowledged stays with this watcher.
-    lease: float = 300.0
+    #: Seconds an event handed out and not acknowledged stays with this watcher (None: the
+    #: longest delivery, retries included: `default_lease`).
+    lease: float | None = None
     #: Redis store: seconds a poller may go without writing before another takes over.
     poll_lock: float = 60.0
     #: Stop after this many polls (tests; None: until SIGTERM).
@@ -97,6 +98,16 @@ class _Stats:
         self.acked = 0
         self.dead = 0
         self.retries = 0
+
+
+def default_lease(attempts: int, max_backoff: float, exec_timeout: float) -> float:
+    """Return ``--lease``'s default: the longest one event's delivery may take.
+
+    ``attempts x (max_backoff + exec_timeout)``: every attempt may run its whole timeout
+    (``--exec-timeout``; a ``--forward`` POST gives up sooner) and wait the longest backoff
+    after it. 960 s with the defaults (8 x (60 + 60)).
+    """
+    return attempts * (max_backoff + exec_timeout)
 
 
 def _backoff(options: WatchOptions, failures: int) -> float:
@@ -338,6 +349,12 @@ async def _forever(
         progress.poll(unreported, await feed.store.outbox_size())
 
 
+def _lease(options: WatchOptions) -> float:
+    if options.lease is not None:
+        return options.lease
+    return default_lease(options.attempts, options.max_backoff, options.exec_timeout)
+
+
 async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None = None) -> int:
     """Run ``irefer watch``; returns the exit code (0, or 1 if an event was dead-lettered)."""
     _check(options)
@@ -352,7 +369,7 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
     store = _make_store(options, progress.store_waiting)
     feed = RewardFeed(
         client, store=store, interval=options.interval, jitter=options.jitter,
-        replay=options.replay, types=options.types or None, lease=options.lease,
+        replay=options.replay, types=options.types or None, lease=_lease(options),
     )  # fmt: skip
 
     async def handle(event: FeedEvent[Any]) -> None:
@@ -477,10 +494,11 @@ async def run_watch(options: WatchOptions, console: Console, out: IO[str] | None
 @click.option(
     "--lease",
     type=click.FloatRange(min=0, min_open=True),
-    default=300.0,
-    show_default=True,
+    default=None,
     help="Seconds before an event handed out and not acknowledged is handed out again "
-    "(with --redis: to another watcher; keep it above --attempts x --max-backoff).",
+    "(with --redis: to another watcher). Keep it above the longest delivery, retries "
+    "included [default: --attempts x (--max-backoff + --exec-timeout): 960 with the "
+    "defaults].",
 )
 @click.option(
     "--poll-lock",

@@ -22,6 +22,15 @@ def test_doctor_passes_against_the_emulator(runner: CliRunner, workdir: Path) ->
     assert DEFAULT_LICENSE_KEY not in result.output and DEFAULT_API_KEY not in result.output
 
 
+@pytest.mark.parametrize("profile", ["2018", "drifted"])
+def test_piped_doctor_pads_no_line(runner: CliRunner, workdir: Path, profile: str) -> None:
+    """Not a terminal: no line ends in spaces (rich padded the title to the table's width)."""
+    result = runner.invoke(cli, ["doctor", "--emulator", "--profile", profile])
+    lines = result.stdout.splitlines()
+    assert lines[0] == "irefer doctor"
+    assert [line for line in lines if line != line.rstrip()] == []
+
+
 def test_doctor_json_is_the_report(runner: CliRunner, workdir: Path) -> None:
     """--json prints ProbeReport.as_dict()."""
     result = runner.invoke(cli, ["doctor", "--emulator", "--json"])

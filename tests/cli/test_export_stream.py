@@ -111,3 +111,53 @@ def test_a_failed_export_exits_1_with_a_redacted_message(
     assert result.exit_code == 1
     assert "referrers" in result.stderr
     assert emulator.default_campaign.api_key not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+@pytest.mark.parametrize("existing", [None, "an earlier export\n"])
+def test_a_failed_export_writes_no_file(
+    runner: CliRunner, emulator: Emulator, workdir: Path, fmt: str, existing: str | None
+) -> None:
+    """A wrong key (the first request fails): no `[` nor empty file; an earlier file is kept."""
+    out = workdir / f"ref.{fmt}"
+    if existing is not None:
+        out.write_text(existing, encoding="utf-8")
+    emulator.inject_fault("error_body", method="referrers", times=None)
+    result = runner.invoke(
+        cli, ["export", "referrers", "--emulator", "--format", fmt, "-o", str(out)]
+    )
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    if existing is None:
+        assert not out.exists()
+    else:
+        assert out.read_text(encoding="utf-8") == existing
+    assert sorted(p.name for p in workdir.iterdir()) == ([out.name] if existing else [])
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_a_failed_export_prints_nothing_on_stdout(
+    runner: CliRunner, emulator: Emulator, workdir: Path, fmt: str
+) -> None:
+    emulator.inject_fault("error_body", method="referrers", times=None)
+    result = runner.invoke(cli, ["export", "referrers", "--emulator", "--format", fmt])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+
+
+def test_an_output_file_is_created_as_any_file_is(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """Written through a temporary file renamed at the end: the usual permissions (umask)."""
+    import os
+
+    emulator.seed_participants(3)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    result = runner.invoke(
+        cli, ["export", "referrers", "--emulator", "--format", "json", "-o", "r.json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((workdir / "r.json").read_text(encoding="utf-8"))) == 3
+    assert (workdir / "r.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in workdir.iterdir()] == ["r.json"]

@@ -43,6 +43,20 @@ def test_help_names_both_key_variables(runner: CliRunner, command: tuple[str, ..
     assert "IREFER_API_KEY" in text
 
 
+LEAVES = [c for c in COMMANDS if not isinstance(cli.commands[c[0]], click.Group) or len(c) > 1]
+
+
+@pytest.mark.parametrize("command", LEAVES, ids=" ".join)
+def test_help_names_only_options_the_command_has(
+    runner: CliRunner, command: tuple[str, ...]
+) -> None:
+    """The credentials footer offers --emulator only where it exists (not on `irefer mcp`)."""
+    result = runner.invoke(cli, [*command, "--help"], terminal_width=100)
+    text = " ".join(result.stdout.split())
+    if "--emulator for none" in text:
+        assert "--emulator" in text.split("--emulator for none")[0], text
+
+
 # `irefer mcp` is configured by the IREFER_* environment only (an MCP client's config block).
 @pytest.mark.parametrize("command", [c for c in COMMANDS if c[0] not in ("demo", "emulator", "mcp")],
                          ids=" ".join)  # fmt: skip
@@ -121,3 +135,35 @@ async def test_json_export_escapes_only_where_the_stream_cannot_encode_it(named:
     out.flush()
     assert count == len(NAMES)
     assert sorted(r["name"] for r in json.loads(raw.getvalue())) == sorted(NAMES)
+
+
+def _accepted_sources() -> set[str]:
+    """The one-letter sources newSignup's check in the endpoint table accepts."""
+    import string
+
+    from irefer_async import InvalidRequestError
+    from irefer_async.endpoints import NEW_SIGNUP
+
+    check = next(p.check for p in NEW_SIGNUP.params if p.name == "source")
+    accepted = set()
+    for letter in string.ascii_lowercase:
+        try:
+            check("newSignup", "source", letter)
+        except InvalidRequestError:
+            continue
+        accepted.add(letter)
+    return accepted
+
+
+def test_signups_help_and_docs_list_the_sources_the_endpoint_accepts(runner: CliRunner) -> None:
+    import re
+
+    accepted = _accepted_sources()
+    assert accepted  # the check refuses some letters and accepts these
+    help_text = " ".join(runner.invoke(cli, ["import", "signups", "--help"]).stdout.split())
+    listed = set(re.findall(r"\b([a-z]) \([a-z]+\)", help_text))
+    assert listed == accepted, help_text
+    docs = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    importing = docs.split("## Importing")[1].split("\n## ")[0]
+    line = " ".join(next(p for p in importing.split("\n* ") if p.startswith("`source`")).split())
+    assert set(re.findall(r"`([a-z])` \([a-z]+\)", line)) == accepted, line

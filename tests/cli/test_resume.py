@@ -259,3 +259,35 @@ def test_resume_settles_actions_with_one_list_read(
     assert methods["newSpecificAction"] == 2  # the one landed before the crash + p2 now
     actions = Counter(a["referred_person"] for a in emulator.snapshot()["campaigns"][0]["actions"])
     assert actions == {"p1@example.com": 1, "p2@example.com": 1}
+
+
+def test_rerunning_a_finished_import_says_it_finished(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    """The same command again after a finished import: refused (exit 2, nothing sent) with what
+    the earlier run did, that --resume sends nothing new and how to import again."""
+    path = signups_csv(workdir / "s.csv", 3)
+    first = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert first.exit_code == 0, first.output
+    sent = len(emulator.journal)
+    again = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert again.exit_code == 2
+    message = " ".join(again.stderr.split())
+    assert "the earlier import with this ledger finished (3 ok)" in message, message
+    assert "--resume sends only rows it did not finish (none, if the file is unchanged)" in message
+    assert "delete" in message and "s.csv.results.jsonl.ledger.sqlite" in message
+    assert len(emulator.journal) == sent
+
+
+def test_rerunning_an_unfinished_import_says_so(
+    runner: CliRunner, emulator: Emulator, workdir: Path
+) -> None:
+    ledger = Ledger(workdir / "s.csv.results.jsonl.ledger.sqlite", kind="signups", resume=False)
+    ledger.mark_in_flight([("u1@example.com", 3, {"email": "u1@example.com"})])
+    ledger.close()
+    path = signups_csv(workdir / "s.csv", 3)
+    result = runner.invoke(cli, ["import", "signups", str(path), "--emulator"])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "did not finish (1 row may have been sent, outcome not known)" in message, message
+    assert "pass --resume to continue it" in message

@@ -474,3 +474,47 @@ def test_a_store_locked_past_the_lock_timeout_stops_with_a_clear_message(
     assert "nothing was lost" in result.stderr
     assert json.loads(result.stderr.splitlines()[0])["event"] == "store_locked"
     assert "Traceback" not in result.output
+
+
+def _default(name: str) -> Any:
+    from irefer_async.cli._watch import watch
+
+    return next(p.default for p in watch.params if p.name == name)
+
+
+def test_the_default_lease_outlasts_the_longest_delivery(runner: CliRunner) -> None:
+    """--lease's default keeps its own rule: above every attempt's timeout and backoff (it was
+    300 s, under --attempts x --max-backoff = 480 s)."""
+    from irefer_async.cli._watch import default_lease
+
+    attempts, backoff, timeout = (_default(n) for n in ("attempts", "max_backoff", "exec_timeout"))
+    lease = default_lease(attempts, backoff, timeout)
+    longest = attempts * timeout + (attempts - 1) * backoff  # every attempt and wait at its worst
+    assert lease >= longest and lease > attempts * backoff
+    assert _default("lease") is None  # derived, so a larger --attempts raises it too
+    assert default_lease(20, 60, 60) > 20 * 60
+    text = " ".join(runner.invoke(cli, ["watch", "--help"]).stdout.split())
+    assert f"--attempts x (--max-backoff + --exec-timeout): {lease:g} with the defaults" in text
+
+
+async def test_watch_hands_the_feed_the_derived_lease(
+    emulator: Emulator, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from irefer_async.cli import _watch
+
+    leases: list[float] = []
+    real = _watch.RewardFeed
+
+    def feed(*args: Any, **kw: Any) -> Any:
+        leases.append(kw["lease"])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_watch, "RewardFeed", feed)
+    await _watch_run(_options(workdir, attempts=3, max_backoff=2.0, exec_timeout=5.0))
+    await _watch_run(_options(workdir, lease=7.0))
+    assert leases == [3 * (2.0 + 5.0), 7.0]
+
+
+async def _watch_run(options: WatchOptions) -> None:
+    code, _ = await _watch(options)
+    assert code == 0

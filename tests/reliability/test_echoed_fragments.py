@@ -340,3 +340,45 @@ def test_an_object_address_is_not_a_leak() -> None:
     assert not leaks(line)
     assert leaks(f"GET /v1.0/{LICENSE_KEY[10:16]}") == [LICENSE_KEY]
     assert leaks(f"object at 0x7f0520530bed {LICENSE_KEY}") == [LICENSE_KEY]
+
+
+# -- the doctor's own words are not the key's ---------------------------------------------------
+
+#: Keys holding pieces of the doctor's fixed labels ("config.campaign_id", "license key",
+#: "passed"...): redacting the whole output masked those labels, which told that the piece is
+#: in the key (and broke the table). Only what comes from outside is redacted now.
+_LABEL_LICENSE = "W4qLcampaignlicenseZx7Qp2Rt9Kv4W"
+_LABEL_API_KEY = "passed+failed/accepted=Rk4"
+
+
+@pytest.mark.parametrize("cut", [19, 32, len(_STATS_TARGET) + 9])
+@pytest.mark.parametrize("as_json", [False, True], ids=["table", "json"])
+def test_doctor_masks_echoed_pieces_but_not_its_own_labels(
+    cut: int, as_json: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys that contain pieces of the doctor's labels, a server that echoes them: every label
+    is printed whole, and every key piece in the output is one of the doctor's own words
+    (it is in the output of the same run with other keys too)."""
+
+    def doctor(license_key: str, api_key: str) -> str:
+        env = {**cli_env(), "IREFER_LICENSE_KEY": license_key, "IREFER_API_KEY": api_key}
+        with _serving("echo_status", cut, monkeypatch) as url:
+            args = ["doctor", "--base-url", url, *(["--json"] if as_json else [])]
+            result = CliRunner().invoke(cli, args, env={**env, "COLUMNS": "200"})
+        assert result.exit_code == 1, result.output
+        return result.output
+
+    out = doctor(_LABEL_LICENSE, _LABEL_API_KEY)
+    other = doctor(SECRET_LICENSE_KEY, SECRET_API_KEY)
+    for label in ("config.campaign_id", "config.license_key", "config.api_key"):
+        assert label in out, out
+    assert "***" in out  # the echoes reached the output, masked
+    pieces = {
+        form[i : i + 6]
+        for key in (_LABEL_LICENSE, _LABEL_API_KEY)
+        for form in _forms(key)
+        for i in range(len(form) - 5)
+        if form[i : i + 6] in out
+    }
+    assert pieces, "the keys were chosen to share words with the doctor's labels"
+    assert sorted(p for p in pieces if p not in other) == []
