@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 import samples
-from helpers import make_client, run_virtual
+from helpers import make_client
 
 from irefer_async import ConfigurationError, Limiter, LocalRateLimiter, RateLimit, RetryConfig
 

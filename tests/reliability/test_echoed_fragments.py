@@ -144,9 +144,7 @@ def test_public_keys_are_the_emulator_demo_keys() -> None:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_echoed_target_leaves_no_piece_in_errors(transport: str, mode: str, cut: int) -> None:
     """A read and a write through a server echoing the target cut inside a key: clean errors."""
-    pytest.importorskip(
-        {"httpx": "httpx", "aiohttp": "httpx_aiohttp", "httpx2": "httpx2"}[transport]
-    )
+    pytest.importorskip({"httpx": "httpx", "aiohttp": "aiohttp", "httpx2": "httpx2"}[transport])
     async with misbehaving(mode, cut=cut) as server:
         errors: list[BaseException] = []
         async with _client(server.url, transport) as client:
