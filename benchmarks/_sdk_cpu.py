@@ -128,9 +128,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     added = found["_whole call"] - hand
     rows = [{"label": k, "value": v} for k, v in own.items()]
     rows.append({"label": "all the SDK adds: whole call - transport by hand", "value": added})
-    rows.append(
-        {"label": "reference: JSON parse alone", "value": found["_JSON parse (orjson when installed; not the SDK's)"]}
-    )  # fmt: skip
+    parse = found["_JSON parse (orjson when installed; not the SDK's)"]
+    rows.append({"label": "reference: JSON parse alone", "value": parse})
     rows.append(
         {"label": "reference: transport + read + JSON parse (not the SDK's)", "value": hand}
     )  # fmt: skip
