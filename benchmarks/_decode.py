@@ -21,8 +21,8 @@ from typing import Annotated, Any
 import orjson
 import pydantic
 
-from irefer_async._converter import decode, loads
-from irefer_async._models import Referrer
+from irefer_async import Referrer
+from irefer_async.decoding import decode, loads
 from irefer_async.doctor import DriftRecorder
 
 SOURCES = ("", "t", "f", "l", "w", "e")
