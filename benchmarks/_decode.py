@@ -120,7 +120,7 @@ def sdk_decode(body: bytes) -> tuple[Referrer, ...]:
 
 def sdk_decode_recording(body: bytes) -> tuple[Referrer, ...]:
     """The same, with a drift recorder attached (``IReferClient(record_drift=True)``)."""
-    return decode(loads(body), tuple[Referrer, ...], method="referrers", drift=DriftRecorder())
+    return decode(loads(body), tuple[Referrer, ...], method="referrers", observer=DriftRecorder())
 
 
 def best_of(fn: Any, arg: Any, repeat: int) -> float:
