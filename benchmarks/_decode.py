@@ -21,8 +21,8 @@ from typing import Annotated, Any
 import orjson
 import pydantic
 
-from irefer_async._converter import decode, loads
-from irefer_async._models import Referrer
+from irefer_async import Referrer
+from irefer_async.decoding import decode, loads
 from irefer_async.doctor import DriftRecorder
 
 SOURCES = ("", "t", "f", "l", "w", "e")
@@ -120,7 +120,7 @@ def sdk_decode(body: bytes) -> tuple[Referrer, ...]:
 
 def sdk_decode_recording(body: bytes) -> tuple[Referrer, ...]:
     """The same, with a drift recorder attached (``decode_observer=DriftRecorder()``)."""
-    return decode(loads(body), tuple[Referrer, ...], method="referrers", drift=DriftRecorder())
+    return decode(loads(body), tuple[Referrer, ...], method="referrers", observer=DriftRecorder())
 
 
 def best_of(fn: Any, arg: Any, repeat: int) -> float:

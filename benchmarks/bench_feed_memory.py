@@ -57,7 +57,7 @@ class _Synthetic:
 
     async def referrers(self) -> AsyncIterator[Any]:
         from irefer_async import Referrer  # noqa: PLC0415
-        from irefer_async._converter import decode  # noqa: PLC0415
+        from irefer_async.decoding import decode  # noqa: PLC0415
 
         self.requests += 1
         for i in range(self.participants):
@@ -74,7 +74,7 @@ class _Synthetic:
 
     async def rewards(self) -> AsyncIterator[Any]:
         from irefer_async import TriggeredReward  # noqa: PLC0415
-        from irefer_async._converter import decode  # noqa: PLC0415
+        from irefer_async.decoding import decode  # noqa: PLC0415
 
         self.requests += 1
         for i in range(self.participants // 10):

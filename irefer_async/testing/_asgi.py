@@ -125,7 +125,8 @@ async def _respond(send: Send, outcome: Outcome) -> None:
         )
         for chunk in outcome.stream.chunks():
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await asyncio.sleep(0)  # the next chunk is made here: let other tasks run first
+            # The next chunk is made here: let other tasks run first (``slow_list``: a gap).
+            await asyncio.sleep(outcome.delay)
         await send({"type": "http.response.body", "body": b""})
         return
     headers = [*outcome.headers, (b"content-length", str(len(outcome.body)).encode())]

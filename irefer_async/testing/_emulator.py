@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit
@@ -25,6 +25,7 @@ from ._clock import Clock, SystemClock
 from ._faults import (
     DEFAULT_HOLD,
     DEFAULT_ROW_SKEW,
+    SLOW_LIST_CHUNK,
     Fault,
     FaultKind,
     FaultLike,
@@ -608,7 +609,7 @@ class Emulator:
             self._row_skew = DEFAULT_ROW_SKEW if fault.delay is None else fault.delay
         if self._row_skew and entry.effect is WriteEffect.PARTICIPANT_CREATED:
             self._skew_row(params)
-        return self._fault_after(fault, bytes(body), entry)
+        return self._fault_after(fault, body, entry)
 
     def _skew_row(self, params: dict[str, str]) -> None:
         """Shift the signup's row by `_row_skew` seconds (the row clock is off)."""
@@ -661,9 +662,14 @@ class Emulator:
         )
 
     def _fault_after(  # noqa: PLR0911 - one answer per fault kind
-        self, fault: Fault, body: bytes, entry: JournalEntry
+        self, fault: Fault, answer: bytes | StreamedBody, entry: JournalEntry
     ) -> Outcome:
         kind = fault.kind
+        if kind is FaultKind.SLOW_LIST:  # made as it is sent, never whole in memory
+            entry.status = 200
+            delay = fault.delay or 0.0
+            return Outcome(200, self._dated(), b"", delay=delay, stream=_in_small_chunks(answer))
+        body = bytes(answer)
         if kind is FaultKind.HTTP_5XX_AFTER:
             entry.status = status = fault.http_status
             return Outcome(status, _TEXT, _wire.status_page(status))
@@ -837,6 +843,17 @@ _HANDLERS: dict[str, _Handler] = {
     "rewards": Emulator._rewards,
     "specificActionSignups": Emulator._specific_action_signups,
 }
+
+
+def _in_small_chunks(body: bytes | StreamedBody) -> StreamedBody:
+    """*body* as a chunked body of `SLOW_LIST_CHUNK`-byte pieces (a ``slow_list`` answer)."""
+
+    def chunks() -> Iterator[bytes]:
+        for chunk in body.chunks() if isinstance(body, StreamedBody) else (body,):
+            for start in range(0, len(chunk), SLOW_LIST_CHUNK):
+                yield chunk[start : start + SLOW_LIST_CHUNK]
+
+    return StreamedBody(chunks)
 
 
 def _echoing(

@@ -34,6 +34,13 @@ echo_status_line   no            a malformed status line echoing the request tar
                                  as a broken proxy sends: the HTTP parser's error quotes a
                                  piece of the key (loopback: the bytes on the wire; in-process:
                                  the ``RemoteProtocolError`` h11 raises for them)
+slow_list          yes           the real answer as a chunked body (no content-length) cut into
+                                 `SLOW_LIST_CHUNK` (512) byte chunks, ``delay`` s apart
+                                 (default 0: one event-loop turn between chunks), made as it is
+                                 sent: a big list arriving slowly in small pieces, to check that
+                                 list reading stays bounded in memory and leaves the event loop
+                                 responsive on any transport (keep ``delay`` under the client's
+                                 read timeout: in-process, nothing times a chunk out)
 ================== ============= =====================================================
 
 A server whose clocks disagree with the client's (issue 22; see docs/reliability.md):
@@ -64,6 +71,7 @@ __all__ = [
     "DEFAULT_HOLD",
     "DEFAULT_ROW_SKEW",
     "ECHO_CUT",
+    "SLOW_LIST_CHUNK",
     "Fault",
     "FaultKind",
     "FaultLike",
@@ -97,6 +105,7 @@ class FaultKind(str, enum.Enum):
     TRICKLE_FOREVER = "trickle_forever"
     HTML_PATH_PAGE = "html_path_page"
     ECHO_STATUS_LINE = "echo_status_line"
+    SLOW_LIST = "slow_list"
     # -- a server whose clocks disagree with the client's (engineer "write", issue 22) --
     SERVER_CLOCK = "server_clock"
 
@@ -118,6 +127,7 @@ _APPLIED = frozenset(
         FaultKind.HELD_DROP,
         FaultKind.TRICKLE_FOREVER,
         FaultKind.SERVER_CLOCK,
+        FaultKind.SLOW_LIST,
     }
 )
 #: How far off a ``server_clock`` fault stamps a row, unless the fault says (a zone one hour
@@ -125,6 +135,8 @@ _APPLIED = frozenset(
 DEFAULT_ROW_SKEW = -3600.0
 #: How long a ``held`` write waits before it is processed, unless the fault says.
 DEFAULT_HOLD = 1.5
+#: Bytes per chunk of a ``slow_list`` answer.
+SLOW_LIST_CHUNK = 512
 #: Characters of the license key an ``echo_status_line`` fault echoes (9 to 19 were seen).
 ECHO_CUT = 13
 

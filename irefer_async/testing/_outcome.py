@@ -109,7 +109,7 @@ class Outcome:
     body: bytes
     #: How delivery is disturbed (``Disruption.NONE``: deliver normally).
     disruption: Disruption = Disruption.NONE
-    #: Seconds a stall lasts, or between two trickled chunks.
+    #: Seconds a stall lasts, or between two trickled chunks (or two chunks of *stream*).
     delay: float = 0.0
     #: A body to send in chunks instead of ``body`` (big lists; no content-length).
     stream: StreamedBody | None = None

@@ -92,13 +92,15 @@ class _EndlessStream(_Endless, httpx.AsyncByteStream):
 class _Chunked:
     """A big body in chunks, no content-length (the stack's ``AsyncByteStream``)."""
 
-    def __init__(self, body: StreamedBody) -> None:
+    def __init__(self, body: StreamedBody, gap: float = 0.0) -> None:
         self._body = body
+        self._gap = gap
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        gap = self._gap
         for chunk in self._body.chunks():
             yield chunk
-            await asyncio.sleep(0)  # a socket would let other tasks run between reads
+            await asyncio.sleep(gap)  # a socket would let other tasks run between reads
 
 
 class _ChunkedStream(_Chunked, httpx.AsyncByteStream):
@@ -152,7 +154,7 @@ class _InProcess:
         disruption = outcome.disruption
         if disruption is Disruption.NONE:
             if outcome.stream is not None:
-                stream = self._chunked(outcome.stream)
+                stream = self._chunked(outcome.stream, outcome.delay)
                 return http.Response(outcome.status, headers=outcome.headers, stream=stream)
             return http.Response(outcome.status, headers=outcome.headers, content=outcome.body)
         if disruption is Disruption.TRICKLE:

@@ -44,7 +44,8 @@ MIX: tuple[Fault, ...] = tuple(
     # which the thresholds below were set on, stays as it was. A new kind in this mix changes
     # every draw: with drop_before in its slot the actions run ends 1839 ok, 134 unknown (one
     # faulted shared scan makes a batch of writes unknown), under the 1850 bound.
-    if kind not in (FaultKind.ECHO_STATUS_LINE, FaultKind.SERVER_CLOCK)
+    # slow_list (a real answer in small chunks) is left out for the same reason.
+    if kind not in (FaultKind.ECHO_STATUS_LINE, FaultKind.SERVER_CLOCK, FaultKind.SLOW_LIST)
 )
 #: Signups also meet a server whose row clock steps an hour back mid-run (``server_clock``):
 #: no row that landed may be reported a duplicate.

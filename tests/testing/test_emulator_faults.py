@@ -213,6 +213,7 @@ def test_applies_write_table() -> None:
         "held_drop",
         "trickle_forever",
         "server_clock",
+        "slow_list",
     }
 
 
