@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import API_KEY, LICENSE_KEY
+from misbehaving_server import misbehaving
 from slow_server import SlowServer
 
 import irefer_async as ia
@@ -344,3 +345,61 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
             return await board.lookup((0, ("b",)), loop.time() + 0.1)
 
     assert await go() is None
+
+
+@pytest.mark.virtual_time
+async def test_rows_waiting_at_once_are_decided_by_one_scan_per_round() -> None:
+    """20 actions fail ambiguously at once (10 landed behind a dropped answer, 10 refused by a
+    5xx before processing), and the 10 resends fail before processing again: two rounds, one
+    ``specificActionSignups`` read each, however many rows wait; nothing lands twice."""
+    emulator = Emulator(seed=1)
+    code = emulator.add_participant("ref@example.com").code
+    emulator.inject_faults(
+        ["drop_after"] * 10 + ["http_5xx_before"] * 20, method="newSpecificAction"
+    )
+    retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=SETTLE, deadline=60)
+
+    async def go() -> list[Any]:
+        rows = [ia.NewSpecificActionRequest(f"ext-{i}", "/dashboard", code) for i in range(20)]
+        async with (
+            emulator.client(retry=retry, max_concurrency=20, rate_limit=None) as client,
+            client.bulk_new_specific_actions(rows, concurrency=20) as run,
+        ):
+            return [outcome async for outcome in run]
+
+    outcomes = await go()
+    assert sorted(o.index for o in outcomes) == list(range(20))
+    assert all(o.status is BulkStatus.OK for o in outcomes)
+    assert sum(o.result.reconciled for o in outcomes) == 10  # found by the first round
+    writes = emulator.journal.entries("newSpecificAction")
+    assert len(writes) == 20 + 10 + 10  # only the 10 refused were resent, twice
+    scans = emulator.journal.entries("specificActionSignups")
+    assert len(scans) == 2  # one per round, for 20 rows waiting, then 10
+    first = writes[0].at
+    assert scans[0].at >= first + SETTLE and scans[1].at >= writes[29].at + SETTLE
+    assert emulator.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
+    actions = emulator.snapshot()["campaigns"][0]["actions"]
+    assert len({a["referred_person"] for a in actions}) == len(actions) == 20
+
+
+async def test_against_a_raw_server_a_write_landed_behind_a_dropped_answer_is_not_resent() -> None:
+    """A raw server that does each action and drops its answer: a round's settled read finds
+    the rows, so each is reported landed (reconciled) and sent exactly once."""
+    async with misbehaving("drop_writes") as server:
+        retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=10, settle=0.3)
+        async with ia.IReferClient(
+            LICENSE_KEY,
+            API_KEY,
+            campaign_id=2605,
+            base_url=server.url,
+            retry=retry,
+            rate_limit=None,
+            max_concurrency=None,
+        ) as client:
+            rows = [ia.NewSpecificActionRequest(f"ext-{i}", "/d", "C") for i in range(3)]
+            async with client.bulk_new_specific_actions(rows, concurrency=3) as run:
+                outcomes = [outcome async for outcome in run]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    assert all(o.status is BulkStatus.OK and o.result.reconciled for o in outcomes)
+    assert sorted(row["referred_person"] for row in server.rows) == ["ext-0", "ext-1", "ext-2"]
+    assert server.requests == 3 + 1  # three writes, never resent; one settled read for all
