@@ -18,7 +18,7 @@ the worker and its turn to send go on with the next row. The run keeps its held 
 the first of them has waited out its settle window, one round decides every row due by
 then, all at once, so one streamed scan per list answers them (the client's shared settle
 scans): found rows get their outcome, rows proven not landed are resent (a turn to send
-taken ahead of new rows: `_Turns`), rows that cannot be decided end as unknown. In an
+taken ahead of new rows), rows that cannot be decided end as unknown. In an
 unordered run a held row also gives its credit back (up to ``HELD_PER_WORKER`` per worker)
 and takes one again, as a debt, with its outcome; an ordered run keeps it (the credits are
 its reorder window).
@@ -290,22 +290,58 @@ _UNKNOWN = BulkStatus.UNKNOWN
 _INVALID = BulkStatus.INVALID
 
 
+class _Tokens:
+    """Credits (rows taken, not yet yielded) or turns (rows being sent), with their waiters.
+
+    A released token goes to a waiter directly (``first=True`` waiters ahead: resends), so a
+    waiter woken is never overtaken. ``free`` may go below zero, a debt (`BulkRun._finish`):
+    releases pay it off before anyone is woken.
+    """
+
+    __slots__ = ("_first", "_waiters", "free")
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def release(self) -> None:
+        if self.free >= 0:
+            for queue in (self._first, self._waiters):
+                while queue:
+                    waiter = queue.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)  # the token goes to this waiter
+                        return
+        self.free += 1
+
+    async def acquire(self, *, first: bool = False) -> None:
+        if self.free > 0:
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._first if first else self._waiters).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a token while being cancelled: pass it on
+            raise
+
+
 class _Channel:
     """Outcomes from the workers to the one consumer, and the credits that bound them.
 
-    A credit is taken before a row is read and given back when its outcome is yielded.
-    Cheaper than ``asyncio.Queue`` + ``asyncio.Semaphore``: no fairness convoy (a 3.11
-    semaphore with one waiter makes every later ``acquire`` wait a loop turn), no
-    bound on ``put`` (the credits already bound the items), one consumer.
+    Cheaper than ``asyncio.Queue`` + ``asyncio.Semaphore``: no bound on ``put`` (the credits
+    already bound the items), one consumer.
     """
 
-    __slots__ = ("_getter", "_takers", "free", "items")
+    __slots__ = ("_getter", "credits", "items")
 
     def __init__(self, credits: int) -> None:
-        self.free = credits
+        self.credits = _Tokens(credits)
         self.items: deque[Any] = deque()
         self._getter: asyncio.Future[None] | None = None
-        self._takers: deque[asyncio.Future[None]] = deque()
 
     def put(self, item: object) -> None:
         self.items.append(item)
@@ -321,69 +357,6 @@ class _Channel:
             finally:
                 self._getter = None
         return self.items.popleft()
-
-    def release(self) -> None:
-        self.free += 1
-        self._wake_taker()
-
-    def _wake_taker(self) -> None:
-        takers = self._takers
-        while takers:
-            taker = takers.popleft()
-            if not taker.done():
-                taker.set_result(None)
-                return
-
-    async def acquire(self) -> None:
-        while self.free <= 0:
-            taker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._takers.append(taker)
-            try:
-                await taker
-            except asyncio.CancelledError:
-                if taker.done() and not taker.cancelled():
-                    self._wake_taker()  # we were woken: pass the credit on
-                raise
-        self.free -= 1
-
-
-class _Turns:
-    """Rows being sent: at most ``concurrency`` at once (held rows are not being sent).
-
-    A worker takes a turn once it has a row in hand (never while waiting for a slow source to
-    yield one) and gives it back when the row's attempt ends; a resend takes one ahead of the
-    workers waiting with new rows (`acquire` with ``first=True``). A released turn is handed
-    to a waiter directly, so a waiter woken is never overtaken.
-    """
-
-    __slots__ = ("_first", "_waiters", "free")
-
-    def __init__(self, turns: int) -> None:
-        self.free = turns
-        self._first: deque[asyncio.Future[None]] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def release(self) -> None:
-        for queue in (self._first, self._waiters):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the turn goes to this waiter
-                    return
-        self.free += 1
-
-    async def acquire(self, *, first: bool = False) -> None:
-        if self.free > 0:
-            self.free -= 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._first if first else self._waiters).append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed a turn while being cancelled: pass it on
-            raise
 
 
 class _Held:
@@ -440,9 +413,8 @@ class BulkRun(Generic[ReqT, ResT]):
         self.ordered = ordered
         self._window = window if window is not None else max(2 * concurrency, 8)
         self._queue = _Channel(concurrency + self._window)
-        self._turns = _Turns(concurrency)
-        # Workers holding a turn (sending; see _Turns).
-        self._sending: set[int] = set()
+        # Rows being sent: at most ``concurrency`` (held rows are not); resends go first.
+        self._turns = _Tokens(concurrency)
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
         self._sync_it: Iterator[Any] | None = None
@@ -575,7 +547,7 @@ class BulkRun(Generic[ReqT, ResT]):
         queue = self._queue
         item = queue.items.popleft() if queue.items else await queue.get()
         if item.__class__ is BulkOutcome:
-            queue.release()
+            queue.credits.release()
             return item
         return await self._special(item)
 
@@ -587,7 +559,7 @@ class BulkRun(Generic[ReqT, ResT]):
             outcome = reorder.pop(self._next_yield, None)
             if outcome is not None:
                 self._next_yield += 1
-                self._queue.release()
+                self._queue.credits.release()
                 return outcome
             item = await self._queue.get()
             if item.__class__ is BulkOutcome:
@@ -642,59 +614,53 @@ class BulkRun(Generic[ReqT, ResT]):
         ]
 
     async def _take(self) -> tuple[int, Any] | None:
-        """Return the next row and its index, or None when the input is exhausted."""
-        if self._sync_it is not None:
-            try:
-                row = next(self._sync_it)
-            except StopIteration:
+        """Return the next row of an async input and its index, or None when it is exhausted."""
+        assert self._read_lock is not None
+        async with self._read_lock:
+            it = self._async_it
+            if it is None or self._stopping:
                 return None
-        else:
-            assert self._read_lock is not None
-            async with self._read_lock:
-                it = self._async_it
-                if it is None or self._stopping:
-                    return None
-                try:
-                    row = await it.__anext__()
-                except StopAsyncIteration:
-                    self._async_it = None
-                    return None
+            try:
+                row = await it.__anext__()
+            except StopAsyncIteration:
+                self._async_it = None
+                return None
         index = self._next_index
         self._next_index = index + 1
         return index, row
 
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
         turns = self._turns
-        sending = self._sending
-        channel = self._queue
-        put = channel.put
+        credits = self._queue.credits
+        put = self._queue.put
         counts = self._counts
         current = self._current
         sync_it = self._sync_it
         coerce = self._coerce
         attempt = self._client._bulk_attempt
         endpoint = self._endpoint
+        sending = False
         try:
             while not self._stopping:
-                if channel.free > 0:
-                    channel.free -= 1
+                if credits.free > 0:
+                    credits.free -= 1
                 else:
-                    await channel.acquire()
+                    await credits.acquire()
                 if self._stopping:
-                    channel.release()
+                    credits.release()
                     break
                 if sync_it is not None:  # fast path: no await to read a row
                     try:
                         row = next(sync_it)
                     except StopIteration:
-                        channel.release()
+                        credits.release()
                         break
                     index = self._next_index
                     self._next_index = index + 1
                 else:
                     taken = await self._take()
                     if taken is None:
-                        channel.release()
+                        credits.release()
                         break
                     index, row = taken
                 current[slot] = (index, row)
@@ -704,7 +670,7 @@ class BulkRun(Generic[ReqT, ResT]):
                     turns.free -= 1
                 else:
                     await turns.acquire()
-                sending.add(slot)
+                sending = True
                 outcome: BulkOutcome[ReqT, ResT] | None
                 try:
                     request = coerce(row)
@@ -722,25 +688,24 @@ class BulkRun(Generic[ReqT, ResT]):
                         outcome = BulkOutcome(index, request.key, request, status, None, exc, row)
                     else:
                         outcome = BulkOutcome(index, request.key, request, _OK, result, None, row)
-                sending.discard(slot)
+                sending = False
                 turns.release()
                 current[slot] = None
                 if outcome is not None:
                     counts[_STATUS_INDEX[outcome.status]] += 1
                     put(outcome)
         except asyncio.CancelledError:
-            self._abandon(slot)
+            self._abandon(slot, sending)
             raise
         except Exception as exc:  # a bug or a failing input iterator: end the run with it
-            self._abandon(slot)
+            self._abandon(slot, sending)
             self._crash(exc)
         finally:
             self._live -= 1
             self._maybe_done()
 
-    def _abandon(self, slot: int) -> None:
-        if slot in self._sending:
-            self._sending.discard(slot)
+    def _abandon(self, slot: int, sending: bool) -> None:
+        if sending:
             self._turns.release()
         taken = self._current[slot]
         if taken is None:
@@ -789,7 +754,7 @@ class BulkRun(Generic[ReqT, ResT]):
             if self._released < self._max_released:  # waiting holds no credit (unordered)
                 entry.released = True
                 self._released += 1
-                self._queue.release()
+                self._queue.credits.release()
         self._waiting[entry.index] = entry
         rounds = self._rounds
         if rounds is None or rounds.done():
@@ -889,7 +854,7 @@ class BulkRun(Generic[ReqT, ResT]):
         del self._open[entry.index]
         if entry.released:
             self._released -= 1
-            self._queue.free -= 1
+            self._queue.credits.free -= 1
         self._counts[_STATUS_INDEX[outcome.status]] += 1
         self._queue.put(outcome)
         self._maybe_done()
