@@ -424,13 +424,13 @@ class BulkRun(Generic[ReqT, ResT]):
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
         # Rows held (an ambiguous write not yet decided), by index: those waiting for a round
-        # (`_waiting`) and those being decided or resent.
+        # (`_waiting`) and those being decided or resent (a `_settle` task each).
         self._open: dict[int, _Held] = {}
         self._waiting: dict[int, _Held] = {}
         self._rounds: asyncio.Task[None] | None = None
-        self._round_at = math.inf  # when the rounds task wakes next (-inf: deciding)
+        self._round_at = math.inf  # when the rounds task wakes next
         self._wakeup = asyncio.Event()
-        self._resends: set[asyncio.Task[None]] = set()
+        self._settling: set[asyncio.Task[None]] = set()
         # Held rows that gave their credit back (unordered runs only), and the cap.
         self._released = 0
         self._max_released = 0 if ordered else HELD_PER_WORKER * concurrency
@@ -498,7 +498,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 self._started and (self._live > 0 or bool(self._open))
             )
         self._stopping = True
-        tasks = [*self._workers, *self._resends]
+        tasks = [*self._workers, *self._settling]
         if self._rounds is not None:
             tasks.append(self._rounds)
         tasks = [task for task in tasks if not task.done()]
@@ -765,10 +765,9 @@ class BulkRun(Generic[ReqT, ResT]):
             self._wakeup.set()
 
     async def _run_rounds(self) -> None:
-        """Decide the held rows in rounds: every row due at once, by one scan per list."""
+        """Start a round whenever held rows fall due: every row due then, decided at once."""
         loop = asyncio.get_running_loop()
         waiting = self._waiting
-        batch: list[_Held] = []
         try:
             while waiting:
                 now = loop.time()
@@ -779,64 +778,51 @@ class BulkRun(Generic[ReqT, ResT]):
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._wakeup.wait(), due - now)
                     continue
-                self._round_at = -math.inf
-                batch = [entry for entry in waiting.values() if entry.held.not_before <= now]
-                for entry in batch:
+                # Asked in one loop turn: the client's settle scans answer them all with one
+                # streamed read per list.
+                for entry in [entry for entry in waiting.values() if entry.held.not_before <= now]:
                     del waiting[entry.index]
-                # Asked together: the client's settle scans answer them all with one read.
-                await asyncio.gather(*(self._decide(entry) for entry in batch))
-                batch = []
+                    task = asyncio.create_task(self._settle(entry))
+                    self._settling.add(task)
+                    task.add_done_callback(self._settling.discard)
         except asyncio.CancelledError:
             if not self._closing:  # cancelled by someone else: every held row still gets one
-                for entry in [*batch, *waiting.values()]:
-                    if entry.index in self._open:
-                        self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
+                for entry in list(waiting.values()):
+                    self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
             raise
         finally:
             self._round_at = math.inf
 
-    async def _decide(self, entry: _Held) -> None:
-        """Decide one held row: its outcome, or a resend (a task of its own)."""
+    async def _settle(self, entry: _Held) -> None:
+        """Decide a held row (a round's settled scan): its outcome, or a resend (turn first)."""
+        client = self._client
         try:
-            landed = await self._client._bulk_settle(entry.held)
-        except IReferError as exc:
-            status = _status_of(exc)
-            self._finish(entry, self._outcome(entry, status, None, exc))
-            return
-        except Exception as exc:  # a bug: end the run with it
-            self._crash(exc)
-            return
-        if landed is not None:
-            self._finish(entry, self._outcome(entry, _OK, landed, None))
-            return
-        task = asyncio.create_task(self._resend(entry), name=f"irefer-bulk-{self._method}-resend")
-        self._resends.add(task)
-        task.add_done_callback(self._resends.discard)
-
-    async def _resend(self, entry: _Held) -> None:
-        """Resend a row proven not landed, with a turn taken ahead of new rows."""
-        try:
-            if entry.held.wait > 0:
-                await asyncio.sleep(entry.held.wait)
-            await self._turns.acquire(first=True)
-            try:
-                result = await self._client._bulk_attempt(self._endpoint, entry.request, entry.held)
-            finally:
-                self._turns.release()
+            result = await client._bulk_settle(entry.held)
+            if result is None:  # proven not landed: resend it, ahead of new rows
+                if entry.held.wait > 0:
+                    await asyncio.sleep(entry.held.wait)
+                await self._turns.acquire(first=True)
+                try:
+                    result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
+                finally:
+                    self._turns.release()
         except HeldWrite as held:  # ambiguous again: back to the rounds
             held.__traceback__ = None
             entry.held = held
             self._hold(entry)
+            return
         except IReferError as exc:
-            self._finish(entry, self._outcome(entry, _status_of(exc), None, exc))
+            outcome = self._outcome(entry, _status_of(exc), None, exc)
         except asyncio.CancelledError:
             if not self._closing:
                 self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
             raise
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)
+            return
         else:
-            self._finish(entry, self._outcome(entry, _OK, result, None))
+            outcome = self._outcome(entry, _OK, result, None)
+        self._finish(entry, outcome)
 
     def _outcome(
         self, entry: _Held, status: BulkStatus, result: Any, error: IReferError | None
