@@ -43,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import heapq
 import math
 import time
 from collections import deque
@@ -426,7 +427,7 @@ class BulkRun(Generic[ReqT, ResT]):
         # Rows held (an ambiguous write not yet decided), by index: those waiting for a round
         # (`_waiting`) and those being decided or resent (a `_settle` task each).
         self._open: dict[int, _Held] = {}
-        self._waiting: dict[int, _Held] = {}
+        self._waiting: list[tuple[float, int, _Held]] = []  # a heap: (not_before, index, row)
         self._rounds: asyncio.Task[None] | None = None
         self._round_at = math.inf  # when the rounds task wakes next
         self._wakeup = asyncio.Event()
@@ -755,7 +756,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 entry.released = True
                 self._released += 1
                 self._queue.credits.release()
-        self._waiting[entry.index] = entry
+        heapq.heappush(self._waiting, (entry.held.not_before, entry.index, entry))
         rounds = self._rounds
         if rounds is None or rounds.done():
             self._rounds = asyncio.create_task(
@@ -771,7 +772,7 @@ class BulkRun(Generic[ReqT, ResT]):
         try:
             while waiting:
                 now = loop.time()
-                due = min(entry.held.not_before for entry in waiting.values())
+                due = waiting[0][0]
                 if due > now:
                     self._round_at = due
                     self._wakeup.clear()
@@ -780,14 +781,14 @@ class BulkRun(Generic[ReqT, ResT]):
                     continue
                 # Asked in one loop turn: the client's settle scans answer them all with one
                 # streamed read per list.
-                for entry in [entry for entry in waiting.values() if entry.held.not_before <= now]:
-                    del waiting[entry.index]
+                while waiting and waiting[0][0] <= now:
+                    entry = heapq.heappop(waiting)[2]
                     task = asyncio.create_task(self._settle(entry))
                     self._settling.add(task)
                     task.add_done_callback(self._settling.discard)
         except asyncio.CancelledError:
             if not self._closing:  # cancelled by someone else: every held row still gets one
-                for entry in list(waiting.values()):
+                for _, _, entry in list(waiting):
                     self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
             raise
         finally:

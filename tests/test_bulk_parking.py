@@ -402,4 +402,7 @@ async def test_against_a_raw_server_a_write_landed_behind_a_dropped_answer_is_no
     assert sorted(o.index for o in outcomes) == [0, 1, 2]
     assert all(o.status is BulkStatus.OK and o.result.reconciled for o in outcomes)
     assert sorted(row["referred_person"] for row in server.rows) == ["ext-0", "ext-1", "ext-2"]
-    assert server.requests == 3 + 1  # three writes, never resent; one settled read for all
+    # Three writes, never resent (a resend would list its row twice); at most one settled
+    # read per row (real time: rows falling due a few ms apart may not share one).
+    assert len(server.rows) == 3
+    assert server.requests - 3 <= 3
