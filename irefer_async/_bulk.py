@@ -14,14 +14,14 @@ window doubling as the reorder window.
 
 **Ambiguous rows are reconciled in rounds.** A row whose write failed ambiguously (it may
 have landed) comes back to the run as held (`HeldWrite`) instead of waiting in its worker:
-the worker and its turn to send go on with the next row. The run keeps its held rows; when
-the first of them has waited out its settle window, one round decides every row due by
-then, all at once, so one streamed scan per list answers them (the client's shared settle
-scans): found rows get their outcome, rows proven not landed are resent (a turn to send
-taken ahead of new rows), rows that cannot be decided end as unknown. In an
-unordered run a held row also gives its credit back (up to ``HELD_PER_WORKER`` per worker)
-and takes one again, as a debt, with its outcome; an ordered run keeps it (the credits are
-its reorder window).
+the worker and its turn to send go on with the next row. The run keeps its held rows and
+asks for each one's verdict at once; the client's settle scans decide, in rounds, every row
+waiting at the time of a scan with one streamed read per list: found rows get their outcome
+(a scan may find a row landed before its settle window ends), rows proven not landed (by a
+scan started after the window) are resent with a turn taken ahead of new rows, rows that
+cannot be decided end as unknown. In an unordered run a held row also gives its credit back
+(up to ``HELD_PER_WORKER`` per worker) and takes one again, as a debt, with its outcome; an
+ordered run keeps it (the credits are its reorder window).
 
 Ending a run:
 
@@ -41,10 +41,7 @@ run: it is closed as above and the exception is raised from the iteration.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
-import heapq
-import math
 import time
 from collections import deque
 from collections.abc import (
@@ -424,13 +421,8 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
-        # Rows held (an ambiguous write not yet decided), by index: those waiting for a round
-        # (`_waiting`) and those being decided or resent (a `_settle` task each).
+        # Rows held (an ambiguous write not yet decided, a `_settle` task each), by index.
         self._open: dict[int, _Held] = {}
-        self._waiting: list[tuple[float, int, _Held]] = []  # a heap: (not_before, index, row)
-        self._rounds: asyncio.Task[None] | None = None
-        self._round_at = math.inf  # when the rounds task wakes next
-        self._wakeup = asyncio.Event()
         self._settling: set[asyncio.Task[None]] = set()
         # Held rows that gave their credit back (unordered runs only), and the cap.
         self._released = 0
@@ -499,10 +491,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 self._started and (self._live > 0 or bool(self._open))
             )
         self._stopping = True
-        tasks = [*self._workers, *self._settling]
-        if self._rounds is not None:
-            tasks.append(self._rounds)
-        tasks = [task for task in tasks if not task.done()]
+        tasks = [task for task in (*self._workers, *self._settling) if not task.done()]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -511,7 +500,6 @@ class BulkRun(Generic[ReqT, ResT]):
             self._undelivered.append(self._unknown(entry.index, entry.row, entry.request))
             self._counts[2] += 1
         self._open.clear()
-        self._waiting.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while self._queue.items:
             item = self._queue.items.popleft()
@@ -746,56 +734,27 @@ class BulkRun(Generic[ReqT, ResT]):
         if self._live == 0 and not self._open and not self._closing:
             self._queue.put(_DONE)
 
-    # -- held rows: reconciled in rounds -------------------------------------------------
+    # -- held rows: decided by the settle scans' rounds --------------------------------
 
     def _hold(self, entry: _Held) -> None:
-        """Keep a row whose write failed ambiguously until a round decides it."""
+        """Keep a row whose write failed ambiguously until a settle scan decides it.
+
+        Its lookup is asked at once (a `_settle` task): every scan of the client's settle
+        scans answers all the rows waiting then, one streamed read per list; a scan that
+        starts before a row's window ends may only find it landed.
+        """
         if entry.index not in self._open:
             self._open[entry.index] = entry
             if self._released < self._max_released:  # waiting holds no credit (unordered)
                 entry.released = True
                 self._released += 1
                 self._queue.credits.release()
-        heapq.heappush(self._waiting, (entry.held.not_before, entry.index, entry))
-        rounds = self._rounds
-        if rounds is None or rounds.done():
-            self._rounds = asyncio.create_task(
-                self._run_rounds(), name=f"irefer-bulk-{self._method}-rounds"
-            )
-        elif entry.held.not_before < self._round_at:
-            self._wakeup.set()
-
-    async def _run_rounds(self) -> None:
-        """Start a round whenever held rows fall due: every row due then, decided at once."""
-        loop = asyncio.get_running_loop()
-        waiting = self._waiting
-        try:
-            while waiting:
-                now = loop.time()
-                due = waiting[0][0]
-                if due > now:
-                    self._round_at = due
-                    self._wakeup.clear()
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(self._wakeup.wait(), due - now)
-                    continue
-                # Asked in one loop turn: the client's settle scans answer them all with one
-                # streamed read per list.
-                while waiting and waiting[0][0] <= now:
-                    entry = heapq.heappop(waiting)[2]
-                    task = asyncio.create_task(self._settle(entry))
-                    self._settling.add(task)
-                    task.add_done_callback(self._settling.discard)
-        except asyncio.CancelledError:
-            if not self._closing:  # cancelled by someone else: every held row still gets one
-                for _, _, entry in list(waiting):
-                    self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
-            raise
-        finally:
-            self._round_at = math.inf
+        task = asyncio.create_task(self._settle(entry))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
 
     async def _settle(self, entry: _Held) -> None:
-        """Decide a held row (a round's settled scan): its outcome, or a resend (turn first)."""
+        """Decide a held row (the scans' verdict): its outcome, or a resend (turn first)."""
         client = self._client
         try:
             result = await client._bulk_settle(entry.held)
@@ -807,7 +766,7 @@ class BulkRun(Generic[ReqT, ResT]):
                     result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
                 finally:
                     self._turns.release()
-        except HeldWrite as held:  # ambiguous again: back to the rounds
+        except HeldWrite as held:  # ambiguous again: held again
             held.__traceback__ = None
             entry.held = held
             self._hold(entry)

@@ -70,8 +70,9 @@ class HoldingClient:
         return NewSignup(campaign_name="c", email=request.email, confirmed=False, referral_link="x")
 
     async def _bulk_settle(self, held: HeldWrite) -> None:
-        self.settled_at.append(asyncio.get_running_loop().time())
-        await asyncio.sleep(0)  # the settled scan: not landed, resend it
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(held.not_before - loop.time())  # the settled scan: not landed
+        self.settled_at.append(loop.time())
 
 
 class Rows:
@@ -350,8 +351,9 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
 @pytest.mark.virtual_time
 async def test_rows_waiting_at_once_are_decided_by_one_scan_per_round() -> None:
     """20 actions fail ambiguously at once (10 landed behind a dropped answer, 10 refused by a
-    5xx before processing), and the 10 resends fail before processing again: two rounds, one
-    ``specificActionSignups`` read each, however many rows wait; nothing lands twice."""
+    5xx before processing), and the 10 resends fail before processing again: each scan
+    decides every row waiting then, so two ``specificActionSignups`` reads per batch however
+    many rows wait; nothing lands twice."""
     emulator = Emulator(seed=1)
     code = emulator.add_participant("ref@example.com").code
     emulator.inject_faults(
@@ -373,10 +375,13 @@ async def test_rows_waiting_at_once_are_decided_by_one_scan_per_round() -> None:
     assert sum(o.result.reconciled for o in outcomes) == 10  # found by the first round
     writes = emulator.journal.entries("newSpecificAction")
     assert len(writes) == 20 + 10 + 10  # only the 10 refused were resent, twice
+    # Per batch of rows waiting at once (20, then 10), one early scan (finds what landed) and
+    # one settled scan (proves the rest not landed), whatever the number of rows.
     scans = emulator.journal.entries("specificActionSignups")
-    assert len(scans) == 2  # one per round, for 20 rows waiting, then 10
+    assert len(scans) == 4
     first = writes[0].at
-    assert scans[0].at >= first + SETTLE and scans[1].at >= writes[29].at + SETTLE
+    assert scans[0].at < first + 1 and scans[1].at >= first + SETTLE
+    assert scans[2].at < writes[29].at + 1 and scans[3].at >= writes[29].at + SETTLE
     assert emulator.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
     actions = emulator.snapshot()["campaigns"][0]["actions"]
     assert len({a["referred_person"] for a in actions}) == len(actions) == 20

@@ -252,8 +252,8 @@ def _order(mock: respx.MockRouter) -> list[str]:
 async def test_a_bulk_row_is_decided_by_a_settled_read_before_any_resend(
     mock: respx.MockRouter, found: tuple[dict[str, object], ...], resend: bool
 ) -> None:
-    """A bulk row whose write failed ambiguously is held by the run, decided by a settled
-    read of the list (found: landed, no resend; absent: resent after that read)."""
+    """A bulk row whose write failed ambiguously is held by the run, decided by a read of
+    the list (found: landed, no resend; absent from a settled read: resent after it)."""
     write = mock.get("newSignup").mock(side_effect=[httpx.Response(503), SIGNUP_OK])
     mock.get("referrers").mock(return_value=referrers(*found))
     mock.get("referrerStats").respond(json=STATS_FOR_NEW)
@@ -269,11 +269,12 @@ async def test_a_bulk_row_is_decided_by_a_settled_read_before_any_resend(
     (outcome,) = await main()
     assert outcome.ok and outcome.result.reconciled is not resend
     order = [name for name in _order(mock) if name != "referrerStats"]
-    assert order == (
-        ["newSignup", "referrers", "newSignup"] if resend else ["newSignup", "referrers"]
-    )
+    assert order[0] == "newSignup" and "referrers" in order
+    if resend:
+        assert order[-2:] == ["referrers", "newSignup"]  # resent right after the settled read
     assert write.call_count == (2 if resend else 1)
-    assert loop.time() - started >= SETTLE
+    # Found: an early scan may tell; absent: only a scan started after the settle window.
+    assert (loop.time() - started >= SETTLE) is resend
 
 
 @pytest.mark.virtual_time
