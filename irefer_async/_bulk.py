@@ -5,18 +5,23 @@
 
 How it works: a fixed pool of ``concurrency`` long-lived worker tasks pull rows from the
 shared input iterator (sync iterators directly; async iterators under a lock, since an async
-generator cannot be advanced twice at once), send each through the client's normal public
-funnel (so its limiter, retry and write safety apply), and hand the outcome to the consumer.
+generator cannot be advanced twice at once), send each through the client's request loop (so
+its limiter, retry and write safety apply), and hand the outcome to the consumer.
 A credit semaphore bounds the rows taken but not yet yielded, so at most
 ``concurrency + window`` rows live in memory whatever the input length; no list of rows or of
 tasks is ever built. With ``ordered=True`` outcomes are yielded in input order, the credit
 window doubling as the reorder window.
 
-A row whose write must wait out a settle window (write safety) is *parked*: it gives back its
-turn to send (`_Turns`: at most ``concurrency`` rows are being sent) and, in an unordered run,
-its credit (up to ``PARKED_PER_WORKER`` per worker), while a replacement worker takes the
-next rows; it takes them back when its reconciling read answers (a resend ahead of new rows).
-An ordered run keeps a parked row's credit: its reorder window must stay bounded.
+**Ambiguous rows are reconciled in rounds.** A row whose write failed ambiguously (it may
+have landed) comes back to the run as held (`HeldWrite`) instead of waiting in its worker:
+the worker and its turn to send go on with the next row. The run keeps its held rows and
+asks for each one's verdict at once; the client's settle scans decide, in rounds, every row
+waiting at the time of a scan with one streamed read per list: found rows get their outcome
+(a scan may find a row landed before its settle window ends), rows proven not landed (by a
+scan started after the window) are resent with a turn taken ahead of new rows, rows that
+cannot be decided end as unknown. In an unordered run a held row also gives its credit back
+(up to ``HELD_PER_WORKER`` per worker) and takes one again, as a debt, with its outcome; an
+ordered run keeps it (the credits are its reorder window).
 
 Ending a run:
 
@@ -36,14 +41,12 @@ run: it is closed as above and the exception is raised from the iteration.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import enum
 import time
 from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -57,8 +60,7 @@ import attrs
 from . import _endpoints as ep
 from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
-from ._settle import PARKING
-from ._write_safety import RESUMED
+from ._write_safety import HeldWrite
 
 __all__ = [
     "DEFAULT_BULK_CONCURRENCY",
@@ -79,11 +81,25 @@ __all__ = [
 #: Workers of a bulk run when neither ``concurrency=`` nor the client's cap says otherwise.
 DEFAULT_BULK_CONCURRENCY = 16
 #: An unordered run lets this many rows per worker wait out a settle window without holding a
-#: credit (beyond that a parked row keeps its credit, as in an ordered run): the memory bound.
-PARKED_PER_WORKER = 64
+#: credit (beyond that a held row keeps its credit, as in an ordered run): the memory bound.
+HELD_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
+
+
+class Writer(Protocol):
+    """What a bulk run sends through: the client's bulk write attempt and its settled verdict."""
+
+    async def _bulk_attempt(
+        self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
+    ) -> Any:
+        """Send a row (resend a held one): its result, an `IReferError`, or `HeldWrite`."""
+        ...
+
+    async def _bulk_settle(self, held: HeldWrite) -> Any:
+        """Decide a held row: its landed result, None to resend it, or a final `IReferError`."""
+        ...
 
 
 class Request(Protocol):
@@ -272,22 +288,58 @@ _UNKNOWN = BulkStatus.UNKNOWN
 _INVALID = BulkStatus.INVALID
 
 
+class _Tokens:
+    """Credits (rows taken, not yet yielded) or turns (rows being sent), with their waiters.
+
+    A released token goes to a waiter directly (``first=True`` waiters ahead: resends), so a
+    waiter woken is never overtaken. ``free`` may go below zero, a debt (`BulkRun._finish`):
+    releases pay it off before anyone is woken.
+    """
+
+    __slots__ = ("_first", "_waiters", "free")
+
+    def __init__(self, free: int) -> None:
+        self.free = free
+        self._first: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def release(self) -> None:
+        if self.free >= 0:
+            for queue in (self._first, self._waiters):
+                while queue:
+                    waiter = queue.popleft()
+                    if not waiter.done():
+                        waiter.set_result(None)  # the token goes to this waiter
+                        return
+        self.free += 1
+
+    async def acquire(self, *, first: bool = False) -> None:
+        if self.free > 0:
+            self.free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._first if first else self._waiters).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # handed a token while being cancelled: pass it on
+            raise
+
+
 class _Channel:
     """Outcomes from the workers to the one consumer, and the credits that bound them.
 
-    A credit is taken before a row is read and given back when its outcome is yielded.
-    Cheaper than ``asyncio.Queue`` + ``asyncio.Semaphore``: no fairness convoy (a 3.11
-    semaphore with one waiter makes every later ``acquire`` wait a loop turn), no
-    bound on ``put`` (the credits already bound the items), one consumer.
+    Cheaper than ``asyncio.Queue`` + ``asyncio.Semaphore``: no bound on ``put`` (the credits
+    already bound the items), one consumer.
     """
 
-    __slots__ = ("_getter", "_takers", "free", "items")
+    __slots__ = ("_getter", "credits", "items")
 
     def __init__(self, credits: int) -> None:
-        self.free = credits
+        self.credits = _Tokens(credits)
         self.items: deque[Any] = deque()
         self._getter: asyncio.Future[None] | None = None
-        self._takers: deque[asyncio.Future[None]] = deque()
 
     def put(self, item: object) -> None:
         self.items.append(item)
@@ -304,70 +356,18 @@ class _Channel:
                 self._getter = None
         return self.items.popleft()
 
-    def release(self) -> None:
-        self.free += 1
-        self._wake_taker()
 
-    def _wake_taker(self) -> None:
-        takers = self._takers
-        while takers:
-            taker = takers.popleft()
-            if not taker.done():
-                taker.set_result(None)
-                return
+class _Held:
+    """A row the run keeps while its ambiguous write is decided (see the module docstring)."""
 
-    async def acquire(self) -> None:
-        while self.free <= 0:
-            taker: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._takers.append(taker)
-            try:
-                await taker
-            except asyncio.CancelledError:
-                if taker.done() and not taker.cancelled():
-                    self._wake_taker()  # we were woken: pass the credit on
-                raise
-        self.free -= 1
+    __slots__ = ("held", "index", "released", "request", "row")
 
-
-class _Turns:
-    """Rows being sent (parked rows not counted): at most ``concurrency`` at once.
-
-    A worker takes a turn once it has a row in hand (never while waiting for a slow source to
-    yield one, which would hold the turn a parked row needs) and gives it back when the row's
-    send ends;
-    a parked row gives its turn back and, to resend, takes one again ahead of the workers
-    waiting with new rows (`acquire` with ``first=True``). A released turn is handed to a
-    waiter directly, so a waiter woken is never overtaken.
-    """
-
-    __slots__ = ("_first", "_waiters", "free")
-
-    def __init__(self, turns: int) -> None:
-        self.free = turns
-        self._first: deque[asyncio.Future[None]] = deque()
-        self._waiters: deque[asyncio.Future[None]] = deque()
-
-    def release(self) -> None:
-        for queue in (self._first, self._waiters):
-            while queue:
-                waiter = queue.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # the turn goes to this waiter
-                    return
-        self.free += 1
-
-    async def acquire(self, *, first: bool = False) -> None:
-        if self.free > 0:
-            self.free -= 1
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._first if first else self._waiters).append(waiter)
-        try:
-            await waiter
-        except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.release()  # handed a turn while being cancelled: pass it on
-            raise
+    def __init__(self, index: int, row: Any, request: Any, held: HeldWrite) -> None:
+        self.index = index
+        self.row = row
+        self.request = request
+        self.held = held
+        self.released = False  # gave its credit back (unordered runs, up to the cap)
 
 
 class BulkRun(Generic[ReqT, ResT]):
@@ -390,7 +390,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        send: Callable[[Any], Awaitable[Any]],  # spelled out: the reference shows no private name
+        client: Writer,
         coerce: Callable[[Any], Any],
         method: str,
         concurrency: int,
@@ -400,19 +400,19 @@ class BulkRun(Generic[ReqT, ResT]):
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self._rows = rows
-        self._send = send
+        self._client = client
+        self._endpoint = ep.ENDPOINTS[method]
         self._coerce = coerce
         self._method = method
-        self._key = ep.ENDPOINTS[method].row_key
+        self._key = self._endpoint.row_key
         #: Worker tasks (rows in flight at most).
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
         self.ordered = ordered
         self._window = window if window is not None else max(2 * concurrency, 8)
         self._queue = _Channel(concurrency + self._window)
-        self._turns = _Turns(concurrency)
-        # Workers holding a turn (sending; see _Turns).
-        self._sending: set[int] = set()
+        # Rows being sent: at most ``concurrency`` (held rows are not); resends go first.
+        self._turns = _Tokens(concurrency)
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
         self._sync_it: Iterator[Any] | None = None
@@ -421,14 +421,13 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
-        # Workers whose row is parked (waiting out a settle window): each was replaced by a
-        # new worker and retires after its row; their slots are reused.
-        self._parked: set[int] = set()
-        self._free_slots: list[int] = []
-        # Parked workers whose row gave its credit back (unordered runs only), and the cap.
-        self._released: set[int] = set()
-        self._max_released = 0 if ordered else PARKED_PER_WORKER * concurrency
-        self._live = 0
+        # Rows held (an ambiguous write not yet decided, a `_settle` task each), by index.
+        self._open: dict[int, _Held] = {}
+        self._settling: set[asyncio.Task[None]] = set()
+        # Held rows that gave their credit back (unordered runs only), and the cap.
+        self._released = 0
+        self._max_released = 0 if ordered else HELD_PER_WORKER * concurrency
+        self._live = 0  # workers running
         self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
         self._started_at: float | None = None
         self._ended_at: float | None = None
@@ -467,8 +466,9 @@ class BulkRun(Generic[ReqT, ResT]):
 
     @property
     def in_flight(self) -> tuple[int, ...]:
-        """Indexes of the rows being sent right now."""
-        return tuple(slot[0] for slot in self._current if slot is not None)
+        """Indexes of the rows taken whose outcome is not known yet (sent, or being decided)."""
+        sending = (slot[0] for slot in self._current if slot is not None)
+        return tuple(sorted((*sending, *self._open)))
 
     def stop(self) -> None:
         """Take no new row; rows in flight finish and are still yielded, then the iteration ends."""
@@ -481,19 +481,25 @@ class BulkRun(Generic[ReqT, ResT]):
     async def aclose(self) -> None:
         """Stop now: cancel in-flight calls, await every worker, keep undelivered outcomes.
 
-        Idempotent. Rows in flight get status unknown (see `undelivered`).
+        Idempotent. Rows in flight (held ones included) get status unknown (see `undelivered`).
         """
         if self._closing:
             return
         self._closing = True
         if not self._finished:
-            self._interrupted = self._interrupted or (self._started and self._live > 0)
+            self._interrupted = self._interrupted or (
+                self._started and (self._live > 0 or bool(self._open))
+            )
         self._stopping = True
-        workers = [task for task in self._workers if not task.done()]
-        for task in workers:
+        tasks = [task for task in (*self._workers, *self._settling) if not task.done()]
+        for task in tasks:
             task.cancel()
-        if workers:
-            await asyncio.wait(workers)
+        if tasks:
+            await asyncio.wait(tasks)
+        for entry in list(self._open.values()):  # held rows never decided
+            self._undelivered.append(self._unknown(entry.index, entry.row, entry.request))
+            self._counts[2] += 1
+        self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while self._queue.items:
             item = self._queue.items.popleft()
@@ -530,7 +536,7 @@ class BulkRun(Generic[ReqT, ResT]):
         queue = self._queue
         item = queue.items.popleft() if queue.items else await queue.get()
         if item.__class__ is BulkOutcome:
-            queue.release()
+            queue.credits.release()
             return item
         return await self._special(item)
 
@@ -542,7 +548,7 @@ class BulkRun(Generic[ReqT, ResT]):
             outcome = reorder.pop(self._next_yield, None)
             if outcome is not None:
                 self._next_yield += 1
-                self._queue.release()
+                self._queue.credits.release()
                 return outcome
             item = await self._queue.get()
             if item.__class__ is BulkOutcome:
@@ -578,7 +584,6 @@ class BulkRun(Generic[ReqT, ResT]):
     # -- worker side ---------------------------------------------------------------------
 
     def _start(self) -> None:
-        self._context = contextvars.copy_context()
         self._started = True
         self._started_at = time.perf_counter()
         rows = self._rows
@@ -598,170 +603,98 @@ class BulkRun(Generic[ReqT, ResT]):
         ]
 
     async def _take(self) -> tuple[int, Any] | None:
-        """Return the next row and its index, or None when the input is exhausted."""
-        if self._sync_it is not None:
-            try:
-                row = next(self._sync_it)
-            except StopIteration:
+        """Return the next row of an async input and its index, or None when it is exhausted."""
+        assert self._read_lock is not None
+        async with self._read_lock:
+            it = self._async_it
+            if it is None or self._stopping:
                 return None
-        else:
-            assert self._read_lock is not None
-            async with self._read_lock:
-                it = self._async_it
-                if it is None or self._stopping:
-                    return None
-                try:
-                    row = await it.__anext__()
-                except StopAsyncIteration:
-                    self._async_it = None
-                    return None
+            try:
+                row = await it.__anext__()
+            except StopAsyncIteration:
+                self._async_it = None
+                return None
         index = self._next_index
         self._next_index = index + 1
         return index, row
 
-    def _park(self, slot: int) -> None:
-        """Let another worker take rows while this one's row waits to be settled.
-
-        In an unordered run the parked row also gives its credit back (up to
-        ``PARKED_PER_WORKER`` rows per worker), so rows waiting out settle windows never
-        starve the others of credits; it takes one again (`_retake`) when its reconciling
-        read answers, before any resend and before its outcome is put. An ordered run keeps
-        the credit: there the credits are also the reorder window, and outcomes after a
-        parked row wait for it, so releasing credits would let that buffer grow unbounded.
-        """
-        if self._stopping:
-            return
-        if slot in self._sending:  # waiting is not sending: the replacement may send
-            self._sending.discard(slot)
-            self._turns.release()
-        if slot not in self._released and len(self._released) < self._max_released:
-            self._released.add(slot)
-            self._queue.release()
-        if slot in self._parked:  # parked again (its resend failed too): already replaced
-            return
-        self._parked.add(slot)
-        if self._free_slots:
-            new = self._free_slots.pop()
-        else:
-            new = len(self._current)
-            self._current.append(None)
-        self._live += 1
-        if len(self._workers) > 4 * self.concurrency:
-            self._workers = [task for task in self._workers if not task.done()]
-        # In the run's own context, not the parked call's (its deadline, its correlation id).
-        task = self._context.run(
-            asyncio.create_task, self._work(new), name=f"irefer-bulk-{self._method}-{new}"
-        )
-        self._workers.append(task)
-
-    def _retake(self, slot: int) -> None:
-        """Take a credit again for a parked row that gave its own back (see `_park`).
-
-        Taken at once, as a debt if none is free (``free`` may go below zero): the row is
-        already in memory and its outcome must not wait behind new rows; new rows then wait
-        until the consumer has caught up. So at most ``concurrency + window`` rows plus the
-        released parked rows (``PARKED_PER_WORKER * concurrency``) are ever held.
-        """
-        if slot in self._released:
-            self._released.discard(slot)
-            self._queue.free -= 1
-
-    async def _resume(self, slot: int, resend: bool) -> None:
-        """Take back a parked row's credit and, to resend it, a turn (its read has answered).
-
-        The turn is taken ahead of new rows, so the resend waits for at most one send to end
-        (``guarded_write`` bounds the wait by the call's deadline).
-        """
-        self._retake(slot)
-        if resend and slot in self._parked and slot not in self._sending:
-            await self._turns.acquire(first=True)
-            self._sending.add(slot)
-
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
-        # A row that must wait out a settle window parks: a new worker takes the next rows
-        # (memory stays bounded: see _park and _retake; sends in flight: see _Turns).
-        PARKING.set(lambda: self._park(slot))
-        RESUMED.set(lambda resend: self._resume(slot, resend))
         turns = self._turns
-        sending = self._sending
-        channel = self._queue
-        put = channel.put
+        credits = self._queue.credits
+        put = self._queue.put
         counts = self._counts
+        current = self._current
         sync_it = self._sync_it
         coerce = self._coerce
-        send = self._send
+        attempt = self._client._bulk_attempt
+        endpoint = self._endpoint
+        sending = False
         try:
             while not self._stopping:
-                if channel.free > 0:
-                    channel.free -= 1
+                if credits.free > 0:
+                    credits.free -= 1
                 else:
-                    await channel.acquire()
+                    await credits.acquire()
                 if self._stopping:
-                    channel.release()
+                    credits.release()
                     break
                 if sync_it is not None:  # fast path: no await to read a row
                     try:
                         row = next(sync_it)
                     except StopIteration:
-                        channel.release()
+                        credits.release()
                         break
                     index = self._next_index
                     self._next_index = index + 1
                 else:
                     taken = await self._take()
                     if taken is None:
-                        channel.release()
+                        credits.release()
                         break
                     index, row = taken
-                current = self._current  # may have grown (parking)
                 current[slot] = (index, row)
                 # The turn to send is taken with a row in hand, never while waiting for one: a
-                # slow async source must not hold the turns a parked row needs to resend.
+                # slow async source must not hold the turns a resend needs.
                 if turns.free > 0:
                     turns.free -= 1
                 else:
                     await turns.acquire()
-                sending.add(slot)
+                sending = True
+                outcome: BulkOutcome[ReqT, ResT] | None
                 try:
                     request = coerce(row)
                 except IReferError as exc:
                     outcome = self._invalid(index, row, exc)
                 else:
                     try:
-                        result = await send(request)
+                        result = await attempt(endpoint, request, None)
+                    except HeldWrite as held:  # ambiguous: the run keeps it, the worker goes on
+                        held.__traceback__ = None
+                        self._hold(_Held(index, row, request, held))
+                        outcome = None
                     except IReferError as exc:
                         status = _status_of(exc)
                         outcome = BulkOutcome(index, request.key, request, status, None, exc, row)
                     else:
                         outcome = BulkOutcome(index, request.key, request, _OK, result, None, row)
-                if slot in sending:
-                    sending.discard(slot)
-                    turns.release()
-                if self._released:
-                    self._retake(slot)
+                sending = False
+                turns.release()
                 current[slot] = None
-                counts[_STATUS_INDEX[outcome.status]] += 1
-                put(outcome)
-                if slot in self._parked:  # replaced while parked: retire
-                    self._parked.discard(slot)
-                    self._free_slots.append(slot)
-                    break
+                if outcome is not None:
+                    counts[_STATUS_INDEX[outcome.status]] += 1
+                    put(outcome)
         except asyncio.CancelledError:
-            self._abandon(slot)
+            self._abandon(slot, sending)
             raise
         except Exception as exc:  # a bug or a failing input iterator: end the run with it
-            self._abandon(slot)
-            self._stopping = True
-            put(_Crash(exc))
+            self._abandon(slot, sending)
+            self._crash(exc)
         finally:
             self._live -= 1
-            if self._live == 0:
-                put(_DONE)
+            self._maybe_done()
 
-    def _abandon(self, slot: int) -> None:
-        self._retake(slot)
-        if slot in self._sending:
-            self._sending.discard(slot)
+    def _abandon(self, slot: int, sending: bool) -> None:
+        if sending:
             self._turns.release()
         taken = self._current[slot]
         if taken is None:
@@ -772,24 +705,105 @@ class BulkRun(Generic[ReqT, ResT]):
             request = self._coerce(row)
         except IReferError:
             request = None
-        key = getattr(request, "key", None)
-        last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
-        error = WriteOutcomeUnknownError(
-            method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
-        )
-        outcome: BulkOutcome[ReqT, ResT] = BulkOutcome(
-            index, key, request, _UNKNOWN, None, error, row
-        )
+        outcome = self._unknown(index, row, request)
         self._counts[2] += 1
         if self._closing:
             self._undelivered.append(outcome)
         else:  # cancelled by someone else: still deliver it
             self._queue.put(outcome)
 
+    def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
+        """Return the outcome of a row cut off in flight (it may or may not have landed)."""
+        last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
+        error = WriteOutcomeUnknownError(
+            method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
+        )
+        key = getattr(request, "key", None)
+        return BulkOutcome(index, key, request, _UNKNOWN, None, error, row)
+
     def _invalid(self, index: int, row: Any, error: IReferError) -> BulkOutcome[ReqT, ResT]:
         # The row key as far as the malformed row allows (None when its key fields are bad).
         key = self._key(row) if isinstance(row, Mapping) else None
         return BulkOutcome(index, key, None, _INVALID, None, error, row)
+
+    def _crash(self, error: Exception) -> None:
+        self._stopping = True
+        self._queue.put(_Crash(error))
+
+    def _maybe_done(self) -> None:
+        if self._live == 0 and not self._open and not self._closing:
+            self._queue.put(_DONE)
+
+    # -- held rows: decided by the settle scans' rounds --------------------------------
+
+    def _hold(self, entry: _Held) -> None:
+        """Keep a row whose write failed ambiguously until a settle scan decides it.
+
+        Its lookup is asked at once (a `_settle` task): every scan of the client's settle
+        scans answers all the rows waiting then, one streamed read per list; a scan that
+        starts before a row's window ends may only find it landed.
+        """
+        if entry.index not in self._open:
+            self._open[entry.index] = entry
+            if self._released < self._max_released:  # waiting holds no credit (unordered)
+                entry.released = True
+                self._released += 1
+                self._queue.credits.release()
+        task = asyncio.create_task(self._settle(entry))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle(self, entry: _Held) -> None:
+        """Decide a held row (the scans' verdict): its outcome, or a resend (turn first)."""
+        client = self._client
+        try:
+            result = await client._bulk_settle(entry.held)
+            if result is None:  # proven not landed: resend it, ahead of new rows
+                if entry.held.wait > 0:
+                    await asyncio.sleep(entry.held.wait)
+                await self._turns.acquire(first=True)
+                try:
+                    result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
+                finally:
+                    self._turns.release()
+        except HeldWrite as held:  # ambiguous again: held again
+            held.__traceback__ = None
+            entry.held = held
+            self._hold(entry)
+            return
+        except IReferError as exc:
+            outcome = self._outcome(entry, _status_of(exc), None, exc)
+        except asyncio.CancelledError:
+            if not self._closing:
+                self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
+            raise
+        except Exception as exc:  # a bug: end the run with it
+            self._crash(exc)
+            return
+        else:
+            outcome = self._outcome(entry, _OK, result, None)
+        self._finish(entry, outcome)
+
+    def _outcome(
+        self, entry: _Held, status: BulkStatus, result: Any, error: IReferError | None
+    ) -> BulkOutcome[ReqT, ResT]:
+        request = entry.request
+        return BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+
+    def _finish(self, entry: _Held, outcome: BulkOutcome[ReqT, ResT]) -> None:
+        """Put a held row's outcome; its credit is taken back first, as a debt if none is free.
+
+        The row is already in memory and its outcome must not wait behind new rows; new rows
+        then wait until the consumer has caught up. So at most ``concurrency + window`` rows
+        plus the released held rows (``HELD_PER_WORKER * concurrency``) are ever held.
+        """
+        del self._open[entry.index]
+        if entry.released:
+            self._released -= 1
+            self._queue.credits.free -= 1
+        self._counts[_STATUS_INDEX[outcome.status]] += 1
+        self._queue.put(outcome)
+        self._maybe_done()
 
 
 def _status_of(error: IReferError) -> BulkStatus:
@@ -845,16 +859,16 @@ _coerce_action = _coercer(NewSpecificActionRequest, "newSpecificAction")
 
 
 def new_signups(
-    send: Callable[[NewSignupRequest], Awaitable[NewSignup]],
+    client: Writer,
     rows: BulkRows[NewSignupRequest],
     *,
     concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSignupRequest, NewSignup]:
-    """Implement `IReferClient.bulk_new_signups`: each row goes through ``send``."""
+    """Implement `IReferClient.bulk_new_signups`: each row goes through ``client``."""
     return BulkRun(
         rows,
-        send=send,
+        client=client,
         coerce=_coerce_signup,
         method="newSignup",
         concurrency=concurrency,
@@ -863,7 +877,7 @@ def new_signups(
 
 
 def new_specific_actions(
-    send: Callable[[NewSpecificActionRequest], Awaitable[NewSpecificAction]],
+    client: Writer,
     rows: BulkRows[NewSpecificActionRequest],
     *,
     concurrency: int,
@@ -872,7 +886,7 @@ def new_specific_actions(
     """Implement `IReferClient.bulk_new_specific_actions`; see `new_signups`."""
     return BulkRun(
         rows,
-        send=send,
+        client=client,
         coerce=_coerce_action,
         method="newSpecificAction",
         concurrency=concurrency,

@@ -13,14 +13,14 @@ new_signup(...)     -> _write ┴-> _run: attempt -> slot -> send -> classify ->
 
 The call's `Deadline` is opened by `_read`/`_write` and handed to the loop; it also stays in
 a context variable for the code that waits on behalf of many calls (see `._deadline`).
-Options are checked by `._config`; bulk runs (`._bulk`) get a send function.
+Options are checked by `._config`; bulk runs (`._bulk`) call `_bulk_attempt`/`_bulk_settle`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
@@ -66,7 +66,14 @@ from ._settle import Scan
 from ._sharing import LEAD, SingleFlight, Ticket, read_key
 from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
-from ._write_safety import Reconciler, Reconciliation, WriteState, guarded_write
+from ._write_safety import (
+    HeldWrite,
+    Reconciler,
+    Reconciliation,
+    WriteState,
+    decide_held,
+    guarded_write,
+)
 
 if TYPE_CHECKING:
     # The bulk engine and the list streams are imported on first use, not with the package.
@@ -867,7 +874,7 @@ class IReferClient:
         from . import _bulk  # noqa: PLC0415 - the bulk engine is loaded on first use
 
         return _bulk.new_signups(
-            self._bulk_sender(ep.NEW_SIGNUP),
+            self,
             rows,
             concurrency=self._bulk_concurrency(concurrency),
             ordered=ordered,
@@ -884,7 +891,7 @@ class IReferClient:
         from . import _bulk  # noqa: PLC0415
 
         return _bulk.new_specific_actions(
-            self._bulk_sender(ep.NEW_SPECIFIC_ACTION),
+            self,
             rows,
             concurrency=self._bulk_concurrency(concurrency),
             ordered=ordered,
@@ -898,12 +905,139 @@ class IReferClient:
         cap = self._max_concurrency
         return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
 
-    def _bulk_sender(self, endpoint: ep.Endpoint[T]) -> Callable[[_bulk.Request], Awaitable[T]]:
-        """Return a bulk run's send function: one request object through `_write`."""
-        names = endpoint.param_names
+    async def _bulk_attempt(
+        self, endpoint: ep.Endpoint[T], request: _bulk.Request, held: HeldWrite | None
+    ) -> T:
+        """Send one bulk row by the request loop (``held``: resend a held one, same call).
 
-        def send(request: _bulk.Request) -> Awaitable[T]:
-            values = {name: getattr(request, name) for name in names}
-            return self._write(endpoint, *self._query(endpoint, request.campaign_id, values))
+        A write attempt that does not reconcile itself: an ambiguous failure is raised as
+        `HeldWrite` (the call's state in ``.call``) for the bulk run to decide in its rounds
+        (`_bulk_settle`); anything else is the row's result or final error.
+        """
+        if held is None:
+            values = {name: getattr(request, name) for name in endpoint.param_names}
+            campaign, params = self._query(endpoint, request.campaign_id, values)
+            state = WriteState(hold=True)
+            deadline = Deadline.after(self._deadline)
+            call = _BulkCall(
+                endpoint=endpoint,
+                campaign=campaign,
+                params=params,
+                state=state,
+                reconcile=self._writes.reconciler(endpoint, campaign, params, state),
+                deadline=deadline,
+                trace=start_call(self._event_hooks, endpoint.name, campaign, True),
+                retries=Retries(self._retry, deadline),
+            )
+        else:
+            self._check_usable()
+            call = held.call
+        first_sent = call.state.first_sent
+        try:
+            with deadline_scope(call.deadline) as deadline:
+                return await self._run(
+                    endpoint,
+                    call.params,
+                    deadline,
+                    call.trace,
+                    write=call.state,
+                    reconcile=call.reconcile,
+                )
+        except HeldWrite as held_again:
+            held_again.call = call
+            raise
+        finally:
+            if first_sent is not None:  # the call's first attempt, not this resend
+                call.state.first_sent = first_sent
+            self._bulk_written(call, None)
 
-        return send
+    async def _bulk_settle(self, held: HeldWrite) -> Any:
+        """Decide a held bulk row by the shared settled scans (`decide_held`).
+
+        Returns its landed result, or None to resend it (after ``held.wait`` seconds, by the
+        call's retry policy); raises its final error otherwise (a duplicate, an unknown
+        outcome, or the failure when no resend is allowed).
+        """
+        call: _BulkCall = held.call
+        trace = call.trace
+        error: IReferError
+        with (
+            deadline_scope(call.deadline),
+            correlation_scope(trace.correlation_id if trace is not None else None),
+        ):
+            try:
+                landed = await decide_held(
+                    call.reconcile,
+                    held.failure,
+                    held.not_before,
+                    method=call.endpoint.name,
+                    params=call.params,
+                )
+            except IReferError as verdict:  # a duplicate, or an unknown outcome: final
+                error = verdict
+                call.retries.after(error)
+            else:
+                if landed is not None:
+                    self._bulk_written(call, landed)
+                    if trace is not None:
+                        trace.end(None)
+                    return landed
+                error = held.failure
+                wait = call.retries.after(error)
+                if wait is not None:
+                    held.wait = wait
+                    return None
+        if trace is not None:
+            trace.end(error)
+        else:
+            stamp_error(error)
+        raise error
+
+    def _bulk_written(self, call: _BulkCall, result: object) -> None:
+        """Forget what a bulk row's write may have changed (as `_write` does)."""
+        campaign = call.campaign
+        if self._flights is not None:
+            self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
+        if self._cache is not None:
+            self._cache.after_write(
+                campaign,
+                email=call.params.get("email"),
+                referrer_code=call.params.get("referrer_code"),
+                referrer_email=getattr(result, "referrer", None),
+            )
+
+
+class _BulkCall:
+    """One bulk row's write call, kept across its attempts while the bulk run decides it."""
+
+    __slots__ = (
+        "campaign",
+        "deadline",
+        "endpoint",
+        "params",
+        "reconcile",
+        "retries",
+        "state",
+        "trace",
+    )
+
+    def __init__(
+        self,
+        *,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        state: WriteState,
+        reconcile: Reconciler[Any],
+        deadline: Deadline,
+        trace: CallTrace | None,
+        retries: Retries,
+    ) -> None:
+        self.endpoint = endpoint
+        self.campaign = campaign
+        self.params = params
+        self.state = state
+        self.reconcile = reconcile
+        self.deadline = deadline
+        self.trace = trace
+        self.retries = retries

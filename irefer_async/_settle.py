@@ -42,7 +42,6 @@ import contextlib
 import datetime as dt
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._deadline import current_deadline
@@ -55,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = [
     "EARLY_GAP",
     "EARLY_MIN_GAP",
-    "PARKING",
     "SETTLED_GAP",
     "Board",
     "Key",
@@ -68,9 +66,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-#: Set by a bulk worker: called when its row starts waiting out a settle window, so that the
-#: run can take the next row meanwhile (the row is parked; see ``_bulk.py``).
-PARKING: ContextVar[Callable[[], None] | None] = ContextVar("irefer_async_parking", default=None)
 #: What a lookup looks for: (which of the board's kinds of key, the target's values). The
 #: values are in the matcher's normal form (case-folded where that kind folds case).
 Key = tuple[int, tuple[str, ...]]
@@ -203,10 +198,6 @@ class Board:
             entry.deadline = deadline.at
         self._pending.setdefault(key, []).append(entry)
         self._kick()
-        if not_before > loop.time():
-            park = PARKING.get()
-            if park is not None:
-                park()
         remaining = math.inf if deadline is None else deadline.remaining()
         try:
             if math.isinf(remaining):

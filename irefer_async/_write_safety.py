@@ -40,7 +40,6 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
 from functools import partial
 from typing import Any, TypeVar
 
@@ -60,24 +59,18 @@ from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_
 from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
 
 __all__ = [
-    "RESUMED",
+    "HeldWrite",
     "Reconciler",
     "Reconciliation",
     "RowClock",
     "WriteState",
+    "decide_held",
     "guarded_write",
     "is_ambiguous",
 ]
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-#: Set by a bulk worker: awaited when a write's reconciling read has answered (or failed), with
-#: whether the write is about to be resent; the row leaves its parking and takes back its bulk
-#: credit and, to resend, a turn to send (see ``_bulk.py``; ``_settle.PARKING`` is the other end).
-RESUMED: ContextVar[Callable[[bool], Awaitable[None]] | None] = ContextVar(
-    "irefer_async_resumed", default=None
-)
 
 #: ``reconcile(not_before, refused)``: the write's result if it landed, None if a read that
 #: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
@@ -114,9 +107,12 @@ def is_ambiguous(exc: IReferError) -> bool:
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
-    __slots__ = ("first_sent", "last_ended", "maybe_landed", "prior", "witness")
+    __slots__ = ("first_sent", "hold", "last_ended", "maybe_landed", "prior", "witness")
 
-    def __init__(self) -> None:
+    def __init__(self, *, hold: bool = False) -> None:
+        #: Hand an ambiguous failure to the caller (raise `HeldWrite`) instead of reconciling
+        #: it here: a bulk run reconciles its writes in rounds.
+        self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
         #: The loop time at which the call's first attempt started (to date a found row).
@@ -176,39 +172,58 @@ async def guarded_write(
     state.maybe_landed = True
     # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
     not_before = ended if isinstance(failure, APIError) else ended + settle
+    if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
+        raise HeldWrite(failure, not_before)
+    landed = await decide_held(reconcile, failure, not_before, method=method, params=params)
+    if landed is not None:
+        return landed
+    raise failure  # settled and absent: the retry layer may resend it
+
+
+async def decide_held(
+    reconcile: Reconciler[T],
+    failure: IReferError,
+    not_before: float,
+    *,
+    method: str,
+    params: Mapping[str, str],
+) -> T | None:
+    """Judge an ambiguous failure by a settled read: the landed result, or None (resend).
+
+    Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
+    when the read cannot tell (never a resend then).
+    """
     reconcile_error: IReferError | None = None
     try:
-        landed = await reconcile(not_before, False)
+        return await reconcile(not_before, False)
     except DuplicateSignupError:
-        await _resumed(resend=False)
         raise
     except IReferError as exc:
         reconcile_error = exc
-    else:
-        await _resumed(resend=landed is None)
-        if landed is not None:
-            return landed
-        raise failure  # settled and absent: the retry layer may resend it
-    await _resumed(resend=False)
     # Raised outside the except block: no __context__ chain (it may carry a URL).
     raise WriteOutcomeUnknownError(
         method=method, params=params, last_error=failure, reconcile_error=reconcile_error
     )
 
 
-async def _resumed(*, resend: bool) -> None:
-    hook = RESUMED.get()
-    if hook is None:
-        return
-    deadline = current_deadline()
-    remaining = math.inf if deadline is None else deadline.remaining()
-    if not resend or math.isinf(remaining):
-        await hook(resend)
-        return
-    # Waiting for a turn to resend stays within the call's deadline; past it, the retry layer
-    # sends nothing more (the failure stands: settled, not landed).
-    with contextlib.suppress(asyncio.TimeoutError):
-        await asyncio.wait_for(hook(resend), max(remaining, 0.0))
+class HeldWrite(Exception):
+    """A held write's ambiguous failure, handed to the caller to reconcile (`WriteState.hold`).
+
+    A bulk run keeps such writes and decides those waiting at once by one settled scan per
+    list (`decide_held`), in rounds, instead of each waiting in the request loop. The client
+    fills in the call (`call`) so that the same call can be decided and resent.
+    """
+
+    def __init__(self, failure: IReferError, not_before: float) -> None:
+        super().__init__(failure)
+        #: The ambiguous failure (final as a verdict if the write cannot be resent).
+        self.failure = failure
+        #: The loop time from which a scan proves "not landed".
+        self.not_before = not_before
+        #: The client's state of the call (its deadline, trace, state, reconcile, retries).
+        self.call: Any = None
+        #: Seconds to wait before resending it (set when a round proved it not landed).
+        self.wait = 0.0
 
 
 class Reconciliation:

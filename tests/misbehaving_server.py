@@ -12,7 +12,10 @@ URL and ``server.requests`` counts request heads received. Modes:
   into it (``HTTP/1.1 2OO /v1.0/W4qLx9Rk2P``), as a broken proxy does: the parser's error
   quotes the line, so a fragment of the license key reaches the client's error text;
 * ``"echo_header"``: a 200 status line, then a header line without a colon echoing the
-  request target the same way.
+  request target the same way;
+* ``"drop_writes"``: a ``newSpecificAction`` is done (its row is in ``server.rows``, listed
+  by every later read), then its connection is closed without a byte of answer; every other
+  request is answered with those rows (a list read: ``specificActionSignups``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 class MisbehavingServer:
@@ -34,6 +38,7 @@ class MisbehavingServer:
         self.hold = hold
         self.requests = 0
         self.url = ""
+        self.rows: list[dict[str, str]] = []  # "drop_writes": the actions done
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -43,6 +48,16 @@ class MisbehavingServer:
                 path = head.split(b" ", 2)[1]
                 if self.mode == "drop":
                     break
+                if self.mode == "drop_writes":
+                    target = urlsplit(path.decode())
+                    if target.path.endswith("/newSpecificAction"):
+                        query = {k: v[0] for k, v in parse_qs(target.query).items()}
+                        self.rows.append(
+                            {"referred_person": query["external_id"], "specific_action": query["action"],
+                             "referrer_email": "ref@example.com", "created_at": "2026-12-06T10:00:00Z"}
+                        )  # fmt: skip
+                        break  # done, and the answer lost
+                    self.body = json.dumps(self.rows).encode()
                 if self.mode in ("echo_status", "echo_header"):
                     echo = path[: len(b"/v1.0/") + self.cut]
                     line = (

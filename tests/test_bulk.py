@@ -28,7 +28,7 @@ def _signup(email: str) -> NewSignup:
 
 
 class FakeClient:
-    """A scripted send function for the engine (bulk is typed against a send callable)."""
+    """A scripted client for the engine: its bulk write attempt, never ambiguous."""
 
     def __init__(self, delay: Any = None, fail: Any = None) -> None:
         self.delay = delay or (lambda email: 0)
@@ -47,6 +47,12 @@ class FakeClient:
         if error is not None:
             raise error
         return _signup(email)
+
+    async def _bulk_attempt(self, endpoint: Any, request: NewSignupRequest, held: Any) -> NewSignup:
+        return await self.send(request)
+
+    async def _bulk_settle(self, held: Any) -> Any:
+        raise AssertionError("no row is ambiguous here")
 
 
 def _emails(n: int) -> Iterator[NewSignupRequest]:
@@ -159,7 +165,7 @@ async def test_specific_actions(irefer_emulator: Any) -> None:
 async def test_ordered_yields_in_input_order() -> None:
     """With ordered=True a slow early row holds back later ones, which still run."""
     client = FakeClient(delay=lambda e: 0.05 if e == "user0@example.com" else 0)
-    run = new_signups(client.send, _emails(40), concurrency=4, ordered=True)
+    run = new_signups(client, _emails(40), concurrency=4, ordered=True)
     async with run:
         indexes = [o.index async for o in run]
     assert indexes == list(range(40))
@@ -168,7 +174,7 @@ async def test_ordered_yields_in_input_order() -> None:
 async def test_unordered_does_not_wait_for_slow_rows() -> None:
     """Without ordering the slow first row comes out last."""
     client = FakeClient(delay=lambda e: 0.05 if e == "user0@example.com" else 0)
-    run = new_signups(client.send, _emails(20), concurrency=4)
+    run = new_signups(client, _emails(20), concurrency=4)
     async with run:
         indexes = [o.index async for o in run]
     assert indexes[-1] == 0
@@ -187,7 +193,7 @@ async def test_memory_is_bounded(ordered: bool) -> None:
             yield NewSignupRequest(f"u{i}@example.com")
 
     client = FakeClient(delay=lambda e: 0.01 if e == "u5@example.com" else 0)
-    run = new_signups(client.send, rows(), concurrency=8, ordered=ordered)
+    run = new_signups(client, rows(), concurrency=8, ordered=ordered)
     worst = 0
     yielded = 0
     async with run:
@@ -209,7 +215,7 @@ async def test_status_unknown_for_write_outcome_unknown() -> None:
         reconcile_error=None,
     )
     client = FakeClient(fail=lambda e: boom if e == "user1@example.com" else None)
-    async with new_signups(client.send, _emails(3), concurrency=4, ordered=True) as run:
+    async with new_signups(client, _emails(3), concurrency=4, ordered=True) as run:
         statuses = [o.status async for o in run]
     assert statuses == [BulkStatus.OK, BulkStatus.UNKNOWN, BulkStatus.OK]
     assert run.summary.unknown == 1
@@ -218,7 +224,7 @@ async def test_status_unknown_for_write_outcome_unknown() -> None:
 async def test_break_stops_sending_and_leaves_no_task() -> None:
     """Leaving the block early cancels in-flight rows (status unknown) and stops sending."""
     client = FakeClient(delay=lambda e: 0 if e.endswith("0@example.com") else 10)
-    run = new_signups(client.send, _emails(1_000_000), concurrency=4)
+    run = new_signups(client, _emails(1_000_000), concurrency=4)
     async with run:
         async for outcome in run:
             assert outcome.index == 0
@@ -241,7 +247,7 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
     client = FakeClient(delay=lambda e: 10)
 
     async def consume() -> None:
-        async with new_signups(client.send, _emails(100), concurrency=3) as run:
+        async with new_signups(client, _emails(100), concurrency=3) as run:
             async for _ in run:
                 pass
 
@@ -258,7 +264,7 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
 async def test_stop_finishes_in_flight_rows() -> None:
     """stop() takes no new row but still yields those in flight."""
     client = FakeClient(delay=lambda e: 0.01)
-    run = new_signups(client.send, _emails(1000), concurrency=4)
+    run = new_signups(client, _emails(1000), concurrency=4)
     seen: list[BulkOutcome[Any, Any]] = []
     async with run:
         async for outcome in run:
@@ -274,7 +280,7 @@ async def test_unexpected_exception_ends_the_run() -> None:
     """A non-IReferError from a row is a bug: it propagates and every worker is stopped."""
     client = FakeClient(fail=lambda e: RuntimeError("bug") if e == "user3@example.com" else None)
     with pytest.raises(RuntimeError, match="bug"):
-        await _drain(new_signups(client.send, _emails(100), concurrency=2))
+        await _drain(new_signups(client, _emails(100), concurrency=2))
     assert _no_other_tasks()
 
 
@@ -286,7 +292,7 @@ async def test_failing_input_iterator_propagates() -> None:
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        await _drain(new_signups(FakeClient().send, rows(), concurrency=4))
+        await _drain(new_signups(FakeClient(), rows(), concurrency=4))
     assert _no_other_tasks()
 
 
@@ -342,7 +348,7 @@ async def test_streams_100k_rows(irefer_emulator: Any, n: int) -> None:
 
 async def test_fully_consumed_without_context_manager() -> None:
     """Iterating to the end without ``async with`` also leaves no task behind."""
-    run = new_signups(FakeClient().send, _emails(50), concurrency=5)
+    run = new_signups(FakeClient(), _emails(50), concurrency=5)
     assert len([o async for o in run]) == 50
     assert _no_other_tasks()
     assert run.summary.ok == 50
@@ -357,7 +363,7 @@ async def test_ordered_async_input_with_stop() -> None:
             yield NewSignupRequest(f"a{i}@example.com")
 
     client = FakeClient(delay=lambda e: 0.001)
-    run = new_signups(client.send, gen(), concurrency=4, ordered=True)
+    run = new_signups(client, gen(), concurrency=4, ordered=True)
     indexes = []
     async with run:
         async for outcome in run:

@@ -1,9 +1,9 @@
-"""Parked rows (waiting out a settle window) and the bulk credits: the others keep flowing.
+"""Held rows (an ambiguous write waiting out its settle window), rounds and credits.
 
-A fake send plays write safety's part: a row that must wait out a settle window calls the
-``PARKING`` hook (as ``_settle.Board.lookup`` does), waits, calls the ``RESUMED`` hook (as
-``guarded_write`` does when its reconciling read answers) and then resends. All on a
-virtual-time loop, so the in-flight counts and finishing times are exact.
+A client double plays write safety's part: a row's attempt fails ambiguously (`HeldWrite`),
+the run keeps it, a round decides it (not landed) and the run resends it. All on a
+virtual-time loop, so the in-flight counts and finishing times are exact. Then the same
+promises through a real client, against the emulator and a raw server.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import API_KEY, LICENSE_KEY
+from misbehaving_server import misbehaving
 from slow_server import SlowServer
 
 import irefer_async as ia
@@ -21,8 +22,8 @@ from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
 from irefer_async._bulk import new_signups
 from irefer_async._deadline import Deadline, deadline_scope
 from irefer_async._match import RowMatcher
-from irefer_async._settle import PARKING, Board, Scan
-from irefer_async._write_safety import RESUMED
+from irefer_async._settle import Board, Scan
+from irefer_async._write_safety import HeldWrite
 from irefer_async.testing import Emulator, WriteEffect
 
 CONCURRENCY = 4
@@ -32,16 +33,18 @@ SETTLE = 10.0
 SEND = 1.0
 
 
-class ParkingSender:
-    """Rows below ``parked`` fail ambiguously at once, park for ``SETTLE``, then resend."""
+class HoldingClient:
+    """Rows below ``held`` fail ambiguously (held for ``SETTLE``), are proven not landed by a
+    round, then resent; a client double for the bulk engine (its two plain methods)."""
 
-    def __init__(self, parked: int, times: int = 1) -> None:
-        self.parked = parked
+    def __init__(self, held: int, times: int = 1) -> None:
+        self.held = held
         self.times = times  # how many times such a row fails ambiguously (each resend but the last)
-        self.active = 0  # sends in flight, parked rows not counted
+        self.failures: dict[int, int] = {}
+        self.active = 0  # sends in flight (held rows are not sending)
         self.most_active = 0
-        self.started: dict[int, float] = {}
         self.finished: dict[int, float] = {}
+        self.settled_at: list[float] = []  # when each held row was decided
 
     async def _sending(self) -> None:
         self.active += 1
@@ -51,25 +54,25 @@ class ParkingSender:
         finally:
             self.active -= 1
 
-    async def send(self, request: NewSignupRequest) -> NewSignup:
+    async def _bulk_attempt(self, endpoint: Any, request: NewSignupRequest, held: Any) -> NewSignup:
         loop = asyncio.get_running_loop()
         index = int(request.email.split("@")[0][1:])
-        self.started[index] = loop.time()
-        if index < self.parked:
-            await asyncio.sleep(0)  # the first attempt fails ambiguously at once
-            for attempt in range(self.times):
-                if attempt:
-                    await self._sending()  # a resend that fails ambiguously too
-                park = PARKING.get()
-                assert park is not None
-                park()
-                await asyncio.sleep(SETTLE)  # the settle window, then a scan finds nothing
-                resumed = RESUMED.get()
-                assert resumed is not None
-                await resumed(True)  # settled, not landed: it will be resent
-        await self._sending()  # the send (a resend for a parked row)
+        failed = self.failures.get(index, 0)
+        if index < self.held and failed < self.times:
+            self.failures[index] = failed + 1
+            if failed:
+                await self._sending()  # a resend that fails ambiguously too
+            else:
+                await asyncio.sleep(0)  # the first attempt fails ambiguously at once
+            raise HeldWrite(ia.TransportError("lost", method="newSignup"), loop.time() + SETTLE)
+        await self._sending()  # the send (a resend for a held row)
         self.finished[index] = loop.time()
         return NewSignup(campaign_name="c", email=request.email, confirmed=False, referral_link="x")
+
+    async def _bulk_settle(self, held: HeldWrite) -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(held.not_before - loop.time())  # the settled scan: not landed
+        self.settled_at.append(loop.time())
 
 
 class Rows:
@@ -85,11 +88,11 @@ class Rows:
             yield NewSignupRequest(f"u{i}@example.com")
 
 
-async def _run(sender: ParkingSender, rows: Rows, *, ordered: bool) -> tuple[list[Any], int, float]:
+async def _run(sender: HoldingClient, rows: Rows, *, ordered: bool) -> tuple[list[Any], int, float]:
     """Drain a run; return the outcomes, the most rows held (taken, not yielded), the end."""
     outcomes: list[Any] = []
     held = 0
-    async with new_signups(sender.send, rows, concurrency=CONCURRENCY, ordered=ordered) as run:
+    async with new_signups(sender, rows, concurrency=CONCURRENCY, ordered=ordered) as run:
         async for outcome in run:
             outcomes.append(outcome)
             held = max(held, rows.taken - len(outcomes))
@@ -97,14 +100,14 @@ async def _run(sender: ParkingSender, rows: Rows, *, ordered: bool) -> tuple[lis
 
 
 @pytest.mark.virtual_time
-async def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
-    """40 rows parked (more than the 12 credits): the others still run 4 at a time.
+async def test_held_rows_do_not_starve_the_others_of_credits() -> None:
+    """40 rows held (more than the 12 credits): the others still run 4 at a time, and one
+    round decides the 40 at once when their window ends.
 
-    Before, each parked row kept its credit: once 12 were parked no row could be taken until
-    their settle window ended, and the 200 sends took 73 s instead of the 50 s that 4 at a
-    time allow.
+    Once, each waiting row kept its credit: once 12 waited no row could be taken until their
+    settle window ended, and the 200 sends took 73 s instead of the 50 s that 4 at a time allow.
     """
-    sender = ParkingSender(parked=40)
+    sender = HoldingClient(held=40)
     rows = Rows(200)
 
     async def go() -> tuple[list[Any], int, float, float]:
@@ -118,18 +121,20 @@ async def test_parked_rows_do_not_starve_the_others_of_credits() -> None:
     # Full concurrency all along, never more: 200 sends x 1 s / 4 at a time = 50 s.
     assert sender.most_active == CONCURRENCY
     assert end - start == pytest.approx(200 * SEND / CONCURRENCY)
-    # The parked rows' resends went first once their window ended: 40 / 4 x 1 s after it.
+    # The held rows' resends went first once their window ended: 40 / 4 x 1 s after it.
     resent_by = max(sender.finished[i] for i in range(40)) - start
     assert resent_by == pytest.approx(SETTLE + 40 * SEND / CONCURRENCY, abs=SEND)
-    # Memory: the credits plus the parked rows (each holding no credit), never more.
+    # Memory: the credits plus the held rows (each holding no credit), never more.
     assert held <= CREDITS + 40
+    # One round decided the 40 at once, when their window ended.
+    assert sender.settled_at == [pytest.approx(start + SETTLE)] * 40
 
 
 @pytest.mark.virtual_time
-async def test_a_row_parked_again_gives_back_its_turn_again() -> None:
-    """A resend that fails ambiguously too parks the row a second time: its turn and credit
-    go back again, so the other rows still keep 4 sends in flight."""
-    sender = ParkingSender(parked=40, times=2)
+async def test_a_row_held_again_goes_back_to_the_rounds() -> None:
+    """A resend that fails ambiguously too is held a second time (decided by a later round):
+    its turn goes back again, so the other rows still keep 4 sends in flight."""
+    sender = HoldingClient(held=40, times=2)
     rows = Rows(200)
 
     async def go() -> tuple[list[Any], float, float]:
@@ -146,8 +151,8 @@ async def test_a_row_parked_again_gives_back_its_turn_again() -> None:
 
 @pytest.mark.virtual_time
 async def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
-    """ordered=True: parked rows keep their credits (they are the reorder window too)."""
-    sender = ParkingSender(parked=40)
+    """ordered=True: held rows keep their credits (they are the reorder window too)."""
+    sender = HoldingClient(held=40)
     rows = Rows(200)
     outcomes, held, _ = await _run(sender, rows, ordered=True)
     assert [o.index for o in outcomes] == list(range(200))
@@ -156,10 +161,10 @@ async def test_an_ordered_run_keeps_order_and_its_credit_bound() -> None:
 
 
 @pytest.mark.virtual_time
-async def test_released_parked_rows_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Past ``PARKED_PER_WORKER`` x concurrency parked rows, a parked row keeps its credit."""
-    monkeypatch.setattr(_bulk, "PARKED_PER_WORKER", 2)
-    sender = ParkingSender(parked=40)
+async def test_released_held_rows_are_capped(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past ``HELD_PER_WORKER`` x concurrency held rows, a held row keeps its credit."""
+    monkeypatch.setattr(_bulk, "HELD_PER_WORKER", 2)
+    sender = HoldingClient(held=40)
     rows = Rows(200)
     outcomes, held, _ = await _run(sender, rows, ordered=False)
     assert sorted(o.index for o in outcomes) == list(range(200))
@@ -168,14 +173,14 @@ async def test_released_parked_rows_are_capped(monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.virtual_time
-async def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
-    """aclose() while rows are parked: each one is an undelivered unknown, none is lost."""
-    sender = ParkingSender(parked=40)
+async def test_closing_a_run_with_held_rows_accounts_for_every_row() -> None:
+    """aclose() while rows are held: each one is an undelivered unknown, none is lost."""
+    sender = HoldingClient(held=40)
     rows = Rows(200)
 
     async def go() -> tuple[list[Any], Any]:
         yielded: list[Any] = []
-        run = new_signups(sender.send, rows, concurrency=CONCURRENCY)
+        run = new_signups(sender, rows, concurrency=CONCURRENCY)
         async with run:
             async for outcome in run:
                 yielded.append(outcome)
@@ -187,15 +192,15 @@ async def test_closing_a_run_with_parked_rows_accounts_for_every_row() -> None:
     undelivered = run.undelivered
     indexes = [o.index for o in yielded] + [o.index for o in undelivered]
     assert sorted(indexes) == list(range(rows.taken))
-    parked = [o for o in undelivered if o.index < 40]
-    assert len(parked) == 40 and all(o.status is BulkStatus.UNKNOWN for o in parked)
+    held = [o for o in undelivered if o.index < 40]
+    assert len(held) == 40 and all(o.status is BulkStatus.UNKNOWN for o in held)
     assert run.summary.total == rows.taken
 
 
 @pytest.mark.virtual_time
-async def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -> None:
+async def test_through_the_client_fresh_rows_are_not_held_behind_ambiguous_ones() -> None:
     """40 of 200 actions fail ambiguously, 20 of them before processing (more than the 12
-    credits): the 160 others are all sent before the parked rows' settle window ends; every
+    credits): the 160 others are all sent before the held rows' settle window ends; every
     row once, no landed write resent."""
     emulator = Emulator(seed=1)
     code = emulator.add_participant("ref@example.com").code
@@ -233,11 +238,11 @@ async def test_through_the_client_fresh_rows_are_not_held_behind_parked_ones() -
 
 @pytest.mark.virtual_time
 @pytest.mark.parametrize("concurrency", [1, 2, 4])
-async def test_a_slow_async_source_does_not_hold_the_turn_a_parked_row_resends_with(
+async def test_a_slow_async_source_does_not_hold_the_turn_a_held_row_resends_with(
     concurrency: int,
 ) -> None:
     """Workers waiting for the next row of an async source hold no turn to send: a row
-    parked after a 5xx before processing is resent when its settle window ends, not cut by
+    held after a 5xx before processing is resent when its settle window ends, not cut by
     its deadline while the source is quiet (the turn was once taken before the row)."""
     emulator = Emulator(seed=1)
     code = emulator.add_participant("ref@example.com").code
@@ -341,3 +346,68 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
             return await board.lookup((0, ("b",)), loop.time() + 0.1)
 
     assert await go() is None
+
+
+@pytest.mark.virtual_time
+async def test_rows_waiting_at_once_are_decided_by_one_scan_per_round() -> None:
+    """20 actions fail ambiguously at once (10 landed behind a dropped answer, 10 refused by a
+    5xx before processing), and the 10 resends fail before processing again: each scan
+    decides every row waiting then, so two ``specificActionSignups`` reads per batch however
+    many rows wait; nothing lands twice."""
+    emulator = Emulator(seed=1)
+    code = emulator.add_participant("ref@example.com").code
+    emulator.inject_faults(
+        ["drop_after"] * 10 + ["http_5xx_before"] * 20, method="newSpecificAction"
+    )
+    retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=SETTLE, deadline=60)
+
+    async def go() -> list[Any]:
+        rows = [ia.NewSpecificActionRequest(f"ext-{i}", "/dashboard", code) for i in range(20)]
+        async with (
+            emulator.client(retry=retry, max_concurrency=20, rate_limit=None) as client,
+            client.bulk_new_specific_actions(rows, concurrency=20) as run,
+        ):
+            return [outcome async for outcome in run]
+
+    outcomes = await go()
+    assert sorted(o.index for o in outcomes) == list(range(20))
+    assert all(o.status is BulkStatus.OK for o in outcomes)
+    assert sum(o.result.reconciled for o in outcomes) == 10  # found by the first round
+    writes = emulator.journal.entries("newSpecificAction")
+    assert len(writes) == 20 + 10 + 10  # only the 10 refused were resent, twice
+    # Per batch of rows waiting at once (20, then 10), one early scan (finds what landed) and
+    # one settled scan (proves the rest not landed), whatever the number of rows.
+    scans = emulator.journal.entries("specificActionSignups")
+    assert len(scans) == 4
+    first = writes[0].at
+    assert scans[0].at < first + 1 and scans[1].at >= first + SETTLE
+    assert scans[2].at < writes[29].at + 1 and scans[3].at >= writes[29].at + SETTLE
+    assert emulator.journal.count(WriteEffect.DUPLICATE_REJECTED) == 0
+    actions = emulator.snapshot()["campaigns"][0]["actions"]
+    assert len({a["referred_person"] for a in actions}) == len(actions) == 20
+
+
+async def test_against_a_raw_server_a_write_landed_behind_a_dropped_answer_is_not_resent() -> None:
+    """A raw server that does each action and drops its answer: a round's settled read finds
+    the rows, so each is reported landed (reconciled) and sent exactly once."""
+    async with misbehaving("drop_writes") as server:
+        retry = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=10, settle=0.3)
+        async with ia.IReferClient(
+            LICENSE_KEY,
+            API_KEY,
+            campaign_id=2605,
+            base_url=server.url,
+            retry=retry,
+            rate_limit=None,
+            max_concurrency=None,
+        ) as client:
+            rows = [ia.NewSpecificActionRequest(f"ext-{i}", "/d", "C") for i in range(3)]
+            async with client.bulk_new_specific_actions(rows, concurrency=3) as run:
+                outcomes = [outcome async for outcome in run]
+    assert sorted(o.index for o in outcomes) == [0, 1, 2]
+    assert all(o.status is BulkStatus.OK and o.result.reconciled for o in outcomes)
+    assert sorted(row["referred_person"] for row in server.rows) == ["ext-0", "ext-1", "ext-2"]
+    # Three writes, never resent (a resend would list its row twice); at most one settled
+    # read per row (real time: rows falling due a few ms apart may not share one).
+    assert len(server.rows) == 3
+    assert server.requests - 3 <= 3

@@ -17,14 +17,14 @@ from helpers import API_KEY, LICENSE_KEY, make_client, run_virtual
 
 from irefer_async import (
     APIError,
+    BulkStatus,
     DuplicateSignupError,
-    IReferError,
     NewSignup,
+    NewSignupRequest,
     RetryConfig,
     ServerError,
     WriteOutcomeUnknownError,
 )
-from irefer_async._write_safety import RESUMED
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
@@ -242,57 +242,63 @@ def test_action_not_found_is_resent_after_settling(mock: respx.MockRouter) -> No
     assert result.reconciled is False  # type: ignore[attr-defined]
 
 
-def _with_resumed_hook(hook: Any) -> None:
-    RESUMED.set(hook)  # as a bulk worker does, in the task that makes the call
+def _order(mock: respx.MockRouter) -> list[str]:
+    """The endpoints called, in order."""
+    return [call.request.url.path.rsplit("/", 1)[-1] for call in mock.calls]
 
 
 @pytest.mark.virtual_time
 @pytest.mark.parametrize(("found", "resend"), [((NEW_ROW,), False), ((), True)])
-async def test_a_bulk_row_is_resumed_after_its_read_and_before_any_resend(
+async def test_a_bulk_row_is_decided_by_a_settled_read_before_any_resend(
     mock: respx.MockRouter, found: tuple[dict[str, object], ...], resend: bool
 ) -> None:
-    """The RESUMED hook (a bulk row leaving its parking) is awaited once the reconciling read
-    answered, with whether the write is resent, and before that resend."""
+    """A bulk row whose write failed ambiguously is held by the run, decided by a read of
+    the list (found: landed, no resend; absent from a settled read: resent after it)."""
     write = mock.get("newSignup").mock(side_effect=[httpx.Response(503), SIGNUP_OK])
     mock.get("referrers").mock(return_value=referrers(*found))
     mock.get("referrerStats").respond(json=STATS_FOR_NEW)
-    calls: list[tuple[bool, int]] = []
 
-    async def hook(resending: bool) -> None:
-        calls.append((resending, write.call_count))
-
-    async def main() -> NewSignup:
-        _with_resumed_hook(hook)
+    async def main() -> list[Any]:
         async with make_client(retry=NO_WAIT) as client:
-            return await client.new_signup("new@x.io", name="New")
+            rows = [NewSignupRequest("new@x.io", name="New")]
+            async with client.bulk_new_signups(rows) as run:
+                return [outcome async for outcome in run]
 
-    await main()
-    assert calls == [(resend, 1)]
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    (outcome,) = await main()
+    assert outcome.ok and outcome.result.reconciled is not resend
+    order = [name for name in _order(mock) if name != "referrerStats"]
+    assert order[0] == "newSignup" and "referrers" in order
+    if resend:
+        assert order[-2:] == ["referrers", "newSignup"]  # resent right after the settled read
     assert write.call_count == (2 if resend else 1)
+    # Found: an early scan may tell; absent: only a scan started after the settle window.
+    assert (loop.time() - started >= SETTLE) is resend
 
 
 @pytest.mark.virtual_time
-async def test_waiting_for_a_turn_to_resend_stays_within_the_deadline(
-    mock: respx.MockRouter,
-) -> None:
-    """A bulk run with no free turn for the resend: the call still ends at its deadline,
-    without resending."""
+async def test_a_held_bulk_row_ends_within_its_deadline(mock: respx.MockRouter) -> None:
+    """A bulk row that keeps failing ambiguously: each resend only after a settled read
+    found nothing, and the row ends by its call's deadline (failed: proven not landed)."""
     write = mock.get("newSignup").respond(503)
     mock.get("referrers").mock(return_value=referrers())
     retry = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, deadline=5, settle=1)
 
-    async def never(resending: bool) -> None:
-        await asyncio.sleep(100)  # no turn for far longer than the deadline (virtual time)
-
-    async def main() -> float:
-        _with_resumed_hook(never)
+    async def main() -> tuple[float, list[Any]]:
         loop = asyncio.get_running_loop()
         started = loop.time()
         async with make_client(retry=retry) as client:
-            with pytest.raises(IReferError):
-                await client.new_signup("new@x.io", name="New")
-        return loop.time() - started
+            rows = [NewSignupRequest("new@x.io", name="New")]
+            async with client.bulk_new_signups(rows) as run:
+                outcomes = [outcome async for outcome in run]
+        return loop.time() - started, outcomes
 
-    elapsed = await main()
+    elapsed, (outcome,) = await main()
     assert elapsed <= 5 + 1e-3
-    assert write.call_count == 1
+    assert outcome.status in {BulkStatus.FAILED, BulkStatus.UNKNOWN}
+    assert 2 <= write.call_count <= retry.attempts
+    order = _order(mock)
+    for i, name in enumerate(order):
+        if name == "newSignup" and i:
+            assert order[i - 1] == "referrers"  # every resend right after a settled read

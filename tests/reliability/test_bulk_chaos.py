@@ -206,7 +206,7 @@ def test_actions_20k_chaos_rate_limited() -> None:
 
 
 @pytest.mark.virtual_time
-async def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
+async def test_ambiguous_rows_are_held_while_other_rows_proceed() -> None:
     """4 workers, the first 4 writes fail ambiguously: the other 96 rows are sent while those
     wait out their settle window, and all 4 are settled by shared scans, not 4 each."""
     emulator = make_emulator()
@@ -222,10 +222,10 @@ async def test_ambiguous_rows_park_while_other_rows_proceed() -> None:
     assert sorted(o.status.value for o in outcomes) == ["ok"] * 100
     writes = emulator.journal.entries("newSignup")
     first = writes[0].at
-    # Every fresh row went out before the parked rows' settle window ended...
+    # Every fresh row went out before the held rows' settle window ended...
     fresh = [e for e in writes if e.fault is None and e.params["email"] not in {
         w.params["email"] for w in writes[:4]}]  # fmt: skip
     assert len(fresh) == 96 and max(e.at for e in fresh) < first + settle
-    # ...the 4 parked rows were resent after it, and their scans were shared.
+    # ...the 4 held rows were resent after it, decided by shared scans (rounds).
     assert len(writes) == 104
     assert len(emulator.journal.entries("referrers")) <= 3
