@@ -202,7 +202,7 @@ def test_settings_from_the_environment_and_bad_values() -> None:
     """from_env names what is missing or malformed; the headroom lowers the limiter's rate."""
     env = {"IREFER_CAMPAIGN_ID": "2605", "IREFER_RATE": "50", "REDIS_URL": "redis://r/0"}
     settings = ImportSettings.from_env(env)
-    assert settings.limiter_rate == pytest.approx(45)
+    assert settings.limiter_rate == pytest.approx(42.5)
     assert settings.ledger_prefix == "irefer:import:2605"
     with pytest.raises(Exception, match="IREFER_CAMPAIGN_ID"):
         ImportSettings.from_env({})
