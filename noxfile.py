@@ -123,7 +123,7 @@ def core(session: nox.Session) -> None:
 def long(session: nox.Session) -> None:
     """Run only the long variants (marked `slow`): big imports, chaos, crash-resume, bench smoke."""
     session.install("-e", ".", *TEST_DEPS, *PYPROJECT["dependency-groups"]["bench"])
-    session.run("pytest", "-m", "slow", *session.posargs)
+    session.run("pytest", "-m", "slow", "--timeout=1800", *session.posargs)  # long variants
 
 
 @nox.session(python="3.11")

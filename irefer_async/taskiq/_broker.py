@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
@@ -61,10 +62,18 @@ class ImportBroker(RedisStreamBroker):
         return ack
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        """Yield new messages, then those idle past the timeout with a dead worker."""
+        """Yield new messages, then those idle past the timeout with a dead worker.
+
+        Cancelling the task that awaits the next message always ends the generator with
+        `asyncio.CancelledError`, also when redis-py loses the cancellation (on Python
+        3.11 its ``asyncio.wait_for`` around a socket write swallows a cancel that lands as
+        the write completes): a cancel requested and not delivered is raised after each
+        Redis command, so a worker's shutdown cannot leave this loop polling forever.
+        """
         async with Redis(connection_pool=self.connection_pool) as connection:
             redis: Any = connection  # redis-py's asyncio types are partial
             while True:
+                _raise_if_cancel_was_lost()
                 fetched = await redis.xreadgroup(
                     self.consumer_group_name,
                     self.consumer_name,
@@ -72,6 +81,7 @@ class ImportBroker(RedisStreamBroker):
                     block=self.block,
                     count=self.count,
                 )
+                _raise_if_cancel_was_lost()
                 for stream, entries in fetched or ():
                     name = stream.decode() if isinstance(stream, bytes) else str(stream)
                     for msg_id, fields in entries:
@@ -84,8 +94,24 @@ class ImportBroker(RedisStreamBroker):
                     start_id="0-0",
                     count=self.count,
                 )
+                _raise_if_cancel_was_lost()
                 for msg_id, fields in claimed[1]:
                     if fields:  # an entry deleted while pending has no fields
                         yield AckableMessage(
                             data=fields[b"data"], ack=self._acker(self.queue_name, msg_id)
                         )
+
+
+def _raise_if_cancel_was_lost() -> None:
+    """Raise `asyncio.CancelledError` if this task was cancelled and is still running.
+
+    Between two awaits, a task with a pending cancel request (``Task.cancelling()``, Python
+    3.11+) can only be running because something awaited swallowed the `CancelledError`
+    (CPython gh-86296: ``asyncio.wait_for`` returns the inner result when the cancel and
+    the result arrive together; fixed in 3.12). An ``asyncio.timeout`` around the read
+    still turns this into its `TimeoutError`, as it counts the cancel it requested.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.10's tasks have none
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError

@@ -379,7 +379,8 @@ async def test_the_broker_hands_a_dead_consumers_message_to_another_when_idle(
     try:
         await dead.kick(BrokerMessage(task_id="t1", task_name="x", message=b"job-1", labels={}))
         dead_listener = dead.listen()
-        taken = await anext(dead_listener)  # read, then the worker "dies": never acked
+        # every wait is bounded: a lost cancel or a stuck read fails in seconds, never hangs
+        taken = await asyncio.wait_for(anext(dead_listener), 10)  # read, the worker "dies"
         assert taken.data == b"job-1"
         await dead_listener.aclose()
         listener = alive.listen()
@@ -389,13 +390,65 @@ async def test_the_broker_hands_a_dead_consumers_message_to_another_when_idle(
         nothing = asyncio.ensure_future(anext(listener))
         await asyncio.sleep(0.5)  # past idle_timeout: an acknowledged message stays done
         assert not nothing.done()
-        nothing.cancel()
+        nothing.cancel()  # as taskiq's receiver stops a worker
         with contextlib.suppress(asyncio.CancelledError):
-            await nothing
-        await listener.aclose()
+            await asyncio.wait_for(nothing, 10)
+        await asyncio.wait_for(listener.aclose(), 10)
     finally:
-        await dead.shutdown()
-        await alive.shutdown()
+        await asyncio.wait_for(dead.shutdown(), 10)
+        await asyncio.wait_for(alive.shutdown(), 10)
+        client = aioredis.Redis.from_url(url)
+        await client.delete(queue)
+        await client.aclose()
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="Task.cancelling() is 3.11+")
+async def test_the_broker_listener_ends_on_cancel_even_when_redis_py_swallows_it(
+    redis_server: Any, key_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ImportBroker.listen: a cancel that redis-py loses inside a command (Python 3.11's
+    asyncio.wait_for around its socket write returns the result when the cancel lands as
+    the write completes, CPython gh-86296) still ends the listener with CancelledError
+    instead of leaving it polling forever, so a worker's shutdown cannot hang (this hung the
+    suite once, about 1 run in 10 under load)."""
+    from irefer_async.taskiq import ImportBroker
+
+    inside = asyncio.Event()
+
+    def swallowing(name: str, empty: object) -> Any:
+        original = getattr(aioredis.Redis, name)
+
+        async def command(self: Any, *args: Any, **kwargs: Any) -> Any:
+            inside.set()
+            try:
+                return await original(self, *args, **kwargs)
+            except asyncio.CancelledError:  # what the 3.11 race does, made deterministic
+                return empty
+
+        return command
+
+    monkeypatch.setattr(aioredis.Redis, "xreadgroup", swallowing("xreadgroup", []))
+    monkeypatch.setattr(aioredis.Redis, "xautoclaim", swallowing("xautoclaim", [b"0-0", []]))
+    url = redis_server.url.rsplit("/", 1)[0] + "/4"
+    queue = f"q-{key_name}"
+    broker = ImportBroker(url, queue_name=queue, idle_timeout=0.2, xread_block=0.05)
+    await broker.startup()
+    try:
+        listener = broker.listen()
+        waiting = asyncio.ensure_future(anext(listener))
+        # The cancel lands inside a command, where it is lost: by the wrapper if redis-py
+        # lets it through, else by redis-py itself (on 3.11 it lands in its wait_for around
+        # the socket write, which has completed by then).
+        await asyncio.wait_for(inside.wait(), 5)
+        waiting.cancel()
+        done, _ = await asyncio.wait([waiting], timeout=5)
+        assert done, "the listener kept polling after its task was cancelled"
+        assert waiting.cancelled()
+        await asyncio.wait_for(listener.aclose(), 5)
+    finally:
+        if not waiting.done():  # without the fix: stop the runaway poll, then fail
+            waiting.cancel()
+        await asyncio.wait_for(broker.shutdown(), 10)
         client = aioredis.Redis.from_url(url)
         await client.delete(queue)
         await client.aclose()
