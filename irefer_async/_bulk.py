@@ -491,10 +491,10 @@ class BulkRun(Generic[ReqT, ResT]):
                 self._started and (self._live > 0 or bool(self._open))
             )
         self._stopping = True
-        tasks = [task for task in (*self._workers, *self._settling) if not task.done()]
-        for task in tasks:
-            task.cancel()
-        if tasks:
+        # A task cancelled may still hold a row again (a new `_settle` task): until none is left.
+        while tasks := [task for task in (*self._workers, *self._settling) if not task.done()]:
+            for task in tasks:
+                task.cancel()
             await asyncio.wait(tasks)
         for entry in list(self._open.values()):  # held rows never decided
             self._undelivered.append(self._unknown(entry.index, entry.row, entry.request))
@@ -508,6 +508,9 @@ class BulkRun(Generic[ReqT, ResT]):
         self._undelivered.extend(self._reorder.values())
         self._reorder.clear()
         self._end()
+        # A consumer waiting in `__anext__` (aclose called from another task) is woken to end:
+        # `_maybe_done` puts nothing once closing, and the queue was just emptied.
+        self._queue.put(_DONE)
         await self._close_source()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:

@@ -261,6 +261,31 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
     assert len(client.sent) == 3
 
 
+@pytest.mark.parametrize("ordered", [True, False])
+async def test_aclose_from_another_task_ends_the_waiting_consumer(ordered: bool) -> None:
+    """aclose while the consumer waits in ``async for``: its iteration ends, rows accounted for."""
+    client = FakeClient(delay=lambda e: 10)
+    run = new_signups(client, _emails(100), concurrency=3, ordered=ordered)
+    seen: list[BulkOutcome[Any, Any]] = []
+
+    async def consume() -> None:
+        async with run:
+            async for outcome in run:
+                seen.append(outcome)
+
+    task = asyncio.create_task(consume())
+    while len(client.sent) < 3:  # noqa: ASYNC110 - polls a plain list, no event to wait on
+        await asyncio.sleep(0)
+    await run.aclose()
+    await asyncio.wait_for(task, timeout=5)
+    assert _no_other_tasks()
+    assert seen == []
+    assert [o.index for o in run.undelivered] == [0, 1, 2]
+    assert all(o.status is BulkStatus.UNKNOWN for o in run.undelivered)
+    assert run.summary.total == 3
+    assert run.summary.interrupted
+
+
 async def test_stop_finishes_in_flight_rows() -> None:
     """stop() takes no new row but still yields those in flight."""
     client = FakeClient(delay=lambda e: 0.01)
