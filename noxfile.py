@@ -36,7 +36,7 @@ CORE_TEST_DEPS = [
     d
     for d in TEST_DEPS
     if re.match(r"[A-Za-z0-9_.-]+", d).group(0)
-    in {"pytest", "pytest-asyncio", "respx", "hypothesis"}
+    in {"pytest", "pytest-asyncio", "pytest-timeout", "respx", "hypothesis"}
 ]
 # The import test, the public-API tests and the in-process emulator, none of which needs an extra.
 CORE_TESTS = [
