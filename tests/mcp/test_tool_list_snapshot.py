@@ -6,6 +6,7 @@ review the diff of ``tools_snapshot.json``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -42,4 +43,14 @@ async def test_tool_names_annotations_and_schemas_match_the_snapshot() -> None:
     text = json.dumps(listed, indent=2, sort_keys=True) + "\n"
     if os.environ.get("IREFER_UPDATE_SNAPSHOT"):
         SNAPSHOT.write_text(text, encoding="utf-8")
-    assert json.loads(SNAPSHOT.read_text(encoding="utf-8")) == json.loads(text)
+    assert _dedented(json.loads(SNAPSHOT.read_text(encoding="utf-8"))) == _dedented(
+        json.loads(text)
+    )
+
+
+def _dedented(tools: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Descriptions compared as cleaned docstrings (Python 3.13 dedents docstrings itself)."""
+    return [
+        {**t, "description": inspect.cleandoc(str(t["description"]))} if "description" in t else t
+        for t in tools
+    ]
