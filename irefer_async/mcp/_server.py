@@ -269,6 +269,28 @@ def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url
     def signup_key(email: str, name: str | None, referrer_code: str | None) -> tuple[str, ...]:
         return (email.casefold(), name or "", referrer_code or "")
 
+    async def ask(
+        ctx: Context[Any, Any],
+        dry_run: bool,
+        replayed: bool,
+        method: str,
+        values: dict[str, Any],
+    ) -> _Skip | Elicit[Confirm]:
+        """Decide what to ask before a write: nothing (and why), or the exact request."""
+        if dry_run:
+            return _Skip("dry_run")
+        if replayed:
+            return _Skip("replay")
+        if not confirm:
+            return _Skip("no_confirm")
+        if not _can_ask(ctx):
+            return _Skip("cannot_ask")
+        try:
+            request = await dry.request(method, **values)
+        except IReferError as exc:  # bad input: reported by the tool, nothing asked
+            raise ToolError(str(exc)) from None
+        return Elicit(_describe(request), Confirm)
+
     async def ask_signup(
         ctx: Context[Any, Any],
         email: str,
@@ -276,21 +298,13 @@ def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url
         referrer_code: str | None,
         dry_run: bool,
     ) -> _Skip | Elicit[Confirm]:
-        if dry_run:
-            return _Skip("dry_run")
-        if signups.landed(signup_key(email, name, referrer_code)):
-            return _Skip("replay")
-        if not confirm:
-            return _Skip("no_confirm")
-        if not _can_ask(ctx):
-            return _Skip("cannot_ask")
-        try:
-            request = await dry.request(
-                "newSignup", email=email, name=name, referrer_code=referrer_code
-            )
-        except IReferError as exc:  # bad input: reported by the tool, nothing asked
-            raise ToolError(str(exc)) from None
-        return Elicit(_describe(request), Confirm)
+        return await ask(
+            ctx,
+            dry_run,
+            signups.landed(signup_key(email, name, referrer_code)),
+            "newSignup",
+            {"email": email, "name": name, "referrer_code": referrer_code},
+        )
 
     @server.tool(
         title="New signup",
@@ -365,22 +379,13 @@ def _add_writes(server: MCPServer, client: IReferClient, confirm: bool, base_url
         referrer_code: str,
         dry_run: bool,
     ) -> _Skip | Elicit[Confirm]:
-        if dry_run:
-            return _Skip("dry_run")
-        if actions.landed(action_key(external_id, action, referrer_code)):
-            return _Skip("replay")
-        if not confirm:
-            return _Skip("no_confirm")
-        if not _can_ask(ctx):
-            return _Skip("cannot_ask")
-        try:
-            request = await dry.request(
-                "newSpecificAction", external_id=external_id, action=action,
-                referrer_code=referrer_code,
-            )  # fmt: skip
-        except IReferError as exc:
-            raise ToolError(str(exc)) from None
-        return Elicit(_describe(request), Confirm)
+        return await ask(
+            ctx,
+            dry_run,
+            actions.landed(action_key(external_id, action, referrer_code)),
+            "newSpecificAction",
+            {"external_id": external_id, "action": action, "referrer_code": referrer_code},
+        )
 
     @server.tool(
         title="New specific action",
