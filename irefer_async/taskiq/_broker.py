@@ -65,36 +65,37 @@ class ImportBroker(RedisStreamBroker):
         """Yield new messages, then those idle past the timeout with a dead worker.
 
         Cancelling the task that awaits the next message always ends the generator with
-        `asyncio.CancelledError`, also when redis-py loses the cancellation (on Python
-        3.11 its ``asyncio.wait_for`` around a socket write swallows a cancel that lands as
-        the write completes): a cancel requested and not delivered is raised after each
-        Redis command, so a worker's shutdown cannot leave this loop polling forever.
+        `asyncio.CancelledError`, also when redis-py loses the cancellation (``asyncio.wait_for``
+        around its socket write returns the result when a cancel lands as the write completes,
+        CPython gh-86296, Python 3.10 and 3.11): each Redis command runs in a task of its own,
+        so the cancel is raised here, never inside redis-py.
         """
         async with Redis(connection_pool=self.connection_pool) as connection:
             redis: Any = connection  # redis-py's asyncio types are partial
             while True:
-                _raise_if_cancel_was_lost()
-                fetched = await redis.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    count=self.count,
+                fetched = await _cancellable(
+                    redis.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        count=self.count,
+                    )
                 )
-                _raise_if_cancel_was_lost()
                 for stream, entries in fetched or ():
                     name = stream.decode() if isinstance(stream, bytes) else str(stream)
                     for msg_id, fields in entries:
                         yield AckableMessage(data=fields[b"data"], ack=self._acker(name, msg_id))
-                claimed = await redis.xautoclaim(
-                    self.queue_name,
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    min_idle_time=self.idle_timeout,
-                    start_id="0-0",
-                    count=self.count,
+                claimed = await _cancellable(
+                    redis.xautoclaim(
+                        self.queue_name,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=self.idle_timeout,
+                        start_id="0-0",
+                        count=self.count,
+                    )
                 )
-                _raise_if_cancel_was_lost()
                 for msg_id, fields in claimed[1]:
                     if fields:  # an entry deleted while pending has no fields
                         yield AckableMessage(
@@ -102,16 +103,18 @@ class ImportBroker(RedisStreamBroker):
                         )
 
 
-def _raise_if_cancel_was_lost() -> None:
-    """Raise `asyncio.CancelledError` if this task was cancelled and is still running.
+async def _cancellable(command: Awaitable[Any]) -> Any:
+    """Await *command* in a task of its own: a cancel of the caller is raised here.
 
-    Between two awaits, a task with a pending cancel request (``Task.cancelling()``, Python
-    3.11+) can only be running because something awaited swallowed the `CancelledError`
-    (CPython gh-86296: ``asyncio.wait_for`` returns the inner result when the cancel and
-    the result arrive together; fixed in 3.12). An ``asyncio.timeout`` around the read
-    still turns this into its `TimeoutError`, as it counts the cancel it requested.
+    The command's task is cancelled and awaited to its end before the `CancelledError`
+    propagates (redis-py then returns or drops the connection), whatever it does with
+    the cancel.
     """
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Python 3.10's tasks have none
-    if cancelling is not None and cancelling():
-        raise asyncio.CancelledError
+    task = asyncio.ensure_future(command)
+    try:
+        await asyncio.wait({task})
+    except asyncio.CancelledError:
+        task.cancel()
+        await asyncio.wait({task})
+        raise
+    return task.result()
