@@ -112,17 +112,16 @@ class AiohttpResponse:
         """Yield the body as it arrives, in chunks of at most 64 KiB."""
         read = self._response.content.read
         while True:
-            error: httpx.TransportError | None = None
             try:
                 chunk = await read(_CHUNK)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 error = map_aiohttp_error(exc)
-            if error is not None:
-                await _resume_clean()
-                raise error
+                break
             if not chunk:
                 return
             yield chunk
+        await _resume_clean()
+        raise error
 
     async def aclose(self) -> None:
         """Release the connection (idempotent)."""
