@@ -99,28 +99,46 @@ def writing(path: Path | str, hint: str = "") -> Iterator[None]:
 async def terminable(coro: Coroutine[Any, Any, T]) -> T:
     """Await ``coro``; SIGTERM cancels it as Ctrl-C would, then `Terminated` is raised.
 
-    Where signals cannot be handled (Windows, a thread other than the main one) ``coro``
-    runs as it is.
+    Ctrl-C cancels it too where ``asyncio.run`` does not (Python 3.10 lets Python's default
+    handler raise ``KeyboardInterrupt`` wherever the loop is, e.g. in uvicorn's selector, and
+    then cancels every task at once: uvicorn logs a traceback); ``KeyboardInterrupt`` is raised
+    after the clean-up, as 3.11+'s ``asyncio.run`` does, and a second Ctrl-C raises it at once.
+    Where signals cannot be handled (Windows, a thread other than the main one) ``coro`` runs
+    as it is.
     """
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
-    signalled = False
+    signals: list[int] = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # no asyncio.run handler
+        signals.append(signal.SIGINT)
+    stopped_by: int | None = None
 
-    def on_sigterm() -> None:
-        nonlocal signalled
-        signalled = True
+    def on_signal(signum: int) -> None:
+        nonlocal stopped_by
+        if stopped_by == signal.SIGINT and signum == signal.SIGINT:
+            stopped_by = 0  # asyncio.run then cancels the task: let that end it quietly
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now, clean-up or not
+        stopped_by = stopped_by or signum
         if task is not None:
             task.cancel()
 
+    added: list[int] = []
     try:
-        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+        for signum in signals:
+            loop.add_signal_handler(signum, on_signal, signum)
+            added.append(signum)
     except (NotImplementedError, RuntimeError, ValueError):
+        for signum in added:
+            loop.remove_signal_handler(signum)
         return await coro
     try:
         return await coro
     except asyncio.CancelledError:
-        if signalled:
+        if stopped_by == signal.SIGTERM:
             raise Terminated("terminated") from None
+        if stopped_by == signal.SIGINT:
+            raise KeyboardInterrupt from None
         raise
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in added:
+            loop.remove_signal_handler(signum)
