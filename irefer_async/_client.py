@@ -378,10 +378,9 @@ class IReferClient:
         self._closed = True
         used_in = self._loop
         here = used_in is None or used_in is asyncio.get_running_loop()
-        if here:
+        if here and self._writes is not None:
             # Shared reconciling scans end with the client (before its secrets leave the registry).
-            if self._writes is not None:
-                await self._writes.aclose()
+            await self._writes.aclose()
         REGISTRY.remove(self._redactor)
         if self._owns_http and here:
             await self._http.aclose()
@@ -403,7 +402,7 @@ class IReferClient:
         )
 
     def _reconciliation(self) -> Reconciliation:
-        """The client's write safety, built (and its modules imported) on first use."""
+        """Return the client's write safety, built (its modules imported) on first use."""
         writes = self._writes
         if writes is None:
             from ._write_safety import Reconciliation  # noqa: PLC0415 - the first write
