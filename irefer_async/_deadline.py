@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -157,8 +155,7 @@ def current_deadline() -> Deadline | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def deadline_scope(deadline: Deadline, *, detached: bool = False) -> Iterator[Deadline]:
+def deadline_scope(deadline: Deadline, *, detached: bool = False) -> _Scope:
     """Make ``deadline`` the current one for the code inside the ``with`` block.
 
     An enclosing deadline that ends earlier wins: a reconciling read started by a write
@@ -166,10 +163,27 @@ def deadline_scope(deadline: Deadline, *, detached: bool = False) -> Iterator[De
     for work shared by many calls (a shared reconciling scan runs in a task that inherited
     the context of whichever call started it, and must not end with that call's budget).
     """
-    outer = None if detached else _CURRENT.get()
-    effective = deadline if outer is None or deadline.at <= outer.at else outer
-    token = _CURRENT.set(effective)
-    try:
-        yield effective
-    finally:
-        _CURRENT.reset(token)
+    return _Scope(deadline, detached)
+
+
+class _Scope:
+    """The context manager of `deadline_scope` (a class: cheaper than a generator's)."""
+
+    __slots__ = ("_deadline", "_detached", "_token")
+
+    def __init__(self, deadline: Deadline, detached: bool) -> None:
+        self._deadline = deadline
+        self._detached = detached
+        self._token: Token[Deadline | None] | None = None
+
+    def __enter__(self) -> Deadline:
+        deadline = self._deadline
+        outer = None if self._detached else _CURRENT.get()
+        effective = deadline if outer is None or deadline.at <= outer.at else outer
+        self._token = _CURRENT.set(effective)
+        return effective
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None
