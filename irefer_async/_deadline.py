@@ -1,22 +1,10 @@
 """The call deadline: one budget per call, read by every layer that waits or sends.
 
-A call's deadline is ``RetryConfig.deadline`` seconds from the moment the call starts
-(``math.inf`` for none). It is carried in a context variable, so every layer of the call
-(the throttle's queue, the HTTP exchange, a write's reconciling reads) reads the same
-`Deadline` without threading it through every signature:
-
-```python
-with deadline_scope(Deadline.after(5.0)):
-    ...  # current_deadline().remaining() in any layer below
-```
-
-Why a context variable: docs/ARCHITECTURE.md ("What stays contextual"). The request loop
-itself is handed the `Deadline` it opened and bounds the exchange with `Deadline.bound`.
-
-Time is the event loop's clock (``loop.time()``), so tests on a virtual-time loop see
-exact, instant deadlines. A task created inside the scope inherits it (asyncio copies
-the context at task creation), which is what a shared request needs to be bounded by
-the call that started it.
+``RetryConfig.deadline`` seconds from the call's start (``math.inf``: none), on the event
+loop's clock. The request loop is handed the `Deadline` it opened and bounds each exchange
+with `Deadline.bound`; the code that waits on behalf of many calls (the throttle's queue,
+shared scans) reads it from a context variable (`deadline_scope`, `current_deadline`; why:
+docs/ARCHITECTURE.md, "What stays contextual"). Tasks created inside the scope inherit it.
 """
 
 from __future__ import annotations
