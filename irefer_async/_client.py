@@ -499,7 +499,7 @@ class IReferClient:
         """Send a write by the loop; then the cache and flights forget what it may change."""
         from ._write_safety import WriteState  # noqa: PLC0415 - imported by the first write
 
-        result = None
+        written: object = None
         try:
             with deadline_scope(Deadline.after(self._deadline)) as deadline:
                 trace = start_call(self._event_hooks, endpoint.name, campaign, True)
@@ -509,6 +509,7 @@ class IReferClient:
                 result = await self._run(
                     endpoint, params, deadline, trace, write=state, reconcile=reconcile
                 )
+                written = result
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             if self._flights is not None:
@@ -518,7 +519,7 @@ class IReferClient:
                     campaign,
                     email=params.get("email"),
                     referrer_code=params.get("referrer_code"),
-                    referrer_email=getattr(result, "referrer", None),
+                    referrer_email=getattr(written, "referrer", None),
                 )
         return result
 

@@ -463,16 +463,16 @@ class ListBody:
         method = self.method
         stream = self._response.aiter_bytes()
         while True:
-            error: IReferError | None = None
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:
                 return
             except Exception as exc:  # translated by the sender (either stack, redacted)
                 error = self._sender._failed(method, exc)
-            if error is not None:
-                raise error
-            yield chunk
+            else:
+                yield chunk
+                continue
+            raise error
 
     def check_body(self, content: bytes) -> Any:
         """Parse a small body that is not an array (see `Sender.check_body`)."""
