@@ -395,9 +395,6 @@ class CallTrace:
 
         Not for an attempt that failed before sending (`sent` is False): that is no answer.
         """
-        await self._answered(error)
-
-    async def _answered(self, error: IReferError | None) -> None:
         if error is not None:
             error.correlation_id = self.correlation_id
             self.last_error = error
