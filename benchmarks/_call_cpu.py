@@ -5,7 +5,7 @@
 hand-written ``send(build_request(...))`` + JSON parse on an ``httpx.AsyncClient`` over the same
 mock transport, each timed by this thread's CPU time over ``CALLS`` calls (default 4,000), the
 best of 5 rounds, in µs per call. What the SDK adds is a row minus the hand-written one. To
-compare two versions of the package, run it with each first on ``PYTHONPATH``, in turn.
+compare two checkouts, run it from outside both with each on ``PYTHONPATH``, in turn.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ the kernel's accounting of the finished child). The ratio is the median of the p
 ratios, with its spread; the load average is recorded with it. Two modes: with bytecode (as a
 pip install has it: a fresh ``PYTHONPYCACHEPREFIX``, warmed once) and without
 (``PYTHONDONTWRITEBYTECODE=1``: every module compiled from source, as an editable checkout
-that never wrote its ``__pycache__``). ``PYTHONPATH`` is passed on, to time another checkout.
+that never wrote its ``__pycache__``). ``PYTHONPATH`` is passed on: to time
+another checkout, run from outside both (a child's ``-c`` puts its working directory first).
 """
 
 from __future__ import annotations
