@@ -62,20 +62,12 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
-from ._settle import Scan
 from ._sharing import LEAD, SingleFlight, Ticket, read_key
 from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
-from ._write_safety import (
-    HeldWrite,
-    Reconciler,
-    Reconciliation,
-    WriteState,
-    decide_held,
-    guarded_write,
-)
 
 if TYPE_CHECKING:
+    # Write safety is imported with the first write (or bulk run, or find_landed).
     # The bulk engine and the list streams are imported on first use, not with the package.
     # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
@@ -85,7 +77,9 @@ if TYPE_CHECKING:
     from . import _bulk
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
     from ._cache import CacheConfig
+    from ._settle import Scan
     from ._stream import ListStream, Opened, Reader
+    from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -280,12 +274,8 @@ class IReferClient:
             # An SDK-built client honours HTTP(S)_PROXY (trust_env): its errors name the proxy.
             proxy=proxy_for(self._base_url) if self._owns_http else None,
         )
-        # Write safety: the shared reconciling scans and their verdicts (_write_safety.py).
-        self._writes = Reconciliation(
-            _Scanner(self),
-            self._fresh_stats,
-            deadline=self._deadline,
-        )
+        # Write safety (the shared reconciling scans and their verdicts): at the first write.
+        self._writes: Reconciliation | None = None
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -388,7 +378,7 @@ class IReferClient:
         self._closed = True
         used_in = self._loop
         here = used_in is None or used_in is asyncio.get_running_loop()
-        if here:
+        if here and self._writes is not None:
             # Shared reconciling scans end with the client (before its secrets leave the registry).
             await self._writes.aclose()
         REGISTRY.remove(self._redactor)
@@ -410,6 +400,17 @@ class IReferClient:
             f"<IReferClient campaign_id={self.campaign_id} base_url={self._base_url!r} "
             f"license_key='{config.LICENSE_PREFIX}***' api_key='***' {state}>"
         )
+
+    def _reconciliation(self) -> Reconciliation:
+        """Return the client's write safety, built (its modules imported) on first use."""
+        writes = self._writes
+        if writes is None:
+            from ._write_safety import Reconciliation  # noqa: PLC0415 - the first write
+
+            writes = self._writes = Reconciliation(
+                _Scanner(self), self._fresh_stats, deadline=self._deadline
+            )
+        return writes
 
     def _check_usable(self) -> None:
         if self._closed:
@@ -496,16 +497,19 @@ class IReferClient:
         self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
     ) -> T:
         """Send a write by the loop; then the cache and flights forget what it may change."""
-        result = None
+        from ._write_safety import WriteState  # noqa: PLC0415 - imported by the first write
+
+        written: object = None
         try:
             with deadline_scope(Deadline.after(self._deadline)) as deadline:
                 trace = start_call(self._event_hooks, endpoint.name, campaign, True)
                 state = WriteState()
                 # Made before the first attempt: it also learns from this write's answer.
-                reconcile = self._writes.reconciler(endpoint, campaign, params, state)
+                reconcile = self._reconciliation().reconciler(endpoint, campaign, params, state)
                 result = await self._run(
                     endpoint, params, deadline, trace, write=state, reconcile=reconcile
                 )
+                written = result
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             if self._flights is not None:
@@ -515,7 +519,7 @@ class IReferClient:
                     campaign,
                     email=params.get("email"),
                     referrer_code=params.get("referrer_code"),
-                    referrer_email=getattr(result, "referrer", None),
+                    referrer_email=getattr(written, "referrer", None),
                 )
         return result
 
@@ -638,6 +642,8 @@ class IReferClient:
         it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
         The reconciling reads run under the write's correlation id.
         """
+        from ._write_safety import guarded_write  # noqa: PLC0415 - imported by the first write
+
         with correlation_scope(trace.correlation_id if trace is not None else None):
             try:
                 # One call into write safety (its entry point takes the attempt: the failed one).
@@ -843,8 +849,9 @@ class IReferClient:
         values = {name: getattr(request, name) for name in endpoint.param_names}
         params = ep.check_params(endpoint, values)
         self._check_usable()
-        not_before = self._writes.not_before(sent_at, self._settle)
-        result: NewSignup | NewSpecificAction | None = await self._writes.settled(
+        writes = self._reconciliation()
+        not_before = writes.not_before(sent_at, self._settle)
+        result: NewSignup | NewSpecificAction | None = await writes.settled(
             endpoint, campaign, params, not_before
         )
         return result
@@ -914,6 +921,8 @@ class IReferClient:
         `HeldWrite` (the call's state in ``.call``) for the bulk run to decide in its rounds
         (`_bulk_settle`); anything else is the row's result or final error.
         """
+        from ._write_safety import HeldWrite, WriteState  # noqa: PLC0415 - with the bulk engine
+
         if held is None:
             values = {name: getattr(request, name) for name in endpoint.param_names}
             campaign, params = self._query(endpoint, request.campaign_id, values)
@@ -924,7 +933,7 @@ class IReferClient:
                 campaign=campaign,
                 params=params,
                 state=state,
-                reconcile=self._writes.reconciler(endpoint, campaign, params, state),
+                reconcile=self._reconciliation().reconciler(endpoint, campaign, params, state),
                 deadline=deadline,
                 trace=start_call(self._event_hooks, endpoint.name, campaign, True),
                 retries=Retries(self._retry, deadline),
@@ -958,6 +967,8 @@ class IReferClient:
         call's retry policy); raises its final error otherwise (a duplicate, an unknown
         outcome, or the failure when no resend is allowed).
         """
+        from ._write_safety import decide_held  # noqa: PLC0415 - with the bulk engine
+
         call: _BulkCall = held.call
         trace = call.trace
         error: IReferError

@@ -95,11 +95,13 @@ def _email(method: str, name: str, value: object) -> str:
 
 def _email_problem(text: str) -> str:
     """Return why `text` is no email address to send, or "" when it is one."""
-    if text != text.strip():
+    if text.isascii() and text.isprintable() and " " not in text:
+        pass  # the common case: no whitespace, no control character (none is printable)
+    elif text != text.strip():
         return "has leading or trailing whitespace"
-    if any(ch.isspace() for ch in text):
+    elif any(ch.isspace() for ch in text):
         return "contains whitespace"
-    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
         return "contains a control character"
     local, at, domain = text.partition("@")
     if not at or not local or not domain:

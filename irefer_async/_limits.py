@@ -1,19 +1,11 @@
-"""Rate limit and concurrency cap: every HTTP attempt of a client passes through one Throttle.
+"""Rate limit and concurrency cap: every HTTP attempt of a client passes through one `Throttle`.
 
-Three independent parts, each replaceable:
-
-* a `Limiter` (anything with ``async acquire()``) hands out one slot per attempt;
-  the default `LocalRateLimiter` is aiolimiter's leaky bucket configured to be
-  smooth. iRefer publishes no limits, so the default is a conservative 5 requests/second.
-* a pause gate: a 429 with ``Retry-After`` pauses every call of the client until it passes.
-* a semaphore caps requests in flight (default 4).
-
-* with a known rate (the local limiter), an arrival window: a slot is taken only while at most
-  ``rate + burst - 1`` other attempts may have reached the server within the last second (see
-  `Throttle`), so no 1-second window *at the server* exceeds ``rate + burst``.
-
-Why the bucket has ``burst + 1`` slots and why attempts count in the window until a second
-after they end: docs/benchmarks.md, "The rate limiter's shape".
+* a `Limiter` (anything with ``async acquire()``) hands out one slot per attempt; the default
+  `LocalRateLimiter` is aiolimiter's leaky bucket, smooth, at a conservative 5 requests/s;
+* a pause gate: a 429 with ``Retry-After`` pauses every call of the client;
+* a semaphore caps requests in flight (default 4);
+* with a known rate, an arrival window keeps every 1-second window *at the server* within
+  ``rate + burst`` (why: docs/benchmarks.md, "The rate limiter's shape").
 """
 
 from __future__ import annotations
@@ -121,21 +113,11 @@ class Throttle:
     """Concurrency cap, then the pause gate, then a rate slot, all bounded by the call's deadline.
 
     ``await throttle.acquire(method)`` returns once the attempt may be sent (the seconds it
-    waited); ``throttle.release()`` gives the concurrency slot back. The semaphore is taken
-    first so a rate slot is never spent on a request that would then wait for a connection.
-
-    Waiting counts against the deadline of the call (`current_deadline`):
-
-    * a call that provably cannot get its slot in time fails at once with
-      `DeadlineExceededError` (``sent=False``): the 429 pause ends after its deadline,
-      or more calls wait ahead of it than the rate can serve before it (``waiting / rate``);
-    * otherwise it waits, but never past its deadline: then it fails the same way, naming
-      what it was still waiting for (``"concurrency"``, ``"pause"`` or ``"rate limit"``);
-    * with ``max_waiting``, a call that finds that many calls already waiting fails at once
-      with `QueueFullError`.
-
-    So the queue never holds a call that cannot be served in time, and its length stays
-    under ``rate x deadline`` (plus the burst) however far demand exceeds the rate.
+    waited); ``throttle.release()`` gives the concurrency slot back. A call that provably
+    cannot get its slot before its deadline (`current_deadline`) fails at once, one that runs
+    out of time waiting fails then: `DeadlineExceededError` (``sent=False``, ``waiting_for``
+    ``"concurrency"``, ``"pause"`` or ``"rate limit"``); beyond ``max_waiting`` waiting calls,
+    `QueueFullError`. So the queue stays under ``rate x deadline`` (plus the burst).
     """
 
     __slots__ = (

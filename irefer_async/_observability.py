@@ -1,30 +1,16 @@
-"""Observability: correlation ids, metadata-only logging and event hooks for metrics.
+"""Observability: correlation ids, metadata-only logging and event hooks.
 
-Every logical call (one ``await client.referrer_stats(...)``, retries and the reconciling
-read of an ambiguous write included) gets one **correlation id**. It is on every log line
-and every hook event of the call, and on the error the call raises
-(`IReferError.correlation_id <irefer_async.IReferError.correlation_id>`). Ids are a
-random per-process prefix plus a counter (16 hex characters, cheap to make); bind your own
-(an incoming ``X-Request-ID``) with `correlation_scope`.
+Every logical call (retries and a write's reconciling reads included) has one correlation id,
+on every log line, hook event and the error it raises; bind your own with `correlation_scope`.
+The ``irefer_async`` logger carries metadata only (method, campaign, attempt, status, timings,
+error class and code, correlation id), never a parameter value or a secret: ``DEBUG`` each
+attempt, ``INFO`` each retry and each call's end; the fields also in ``record.irefer``.
+Event hooks: `irefer_async.hooks`.
 
-**Logging** (the ``irefer_async`` logger) carries metadata only: API method, campaign id,
-attempt, HTTP status, elapsed ms, error class and code, correlation id; never a parameter
-value or a secret. ``DEBUG``: each attempt sent and answered; ``INFO``: each retry and the
-end of each call (with ``waited_ms``); the fields also as a dict in ``record.irefer``.
-**Event hooks**: see `irefer_async.hooks` (the public names) and docs/observability.md.
-
-**Told by the request loop, never wrapping it.** `start_call` decides once per call whether
-anything observes it. If nothing does (a read, no hook, logger quiet at INFO) the loop skips
-every step below and the only cost is one ``isEnabledFor`` check (and, on failure, stamping the
-error with a correlation id: `stamp_error`). Otherwise the loop tells the call's `CallTrace`
-what happens, in order: `CallTrace.asking` (an attempt asks for its slot),
-`CallTrace.sending` (it has one: ``retry``/``request`` events), `CallTrace.saw` (status and
-headers), `CallTrace.answered` (``response`` after decoding, or the failure) and
-`CallTrace.end` (the summary line, the error's correlation id). A write is always traced, so
-that its reconciling read runs under the write's correlation id (`correlation_scope`).
-
-Status and headers come from the SDK's own sender (it shows the response to the trace), so
-no hook is ever added to an ``httpx.AsyncClient``: an injected client is left as it was given.
+The request loop tells a `CallTrace` what happens (``asking``, ``sending``, ``saw``, ``answered``,
+``end``); `start_call` returns None when nothing observes a read (no hook, logger quiet), so
+an unobserved read costs one ``isEnabledFor``. A write is always traced, so its reconciling
+reads run under its correlation id. No hook is ever added to an ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -36,7 +22,6 @@ import inspect
 import itertools
 import logging
 import os
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
@@ -71,14 +56,14 @@ _INFO = logging.INFO
 
 # -- correlation ids -----------------------------------------------------------------------
 
-_prefix = secrets.token_hex(4)
+_prefix = os.urandom(4).hex()  # what secrets.token_hex(4) does, without its import
 _counter = itertools.count(1)
 
 
 def _reseed() -> None:
     # A forked worker (gunicorn, taskiq, multiprocessing) must not repeat its parent's ids.
     global _prefix, _counter  # noqa: PLW0603 - process-wide id source
-    _prefix = secrets.token_hex(4)
+    _prefix = os.urandom(4).hex()
     _counter = itertools.count(1)
 
 
@@ -410,9 +395,6 @@ class CallTrace:
 
         Not for an attempt that failed before sending (`sent` is False): that is no answer.
         """
-        await self._answered(error)
-
-    async def _answered(self, error: IReferError | None) -> None:
         if error is not None:
             error.correlation_id = self.correlation_id
             self.last_error = error

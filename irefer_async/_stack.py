@@ -1,21 +1,12 @@
 """The HTTP stacks the SDK runs on (httpx, httpx2), and which transports it trusts.
 
-httpx is the default and a dependency; httpx2 (Pydantic's maintained fork: ``import httpx2``,
-distinct classes, loggers ``httpx2``/``httpcore2``) is the ``irefer-async[httpx2]`` extra,
-chosen with ``IReferClient(http_stack="httpx2")`` or by injecting an ``httpx2.AsyncClient``.
-Both have the same API, so one `Stack` (the module, and what the SDK looks up in it)
-is all the send step needs to know.
+httpx is the default; httpx2 (``irefer-async[httpx2]``: ``http_stack="httpx2"`` or an injected
+``httpx2.AsyncClient``) has the same API, so one `Stack` is all the send step needs.
 
-**Transports judged for write safety.** A transport's error says whether the request left:
-a connect error or a connect/pool timeout means "never sent, safe to resend". The SDK trusts
-that verdict only from transports whose error mapping its tests pin (`trusts`): the
-stacks' own ``AsyncHTTPTransport``, the SDK's aiohttp sender, the emulator's in-process
-transport and the mock transports (``httpx.MockTransport``, respx's). A third-party transport
-may report a connection dropped after the request was sent as ``ConnectError`` (pyreqwest's
-adapter does), so from any other transport such an error on a write is reconciled like any
-other ambiguous failure (`_write_safety`). Exact types only: a subclass may override
-the mapping. Judged on what the SDK built its client with, never by reading an
-``AsyncClient``'s private attributes: an injected ``http_client`` is not trusted.
+A transport's "never sent" verdict (connect error, connect/pool timeout) lets a write be
+resent; it is trusted only from transports whose error mapping the tests pin (`trusts`),
+judged on what the SDK built its client with, never on an injected client's privates.
+Any other transport's such error on a write is reconciled as ambiguous.
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
-"""One HTTP exchange with the API: build the URL, send, and classify what came back.
+"""One HTTP exchange with the API: build the URL, send, classify what came back.
 
-`Sender` is the only code that touches httpx at request time. It returns the decoded
-JSON of a usable answer and raises an SDK error for everything else:
-
-* httpx exceptions -> `translate_transport_error` (redacted);
-* 429 -> `RateLimitedError` with Retry-After (seconds or HTTP date);
-* 5xx -> `ServerError`; other non-2xx -> `HTTPStatusError`;
-* empty or ``null`` body -> `EmptyResponseError`;
-* not JSON -> `MalformedResponseError`;
-* ``{"error": ..., "error_code": ...}`` -> `APIError`.
+`Sender` is the only code that touches the HTTP stack at request time: transport failures
+become SDK errors (redacted), a 429 `RateLimitedError`, 5xx `ServerError`, other non-2xx
+`HTTPStatusError`, an empty/``null`` body `EmptyResponseError`, non-JSON
+`MalformedResponseError`, an API error body `APIError`. `Slot` is an attempt's throttle slot.
 """
 
 from __future__ import annotations
@@ -169,6 +164,11 @@ class Wire:
         """Take one of httpcore's trace events (``connection.*``, ``*.send_request_headers``)."""
         if name.endswith("send_request_headers.started"):
             self.sent = True
+            # Nothing more to learn: httpcore stops tracing the request's later steps.
+            request = info.get("request") if isinstance(info, dict) else None
+            extensions = getattr(request, "extensions", None)
+            if type(extensions) is dict and extensions.get("trace") is self:
+                del extensions["trace"]
         elif name.startswith("connection."):
             self.connecting = True
 
@@ -227,18 +227,11 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    The send step, two ways:
-
-    * an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` (the SDK's own or an injected one):
-      ``http.send(http.build_request("GET", url))``, so its hooks, auth, proxies, mounts,
-      respx and OpenTelemetry's instrumentation apply as configured;
-    * the native aiohttp sender (``transport="aiohttp"``, `irefer_async._aiohttp`).
-
-    Either way the response comes back with its status and headers, its body read whole
-    (`send`) or unread (``stream=True``: a list), and transport failures are translated at the
-    one translation point (`irefer_async._errors`), trusting a "never sent" verdict only from a
-    transport `irefer_async._stack.trusts` vouches for. `classify` turns an answer into JSON
-    or the SDK error it stands for.
+    An ``httpx``/``httpx2`` ``AsyncClient`` (the SDK's own or an injected one) is driven by
+    ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
+    apply; ``transport="aiohttp"`` by the native aiohttp sender. Transport failures are
+    translated at one point (redacted), "never sent" trusted only from transports `trusts`
+    vouches for; `classify` turns an answer into JSON or the SDK error it stands for.
     """
 
     __slots__ = (
@@ -470,16 +463,16 @@ class ListBody:
         method = self.method
         stream = self._response.aiter_bytes()
         while True:
-            error: IReferError | None = None
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:
                 return
             except Exception as exc:  # translated by the sender (either stack, redacted)
                 error = self._sender._failed(method, exc)
-            if error is not None:
-                raise error
-            yield chunk
+            else:
+                yield chunk
+                continue
+            raise error
 
     def check_body(self, content: bytes) -> Any:
         """Parse a small body that is not an array (see `Sender.check_body`)."""
