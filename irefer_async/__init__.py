@@ -45,17 +45,6 @@ from ._errors import (
     WriteOutcomeUnknownError,
 )
 from ._limits import Limiter, LocalRateLimiter, RateLimit
-from ._models import (
-    CampaignStats,
-    LeadSource,
-    NewSignup,
-    NewSpecificAction,
-    Referrer,
-    ReferrerStats,
-    Reward,
-    SpecificActionSignup,
-    TriggeredReward,
-)
 from ._observability import correlation_scope
 from ._redact import Redactor
 from ._retry import RetryConfig
@@ -71,11 +60,32 @@ if TYPE_CHECKING:
         NewSpecificActionRequest,
     )
     from ._cache import CacheConfig
+    from ._models import (
+        CampaignStats,
+        LeadSource,
+        NewSignup,
+        NewSpecificAction,
+        Referrer,
+        ReferrerStats,
+        Reward,
+        SpecificActionSignup,
+        TriggeredReward,
+    )
     from ._stream import ListStream
 
 #: Names loaded on first use: the bulk engine and the list streams are not needed to import
-#: the package (a client's first bulk call or list read imports them), nor the read cache.
+#: the package (a client's first bulk call or list read imports them), nor the read cache,
+#: nor the result models (the first decode imports them).
 _LAZY = {
+    "CampaignStats": "_models",
+    "LeadSource": "_models",
+    "NewSignup": "_models",
+    "NewSpecificAction": "_models",
+    "Referrer": "_models",
+    "ReferrerStats": "_models",
+    "Reward": "_models",
+    "SpecificActionSignup": "_models",
+    "TriggeredReward": "_models",
     "BulkOutcome": "_bulk",
     "BulkRun": "_bulk",
     "BulkStatus": "_bulk",

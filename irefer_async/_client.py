@@ -42,16 +42,6 @@ from ._errors import (
     IReferError,
 )
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
-from ._models import (
-    CampaignStats,
-    LeadSource,
-    NewSignup,
-    NewSpecificAction,
-    Referrer,
-    ReferrerStats,
-    SpecificActionSignup,
-    TriggeredReward,
-)
 from ._observability import (
     CallTrace,
     EventHooks,
@@ -77,6 +67,16 @@ if TYPE_CHECKING:
     from . import _bulk
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
     from ._cache import CacheConfig
+    from ._models import (  # imported with the first call that needs them
+        CampaignStats,
+        LeadSource,
+        NewSignup,
+        NewSpecificAction,
+        Referrer,
+        ReferrerStats,
+        SpecificActionSignup,
+        TriggeredReward,
+    )
     from ._settle import Scan
     from ._stream import ListStream, Opened, Reader
     from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
@@ -749,27 +749,27 @@ class IReferClient:
 
     async def referrers(self, *, campaign_id: int | str | None = None) -> tuple[Referrer, ...]:
         """List every participant of the campaign (``referrers``)."""
-        return await self._list(ep.REFERRERS, Referrer, campaign_id)
+        return await self._list(ep.REFERRERS, campaign_id)
 
     async def rewards(self, *, campaign_id: int | str | None = None) -> tuple[TriggeredReward, ...]:
         """List every reward triggered in the campaign (``rewards``)."""
-        return await self._list(ep.REWARDS, TriggeredReward, campaign_id)
+        return await self._list(ep.REWARDS, campaign_id)
 
     async def specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> tuple[SpecificActionSignup, ...]:
         """List every specific action credited in the campaign (``specificActionSignups``)."""
-        return await self._list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+        return await self._list(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
 
     async def _list(
         self,
         endpoint: ep.Endpoint[tuple[T, ...]],
-        model: type[T],
         campaign_id: int | str | None,
     ) -> tuple[T, ...]:
         """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
         from ._stream import ListReader  # noqa: PLC0415 - on first use
 
+        model: type[T] = endpoint.item
         campaign, params = self._query(endpoint, campaign_id, {})
         return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
 
@@ -786,24 +786,25 @@ class IReferClient:
                 ...
         ```
         """
-        return self._stream_list(ep.REFERRERS, Referrer, campaign_id)
+        return self._stream_list(ep.REFERRERS, campaign_id)
 
     def iter_rewards(self, *, campaign_id: int | str | None = None) -> ListStream[TriggeredReward]:
         """Stream every reward triggered in the campaign (``rewards``); see `ListStream`."""
-        return self._stream_list(ep.REWARDS, TriggeredReward, campaign_id)
+        return self._stream_list(ep.REWARDS, campaign_id)
 
     def iter_specific_action_signups(
         self, *, campaign_id: int | str | None = None
     ) -> ListStream[SpecificActionSignup]:
         """Stream every specific action of the campaign (``specificActionSignups``)."""
-        return self._stream_list(ep.SPECIFIC_ACTION_SIGNUPS, SpecificActionSignup, campaign_id)
+        return self._stream_list(ep.SPECIFIC_ACTION_SIGNUPS, campaign_id)
 
     def _stream_list(
-        self, endpoint: ep.Endpoint[Any], model: type[T], campaign_id: int | str | None
+        self, endpoint: ep.Endpoint[tuple[T, ...]], campaign_id: int | str | None
     ) -> ListStream[T]:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
         from ._stream import ListStream  # noqa: PLC0415 - on first use
 
+        model: type[T] = endpoint.item
         campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
         return ListStream(

@@ -36,11 +36,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar, get_args
 
 import attrs
 
-from . import _models as m
 from ._errors import MalformedResponseError
 
 if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_async` stays light
     import cattrs
+
+    from . import _models as m  # imported by `build_converter`, with the first decode
 
 __all__ = [
     "DecodeObserver",
@@ -211,18 +212,27 @@ _SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
     dt.datetime | None: _to_datetime,
 }
 
-_MODELS = frozenset(
-    (
-        m.Reward,
-        m.ReferrerStats,
-        m.CampaignStats,
-        m.NewSignup,
-        m.NewSpecificAction,
-        m.Referrer,
-        m.TriggeredReward,
-        m.SpecificActionSignup,
+_MODELS: frozenset[type[Any]] = frozenset()  # set by `_load_models`, with the first decode
+
+
+def _load_models() -> None:
+    global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
+    from . import _models as m  # noqa: PLC0415
+
+    _MODELS = frozenset(
+        (
+            m.Reward,
+            m.ReferrerStats,
+            m.CampaignStats,
+            m.NewSignup,
+            m.NewSpecificAction,
+            m.Referrer,
+            m.TriggeredReward,
+            m.SpecificActionSignup,
+        )
     )
-)
+
+
 # Fields the SDK sets, never read from the wire.
 _NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
 # The key under which the model hook hands a row's own JSON object to cattrs' code, for `raw`
@@ -385,6 +395,7 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
     import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
 
+    _load_models()
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     for tp, hook in _SCALAR_HOOKS.items():
         if type(tp) is type:  # not isinstance: on 3.10 tuple[X, ...] passes it

@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable, Mapping
-from typing import Any, Final, Generic, TypeVar
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar, get_args
 
 import attrs
 
-from . import _models as m
 from ._errors import InvalidRequestError
+
+if TYPE_CHECKING:  # imported by `_load_models`, with the first call that needs the models
+    from . import _models as m
 
 __all__ = [
     "CAMPAIGN_STATS",
@@ -51,9 +54,18 @@ __all__ = [
 
 T = TypeVar("T")
 
-_SOURCES = {source.value: source.value for source in m.LeadSource} | {
-    source.name.lower(): source.value for source in m.LeadSource
-}
+_SOURCES: dict[str, str] = {}  # filled by `_load_models`
+
+
+def _load_models() -> None:
+    """Import the models: with the first call that needs them, not with the package."""
+    global m  # noqa: PLW0603 - the result types' lambdas below read it
+    from . import _models as m  # noqa: PLC0415
+
+    _SOURCES.update(
+        {source.value: source.value for source in m.LeadSource}
+        | {source.name.lower(): source.value for source in m.LeadSource}
+    )
 
 
 def _text(method: str, name: str, value: object) -> str:
@@ -112,6 +124,8 @@ def _email_problem(text: str) -> str:
 
 
 def _source(method: str, name: str, value: object) -> str:
+    if not _SOURCES:
+        _load_models()
     if isinstance(value, m.LeadSource) and value.known:
         return value.value
     key = _text(method, name, value)
@@ -210,13 +224,27 @@ class Endpoint(Generic[T]):
     name: str
     #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``): ``T`` itself, so a
     #: declaration whose ``result`` disagrees with its ``Endpoint[T]`` fails the typecheck.
-    result: type[T]
+    #: Given as a function returning it, called on first use: the models load with the first
+    #: call that needs them, not with the package.
+    result_of: Callable[[], type[T]] = attrs.field(repr=False)
     #: Its parameters besides ``campaign_id`` and ``api_key``, in the guide's order.
     params: tuple[Param, ...] = ()
     #: For a write: where an ambiguous attempt is looked for. None for a read.
     reconcile: Reconcile | None = None
     #: For a write: what identifies one write in a campaign. None for a read.
     key: RowKey | None = None
+
+    @cached_property
+    def result(self) -> type[T]:
+        """The type its JSON decodes into (the models are imported on the first use)."""
+        _load_models()
+        return self.result_of()
+
+    @cached_property
+    def item(self) -> Any:
+        """A list endpoint's row type (``M`` of ``tuple[M, ...]``); None for the others."""
+        args = get_args(self.result)
+        return args[0] if args else None
 
     @property
     def write(self) -> bool:
@@ -238,7 +266,9 @@ def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.
 
     ``referrer`` is not part of referrerStats' answer: pass it when another read showed it.
     """
-    return m.NewSignup(
+    from ._models import NewSignup  # noqa: PLC0415 - `stats` means the models are loaded
+
+    return NewSignup(
         campaign_name=stats.campaign_name,
         email=stats.email,
         confirmed=stats.confirmed,
@@ -254,19 +284,23 @@ def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.
 
 
 REFERRER_STATS: Final[Endpoint[m.ReferrerStats]] = Endpoint(
-    "referrerStats", m.ReferrerStats, params=(Param("email", True, _email),)
+    "referrerStats", lambda: m.ReferrerStats, params=(Param("email", True, _email),)
 )
-CAMPAIGN_STATS: Final[Endpoint[m.CampaignStats]] = Endpoint("campaignStats", m.CampaignStats)
-REFERRERS: Final[Endpoint[tuple[m.Referrer, ...]]] = Endpoint("referrers", tuple[m.Referrer, ...])
+CAMPAIGN_STATS: Final[Endpoint[m.CampaignStats]] = Endpoint(
+    "campaignStats", lambda: m.CampaignStats
+)
+REFERRERS: Final[Endpoint[tuple[m.Referrer, ...]]] = Endpoint(
+    "referrers", lambda: tuple[m.Referrer, ...]
+)
 REWARDS: Final[Endpoint[tuple[m.TriggeredReward, ...]]] = Endpoint(
-    "rewards", tuple[m.TriggeredReward, ...]
+    "rewards", lambda: tuple[m.TriggeredReward, ...]
 )
 SPECIFIC_ACTION_SIGNUPS: Final[Endpoint[tuple[m.SpecificActionSignup, ...]]] = Endpoint(
-    "specificActionSignups", tuple[m.SpecificActionSignup, ...]
+    "specificActionSignups", lambda: tuple[m.SpecificActionSignup, ...]
 )
 NEW_SIGNUP: Final[Endpoint[m.NewSignup]] = Endpoint(
     "newSignup",
-    m.NewSignup,
+    lambda: m.NewSignup,
     params=(
         Param("email", True, _email),
         Param("name"),
@@ -286,7 +320,7 @@ NEW_SIGNUP: Final[Endpoint[m.NewSignup]] = Endpoint(
 )
 NEW_SPECIFIC_ACTION: Final[Endpoint[m.NewSpecificAction]] = Endpoint(
     "newSpecificAction",
-    m.NewSpecificAction,
+    lambda: m.NewSpecificAction,
     params=(
         Param("external_id", True, _required_text),
         Param("action", True, _required_text),
