@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from . import _config as config
-from . import _endpoints as ep
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONCURRENCY,
@@ -65,6 +64,7 @@ if TYPE_CHECKING:
     from httpx2 import Timeout as Httpx2Timeout
 
     from . import _bulk
+    from . import _endpoints as ep  # imported by `_load_endpoint_table`, with the first client
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
     from ._cache import CacheConfig
     from ._models import (  # imported with the first call that needs them
@@ -91,6 +91,14 @@ __all__ = [
 ]
 
 C = TypeVar("C", bound="IReferClient")
+
+
+def _load_endpoint_table() -> None:
+    """Import the endpoint table: with the first client, not with the package."""
+    global ep  # noqa: PLW0603 - the client's methods read it; no method runs before __init__
+    from . import _endpoints as ep  # noqa: PLC0415
+
+
 _MISS: Any = object()  # not in the read cache
 T = TypeVar("T")
 
@@ -229,6 +237,7 @@ class IReferClient:
         decode_observer: DecodeObserver | None = None,
         http_stack: HttpStack | None = None,
     ) -> None:
+        _load_endpoint_table()
         license_key = config.license_key(license_key)
         api_key = config.api_key(api_key)
         self._campaign_id = config.default_campaign(campaign_id)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from . import _endpoints as ep
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
@@ -138,8 +137,10 @@ def default_campaign(value: int | str | None) -> str | None:
         if value is None:
             return None
         source = " (from IREFER_CAMPAIGN_ID)"
+    from ._endpoints import check_campaign_id  # noqa: PLC0415 - loaded with the first client
+
     try:
-        return ep.check_campaign_id(value)
+        return check_campaign_id(value)
     except InvalidRequestError as exc:
         message = exc.message + source
     raise ConfigurationError(message)

@@ -1,9 +1,10 @@
 """``import irefer_async`` loads the core a client needs, nothing more (issue 21).
 
-Write safety comes with the first write, the bulk engine, list streams and the read cache with
-their first use, the result models and cattrs with the first decode (or the first access to a
-model's name), tenacity with the first retry, aiolimiter with
-the first rate limiter. Checked in a fresh interpreter (this one has loaded them all).
+The endpoint table comes with the first client; write safety with the first write; the bulk
+engine, list streams and the read cache with their first use; the result models and cattrs with
+the first decode (or the first access to a model's name); tenacity with the first retry,
+aiolimiter with the first rate limiter. Checked in a fresh interpreter (this one has loaded
+them all).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _LAZY = (
     "irefer_async._stream",
     "irefer_async._cache",
     "irefer_async._models",
+    "irefer_async._endpoints",
     "cattrs",
     "tenacity",
     "aiolimiter",
@@ -44,7 +46,8 @@ def answer(request):
 async def main():
     async with irefer_async.IReferClient("W4qL" + "a" * 28, "key", campaign_id=1,
             rate_limit=None, transport=httpx.MockTransport(answer)) as client:
-        print("client", "irefer_async._models" in sys.modules)
+        print("client", "irefer_async._models" in sys.modules,
+              "irefer_async._endpoints" in sys.modules)
         stats = await client.referrer_stats("ann@example.com")
         print("read", "irefer_async._write_safety" in sys.modules)
         print("decoded", "irefer_async._models" in sys.modules, type(stats).__name__)
@@ -64,7 +67,7 @@ def test_the_import_loads_no_lazy_module_and_the_first_write_loads_write_safety(
     ).stdout.splitlines()
     assert out == [
         "import []",
-        "client False",
+        "client False True",
         "read False",
         "decoded True ReferrerStats",
         "write True",
