@@ -202,3 +202,26 @@ def test_row_key_is_none_when_a_key_field_is_missing() -> None:
     assert ep.NEW_SPECIFIC_ACTION.row_key({"external_id": "p"}) is None
     assert ep.NEW_SIGNUP.row_key({"email": 3}) is None
     assert ep.REFERRERS.row_key({}) is None
+
+
+def test_each_result_type_resolves_once_and_a_list_names_its_row_model() -> None:
+    """`result` (resolved on first use) is the client method's return type; `item` its row."""
+    methods = {
+        "referrerStats": "referrer_stats",
+        "campaignStats": "campaign_stats",
+        "newSignup": "new_signup",
+        "newSpecificAction": "new_specific_action",
+        "referrers": "referrers",
+        "rewards": "rewards",
+        "specificActionSignups": "specific_action_signups",
+    }
+    for name, endpoint in ep.ENDPOINTS.items():
+        result = endpoint.result
+        assert endpoint.result is result, name  # cached: a call reads it as a slot
+        annotation = inspect.signature(getattr(IReferClient, methods[name])).return_annotation
+        if getattr(result, "__origin__", None) is tuple:
+            assert endpoint.item is result.__args__[0], name
+            assert annotation == f"tuple[{endpoint.item.__name__}, ...]", name
+        else:
+            assert endpoint.item is None, name
+            assert annotation == result.__name__, name
