@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    Callable,
     Sequence,
 )
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type
+from ._converter import loads as _loads
+from ._converter import orjson_loads as _orjson_loads
 from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
 from ._observability import stamp_error
 
@@ -75,21 +75,6 @@ _LBRACE = ord("{")
 _COMMA = ord(",")
 
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
-
-_orjson_loads: Callable[[bytes], Any] | None
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - orjson is an optional speedup
-    _orjson_loads = None
-
-
-def _loads(raw: bytes) -> Any:
-    if _orjson_loads is not None:
-        try:
-            return _orjson_loads(raw)
-        except ValueError:
-            pass  # NaN, huge integers...: json.loads decides, as for a whole body
-    return json.loads(raw)
 
 
 def _kind(first: int) -> str:
