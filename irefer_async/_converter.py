@@ -103,22 +103,19 @@ def _to_opt_int(value: Any, _: Any = None) -> int | None:
     return None if value in _NO_VALUE else _to_int(value)
 
 
-_BOOL_STR = {"1": True, "0": False, "true": True, "True": True}
-_BOOL_STR.update({"false": False, "False": False, "": False})
+# Strings exactly, numbers by value (1.0 too), None; a bool is its own key (True == 1).
+_BOOL: dict[Any, bool] = {"1": True, "0": False, "true": True, "True": True, "false": False}
+_BOOL.update({"False": False, "": False, 1: True, 0: False, None: False})
 
 
 def _to_bool(value: Any, _: Any = None) -> bool:
-    if type(value) is str:
-        known = _BOOL_STR.get(value)
-        if known is not None:
-            return known
-    if isinstance(value, bool):
-        return value
-    if value in (1, "1", "true", "True"):
-        return True
-    if value in (0, "0", "false", "False", None, ""):
-        return False
-    raise ValueError(f"expected 1/0, got {value!r}")
+    try:
+        known = _BOOL.get(value)
+    except TypeError:  # unhashable: a list or an object
+        known = None
+    if known is None:
+        raise ValueError(f"expected 1/0, got {value!r}")
+    return known
 
 
 def _to_str(value: Any, _: Any = None) -> str:

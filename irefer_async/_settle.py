@@ -147,9 +147,6 @@ class Board:
                 if not entry.future.done():
                     entry.future.cancel()
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._pending.values())
-
     async def lookup(
         self, key: Key, not_before: float, also: Sequence[Key] = ()
     ) -> Sighting | None:
