@@ -32,22 +32,6 @@ from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
 from ._write_safety import HeldWrite
 
-__all__ = [
-    "DEFAULT_BULK_CONCURRENCY",
-    "ActionOutcome",
-    "BulkOutcome",
-    "BulkRows",
-    "BulkRun",
-    "BulkStatus",
-    "BulkSummary",
-    "NewSignupRequest",
-    "NewSpecificActionRequest",
-    "Request",
-    "SignupOutcome",
-    "new_signups",
-    "new_specific_actions",
-]
-
 #: Workers of a bulk run when neither ``concurrency=`` nor the client's cap says otherwise.
 DEFAULT_BULK_CONCURRENCY = 16
 #: Held rows per worker that give their credit back while decided (unordered runs only).

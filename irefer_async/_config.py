@@ -23,30 +23,6 @@ from ._transport import USER_AGENT, proxy_for
 if TYPE_CHECKING:
     from ._cache import CacheConfig, ReadCache
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
-    "LICENSE_PREFIX",
-    "api_key",
-    "base_url",
-    "build_http_client",
-    "check_http_client",
-    "concurrency",
-    "default_campaign",
-    "deadline",
-    "http_stack",
-    "license_key",
-    "max_waiting",
-    "named_transport",
-    "read_cache",
-    "retry",
-    "share_reads",
-    "timeout",
-]
-
 #: The API root; the guide mixes ``/v1/`` and ``/v1.0/``, its sample URLs use ``/v1.0/``.
 DEFAULT_BASE_URL: Final = "https://api.irefer.io/v1.0/"
 #: 10 s per read/write/pool wait, 5 s to connect.

@@ -37,19 +37,6 @@ from ._errors import MalformedResponseError
 if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_async` stays light
     import cattrs
 
-__all__ = [
-    "DecodeObserver",
-    "build_converter",
-    "decode",
-    "explain_item",
-    "field_hooks",
-    "is_anchor",
-    "item_structure",
-    "json_type",
-    "loads",
-    "maps_none_to_none",
-]
-
 T = TypeVar("T")
 
 _NO_VALUE = (None, "None", "", "null")

@@ -16,26 +16,6 @@ import attrs
 from . import _models as m
 from ._errors import InvalidRequestError
 
-__all__ = [
-    "CAMPAIGN_STATS",
-    "ENDPOINTS",
-    "NEW_SIGNUP",
-    "NEW_SPECIFIC_ACTION",
-    "REFERRERS",
-    "REFERRER_STATS",
-    "REWARDS",
-    "SPECIFIC_ACTION_SIGNUPS",
-    "WRITES",
-    "Endpoint",
-    "Param",
-    "Reconcile",
-    "RowKey",
-    "build_params",
-    "check_campaign_id",
-    "signup_from_stats",
-    "check_params",
-]
-
 T = TypeVar("T")
 
 _SOURCES = {source.value: source.value for source in m.LeadSource} | {

@@ -14,22 +14,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import attrs
 
-__all__ = [
-    "CampaignStats",
-    "LeadSource",
-    "NewSignup",
-    "NewSpecificAction",
-    "ReferrerStats",
-    "Referrer",
-    "Reward",
-    "RewardDelivery",
-    "RewardGoalType",
-    "RewardQuantity",
-    "RewardTo",
-    "SpecificActionSignup",
-    "TriggeredReward",
-]
-
 
 class _OpenEnum(str, enum.Enum):
     """A string enum that keeps values it does not know instead of failing.

@@ -25,19 +25,6 @@ from ._match import RowMatcher
 if TYPE_CHECKING:
     from ._endpoints import Endpoint
 
-__all__ = [
-    "EARLY_GAP",
-    "EARLY_MIN_GAP",
-    "SETTLED_GAP",
-    "Board",
-    "Key",
-    "ListScanner",
-    "Scan",
-    "ScanRows",
-    "Sighting",
-    "parse_row_time",
-]
-
 T = TypeVar("T")
 
 #: What a lookup looks for: (the board's kind of key, the target's values, in normal form).

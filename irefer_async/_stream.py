@@ -35,24 +35,6 @@ if TYPE_CHECKING:
     from ._observability import CallTrace
     from ._transport import ListBody, Slot
 
-__all__ = [
-    "MAX_ITEM_BYTES",
-    "YIELD_EVERY",
-    "ArraySplitter",
-    "ItemDecoder",
-    "ListReader",
-    "ListStream",
-    "Opened",
-    "Reader",
-    "StreamOpener",
-    "StreamSource",
-    "json_items",
-    "malformed_item",
-    "match_body",
-    "not_an_array",
-    "read_list",
-]
-
 T = TypeVar("T")
 
 #: One item larger than this is refused as malformed (bounds the buffer; a row is ~350 bytes).

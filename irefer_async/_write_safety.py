@@ -35,17 +35,6 @@ from ._match import RowMatcher
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
 from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
 
-__all__ = [
-    "HeldWrite",
-    "Reconciler",
-    "Reconciliation",
-    "RowClock",
-    "WriteState",
-    "decide_held",
-    "guarded_write",
-    "is_ambiguous",
-]
-
 T = TypeVar("T")
 R = TypeVar("R")
 
