@@ -11,18 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import re
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Sequence,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
-from ._converter import explain_item, item_structure, json_type
-from ._converter import loads as _loads
-from ._converter import orjson_loads as _orjson_loads
+from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
 from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
 from ._observability import stamp_error
 
@@ -57,6 +52,13 @@ _LBRACE = ord("{")
 _COMMA = ord(",")
 
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
+
+
+_orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
+
+
+def _loads(raw: bytes) -> Any:
+    return loads(raw) if _orjson_loads is not None else json.loads(raw)
 
 
 def _kind(first: int) -> str:
