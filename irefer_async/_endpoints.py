@@ -28,20 +28,17 @@ def _text(method: str, name: str, value: object) -> str:
         raise InvalidRequestError(
             f"{method}: {name} must be a string, not {type(value).__name__}", method=method
         )
-    if not value.isascii() and not _encodable(value):
-        # Later it would fail URL building as a "transport" error, ambiguous for a write.
-        raise InvalidRequestError(
-            f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
-        )
-    return value
-
-
-def _encodable(value: str) -> bool:
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    except UnicodeEncodeError:  # later a URL-building "transport" error, ambiguous for a write
+        pass
+    else:
+        return value
+    raise InvalidRequestError(
+        f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
+    )
 
 
 def _required_text(method: str, name: str, value: object) -> str:
