@@ -188,16 +188,9 @@ _SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
 }
 
 _MODELS = frozenset(
-    (
-        m.Reward,
-        m.ReferrerStats,
-        m.CampaignStats,
-        m.NewSignup,
-        m.NewSpecificAction,
-        m.Referrer,
-        m.TriggeredReward,
-        m.SpecificActionSignup,
-    )
+    c
+    for c in vars(m).values()
+    if isinstance(c, type) and c is not m._Model and issubclass(c, m._Model)
 )
 # Fields the SDK sets, never read from the wire.
 _NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
