@@ -1,26 +1,9 @@
-"""The optional aiohttp sender: ``IReferClient(..., transport="aiohttp")``.
+"""The optional aiohttp sender (``transport="aiohttp"``), on aiohttp's public API.
 
-Install it with ``pip install "irefer-async[aiohttp]"``. A native aiohttp client on aiohttp's
-public API (``ClientSession``, ``TCPConnector``, ``ClientTimeout``, client middlewares); how
-much faster than httpcore: docs/benchmarks.md. The send step (`irefer_async._transport.Sender`)
-sees the same small surface as an ``httpx.Response``: ``status_code``, ``headers``,
-``aread()``, ``aiter_bytes()``, ``aclose()``.
-
-What it keeps from the httpx stack:
-
-* **streamed bodies**: a list body is read chunk by chunk as it arrives (bounded memory);
-* **the phase of a failure**: only failures before a byte was sent become
-  ``httpx.ConnectError``/``ConnectTimeout`` ("never sent"); everything later is a read error or
-  a read timeout, which write safety reconciles (`map_aiohttp_error`);
-* **no silent resend**: aiohttp resends an idempotent request (every iRefer call is a GET,
-  ``newSignup`` included) when a reused connection drops before the answer; for a write that
-  landed that is a duplicate. A per-request middleware (`_SendOnce`) refuses the second send;
-* **proxies from the environment** (``HTTPS_PROXY``/``HTTP_PROXY``/``NO_PROXY``), read once
-  when the client is built and passed as aiohttp's ``proxy=`` (``trust_env=True`` would look
-  them and ``~/.netrc`` up in a thread for every request), and a dead proxy's error names the
-  proxy;
-* the URL is passed as already encoded (``yarl.URL(..., encoded=True)``), so aiohttp does not
-  re-quote the query (which holds the API key); the pool is sized by ``max_concurrency``.
+It keeps what the httpx stack gives: streamed bodies; the phase of a failure (only failures
+before a byte was sent are "never sent", `map_aiohttp_error`); no silent resend of a dropped
+idempotent request (`_SendOnce`: for ``newSignup`` that would be a duplicate); proxies from
+the environment, read once; the URL passed as encoded (the query holds the API key).
 """
 
 from __future__ import annotations
@@ -131,8 +114,7 @@ class AiohttpResponse:
 class AiohttpSender:
     """Sends the SDK's GETs with aiohttp (HTTP/1.1, keep-alive pool of ``pool`` connections).
 
-    The session is made in the running loop on the first request. Honours the connect, read
-    and pool timeouts of ``timeout``; proxies come from the environment.
+    The session is made on the first request; ``timeout``'s connect, read and pool apply.
     """
 
     __slots__ = ("_headers", "_pool", "_proxy", "_session", "_timeout")
@@ -184,10 +166,7 @@ class AiohttpSender:
         return session
 
     async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
-        """Send ``GET url`` and return the response with its body unread.
-
-        ``wire`` is told whether the request started to leave (see `Wire`).
-        """
+        """Send ``GET url``; the response with its body unread (``wire`` told when it left)."""
         session = self._session or self._open()
         try:
             response = await session.get(
@@ -243,10 +222,8 @@ def map_aiohttp_error(
 ) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
-    Before the request was sent (could not connect, connect or pool timeout): ``ConnectError``
-    or ``ConnectTimeout``; a proxy that cannot be reached is named as the proxy. After (dropped
-    connection, bad response, read timeout): ``ReadError``, ``RemoteProtocolError`` or
-    ``ReadTimeout``, which the SDK treats as possibly processed.
+    Before sending: ``ConnectError`` or ``ConnectTimeout`` (an unreachable proxy is named);
+    after: ``ReadError``, ``RemoteProtocolError`` or ``ReadTimeout`` (possibly processed).
     """
     message = f"{type(exc).__name__}: {exc}"
     cls: type[httpx.TransportError]

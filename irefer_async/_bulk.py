@@ -1,41 +1,11 @@
-"""Bulk submissions: stream any number of rows through a client, one outcome per row.
+"""Bulk submissions: a fixed pool of workers streams rows through the client, one outcome each.
 
-``client.bulk_new_signups(rows)`` and ``client.bulk_new_specific_actions(rows)`` return a
-`BulkRun`: an async iterator of `BulkOutcome` and an async context manager.
-
-How it works: a fixed pool of ``concurrency`` long-lived worker tasks pull rows from the
-shared input iterator (sync iterators directly; async iterators under a lock, since an async
-generator cannot be advanced twice at once), send each through the client's request loop (so
-its limiter, retry and write safety apply), and hand the outcome to the consumer.
-A credit semaphore bounds the rows taken but not yet yielded, so at most
-``concurrency + window`` rows live in memory whatever the input length; no list of rows or of
-tasks is ever built. With ``ordered=True`` outcomes are yielded in input order, the credit
-window doubling as the reorder window.
-
-**Ambiguous rows are reconciled in rounds.** A row whose write failed ambiguously (it may
-have landed) comes back to the run as held (`HeldWrite`) instead of waiting in its worker:
-the worker and its turn to send go on with the next row. The run keeps its held rows and
-asks for each one's verdict at once; the client's settle scans decide, in rounds, every row
-waiting at the time of a scan with one streamed read per list: found rows get their outcome
-(a scan may find a row landed before its settle window ends), rows proven not landed (by a
-scan started after the window) are resent with a turn taken ahead of new rows, rows that
-cannot be decided end as unknown. In an unordered run a held row also gives its credit back
-(up to ``HELD_PER_WORKER`` per worker) and takes one again, as a debt, with its outcome; an
-ordered run keeps it (the credits are its reorder window).
-
-Ending a run:
-
-* the input is exhausted: the iteration ends after the last outcome;
-* `BulkRun.stop`: no new row is taken; rows in flight finish and are still yielded;
-* `BulkRun.aclose` (also on leaving ``async with``, on ``break`` inside it, or when the
-  consuming task is cancelled): no new row is taken, in-flight calls are cancelled and every
-  worker is awaited. Each row that was in flight gets an outcome of status
-  `BulkStatus.UNKNOWN` (it may or may not have landed) and, like every outcome produced
-  but not yet yielded, is available in `BulkRun.undelivered`.
-
-A row that fails with an `IReferError` becomes an outcome and never stops
-the others. Any other exception (a bug, or an error raised by the input iterator) ends the
-run: it is closed as above and the exception is raised from the iteration.
+Memory is bounded by credits (rows taken but not yet yielded: ``concurrency + window``). A
+row whose write failed ambiguously comes back as a `HeldWrite`; the run asks for its verdict
+while the worker goes on, and resends (ahead of new rows) only what a settle scan proved did
+not land. `BulkRun.stop` takes no new row; `BulkRun.aclose` cancels rows in flight, which end
+as unknown in `BulkRun.undelivered`. An `IReferError` becomes the row's outcome; any other
+exception ends the run and is raised from the iteration.
 """
 
 from __future__ import annotations
@@ -44,14 +14,7 @@ import asyncio
 import enum
 import time
 from collections import deque
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Iterator,
-    Mapping,
-)
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -62,26 +25,9 @@ from ._errors import InvalidRequestError, IReferError, WriteOutcomeUnknownError
 from ._models import LeadSource, NewSignup, NewSpecificAction
 from ._write_safety import HeldWrite
 
-__all__ = [
-    "DEFAULT_BULK_CONCURRENCY",
-    "ActionOutcome",
-    "BulkOutcome",
-    "BulkRows",
-    "BulkRun",
-    "BulkStatus",
-    "BulkSummary",
-    "NewSignupRequest",
-    "NewSpecificActionRequest",
-    "Request",
-    "SignupOutcome",
-    "new_signups",
-    "new_specific_actions",
-]
-
 #: Workers of a bulk run when neither ``concurrency=`` nor the client's cap says otherwise.
 DEFAULT_BULK_CONCURRENCY = 16
-#: An unordered run lets this many rows per worker wait out a settle window without holding a
-#: credit (beyond that a held row keeps its credit, as in an ordered run): the memory bound.
+#: Held rows per worker that give their credit back while decided (unordered runs only).
 HELD_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
@@ -89,12 +35,12 @@ ResT = TypeVar("ResT")
 
 
 class Writer(Protocol):
-    """What a bulk run sends through: the client's bulk write attempt and its settled verdict."""
+    """What a bulk run sends through (the client)."""
 
     async def _bulk_attempt(
         self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
     ) -> Any:
-        """Send a row (resend a held one): its result, an `IReferError`, or `HeldWrite`."""
+        """Send (or resend) a row: its result, or raise an `IReferError` or `HeldWrite`."""
         ...
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
@@ -103,7 +49,7 @@ class Writer(Protocol):
 
 
 class Request(Protocol):
-    """What a bulk run sends: a request object with a campaign and a row key."""
+    """A bulk request: a campaign and a row key."""
 
     @property
     def campaign_id(self) -> int | str | None:
@@ -112,7 +58,7 @@ class Request(Protocol):
 
     @property
     def key(self) -> str | None:
-        """What identifies the row in the campaign (the endpoint table's row key)."""
+        """The endpoint table's row key."""
         ...
 
 
@@ -137,10 +83,7 @@ class NewSignupRequest:
 
     @property
     def key(self) -> str | None:
-        """What identifies the row in the campaign: the email, compared case-insensitively.
-
-        The ``newSignup`` row key of the endpoint table (stripped, lower-cased).
-        """
+        """The row key: the email, stripped and lower-cased."""
         key = ep.NEW_SIGNUP.key
         return None if key is None else key.of(self)
 
@@ -159,10 +102,7 @@ class NewSpecificActionRequest:
 
     @property
     def key(self) -> str | None:
-        """What identifies the row in the campaign: ``"<external_id>|<action>"``.
-
-        The ``newSpecificAction`` row key of the endpoint table.
-        """
+        """The row key: ``"<external_id>|<action>"``."""
         key = ep.NEW_SPECIFIC_ACTION.key
         return None if key is None else key.of(self)
 
@@ -174,8 +114,7 @@ class BulkStatus(str, enum.Enum):
     OK = "ok"
     #: The API refused it, or it failed in a way proven not to have written anything.
     FAILED = "failed"
-    #: It may or may not have landed (`WriteOutcomeUnknownError`, or
-    #: it was in flight when the run was closed). Check before resending.
+    #: It may or may not have landed (`WriteOutcomeUnknownError`, or in flight at close).
     UNKNOWN = "unknown"
     #: Rejected before sending (`InvalidRequestError`).
     INVALID = "invalid"
@@ -190,8 +129,7 @@ class BulkOutcome(Generic[ReqT, ResT]):
 
     #: The row's 0-based position in the input.
     index: int
-    #: The row's key (the email, stripped and lower-cased; ``"<external_id>|<action>"`` for
-    #: actions: the endpoint table's row key), or None if the row was too malformed to have one.
+    #: The row key (see `NewSignupRequest.key`), or None if the row was too malformed.
     key: str | None
     #: The request (None when the input row could not be turned into one).
     request: ReqT | None
@@ -221,10 +159,7 @@ BulkRows = Iterable[ReqT | Mapping[str, Any]] | AsyncIterable[ReqT | Mapping[str
 
 @attrs.frozen(repr=False)
 class BulkSummary:
-    """Counts and timing of a bulk run (final once the run has ended).
-
-    Printed, it shows every count, the elapsed seconds and the achieved `rate`.
-    """
+    """Counts and timing of a bulk run (final once the run has ended)."""
 
     #: Outcomes produced (rows taken from the input).
     total: int
@@ -270,10 +205,6 @@ class BulkSummary:
         }
 
 
-class _Done:
-    __slots__ = ()
-
-
 class _Crash:
     __slots__ = ("error",)
 
@@ -281,11 +212,9 @@ class _Crash:
         self.error = error
 
 
-_DONE = _Done()
+_DONE: Any = object()  # the end of the outcomes
 _OK = BulkStatus.OK
-_FAILED = BulkStatus.FAILED
 _UNKNOWN = BulkStatus.UNKNOWN
-_INVALID = BulkStatus.INVALID
 
 
 class _Tokens:
@@ -328,11 +257,7 @@ class _Tokens:
 
 
 class _Channel:
-    """Outcomes from the workers to the one consumer, and the credits that bound them.
-
-    Cheaper than ``asyncio.Queue`` + ``asyncio.Semaphore``: no bound on ``put`` (the credits
-    already bound the items), one consumer.
-    """
+    """Outcomes from the workers to the one consumer; the credits bound them."""
 
     __slots__ = ("_getter", "credits", "items")
 
@@ -358,7 +283,7 @@ class _Channel:
 
 
 class _Held:
-    """A row the run keeps while its ambiguous write is decided (see the module docstring)."""
+    """A row the run keeps while its ambiguous write is decided."""
 
     __slots__ = ("held", "index", "released", "request", "row")
 
@@ -367,7 +292,7 @@ class _Held:
         self.row = row
         self.request = request
         self.held = held
-        self.released = False  # gave its credit back (unordered runs, up to the cap)
+        self.released = False  # gave its credit back
 
 
 class BulkRun(Generic[ReqT, ResT]):
@@ -391,27 +316,23 @@ class BulkRun(Generic[ReqT, ResT]):
         rows: BulkRows[ReqT],
         *,
         client: Writer,
-        coerce: Callable[[Any], Any],
         method: str,
         concurrency: int,
         ordered: bool,
-        window: int | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(f"concurrency must be an integer >= 1, got {concurrency!r}")
         self._rows = rows
         self._client = client
         self._endpoint = ep.ENDPOINTS[method]
-        self._coerce = coerce
+        self._coerce = _COERCE[method]
         self._method = method
         self._key = self._endpoint.row_key
         #: Worker tasks (rows in flight at most).
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
         self.ordered = ordered
-        self._window = window if window is not None else max(2 * concurrency, 8)
-        self._queue = _Channel(concurrency + self._window)
-        # Rows being sent: at most ``concurrency`` (held rows are not); resends go first.
+        self._queue = _Channel(concurrency + max(2 * concurrency, 8))
         self._turns = _Tokens(concurrency)
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
@@ -421,10 +342,8 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
-        # Rows held (an ambiguous write not yet decided, a `_settle` task each), by index.
         self._open: dict[int, _Held] = {}
         self._settling: set[asyncio.Task[None]] = set()
-        # Held rows that gave their credit back (unordered runs only), and the cap.
         self._released = 0
         self._max_released = 0 if ordered else HELD_PER_WORKER * concurrency
         self._live = 0  # workers running
@@ -437,8 +356,6 @@ class BulkRun(Generic[ReqT, ResT]):
         self._finished = False
         self._interrupted = False
         self._undelivered: list[BulkOutcome[ReqT, ResT]] = []
-
-    # -- public --------------------------------------------------------------------------
 
     @property
     def summary(self) -> BulkSummary:
@@ -458,10 +375,7 @@ class BulkRun(Generic[ReqT, ResT]):
 
     @property
     def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:
-        """Outcomes produced but never yielded, by index: filled in by `aclose`.
-
-        Rows that were in flight when the run was closed are here with status unknown.
-        """
+        """Outcomes produced but never yielded, by index (rows in flight at `aclose`: unknown)."""
         return tuple(sorted(self._undelivered, key=lambda o: o.index))
 
     @property
@@ -543,8 +457,6 @@ class BulkRun(Generic[ReqT, ResT]):
             return item
         return await self._special(item)
 
-    # -- consumer side -------------------------------------------------------------------
-
     async def _next_ordered(self) -> BulkOutcome[ReqT, ResT]:
         reorder = self._reorder
         while True:
@@ -557,7 +469,7 @@ class BulkRun(Generic[ReqT, ResT]):
             if item.__class__ is BulkOutcome:
                 reorder[item.index] = item
                 continue
-            if isinstance(item, _Done) and reorder:
+            if item is _DONE and reorder:
                 # Gaps can only come from a closed run; yield what is left in order.
                 self._next_yield = min(reorder)
                 self._queue.put(item)
@@ -583,8 +495,6 @@ class BulkRun(Generic[ReqT, ResT]):
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             await aclose()
-
-    # -- worker side ---------------------------------------------------------------------
 
     def _start(self) -> None:
         self._started = True
@@ -727,7 +637,7 @@ class BulkRun(Generic[ReqT, ResT]):
     def _invalid(self, index: int, row: Any, error: IReferError) -> BulkOutcome[ReqT, ResT]:
         # The row key as far as the malformed row allows (None when its key fields are bad).
         key = self._key(row) if isinstance(row, Mapping) else None
-        return BulkOutcome(index, key, None, _INVALID, None, error, row)
+        return BulkOutcome(index, key, None, BulkStatus.INVALID, None, error, row)
 
     def _crash(self, error: Exception) -> None:
         self._stopping = True
@@ -737,15 +647,8 @@ class BulkRun(Generic[ReqT, ResT]):
         if self._live == 0 and not self._open and not self._closing:
             self._queue.put(_DONE)
 
-    # -- held rows: decided by the settle scans' rounds --------------------------------
-
     def _hold(self, entry: _Held) -> None:
-        """Keep a row whose write failed ambiguously until a settle scan decides it.
-
-        Its lookup is asked at once (a `_settle` task): every scan of the client's settle
-        scans answers all the rows waiting then, one streamed read per list; a scan that
-        starts before a row's window ends may only find it landed.
-        """
+        """Keep a row whose write failed ambiguously; a `_settle` task asks its verdict at once."""
         if entry.index not in self._open:
             self._open[entry.index] = entry
             if self._released < self._max_released:  # waiting holds no credit (unordered)
@@ -794,12 +697,7 @@ class BulkRun(Generic[ReqT, ResT]):
         return BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
 
     def _finish(self, entry: _Held, outcome: BulkOutcome[ReqT, ResT]) -> None:
-        """Put a held row's outcome; its credit is taken back first, as a debt if none is free.
-
-        The row is already in memory and its outcome must not wait behind new rows; new rows
-        then wait until the consumer has caught up. So at most ``concurrency + window`` rows
-        plus the released held rows (``HELD_PER_WORKER * concurrency``) are ever held.
-        """
+        """Put a held row's outcome, taking its credit back first (as a debt if none is free)."""
         del self._open[entry.index]
         if entry.released:
             self._released -= 1
@@ -811,13 +709,13 @@ class BulkRun(Generic[ReqT, ResT]):
 
 def _status_of(error: IReferError) -> BulkStatus:
     if isinstance(error, InvalidRequestError):
-        return _INVALID
+        return BulkStatus.INVALID
     if isinstance(error, WriteOutcomeUnknownError):
         return _UNKNOWN
-    return _FAILED
+    return BulkStatus.FAILED
 
 
-_STATUS_INDEX = {_OK: 0, _FAILED: 1, _UNKNOWN: 2, _INVALID: 3}
+_STATUS_INDEX = {_OK: 0, BulkStatus.FAILED: 1, _UNKNOWN: 2, BulkStatus.INVALID: 3}
 
 
 def _safe_params(request: object) -> dict[str, str]:
@@ -857,25 +755,18 @@ def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
     return coerce
 
 
-_coerce_signup = _coercer(NewSignupRequest, "newSignup")
-_coerce_action = _coercer(NewSpecificActionRequest, "newSpecificAction")
+_COERCE = {
+    "newSignup": _coercer(NewSignupRequest, "newSignup"),
+    "newSpecificAction": _coercer(NewSpecificActionRequest, "newSpecificAction"),
+}
 
 
 def new_signups(
-    client: Writer,
-    rows: BulkRows[NewSignupRequest],
-    *,
-    concurrency: int,
-    ordered: bool = False,
+    client: Writer, rows: BulkRows[NewSignupRequest], *, concurrency: int, ordered: bool = False
 ) -> BulkRun[NewSignupRequest, NewSignup]:
     """Implement `IReferClient.bulk_new_signups`: each row goes through ``client``."""
     return BulkRun(
-        rows,
-        client=client,
-        coerce=_coerce_signup,
-        method="newSignup",
-        concurrency=concurrency,
-        ordered=ordered,
+        rows, client=client, method="newSignup", concurrency=concurrency, ordered=ordered
     )
 
 
@@ -886,12 +777,7 @@ def new_specific_actions(
     concurrency: int,
     ordered: bool = False,
 ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-    """Implement `IReferClient.bulk_new_specific_actions`; see `new_signups`."""
+    """Implement `IReferClient.bulk_new_specific_actions`."""
     return BulkRun(
-        rows,
-        client=client,
-        coerce=_coerce_action,
-        method="newSpecificAction",
-        concurrency=concurrency,
-        ordered=ordered,
+        rows, client=client, method="newSpecificAction", concurrency=concurrency, ordered=ordered
     )

@@ -1,27 +1,4 @@
-"""An optional short cache for reads: a TTL per API method, a bounded number of answers.
-
-Off by default (``IReferClient(cache=None)``). A page that shows a participant their
-referrals can usually show an answer a few seconds old; ``cache=CacheConfig(ttl=5.0)``
-answers repeated reads from memory for 5 seconds instead of spending the rate limit on them.
-Every result carries ``fetched_at`` (when its answer arrived), so a caller can tell.
-
-* **What is cached**: successful answers of ``referrerStats`` and ``campaignStats`` for
-  ``ttl`` seconds; the lists (``referrers``, ``rewards``, ``specificActionSignups``) only
-  when ``per_method`` gives them a TTL, since a cached list keeps the whole list in memory.
-  Errors are never cached.
-* **Bounded**: at most ``max_entries`` answers; the least recently used goes first.
-* **Invalidated by writes through the same client**: when a ``newSignup`` or
-  ``newSpecificAction`` ends (landed, failed or unknown), the campaign's ``campaignStats``
-  and lists are dropped, and so are the ``referrerStats`` of the participant written and of
-  the referrer credited: found from the signup's answer (``referrer``) or from the referral
-  code of a cached ``referrerStats``; when the referrer cannot be found, every cached
-  ``referrerStats`` of the campaign goes. A read that was in flight while the write ran is
-  not stored (a generation counter per campaign), since it may predate the write.
-  Writes by other clients or processes are not seen: that is what the TTL bounds.
-
-The keys are the API method, the campaign and the query parameters (emails compared as
-given, but invalidated case-insensitively). Times are the event loop's clock.
-"""
+"""An optional short cache for reads (off by default): a TTL per API method, LRU-bounded."""
 
 from __future__ import annotations
 
@@ -34,6 +11,7 @@ from typing import Any, Final
 import attrs
 
 from ._errors import ConfigurationError
+from ._models import referral_code_of
 from ._sharing import Key, read_key
 
 __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
@@ -78,9 +56,11 @@ class CacheConfig:
     """How long reads are cached, per API method, and how many answers at most.
 
     ``CacheConfig(ttl=5.0)`` caches ``referrerStats`` and ``campaignStats`` for 5 s;
-    ``CacheConfig(ttl=5.0, per_method={"campaignStats": 30.0, "referrers": 60.0})``
-    overrides a method's TTL (0 turns it off for that method; lists are cached only when
-    named here).
+    ``per_method={"campaignStats": 30.0, "referrers": 60.0}`` overrides a method's TTL (0: off;
+    lists only when named here). Errors are never cached. A write through the same client
+    drops its campaign's stats and lists and the ``referrerStats`` of the participant and of
+    the referrer credited (all of the campaign's when that referrer is unknown); a read in
+    flight during the write is not stored. Other clients' writes: the TTL bounds them.
     """
 
     #: Seconds an answer of ``referrerStats`` or ``campaignStats`` is reused.
@@ -101,7 +81,6 @@ class CacheConfig:
 
 
 class _Entry:
-    # A plain class, not attrs: one less generated class on `import irefer_async`.
     __slots__ = ("code", "email", "expires", "groups", "value")
 
     def __init__(
@@ -122,7 +101,7 @@ class _Entry:
 
 
 class ReadCache:
-    """The cache of one client (see the module docs): ``get``, ``put`` and ``after_write``."""
+    """The cache of one client (see `CacheConfig`): ``get``, ``put`` and ``after_write``."""
 
     __slots__ = ("_codes", "_config", "_entries", "_generations", "_groups")
 
@@ -173,8 +152,9 @@ class ReadCache:
         if method == "referrerStats":
             email = dict(params).get("email", "").casefold()
             groups += [(campaign, "stats"), (campaign, "email", email)]
-            code = _referral_code(getattr(value, "referral_link", None))
-            if code is not None:
+            link = getattr(value, "referral_link", None)
+            code = referral_code_of(link) if isinstance(link, str) and link else None
+            if code:
                 code_key = (campaign, code)
                 self._codes[code_key] = email
         else:
@@ -197,7 +177,7 @@ class ReadCache:
         referrer_code: str | None,
         referrer_email: str | None,
     ) -> None:
-        """Drop what a write to ``campaign`` may have made stale (see the module docs)."""
+        """Drop what a write to ``campaign`` may have made stale (see `CacheConfig`)."""
         self._generations[campaign] = self.generation(campaign) + 1
         self._drop_group((campaign, "campaign"))
         if email is not None:
@@ -223,12 +203,3 @@ class ReadCache:
                     del self._groups[group]
         if entry.code is not None and self._codes.get(entry.code) == entry.email:
             del self._codes[entry.code]
-
-
-def _referral_code(link: object) -> str | None:
-    """Return the code in a referral link (``...?iref=7XYu.oRD``), or None."""
-    if not isinstance(link, str):
-        return None
-    _, found, code = link.partition("iref=")
-    code = code.split("&", 1)[0]
-    return code if found and code else None

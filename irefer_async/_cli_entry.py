@@ -1,8 +1,4 @@
-"""The ``irefer`` console script: a clear message when the ``cli`` extra is not installed.
-
-It lives outside `irefer_async.cli` because importing that package imports click and
-rich, which would fail with a bare ``ModuleNotFoundError`` before any check could run.
-"""
+"""The ``irefer`` script, outside `irefer_async.cli` (it imports click): names a missing extra."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
-"""Client configuration: the defaults, and the normalisers that check each option once.
+"""Client configuration: the defaults, and one normaliser per ``IReferClient(...)`` option.
 
-Every ``IReferClient(...)`` argument passes through one function here, which returns the value
-the client keeps or raises `ConfigurationError` naming the problem
-(environment variables are read here too). Nothing here sends a request.
+Each returns the value the client keeps (environment variables read here) or raises
+`ConfigurationError` naming the problem.
 """
 
 from __future__ import annotations
@@ -22,30 +21,6 @@ from ._transport import USER_AGENT, proxy_for
 
 if TYPE_CHECKING:
     from ._cache import CacheConfig, ReadCache
-
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
-    "LICENSE_PREFIX",
-    "api_key",
-    "base_url",
-    "build_http_client",
-    "check_http_client",
-    "concurrency",
-    "default_campaign",
-    "deadline",
-    "http_stack",
-    "license_key",
-    "max_waiting",
-    "named_transport",
-    "read_cache",
-    "retry",
-    "share_reads",
-    "timeout",
-]
 
 #: The API root; the guide mixes ``/v1/`` and ``/v1.0/``, its sample URLs use ``/v1.0/``.
 DEFAULT_BASE_URL: Final = "https://api.irefer.io/v1.0/"
@@ -127,10 +102,7 @@ def timeout(value: object) -> httpx.Timeout:
 
 
 def default_campaign(value: int | str | None) -> str | None:
-    """Return the default campaign id (given, or ``$IREFER_CAMPAIGN_ID``) as its wire string.
-
-    None when neither is set: every call must then pass ``campaign_id=``.
-    """
+    """Return the default campaign id (given, or ``$IREFER_CAMPAIGN_ID``), or None."""
     source = ""
     if value is None:
         value = os.environ.get("IREFER_CAMPAIGN_ID") or None
@@ -172,8 +144,7 @@ def named_transport(
 def http_stack(name: object, http_client: object, transport: object) -> Stack:
     """Check ``http_stack=``, ``http_client=`` and ``transport=`` together; return the stack.
 
-    An injected client or transport decides the stack (an httpx2 one means httpx2); a
-    ``http_stack`` that disagrees with it is an error.
+    An injected client or transport decides the stack; a disagreeing ``http_stack`` is an error.
     """
     check_http_client(http_client, transport)
     if name is not None and name not in HTTP_STACKS:
@@ -214,10 +185,9 @@ _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 def build_http_client(
     stack: Stack, timeout: Any, concurrency: int | None, transport: Any, base_url: str = ""
 ) -> Any:
-    """Build the SDK's own ``AsyncClient`` on ``stack`` (pool sized by ``concurrency``).
+    """Build the SDK's own ``AsyncClient`` on ``stack`` (or the aiohttp sender).
 
-    Keep-alive limit = pool size, so the pool never closes and reopens connections.
-    ``transport="aiohttp"`` builds the aiohttp sender instead (`irefer_async._aiohttp`).
+    Keep-alive limit = pool size (``concurrency``), so the pool never closes and reopens.
     """
     http = stack.module
     pool = concurrency or 100
@@ -237,10 +207,12 @@ def build_http_client(
 
 def concurrency(value: int | None) -> int | None:
     """Check ``max_concurrency=``: an integer >= 1, or None for no cap."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"max_concurrency must be an integer >= 1 or None, got {value!r}")
+    return _count("max_concurrency", value, 1)
+
+
+def _count(name: str, value: int | None, low: int) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+        raise ConfigurationError(f"{name} must be an integer >= {low} or None, got {value!r}")
     return value
 
 
@@ -266,11 +238,7 @@ def deadline(value: RetryConfig | None) -> float:
 
 def max_waiting(value: int | None) -> int | None:
     """Check ``max_waiting=``: calls allowed to wait for a slot at once (None: unbounded)."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"max_waiting must be an integer >= 0 or None, got {value!r}")
-    return value
+    return _count("max_waiting", value, 0)
 
 
 def share_reads(value: bool) -> bool:

@@ -14,20 +14,15 @@ Quirks (all seen in the API guide's samples):
   browser captures show) becomes the bare URL;
 * a ``null`` list becomes an empty tuple; unknown fields are ignored (kept in ``raw``).
 
-Each quirk is a plain function (the common wire case tested first) registered on a cattrs
-converter as the hook of its field type; open enums, model tuples and the models themselves
-get theirs from hook factories. cattrs generates every model's structuring code
-(`cattrs.gen.make_dict_structure_fn`); see `_model_hook` for the two functions per model and
-how ``raw`` reaches the model. Any value that does not fit raises, and `decode` turns that
-into `MalformedResponseError` naming the path that failed, found by a second converter with
-cattrs' detailed validation, built at the first failure. `loads` parses JSON with orjson when
-it is importable (``irefer-async[speedups]``), falling back to `json.loads` for anything
-orjson refuses (NaN, a BOM), so the accepted input is the same either way.
+Each quirk is a hook of its field type; cattrs generates every model's structuring code. A
+value that does not fit raises `MalformedResponseError` with the path a second, detailed
+converter finds.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import sys
@@ -43,41 +38,27 @@ if TYPE_CHECKING:  # cattrs is imported with the first decode: `import irefer_as
 
     from . import _models as m  # imported by `build_converter`, with the first decode
 
-__all__ = [
-    "DecodeObserver",
-    "build_converter",
-    "decode",
-    "explain_item",
-    "field_hooks",
-    "is_anchor",
-    "item_structure",
-    "json_type",
-    "loads",
-    "maps_none_to_none",
-]
-
 T = TypeVar("T")
 
 _NO_VALUE = (None, "None", "", "null")
-# The same markers as a set, for a string already known to be one (None is tested with `is`).
 _NO_VALUE_STR = frozenset(("None", "", "null"))
 _MISSING: Any = object()
 
-_orjson_loads: Callable[[bytes], Any] | None
+orjson_loads: Callable[[bytes], Any] | None
 try:
-    from orjson import loads as _orjson_loads
+    from orjson import loads as orjson_loads
 except ImportError:  # pragma: no cover - orjson is an optional speedup
-    _orjson_loads = None
+    orjson_loads = None
 
 
 def loads(content: bytes) -> Any:
-    """Parse a JSON body: orjson when importable, else (or when orjson refuses) json.loads.
+    """Parse JSON: orjson when importable, json.loads when not or when orjson refuses (NaN...).
 
-    Raises ``ValueError`` for a body that is not JSON, as `json.loads` does.
+    Raises ``ValueError`` for a body that is not JSON.
     """
-    if _orjson_loads is not None:
+    if orjson_loads is not None:
         try:
-            return _orjson_loads(content)
+            return orjson_loads(content)
         except ValueError:
             pass  # NaN, Infinity, a BOM, huge integers: json.loads decides
     return json.loads(content)
@@ -110,22 +91,19 @@ def _to_opt_int(value: Any, _: Any = None) -> int | None:
     return None if value in _NO_VALUE else _to_int(value)
 
 
-_BOOL_STR = {"1": True, "0": False, "true": True, "True": True}
-_BOOL_STR.update({"false": False, "False": False, "": False})
+# Strings exactly, numbers by value (1.0 too), None; a bool is its own key (True == 1).
+_BOOL: dict[Any, bool] = {"1": True, "0": False, "true": True, "True": True, "false": False}
+_BOOL.update({"False": False, "": False, 1: True, 0: False, None: False})
 
 
 def _to_bool(value: Any, _: Any = None) -> bool:
-    if type(value) is str:
-        known = _BOOL_STR.get(value)
-        if known is not None:
-            return known
-    if isinstance(value, bool):
-        return value
-    if value in (1, "1", "true", "True"):
-        return True
-    if value in (0, "0", "false", "False", None, ""):
-        return False
-    raise ValueError(f"expected 1/0, got {value!r}")
+    try:
+        known = _BOOL.get(value)
+    except TypeError:  # unhashable: a list or an object
+        known = None
+    if known is None:
+        raise ValueError(f"expected 1/0, got {value!r}")
+    return known
 
 
 def _to_str(value: Any, _: Any = None) -> str:
@@ -156,8 +134,7 @@ def _to_percent(value: Any, _: Any = None) -> float | None:
 
 def _to_datetime(value: Any, _: Any = None) -> dt.datetime | None:
     if _FROMISO_Z and type(value) is str and value[-1:] == "Z" and value[:1].isdigit():
-        # The wire's "2018-06-04T02:57:24Z": nothing to strip, and fromisoformat reads the Z
-        # as UTC itself (3.11+); anything it does not read takes the general path below.
+        # The wire's "2018-06-04T02:57:24Z", read as UTC by fromisoformat itself (3.11+).
         try:
             parsed = _fromisoformat(value)
         except ValueError:
@@ -187,8 +164,7 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# What each quirk function converts, for the doctor's drift classifier
-# (documented in irefer_async.decoding: quirk_kind, known_values, nested_model).
+# What each quirk function converts, for the doctor's drift classifier (see decoding.py).
 for _hook, _kind in (
     (_to_int, "int"),
     (_to_opt_int, "int"),
@@ -220,23 +196,15 @@ def _load_models() -> None:
     from . import _models as m  # noqa: PLC0415
 
     _MODELS = frozenset(
-        (
-            m.Reward,
-            m.ReferrerStats,
-            m.CampaignStats,
-            m.NewSignup,
-            m.NewSpecificAction,
-            m.Referrer,
-            m.TriggeredReward,
-            m.SpecificActionSignup,
-        )
+        c
+        for c in vars(m).values()
+        if isinstance(c, type) and c is not m._Model and issubclass(c, m._Model)
     )
 
 
 # Fields the SDK sets, never read from the wire.
 _NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
-# The key under which the model hook hands a row's own JSON object to cattrs' code, for `raw`
-# (no JSON key can collide with it: the copy's entry is ours).
+# The key under which a row's own JSON object reaches cattrs' code, for `raw`.
 _RAW_KEY = "\x00raw"
 
 
@@ -283,10 +251,7 @@ def _model_tuple_of(tp: Any) -> Any:
 
 
 def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    """Make the hook of ``tuple[Model, ...]`` (a hook factory): cattrs' own, ``null`` as ``()``.
-
-    (A list endpoint's answer is known to be a JSON array before it gets here.)
-    """
+    """Make the hook of ``tuple[Model, ...]`` (a hook factory): cattrs' own, ``null`` as ``()``."""
     from cattrs.cols import homogenous_tuple_structure_factory  # noqa: PLC0415
 
     structure = homogenous_tuple_structure_factory(tp, converter)
@@ -330,15 +295,9 @@ def _field_overrides(model: type[Any], *, detailed: bool) -> dict[str, Any]:
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
 
-    With detailed validation (explaining a failure) it is cattrs' function as is, leaving
-    ``raw`` empty. On the decoding path cattrs generates two functions: one for a complete
-    row (every wire field present, read in one call with no per-field key test, generated from
-    the same fields declared required) and one with the model's defaults for absent keys,
-    used when the first finds a key missing, and for the next `_SKIP_AFTER_MISS` rows (so a
-    server that leaves a key out does not cost a failed attempt per row). The row's JSON
-    object reaches ``raw`` as an entry of a shallow copy of the row that cattrs reads like
-    any field, so the model is built once, by its own ``__init__``. Both apply the same quirk
-    hooks, hence the same results.
+    Decoding uses two generated functions: one for a complete row (no per-field key test) and
+    one with defaults for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The
+    row's JSON reaches ``raw`` as an entry of a shallow copy, so the model is built once.
     """
     from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
 
@@ -387,7 +346,6 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
     return structure
 
 
-# After a row without some key, the next rows (likely alike) skip the complete-row attempt.
 _SKIP_AFTER_MISS = 64
 
 
@@ -413,33 +371,20 @@ def _exactly(tp: Any) -> Callable[[Any], bool]:
     return lambda t: bool(t == tp)
 
 
-def _maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
+@functools.cache
+def maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
+    """Whether ``hook`` reads JSON null as None (an optional field: it takes the markers)."""
     try:
         return hook(None, None) is None
     except Exception:
         return False
 
 
-_NONE_TO_NONE: dict[Callable[[Any, Any], Any], bool] = {}
-
-
-def maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
-    """Whether ``hook`` reads JSON null as None (an optional field: it takes the markers)."""
-    known = _NONE_TO_NONE.get(hook)
-    if known is None:
-        known = _NONE_TO_NONE[hook] = _maps_none_to_none(hook)
-    return known
-
-
 _FIELD_HOOKS: dict[type[Any], dict[str, tuple[Callable[[Any, Any], Any], bool]]] = {}
 
 
 def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any], bool]]:
-    """Each wire field of ``model``: the quirk function the decoder applies, and if required.
-
-    The very hooks cattrs' generated code calls, so what the drift recorder calls a quirk is
-    what decoding does.
-    """
+    """Each wire field of ``model``: the quirk function the decoder applies, and if required."""
     hooks = _FIELD_HOOKS.get(model)
     if hooks is None:
         conv = _fast()
@@ -479,10 +424,7 @@ def _explain(data: Any, tp: Any) -> str:
 
 
 def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
-    """Return the structure hook of ``model`` (the tuple calls' per-item one).
-
-    It raises on any mismatch; `explain_item` then says why.
-    """
+    """Return the structure hook of ``model``; it raises on a mismatch (`explain_item` says why)."""
     return _fast().get_structure_hook(model)
 
 
@@ -508,9 +450,8 @@ def json_type(value: Any) -> str:
 class DecodeObserver(Protocol):
     """The decoding hook: shown each answer's parsed JSON before it is decoded.
 
-    What the doctor's `irefer_async.doctor.DriftRecorder` implements to count how answers
-    differ from the models. ``observe`` must not raise and must not keep ``data`` (it may
-    hold participant data); it runs on the event loop, so it must be quick.
+    The doctor's `irefer_async.doctor.DriftRecorder` implements it. ``observe`` must not
+    raise, must not keep ``data`` (participant data) and must be quick (it runs on the loop).
     """
 
     def observe(self, data: Any, tp: Any, /) -> None:
@@ -520,9 +461,8 @@ class DecodeObserver(Protocol):
 def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
-    Raises `MalformedResponseError` (with no exception chained) on any mismatch.
-    ``drift``, a `DecodeObserver` when given, is shown ``data`` first; without it decoding
-    does nothing more than before.
+    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` is shown
+    ``data`` first.
     """
     if drift is not None:
         drift.observe(data, tp)

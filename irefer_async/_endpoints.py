@@ -1,21 +1,8 @@
-"""The seven iRefer endpoints, declared once: the one place an endpoint is described.
+"""The seven iRefer endpoints, declared once (`Endpoint[T]`): name, result, parameters.
 
-Each `Endpoint` names the API method (the path segment after ``{license_key}.js/``),
-the type its JSON decodes into (``Endpoint[T]`` is generic in it, so the client's funnel
-returns ``T``), and its parameters in the order the guide lists them. A write also declares:
-
-* how it is **reconciled** (`Reconcile`): the list whose rows show that an ambiguous
-  attempt landed, and which row fields match which of the write's parameters. The client's
-  shared settle scans (`_settle.Board`, one streamed `RowMatcher` per declaration) answer
-  live calls, bulk runs and the CLI's ``--resume`` from it;
-* its **row key** (`RowKey`): what identifies one write in a campaign (the email,
-  compared case-insensitively; ``"<external_id>|<action>"``), used by bulk outcomes and the
-  CLI's duplicate detection and ledger.
-
-`build_params` turns a call's keyword arguments into the query parameters, raising
-`InvalidRequestError` before anything is sent. Everything else that
-lists an endpoint's parameters (the client method, the bulk request class, the CLI columns,
-the emulator's handler) is pinned to this table by ``tests/test_endpoint_table.py``.
+A write also declares where it is reconciled (`Reconcile`) and its row key (`RowKey`).
+`build_params` validates a call's arguments before anything is sent. Everything else that
+lists an endpoint's parameters is pinned to this table by ``tests/test_endpoint_table.py``.
 """
 
 from __future__ import annotations
@@ -31,26 +18,6 @@ from ._errors import InvalidRequestError
 
 if TYPE_CHECKING:  # imported by `_load_models`, with the first call that needs the models
     from . import _models as m
-
-__all__ = [
-    "CAMPAIGN_STATS",
-    "ENDPOINTS",
-    "NEW_SIGNUP",
-    "NEW_SPECIFIC_ACTION",
-    "REFERRERS",
-    "REFERRER_STATS",
-    "REWARDS",
-    "SPECIFIC_ACTION_SIGNUPS",
-    "WRITES",
-    "Endpoint",
-    "Param",
-    "Reconcile",
-    "RowKey",
-    "build_params",
-    "check_campaign_id",
-    "signup_from_stats",
-    "check_params",
-]
 
 T = TypeVar("T")
 
@@ -73,21 +40,17 @@ def _text(method: str, name: str, value: object) -> str:
         raise InvalidRequestError(
             f"{method}: {name} must be a string, not {type(value).__name__}", method=method
         )
-    if not value.isascii() and not _encodable(value):
-        # Caught here, an unpaired surrogate would fail URL building as a "transport" error,
-        # which a write must then treat as ambiguous.
-        raise InvalidRequestError(
-            f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
-        )
-    return value
-
-
-def _encodable(value: str) -> bool:
+    if value.isascii():
+        return value
     try:
         value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    except UnicodeEncodeError:  # later a URL-building "transport" error, ambiguous for a write
+        pass
+    else:
+        return value
+    raise InvalidRequestError(
+        f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
+    )
 
 
 def _required_text(method: str, name: str, value: object) -> str:
@@ -153,11 +116,7 @@ class Param:
 
 @attrs.frozen
 class RowKey:
-    """What identifies one write in a campaign, built from its parameters.
-
-    The parts are the named parameters joined by ``"|"``; those in ``fold`` compare
-    case-insensitively (an email), so they are stripped and lower-cased.
-    """
+    """What identifies one write in a campaign: ``fields`` joined by ``"|"`` (``fold``: lowered)."""
 
     #: The parameters the key is made of, in order.
     fields: tuple[str, ...]
@@ -165,10 +124,7 @@ class RowKey:
     fold: frozenset[str] = frozenset()
 
     def __call__(self, values: Mapping[str, object]) -> str | None:
-        """Return the key of a row (a request's fields or a raw mapping), or None.
-
-        None when a key field is missing or not text: the row is too malformed to have one.
-        """
+        """Return the key of a mapping, or None when a key field is missing or not text."""
         return self._join([values.get(name) for name in self.fields])
 
     def of(self, request: object) -> str | None:
@@ -186,15 +142,7 @@ class RowKey:
 
 @attrs.frozen
 class Reconcile:
-    """Where an ambiguous write is looked for: its row in a list the campaign's writes share.
-
-    iRefer has no lookup by write, so a write that may have landed is looked for in the list
-    ``scan`` (one streamed scan answers every pending write of a campaign). A row is this
-    write's when its ``fields`` equal the write's ``params`` (in that order; ``casefold``
-    fields compare case-insensitively). When the row proves the write (and not an earlier one
-    with the same key) is decided by the client (a signup's ``created_at`` against the
-    server's clock and its referrer).
-    """
+    """Where an ambiguous write is found: a row of ``scan`` whose ``fields`` equal ``params``."""
 
     #: The list endpoint whose rows show that a write landed.
     scan: Endpoint[Any]
@@ -215,17 +163,12 @@ class Reconcile:
 
 @attrs.frozen
 class Endpoint(Generic[T]):
-    """One API method: its name, result type, parameters and, for a write, how to reconcile it.
-
-    ``T`` is the type its JSON decodes into; the client's funnel returns it.
-    """
+    """One API method: its name, result type ``T``, parameters and, for a write, its reconcile."""
 
     #: The API method name, as it appears in the URL (``"referrerStats"``).
     name: str
-    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``): ``T`` itself, so a
-    #: declaration whose ``result`` disagrees with its ``Endpoint[T]`` fails the typecheck.
-    #: Given as a function returning it, called on first use: the models load with the first
-    #: call that needs them, not with the package.
+    #: The type its JSON decodes into (a model, or ``tuple[Model, ...]``), given as a function
+    #: called on first use (the models load with the first call that needs them).
     result_of: Callable[[], type[T]] = attrs.field(repr=False)
     #: Its parameters besides ``campaign_id`` and ``api_key``, in the guide's order.
     params: tuple[Param, ...] = ()
@@ -262,10 +205,7 @@ class Endpoint(Generic[T]):
 
 
 def signup_from_stats(stats: m.ReferrerStats, referrer: str | None = None) -> m.NewSignup:
-    """Return what a newSignup answer would have said, from a landed signup's referrerStats.
-
-    ``referrer`` is not part of referrerStats' answer: pass it when another read showed it.
-    """
+    """Return what a newSignup answer would have said, from a landed signup's referrerStats."""
     from ._models import NewSignup  # noqa: PLC0415 - `stats` means the models are loaded
 
     return NewSignup(
@@ -369,10 +309,7 @@ def check_campaign_id(value: object, *, method: str | None = None) -> str:
 def build_params(
     endpoint: Endpoint[Any], campaign_id: str | None, values: Mapping[str, object]
 ) -> dict[str, str]:
-    """Validate a call's arguments and return its query parameters (secrets excluded).
-
-    ``None`` means "not given": optional parameters that are None are not sent.
-    """
+    """Validate a call's arguments and return its query parameters (None: not sent)."""
     method = endpoint.name
     if campaign_id is None:
         raise InvalidRequestError(

@@ -1,7 +1,5 @@
 """Every error the SDK raises, and the one place foreign exceptions are translated.
 
-Exception hierarchy:
-
 ```text
 IReferError
 ├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
@@ -24,10 +22,7 @@ IReferError
 └── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
 ```
 
-Every message is built from the API method name and safe metadata only: the license key
-and the ``api_key`` travel in the URL, so no URL, and no exception that carries one, is
-ever attached to an SDK error, neither as message nor as ``__cause__``/``__context__``.
-The httpx exception behind a `TransportError` is kept as a *redacted copy*.
+No URL (it holds the keys), nor an exception carrying one, is ever attached to an SDK error.
 """
 
 from __future__ import annotations
@@ -69,14 +64,11 @@ __all__ = [
 class IReferError(Exception):
     """Base class of every error raised by irefer-async.
 
-    ``method`` is the API method involved (``"newSignup"``...), when there is one.
-    ``attempts`` is how many HTTP attempts the call made before giving up (0 if none).
-    ``correlation_id`` identifies the logical call in logs and hook events (None for an
-    error raised before any call started, such as a bad argument).
+    ``method``: the API method involved, if any; ``attempts``: HTTP attempts made (0 if none);
+    ``correlation_id``: the call's id in logs and hook events (None before any call started).
     """
 
-    #: Whether the API may have processed the request (used by write safety).
-    #: ``False`` means provably not: the request never reached the server.
+    #: Whether the API may have processed the request (False: it provably never reached it).
     maybe_processed: bool = True
 
     def __init__(self, message: str, *, method: str | None = None) -> None:
@@ -139,11 +131,8 @@ class APIError(IReferError):
 class DuplicateSignupError(APIError):
     """``newSignup`` for an email that was already a participant before this call.
 
-    Raised the same way whether the API refused the signup outright or a fault hid its
-    answer and a reconciling read found the participant created before the call began.
-    The signup was not made again, so a ``referrer_code`` sent with it was not credited.
-    Participant data stays out of the message: ``email``, ``existed_since`` and
-    ``referrer_email`` are attributes.
+    Raised whether the API refused it or a reconciling read found the older participant; a
+    ``referrer_code`` sent was not credited. Participant data is in attributes, not the message.
     """
 
     def __init__(
@@ -259,10 +248,8 @@ class RequestTimeoutError(TransportError):
 class DeadlineExceededError(IReferError, TimeoutError):
     """The call's deadline (``RetryConfig.deadline``) passed before it could finish.
 
-    ``sent`` is False when no request of the call ever left the client (it was still
-    waiting for a rate-limit slot, a concurrency slot or a 429 pause: ``waiting_for``
-    says which), so nothing can have been processed. A write cut by its deadline after
-    it was sent is reported as `WriteOutcomeUnknownError` instead.
+    ``sent`` False: no request left the client (``waiting_for`` says what it waited for). A
+    write cut after it was sent is a `WriteOutcomeUnknownError` instead.
     """
 
     def __init__(
@@ -271,20 +258,16 @@ class DeadlineExceededError(IReferError, TimeoutError):
         super().__init__(message, method=method)
         #: Whether a request of this call was sent before the deadline passed.
         self.sent = sent
-        #: What the call was waiting for when it was never sent (``"rate limit"``,
-        #: ``"concurrency"``, ``"pause"``, or ``"shared request"``: an identical read's
-        #: request it had joined, not yet sent), or None.
+        #: What a never-sent call waited for (``"rate limit"``, ``"concurrency"``, ``"pause"``,
+        #: ``"shared request"``), or None.
         self.waiting_for = waiting_for
         self.maybe_processed = sent
 
 
 class StreamInterruptedError(IReferError):
-    """A streamed list (``client.iter_referrers()``...) broke after it had yielded items.
+    """A streamed list broke after ``delivered`` items (``reason``: the error that broke it).
 
-    ``delivered`` is how many items were yielded before the break and ``reason`` the error
-    that broke it (a dropped connection, a read timeout, a body cut short). The SDK never
-    restarts a list it has started to deliver, since the list may have changed: iterate
-    again to read it anew, from the start.
+    Never restarted (the list may have changed): iterate again to read it anew.
     """
 
     def __init__(self, *, method: str, delivered: int, reason: IReferError) -> None:
@@ -302,8 +285,7 @@ class StreamInterruptedError(IReferError):
 class QueueFullError(IReferError):
     """The client already had ``max_waiting`` calls waiting for a slot; this one was never sent.
 
-    Raised at once, without waiting, so a busy service can shed load (answer from elsewhere,
-    or say "try again") instead of queueing. ``waiting`` is how many calls were waiting.
+    Raised at once, so a busy service can shed load. ``waiting``: calls that were waiting.
     """
 
     maybe_processed = False
@@ -321,9 +303,8 @@ class QueueFullError(IReferError):
 class WriteOutcomeUnknownError(IReferError):
     """A write failed ambiguously and a reconciling read could not tell if it landed.
 
-    Resending could create a duplicate, so the SDK stops and hands the decision back.
-    ``params`` are the request's parameters (secrets removed); ``last_error`` is the
-    ambiguous failure of the write itself.
+    Not resent (a duplicate risk): the decision is yours. ``params``: the request's
+    parameters (no secret); ``last_error``: the write's own failure.
     """
 
     def __init__(
@@ -382,20 +363,11 @@ def translate_transport_error(
     trusted: bool = True,
     proxy: str | None = None,
 ) -> TransportError:
-    """Map an httpx (or httpx2) exception to an SDK error without leaking the URL it carries.
+    """Map an httpx (or httpx2) exception to an SDK error (the only place this is done).
 
-    This is the only place httpx and httpx2 exceptions are translated. The SDK error's
-    ``__cause__`` is a fresh exception of the same class whose message is redacted and which
-    has no request, no traceback and no context, so an error tracker walking the chain finds
-    no secret.
-
-    ``trusted`` is False for a transport whose error mapping the SDK has not tested
-    (`irefer_async._stack.trusts`): its connect errors and connect/pool timeouts keep
-    their class but are marked ``maybe_processed``, so a write is reconciled, never resent
-    blindly.
-
-    ``proxy`` (``scheme://host:port``, no credentials) is the proxy the request went through:
-    a failure to connect names it, not the API's server it was never reached.
+    ``__cause__`` is a fresh, redacted exception of the same class (no request, traceback or
+    context). ``trusted`` False (an untested transport): connect failures are marked
+    ``maybe_processed``. ``proxy``: a failure to connect names it instead of the API's host.
     """
     http = _stack_module(exc)
     text = redactor.redact(str(exc)) or type(exc).__name__

@@ -1,8 +1,4 @@
-"""The matching scan's targets: "is there a row with these field values?" for many targets.
-
-One dict lookup per parsed row, no model built; `irefer_async._stream.match_body` streams a
-list body through matchers, for the reconciling reads of write safety.
-"""
+"""The matching scan's targets: "is there a row with these field values?" for many targets."""
 
 from __future__ import annotations
 
@@ -22,23 +18,12 @@ def _wire_text(value: Any) -> str | None:
 
 
 class RowMatcher:
-    """The targets of one matching scan: rows whose ``fields`` equal some values.
+    """The targets of one matching scan (one dict lookup per row): rows matching ``fields``.
 
-    A target is a tuple of strings, one per field, compared with the row's JSON values
-    (numbers by their text, so ``"42"`` finds ``42`` and ``"42"``); fields listed in
-    ``casefold`` compare case-insensitively (emails). Many targets cost one dict lookup
-    per row, and no model is built:
-
-    ```python
-    matcher = RowMatcher(("referred_person", "specific_action"))
-    matcher.add(("ann@example.com", "/dashboard"))
-    await match_body(body, (matcher,))  # irefer_async._stream
-    row = matcher.found.get(("ann@example.com", "/dashboard"))  # the row's JSON object, or None
-    ```
-
-    The first row matching a target is kept (lists are newest first). ``convert`` maps a
-    field to a function applied to its text on both sides before comparing (a referral link
-    to its code, say); such a matcher takes the general, slower path for every row.
+    A target is one string per field, compared with the row's JSON values (numbers by their
+    text); ``casefold`` fields compare case-insensitively; ``convert`` maps a field's text on
+    both sides first (slower path). The first matching row is kept in `found` (lists are
+    newest first); `_stream.match_body` streams a body through matchers.
     """
 
     __slots__ = ("_convert", "_fold", "_key_of", "_keys", "fields", "found")
@@ -73,9 +58,6 @@ class RowMatcher:
         for target in targets:
             self.add(target)
 
-    def __repr__(self) -> str:
-        return f"<RowMatcher {self.fields} targets={len(self._keys)} found={len(self.found)}>"
-
     def _normal(self, values: Sequence[str | None]) -> tuple[str, ...] | None:
         out: list[str] = []
         for value, fold, convert in zip(values, self._fold, self._convert, strict=True):
@@ -106,8 +88,7 @@ class RowMatcher:
         return len(self._keys) - len(self.found)
 
     def _fast_key_of(self) -> Callable[[dict[str, Any]], tuple[str, ...] | None]:
-        # The key of a row, with the common shapes (one field; two fields, no folding) and
-        # text values taken inline: a scan calls it for every row of the list.
+        # The common shapes (one field; two unfolded fields) inline: called for every row.
         fields = self.fields
         normal = self._normal
 

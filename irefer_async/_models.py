@@ -1,11 +1,7 @@
 """The results of the API: frozen attrs classes whose fields are named as the API names them.
 
-Every model keeps the JSON object it was decoded from in ``raw`` (excluded from equality
-and repr), so a field the SDK does not model yet is still reachable. Every result (not the
-nested `Reward`) carries ``fetched_at``, when it was decoded from its answer (UTC; set at
-construction, also excluded from equality and repr), so an answer served from the client's
-cache can be told by its age; a streamed list's rows each carry when they arrived.
-Decoding (and every wire quirk it absorbs) lives in `irefer_async._converter`.
+Every model keeps its JSON object in ``raw``; every result (not the nested `Reward`) carries
+``fetched_at``, when it was decoded (UTC). Both are excluded from equality and repr.
 """
 
 from __future__ import annotations
@@ -17,22 +13,6 @@ from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
-
-__all__ = [
-    "CampaignStats",
-    "LeadSource",
-    "NewSignup",
-    "NewSpecificAction",
-    "ReferrerStats",
-    "Referrer",
-    "Reward",
-    "RewardDelivery",
-    "RewardGoalType",
-    "RewardQuantity",
-    "RewardTo",
-    "SpecificActionSignup",
-    "TriggeredReward",
-]
 
 
 class _OpenEnum(str, enum.Enum):
@@ -99,15 +79,15 @@ class RewardTo(_OpenEnum):
 
 
 def _arrived(value: dt.datetime | None) -> dt.datetime:
-    """``fetched_at`` is set at construction: when the answer was decoded, unless given."""
     return dt.datetime.now(dt.timezone.utc) if value is None else value
 
 
-class _Model:
-    """The models' shared ``__repr__``, in attrs' own format.
+def _fetched_field() -> Any:
+    return attrs.field(default=None, converter=_arrived, eq=False, repr=False, kw_only=True)
 
-    One generated method less per model: half of their class creation on import.
-    """
+
+class _Model:
+    """The models' shared ``__repr__``, in attrs' own format (one generated method less each)."""
 
     __slots__ = ()
 
@@ -141,8 +121,7 @@ class Reward(_Model):
 def referral_code_of(referral_link: str) -> str:
     """Return the code in a referral link: its ``iref`` parameter, else its last path segment.
 
-    A bare code (what ``referrers`` puts in its ``referral_link`` field) comes back as is,
-    without parsing (settle scans call this for every row of a big list).
+    A bare code comes back as is, unparsed (settle scans call this for every row).
     """
     if "/" not in referral_link and "?" not in referral_link:
         return referral_link
@@ -173,9 +152,7 @@ class ReferrerStats(_Model):
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -205,9 +182,7 @@ class CampaignStats(_Model):
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -215,13 +190,9 @@ class CampaignStats(_Model):
 class NewSignup(_Model):
     """``newSignup``: the participant just added.
 
-    ``reconciled`` is True when the response was lost and the SDK confirmed the signup
-    with a ``referrerStats`` read instead; ``referrer`` is then unknown (None) and ``raw``
-    is that read's JSON.
-
-    ``age_unknown`` (only with ``reconciled``): the participant exists, credited as sent,
-    but the server's clocks gave no consistent evidence of whether this call created it or
-    it existed just before (see docs/reliability.md). Never a duplicate made by the SDK.
+    ``reconciled``: the response was lost and a read confirmed the signup (``raw`` is that
+    read's JSON). ``age_unknown`` (with ``reconciled``): it exists, credited as sent, but
+    whether this call created it is unknown (docs/reliability.md); never an SDK duplicate.
     """
 
     campaign_name: str
@@ -238,9 +209,7 @@ class NewSignup(_Model):
     #: Reconciled, but whether this call or an earlier signup created it is unknown.
     age_unknown: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -256,17 +225,15 @@ class NewSignup(_Model):
 class NewSpecificAction(_Model):
     """``newSpecificAction``: the action just recorded.
 
-    ``reconciled`` is True when the response was lost and the SDK found the action in
-    ``specificActionSignups`` instead.
+    ``reconciled``: the response was lost and the action was found in
+    ``specificActionSignups``.
     """
 
     campaign_name: str | None
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -274,8 +241,7 @@ class NewSpecificAction(_Model):
 class Referrer(_Model):
     """One item of ``referrers``: a participant of the campaign.
 
-    Unlike the other results, the API's ``referral_link`` here holds the bare referral code
-    (``"jZA3MbP0"``), not a link; `referral_code` reads the same whichever it holds.
+    Here the API's ``referral_link`` holds the bare code (``"jZA3MbP0"``), not a link.
     """
 
     id: int
@@ -297,9 +263,7 @@ class Referrer(_Model):
     source_network: LeadSource | None = None
     referrals_count: int = 0
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
     @property
@@ -329,9 +293,7 @@ class TriggeredReward(_Model):
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()
 
 
@@ -348,7 +310,5 @@ class SpecificActionSignup(_Model):
     created_at: dt.datetime | None = None
     ip: str | None = None
     #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = attrs.field(
-        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
-    )
+    fetched_at: dt.datetime | None = _fetched_field()
     raw: Mapping[str, Any] = _raw_field()

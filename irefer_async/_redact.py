@@ -1,24 +1,10 @@
-"""Keeping the license key and the api_key out of every text the SDK or httpx produces.
+"""Keeping the license key and the api_key out of every text the SDK or its HTTP stacks produce.
 
-Both secrets travel in the request URL (the license key in the path, the api_key in the
-query string), so anything that prints a URL, or a line a server echoed from it, can leak
-them: httpx's INFO log line ``HTTP Request: GET https://...``, httpx, httpcore and aiohttp
-exception messages (a proxy answering ``HTTP/1.1 2OO /v1.0/W4qLx9Rk2P`` makes the parser
-quote a key cut short), reprs. The mechanisms:
-
-* `Redactor` masks a client's secrets in a text: every form of each (`secret_forms`: raw,
-  percent-encoded, ``quote_plus``, lower-case hex escapes, encoded twice, hex) whole, and
-  every run of `FRAGMENT`-character windows of those forms; the error translation,
-  every repr and the CLI use it.
-* `install_log_filter` puts a filter on the ``httpx`` and ``httpcore.*`` loggers (httpx2's
-  ``httpx2`` and ``httpcore2.*``, aiohttp's ``aiohttp.*`` and ``asyncio``) that rewrites each
-  record (message, formatted exception, stack) through every live client's redactor and, for
-  the HTTP loggers at INFO and above, masks every query value (participant data: emails,
-  names, phones). Filters only run for records that pass the level check, so this costs
-  nothing when those loggers are quiet. A closed client's secrets stay in the filter's
-  registry for the next `RETIRED` closes, so a record a late task writes after
-  ``aclose()`` is redacted too.
-* `Redactor.quote` is how a body or URL is quoted in an error: redacted whole, then cut.
+Both travel in the request URL, so a URL, or a line a server echoed from it, can leak them.
+`Redactor` masks a client's secrets (every form, and every `FRAGMENT`-character piece);
+`install_log_filter` puts `SecretFilter` on the HTTP stacks' loggers (and ``asyncio``'s),
+redacting through every live client's keys and those of the last `RETIRED` closed ones;
+`Redactor.quote` quotes a body or URL: redacted whole, then cut.
 """
 
 from __future__ import annotations
@@ -79,11 +65,10 @@ def _lower_hex(text: str) -> str:
 
 
 def secret_forms(secret: str) -> tuple[str, ...]:
-    """Return every form ``secret`` may take in a URL, a message or a dump, longest first.
+    """Return every form ``secret`` may take in a text, longest first.
 
-    Raw; percent-encoded (``/`` escaped or kept); ``quote_plus``; each percent form with
-    lower-case hex digits (``%2f``); each of those encoded a second time (``%252F``,
-    ``%252f``); and the lower-case hex of its UTF-8 bytes.
+    Raw, percent-encoded (``/`` kept or not), ``quote_plus``, lower-case hex escapes, each
+    encoded twice, and the hex of its UTF-8 bytes.
     """
     once = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
     once |= {_lower_hex(form) for form in once}
@@ -94,10 +79,7 @@ def secret_forms(secret: str) -> tuple[str, ...]:
 
 
 def _trie(words: set[str]) -> str:
-    """Return a pattern matching any of ``words`` (all one length), prefixes factored out.
-
-    The engine then tries one branch per distinct next character.
-    """
+    """Return a pattern matching any of ``words`` (all one length), prefixes factored out."""
     root: dict[str, Any] = {}
     for word in words:
         node = root
@@ -117,12 +99,7 @@ def _trie(words: set[str]) -> str:
 def _fragment_patterns(
     secrets: tuple[str, ...],
 ) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
-    """Return two patterns over every window of every form of every private secret.
-
-    A window is `FRAGMENT` characters long. The first pattern finds the first window (a
-    quick scan), the second every window start, overlapping ones included. None when there
-    is no window.
-    """
+    """Return patterns of every `FRAGMENT`-long window of every form: the first, every start."""
     windows: set[str] = set()
     for secret in secrets:
         if secret in PUBLIC_KEYS:
@@ -160,12 +137,9 @@ def _mask_windows(text: str, patterns: tuple[re.Pattern[str], re.Pattern[str]]) 
 class Redactor:
     """Masks a set of secrets in any text with ``***``: whole, and any piece of them.
 
-    Every form of each secret (`secret_forms`) is replaced whole; then every run of text made
-    of `FRAGMENT`-character windows of those forms (a key cut short by a server echoing
-    a truncated request line) is masked too, so a later cut can never leave a piece. The
-    windows are compiled into one pattern when the redactor is built (once per key pair); a
-    text holding none costs one regular-expression scan. The demo keys (`PUBLIC_KEYS`) are
-    replaced whole only.
+    Every form of each secret is replaced whole, then every run of `FRAGMENT`-character
+    windows of those forms (a key cut short by an echoing server). The demo keys
+    (`PUBLIC_KEYS`) are replaced whole only.
     """
 
     __slots__ = ("_forms", "_patterns", "_secrets")
@@ -195,10 +169,7 @@ class Redactor:
         return text
 
     def quote(self, text: str, limit: int) -> str:
-        """Return ``text`` fit to quote: redacted (fragments included), then cut to ``limit``.
-
-        Redacting first means a cut can never split a secret and hide it from the redactor.
-        """
+        """Return ``text`` fit to quote: redacted first (a cut cannot hide a piece), then cut."""
         text = self.redact(text)
         return text if len(text) <= limit else text[:limit] + "..."
 
@@ -211,10 +182,7 @@ RETIRED = 32
 
 
 class _Registry:
-    """The secrets of every open client and of the last `RETIRED` closed ones.
-
-    Open clients' secrets are counted, so two clients may share a key.
-    """
+    """The secrets of every open client (counted) and of the last `RETIRED` closed ones."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -261,13 +229,10 @@ _FORMATTER = logging.Formatter()
 
 
 class SecretFilter(logging.Filter):
-    """Rewrites a log record so that no registered secret, or piece of one, survives in it.
+    """Rewrites a log record (message, formatted exception, stack) so no secret survives.
 
-    The message, the formatted exception (``exc_info``, kept as the record's ``exc_text``,
-    which formatters print as given) and the stack are redacted. With ``queries`` (the HTTP
-    loggers), at INFO and above it also masks every query parameter value: the request URL
-    carries the participant's email, name and phone, which stay out of logs at INFO (DEBUG
-    keeps them, redacted of the secrets).
+    With ``queries`` (the HTTP loggers), at INFO and above every query value (participant
+    data) is masked too.
     """
 
     def __init__(self, *, queries: bool = True) -> None:

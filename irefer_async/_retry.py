@@ -1,20 +1,10 @@
 """Retry decisions: what is retried, how long to wait (tenacity's wait strategy), when to stop.
 
-What is retried (reads, and writes once write safety has proven a resend harmless):
-transport errors, timeouts, HTTP 408/429/5xx, ``null`` or empty bodies, and bodies that are
-not JSON at all (truncated, an HTML error page). Never retried: API error bodies, a JSON
-body of the wrong shape, bad arguments, and ``asyncio.CancelledError``.
-
-Waits grow exponentially with jitter (``wait_initial * 2**n`` plus up to ``wait_jitter``,
-capped at ``wait_max``); a 429's ``Retry-After`` replaces the computed wait. A call stops
-after ``attempts`` attempts, or when the next wait would end past ``deadline`` seconds
-from the call's start.
-
-The loop that retries is the client's request loop; `Retries` only decides (one small
-object per call), so an attempt runs in the loop's own frame with no callback. The backoff is
-tenacity's ``wait_exponential_jitter``, built once per `RetryConfig` and imported with the
-first retry; tenacity's ``AsyncRetrying`` around each call is not used (see
-docs/benchmarks.md: it cost more per call than the rest of a call's client-side work).
+Retried (reads, and writes once proven not landed): transport errors, timeouts, HTTP
+408/429/5xx, ``null`` or empty bodies, bodies that are not JSON. Never: API error bodies, a
+JSON body of the wrong shape, bad arguments, cancellation. Waits: tenacity's
+``wait_exponential_jitter``, or a 429's ``Retry-After``; a call stops after ``attempts`` or
+when the next wait would end past its deadline. `Retries` only decides; the client loops.
 """
 
 from __future__ import annotations
@@ -45,8 +35,7 @@ __all__ = ["Retries", "RetryConfig", "is_retryable", "wait_for"]
 
 T = TypeVar("T")
 
-#: See :attr:`RetryConfig.settle`: as long again as the default read timeout (10 s), so a write
-#: still being processed up to 20 s after it was sent is seen by the read that decides a resend.
+#: `RetryConfig.settle`: the default read timeout again (a write processed up to 20 s late is seen).
 DEFAULT_SETTLE = 10.0
 
 
@@ -109,12 +98,7 @@ def _backoff(config: RetryConfig) -> Callable[[Any], float]:
 
 
 def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) -> float:
-    """Seconds to wait before retry ``retry_number`` (1-based) after ``exc``.
-
-    A 429's ``Retry-After`` (capped at ``wait_max``), else ``wait_initial * 2**(n-1)`` plus up
-    to ``wait_jitter`` of random jitter, capped at ``wait_max`` (tenacity's
-    ``wait_exponential_jitter``).
-    """
+    """Seconds to wait before retry ``retry_number`` (1-based) after ``exc`` (<= ``wait_max``)."""
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
     return float(_backoff(config)(_Attempt(retry_number)))
@@ -138,13 +122,7 @@ def _made(started: int, exc: IReferError) -> int:
 
 
 class Retries:
-    """The retry decisions of one call, asked by the request loop after each failed attempt.
-
-    `after` counts the attempt, sets the error's ``.attempts``, and returns the seconds to
-    wait before the next attempt, or None when the call must stop and raise that error: not
-    retryable, ``attempts`` reached, or the wait would end past the call's deadline. No
-    state is shared between calls; nothing is allocated before a failure but this object.
-    """
+    """The retry decisions of one call, asked by the request loop after each failed attempt."""
 
     __slots__ = ("_config", "_deadline", "_started", "attempts")
 
@@ -156,7 +134,7 @@ class Retries:
         self.attempts = 0
 
     def after(self, error: IReferError) -> float | None:
-        """Record a failed attempt; the wait before the next one, or None to stop."""
+        """Record a failed attempt (sets ``error.attempts``); the wait before the next, or None."""
         self.attempts += 1
         error.attempts = _made(self.attempts, error)
         config = self._config
@@ -166,7 +144,6 @@ class Retries:
         now = asyncio.get_running_loop().time()
         deadline = self._deadline
         if deadline is not None and not math.isinf(deadline.at):
-            # The call's own deadline (settle waits and reconciling reads included).
             return None if now + wait >= deadline.at else wait
         if math.isfinite(config.deadline) and now - self._started + wait > config.deadline:
             return None

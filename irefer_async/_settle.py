@@ -1,49 +1,23 @@
 """Shared reconciling reads: one streamed list scan answers every pending write of a campaign.
 
-A write that failed ambiguously asks a :class:`Board` (one per list endpoint and campaign)
-whether a row with its key exists: ``await board.lookup(key, not_before)``. The board runs
-one scan at a time (single-flight) and every scan answers every pending lookup at once:
-
-* a row with the key, in any scan, proves the write **landed** (the row is returned);
-* the absence of the key proves **not landed** only in a scan that *started* at or after
-  the lookup's ``not_before`` (the failed attempt's end plus the settle window): a read
-  taken while the server may still be processing the write proves nothing.
-
-Lookups not yet due stay pending and are answered by a later scan. Scans run when a lookup
-falls due, and also early (a scan may prove "landed" before the window ends), at most
-once per nine scan durations (``EARLY_GAP``) and 0.1 s (``EARLY_MIN_GAP``); a scan that
-settles lookups starts at least three scan durations after the previous one ended
-(``SETTLED_GAP``; the lookups falling due meanwhile wait and batch; sooner if a due lookup's
-deadline would pass first, two scan durations early), so scanning takes at
-most about a quarter of the time whatever the number of pending writes (a big import at 20%
-ambiguous faults spent as much client CPU parsing scans as sending rows when it was half).
-A failed scan
-fails only the lookups that were due; the others wait for the next one. Rows a failed scan
-found before it broke still prove "landed".
-
-**Memory is bounded whatever the list's size.** A scan is streamed: the board hands the
-scan (:data:`ScanRows`, supplied by the client) a :class:`Scan` holding one
-`RowMatcher` per kind of key, with the keys of the pending lookups
-as targets; the client streams the body through them (`match_body`)
-and only the matching rows are kept. Reading stops once every target is found. A lookup
-may name related keys (``also``): rows the caller needs beside its own (a signup's
-referrer, by the code it sent), looked for in the same scan; a found row is answered only
-with its related rows known (found, or absent from a scan read to its end).
-
-Each scan notes the loop's clock when its answer arrived. Rows are not dated here: the
-verdicts (`irefer_async._write_safety`) date ``created_at`` by a row clock learned from
-writes the client could date itself, never by the ``Date`` header.
+A `Board` (one per list and campaign) runs one scan at a time; each scan answers every
+pending ``lookup(key, not_before)``: a row with the key proves **landed** (any scan, even
+one that broke); its absence proves **not landed** only in a scan that *started* at or
+after ``not_before``. Scans run early at most every `EARLY_GAP` scan durations and settling
+scans `SETTLED_GAP` durations apart (sooner near a lookup's deadline), so scanning stays a
+fraction of the time (docs/benchmarks.md, "Reconciling at scale"). A scan keeps only the
+matching rows (memory bounded whatever the list's size); rows are not dated here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from ._converter import _to_datetime
 from ._deadline import current_deadline
 from ._errors import DeadlineExceededError, IReferError
 from ._match import RowMatcher
@@ -51,23 +25,9 @@ from ._match import RowMatcher
 if TYPE_CHECKING:
     from ._endpoints import Endpoint
 
-__all__ = [
-    "EARLY_GAP",
-    "EARLY_MIN_GAP",
-    "SETTLED_GAP",
-    "Board",
-    "Key",
-    "ListScanner",
-    "Scan",
-    "ScanRows",
-    "Sighting",
-    "parse_row_time",
-]
-
 T = TypeVar("T")
 
-#: What a lookup looks for: (which of the board's kinds of key, the target's values). The
-#: values are in the matcher's normal form (case-folded where that kind folds case).
+#: What a lookup looks for: (the board's kind of key, the target's values, in normal form).
 Key = tuple[int, tuple[str, ...]]
 #: An early scan (one that cannot prove "not landed") waits this many scan durations...
 EARLY_GAP = 9.0
@@ -78,11 +38,7 @@ SETTLED_GAP = 3.0
 
 
 class Scan:
-    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw.
-
-    The scan function streams the list through `matchers` (retrying as any read: what an
-    attempt found stays found), calls `dated` when an answer arrives and counts `rows`.
-    """
+    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw."""
 
     __slots__ = ("loop_time", "matchers", "rows")
 
@@ -178,17 +134,13 @@ class Board:
                 if not entry.future.done():
                     entry.future.cancel()
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._pending.values())
-
     async def lookup(
         self, key: Key, not_before: float, also: Sequence[Key] = ()
     ) -> Sighting | None:
         """Return the row with ``key`` (landed) or None (not landed, settled).
 
-        ``also``: related keys looked for in the same scan (`Sighting.related`).
-        Bounded by the current call's deadline: raises :class:`DeadlineExceededError` when
-        no scan could answer in time (a write must then be reported as of unknown outcome).
+        ``also``: related keys looked for in the same scan. Raises `DeadlineExceededError`
+        when no scan could answer within the call's deadline.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Sighting | None] = loop.create_future()
@@ -240,8 +192,7 @@ class Board:
             now = loop.time()
             due = min(e.not_before for e in entries)
             unseen = any(not e.seen for e in entries)
-            # Settled scans SETTLED_GAP scan durations apart: the lookups due meanwhile batch;
-            # sooner when a due lookup's deadline would pass first (two scan durations early).
+            # Settling scans SETTLED_GAP durations apart; sooner near a due lookup's deadline.
             due = max(due, self._next_settled)
             margin = 2 * self._last_duration
             for e in entries:
@@ -334,15 +285,10 @@ class ListScanner(Protocol):
 
 def parse_row_time(value: object) -> float | None:
     """Parse a row's ``created_at`` (``2018-06-15T16:11:45Z`` or ``2018-06-15 16:11:45``)."""
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return None
-    text = value.strip().replace(" ", "T")
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
     try:
-        when = dt.datetime.fromisoformat(text)
+        when = _to_datetime(value.strip().replace(" ", "T"))
     except ValueError:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
+    return None if when is None else when.timestamp()

@@ -1,28 +1,10 @@
-"""Single flight: identical reads in flight share one HTTP exchange.
+"""Single flight: identical reads in flight share one HTTP exchange (`SingleFlight`).
 
-A busy page calls ``referrer_stats(email)`` on every view; when many views of the same
-participant arrive together, they would each spend a rate-limit slot on the same answer.
-`SingleFlight` lets the first caller (the leader) send the read itself, inline, in its own
-task, and hands its result, or its error, to every caller that asks for the same key (API
-method, campaign, parameters) while it is in flight (the joiners, each waiting on a future of
-its own). The client drives it explicitly, with no callback and no context variable
-(`IReferClient._read`: ``ticket``, ``wait`` or lead, then ``land`` or ``hand_over``):
-
-* a joiner that is cancelled (its page request was dropped) just stops waiting. A leader
-  that is cancelled takes its request with it (it ran in its task), so it **hands the work
-  over**: the first joiner still waiting becomes the leader and sends the read again
-  (reads are safe to repeat) under its own deadline, and the others keep waiting for it.
-  A leader's cancellation therefore costs the wire at most one more request, and none
-  when nobody joined; when every caller has gone, nothing is left running;
-* the leader gets its error; every joiner gets its own copy (its own traceback), never a
-  shared object that every ``raise`` would grow. The copies keep the shared request's
-  ``correlation_id``: the one its log lines carry;
-* a joiner whose own deadline ends before the shared request's answer stops waiting at its
-  deadline with `DeadlineExceededError` (``sent`` says whether the shared request had left).
-
-Writes never share, and a write's reconciling reads never join a flight nor use the cache
-(the client sends them directly). A read that never suspends (an in-process transport
-answering at once) is over before anyone can join it, so it shares nothing.
+The first caller (the leader) sends the read inline; callers asking for the same key meanwhile
+(the joiners) wait on futures of their own. A cancelled leader **hands the work over** to the
+first joiner still waiting, which sends it again. Each joiner gets its own copy of an error
+and stops at its own deadline (`DeadlineExceededError`). Writes and reconciling reads never
+share. The client drives it with no callback (``ticket``, ``wait`` or lead, ``land``).
 """
 
 from __future__ import annotations
@@ -65,8 +47,7 @@ class _Flight(Generic[T]):
 
     def __init__(self, key: Hashable) -> None:
         self.key = key
-        #: Each joiner's own future, in arrival order (the next leader is the first alive);
-        #: made by the first joiner (a read nobody joins allocates none).
+        #: Each joiner's own future, in arrival order (None until someone joins).
         self.waiters: deque[asyncio.Future[T | _Signal]] | None = None
         #: Whether the current leader's request has been sent (for a joiner's deadline error).
         self.sent = False
@@ -87,9 +68,6 @@ class Ticket(Generic[T]):
         self.joined = joined
         #: The API method, for a joiner's deadline error.
         self.method = method
-
-    def __repr__(self) -> str:
-        return f"<Ticket {self.method} joined={self.joined}>"
 
     @property
     def sent(self) -> bool:
@@ -142,7 +120,7 @@ class Ticket(Generic[T]):
 
 
 class SingleFlight:
-    """Identical reads in flight share one request: see the module's example."""
+    """Identical reads in flight share one request (see the module docstring)."""
 
     __slots__ = ("_flights",)
 
@@ -153,10 +131,6 @@ class SingleFlight:
         """Distinct requests in flight."""
         return len(self._flights)
 
-    def in_flight(self, key: Hashable) -> bool:
-        """Whether a request for ``key`` is in flight (a new caller would join it)."""
-        return key in self._flights
-
     def ticket(self, key: Hashable, method: str) -> Ticket[Any]:
         """Join the request in flight for ``key``, or lead a new one."""
         flight = self._flights.get(key)
@@ -166,11 +140,7 @@ class SingleFlight:
         return Ticket(self, flight, False, method)
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
-        """Let later callers start afresh instead of joining the flights that ``match``.
-
-        Their callers still get their answers. Used after a write: a read that began
-        before it may return what the write changed.
-        """
+        """Let later callers start afresh, not join the flights that ``match`` (after a write)."""
         for key in [key for key in self._flights if match(key)]:
             del self._flights[key]
 

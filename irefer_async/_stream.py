@@ -1,25 +1,10 @@
-r"""Streaming the list endpoints: read a JSON array as it arrives, one item at a time.
+"""Streamed lists: a JSON array body read chunk by chunk into items, in bounded memory.
 
-``referrers``, ``rewards`` and ``specificActionSignups`` answer a whole campaign in one JSON
-array (hundreds of MB for a million rows). This module reads such a body chunk by chunk in
-bounded memory:
-
-* `ArraySplitter` cuts the top-level array into its items and parses each (orjson when
-  installed; why not ijson: docs/benchmarks.md, "Streamed lists").
-* `ItemDecoder` turns parsed items into models with the converter's generated
-  structure functions (the lenient decoding of the tuple calls, same results), naming the
-  item's index when one does not fit; `ListStream` is what ``client.iter_*()``
-  return, `read_list` what the tuple calls use.
-* `match_body` streams a body through `RowMatcher`s (`irefer_async._match`), the cheap
-  matching scan of the reconciling reads (`irefer_async._settle`).
-
-Every loop here gives the event loop a turn at least every `YIELD_EVERY` seconds
-of work, so a big body never stalls other tasks, even when it arrives in one chunk.
-
-A body that is not an array is classified as a non-streamed one would be: empty or ``null``
--> `EmptyResponseError`, ``{"error": ...}`` ->
-`APIError`, other JSON -> `MalformedResponseError`
-("expected a JSON array"), anything else -> ``MalformedResponseError(not_json=True)``.
+`ArraySplitter` cuts the array into parsed items, `ItemDecoder` makes models of them,
+`ListStream` is what ``client.iter_*()`` return, `read_list` what the tuple calls use and
+`match_body` the reconciling scans' reader. Every loop gives the event loop a turn at least
+every `YIELD_EVERY` seconds of work; a body that is not an array is classified as a whole
+body would be (`not_an_array`).
 """
 
 from __future__ import annotations
@@ -29,15 +14,10 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    Callable,
-    Sequence,
-)
+from collections.abc import AsyncGenerator, AsyncIterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
-from ._converter import explain_item, item_structure, json_type
+from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
 from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
 from ._observability import stamp_error
 
@@ -50,40 +30,18 @@ if TYPE_CHECKING:
     from ._observability import CallTrace
     from ._transport import ListBody, Slot
 
-__all__ = [
-    "MAX_ITEM_BYTES",
-    "YIELD_EVERY",
-    "ArraySplitter",
-    "ItemDecoder",
-    "ListReader",
-    "ListStream",
-    "Opened",
-    "Reader",
-    "StreamOpener",
-    "StreamSource",
-    "json_items",
-    "malformed_item",
-    "match_body",
-    "not_an_array",
-    "read_list",
-]
-
 T = TypeVar("T")
 
-#: One item larger than this is refused as malformed (a ``referrers`` row is ~350 bytes):
-#: without a cap, a body that is not really an array of objects would be buffered whole.
+#: One item larger than this is refused as malformed (bounds the buffer; a row is ~350 bytes).
 MAX_ITEM_BYTES: Final = 1 << 20
 #: Seconds of CPU work after which the loops of this module give the event loop a turn.
 YIELD_EVERY: Final = 0.002
-#: The first bytes of a body that is not an array kept to classify it (an error body, ``null``).
+#: The first bytes of a body that is not an array, kept to classify it.
 _HEAD_BYTES: Final = 64 * 1024
-# Failed parses of an item's candidate ends before scanning it instead.
-_TRIES: Final = 4
-# How many items between two looks at the clock.
+_TRIES: Final = 4  # failed parses of an item's candidate ends before scanning it instead
 _CLOCK_EVERY: Final = 16
 
-# Everything up to the next brace or bracket that is not inside a string, strings included.
-# The string pattern is the "unrolled loop" form: one way to match each byte, no backtracking.
+# Up to the next brace or bracket outside a string ("unrolled loop" form: no backtracking).
 _SKIP = re.compile(rb'[^"{}\[\]]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"{}\[\]]*)*', re.DOTALL)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _OPEN = frozenset(b"{[")
@@ -93,23 +51,14 @@ _RBRACKET = ord("]")
 _LBRACE = ord("{")
 _COMMA = ord(",")
 
-# Parser states.
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 
-_orjson_loads: Callable[[bytes], Any] | None
-try:
-    from orjson import loads as _orjson_loads
-except ImportError:  # pragma: no cover - orjson is an optional speedup
-    _orjson_loads = None
+
+_orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
 
 
 def _loads(raw: bytes) -> Any:
-    if _orjson_loads is not None:
-        try:
-            return _orjson_loads(raw)
-        except ValueError:
-            pass  # NaN, huge integers...: json.loads decides, as for a whole body
-    return json.loads(raw)
+    return loads(raw) if _orjson_loads is not None else json.loads(raw)
 
 
 def _kind(first: int) -> str:
@@ -125,29 +74,12 @@ def _kind(first: int) -> str:
 
 
 class ArraySplitter:
-    r"""Read a JSON array body, fed in chunks, one parsed item (a JSON object) at a time.
+    """Cut a JSON array body, fed in chunks (`feed`, `feed_eof`), into parsed objects (`next_item`).
 
-    Feed chunks with `feed`, take items with `next_item` until it returns None
-    (more bytes needed, or the array is over); at the end of the body,
-    call `feed_eof`, take the last items, and `close`:
-
-    ```python
-    splitter = ArraySplitter("referrers")
-    async for chunk in body:
-        splitter.feed(chunk)
-        while (item := splitter.next_item()) is not None:
-            ...  # item is {"id": "1", ...}
-    splitter.feed_eof()
-    while (item := splitter.next_item()) is not None:
-        ...
-    splitter.close()  # raises if the body ended inside the array
-    ```
-
-    An item ends at the first ``}`` whose prefix parses with orjson, or where a scan that
-    tracks strings and nesting says (after a few failed candidates, or without orjson).
-    An item that is not an object, is not valid JSON or is over ``max_item_bytes`` raises
-    `MalformedResponseError` naming its index. A body that is not an array is kept
-    (its first 64 KiB) as `head`; `is_array` tells the two apart.
+    An item ends at the first ``}`` whose prefix parses (orjson), else where a string- and
+    nesting-aware scan says. A bad item raises `MalformedResponseError` naming its index;
+    `close` raises if the body ended inside the array. A body that is not an array is kept
+    (its first 64 KiB) as `head`.
     """
 
     __slots__ = (
@@ -183,9 +115,6 @@ class ArraySplitter:
         self._eof = False
         self._state = _START
         self._head = b""
-
-    def __repr__(self) -> str:
-        return f"<ArraySplitter {self.method} items={self.count} bytes={self.bytes_fed}>"
 
     @property
     def is_array(self) -> bool | None:
@@ -317,10 +246,7 @@ class ArraySplitter:
         return value
 
     def _scan(self, buf: bytes, pos: int) -> int:
-        """Find the end of the item from ``pos`` (in it), tracking strings and nesting.
-
-        Returns the index after its closing brace, or -1 (state saved) if the chunk ends first.
-        """
+        """Return the index after the item's closing brace, or -1 (state saved) at chunk end."""
         depth = self._depth
         n = len(buf)
         skip = _SKIP.match
@@ -396,23 +322,14 @@ class _Ticker:
         self._last = now
         return True
 
-    def reset(self) -> None:
-        self._last = self._clock()
-
 
 async def json_items(
     chunks: AsyncIterable[bytes], splitter: ArraySplitter
 ) -> AsyncGenerator[Any, None]:
-    """Yield each item (parsed) of the JSON array arriving as ``chunks``.
-
-    Gives the loop a turn every `YIELD_EVERY` seconds of work. Ends when the body
-    does (after `ArraySplitter.close`); a body that is not an array yields nothing
-    (check ``splitter.is_array``).
-    """
+    """Yield each parsed item of the array arriving as ``chunks`` (nothing if not an array)."""
     ticker = _Ticker()
     async for chunk in chunks:
-        # No reset of the ticker here: a read of data already buffered (aiohttp's) does not
-        # give the loop a turn, so the work since the last turn goes on counting.
+        # No ticker reset: a read of already buffered data (aiohttp) gives the loop no turn.
         splitter.feed(chunk)
         next_item = splitter.next_item
         while (item := next_item()) is not None:
@@ -428,10 +345,7 @@ async def json_items(
 
 
 class ItemDecoder(Generic[T]):
-    """Decodes parsed list items into ``model``; the error names the item's index.
-
-    The same generated structure function as the tuple calls, hence the same results.
-    """
+    """Decodes parsed list items into ``model``; the error names the item's index."""
 
     __slots__ = ("_drift", "_hook", "method", "model")
 
@@ -455,11 +369,7 @@ class ItemDecoder(Generic[T]):
 
 
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
-    """Return the error for a list body that turned out not to be an array.
-
-    Classified as a whole body would be (see `Sender.check_body`): empty or ``null``,
-    an API error body, not JSON, or JSON of another shape.
-    """
+    """Return the error for a list body that is not an array, as a whole body would get it."""
     error: IReferError | None = None
     try:
         data = body.check_body(splitter.head)
@@ -478,13 +388,7 @@ def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
 async def read_list(
     body: ListBody, model: type[T], drift: DriftRecorder | None = None
 ) -> tuple[T, ...]:
-    """Read a whole list body into models, giving the event loop turns: the tuple calls.
-
-    The same results as decoding the parsed body at once, but the body is never whole in
-    memory and no step blocks the loop for long. Raises as a whole-body read would (a
-    body that is not an array, a truncated one), with the index of an item that does not
-    fit; the body is closed on every path.
-    """
+    """Read a whole list body into models (the tuple calls); the body is closed on every path."""
     method = body.method
     splitter = ArraySplitter(method)
     decode = ItemDecoder(model, method, drift)
@@ -507,14 +411,9 @@ async def read_list(
 async def match_body(
     body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
 ) -> None:
-    """Stream an opened list body through several matchers at once; closes it.
+    """Stream an opened list body through ``matchers`` until none has a target pending; closes it.
 
-    One matcher per kind of key (a participant by ``email``, a referrer by its code...):
-    each row is offered to every matcher that has targets, and reading stops as soon as
-    none has a target pending, so a body is read to its end only when some target is
-    absent. Nothing but the matched rows is kept (in each ``matcher.found``), so memory is
-    one chunk and one item whatever the list's size. Pass the ``splitter`` to read how far
-    it got (``count``: rows parsed). Raises as a whole-body read would.
+    Only matched rows are kept (``matcher.found``). ``splitter.count`` tells how far it read.
     """
     splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
@@ -549,10 +448,9 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Reader(Protocol[R_co]):
-    """The decode step of a list answer in the request loop: ``await reader.read(body, slot)``.
+    """The decode step of a list answer in the request loop, inside the attempt's slot.
 
-    Runs inside the attempt's throttle slot and deadline; ``ends_call`` False: the call goes on
-    after the attempt (a stream), which then owns the slot (`Slot.keep`) and ends the trace.
+    ``ends_call`` False: the call goes on after the attempt (a stream owns the slot then).
     """
 
     @property
@@ -652,16 +550,11 @@ class ListStream(Generic[T]):
             print(referrer.email)
     ```
 
-    The request is sent on the first ``__anext__``. Until the first item arrives, failures
-    are retried as for any read (same retry policy, deadline, rate limit and concurrency
-    slot, which the stream holds until it ends). After that, a broken stream raises
-    `StreamInterruptedError` with the number of items delivered: it is never restarted
-    silently, since the list may have changed. An item that does not decode raises
-    `MalformedResponseError` with its index in `.item`. Leaving the ``async with`` block
-    (or ``aclose()``, or cancelling the task) closes the connection at once; an
-    ``async for`` that runs to the end or fails closes it too.
-
-    `delivered` and `bytes_read` say how far it got (for progress).
+    The request is sent on the first ``__anext__``; until the first item, failures are
+    retried as for any read (the stream holds its concurrency slot until it ends). After
+    that a broken stream raises `StreamInterruptedError` (never restarted silently); an item
+    that does not decode raises `MalformedResponseError` with its index in `.item`. Leaving
+    the block, ``aclose()`` or cancelling closes the connection at once.
     """
 
     __slots__ = (

@@ -1,34 +1,11 @@
-"""Write safety: never resend a write that may have landed, even on a slow server.
+"""Write safety: never resend a write that may have landed (docs/reliability.md).
 
-``newSignup`` and ``newSpecificAction`` are GET requests with no idempotency key, so a
-blind resend can create a duplicate. One write attempt is wrapped by `guarded_write`:
-
-* success, or a failure that provably never reached the server (connect error, pool or
-  connect timeout, 429, a deadline that passed before sending): passed through unchanged;
-* an ambiguous failure (read timeout, dropped connection, 5xx, ``null``/unreadable body,
-  the call's deadline cut mid-flight): reconciled with a read. **Settle before resend**: a
-  read proves "not landed" only if it *started* at least ``settle`` seconds after the
-  failed attempt ended, since a server may still be processing a request its client gave
-  up on; earlier reads (shared scans, see `_settle`) may only prove "landed".
-  Landed -> the reconciled result. Settled and absent -> the failure is re-raised and the
-  retry layer may resend. Cannot tell, or the settled read cannot finish within the call's
-  deadline -> `WriteOutcomeUnknownError`, never a resend.
-* an API error body: final, except that for ``newSignup`` the SDK looks the email up, so
-  that "this email was already a participant" is a `DuplicateSignupError`
-  whether or not a fault hid the API's refusal; after an earlier ambiguous attempt of the
-  same call it is reconciled (the refusal may be of our own first attempt, which landed).
-
-Residual risk: a server that processes a write more than ``settle`` seconds after the
-client gave up on it can still see that write twice.
-
-The reconciling reads and their verdicts are `Reconciliation`'s (one per client, owning
-the client's settle boards): ``Reconciliation.reconciler`` gives a write its
-``reconcile(not_before, refused)``.
-
-Where a write is looked for is declared in the endpoint table (`Reconcile`: a list and
-the row fields that match the write); live calls, bulk runs and
-`IReferClient.find_landed` (the CLI's ``--resume``) all look through the client's shared
-settle scans (`_settle.Board`).
+`guarded_write` runs one attempt. A failure that provably never reached the server passes
+through; an ambiguous one is reconciled: only a read that *started* ``settle`` seconds after
+the attempt ended may prove "not landed" (then the retry layer may resend); landed gives the
+reconciled result; cannot tell gives `WriteOutcomeUnknownError`, never a resend. For
+``newSignup`` an existing participant is a `DuplicateSignupError`. `Reconciliation` holds a
+client's reads (its settle boards, `_settle.Board`) and verdicts.
 """
 
 from __future__ import annotations
@@ -58,23 +35,12 @@ from ._match import RowMatcher
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
 from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
 
-__all__ = [
-    "HeldWrite",
-    "Reconciler",
-    "Reconciliation",
-    "RowClock",
-    "WriteState",
-    "decide_held",
-    "guarded_write",
-    "is_ambiguous",
-]
-
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: ``reconcile(not_before, refused)``: the write's result if it landed, None if a read that
-#: started at loop time ``not_before`` or later found no trace of it; raises if it cannot
-#: tell. ``refused``: the API refused this very attempt (look for a duplicate, nothing else).
+#: ``reconcile(not_before, refused)``: the result if landed, None if a read started at loop
+#: time ``not_before`` or later found no trace; raises if it cannot tell. ``refused``: the API
+#: refused this attempt (look for a duplicate only).
 Reconciler = Callable[[float, bool], Awaitable[T | None]]
 #: Read a participant's stats (``referrerStats``), through the client's funnel.
 StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
@@ -84,14 +50,10 @@ StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
 CREATED_NOW_SLACK = 5.0
 #: Answered signups remembered to date the row clock by.
 CLOCK_WITNESSES = 32
-#: How many signups answered after a write ride along in its settle scan (with the one
-#: answered before it).
+#: Signups answered after a write whose rows ride along in its settle scan.
 CLOCK_PROBES = 2
-#: The kinds of key of a board: the write's own row (as the endpoint table declares it); on
-#: the ``referrers`` board also a referrer by its code.
+#: The kinds of key of a board: the write's own row; on ``referrers`` also a referrer by code.
 _WRITE, _BY_CODE = 0, 1
-#: ``referrers`` rows carry the bare code in ``referral_link``; a server sending the link is
-#: read too.
 _REFERRER_BY_CODE = partial(
     RowMatcher, ("referral_link",), convert={"referral_link": referral_code_of}
 )
@@ -110,8 +72,7 @@ class WriteState:
     __slots__ = ("first_sent", "hold", "last_ended", "maybe_landed", "prior", "witness")
 
     def __init__(self, *, hold: bool = False) -> None:
-        #: Hand an ambiguous failure to the caller (raise `HeldWrite`) instead of reconciling
-        #: it here: a bulk run reconciles its writes in rounds.
+        #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
         self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
@@ -121,8 +82,7 @@ class WriteState:
         self.last_ended: float | None = None
         #: The latest signup answered before this call started (dates the row clock).
         self.prior: _Witness | None = None
-        #: Told ``(started, ended)`` (loop times) of an attempt answered unambiguously: the
-        #: write's row was created in between (how `Reconciliation` learns the row clock).
+        #: Told ``(started, ended)`` of an attempt answered unambiguously (the row clock).
         self.witness: Callable[[float, float], None] | None = None
 
     def answered(self, started: float, ended: float) -> None:
@@ -143,8 +103,8 @@ async def guarded_write(
 ) -> T:
     """Run one write attempt; after an ambiguous failure, let a settled ``reconcile`` decide.
 
-    ``check_refusal``: on an API error body, ask ``reconcile(now, True)`` whether it was a
-    duplicate (it raises :class:`DuplicateSignupError` if so).
+    ``check_refusal``: on an API error body, ``reconcile(now, True)`` may raise
+    `DuplicateSignupError`.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -207,12 +167,7 @@ async def decide_held(
 
 
 class HeldWrite(Exception):
-    """A held write's ambiguous failure, handed to the caller to reconcile (`WriteState.hold`).
-
-    A bulk run keeps such writes and decides those waiting at once by one settled scan per
-    list (`decide_held`), in rounds, instead of each waiting in the request loop. The client
-    fills in the call (`call`) so that the same call can be decided and resent.
-    """
+    """A held write's ambiguous failure, handed to the caller to reconcile (`WriteState.hold`)."""
 
     def __init__(self, failure: IReferError, not_before: float) -> None:
         super().__init__(failure)
@@ -227,12 +182,10 @@ class HeldWrite(Exception):
 
 
 class Reconciliation:
-    """One client's reconciling reads: its settle boards and the verdicts on what they find.
+    """One client's reconciling reads: a `Board` per (list, campaign) and their verdicts.
 
-    One `Board` per (list endpoint, campaign), scanned by the client's `ListScanner`. The
-    verdicts: a signup found is "created now" (landed: the reconciled result) or "existed
-    before" (`DuplicateSignupError`), by the server's clock and by the referrer it is
-    credited to; an action found is landed.
+    A signup found is landed or "existed before" (`DuplicateSignupError`, by the row clock
+    and the referrer it is credited to); an action found is landed.
     """
 
     def __init__(self, scanner: ListScanner, referrer_stats: StatsRead, *, deadline: float) -> None:
@@ -275,8 +228,6 @@ class Reconciliation:
         scan = spec.scan
         board = self.boards.get((scan.name, campaign))
         if board is None:
-            # Key kind _WRITE: the write's own row, as the table declares it; a signup's
-            # board also finds a referrer by its code (_BY_CODE) in the same scan.
             kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
             if write is ep.NEW_SIGNUP:
                 kinds.append(_REFERRER_BY_CODE)
@@ -291,13 +242,10 @@ class Reconciliation:
         params: dict[str, str],
         not_before: float,
     ) -> Any:
-        """Whether a write sent earlier (by another run) landed, by the shared scans.
+        """Whether a write sent by an earlier run landed: its result, or None.
 
-        ``not_before``: the loop time from which a scan may prove "not landed". A row found is
-        taken as landed (the earlier attempt's send time is unknown, so it is not dated),
-        unless it is credited to another referrer than the ``referrer_code`` sent: then it is
-        someone else's row, and None lets a resumed run send it for the API's own answer (a
-        refusal: the email is taken).
+        A row found is landed (undated), unless credited to another referrer than the one
+        sent: None, so a resumed run sends it for the API's own answer.
         """
         with deadline_scope(Deadline.after(self._deadline)):
             if endpoint is ep.NEW_SIGNUP:
@@ -313,10 +261,7 @@ class Reconciliation:
         return result
 
     def not_before(self, sent_at: float, settle: float) -> float:
-        """Return the loop time from which a scan proves "not landed" for a write sent then.
-
-        ``sent_at`` is on the wall clock (``time.time()``): the settle window after it.
-        """
+        """Return the loop time from which a scan proves "not landed" (``sent_at``: wall clock)."""
         loop = asyncio.get_running_loop()
         return loop.time() + max(0.0, sent_at + settle - time.time())
 
@@ -333,9 +278,7 @@ class Reconciliation:
         email = params["email"]
         code = params.get("referrer_code")
         key = self._signup_key(params)
-        # The referrer the code names is looked for in the same scan (its row, by code), and
-        # so are answered signups' rows from before and after this write: they date the
-        # server's row clock around it.
+        # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
         last_ended = state.last_ended if state.last_ended is not None else not_before
         probes = self._probes(campaign, key, state.prior, last_ended)
@@ -345,9 +288,7 @@ class Reconciliation:
         if sighting is None:
             return None
         created = parse_row_time(sighting.row.get("created_at"))
-        # Evidence without clocks first: the API's refusal; a row credited to another referrer
-        # than the one the code names (or to nobody) is someone else's signup, which the API
-        # would have refused this one for. A code no row carries names nobody.
+        # Evidence without clocks first: the refusal; a row credited to another referrer.
         existed = refused
         if not existed and by_code is not None:
             referrer = sighting.related.get(by_code)
@@ -387,9 +328,8 @@ class Reconciliation:
     ) -> bool | None:
         """Date a found row by the row clock: existed before the write, or not, or None.
 
-        Evidence from answered signups after the write may come while the settle window
-        runs: without it, wait for the window's end (within the call's deadline), then look
-        once more with those signups' rows.
+        Without evidence from after the write, wait out the window (within the deadline) and
+        look once more.
         """
         first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
         last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
@@ -468,13 +408,8 @@ class Reconciliation:
 class RowClock:
     """The server's row clock (``created_at``) against the loop's, as answered signups show it.
 
-    A signup answered unambiguously was created between its attempt's start and end (loop
-    times), so its row bounds the offset ``created_at - loop time``. The bounds of the rows
-    used must overlap (consistency) and come from both sides of the write being dated (a
-    signup answered before its first attempt, one started after its last), so that a clock
-    stepped in between shows as a contradiction; their overlap dates the write's row. The
-    ``Date`` header is not used: a server may write ``created_at`` by another clock (a zone
-    mislabelled ``Z``) than the one it sends.
+    Each answered signup bounds ``created_at - loop time``; the bounds must overlap and come
+    from both sides of the write dated. The ``Date`` header is not used (another clock).
     """
 
     __slots__ = ("_samples",)
@@ -511,11 +446,8 @@ class RowClock:
     def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
         """Whether a row dated ``created`` existed before loop time ``first_sent``.
 
-        ``first_sent``/``last_ended``: when the write's first attempt started and its last
-        failed attempt ended. True: provably before (a duplicate); False: created at or after
-        it (give or take `CREATED_NOW_SLACK`); None: the clocks cannot tell (no evidence,
-        contradictory evidence, or none from both sides of the write). ``first_sent=-inf``
-        (a write sent by an earlier run): False.
+        True: provably (a duplicate); False: created at or after it (within
+        `CREATED_NOW_SLACK`; always for ``first_sent=-inf``); None: the clocks cannot tell.
         """
         if math.isinf(first_sent):
             return False

@@ -1,17 +1,7 @@
-"""Every result model of the API, and the enums of their fields. Part of the core.
+"""Every result model of the API (frozen attrs classes, JSON kept in ``raw``) and their enums.
 
-The results the client returns are at the package's top level too (`irefer_async.Referrer`...);
-the enums of a `Reward`'s fields live here only:
-
-```python
-from irefer_async.models import RewardTo
-
-if reward.reward_to is RewardTo.REFERRER:
-    ...
-```
-
-Models are frozen attrs classes named and typed as the API names them; each keeps its JSON
-object in ``raw``. Enums are open: a value the SDK does not know is kept, not refused.
+The results are at the package's top level too; the enums of a `Reward`'s fields live here
+only (``from irefer_async.models import RewardTo``). Enums are open: an unknown value is kept.
 """
 
 from __future__ import annotations
