@@ -199,6 +199,9 @@ def test_bad_arguments_raise_at_construction_and_no_thread_starts(emulator: Emul
 
 @pytest.mark.system
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+# 3.12+ warns on fork in a threaded process: the threads are pytest-timeout's watchdog (the
+# test itself checks the client started none before the fork).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_client_never_used_before_the_fork_works_in_the_child(emulator: Emulator) -> None:
     """Created at import, first used in the worker (Celery's pattern): the child uses the
     client as built (even an injected transport), and the parent forked with no loop thread."""
