@@ -191,12 +191,17 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package and the typed-API file; pyright on the typed-API file."""
-    session.install("-e", ".[redis]", *TYPECHECK_DEPS, *TEST_DEPS)
+    """mypy --strict and pyright on the package and the typed-API files (all extras in)."""
+    session.install(
+        "-e",
+        ".[cli,redis,aiohttp,httpx2,speedups,emulator,mcp,taskiq]",
+        *TYPECHECK_DEPS,
+        *TEST_DEPS,
+    )
     session.run(
         "mypy", "--strict", "irefer_async", "tests/typing/api.py", "tests/typing/sync_web_api.py"
     )
-    session.run("pyright", "tests/typing/api.py", "tests/typing/sync_web_api.py")
+    session.run("pyright", "irefer_async", "tests/typing/api.py", "tests/typing/sync_web_api.py")
 
 
 @nox.session(python="3.11")

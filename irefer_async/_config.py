@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import httpx
 
@@ -91,7 +91,7 @@ def timeout(value: object) -> httpx.Timeout:
         return value
     httpx2 = sys.modules.get("httpx2")
     if httpx2 is not None and isinstance(value, httpx2.Timeout):
-        return httpx.Timeout(**value.as_dict())
+        return httpx.Timeout(**cast("Any", value).as_dict())
     if value is None or (
         isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     ):

@@ -371,6 +371,7 @@ class ItemDecoder(Generic[T]):
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that is not an array, as a whole body would get it."""
     error: IReferError | None = None
+    data: object = None
     try:
         data = body.check_body(splitter.head)
     except IReferError as exc:

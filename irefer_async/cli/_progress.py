@@ -37,7 +37,7 @@ class Counts:
 
     def __init__(self, total: int | None) -> None:
         self.total = total
-        self.by_status = dict.fromkeys(STATUSES, 0)
+        self.by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
         self.started = time.monotonic()
         #: Rows counted above whose outcome came from an earlier run (``--resume``): not sent.
         self.carried = 0

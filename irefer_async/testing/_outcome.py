@@ -125,9 +125,11 @@ class Handler(Protocol):
     @property
     def may_delay(self) -> bool:
         """Whether `handle` may hold an answer back (then a front cannot answer at once)."""
+        ...
 
     async def handle(self, request: EmulatorRequest) -> Outcome:
         """Answer one HTTP request."""
+        ...
 
 
 def connection_error(
