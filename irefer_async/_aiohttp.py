@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import httpx
@@ -87,8 +87,7 @@ class AiohttpResponse:
                 error = map_aiohttp_error(exc)
             else:
                 return self._content
-            await _resume_clean()
-            raise error
+            await _raise_clean(error)
         return self._content
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
@@ -103,8 +102,7 @@ class AiohttpResponse:
             if not chunk:
                 return
             yield chunk
-        await _resume_clean()
-        raise error
+        await _raise_clean(error)
 
     async def aclose(self) -> None:
         """Release the connection (idempotent)."""
@@ -179,8 +177,7 @@ class AiohttpSender:
             error = map_aiohttp_error(exc)
         else:
             return AiohttpResponse(response)
-        await _resume_clean()
-        raise error
+        await _raise_clean(error)
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
@@ -188,8 +185,8 @@ class AiohttpSender:
             await self._session.close()
 
 
-async def _resume_clean() -> None:
-    """Let the task suspend once, so that no aiohttp exception is being handled when it resumes.
+async def _raise_clean(error: BaseException) -> NoReturn:
+    """Raise *error* after the task suspended once, so no aiohttp exception is being handled.
 
     aiohttp fails a request by setting its exception on a future the task awaits. A pure-Python
     ``asyncio.Task`` (PyPy's; the one pytest-asyncio's runner backport uses on 3.10) throws it
@@ -199,6 +196,7 @@ async def _resume_clean() -> None:
     so a piece of a key. Resumed from the loop, the task raises with no foreign context.
     """
     await asyncio.sleep(0)
+    raise error
 
 
 async def _connecting(

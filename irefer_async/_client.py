@@ -65,6 +65,7 @@ if TYPE_CHECKING:
 
     from . import _bulk
     from . import _endpoints as ep  # imported by `_load_endpoint_table`, with the first client
+    from . import _write_safety as ws  # imported by `_reconciliation`, with the first write
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
     from ._cache import CacheConfig
     from ._models import (  # imported with the first call that needs them
@@ -411,12 +412,16 @@ class IReferClient:
         )
 
     def _reconciliation(self) -> Reconciliation:
-        """Return the client's write safety, built (its modules imported) on first use."""
+        """Return the client's write safety, built (its modules imported) on first use.
+
+        Every write path calls this before it uses ``ws`` (the write safety module).
+        """
         writes = self._writes
         if writes is None:
-            from ._write_safety import Reconciliation  # noqa: PLC0415 - the first write
+            global ws  # noqa: PLW0603 - the write paths read it once this has run
+            from . import _write_safety as ws  # noqa: PLC0415
 
-            writes = self._writes = Reconciliation(
+            writes = self._writes = ws.Reconciliation(
                 _Scanner(self), self._fresh_stats, deadline=self._deadline
             )
         return writes
@@ -506,15 +511,14 @@ class IReferClient:
         self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
     ) -> T:
         """Send a write by the loop; then the cache and flights forget what it may change."""
-        from ._write_safety import WriteState  # noqa: PLC0415 - imported by the first write
-
         written: object = None
         try:
             with deadline_scope(Deadline.after(self._deadline)) as deadline:
                 trace = start_call(self._event_hooks, endpoint.name, campaign, True)
-                state = WriteState()
+                writes = self._reconciliation()
+                state = ws.WriteState()
                 # Made before the first attempt: it also learns from this write's answer.
-                reconcile = self._reconciliation().reconciler(endpoint, campaign, params, state)
+                reconcile = writes.reconciler(endpoint, campaign, params, state)
                 result = await self._run(
                     endpoint, params, deadline, trace, write=state, reconcile=reconcile
                 )
@@ -651,12 +655,10 @@ class IReferClient:
         it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
         The reconciling reads run under the write's correlation id.
         """
-        from ._write_safety import guarded_write  # noqa: PLC0415 - imported by the first write
-
         with correlation_scope(trace.correlation_id if trace is not None else None):
             try:
                 # One call into write safety (its entry point takes the attempt: the failed one).
-                result: T = await guarded_write(
+                result: T = await ws.guarded_write(
                     _Failed(failure),
                     reconcile,
                     method=endpoint.name,
@@ -931,19 +933,18 @@ class IReferClient:
         `HeldWrite` (the call's state in ``.call``) for the bulk run to decide in its rounds
         (`_bulk_settle`); anything else is the row's result or final error.
         """
-        from ._write_safety import HeldWrite, WriteState  # noqa: PLC0415 - with the bulk engine
-
         if held is None:
             values = {name: getattr(request, name) for name in endpoint.param_names}
             campaign, params = self._query(endpoint, request.campaign_id, values)
-            state = WriteState(hold=True)
+            writes = self._reconciliation()
+            state = ws.WriteState(hold=True)
             deadline = Deadline.after(self._deadline)
             call = _BulkCall(
                 endpoint=endpoint,
                 campaign=campaign,
                 params=params,
                 state=state,
-                reconcile=self._reconciliation().reconciler(endpoint, campaign, params, state),
+                reconcile=writes.reconciler(endpoint, campaign, params, state),
                 deadline=deadline,
                 trace=start_call(self._event_hooks, endpoint.name, campaign, True),
                 retries=Retries(self._retry, deadline),
@@ -962,7 +963,7 @@ class IReferClient:
                     write=call.state,
                     reconcile=call.reconcile,
                 )
-        except HeldWrite as held_again:
+        except ws.HeldWrite as held_again:
             held_again.call = call
             raise
         finally:
@@ -977,8 +978,6 @@ class IReferClient:
         call's retry policy); raises its final error otherwise (a duplicate, an unknown
         outcome, or the failure when no resend is allowed).
         """
-        from ._write_safety import decide_held  # noqa: PLC0415 - with the bulk engine
-
         call: _BulkCall = held.call
         trace = call.trace
         error: IReferError
@@ -987,7 +986,7 @@ class IReferClient:
             correlation_scope(trace.correlation_id if trace is not None else None),
         ):
             try:
-                landed = await decide_held(
+                landed = await ws.decide_held(
                     call.reconcile,
                     held.failure,
                     held.not_before,

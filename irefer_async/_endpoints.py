@@ -180,7 +180,8 @@ class Endpoint(Generic[T]):
     @cached_property
     def result(self) -> type[T]:
         """The type its JSON decodes into (the models are imported on the first use)."""
-        _load_models()
+        if not _SOURCES:
+            _load_models()
         return self.result_of()
 
     @cached_property
