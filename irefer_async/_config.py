@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import httpx
@@ -16,7 +17,7 @@ import httpx
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
-from ._stack import HTTP_STACKS, Stack, load, stack_of
+from ._stack import HTTP_STACKS, load, stack_of
 from ._transport import USER_AGENT, proxy_for
 
 if TYPE_CHECKING:
@@ -37,24 +38,25 @@ LICENSE_PREFIX = "W4qL"
 _LICENSE_LENGTH = 32
 
 
+def _required(name: str, value: object, variable: str) -> str:
+    """Return a required string option, given or from the environment ``variable``."""
+    value = value if value is not None else os.environ.get(variable)
+    if not value:
+        raise ConfigurationError(f"{name} is missing: pass {name}= or set {variable}")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{name} must be a string, not {type(value).__name__}")
+    return value
+
+
 def license_key(value: str | None) -> str:
     """Return the license key (given, or ``$IREFER_LICENSE_KEY``), checked for shape."""
-    value = value if value is not None else os.environ.get("IREFER_LICENSE_KEY")
-    if not value:
-        raise ConfigurationError(
-            "license_key is missing: pass license_key= or set IREFER_LICENSE_KEY"
-        )
-    if not isinstance(value, str):
-        raise ConfigurationError(f"license_key must be a string, not {type(value).__name__}")
-    if not value.startswith(LICENSE_PREFIX) or len(value) != _LICENSE_LENGTH:
+    value = _required("license_key", value, "IREFER_LICENSE_KEY")
+    prefixed = value.startswith(LICENSE_PREFIX)
+    if not prefixed or len(value) != _LICENSE_LENGTH:
         raise ConfigurationError(
             f"license_key must be {LICENSE_PREFIX!r} followed by 28 more characters "
             f"(32 in all); the value given has {len(value)} characters"
-            + (
-                ""
-                if value.startswith(LICENSE_PREFIX)
-                else f" and does not start with {LICENSE_PREFIX!r}"
-            )
+            + ("" if prefixed else f" and does not start with {LICENSE_PREFIX!r}")
         )
     if not value.isascii() or not value.isalnum():
         raise ConfigurationError("license_key must contain only letters and digits")
@@ -63,12 +65,7 @@ def license_key(value: str | None) -> str:
 
 def api_key(value: str | None) -> str:
     """Return the API key (given, or ``$IREFER_API_KEY``)."""
-    value = value if value is not None else os.environ.get("IREFER_API_KEY")
-    if not value:
-        raise ConfigurationError("api_key is missing: pass api_key= or set IREFER_API_KEY")
-    if not isinstance(value, str):
-        raise ConfigurationError(f"api_key must be a string, not {type(value).__name__}")
-    return value
+    return _required("api_key", value, "IREFER_API_KEY")
 
 
 def base_url(value: str | None) -> str:
@@ -118,43 +115,25 @@ def default_campaign(value: int | str | None) -> str | None:
     raise ConfigurationError(message)
 
 
-def named_transport(
-    name: str, pool: int, stack: Stack, timeout: Any, proxy: str | None = None
-) -> Any:
-    """Build the sender named by ``transport=`` (only ``"aiohttp"``, on the httpx stack)."""
-    if name != "aiohttp":
-        raise ConfigurationError(f'transport must be an httpx transport or "aiohttp", got {name!r}')
-    if stack.name != "httpx":
-        raise ConfigurationError(
-            'transport="aiohttp" is the httpx stack\'s alternative (same errors, same timeouts); '
-            f'drop http_stack="{stack.name}" or the transport'
-        )
-    try:
-        from ._aiohttp import AiohttpSender  # noqa: PLC0415 - an optional extra
-    except ImportError as exc:
-        missing = exc.name
-    else:
-        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
-    raise ConfigurationError(
-        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
-        "pip install 'irefer-async[aiohttp]'"
-    )
-
-
-def http_stack(name: object, http_client: object, transport: object) -> Stack:
+def http_stack(name: object, http_client: object, transport: object) -> ModuleType:
     """Check ``http_stack=``, ``http_client=`` and ``transport=`` together; return the stack.
 
     An injected client or transport decides the stack; a disagreeing ``http_stack`` is an error.
     """
-    check_http_client(http_client, transport)
+    if http_client is not None and transport is not None:
+        raise ConfigurationError("pass http_client or transport, not both")
+    client_stack = None if http_client is None else stack_of(http_client)
+    if http_client is not None and client_stack is None:
+        raise ConfigurationError("http_client must be an httpx.AsyncClient or httpx2.AsyncClient")
     if name is not None and name not in HTTP_STACKS:
         raise ConfigurationError(f'http_stack must be "httpx" or "httpx2", got {name!r}')
-    found: str | None = None
-    if http_client is not None:
-        stack = stack_of(http_client)
-        found = stack.name if stack is not None else None
-    elif transport is not None and not isinstance(transport, str):
-        found = next((n for n in HTTP_STACKS if _is_transport(transport, n)), None)
+    found = None if client_stack is None else client_stack.__name__
+    if transport is not None and not isinstance(transport, str):
+        modules = [sys.modules.get(stack) for stack in HTTP_STACKS]
+        found = next(
+            (m.__name__ for m in modules if m and isinstance(transport, m.AsyncBaseTransport)),
+            None,
+        )
         if found is None:
             raise ConfigurationError(
                 'transport must be an httpx (or httpx2) AsyncBaseTransport or "aiohttp", '
@@ -173,35 +152,46 @@ def http_stack(name: object, http_client: object, transport: object) -> Stack:
     )
 
 
-def _is_transport(value: object, stack: str) -> bool:
-    module = sys.modules.get(stack)
-    return module is not None and isinstance(value, module.AsyncBaseTransport)
-
-
 #: The headers of every request the SDK's own client sends.
 _HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
 def build_http_client(
-    stack: Stack, timeout: Any, concurrency: int | None, transport: Any, base_url: str = ""
+    stack: ModuleType, timeout: Any, concurrency: int | None, transport: Any, base_url: str = ""
 ) -> Any:
-    """Build the SDK's own ``AsyncClient`` on ``stack`` (or the aiohttp sender).
+    """Build the SDK's own ``AsyncClient`` on ``stack``, or the sender ``transport=`` names.
 
     Keep-alive limit = pool size (``concurrency``), so the pool never closes and reopens.
     """
-    http = stack.module
     pool = concurrency or 100
-    if not isinstance(timeout, http.Timeout):
-        timeout = http.Timeout(**timeout.as_dict())
-    if isinstance(transport, str):
-        return named_transport(
-            transport, pool, stack, timeout, proxy_for(base_url, credentials=True)
+    if not isinstance(timeout, stack.Timeout):
+        timeout = stack.Timeout(**timeout.as_dict())
+    if not isinstance(transport, str):
+        return stack.AsyncClient(
+            timeout=timeout,
+            limits=stack.Limits(max_connections=pool, max_keepalive_connections=pool),
+            headers=_HEADERS,
+            transport=transport,
         )
-    return http.AsyncClient(
-        timeout=timeout,
-        limits=http.Limits(max_connections=pool, max_keepalive_connections=pool),
-        headers=_HEADERS,
-        transport=transport,
+    if transport != "aiohttp":
+        raise ConfigurationError(
+            f'transport must be an httpx transport or "aiohttp", got {transport!r}'
+        )
+    if stack.__name__ != "httpx":
+        raise ConfigurationError(
+            'transport="aiohttp" is the httpx stack\'s alternative (same errors, same timeouts); '
+            f'drop http_stack="{stack.__name__}" or the transport'
+        )
+    try:
+        from ._aiohttp import AiohttpSender  # noqa: PLC0415 - an optional extra
+    except ImportError as exc:
+        missing = exc.name
+    else:
+        proxy = proxy_for(base_url, credentials=True)
+        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
+    raise ConfigurationError(
+        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
+        "pip install 'irefer-async[aiohttp]'"
     )
 
 
@@ -221,14 +211,6 @@ def retry(value: RetryConfig | None) -> RetryConfig | None:
     if value is not None and not isinstance(value, RetryConfig):
         raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(value).__name__}")
     return value
-
-
-def check_http_client(http_client: object, transport: object) -> None:
-    """Check ``http_client=`` (an httpx or httpx2 ``AsyncClient``, not with ``transport=``)."""
-    if http_client is not None and transport is not None:
-        raise ConfigurationError("pass http_client or transport, not both")
-    if http_client is not None and stack_of(http_client) is None:
-        raise ConfigurationError("http_client must be an httpx.AsyncClient or httpx2.AsyncClient")
 
 
 def deadline(value: RetryConfig | None) -> float:

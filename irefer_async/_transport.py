@@ -1,9 +1,7 @@
 """One HTTP exchange with the API: build the URL, send, classify what came back.
 
-`Sender` is the only code that touches the HTTP stack at request time: transport failures
-become SDK errors (redacted), a 429 `RateLimitedError`, 5xx `ServerError`, other non-2xx
-`HTTPStatusError`, an empty/``null`` body `EmptyResponseError`, non-JSON
-`MalformedResponseError`, an API error body `APIError`. `Slot` is an attempt's throttle slot.
+`Sender` is the only code that touches the HTTP stack at request time; `Wire` tells whether a
+request left; `Slot` is an attempt's throttle slot.
 """
 
 from __future__ import annotations
@@ -30,13 +28,13 @@ from ._errors import (
     translate_transport_error,
 )
 from ._redact import Redactor
-from ._stack import Stack, stack_of
+from ._stack import stack_of
+from ._version import __version__
 
 if TYPE_CHECKING:
-    from types import TracebackType
+    from types import ModuleType, TracebackType
 
     from ._limits import Throttle
-from ._version import __version__
 
 __all__ = [
     "USER_AGENT",
@@ -44,7 +42,7 @@ __all__ = [
     "Secret",
     "Sender",
     "Slot",
-    "parse_http_date",
+    "Wire",
     "parse_retry_after",
     "proxy_for",
 ]
@@ -53,31 +51,20 @@ __all__ = [
 USER_AGENT = f"irefer-async/{__version__}"
 
 
-def parse_http_date(value: str | None) -> float | None:
-    """Parse an HTTP ``Date`` header into epoch seconds, or None."""
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Parse a Retry-After header (delta-seconds or an HTTP date) into seconds, or None."""
     if not value:
         return None
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Parse a Retry-After header (delta-seconds or an HTTP date) into seconds, or None."""
-    if value is None:
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
+        seconds = float(value)
     except ValueError:
-        when = parse_http_date(text)
-        if when is None:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError):
             return None
-        seconds = when - (now or dt.datetime.now(dt.timezone.utc)).timestamp()
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = when.timestamp() - (now or dt.datetime.now(dt.timezone.utc)).timestamp()
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
@@ -116,16 +103,15 @@ def _quote(text: str) -> str:
 
 
 class Secret:
-    """A string that holds a secret (a request URL): its ``repr`` never shows it.
+    """A secret string (a request URL) whose ``repr`` never shows it.
 
-    What the send step keeps in its frames instead of the bare string, so an error tracker
-    that records local variables (Sentry does by default) records no key.
+    The send step keeps this in its frames, so an error tracker that records local variables
+    (Sentry does by default) records no key; ``value`` is the text itself (never log it).
     """
 
     __slots__ = ("value",)
 
     def __init__(self, value: str) -> None:
-        #: The secret text itself: never log it.
         self.value = value
 
     def __repr__(self) -> str:
@@ -138,18 +124,16 @@ class Wire:
     """Whether a request started to leave the client, as the HTTP stack tells it going along.
 
     Given to httpx/httpx2 as the request's documented ``"trace"`` extension (httpcore calls it
-    at each step) and to the aiohttp sender as its trace context. A request whose connection
-    was being opened (TCP, TLS, a proxy) and whose headers never started out was never sent:
-    `never_sent`. A transport that reports nothing (mocks, the emulator) leaves it False, so
-    the SDK then assumes the request may have left.
+    at each step) and to the aiohttp sender as its trace context: ``connecting`` when it
+    started opening a connection, ``sent`` when it started sending the headers. A transport
+    that reports nothing (mocks, the emulator) leaves `never_sent` False: the request may
+    have left.
     """
 
     __slots__ = ("connecting", "sent")
 
     def __init__(self) -> None:
-        #: The stack started opening a connection for the request.
         self.connecting = False
-        #: The stack started sending the request's headers.
         self.sent = False
 
     def __repr__(self) -> str:
@@ -230,8 +214,8 @@ class Sender:
     An ``httpx``/``httpx2`` ``AsyncClient`` (the SDK's own or an injected one) is driven by
     ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
     apply; ``transport="aiohttp"`` by the native aiohttp sender. Transport failures are
-    translated at one point (redacted), "never sent" trusted only from transports `trusts`
-    vouches for; `classify` turns an answer into JSON or the SDK error it stands for.
+    translated at one point (redacted); ``trusted``: whether the transport's "never sent"
+    verdicts are (see `_stack.trusts`). `classify` turns an answer into JSON or an SDK error.
     """
 
     __slots__ = (
@@ -243,13 +227,13 @@ class Sender:
         "_proxy",
         "_redactor",
         "_stack",
-        "_trusted",
+        "trusted",
     )
 
     def __init__(
         self,
         http: Any,
-        stack: Stack,
+        stack: ModuleType,
         *,
         base_url: str,
         license_key: str,
@@ -259,8 +243,7 @@ class Sender:
         proxy: str | None = None,
     ) -> None:
         self._http = http
-        #: The proxy from the environment (an SDK-built client's), named by connect errors.
-        self._proxy = proxy
+        self._proxy = proxy  # an SDK-built client's, from the environment: named on connect errors
         # The aiohttp sender has its own `get`; an AsyncClient is driven through `send`.
         self._native = None if stack_of(http) is not None else http
         self._stack = stack
@@ -268,26 +251,18 @@ class Sender:
         self._prefix = f"{base_url}{quote(license_key, safe='')}.js/"
         self._api_key_pair = f"api_key={quote(api_key, safe='')}"
         self._redactor = redactor
-        self._trusted = trusted
+        self.trusted = trusted
 
     def __repr__(self) -> str:
         return "<Sender>"
 
-    @property
-    def trusted(self) -> bool:
-        """Whether the transport's "never sent" verdicts are trusted (see `_stack`)."""
-        return self._trusted
-
-    def _query(self, params: dict[str, str]) -> str:
+    def url_for(self, method: str, params: dict[str, str]) -> str:
+        """Build the full request URL (it contains both secrets: never print it)."""
         # What urlencode(..., quote_via=quote, safe="") gives, in a third of the time.
         # Parameter names are the API's ASCII identifiers (from _endpoints): only values vary.
         pairs = [f"{key}={_quote(value)}" for key, value in params.items()]
         pairs.append(self._api_key_pair)
-        return "&".join(pairs)
-
-    def url_for(self, method: str, params: dict[str, str]) -> str:
-        """Build the full request URL (it contains both secrets: never print it)."""
-        return f"{self._prefix}{method}?{self._query(params)}"
+        return f"{self._prefix}{method}?{'&'.join(pairs)}"
 
     async def send(
         self,
@@ -344,22 +319,22 @@ class Sender:
 
     def _failed(self, method: str, exc: Exception) -> IReferError:
         """Translate what sending raised (the SDK error to raise, outside the handler)."""
-        if isinstance(exc, self._stack.http_error):
+        redactor = self._redactor
+        if isinstance(exc, self._stack.HTTPError):
             return translate_transport_error(
-                exc, method=method, redactor=self._redactor, trusted=self._trusted,
-                proxy=self._proxy,
-            )  # fmt: skip
-        if isinstance(exc, self._stack.invalid_url):
+                exc, method=method, redactor=redactor, trusted=self.trusted, proxy=self._proxy
+            )
+        if isinstance(exc, self._stack.InvalidURL):
             # Raised before sending (e.g. a URL over httpx's 64 KiB): no request, no retry.
             return InvalidRequestError(
-                f"{method}: cannot build the request URL ({self._redactor.redact(str(exc))}); "
+                f"{method}: cannot build the request URL ({redactor.redact(str(exc))}); "
                 "is a parameter too long?",
                 method=method,
             )
         # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and its
         # message may hold the URL, hence the keys.
         return TransportError(
-            f"{method}: {type(exc).__name__}: {self._redactor.redact(str(exc))}", method=method
+            f"{method}: {type(exc).__name__}: {redactor.redact(str(exc))}", method=method
         )
 
     def classify(self, method: str, response: Any) -> Any:
@@ -429,39 +404,25 @@ _API_ERROR_TEXT = 500
 
 
 class ListBody:
-    """The unread body of a 2xx answer, streamed in chunks (see `Sender.open_list`)."""
+    """The unread body of a 2xx answer to ``method``, streamed in chunks (`Sender.open_list`).
 
-    __slots__ = ("_response", "_sender", "method")
+    ``response`` gives its status and headers.
+    """
+
+    __slots__ = ("_sender", "method", "response")
 
     def __init__(self, sender: Sender, method: str, response: Any) -> None:
         self._sender = sender
-        self._response = response
-        #: The API method.
+        self.response = response
         self.method = method
 
     def __repr__(self) -> str:
-        return f"<ListBody {self.method} closed={self._response.is_closed}>"
-
-    @property
-    def response(self) -> Any:
-        """The response (status and headers; its body is what this streams)."""
-        return self._response
-
-    @property
-    def date(self) -> str | None:
-        """The response's ``Date`` header (the server's clock when it answered), if any."""
-        value = self._response.headers.get("date")
-        return value if isinstance(value, str) else None
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether the response (and so its connection slot) has been released."""
-        return bool(self._response.is_closed)
+        return f"<ListBody {self.method} closed={self.response.is_closed}>"
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
         method = self.method
-        stream = self._response.aiter_bytes()
+        stream = self.response.aiter_bytes()
         while True:
             try:
                 chunk = await stream.__anext__()
@@ -480,4 +441,4 @@ class ListBody:
 
     async def aclose(self) -> None:
         """Release the response and its connection (idempotent)."""
-        await self._response.aclose()
+        await self.response.aclose()

@@ -98,7 +98,6 @@ def test_a_missing_httpx2_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     def not_installed(name: str) -> object:
         raise ImportError(name=name)
 
-    monkeypatch.setattr(stack, "_LOADED", {})
     monkeypatch.setattr(stack.importlib, "import_module", not_installed)
     with pytest.raises(ConfigurationError, match=r"irefer-async\[httpx2\]"):
         IReferClient(LICENSE_KEY, API_KEY, http_stack="httpx2")
