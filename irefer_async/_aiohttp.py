@@ -46,7 +46,7 @@ class _SendOnce:
 class AiohttpResponse:
     """An aiohttp response seen as the send step reads an ``httpx.Response``."""
 
-    __slots__ = ("_content", "_response", "headers", "reason_phrase", "status_code")
+    __slots__ = ("_response", "content", "headers", "status_code")
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
@@ -54,24 +54,11 @@ class AiohttpResponse:
         self.status_code = response.status
         #: The response headers (case-insensitive ``get``).
         self.headers: Mapping[str, str] = response.headers
-        #: The reason phrase.
-        self.reason_phrase = response.reason or ""
-        self._content: bytes | None = None
+        #: The whole body, once `aread` has read it.
+        self.content = b""
 
     def __repr__(self) -> str:
         return f"<AiohttpResponse [{self.status_code}]>"
-
-    @property
-    def http_version(self) -> str:
-        """``HTTP/1.1`` (aiohttp speaks HTTP/1 only)."""
-        return "HTTP/1.1"
-
-    @property
-    def content(self) -> bytes:
-        """The whole body (after `aread`)."""
-        if self._content is None:
-            raise RuntimeError("read the body first (aread)")
-        return self._content
 
     @property
     def is_closed(self) -> bool:
@@ -79,16 +66,14 @@ class AiohttpResponse:
         return self._response.closed
 
     async def aread(self) -> bytes:
-        """Read the whole body; failures are httpx errors of the read phase."""
-        if self._content is None:
-            try:
-                self._content = await self._response.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                error = map_aiohttp_error(exc)
-            else:
-                return self._content
-            await _raise_clean(error)
-        return self._content
+        """Read the whole body (again: the same bytes); failures are httpx read-phase errors."""
+        try:
+            self.content = await self._response.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            error = map_aiohttp_error(exc)
+        else:
+            return self.content
+        await _raise_clean(error)
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives, in chunks of at most 64 KiB."""
@@ -115,7 +100,7 @@ class AiohttpSender:
     The session is made on the first request; ``timeout``'s connect, read and pool apply.
     """
 
-    __slots__ = ("_headers", "_pool", "_proxy", "_session", "_timeout")
+    __slots__ = ("_headers", "_proxy", "_session", "_timeout", "pool")
 
     def __init__(
         self,
@@ -125,7 +110,8 @@ class AiohttpSender:
         headers: Mapping[str, str],
         proxy: str | None = None,
     ) -> None:
-        self._pool = pool
+        #: Connections the pool keeps (``max_concurrency``).
+        self.pool = pool
         self._proxy = proxy
         self._headers = dict(headers)
         # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
@@ -138,25 +124,15 @@ class AiohttpSender:
         self._session: aiohttp.ClientSession | None = None
 
     def __repr__(self) -> str:
-        return f"<AiohttpSender pool={self._pool}>"
-
-    @property
-    def pool(self) -> int:
-        """Connections the pool keeps (``max_concurrency``)."""
-        return self._pool
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether the session was closed."""
-        return self._session is not None and self._session.closed
+        return f"<AiohttpSender pool={self.pool}>"
 
     def _open(self) -> aiohttp.ClientSession:
         trace = aiohttp.TraceConfig()
-        trace.on_connection_create_start.append(_connecting)
-        trace.on_request_headers_sent.append(_headers_sent)
+        trace.on_connection_create_start.append(_marks("connecting"))
+        trace.on_request_headers_sent.append(_marks("sent"))
         session = self._session = aiohttp.ClientSession(
             trace_configs=[trace],
-            connector=aiohttp.TCPConnector(limit=self._pool, keepalive_timeout=5.0),
+            connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
             headers=self._headers,
             timeout=self._timeout,
             proxy=self._proxy,
@@ -188,31 +164,22 @@ class AiohttpSender:
 async def _raise_clean(error: BaseException) -> NoReturn:
     """Raise *error* after the task suspended once, so no aiohttp exception is being handled.
 
-    aiohttp fails a request by setting its exception on a future the task awaits. A pure-Python
-    ``asyncio.Task`` (PyPy's; the one pytest-asyncio's runner backport uses on 3.10) throws it
-    into the coroutine from inside an ``except`` block, so until the task next suspends every
-    exception raised (this httpx error, the SDK's error above it, ``from None`` or not) gets it
-    as its implicit ``__context__``: aiohttp's parser error, quoting the echoed status line and
-    so a piece of a key. Resumed from the loop, the task raises with no foreign context.
+    A pure-Python ``asyncio.Task`` (PyPy's; pytest-asyncio's backport on 3.10) throws aiohttp's
+    failure into the coroutine inside an ``except`` block: until the task next suspends, every
+    exception raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
     """
     await asyncio.sleep(0)
     raise error
 
 
-async def _connecting(
-    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceConnectionCreateStartParams
-) -> None:
-    wire = context.trace_request_ctx
-    if wire is not None:
-        wire.connecting = True
+def _marks(attribute: str) -> Callable[..., Awaitable[None]]:
+    """Return a trace callback that sets ``attribute`` of the request's `Wire` (its context)."""
 
+    async def mark(session: aiohttp.ClientSession, context: Any, params: object) -> None:
+        if context.trace_request_ctx is not None:
+            setattr(context.trace_request_ctx, attribute, True)
 
-async def _headers_sent(
-    session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestHeadersSentParams
-) -> None:
-    wire = context.trace_request_ctx
-    if wire is not None:
-        wire.sent = True
+    return mark
 
 
 def map_aiohttp_error(

@@ -30,7 +30,6 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Mapping
-from types import ModuleType
 from typing import TYPE_CHECKING
 
 import httpx
@@ -76,7 +75,6 @@ class IReferError(Exception):
         self.message = message
         self.method = method
         self.attempts = 0
-        #: The failed call's correlation id, as in its log lines and hook events.
         self.correlation_id: str | None = None
 
     def __str__(self) -> str:
@@ -111,10 +109,10 @@ _ERR_401_CAUSES = {
 
 
 class APIError(IReferError):
-    """The API answered with an error body ``{"error": ..., "error_code": ...}``.
+    """The API answered with an error body ``{"error": ..., "error_code": ...}`` (HTTP 200).
 
-    iRefer returns these with HTTP 200, mostly as ``irefer_api_<method>_err_401`` for
-    "input missing or incorrect" (unknown email, wrong key, unknown campaign...).
+    Mostly ``irefer_api_<method>_err_401``: "input missing or incorrect" (unknown email, wrong
+    key, unknown campaign...); the message names what that may mean for the method.
     """
 
     def __init__(self, error: str, error_code: str | None, *, method: str | None) -> None:
@@ -131,8 +129,8 @@ class APIError(IReferError):
 class DuplicateSignupError(APIError):
     """``newSignup`` for an email that was already a participant before this call.
 
-    Raised whether the API refused it or a reconciling read found the older participant; a
-    ``referrer_code`` sent was not credited. Participant data is in attributes, not the message.
+    Raised whether the API refused it or a reconciling read found the older participant.
+    Participant data is in attributes, not the message.
     """
 
     def __init__(
@@ -171,11 +169,7 @@ class EmptyResponseError(ResponseError):
 
 
 class MalformedResponseError(ResponseError):
-    """The body was not JSON, or its JSON did not have the expected shape.
-
-    ``detail`` says what did not fit (the converter's message, or the parse error);
-    ``item`` is the index of the list item that did not fit, when one did.
-    """
+    """The body was not JSON, or its JSON did not have the expected shape."""
 
     def __init__(
         self,
@@ -187,7 +181,7 @@ class MalformedResponseError(ResponseError):
         item: int | None = None,
     ) -> None:
         super().__init__(message if not detail else f"{message}: {detail}", method=method)
-        #: What did not fit, in words.
+        #: What did not fit, in words (the converter's message, or the body's start).
         self.detail = detail
         #: True when the body was not JSON at all (truncated, an HTML page): often transient.
         self.not_json = not_json
@@ -206,7 +200,7 @@ class HTTPStatusError(IReferError):
 
 
 class RateLimitedError(HTTPStatusError):
-    """HTTP 429. ``retry_after`` is the server's Retry-After in seconds, if it sent one."""
+    """HTTP 429 (too many requests)."""
 
     maybe_processed = False
 
@@ -222,10 +216,7 @@ class ServerError(HTTPStatusError):
 
 
 class TransportError(IReferError):
-    """The HTTP exchange failed on the network (connection reset, protocol error...).
-
-    ``__cause__`` is a redacted copy of the httpx exception, for debugging.
-    """
+    """The exchange failed on the network; ``__cause__``: a redacted copy of the httpx error."""
 
 
 class ConnectError(TransportError):
@@ -235,11 +226,11 @@ class ConnectError(TransportError):
 
 
 class RequestTimeoutError(TransportError):
-    """A timeout. ``phase`` is ``"connect"``, ``"read"``, ``"write"`` or ``"pool"``."""
+    """A timeout of the HTTP exchange."""
 
     def __init__(self, message: str, *, method: str | None, phase: str) -> None:
         super().__init__(message, method=method)
-        #: Which timeout fired.
+        #: Which timeout fired: ``"connect"``, ``"read"``, ``"write"`` or ``"pool"``.
         self.phase = phase
         # A connect or pool timeout happens before any byte of the request is sent.
         self.maybe_processed = phase not in ("connect", "pool")
@@ -248,15 +239,14 @@ class RequestTimeoutError(TransportError):
 class DeadlineExceededError(IReferError, TimeoutError):
     """The call's deadline (``RetryConfig.deadline``) passed before it could finish.
 
-    ``sent`` False: no request left the client (``waiting_for`` says what it waited for). A
-    write cut after it was sent is a `WriteOutcomeUnknownError` instead.
+    A write cut after it was sent is a `WriteOutcomeUnknownError` instead.
     """
 
     def __init__(
         self, message: str, *, method: str | None, sent: bool, waiting_for: str | None = None
     ) -> None:
         super().__init__(message, method=method)
-        #: Whether a request of this call was sent before the deadline passed.
+        #: Whether a request of this call was sent before the deadline passed (False: none left).
         self.sent = sent
         #: What a never-sent call waited for (``"rate limit"``, ``"concurrency"``, ``"pause"``,
         #: ``"shared request"``), or None.
@@ -265,10 +255,7 @@ class DeadlineExceededError(IReferError, TimeoutError):
 
 
 class StreamInterruptedError(IReferError):
-    """A streamed list broke after ``delivered`` items (``reason``: the error that broke it).
-
-    Never restarted (the list may have changed): iterate again to read it anew.
-    """
+    """A streamed list broke; never restarted (it may have changed): iterate again to re-read."""
 
     def __init__(self, *, method: str, delivered: int, reason: IReferError) -> None:
         super().__init__(
@@ -285,7 +272,7 @@ class StreamInterruptedError(IReferError):
 class QueueFullError(IReferError):
     """The client already had ``max_waiting`` calls waiting for a slot; this one was never sent.
 
-    Raised at once, so a busy service can shed load. ``waiting``: calls that were waiting.
+    Raised at once, so a busy service can shed load.
     """
 
     maybe_processed = False
@@ -303,8 +290,7 @@ class QueueFullError(IReferError):
 class WriteOutcomeUnknownError(IReferError):
     """A write failed ambiguously and a reconciling read could not tell if it landed.
 
-    Not resent (a duplicate risk): the decision is yours. ``params``: the request's
-    parameters (no secret); ``last_error``: the write's own failure.
+    Not resent (a duplicate risk): the decision is yours.
     """
 
     def __init__(
@@ -336,25 +322,6 @@ _PHASES = (
 )
 
 
-def _stack_module(exc: BaseException) -> ModuleType:
-    # httpx's exception tree, or httpx2's (the same tree, distinct classes).
-    for cls in type(exc).__mro__:
-        root = cls.__module__.partition(".")[0]
-        if root in ("httpx", "httpx2"):
-            return sys.modules[root]
-    return httpx
-
-
-def _where(exc: BaseException, redactor: Redactor) -> str:
-    """Name the server the exchange was with (scheme, host and port: never the path)."""
-    try:
-        url = exc.request.url  # type: ignore[attr-defined]
-    except (RuntimeError, AttributeError):  # an exception raised without a request
-        return ""
-    port = f":{url.port}" if url.port is not None else ""
-    return f" ({redactor.redact(f'{url.scheme}://{url.host}{port}')})"
-
-
 def translate_transport_error(
     exc: Exception,
     *,
@@ -369,14 +336,21 @@ def translate_transport_error(
     context). ``trusted`` False (an untested transport): connect failures are marked
     ``maybe_processed``. ``proxy``: a failure to connect names it instead of the API's host.
     """
-    http = _stack_module(exc)
+    # httpx's exception tree, or httpx2's (the same tree, distinct classes).
+    httpx2 = sys.modules.get("httpx2")
+    http = httpx2 if httpx2 is not None and isinstance(exc, httpx2.HTTPError) else httpx
     text = redactor.redact(str(exc)) or type(exc).__name__
-    connecting = isinstance(exc, http.ConnectError | http.ConnectTimeout)
-    where = (
-        f" (the proxy {redactor.redact(proxy)}, from the environment)"
-        if proxy is not None and connecting
-        else _where(exc, redactor)
-    )
+    where = ""  # the server the exchange was with: scheme, host and port, never the path
+    if proxy is not None and isinstance(exc, http.ConnectError | http.ConnectTimeout):
+        where = f" (the proxy {redactor.redact(proxy)}, from the environment)"
+    else:
+        try:
+            url = exc.request.url  # type: ignore[attr-defined]
+        except (RuntimeError, AttributeError):  # an exception raised without a request
+            pass
+        else:
+            port = f":{url.port}" if url.port is not None else ""
+            where = f" ({redactor.redact(f'{url.scheme}://{url.host}{port}')})"
     message = f"{method}: {type(exc).__name__}: {text}{where}"
     error: TransportError
     if isinstance(exc, http.TimeoutException):

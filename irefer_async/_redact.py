@@ -22,40 +22,25 @@ MASK = "***"
 #: The shortest piece of a secret that counts as a leak.
 FRAGMENT = 6
 
-#: The emulator's documented demo keys (`irefer_async.testing.DEFAULT_LICENSE_KEY` and
-#: `DEFAULT_API_KEY`, pinned to these by a test). They are public, printed in the docs and in
-#: the emulator's banner, and made of words ("emulator", "irefer", zeros) that ordinary texts
-#: hold: they are redacted whole, never by fragment.
+#: The emulator's public demo keys (`irefer_async.testing`'s defaults, pinned by a test), made
+#: of words ordinary texts hold ("emulator", "irefer", zeros): redacted whole, never by fragment.
 PUBLIC_KEYS = frozenset({"W4qLemulatordemo0000000000000000", "irefer-emulator-api-key"})
 
 #: Loggers whose records may carry a request URL (httpx logs it at INFO) or a line a server
-#: echoed from it (httpcore's DEBUG ``...failed exception=...`` lines quote the parser's error).
+#: echoed from it (httpcore's DEBUG ``...failed exception=...`` lines quote the parser's error),
+#: on either stack (httpx2 logs the same lines under its own names), and aiohttp's.
 _HTTP_LOGGERS = (
     "httpx",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "httpcore.socks",
-    # httpx2 (the irefer-async[httpx2] stack) logs the same lines under its own names.
     "httpx2",
-    "httpcore2.connection",
-    "httpcore2.http11",
-    "httpcore2.http2",
-    "httpcore2.proxy",
-    "httpcore2.socks",
-    # aiohttp (transport="aiohttp"); its exceptions quote the URL and the echoed line.
-    "aiohttp.client",
-    "aiohttp.internal",
-    "aiohttp.access",
-    "aiohttp.server",
-    "aiohttp.web",
-    "aiohttp.websocket",
+    *(
+        f"{core}.{part}"
+        for core in ("httpcore", "httpcore2")
+        for part in ("connection", "http11", "http2", "proxy", "socks")
+    ),
+    *(f"aiohttp.{part}" for part in ("client", "internal", "access", "server", "web", "websocket")),
 )
 #: Loggers that may quote a foreign exception (an unretrieved task's): secrets only.
 _OTHER_LOGGERS = ("asyncio",)
-#: Kept for callers of the previous name.
-_FOREIGN_LOGGERS = _HTTP_LOGGERS
 
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
@@ -262,18 +247,12 @@ class SecretFilter(logging.Filter):
         return True
 
 
-_installed = False
-
-
+@functools.cache  # once per process
 def install_log_filter() -> None:
     """Attach `SecretFilter` to httpx's, httpcore's and aiohttp's loggers (idempotent)."""
-    global _installed  # noqa: PLW0603 - a process-wide, install-once switch
-    if _installed:
-        return
     http_filter = SecretFilter()
     for name in _HTTP_LOGGERS:
         logging.getLogger(name).addFilter(http_filter)
     other_filter = SecretFilter(queries=False)
     for name in _OTHER_LOGGERS:
         logging.getLogger(name).addFilter(other_filter)
-    _installed = True

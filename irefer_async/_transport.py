@@ -342,12 +342,9 @@ class Sender:
         self.check_status(method, response)
         return self.check_body(method, response.content)
 
-    # The doctor's probe (irefer_async._probe) reads through these two names until it moves to
-    # the client's public hooks.
+    # The names the doctor's probe (through the client) sends and reads with.
     fetch = send
-
-    def _read(self, method: str, response: Any) -> Any:
-        return self.classify(method, response)
+    _read = classify
 
     def check_status(self, method: str, response: Any) -> None:
         """Raise the SDK error of a non-2xx status (404, 429, 5xx, others)."""
@@ -370,33 +367,31 @@ class Sender:
 
     def check_body(self, method: str, content: bytes) -> Any:
         """Parse a 2xx body, or raise for an empty, ``null``, non-JSON or API-error one."""
-        data: Any = None
-        if content and content != b"null":
-            try:
-                data = loads(content)  # orjson when installed, else json.loads
-            except ValueError:
-                data = _NOT_JSON
-        if data is None:
-            raise EmptyResponseError(f"{method}: empty or null response body", method=method)
-        if data is _NOT_JSON:
-            # Redact the whole body, then cut: a cut first could split a key and hide it.
+        try:
+            data = loads(content) if content else None  # orjson when installed, else json.loads
+        except ValueError:
+            # Raised below, outside the handler (no parser error as context). Redact the whole
+            # body, then cut: a cut first could split a key and hide it.
             snippet = self._redactor.quote(content.decode("utf-8", "replace"), _SNIPPET)
-            raise MalformedResponseError(
+            error = MalformedResponseError(
                 f"{method}: response body is not JSON",
                 method=method,
                 detail=f"starts with {snippet!r}",
                 not_json=True,
             )
-        if type(data) is dict and "error" in data:
-            raise APIError(
-                self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
-                None if data.get("error_code") is None else str(data["error_code"]),
-                method=method,
-            )
-        return data
+        else:
+            if data is None:
+                raise EmptyResponseError(f"{method}: empty or null response body", method=method)
+            if type(data) is dict and "error" in data:
+                raise APIError(
+                    self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
+                    None if data.get("error_code") is None else str(data["error_code"]),
+                    method=method,
+                )
+            return data
+        raise error
 
 
-_NOT_JSON: Any = object()
 #: Characters of a non-JSON body quoted in an error, after redaction.
 _SNIPPET = 60
 #: Characters of an API error text kept, after redaction.
