@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, NoReturn
+from typing import Any, TypeVar
 
 import aiohttp
 import httpx
@@ -19,6 +19,8 @@ import yarl
 from ._transport import Secret, Wire
 
 __all__ = ["AiohttpResponse", "AiohttpSender", "map_aiohttp_error"]
+
+T = TypeVar("T")
 
 #: Bytes asked of the socket per chunk of a streamed body.
 _CHUNK = 64 * 1024
@@ -67,27 +69,14 @@ class AiohttpResponse:
 
     async def aread(self) -> bytes:
         """Read the whole body (again: the same bytes); failures are httpx read-phase errors."""
-        try:
-            self.content = await self._response.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = map_aiohttp_error(exc)
-        else:
-            return self.content
-        await _raise_clean(error)
+        self.content = await _mapped(self._response.read())
+        return self.content
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives, in chunks of at most 64 KiB."""
         read = self._response.content.read
-        while True:
-            try:
-                chunk = await read(_CHUNK)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                error = map_aiohttp_error(exc)
-                break
-            if not chunk:
-                return
+        while chunk := await _mapped(read(_CHUNK)):
             yield chunk
-        await _raise_clean(error)
 
     async def aclose(self) -> None:
         """Release the connection (idempotent)."""
@@ -142,18 +131,15 @@ class AiohttpSender:
     async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
         """Send ``GET url``; the response with its body unread (``wire`` told when it left)."""
         session = self._session or self._open()
-        try:
-            response = await session.get(
+        response = await _mapped(
+            session.get(
                 yarl.URL(url.value, encoded=True),
                 allow_redirects=False,
                 middlewares=(_SendOnce(),),
                 trace_request_ctx=wire,
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            error = map_aiohttp_error(exc)
-        else:
-            return AiohttpResponse(response)
-        await _raise_clean(error)
+        )
+        return AiohttpResponse(response)
 
     async def aclose(self) -> None:
         """Close the session and its connections."""
@@ -161,13 +147,18 @@ class AiohttpSender:
             await self._session.close()
 
 
-async def _raise_clean(error: BaseException) -> NoReturn:
-    """Raise *error* after the task suspended once, so no aiohttp exception is being handled.
+async def _mapped(call: Awaitable[T]) -> T:
+    """Await an aiohttp call; raise its failure as the httpx error of the same phase.
 
-    A pure-Python ``asyncio.Task`` (PyPy's; pytest-asyncio's backport on 3.10) throws aiohttp's
-    failure into the coroutine inside an ``except`` block: until the task next suspends, every
-    exception raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
+    Raised clean: after the task suspended once. A pure-Python ``asyncio.Task`` (PyPy's;
+    pytest-asyncio's backport on 3.10) throws aiohttp's failure in inside an ``except`` block,
+    so until the task next suspends every exception raised (this one, the SDK's above it) gets
+    it as ``__context__``: a parser error quoting an echoed piece of key.
     """
+    try:
+        return await call
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        error = map_aiohttp_error(exc)
     await asyncio.sleep(0)
     raise error
 

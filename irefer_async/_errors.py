@@ -314,14 +314,6 @@ class WriteOutcomeUnknownError(IReferError):
         self.reconcile_error = reconcile_error
 
 
-_PHASES = (
-    ("ConnectTimeout", "connect"),
-    ("ReadTimeout", "read"),
-    ("WriteTimeout", "write"),
-    ("PoolTimeout", "pool"),
-)
-
-
 def translate_transport_error(
     exc: Exception,
     *,
@@ -354,7 +346,12 @@ def translate_transport_error(
     message = f"{method}: {type(exc).__name__}: {text}{where}"
     error: TransportError
     if isinstance(exc, http.TimeoutException):
-        phase = next((p for name, p in _PHASES if isinstance(exc, getattr(http, name))), "read")
+        phases = {
+            http.ConnectTimeout: "connect",
+            http.WriteTimeout: "write",
+            http.PoolTimeout: "pool",
+        }
+        phase = next((p for cls, p in phases.items() if isinstance(exc, cls)), "read")
         error = RequestTimeoutError(message, method=method, phase=phase)
     elif isinstance(exc, http.ConnectError):
         error = ConnectError(message, method=method)

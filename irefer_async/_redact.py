@@ -221,7 +221,6 @@ class SecretFilter(logging.Filter):
     """
 
     def __init__(self, *, queries: bool = True) -> None:
-        """Build the filter; ``queries`` masks query values at INFO and above too."""
         super().__init__()
         self._queries = queries
 

@@ -160,12 +160,10 @@ class Wire:
 class Slot:
     """One attempt's throttle slot, and the 429 pause: the only place both are handled.
 
-    ``async with Slot(throttle, method, max_pause):`` takes a slot within the call's
-    deadline (or raises `DeadlineExceededError` ``sent=False`` / `QueueFullError`: never
-    sent) and gives it back when the block ends; a `RateLimitedError` leaving the block
-    with a ``Retry-After`` first pauses every call of the client (capped at ``max_pause``,
-    so one header cannot stall it). `keep` hands the slot to whoever goes on reading the
-    answer (a streamed list), who calls `release` when done.
+    ``async with Slot(throttle, method, max_pause):`` takes a slot (as `Throttle.acquire`
+    does) and gives it back when the block ends; a `RateLimitedError` with a ``Retry-After``
+    leaving the block first pauses every call of the client (for at most ``max_pause``).
+    `keep` hands the slot to whoever reads on (a streamed list), who then calls `release`.
     """
 
     __slots__ = ("_held", "_kept", "_max_pause", "_method", "_throttle")
@@ -211,11 +209,10 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    An ``httpx``/``httpx2`` ``AsyncClient`` (the SDK's own or an injected one) is driven by
+    An ``AsyncClient`` (the SDK's own or an injected one) is driven by
     ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
-    apply; ``transport="aiohttp"`` by the native aiohttp sender. Transport failures are
-    translated at one point (redacted); ``trusted``: whether the transport's "never sent"
-    verdicts are (see `_stack.trusts`). `classify` turns an answer into JSON or an SDK error.
+    apply; ``transport="aiohttp"`` by the native aiohttp sender. ``trusted``: whether the
+    transport's "never sent" verdicts are (`_stack.trusts`).
     """
 
     __slots__ = (
@@ -253,9 +250,6 @@ class Sender:
         self._redactor = redactor
         self.trusted = trusted
 
-    def __repr__(self) -> str:
-        return "<Sender>"
-
     def url_for(self, method: str, params: dict[str, str]) -> str:
         """Build the full request URL (it contains both secrets: never print it)."""
         # What urlencode(..., quote_via=quote, safe="") gives, in a third of the time.
@@ -275,8 +269,7 @@ class Sender:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
         The body is read whole, or left unread with ``stream=True`` (close the response).
-        Transport failures are raised as SDK errors (translated, redacted). ``wire`` is told
-        whether the request started to leave (see `Wire`).
+        Transport failures raise SDK errors (redacted); ``wire`` is told if the request left.
         """
         url = Secret(self.url_for(method, params))
         native = self._native
@@ -308,8 +301,8 @@ class Sender:
     ) -> ListBody:
         """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
 
-        Raises as `classify` does for a non-2xx status; the body's own problems (``null``, an
-        error body...) show once it is read. Close the `ListBody` when done, read or not.
+        A non-2xx status raises as `classify` does; the body's own problems show once read.
+        Close the `ListBody` when done, read or not.
         """
         response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
