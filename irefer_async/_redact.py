@@ -203,13 +203,6 @@ REGISTRY = _Registry()
 
 #: A query parameter's value in a URL: ``email=ann%40x.io`` in ``?campaign_id=1&email=...``.
 _QUERY_VALUE = re.compile(r"([?&][^=&\s\"'?#]+)=[^&\s\"'#]*")
-
-
-def mask_query_values(text: str) -> str:
-    """Replace every query parameter value of the URLs in ``text`` with ``***``."""
-    return _QUERY_VALUE.sub(r"\1=" + MASK, text) if "=" in text else text
-
-
 _FORMATTER = logging.Formatter()
 
 
@@ -232,8 +225,8 @@ class SecretFilter(logging.Filter):
             return True
         redact = REGISTRY.redact
         clean = redact(message)
-        if self._queries and record.levelno >= logging.INFO:
-            clean = mask_query_values(clean)
+        if self._queries and record.levelno >= logging.INFO and "=" in clean:
+            clean = _QUERY_VALUE.sub(r"\1=" + MASK, clean)
         if clean != message:
             record.msg = clean
             record.args = None
