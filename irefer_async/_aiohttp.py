@@ -59,14 +59,6 @@ class AiohttpResponse:
         #: The whole body, once `aread` has read it.
         self.content = b""
 
-    def __repr__(self) -> str:
-        return f"<AiohttpResponse [{self.status_code}]>"
-
-    @property
-    def is_closed(self) -> bool:
-        """Whether the response (and its connection) was released."""
-        return self._response.closed
-
     async def aread(self) -> bytes:
         """Read the whole body (again: the same bytes); failures are httpx read-phase errors."""
         self.content = await _mapped(self._response.read())
@@ -111,9 +103,6 @@ class AiohttpSender:
             sock_read=timeout.read,
         )
         self._session: aiohttp.ClientSession | None = None
-
-    def __repr__(self) -> str:
-        return f"<AiohttpSender pool={self.pool}>"
 
     def _open(self) -> aiohttp.ClientSession:
         trace = aiohttp.TraceConfig()

@@ -18,7 +18,8 @@ from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
 from ._stack import HTTP_STACKS, load, stack_of
-from ._transport import USER_AGENT, proxy_for
+from ._transport import proxy_for
+from ._version import __version__
 
 if TYPE_CHECKING:
     from ._cache import CacheConfig, ReadCache
@@ -153,7 +154,7 @@ def http_stack(name: object, http_client: object, transport: object) -> ModuleTy
 
 
 #: The headers of every request the SDK's own client sends.
-_HEADERS = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+_HEADERS = {"User-Agent": f"irefer-async/{__version__}", "Accept": "application/json"}
 
 
 def build_http_client(

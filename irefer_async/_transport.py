@@ -29,7 +29,6 @@ from ._errors import (
 )
 from ._redact import Redactor
 from ._stack import stack_of
-from ._version import __version__
 
 if TYPE_CHECKING:
     from types import ModuleType, TracebackType
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from ._limits import Throttle
 
 __all__ = [
-    "USER_AGENT",
     "ListBody",
     "Secret",
     "Sender",
@@ -46,9 +44,6 @@ __all__ = [
     "parse_retry_after",
     "proxy_for",
 ]
-
-#: The SDK's User-Agent header.
-USER_AGENT = f"irefer-async/{__version__}"
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -136,9 +131,6 @@ class Wire:
         self.connecting = False
         self.sent = False
 
-    def __repr__(self) -> str:
-        return f"<Wire connecting={self.connecting} sent={self.sent}>"
-
     @property
     def never_sent(self) -> bool:
         """Whether the request provably never left (cut while its connection was opening)."""
@@ -174,9 +166,6 @@ class Slot:
         self._max_pause = max_pause
         self._held = False
         self._kept = False
-
-    def __repr__(self) -> str:
-        return f"<Slot {self._method} held={self._held}>"
 
     async def __aenter__(self) -> Slot:
         await self._throttle.acquire(self._method)
@@ -403,9 +392,6 @@ class ListBody:
         self._sender = sender
         self.response = response
         self.method = method
-
-    def __repr__(self) -> str:
-        return f"<ListBody {self.method} closed={self.response.is_closed}>"
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
