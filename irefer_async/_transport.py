@@ -381,10 +381,7 @@ _API_ERROR_TEXT = 500
 
 
 class ListBody:
-    """The unread body of a 2xx answer to ``method``, streamed in chunks (`Sender.open_list`).
-
-    ``response`` gives its status and headers.
-    """
+    """The unread body of a 2xx ``response`` to ``method``, streamed (`Sender.open_list`)."""
 
     __slots__ = ("_sender", "method", "response")
 
