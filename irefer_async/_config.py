@@ -6,6 +6,7 @@ Each returns the value the client keeps (environment variables read here) or rai
 
 from __future__ import annotations
 
+import importlib
 import math
 import os
 import sys
@@ -17,7 +18,7 @@ import httpx
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
-from ._stack import HTTP_STACKS, load, stack_of
+from ._stack import HTTP_STACKS, stack_of
 from ._transport import proxy_for
 from ._version import __version__
 
@@ -145,7 +146,7 @@ def http_stack(name: object, http_client: object, transport: object) -> ModuleTy
         raise ConfigurationError(f'http_stack="{name}" but the {what} given is {found}\'s')
     chosen = found or name or "httpx"
     try:
-        return load(chosen)  # type: ignore[arg-type]
+        return importlib.import_module(chosen)
     except ImportError:
         pass
     raise ConfigurationError(

@@ -7,22 +7,16 @@ Any other transport's such error on a write is reconciled as ambiguous.
 
 from __future__ import annotations
 
-import importlib
 import sys
 from types import ModuleType
 from typing import Any, Final, Literal
 
-__all__ = ["HTTP_STACKS", "HttpStack", "load", "stack_of", "trusts"]
+__all__ = ["HTTP_STACKS", "HttpStack", "stack_of", "trusts"]
 
 #: The value of ``IReferClient(http_stack=...)``.
 HttpStack = Literal["httpx", "httpx2"]
 #: Every stack, the default first.
 HTTP_STACKS: Final[tuple[HttpStack, ...]] = ("httpx", "httpx2")
-
-
-def load(name: HttpStack) -> ModuleType:
-    """Import a stack's module (ImportError with the missing module's name if not installed)."""
-    return importlib.import_module(name)
 
 
 def stack_of(client: object) -> ModuleType | None:

@@ -16,7 +16,6 @@ import samples
 from irefer_async import NewSignup, Referrer, ReferrerStats, TriggeredReward
 from irefer_async._converter import _fast, build_converter, loads
 from irefer_async._redact import Redactor
-from irefer_async._stack import load
 from irefer_async._transport import Sender
 
 _FAST = _fast()
@@ -107,7 +106,7 @@ def test_url_for_matches_urlencode() -> None:
     http = httpx.AsyncClient()
     sender = Sender(
         http,
-        load("httpx"),
+        httpx,
         base_url="http://x.test/v1.0/",
         license_key=license_key,
         api_key=api_key,

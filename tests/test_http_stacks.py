@@ -93,12 +93,12 @@ def test_bad_stack_options_are_refused_by_name(kwargs: dict[str, object], match:
 
 
 def test_a_missing_httpx2_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    import irefer_async._stack as stack
+    import importlib
 
     def not_installed(name: str) -> object:
         raise ImportError(name=name)
 
-    monkeypatch.setattr(stack.importlib, "import_module", not_installed)
+    monkeypatch.setattr(importlib, "import_module", not_installed)
     with pytest.raises(ConfigurationError, match=r"irefer-async\[httpx2\]"):
         IReferClient(LICENSE_KEY, API_KEY, http_stack="httpx2")
 
