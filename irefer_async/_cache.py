@@ -12,15 +12,13 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._models import referral_code_of
-from ._sharing import Key, read_key
+from ._sharing import MISS, Key, read_key
 
 __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
 
 #: The reads a cache may hold, by API method name.
 READS: Final = ("referrerStats", "campaignStats", "referrers", "rewards", "specificActionSignups")
 _STATS: Final = ("referrerStats", "campaignStats")
-#: What `ReadCache.get` returns for an absent or expired key.
-MISS: Final[Any] = object()
 
 
 def _check_ttl(_: object, __: object, value: float) -> None:
@@ -121,10 +119,6 @@ class ReadCache:
     def __len__(self) -> int:
         """Answers held (expired ones included until they are looked up or evicted)."""
         return len(self._entries)
-
-    def caches(self, method: str) -> bool:
-        """Whether answers of ``method`` are cached at all."""
-        return self._config.ttl_for(method) > 0
 
     def generation(self, campaign: str | None) -> int:
         """Return the campaign's write count: a read stores its answer only if it did not change."""

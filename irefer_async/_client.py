@@ -51,7 +51,7 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
-from ._sharing import LEAD, SingleFlight, Ticket, read_key
+from ._sharing import LEAD, MISS, Flight, SingleFlight, read_key
 from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 
@@ -100,7 +100,6 @@ def _load_endpoint_table() -> None:
     from . import _endpoints as ep  # noqa: PLC0415
 
 
-_MISS: Any = object()  # not in the read cache
 T = TypeVar("T")
 
 
@@ -352,7 +351,7 @@ class IReferClient:
         if endpoint.write:
             raise InvalidRequestError(f"raw_read sends reads only, not {endpoint.name}")
         params = ep.build_params(endpoint, self._campaign_id, values)
-        async with self._throttle:
+        async with Slot(self._throttle, endpoint.name, self._max_pause):
             return await self._sender.fetch(endpoint.name, params)
 
     def read_json(self, method: str, response: Any) -> Any:
@@ -472,37 +471,35 @@ class IReferClient:
         flights = self._flights
         key = read_key(endpoint.name, params)
         generation = 0
-        if cache is not None:
-            if cache.caches(endpoint.name):
-                hit = cache.get(key, _MISS)
-                if hit is not _MISS:
-                    return hit  # type: ignore[no-any-return]
-                generation = cache.generation(campaign)
-            else:
-                cache = None
+        if cache is not None:  # a method it does not cache is never in it
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit  # type: ignore[no-any-return]
+            generation = cache.generation(campaign)
         # One deadline for the whole call, queue and a wait for a shared read included.
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
-            if flights is None:
-                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-                result = await self._run(endpoint, params, deadline, trace, reader=reader)
-            else:
-                ticket: Ticket[T] = flights.ticket(key, endpoint.name)
-                if ticket.joined:
-                    answer = await ticket.wait(deadline)
+            flight: Flight[T] | None = None
+            if flights is not None:
+                flight, joined = flights.join(key, endpoint.name)
+                if joined:
+                    answer: T = await flight.wait(deadline)
                     if answer is not LEAD:
                         return answer
-                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-                try:
-                    result = await self._run(
-                        endpoint, params, deadline, trace, ticket=ticket, reader=reader
-                    )
-                except Exception as exc:
-                    ticket.land(None, exc)
-                    raise
-                except BaseException:  # cancelled: the first joiner still waiting leads
-                    ticket.hand_over()
-                    raise
-                ticket.land(result, None)
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            try:
+                result = await self._run(
+                    endpoint, params, deadline, trace, ticket=flight, reader=reader
+                )
+            except Exception as exc:
+                if flight is not None:
+                    flight.land(None, exc)
+                raise
+            except BaseException:  # cancelled: the first joiner still waiting leads
+                if flight is not None:
+                    flight.hand_over()
+                raise
+            if flight is not None:
+                flight.land(result, None)
         if cache is not None:
             cache.put(key, result, generation)
         return result
@@ -543,7 +540,7 @@ class IReferClient:
         deadline: Deadline,
         trace: CallTrace | None,
         *,
-        ticket: Ticket[T] | None = None,
+        ticket: Flight[T] | None = None,
         write: WriteState | None = None,
         reconcile: Reconciler[T] | None = None,
         reader: Reader[T] | None = None,

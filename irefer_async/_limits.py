@@ -15,12 +15,11 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ._deadline import current_deadline
+from ._deadline import Deadline, current_deadline
 from ._errors import ConfigurationError, DeadlineExceededError, QueueFullError
 
 __all__ = ["LocalRateLimiter", "Limiter", "RateLimit", "Throttle", "build_limiter"]
@@ -147,34 +146,20 @@ class Throttle:
         # Known rate (the local limiter): lets a call that cannot be served in time fail at
         # once. Another limiter (Redis) gives no forecast: calls wait until the deadline.
         rate_limit = getattr(limiter, "rate_limit", None)
+        self._rate: float | None = None
+        self._slack = 0
+        self._window: _ArrivalWindow | None = None
         if isinstance(rate_limit, RateLimit):
-            self._rate: float | None = rate_limit.rate
+            self._rate = rate_limit.rate
             self._slack = rate_limit.burst + 1
-        else:
-            self._rate = None
-            self._slack = 0
+            # The arrival window (a known rate only: another limiter may share it with others).
+            self._window = _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
         self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
-        # The arrival window (a known rate only: another limiter may share it with others).
-        self._window = (
-            None
-            if not isinstance(rate_limit, RateLimit)
-            else _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
-        )
-
-    @property
-    def limiter(self) -> Limiter | None:
-        """The rate limiter, or None when the rate is unlimited."""
-        return self._limiter
 
     @property
     def waiting(self) -> int:
         """Calls waiting for a slot right now (concurrency, pause or rate limit)."""
         return self._waiting
-
-    @property
-    def max_waiting(self) -> int | None:
-        """The bound on waiting calls (beyond it: `QueueFullError`), or None."""
-        return self._max_waiting
 
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a 429's Retry-After)."""
@@ -266,17 +251,6 @@ class Throttle:
         if self._semaphore is not None:
             self._semaphore.release()
 
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
-
 
 class _ArrivalWindow:
     """Attempts that may have reached the server within the last second: at most ``cap``.
@@ -342,32 +316,9 @@ async def _until(
     awaitable: Coroutine[Any, Any, object], at: float, method: str | None, waiting_for: str
 ) -> None:
     """Await ``awaitable`` but give up at loop time ``at`` (never sent: DeadlineExceededError)."""
-    if at == math.inf:
-        await awaitable
-        return
-    if at <= asyncio.get_running_loop().time():
-        awaitable.close()
-        raise _never_sent(method, waiting_for)
-    if _timeout_at is not None:
-        scope = _timeout_at(at)
-        try:
-            async with scope:
-                await awaitable
-        except TimeoutError:
-            if not scope.expired():
-                raise
-        if scope.expired():
-            raise _never_sent(method, waiting_for)
-        return
-    try:  # Python 3.10
-        await asyncio.wait_for(awaitable, at - asyncio.get_running_loop().time())
-    except asyncio.TimeoutError:
-        timed_out = True
-    else:
-        timed_out = False
-    if timed_out:
-        raise _never_sent(method, waiting_for)
-
-
-# asyncio.timeout_at (3.11+) bounds a wait with one timer; 3.10 falls back to wait_for.
-_timeout_at: Any = getattr(asyncio, "timeout_at", None)
+    try:
+        async with Deadline(at, at).bound(method or ""):
+            await awaitable
+    except DeadlineExceededError:
+        awaitable.close()  # not awaited at all when ``at`` had passed already
+        raise _never_sent(method, waiting_for) from None
