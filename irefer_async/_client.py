@@ -1,19 +1,9 @@
-"""IReferClient: lifecycle, the seven endpoint methods and the one request loop.
+"""IReferClient: lifecycle, the seven endpoint methods and the one request loop (`_run`).
 
-Each endpoint method checks its typed arguments into a query (`_query`, against the endpoint
-table `._endpoints`), then a read goes through `_read` (the cache, a shared read in flight)
-and a write through `_write` (what it makes stale), both into `_run`, the request loop:
-
-```text
-referrer_stats(...) -> _read ─┐                      ┌─ on a write's failure: reconcile
-new_signup(...)     -> _write ┴-> _run: attempt -> slot -> send -> classify -> decode
-                                         (._transport.Slot)  (._transport.Sender)  (._converter)
-                                  retry decisions: ._retry.Retries; events: ._observability
-```
-
-The call's `Deadline` is opened by `_read`/`_write` and handed to the loop; it also stays in
-a context variable for the code that waits on behalf of many calls (see `._deadline`).
-Options are checked by `._config`; bulk runs (`._bulk`) call `_bulk_attempt`/`_bulk_settle`.
+A method checks its arguments into a query (`_query`, against `._endpoints`); a read goes
+through `_read` (the cache, a shared read in flight), a write through `_write` (write safety,
+then what it made stale); both open the call's `Deadline` and run `_run`: attempt -> slot ->
+send -> classify -> decode, retried (docs/ARCHITECTURE.md, "The request loop").
 """
 
 from __future__ import annotations
@@ -56,9 +46,7 @@ from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 
 if TYPE_CHECKING:
-    # Write safety is imported with the first write (or bulk run, or find_landed).
-    # The bulk engine and the list streams are imported on first use, not with the package.
-    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
+    # Imported on first use, not with the package; httpx2 (an optional extra) for types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
@@ -165,11 +153,8 @@ class _Failed:
 class IReferClient:
     """An asyncio session with the iRefer API.
 
-    Open it with ``async with`` (or call `aclose` when done) and share one client
-    across your application: it owns a connection pool, a rate limiter and a concurrency
-    cap that every call goes through.
-
-    For example:
+    Open it with ``async with`` (or call `aclose` when done) and share one client across your
+    application: every call goes through its connection pool, rate limit and concurrency cap.
 
     ```python
     async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
@@ -180,40 +165,35 @@ class IReferClient:
     Args:
         license_key: ``W4qL`` + 28 characters; defaults to ``$IREFER_LICENSE_KEY``.
         api_key: the campaign's API key; defaults to ``$IREFER_API_KEY``.
-        campaign_id: default campaign for every call (each call may override it); defaults
-            to ``$IREFER_CAMPAIGN_ID``.
+        campaign_id: default campaign of every call (each may override it); defaults to
+            ``$IREFER_CAMPAIGN_ID``.
         base_url: API root; defaults to ``$IREFER_BASE_URL`` or ``https://api.irefer.io/v1.0/``.
         timeout: seconds, or an ``httpx.Timeout`` (default 10 s, 5 s to connect).
         retry: a `RetryConfig`, or None for a single attempt per call.
-        rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None
-            for no limit (default 5/s).
+        rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None (default 5/s).
         max_concurrency: requests in flight at once, or None for no cap (default 4).
-        http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to use; the SDK sends
-            through its ``get`` (your hooks, auth and proxies apply), never changes it and
-            never closes it.
-        transport: a transport for the client the SDK builds (not with ``http_client``),
-            or ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]``
-            extra; its pool is sized by ``max_concurrency``; httpx stack only).
-        http_stack: ``"httpx"`` (the default) or ``"httpx2"`` (Pydantic's maintained fork,
-            the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
-            ``http_client``/``transport`` when one is given.
+        http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to send through (your
+            hooks, auth and proxies apply); never changed, never closed by the SDK.
+        transport: a transport for the client the SDK builds (not with ``http_client``), or
+            ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]`` extra;
+            its pool sized by ``max_concurrency``; httpx stack only).
+        http_stack: ``"httpx"`` (default) or ``"httpx2"`` (the ``irefer-async[httpx2]``
+            extra) for the client the SDK builds; taken from ``http_client``/``transport``.
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
-            coroutine functions called with a `CallEvent` for every attempt (metrics,
-            raw response status and headers, the queue and the wait for a slot); see
-            `irefer_async.hooks`.
-        share_reads: identical reads in flight at once (same method, campaign and
-            parameters) share one HTTP exchange and its answer or error (default True;
-            writes never share).
-        cache: a `CacheConfig` to answer repeated reads from memory for a few
-            seconds, invalidated by this client's writes; None (the default) for no cache.
-        max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
-            with `QueueFullError` (default None: bounded only by the deadline).
-        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's
-            JSON before it is decoded (the doctor's `DriftRecorder` counts schema drift).
+            coroutine functions called with a `CallEvent` for every attempt (metrics, status
+            and headers, queue and wait for a slot); see `irefer_async.hooks`.
+        share_reads: identical reads in flight at once (same method, campaign, parameters)
+            share one HTTP exchange and its answer or error (default True; never writes).
+        cache: a `CacheConfig` answering repeated reads from memory for a few seconds,
+            invalidated by this client's writes; None (the default) for no cache.
+        max_waiting: most calls waiting for a slot at once; one more fails at once with
+            `QueueFullError` (default None: bounded only by the deadline).
+        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's JSON
+            before it is decoded (the doctor's `DriftRecorder` counts schema drift).
 
-    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
-    that cannot be sent in time fails fast with `DeadlineExceededError`
-    (``sent=False``), so a busy service degrades instead of queueing without bound.
+    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call that
+    cannot be sent in time fails fast with `DeadlineExceededError` (``sent=False``), so a busy
+    service degrades instead of queueing without bound.
 
     """
 
