@@ -6,7 +6,7 @@ import asyncio
 import math
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -78,24 +78,14 @@ class CacheConfig:
         return self.ttl if method in _STATS else 0.0
 
 
-class _Entry:
-    __slots__ = ("code", "email", "expires", "groups", "value")
-
-    def __init__(
-        self,
-        expires: float,
-        value: Any,
-        groups: tuple[Hashable, ...],
-        code: tuple[str | None, str] | None,
-        email: str | None,
-    ) -> None:
-        self.expires = expires
-        self.value = value
-        #: Invalidation groups this entry belongs to.
-        self.groups = groups
-        #: (campaign, referral code) learned from this answer, and the email it maps to.
-        self.code = code
-        self.email = email
+class _Entry(NamedTuple):
+    expires: float
+    value: Any
+    #: Invalidation groups this entry belongs to.
+    groups: tuple[Hashable, ...]
+    #: (campaign, referral code) learned from this answer, and the email it maps to.
+    code: tuple[str | None, str] | None
+    email: str | None
 
 
 class ReadCache:
