@@ -114,14 +114,14 @@ class ReadCache:
         """Return the campaign's write count: a read stores its answer only if it did not change."""
         return self._generations.get(campaign, 0)
 
-    def get(self, key: Key, default: Any = MISS) -> Any:
-        """Return the cached answer for ``key``, or ``default`` (`MISS`)."""
+    def get(self, key: Key) -> Any:
+        """Return the cached answer for ``key``, or `MISS`."""
         entry = self._entries.get(key)
         if entry is None:
-            return default
+            return MISS
         if entry.expires <= asyncio.get_running_loop().time():
             self._remove(key)
-            return default
+            return MISS
         self._entries.move_to_end(key)
         return entry.value
 

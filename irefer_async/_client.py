@@ -26,10 +26,7 @@ from ._config import (
 )
 from ._converter import DecodeObserver, decode
 from ._deadline import Deadline, deadline_scope
-from ._errors import (
-    ClientStateError,
-    IReferError,
-)
+from ._errors import ClientStateError, InvalidRequestError, IReferError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._observability import (
     CallTrace,
@@ -325,8 +322,6 @@ class IReferClient:
         wants to see it (``irefer doctor``). A failed exchange raises the SDK's
         `TransportError` (keys redacted); `read_json` then judges the response.
         """
-        from ._errors import InvalidRequestError  # noqa: PLC0415 - this block adds no import line
-
         self._check_usable()
         if endpoint.write:
             raise InvalidRequestError(f"raw_read sends reads only, not {endpoint.name}")

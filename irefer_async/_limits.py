@@ -233,11 +233,9 @@ class Throttle:
         if self._paused_until > at:
             raise _never_sent(method, "pause")
         if self._rate is not None:
-            # Every call waiting ahead needs a rate slot first, and slots come ``1/rate``
-            # apart. When the bucket is empty, the first of them may be served at once
-            # (so the n-th at ``(n - 1) / rate`` at the soonest); when it has free slots,
-            # up to ``burst + 1`` may be. A lower bound: a call refused here could not
-            # have been served in time.
+            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
+            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
+            # refused here could not have been served in time.
             local = self._local
             free = self._slack if local is None or local.has_capacity() else 0
             ahead = self._waiting - free
@@ -289,18 +287,14 @@ class _ArrivalWindow:
 
     async def wait(self) -> None:
         """Return when the count may have dropped (an attempt aged out or ended)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self._count(now) < self._cap:
-            return
         if self._changed is None:
             self._changed = asyncio.Event()
         self._changed.clear()
-        if not self._ended:  # only attempts in flight: wait for one to end
-            await self._changed.wait()
-            return
+        # Until the oldest ended attempt ages out; only attempts in flight: until one ends.
+        now = asyncio.get_running_loop().time()
+        timeout = self._ended[0] + 1.0 - now if self._ended else None
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), self._ended[0] + 1.0 - now)
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
 
 def _never_sent(method: str | None, waiting_for: str) -> DeadlineExceededError:
