@@ -38,14 +38,10 @@ class Deadline:
     @classmethod
     def after(cls, seconds: float) -> Deadline:
         """Return a deadline ``seconds`` from now (``math.inf``: never)."""
-        if math.isinf(seconds):
-            return cls(math.inf, math.inf)
         return cls(asyncio.get_running_loop().time() + seconds, seconds)
 
     def remaining(self) -> float:
         """Seconds left (negative once passed, ``math.inf`` for no deadline)."""
-        if math.isinf(self.at):
-            return math.inf
         return self.at - asyncio.get_running_loop().time()
 
     @property
