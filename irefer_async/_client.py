@@ -17,13 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from . import _config as config
-from ._config import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
-)
+from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT, DEFAULT_RETRY, DEFAULT_TIMEOUT
 from ._converter import DecodeObserver, decode
 from ._deadline import Deadline, deadline_scope
 from ._errors import ClientStateError, InvalidRequestError, IReferError
@@ -67,14 +61,7 @@ if TYPE_CHECKING:
     from ._stream import ListStream, Opened, Reader
     from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
-    "IReferClient",
-]
+__all__ = ["IReferClient"]
 
 C = TypeVar("C", bound="IReferClient")
 
