@@ -117,30 +117,21 @@ class Flight(Generic[T]):
             del self._flights[self.key]
 
 
-class SingleFlight:
-    """Identical reads in flight share one request (see the module docstring)."""
-
-    __slots__ = ("_flights",)
-
-    def __init__(self) -> None:
-        self._flights: dict[Hashable, Flight[Any]] = {}
-
-    def __len__(self) -> int:
-        """Distinct requests in flight."""
-        return len(self._flights)
+class SingleFlight(dict[Hashable, Flight[Any]]):
+    """The reads in flight, by key (see the module docstring); falsy when empty: test None."""
 
     def join(self, key: Hashable, method: str) -> tuple[Flight[Any], bool]:
         """Return the read in flight for ``key`` and True (joined), or a new one to lead, False."""
-        flight = self._flights.get(key)
+        flight = self.get(key)
         if flight is not None:
             return flight, True
-        flight = self._flights[key] = Flight(self._flights, key, method)
+        flight = self[key] = Flight(self, key, method)
         return flight, False
 
     def forget(self, match: Callable[[Hashable], bool]) -> None:
         """Let later callers start afresh, not join the flights that ``match`` (after a write)."""
-        for key in [key for key in self._flights if match(key)]:
-            del self._flights[key]
+        for key in [key for key in self if match(key)]:
+            del self[key]
 
 
 def _made_leader(future: asyncio.Future[Any]) -> bool:
