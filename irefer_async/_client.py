@@ -425,10 +425,7 @@ class IReferClient:
         params: dict[str, str],
         reader: Reader[T] | None = None,
     ) -> T:
-        """Answer a read from the cache, from the identical read in flight, or by the loop.
-
-        ``reader``: a list's decode step (its body is read as it arrives).
-        """
+        """Answer a read from the cache, the identical read in flight, or the loop (`_run`)."""
         cache = self._cache
         flights = self._flights
         key = read_key(endpoint.name, params)
@@ -509,12 +506,10 @@ class IReferClient:
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
-        ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
-        leads a shared flight (marked sent once its request leaves). ``write``: a write's
-        state and ``reconcile`` its reconciling read; a failed attempt is reconciled before
-        any resend (`_reconcile`), an answered one is told to write safety (``answered``).
-        ``reader``: the decode step of a list body (``await reader.read(body, slot)``, within
-        the slot); one whose ``ends_call`` is False leaves the trace open for its stream.
+        ``trace``: told each step (None: unobserved). ``ticket``: the shared flight this read
+        leads. ``write``/``reconcile``: a write's state and reconciling read (a failed attempt
+        is reconciled before any resend). ``reader``: a list body's decode step, within the
+        slot (``ends_call`` False: the trace stays open for its stream).
         """
         method = endpoint.name
         sender = self._sender
