@@ -73,9 +73,8 @@ if TYPE_CHECKING:
     )
     from ._stream import ListStream
 
-#: Names loaded on first use: the bulk engine and the list streams are not needed to import
-#: the package (a client's first bulk call or list read imports them), nor the read cache,
-#: nor the result models (the first decode imports them).
+#: Names imported on first use, not with the package: the result models (with the first
+#: decode), the bulk engine, the list streams, the read cache.
 _LAZY = {
     "CampaignStats": "_models",
     "LeadSource": "_models",

@@ -6,21 +6,19 @@ import asyncio
 import math
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
 from ._errors import ConfigurationError
 from ._models import referral_code_of
-from ._sharing import Key, read_key
+from ._sharing import MISS, Key, read_key
 
 __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
 
 #: The reads a cache may hold, by API method name.
 READS: Final = ("referrerStats", "campaignStats", "referrers", "rewards", "specificActionSignups")
 _STATS: Final = ("referrerStats", "campaignStats")
-#: What `ReadCache.get` returns for an absent or expired key.
-MISS: Final[Any] = object()
 
 
 def _check_ttl(_: object, __: object, value: float) -> None:
@@ -80,24 +78,14 @@ class CacheConfig:
         return self.ttl if method in _STATS else 0.0
 
 
-class _Entry:
-    __slots__ = ("code", "email", "expires", "groups", "value")
-
-    def __init__(
-        self,
-        expires: float,
-        value: Any,
-        groups: tuple[Hashable, ...],
-        code: tuple[str | None, str] | None,
-        email: str | None,
-    ) -> None:
-        self.expires = expires
-        self.value = value
-        #: Invalidation groups this entry belongs to.
-        self.groups = groups
-        #: (campaign, referral code) learned from this answer, and the email it maps to.
-        self.code = code
-        self.email = email
+class _Entry(NamedTuple):
+    expires: float
+    value: Any
+    #: Invalidation groups this entry belongs to.
+    groups: tuple[Hashable, ...]
+    #: (campaign, referral code) learned from this answer, and the email it maps to.
+    code: tuple[str | None, str] | None
+    email: str | None
 
 
 class ReadCache:
@@ -122,22 +110,18 @@ class ReadCache:
         """Answers held (expired ones included until they are looked up or evicted)."""
         return len(self._entries)
 
-    def caches(self, method: str) -> bool:
-        """Whether answers of ``method`` are cached at all."""
-        return self._config.ttl_for(method) > 0
-
     def generation(self, campaign: str | None) -> int:
         """Return the campaign's write count: a read stores its answer only if it did not change."""
         return self._generations.get(campaign, 0)
 
-    def get(self, key: Key, default: Any = MISS) -> Any:
-        """Return the cached answer for ``key``, or ``default`` (`MISS`)."""
+    def get(self, key: Key) -> Any:
+        """Return the cached answer for ``key``, or `MISS`."""
         entry = self._entries.get(key)
         if entry is None:
-            return default
+            return MISS
         if entry.expires <= asyncio.get_running_loop().time():
             self._remove(key)
-            return default
+            return MISS
         self._entries.move_to_end(key)
         return entry.value
 

@@ -1,19 +1,9 @@
-"""IReferClient: lifecycle, the seven endpoint methods and the one request loop.
+"""IReferClient: lifecycle, the seven endpoint methods and the one request loop (`_run`).
 
-Each endpoint method checks its typed arguments into a query (`_query`, against the endpoint
-table `._endpoints`), then a read goes through `_read` (the cache, a shared read in flight)
-and a write through `_write` (what it makes stale), both into `_run`, the request loop:
-
-```text
-referrer_stats(...) -> _read ─┐                      ┌─ on a write's failure: reconcile
-new_signup(...)     -> _write ┴-> _run: attempt -> slot -> send -> classify -> decode
-                                         (._transport.Slot)  (._transport.Sender)  (._converter)
-                                  retry decisions: ._retry.Retries; events: ._observability
-```
-
-The call's `Deadline` is opened by `_read`/`_write` and handed to the loop; it also stays in
-a context variable for the code that waits on behalf of many calls (see `._deadline`).
-Options are checked by `._config`; bulk runs (`._bulk`) call `_bulk_attempt`/`_bulk_settle`.
+A method checks its arguments into a query (`_query`, against `._endpoints`); a read goes
+through `_read` (the cache, a shared read in flight), a write through `_write` (write safety,
+then what it made stale); both open the call's `Deadline` and run `_run`: attempt -> slot ->
+send -> classify -> decode, retried (docs/ARCHITECTURE.md, "The request loop").
 """
 
 from __future__ import annotations
@@ -27,19 +17,10 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 import httpx
 
 from . import _config as config
-from ._config import (
-    DEFAULT_BASE_URL,
-    DEFAULT_MAX_CONCURRENCY,
-    DEFAULT_RATE_LIMIT,
-    DEFAULT_RETRY,
-    DEFAULT_TIMEOUT,
-)
+from ._config import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT, DEFAULT_RETRY, DEFAULT_TIMEOUT
 from ._converter import DecodeObserver, decode
 from ._deadline import Deadline, deadline_scope
-from ._errors import (
-    ClientStateError,
-    IReferError,
-)
+from ._errors import ClientStateError, InvalidRequestError, IReferError
 from ._limits import Limiter, RateLimit, Throttle, build_limiter
 from ._observability import (
     CallTrace,
@@ -51,14 +32,12 @@ from ._observability import (
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
-from ._sharing import LEAD, SingleFlight, Ticket, read_key
+from ._sharing import LEAD, MISS, Flight, SingleFlight, read_key
 from ._stack import HttpStack, trusts
 from ._transport import ListBody, Sender, Slot, Wire, proxy_for
 
 if TYPE_CHECKING:
-    # Write safety is imported with the first write (or bulk run, or find_landed).
-    # The bulk engine and the list streams are imported on first use, not with the package.
-    # httpx2 is an optional extra (irefer-async[httpx2]): imported for its types only.
+    # Imported on first use, not with the package; httpx2 (an optional extra) for types only.
     from httpx2 import AsyncBaseTransport as Httpx2Transport
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
@@ -82,14 +61,7 @@ if TYPE_CHECKING:
     from ._stream import ListStream, Opened, Reader
     from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_MAX_CONCURRENCY",
-    "DEFAULT_RATE_LIMIT",
-    "DEFAULT_RETRY",
-    "DEFAULT_TIMEOUT",
-    "IReferClient",
-]
+__all__ = ["IReferClient"]
 
 C = TypeVar("C", bound="IReferClient")
 
@@ -100,7 +72,6 @@ def _load_endpoint_table() -> None:
     from . import _endpoints as ep  # noqa: PLC0415
 
 
-_MISS: Any = object()  # not in the read cache
 T = TypeVar("T")
 
 
@@ -166,11 +137,8 @@ class _Failed:
 class IReferClient:
     """An asyncio session with the iRefer API.
 
-    Open it with ``async with`` (or call `aclose` when done) and share one client
-    across your application: it owns a connection pool, a rate limiter and a concurrency
-    cap that every call goes through.
-
-    For example:
+    Open it with ``async with`` (or call `aclose` when done) and share one client across your
+    application: every call goes through its connection pool, rate limit and concurrency cap.
 
     ```python
     async with IReferClient(license_key="W4qL...", api_key="...", campaign_id=2605) as client:
@@ -181,40 +149,35 @@ class IReferClient:
     Args:
         license_key: ``W4qL`` + 28 characters; defaults to ``$IREFER_LICENSE_KEY``.
         api_key: the campaign's API key; defaults to ``$IREFER_API_KEY``.
-        campaign_id: default campaign for every call (each call may override it); defaults
-            to ``$IREFER_CAMPAIGN_ID``.
+        campaign_id: default campaign of every call (each may override it); defaults to
+            ``$IREFER_CAMPAIGN_ID``.
         base_url: API root; defaults to ``$IREFER_BASE_URL`` or ``https://api.irefer.io/v1.0/``.
         timeout: seconds, or an ``httpx.Timeout`` (default 10 s, 5 s to connect).
         retry: a `RetryConfig`, or None for a single attempt per call.
-        rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None
-            for no limit (default 5/s).
+        rate_limit: requests per second, a `RateLimit`, any `Limiter`, or None (default 5/s).
         max_concurrency: requests in flight at once, or None for no cap (default 4).
-        http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to use; the SDK sends
-            through its ``get`` (your hooks, auth and proxies apply), never changes it and
-            never closes it.
-        transport: a transport for the client the SDK builds (not with ``http_client``),
-            or ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]``
-            extra; its pool is sized by ``max_concurrency``; httpx stack only).
-        http_stack: ``"httpx"`` (the default) or ``"httpx2"`` (Pydantic's maintained fork,
-            the ``irefer-async[httpx2]`` extra) for the client the SDK builds; taken from
-            ``http_client``/``transport`` when one is given.
+        http_client: an ``httpx.AsyncClient`` or ``httpx2.AsyncClient`` to send through (your
+            hooks, auth and proxies apply); never changed, never closed by the SDK.
+        transport: a transport for the client the SDK builds (not with ``http_client``), or
+            ``"aiohttp"`` to send with aiohttp (faster; the ``irefer-async[aiohttp]`` extra;
+            its pool sized by ``max_concurrency``; httpx stack only).
+        http_stack: ``"httpx"`` (default) or ``"httpx2"`` (the ``irefer-async[httpx2]``
+            extra) for the client the SDK builds; taken from ``http_client``/``transport``.
         event_hooks: ``{"request": [...], "response": [...], "retry": [...]}``: functions or
-            coroutine functions called with a `CallEvent` for every attempt (metrics,
-            raw response status and headers, the queue and the wait for a slot); see
-            `irefer_async.hooks`.
-        share_reads: identical reads in flight at once (same method, campaign and
-            parameters) share one HTTP exchange and its answer or error (default True;
-            writes never share).
-        cache: a `CacheConfig` to answer repeated reads from memory for a few
-            seconds, invalidated by this client's writes; None (the default) for no cache.
-        max_waiting: most calls waiting for a slot at once; a call beyond it fails at once
-            with `QueueFullError` (default None: bounded only by the deadline).
-        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's
-            JSON before it is decoded (the doctor's `DriftRecorder` counts schema drift).
+            coroutine functions called with a `CallEvent` for every attempt (metrics, status
+            and headers, queue and wait for a slot); see `irefer_async.hooks`.
+        share_reads: identical reads in flight at once (same method, campaign, parameters)
+            share one HTTP exchange and its answer or error (default True; never writes).
+        cache: a `CacheConfig` answering repeated reads from memory for a few seconds,
+            invalidated by this client's writes; None (the default) for no cache.
+        max_waiting: most calls waiting for a slot at once; one more fails at once with
+            `QueueFullError` (default None: bounded only by the deadline).
+        decode_observer: a `irefer_async.decoding.DecodeObserver` shown every answer's JSON
+            before it is decoded (the doctor's `DriftRecorder` counts schema drift).
 
-    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call
-    that cannot be sent in time fails fast with `DeadlineExceededError`
-    (``sent=False``), so a busy service degrades instead of queueing without bound.
+    Waiting for a slot counts against the call's deadline (``retry.deadline``): a call that
+    cannot be sent in time fails fast with `DeadlineExceededError` (``sent=False``), so a busy
+    service degrades instead of queueing without bound.
 
     """
 
@@ -346,13 +309,11 @@ class IReferClient:
         wants to see it (``irefer doctor``). A failed exchange raises the SDK's
         `TransportError` (keys redacted); `read_json` then judges the response.
         """
-        from ._errors import InvalidRequestError  # noqa: PLC0415 - this block adds no import line
-
         self._check_usable()
         if endpoint.write:
             raise InvalidRequestError(f"raw_read sends reads only, not {endpoint.name}")
         params = ep.build_params(endpoint, self._campaign_id, values)
-        async with self._throttle:
+        async with Slot(self._throttle, endpoint.name, self._max_pause):
             return await self._sender.fetch(endpoint.name, params)
 
     def read_json(self, method: str, response: Any) -> Any:
@@ -464,45 +425,40 @@ class IReferClient:
         params: dict[str, str],
         reader: Reader[T] | None = None,
     ) -> T:
-        """Answer a read from the cache, from the identical read in flight, or by the loop.
-
-        ``reader``: a list's decode step (its body is read as it arrives).
-        """
+        """Answer a read from the cache, the identical read in flight, or the loop (`_run`)."""
         cache = self._cache
         flights = self._flights
         key = read_key(endpoint.name, params)
         generation = 0
-        if cache is not None:
-            if cache.caches(endpoint.name):
-                hit = cache.get(key, _MISS)
-                if hit is not _MISS:
-                    return hit  # type: ignore[no-any-return]
-                generation = cache.generation(campaign)
-            else:
-                cache = None
+        if cache is not None:  # a method it does not cache is never in it
+            hit = cache.get(key)
+            if hit is not MISS:
+                return hit  # type: ignore[no-any-return]
+            generation = cache.generation(campaign)
         # One deadline for the whole call, queue and a wait for a shared read included.
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
-            if flights is None:
-                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-                result = await self._run(endpoint, params, deadline, trace, reader=reader)
-            else:
-                ticket: Ticket[T] = flights.ticket(key, endpoint.name)
-                if ticket.joined:
-                    answer = await ticket.wait(deadline)
+            flight: Flight[T] | None = None
+            if flights is not None:
+                flight, joined = flights.join(key, endpoint.name)
+                if joined:
+                    answer: T = await flight.wait(deadline)
                     if answer is not LEAD:
                         return answer
-                trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-                try:
-                    result = await self._run(
-                        endpoint, params, deadline, trace, ticket=ticket, reader=reader
-                    )
-                except Exception as exc:
-                    ticket.land(None, exc)
-                    raise
-                except BaseException:  # cancelled: the first joiner still waiting leads
-                    ticket.hand_over()
-                    raise
-                ticket.land(result, None)
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            try:
+                result = await self._run(
+                    endpoint, params, deadline, trace, ticket=flight, reader=reader
+                )
+            except Exception as exc:
+                if flight is not None:
+                    flight.land(None, exc)
+                raise
+            except BaseException:  # cancelled: the first joiner still waiting leads
+                if flight is not None:
+                    flight.hand_over()
+                raise
+            if flight is not None:
+                flight.land(result, None)
         if cache is not None:
             cache.put(key, result, generation)
         return result
@@ -543,19 +499,17 @@ class IReferClient:
         deadline: Deadline,
         trace: CallTrace | None,
         *,
-        ticket: Ticket[T] | None = None,
+        ticket: Flight[T] | None = None,
         write: WriteState | None = None,
         reconcile: Reconciler[T] | None = None,
         reader: Reader[T] | None = None,
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
-        ``trace`` is told each step (None: nobody observes this read). ``ticket``: this read
-        leads a shared flight (marked sent once its request leaves). ``write``: a write's
-        state and ``reconcile`` its reconciling read; a failed attempt is reconciled before
-        any resend (`_reconcile`), an answered one is told to write safety (``answered``).
-        ``reader``: the decode step of a list body (``await reader.read(body, slot)``, within
-        the slot); one whose ``ends_call`` is False leaves the trace open for its stream.
+        ``trace``: told each step (None: unobserved). ``ticket``: the shared flight this read
+        leads. ``write``/``reconcile``: a write's state and reconciling read (a failed attempt
+        is reconciled before any resend). ``reader``: a list body's decode step, within the
+        slot (``ends_call`` False: the trace stays open for its stream).
         """
         method = endpoint.name
         sender = self._sender

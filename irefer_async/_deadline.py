@@ -13,14 +13,13 @@ import asyncio
 import math
 from contextvars import ContextVar, Token
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 from ._errors import DeadlineExceededError
 
 __all__ = ["Deadline", "current_deadline", "deadline_scope"]
 
-T = TypeVar("T")
-#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; 3.10 falls back to wait_for.
+#: ``asyncio.timeout_at`` (3.11+) bounds an await with one timer; on 3.10 the task is cancelled.
 _timeout_at: Any = getattr(asyncio, "timeout_at", None)
 
 
@@ -38,14 +37,10 @@ class Deadline:
     @classmethod
     def after(cls, seconds: float) -> Deadline:
         """Return a deadline ``seconds`` from now (``math.inf``: never)."""
-        if math.isinf(seconds):
-            return cls(math.inf, math.inf)
         return cls(asyncio.get_running_loop().time() + seconds, seconds)
 
     def remaining(self) -> float:
         """Seconds left (negative once passed, ``math.inf`` for no deadline)."""
-        if math.isinf(self.at):
-            return math.inf
         return self.at - asyncio.get_running_loop().time()
 
     @property

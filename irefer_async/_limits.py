@@ -15,12 +15,11 @@ import contextlib
 import math
 from collections import deque
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from ._deadline import current_deadline
+from ._deadline import Deadline, current_deadline
 from ._errors import ConfigurationError, DeadlineExceededError, QueueFullError
 
 __all__ = ["LocalRateLimiter", "Limiter", "RateLimit", "Throttle", "build_limiter"]
@@ -147,34 +146,20 @@ class Throttle:
         # Known rate (the local limiter): lets a call that cannot be served in time fail at
         # once. Another limiter (Redis) gives no forecast: calls wait until the deadline.
         rate_limit = getattr(limiter, "rate_limit", None)
+        self._rate: float | None = None
+        self._slack = 0
+        self._window: _ArrivalWindow | None = None
         if isinstance(rate_limit, RateLimit):
-            self._rate: float | None = rate_limit.rate
+            self._rate = rate_limit.rate
             self._slack = rate_limit.burst + 1
-        else:
-            self._rate = None
-            self._slack = 0
+            # The arrival window (a known rate only: another limiter may share it with others).
+            self._window = _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
         self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
-        # The arrival window (a known rate only: another limiter may share it with others).
-        self._window = (
-            None
-            if not isinstance(rate_limit, RateLimit)
-            else _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
-        )
-
-    @property
-    def limiter(self) -> Limiter | None:
-        """The rate limiter, or None when the rate is unlimited."""
-        return self._limiter
 
     @property
     def waiting(self) -> int:
         """Calls waiting for a slot right now (concurrency, pause or rate limit)."""
         return self._waiting
-
-    @property
-    def max_waiting(self) -> int | None:
-        """The bound on waiting calls (beyond it: `QueueFullError`), or None."""
-        return self._max_waiting
 
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a 429's Retry-After)."""
@@ -248,11 +233,9 @@ class Throttle:
         if self._paused_until > at:
             raise _never_sent(method, "pause")
         if self._rate is not None:
-            # Every call waiting ahead needs a rate slot first, and slots come ``1/rate``
-            # apart. When the bucket is empty, the first of them may be served at once
-            # (so the n-th at ``(n - 1) / rate`` at the soonest); when it has free slots,
-            # up to ``burst + 1`` may be. A lower bound: a call refused here could not
-            # have been served in time.
+            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
+            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
+            # refused here could not have been served in time.
             local = self._local
             free = self._slack if local is None or local.has_capacity() else 0
             ahead = self._waiting - free
@@ -265,17 +248,6 @@ class Throttle:
             self._window.leave()
         if self._semaphore is not None:
             self._semaphore.release()
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 class _ArrivalWindow:
@@ -315,18 +287,14 @@ class _ArrivalWindow:
 
     async def wait(self) -> None:
         """Return when the count may have dropped (an attempt aged out or ended)."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        if self._count(now) < self._cap:
-            return
         if self._changed is None:
             self._changed = asyncio.Event()
         self._changed.clear()
-        if not self._ended:  # only attempts in flight: wait for one to end
-            await self._changed.wait()
-            return
+        # Until the oldest ended attempt ages out; only attempts in flight: until one ends.
+        now = asyncio.get_running_loop().time()
+        timeout = self._ended[0] + 1.0 - now if self._ended else None
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), self._ended[0] + 1.0 - now)
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
 
 def _never_sent(method: str | None, waiting_for: str) -> DeadlineExceededError:
@@ -342,32 +310,9 @@ async def _until(
     awaitable: Coroutine[Any, Any, object], at: float, method: str | None, waiting_for: str
 ) -> None:
     """Await ``awaitable`` but give up at loop time ``at`` (never sent: DeadlineExceededError)."""
-    if at == math.inf:
-        await awaitable
-        return
-    if at <= asyncio.get_running_loop().time():
-        awaitable.close()
-        raise _never_sent(method, waiting_for)
-    if _timeout_at is not None:
-        scope = _timeout_at(at)
-        try:
-            async with scope:
-                await awaitable
-        except TimeoutError:
-            if not scope.expired():
-                raise
-        if scope.expired():
-            raise _never_sent(method, waiting_for)
-        return
-    try:  # Python 3.10
-        await asyncio.wait_for(awaitable, at - asyncio.get_running_loop().time())
-    except asyncio.TimeoutError:
-        timed_out = True
-    else:
-        timed_out = False
-    if timed_out:
-        raise _never_sent(method, waiting_for)
-
-
-# asyncio.timeout_at (3.11+) bounds a wait with one timer; 3.10 falls back to wait_for.
-_timeout_at: Any = getattr(asyncio, "timeout_at", None)
+    try:
+        async with Deadline(at, at).bound(method or ""):
+            await awaitable
+    except DeadlineExceededError:
+        awaitable.close()  # not awaited at all when ``at`` had passed already
+        raise _never_sent(method, waiting_for) from None

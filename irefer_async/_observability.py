@@ -1,16 +1,11 @@
-"""Observability: correlation ids, metadata-only logging and event hooks.
+"""Observability: correlation ids, metadata-only logging and event hooks (`irefer_async.hooks`).
 
 Every logical call (retries and a write's reconciling reads included) has one correlation id,
-on every log line, hook event and the error it raises; bind your own with `correlation_scope`.
-The ``irefer_async`` logger carries metadata only (method, campaign, attempt, status, timings,
-error class and code, correlation id), never a parameter value or a secret: ``DEBUG`` each
-attempt, ``INFO`` each retry and each call's end; the fields also in ``record.irefer``.
-Event hooks: `irefer_async.hooks`.
-
-The request loop tells a `CallTrace` what happens (``asking``, ``sending``, ``saw``, ``answered``,
-``end``); `start_call` returns None when nothing observes a read (no hook, logger quiet), so
-an unobserved read costs one ``isEnabledFor``. A write is always traced, so its reconciling
-reads run under its correlation id. No hook is ever added to an ``httpx.AsyncClient``.
+on every log line, hook event and the error it raises. The ``irefer_async`` logger carries
+metadata only, never a parameter value or a secret: ``DEBUG`` each attempt, ``INFO`` each
+retry and each call's end; the fields also in ``record.irefer``. The request loop tells a
+`CallTrace` each step; `start_call` returns None for an unobserved read (no hook, logger
+quiet), so it costs one ``isEnabledFor``. No hook is ever added to an ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -24,7 +19,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Literal, TypedDict
 
 import attrs
 
@@ -45,8 +40,6 @@ __all__ = [
     "stamp_error",
     "start_call",
 ]
-
-T = TypeVar("T")
 
 #: The SDK's logger. Quiet unless you configure it (``logging.getLogger("irefer_async")``).
 LOGGER = logging.getLogger("irefer_async")
@@ -167,21 +160,8 @@ class EventHooks(TypedDict, total=False):
 
 
 _KINDS = ("request", "response", "retry")
-
-
-class _Hooks:
-    # A plain class, not attrs: one less generated class on `import irefer_async`.
-    __slots__ = ("request", "response", "retry")
-
-    def __init__(
-        self,
-        request: tuple[EventHook, ...],
-        response: tuple[EventHook, ...],
-        retry: tuple[EventHook, ...],
-    ) -> None:
-        self.request = request
-        self.response = response
-        self.retry = retry
+#: The hooks of a client by kind, every kind present (a plain dict: no class to import).
+_Hooks = dict[str, tuple[EventHook, ...]]
 
 
 def build_event_hooks(
@@ -198,31 +178,11 @@ def build_event_hooks(
             f"event_hooks keys must be 'request', 'response' or 'retry', got {unknown}"
         )
     given: Mapping[str, Sequence[EventHook]] = event_hooks  # type: ignore[assignment]
-    lists: dict[str, tuple[EventHook, ...]] = {}
-    for kind in _KINDS:
-        hooks = tuple(given.get(kind, ()))
-        for hook in hooks:
-            if not callable(hook):
-                raise ConfigurationError(f"event_hooks[{kind!r}] must hold callables")
-        lists[kind] = hooks
-    if not any(lists.values()):
-        return None
-    return _Hooks(**lists)
-
-
-async def _emit(hooks: tuple[EventHook, ...], event: CallEvent) -> None:
-    for hook in hooks:
-        try:
-            result = hook(event)
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            LOGGER.exception(
-                "irefer event hook %r failed on %s event (correlation_id=%s)",
-                hook,
-                event.kind,
-                event.correlation_id,
-            )
+    hooks: _Hooks = {kind: tuple(given.get(kind, ())) for kind in _KINDS}
+    for kind, listed in hooks.items():
+        if not all(callable(hook) for hook in listed):
+            raise ConfigurationError(f"event_hooks[{kind!r}] must hold callables")
+    return hooks if any(hooks.values()) else None
 
 
 def _error_text(error: IReferError | None) -> str:
@@ -241,16 +201,15 @@ class CallTrace:
 
     __slots__ = (
         "_asked_at",
-        "_campaign",
         "_correlation_id",
         "attempts",
+        "campaign_id",
         "debug",
         "headers",
         "hooks",
         "info",
         "last_error",
         "method",
-        "queue_length",
         "queued",
         "sent",
         "sent_at",
@@ -273,7 +232,8 @@ class CallTrace:
     ) -> None:
         self.hooks = hooks
         self.method = method
-        self._campaign = campaign
+        #: The campaign as a number, or None.
+        self.campaign_id = None if campaign is None else int(campaign)
         self.write = write
         self.info = info
         self.debug = debug
@@ -294,9 +254,6 @@ class CallTrace:
         self.waited_total = 0.0
         self._asked_at = 0.0
 
-    def __repr__(self) -> str:
-        return f"<CallTrace {self.method} {self.correlation_id} attempts={self.attempts}>"
-
     @property
     def correlation_id(self) -> str:
         """The call's correlation id (the bound one, or a fresh one made on first use)."""
@@ -305,42 +262,54 @@ class CallTrace:
             cid = self._correlation_id = new_correlation_id()
         return cid
 
-    @property
-    def campaign_id(self) -> int | None:
-        """The campaign as a number, or None."""
-        return None if self._campaign is None else int(self._campaign)
+    def _log(self, level: int, kind: str, **fields: object) -> None:
+        """One line ``irefer <kind> name=value ...``, its fields also in ``record.irefer``."""
+        fields = {
+            "method": self.method,
+            "campaign_id": self.campaign_id,
+            **fields,
+            "correlation_id": self.correlation_id,
+        }
+        message = f"irefer {kind}" + "".join(f" {name}=%s" for name in fields)
+        LOGGER.log(level, message, *fields.values(), extra={"irefer": fields})
 
-    def _event(
+    async def _emit(
         self,
+        hooks: tuple[EventHook, ...],
         kind: Literal["request", "response", "retry"],
-        *,
-        attempt: int,
         error: IReferError | None = None,
         elapsed: float = 0.0,
-    ) -> CallEvent:
-        return CallEvent(
+    ) -> None:
+        """Call the ``kind`` hooks with this attempt's `CallEvent`; log what they raise."""
+        if not hooks:
+            return
+        answered = kind == "response"
+        event = CallEvent(
             kind=kind,
             correlation_id=self.correlation_id,
             method=self.method,
             campaign_id=self.campaign_id,
-            attempt=attempt,
+            attempt=self.attempts,
             write=self.write,
-            status=self.status if kind == "response" else None,
+            status=self.status if answered else None,
             elapsed=elapsed,
-            headers=self.headers if kind == "response" else None,
+            headers=self.headers if answered else None,
             error=error,
             queued=self.queued if kind != "retry" else 0,
             waited=self.waited if kind != "retry" else 0.0,
         )
-
-    def _fields(self, **more: object) -> dict[str, object]:
-        fields: dict[str, object] = {
-            "method": self.method,
-            "campaign_id": self.campaign_id,
-            "correlation_id": self.correlation_id,
-        }
-        fields.update(more)
-        return fields
+        for hook in hooks:
+            try:
+                result = hook(event)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                LOGGER.exception(
+                    "irefer event hook %r failed on %s event (correlation_id=%s)",
+                    hook,
+                    kind,
+                    event.correlation_id,
+                )
 
     def asking(self, queue_length: int) -> None:
         """Note that an attempt asks for its throttle slot, ``queue_length`` calls waiting."""
@@ -355,35 +324,22 @@ class CallTrace:
         self.waited_total += self.waited
         self.attempts += 1
         self.sent = True
-        attempt = self.attempts
         self.status = None
         self.headers = None
-        hooks = self.hooks
-        if attempt > 1:
+        if self.attempts > 1:
             if self.info:
-                LOGGER.info(
-                    "irefer retry method=%s campaign_id=%s attempt=%d after=%s correlation_id=%s",
-                    self.method, self.campaign_id, attempt, _error_text(self.last_error),
-                    self.correlation_id,
-                    extra={"irefer": self._fields(attempt=attempt,
-                                                  error=_error_text(self.last_error))},
-                )  # fmt: skip
-            if hooks is not None and hooks.retry:
-                await _emit(
-                    hooks.retry, self._event("retry", attempt=attempt, error=self.last_error)
-                )
+                after = _error_text(self.last_error)
+                self._log(_INFO, "retry", attempt=self.attempts, after=after)
+            if self.hooks is not None:
+                await self._emit(self.hooks["retry"], "retry", self.last_error)
         if self.debug:
-            LOGGER.debug(
-                "irefer request method=%s campaign_id=%s attempt=%d queued=%d waited_ms=%.1f "
-                "correlation_id=%s",
-                self.method, self.campaign_id, attempt, self.queued, self.waited * 1000.0,
-                self.correlation_id,
-                extra={"irefer": self._fields(attempt=attempt, queued=self.queued,
-                                              waited_ms=self.waited * 1000.0)},
-            )  # fmt: skip
-        if hooks is not None and hooks.request:
-            await _emit(hooks.request, self._event("request", attempt=attempt))
-        self.sent_at = time.perf_counter() if self.info or hooks else 0.0
+            waited_ms = round(self.waited * 1000.0, 1)
+            self._log(
+                _DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
+            )
+        if self.hooks is not None:
+            await self._emit(self.hooks["request"], "request")
+        self.sent_at = time.perf_counter() if self.info or self.hooks else 0.0
 
     def saw(self, response: httpx.Response) -> None:
         """Note the attempt's response status and headers, for the ``response`` event."""
@@ -406,45 +362,36 @@ class CallTrace:
                 self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
         elif self.status is None:
             self.status = 200
-        hooks = self.hooks
-        if not (self.debug or hooks):
+        if not (self.debug or self.hooks):
             return
         elapsed = time.perf_counter() - self.sent_at
         if self.debug:
-            LOGGER.debug(
-                "irefer response method=%s campaign_id=%s attempt=%d status=%s elapsed_ms=%.1f "
-                "error=%s correlation_id=%s",
-                self.method, self.campaign_id, self.attempts, self.status, elapsed * 1000.0,
-                _error_text(error), self.correlation_id,
-                extra={"irefer": self._fields(attempt=self.attempts, status=self.status,
-                                              elapsed_ms=elapsed * 1000.0,
-                                              error=_error_text(error))},
-            )  # fmt: skip
-        if hooks is not None and hooks.response:
-            await _emit(
-                hooks.response,
-                self._event("response", attempt=self.attempts, error=error, elapsed=elapsed),
+            self._log(
+                _DEBUG,
+                "response",
+                attempt=self.attempts,
+                status=self.status,
+                elapsed_ms=round(elapsed * 1000.0, 1),
+                error=_error_text(error),
             )
+        if self.hooks is not None:
+            await self._emit(self.hooks["response"], "response", error, elapsed)
 
     def end(self, error: IReferError | None) -> None:
         """Record the call's outcome: stamp the error, log the call's summary line."""
         if error is not None and error.correlation_id is None:
             error.correlation_id = self.correlation_id
-        if not self.info:
-            return
-        elapsed_ms = (time.perf_counter() - self.started) * 1000.0
-        status = self.status if error is None or error is self.last_error else None
-        outcome = "ok" if error is None else "failed"
-        waited_ms = self.waited_total * 1000.0
-        LOGGER.info(
-            "irefer call method=%s campaign_id=%s outcome=%s attempts=%d status=%s "
-            "elapsed_ms=%.1f waited_ms=%.1f error=%s correlation_id=%s",
-            self.method, self.campaign_id, outcome, self.attempts, status, elapsed_ms,
-            waited_ms, _error_text(error), self.correlation_id,
-            extra={"irefer": self._fields(outcome=outcome, attempts=self.attempts, status=status,
-                                          elapsed_ms=elapsed_ms, waited_ms=waited_ms,
-                                          error=_error_text(error))},
-        )  # fmt: skip
+        if self.info:
+            self._log(
+                _INFO,
+                "call",
+                outcome="ok" if error is None else "failed",
+                attempts=self.attempts,
+                status=self.status if error is None or error is self.last_error else None,
+                elapsed_ms=round((time.perf_counter() - self.started) * 1000.0, 1),
+                waited_ms=round(self.waited_total * 1000.0, 1),
+                error=_error_text(error),
+            )
 
 
 def start_call(

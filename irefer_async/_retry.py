@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any
 
 import attrs
 
@@ -32,8 +32,6 @@ from ._errors import (
 )
 
 __all__ = ["Retries", "RetryConfig", "is_retryable", "wait_for"]
-
-T = TypeVar("T")
 
 #: `RetryConfig.settle`: the default read timeout again (a write processed up to 20 s late is seen).
 DEFAULT_SETTLE = 10.0
@@ -101,50 +99,37 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     """Seconds to wait before retry ``retry_number`` (1-based) after ``exc`` (<= ``wait_max``)."""
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
-    return float(_backoff(config)(_Attempt(retry_number)))
-
-
-class _Attempt:
-    """The one field of tenacity's ``RetryCallState`` its wait strategies read."""
-
-    __slots__ = ("attempt_number",)
-
-    def __init__(self, attempt_number: int) -> None:
-        self.attempt_number = attempt_number
-
-
-def _made(started: int, exc: IReferError) -> int:
-    """HTTP attempts made: those started, less the last if the throttle refused it."""
-    never_sent = isinstance(exc, QueueFullError) or (
-        isinstance(exc, DeadlineExceededError) and exc.waiting_for is not None
-    )
-    return started - 1 if never_sent else started
+    # The one field of tenacity's ``RetryCallState`` its wait strategies read.
+    return float(_backoff(config)(SimpleNamespace(attempt_number=retry_number)))
 
 
 class Retries:
     """The retry decisions of one call, asked by the request loop after each failed attempt."""
 
-    __slots__ = ("_config", "_deadline", "_started", "attempts")
+    __slots__ = ("_config", "_deadline", "attempts")
 
     def __init__(self, config: RetryConfig | None, deadline: Deadline | None) -> None:
         self._config = config
         self._deadline = deadline
-        self._started = asyncio.get_running_loop().time()
         #: Attempts started so far.
         self.attempts = 0
 
     def after(self, error: IReferError) -> float | None:
-        """Record a failed attempt (sets ``error.attempts``); the wait before the next, or None."""
+        """Record a failed attempt (sets ``error.attempts``); the wait before the next, or None.
+
+        None too when the wait would end past the call's deadline.
+        """
         self.attempts += 1
-        error.attempts = _made(self.attempts, error)
+        # Attempts made: those started, less the last if the throttle refused it (never sent).
+        never_sent = isinstance(error, QueueFullError) or (
+            isinstance(error, DeadlineExceededError) and error.waiting_for is not None
+        )
+        error.attempts = self.attempts - 1 if never_sent else self.attempts
         config = self._config
         if config is None or self.attempts >= config.attempts or not is_retryable(error):
             return None
         wait = wait_for(config, error, self.attempts)
-        now = asyncio.get_running_loop().time()
         deadline = self._deadline
-        if deadline is not None and not math.isinf(deadline.at):
-            return None if now + wait >= deadline.at else wait
-        if math.isfinite(config.deadline) and now - self._started + wait > config.deadline:
+        if deadline is not None and asyncio.get_running_loop().time() + wait >= deadline.at:
             return None
         return wait
