@@ -48,20 +48,6 @@ class Writer(Protocol):
         ...
 
 
-class Request(Protocol):
-    """A bulk request: a campaign and a row key."""
-
-    @property
-    def campaign_id(self) -> int | str | None:
-        """The campaign, or None for the client's default."""
-        ...
-
-    @property
-    def key(self) -> str | None:
-        """The endpoint table's row key."""
-        ...
-
-
 @attrs.frozen(slots=True)
 class NewSignupRequest:
     """One ``newSignup`` to submit in bulk; the fields are `IReferClient.new_signup`'s.
@@ -205,13 +191,6 @@ class BulkSummary:
         }
 
 
-class _Crash:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
-
-
 _DONE: Any = object()  # the end of the outcomes
 _OK = BulkStatus.OK
 _UNKNOWN = BulkStatus.UNKNOWN
@@ -256,32 +235,6 @@ class _Tokens:
             raise
 
 
-class _Channel:
-    """Outcomes from the workers to the one consumer; the credits bound them."""
-
-    __slots__ = ("_getter", "credits", "items")
-
-    def __init__(self, credits: int) -> None:
-        self.credits = _Tokens(credits)
-        self.items: deque[Any] = deque()
-        self._getter: asyncio.Future[None] | None = None
-
-    def put(self, item: object) -> None:
-        self.items.append(item)
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
-
-    async def get(self) -> Any:
-        while not self.items:
-            getter = self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await getter
-            finally:
-                self._getter = None
-        return self.items.popleft()
-
-
 class _Held:
     """A row the run keeps while its ambiguous write is decided."""
 
@@ -318,7 +271,7 @@ class BulkRun(Generic[ReqT, ResT]):
         client: Writer,
         method: str,
         concurrency: int,
-        ordered: bool,
+        ordered: bool = False,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -332,7 +285,9 @@ class BulkRun(Generic[ReqT, ResT]):
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
         self.ordered = ordered
-        self._queue = _Channel(concurrency + max(2 * concurrency, 8))
+        # Outcomes for the consumer; the credits (rows taken, not yet yielded) bound them.
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._credits = _Tokens(concurrency + max(2 * concurrency, 8))
         self._turns = _Tokens(concurrency)
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
@@ -415,8 +370,8 @@ class BulkRun(Generic[ReqT, ResT]):
             self._counts[2] += 1
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
-        while self._queue.items:
-            item = self._queue.items.popleft()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
             if isinstance(item, BulkOutcome):
                 self._undelivered.append(item)
         self._undelivered.extend(self._reorder.values())
@@ -424,7 +379,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._end()
         # A consumer waiting in `__anext__` (aclose called from another task) is woken to end:
         # `_maybe_done` puts nothing once closing, and the queue was just emptied.
-        self._queue.put(_DONE)
+        self._queue.put_nowait(_DONE)
         await self._close_source()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:
@@ -450,10 +405,9 @@ class BulkRun(Generic[ReqT, ResT]):
             raise StopAsyncIteration
         if self.ordered:
             return await self._next_ordered()
-        queue = self._queue
-        item = queue.items.popleft() if queue.items else await queue.get()
+        item = await self._queue.get()
         if item.__class__ is BulkOutcome:
-            queue.credits.release()
+            self._credits.release()
             return item
         return await self._special(item)
 
@@ -463,7 +417,7 @@ class BulkRun(Generic[ReqT, ResT]):
             outcome = reorder.pop(self._next_yield, None)
             if outcome is not None:
                 self._next_yield += 1
-                self._queue.credits.release()
+                self._credits.release()
                 return outcome
             item = await self._queue.get()
             if item.__class__ is BulkOutcome:
@@ -472,14 +426,14 @@ class BulkRun(Generic[ReqT, ResT]):
             if item is _DONE and reorder:
                 # Gaps can only come from a closed run; yield what is left in order.
                 self._next_yield = min(reorder)
-                self._queue.put(item)
+                self._queue.put_nowait(item)
                 continue
             return await self._special(item)
 
     async def _special(self, item: object) -> BulkOutcome[ReqT, ResT]:
-        if isinstance(item, _Crash):
+        if isinstance(item, BaseException):  # a bug, or a failing input iterator
             await self.aclose()
-            raise item.error
+            raise item
         self._finished = True
         self._end()
         await self._close_source()
@@ -533,8 +487,8 @@ class BulkRun(Generic[ReqT, ResT]):
 
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
         turns = self._turns
-        credits = self._queue.credits
-        put = self._queue.put
+        credits = self._credits
+        put = self._queue.put_nowait
         counts = self._counts
         current = self._current
         sync_it = self._sync_it
@@ -623,7 +577,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if self._closing:
             self._undelivered.append(outcome)
         else:  # cancelled by someone else: still deliver it
-            self._queue.put(outcome)
+            self._queue.put_nowait(outcome)
 
     def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
         """Return the outcome of a row cut off in flight (it may or may not have landed)."""
@@ -641,11 +595,11 @@ class BulkRun(Generic[ReqT, ResT]):
 
     def _crash(self, error: Exception) -> None:
         self._stopping = True
-        self._queue.put(_Crash(error))
+        self._queue.put_nowait(error)
 
     def _maybe_done(self) -> None:
         if self._live == 0 and not self._open and not self._closing:
-            self._queue.put(_DONE)
+            self._queue.put_nowait(_DONE)
 
     def _hold(self, entry: _Held) -> None:
         """Keep a row whose write failed ambiguously; a `_settle` task asks its verdict at once."""
@@ -654,7 +608,7 @@ class BulkRun(Generic[ReqT, ResT]):
             if self._released < self._max_released:  # waiting holds no credit (unordered)
                 entry.released = True
                 self._released += 1
-                self._queue.credits.release()
+                self._credits.release()
         task = asyncio.create_task(self._settle(entry))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
@@ -701,9 +655,9 @@ class BulkRun(Generic[ReqT, ResT]):
         del self._open[entry.index]
         if entry.released:
             self._released -= 1
-            self._queue.credits.free -= 1
+            self._credits.free -= 1
         self._counts[_STATUS_INDEX[outcome.status]] += 1
-        self._queue.put(outcome)
+        self._queue.put_nowait(outcome)
         self._maybe_done()
 
 
@@ -759,25 +713,3 @@ _COERCE = {
     "newSignup": _coercer(NewSignupRequest, "newSignup"),
     "newSpecificAction": _coercer(NewSpecificActionRequest, "newSpecificAction"),
 }
-
-
-def new_signups(
-    client: Writer, rows: BulkRows[NewSignupRequest], *, concurrency: int, ordered: bool = False
-) -> BulkRun[NewSignupRequest, NewSignup]:
-    """Implement `IReferClient.bulk_new_signups`: each row goes through ``client``."""
-    return BulkRun(
-        rows, client=client, method="newSignup", concurrency=concurrency, ordered=ordered
-    )
-
-
-def new_specific_actions(
-    client: Writer,
-    rows: BulkRows[NewSpecificActionRequest],
-    *,
-    concurrency: int,
-    ordered: bool = False,
-) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-    """Implement `IReferClient.bulk_new_specific_actions`."""
-    return BulkRun(
-        rows, client=client, method="newSpecificAction", concurrency=concurrency, ordered=ordered
-    )

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._converter import _to_datetime
 from ._deadline import current_deadline
@@ -23,7 +23,7 @@ from ._errors import DeadlineExceededError, IReferError
 from ._match import RowMatcher
 
 if TYPE_CHECKING:
-    from ._endpoints import Endpoint
+    from ._transport import ListBody, Slot
 
 T = TypeVar("T")
 
@@ -38,9 +38,15 @@ SETTLED_GAP = 3.0
 
 
 class Scan:
-    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw."""
+    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw.
+
+    It is the request loop's decode step of the list's body (``reader=``).
+    """
 
     __slots__ = ("loop_time", "matchers", "rows")
+
+    #: The call is over when the body has been read.
+    ends_call = True
 
     def __init__(self, matchers: Sequence[RowMatcher]) -> None:
         #: One matcher per kind of key, in the board's order.
@@ -57,6 +63,17 @@ class Scan:
     def found(self, key: Key) -> Mapping[str, Any] | None:
         """Return the row found for ``key``, or None."""
         return self.matchers[key[0]].found.get(key[1])
+
+    async def read(self, body: ListBody, slot: Slot) -> None:
+        """Note when the answer arrived, then match the rows (closes the body)."""
+        from ._stream import ArraySplitter, match_body  # noqa: PLC0415 - on first use
+
+        self.loop_time = asyncio.get_running_loop().time()
+        splitter = ArraySplitter(body.method)
+        try:
+            await match_body(body, self.matchers, splitter)
+        finally:
+            self.rows += splitter.count
 
 
 #: Run one scan: stream the list through ``scan.matchers`` (raises when it cannot).
@@ -274,13 +291,6 @@ class Board:
     def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
         ended = loop.time()
         return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
-
-
-class ListScanner(Protocol):
-    """What a `Board` scans with: the client's request loop (a read of its own, shared)."""
-
-    async def settle_scan(self, endpoint: Endpoint[Any], campaign: str | None, scan: Scan) -> None:
-        """Read ``endpoint``'s list once, streamed, matching its rows into ``scan``."""
 
 
 def parse_row_time(value: object) -> float | None:
