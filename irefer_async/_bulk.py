@@ -305,7 +305,6 @@ class BulkRun(Generic[ReqT, ResT]):
         self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
         self._started_at: float | None = None
         self._ended_at: float | None = None
-        self._started = False
         self._stopping = False
         self._closing = False
         self._finished = False
@@ -344,7 +343,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if not self._stopping:
             self._stopping = True
             self._interrupted = True
-        if not self._started:
+        if self._started_at is None:
             self._start()
 
     async def aclose(self) -> None:
@@ -357,7 +356,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._closing = True
         if not self._finished:
             self._interrupted = self._interrupted or (
-                self._started and (self._live > 0 or bool(self._open))
+                self._started_at is not None and (self._live > 0 or bool(self._open))
             )
         self._stopping = True
         # A task cancelled may still hold a row again (a new `_settle` task): until none is left.
@@ -366,8 +365,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 task.cancel()
             await asyncio.wait(tasks)
         for entry in list(self._open.values()):  # held rows never decided
-            self._undelivered.append(self._unknown(entry.index, entry.row, entry.request))
-            self._counts[2] += 1
+            self._deliver(self._unknown(entry.index, entry.row, entry.request))
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while not self._queue.empty():
@@ -383,7 +381,7 @@ class BulkRun(Generic[ReqT, ResT]):
         await self._close_source()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:
-        if not self._started:
+        if self._started_at is None:
             self._start()
         return self
 
@@ -399,45 +397,34 @@ class BulkRun(Generic[ReqT, ResT]):
         return self
 
     async def __anext__(self) -> BulkOutcome[ReqT, ResT]:
-        if not self._started:
+        if self._started_at is None:
             self._start()
         if self._finished or self._closing:
             raise StopAsyncIteration
-        if self.ordered:
-            return await self._next_ordered()
-        item = await self._queue.get()
-        if item.__class__ is BulkOutcome:
-            self._credits.release()
-            return item
-        return await self._special(item)
-
-    async def _next_ordered(self) -> BulkOutcome[ReqT, ResT]:
         reorder = self._reorder
         while True:
-            outcome = reorder.pop(self._next_yield, None)
-            if outcome is not None:
+            if self.ordered and (outcome := reorder.pop(self._next_yield, None)) is not None:
                 self._next_yield += 1
                 self._credits.release()
                 return outcome
             item = await self._queue.get()
             if item.__class__ is BulkOutcome:
+                if not self.ordered:
+                    self._credits.release()
+                    return item
                 reorder[item.index] = item
-                continue
-            if item is _DONE and reorder:
+            elif item is _DONE and reorder:
                 # Gaps can only come from a closed run; yield what is left in order.
                 self._next_yield = min(reorder)
                 self._queue.put_nowait(item)
-                continue
-            return await self._special(item)
-
-    async def _special(self, item: object) -> BulkOutcome[ReqT, ResT]:
-        if isinstance(item, BaseException):  # a bug, or a failing input iterator
-            await self.aclose()
-            raise item
-        self._finished = True
-        self._end()
-        await self._close_source()
-        raise StopAsyncIteration
+            elif isinstance(item, BaseException):  # a bug, or a failing input iterator
+                await self.aclose()
+                raise item
+            else:
+                self._finished = True
+                self._end()
+                await self._close_source()
+                raise StopAsyncIteration
 
     def _end(self) -> None:
         if self._ended_at is None:
@@ -451,7 +438,6 @@ class BulkRun(Generic[ReqT, ResT]):
             await aclose()
 
     def _start(self) -> None:
-        self._started = True
         self._started_at = time.perf_counter()
         rows = self._rows
         if isinstance(rows, AsyncIterable):
@@ -572,11 +558,13 @@ class BulkRun(Generic[ReqT, ResT]):
             request = self._coerce(row)
         except IReferError:
             request = None
-        outcome = self._unknown(index, row, request)
-        self._counts[2] += 1
+        self._deliver(self._unknown(index, row, request))
+
+    def _deliver(self, outcome: BulkOutcome[ReqT, ResT]) -> None:
+        self._counts[_STATUS_INDEX[outcome.status]] += 1
         if self._closing:
             self._undelivered.append(outcome)
-        else:  # cancelled by someone else: still deliver it
+        else:  # (a row cancelled by someone else than `aclose` is still delivered)
             self._queue.put_nowait(outcome)
 
     def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
@@ -616,11 +604,10 @@ class BulkRun(Generic[ReqT, ResT]):
     async def _settle(self, entry: _Held) -> None:
         """Decide a held row (the scans' verdict): its outcome, or a resend (turn first)."""
         client = self._client
+        status, error = _OK, None  # or the final error, below
         try:
             result = await client._bulk_settle(entry.held)
             if result is None:  # proven not landed: resend it, ahead of new rows
-                if entry.held.wait > 0:
-                    await asyncio.sleep(entry.held.wait)
                 await self._turns.acquire(first=True)
                 try:
                     result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
@@ -632,7 +619,7 @@ class BulkRun(Generic[ReqT, ResT]):
             self._hold(entry)
             return
         except IReferError as exc:
-            outcome = self._outcome(entry, _status_of(exc), None, exc)
+            status, result, error = _status_of(exc), None, exc
         except asyncio.CancelledError:
             if not self._closing:
                 self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
@@ -640,15 +627,10 @@ class BulkRun(Generic[ReqT, ResT]):
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)
             return
-        else:
-            outcome = self._outcome(entry, _OK, result, None)
-        self._finish(entry, outcome)
-
-    def _outcome(
-        self, entry: _Held, status: BulkStatus, result: Any, error: IReferError | None
-    ) -> BulkOutcome[ReqT, ResT]:
         request = entry.request
-        return BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+        self._finish(
+            entry, BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+        )
 
     def _finish(self, entry: _Held, outcome: BulkOutcome[ReqT, ResT]) -> None:
         """Put a held row's outcome, taking its credit back first (as a debt if none is free)."""
@@ -656,8 +638,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if entry.released:
             self._released -= 1
             self._credits.free -= 1
-        self._counts[_STATUS_INDEX[outcome.status]] += 1
-        self._queue.put_nowait(outcome)
+        self._deliver(outcome)
         self._maybe_done()
 
 

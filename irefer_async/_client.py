@@ -906,8 +906,8 @@ class IReferClient:
     async def _bulk_settle(self, held: HeldWrite) -> Any:
         """Decide a held bulk row by the shared settled scans (`decide_held`).
 
-        Returns its landed result, or None to resend it (after ``held.wait`` seconds, by the
-        call's retry policy); raises its final error otherwise (a duplicate, an unknown
+        Returns its landed result, or None to resend it now (after the call's retry policy's
+        wait); raises its final error otherwise (a duplicate, an unknown
         outcome, or the failure when no resend is allowed).
         """
         call: _HeldCall = held.call
@@ -937,7 +937,7 @@ class IReferClient:
                 error = held.failure
                 wait = call.retries.after(error)
                 if wait is not None:
-                    held.wait = wait
+                    await asyncio.sleep(wait)  # the call's retry policy
                     return None
         if trace is not None:
             trace.end(error)

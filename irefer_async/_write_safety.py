@@ -156,8 +156,6 @@ class HeldWrite(Exception):
         self.not_before = not_before
         #: The client's state of the call (its deadline, trace, state, reconcile, retries).
         self.call: Any = None
-        #: Seconds to wait before resending it (set when a round proved it not landed).
-        self.wait = 0.0
 
 
 class Reconciliation:
