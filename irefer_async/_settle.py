@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._converter import _to_datetime
 from ._deadline import current_deadline
@@ -24,8 +24,6 @@ from ._match import RowMatcher
 
 if TYPE_CHECKING:
     from ._transport import ListBody, Slot
-
-T = TypeVar("T")
 
 #: What a lookup looks for: (the board's kind of key, the target's values, in normal form).
 Key = tuple[int, tuple[str, ...]]
@@ -56,10 +54,6 @@ class Scan:
         #: The event loop's clock when an answer arrived, if one did.
         self.loop_time: float | None = None
 
-    def dated(self, loop_time: float) -> None:
-        """Note that an answer arrived, at this instant of the loop's clock."""
-        self.loop_time = loop_time
-
     def found(self, key: Key) -> Mapping[str, Any] | None:
         """Return the row found for ``key``, or None."""
         return self.matchers[key[0]].found.get(key[1])
@@ -80,23 +74,15 @@ class Scan:
 ScanRows = Callable[[Scan], Awaitable[None]]
 
 
-class Sighting:
+class Sighting(NamedTuple):
     """A row found by a scan, when the scan's answer arrived, and the lookup's related rows."""
 
-    __slots__ = ("loop_time", "related", "row")
-
-    def __init__(
-        self,
-        row: Mapping[str, Any],
-        loop_time: float,
-        related: Mapping[Key, Mapping[str, Any] | None] | None = None,
-    ) -> None:
-        #: The raw row, as the API sent it.
-        self.row = row
-        #: The event loop's clock when the scan's answer arrived.
-        self.loop_time = loop_time
-        #: The lookup's related keys -> the row found for each, or None (not in the list).
-        self.related: Mapping[Key, Mapping[str, Any] | None] = related or {}
+    #: The raw row, as the API sent it.
+    row: Mapping[str, Any]
+    #: The event loop's clock when the scan's answer arrived.
+    loop_time: float
+    #: The lookup's related keys -> the row found for each, or None (not in the list).
+    related: Mapping[Key, Mapping[str, Any] | None]
 
 
 class _Lookup:
@@ -108,13 +94,14 @@ class _Lookup:
         not_before: float,
         future: asyncio.Future[Sighting | None],
         also: tuple[Key, ...],
+        deadline: float,
     ) -> None:
         self.key = key
         self.not_before = not_before
         self.future = future
         self.also = also
         self.seen = False  # covered by a scan that started after it was made
-        self.deadline = math.inf  # the caller's deadline (loop time)
+        self.deadline = deadline  # the caller's deadline (loop time)
 
 
 class Board:
@@ -124,7 +111,7 @@ class Board:
         """``kinds``: a factory of an empty `RowMatcher` per kind of key (`Key`'s index)."""
         self._scan = scan
         self._kinds = tuple(kinds)
-        self._pending: dict[Key, list[_Lookup]] = {}
+        self._pending: dict[_Lookup, None] = {}  # in the order they came
         self._driver: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
         self._next_early = -math.inf
@@ -146,10 +133,9 @@ class Board:
             driver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await driver
-        for entries in self._pending.values():
-            for entry in entries:
-                if not entry.future.done():
-                    entry.future.cancel()
+        for entry in self._pending:
+            if not entry.future.done():
+                entry.future.cancel()
 
     async def lookup(
         self, key: Key, not_before: float, also: Sequence[Key] = ()
@@ -159,37 +145,26 @@ class Board:
         ``also``: related keys looked for in the same scan. Raises `DeadlineExceededError`
         when no scan could answer within the call's deadline.
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Sighting | None] = loop.create_future()
-        entry = _Lookup(key, not_before, future, tuple(also))
+        future: asyncio.Future[Sighting | None] = asyncio.get_running_loop().create_future()
         deadline = current_deadline()
-        if deadline is not None:
-            entry.deadline = deadline.at
-        self._pending.setdefault(key, []).append(entry)
+        at = math.inf if deadline is None else deadline.at
+        entry = _Lookup(key, not_before, future, tuple(also), at)
+        self._pending[entry] = None
         self._kick()
-        remaining = math.inf if deadline is None else deadline.remaining()
+        timeout = None if deadline is None or math.isinf(at) else max(deadline.remaining(), 0)
         try:
-            if math.isinf(remaining):
-                return await asyncio.shield(entry.future)
-            return await asyncio.wait_for(asyncio.shield(entry.future), max(remaining, 0.0))
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             pass
         finally:
-            self._forget(entry)
+            if not future.done():
+                future.cancel()
+            del self._pending[entry]
         raise DeadlineExceededError(
             "the call's deadline passed before a settled read could tell whether it landed",
             method=None,
             sent=True,
         )
-
-    def _forget(self, entry: _Lookup) -> None:
-        if not entry.future.done():
-            entry.future.cancel()
-        entries = self._pending.get(entry.key)
-        if entries is not None and entry in entries:
-            entries.remove(entry)
-            if not entries:
-                del self._pending[entry.key]
 
     def _kick(self) -> None:
         if self._wakeup is not None:
@@ -203,7 +178,7 @@ class Board:
         wakeup = self._wakeup
         assert wakeup is not None
         while True:
-            entries = [e for es in self._pending.values() for e in es if not e.future.done()]
+            entries = [e for e in self._pending if not e.future.done()]
             if not entries:
                 return
             now = loop.time()
@@ -247,15 +222,14 @@ class Board:
         self.max_rows_kept = max(self.max_rows_kept, sum(len(m.found) for m in matchers))
         # Rows found prove "landed", even from a scan that broke before its end.
         self._answer_found(scan, targets, complete=error is None)
+        ended = loop.time()
+        self._next_early = ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
         if error is not None:
             for entry in entries:
                 if not entry.future.done() and (bug or entry.not_before <= started):
                     entry.future.set_exception(error)
-            self._next_early = self._early_after(loop, started)
             return
-        ended = loop.time()
         self.scan_time += ended - started
-        self._next_early = self._early_after(loop, started)
         self._next_settled = ended + SETTLED_GAP * (ended - started)
         self._last_duration = ended - started
         for entry in entries:
@@ -271,26 +245,18 @@ class Board:
         loop_time = scan.loop_time
         if loop_time is None:
             return  # no answer arrived: nothing was found
-        for entries in list(self._pending.values()):
-            for entry in entries:
-                if entry.future.done():
-                    continue
-                row = scan.found(entry.key)
-                if row is None:
-                    continue
-                related: dict[Key, Mapping[str, Any] | None] = {}
-                for key in entry.also:
-                    other = scan.found(key) if key in targets else None
-                    if other is None and not (complete and key in targets):
-                        break  # not looked for, or the scan broke first: not known yet
-                    related[key] = other
-                else:
-                    entry.future.set_result(Sighting(row, loop_time, related))
-
-    @staticmethod
-    def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
-        ended = loop.time()
-        return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
+        for entry in self._pending:
+            row = None if entry.future.done() else scan.found(entry.key)
+            if row is None:
+                continue
+            related: dict[Key, Mapping[str, Any] | None] = {}
+            for key in entry.also:
+                other = scan.found(key) if key in targets else None
+                if other is None and not (complete and key in targets):
+                    break  # not looked for, or the scan broke first: not known yet
+                related[key] = other
+            else:
+                entry.future.set_result(Sighting(row, loop_time, related))
 
 
 def parse_row_time(value: object) -> float | None:

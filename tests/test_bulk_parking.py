@@ -302,7 +302,7 @@ async def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(asyncio.get_running_loop().time())
+        found.loop_time = asyncio.get_running_loop().time()
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
     waits: list[float] = []
@@ -337,7 +337,7 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(asyncio.get_running_loop().time())
+        found.loop_time = asyncio.get_running_loop().time()
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
 
