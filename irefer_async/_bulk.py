@@ -35,17 +35,13 @@ ResT = TypeVar("ResT")
 
 
 class Writer(Protocol):
-    """What a bulk run sends through (the client)."""
+    """What a bulk run sends through: the client (see its `_bulk_attempt`, `_bulk_settle`)."""
 
     async def _bulk_attempt(
         self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
-    ) -> Any:
-        """Send (or resend) a row: its result, or raise an `IReferError` or `HeldWrite`."""
-        ...
+    ) -> Any: ...
 
-    async def _bulk_settle(self, held: HeldWrite) -> Any:
-        """Decide a held row: its landed result, None to resend it, or a final `IReferError`."""
-        ...
+    async def _bulk_settle(self, held: HeldWrite) -> Any: ...
 
 
 @attrs.frozen(slots=True)
@@ -293,7 +289,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_yield = 0
         self._sync_it: Iterator[Any] | None = None
         self._async_it: AsyncIterator[Any] | None = None
-        self._read_lock: asyncio.Lock | None = None
+        self._read_lock = asyncio.Lock()
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
@@ -442,7 +438,6 @@ class BulkRun(Generic[ReqT, ResT]):
         rows = self._rows
         if isinstance(rows, AsyncIterable):
             self._async_it = rows.__aiter__()
-            self._read_lock = asyncio.Lock()
         elif isinstance(rows, Iterable):
             self._sync_it = iter(rows)
         else:
@@ -457,7 +452,6 @@ class BulkRun(Generic[ReqT, ResT]):
 
     async def _take(self) -> tuple[int, Any] | None:
         """Return the next row of an async input and its index, or None when it is exhausted."""
-        assert self._read_lock is not None
         async with self._read_lock:
             it = self._async_it
             if it is None or self._stopping:
