@@ -468,14 +468,9 @@ class IReferClient:
             state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
             reconcile = writes.reconciler(endpoint, campaign, params, state)
-            first_sent = None
+            first_sent = 0.0
         else:
-            deadline, trace, state, reconcile = (
-                call.deadline,
-                call.trace,
-                call.state,
-                call.reconcile,
-            )
+            _, _, _, state, reconcile, deadline, trace, _ = call  # a held call's resend
             first_sent = state.first_sent
         written: object = None
         try:
@@ -491,7 +486,7 @@ class IReferClient:
             )
             raise
         finally:
-            if first_sent is not None:  # the call's first attempt, not this resend
+            if call is not None:  # the call's first attempt, not this resend
                 state.first_sent = first_sent
             # Landed, failed or unknown: what the write may have changed is stale now.
             self._forget_written(campaign, params, written)

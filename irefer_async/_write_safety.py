@@ -67,10 +67,10 @@ class WriteState:
         self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
-        #: The loop time at which the call's first attempt started (to date a found row).
-        self.first_sent: float | None = None
-        #: The loop time at which the latest failed attempt ended (its row, if any, is older).
-        self.last_ended: float | None = None
+        #: The loop time at which the call's first attempt started (set by the request loop).
+        self.first_sent = 0.0
+        #: The loop time at which the latest failed attempt ended (set by `judge_failure`).
+        self.last_ended = 0.0
         #: The latest signup answered before this call started (dates the row clock).
         self.prior: _Witness | None = None
         #: Told ``(started, ended)`` of an attempt answered unambiguously (the row clock).
@@ -251,10 +251,7 @@ class Reconciliation:
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
-        probes: list[_Witness] = []
-        if state is not None:
-            last_ended = state.last_ended if state.last_ended is not None else not_before
-            probes = self._probes(campaign, key, state.prior, last_ended)
+        probes = [] if state is None else self._probes(campaign, key, state.prior, state.last_ended)
         also = [by_code] if by_code else []
         board = self.board(ep.NEW_SIGNUP, campaign)
         sighting = await board.lookup(key, not_before, [*also, *(w[1] for w in probes)])
@@ -304,8 +301,7 @@ class Reconciliation:
         Without evidence from after the write, wait out the window (within the deadline) and
         look once more.
         """
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
+        first_sent, last_ended = state.first_sent, state.last_ended
         samples = _clock_samples(probes, sighting)
         if state.prior is None or any(sample[2] >= last_ended for sample in samples):
             return _existed_before(samples, created, first_sent, last_ended)
