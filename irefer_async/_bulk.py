@@ -564,8 +564,10 @@ class BulkRun(Generic[ReqT, ResT]):
     def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
         """Return the outcome of a row cut off in flight (it may or may not have landed)."""
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
+        values = {} if request is None else attrs.asdict(request, recurse=False)
+        params = {name: str(value) for name, value in values.items() if value is not None}
         error = WriteOutcomeUnknownError(
-            method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
+            method=self._method, params=params, last_error=last, reconcile_error=None
         )
         key = getattr(request, "key", None)
         return BulkOutcome(index, key, request, _UNKNOWN, None, error, row)
@@ -647,16 +649,6 @@ def _status_of(error: IReferError) -> BulkStatus:
 _STATUS_INDEX = {_OK: 0, BulkStatus.FAILED: 1, _UNKNOWN: 2, BulkStatus.INVALID: 3}
 
 
-def _safe_params(request: object) -> dict[str, str]:
-    if request is None:
-        return {}
-    return {
-        name: str(value)
-        for name, value in attrs.asdict(request, recurse=False).items()  # type: ignore[arg-type]
-        if value is not None
-    }
-
-
 def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
     fields = frozenset(a.name for a in attrs.fields(cls))
     required = tuple(a.name for a in attrs.fields(cls) if a.default is attrs.NOTHING)
@@ -669,16 +661,11 @@ def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
                 f"{method}: a row must be a {cls.__name__} or a mapping, not {type(row).__name__}",
                 method=method,
             )
-        if fields.issuperset(row.keys()) and all(row.get(n) is not None for n in required):
-            return cls(**row)  # the common case, checked cheaply
-        unknown = sorted(str(k) for k in row if k not in fields)
-        if unknown:
-            raise InvalidRequestError(
-                f"{method}: unknown field(s) {', '.join(unknown)}", method=method
-            )
-        missing = [name for name in required if row.get(name) is None]
-        if missing:
-            raise InvalidRequestError(f"{method}: {', '.join(missing)} is required", method=method)
+        if not fields.issuperset(row.keys()) or any(row.get(n) is None for n in required):
+            unknown = ", ".join(sorted(str(k) for k in row if k not in fields))
+            missing = ", ".join(name for name in required if row.get(name) is None)
+            problem = f"unknown field(s) {unknown}" if unknown else f"{missing} is required"
+            raise InvalidRequestError(f"{method}: {problem}", method=method)
         return cls(**row)
 
     return coerce

@@ -278,7 +278,15 @@ class Reconciliation:
             )
             existed = before is True
         if existed:
-            raise _duplicate(params, sighting, created)
+            referrer = sighting.row.get("referrer_email")
+            raise DuplicateSignupError(
+                email=params["email"],
+                existed_since=None
+                if created is None
+                else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+                referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+                referrer_code=code,
+            )
         landed = await self._landed_signup(campaign, params["email"], sighting)
         if before is None and state is not None:
             return attrs.evolve(landed, age_unknown=True)
@@ -418,17 +426,3 @@ def _same_email(a: object, b: object) -> bool:
     a = a.casefold() if isinstance(a, str) and a else None
     b = b.casefold() if isinstance(b, str) and b else None
     return a == b
-
-
-def _duplicate(
-    params: dict[str, str], sighting: Sighting, created: float | None
-) -> DuplicateSignupError:
-    referrer = sighting.row.get("referrer_email")
-    return DuplicateSignupError(
-        email=params["email"],
-        existed_since=None
-        if created is None
-        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
-        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
-        referrer_code=params.get("referrer_code"),
-    )
