@@ -231,17 +231,15 @@ class _Tokens:
             raise
 
 
+@attrs.define(eq=False)
 class _Held:
     """A row the run keeps while its ambiguous write is decided."""
 
-    __slots__ = ("held", "index", "released", "request", "row")
-
-    def __init__(self, index: int, row: Any, request: Any, held: HeldWrite) -> None:
-        self.index = index
-        self.row = row
-        self.request = request
-        self.held = held
-        self.released = False  # gave its credit back
+    index: int
+    row: Any
+    request: Any
+    held: HeldWrite
+    released: bool = False  # gave its credit back
 
 
 class BulkRun(Generic[ReqT, ResT]):

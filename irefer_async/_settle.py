@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._converter import _to_datetime
@@ -85,23 +86,14 @@ class Sighting(NamedTuple):
     related: Mapping[Key, Mapping[str, Any] | None]
 
 
+@dataclass(eq=False, slots=True)
 class _Lookup:
-    __slots__ = ("also", "deadline", "future", "key", "not_before", "seen")
-
-    def __init__(
-        self,
-        key: Key,
-        not_before: float,
-        future: asyncio.Future[Sighting | None],
-        also: tuple[Key, ...],
-        deadline: float,
-    ) -> None:
-        self.key = key
-        self.not_before = not_before
-        self.future = future
-        self.also = also
-        self.seen = False  # covered by a scan that started after it was made
-        self.deadline = deadline  # the caller's deadline (loop time)
+    key: Key
+    not_before: float
+    future: asyncio.Future[Sighting | None]
+    also: tuple[Key, ...]
+    deadline: float  # the caller's deadline (loop time)
+    seen: bool = False  # covered by a scan that started after it was made
 
 
 class Board:
