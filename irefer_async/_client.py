@@ -901,9 +901,9 @@ class IReferClient:
     async def _bulk_settle(self, held: HeldWrite) -> Any:
         """Decide a held bulk row by the shared settled scans (`decide_held`).
 
-        Returns its landed result, or None to resend it now (after the call's retry policy's
-        wait); raises its final error otherwise (a duplicate, an unknown
-        outcome, or the failure when no resend is allowed).
+        Returns its landed result, or None to resend it now (the retry policy's wait is over);
+        raises its final error otherwise (a duplicate, an unknown outcome, or the failure when
+        no resend is allowed).
         """
         call: _HeldCall = held.call
         trace = call.trace
