@@ -266,16 +266,10 @@ class Reconciliation:
             existed = not _same_email(sighting.row.get("referrer_email"), named)
         before: bool | None = None
         if not existed and created is not None and state is not None:
-            before = await self._dated(
-                campaign,
-                key,
-                board,
-                created,
-                state,
-                sighting=sighting,
-                probes=probes,
-                not_before=not_before,
-            )
+            samples = _clock_samples(probes, sighting)
+            if state.prior is not None and not any(s[2] >= state.last_ended for s in samples):
+                samples = await self._later_samples(campaign, key, board, state, not_before)
+            before = _existed_before(samples, created, state.first_sent, state.last_ended)
             existed = before is True
         if existed:
             referrer = sighting.row.get("referrer_email")
@@ -292,27 +286,13 @@ class Reconciliation:
             return attrs.evolve(landed, age_unknown=True)
         return landed
 
-    async def _dated(
-        self,
-        campaign: str | None,
-        key: Key,
-        board: Board,
-        created: float,
-        state: WriteState,
-        *,
-        sighting: Sighting,
-        probes: list[_Witness],
-        not_before: float,
-    ) -> bool | None:
-        """Date a found row by the row clock: existed before the write, or not, or None.
+    async def _later_samples(
+        self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
+    ) -> list[tuple[float, ...]]:
+        """Wait out the window (within the deadline), then look for the signups answered since.
 
-        Without evidence from after the write, wait out the window (within the deadline) and
-        look once more.
+        The row clock's samples from after the write, or none (the row is landed, undated).
         """
-        first_sent, last_ended = state.first_sent, state.last_ended
-        samples = _clock_samples(probes, sighting)
-        if state.prior is None or any(sample[2] >= last_ended for sample in samples):
-            return _existed_before(samples, created, first_sent, last_ended)
         loop = asyncio.get_running_loop()
         wait = not_before - loop.time()
         deadline = current_deadline()
@@ -320,16 +300,14 @@ class Reconciliation:
             wait = min(wait, deadline.remaining() / 2)
         if wait > 0:
             await asyncio.sleep(wait)
-        probes = self._probes(campaign, key, state.prior, last_ended)
-        if not any(w[2] >= last_ended for w in probes):
-            return None
+        probes = self._probes(campaign, key, state.prior, state.last_ended)
+        if not any(w[2] >= state.last_ended for w in probes):
+            return []
         try:
             again = await board.lookup(key, loop.time(), [w[1] for w in probes])
         except IReferError:
-            return None  # found already: landed, its age unknown
-        if again is None:
-            return None
-        return _existed_before(_clock_samples(probes, again), created, first_sent, last_ended)
+            return []  # found already: landed, its age unknown
+        return [] if again is None else _clock_samples(probes, again)
 
     def _probes(
         self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
