@@ -179,12 +179,7 @@ class BulkSummary:
     @property
     def by_status(self) -> dict[BulkStatus, int]:
         """The counts keyed by status."""
-        return {
-            BulkStatus.OK: self.ok,
-            BulkStatus.FAILED: self.failed,
-            BulkStatus.UNKNOWN: self.unknown,
-            BulkStatus.INVALID: self.invalid,
-        }
+        return {status: getattr(self, status.value) for status in BulkStatus}
 
 
 _DONE: Any = object()  # the end of the outcomes
@@ -310,15 +305,10 @@ class BulkRun(Generic[ReqT, ResT]):
         """Counts by status, elapsed time and achieved rate (final once the run has ended)."""
         started = self._started_at
         end = self._ended_at if self._ended_at is not None else time.perf_counter()
+        elapsed = 0.0 if started is None else end - started
         ok, failed, unknown, invalid = self._counts
         return BulkSummary(
-            total=ok + failed + unknown + invalid,
-            ok=ok,
-            failed=failed,
-            unknown=unknown,
-            invalid=invalid,
-            elapsed=0.0 if started is None else end - started,
-            interrupted=self._interrupted,
+            sum(self._counts), ok, failed, unknown, invalid, elapsed, self._interrupted
         )
 
     @property
