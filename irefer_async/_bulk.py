@@ -35,31 +35,13 @@ ResT = TypeVar("ResT")
 
 
 class Writer(Protocol):
-    """What a bulk run sends through (the client)."""
+    """What a bulk run sends through: the client (see its `_bulk_attempt`, `_bulk_settle`)."""
 
     async def _bulk_attempt(
         self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
-    ) -> Any:
-        """Send (or resend) a row: its result, or raise an `IReferError` or `HeldWrite`."""
-        ...
+    ) -> Any: ...
 
-    async def _bulk_settle(self, held: HeldWrite) -> Any:
-        """Decide a held row: its landed result, None to resend it, or a final `IReferError`."""
-        ...
-
-
-class Request(Protocol):
-    """A bulk request: a campaign and a row key."""
-
-    @property
-    def campaign_id(self) -> int | str | None:
-        """The campaign, or None for the client's default."""
-        ...
-
-    @property
-    def key(self) -> str | None:
-        """The endpoint table's row key."""
-        ...
+    async def _bulk_settle(self, held: HeldWrite) -> Any: ...
 
 
 @attrs.frozen(slots=True)
@@ -197,19 +179,7 @@ class BulkSummary:
     @property
     def by_status(self) -> dict[BulkStatus, int]:
         """The counts keyed by status."""
-        return {
-            BulkStatus.OK: self.ok,
-            BulkStatus.FAILED: self.failed,
-            BulkStatus.UNKNOWN: self.unknown,
-            BulkStatus.INVALID: self.invalid,
-        }
-
-
-class _Crash:
-    __slots__ = ("error",)
-
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+        return {status: getattr(self, status.value) for status in BulkStatus}
 
 
 _DONE: Any = object()  # the end of the outcomes
@@ -256,43 +226,15 @@ class _Tokens:
             raise
 
 
-class _Channel:
-    """Outcomes from the workers to the one consumer; the credits bound them."""
-
-    __slots__ = ("_getter", "credits", "items")
-
-    def __init__(self, credits: int) -> None:
-        self.credits = _Tokens(credits)
-        self.items: deque[Any] = deque()
-        self._getter: asyncio.Future[None] | None = None
-
-    def put(self, item: object) -> None:
-        self.items.append(item)
-        getter = self._getter
-        if getter is not None and not getter.done():
-            getter.set_result(None)
-
-    async def get(self) -> Any:
-        while not self.items:
-            getter = self._getter = asyncio.get_running_loop().create_future()
-            try:
-                await getter
-            finally:
-                self._getter = None
-        return self.items.popleft()
-
-
+@attrs.define(eq=False)
 class _Held:
     """A row the run keeps while its ambiguous write is decided."""
 
-    __slots__ = ("held", "index", "released", "request", "row")
-
-    def __init__(self, index: int, row: Any, request: Any, held: HeldWrite) -> None:
-        self.index = index
-        self.row = row
-        self.request = request
-        self.held = held
-        self.released = False  # gave its credit back
+    index: int
+    row: Any
+    request: Any
+    held: HeldWrite
+    released: bool = False  # gave its credit back
 
 
 class BulkRun(Generic[ReqT, ResT]):
@@ -318,7 +260,7 @@ class BulkRun(Generic[ReqT, ResT]):
         client: Writer,
         method: str,
         concurrency: int,
-        ordered: bool,
+        ordered: bool = False,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidRequestError(f"concurrency must be an integer >= 1, got {concurrency!r}")
@@ -332,13 +274,15 @@ class BulkRun(Generic[ReqT, ResT]):
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
         self.ordered = ordered
-        self._queue = _Channel(concurrency + max(2 * concurrency, 8))
+        # Outcomes for the consumer; the credits (rows taken, not yet yielded) bound them.
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._credits = _Tokens(concurrency + max(2 * concurrency, 8))
         self._turns = _Tokens(concurrency)
         self._reorder: dict[int, BulkOutcome[ReqT, ResT]] = {}
         self._next_yield = 0
         self._sync_it: Iterator[Any] | None = None
         self._async_it: AsyncIterator[Any] | None = None
-        self._read_lock: asyncio.Lock | None = None
+        self._read_lock = asyncio.Lock()
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
@@ -350,7 +294,6 @@ class BulkRun(Generic[ReqT, ResT]):
         self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
         self._started_at: float | None = None
         self._ended_at: float | None = None
-        self._started = False
         self._stopping = False
         self._closing = False
         self._finished = False
@@ -362,15 +305,10 @@ class BulkRun(Generic[ReqT, ResT]):
         """Counts by status, elapsed time and achieved rate (final once the run has ended)."""
         started = self._started_at
         end = self._ended_at if self._ended_at is not None else time.perf_counter()
+        elapsed = 0.0 if started is None else end - started
         ok, failed, unknown, invalid = self._counts
         return BulkSummary(
-            total=ok + failed + unknown + invalid,
-            ok=ok,
-            failed=failed,
-            unknown=unknown,
-            invalid=invalid,
-            elapsed=0.0 if started is None else end - started,
-            interrupted=self._interrupted,
+            sum(self._counts), ok, failed, unknown, invalid, elapsed, self._interrupted
         )
 
     @property
@@ -389,7 +327,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if not self._stopping:
             self._stopping = True
             self._interrupted = True
-        if not self._started:
+        if self._started_at is None:
             self._start()
 
     async def aclose(self) -> None:
@@ -402,7 +340,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._closing = True
         if not self._finished:
             self._interrupted = self._interrupted or (
-                self._started and (self._live > 0 or bool(self._open))
+                self._started_at is not None and (self._live > 0 or bool(self._open))
             )
         self._stopping = True
         # A task cancelled may still hold a row again (a new `_settle` task): until none is left.
@@ -411,12 +349,11 @@ class BulkRun(Generic[ReqT, ResT]):
                 task.cancel()
             await asyncio.wait(tasks)
         for entry in list(self._open.values()):  # held rows never decided
-            self._undelivered.append(self._unknown(entry.index, entry.row, entry.request))
-            self._counts[2] += 1
+            self._deliver(self._unknown(entry.index, entry.row, entry.request))
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
-        while self._queue.items:
-            item = self._queue.items.popleft()
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
             if isinstance(item, BulkOutcome):
                 self._undelivered.append(item)
         self._undelivered.extend(self._reorder.values())
@@ -424,11 +361,11 @@ class BulkRun(Generic[ReqT, ResT]):
         self._end()
         # A consumer waiting in `__anext__` (aclose called from another task) is woken to end:
         # `_maybe_done` puts nothing once closing, and the queue was just emptied.
-        self._queue.put(_DONE)
+        self._queue.put_nowait(_DONE)
         await self._close_source()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:
-        if not self._started:
+        if self._started_at is None:
             self._start()
         return self
 
@@ -444,46 +381,34 @@ class BulkRun(Generic[ReqT, ResT]):
         return self
 
     async def __anext__(self) -> BulkOutcome[ReqT, ResT]:
-        if not self._started:
+        if self._started_at is None:
             self._start()
         if self._finished or self._closing:
             raise StopAsyncIteration
-        if self.ordered:
-            return await self._next_ordered()
-        queue = self._queue
-        item = queue.items.popleft() if queue.items else await queue.get()
-        if item.__class__ is BulkOutcome:
-            queue.credits.release()
-            return item
-        return await self._special(item)
-
-    async def _next_ordered(self) -> BulkOutcome[ReqT, ResT]:
         reorder = self._reorder
         while True:
-            outcome = reorder.pop(self._next_yield, None)
-            if outcome is not None:
+            if self.ordered and (outcome := reorder.pop(self._next_yield, None)) is not None:
                 self._next_yield += 1
-                self._queue.credits.release()
+                self._credits.release()
                 return outcome
             item = await self._queue.get()
             if item.__class__ is BulkOutcome:
+                if not self.ordered:
+                    self._credits.release()
+                    return item
                 reorder[item.index] = item
-                continue
-            if item is _DONE and reorder:
+            elif item is _DONE and reorder:
                 # Gaps can only come from a closed run; yield what is left in order.
                 self._next_yield = min(reorder)
-                self._queue.put(item)
-                continue
-            return await self._special(item)
-
-    async def _special(self, item: object) -> BulkOutcome[ReqT, ResT]:
-        if isinstance(item, _Crash):
-            await self.aclose()
-            raise item.error
-        self._finished = True
-        self._end()
-        await self._close_source()
-        raise StopAsyncIteration
+                self._queue.put_nowait(item)
+            elif isinstance(item, BaseException):  # a bug, or a failing input iterator
+                await self.aclose()
+                raise item
+            else:
+                self._finished = True
+                self._end()
+                await self._close_source()
+                raise StopAsyncIteration
 
     def _end(self) -> None:
         if self._ended_at is None:
@@ -497,12 +422,10 @@ class BulkRun(Generic[ReqT, ResT]):
             await aclose()
 
     def _start(self) -> None:
-        self._started = True
         self._started_at = time.perf_counter()
         rows = self._rows
         if isinstance(rows, AsyncIterable):
             self._async_it = rows.__aiter__()
-            self._read_lock = asyncio.Lock()
         elif isinstance(rows, Iterable):
             self._sync_it = iter(rows)
         else:
@@ -517,7 +440,6 @@ class BulkRun(Generic[ReqT, ResT]):
 
     async def _take(self) -> tuple[int, Any] | None:
         """Return the next row of an async input and its index, or None when it is exhausted."""
-        assert self._read_lock is not None
         async with self._read_lock:
             it = self._async_it
             if it is None or self._stopping:
@@ -533,8 +455,8 @@ class BulkRun(Generic[ReqT, ResT]):
 
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
         turns = self._turns
-        credits = self._queue.credits
-        put = self._queue.put
+        credits = self._credits
+        put = self._queue.put_nowait
         counts = self._counts
         current = self._current
         sync_it = self._sync_it
@@ -618,18 +540,22 @@ class BulkRun(Generic[ReqT, ResT]):
             request = self._coerce(row)
         except IReferError:
             request = None
-        outcome = self._unknown(index, row, request)
-        self._counts[2] += 1
+        self._deliver(self._unknown(index, row, request))
+
+    def _deliver(self, outcome: BulkOutcome[ReqT, ResT]) -> None:
+        self._counts[_STATUS_INDEX[outcome.status]] += 1
         if self._closing:
             self._undelivered.append(outcome)
-        else:  # cancelled by someone else: still deliver it
-            self._queue.put(outcome)
+        else:  # (a row cancelled by someone else than `aclose` is still delivered)
+            self._queue.put_nowait(outcome)
 
     def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
         """Return the outcome of a row cut off in flight (it may or may not have landed)."""
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
+        values = {} if request is None else attrs.asdict(request, recurse=False)
+        params = {name: str(value) for name, value in values.items() if value is not None}
         error = WriteOutcomeUnknownError(
-            method=self._method, params=_safe_params(request), last_error=last, reconcile_error=None
+            method=self._method, params=params, last_error=last, reconcile_error=None
         )
         key = getattr(request, "key", None)
         return BulkOutcome(index, key, request, _UNKNOWN, None, error, row)
@@ -641,11 +567,11 @@ class BulkRun(Generic[ReqT, ResT]):
 
     def _crash(self, error: Exception) -> None:
         self._stopping = True
-        self._queue.put(_Crash(error))
+        self._queue.put_nowait(error)
 
     def _maybe_done(self) -> None:
         if self._live == 0 and not self._open and not self._closing:
-            self._queue.put(_DONE)
+            self._queue.put_nowait(_DONE)
 
     def _hold(self, entry: _Held) -> None:
         """Keep a row whose write failed ambiguously; a `_settle` task asks its verdict at once."""
@@ -654,7 +580,7 @@ class BulkRun(Generic[ReqT, ResT]):
             if self._released < self._max_released:  # waiting holds no credit (unordered)
                 entry.released = True
                 self._released += 1
-                self._queue.credits.release()
+                self._credits.release()
         task = asyncio.create_task(self._settle(entry))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
@@ -662,11 +588,10 @@ class BulkRun(Generic[ReqT, ResT]):
     async def _settle(self, entry: _Held) -> None:
         """Decide a held row (the scans' verdict): its outcome, or a resend (turn first)."""
         client = self._client
+        status, error = _OK, None  # or the final error, below
         try:
             result = await client._bulk_settle(entry.held)
             if result is None:  # proven not landed: resend it, ahead of new rows
-                if entry.held.wait > 0:
-                    await asyncio.sleep(entry.held.wait)
                 await self._turns.acquire(first=True)
                 try:
                     result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
@@ -678,7 +603,7 @@ class BulkRun(Generic[ReqT, ResT]):
             self._hold(entry)
             return
         except IReferError as exc:
-            outcome = self._outcome(entry, _status_of(exc), None, exc)
+            status, result, error = _status_of(exc), None, exc
         except asyncio.CancelledError:
             if not self._closing:
                 self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
@@ -686,24 +611,18 @@ class BulkRun(Generic[ReqT, ResT]):
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)
             return
-        else:
-            outcome = self._outcome(entry, _OK, result, None)
-        self._finish(entry, outcome)
-
-    def _outcome(
-        self, entry: _Held, status: BulkStatus, result: Any, error: IReferError | None
-    ) -> BulkOutcome[ReqT, ResT]:
         request = entry.request
-        return BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+        self._finish(
+            entry, BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+        )
 
     def _finish(self, entry: _Held, outcome: BulkOutcome[ReqT, ResT]) -> None:
         """Put a held row's outcome, taking its credit back first (as a debt if none is free)."""
         del self._open[entry.index]
         if entry.released:
             self._released -= 1
-            self._queue.credits.free -= 1
-        self._counts[_STATUS_INDEX[outcome.status]] += 1
-        self._queue.put(outcome)
+            self._credits.free -= 1
+        self._deliver(outcome)
         self._maybe_done()
 
 
@@ -718,16 +637,6 @@ def _status_of(error: IReferError) -> BulkStatus:
 _STATUS_INDEX = {_OK: 0, BulkStatus.FAILED: 1, _UNKNOWN: 2, BulkStatus.INVALID: 3}
 
 
-def _safe_params(request: object) -> dict[str, str]:
-    if request is None:
-        return {}
-    return {
-        name: str(value)
-        for name, value in attrs.asdict(request, recurse=False).items()  # type: ignore[arg-type]
-        if value is not None
-    }
-
-
 def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
     fields = frozenset(a.name for a in attrs.fields(cls))
     required = tuple(a.name for a in attrs.fields(cls) if a.default is attrs.NOTHING)
@@ -740,16 +649,11 @@ def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:
                 f"{method}: a row must be a {cls.__name__} or a mapping, not {type(row).__name__}",
                 method=method,
             )
-        if fields.issuperset(row.keys()) and all(row.get(n) is not None for n in required):
-            return cls(**row)  # the common case, checked cheaply
-        unknown = sorted(str(k) for k in row if k not in fields)
-        if unknown:
-            raise InvalidRequestError(
-                f"{method}: unknown field(s) {', '.join(unknown)}", method=method
-            )
-        missing = [name for name in required if row.get(name) is None]
-        if missing:
-            raise InvalidRequestError(f"{method}: {', '.join(missing)} is required", method=method)
+        if not fields.issuperset(row.keys()) or any(row.get(n) is None for n in required):
+            unknown = ", ".join(sorted(str(k) for k in row if k not in fields))
+            missing = ", ".join(name for name in required if row.get(name) is None)
+            problem = f"unknown field(s) {unknown}" if unknown else f"{missing} is required"
+            raise InvalidRequestError(f"{method}: {problem}", method=method)
         return cls(**row)
 
     return coerce
@@ -759,25 +663,3 @@ _COERCE = {
     "newSignup": _coercer(NewSignupRequest, "newSignup"),
     "newSpecificAction": _coercer(NewSpecificActionRequest, "newSpecificAction"),
 }
-
-
-def new_signups(
-    client: Writer, rows: BulkRows[NewSignupRequest], *, concurrency: int, ordered: bool = False
-) -> BulkRun[NewSignupRequest, NewSignup]:
-    """Implement `IReferClient.bulk_new_signups`: each row goes through ``client``."""
-    return BulkRun(
-        rows, client=client, method="newSignup", concurrency=concurrency, ordered=ordered
-    )
-
-
-def new_specific_actions(
-    client: Writer,
-    rows: BulkRows[NewSpecificActionRequest],
-    *,
-    concurrency: int,
-    ordered: bool = False,
-) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
-    """Implement `IReferClient.bulk_new_specific_actions`."""
-    return BulkRun(
-        rows, client=client, method="newSpecificAction", concurrency=concurrency, ordered=ordered
-    )

@@ -12,7 +12,7 @@ import asyncio
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
 import httpx
 
@@ -34,7 +34,7 @@ from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
 from ._sharing import LEAD, MISS, Flight, SingleFlight, read_key
 from ._stack import HttpStack, trusts
-from ._transport import ListBody, Sender, Slot, Wire, proxy_for
+from ._transport import Sender, Slot, Wire, proxy_for
 
 if TYPE_CHECKING:
     # Imported on first use, not with the package; httpx2 (an optional extra) for types only.
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from httpx2 import AsyncClient as Httpx2AsyncClient
     from httpx2 import Timeout as Httpx2Timeout
 
-    from . import _bulk
     from . import _endpoints as ep  # imported by `_load_endpoint_table`, with the first client
     from . import _write_safety as ws  # imported by `_reconciliation`, with the first write
     from ._bulk import BulkRows, BulkRun, NewSignupRequest, NewSpecificActionRequest
@@ -73,65 +72,6 @@ def _load_endpoint_table() -> None:
 
 
 T = TypeVar("T")
-
-
-class _ScanReader:
-    """The decode step of a settle scan: the list streamed through the scan's matchers."""
-
-    __slots__ = ("_scan",)
-
-    #: The call is over when the body has been read.
-    ends_call = True
-
-    def __init__(self, scan: Scan) -> None:
-        self._scan = scan
-
-    async def read(self, body: ListBody, slot: Slot) -> None:
-        """Note when the answer arrived, then match the rows (closes the body)."""
-        from ._stream import ArraySplitter, match_body  # noqa: PLC0415 - on first use
-
-        scan = self._scan
-        scan.dated(asyncio.get_running_loop().time())
-        splitter = ArraySplitter(body.method)
-        try:
-            await match_body(body, scan.matchers, splitter)
-        finally:
-            scan.rows += splitter.count
-
-
-class _Scanner:
-    """The client's reconciling list reads, as write safety's boards ask for them."""
-
-    __slots__ = ("_client",)
-
-    def __init__(self, client: IReferClient) -> None:
-        self._client = client
-
-    async def settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
-    ) -> None:
-        """One shared, streamed scan of a list for a board: a read through the request loop.
-
-        Shared by many calls: its own deadline, whichever call's task started the scan.
-        """
-        client = self._client
-        params = ep.build_params(endpoint, campaign, {})
-        client._check_usable()
-        with deadline_scope(Deadline.after(client._deadline), detached=True) as deadline:
-            trace = start_call(client._event_hooks, endpoint.name, campaign, False)
-            await client._run(endpoint, params, deadline, trace, reader=_ScanReader(scan))
-
-
-class _Failed:
-    """An attempt that already failed, as `guarded_write` asks for one (see `_reconcile`)."""
-
-    __slots__ = ("error",)
-
-    def __init__(self, error: IReferError) -> None:
-        self.error = error
-
-    async def __call__(self) -> Any:
-        raise self.error
 
 
 class IReferClient:
@@ -383,7 +323,7 @@ class IReferClient:
             from . import _write_safety as ws  # noqa: PLC0415
 
             writes = self._writes = ws.Reconciliation(
-                _Scanner(self), self._fresh_stats, deadline=self._deadline
+                self._settle_scan, self._fresh_stats, deadline=self._deadline
             )
         return writes
 
@@ -464,33 +404,60 @@ class IReferClient:
         return result
 
     async def _write(
-        self, endpoint: ep.Endpoint[T], campaign: str | None, params: dict[str, str]
+        self,
+        endpoint: ep.Endpoint[T],
+        campaign: str | None,
+        params: dict[str, str],
+        *,
+        hold: bool = False,
+        call: _HeldCall | None = None,
     ) -> T:
-        """Send a write by the loop; then the cache and flights forget what it may change."""
+        """Send a write by the loop; then the cache and flights forget what it may change.
+
+        ``hold`` (a bulk row): an ambiguous failure raises `HeldWrite`, its ``call`` the
+        `_HeldCall` that `_bulk_settle` decides it by and ``call=`` resends it by.
+        """
+        if call is None:
+            deadline = Deadline.after(self._deadline)
+            trace = start_call(self._event_hooks, endpoint.name, campaign, True)
+            writes = self._reconciliation()
+            state = ws.WriteState(hold=hold)
+            # Made before the first attempt: it also learns from this write's answer.
+            reconcile = writes.reconciler(endpoint, campaign, params, state)
+            first_sent = 0.0
+        else:
+            _, _, _, state, reconcile, deadline, trace, _ = call  # a held call's resend
+            first_sent = state.first_sent
         written: object = None
         try:
-            with deadline_scope(Deadline.after(self._deadline)) as deadline:
-                trace = start_call(self._event_hooks, endpoint.name, campaign, True)
-                writes = self._reconciliation()
-                state = ws.WriteState()
-                # Made before the first attempt: it also learns from this write's answer.
-                reconcile = writes.reconciler(endpoint, campaign, params, state)
+            with deadline_scope(deadline):
                 result = await self._run(
                     endpoint, params, deadline, trace, write=state, reconcile=reconcile
                 )
                 written = result
+        except ws.HeldWrite as held:
+            retries = Retries(self._retry, deadline)
+            held.call = call or _HeldCall(
+                endpoint, campaign, params, state, reconcile, deadline, trace, retries
+            )
+            raise
         finally:
+            if call is not None:  # the call's first attempt, not this resend
+                state.first_sent = first_sent
             # Landed, failed or unknown: what the write may have changed is stale now.
-            if self._flights is not None:
-                self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
-            if self._cache is not None:
-                self._cache.after_write(
-                    campaign,
-                    email=params.get("email"),
-                    referrer_code=params.get("referrer_code"),
-                    referrer_email=getattr(written, "referrer", None),
-                )
+            self._forget_written(campaign, params, written)
         return result
+
+    def _forget_written(self, campaign: str | None, params: dict[str, str], result: object) -> None:
+        if self._flights is not None:
+            self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
+        if self._cache is not None:
+            self._cache.after_write(
+                campaign,
+                email=params.get("email"),
+                referrer_code=params.get("referrer_code"),
+                referrer_email=getattr(result, "referrer", None),
+            )
 
     async def _run(  # noqa: PLR0912, PLR0915 - the one loop, read top to bottom
         self,
@@ -610,22 +577,15 @@ class IReferClient:
         The reconciling reads run under the write's correlation id.
         """
         with correlation_scope(trace.correlation_id if trace is not None else None):
-            try:
-                # One call into write safety (its entry point takes the attempt: the failed one).
-                result: T = await ws.guarded_write(
-                    _Failed(failure),
-                    reconcile,
-                    method=endpoint.name,
-                    params=params,
-                    state=state,
-                    settle=self._settle,
-                    check_refusal=endpoint is ep.NEW_SIGNUP,
-                )
-            except IReferError as exc:
-                if exc is failure:
-                    return None
-                raise
-        return result
+            return await ws.judge_failure(
+                failure,
+                reconcile,
+                method=endpoint.name,
+                params=params,
+                state=state,
+                settle=self._settle,
+                check_refusal=endpoint is ep.NEW_SIGNUP,
+            )
 
     async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
         """``referrerStats`` for a write's reconciled result: never shared, never cached."""
@@ -816,11 +776,23 @@ class IReferClient:
         params = ep.check_params(endpoint, values)
         self._check_usable()
         writes = self._reconciliation()
-        not_before = writes.not_before(sent_at, self._settle)
         result: NewSignup | NewSpecificAction | None = await writes.settled(
-            endpoint, campaign, params, not_before
+            endpoint, campaign, params, sent_at, self._settle
         )
         return result
+
+    async def _settle_scan(
+        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
+    ) -> None:
+        """One shared, streamed scan of a list for a write safety board: a read by the loop.
+
+        Shared by many calls: its own deadline, whichever call's task started the scan.
+        """
+        params = ep.build_params(endpoint, campaign, {})
+        self._check_usable()
+        with deadline_scope(Deadline.after(self._deadline), detached=True) as deadline:
+            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
+            await self._run(endpoint, params, deadline, trace, reader=scan)
 
     # -- bulk --------------------------------------------------------------------------
 
@@ -844,14 +816,7 @@ class IReferClient:
         print(run.summary)
         ```
         """
-        from . import _bulk  # noqa: PLC0415 - the bulk engine is loaded on first use
-
-        return _bulk.new_signups(
-            self,
-            rows,
-            concurrency=self._bulk_concurrency(concurrency),
-            ordered=ordered,
-        )
+        return self._bulk_run("newSignup", rows, concurrency, ordered)
 
     def bulk_new_specific_actions(
         self,
@@ -861,78 +826,40 @@ class IReferClient:
         ordered: bool = False,
     ) -> BulkRun[NewSpecificActionRequest, NewSpecificAction]:
         """Submit any number of specific actions, streamed; see `bulk_new_signups`."""
-        from . import _bulk  # noqa: PLC0415
+        return self._bulk_run("newSpecificAction", rows, concurrency, ordered)
 
-        return _bulk.new_specific_actions(
-            self,
-            rows,
-            concurrency=self._bulk_concurrency(concurrency),
-            ordered=ordered,
-        )
+    def _bulk_run(
+        self, method: str, rows: BulkRows[Any], concurrency: int | None, ordered: bool
+    ) -> BulkRun[Any, Any]:
+        from ._bulk import DEFAULT_BULK_CONCURRENCY, BulkRun  # noqa: PLC0415 - on first use
 
-    def _bulk_concurrency(self, concurrency: int | None) -> int:
-        if concurrency is not None:
-            return concurrency
-        from ._bulk import DEFAULT_BULK_CONCURRENCY  # noqa: PLC0415
-
-        cap = self._max_concurrency
-        return cap if cap is not None else DEFAULT_BULK_CONCURRENCY
+        if concurrency is None:
+            concurrency = self._max_concurrency or DEFAULT_BULK_CONCURRENCY
+        return BulkRun(rows, client=self, method=method, concurrency=concurrency, ordered=ordered)
 
     async def _bulk_attempt(
-        self, endpoint: ep.Endpoint[T], request: _bulk.Request, held: HeldWrite | None
+        self, endpoint: ep.Endpoint[T], request: Any, held: HeldWrite | None
     ) -> T:
-        """Send one bulk row by the request loop (``held``: resend a held one, same call).
+        """Send a bulk row by `_write` (``held``: resend a held one, the same call).
 
-        A write attempt that does not reconcile itself: an ambiguous failure is raised as
-        `HeldWrite` (the call's state in ``.call``) for the bulk run to decide in its rounds
-        (`_bulk_settle`); anything else is the row's result or final error.
+        An ambiguous failure raises `HeldWrite` for the bulk run to decide (`_bulk_settle`).
         """
-        if held is None:
-            values = {name: getattr(request, name) for name in endpoint.param_names}
-            campaign, params = self._query(endpoint, request.campaign_id, values)
-            writes = self._reconciliation()
-            state = ws.WriteState(hold=True)
-            deadline = Deadline.after(self._deadline)
-            call = _BulkCall(
-                endpoint=endpoint,
-                campaign=campaign,
-                params=params,
-                state=state,
-                reconcile=writes.reconciler(endpoint, campaign, params, state),
-                deadline=deadline,
-                trace=start_call(self._event_hooks, endpoint.name, campaign, True),
-                retries=Retries(self._retry, deadline),
-            )
-        else:
+        if held is not None:
             self._check_usable()
-            call = held.call
-        first_sent = call.state.first_sent
-        try:
-            with deadline_scope(call.deadline) as deadline:
-                return await self._run(
-                    endpoint,
-                    call.params,
-                    deadline,
-                    call.trace,
-                    write=call.state,
-                    reconcile=call.reconcile,
-                )
-        except ws.HeldWrite as held_again:
-            held_again.call = call
-            raise
-        finally:
-            if first_sent is not None:  # the call's first attempt, not this resend
-                call.state.first_sent = first_sent
-            self._bulk_written(call, None)
+            call: _HeldCall = held.call
+            return await self._write(endpoint, call.campaign, call.params, call=call)
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        campaign, params = self._query(endpoint, request.campaign_id, values)
+        return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
         """Decide a held bulk row by the shared settled scans (`decide_held`).
 
-        Returns its landed result, or None to resend it (after ``held.wait`` seconds, by the
-        call's retry policy); raises its final error otherwise (a duplicate, an unknown
-        outcome, or the failure when no resend is allowed).
+        Returns its landed result, or None to resend it now (the retry policy's wait is over);
+        raises its final error otherwise (a duplicate, an unknown outcome, or the failure when
+        no resend is allowed).
         """
-        call: _BulkCall = held.call
+        call: _HeldCall = held.call
         trace = call.trace
         error: IReferError
         with (
@@ -952,14 +879,14 @@ class IReferClient:
                 call.retries.after(error)
             else:
                 if landed is not None:
-                    self._bulk_written(call, landed)
+                    self._forget_written(call.campaign, call.params, landed)
                     if trace is not None:
                         trace.end(None)
                     return landed
                 error = held.failure
                 wait = call.retries.after(error)
                 if wait is not None:
-                    held.wait = wait
+                    await asyncio.sleep(wait)  # the call's retry policy
                     return None
         if trace is not None:
             trace.end(error)
@@ -967,51 +894,15 @@ class IReferClient:
             stamp_error(error)
         raise error
 
-    def _bulk_written(self, call: _BulkCall, result: object) -> None:
-        """Forget what a bulk row's write may have changed (as `_write` does)."""
-        campaign = call.campaign
-        if self._flights is not None:
-            self._flights.forget(lambda key: key[1] == campaign)  # type: ignore[index]
-        if self._cache is not None:
-            self._cache.after_write(
-                campaign,
-                email=call.params.get("email"),
-                referrer_code=call.params.get("referrer_code"),
-                referrer_email=getattr(result, "referrer", None),
-            )
 
+class _HeldCall(NamedTuple):
+    """A bulk row's write call, kept across its attempts while the bulk run decides it."""
 
-class _BulkCall:
-    """One bulk row's write call, kept across its attempts while the bulk run decides it."""
-
-    __slots__ = (
-        "campaign",
-        "deadline",
-        "endpoint",
-        "params",
-        "reconcile",
-        "retries",
-        "state",
-        "trace",
-    )
-
-    def __init__(
-        self,
-        *,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-        reconcile: Reconciler[Any],
-        deadline: Deadline,
-        trace: CallTrace | None,
-        retries: Retries,
-    ) -> None:
-        self.endpoint = endpoint
-        self.campaign = campaign
-        self.params = params
-        self.state = state
-        self.reconcile = reconcile
-        self.deadline = deadline
-        self.trace = trace
-        self.retries = retries
+    endpoint: ep.Endpoint[Any]
+    campaign: str | None
+    params: dict[str, str]
+    state: WriteState
+    reconcile: Reconciler[Any]
+    deadline: Deadline
+    trace: CallTrace | None
+    retries: Retries

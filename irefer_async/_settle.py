@@ -15,7 +15,8 @@ import asyncio
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._converter import _to_datetime
 from ._deadline import current_deadline
@@ -23,9 +24,7 @@ from ._errors import DeadlineExceededError, IReferError
 from ._match import RowMatcher
 
 if TYPE_CHECKING:
-    from ._endpoints import Endpoint
-
-T = TypeVar("T")
+    from ._transport import ListBody, Slot
 
 #: What a lookup looks for: (the board's kind of key, the target's values, in normal form).
 Key = tuple[int, tuple[str, ...]]
@@ -38,9 +37,15 @@ SETTLED_GAP = 3.0
 
 
 class Scan:
-    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw."""
+    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw.
+
+    It is the request loop's decode step of the list's body (``reader=``).
+    """
 
     __slots__ = ("loop_time", "matchers", "rows")
+
+    #: The call is over when the body has been read.
+    ends_call = True
 
     def __init__(self, matchers: Sequence[RowMatcher]) -> None:
         #: One matcher per kind of key, in the board's order.
@@ -50,54 +55,45 @@ class Scan:
         #: The event loop's clock when an answer arrived, if one did.
         self.loop_time: float | None = None
 
-    def dated(self, loop_time: float) -> None:
-        """Note that an answer arrived, at this instant of the loop's clock."""
-        self.loop_time = loop_time
-
     def found(self, key: Key) -> Mapping[str, Any] | None:
         """Return the row found for ``key``, or None."""
         return self.matchers[key[0]].found.get(key[1])
+
+    async def read(self, body: ListBody, slot: Slot) -> None:
+        """Note when the answer arrived, then match the rows (closes the body)."""
+        from ._stream import ArraySplitter, match_body  # noqa: PLC0415 - on first use
+
+        self.loop_time = asyncio.get_running_loop().time()
+        splitter = ArraySplitter(body.method)
+        try:
+            await match_body(body, self.matchers, splitter)
+        finally:
+            self.rows += splitter.count
 
 
 #: Run one scan: stream the list through ``scan.matchers`` (raises when it cannot).
 ScanRows = Callable[[Scan], Awaitable[None]]
 
 
-class Sighting:
+class Sighting(NamedTuple):
     """A row found by a scan, when the scan's answer arrived, and the lookup's related rows."""
 
-    __slots__ = ("loop_time", "related", "row")
-
-    def __init__(
-        self,
-        row: Mapping[str, Any],
-        loop_time: float,
-        related: Mapping[Key, Mapping[str, Any] | None] | None = None,
-    ) -> None:
-        #: The raw row, as the API sent it.
-        self.row = row
-        #: The event loop's clock when the scan's answer arrived.
-        self.loop_time = loop_time
-        #: The lookup's related keys -> the row found for each, or None (not in the list).
-        self.related: Mapping[Key, Mapping[str, Any] | None] = related or {}
+    #: The raw row, as the API sent it.
+    row: Mapping[str, Any]
+    #: The event loop's clock when the scan's answer arrived.
+    loop_time: float
+    #: The lookup's related keys -> the row found for each, or None (not in the list).
+    related: Mapping[Key, Mapping[str, Any] | None]
 
 
+@dataclass(eq=False, slots=True)
 class _Lookup:
-    __slots__ = ("also", "deadline", "future", "key", "not_before", "seen")
-
-    def __init__(
-        self,
-        key: Key,
-        not_before: float,
-        future: asyncio.Future[Sighting | None],
-        also: tuple[Key, ...],
-    ) -> None:
-        self.key = key
-        self.not_before = not_before
-        self.future = future
-        self.also = also
-        self.seen = False  # covered by a scan that started after it was made
-        self.deadline = math.inf  # the caller's deadline (loop time)
+    key: Key
+    not_before: float
+    future: asyncio.Future[Sighting | None]
+    also: tuple[Key, ...]
+    deadline: float  # the caller's deadline (loop time)
+    seen: bool = False  # covered by a scan that started after it was made
 
 
 class Board:
@@ -107,7 +103,7 @@ class Board:
         """``kinds``: a factory of an empty `RowMatcher` per kind of key (`Key`'s index)."""
         self._scan = scan
         self._kinds = tuple(kinds)
-        self._pending: dict[Key, list[_Lookup]] = {}
+        self._pending: dict[_Lookup, None] = {}  # in the order they came
         self._driver: asyncio.Task[None] | None = None
         self._wakeup: asyncio.Event | None = None
         self._next_early = -math.inf
@@ -129,10 +125,9 @@ class Board:
             driver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await driver
-        for entries in self._pending.values():
-            for entry in entries:
-                if not entry.future.done():
-                    entry.future.cancel()
+        for entry in self._pending:
+            if not entry.future.done():
+                entry.future.cancel()
 
     async def lookup(
         self, key: Key, not_before: float, also: Sequence[Key] = ()
@@ -142,37 +137,26 @@ class Board:
         ``also``: related keys looked for in the same scan. Raises `DeadlineExceededError`
         when no scan could answer within the call's deadline.
         """
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Sighting | None] = loop.create_future()
-        entry = _Lookup(key, not_before, future, tuple(also))
+        future: asyncio.Future[Sighting | None] = asyncio.get_running_loop().create_future()
         deadline = current_deadline()
-        if deadline is not None:
-            entry.deadline = deadline.at
-        self._pending.setdefault(key, []).append(entry)
+        at = math.inf if deadline is None else deadline.at
+        entry = _Lookup(key, not_before, future, tuple(also), at)
+        self._pending[entry] = None
         self._kick()
-        remaining = math.inf if deadline is None else deadline.remaining()
+        timeout = None if deadline is None or math.isinf(at) else max(deadline.remaining(), 0)
         try:
-            if math.isinf(remaining):
-                return await asyncio.shield(entry.future)
-            return await asyncio.wait_for(asyncio.shield(entry.future), max(remaining, 0.0))
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
         except asyncio.TimeoutError:
             pass
         finally:
-            self._forget(entry)
+            if not future.done():
+                future.cancel()
+            del self._pending[entry]
         raise DeadlineExceededError(
             "the call's deadline passed before a settled read could tell whether it landed",
             method=None,
             sent=True,
         )
-
-    def _forget(self, entry: _Lookup) -> None:
-        if not entry.future.done():
-            entry.future.cancel()
-        entries = self._pending.get(entry.key)
-        if entries is not None and entry in entries:
-            entries.remove(entry)
-            if not entries:
-                del self._pending[entry.key]
 
     def _kick(self) -> None:
         if self._wakeup is not None:
@@ -186,7 +170,7 @@ class Board:
         wakeup = self._wakeup
         assert wakeup is not None
         while True:
-            entries = [e for es in self._pending.values() for e in es if not e.future.done()]
+            entries = [e for e in self._pending if not e.future.done()]
             if not entries:
                 return
             now = loop.time()
@@ -230,15 +214,14 @@ class Board:
         self.max_rows_kept = max(self.max_rows_kept, sum(len(m.found) for m in matchers))
         # Rows found prove "landed", even from a scan that broke before its end.
         self._answer_found(scan, targets, complete=error is None)
+        ended = loop.time()
+        self._next_early = ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
         if error is not None:
             for entry in entries:
                 if not entry.future.done() and (bug or entry.not_before <= started):
                     entry.future.set_exception(error)
-            self._next_early = self._early_after(loop, started)
             return
-        ended = loop.time()
         self.scan_time += ended - started
-        self._next_early = self._early_after(loop, started)
         self._next_settled = ended + SETTLED_GAP * (ended - started)
         self._last_duration = ended - started
         for entry in entries:
@@ -254,33 +237,18 @@ class Board:
         loop_time = scan.loop_time
         if loop_time is None:
             return  # no answer arrived: nothing was found
-        for entries in list(self._pending.values()):
-            for entry in entries:
-                if entry.future.done():
-                    continue
-                row = scan.found(entry.key)
-                if row is None:
-                    continue
-                related: dict[Key, Mapping[str, Any] | None] = {}
-                for key in entry.also:
-                    other = scan.found(key) if key in targets else None
-                    if other is None and not (complete and key in targets):
-                        break  # not looked for, or the scan broke first: not known yet
-                    related[key] = other
-                else:
-                    entry.future.set_result(Sighting(row, loop_time, related))
-
-    @staticmethod
-    def _early_after(loop: asyncio.AbstractEventLoop, started: float) -> float:
-        ended = loop.time()
-        return ended + max(EARLY_GAP * (ended - started), EARLY_MIN_GAP)
-
-
-class ListScanner(Protocol):
-    """What a `Board` scans with: the client's request loop (a read of its own, shared)."""
-
-    async def settle_scan(self, endpoint: Endpoint[Any], campaign: str | None, scan: Scan) -> None:
-        """Read ``endpoint``'s list once, streamed, matching its rows into ``scan``."""
+        for entry in self._pending:
+            row = None if entry.future.done() else scan.found(entry.key)
+            if row is None:
+                continue
+            related: dict[Key, Mapping[str, Any] | None] = {}
+            for key in entry.also:
+                other = scan.found(key) if key in targets else None
+                if other is None and not (complete and key in targets):
+                    break  # not looked for, or the scan broke first: not known yet
+                related[key] = other
+            else:
+                entry.future.set_result(Sighting(row, loop_time, related))
 
 
 def parse_row_time(value: object) -> float | None:

@@ -1,11 +1,10 @@
 """Write safety: never resend a write that may have landed (docs/reliability.md).
 
-`guarded_write` runs one attempt. A failure that provably never reached the server passes
-through; an ambiguous one is reconciled: only a read that *started* ``settle`` seconds after
-the attempt ended may prove "not landed" (then the retry layer may resend); landed gives the
-reconciled result; cannot tell gives `WriteOutcomeUnknownError`, never a resend. For
-``newSignup`` an existing participant is a `DuplicateSignupError`. `Reconciliation` holds a
-client's reads (its settle boards, `_settle.Board`) and verdicts.
+`judge_failure` judges a failed attempt: a failure that never reached the server stands; after
+an ambiguous one only a read *started* ``settle`` seconds later may prove "not landed" (the
+retry layer may resend); landed gives the reconciled result; cannot tell gives
+`WriteOutcomeUnknownError`, never a resend. A ``newSignup`` found that existed before is a
+`DuplicateSignupError`. `Reconciliation` holds a client's settle boards (`_settle.Board`).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,16 +25,14 @@ from ._deadline import Deadline, current_deadline, deadline_scope
 from ._errors import (
     APIError,
     DuplicateSignupError,
-    InvalidRequestError,
     IReferError,
     WriteOutcomeUnknownError,
 )
 from ._match import RowMatcher
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
-from ._settle import Board, Key, ListScanner, Sighting, parse_row_time
+from ._settle import Board, Key, Scan, Sighting, parse_row_time
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 #: ``reconcile(not_before, refused)``: the result if landed, None if a read started at loop
 #: time ``not_before`` or later found no trace; raises if it cannot tell. ``refused``: the API
@@ -44,6 +40,8 @@ R = TypeVar("R")
 Reconciler = Callable[[float, bool], Awaitable[T | None]]
 #: Read a participant's stats (``referrerStats``), through the client's funnel.
 StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
+#: Run one settle scan of a list endpoint in a campaign (the client's request loop).
+ScanList = Callable[["ep.Endpoint[Any]", str | None, Scan], Awaitable[None]]
 
 #: A found participant created at most this many seconds before the write's first attempt
 #: (by the learned row clock) still counts as created by it ("created now").
@@ -59,13 +57,6 @@ _REFERRER_BY_CODE = partial(
 )
 
 
-def is_ambiguous(exc: IReferError) -> bool:
-    """Whether a failed write may have been processed by the server."""
-    if isinstance(exc, APIError | InvalidRequestError):
-        return False
-    return exc.maybe_processed
-
-
 class WriteState:
     """What earlier attempts of one write call left uncertain (one per call, never shared)."""
 
@@ -76,10 +67,10 @@ class WriteState:
         self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
-        #: The loop time at which the call's first attempt started (to date a found row).
-        self.first_sent: float | None = None
-        #: The loop time at which the latest failed attempt ended (its row, if any, is older).
-        self.last_ended: float | None = None
+        #: The loop time at which the call's first attempt started (set by the request loop).
+        self.first_sent = 0.0
+        #: The loop time at which the latest failed attempt ended (set by `judge_failure`).
+        self.last_ended = 0.0
         #: The latest signup answered before this call started (dates the row clock).
         self.prior: _Witness | None = None
         #: Told ``(started, ended)`` of an attempt answered unambiguously (the row clock).
@@ -91,8 +82,8 @@ class WriteState:
             self.witness(started, ended)
 
 
-async def guarded_write(
-    attempt: Callable[[], Awaitable[T]],
+async def judge_failure(
+    failure: IReferError,
     reconcile: Reconciler[T],
     *,
     method: str,
@@ -100,25 +91,16 @@ async def guarded_write(
     state: WriteState,
     settle: float,
     check_refusal: bool = False,
-) -> T:
-    """Run one write attempt; after an ambiguous failure, let a settled ``reconcile`` decide.
+) -> T | None:
+    """Judge a write attempt's failure: the landed result, or None (the failure stands).
 
-    ``check_refusal``: on an API error body, ``reconcile(now, True)`` may raise
+    Raises `DuplicateSignupError`, `WriteOutcomeUnknownError`, or `HeldWrite` when the state
+    holds. ``check_refusal``: on an API error body, ``reconcile(now, True)`` may raise
     `DuplicateSignupError`.
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    if state.first_sent is None:
-        state.first_sent = started
-    try:
-        result = await attempt()
-    except IReferError as exc:
-        failure = exc
-    else:
-        state.answered(started, loop.time())
-        return result
-    ended = state.last_ended = loop.time()
-    if isinstance(failure, APIError) and not state.maybe_landed:
+    ended = state.last_ended = asyncio.get_running_loop().time()
+    refused = isinstance(failure, APIError)
+    if refused and not state.maybe_landed:
         if check_refusal:
             try:
                 await reconcile(ended, True)
@@ -126,18 +108,15 @@ async def guarded_write(
                 raise
             except IReferError:
                 pass  # could not look: the API's own answer stands
-        raise failure
-    if not isinstance(failure, APIError) and not is_ambiguous(failure):
-        raise failure
+        return None
+    if not (refused or failure.maybe_processed):
+        return None  # never reached the server
     state.maybe_landed = True
     # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
-    not_before = ended if isinstance(failure, APIError) else ended + settle
+    not_before = ended if refused else ended + settle
     if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
         raise HeldWrite(failure, not_before)
-    landed = await decide_held(reconcile, failure, not_before, method=method, params=params)
-    if landed is not None:
-        return landed
-    raise failure  # settled and absent: the retry layer may resend it
+    return await decide_held(reconcile, failure, not_before, method=method, params=params)
 
 
 async def decide_held(
@@ -177,8 +156,6 @@ class HeldWrite(Exception):
         self.not_before = not_before
         #: The client's state of the call (its deadline, trace, state, reconcile, retries).
         self.call: Any = None
-        #: Seconds to wait before resending it (set when a round proved it not landed).
-        self.wait = 0.0
 
 
 class Reconciliation:
@@ -188,8 +165,8 @@ class Reconciliation:
     and the referrer it is credited to); an action found is landed.
     """
 
-    def __init__(self, scanner: ListScanner, referrer_stats: StatsRead, *, deadline: float) -> None:
-        self._scanner = scanner
+    def __init__(self, scan: ScanList, referrer_stats: StatsRead, *, deadline: float) -> None:
+        self._scan = scan
         self._referrer_stats = referrer_stats
         self._deadline = deadline
         #: The boards, by (list endpoint's name, campaign).
@@ -209,9 +186,9 @@ class Reconciliation:
         params: dict[str, str],
         state: WriteState,
     ) -> Reconciler[Any]:
-        """Return the ``reconcile(not_before, refused)`` of one write call (`guarded_write`)."""
+        """Return the ``reconcile(not_before, refused)`` of one write call (`judge_failure`)."""
         if endpoint is ep.NEW_SIGNUP:
-            key = self._signup_key(params)
+            key = _key(endpoint, params)
             state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
             state.witness = lambda started, ended: self._witnessed.append(
                 (campaign, key, started, ended)
@@ -231,7 +208,7 @@ class Reconciliation:
             kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
             if write is ep.NEW_SIGNUP:
                 kinds.append(_REFERRER_BY_CODE)
-            board = Board(partial(self._scanner.settle_scan, scan, campaign), tuple(kinds))
+            board = Board(partial(self._scan, scan, campaign), tuple(kinds))
             self.boards[scan.name, campaign] = board
         return board
 
@@ -240,51 +217,44 @@ class Reconciliation:
         endpoint: ep.Endpoint[Any],
         campaign: str | None,
         params: dict[str, str],
-        not_before: float,
+        sent_at: float,
+        settle: float,
     ) -> Any:
-        """Whether a write sent by an earlier run landed: its result, or None.
+        """Whether a write an earlier run sent at wall time ``sent_at`` landed: its result, or None.
 
         A row found is landed (undated), unless credited to another referrer than the one
         sent: None, so a resumed run sends it for the API's own answer.
         """
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint is ep.NEW_SIGNUP:
-                state = WriteState()
-                state.first_sent = -math.inf  # found = landed
-                result: Any = None
-                with contextlib.suppress(DuplicateSignupError):
-                    result = await self.signup_landed(
-                        campaign, params, state, not_before, refused=False
-                    )
-            else:
-                result = await self.action_landed(campaign, params, not_before)
-        return result
-
-    def not_before(self, sent_at: float, settle: float) -> float:
-        """Return the loop time from which a scan proves "not landed" (``sent_at``: wall clock)."""
         loop = asyncio.get_running_loop()
-        return loop.time() + max(0.0, sent_at + settle - time.time())
+        not_before = loop.time() + max(0.0, sent_at + settle - time.time())
+        with deadline_scope(Deadline.after(self._deadline)):
+            if endpoint is not ep.NEW_SIGNUP:
+                return await self.action_landed(campaign, params, not_before)
+            with contextlib.suppress(DuplicateSignupError):
+                return await self.signup_landed(campaign, params, None, not_before, refused=False)
+        return None
 
     async def signup_landed(
         self,
         campaign: str | None,
         params: dict[str, str],
-        state: WriteState,
+        state: WriteState | None,
         not_before: float,
         *,
         refused: bool,
     ) -> NewSignup | None:
-        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised)."""
-        email = params["email"]
+        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised).
+
+        ``state`` None: a write of an earlier run, whose row found is not dated.
+        """
         code = params.get("referrer_code")
-        key = self._signup_key(params)
+        key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
-        last_ended = state.last_ended if state.last_ended is not None else not_before
-        probes = self._probes(campaign, key, state.prior, last_ended)
-        also = [w[1] for w in probes] if by_code is None else [by_code, *(w[1] for w in probes)]
+        probes = [] if state is None else self._probes(campaign, key, state.prior, state.last_ended)
+        also = [by_code] if by_code else []
         board = self.board(ep.NEW_SIGNUP, campaign)
-        sighting = await board.lookup(key, not_before, also)
+        sighting = await board.lookup(key, not_before, [*also, *(w[1] for w in probes)])
         if sighting is None:
             return None
         created = parse_row_time(sighting.row.get("created_at"))
@@ -295,47 +265,34 @@ class Reconciliation:
             named = None if referrer is None else referrer.get("email")
             existed = not _same_email(sighting.row.get("referrer_email"), named)
         before: bool | None = None
-        if not existed and created is not None:
-            before = await self._dated(
-                campaign,
-                key,
-                board,
-                created=created,
-                state=state,
-                sighting=sighting,
-                probes=probes,
-                not_before=not_before,
-            )
+        if not existed and created is not None and state is not None:
+            samples = _clock_samples(probes, sighting)
+            if state.prior is not None and not any(s[2] >= state.last_ended for s in samples):
+                samples = await self._later_samples(campaign, key, board, state, not_before)
+            before = _existed_before(samples, created, state.first_sent, state.last_ended)
             existed = before is True
         if existed:
-            raise _duplicate(params, sighting, created)
-        landed = await self._landed_signup(campaign, email, sighting)
-        if before is None and state.first_sent != -math.inf:
+            referrer = sighting.row.get("referrer_email")
+            raise DuplicateSignupError(
+                email=params["email"],
+                existed_since=None
+                if created is None
+                else dt.datetime.fromtimestamp(created, dt.timezone.utc),
+                referrer_email=referrer if isinstance(referrer, str) and referrer else None,
+                referrer_code=code,
+            )
+        landed = await self._landed_signup(campaign, params["email"], sighting)
+        if before is None and state is not None:
             return attrs.evolve(landed, age_unknown=True)
         return landed
 
-    async def _dated(
-        self,
-        campaign: str | None,
-        key: Key,
-        board: Board,
-        *,
-        created: float,
-        state: WriteState,
-        sighting: Sighting,
-        probes: list[_Witness],
-        not_before: float,
-    ) -> bool | None:
-        """Date a found row by the row clock: existed before the write, or not, or None.
+    async def _later_samples(
+        self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
+    ) -> list[tuple[float, ...]]:
+        """Wait out the window (within the deadline), then look for the signups answered since.
 
-        Without evidence from after the write, wait out the window (within the deadline) and
-        look once more.
+        The row clock's samples from after the write, or none (the row is landed, undated).
         """
-        first_sent = state.first_sent if state.first_sent is not None else sighting.loop_time
-        last_ended = state.last_ended if state.last_ended is not None else sighting.loop_time
-        clock = RowClock.of(probes, sighting)
-        if clock.has_after(last_ended) or state.prior is None:
-            return clock.before(created, first_sent, last_ended)
         loop = asyncio.get_running_loop()
         wait = not_before - loop.time()
         deadline = current_deadline()
@@ -343,16 +300,14 @@ class Reconciliation:
             wait = min(wait, deadline.remaining() / 2)
         if wait > 0:
             await asyncio.sleep(wait)
-        probes = self._probes(campaign, key, state.prior, last_ended)
-        if not any(w[2] >= last_ended for w in probes):
-            return None
+        probes = self._probes(campaign, key, state.prior, state.last_ended)
+        if not any(w[2] >= state.last_ended for w in probes):
+            return []
         try:
             again = await board.lookup(key, loop.time(), [w[1] for w in probes])
         except IReferError:
-            return None  # found already: landed, its age unknown
-        if again is None:
-            return None
-        return RowClock.of(probes, again).before(created, first_sent, last_ended)
+            return []  # found already: landed, its age unknown
+        return [] if again is None else _clock_samples(probes, again)
 
     def _probes(
         self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
@@ -363,20 +318,14 @@ class Reconciliation:
         ][-CLOCK_PROBES:]
         return after if prior is None or prior[1] == key else [prior, *after]
 
-    @staticmethod
-    def _signup_key(params: Mapping[str, str]) -> Key:
-        spec = ep.NEW_SIGNUP.reconcile
-        assert spec is not None
-        return (_WRITE, spec.target(params))
-
     async def _landed_signup(
         self, campaign: str | None, email: str, sighting: Sighting
     ) -> NewSignup:
         """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
+        row = sighting.row
         try:
             stats = await self._referrer_stats(email, campaign)
         except IReferError:
-            row = sighting.row
             code = row.get("referral_link")
             return NewSignup(
                 campaign_name="",
@@ -387,89 +336,67 @@ class Reconciliation:
                 reconciled=True,
                 raw=row,
             )
-        return ep.signup_from_stats(stats, sighting.row.get("referrer_email") or None)
+        return ep.signup_from_stats(stats, row.get("referrer_email") or None)
 
     async def action_landed(
         self, campaign: str | None, params: dict[str, str], not_before: float
     ) -> NewSpecificAction | None:
         """Look an action up: its reconciled result, or None (settled and absent)."""
-        external_id = params["external_id"]
-        spec = ep.NEW_SPECIFIC_ACTION.reconcile
-        assert spec is not None
         board = self.board(ep.NEW_SPECIFIC_ACTION, campaign)
-        sighting = await board.lookup((_WRITE, spec.target(params)), not_before)
+        sighting = await board.lookup(_key(ep.NEW_SPECIFIC_ACTION, params), not_before)
         if sighting is None:
             return None
         return NewSpecificAction(
-            campaign_name=None, external_id=external_id, reconciled=True, raw=sighting.row
+            campaign_name=None, external_id=params["external_id"], reconciled=True, raw=sighting.row
         )
-
-
-class RowClock:
-    """The server's row clock (``created_at``) against the loop's, as answered signups show it.
-
-    Each answered signup bounds ``created_at - loop time``; the bounds must overlap and come
-    from both sides of the write dated. The ``Date`` header is not used (another clock).
-    """
-
-    __slots__ = ("_samples",)
-
-    def __init__(self, samples: list[tuple[float, float, float, float]]) -> None:
-        #: (offset low, offset high, the signup's attempt started, ended), loop times.
-        self._samples = samples
-
-    @classmethod
-    def of(cls, witnesses: list[_Witness], sighting: Sighting) -> RowClock:
-        """Return the clock as the rows of ``witnesses`` that a scan found show it."""
-        samples = []
-        for _, key, started, ended in witnesses:
-            row = sighting.related.get(key)
-            created = None if row is None else parse_row_time(row.get("created_at"))
-            if created is not None:
-                # created_at has a resolution of one second (truncated or rounded): +-1 s.
-                samples.append((created - 1.0 - ended, created + 1.0 - started, started, ended))
-        return cls(samples)
-
-    @property
-    def offset(self) -> tuple[float, float] | None:
-        """The bounds of ``created_at - loop time``, or None (no evidence, or contradictory)."""
-        if not self._samples:
-            return None
-        low = max(sample[0] for sample in self._samples)
-        high = min(sample[1] for sample in self._samples)
-        return (low, high) if low <= high else None
-
-    def has_after(self, moment: float) -> bool:
-        """Whether a sample comes from a signup started at or after loop time ``moment``."""
-        return any(sample[2] >= moment for sample in self._samples)
-
-    def before(self, created: float, first_sent: float, last_ended: float) -> bool | None:
-        """Whether a row dated ``created`` existed before loop time ``first_sent``.
-
-        True: provably (a duplicate); False: created at or after it (within
-        `CREATED_NOW_SLACK`; always for ``first_sent=-inf``); None: the clocks cannot tell.
-        """
-        if math.isinf(first_sent):
-            return False
-        offset = self.offset
-        samples = self._samples
-        if (
-            offset is None
-            or not any(sample[3] <= first_sent for sample in samples)
-            or not any(sample[2] >= last_ended for sample in samples)
-        ):
-            return None
-        low, high = offset
-        # The row's creation, on the loop's clock: from created - 1 - high to created + 1 - low.
-        if created + 1.0 - low < first_sent:
-            return True
-        if created - 1.0 - high >= first_sent - CREATED_NOW_SLACK:
-            return False
-        return None
 
 
 #: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
 _Witness = tuple[str | None, Key, float, float]
+
+
+def _key(write: ep.Endpoint[Any], params: Mapping[str, str]) -> Key:
+    spec = write.reconcile
+    assert spec is not None
+    return (_WRITE, spec.target(params))
+
+
+def _clock_samples(witnesses: list[_Witness], sighting: Sighting) -> list[tuple[float, ...]]:
+    """Return the server's row clock (``created_at``) as the ``witnesses`` found show it.
+
+    Per row: the bounds of ``created_at - loop time``, then its attempt's start and end (an
+    answered signup was created in between). The ``Date`` header is not used (another clock).
+    """
+    samples: list[tuple[float, ...]] = []
+    for _, key, started, ended in witnesses:
+        row = sighting.related.get(key)
+        created = None if row is None else parse_row_time(row.get("created_at"))
+        if created is not None:
+            # created_at has a resolution of one second (truncated or rounded): +-1 s.
+            samples.append((created - 1.0 - ended, created + 1.0 - started, started, ended))
+    return samples
+
+
+def _existed_before(
+    samples: list[tuple[float, ...]], created: float, first_sent: float, last_ended: float
+) -> bool | None:
+    """Whether a row dated ``created`` existed before loop time ``first_sent``, by the row clock.
+
+    True: provably (a duplicate); False: created at or after it (within `CREATED_NOW_SLACK`);
+    None: the clocks cannot tell (the samples must overlap and come from both sides of the write).
+    """
+    if not any(s[3] <= first_sent for s in samples) or not any(s[2] >= last_ended for s in samples):
+        return None
+    low = max(sample[0] for sample in samples)
+    high = min(sample[1] for sample in samples)
+    if low > high:
+        return None  # contradictory bounds: a stepped clock
+    # The row's creation, on the loop's clock: from created - 1 - high to created + 1 - low.
+    if created + 1.0 - low < first_sent:
+        return True
+    if created - 1.0 - high >= first_sent - CREATED_NOW_SLACK:
+        return False
+    return None
 
 
 def _same_email(a: object, b: object) -> bool:
@@ -477,17 +404,3 @@ def _same_email(a: object, b: object) -> bool:
     a = a.casefold() if isinstance(a, str) and a else None
     b = b.casefold() if isinstance(b, str) and b else None
     return a == b
-
-
-def _duplicate(
-    params: dict[str, str], sighting: Sighting, created: float | None
-) -> DuplicateSignupError:
-    referrer = sighting.row.get("referrer_email")
-    return DuplicateSignupError(
-        email=params["email"],
-        existed_since=None
-        if created is None
-        else dt.datetime.fromtimestamp(created, dt.timezone.utc),
-        referrer_email=referrer if isinstance(referrer, str) and referrer else None,
-        referrer_code=params.get("referrer_code"),
-    )

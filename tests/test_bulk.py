@@ -20,7 +20,7 @@ from irefer_async import (
     NewSpecificActionRequest,
     WriteOutcomeUnknownError,
 )
-from irefer_async._bulk import new_signups
+from irefer_async._bulk import BulkRun
 
 
 def _signup(email: str) -> NewSignup:
@@ -165,7 +165,7 @@ async def test_specific_actions(irefer_emulator: Any) -> None:
 async def test_ordered_yields_in_input_order() -> None:
     """With ordered=True a slow early row holds back later ones, which still run."""
     client = FakeClient(delay=lambda e: 0.05 if e == "user0@example.com" else 0)
-    run = new_signups(client, _emails(40), concurrency=4, ordered=True)
+    run = BulkRun(_emails(40), client=client, method="newSignup", concurrency=4, ordered=True)
     async with run:
         indexes = [o.index async for o in run]
     assert indexes == list(range(40))
@@ -174,7 +174,7 @@ async def test_ordered_yields_in_input_order() -> None:
 async def test_unordered_does_not_wait_for_slow_rows() -> None:
     """Without ordering the slow first row comes out last."""
     client = FakeClient(delay=lambda e: 0.05 if e == "user0@example.com" else 0)
-    run = new_signups(client, _emails(20), concurrency=4)
+    run = BulkRun(_emails(20), client=client, method="newSignup", concurrency=4)
     async with run:
         indexes = [o.index async for o in run]
     assert indexes[-1] == 0
@@ -193,7 +193,7 @@ async def test_memory_is_bounded(ordered: bool) -> None:
             yield NewSignupRequest(f"u{i}@example.com")
 
     client = FakeClient(delay=lambda e: 0.01 if e == "u5@example.com" else 0)
-    run = new_signups(client, rows(), concurrency=8, ordered=ordered)
+    run = BulkRun(rows(), client=client, method="newSignup", concurrency=8, ordered=ordered)
     worst = 0
     yielded = 0
     async with run:
@@ -215,7 +215,9 @@ async def test_status_unknown_for_write_outcome_unknown() -> None:
         reconcile_error=None,
     )
     client = FakeClient(fail=lambda e: boom if e == "user1@example.com" else None)
-    async with new_signups(client, _emails(3), concurrency=4, ordered=True) as run:
+    async with BulkRun(
+        _emails(3), client=client, method="newSignup", concurrency=4, ordered=True
+    ) as run:
         statuses = [o.status async for o in run]
     assert statuses == [BulkStatus.OK, BulkStatus.UNKNOWN, BulkStatus.OK]
     assert run.summary.unknown == 1
@@ -224,7 +226,7 @@ async def test_status_unknown_for_write_outcome_unknown() -> None:
 async def test_break_stops_sending_and_leaves_no_task() -> None:
     """Leaving the block early cancels in-flight rows (status unknown) and stops sending."""
     client = FakeClient(delay=lambda e: 0 if e.endswith("0@example.com") else 10)
-    run = new_signups(client, _emails(1_000_000), concurrency=4)
+    run = BulkRun(_emails(1_000_000), client=client, method="newSignup", concurrency=4)
     async with run:
         async for outcome in run:
             assert outcome.index == 0
@@ -247,7 +249,7 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
     client = FakeClient(delay=lambda e: 10)
 
     async def consume() -> None:
-        async with new_signups(client, _emails(100), concurrency=3) as run:
+        async with BulkRun(_emails(100), client=client, method="newSignup", concurrency=3) as run:
             async for _ in run:
                 pass
 
@@ -265,7 +267,7 @@ async def test_cancelling_the_consumer_cleans_up() -> None:
 async def test_aclose_from_another_task_ends_the_waiting_consumer(ordered: bool) -> None:
     """aclose while the consumer waits in ``async for``: its iteration ends, rows accounted for."""
     client = FakeClient(delay=lambda e: 10)
-    run = new_signups(client, _emails(100), concurrency=3, ordered=ordered)
+    run = BulkRun(_emails(100), client=client, method="newSignup", concurrency=3, ordered=ordered)
     seen: list[BulkOutcome[Any, Any]] = []
 
     async def consume() -> None:
@@ -289,7 +291,7 @@ async def test_aclose_from_another_task_ends_the_waiting_consumer(ordered: bool)
 async def test_stop_finishes_in_flight_rows() -> None:
     """stop() takes no new row but still yields those in flight."""
     client = FakeClient(delay=lambda e: 0.01)
-    run = new_signups(client, _emails(1000), concurrency=4)
+    run = BulkRun(_emails(1000), client=client, method="newSignup", concurrency=4)
     seen: list[BulkOutcome[Any, Any]] = []
     async with run:
         async for outcome in run:
@@ -305,7 +307,7 @@ async def test_unexpected_exception_ends_the_run() -> None:
     """A non-IReferError from a row is a bug: it propagates and every worker is stopped."""
     client = FakeClient(fail=lambda e: RuntimeError("bug") if e == "user3@example.com" else None)
     with pytest.raises(RuntimeError, match="bug"):
-        await _drain(new_signups(client, _emails(100), concurrency=2))
+        await _drain(BulkRun(_emails(100), client=client, method="newSignup", concurrency=2))
     assert _no_other_tasks()
 
 
@@ -317,7 +319,7 @@ async def test_failing_input_iterator_propagates() -> None:
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        await _drain(new_signups(FakeClient(), rows(), concurrency=4))
+        await _drain(BulkRun(rows(), client=FakeClient(), method="newSignup", concurrency=4))
     assert _no_other_tasks()
 
 
@@ -373,7 +375,7 @@ async def test_streams_100k_rows(irefer_emulator: Any, n: int) -> None:
 
 async def test_fully_consumed_without_context_manager() -> None:
     """Iterating to the end without ``async with`` also leaves no task behind."""
-    run = new_signups(FakeClient(), _emails(50), concurrency=5)
+    run = BulkRun(_emails(50), client=FakeClient(), method="newSignup", concurrency=5)
     assert len([o async for o in run]) == 50
     assert _no_other_tasks()
     assert run.summary.ok == 50
@@ -388,7 +390,7 @@ async def test_ordered_async_input_with_stop() -> None:
             yield NewSignupRequest(f"a{i}@example.com")
 
     client = FakeClient(delay=lambda e: 0.001)
-    run = new_signups(client, gen(), concurrency=4, ordered=True)
+    run = BulkRun(gen(), client=client, method="newSignup", concurrency=4, ordered=True)
     indexes = []
     async with run:
         async for outcome in run:

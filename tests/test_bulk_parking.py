@@ -19,7 +19,7 @@ from slow_server import SlowServer
 
 import irefer_async as ia
 from irefer_async import BulkStatus, NewSignup, NewSignupRequest, _bulk
-from irefer_async._bulk import new_signups
+from irefer_async._bulk import BulkRun
 from irefer_async._deadline import Deadline, deadline_scope
 from irefer_async._match import RowMatcher
 from irefer_async._settle import Board, Scan
@@ -92,7 +92,9 @@ async def _run(sender: HoldingClient, rows: Rows, *, ordered: bool) -> tuple[lis
     """Drain a run; return the outcomes, the most rows held (taken, not yielded), the end."""
     outcomes: list[Any] = []
     held = 0
-    async with new_signups(sender, rows, concurrency=CONCURRENCY, ordered=ordered) as run:
+    async with BulkRun(
+        rows, client=sender, method="newSignup", concurrency=CONCURRENCY, ordered=ordered
+    ) as run:
         async for outcome in run:
             outcomes.append(outcome)
             held = max(held, rows.taken - len(outcomes))
@@ -180,7 +182,7 @@ async def test_closing_a_run_with_held_rows_accounts_for_every_row() -> None:
 
     async def go() -> tuple[list[Any], Any]:
         yielded: list[Any] = []
-        run = new_signups(sender, rows, concurrency=CONCURRENCY)
+        run = BulkRun(rows, client=sender, method="newSignup", concurrency=CONCURRENCY)
         async with run:
             async for outcome in run:
                 yielded.append(outcome)
@@ -300,7 +302,7 @@ async def test_settled_scans_take_at_most_about_a_quarter_of_the_time() -> None:
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(asyncio.get_running_loop().time())
+        found.loop_time = asyncio.get_running_loop().time()
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
     waits: list[float] = []
@@ -335,7 +337,7 @@ async def test_a_settled_scan_comes_sooner_for_a_lookup_near_its_deadline() -> N
 
     async def scan(found: Scan) -> None:
         await asyncio.sleep(scan_seconds)
-        found.dated(asyncio.get_running_loop().time())
+        found.loop_time = asyncio.get_running_loop().time()
 
     board = Board(scan, [lambda: RowMatcher(("id",))])
 
