@@ -89,13 +89,9 @@ def _email_problem(text: str) -> str:
 def _source(method: str, name: str, value: object) -> str:
     if not _SOURCES:
         _load_models()
-    if isinstance(value, m.LeadSource) and value.known:
-        return value.value
-    key = _text(method, name, value)
-    try:
+    key = str(_text(method, name, value))  # a LeadSource is its value
+    if key.lower() in _SOURCES:
         return _SOURCES[key.lower()]
-    except KeyError:
-        pass
     allowed = ", ".join(f"{s.value!r} ({s.name.lower()})" for s in m.LeadSource)
     raise InvalidRequestError(
         f"{method}: unknown lead source {key!r}; expected one of {allowed}", method=method
@@ -318,9 +314,7 @@ def build_params(
             "IReferClient, or set IREFER_CAMPAIGN_ID",
             method=method,
         )
-    params = {"campaign_id": campaign_id}
-    params.update(check_params(endpoint, values))
-    return params
+    return {"campaign_id": campaign_id, **check_params(endpoint, values)}
 
 
 def check_params(endpoint: Endpoint[Any], values: Mapping[str, object]) -> dict[str, str]:

@@ -78,7 +78,6 @@ class ArraySplitter:
         "_eof",
         "_max_item",
         "_pos",
-        "_scanning",
         "_start",
         "_state",
         "_tries",
@@ -99,8 +98,8 @@ class ArraySplitter:
         self.head = b""
         self._max_item = max_item_bytes
         self._buf = b""
-        self._pos = self._start = self._depth = self._tries = 0
-        self._scanning = _orjson_loads is None
+        self._pos = self._start = self._depth = 0
+        self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan the item
         self._eof = False
         self._state = _START
 
@@ -118,10 +117,7 @@ class ArraySplitter:
             self.head += chunk[: _HEAD_BYTES - len(self.head)]
             return
         keep = self._start if self._state == _ITEM else self._pos
-        if keep >= len(self._buf):
-            self._buf = bytes(chunk)
-        else:
-            self._buf = self._buf[keep:] + chunk
+        self._buf = self._buf[keep:] + chunk
         self._pos -= keep
         self._start -= keep
 
@@ -132,36 +128,31 @@ class ArraySplitter:
         buf = self._buf
         start = self._start
         pos = self._pos
-        if not self._scanning:
+        if self._tries < _TRIES:
             loads = _orjson_loads
             assert loads is not None
             find = buf.find
             while True:
                 end = find(b"}", pos, start + self._max_item + 1)
-                if end < 0:
-                    if self._eof:  # every candidate failed: let the scan say why
-                        self._scanning = True
-                        pos = start
-                    else:
-                        pos = len(buf)  # no "}" left: look again from the new bytes
+                if end < 0 and not self._eof:
+                    self._pos = len(buf)  # no "}" left: look again from the new bytes
                     break
-                pos = end + 1
-                try:
-                    value = loads(buf[start:pos])
-                except ValueError:
-                    self._tries += 1
+                if end >= 0:
+                    pos = end + 1
+                    try:
+                        return self._done(loads(buf[start:pos]), pos)
+                    except ValueError:
+                        self._tries += 1
                     if self._tries < _TRIES:
                         continue
-                    self._scanning = True  # nesting or braces in strings: scan this one
-                    pos = start
-                    break
-                return self._done(value, pos)
-        if self._scanning:
+                # Nesting or braces in strings, or no candidate parsed at all: scan this one.
+                self._tries = _TRIES
+                pos = start
+                break
+        if self._tries >= _TRIES:
             end = self._scan(buf, pos)
             if end >= 0:
                 return self._done(self._parse(buf[start:end]), end)
-        else:
-            self._pos = pos
         if len(buf) - start > self._max_item:
             raise self._malformed(f"larger than {self._max_item} bytes", item=True)
         return None
@@ -197,8 +188,8 @@ class ArraySplitter:
             else:
                 self._state = _ITEM
                 self._pos = self._start = pos
-                self._depth = self._tries = 0
-                self._scanning = _orjson_loads is None
+                self._depth = 0
+                self._tries = 0 if _orjson_loads is not None else _TRIES
                 return True
             pos += 1
         self._pos = pos
