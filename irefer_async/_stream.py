@@ -44,11 +44,7 @@ _CLOCK_EVERY: Final = 16
 _SKIP = re.compile(rb'[^"{}\[\]]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"{}\[\]]*)*', re.DOTALL)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _OPEN = frozenset(b"{[")
-_QUOTE = ord('"')
-_LBRACKET = ord("[")
-_RBRACKET = ord("]")
-_LBRACE = ord("{")
-_COMMA = ord(",")
+_QUOTE, _LBRACKET, _RBRACKET, _LBRACE, _COMMA = b'"[]{,'
 # What an item that is not an object is, by its first byte (anything else: a number).
 _KINDS = {_QUOTE: "a string", _LBRACKET: "an array", ord("n"): "null"}
 _KINDS.update(dict.fromkeys(b"tf", "a boolean"))
@@ -263,10 +259,7 @@ def malformed_item(
 async def json_items(
     chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter
 ) -> AsyncGenerator[Any, None]:
-    """Yield each parsed item of the array arriving as ``chunks`` (nothing if not an array).
-
-    ``chunks`` is closed with this generator.
-    """
+    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator)."""
     clock = time.perf_counter
     last = clock()
     n = 0
@@ -292,10 +285,7 @@ async def json_items(
 def item_decoder(
     model: type[T], method: str, drift: DriftRecorder | None = None
 ) -> Callable[[Any, int], T]:
-    """Return ``decode(item, index)``: a parsed list item into ``model``, errors naming its index.
-
-    ``drift`` (when recording) is shown each item first.
-    """
+    """Return ``decode(item, index)``: an item into ``model`` (shown to ``drift`` first)."""
     hook = item_structure(model)
 
     def decode(item: Any, index: int) -> T:
