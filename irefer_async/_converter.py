@@ -150,29 +150,21 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# What each quirk function converts, for the doctor's drift classifier (see decoding.py).
-for _hook, _kind in (
-    (_to_int, "int"),
-    (_to_opt_int, "int"),
-    (_to_bool, "bool"),
-    (_to_str, "str"),
-    (_to_opt_str, "str"),
-    (_to_percent, "percent"),
-    (_to_datetime, "datetime"),
-    (_to_link, "link"),
+# The quirk function of each scalar field type of the models, and what it converts: its
+# ``quirk_kind``, read by the doctor's drift classifier (see decoding.py).
+_SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+for _type, _hook, _kind in (
+    (int, _to_int, "int"),
+    (int | None, _to_opt_int, "int"),
+    (bool, _to_bool, "bool"),
+    (str, _to_str, "str"),
+    (str | None, _to_opt_str, "str"),
+    (float | None, _to_percent, "percent"),
+    (dt.datetime | None, _to_datetime, "datetime"),
 ):
+    _SCALAR_HOOKS[_type] = _hook
     _hook.quirk_kind = _kind  # type: ignore[union-attr]
-
-# The quirk function of each scalar field type of the models.
-_SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
-    int: _to_int,
-    int | None: _to_opt_int,
-    bool: _to_bool,
-    str: _to_str,
-    str | None: _to_opt_str,
-    float | None: _to_percent,
-    dt.datetime | None: _to_datetime,
-}
+_to_link.quirk_kind = "link"  # type: ignore[attr-defined]
 
 _MODELS: frozenset[type[Any]] = frozenset()  # set by `_load_models`, with the first decode
 
