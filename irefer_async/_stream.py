@@ -349,10 +349,8 @@ class Reader(Protocol[R_co]):
     ``ends_call`` False: the call goes on after the attempt (a stream owns the slot then).
     """
 
-    @property
-    def ends_call(self) -> bool:
-        """Whether the call is over when `read` returns."""
-        ...
+    #: Whether the call is over when `read` returns.
+    ends_call: bool
 
     async def read(self, body: ListBody, slot: Slot) -> R_co:
         """Read (and close) the body, or keep it open with the slot (a stream)."""
