@@ -173,7 +173,11 @@ def _load_models() -> None:
     global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
     from . import _models as m  # noqa: PLC0415
 
-    _MODELS = frozenset(c for c in vars(m).values() if m._Model in getattr(c, "__bases__", ()))
+    _MODELS = frozenset(
+        c
+        for name, c in vars(m).items()
+        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
+    )
 
 
 # Fields the SDK sets, never read from the wire.
