@@ -121,19 +121,17 @@ class RowKey:
 
     def __call__(self, values: Mapping[str, object]) -> str | None:
         """Return the key of a mapping, or None when a key field is missing or not text."""
-        return self._join([values.get(name) for name in self.fields])
-
-    def of(self, request: object) -> str | None:
-        """Return the key of a request object (its attributes named as the parameters)."""
-        return self._join([getattr(request, name, None) for name in self.fields])
-
-    def _join(self, values: list[object]) -> str | None:
         parts = []
-        for name, value in zip(self.fields, values, strict=True):
+        for name in self.fields:
+            value = values.get(name)
             if not isinstance(value, str):
                 return None
             parts.append(value.strip().lower() if name in self.fold else value)
         return "|".join(parts)
+
+    def of(self, request: object) -> str | None:
+        """Return the key of a request object (its attributes named as the parameters)."""
+        return self({name: getattr(request, name, None) for name in self.fields})
 
 
 @attrs.frozen
