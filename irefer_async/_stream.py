@@ -535,23 +535,19 @@ class ListStream(Generic[T]):
             opened = self._opened = await self._source._open_stream(self)
             item, opened.first = opened.first, None
             decode = self._decode
-            try:
-                while item is not None:
-                    yield decode(item, self.delivered)
-                    self.delivered += 1
-                    item = await anext(opened.items, None)
-            except IReferError as exc:
-                error = exc
-            if error is not None:
-                if not isinstance(error, MalformedResponseError) or error.item is None:
-                    # A bad item leaves the stream whole; anything else broke it.
-                    error = StreamInterruptedError(
-                        method=self.method, delivered=self.delivered, reason=error
-                    )
-                raise error
+            while item is not None:
+                yield decode(item, self.delivered)
+                self.delivered += 1
+                item = await anext(opened.items, None)
         except IReferError as exc:
             error = exc
-            raise
+            # Once open, a bad item leaves the stream whole; anything else broke it.
+            if opened is not None and (
+                not isinstance(exc, MalformedResponseError) or exc.item is None
+            ):
+                error = StreamInterruptedError(
+                    method=self.method, delivered=self.delivered, reason=exc
+                )
         finally:
             if opened is not None:
                 await opened.close()
@@ -559,3 +555,5 @@ class ListStream(Generic[T]):
                     opened.trace.end(error)
             if error is not None and error.correlation_id is None:
                 stamp_error(error)
+        if error is not None:
+            raise error  # outside the handler: nothing chained
