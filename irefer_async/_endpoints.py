@@ -7,6 +7,7 @@ lists an endpoint's parameters is pinned to this table by ``tests/test_endpoint_
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # imported by `_load_models`, with the first call that needs 
 T = TypeVar("T")
 
 _SOURCES: dict[str, str] = {}  # filled by `_load_models`
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _load_models() -> None:
@@ -40,17 +42,12 @@ def _text(method: str, name: str, value: object) -> str:
         raise InvalidRequestError(
             f"{method}: {name} must be a string, not {type(value).__name__}", method=method
         )
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # later a URL-building "transport" error, ambiguous for a write
-        pass
-    else:
-        return value
-    raise InvalidRequestError(
-        f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
-    )
+    # Not UTF-8 encodable: later a URL-building "transport" error, ambiguous for a write.
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidRequestError(
+            f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
+        )
+    return value
 
 
 def _required_text(method: str, name: str, value: object) -> str:
