@@ -1,22 +1,10 @@
 """The one cattrs converter, and every quirk of the iRefer wire format it absorbs.
 
-Quirks (all seen in the API guide's samples):
-
-* numbers sent as strings: ``"total_views": "126"``, ``"signups_count": "1"``, ids ``"271047"``
-  become ``int`` (real JSON numbers are accepted too);
-* booleans sent as ``"1"``/``"0"`` (``confirmed``) become ``bool``;
-* percentages sent as ``"21.4%"`` (``conversion``) become the number ``21.4``;
-* ``"None"``, ``""`` and ``null`` mean "no value" in optional fields and become ``None``;
-* ISO timestamps with a ``Z`` suffix become timezone-aware ``datetime`` (UTC);
-* enum-like strings (lead sources t/f/l/w/e, ``reward_to: "REFFERER"``, ``EACHTIME``...) become
-  open enums that keep unknown values instead of failing;
-* ``referral_link`` rendered as an HTML anchor (``" <a href="URL">URL</a> "``, as the guide's
-  browser captures show) becomes the bare URL;
-* a ``null`` list becomes an empty tuple; unknown fields are ignored (kept in ``raw``).
-
-Each quirk is a hook of its field type; cattrs generates every model's structuring code. A
-value that does not fit raises `MalformedResponseError` with the path a second, detailed
-converter finds.
+The quirks (docs/api-quirks.md): numbers and booleans as strings, ``"21.4%"``, ``"None"``,
+``""`` and ``null`` as no value, ``Z`` timestamps, open enums, links as HTML anchors, ``null``
+lists; unknown fields are ignored (kept in ``raw``). Each quirk is a hook of its field type;
+cattrs generates every model's structuring code. A value that does not fit raises
+`MalformedResponseError` with the path a second, detailed converter finds.
 """
 
 from __future__ import annotations
@@ -73,13 +61,11 @@ _fromisoformat = dt.datetime.fromisoformat
 def _to_int(value: Any, _: Any = None) -> int:
     if type(value) is int:
         return value
-    if type(value) is str:
+    if isinstance(value, str):
         try:
             return int(value)  # what int() reads, int(value.strip()) reads the same
         except ValueError:
             return int(value.strip())  # str.strip() also strips \x1c-\x1f, int() does not
-    if isinstance(value, str):
-        return int(value.strip())
     if isinstance(value, float) and value.is_integer():
         return int(value)
     raise TypeError(f"expected an integer or a numeric string, got {value!r}")
@@ -164,29 +150,21 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# What each quirk function converts, for the doctor's drift classifier (see decoding.py).
-for _hook, _kind in (
-    (_to_int, "int"),
-    (_to_opt_int, "int"),
-    (_to_bool, "bool"),
-    (_to_str, "str"),
-    (_to_opt_str, "str"),
-    (_to_percent, "percent"),
-    (_to_datetime, "datetime"),
-    (_to_link, "link"),
+# The quirk function of each scalar field type of the models, and what it converts: its
+# ``quirk_kind``, read by the doctor's drift classifier (see decoding.py).
+_SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
+for _type, _hook, _kind in (
+    (int, _to_int, "int"),
+    (int | None, _to_opt_int, "int"),
+    (bool, _to_bool, "bool"),
+    (str, _to_str, "str"),
+    (str | None, _to_opt_str, "str"),
+    (float | None, _to_percent, "percent"),
+    (dt.datetime | None, _to_datetime, "datetime"),
 ):
+    _SCALAR_HOOKS[_type] = _hook
     _hook.quirk_kind = _kind  # type: ignore[union-attr]
-
-# The quirk function of each scalar field type of the models.
-_SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {
-    int: _to_int,
-    int | None: _to_opt_int,
-    bool: _to_bool,
-    str: _to_str,
-    str | None: _to_opt_str,
-    float | None: _to_percent,
-    dt.datetime | None: _to_datetime,
-}
+_to_link.quirk_kind = "link"  # type: ignore[attr-defined]
 
 _MODELS: frozenset[type[Any]] = frozenset()  # set by `_load_models`, with the first decode
 
@@ -197,8 +175,8 @@ def _load_models() -> None:
 
     _MODELS = frozenset(
         c
-        for c in vars(m).values()
-        if isinstance(c, type) and c is not m._Model and issubclass(c, m._Model)
+        for name, c in vars(m).items()
+        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
     )
 
 
@@ -295,9 +273,9 @@ def _field_overrides(model: type[Any], *, detailed: bool) -> dict[str, Any]:
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
 
-    Decoding uses two generated functions: one for a complete row (no per-field key test) and
-    one with defaults for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The
-    row's JSON reaches ``raw`` as an entry of a shallow copy, so the model is built once.
+    Two generated functions: one for a complete row (no per-field key test), one with defaults
+    for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The row's JSON reaches
+    ``raw`` as an entry of a shallow copy, so the model is built once.
     """
     from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
 
@@ -356,19 +334,11 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     _load_models()
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     for tp, hook in _SCALAR_HOOKS.items():
-        if type(tp) is type:  # not isinstance: on 3.10 tuple[X, ...] passes it
-            conv.register_structure_hook(tp, hook)
-        else:
-            # Unions cannot go through singledispatch: match exactly.
-            conv.register_structure_hook_func(_exactly(tp), hook)
+        conv.register_structure_hook(tp, hook)
     conv.register_structure_hook_factory(lambda tp: _open_enum_of(tp) is not None, _enum_hook)
     conv.register_structure_hook_factory(lambda tp: _model_tuple_of(tp) is not None, _tuple_hook)
     conv.register_structure_hook_factory(_MODELS.__contains__, _model_hook)
     return conv
-
-
-def _exactly(tp: Any) -> Callable[[Any], bool]:
-    return lambda t: bool(t == tp)
 
 
 @functools.cache
@@ -435,16 +405,12 @@ def explain_item(data: Any, model: type[Any]) -> str:
     return _explain(data, model)
 
 
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+
+
 def json_type(value: Any) -> str:
     """Name the JSON type of a parsed value (``"an object"``, ``"null"``...)."""
-    names = {
-        dict: "an object",
-        list: "an array",
-        str: "a string",
-        bool: "a boolean",
-        type(None): "null",
-    }
-    return names.get(type(value), "a number")
+    return "null" if value is None else _JSON_TYPES.get(type(value), "a number")
 
 
 class DecodeObserver(Protocol):
@@ -466,16 +432,16 @@ def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver |
     """
     if drift is not None:
         drift.observe(data, tp)
-    try:
-        if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
-            raise TypeError("list endpoint")
-        return (_FAST or _fast()).structure(data, tp)  # type: ignore[no-any-return]
-    except Exception:  # noqa: S110 - translated below, outside the handler
-        pass
-    if getattr(tp, "__origin__", None) is tuple and type(data) is not list:
+    listed = getattr(tp, "__origin__", None) is tuple
+    if not listed or type(data) is list:  # a list's hook would take null as ()
+        try:
+            return (_FAST or _fast()).structure(data, tp)  # type: ignore[no-any-return]
+        except Exception:  # noqa: S110 - translated below, outside the handler
+            pass
+    if not listed:
+        detail = explain_item(data, tp)
+    elif type(data) is not list:
         detail = f"expected a JSON array, got {json_type(data)}"
-    elif type(data) is not dict and getattr(tp, "__origin__", None) is not tuple:
-        detail = f"expected a JSON object, got {json_type(data)}"
     else:
         detail = _explain(data, tp)
     raise MalformedResponseError(

@@ -7,6 +7,7 @@ lists an endpoint's parameters is pinned to this table by ``tests/test_endpoint_
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Mapping
 from functools import cached_property
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # imported by `_load_models`, with the first call that needs 
 T = TypeVar("T")
 
 _SOURCES: dict[str, str] = {}  # filled by `_load_models`
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _load_models() -> None:
@@ -40,17 +42,12 @@ def _text(method: str, name: str, value: object) -> str:
         raise InvalidRequestError(
             f"{method}: {name} must be a string, not {type(value).__name__}", method=method
         )
-    if value.isascii():
-        return value
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # later a URL-building "transport" error, ambiguous for a write
-        pass
-    else:
-        return value
-    raise InvalidRequestError(
-        f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
-    )
+    # Not UTF-8 encodable: later a URL-building "transport" error, ambiguous for a write.
+    if not value.isascii() and _SURROGATE.search(value):
+        raise InvalidRequestError(
+            f"{method}: {name} is not valid text (it holds an unpaired surrogate)", method=method
+        )
+    return value
 
 
 def _required_text(method: str, name: str, value: object) -> str:
@@ -89,13 +86,9 @@ def _email_problem(text: str) -> str:
 def _source(method: str, name: str, value: object) -> str:
     if not _SOURCES:
         _load_models()
-    if isinstance(value, m.LeadSource) and value.known:
-        return value.value
-    key = _text(method, name, value)
-    try:
+    key = str(_text(method, name, value))  # a LeadSource is its value
+    if key.lower() in _SOURCES:
         return _SOURCES[key.lower()]
-    except KeyError:
-        pass
     allowed = ", ".join(f"{s.value!r} ({s.name.lower()})" for s in m.LeadSource)
     raise InvalidRequestError(
         f"{method}: unknown lead source {key!r}; expected one of {allowed}", method=method
@@ -125,19 +118,17 @@ class RowKey:
 
     def __call__(self, values: Mapping[str, object]) -> str | None:
         """Return the key of a mapping, or None when a key field is missing or not text."""
-        return self._join([values.get(name) for name in self.fields])
-
-    def of(self, request: object) -> str | None:
-        """Return the key of a request object (its attributes named as the parameters)."""
-        return self._join([getattr(request, name, None) for name in self.fields])
-
-    def _join(self, values: list[object]) -> str | None:
         parts = []
-        for name, value in zip(self.fields, values, strict=True):
+        for name in self.fields:
+            value = values.get(name)
             if not isinstance(value, str):
                 return None
             parts.append(value.strip().lower() if name in self.fold else value)
         return "|".join(parts)
+
+    def of(self, request: object) -> str | None:
+        """Return the key of a request object (its attributes named as the parameters)."""
+        return self({name: getattr(request, name, None) for name in self.fields})
 
 
 @attrs.frozen
@@ -318,9 +309,7 @@ def build_params(
             "IReferClient, or set IREFER_CAMPAIGN_ID",
             method=method,
         )
-    params = {"campaign_id": campaign_id}
-    params.update(check_params(endpoint, values))
-    return params
+    return {"campaign_id": campaign_id, **check_params(endpoint, values)}
 
 
 def check_params(endpoint: Endpoint[Any], values: Mapping[str, object]) -> dict[str, str]:

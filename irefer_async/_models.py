@@ -82,14 +82,12 @@ def _arrived(value: dt.datetime | None) -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc) if value is None else value
 
 
-def _fetched_field() -> Any:
-    return attrs.field(default=None, converter=_arrived, eq=False, repr=False, kw_only=True)
-
-
+@attrs.frozen(slots=True, repr=False)
 class _Model:
-    """The models' shared ``__repr__``, in attrs' own format (one generated method less each)."""
+    """Every model's ``raw``, and their shared ``__repr__`` in attrs' own format."""
 
-    __slots__ = ()
+    #: The JSON object this was decoded from.
+    raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -100,8 +98,14 @@ class _Model:
         return f"{type(self).__name__}({shown})"
 
 
-def _raw_field() -> Any:
-    return attrs.field(factory=dict, eq=False, repr=False, kw_only=True)
+@attrs.frozen(slots=True, repr=False)
+class _Result(_Model):
+    """A result of a call (not the nested `Reward`): it also carries ``fetched_at``."""
+
+    #: When the answer arrived (UTC), also when it comes from the client's cache.
+    fetched_at: dt.datetime | None = attrs.field(
+        default=None, converter=_arrived, eq=False, repr=False, kw_only=True
+    )
 
 
 @attrs.frozen(slots=True, repr=False)
@@ -114,8 +118,6 @@ class Reward(_Model):
     reward_heading: str
     #: The reward's description, if any.
     reward_description: str | None = None
-    #: The JSON object this was decoded from.
-    raw: Mapping[str, Any] = _raw_field()
 
 
 def referral_code_of(referral_link: str) -> str:
@@ -133,7 +135,7 @@ def referral_code_of(referral_link: str) -> str:
 
 
 @attrs.frozen(slots=True, repr=False)
-class ReferrerStats(_Model):
+class ReferrerStats(_Result):
     """``referrerStats``: one participant's referrals and rewards."""
 
     campaign_name: str
@@ -151,9 +153,6 @@ class ReferrerStats(_Model):
     reward_next_referrals_remaining: int | None = None
     rewards_earned: tuple[Reward, ...] = ()
     rewards_offered: tuple[Reward, ...] = ()
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
     @property
     def referral_code(self) -> str:
@@ -165,7 +164,7 @@ class ReferrerStats(_Model):
 
 
 @attrs.frozen(slots=True, repr=False)
-class CampaignStats(_Model):
+class CampaignStats(_Result):
     """``campaignStats``: views, signups, conversion and referrals by network."""
 
     campaign_name: str
@@ -181,13 +180,10 @@ class CampaignStats(_Model):
     linkedin_referrals: int = 0
     email_referrals: int = 0
     rewards_offered: tuple[Reward, ...] = ()
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
 
 @attrs.frozen(slots=True, repr=False)
-class NewSignup(_Model):
+class NewSignup(_Result):
     """``newSignup``: the participant just added.
 
     ``reconciled``: the response was lost and a read confirmed the signup (``raw`` is that
@@ -208,9 +204,6 @@ class NewSignup(_Model):
     reconciled: bool = attrs.field(default=False, kw_only=True)
     #: Reconciled, but whether this call or an earlier signup created it is unknown.
     age_unknown: bool = attrs.field(default=False, kw_only=True)
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
     @property
     def referral_code(self) -> str:
@@ -222,7 +215,7 @@ class NewSignup(_Model):
 
 
 @attrs.frozen(slots=True, repr=False)
-class NewSpecificAction(_Model):
+class NewSpecificAction(_Result):
     """``newSpecificAction``: the action just recorded.
 
     ``reconciled``: the response was lost and the action was found in
@@ -232,13 +225,10 @@ class NewSpecificAction(_Model):
     campaign_name: str | None
     external_id: str
     reconciled: bool = attrs.field(default=False, kw_only=True)
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
 
 @attrs.frozen(slots=True, repr=False)
-class Referrer(_Model):
+class Referrer(_Result):
     """One item of ``referrers``: a participant of the campaign.
 
     Here the API's ``referral_link`` holds the bare code (``"jZA3MbP0"``), not a link.
@@ -262,9 +252,6 @@ class Referrer(_Model):
     #: The network the participant came from, or None (``""`` on the wire).
     source_network: LeadSource | None = None
     referrals_count: int = 0
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
     @property
     def referral_code(self) -> str:
@@ -273,7 +260,7 @@ class Referrer(_Model):
 
 
 @attrs.frozen(slots=True, repr=False)
-class TriggeredReward(_Model):
+class TriggeredReward(_Result):
     """One item of ``rewards``: a reward triggered for a participant."""
 
     id: int
@@ -292,13 +279,10 @@ class TriggeredReward(_Model):
     reward_delivery: RewardDelivery | None = None
     reward_goal_type: RewardGoalType | None = None
     reward_to: RewardTo | None = None
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()
 
 
 @attrs.frozen(slots=True, repr=False)
-class SpecificActionSignup(_Model):
+class SpecificActionSignup(_Result):
     """One item of ``specificActionSignups``: a specific action credited to a referrer."""
 
     id: int
@@ -309,6 +293,3 @@ class SpecificActionSignup(_Model):
     specific_action: str
     created_at: dt.datetime | None = None
     ip: str | None = None
-    #: When the answer arrived (UTC), also when it comes from the client's cache.
-    fetched_at: dt.datetime | None = _fetched_field()
-    raw: Mapping[str, Any] = _raw_field()

@@ -1,10 +1,9 @@
 """Streamed lists: a JSON array body read chunk by chunk into items, in bounded memory.
 
-`ArraySplitter` cuts the array into parsed items, `ItemDecoder` makes models of them,
-`ListStream` is what ``client.iter_*()`` return, `read_list` what the tuple calls use and
-`match_body` the reconciling scans' reader. Every loop gives the event loop a turn at least
-every `YIELD_EVERY` seconds of work; a body that is not an array is classified as a whole
-body would be (`not_an_array`).
+`ArraySplitter` cuts the array into parsed items (`json_items`), `item_decoder` makes models
+of them; `ListStream` is what ``client.iter_*()`` return, `ListReader` the tuple calls' reader
+and `match_body` the reconciling scans'. Loops give the event loop a turn every `YIELD_EVERY`
+seconds of work; a body that is not an array is classified as a whole body (`not_an_array`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
@@ -45,11 +44,10 @@ _CLOCK_EVERY: Final = 16
 _SKIP = re.compile(rb'[^"{}\[\]]*(?:"[^"\\]*(?:\\.[^"\\]*)*"[^"{}\[\]]*)*', re.DOTALL)
 _SPACE = re.compile(rb"[ \t\r\n]*")
 _OPEN = frozenset(b"{[")
-_QUOTE = ord('"')
-_LBRACKET = ord("[")
-_RBRACKET = ord("]")
-_LBRACE = ord("{")
-_COMMA = ord(",")
+_QUOTE, _LBRACKET, _RBRACKET, _LBRACE, _COMMA = b'"[]{,'
+# What an item that is not an object is, by its first byte (anything else: a number).
+_KINDS = {_QUOTE: "a string", _LBRACKET: "an array", ord("n"): "null"}
+_KINDS.update(dict.fromkeys(b"tf", "a boolean"))
 
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 
@@ -59,18 +57,6 @@ _orjson_loads = orjson_loads  # None: the splitter scans items and parses with j
 
 def _loads(raw: bytes) -> Any:
     return loads(raw) if _orjson_loads is not None else json.loads(raw)
-
-
-def _kind(first: int) -> str:
-    if first == _QUOTE:
-        return "a string"
-    if first == _LBRACKET:
-        return "an array"
-    if first in b"tf":
-        return "a boolean"
-    if first == ord("n"):
-        return "null"
-    return "a number"
 
 
 class ArraySplitter:
@@ -86,15 +72,14 @@ class ArraySplitter:
         "_buf",
         "_depth",
         "_eof",
-        "_head",
         "_max_item",
         "_pos",
-        "_scanning",
         "_start",
         "_state",
         "_tries",
         "bytes_fed",
         "count",
+        "head",
         "method",
     )
 
@@ -105,33 +90,19 @@ class ArraySplitter:
         self.count = 0
         #: Body bytes fed so far.
         self.bytes_fed = 0
+        #: The first bytes (up to 64 KiB) of a body that is not an array.
+        self.head = b""
         self._max_item = max_item_bytes
         self._buf = b""
-        self._pos = 0
-        self._start = 0
-        self._depth = 0
-        self._tries = 0
-        self._scanning = _orjson_loads is None
+        self._pos = self._start = self._depth = 0
+        self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan the item
         self._eof = False
         self._state = _START
-        self._head = b""
 
     @property
     def is_array(self) -> bool | None:
         """True once the body is known to be an array, False if not, None before any byte."""
-        if self._state == _START:
-            return None
-        return self._state != _OTHER
-
-    @property
-    def head(self) -> bytes:
-        """The first bytes (up to 64 KiB) of a body that is not an array."""
-        return self._head
-
-    @property
-    def head_full(self) -> bool:
-        """Whether `head` holds all it keeps, so reading on is pointless."""
-        return len(self._head) >= _HEAD_BYTES
+        return None if self._state == _START else self._state != _OTHER
 
     def feed(self, chunk: bytes) -> None:
         """Add the next bytes of the body."""
@@ -139,14 +110,10 @@ class ArraySplitter:
             return
         self.bytes_fed += len(chunk)
         if self._state == _OTHER:
-            if len(self._head) < _HEAD_BYTES:
-                self._head += chunk[: _HEAD_BYTES - len(self._head)]
+            self.head += chunk[: _HEAD_BYTES - len(self.head)]
             return
         keep = self._start if self._state == _ITEM else self._pos
-        if keep >= len(self._buf):
-            self._buf = bytes(chunk)
-        else:
-            self._buf = self._buf[keep:] + chunk
+        self._buf = self._buf[keep:] + chunk
         self._pos -= keep
         self._start -= keep
 
@@ -157,36 +124,31 @@ class ArraySplitter:
         buf = self._buf
         start = self._start
         pos = self._pos
-        if not self._scanning:
+        if self._tries < _TRIES:
             loads = _orjson_loads
             assert loads is not None
             find = buf.find
             while True:
                 end = find(b"}", pos, start + self._max_item + 1)
-                if end < 0:
-                    if self._eof:  # every candidate failed: let the scan say why
-                        self._scanning = True
-                        pos = start
-                    else:
-                        pos = len(buf)  # no "}" left: look again from the new bytes
+                if end < 0 and not self._eof:
+                    self._pos = len(buf)  # no "}" left: look again from the new bytes
                     break
-                pos = end + 1
-                try:
-                    value = loads(buf[start:pos])
-                except ValueError:
-                    self._tries += 1
+                if end >= 0:
+                    pos = end + 1
+                    try:
+                        return self._done(loads(buf[start:pos]), pos)
+                    except ValueError:
+                        self._tries += 1
                     if self._tries < _TRIES:
                         continue
-                    self._scanning = True  # nesting or braces in strings: scan this one
-                    pos = start
-                    break
-                return self._done(value, pos)
-        if self._scanning:
+                # Nesting or braces in strings, or no candidate parsed at all: scan this one.
+                self._tries = _TRIES
+                pos = start
+                break
+        if self._tries >= _TRIES:
             end = self._scan(buf, pos)
             if end >= 0:
                 return self._done(self._parse(buf[start:end]), end)
-        else:
-            self._pos = pos
         if len(buf) - start > self._max_item:
             raise self._malformed(f"larger than {self._max_item} bytes", item=True)
         return None
@@ -196,36 +158,34 @@ class ArraySplitter:
         buf = self._buf
         pos = self._pos
         state = self._state
-        while True:
+        while state not in (_END, _OTHER):
             pos = _SPACE.match(buf, pos).end()  # type: ignore[union-attr] # always matches
-            if pos == len(buf) or state in (_END, _OTHER):
+            if pos == len(buf):
                 break
             c = buf[pos]
             if state == _START:
                 if c != _LBRACKET:
                     self._state = _OTHER
-                    self._head = buf[pos : pos + _HEAD_BYTES]
+                    self.head = buf[pos : pos + _HEAD_BYTES]
                     self._buf = b""
                     return False
                 state = _FIRST
             elif state == _AFTER:
-                if c == _RBRACKET:
-                    state = _END
-                elif c == _COMMA:
-                    state = _NEXT
-                else:
+                if c not in b",]":
                     raise self._malformed(
                         f"expected ',' or ']' after item {self.count - 1}", not_json=True
                     )
+                state = _NEXT if c == _COMMA else _END
             elif c == _RBRACKET and state == _FIRST:
                 state = _END
             elif c != _LBRACE:
-                raise self._malformed(f"expected a JSON object, got {_kind(c)}", item=True)
+                kind = _KINDS.get(c, "a number")
+                raise self._malformed(f"expected a JSON object, got {kind}", item=True)
             else:
                 self._state = _ITEM
                 self._pos = self._start = pos
-                self._depth = self._tries = 0
-                self._scanning = _orjson_loads is None
+                self._depth = 0
+                self._tries = 0 if _orjson_loads is not None else _TRIES
                 return True
             pos += 1
         self._pos = pos
@@ -248,17 +208,13 @@ class ArraySplitter:
     def _scan(self, buf: bytes, pos: int) -> int:
         """Return the index after the item's closing brace, or -1 (state saved) at chunk end."""
         depth = self._depth
-        n = len(buf)
         skip = _SKIP.match
         while True:
             pos = skip(buf, pos).end()  # type: ignore[union-attr] # always matches
-            if pos == n:
-                break
-            c = buf[pos]
-            if c == _QUOTE:
-                break  # a string cut by the end of the chunk
+            if pos == len(buf) or buf[pos] == _QUOTE:
+                break  # the chunk ends (maybe inside a string)
             pos += 1
-            if c in _OPEN:
+            if buf[pos - 1] in _OPEN:
                 depth += 1
                 continue
             depth -= 1
@@ -281,8 +237,7 @@ class ArraySplitter:
             raise self._malformed(
                 f"the body ended inside the array, after {self.count} items", not_json=True
             )
-        rest = _SPACE.match(self._buf, self._pos).end()  # type: ignore[union-attr]
-        if rest != len(self._buf):
+        if _SPACE.match(self._buf, self._pos).end() != len(self._buf):  # type: ignore[union-attr]
             raise self._malformed("unexpected bytes after the array", not_json=True)
 
     def _malformed(
@@ -301,112 +256,62 @@ def malformed_item(
     )
 
 
-class _Ticker:
-    """Says when a loop has worked `YIELD_EVERY` seconds without an await."""
-
-    __slots__ = ("_clock", "_last", "_n")
-
-    def __init__(self) -> None:
-        self._clock = time.perf_counter
-        self._last = self._clock()
-        self._n = 0
-
-    def due(self) -> bool:
-        self._n += 1
-        if self._n < _CLOCK_EVERY:
-            return False
-        self._n = 0
-        now = self._clock()
-        if now - self._last < YIELD_EVERY:
-            return False
-        self._last = now
-        return True
-
-
 async def json_items(
-    chunks: AsyncIterable[bytes], splitter: ArraySplitter
+    chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter
 ) -> AsyncGenerator[Any, None]:
-    """Yield each parsed item of the array arriving as ``chunks`` (nothing if not an array)."""
-    ticker = _Ticker()
-    async for chunk in chunks:
-        # No ticker reset: a read of already buffered data (aiohttp) gives the loop no turn.
-        splitter.feed(chunk)
-        next_item = splitter.next_item
-        while (item := next_item()) is not None:
-            yield item
-            if ticker.due():
-                await asyncio.sleep(0)
-        if splitter.is_array is False and splitter.head_full:
-            break
+    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator)."""
+    clock = time.perf_counter
+    last = clock()
+    n = 0
+    async with contextlib.aclosing(chunks):
+        async for chunk in chunks:
+            # No clock reset: a read of already buffered data (aiohttp) gives the loop no turn.
+            splitter.feed(chunk)
+            next_item = splitter.next_item
+            while (item := next_item()) is not None:
+                yield item
+                n += 1
+                if n % _CLOCK_EVERY == 0 and clock() - last >= YIELD_EVERY:
+                    await asyncio.sleep(0)
+                    last = clock()
+            if splitter.is_array is False and len(splitter.head) >= _HEAD_BYTES:
+                break
     splitter.feed_eof()
     while (item := splitter.next_item()) is not None:
         yield item
     splitter.close()
 
 
-class ItemDecoder(Generic[T]):
-    """Decodes parsed list items into ``model``; the error names the item's index."""
+def item_decoder(
+    model: type[T], method: str, drift: DriftRecorder | None = None
+) -> Callable[[Any, int], T]:
+    """Return ``decode(item, index)``: an item into ``model`` (shown to ``drift`` first)."""
+    hook = item_structure(model)
 
-    __slots__ = ("_drift", "_hook", "method", "model")
-
-    def __init__(self, model: type[T], method: str, drift: DriftRecorder | None = None) -> None:
-        #: The model items decode into.
-        self.model = model
-        #: The API method, for error messages.
-        self.method = method
-        self._hook = item_structure(model)
-        self._drift = drift
-
-    def __call__(self, item: Any, index: int) -> T:
-        """Decode item number ``index`` (counting its drift first, when recording)."""
-        if self._drift is not None:
-            self._drift.observe(item, self.model)
+    def decode(item: Any, index: int) -> T:
+        if drift is not None:
+            drift.observe(item, model)
         try:
-            return self._hook(item, None)
+            return hook(item, None)
         except Exception:  # noqa: S110 - explained below, outside the handler
             pass
-        raise malformed_item(self.method, index, explain_item(item, self.model))
+        raise malformed_item(method, index, explain_item(item, model))
+
+    return decode
 
 
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that is not an array, as a whole body would get it."""
-    error: IReferError | None = None
-    data: object = None
     try:
         data = body.check_body(splitter.head)
     except IReferError as exc:
-        error = exc
-    if error is not None:
-        error.__context__ = None
-        return error
+        exc.__context__ = None
+        return exc
     return MalformedResponseError(
         f"{splitter.method}: unexpected response shape",
         method=splitter.method,
         detail=f"expected a JSON array, got {json_type(data)}",
     )
-
-
-async def read_list(
-    body: ListBody, model: type[T], drift: DriftRecorder | None = None
-) -> tuple[T, ...]:
-    """Read a whole list body into models (the tuple calls); the body is closed on every path."""
-    method = body.method
-    splitter = ArraySplitter(method)
-    decode = ItemDecoder(model, method, drift)
-    out: list[T] = []
-    append = out.append
-    try:
-        async with (
-            contextlib.aclosing(body.chunks()) as chunks,
-            contextlib.aclosing(json_items(chunks, splitter)) as items,
-        ):
-            async for item in items:
-                append(decode(item, len(out)))
-    finally:
-        await body.aclose()
-    if not splitter.is_array:
-        raise not_an_array(splitter, body)
-    return tuple(out)
 
 
 async def match_body(
@@ -421,24 +326,14 @@ async def match_body(
     try:
         if not active:
             return  # nothing to look for: the body is left unread
-        async with (
-            contextlib.aclosing(body.chunks()) as chunks,
-            contextlib.aclosing(json_items(chunks, splitter)) as items,
-        ):
-            if len(active) == 1:
-                (matcher,) = active
-                match = matcher.match
-                async for row in items:
-                    if match(row) is not None and not matcher.pending:
-                        break
-            else:
-                async for row in items:
-                    hit = False
-                    for matcher in active:
-                        if matcher.match(row) is not None:
-                            hit = True
-                    if hit and not any(matcher.pending for matcher in active):
-                        break
+        async with contextlib.aclosing(json_items(body.chunks(), splitter)) as rows:
+            async for row in rows:
+                hit = False
+                for matcher in active:  # every matcher sees the row
+                    if matcher.match(row) is not None:
+                        hit = True
+                if hit and not any(matcher.pending for matcher in active):
+                    break
     finally:
         await body.aclose()
     if not splitter.is_array:
@@ -454,10 +349,8 @@ class Reader(Protocol[R_co]):
     ``ends_call`` False: the call goes on after the attempt (a stream owns the slot then).
     """
 
-    @property
-    def ends_call(self) -> bool:
-        """Whether the call is over when `read` returns."""
-        ...
+    #: Whether the call is over when `read` returns.
+    ends_call: bool
 
     async def read(self, body: ListBody, slot: Slot) -> R_co:
         """Read (and close) the body, or keep it open with the slot (a stream)."""
@@ -465,7 +358,7 @@ class Reader(Protocol[R_co]):
 
 
 class ListReader(Generic[T]):
-    """The decode step of a tuple list call: the whole body into models (`read_list`)."""
+    """The decode step of a tuple list call: the whole body into models."""
 
     __slots__ = ("_drift", "_model")
 
@@ -478,32 +371,43 @@ class ListReader(Generic[T]):
 
     async def read(self, body: ListBody, slot: Slot) -> tuple[T, ...]:
         """Read and decode the whole body (closed on every path)."""
-        return await read_list(body, self._model, self._drift)
+        splitter = ArraySplitter(body.method)
+        decode = item_decoder(self._model, body.method, self._drift)
+        out: list[T] = []
+        append = out.append
+        try:
+            async with contextlib.aclosing(json_items(body.chunks(), splitter)) as items:
+                async for item in items:
+                    append(decode(item, len(out)))
+        finally:
+            await body.aclose()
+        if not splitter.is_array:
+            raise not_an_array(splitter, body)
+        return tuple(out)
 
 
 class Opened:
-    """One stream's open answer: its body, its reader, and the throttle slot it holds."""
+    """One stream's open answer: its body, its items, and the throttle slot it holds."""
 
-    __slots__ = ("body", "chunks", "first", "items", "slot", "splitter", "trace")
+    __slots__ = ("body", "first", "items", "slot", "splitter", "trace")
 
     def __init__(self, slot: Slot, body: ListBody) -> None:
         self.slot = slot
         self.body = body
-        self.chunks = body.chunks()
         self.splitter = ArraySplitter(body.method)
-        self.items = json_items(self.chunks, self.splitter)
+        self.items = json_items(body.chunks(), self.splitter)
         self.first: Any = None
         #: The call's trace, ended when the stream is (None: unobserved).
         self.trace: CallTrace | None = None
 
-    async def close(self) -> None:
-        """Close the body and give the slot back."""
+    async def close(self, *, release: bool = True) -> None:
+        """Close the body and (``release``) give the slot back."""
         try:
             await self.items.aclose()
-            await self.chunks.aclose()
             await self.body.aclose()
         finally:
-            self.slot.release()
+            if release:
+                self.slot.release()
 
 
 class StreamOpener:
@@ -522,9 +426,7 @@ class StreamOpener:
             if opened.first is None and not opened.splitter.is_array:
                 raise not_an_array(opened.splitter, body)
         except BaseException:
-            await opened.items.aclose()
-            await opened.chunks.aclose()
-            await body.aclose()
+            await opened.close(release=False)  # the attempt's block releases the slot
             raise
         slot.keep()
         return opened
@@ -559,7 +461,7 @@ class ListStream(Generic[T]):
     """
 
     __slots__ = (
-        "_decoder",
+        "_decode",
         "_gen",
         "_opened",
         "_source",
@@ -592,9 +494,9 @@ class ListStream(Generic[T]):
         #: Items yielded so far.
         self.delivered = 0
         self._source = source
-        self._decoder = ItemDecoder(model, endpoint.name, drift)
+        self._decode = item_decoder(model, endpoint.name, drift)
         self._opened: Opened | None = None
-        self._gen: AsyncGenerator[T, None] | None = None
+        self._gen = self._items()  # runs from the first __anext__
 
     def __repr__(self) -> str:
         return f"<ListStream {self.method} delivered={self.delivered}>"
@@ -602,16 +504,13 @@ class ListStream(Generic[T]):
     @property
     def bytes_read(self) -> int:
         """Body bytes received so far."""
-        opened = self._opened
-        return 0 if opened is None else opened.splitter.bytes_fed
+        return 0 if self._opened is None else self._opened.splitter.bytes_fed
 
-    def __aiter__(self) -> ListStream[T]:
-        return self
+    def __aiter__(self) -> AsyncGenerator[T, None]:
+        return self._gen
 
     async def __anext__(self) -> T:
         """Return the next item (sending the request first, on the first call)."""
-        if self._gen is None:
-            self._gen = self._items()
         return await self._gen.__anext__()
 
     async def __aenter__(self) -> ListStream[T]:
@@ -627,22 +526,28 @@ class ListStream(Generic[T]):
 
     async def aclose(self) -> None:
         """Stop reading and release the connection and the concurrency slot (idempotent)."""
-        gen = self._gen
-        if gen is None:
-            self._gen = _closed()
-            return
-        await gen.aclose()
+        await self._gen.aclose()
 
     async def _items(self) -> AsyncGenerator[T, None]:
         error: IReferError | None = None
         opened: Opened | None = None
         try:
             opened = self._opened = await self._source._open_stream(self)
-            async for item in self._decoded(opened):
-                yield item
+            item, opened.first = opened.first, None
+            decode = self._decode
+            while item is not None:
+                yield decode(item, self.delivered)
+                self.delivered += 1
+                item = await anext(opened.items, None)
         except IReferError as exc:
             error = exc
-            raise
+            # Once open, a bad item leaves the stream whole; anything else broke it.
+            if opened is not None and (
+                not isinstance(exc, MalformedResponseError) or exc.item is None
+            ):
+                error = StreamInterruptedError(
+                    method=self.method, delivered=self.delivered, reason=exc
+                )
         finally:
             if opened is not None:
                 await opened.close()
@@ -650,32 +555,5 @@ class ListStream(Generic[T]):
                     opened.trace.end(error)
             if error is not None and error.correlation_id is None:
                 stamp_error(error)
-
-    async def _decoded(self, opened: Opened) -> AsyncGenerator[T, None]:
-        decode = self._decoder
-        item = opened.first
-        if item is None:
-            return
-        opened.first = None
-        items = opened.items
-        while True:
-            yield decode(item, self.delivered)
-            self.delivered += 1
-            failure: IReferError | None = None
-            try:
-                item = await anext(items, None)
-            except IReferError as exc:
-                failure = exc
-            if failure is not None:
-                if isinstance(failure, MalformedResponseError) and failure.item is not None:
-                    raise failure  # this item is bad, the stream is not broken
-                raise StreamInterruptedError(
-                    method=self.method, delivered=self.delivered, reason=failure
-                )
-            if item is None:
-                return
-
-
-async def _closed() -> AsyncGenerator[Any, None]:
-    return
-    yield  # an empty async generator
+        if error is not None:
+            raise error  # outside the handler: nothing chained

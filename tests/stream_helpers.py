@@ -1,27 +1,27 @@
 """Test-only ways into the streaming reader (`irefer_async._stream`): chunks in, rows out.
 
-The client reads list bodies through `read_list`/`match_body`; these helpers drive the
+The client reads list bodies through `ListReader`/`match_body`; these helpers drive the
 same splitter, decoder and matchers from plain chunk iterators, for the tests.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, TypeVar
 
 from irefer_async._match import RowMatcher
-from irefer_async._stream import ArraySplitter, ItemDecoder, json_items, match_body
+from irefer_async._stream import ArraySplitter, item_decoder, json_items, match_body
 from irefer_async._transport import Sender
 
 T = TypeVar("T")
 
 
 async def decode_items(
-    chunks: AsyncIterable[bytes], model: type[T], splitter: ArraySplitter
+    chunks: AsyncGenerator[bytes, None], model: type[T], splitter: ArraySplitter
 ) -> AsyncGenerator[T, None]:
     """Yield ``model`` instances decoded from the JSON array arriving as ``chunks``."""
-    decode = ItemDecoder(model, splitter.method)
+    decode = item_decoder(model, splitter.method)
     index = 0
     async with contextlib.aclosing(json_items(chunks, splitter)) as items:
         async for item in items:
@@ -30,7 +30,7 @@ async def decode_items(
 
 
 async def scan_rows(
-    chunks: AsyncIterable[bytes],
+    chunks: AsyncGenerator[bytes, None],
     matcher: RowMatcher,
     *,
     method: str,
