@@ -21,7 +21,9 @@ from skewed_clock_server import SkewedClockServer
 
 import irefer_async as ia
 
-RETRY = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=0.3, deadline=10)
+#: The settle window is wider than a loaded machine's round trip: a signup answered after the
+#: lost ones must be seen before their window ends, whatever the machine's load.
+RETRY = ia.RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0, settle=1.0, deadline=10)
 
 #: (row clock offset, Date offset or None for no Date header), as seen in the field.
 CLOCKS = {
@@ -44,6 +46,14 @@ def client_for(server: SkewedClockServer) -> ia.IReferClient:
         rate_limit=None,
         max_concurrency=None,
     )
+
+
+async def until_lost(server: SkewedClockServer, signups: int) -> None:
+    """Wait until the server has received ``signups`` newSignup requests (however slow the
+    machine is to send them), then for the client to see their connections dropped."""
+    while server.requests["newSignup"] < signups:
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.1)
 
 
 async def lost_signups(client: ia.IReferClient, n: int, code: str) -> list[Any]:
@@ -85,7 +95,7 @@ async def test_a_clock_learned_from_answered_signups_dates_lost_ones(
             assert not before.reconciled and not before.age_unknown
             calls = [client.new_signup(email, referrer_code=code) for email in [*lost, "old@x.io"]]
             pending = asyncio.gather(*calls, return_exceptions=True)
-            await asyncio.sleep(0.1)  # the lost answers are lost; their settle window runs
+            await until_lost(server, 1 + len(calls))  # their settle windows run
             await client.new_signup("seen1@x.io")  # answered after them
             *results, old = await pending
     assert [type(r).__name__ for r in results] == ["NewSignup"] * 10
@@ -119,7 +129,7 @@ async def test_contradictory_clock_evidence_claims_no_duplicate() -> None:
             await client.new_signup("seen0@x.io")  # answered before, clocks agreeing
             calls = [client.new_signup(email, referrer_code=code) for email in [*lost, "old@x.io"]]
             pending = asyncio.gather(*calls, return_exceptions=True)
-            await asyncio.sleep(0.1)
+            await until_lost(server, 1 + len(calls))
             server.rows = -3600.0  # the row clock steps
             await client.new_signup("seen1@x.io")  # answered after
             results = await pending
