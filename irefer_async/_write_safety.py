@@ -90,18 +90,16 @@ async def judge_failure(
     params: Mapping[str, str],
     state: WriteState,
     settle: float,
-    check_refusal: bool = False,
 ) -> T | None:
     """Judge a write attempt's failure: the landed result, or None (the failure stands).
 
-    Raises `DuplicateSignupError`, `WriteOutcomeUnknownError`, or `HeldWrite` when the state
-    holds. ``check_refusal``: on an API error body, ``reconcile(now, True)`` may raise
-    `DuplicateSignupError`.
+    Raises `DuplicateSignupError` (a refused signup is looked up for it),
+    `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
     """
     ended = state.last_ended = asyncio.get_running_loop().time()
     refused = isinstance(failure, APIError)
     if refused and not state.maybe_landed:
-        if check_refusal:
+        if method == ep.NEW_SIGNUP.name:
             try:
                 await reconcile(ended, True)
             except DuplicateSignupError:
@@ -289,10 +287,7 @@ class Reconciliation:
     async def _later_samples(
         self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
     ) -> list[tuple[float, ...]]:
-        """Wait out the window (within the deadline), then look for the signups answered since.
-
-        The row clock's samples from after the write, or none (the row is landed, undated).
-        """
+        """Wait out the window (within the deadline); the clock's samples from after the write."""
         loop = asyncio.get_running_loop()
         wait = not_before - loop.time()
         deadline = current_deadline()
@@ -362,11 +357,7 @@ def _key(write: ep.Endpoint[Any], params: Mapping[str, str]) -> Key:
 
 
 def _clock_samples(witnesses: list[_Witness], sighting: Sighting) -> list[tuple[float, ...]]:
-    """Return the server's row clock (``created_at``) as the ``witnesses`` found show it.
-
-    Per row: the bounds of ``created_at - loop time``, then its attempt's start and end (an
-    answered signup was created in between). The ``Date`` header is not used (another clock).
-    """
+    """Per witness found: the bounds of ``created_at - loop time``, its attempt's start and end."""
     samples: list[tuple[float, ...]] = []
     for _, key, started, ended in witnesses:
         row = sighting.related.get(key)
