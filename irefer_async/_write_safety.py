@@ -1,10 +1,7 @@
 """Write safety: never resend a write that may have landed (docs/reliability.md).
 
-`judge_failure` judges a failed attempt: a failure that never reached the server stands; after
-an ambiguous one only a read *started* ``settle`` seconds later may prove "not landed" (the
-retry layer may resend); landed gives the reconciled result; cannot tell gives
-`WriteOutcomeUnknownError`, never a resend. A ``newSignup`` found that existed before is a
-`DuplicateSignupError`. `Reconciliation` holds a client's settle boards (`_settle.Board`).
+After an ambiguous failure only a read *started* ``settle`` seconds later may prove "not
+landed" (then a resend); cannot tell is `WriteOutcomeUnknownError`, never a resend.
 """
 
 from __future__ import annotations
