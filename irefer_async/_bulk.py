@@ -301,8 +301,8 @@ class BulkRun(Generic[ReqT, ResT]):
         started = self._started_at
         end = self._ended_at if self._ended_at is not None else time.perf_counter()
         elapsed = 0.0 if started is None else end - started
-        counts = self._counts.values()
-        return BulkSummary(sum(counts), *counts, elapsed, self._interrupted)
+        ok, failed, unknown, invalid = counts = self._counts.values()
+        return BulkSummary(sum(counts), ok, failed, unknown, invalid, elapsed, self._interrupted)
 
     @property
     def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:

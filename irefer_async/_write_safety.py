@@ -188,10 +188,7 @@ class Reconciliation:
             state.witness = lambda started, ended: self._witnessed.append(
                 (campaign, key, started, ended)
             )
-            return lambda not_before, refused: self.signup_landed(
-                campaign, params, state, not_before, refused=refused
-            )
-        return lambda not_before, _: self.action_landed(campaign, params, not_before)
+        return partial(self.landed, endpoint, campaign, params, state)
 
     def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
         """Return the shared settle scans of the list the table says a write is found in."""
@@ -222,26 +219,36 @@ class Reconciliation:
         """
         loop = asyncio.get_running_loop()
         not_before = loop.time() + max(0.0, sent_at + settle - time.time())
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint is not ep.NEW_SIGNUP:
-                return await self.action_landed(campaign, params, not_before)
-            with contextlib.suppress(DuplicateSignupError):
-                return await self.signup_landed(campaign, params, None, not_before, refused=False)
+        with (
+            deadline_scope(Deadline.after(self._deadline)),
+            contextlib.suppress(DuplicateSignupError),
+        ):
+            return await self.landed(endpoint, campaign, params, None, not_before)
         return None
 
-    async def signup_landed(
+    async def landed(  # noqa: PLR0917 - the tail is `Reconciler`'s (not_before, refused)
         self,
+        write: ep.Endpoint[Any],
         campaign: str | None,
         params: dict[str, str],
         state: WriteState | None,
         not_before: float,
-        *,
-        refused: bool,
-    ) -> NewSignup | None:
-        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised).
+        refused: bool = False,
+    ) -> NewSignup | NewSpecificAction | None:
+        """Look a write up: its reconciled result, None (not landed), or a duplicate (raised).
 
         ``state`` None: a write of an earlier run, whose row found is not dated.
         """
+        if write is not ep.NEW_SIGNUP:  # an action found is landed
+            found = await self.board(write, campaign).lookup(_key(write, params), not_before)
+            if found is None:
+                return None
+            return NewSpecificAction(
+                campaign_name=None,
+                external_id=params["external_id"],
+                reconciled=True,
+                raw=found.row,
+            )
         code = params.get("referrer_code")
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
@@ -329,18 +336,6 @@ class Reconciliation:
                 raw=row,
             )
         return ep.signup_from_stats(stats, row.get("referrer_email") or None)
-
-    async def action_landed(
-        self, campaign: str | None, params: dict[str, str], not_before: float
-    ) -> NewSpecificAction | None:
-        """Look an action up: its reconciled result, or None (settled and absent)."""
-        board = self.board(ep.NEW_SPECIFIC_ACTION, campaign)
-        sighting = await board.lookup(_key(ep.NEW_SPECIFIC_ACTION, params), not_before)
-        if sighting is None:
-            return None
-        return NewSpecificAction(
-            campaign_name=None, external_id=params["external_id"], reconciled=True, raw=sighting.row
-        )
 
 
 #: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
