@@ -264,7 +264,6 @@ class BulkRun(Generic[ReqT, ResT]):
         self._endpoint = ep.ENDPOINTS[method]
         self._coerce = _COERCE[method]
         self._method = method
-        self._key = self._endpoint.row_key
         #: Worker tasks (rows in flight at most).
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
@@ -317,9 +316,8 @@ class BulkRun(Generic[ReqT, ResT]):
 
     def stop(self) -> None:
         """Take no new row; rows in flight finish and are still yielded, then the iteration ends."""
-        if not self._stopping:
-            self._stopping = True
-            self._interrupted = True
+        self._interrupted = self._interrupted or not self._stopping
+        self._stopping = True
         if self._started_at is None:
             self._start()
 
@@ -482,7 +480,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 try:
                     request = coerce(row)
                 except IReferError as exc:  # the key as far as the malformed row allows
-                    key = self._key(row) if isinstance(row, Mapping) else None
+                    key = self._endpoint.row_key(row) if isinstance(row, Mapping) else None
                     outcome = BulkOutcome(index, key, None, BulkStatus.INVALID, None, exc, row)
                 else:
                     try:

@@ -413,7 +413,7 @@ class IReferClient:
         if call is None:
             deadline = Deadline.after(self._deadline)
             trace = start_call(self._event_hooks, endpoint.name, campaign, True)
-            writes = self._reconciliation()
+            writes = self._reconciliation()  # it imports ``ws`` on first use
             state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
             reconcile = writes.reconciler(endpoint, campaign, params, state)
@@ -762,8 +762,7 @@ class IReferClient:
         values = {name: getattr(request, name) for name in endpoint.param_names}
         params = ep.check_params(endpoint, values)
         self._check_usable()
-        writes = self._reconciliation()
-        result: NewSignup | NewSpecificAction | None = await writes.settled(
+        result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
             endpoint, campaign, params, sent_at, self._settle
         )
         return result
@@ -837,7 +836,6 @@ class IReferClient:
         """Decide a held bulk row (`decide_held`): its landed result, None (resend) or raise."""
         call: _HeldCall = held.call
         trace = call.trace
-        error: IReferError
         with (
             deadline_scope(call.deadline),
             correlation_scope(trace.correlation_id if trace is not None else None),
