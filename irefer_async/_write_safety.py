@@ -127,7 +127,6 @@ async def decide_held(
     Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
     when the read cannot tell (never a resend then).
     """
-    reconcile_error: IReferError | None = None
     try:
         return await reconcile(not_before, False)
     except DuplicateSignupError:
