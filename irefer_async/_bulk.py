@@ -188,12 +188,7 @@ _UNKNOWN = BulkStatus.UNKNOWN
 
 
 class _Tokens:
-    """Credits (rows taken, not yet yielded) or turns (rows being sent), with their waiters.
-
-    A released token goes to a waiter directly (``first=True`` waiters ahead: resends), so a
-    waiter woken is never overtaken. ``free`` may go below zero, a debt (`BulkRun._finish`):
-    releases pay it off before anyone is woken.
-    """
+    """Credits or turns, handed to waiters directly (``first``: resends); ``free`` < 0 is a debt."""
 
     __slots__ = ("_first", "_waiters", "free")
 
@@ -269,7 +264,6 @@ class BulkRun(Generic[ReqT, ResT]):
         self._endpoint = ep.ENDPOINTS[method]
         self._coerce = _COERCE[method]
         self._method = method
-        self._key = self._endpoint.row_key
         #: Worker tasks (rows in flight at most).
         self.concurrency = concurrency
         #: Whether outcomes are yielded in input order.
@@ -291,7 +285,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._released = 0
         self._max_released = 0 if ordered else HELD_PER_WORKER * concurrency
         self._live = 0  # workers running
-        self._counts = [0, 0, 0, 0]  # ok, failed, unknown, invalid
+        self._counts = dict.fromkeys(BulkStatus, 0)  # in `BulkSummary`'s order
         self._started_at: float | None = None
         self._ended_at: float | None = None
         self._stopping = False
@@ -306,10 +300,8 @@ class BulkRun(Generic[ReqT, ResT]):
         started = self._started_at
         end = self._ended_at if self._ended_at is not None else time.perf_counter()
         elapsed = 0.0 if started is None else end - started
-        ok, failed, unknown, invalid = self._counts
-        return BulkSummary(
-            sum(self._counts), ok, failed, unknown, invalid, elapsed, self._interrupted
-        )
+        ok, failed, unknown, invalid = counts = self._counts.values()
+        return BulkSummary(sum(counts), ok, failed, unknown, invalid, elapsed, self._interrupted)
 
     @property
     def undelivered(self) -> tuple[BulkOutcome[ReqT, ResT], ...]:
@@ -324,9 +316,8 @@ class BulkRun(Generic[ReqT, ResT]):
 
     def stop(self) -> None:
         """Take no new row; rows in flight finish and are still yielded, then the iteration ends."""
-        if not self._stopping:
-            self._stopping = True
-            self._interrupted = True
+        self._interrupted = self._interrupted or not self._stopping
+        self._stopping = True
         if self._started_at is None:
             self._start()
 
@@ -438,20 +429,17 @@ class BulkRun(Generic[ReqT, ResT]):
             for slot in range(self.concurrency)
         ]
 
-    async def _take(self) -> tuple[int, Any] | None:
-        """Return the next row of an async input and its index, or None when it is exhausted."""
+    async def _take(self) -> Any:
+        """Return the next row of an async input, or `_DONE` when it is exhausted."""
         async with self._read_lock:
             it = self._async_it
             if it is None or self._stopping:
-                return None
+                return _DONE
             try:
-                row = await it.__anext__()
+                return await it.__anext__()
             except StopAsyncIteration:
                 self._async_it = None
-                return None
-        index = self._next_index
-        self._next_index = index + 1
-        return index, row
+                return _DONE
 
     async def _work(self, slot: int) -> None:  # noqa: PLR0912, PLR0915 - one inlined hot loop
         turns = self._turns
@@ -473,20 +461,13 @@ class BulkRun(Generic[ReqT, ResT]):
                 if self._stopping:
                     credits.release()
                     break
-                if sync_it is not None:  # fast path: no await to read a row
-                    try:
-                        row = next(sync_it)
-                    except StopIteration:
-                        credits.release()
-                        break
-                    index = self._next_index
-                    self._next_index = index + 1
-                else:
-                    taken = await self._take()
-                    if taken is None:
-                        credits.release()
-                        break
-                    index, row = taken
+                # The sync fast path reads a row without an await.
+                row = await self._take() if sync_it is None else next(sync_it, _DONE)
+                if row is _DONE:
+                    credits.release()
+                    break
+                index = self._next_index
+                self._next_index = index + 1
                 current[slot] = (index, row)
                 # The turn to send is taken with a row in hand, never while waiting for one: a
                 # slow async source must not hold the turns a resend needs.
@@ -498,8 +479,9 @@ class BulkRun(Generic[ReqT, ResT]):
                 outcome: BulkOutcome[ReqT, ResT] | None
                 try:
                     request = coerce(row)
-                except IReferError as exc:
-                    outcome = self._invalid(index, row, exc)
+                except IReferError as exc:  # the key as far as the malformed row allows
+                    key = self._endpoint.row_key(row) if isinstance(row, Mapping) else None
+                    outcome = BulkOutcome(index, key, None, BulkStatus.INVALID, None, exc, row)
                 else:
                     try:
                         result = await attempt(endpoint, request, None)
@@ -516,7 +498,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 turns.release()
                 current[slot] = None
                 if outcome is not None:
-                    counts[_STATUS_INDEX[outcome.status]] += 1
+                    counts[outcome.status] += 1
                     put(outcome)
         except asyncio.CancelledError:
             self._abandon(slot, sending)
@@ -543,7 +525,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._deliver(self._unknown(index, row, request))
 
     def _deliver(self, outcome: BulkOutcome[ReqT, ResT]) -> None:
-        self._counts[_STATUS_INDEX[outcome.status]] += 1
+        self._counts[outcome.status] += 1
         if self._closing:
             self._undelivered.append(outcome)
         else:  # (a row cancelled by someone else than `aclose` is still delivered)
@@ -559,11 +541,6 @@ class BulkRun(Generic[ReqT, ResT]):
         )
         key = getattr(request, "key", None)
         return BulkOutcome(index, key, request, _UNKNOWN, None, error, row)
-
-    def _invalid(self, index: int, row: Any, error: IReferError) -> BulkOutcome[ReqT, ResT]:
-        # The row key as far as the malformed row allows (None when its key fields are bad).
-        key = self._key(row) if isinstance(row, Mapping) else None
-        return BulkOutcome(index, key, None, BulkStatus.INVALID, None, error, row)
 
     def _crash(self, error: Exception) -> None:
         self._stopping = True
@@ -632,9 +609,6 @@ def _status_of(error: IReferError) -> BulkStatus:
     if isinstance(error, WriteOutcomeUnknownError):
         return _UNKNOWN
     return BulkStatus.FAILED
-
-
-_STATUS_INDEX = {_OK: 0, BulkStatus.FAILED: 1, _UNKNOWN: 2, BulkStatus.INVALID: 3}
 
 
 def _coercer(cls: type[Any], method: str) -> Callable[[Any], Any]:

@@ -313,10 +313,7 @@ class IReferClient:
         )
 
     def _reconciliation(self) -> Reconciliation:
-        """Return the client's write safety, built (its modules imported) on first use.
-
-        Every write path calls this before it uses ``ws`` (the write safety module).
-        """
+        """Return the client's write safety; its first call imports ``ws`` for the write paths."""
         writes = self._writes
         if writes is None:
             global ws  # noqa: PLW0603 - the write paths read it once this has run
@@ -412,15 +409,11 @@ class IReferClient:
         hold: bool = False,
         call: _HeldCall | None = None,
     ) -> T:
-        """Send a write by the loop; then the cache and flights forget what it may change.
-
-        ``hold`` (a bulk row): an ambiguous failure raises `HeldWrite`, its ``call`` the
-        `_HeldCall` that `_bulk_settle` decides it by and ``call=`` resends it by.
-        """
+        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``call``: resend one)."""
         if call is None:
             deadline = Deadline.after(self._deadline)
             trace = start_call(self._event_hooks, endpoint.name, campaign, True)
-            writes = self._reconciliation()
+            writes = self._reconciliation()  # it imports ``ws`` on first use
             state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
             reconcile = writes.reconciler(endpoint, campaign, params, state)
@@ -570,12 +563,7 @@ class IReferClient:
         failure: IReferError,
         trace: CallTrace | None,
     ) -> T | None:
-        """Judge a write's failed attempt by write safety: its landed result, or None.
-
-        None: the failure stands (never sent, or settled and absent), so the loop may resend
-        it by its retry policy. Raises `DuplicateSignupError` or `WriteOutcomeUnknownError`.
-        The reconciling reads run under the write's correlation id.
-        """
+        """`judge_failure` under the write's correlation id: the landed result, or None."""
         with correlation_scope(trace.correlation_id if trace is not None else None):
             return await ws.judge_failure(
                 failure,
@@ -584,7 +572,6 @@ class IReferClient:
                 params=params,
                 state=state,
                 settle=self._settle,
-                check_refusal=endpoint is ep.NEW_SIGNUP,
             )
 
     async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
@@ -775,8 +762,7 @@ class IReferClient:
         values = {name: getattr(request, name) for name in endpoint.param_names}
         params = ep.check_params(endpoint, values)
         self._check_usable()
-        writes = self._reconciliation()
-        result: NewSignup | NewSpecificAction | None = await writes.settled(
+        result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
             endpoint, campaign, params, sent_at, self._settle
         )
         return result
@@ -784,10 +770,7 @@ class IReferClient:
     async def _settle_scan(
         self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
     ) -> None:
-        """One shared, streamed scan of a list for a write safety board: a read by the loop.
-
-        Shared by many calls: its own deadline, whichever call's task started the scan.
-        """
+        """One shared scan of a list for a board: a read with its own (detached) deadline."""
         params = ep.build_params(endpoint, campaign, {})
         self._check_usable()
         with deadline_scope(Deadline.after(self._deadline), detached=True) as deadline:
@@ -840,10 +823,7 @@ class IReferClient:
     async def _bulk_attempt(
         self, endpoint: ep.Endpoint[T], request: Any, held: HeldWrite | None
     ) -> T:
-        """Send a bulk row by `_write` (``held``: resend a held one, the same call).
-
-        An ambiguous failure raises `HeldWrite` for the bulk run to decide (`_bulk_settle`).
-        """
+        """Send a bulk row by `_write` (``held``: resend a held one, the same call)."""
         if held is not None:
             self._check_usable()
             call: _HeldCall = held.call
@@ -853,15 +833,9 @@ class IReferClient:
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
-        """Decide a held bulk row by the shared settled scans (`decide_held`).
-
-        Returns its landed result, or None to resend it now (the retry policy's wait is over);
-        raises its final error otherwise (a duplicate, an unknown outcome, or the failure when
-        no resend is allowed).
-        """
+        """Decide a held bulk row (`decide_held`): its landed result, None (resend) or raise."""
         call: _HeldCall = held.call
         trace = call.trace
-        error: IReferError
         with (
             deadline_scope(call.deadline),
             correlation_scope(trace.correlation_id if trace is not None else None),

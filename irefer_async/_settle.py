@@ -1,12 +1,8 @@
 """Shared reconciling reads: one streamed list scan answers every pending write of a campaign.
 
-A `Board` (one per list and campaign) runs one scan at a time; each scan answers every
-pending ``lookup(key, not_before)``: a row with the key proves **landed** (any scan, even
-one that broke); its absence proves **not landed** only in a scan that *started* at or
-after ``not_before``. Scans run early at most every `EARLY_GAP` scan durations and settling
-scans `SETTLED_GAP` durations apart (sooner near a lookup's deadline), so scanning stays a
-fraction of the time (docs/benchmarks.md, "Reconciling at scale"). A scan keeps only the
-matching rows (memory bounded whatever the list's size); rows are not dated here.
+A `Board` (per list and campaign) runs one scan at a time: a row with the key proves
+**landed** (any scan, even one that broke); its absence proves **not landed** only in a scan
+*started* at or after the lookup's ``not_before``. A scan keeps only the matching rows.
 """
 
 from __future__ import annotations
@@ -37,10 +33,7 @@ SETTLED_GAP = 3.0
 
 
 class Scan:
-    """One scan's targets (a `RowMatcher` per kind of key) and what the scan saw.
-
-    It is the request loop's decode step of the list's body (``reader=``).
-    """
+    """One scan's targets (a `RowMatcher` per kind of key): the loop's ``reader=`` of the list."""
 
     __slots__ = ("loop_time", "matchers", "rows")
 

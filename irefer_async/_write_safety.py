@@ -1,10 +1,7 @@
 """Write safety: never resend a write that may have landed (docs/reliability.md).
 
-`judge_failure` judges a failed attempt: a failure that never reached the server stands; after
-an ambiguous one only a read *started* ``settle`` seconds later may prove "not landed" (the
-retry layer may resend); landed gives the reconciled result; cannot tell gives
-`WriteOutcomeUnknownError`, never a resend. A ``newSignup`` found that existed before is a
-`DuplicateSignupError`. `Reconciliation` holds a client's settle boards (`_settle.Board`).
+After an ambiguous failure only a read *started* ``settle`` seconds later may prove "not
+landed" (then a resend); cannot tell is `WriteOutcomeUnknownError`, never a resend.
 """
 
 from __future__ import annotations
@@ -90,18 +87,16 @@ async def judge_failure(
     params: Mapping[str, str],
     state: WriteState,
     settle: float,
-    check_refusal: bool = False,
 ) -> T | None:
     """Judge a write attempt's failure: the landed result, or None (the failure stands).
 
-    Raises `DuplicateSignupError`, `WriteOutcomeUnknownError`, or `HeldWrite` when the state
-    holds. ``check_refusal``: on an API error body, ``reconcile(now, True)`` may raise
-    `DuplicateSignupError`.
+    Raises `DuplicateSignupError` (a refused signup is looked up for it),
+    `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
     """
     ended = state.last_ended = asyncio.get_running_loop().time()
     refused = isinstance(failure, APIError)
     if refused and not state.maybe_landed:
-        if check_refusal:
+        if method == ep.NEW_SIGNUP.name:
             try:
                 await reconcile(ended, True)
             except DuplicateSignupError:
@@ -132,7 +127,6 @@ async def decide_held(
     Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
     when the read cannot tell (never a resend then).
     """
-    reconcile_error: IReferError | None = None
     try:
         return await reconcile(not_before, False)
     except DuplicateSignupError:
@@ -193,10 +187,7 @@ class Reconciliation:
             state.witness = lambda started, ended: self._witnessed.append(
                 (campaign, key, started, ended)
             )
-            return lambda not_before, refused: self.signup_landed(
-                campaign, params, state, not_before, refused=refused
-            )
-        return lambda not_before, _: self.action_landed(campaign, params, not_before)
+        return partial(self.landed, endpoint, campaign, params, state)
 
     def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
         """Return the shared settle scans of the list the table says a write is found in."""
@@ -227,26 +218,36 @@ class Reconciliation:
         """
         loop = asyncio.get_running_loop()
         not_before = loop.time() + max(0.0, sent_at + settle - time.time())
-        with deadline_scope(Deadline.after(self._deadline)):
-            if endpoint is not ep.NEW_SIGNUP:
-                return await self.action_landed(campaign, params, not_before)
-            with contextlib.suppress(DuplicateSignupError):
-                return await self.signup_landed(campaign, params, None, not_before, refused=False)
+        with (
+            deadline_scope(Deadline.after(self._deadline)),
+            contextlib.suppress(DuplicateSignupError),
+        ):
+            return await self.landed(endpoint, campaign, params, None, not_before)
         return None
 
-    async def signup_landed(
+    async def landed(  # noqa: PLR0917 - the tail is `Reconciler`'s (not_before, refused)
         self,
+        write: ep.Endpoint[Any],
         campaign: str | None,
         params: dict[str, str],
         state: WriteState | None,
         not_before: float,
-        *,
-        refused: bool,
-    ) -> NewSignup | None:
-        """Look a signup up: its reconciled result, None (not landed), or a duplicate (raised).
+        refused: bool = False,
+    ) -> NewSignup | NewSpecificAction | None:
+        """Look a write up: its reconciled result, None (not landed), or a duplicate (raised).
 
         ``state`` None: a write of an earlier run, whose row found is not dated.
         """
+        if write is not ep.NEW_SIGNUP:  # an action found is landed
+            found = await self.board(write, campaign).lookup(_key(write, params), not_before)
+            if found is None:
+                return None
+            return NewSpecificAction(
+                campaign_name=None,
+                external_id=params["external_id"],
+                reconciled=True,
+                raw=found.row,
+            )
         code = params.get("referrer_code")
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
@@ -289,10 +290,7 @@ class Reconciliation:
     async def _later_samples(
         self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
     ) -> list[tuple[float, ...]]:
-        """Wait out the window (within the deadline), then look for the signups answered since.
-
-        The row clock's samples from after the write, or none (the row is landed, undated).
-        """
+        """Wait out the window (within the deadline); the clock's samples from after the write."""
         loop = asyncio.get_running_loop()
         wait = not_before - loop.time()
         deadline = current_deadline()
@@ -338,18 +336,6 @@ class Reconciliation:
             )
         return ep.signup_from_stats(stats, row.get("referrer_email") or None)
 
-    async def action_landed(
-        self, campaign: str | None, params: dict[str, str], not_before: float
-    ) -> NewSpecificAction | None:
-        """Look an action up: its reconciled result, or None (settled and absent)."""
-        board = self.board(ep.NEW_SPECIFIC_ACTION, campaign)
-        sighting = await board.lookup(_key(ep.NEW_SPECIFIC_ACTION, params), not_before)
-        if sighting is None:
-            return None
-        return NewSpecificAction(
-            campaign_name=None, external_id=params["external_id"], reconciled=True, raw=sighting.row
-        )
-
 
 #: An answered signup: (campaign, its row's key, its attempt's start and end, loop times).
 _Witness = tuple[str | None, Key, float, float]
@@ -362,11 +348,7 @@ def _key(write: ep.Endpoint[Any], params: Mapping[str, str]) -> Key:
 
 
 def _clock_samples(witnesses: list[_Witness], sighting: Sighting) -> list[tuple[float, ...]]:
-    """Return the server's row clock (``created_at``) as the ``witnesses`` found show it.
-
-    Per row: the bounds of ``created_at - loop time``, then its attempt's start and end (an
-    answered signup was created in between). The ``Date`` header is not used (another clock).
-    """
+    """Per witness found: the bounds of ``created_at - loop time``, its attempt's start and end."""
     samples: list[tuple[float, ...]] = []
     for _, key, started, ended in witnesses:
         row = sighting.related.get(key)
