@@ -1,7 +1,8 @@
-"""One HTTP exchange with the API: build the URL, send, classify what came back.
+"""One HTTP exchange with the API: the HTTP stacks, build the URL, send, classify the answer.
 
 `Sender` is the only code that touches the HTTP stack at request time; `Wire` tells whether a
-request left; `Slot` is an attempt's throttle slot.
+request left; `Slot` is an attempt's throttle slot. A transport's "never sent" verdict lets a
+write be resent only from transports whose error mapping the tests pin (`trusts`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import sys
 import urllib.request
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
 from ._converter import loads
@@ -28,14 +31,15 @@ from ._errors import (
     translate_transport_error,
 )
 from ._redact import Redactor
-from ._stack import stack_of
 
 if TYPE_CHECKING:
-    from types import ModuleType, TracebackType
+    from types import TracebackType
 
     from ._limits import Throttle
 
 __all__ = [
+    "HTTP_STACKS",
+    "HttpStack",
     "ListBody",
     "Secret",
     "Sender",
@@ -43,7 +47,54 @@ __all__ = [
     "Wire",
     "parse_retry_after",
     "proxy_for",
+    "stack_of",
+    "trusts",
 ]
+
+
+#: The value of ``IReferClient(http_stack=...)``.
+HttpStack = Literal["httpx", "httpx2"]
+#: Every stack, the default first.
+HTTP_STACKS: Final[tuple[HttpStack, ...]] = ("httpx", "httpx2")
+
+
+def stack_of(client: object) -> ModuleType | None:
+    """Return the stack an ``AsyncClient`` belongs to (None: neither httpx's nor httpx2's)."""
+    for name in HTTP_STACKS:
+        # An httpx2 client exists only if httpx2 was imported: never import it to find out.
+        module = sys.modules.get(name)
+        if module is not None and isinstance(client, module.AsyncClient):
+            return module
+    return None
+
+
+# The transports whose error mapping the tests pin, trusted when their module is loaded
+# (never imported here).
+_TRUSTED: Final = (
+    ("httpx", "AsyncHTTPTransport"),
+    ("httpx", "MockTransport"),
+    ("httpx2", "AsyncHTTPTransport"),
+    ("httpx2", "MockTransport"),
+    ("irefer_async._aiohttp", "AiohttpSender"),
+    ("irefer_async.testing._transport", "EmulatorTransport"),
+    ("irefer_async.testing._transport2", "Httpx2EmulatorTransport"),
+    ("respx.transports", "MockTransport"),
+    ("respx.transports", "TryTransport"),
+)
+
+
+def _trusted_types() -> set[type[Any]]:
+    found = (getattr(sys.modules.get(module), name, None) for module, name in _TRUSTED)
+    return {cls for cls in found if isinstance(cls, type)}
+
+
+def trusts(transport: object) -> bool:
+    """Whether the SDK has tested how ``transport`` maps its errors to phases.
+
+    ``transport``: None (the stack's own), the ``transport=`` given, or the aiohttp sender. An
+    injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
+    """
+    return transport is None or type(transport) in _trusted_types()
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -201,7 +252,7 @@ class Sender:
     An ``AsyncClient`` (the SDK's own or an injected one) is driven by
     ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
     apply; ``transport="aiohttp"`` by the native aiohttp sender. ``trusted``: whether the
-    transport's "never sent" verdicts are (`_stack.trusts`).
+    transport's "never sent" verdicts are (`_transport.trusts`).
     """
 
     __slots__ = (
