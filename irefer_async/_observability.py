@@ -1,11 +1,9 @@
 """Observability: correlation ids, metadata-only logging and event hooks (`irefer_async.hooks`).
 
-Every logical call (retries and a write's reconciling reads included) has one correlation id,
-on every log line, hook event and the error it raises. The ``irefer_async`` logger carries
-metadata only, never a parameter value or a secret: ``DEBUG`` each attempt, ``INFO`` each
-retry and each call's end; the fields also in ``record.irefer``. The request loop tells a
-`CallTrace` each step; `start_call` returns None for an unobserved read (no hook, logger
-quiet), so it costs one ``isEnabledFor``. No hook is ever added to an ``httpx.AsyncClient``.
+One correlation id per logical call (retries and reconciling reads included), on every log
+line, hook event and error. The ``irefer_async`` logger carries metadata only (``DEBUG`` each
+attempt, ``INFO`` each retry and call end; fields also in ``record.irefer``). `start_call`
+returns None for an unobserved read. No hook is ever added to an ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -44,9 +42,6 @@ __all__ = [
 #: The SDK's logger. Quiet unless you configure it (``logging.getLogger("irefer_async")``).
 LOGGER = logging.getLogger("irefer_async")
 
-_DEBUG = logging.DEBUG
-_INFO = logging.INFO
-
 # -- correlation ids -----------------------------------------------------------------------
 
 _prefix = os.urandom(4).hex()  # what secrets.token_hex(4) does, without its import
@@ -76,10 +71,7 @@ _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
-    """Make every call inside the block use ``correlation_id`` (a fresh one if None).
-
-    Use it to tie SDK calls to your own request id; tasks started inside the block inherit
-    it. For example:
+    """Make each call in the block (and tasks it starts) use ``correlation_id`` (fresh if None).
 
     ```python
     with correlation_scope(request.headers.get("x-request-id")) as cid:
@@ -232,7 +224,6 @@ class CallTrace:
     ) -> None:
         self.hooks = hooks
         self.method = method
-        #: The campaign as a number, or None.
         self.campaign_id = None if campaign is None else int(campaign)
         self.write = write
         self.info = info
@@ -247,8 +238,7 @@ class CallTrace:
         self.sent_at = 0.0
         #: Whether the current attempt got its slot and was sent (so it will be answered).
         self.sent = False
-        # Pressure: the current attempt's queue and wait for its slot (loop clock), and the
-        # call's total wait.
+        # The current attempt's queue and wait for its slot (loop clock); the call's total wait.
         self.queued = 0
         self.waited = 0.0
         self.waited_total = 0.0
@@ -329,13 +319,17 @@ class CallTrace:
         if self.attempts > 1:
             if self.info:
                 after = _error_text(self.last_error)
-                self._log(_INFO, "retry", attempt=self.attempts, after=after)
+                self._log(logging.INFO, "retry", attempt=self.attempts, after=after)
             if self.hooks is not None:
                 await self._emit(self.hooks["retry"], "retry", self.last_error)
         if self.debug:
             waited_ms = round(self.waited * 1000.0, 1)
             self._log(
-                _DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
+                logging.DEBUG,
+                "request",
+                attempt=self.attempts,
+                queued=self.queued,
+                waited_ms=waited_ms,
             )
         if self.hooks is not None:
             await self._emit(self.hooks["request"], "request")
@@ -354,20 +348,18 @@ class CallTrace:
         if error is not None:
             error.correlation_id = self.correlation_id
             self.last_error = error
-            if isinstance(error, HTTPStatusError):
-                self.status = error.status_code
-            elif isinstance(error, TransportError):
-                self.status = None
-            elif self.status is None:
-                self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
+        if isinstance(error, HTTPStatusError):
+            self.status = error.status_code
+        elif isinstance(error, TransportError):
+            self.status = None
         elif self.status is None:
-            self.status = 200
+            self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
         if not (self.debug or self.hooks):
             return
         elapsed = time.perf_counter() - self.sent_at
         if self.debug:
             self._log(
-                _DEBUG,
+                logging.DEBUG,
                 "response",
                 attempt=self.attempts,
                 status=self.status,
@@ -383,7 +375,7 @@ class CallTrace:
             error.correlation_id = self.correlation_id
         if self.info:
             self._log(
-                _INFO,
+                logging.INFO,
                 "call",
                 outcome="ok" if error is None else "failed",
                 attempts=self.attempts,
@@ -398,11 +390,11 @@ def start_call(
     hooks: _Hooks | None, method: str, campaign: str | None, write: bool
 ) -> CallTrace | None:
     """Begin observing a call; None (nothing to do) for an unobserved read."""
-    info = LOGGER.isEnabledFor(_INFO)
+    info = LOGGER.isEnabledFor(logging.INFO)
     if hooks is None and not info and not write:
         return None
     return CallTrace(
-        hooks, method, campaign, write, info=info, debug=info and LOGGER.isEnabledFor(_DEBUG)
+        hooks, method, campaign, write, info=info, debug=info and LOGGER.isEnabledFor(logging.DEBUG)
     )
 
 
