@@ -166,19 +166,7 @@ for _type, _hook, _kind in (
     _hook.quirk_kind = _kind  # type: ignore[union-attr]
 _to_link.quirk_kind = "link"  # type: ignore[attr-defined]
 
-_MODELS: frozenset[type[Any]] = frozenset()  # set by `_load_models`, with the first decode
-
-
-def _load_models() -> None:
-    global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
-    from . import _models as m  # noqa: PLC0415
-
-    _MODELS = frozenset(
-        c
-        for name, c in vars(m).items()
-        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
-    )
-
+_MODELS: frozenset[type[Any]] = frozenset()  # set by `build_converter`, with the first decode
 
 # Fields the SDK sets, never read from the wire.
 _NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
@@ -254,22 +242,6 @@ def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | 
     return _to_link if name == "referral_link" and model is not m.Referrer else None
 
 
-def _field_overrides(model: type[Any], *, detailed: bool) -> dict[str, Any]:
-    """Return cattrs overrides for ``model``: quirks unlike the field type's hook, SDK fields."""
-    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
-
-    overrides: dict[str, Any] = {}
-    for field in attrs.fields(model):
-        quirk = _quirk_override(model, field.name)
-        if quirk is not None:
-            overrides[field.name] = override(struct_hook=quirk)
-        elif field.name == "raw" and not detailed:
-            overrides[field.name] = override(rename=_RAW_KEY, struct_hook=_identity)
-        elif field.name in _NOT_WIRE:
-            overrides[field.name] = override(omit=True)
-    return overrides
-
-
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
 
@@ -277,12 +249,20 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
     for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The row's JSON reaches
     ``raw`` as an entry of a shallow copy, so the model is built once.
     """
-    from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
+    from cattrs import gen  # noqa: PLC0415
 
     detailed = converter.detailed_validation
     fields = attrs.fields(attrs.resolve_types(model))
-    overrides = _field_overrides(model, detailed=detailed)
-    with_defaults = make_dict_structure_fn(
+    overrides: dict[str, Any] = {}  # quirks unlike the field type's hook, the SDK's fields
+    for field in fields:
+        quirk = _quirk_override(model, field.name)
+        if quirk is not None:
+            overrides[field.name] = gen.override(struct_hook=quirk)
+        elif field.name == "raw" and not detailed:
+            overrides[field.name] = gen.override(rename=_RAW_KEY, struct_hook=_identity)
+        elif field.name in _NOT_WIRE:
+            overrides[field.name] = gen.override(omit=True)
+    with_defaults = gen.make_dict_structure_fn(
         model,
         converter,
         _cattrs_forbid_extra_keys=False,
@@ -298,7 +278,7 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
 
         return explain
 
-    complete = make_dict_structure_fn_from_attrs(
+    complete = gen.make_dict_structure_fn_from_attrs(
         [f if f.name in _NOT_WIRE else f.evolve(default=attrs.NOTHING) for f in fields],
         model,
         converter,
@@ -331,7 +311,14 @@ def build_converter(*, detailed: bool) -> cattrs.Converter:
     """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
     import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
 
-    _load_models()
+    global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
+    from . import _models as m  # noqa: PLC0415
+
+    _MODELS = frozenset(
+        c
+        for name, c in vars(m).items()
+        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
+    )
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     for tp, hook in _SCALAR_HOOKS.items():
         conv.register_structure_hook(tp, hook)
@@ -350,20 +337,18 @@ def maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
         return False
 
 
-_FIELD_HOOKS: dict[type[Any], dict[str, tuple[Callable[[Any, Any], Any], bool]]] = {}
-
-
+@functools.cache
 def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any], bool]]:
     """Each wire field of ``model``: the quirk function the decoder applies, and if required."""
-    hooks = _FIELD_HOOKS.get(model)
-    if hooks is None:
-        conv = _fast()
-        hooks = _FIELD_HOOKS[model] = {}
-        for f in attrs.fields(attrs.resolve_types(model)):
-            if f.name not in _NOT_WIRE:
-                hook = _quirk_override(model, f.name) or conv.get_structure_hook(f.type)
-                hooks[f.name] = (hook, f.default is attrs.NOTHING)
-    return hooks
+    conv = _fast()
+    return {
+        f.name: (
+            _quirk_override(model, f.name) or conv.get_structure_hook(f.type),
+            f.default is attrs.NOTHING,
+        )
+        for f in attrs.fields(attrs.resolve_types(model))
+        if f.name not in _NOT_WIRE
+    }
 
 
 _FAST: cattrs.Converter | None = None
