@@ -191,27 +191,6 @@ def _error_text(error: IReferError | None) -> str:
 class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
-    __slots__ = (
-        "_asked_at",
-        "_correlation_id",
-        "attempts",
-        "campaign_id",
-        "debug",
-        "headers",
-        "hooks",
-        "info",
-        "last_error",
-        "method",
-        "queued",
-        "sent",
-        "sent_at",
-        "started",
-        "status",
-        "waited",
-        "waited_total",
-        "write",
-    )
-
     def __init__(
         self,
         hooks: _Hooks | None,

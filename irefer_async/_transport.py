@@ -151,8 +151,8 @@ def _quote(text: str) -> str:
 class Secret:
     """A secret string (a request URL) whose ``repr`` never shows it.
 
-    The send step keeps this in its frames, so an error tracker that records local variables
-    (Sentry does by default) records no key; ``value`` is the text itself (never log it).
+    The send step's frames hold this, so an error tracker recording local variables (Sentry)
+    records no key; ``value`` is the text itself (never log it).
     """
 
     __slots__ = ("value",)
@@ -169,11 +169,9 @@ class Secret:
 class Wire:
     """Whether a request started to leave the client, as the HTTP stack tells it going along.
 
-    Given to httpx/httpx2 as the request's documented ``"trace"`` extension (httpcore calls it
-    at each step) and to the aiohttp sender as its trace context: ``connecting`` when it
-    started opening a connection, ``sent`` when it started sending the headers. A transport
-    that reports nothing (mocks, the emulator) leaves `never_sent` False: the request may
-    have left.
+    httpx's documented ``"trace"`` extension (the aiohttp sender's trace context) sets
+    ``connecting`` when a connection starts opening, ``sent`` when the headers start going. A
+    transport that reports nothing (mocks, the emulator) leaves `never_sent` False.
     """
 
     __slots__ = ("connecting", "sent")
@@ -249,23 +247,9 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    An ``AsyncClient`` (the SDK's own or an injected one) is driven by
-    ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
-    apply; ``transport="aiohttp"`` by the native aiohttp sender. ``trusted``: whether the
-    transport's "never sent" verdicts are (`_transport.trusts`).
+    An ``AsyncClient`` is driven by ``send(build_request(...))`` (its hooks, auth, proxies and
+    instrumentation apply), the aiohttp sender by its ``get``. ``trusted``: see `trusts`.
     """
-
-    __slots__ = (
-        "_api_key_pair",
-        "_base_url",
-        "_http",
-        "_native",
-        "_prefix",
-        "_proxy",
-        "_redactor",
-        "_stack",
-        "trusted",
-    )
 
     def __init__(
         self,
@@ -405,7 +389,7 @@ class Sender:
         except ValueError:
             # Raised below, outside the handler (no parser error as context). Redact the whole
             # body, then cut: a cut first could split a key and hide it.
-            snippet = self._redactor.quote(content.decode("utf-8", "replace"), _SNIPPET)
+            snippet = self._redactor.quote(content.decode("utf-8", "replace"), 60)
             error = MalformedResponseError(
                 f"{method}: response body is not JSON",
                 method=method,
@@ -417,18 +401,12 @@ class Sender:
                 raise EmptyResponseError(f"{method}: empty or null response body", method=method)
             if type(data) is dict and "error" in data:
                 raise APIError(
-                    self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
+                    self._redactor.quote(str(data["error"]), 500),  # characters kept
                     None if data.get("error_code") is None else str(data["error_code"]),
                     method=method,
                 )
             return data
         raise error
-
-
-#: Characters of a non-JSON body quoted in an error, after redaction.
-_SNIPPET = 60
-#: Characters of an API error text kept, after redaction.
-_API_ERROR_TEXT = 500
 
 
 class ListBody:
