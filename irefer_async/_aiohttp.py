@@ -1,9 +1,8 @@
 """The optional aiohttp sender (``transport="aiohttp"``), on aiohttp's public API.
 
-It keeps what the httpx stack gives: streamed bodies; the phase of a failure (only failures
-before a byte was sent are "never sent", `map_aiohttp_error`); no silent resend of a dropped
-idempotent request (`_SendOnce`: for ``newSignup`` that would be a duplicate); proxies from
-the environment, read once; the URL passed as encoded (the query holds the API key).
+As the httpx stack: streamed bodies; a failure's phase (`map_aiohttp_error`); no silent resend
+of a dropped request (`_SendOnce`: a duplicate ``newSignup``); proxies from the environment;
+the URL passed as encoded (the query holds the API key).
 """
 
 from __future__ import annotations
@@ -139,10 +138,9 @@ class AiohttpSender:
 async def _mapped(call: Awaitable[T]) -> T:
     """Await an aiohttp call; raise its failure as the httpx error of the same phase.
 
-    Raised clean: after the task suspended once. A pure-Python ``asyncio.Task`` (PyPy's;
-    pytest-asyncio's backport on 3.10) throws aiohttp's failure in inside an ``except`` block,
-    so until the task next suspends every exception raised (this one, the SDK's above it) gets
-    it as ``__context__``: a parser error quoting an echoed piece of key.
+    Raised after the task suspended once: a pure-Python ``asyncio.Task`` (PyPy's) throws the
+    failure in inside an ``except`` block, so until the task next suspends every exception
+    raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
     """
     try:
         return await call

@@ -233,10 +233,6 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], An
     return hook
 
 
-def _identity(value: Any, _: Any = None) -> Any:
-    return value
-
-
 def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | None:
     """Return a field's quirk function when it is not its type's (links sent as HTML anchors)."""
     return _to_link if name == "referral_link" and model is not m.Referrer else None
@@ -245,9 +241,8 @@ def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | 
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
 
-    Two generated functions: one for a complete row (no per-field key test), one with defaults
-    for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The row's JSON reaches
-    ``raw`` as an entry of a shallow copy, so the model is built once.
+    Two generated functions: for a complete row (no key tests), and with defaults for absent
+    keys (used for the next `_SKIP_AFTER_MISS` rows). ``raw`` gets the row via a shallow copy.
     """
     from cattrs import gen  # noqa: PLC0415
 
@@ -259,7 +254,9 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         if quirk is not None:
             overrides[field.name] = gen.override(struct_hook=quirk)
         elif field.name == "raw" and not detailed:
-            overrides[field.name] = gen.override(rename=_RAW_KEY, struct_hook=_identity)
+            overrides[field.name] = gen.override(
+                rename=_RAW_KEY, struct_hook=lambda value, _: value
+            )
         elif field.name in _NOT_WIRE:
             overrides[field.name] = gen.override(omit=True)
     with_defaults = gen.make_dict_structure_fn(
@@ -414,8 +411,7 @@ class DecodeObserver(Protocol):
 def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
-    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` is shown
-    ``data`` first.
+    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` sees ``data``.
     """
     if drift is not None:
         drift.observe(data, tp)

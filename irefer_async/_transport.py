@@ -201,10 +201,9 @@ class Wire:
 class Slot:
     """One attempt's throttle slot, and the 429 pause: the only place both are handled.
 
-    ``async with Slot(throttle, method, max_pause):`` takes a slot (as `Throttle.acquire`
-    does) and gives it back when the block ends; a `RateLimitedError` with a ``Retry-After``
-    leaving the block first pauses every call of the client (for at most ``max_pause``).
-    `keep` hands the slot to whoever reads on (a streamed list), who then calls `release`.
+    ``async with Slot(throttle, method, max_pause):`` holds a slot for the block; a
+    `RateLimitedError` with a ``Retry-After`` leaving it pauses every call of the client (at
+    most ``max_pause``). `keep` hands the slot on (a streamed list), to `release` later.
     """
 
     __slots__ = ("_held", "_kept", "_max_pause", "_method", "_throttle")
@@ -421,19 +420,13 @@ class ListBody:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
-        method = self.method
-        stream = self.response.aiter_bytes()
-        while True:
-            try:
-                chunk = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:  # translated by the sender (either stack, redacted)
-                error = self._sender._failed(method, exc)
-            else:
+        try:
+            async for chunk in self.response.aiter_bytes():
                 yield chunk
-                continue
-            raise error
+            return
+        except Exception as exc:  # translated by the sender (either stack, redacted)
+            error = self._sender._failed(self.method, exc)
+        raise error
 
     def check_body(self, content: bytes) -> Any:
         """Parse a small body that is not an array (see `Sender.check_body`)."""
