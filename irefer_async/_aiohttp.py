@@ -51,12 +51,9 @@ class AiohttpResponse:
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        #: The HTTP status.
         self.status_code = response.status
-        #: The response headers (case-insensitive ``get``).
-        self.headers: Mapping[str, str] = response.headers
-        #: The whole body, once `aread` has read it.
-        self.content = b""
+        self.headers: Mapping[str, str] = response.headers  # case-insensitive
+        self.content = b""  # the whole body, once `aread` has read it
 
     async def aread(self) -> bytes:
         """Read the whole body (again: the same bytes); failures are httpx read-phase errors."""
@@ -90,8 +87,7 @@ class AiohttpSender:
         headers: Mapping[str, str],
         proxy: str | None = None,
     ) -> None:
-        #: Connections the pool keeps (``max_concurrency``).
-        self.pool = pool
+        self.pool = pool  # connections the pool keeps (``max_concurrency``)
         self._proxy = proxy
         self._headers = dict(headers)
         # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
@@ -103,22 +99,20 @@ class AiohttpSender:
         )
         self._session: aiohttp.ClientSession | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_create_start.append(_marks("connecting"))
-        trace.on_request_headers_sent.append(_marks("sent"))
-        session = self._session = aiohttp.ClientSession(
-            trace_configs=[trace],
-            connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
-            headers=self._headers,
-            timeout=self._timeout,
-            proxy=self._proxy,
-        )
-        return session
-
     async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
         """Send ``GET url``; the response with its body unread (``wire`` told when it left)."""
-        session = self._session or self._open()
+        session = self._session
+        if session is None:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_start.append(_marks("connecting"))
+            trace.on_request_headers_sent.append(_marks("sent"))
+            session = self._session = aiohttp.ClientSession(
+                trace_configs=[trace],
+                connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
+                headers=self._headers,
+                timeout=self._timeout,
+                proxy=self._proxy,
+            )
         response = await _mapped(
             session.get(
                 yarl.URL(url.value, encoded=True),
