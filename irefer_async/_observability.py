@@ -17,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Literal, TypedDict
 
 import attrs
@@ -192,21 +193,14 @@ class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
     def __init__(
-        self,
-        hooks: _Hooks | None,
-        method: str,
-        campaign: str | None,
-        write: bool,
-        *,
-        info: bool,
-        debug: bool,
+        self, hooks: _Hooks | None, method: str, campaign: str | None, write: bool, info: bool
     ) -> None:
         self.hooks = hooks
         self.method = method
         self.campaign_id = None if campaign is None else int(campaign)
         self.write = write
         self.info = info
-        self.debug = debug
+        self.debug = info and LOGGER.isEnabledFor(DEBUG)
         # Made on first use: an unobserved write needs one only if it fails or reconciles.
         self._correlation_id = _CURRENT.get()
         self.attempts = 0
@@ -298,17 +292,13 @@ class CallTrace:
         if self.attempts > 1:
             if self.info:
                 after = _error_text(self.last_error)
-                self._log(logging.INFO, "retry", attempt=self.attempts, after=after)
+                self._log(INFO, "retry", attempt=self.attempts, after=after)
             if self.hooks is not None:
                 await self._emit(self.hooks["retry"], "retry", self.last_error)
         if self.debug:
             waited_ms = round(self.waited * 1000.0, 1)
             self._log(
-                logging.DEBUG,
-                "request",
-                attempt=self.attempts,
-                queued=self.queued,
-                waited_ms=waited_ms,
+                DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
             )
         if self.hooks is not None:
             await self._emit(self.hooks["request"], "request")
@@ -338,7 +328,7 @@ class CallTrace:
         elapsed = time.perf_counter() - self.sent_at
         if self.debug:
             self._log(
-                logging.DEBUG,
+                DEBUG,
                 "response",
                 attempt=self.attempts,
                 status=self.status,
@@ -354,7 +344,7 @@ class CallTrace:
             error.correlation_id = self.correlation_id
         if self.info:
             self._log(
-                logging.INFO,
+                INFO,
                 "call",
                 outcome="ok" if error is None else "failed",
                 attempts=self.attempts,
@@ -369,12 +359,10 @@ def start_call(
     hooks: _Hooks | None, method: str, campaign: str | None, write: bool
 ) -> CallTrace | None:
     """Begin observing a call; None (nothing to do) for an unobserved read."""
-    info = LOGGER.isEnabledFor(logging.INFO)
+    info = LOGGER.isEnabledFor(INFO)
     if hooks is None and not info and not write:
         return None
-    return CallTrace(
-        hooks, method, campaign, write, info=info, debug=info and LOGGER.isEnabledFor(logging.DEBUG)
-    )
+    return CallTrace(hooks, method, campaign, write, info)
 
 
 def stamp_error(error: IReferError) -> None:
