@@ -43,8 +43,6 @@ __all__ = [
 #: The SDK's logger. Quiet unless you configure it (``logging.getLogger("irefer_async")``).
 LOGGER = logging.getLogger("irefer_async")
 
-# -- correlation ids -----------------------------------------------------------------------
-
 _prefix = os.urandom(4).hex()  # what secrets.token_hex(4) does, without its import
 _counter = itertools.count(1)
 
@@ -85,9 +83,6 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
         yield cid
     finally:
         _CURRENT.reset(token)
-
-
-# -- events and hooks ----------------------------------------------------------------------
 
 
 @attrs.frozen(slots=True)
@@ -186,9 +181,6 @@ def _error_text(error: IReferError | None) -> str:
     return type(error).__name__
 
 
-# -- one observed call ---------------------------------------------------------------------
-
-
 class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
@@ -282,7 +274,6 @@ class CallTrace:
 
     async def sending(self) -> None:
         """Announce the attempt about to be sent (it has its slot): ``retry``, ``request``."""
-        # After the throttle: how long the attempt waited for its slot.
         self.waited = asyncio.get_running_loop().time() - self._asked_at
         self.waited_total += self.waited
         self.attempts += 1
