@@ -229,13 +229,10 @@ class CallTrace:
         LOGGER.log(level, message, *fields.values(), extra={"irefer": fields})
 
     async def _emit(
-        self,
-        hooks: tuple[EventHook, ...],
-        kind: Literal["request", "response", "retry"],
-        error: IReferError | None = None,
-        elapsed: float = 0.0,
+        self, kind: Literal["request", "response", "retry"], error: IReferError | None = None
     ) -> None:
         """Call the ``kind`` hooks with this attempt's `CallEvent`; log what they raise."""
+        hooks = self.hooks[kind] if self.hooks is not None else ()
         if not hooks:
             return
         answered = kind == "response"
@@ -247,7 +244,7 @@ class CallTrace:
             attempt=self.attempts,
             write=self.write,
             status=self.status if answered else None,
-            elapsed=elapsed,
+            elapsed=time.perf_counter() - self.sent_at if answered else 0.0,
             headers=self.headers if answered else None,
             error=error,
             queued=self.queued if kind != "retry" else 0,
@@ -285,14 +282,14 @@ class CallTrace:
                 after = _error_text(self.last_error)
                 self._log(INFO, "retry", attempt=self.attempts, after=after)
             if self.hooks is not None:
-                await self._emit(self.hooks["retry"], "retry", self.last_error)
+                await self._emit("retry", self.last_error)
         if self.debug:
             waited_ms = round(self.waited * 1000.0, 1)
             self._log(
                 DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
             )
         if self.hooks is not None:
-            await self._emit(self.hooks["request"], "request")
+            await self._emit("request")
         self.sent_at = time.perf_counter() if self.info or self.hooks else 0.0
 
     def saw(self, response: httpx.Response) -> None:
@@ -314,20 +311,17 @@ class CallTrace:
             self.status = None
         elif self.status is None:
             self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
-        if not (self.debug or self.hooks):
-            return
-        elapsed = time.perf_counter() - self.sent_at
         if self.debug:
             self._log(
                 DEBUG,
                 "response",
                 attempt=self.attempts,
                 status=self.status,
-                elapsed_ms=round(elapsed * 1000.0, 1),
+                elapsed_ms=round((time.perf_counter() - self.sent_at) * 1000.0, 1),
                 error=_error_text(error),
             )
         if self.hooks is not None:
-            await self._emit(self.hooks["response"], "response", error, elapsed)
+            await self._emit("response", error)
 
     def end(self, error: IReferError | None) -> None:
         """Record the call's outcome: stamp the error, log the call's summary line."""
