@@ -304,8 +304,9 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
 _SKIP_AFTER_MISS = 64
 
 
+@functools.cache
 def build_converter(*, detailed: bool) -> cattrs.Converter:
-    """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
+    """Return the converter, built once; ``detailed`` adds cattrs' per-field error paths."""
     import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
 
     global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
@@ -351,7 +352,6 @@ def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any
 
 
 _FAST: cattrs.Converter | None = None
-_DETAILED: cattrs.Converter | None = None
 
 
 def _fast() -> cattrs.Converter:
@@ -366,11 +366,8 @@ def _explain(data: Any, tp: Any) -> str:
     """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
     import cattrs  # noqa: PLC0415 - imported with the converter
 
-    global _DETAILED  # noqa: PLW0603 - built lazily: only failures need it
-    if _DETAILED is None:
-        _DETAILED = build_converter(detailed=True)
     try:
-        _DETAILED.structure(data, tp)
+        build_converter(detailed=True).structure(data, tp)  # built lazily: only failures need it
     except Exception as exc:
         lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
         return "; ".join(lines[:5]) or f"{type(exc).__name__}: {exc}"
