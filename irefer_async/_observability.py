@@ -72,10 +72,7 @@ _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
     """Make each call in the block (and tasks it starts) use ``correlation_id`` (fresh if None).
 
-    ```python
-    with correlation_scope(request.headers.get("x-request-id")) as cid:
-        stats = await client.referrer_stats(email)
-    ```
+    To tie SDK calls to your own request id: ``with correlation_scope(request_id) as cid:``.
     """
     cid = correlation_id or new_correlation_id()
     token = _CURRENT.set(cid)
@@ -87,17 +84,7 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
 
 @attrs.frozen(slots=True)
 class CallEvent:
-    """One moment of one HTTP attempt, as event hooks receive it.
-
-    Example: count requests and record latency per API method:
-
-    ```text
-    def on_response(event: CallEvent) -> None:
-        LATENCY.labels(event.method, event.status).observe(event.elapsed)
-
-    IReferClient(event_hooks={"response": [on_response]})
-    ```
-    """
+    """One moment of one HTTP attempt, as event hooks receive it (docs/observability.md)."""
 
     #: ``"request"`` (about to send), ``"response"`` (attempt over) or ``"retry"``.
     kind: Literal["request", "response", "retry"]
