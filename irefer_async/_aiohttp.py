@@ -72,7 +72,7 @@ class AiohttpResponse:
 
 
 class AiohttpSender:
-    """Sends the SDK's GETs with aiohttp (HTTP/1.1, keep-alive pool of ``pool`` connections).
+    """Sends the SDK's GETs with aiohttp (HTTP/1.1, a keep-alive pool of ``pool`` connections).
 
     The session is made on the first request; ``timeout``'s connect, read and pool apply.
     """
@@ -159,8 +159,7 @@ def map_aiohttp_error(
 ) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
-    Before sending: ``ConnectError`` or ``ConnectTimeout`` (an unreachable proxy is named);
-    after: ``ReadError``, ``RemoteProtocolError`` or ``ReadTimeout`` (possibly processed).
+    Before sending: ``ConnectError``/``ConnectTimeout`` (a proxy is named); after: a read error.
     """
     message = f"{type(exc).__name__}: {exc}"
     cls: type[httpx.TransportError]

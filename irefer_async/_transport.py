@@ -122,10 +122,9 @@ _QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte i
 
 
 def proxy_for(url: str, *, credentials: bool = False) -> str | None:
-    """Return the proxy the environment names for ``url`` (``HTTPS_PROXY``...; ``NO_PROXY``).
+    """Return the environment's proxy for ``url`` as ``scheme://host:port`` (None: direct).
 
-    As ``scheme://host:port`` (with its ``user:password@`` only if ``credentials``: to use
-    it, never to show it); None for a direct connection.
+    Its ``user:password@`` only with ``credentials`` (to use it, never to show it).
     """
     parts = urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
@@ -291,8 +290,8 @@ class Sender:
     ) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
-        The body is read whole, or left unread with ``stream=True`` (close the response).
-        Transport failures raise SDK errors (redacted); ``wire`` is told if the request left.
+        The body is read whole (unread with ``stream=True``: close it). Transport failures raise
+        SDK errors (redacted); ``wire`` is told if the request left.
         """
         url = Secret(self.url_for(method, params))
         native = self._native
@@ -322,10 +321,9 @@ class Sender:
     async def open_list(
         self, method: str, params: dict[str, str], wire: Wire | None = None
     ) -> ListBody:
-        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
+        """Send ``GET {method}?...``; return its 2xx body unread, to stream (close it when done).
 
         A non-2xx status raises as `classify` does; the body's own problems show once read.
-        Close the `ListBody` when done, read or not.
         """
         response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
