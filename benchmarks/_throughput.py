@@ -16,7 +16,7 @@ each ratio is the median of its per-round ratios, with the spread. Contenders:
   hand-written ``await http.get(url)`` + ``response.json()`` loop on that same client;
 * ``sdk_httpx2``: the SDK on the httpx2 stack (httpcore2), when httpx2 is installed;
 * ``sdk_pyreqwest``: the SDK on pyreqwest's transport (reads only: its errors are not trusted
-  for writes, see ``irefer_async/_stack.py``).
+  for writes, see ``irefer_async/_transport.py``).
 
 Every call asks about another participant (`PARTICIPANTS`): identical reads in flight share
 one request, which would flatter the SDK.

@@ -97,7 +97,7 @@ def _plain_cattrs(*, raw: str) -> Callable[[Any], Referrer]:
     """cattrs' `make_dict_structure_fn` alone, on the SDK's converter and quirk hooks."""
     conv = c._fast()
     omit = override(omit=True)
-    raw_override = override(rename="\x00raw", struct_hook=c._identity) if raw == "key" else omit
+    raw_override = override(rename="\x00raw", struct_hook=lambda v, _: v) if raw == "key" else omit
     fn = make_dict_structure_fn(
         Referrer,
         conv,

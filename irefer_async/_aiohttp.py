@@ -1,9 +1,8 @@
 """The optional aiohttp sender (``transport="aiohttp"``), on aiohttp's public API.
 
-It keeps what the httpx stack gives: streamed bodies; the phase of a failure (only failures
-before a byte was sent are "never sent", `map_aiohttp_error`); no silent resend of a dropped
-idempotent request (`_SendOnce`: for ``newSignup`` that would be a duplicate); proxies from
-the environment, read once; the URL passed as encoded (the query holds the API key).
+As the httpx stack: streamed bodies; a failure's phase (`map_aiohttp_error`); no silent resend
+of a dropped request (`_SendOnce`: a duplicate ``newSignup``); proxies from the environment;
+the URL passed as encoded (the query holds the API key).
 """
 
 from __future__ import annotations
@@ -52,12 +51,9 @@ class AiohttpResponse:
 
     def __init__(self, response: aiohttp.ClientResponse) -> None:
         self._response = response
-        #: The HTTP status.
         self.status_code = response.status
-        #: The response headers (case-insensitive ``get``).
-        self.headers: Mapping[str, str] = response.headers
-        #: The whole body, once `aread` has read it.
-        self.content = b""
+        self.headers: Mapping[str, str] = response.headers  # case-insensitive
+        self.content = b""  # the whole body, once `aread` has read it
 
     async def aread(self) -> bytes:
         """Read the whole body (again: the same bytes); failures are httpx read-phase errors."""
@@ -76,7 +72,7 @@ class AiohttpResponse:
 
 
 class AiohttpSender:
-    """Sends the SDK's GETs with aiohttp (HTTP/1.1, keep-alive pool of ``pool`` connections).
+    """Sends the SDK's GETs with aiohttp (HTTP/1.1, a keep-alive pool of ``pool`` connections).
 
     The session is made on the first request; ``timeout``'s connect, read and pool apply.
     """
@@ -91,8 +87,7 @@ class AiohttpSender:
         headers: Mapping[str, str],
         proxy: str | None = None,
     ) -> None:
-        #: Connections the pool keeps (``max_concurrency``).
-        self.pool = pool
+        self.pool = pool  # connections the pool keeps (``max_concurrency``)
         self._proxy = proxy
         self._headers = dict(headers)
         # aiohttp's `connect` covers waiting for a pooled connection and opening it: httpx's pool.
@@ -104,22 +99,20 @@ class AiohttpSender:
         )
         self._session: aiohttp.ClientSession | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        trace = aiohttp.TraceConfig()
-        trace.on_connection_create_start.append(_marks("connecting"))
-        trace.on_request_headers_sent.append(_marks("sent"))
-        session = self._session = aiohttp.ClientSession(
-            trace_configs=[trace],
-            connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
-            headers=self._headers,
-            timeout=self._timeout,
-            proxy=self._proxy,
-        )
-        return session
-
     async def get(self, url: Secret, wire: Wire | None = None) -> AiohttpResponse:
         """Send ``GET url``; the response with its body unread (``wire`` told when it left)."""
-        session = self._session or self._open()
+        session = self._session
+        if session is None:
+            trace = aiohttp.TraceConfig()
+            trace.on_connection_create_start.append(_marks("connecting"))
+            trace.on_request_headers_sent.append(_marks("sent"))
+            session = self._session = aiohttp.ClientSession(
+                trace_configs=[trace],
+                connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
+                headers=self._headers,
+                timeout=self._timeout,
+                proxy=self._proxy,
+            )
         response = await _mapped(
             session.get(
                 yarl.URL(url.value, encoded=True),
@@ -139,10 +132,9 @@ class AiohttpSender:
 async def _mapped(call: Awaitable[T]) -> T:
     """Await an aiohttp call; raise its failure as the httpx error of the same phase.
 
-    Raised clean: after the task suspended once. A pure-Python ``asyncio.Task`` (PyPy's;
-    pytest-asyncio's backport on 3.10) throws aiohttp's failure in inside an ``except`` block,
-    so until the task next suspends every exception raised (this one, the SDK's above it) gets
-    it as ``__context__``: a parser error quoting an echoed piece of key.
+    Raised after the task suspended once: a pure-Python ``asyncio.Task`` (PyPy's) throws the
+    failure in inside an ``except`` block, so until the task next suspends every exception
+    raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
     """
     try:
         return await call
@@ -167,8 +159,7 @@ def map_aiohttp_error(
 ) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
-    Before sending: ``ConnectError`` or ``ConnectTimeout`` (an unreachable proxy is named);
-    after: ``ReadError``, ``RemoteProtocolError`` or ``ReadTimeout`` (possibly processed).
+    Before sending: ``ConnectError``/``ConnectTimeout`` (a proxy is named); after: a read error.
     """
     message = f"{type(exc).__name__}: {exc}"
     cls: type[httpx.TransportError]

@@ -33,8 +33,7 @@ from ._observability import (
 from ._redact import REGISTRY, Redactor, install_log_filter
 from ._retry import Retries, RetryConfig
 from ._sharing import LEAD, MISS, Flight, SingleFlight, read_key
-from ._stack import HttpStack, trusts
-from ._transport import Sender, Slot, Wire, proxy_for
+from ._transport import HttpStack, Sender, Slot, Wire, proxy_for, trusts
 
 if TYPE_CHECKING:
     # Imported on first use, not with the package; httpx2 (an optional extra) for types only.

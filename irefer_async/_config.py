@@ -18,8 +18,7 @@ import httpx
 from ._errors import ConfigurationError, InvalidRequestError
 from ._limits import RateLimit
 from ._retry import RetryConfig
-from ._stack import HTTP_STACKS, stack_of
-from ._transport import proxy_for
+from ._transport import HTTP_STACKS, proxy_for, stack_of
 from ._version import __version__
 
 if TYPE_CHECKING:

@@ -166,19 +166,7 @@ for _type, _hook, _kind in (
     _hook.quirk_kind = _kind  # type: ignore[union-attr]
 _to_link.quirk_kind = "link"  # type: ignore[attr-defined]
 
-_MODELS: frozenset[type[Any]] = frozenset()  # set by `_load_models`, with the first decode
-
-
-def _load_models() -> None:
-    global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
-    from . import _models as m  # noqa: PLC0415
-
-    _MODELS = frozenset(
-        c
-        for name, c in vars(m).items()
-        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
-    )
-
+_MODELS: frozenset[type[Any]] = frozenset()  # set by `build_converter`, with the first decode
 
 # Fields the SDK sets, never read from the wire.
 _NOT_WIRE = ("raw", "reconciled", "age_unknown", "fetched_at")
@@ -245,44 +233,33 @@ def _tuple_hook(tp: Any, converter: cattrs.Converter) -> Callable[[Any, Any], An
     return hook
 
 
-def _identity(value: Any, _: Any = None) -> Any:
-    return value
-
-
 def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | None:
     """Return a field's quirk function when it is not its type's (links sent as HTML anchors)."""
     return _to_link if name == "referral_link" and model is not m.Referrer else None
 
 
-def _field_overrides(model: type[Any], *, detailed: bool) -> dict[str, Any]:
-    """Return cattrs overrides for ``model``: quirks unlike the field type's hook, SDK fields."""
-    from cattrs.gen import override  # noqa: PLC0415 - imported with the converter
-
-    overrides: dict[str, Any] = {}
-    for field in attrs.fields(model):
-        quirk = _quirk_override(model, field.name)
-        if quirk is not None:
-            overrides[field.name] = override(struct_hook=quirk)
-        elif field.name == "raw" and not detailed:
-            overrides[field.name] = override(rename=_RAW_KEY, struct_hook=_identity)
-        elif field.name in _NOT_WIRE:
-            overrides[field.name] = override(omit=True)
-    return overrides
-
-
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
     """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
 
-    Two generated functions: one for a complete row (no per-field key test), one with defaults
-    for absent keys (then used for the next `_SKIP_AFTER_MISS` rows). The row's JSON reaches
-    ``raw`` as an entry of a shallow copy, so the model is built once.
+    Two generated functions: for a complete row (no key tests), and with defaults for absent
+    keys (used for the next `_SKIP_AFTER_MISS` rows). ``raw`` gets the row via a shallow copy.
     """
-    from cattrs.gen import make_dict_structure_fn, make_dict_structure_fn_from_attrs  # noqa: PLC0415
+    from cattrs import gen  # noqa: PLC0415
 
     detailed = converter.detailed_validation
     fields = attrs.fields(attrs.resolve_types(model))
-    overrides = _field_overrides(model, detailed=detailed)
-    with_defaults = make_dict_structure_fn(
+    overrides: dict[str, Any] = {}  # quirks unlike the field type's hook, the SDK's fields
+    for field in fields:
+        quirk = _quirk_override(model, field.name)
+        if quirk is not None:
+            overrides[field.name] = gen.override(struct_hook=quirk)
+        elif field.name == "raw" and not detailed:
+            overrides[field.name] = gen.override(
+                rename=_RAW_KEY, struct_hook=lambda value, _: value
+            )
+        elif field.name in _NOT_WIRE:
+            overrides[field.name] = gen.override(omit=True)
+    with_defaults = gen.make_dict_structure_fn(
         model,
         converter,
         _cattrs_forbid_extra_keys=False,
@@ -298,7 +275,7 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
 
         return explain
 
-    complete = make_dict_structure_fn_from_attrs(
+    complete = gen.make_dict_structure_fn_from_attrs(
         [f if f.name in _NOT_WIRE else f.evolve(default=attrs.NOTHING) for f in fields],
         model,
         converter,
@@ -327,11 +304,19 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
 _SKIP_AFTER_MISS = 64
 
 
+@functools.cache
 def build_converter(*, detailed: bool) -> cattrs.Converter:
-    """Build the converter; ``detailed`` adds cattrs' per-field error paths (slower)."""
+    """Return the converter, built once; ``detailed`` adds cattrs' per-field error paths."""
     import cattrs  # noqa: PLC0415 - on first use: about 40 ms of import time
 
-    _load_models()
+    global m, _MODELS  # noqa: PLW0603 - imported with the first decode, not with the package
+    from . import _models as m  # noqa: PLC0415
+
+    _MODELS = frozenset(
+        c
+        for name, c in vars(m).items()
+        if isinstance(c, type) and issubclass(c, m._Model) and not name.startswith("_")
+    )
     conv = cattrs.Converter(detailed_validation=detailed, forbid_extra_keys=False)
     for tp, hook in _SCALAR_HOOKS.items():
         conv.register_structure_hook(tp, hook)
@@ -367,7 +352,6 @@ def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any
 
 
 _FAST: cattrs.Converter | None = None
-_DETAILED: cattrs.Converter | None = None
 
 
 def _fast() -> cattrs.Converter:
@@ -382,11 +366,8 @@ def _explain(data: Any, tp: Any) -> str:
     """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
     import cattrs  # noqa: PLC0415 - imported with the converter
 
-    global _DETAILED  # noqa: PLW0603 - built lazily: only failures need it
-    if _DETAILED is None:
-        _DETAILED = build_converter(detailed=True)
     try:
-        _DETAILED.structure(data, tp)
+        build_converter(detailed=True).structure(data, tp)  # built lazily: only failures need it
     except Exception as exc:
         lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
         return "; ".join(lines[:5]) or f"{type(exc).__name__}: {exc}"
@@ -427,8 +408,7 @@ class DecodeObserver(Protocol):
 def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
     """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
 
-    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` is shown
-    ``data`` first.
+    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` sees ``data``.
     """
     if drift is not None:
         drift.observe(data, tp)

@@ -61,10 +61,10 @@ __all__ = [
 
 
 class IReferError(Exception):
-    """Base class of every error raised by irefer-async.
+    """Base class of every SDK error.
 
-    ``method``: the API method involved, if any; ``attempts``: HTTP attempts made (0 if none);
-    ``correlation_id``: the call's id in logs and hook events (None before any call started).
+    ``method`` (if any), ``attempts`` (HTTP attempts made), ``correlation_id`` (the call's id
+    in logs and hook events; None before any call started).
     """
 
     #: Whether the API may have processed the request (False: it provably never reached it).
@@ -109,10 +109,9 @@ _ERR_401_CAUSES = {
 
 
 class APIError(IReferError):
-    """The API answered with an error body ``{"error": ..., "error_code": ...}`` (HTTP 200).
+    """The API answered an error body ``{"error": ..., "error_code": ...}`` (HTTP 200).
 
-    Mostly ``irefer_api_<method>_err_401``: "input missing or incorrect" (unknown email, wrong
-    key, unknown campaign...); the message names what that may mean for the method.
+    For ``..._err_401`` ("input missing or incorrect") the message names its likely causes.
     """
 
     def __init__(self, error: str, error_code: str | None, *, method: str | None) -> None:
@@ -127,10 +126,9 @@ class APIError(IReferError):
 
 
 class DuplicateSignupError(APIError):
-    """``newSignup`` for an email that was already a participant before this call.
+    """``newSignup`` for an email already a participant before this call.
 
-    Raised whether the API refused it or a reconciling read found the older participant.
-    Participant data is in attributes, not the message.
+    The API refused it, or a reconciling read found it. Participant data: attributes only.
     """
 
     def __init__(
@@ -193,8 +191,7 @@ class HTTPStatusError(IReferError):
     """The API answered with a non-2xx HTTP status."""
 
     def __init__(self, status_code: int, *, method: str | None, message: str = "") -> None:
-        text = message or f"{method}: HTTP {status_code}"
-        super().__init__(text, method=method)
+        super().__init__(message or f"{method}: HTTP {status_code}", method=method)
         #: The HTTP status code.
         self.status_code = status_code
 
@@ -239,7 +236,7 @@ class RequestTimeoutError(TransportError):
 class DeadlineExceededError(IReferError, TimeoutError):
     """The call's deadline (``RetryConfig.deadline``) passed before it could finish.
 
-    A write cut after it was sent is a `WriteOutcomeUnknownError` instead.
+    (A write cut after it was sent is a `WriteOutcomeUnknownError`.)
     """
 
     def __init__(
@@ -270,10 +267,7 @@ class StreamInterruptedError(IReferError):
 
 
 class QueueFullError(IReferError):
-    """The client already had ``max_waiting`` calls waiting for a slot; this one was never sent.
-
-    Raised at once, so a busy service can shed load.
-    """
+    """Raised at once when ``max_waiting`` calls already wait for a slot; never sent."""
 
     maybe_processed = False
 
@@ -288,10 +282,7 @@ class QueueFullError(IReferError):
 
 
 class WriteOutcomeUnknownError(IReferError):
-    """A write failed ambiguously and a reconciling read could not tell if it landed.
-
-    Not resent (a duplicate risk): the decision is yours.
-    """
+    """A write failed ambiguously, a reconciling read could not tell if it landed; not resent."""
 
     def __init__(
         self,
@@ -324,9 +315,8 @@ def translate_transport_error(
 ) -> TransportError:
     """Map an httpx (or httpx2) exception to an SDK error (the only place this is done).
 
-    ``__cause__`` is a fresh, redacted exception of the same class (no request, traceback or
-    context). ``trusted`` False (an untested transport): connect failures are marked
-    ``maybe_processed``. ``proxy``: a failure to connect names it instead of the API's host.
+    ``__cause__``: a fresh, redacted exception of the same class. ``trusted`` False: connect
+    failures are ``maybe_processed``. ``proxy``: a failure to connect names it, not the host.
     """
     # httpx's exception tree, or httpx2's (the same tree, distinct classes).
     httpx2 = sys.modules.get("httpx2")

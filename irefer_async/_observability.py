@@ -1,11 +1,9 @@
 """Observability: correlation ids, metadata-only logging and event hooks (`irefer_async.hooks`).
 
-Every logical call (retries and a write's reconciling reads included) has one correlation id,
-on every log line, hook event and the error it raises. The ``irefer_async`` logger carries
-metadata only, never a parameter value or a secret: ``DEBUG`` each attempt, ``INFO`` each
-retry and each call's end; the fields also in ``record.irefer``. The request loop tells a
-`CallTrace` each step; `start_call` returns None for an unobserved read (no hook, logger
-quiet), so it costs one ``isEnabledFor``. No hook is ever added to an ``httpx.AsyncClient``.
+One correlation id per logical call (retries and reconciling reads included), on every log
+line, hook event and error. The ``irefer_async`` logger carries metadata only (``DEBUG`` each
+attempt, ``INFO`` each retry and call end; fields also in ``record.irefer``). `start_call`
+returns None for an unobserved read. No hook is ever added to an ``httpx.AsyncClient``.
 """
 
 from __future__ import annotations
@@ -19,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from logging import DEBUG, INFO
 from typing import TYPE_CHECKING, Literal, TypedDict
 
 import attrs
@@ -43,11 +42,6 @@ __all__ = [
 
 #: The SDK's logger. Quiet unless you configure it (``logging.getLogger("irefer_async")``).
 LOGGER = logging.getLogger("irefer_async")
-
-_DEBUG = logging.DEBUG
-_INFO = logging.INFO
-
-# -- correlation ids -----------------------------------------------------------------------
 
 _prefix = os.urandom(4).hex()  # what secrets.token_hex(4) does, without its import
 _counter = itertools.count(1)
@@ -76,15 +70,9 @@ _CURRENT: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 
 @contextlib.contextmanager
 def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
-    """Make every call inside the block use ``correlation_id`` (a fresh one if None).
+    """Make each call in the block (and tasks it starts) use ``correlation_id`` (fresh if None).
 
-    Use it to tie SDK calls to your own request id; tasks started inside the block inherit
-    it. For example:
-
-    ```python
-    with correlation_scope(request.headers.get("x-request-id")) as cid:
-        stats = await client.referrer_stats(email)
-    ```
+    To tie SDK calls to your own request id: ``with correlation_scope(request_id) as cid:``.
     """
     cid = correlation_id or new_correlation_id()
     token = _CURRENT.set(cid)
@@ -94,22 +82,9 @@ def correlation_scope(correlation_id: str | None = None) -> Iterator[str]:
         _CURRENT.reset(token)
 
 
-# -- events and hooks ----------------------------------------------------------------------
-
-
 @attrs.frozen(slots=True)
 class CallEvent:
-    """One moment of one HTTP attempt, as event hooks receive it.
-
-    Example: count requests and record latency per API method:
-
-    ```text
-    def on_response(event: CallEvent) -> None:
-        LATENCY.labels(event.method, event.status).observe(event.elapsed)
-
-    IReferClient(event_hooks={"response": [on_response]})
-    ```
-    """
+    """One moment of one HTTP attempt, as event hooks receive it (docs/observability.md)."""
 
     #: ``"request"`` (about to send), ``"response"`` (attempt over) or ``"retry"``.
     kind: Literal["request", "response", "retry"]
@@ -193,50 +168,18 @@ def _error_text(error: IReferError | None) -> str:
     return type(error).__name__
 
 
-# -- one observed call ---------------------------------------------------------------------
-
-
 class CallTrace:
     """The observability state of one logical call: id, attempt count, timings, hooks."""
 
-    __slots__ = (
-        "_asked_at",
-        "_correlation_id",
-        "attempts",
-        "campaign_id",
-        "debug",
-        "headers",
-        "hooks",
-        "info",
-        "last_error",
-        "method",
-        "queued",
-        "sent",
-        "sent_at",
-        "started",
-        "status",
-        "waited",
-        "waited_total",
-        "write",
-    )
-
     def __init__(
-        self,
-        hooks: _Hooks | None,
-        method: str,
-        campaign: str | None,
-        write: bool,
-        *,
-        info: bool,
-        debug: bool,
+        self, hooks: _Hooks | None, method: str, campaign: str | None, write: bool, info: bool
     ) -> None:
         self.hooks = hooks
         self.method = method
-        #: The campaign as a number, or None.
         self.campaign_id = None if campaign is None else int(campaign)
         self.write = write
         self.info = info
-        self.debug = debug
+        self.debug = info and LOGGER.isEnabledFor(DEBUG)
         # Made on first use: an unobserved write needs one only if it fails or reconciles.
         self._correlation_id = _CURRENT.get()
         self.attempts = 0
@@ -247,8 +190,7 @@ class CallTrace:
         self.sent_at = 0.0
         #: Whether the current attempt got its slot and was sent (so it will be answered).
         self.sent = False
-        # Pressure: the current attempt's queue and wait for its slot (loop clock), and the
-        # call's total wait.
+        # The current attempt's queue and wait for its slot (loop clock); the call's total wait.
         self.queued = 0
         self.waited = 0.0
         self.waited_total = 0.0
@@ -274,13 +216,10 @@ class CallTrace:
         LOGGER.log(level, message, *fields.values(), extra={"irefer": fields})
 
     async def _emit(
-        self,
-        hooks: tuple[EventHook, ...],
-        kind: Literal["request", "response", "retry"],
-        error: IReferError | None = None,
-        elapsed: float = 0.0,
+        self, kind: Literal["request", "response", "retry"], error: IReferError | None = None
     ) -> None:
         """Call the ``kind`` hooks with this attempt's `CallEvent`; log what they raise."""
+        hooks = self.hooks[kind] if self.hooks is not None else ()
         if not hooks:
             return
         answered = kind == "response"
@@ -292,7 +231,7 @@ class CallTrace:
             attempt=self.attempts,
             write=self.write,
             status=self.status if answered else None,
-            elapsed=elapsed,
+            elapsed=time.perf_counter() - self.sent_at if answered else 0.0,
             headers=self.headers if answered else None,
             error=error,
             queued=self.queued if kind != "retry" else 0,
@@ -319,7 +258,6 @@ class CallTrace:
 
     async def sending(self) -> None:
         """Announce the attempt about to be sent (it has its slot): ``retry``, ``request``."""
-        # After the throttle: how long the attempt waited for its slot.
         self.waited = asyncio.get_running_loop().time() - self._asked_at
         self.waited_total += self.waited
         self.attempts += 1
@@ -329,16 +267,16 @@ class CallTrace:
         if self.attempts > 1:
             if self.info:
                 after = _error_text(self.last_error)
-                self._log(_INFO, "retry", attempt=self.attempts, after=after)
+                self._log(INFO, "retry", attempt=self.attempts, after=after)
             if self.hooks is not None:
-                await self._emit(self.hooks["retry"], "retry", self.last_error)
+                await self._emit("retry", self.last_error)
         if self.debug:
             waited_ms = round(self.waited * 1000.0, 1)
             self._log(
-                _DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
+                DEBUG, "request", attempt=self.attempts, queued=self.queued, waited_ms=waited_ms
             )
         if self.hooks is not None:
-            await self._emit(self.hooks["request"], "request")
+            await self._emit("request")
         self.sent_at = time.perf_counter() if self.info or self.hooks else 0.0
 
     def saw(self, response: httpx.Response) -> None:
@@ -354,28 +292,23 @@ class CallTrace:
         if error is not None:
             error.correlation_id = self.correlation_id
             self.last_error = error
-            if isinstance(error, HTTPStatusError):
-                self.status = error.status_code
-            elif isinstance(error, TransportError):
-                self.status = None
-            elif self.status is None:
-                self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
+        if isinstance(error, HTTPStatusError):
+            self.status = error.status_code
+        elif isinstance(error, TransportError):
+            self.status = None
         elif self.status is None:
-            self.status = 200
-        if not (self.debug or self.hooks):
-            return
-        elapsed = time.perf_counter() - self.sent_at
+            self.status = 200  # an answer was read: a 2xx (iRefer answers 200)
         if self.debug:
             self._log(
-                _DEBUG,
+                DEBUG,
                 "response",
                 attempt=self.attempts,
                 status=self.status,
-                elapsed_ms=round(elapsed * 1000.0, 1),
+                elapsed_ms=round((time.perf_counter() - self.sent_at) * 1000.0, 1),
                 error=_error_text(error),
             )
         if self.hooks is not None:
-            await self._emit(self.hooks["response"], "response", error, elapsed)
+            await self._emit("response", error)
 
     def end(self, error: IReferError | None) -> None:
         """Record the call's outcome: stamp the error, log the call's summary line."""
@@ -383,7 +316,7 @@ class CallTrace:
             error.correlation_id = self.correlation_id
         if self.info:
             self._log(
-                _INFO,
+                INFO,
                 "call",
                 outcome="ok" if error is None else "failed",
                 attempts=self.attempts,
@@ -398,12 +331,10 @@ def start_call(
     hooks: _Hooks | None, method: str, campaign: str | None, write: bool
 ) -> CallTrace | None:
     """Begin observing a call; None (nothing to do) for an unobserved read."""
-    info = LOGGER.isEnabledFor(_INFO)
+    info = LOGGER.isEnabledFor(INFO)
     if hooks is None and not info and not write:
         return None
-    return CallTrace(
-        hooks, method, campaign, write, info=info, debug=info and LOGGER.isEnabledFor(_DEBUG)
-    )
+    return CallTrace(hooks, method, campaign, write, info)
 
 
 def stamp_error(error: IReferError) -> None:

@@ -1,7 +1,8 @@
-"""One HTTP exchange with the API: build the URL, send, classify what came back.
+"""One HTTP exchange with the API: the HTTP stacks, build the URL, send, classify the answer.
 
 `Sender` is the only code that touches the HTTP stack at request time; `Wire` tells whether a
-request left; `Slot` is an attempt's throttle slot.
+request left; `Slot` is an attempt's throttle slot. A transport's "never sent" verdict lets a
+write be resent only from transports whose error mapping the tests pin (`trusts`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import math
+import sys
 import urllib.request
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING, Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final, Literal
 from urllib.parse import quote, urlsplit
 
 from ._converter import loads
@@ -28,14 +31,15 @@ from ._errors import (
     translate_transport_error,
 )
 from ._redact import Redactor
-from ._stack import stack_of
 
 if TYPE_CHECKING:
-    from types import ModuleType, TracebackType
+    from types import TracebackType
 
     from ._limits import Throttle
 
 __all__ = [
+    "HTTP_STACKS",
+    "HttpStack",
     "ListBody",
     "Secret",
     "Sender",
@@ -43,7 +47,54 @@ __all__ = [
     "Wire",
     "parse_retry_after",
     "proxy_for",
+    "stack_of",
+    "trusts",
 ]
+
+
+#: The value of ``IReferClient(http_stack=...)``.
+HttpStack = Literal["httpx", "httpx2"]
+#: Every stack, the default first.
+HTTP_STACKS: Final[tuple[HttpStack, ...]] = ("httpx", "httpx2")
+
+
+def stack_of(client: object) -> ModuleType | None:
+    """Return the stack an ``AsyncClient`` belongs to (None: neither httpx's nor httpx2's)."""
+    for name in HTTP_STACKS:
+        # An httpx2 client exists only if httpx2 was imported: never import it to find out.
+        module = sys.modules.get(name)
+        if module is not None and isinstance(client, module.AsyncClient):
+            return module
+    return None
+
+
+# The transports whose error mapping the tests pin, trusted when their module is loaded
+# (never imported here).
+_TRUSTED: Final = (
+    ("httpx", "AsyncHTTPTransport"),
+    ("httpx", "MockTransport"),
+    ("httpx2", "AsyncHTTPTransport"),
+    ("httpx2", "MockTransport"),
+    ("irefer_async._aiohttp", "AiohttpSender"),
+    ("irefer_async.testing._transport", "EmulatorTransport"),
+    ("irefer_async.testing._transport2", "Httpx2EmulatorTransport"),
+    ("respx.transports", "MockTransport"),
+    ("respx.transports", "TryTransport"),
+)
+
+
+def _trusted_types() -> set[type[Any]]:
+    found = (getattr(sys.modules.get(module), name, None) for module, name in _TRUSTED)
+    return {cls for cls in found if isinstance(cls, type)}
+
+
+def trusts(transport: object) -> bool:
+    """Whether the SDK has tested how ``transport`` maps its errors to phases.
+
+    ``transport``: None (the stack's own), the ``transport=`` given, or the aiohttp sender. An
+    injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
+    """
+    return transport is None or type(transport) in _trusted_types()
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -71,10 +122,9 @@ _QUOTED = {byte: chr(byte) if byte in _UNRESERVED else f"%{byte:02X}" for byte i
 
 
 def proxy_for(url: str, *, credentials: bool = False) -> str | None:
-    """Return the proxy the environment names for ``url`` (``HTTPS_PROXY``...; ``NO_PROXY``).
+    """Return the environment's proxy for ``url`` as ``scheme://host:port`` (None: direct).
 
-    As ``scheme://host:port`` (with its ``user:password@`` only if ``credentials``: to use
-    it, never to show it); None for a direct connection.
+    Its ``user:password@`` only with ``credentials`` (to use it, never to show it).
     """
     parts = urlsplit(url)
     proxy = urllib.request.getproxies().get(parts.scheme)
@@ -100,8 +150,8 @@ def _quote(text: str) -> str:
 class Secret:
     """A secret string (a request URL) whose ``repr`` never shows it.
 
-    The send step keeps this in its frames, so an error tracker that records local variables
-    (Sentry does by default) records no key; ``value`` is the text itself (never log it).
+    The send step's frames hold this, so an error tracker recording local variables (Sentry)
+    records no key; ``value`` is the text itself (never log it).
     """
 
     __slots__ = ("value",)
@@ -118,11 +168,9 @@ class Secret:
 class Wire:
     """Whether a request started to leave the client, as the HTTP stack tells it going along.
 
-    Given to httpx/httpx2 as the request's documented ``"trace"`` extension (httpcore calls it
-    at each step) and to the aiohttp sender as its trace context: ``connecting`` when it
-    started opening a connection, ``sent`` when it started sending the headers. A transport
-    that reports nothing (mocks, the emulator) leaves `never_sent` False: the request may
-    have left.
+    httpx's documented ``"trace"`` extension (the aiohttp sender's trace context) sets
+    ``connecting`` when a connection starts opening, ``sent`` when the headers start going. A
+    transport that reports nothing (mocks, the emulator) leaves `never_sent` False.
     """
 
     __slots__ = ("connecting", "sent")
@@ -152,10 +200,9 @@ class Wire:
 class Slot:
     """One attempt's throttle slot, and the 429 pause: the only place both are handled.
 
-    ``async with Slot(throttle, method, max_pause):`` takes a slot (as `Throttle.acquire`
-    does) and gives it back when the block ends; a `RateLimitedError` with a ``Retry-After``
-    leaving the block first pauses every call of the client (for at most ``max_pause``).
-    `keep` hands the slot to whoever reads on (a streamed list), who then calls `release`.
+    ``async with Slot(throttle, method, max_pause):`` holds a slot for the block; a
+    `RateLimitedError` with a ``Retry-After`` leaving it pauses every call of the client (at
+    most ``max_pause``). `keep` hands the slot on (a streamed list), to `release` later.
     """
 
     __slots__ = ("_held", "_kept", "_max_pause", "_method", "_throttle")
@@ -198,23 +245,9 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    An ``AsyncClient`` (the SDK's own or an injected one) is driven by
-    ``send(build_request(...))``, so its hooks, auth, proxies, mounts and instrumentation
-    apply; ``transport="aiohttp"`` by the native aiohttp sender. ``trusted``: whether the
-    transport's "never sent" verdicts are (`_stack.trusts`).
+    An ``AsyncClient`` is driven by ``send(build_request(...))`` (its hooks, auth, proxies and
+    instrumentation apply), the aiohttp sender by its ``get``. ``trusted``: see `trusts`.
     """
-
-    __slots__ = (
-        "_api_key_pair",
-        "_base_url",
-        "_http",
-        "_native",
-        "_prefix",
-        "_proxy",
-        "_redactor",
-        "_stack",
-        "trusted",
-    )
 
     def __init__(
         self,
@@ -257,8 +290,8 @@ class Sender:
     ) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
-        The body is read whole, or left unread with ``stream=True`` (close the response).
-        Transport failures raise SDK errors (redacted); ``wire`` is told if the request left.
+        The body is read whole (unread with ``stream=True``: close it). Transport failures raise
+        SDK errors (redacted); ``wire`` is told if the request left.
         """
         url = Secret(self.url_for(method, params))
         native = self._native
@@ -288,10 +321,9 @@ class Sender:
     async def open_list(
         self, method: str, params: dict[str, str], wire: Wire | None = None
     ) -> ListBody:
-        """Send ``GET {method}?...`` and return its 2xx body unread, to stream (a list).
+        """Send ``GET {method}?...``; return its 2xx body unread, to stream (close it when done).
 
         A non-2xx status raises as `classify` does; the body's own problems show once read.
-        Close the `ListBody` when done, read or not.
         """
         response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
@@ -354,7 +386,7 @@ class Sender:
         except ValueError:
             # Raised below, outside the handler (no parser error as context). Redact the whole
             # body, then cut: a cut first could split a key and hide it.
-            snippet = self._redactor.quote(content.decode("utf-8", "replace"), _SNIPPET)
+            snippet = self._redactor.quote(content.decode("utf-8", "replace"), 60)
             error = MalformedResponseError(
                 f"{method}: response body is not JSON",
                 method=method,
@@ -366,18 +398,12 @@ class Sender:
                 raise EmptyResponseError(f"{method}: empty or null response body", method=method)
             if type(data) is dict and "error" in data:
                 raise APIError(
-                    self._redactor.quote(str(data["error"]), _API_ERROR_TEXT),
+                    self._redactor.quote(str(data["error"]), 500),  # characters kept
                     None if data.get("error_code") is None else str(data["error_code"]),
                     method=method,
                 )
             return data
         raise error
-
-
-#: Characters of a non-JSON body quoted in an error, after redaction.
-_SNIPPET = 60
-#: Characters of an API error text kept, after redaction.
-_API_ERROR_TEXT = 500
 
 
 class ListBody:
@@ -392,19 +418,13 @@ class ListBody:
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
-        method = self.method
-        stream = self.response.aiter_bytes()
-        while True:
-            try:
-                chunk = await stream.__anext__()
-            except StopAsyncIteration:
-                return
-            except Exception as exc:  # translated by the sender (either stack, redacted)
-                error = self._sender._failed(method, exc)
-            else:
+        try:
+            async for chunk in self.response.aiter_bytes():
                 yield chunk
-                continue
-            raise error
+            return
+        except Exception as exc:  # translated by the sender (either stack, redacted)
+            error = self._sender._failed(self.method, exc)
+        raise error
 
     def check_body(self, content: bytes) -> Any:
         """Parse a small body that is not an array (see `Sender.check_body`)."""

@@ -17,7 +17,7 @@ from irefer_async import (
     correlation_scope,
 )
 from irefer_async._observability import LOGGER, new_correlation_id, start_call
-from irefer_async._stack import HttpStack
+from irefer_async._transport import HttpStack
 from irefer_async.hooks import CallEvent
 from irefer_async.testing import Emulator
 

@@ -21,7 +21,7 @@ import samples
 from helpers import API_KEY, LICENSE_KEY, make_client
 
 from irefer_async import ConnectError, IReferClient, RetryConfig, WriteOutcomeUnknownError
-from irefer_async._stack import trusts
+from irefer_async._transport import trusts
 from irefer_async.testing import Emulator
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
@@ -132,7 +132,7 @@ async def test_trusting_the_mislabelling_transport_would_duplicate_the_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The counterfactual: the verdict is what stands between this transport and a duplicate."""
-    import irefer_async._stack as stack
+    import irefer_async._transport as stack
 
     monkeypatch.setattr(stack, "_trusted_types", lambda: {TrustedMislabelling})
     async with (
