@@ -597,14 +597,14 @@ class IReferClient:
 
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
-        from ._stream import StreamOpener  # noqa: PLC0415 - on first use
+        from ._stream import Opened  # noqa: PLC0415 - on first use
 
         self._check_usable()
         endpoint = stream.endpoint
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
             trace = start_call(self._event_hooks, endpoint.name, stream.campaign, False)
             opened: Opened = await self._run(
-                endpoint, stream.params, deadline, trace, reader=StreamOpener()
+                endpoint, stream.params, deadline, trace, reader=Opened()
             )
         opened.trace = trace
         return opened

@@ -387,18 +387,33 @@ class ListReader(Generic[T]):
 
 
 class Opened:
-    """One stream's open answer: its body, its items, and the throttle slot it holds."""
+    """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
     __slots__ = ("body", "first", "items", "slot", "splitter", "trace")
 
-    def __init__(self, slot: Slot, body: ListBody) -> None:
+    #: The call goes on after the attempt (the stream ends it).
+    ends_call = False
+
+    def __init__(self) -> None:
+        self.first: Any = None
+        #: The call's trace, ended when the stream is (None: unobserved).
+        self.trace: CallTrace | None = None
+
+    async def read(self, body: ListBody, slot: Slot) -> Opened:
+        """Open the body and read its first item; the slot then belongs to this stream."""
         self.slot = slot
         self.body = body
         self.splitter = ArraySplitter(body.method)
         self.items = json_items(body.chunks(), self.splitter)
-        self.first: Any = None
-        #: The call's trace, ended when the stream is (None: unobserved).
-        self.trace: CallTrace | None = None
+        try:
+            self.first = await anext(self.items, None)
+            if self.first is None and not self.splitter.is_array:
+                raise not_an_array(self.splitter, body)
+        except BaseException:
+            await self.close(release=False)  # the attempt's block releases the slot
+            raise
+        slot.keep()
+        return self
 
     async def close(self, *, release: bool = True) -> None:
         """Close the body and (``release``) give the slot back."""
@@ -408,28 +423,6 @@ class Opened:
         finally:
             if release:
                 self.slot.release()
-
-
-class StreamOpener:
-    """The decode step of a stream's attempt: the body up to its first item, slot kept."""
-
-    __slots__ = ()
-
-    #: The call goes on after the attempt (the stream ends it).
-    ends_call = False
-
-    async def read(self, body: ListBody, slot: Slot) -> Opened:
-        """Open the body and read its first item; the slot then belongs to the `Opened`."""
-        opened = Opened(slot, body)
-        try:
-            opened.first = await anext(opened.items, None)
-            if opened.first is None and not opened.splitter.is_array:
-                raise not_an_array(opened.splitter, body)
-        except BaseException:
-            await opened.close(release=False)  # the attempt's block releases the slot
-            raise
-        slot.keep()
-        return opened
 
 
 class StreamSource(Protocol):
