@@ -146,16 +146,16 @@ class IReferClient:
         api_key = config.api_key(api_key)
         self._campaign_id = config.default_campaign(campaign_id)
         self._base_url = config.base_url(base_url)
-        self._retry = config.retry(retry)
+        self._retry = config.instance("retry", retry, RetryConfig)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         self._deadline = config.deadline(self._retry)
         self._settle = (retry or DEFAULT_RETRY).settle
-        concurrency = config.concurrency(max_concurrency)
+        concurrency = config.count("max_concurrency", max_concurrency, 1)
         self._max_concurrency = concurrency
-        self._throttle = Throttle(
-            build_limiter(rate_limit), concurrency, max_waiting=config.max_waiting(max_waiting)
-        )
-        self._flights = SingleFlight() if config.share_reads(share_reads) else None
+        waiting = config.count("max_waiting", max_waiting, 0)
+        self._throttle = Throttle(build_limiter(rate_limit), concurrency, max_waiting=waiting)
+        share_reads = config.instance("share_reads", share_reads, bool, none=False)
+        self._flights = SingleFlight() if share_reads else None
         self._cache = config.read_cache(cache)
         stack = config.http_stack(http_stack, http_client, transport)
         if http_client is None:
