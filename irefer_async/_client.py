@@ -694,9 +694,8 @@ class IReferClient:
         """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
         from ._stream import ListReader  # noqa: PLC0415 - on first use
 
-        model: type[T] = endpoint.item
         campaign, params = self._query(endpoint, campaign_id, {})
-        return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
+        return await self._read(endpoint, campaign, params, ListReader(endpoint.item, self._drift))
 
     # -- streamed lists ----------------------------------------------------------------
 
@@ -729,12 +728,9 @@ class IReferClient:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
         from ._stream import ListStream  # noqa: PLC0415 - on first use
 
-        model: type[T] = endpoint.item
         campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        return ListStream(
-            self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
-        )
+        return ListStream(self._open_stream, endpoint, campaign, params, self._drift)
 
     # -- writes sent earlier ------------------------------------------------------------
 

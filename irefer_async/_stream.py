@@ -13,7 +13,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
@@ -425,14 +425,6 @@ class Opened:
                 self.slot.release()
 
 
-class StreamSource(Protocol):
-    """What opens a `ListStream` (the client: its checks, slots, retries and trace)."""
-
-    async def _open_stream(self, stream: ListStream[Any]) -> Opened:
-        """Run the stream's attempts until its first item (or raise)."""
-        ...
-
-
 class ListStream(Generic[T]):
     """The items of a list endpoint, decoded one by one as the body arrives.
 
@@ -457,7 +449,7 @@ class ListStream(Generic[T]):
         "_decode",
         "_gen",
         "_opened",
-        "_source",
+        "_opener",
         "campaign",
         "delivered",
         "endpoint",
@@ -467,27 +459,25 @@ class ListStream(Generic[T]):
 
     def __init__(
         self,
-        source: StreamSource,
-        endpoint: Endpoint[Any],
-        *,
+        opener: Callable[[ListStream[Any]], Awaitable[Opened]],
+        endpoint: Endpoint[tuple[T, ...]],
         campaign: str | None,
         params: dict[str, str],
-        model: type[T],
         drift: DriftRecorder | None = None,
     ) -> None:
-        """Stream ``endpoint`` (checked ``params``) into ``model`` rows, opened by ``source``."""
+        """Stream ``endpoint`` (checked ``params``) row by row, its attempts run by ``opener``."""
         #: The API method (``"referrers"``...).
         self.method = endpoint.name
         #: The list endpoint.
-        self.endpoint = endpoint
+        self.endpoint: Endpoint[Any] = endpoint
         #: The campaign (wire string), or None.
         self.campaign = campaign
         #: The checked query parameters.
         self.params = params
         #: Items yielded so far.
         self.delivered = 0
-        self._source = source
-        self._decode = item_decoder(model, endpoint.name, drift)
+        self._opener = opener
+        self._decode: Callable[[Any, int], T] = item_decoder(endpoint.item, endpoint.name, drift)
         self._opened: Opened | None = None
         self._gen = self._items()  # runs from the first __anext__
 
@@ -525,7 +515,7 @@ class ListStream(Generic[T]):
         error: IReferError | None = None
         opened: Opened | None = None
         try:
-            opened = self._opened = await self._source._open_stream(self)
+            opened = self._opened = await self._opener(self)
             item, opened.first = opened.first, None
             decode = self._decode
             while item is not None:
