@@ -69,7 +69,8 @@ class Flight(Generic[T]):
             return await future  # type: ignore[no-any-return]
         except BaseException:
             # Cancelled after being made the leader: the next joiner leads instead.
-            if _made_leader(future):
+            answered = future.done() and not future.cancelled() and future.exception() is None
+            if answered and future.result() is LEAD:
                 self.hand_over()
             raise
         finally:
@@ -132,16 +133,6 @@ class SingleFlight(dict[Hashable, Flight[Any]]):
         """Let later callers start afresh, not join the flights that ``match`` (after a write)."""
         for key in [key for key in self if match(key)]:
             del self[key]
-
-
-def _made_leader(future: asyncio.Future[Any]) -> bool:
-    """Whether ``future`` told its joiner to lead (the signal the joiner must pass on)."""
-    return (
-        future.done()
-        and not future.cancelled()
-        and future.exception() is None
-        and future.result() is LEAD
-    )
 
 
 def _own_copy(error: IReferError) -> IReferError:
