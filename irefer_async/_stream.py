@@ -55,10 +55,6 @@ _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 _orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
 
 
-def _loads(raw: bytes) -> Any:
-    return loads(raw) if _orjson_loads is not None else json.loads(raw)
-
-
 class ArraySplitter:
     """Cut a JSON array body, fed in chunks (`feed`, `feed_eof`), into parsed objects (`next_item`).
 
@@ -194,7 +190,7 @@ class ArraySplitter:
 
     def _parse(self, raw: bytes) -> Any:
         try:
-            return _loads(raw)
+            return loads(raw) if _orjson_loads is not None else json.loads(raw)
         except ValueError as exc:
             reason = str(exc)
         raise self._malformed(f"not valid JSON ({reason[:80]})", item=True, not_json=True)
@@ -344,12 +340,9 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Reader(Protocol[R_co]):
-    """The decode step of a list answer in the request loop, inside the attempt's slot.
+    """The decode step of a list answer in the request loop, inside the attempt's slot."""
 
-    ``ends_call`` False: the call goes on after the attempt (a stream owns the slot then).
-    """
-
-    #: Whether the call is over when `read` returns.
+    #: Whether the call is over when `read` returns (False: a stream owns the slot then).
     ends_call: bool
 
     async def read(self, body: ListBody, slot: Slot) -> R_co:
