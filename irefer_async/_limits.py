@@ -60,8 +60,7 @@ class LocalRateLimiter:
     def __init__(self, rate_limit: RateLimit) -> None:
         #: The rate this limiter enforces.
         self.rate_limit = rate_limit
-        # Imported when a limiter is built, not with the package (it reads its version
-        # through importlib.metadata: ~4 ms of `import irefer_async`).
+        # Imported when a limiter is built, not with the package (docs/benchmarks.md).
         from aiolimiter import AsyncLimiter  # noqa: PLC0415
 
         size = rate_limit.burst + 1

@@ -60,11 +60,8 @@ class Flight(Generic[T]):
             self.waiters = deque()
         self.waiters.append(future)
         # Bounded by this caller's own deadline whoever leads.
-        timer = (
-            None
-            if deadline is None or math.isinf(deadline.at)
-            else loop.call_at(deadline.at, self._expire, future)
-        )
+        at = math.inf if deadline is None else deadline.at
+        timer = None if math.isinf(at) else loop.call_at(at, self._expire, future)
         try:
             return await future  # type: ignore[no-any-return]
         except BaseException:
