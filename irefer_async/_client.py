@@ -158,17 +158,16 @@ class IReferClient:
         self._flights = SingleFlight() if share_reads else None
         self._cache = config.read_cache(cache)
         stack = config.http_stack(http_stack, http_client, transport)
+        self._owns_http = http_client is None
         if http_client is None:
             http: Any = config.build_http_client(
                 stack, config.timeout(timeout), concurrency, transport, self._base_url
             )
-            self._owns_http = True
             # What the SDK built with (a transport, the aiohttp sender, or httpx's own).
             trusted = trusts(http if isinstance(transport, str) else transport)
         else:
-            http = http_client
-            self._owns_http = False
-            trusted = False  # its transports cannot be seen through httpx's public API
+            # Its transports cannot be seen through httpx's public API: not trusted.
+            http, trusted = http_client, False
         # Never changed: an injected client comes back exactly as it was given.
         self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
