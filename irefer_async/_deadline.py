@@ -113,18 +113,13 @@ class _Bound:
             timed_out = self._fired and exc_type is asyncio.CancelledError
         if not timed_out:
             return
-        budget = self._deadline.budget
-        if self._wire is not None and self._wire.never_sent:
-            raise DeadlineExceededError(
-                f"{self._method}: the call's deadline ({budget:g}s) passed while the connection "
-                "was being opened; never sent",
-                method=self._method,
-                sent=False,
-            ) from None
+        never_sent = self._wire is not None and self._wire.never_sent
+        opening = "while the connection was being opened; never sent"
         raise DeadlineExceededError(
-            f"{self._method}: the call's deadline ({budget:g}s) passed during the exchange",
+            f"{self._method}: the call's deadline ({self._deadline.budget:g}s) passed "
+            + (opening if never_sent else "during the exchange"),
             method=self._method,
-            sent=True,
+            sent=not never_sent,
         ) from None
 
 
