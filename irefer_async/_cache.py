@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any, Final, NamedTuple
@@ -12,6 +11,7 @@ import attrs
 
 from ._errors import ConfigurationError
 from ._models import referral_code_of
+from ._retry import number_check
 from ._sharing import MISS, Key, read_key
 
 __all__ = ["MISS", "READS", "CacheConfig", "ReadCache", "read_key"]
@@ -21,14 +21,10 @@ READS: Final = ("referrerStats", "campaignStats", "referrers", "rewards", "speci
 _STATS: Final = ("referrerStats", "campaignStats")
 
 
-def _check_ttl(_: object, __: object, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigurationError(f"CacheConfig.ttl must be seconds >= 0, got {value!r}")
-    if math.isinf(value):
-        raise ConfigurationError("CacheConfig.ttl must be finite")
+_check_ttl = number_check(finite=True)
 
 
-def _check_per_method(_: object, __: object, value: Mapping[str, float]) -> None:
+def _check_per_method(instance: object, attribute: Any, value: Mapping[str, float]) -> None:
     if not isinstance(value, Mapping):
         raise ConfigurationError("CacheConfig.per_method must map API method names to seconds")
     for method, ttl in value.items():
@@ -37,12 +33,7 @@ def _check_per_method(_: object, __: object, value: Mapping[str, float]) -> None
                 f"CacheConfig.per_method: {method!r} is not a read; expected one of "
                 + ", ".join(READS)
             )
-        _check_ttl(None, None, ttl)
-
-
-def _check_max_entries(_: object, __: object, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(f"CacheConfig.max_entries must be an integer >= 1, got {value!r}")
+        _check_ttl(instance, attribute, ttl)
 
 
 def _frozen_mapping(value: Mapping[str, float]) -> Mapping[str, float]:
@@ -68,7 +59,7 @@ class CacheConfig:
         factory=dict, converter=_frozen_mapping, validator=_check_per_method
     )
     #: Most answers held at once; the least recently used is dropped first.
-    max_entries: int = attrs.field(default=1024, validator=_check_max_entries)
+    max_entries: int = attrs.field(default=1024, validator=number_check(1, integer=True))
 
     def ttl_for(self, method: str) -> float:
         """Return the TTL of ``method`` in seconds (0: not cached)."""

@@ -145,29 +145,28 @@ class IReferClient:
         api_key = config.api_key(api_key)
         self._campaign_id = config.default_campaign(campaign_id)
         self._base_url = config.base_url(base_url)
-        self._retry = config.retry(retry)
+        self._retry = config.instance("retry", retry, RetryConfig)
         self._max_pause = (retry or DEFAULT_RETRY).wait_max
         self._deadline = config.deadline(self._retry)
         self._settle = (retry or DEFAULT_RETRY).settle
-        concurrency = config.concurrency(max_concurrency)
+        concurrency = config.count("max_concurrency", max_concurrency, 1)
         self._max_concurrency = concurrency
-        self._throttle = Throttle(
-            build_limiter(rate_limit), concurrency, max_waiting=config.max_waiting(max_waiting)
-        )
-        self._flights = SingleFlight() if config.share_reads(share_reads) else None
+        waiting = config.count("max_waiting", max_waiting, 0)
+        self._throttle = Throttle(build_limiter(rate_limit), concurrency, max_waiting=waiting)
+        share_reads = config.instance("share_reads", share_reads, bool, none=False)
+        self._flights = SingleFlight() if share_reads else None
         self._cache = config.read_cache(cache)
         stack = config.http_stack(http_stack, http_client, transport)
+        self._owns_http = http_client is None
         if http_client is None:
             http: Any = config.build_http_client(
                 stack, config.timeout(timeout), concurrency, transport, self._base_url
             )
-            self._owns_http = True
             # What the SDK built with (a transport, the aiohttp sender, or httpx's own).
             trusted = trusts(http if isinstance(transport, str) else transport)
         else:
-            http = http_client
-            self._owns_http = False
-            trusted = False  # its transports cannot be seen through httpx's public API
+            # Its transports cannot be seen through httpx's public API: not trusted.
+            http, trusted = http_client, False
         # Never changed: an injected client comes back exactly as it was given.
         self._http = http
         self._event_hooks = build_event_hooks(event_hooks)
@@ -583,14 +582,14 @@ class IReferClient:
 
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
-        from ._stream import StreamOpener  # noqa: PLC0415 - on first use
+        from ._stream import Opened  # noqa: PLC0415 - on first use
 
         self._check_usable()
         endpoint = stream.endpoint
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
             trace = start_call(self._event_hooks, endpoint.name, stream.campaign, False)
             opened: Opened = await self._run(
-                endpoint, stream.params, deadline, trace, reader=StreamOpener()
+                endpoint, stream.params, deadline, trace, reader=Opened()
             )
         opened.trace = trace
         return opened
@@ -680,9 +679,8 @@ class IReferClient:
         """Read a whole list, decoded as it arrives (`ListReader`); shared and cached as a read."""
         from ._stream import ListReader  # noqa: PLC0415 - on first use
 
-        model: type[T] = endpoint.item
         campaign, params = self._query(endpoint, campaign_id, {})
-        return await self._read(endpoint, campaign, params, ListReader(model, self._drift))
+        return await self._read(endpoint, campaign, params, ListReader(endpoint.item, self._drift))
 
     # -- streamed lists ----------------------------------------------------------------
 
@@ -715,12 +713,9 @@ class IReferClient:
         """Return a list endpoint as a stream (checked now, sent on the first item)."""
         from ._stream import ListStream  # noqa: PLC0415 - on first use
 
-        model: type[T] = endpoint.item
         campaign = self._campaign(endpoint, campaign_id)
         params = ep.build_params(endpoint, campaign, {})  # bad input raises here, unsent
-        return ListStream(
-            self, endpoint, campaign=campaign, params=params, model=model, drift=self._drift
-        )
+        return ListStream(self._open_stream, endpoint, campaign, params, self._drift)
 
     # -- writes sent earlier ------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import httpx
 
@@ -34,6 +34,8 @@ DEFAULT_RETRY: Final = RetryConfig()
 DEFAULT_RATE_LIMIT: Final = RateLimit(5.0)
 #: At most 4 requests in flight per client.
 DEFAULT_MAX_CONCURRENCY: Final = 4
+
+T = TypeVar("T")
 
 LICENSE_PREFIX = "W4qL"
 _LICENSE_LENGTH = 32
@@ -196,21 +198,20 @@ def build_http_client(
     )
 
 
-def concurrency(value: int | None) -> int | None:
-    """Check ``max_concurrency=``: an integer >= 1, or None for no cap."""
-    return _count("max_concurrency", value, 1)
-
-
-def _count(name: str, value: int | None, low: int) -> int | None:
+def count(name: str, value: int | None, low: int) -> int | None:
+    """Check an integer option (``max_concurrency``, ``max_waiting``): ``>= low``, or None."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
         raise ConfigurationError(f"{name} must be an integer >= {low} or None, got {value!r}")
     return value
 
 
-def retry(value: RetryConfig | None) -> RetryConfig | None:
-    """Check ``retry=``: a `RetryConfig`, or None for one attempt per call."""
-    if value is not None and not isinstance(value, RetryConfig):
-        raise ConfigurationError(f"retry must be a RetryConfig or None, not {type(value).__name__}")
+def instance(name: str, value: T, kind: type, *, none: bool = True) -> T:
+    """Check an option that must be a ``kind`` (``retry=``, ``share_reads=``...), or None."""
+    if not isinstance(value, kind) and (value is not None or not none):
+        also = " or None" if none else ""
+        raise ConfigurationError(
+            f"{name} must be a {kind.__name__}{also}, not {type(value).__name__}"
+        )
     return value
 
 
@@ -219,24 +220,10 @@ def deadline(value: RetryConfig | None) -> float:
     return value.deadline if value is not None else math.inf
 
 
-def max_waiting(value: int | None) -> int | None:
-    """Check ``max_waiting=``: calls allowed to wait for a slot at once (None: unbounded)."""
-    return _count("max_waiting", value, 0)
-
-
-def share_reads(value: bool) -> bool:
-    """Check ``share_reads=``."""
-    if not isinstance(value, bool):
-        raise ConfigurationError("share_reads must be True or False")
-    return value
-
-
 def read_cache(value: CacheConfig | None) -> ReadCache | None:
     """Build the read cache from ``cache=`` (None: no cache; the module loads only for one)."""
     if value is None:
         return None
     from ._cache import CacheConfig, ReadCache  # noqa: PLC0415
 
-    if not isinstance(value, CacheConfig):
-        raise ConfigurationError(f"cache must be a CacheConfig or None, not {type(value).__name__}")
-    return ReadCache(value)
+    return ReadCache(instance("cache", value, CacheConfig))

@@ -1,10 +1,8 @@
-"""The call deadline: one budget per call, read by every layer that waits or sends.
+"""The call deadline: ``RetryConfig.deadline`` seconds from the call's start, on the loop's clock.
 
-``RetryConfig.deadline`` seconds from the call's start (``math.inf``: none), on the event
-loop's clock. The request loop is handed the `Deadline` it opened and bounds each exchange
-with `Deadline.bound`; the code that waits on behalf of many calls (the throttle's queue,
-shared scans) reads it from a context variable (`deadline_scope`, `current_deadline`; why:
-docs/ARCHITECTURE.md, "What stays contextual"). Tasks created inside the scope inherit it.
+The request loop bounds each exchange with `Deadline.bound`; code waiting for many calls (the
+throttle's queue, shared scans) reads it from a context variable (`deadline_scope`,
+`current_deadline`; why: docs/ARCHITECTURE.md, "What stays contextual").
 """
 
 from __future__ import annotations
@@ -115,18 +113,13 @@ class _Bound:
             timed_out = self._fired and exc_type is asyncio.CancelledError
         if not timed_out:
             return
-        budget = self._deadline.budget
-        if self._wire is not None and self._wire.never_sent:
-            raise DeadlineExceededError(
-                f"{self._method}: the call's deadline ({budget:g}s) passed while the connection "
-                "was being opened; never sent",
-                method=self._method,
-                sent=False,
-            ) from None
+        never_sent = self._wire is not None and self._wire.never_sent
+        opening = "while the connection was being opened; never sent"
         raise DeadlineExceededError(
-            f"{self._method}: the call's deadline ({budget:g}s) passed during the exchange",
+            f"{self._method}: the call's deadline ({self._deadline.budget:g}s) passed "
+            + (opening if never_sent else "during the exchange"),
             method=self._method,
-            sent=True,
+            sent=not never_sent,
         ) from None
 
 
@@ -138,7 +131,7 @@ def current_deadline() -> Deadline | None:
     return _CURRENT.get()
 
 
-def deadline_scope(deadline: Deadline, *, detached: bool = False) -> _Scope:
+class deadline_scope:  # a class, used as a function: cheaper than a generator
     """Make ``deadline`` the current one for the code inside the ``with`` block.
 
     An enclosing deadline that ends earlier wins: a reconciling read started by a write
@@ -146,15 +139,10 @@ def deadline_scope(deadline: Deadline, *, detached: bool = False) -> _Scope:
     for work shared by many calls (a shared reconciling scan runs in a task that inherited
     the context of whichever call started it, and must not end with that call's budget).
     """
-    return _Scope(deadline, detached)
-
-
-class _Scope:
-    """The context manager of `deadline_scope` (a class: cheaper than a generator's)."""
 
     __slots__ = ("_deadline", "_detached", "_token")
 
-    def __init__(self, deadline: Deadline, detached: bool) -> None:
+    def __init__(self, deadline: Deadline, *, detached: bool = False) -> None:
         self._deadline = deadline
         self._detached = detached
         self._token: Token[Deadline | None] | None = None

@@ -59,28 +59,22 @@ def _required_text(method: str, name: str, value: object) -> str:
 
 def _email(method: str, name: str, value: object) -> str:
     text = _required_text(method, name, value)
-    problem = _email_problem(text)
-    if problem:
-        raise InvalidRequestError(f"{method}: {name} {problem}", method=method)
-    return text
-
-
-def _email_problem(text: str) -> str:
-    """Return why `text` is no email address to send, or "" when it is one."""
-    if text.isascii() and text.isprintable() and " " not in text:
-        pass  # the common case: no whitespace, no control character (none is printable)
-    elif text != text.strip():
-        return "has leading or trailing whitespace"
-    elif any(ch.isspace() for ch in text):
-        return "contains whitespace"
-    elif any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
-        return "contains a control character"
     local, at, domain = text.partition("@")
-    if not at or not local or not domain:
-        return "is not an email address (expected name@domain)"
-    if "@" in domain:
-        return "contains more than one '@'"
-    return ""
+    # The common case has no whitespace and no control character (none is printable).
+    unusual = not (text.isascii() and text.isprintable() and " " not in text)
+    if unusual and text != text.strip():
+        problem = "has leading or trailing whitespace"
+    elif unusual and any(ch.isspace() for ch in text):
+        problem = "contains whitespace"
+    elif unusual and any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        problem = "contains a control character"
+    elif not at or not local or not domain:
+        problem = "is not an email address (expected name@domain)"
+    elif "@" in domain:
+        problem = "contains more than one '@'"
+    else:
+        return text
+    raise InvalidRequestError(f"{method}: {name} {problem}", method=method)
 
 
 def _source(method: str, name: str, value: object) -> str:

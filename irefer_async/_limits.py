@@ -21,6 +21,7 @@ import attrs
 
 from ._deadline import Deadline, current_deadline
 from ._errors import ConfigurationError, DeadlineExceededError, QueueFullError
+from ._retry import number_check
 
 __all__ = ["LocalRateLimiter", "Limiter", "RateLimit", "Throttle", "build_limiter"]
 
@@ -36,20 +37,6 @@ class Limiter(Protocol):
         """Wait for, and take, one slot."""
 
 
-def _check_rate(_: object, __: object, value: float) -> None:
-    if isinstance(value, bool) or not (isinstance(value, int | float) and value > 0):
-        raise ConfigurationError(
-            f"rate must be a positive number of requests per second, got {value!r}"
-        )
-    if not math.isfinite(value):
-        raise ConfigurationError("rate must be finite (use rate_limit=None to turn it off)")
-
-
-def _check_burst(_: object, __: object, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigurationError(f"burst must be an integer >= 0, got {value!r}")
-
-
 @attrs.frozen
 class RateLimit:
     """A request rate: ``rate`` requests per second, at most ``rate + burst`` in any second.
@@ -60,9 +47,9 @@ class RateLimit:
     """
 
     #: Requests per second, steady state.
-    rate: float = attrs.field(validator=_check_rate)
+    rate: float = attrs.field(validator=number_check(positive=True, finite=True))
     #: Extra requests a single 1-second window may carry above ``rate``.
-    burst: int = attrs.field(default=1, validator=_check_burst)
+    burst: int = attrs.field(default=1, validator=number_check(0, integer=True))
 
 
 class LocalRateLimiter:
@@ -73,8 +60,7 @@ class LocalRateLimiter:
     def __init__(self, rate_limit: RateLimit) -> None:
         #: The rate this limiter enforces.
         self.rate_limit = rate_limit
-        # Imported when a limiter is built, not with the package (it reads its version
-        # through importlib.metadata: ~4 ms of `import irefer_async`).
+        # Imported when a limiter is built, not with the package (docs/benchmarks.md).
         from aiolimiter import AsyncLimiter  # noqa: PLC0415
 
         size = rate_limit.burst + 1

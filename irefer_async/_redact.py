@@ -242,9 +242,7 @@ class SecretFilter(logging.Filter):
 @functools.cache  # once per process
 def install_log_filter() -> None:
     """Attach `SecretFilter` to httpx's, httpcore's and aiohttp's loggers (idempotent)."""
-    http_filter = SecretFilter()
-    for name in _HTTP_LOGGERS:
-        logging.getLogger(name).addFilter(http_filter)
-    other_filter = SecretFilter(queries=False)
-    for name in _OTHER_LOGGERS:
-        logging.getLogger(name).addFilter(other_filter)
+    for names, queries in ((_HTTP_LOGGERS, True), (_OTHER_LOGGERS, False)):
+        log_filter = SecretFilter(queries=queries)
+        for name in names:
+            logging.getLogger(name).addFilter(log_filter)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -31,24 +32,31 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["Retries", "RetryConfig", "is_retryable", "wait_for"]
+__all__ = ["Retries", "RetryConfig", "is_retryable", "number_check", "wait_for"]
 
 #: `RetryConfig.settle`: the default read timeout again (a write processed up to 20 s late is seen).
 DEFAULT_SETTLE = 10.0
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ConfigurationError(
-            f"RetryConfig.{attribute.name} must be a number >= 0, got {value!r}"
-        )
+def number_check(
+    low: float = 0, *, integer: bool = False, positive: bool = False, finite: bool = False
+) -> Callable[[object, attrs.Attribute[Any], Any], None]:
+    """Return an attrs validator: a number (``integer``: an int) ``>= low`` (``positive``: > 0)."""
+    kind = "an integer" if integer else "a number"
+    expected = "a positive number" if positive else f"{kind} >= {low:g}"
+
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        name = f"{type(instance).__name__}.{attribute.name}"
+        number = isinstance(value, int if integer else int | float) and not isinstance(value, bool)
+        if not number or not (value > 0 if positive else value >= low):
+            raise ConfigurationError(f"{name} must be {expected}, got {value!r}")
+        if finite and not math.isfinite(value):
+            raise ConfigurationError(f"{name} must be finite")
+
+    return check
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigurationError(
-            f"RetryConfig.{attribute.name} must be an integer >= 1, got {value!r}"
-        )
+_NON_NEGATIVE = number_check()
 
 
 @attrs.frozen
@@ -56,17 +64,17 @@ class RetryConfig:
     """How calls are retried. Pass ``retry=None`` to the client to make one attempt only."""
 
     #: Attempts per call, the first included.
-    attempts: int = attrs.field(default=4, validator=_positive_int)
+    attempts: int = attrs.field(default=4, validator=number_check(1, integer=True))
     #: First wait, in seconds; doubles at every retry.
-    wait_initial: float = attrs.field(default=0.5, validator=_non_negative)
+    wait_initial: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
     #: Cap on one wait, in seconds (Retry-After included).
-    wait_max: float = attrs.field(default=8.0, validator=_non_negative)
+    wait_max: float = attrs.field(default=8.0, validator=_NON_NEGATIVE)
     #: Random extra wait added to each backoff, up to this many seconds.
-    wait_jitter: float = attrs.field(default=0.5, validator=_non_negative)
+    wait_jitter: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
     #: Total seconds a call may spend across attempts and waits (``math.inf`` for none).
-    deadline: float = attrs.field(default=30.0, validator=_non_negative)
+    deadline: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
     #: Seconds after an ambiguous write attempt ended before a read may prove it did not land.
-    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_non_negative)
+    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_NON_NEGATIVE)
 
 
 def is_retryable(exc: BaseException) -> bool:

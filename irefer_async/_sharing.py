@@ -60,16 +60,14 @@ class Flight(Generic[T]):
             self.waiters = deque()
         self.waiters.append(future)
         # Bounded by this caller's own deadline whoever leads.
-        timer = (
-            None
-            if deadline is None or math.isinf(deadline.at)
-            else loop.call_at(deadline.at, self._expire, future)
-        )
+        at = math.inf if deadline is None else deadline.at
+        timer = None if math.isinf(at) else loop.call_at(at, self._expire, future)
         try:
             return await future  # type: ignore[no-any-return]
         except BaseException:
             # Cancelled after being made the leader: the next joiner leads instead.
-            if _made_leader(future):
+            answered = future.done() and not future.cancelled() and future.exception() is None
+            if answered and future.result() is LEAD:
                 self.hand_over()
             raise
         finally:
@@ -132,16 +130,6 @@ class SingleFlight(dict[Hashable, Flight[Any]]):
         """Let later callers start afresh, not join the flights that ``match`` (after a write)."""
         for key in [key for key in self if match(key)]:
             del self[key]
-
-
-def _made_leader(future: asyncio.Future[Any]) -> bool:
-    """Whether ``future`` told its joiner to lead (the signal the joiner must pass on)."""
-    return (
-        future.done()
-        and not future.cancelled()
-        and future.exception() is None
-        and future.result() is LEAD
-    )
 
 
 def _own_copy(error: IReferError) -> IReferError:

@@ -13,7 +13,7 @@ import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
@@ -53,10 +53,6 @@ _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 
 
 _orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
-
-
-def _loads(raw: bytes) -> Any:
-    return loads(raw) if _orjson_loads is not None else json.loads(raw)
 
 
 class ArraySplitter:
@@ -194,7 +190,7 @@ class ArraySplitter:
 
     def _parse(self, raw: bytes) -> Any:
         try:
-            return _loads(raw)
+            return loads(raw) if _orjson_loads is not None else json.loads(raw)
         except ValueError as exc:
             reason = str(exc)
         raise self._malformed(f"not valid JSON ({reason[:80]})", item=True, not_json=True)
@@ -344,12 +340,9 @@ R_co = TypeVar("R_co", covariant=True)
 
 
 class Reader(Protocol[R_co]):
-    """The decode step of a list answer in the request loop, inside the attempt's slot.
+    """The decode step of a list answer in the request loop, inside the attempt's slot."""
 
-    ``ends_call`` False: the call goes on after the attempt (a stream owns the slot then).
-    """
-
-    #: Whether the call is over when `read` returns.
+    #: Whether the call is over when `read` returns (False: a stream owns the slot then).
     ends_call: bool
 
     async def read(self, body: ListBody, slot: Slot) -> R_co:
@@ -387,18 +380,33 @@ class ListReader(Generic[T]):
 
 
 class Opened:
-    """One stream's open answer: its body, its items, and the throttle slot it holds."""
+    """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
     __slots__ = ("body", "first", "items", "slot", "splitter", "trace")
 
-    def __init__(self, slot: Slot, body: ListBody) -> None:
+    #: The call goes on after the attempt (the stream ends it).
+    ends_call = False
+
+    def __init__(self) -> None:
+        self.first: Any = None
+        #: The call's trace, ended when the stream is (None: unobserved).
+        self.trace: CallTrace | None = None
+
+    async def read(self, body: ListBody, slot: Slot) -> Opened:
+        """Open the body and read its first item; the slot then belongs to this stream."""
         self.slot = slot
         self.body = body
         self.splitter = ArraySplitter(body.method)
         self.items = json_items(body.chunks(), self.splitter)
-        self.first: Any = None
-        #: The call's trace, ended when the stream is (None: unobserved).
-        self.trace: CallTrace | None = None
+        try:
+            self.first = await anext(self.items, None)
+            if self.first is None and not self.splitter.is_array:
+                raise not_an_array(self.splitter, body)
+        except BaseException:
+            await self.close(release=False)  # the attempt's block releases the slot
+            raise
+        slot.keep()
+        return self
 
     async def close(self, *, release: bool = True) -> None:
         """Close the body and (``release``) give the slot back."""
@@ -408,36 +416,6 @@ class Opened:
         finally:
             if release:
                 self.slot.release()
-
-
-class StreamOpener:
-    """The decode step of a stream's attempt: the body up to its first item, slot kept."""
-
-    __slots__ = ()
-
-    #: The call goes on after the attempt (the stream ends it).
-    ends_call = False
-
-    async def read(self, body: ListBody, slot: Slot) -> Opened:
-        """Open the body and read its first item; the slot then belongs to the `Opened`."""
-        opened = Opened(slot, body)
-        try:
-            opened.first = await anext(opened.items, None)
-            if opened.first is None and not opened.splitter.is_array:
-                raise not_an_array(opened.splitter, body)
-        except BaseException:
-            await opened.close(release=False)  # the attempt's block releases the slot
-            raise
-        slot.keep()
-        return opened
-
-
-class StreamSource(Protocol):
-    """What opens a `ListStream` (the client: its checks, slots, retries and trace)."""
-
-    async def _open_stream(self, stream: ListStream[Any]) -> Opened:
-        """Run the stream's attempts until its first item (or raise)."""
-        ...
 
 
 class ListStream(Generic[T]):
@@ -464,7 +442,7 @@ class ListStream(Generic[T]):
         "_decode",
         "_gen",
         "_opened",
-        "_source",
+        "_opener",
         "campaign",
         "delivered",
         "endpoint",
@@ -474,27 +452,25 @@ class ListStream(Generic[T]):
 
     def __init__(
         self,
-        source: StreamSource,
-        endpoint: Endpoint[Any],
-        *,
+        opener: Callable[[ListStream[Any]], Awaitable[Opened]],
+        endpoint: Endpoint[tuple[T, ...]],
         campaign: str | None,
         params: dict[str, str],
-        model: type[T],
         drift: DriftRecorder | None = None,
     ) -> None:
-        """Stream ``endpoint`` (checked ``params``) into ``model`` rows, opened by ``source``."""
+        """Stream ``endpoint`` (checked ``params``) row by row, its attempts run by ``opener``."""
         #: The API method (``"referrers"``...).
         self.method = endpoint.name
         #: The list endpoint.
-        self.endpoint = endpoint
+        self.endpoint: Endpoint[Any] = endpoint
         #: The campaign (wire string), or None.
         self.campaign = campaign
         #: The checked query parameters.
         self.params = params
         #: Items yielded so far.
         self.delivered = 0
-        self._source = source
-        self._decode = item_decoder(model, endpoint.name, drift)
+        self._opener = opener
+        self._decode: Callable[[Any, int], T] = item_decoder(endpoint.item, endpoint.name, drift)
         self._opened: Opened | None = None
         self._gen = self._items()  # runs from the first __anext__
 
@@ -532,7 +508,7 @@ class ListStream(Generic[T]):
         error: IReferError | None = None
         opened: Opened | None = None
         try:
-            opened = self._opened = await self._source._open_stream(self)
+            opened = self._opened = await self._opener(self)
             item, opened.first = opened.first, None
             decode = self._decode
             while item is not None:
