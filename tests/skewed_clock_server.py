@@ -37,6 +37,7 @@ class SkewedClockServer:
         self.base_url = ""
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._counted = asyncio.Condition()
 
     def add_participant(self, email: str, *, created: float, referrer: str | None = None) -> str:
         """Sign ``email`` up directly, ``created`` being the real time; return its code."""
@@ -49,6 +50,11 @@ class SkewedClockServer:
             "source_network": "", "referrals_count": "0",
         }  # fmt: skip
         return code
+
+    async def received(self, method: str, count: int) -> None:
+        """Wait until ``count`` requests of ``method`` have arrived."""
+        async with self._counted:
+            await self._counted.wait_for(lambda: self.requests[method] >= count)
 
     async def __aenter__(self) -> SkewedClockServer:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -73,6 +79,8 @@ class SkewedClockServer:
                 url = urlsplit(head.split(b" ", 2)[1].decode("ascii"))
                 method = url.path.rsplit("/", 1)[-1]
                 self.requests[method] += 1
+                async with self._counted:
+                    self._counted.notify_all()
                 body = json.dumps(self._process(method, dict(parse_qsl(url.query)))).encode()
                 lose = self.lose_answers
                 who = dict(parse_qsl(url.query)).get("email", "")

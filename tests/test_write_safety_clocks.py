@@ -51,8 +51,7 @@ def client_for(server: SkewedClockServer) -> ia.IReferClient:
 async def until_lost(server: SkewedClockServer, signups: int) -> None:
     """Wait until the server has received ``signups`` newSignup requests (however slow the
     machine is to send them), then for the client to see their connections dropped."""
-    while server.requests["newSignup"] < signups:
-        await asyncio.sleep(0.005)
+    await server.received("newSignup", signups)
     await asyncio.sleep(0.1)
 
 
