@@ -634,10 +634,17 @@ class IReferClient:
         """
         endpoint = ep.NEW_SIGNUP
         values = {
-            "email": email, "name": name, "phone": phone, "info_1": info_1, "info_2": info_2,
-            "info_3": info_3, "info_4": info_4, "info_5": info_5, "source": source,
+            "email": email,
+            "name": name,
+            "phone": phone,
+            "info_1": info_1,
+            "info_2": info_2,
+            "info_3": info_3,
+            "info_4": info_4,
+            "info_5": info_5,
+            "source": source,
             "referrer_code": referrer_code,
-        }  # fmt: skip
+        }
         return await self._write(endpoint, *self._query(endpoint, campaign_id, values))
 
     async def new_specific_action(
