@@ -27,7 +27,7 @@ from ._observability import (
     EventHooks,
     build_event_hooks,
     correlation_scope,
-    stamp_error,
+    end_call,
     start_call,
 )
 from ._redact import REGISTRY, Redactor, install_log_filter
@@ -252,7 +252,7 @@ class IReferClient:
             raise InvalidRequestError(f"raw_read sends reads only, not {endpoint.name}")
         params = ep.build_params(endpoint, self._campaign_id, values)
         async with Slot(self._throttle, endpoint.name, self._max_pause):
-            return await self._sender.fetch(endpoint.name, params)
+            return await self._sender.send(endpoint.name, params)
 
     def read_json(self, method: str, response: Any) -> Any:
         """Return the parsed JSON of a `raw_read` response, or raise what the method would.
@@ -261,7 +261,7 @@ class IReferClient:
         `RateLimitedError` (429), `ServerError` (5xx), the API's error bodies as their
         errors, `MalformedResponseError`/`EmptyResponseError` for a body that is no JSON.
         """
-        return self._sender._read(method, response)
+        return self._sender.classify(method, response)
 
     async def __aenter__(self: C) -> C:
         self._check_usable()
@@ -417,7 +417,8 @@ class IReferClient:
             reconcile = writes.reconciler(endpoint, campaign, params, state)
             first_sent = 0.0
         else:
-            _, _, _, state, reconcile, deadline, trace, _ = call  # a held call's resend
+            state, reconcile = call.state, call.reconcile  # a held call's resend
+            deadline, trace = call.deadline, call.trace
             first_sent = state.first_sent
         written: object = None
         try:
@@ -544,10 +545,7 @@ class IReferClient:
             else:
                 wait = retries.after(error)
             if wait is None:
-                if trace is not None:
-                    trace.end(error)
-                else:
-                    stamp_error(error)
+                end_call(trace, error)
                 raise error
             await asyncio.sleep(wait)
 
@@ -855,18 +853,14 @@ class IReferClient:
             else:
                 if landed is not None:
                     self._forget_written(call.campaign, call.params, landed)
-                    if trace is not None:
-                        trace.end(None)
+                    end_call(trace, None)
                     return landed
                 error = held.failure
                 wait = call.retries.after(error)
                 if wait is not None:
                     await asyncio.sleep(wait)  # the call's retry policy
                     return None
-        if trace is not None:
-            trace.end(error)
-        else:
-            stamp_error(error)
+        end_call(trace, error)
         raise error
 
 

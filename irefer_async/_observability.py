@@ -35,8 +35,8 @@ __all__ = [
     "EventHooks",
     "build_event_hooks",
     "correlation_scope",
+    "end_call",
     "new_correlation_id",
-    "stamp_error",
     "start_call",
 ]
 
@@ -337,7 +337,9 @@ def start_call(
     return CallTrace(hooks, method, campaign, write, info)
 
 
-def stamp_error(error: IReferError) -> None:
-    """Give the error of an unobserved call a correlation id (the bound one, or a fresh one)."""
-    if error.correlation_id is None:
+def end_call(trace: CallTrace | None, error: IReferError | None) -> None:
+    """End a call: its trace's summary line, or (unobserved) its error's correlation id."""
+    if trace is not None:
+        trace.end(error)
+    elif error is not None and error.correlation_id is None:
         error.correlation_id = _CURRENT.get() or new_correlation_id()

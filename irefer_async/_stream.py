@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, Generic, Protocol, TypeVar
 
 from ._converter import explain_item, item_structure, json_type, loads, orjson_loads
 from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
-from ._observability import stamp_error
+from ._observability import end_call
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -527,9 +527,6 @@ class ListStream(Generic[T]):
         finally:
             if opened is not None:
                 await opened.close()
-                if opened.trace is not None:
-                    opened.trace.end(error)
-            if error is not None and error.correlation_id is None:
-                stamp_error(error)
+            end_call(None if opened is None else opened.trace, error)
         if error is not None:
             raise error  # outside the handler: nothing chained

@@ -356,10 +356,6 @@ class Sender:
         self.check_status(method, response)
         return self.check_body(method, response.content)
 
-    # The names the doctor's probe (through the client) sends and reads with.
-    fetch = send
-    _read = classify
-
     def check_status(self, method: str, response: Any) -> None:
         """Raise the SDK error of a non-2xx status (404, 429, 5xx, others)."""
         status = response.status_code
