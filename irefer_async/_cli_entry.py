@@ -8,12 +8,10 @@ from collections.abc import Sequence
 
 __all__ = ["main"]
 
-_NEEDED = ("click", "rich")
-
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``irefer`` command line, or explain how to install it."""
-    missing = [name for name in _NEEDED if importlib.util.find_spec(name) is None]
+    missing = [name for name in ("click", "rich") if importlib.util.find_spec(name) is None]
     if missing:
         sys.stderr.write(
             f"irefer: the command line needs {', '.join(missing)}: "

@@ -1,27 +1,6 @@
 """Every error the SDK raises, and the one place foreign exceptions are translated.
 
-```text
-IReferError
-├── InvalidRequestError        bad argument, raised before any request  (also a ValueError)
-│   └── ConfigurationError     bad client configuration                 (also a ValueError)
-├── ClientStateError           closed client, or a client used from a second event loop
-├── APIError                   the API answered {"error", "error_code"} (with HTTP 200)
-│   └── DuplicateSignupError   newSignup for an email that was a participant before the call
-├── ResponseError              the body cannot be used
-│   ├── EmptyResponseError     empty or `null` body
-│   └── MalformedResponseError not JSON, or JSON of an unexpected shape
-├── HTTPStatusError            a non-2xx status
-│   ├── RateLimitedError       429, with `.retry_after`
-│   └── ServerError            5xx
-├── TransportError             the exchange failed on the network
-│   ├── ConnectError           the connection could not be opened (request never sent)
-│   └── RequestTimeoutError    a timeout; `.phase` says connect, read, write or pool
-├── DeadlineExceededError      the call's deadline passed; `.sent` says if the request left
-├── StreamInterruptedError     a streamed list broke after `.delivered` items (not restarted)
-├── QueueFullError             too many calls already waiting for a slot (never sent)
-└── WriteOutcomeUnknownError   a write may or may not have landed, and a read could not tell
-```
-
+The tree, with what each error means, is drawn (and tested) in the README's "Errors".
 No URL (it holds the keys), nor an exception carrying one, is ever attached to an SDK error.
 """
 
@@ -313,10 +292,9 @@ def translate_transport_error(
     trusted: bool = True,
     proxy: str | None = None,
 ) -> TransportError:
-    """Map an httpx (or httpx2) exception to an SDK error (the only place this is done).
+    """Map an httpx (or httpx2) exception to an SDK error; ``__cause__``: a redacted copy.
 
-    ``__cause__``: a fresh, redacted exception of the same class. ``trusted`` False: connect
-    failures are ``maybe_processed``. ``proxy``: a failure to connect names it, not the host.
+    ``trusted`` False: connect failures are ``maybe_processed``; ``proxy``: named, not the host.
     """
     # httpx's exception tree, or httpx2's (the same tree, distinct classes).
     httpx2 = sys.modules.get("httpx2")

@@ -1,15 +1,15 @@
 """Keeping the license key and the api_key out of every text the SDK or its HTTP stacks produce.
 
 Both travel in the request URL, so a URL, or a line a server echoed from it, can leak them.
-`Redactor` masks a client's secrets (every form, and every `FRAGMENT`-character piece);
-`install_log_filter` puts `SecretFilter` on the HTTP stacks' loggers (and ``asyncio``'s),
-redacting through every live client's keys and those of the last `RETIRED` closed ones;
-`Redactor.quote` quotes a body or URL: redacted whole, then cut.
+`Redactor` masks a client's secrets (every form, every `FRAGMENT`-character piece), redacting
+first, then cutting; `SecretFilter` does it on the HTTP stacks' (and asyncio's) log records
+with the keys of every live client and of the last `RETIRED` closed ones.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import threading
@@ -26,9 +26,8 @@ FRAGMENT = 6
 #: of words ordinary texts hold ("emulator", "irefer", zeros): redacted whole, never by fragment.
 PUBLIC_KEYS = frozenset({"W4qLemulatordemo0000000000000000", "irefer-emulator-api-key"})
 
-#: Loggers whose records may carry a request URL (httpx logs it at INFO) or a line a server
-#: echoed from it (httpcore's DEBUG ``...failed exception=...`` lines quote the parser's error),
-#: on either stack (httpx2 logs the same lines under its own names), and aiohttp's.
+#: Loggers whose records may carry a request URL (httpx's INFO lines) or a line a server echoed
+#: from it (httpcore's DEBUG ``...failed exception=...``), on either stack, and aiohttp's.
 _HTTP_LOGGERS = (
     "httpx",
     "httpx2",
@@ -49,18 +48,13 @@ def _lower_hex(text: str) -> str:
     return _ESCAPE.sub(lambda m: m.group(0).lower(), text)
 
 
-def secret_forms(secret: str) -> tuple[str, ...]:
-    """Return every form ``secret`` may take in a text, longest first.
-
-    Raw, percent-encoded (``/`` kept or not), ``quote_plus``, lower-case hex escapes, each
-    encoded twice, and the hex of its UTF-8 bytes.
-    """
+def secret_forms(secret: str) -> set[str]:
+    """Return every form of ``secret``: raw, URL-encoded every way (once, twice) and in hex."""
     once = {quote(secret, safe=""), quote(secret), quote_plus(secret)}
     once |= {_lower_hex(form) for form in once}
     twice = {quote(form, safe="") for form in once}
     twice |= {_lower_hex(form) for form in twice}
-    forms = {secret, secret.encode().hex(), *once, *twice}
-    return tuple(sorted((f for f in forms if f), key=lambda f: (-len(f), f)))
+    return {secret, secret.encode().hex(), *once, *twice}
 
 
 def _trie(words: set[str]) -> str:
@@ -131,8 +125,7 @@ class Redactor:
 
     def __init__(self, *secrets: str | None) -> None:
         given = tuple(dict.fromkeys(s for s in secrets if s))
-        # Whole forms first: a URL holds the whole key, and one replace is cheaper than
-        # masking its run window by window.
+        # Whole forms first: one replace is cheaper than masking a whole key window by window.
         forms = {form for secret in given for form in secret_forms(secret)}
         self._secrets = given
         self._forms = tuple(sorted(forms, key=lambda f: (-len(f), f)))
@@ -189,10 +182,7 @@ class _Registry:
             self._rebuild()
 
     def _rebuild(self) -> None:
-        live = dict.fromkeys(self._counts)
-        for secrets in self._retired:
-            live.update(dict.fromkeys(secrets))
-        self._redactor = Redactor(*live)
+        self._redactor = Redactor(*self._counts, *itertools.chain.from_iterable(self._retired))
 
     def redact(self, text: str) -> str:
         return self._redactor.redact(text)

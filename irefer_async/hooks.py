@@ -7,17 +7,8 @@ rate-limit slot), ``response`` when it is over (status, headers, elapsed time, e
 functions; an exception a hook raises is logged and swallowed, so metrics code never changes
 a call's outcome.
 
-```python
-from irefer_async.hooks import CallEvent
-
-def count(event: CallEvent) -> None:
-    metrics.increment("irefer.response", tags={"method": event.method, "status": event.status})
-
-client = IReferClient(event_hooks={"response": [count]})
-```
-
 Every logical call has one correlation id, on its events, log lines and error; bind your own
-with `correlation_scope` (also at the package's top level).
+with `correlation_scope` (also at the package's top level). Examples: the Observability guide.
 """
 
 from __future__ import annotations
