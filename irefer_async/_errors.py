@@ -332,6 +332,5 @@ def translate_transport_error(
         clean = type(exc)(text)
     except Exception:  # an exotic subclass with another signature
         clean = http.TransportError(text)
-    error.__cause__ = clean
-    error.__suppress_context__ = True
+    error.__cause__ = clean  # (which sets __suppress_context__ too)
     return error

@@ -38,8 +38,6 @@ _HTTP_LOGGERS = (
     ),
     *(f"aiohttp.{part}" for part in ("client", "internal", "access", "server", "web", "websocket")),
 )
-#: Loggers that may quote a foreign exception (an unretrieved task's): secrets only.
-_OTHER_LOGGERS = ("asyncio",)
 
 _ESCAPE = re.compile(r"%[0-9A-F]{2}")
 
@@ -232,7 +230,8 @@ class SecretFilter(logging.Filter):
 @functools.cache  # once per process
 def install_log_filter() -> None:
     """Attach `SecretFilter` to httpx's, httpcore's and aiohttp's loggers (idempotent)."""
-    for names, queries in ((_HTTP_LOGGERS, True), (_OTHER_LOGGERS, False)):
+    # asyncio's log may quote a foreign exception (an unretrieved task's): secrets only.
+    for names, queries in ((_HTTP_LOGGERS, True), (("asyncio",), False)):
         log_filter = SecretFilter(queries=queries)
         for name in names:
             logging.getLogger(name).addFilter(log_filter)
