@@ -100,8 +100,6 @@ def _to_str(value: Any, _: Any = None) -> str:
 def _to_opt_str(value: Any, _: Any = None) -> str | None:
     if type(value) is str:
         return None if value in _NO_VALUE_STR else value
-    if value is None:
-        return None
     return None if value in _NO_VALUE else _to_str(value)
 
 
@@ -181,8 +179,7 @@ def _open_enum_of(tp: Any) -> type[m._OpenEnum] | None:
 
 def _enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     """Make the hook of ``E | None`` for an open enum ``E`` (a factory): unknown values kept."""
-    enum_type = _open_enum_of(tp)
-    assert enum_type is not None  # the factory's predicate
+    enum_type = get_args(tp)[0]  # the predicate, `_open_enum_of`, checked it
     table: dict[str, Any] = {member.value: member for member in enum_type}
     table.update(dict.fromkeys(_NO_VALUE_STR))
     known = table.get
@@ -286,13 +283,10 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         try:
             return complete(row, model)
         except KeyError:  # an absent key: its default, if it has one
-            skip = _SKIP_AFTER_MISS
+            skip = 64  # the next rows likely miss it too: spare them the KeyError
             return with_defaults(row, model)
 
     return structure
-
-
-_SKIP_AFTER_MISS = 64
 
 
 @functools.cache

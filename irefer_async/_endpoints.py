@@ -78,16 +78,13 @@ def _source(method: str, name: str, value: object) -> str:
     )
 
 
-Check = Callable[[str, str, object], str]
-
-
 @attrs.frozen
 class Param:
     """One query parameter: its API name, whether it is required, and its check."""
 
     name: str
     required: bool = False
-    check: Check = _text
+    check: Callable[[str, str, object], str] = _text
 
 
 @attrs.frozen
