@@ -1,10 +1,8 @@
-"""The one cattrs converter, and every quirk of the iRefer wire format it absorbs.
+"""The one cattrs converter and the wire format's quirks it absorbs (docs/api-quirks.md).
 
-The quirks (docs/api-quirks.md): numbers and booleans as strings, ``"21.4%"``, ``"None"``,
-``""`` and ``null`` as no value, ``Z`` timestamps, open enums, links as HTML anchors, ``null``
-lists; unknown fields are ignored (kept in ``raw``). Each quirk is a hook of its field type;
-cattrs generates every model's structuring code. A value that does not fit raises
-`MalformedResponseError` with the path a second, detailed converter finds.
+Each quirk is a hook of its field type; cattrs generates every model's structuring code and
+unknown fields stay in ``raw``. A mismatch raises `MalformedResponseError` with the path a
+second, detailed converter finds.
 """
 
 from __future__ import annotations
@@ -247,13 +245,7 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
             )
         elif field.name in _NOT_WIRE:
             overrides[field.name] = gen.override(omit=True)
-    with_defaults = gen.make_dict_structure_fn(
-        model,
-        converter,
-        _cattrs_forbid_extra_keys=False,
-        _cattrs_detailed_validation=detailed,
-        **overrides,
-    )
+    with_defaults = gen.make_dict_structure_fn(model, converter, **overrides)
     if detailed:
 
         def explain(value: Any, _: Any = None) -> Any:
@@ -267,8 +259,6 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         [f if f.name in _NOT_WIRE else f.evolve(default=attrs.NOTHING) for f in fields],
         model,
         converter,
-        _cattrs_forbid_extra_keys=False,
-        _cattrs_detailed_validation=False,
         **overrides,
     )
 
