@@ -310,18 +310,20 @@ def maps_none_to_none(hook: Callable[[Any, Any], Any]) -> bool:
         return False
 
 
-@functools.cache
+_FIELD_HOOKS: dict[type[Any], dict[str, tuple[Callable[[Any, Any], Any], bool]]] = {}
+
+
 def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any], bool]]:
     """Each wire field of ``model``: the quirk function the decoder applies, and if required."""
-    conv = _fast()
-    return {
-        f.name: (
-            _quirk_override(model, f.name) or conv.get_structure_hook(f.type),
-            f.default is attrs.NOTHING,
-        )
-        for f in attrs.fields(attrs.resolve_types(model))
-        if f.name not in _NOT_WIRE
-    }
+    hooks = _FIELD_HOOKS.get(model)
+    if hooks is None:
+        conv = _fast()
+        hooks = _FIELD_HOOKS[model] = {}
+        for f in attrs.fields(attrs.resolve_types(model)):
+            if f.name not in _NOT_WIRE:
+                hook = _quirk_override(model, f.name) or conv.get_structure_hook(f.type)
+                hooks[f.name] = (hook, f.default is attrs.NOTHING)
+    return hooks
 
 
 #: The converter used on success, built (cattrs imported) at the first decode.
