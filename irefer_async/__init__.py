@@ -73,18 +73,9 @@ if TYPE_CHECKING:
     )
     from ._stream import ListStream
 
-#: Names imported on first use, not with the package: the result models (with the first
-#: decode), the bulk engine, the list streams, the read cache.
+#: Names imported on first use, not with the package: the bulk engine, the list streams, the
+#: read cache and, for every other name of `__all__` not imported above, the result models.
 _LAZY = {
-    "CampaignStats": "_models",
-    "LeadSource": "_models",
-    "NewSignup": "_models",
-    "NewSpecificAction": "_models",
-    "Referrer": "_models",
-    "ReferrerStats": "_models",
-    "Reward": "_models",
-    "SpecificActionSignup": "_models",
-    "TriggeredReward": "_models",
     "BulkOutcome": "_bulk",
     "BulkRun": "_bulk",
     "BulkStatus": "_bulk",
@@ -97,18 +88,17 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in __all__:
         raise AttributeError(f"module 'irefer_async' has no attribute {name!r}")
     import importlib  # noqa: PLC0415
 
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
+    module = importlib.import_module(f".{_LAZY.get(name, '_models')}", __name__)
+    globals()[name] = value = getattr(module, name)
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *__all__})
 
 
 __all__ = [

@@ -500,7 +500,7 @@ class IReferClient:
                                 sender.classify(method, response),
                                 endpoint.result,
                                 method=method,
-                                drift=self._drift,
+                                observer=self._drift,
                             )
                         else:
                             body = await sender.open_list(method, params, wire)

@@ -1,10 +1,8 @@
-"""The one cattrs converter, and every quirk of the iRefer wire format it absorbs.
+"""The one cattrs converter and the wire format's quirks it absorbs (docs/api-quirks.md).
 
-The quirks (docs/api-quirks.md): numbers and booleans as strings, ``"21.4%"``, ``"None"``,
-``""`` and ``null`` as no value, ``Z`` timestamps, open enums, links as HTML anchors, ``null``
-lists; unknown fields are ignored (kept in ``raw``). Each quirk is a hook of its field type;
-cattrs generates every model's structuring code. A value that does not fit raises
-`MalformedResponseError` with the path a second, detailed converter finds.
+Each quirk is a hook of its field type; cattrs generates every model's structuring code and
+unknown fields stay in ``raw``. A mismatch raises `MalformedResponseError` with the path a
+second, detailed converter finds.
 """
 
 from __future__ import annotations
@@ -40,10 +38,7 @@ except ImportError:  # pragma: no cover - orjson is an optional speedup
 
 
 def loads(content: bytes) -> Any:
-    """Parse JSON: orjson when importable, json.loads when not or when orjson refuses (NaN...).
-
-    Raises ``ValueError`` for a body that is not JSON.
-    """
+    """Parse JSON (orjson, else json.loads: NaN, a BOM...); raises ValueError if it is not JSON."""
     if orjson_loads is not None:
         try:
             return orjson_loads(content)
@@ -103,8 +98,6 @@ def _to_str(value: Any, _: Any = None) -> str:
 def _to_opt_str(value: Any, _: Any = None) -> str | None:
     if type(value) is str:
         return None if value in _NO_VALUE_STR else value
-    if value is None:
-        return None
     return None if value in _NO_VALUE else _to_str(value)
 
 
@@ -120,7 +113,6 @@ def _to_percent(value: Any, _: Any = None) -> float | None:
 
 def _to_datetime(value: Any, _: Any = None) -> dt.datetime | None:
     if _FROMISO_Z and type(value) is str and value[-1:] == "Z" and value[:1].isdigit():
-        # The wire's "2018-06-04T02:57:24Z", read as UTC by fromisoformat itself (3.11+).
         try:
             parsed = _fromisoformat(value)
         except ValueError:
@@ -150,8 +142,7 @@ def is_anchor(value: Any) -> bool:
     return isinstance(value, str) and _ANCHOR.search(value) is not None
 
 
-# The quirk function of each scalar field type of the models, and what it converts: its
-# ``quirk_kind``, read by the doctor's drift classifier (see decoding.py).
+# Each scalar field type's quirk function, tagged with its ``quirk_kind`` (see decoding.py).
 _SCALAR_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
 for _type, _hook, _kind in (
     (int, _to_int, "int"),
@@ -186,8 +177,7 @@ def _open_enum_of(tp: Any) -> type[m._OpenEnum] | None:
 
 def _enum_hook(tp: Any) -> Callable[[Any, Any], Any]:
     """Make the hook of ``E | None`` for an open enum ``E`` (a factory): unknown values kept."""
-    enum_type = _open_enum_of(tp)
-    assert enum_type is not None  # the factory's predicate
+    enum_type = get_args(tp)[0]  # the predicate, `_open_enum_of`, checked it
     table: dict[str, Any] = {member.value: member for member in enum_type}
     table.update(dict.fromkeys(_NO_VALUE_STR))
     known = table.get
@@ -239,11 +229,7 @@ def _quirk_override(model: type[Any], name: str) -> Callable[[Any, Any], Any] | 
 
 
 def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any, Any], Any]:
-    """Make the hook of a model (a hook factory): cattrs generates it from the attrs fields.
-
-    Two generated functions: for a complete row (no key tests), and with defaults for absent
-    keys (used for the next `_SKIP_AFTER_MISS` rows). ``raw`` gets the row via a shallow copy.
-    """
+    """Make a model's hook from cattrs' generated code: with no key tests, or with defaults."""
     from cattrs import gen  # noqa: PLC0415
 
     detailed = converter.detailed_validation
@@ -259,13 +245,7 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
             )
         elif field.name in _NOT_WIRE:
             overrides[field.name] = gen.override(omit=True)
-    with_defaults = gen.make_dict_structure_fn(
-        model,
-        converter,
-        _cattrs_forbid_extra_keys=False,
-        _cattrs_detailed_validation=detailed,
-        **overrides,
-    )
+    with_defaults = gen.make_dict_structure_fn(model, converter, **overrides)
     if detailed:
 
         def explain(value: Any, _: Any = None) -> Any:
@@ -279,8 +259,6 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         [f if f.name in _NOT_WIRE else f.evolve(default=attrs.NOTHING) for f in fields],
         model,
         converter,
-        _cattrs_forbid_extra_keys=False,
-        _cattrs_detailed_validation=False,
         **overrides,
     )
 
@@ -295,13 +273,10 @@ def _model_hook(model: type[Any], converter: cattrs.Converter) -> Callable[[Any,
         try:
             return complete(row, model)
         except KeyError:  # an absent key: its default, if it has one
-            skip = _SKIP_AFTER_MISS
+            skip = 64  # the next rows likely miss it too: spare them the KeyError
             return with_defaults(row, model)
 
     return structure
-
-
-_SKIP_AFTER_MISS = 64
 
 
 @functools.cache
@@ -351,27 +326,8 @@ def field_hooks(model: type[Any]) -> Mapping[str, tuple[Callable[[Any, Any], Any
     return hooks
 
 
-_FAST: cattrs.Converter | None = None
-
-
-def _fast() -> cattrs.Converter:
-    """Return the converter used on success, built (cattrs imported) at the first decode."""
-    global _FAST  # noqa: PLW0603 - built once, lazily
-    if _FAST is None:
-        _FAST = build_converter(detailed=False)
-    return _FAST
-
-
-def _explain(data: Any, tp: Any) -> str:
-    """Say why ``data`` does not fit ``tp``, with cattrs' paths, for the error message."""
-    import cattrs  # noqa: PLC0415 - imported with the converter
-
-    try:
-        build_converter(detailed=True).structure(data, tp)  # built lazily: only failures need it
-    except Exception as exc:
-        lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
-        return "; ".join(lines[:5]) or f"{type(exc).__name__}: {exc}"
-    return "unexpected shape"
+#: The converter used on success, built (cattrs imported) at the first decode.
+_fast = functools.partial(build_converter, detailed=False)
 
 
 def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
@@ -379,11 +335,19 @@ def item_structure(model: type[T]) -> Callable[[Any, Any], T]:
     return _fast().get_structure_hook(model)
 
 
-def explain_item(data: Any, model: type[Any]) -> str:
-    """Say why one decoded list item ``data`` does not fit ``model``."""
-    if type(data) is not dict:
-        return f"expected a JSON object, got {json_type(data)}"
-    return _explain(data, model)
+def explain_item(data: Any, tp: Any) -> str:
+    """Say why decoded JSON ``data`` does not fit ``tp`` (a model or a tuple of one), with paths."""
+    import cattrs  # noqa: PLC0415 - imported with the converter
+
+    listed = getattr(tp, "__origin__", None) is tuple
+    if type(data) is not (list if listed else dict):
+        return f"expected a JSON {'array' if listed else 'object'}, got {json_type(data)}"
+    try:
+        build_converter(detailed=True).structure(data, tp)  # built lazily: only failures need it
+    except Exception as exc:
+        lines = cattrs.transform_error(exc) if isinstance(exc, cattrs.BaseValidationError) else []
+        return "; ".join(lines[:5]) or f"{type(exc).__name__}: {exc}"
+    return "unexpected shape"
 
 
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
@@ -405,25 +369,22 @@ class DecodeObserver(Protocol):
         """Look at ``data`` (parsed JSON) about to be decoded into ``tp`` (a model or a tuple)."""
 
 
-def decode(data: Any, tp: type[T] | Any, *, method: str, drift: DecodeObserver | None = None) -> T:
-    """Structure decoded JSON into ``tp`` (a model, or ``tuple[Model, ...]`` for lists).
+def decode(
+    data: Any, tp: type[T] | Any, *, method: str, observer: DecodeObserver | None = None
+) -> T:
+    """Structure parsed JSON into ``tp`` (a model, or ``tuple[Model, ...]``) as the client does.
 
-    Raises `MalformedResponseError` (nothing chained) on any mismatch; ``drift`` sees ``data``.
+    Raises `irefer_async.MalformedResponseError` (naming ``method`` and where it failed, nothing
+    chained) on any mismatch. ``observer``, when given, is shown ``data`` first.
     """
-    if drift is not None:
-        drift.observe(data, tp)
-    listed = getattr(tp, "__origin__", None) is tuple
-    if not listed or type(data) is list:  # a list's hook would take null as ()
+    if observer is not None:
+        observer.observe(data, tp)
+    # A list's hook would take null as ().
+    if type(data) is list or getattr(tp, "__origin__", None) is not tuple:
         try:
-            return (_FAST or _fast()).structure(data, tp)  # type: ignore[no-any-return]
+            return _fast().structure(data, tp)  # type: ignore[no-any-return]
         except Exception:  # noqa: S110 - translated below, outside the handler
             pass
-    if not listed:
-        detail = explain_item(data, tp)
-    elif type(data) is not list:
-        detail = f"expected a JSON array, got {json_type(data)}"
-    else:
-        detail = _explain(data, tp)
     raise MalformedResponseError(
-        f"{method}: unexpected response shape", method=method, detail=detail
+        f"{method}: unexpected response shape", method=method, detail=explain_item(data, tp)
     )

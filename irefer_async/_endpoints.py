@@ -17,24 +17,12 @@ import attrs
 
 from ._errors import InvalidRequestError
 
-if TYPE_CHECKING:  # imported by `_load_models`, with the first call that needs the models
+if TYPE_CHECKING:  # imported by `Endpoint.result`, with the first call that needs the models
     from . import _models as m
 
 T = TypeVar("T")
 
-_SOURCES: dict[str, str] = {}  # filled by `_load_models`
 _SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _load_models() -> None:
-    """Import the models: with the first call that needs them, not with the package."""
-    global m  # noqa: PLW0603 - the result types' lambdas below read it
-    from . import _models as m  # noqa: PLC0415
-
-    _SOURCES.update(
-        {source.value: source.value for source in m.LeadSource}
-        | {source.name.lower(): source.value for source in m.LeadSource}
-    )
 
 
 def _text(method: str, name: str, value: object) -> str:
@@ -78,18 +66,16 @@ def _email(method: str, name: str, value: object) -> str:
 
 
 def _source(method: str, name: str, value: object) -> str:
-    if not _SOURCES:
-        _load_models()
+    from ._models import LeadSource  # noqa: PLC0415 - with the first check, not the package
+
     key = str(_text(method, name, value))  # a LeadSource is its value
-    if key.lower() in _SOURCES:
-        return _SOURCES[key.lower()]
-    allowed = ", ".join(f"{s.value!r} ({s.name.lower()})" for s in m.LeadSource)
+    for source in LeadSource:
+        if key.lower() in (source.value, source.name.lower()):
+            return source.value
+    allowed = ", ".join(f"{s.value!r} ({s.name.lower()})" for s in LeadSource)
     raise InvalidRequestError(
         f"{method}: unknown lead source {key!r}; expected one of {allowed}", method=method
     )
-
-
-Check = Callable[[str, str, object], str]
 
 
 @attrs.frozen
@@ -98,7 +84,7 @@ class Param:
 
     name: str
     required: bool = False
-    check: Check = _text
+    check: Callable[[str, str, object], str] = _text
 
 
 @attrs.frozen
@@ -165,8 +151,9 @@ class Endpoint(Generic[T]):
     @cached_property
     def result(self) -> type[T]:
         """The type its JSON decodes into (the models are imported on the first use)."""
-        if not _SOURCES:
-            _load_models()
+        global m  # noqa: PLW0603 - the result types' lambdas below read it
+        from . import _models as m  # noqa: PLC0415
+
         return self.result_of()
 
     @cached_property

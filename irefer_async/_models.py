@@ -16,11 +16,7 @@ import attrs
 
 
 class _OpenEnum(str, enum.Enum):
-    """A string enum that keeps values it does not know instead of failing.
-
-    ``RewardTo("SOMETHING_NEW")`` returns a pseudo-member whose ``.value`` is the string
-    and whose ``.name`` is ``"UNKNOWN"``; ``.known`` tells the two apart.
-    """
+    """A string enum that keeps an unknown value: a member named ``"UNKNOWN"``, not ``.known``."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:

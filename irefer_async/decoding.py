@@ -23,10 +23,15 @@ markers into None, and `is_anchor` whether a link arrived as an HTML anchor.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
-
-from ._converter import DecodeObserver, field_hooks, is_anchor, json_type, loads, maps_none_to_none
-from ._converter import decode as _decode
+from ._converter import (
+    DecodeObserver,
+    decode,
+    field_hooks,
+    is_anchor,
+    json_type,
+    loads,
+    maps_none_to_none,
+)
 
 __all__ = [
     "DecodeObserver",
@@ -37,17 +42,3 @@ __all__ = [
     "loads",
     "maps_none_to_none",
 ]
-
-T = TypeVar("T")
-
-
-def decode(
-    data: Any, tp: type[T] | Any, *, method: str, observer: DecodeObserver | None = None
-) -> T:
-    """Structure parsed JSON into ``tp`` (a model, or ``tuple[Model, ...]``) as the client does.
-
-    Raises `irefer_async.MalformedResponseError` (naming ``method`` and where it failed) on
-    any mismatch. ``observer``, when given, is shown ``data`` first.
-    """
-    result: T = _decode(data, tp, method=method, drift=observer)
-    return result

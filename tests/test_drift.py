@@ -34,7 +34,7 @@ def test_the_guides_own_samples_show_no_unexpected_drift() -> None:
     """Every quirk in the guide's samples is listed in GUIDE_QUIRKS; no field unknown or missing."""
     recorder = DriftRecorder()
     for name, endpoint in GUIDE_SAMPLES.items():
-        decode(getattr(samples, name), endpoint.result, method=endpoint.name, drift=recorder)
+        decode(getattr(samples, name), endpoint.result, method=endpoint.name, observer=recorder)
     assert recorder.entries(include_expected=False) == ()
     assert len(recorder.entries()) > 10  # the quirks were seen, and all expected
 
@@ -67,7 +67,7 @@ def test_unknown_missing_quirk_and_failed_fields_are_counted_with_their_path() -
     rows[0]["campaign_id"] = 2145  # a number where the guide sends a string: native, no quirk
     rows[1]["source_network"] = "x"  # an enum value the SDK does not know
     recorder = DriftRecorder()
-    decode(rows, tuple[Referrer, ...], method="referrers", drift=recorder)
+    decode(rows, tuple[Referrer, ...], method="referrers", observer=recorder)
     found = _kinds(recorder)
     assert ("Referrer.referral_count", "unknown_field", "") in found
     assert ("Referrer.country", "unknown_field", "") in found
@@ -85,7 +85,7 @@ def test_a_value_no_conversion_accepts_is_recorded_as_failed_before_decoding_rai
     row = {**samples.REFERRERS[0], "id": "not a number"}
     recorder = DriftRecorder()
     with pytest.raises(MalformedResponseError):
-        decode([row], tuple[Referrer, ...], method="referrers", drift=recorder)
+        decode([row], tuple[Referrer, ...], method="referrers", observer=recorder)
     failed = [e for e in recorder.entries() if e.kind is DriftKind.FAILED]
     assert [e.path for e in failed] == ["Referrer.id"]
     assert "not a number" not in failed[0].detail  # the value stays out of the reason
@@ -97,7 +97,7 @@ def test_nested_rewards_are_examined_as_their_own_model() -> None:
     data = dict(samples.CAMPAIGN_STATS)
     data["rewards_offered"] = [{**data["rewards_offered"][0], "reward_image": "x.png"}]
     recorder = DriftRecorder()
-    decode(data, ep.CAMPAIGN_STATS.result, method="campaignStats", drift=recorder)
+    decode(data, ep.CAMPAIGN_STATS.result, method="campaignStats", observer=recorder)
     assert ("Reward.reward_image", "unknown_field", "") in _kinds(recorder)
 
 
@@ -129,7 +129,7 @@ def test_the_entries_kept_are_bounded_and_the_rest_counted() -> None:
     """A service inventing keys cannot grow the recorder without bound."""
     row = {**samples.REFERRERS[0], **{f"k{i}": i for i in range(MAX_ENTRIES + 50)}}
     recorder = DriftRecorder()
-    decode([row], tuple[Referrer, ...], method="referrers", drift=recorder)
+    decode([row], tuple[Referrer, ...], method="referrers", observer=recorder)
     assert len(recorder.entries()) == MAX_ENTRIES
     assert recorder.overflow > 0
 
@@ -156,5 +156,5 @@ def test_recording_drift_does_not_change_what_is_decoded() -> None:
     for name, endpoint in GUIDE_SAMPLES.items():
         data = getattr(samples, name)
         plain = decode(data, endpoint.result, method=endpoint.name)
-        recorded = decode(data, endpoint.result, method=endpoint.name, drift=DriftRecorder())
+        recorded = decode(data, endpoint.result, method=endpoint.name, observer=DriftRecorder())
         assert plain == recorded, name
