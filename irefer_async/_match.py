@@ -78,11 +78,6 @@ class RowMatcher:
         return target
 
     @property
-    def targets(self) -> tuple[tuple[str, ...], ...]:
-        """Every target added, as given."""
-        return tuple(self._keys.values())
-
-    @property
     def pending(self) -> int:
         """How many targets have no matching row yet."""
         return len(self._keys) - len(self.found)

@@ -1,9 +1,7 @@
 """Streamed lists: a JSON array body read chunk by chunk into items, in bounded memory.
 
-`ArraySplitter` cuts the array into parsed items (`json_items`), `item_decoder` makes models
-of them; `ListStream` is what ``client.iter_*()`` return, `ListReader` the tuple calls' reader
-and `match_body` the reconciling scans'. Loops give the event loop a turn every `YIELD_EVERY`
-seconds of work; a body that is not an array is classified as a whole body (`not_an_array`).
+`ArraySplitter` cuts it into parsed items (`json_items`); `ListStream` (``client.iter_*()``),
+`ListReader` (the tuple calls) and `match_body` (the reconciling scans) read them.
 """
 
 from __future__ import annotations
@@ -59,9 +57,7 @@ class ArraySplitter:
     """Cut a JSON array body, fed in chunks (`feed`, `feed_eof`), into parsed objects (`next_item`).
 
     An item ends at the first ``}`` whose prefix parses (orjson), else where a string- and
-    nesting-aware scan says. A bad item raises `MalformedResponseError` naming its index;
-    `close` raises if the body ended inside the array. A body that is not an array is kept
-    (its first 64 KiB) as `head`.
+    nesting-aware scan says. A body that is not an array is kept (its first 64 KiB) as `head`.
     """
 
     __slots__ = (
@@ -90,8 +86,7 @@ class ArraySplitter:
         self.head = b""
         self._max_item = max_item_bytes
         self._buf = b""
-        self._pos = self._start = self._depth = 0
-        self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan the item
+        self._pos = self._start = self._depth = self._tries = 0  # _tries: set per item
         self._eof = False
         self._state = _START
 
@@ -181,7 +176,7 @@ class ArraySplitter:
                 self._state = _ITEM
                 self._pos = self._start = pos
                 self._depth = 0
-                self._tries = 0 if _orjson_loads is not None else _TRIES
+                self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan it
                 return True
             pos += 1
         self._pos = pos
@@ -226,7 +221,6 @@ class ArraySplitter:
 
     def close(self) -> None:
         """Check the body ended after the array; raise if it ended inside it."""
-        self._eof = True
         if self._state in (_START, _OTHER):
             return  # not an array: the caller classifies the head
         if self._state != _END:
@@ -253,29 +247,38 @@ def malformed_item(
 
 
 async def json_items(
-    chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter
+    chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter, body: ListBody | None = None
 ) -> AsyncGenerator[Any, None]:
-    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator)."""
+    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator).
+
+    Given the list ``body`` they come from, it is closed too, and raises if it is not an array.
+    """
     clock = time.perf_counter
     last = clock()
     n = 0
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            # No clock reset: a read of already buffered data (aiohttp) gives the loop no turn.
-            splitter.feed(chunk)
-            next_item = splitter.next_item
-            while (item := next_item()) is not None:
-                yield item
-                n += 1
-                if n % _CLOCK_EVERY == 0 and clock() - last >= YIELD_EVERY:
-                    await asyncio.sleep(0)
-                    last = clock()
-            if splitter.is_array is False and len(splitter.head) >= _HEAD_BYTES:
-                break
-    splitter.feed_eof()
-    while (item := splitter.next_item()) is not None:
-        yield item
-    splitter.close()
+    try:
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                # No clock reset: reading already buffered data (aiohttp) gives the loop no turn.
+                splitter.feed(chunk)
+                next_item = splitter.next_item
+                while (item := next_item()) is not None:
+                    yield item
+                    n += 1
+                    if n % _CLOCK_EVERY == 0 and clock() - last >= YIELD_EVERY:
+                        await asyncio.sleep(0)
+                        last = clock()
+                if splitter.is_array is False and len(splitter.head) >= _HEAD_BYTES:
+                    break
+        splitter.feed_eof()
+        while (item := splitter.next_item()) is not None:
+            yield item
+        splitter.close()
+    finally:
+        if body is not None:
+            await body.response.aclose()
+    if body is not None and not splitter.is_array:
+        raise not_an_array(splitter, body)
 
 
 def item_decoder(
@@ -299,7 +302,7 @@ def item_decoder(
 def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
     """Return the error for a list body that is not an array, as a whole body would get it."""
     try:
-        data = body.check_body(splitter.head)
+        data = body.sender.check_body(body.method, splitter.head)
     except IReferError as exc:
         exc.__context__ = None
         return exc
@@ -319,21 +322,17 @@ async def match_body(
     """
     splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
-    try:
-        if not active:
-            return  # nothing to look for: the body is left unread
-        async with contextlib.aclosing(json_items(body.chunks(), splitter)) as rows:
-            async for row in rows:
-                hit = False
-                for matcher in active:  # every matcher sees the row
-                    if matcher.match(row) is not None:
-                        hit = True
-                if hit and not any(matcher.pending for matcher in active):
-                    break
-    finally:
-        await body.aclose()
-    if not splitter.is_array:
-        raise not_an_array(splitter, body)
+    if not active:  # nothing to look for: the body is left unread
+        await body.response.aclose()
+        return
+    async with contextlib.aclosing(json_items(body.chunks(), splitter, body)) as rows:
+        async for row in rows:
+            hit = False
+            for matcher in active:  # every matcher sees the row
+                if matcher.match(row) is not None:
+                    hit = True
+            if hit and not any(matcher.pending for matcher in active):
+                break
 
 
 R_co = TypeVar("R_co", covariant=True)
@@ -364,25 +363,20 @@ class ListReader(Generic[T]):
 
     async def read(self, body: ListBody, slot: Slot) -> tuple[T, ...]:
         """Read and decode the whole body (closed on every path)."""
-        splitter = ArraySplitter(body.method)
         decode = item_decoder(self._model, body.method, self._drift)
+        items = json_items(body.chunks(), ArraySplitter(body.method), body)
         out: list[T] = []
         append = out.append
-        try:
-            async with contextlib.aclosing(json_items(body.chunks(), splitter)) as items:
-                async for item in items:
-                    append(decode(item, len(out)))
-        finally:
-            await body.aclose()
-        if not splitter.is_array:
-            raise not_an_array(splitter, body)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                append(decode(item, len(out)))
         return tuple(out)
 
 
 class Opened:
     """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
-    __slots__ = ("body", "first", "items", "slot", "splitter", "trace")
+    __slots__ = ("first", "items", "slot", "splitter", "trace")
 
     #: The call goes on after the attempt (the stream ends it).
     ends_call = False
@@ -395,27 +389,19 @@ class Opened:
     async def read(self, body: ListBody, slot: Slot) -> Opened:
         """Open the body and read its first item; the slot then belongs to this stream."""
         self.slot = slot
-        self.body = body
         self.splitter = ArraySplitter(body.method)
-        self.items = json_items(body.chunks(), self.splitter)
-        try:
-            self.first = await anext(self.items, None)
-            if self.first is None and not self.splitter.is_array:
-                raise not_an_array(self.splitter, body)
-        except BaseException:
-            await self.close(release=False)  # the attempt's block releases the slot
-            raise
+        self.items = json_items(body.chunks(), self.splitter, body)
+        # A failure ends the generator, which closes the body; the attempt's block has the slot.
+        self.first = await anext(self.items, None)
         slot.keep()
         return self
 
-    async def close(self, *, release: bool = True) -> None:
-        """Close the body and (``release``) give the slot back."""
+    async def close(self) -> None:
+        """Close the body and give the slot back."""
         try:
             await self.items.aclose()
-            await self.body.aclose()
         finally:
-            if release:
-                self.slot.release()
+            self.slot.release()
 
 
 class ListStream(Generic[T]):

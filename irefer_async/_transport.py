@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from collections.abc import AsyncGenerator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from ._converter import loads
@@ -230,10 +230,9 @@ class Slot:
         if exc is not None or not self._kept:
             self.release()
 
-    def keep(self) -> Slot:
+    def keep(self) -> None:
         """Keep the slot past the block (the caller must `release` it)."""
         self._kept = True
-        return self
 
     def release(self) -> None:
         """Give the slot back (idempotent)."""
@@ -402,15 +401,12 @@ class Sender:
         raise error
 
 
-class ListBody:
+class ListBody(NamedTuple):
     """The unread body of a 2xx ``response`` to ``method``, streamed (`Sender.open_list`)."""
 
-    __slots__ = ("_sender", "method", "response")
-
-    def __init__(self, sender: Sender, method: str, response: Any) -> None:
-        self._sender = sender
-        self.response = response
-        self.method = method
+    sender: Sender
+    method: str
+    response: Any
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
@@ -419,13 +415,5 @@ class ListBody:
                 yield chunk
             return
         except Exception as exc:  # translated by the sender (either stack, redacted)
-            error = self._sender._failed(self.method, exc)
+            error = self.sender._failed(self.method, exc)
         raise error
-
-    def check_body(self, content: bytes) -> Any:
-        """Parse a small body that is not an array (see `Sender.check_body`)."""
-        return self._sender.check_body(self.method, content)
-
-    async def aclose(self) -> None:
-        """Release the response and its connection (idempotent)."""
-        await self.response.aclose()
