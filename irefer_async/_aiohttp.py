@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
@@ -104,8 +105,8 @@ class AiohttpSender:
         session = self._session
         if session is None:
             trace = aiohttp.TraceConfig()
-            trace.on_connection_create_start.append(_marks("connecting"))
-            trace.on_request_headers_sent.append(_marks("sent"))
+            trace.on_connection_create_start.append(partial(_mark, "connecting"))
+            trace.on_request_headers_sent.append(partial(_mark, "sent"))
             session = self._session = aiohttp.ClientSession(
                 trace_configs=[trace],
                 connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
@@ -132,9 +133,8 @@ class AiohttpSender:
 async def _mapped(call: Awaitable[T]) -> T:
     """Await an aiohttp call; raise its failure as the httpx error of the same phase.
 
-    Raised after the task suspended once: a pure-Python ``asyncio.Task`` (PyPy's) throws the
-    failure in inside an ``except`` block, so until the task next suspends every exception
-    raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
+    Raised after one suspension: until then a pure-Python task (PyPy's) chains the failure as
+    ``__context__`` of any exception raised (a parser error quoting an echoed piece of key).
     """
     try:
         return await call
@@ -144,14 +144,10 @@ async def _mapped(call: Awaitable[T]) -> T:
     raise error
 
 
-def _marks(attribute: str) -> Callable[..., Awaitable[None]]:
-    """Return a trace callback that sets ``attribute`` of the request's `Wire` (its context)."""
-
-    async def mark(session: aiohttp.ClientSession, context: Any, params: object) -> None:
-        if context.trace_request_ctx is not None:
-            setattr(context.trace_request_ctx, attribute, True)
-
-    return mark
+async def _mark(attribute: str, session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    """Set ``attribute`` of the request's `Wire` (the trace context), if any."""
+    if context.trace_request_ctx is not None:
+        setattr(context.trace_request_ctx, attribute, True)
 
 
 def map_aiohttp_error(

@@ -298,10 +298,7 @@ class Sender:
             if native is not None:
                 response = await native.get(url, wire)
                 if not stream:
-                    try:
-                        await response.aread()
-                    finally:
-                        await response.aclose()
+                    await response.aread()  # releases the connection, or closes it on a failure
             else:
                 http = self._http
                 # Built inline: a Request's repr holds the URL (both keys); no local keeps it.
