@@ -49,7 +49,6 @@ _KINDS.update(dict.fromkeys(b"tf", "a boolean"))
 
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 
-
 _orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
 
 
@@ -76,13 +75,10 @@ class ArraySplitter:
     )
 
     def __init__(self, method: str, *, max_item_bytes: int = MAX_ITEM_BYTES) -> None:
-        #: The API method, for error messages.
         self.method = method
         #: Items returned so far (the index of the next one).
         self.count = 0
-        #: Body bytes fed so far.
         self.bytes_fed = 0
-        #: The first bytes (up to 64 KiB) of a body that is not an array.
         self.head = b""
         self._max_item = max_item_bytes
         self._buf = b""
@@ -278,7 +274,13 @@ async def json_items(
         if body is not None:
             await body.response.aclose()
     if body is not None and not splitter.is_array:
-        raise not_an_array(splitter, body)
+        # Classified as a whole body: an error, or not the array expected (no local holds it).
+        shape = json_type(body.sender.check_body(body.method, splitter.head))
+        raise MalformedResponseError(
+            f"{body.method}: unexpected response shape",
+            method=body.method,
+            detail=f"expected a JSON array, got {shape}",
+        )
 
 
 def item_decoder(
@@ -297,20 +299,6 @@ def item_decoder(
         raise malformed_item(method, index, explain_item(item, model))
 
     return decode
-
-
-def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
-    """Return the error for a list body that is not an array, as a whole body would get it."""
-    try:
-        data = body.sender.check_body(body.method, splitter.head)
-    except IReferError as exc:
-        exc.__context__ = None
-        return exc
-    return MalformedResponseError(
-        f"{splitter.method}: unexpected response shape",
-        method=splitter.method,
-        detail=f"expected a JSON array, got {json_type(data)}",
-    )
 
 
 async def match_body(
@@ -353,8 +341,6 @@ class ListReader(Generic[T]):
     """The decode step of a tuple list call: the whole body into models."""
 
     __slots__ = ("_drift", "_model")
-
-    #: The call is over when the body has been read.
     ends_call = True
 
     def __init__(self, model: type[T], drift: DriftRecorder | None) -> None:
@@ -377,9 +363,7 @@ class Opened:
     """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
     __slots__ = ("first", "items", "slot", "splitter", "trace")
-
-    #: The call goes on after the attempt (the stream ends it).
-    ends_call = False
+    ends_call = False  # the stream ends the call
 
     def __init__(self) -> None:
         self.first: Any = None

@@ -68,8 +68,7 @@ def stack_of(client: object) -> ModuleType | None:
     return None
 
 
-# The transports whose error mapping the tests pin, trusted when their module is loaded
-# (never imported here).
+# The transports whose error mapping the tests pin, if their module is loaded (never imported).
 _TRUSTED: Final = (
     ("httpx", "AsyncHTTPTransport"),
     ("httpx", "MockTransport"),
@@ -89,10 +88,9 @@ def _trusted_types() -> set[type[Any]]:
 
 
 def trusts(transport: object) -> bool:
-    """Whether the SDK has tested how ``transport`` maps its errors to phases.
+    """Whether the SDK has tested how ``transport`` (None: the stack's own) maps its errors.
 
-    ``transport``: None (the stack's own), the ``transport=`` given, or the aiohttp sender. An
-    injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
+    An injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
     """
     return transport is None or type(transport) in _trusted_types()
 
@@ -148,11 +146,7 @@ def _quote(text: str) -> str:
 
 
 class Secret:
-    """A secret string (a request URL) whose ``repr`` never shows it.
-
-    The send step's frames hold this, so an error tracker recording local variables (Sentry)
-    records no key; ``value`` is the text itself (never log it).
-    """
+    """A request URL (it holds the keys) whose ``repr`` never shows it: safe in frame locals."""
 
     __slots__ = ("value",)
 
@@ -244,8 +238,8 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    An ``AsyncClient`` is driven by ``send(build_request(...))`` (its hooks, auth, proxies and
-    instrumentation apply), the aiohttp sender by its ``get``. ``trusted``: see `trusts`.
+    An ``AsyncClient`` by ``send(build_request(...))`` (its hooks, auth, proxies apply), the
+    aiohttp sender by its ``get``.
     """
 
     def __init__(
@@ -289,8 +283,7 @@ class Sender:
     ) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
-        The body is read whole (unread with ``stream=True``: close it). Transport failures raise
-        SDK errors (redacted); ``wire`` is told if the request left.
+        The body read whole (unread with ``stream``); failures raise SDK errors (redacted).
         """
         url = Secret(self.url_for(method, params))
         native = self._native
@@ -317,10 +310,7 @@ class Sender:
     async def open_list(
         self, method: str, params: dict[str, str], wire: Wire | None = None
     ) -> ListBody:
-        """Send ``GET {method}?...``; return its 2xx body unread, to stream (close it when done).
-
-        A non-2xx status raises as `classify` does; the body's own problems show once read.
-        """
+        """Send ``GET {method}?...``; return its 2xx body unread (a non-2xx raises: `classify`)."""
         response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
             await response.aclose()
@@ -341,8 +331,7 @@ class Sender:
                 "is a parameter too long?",
                 method=method,
             )
-        # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and its
-        # message may hold the URL, hence the keys.
+        # A custom transport may raise anything, its message holding the URL (the keys).
         return TransportError(
             f"{method}: {type(exc).__name__}: {redactor.redact(str(exc))}", method=method
         )
