@@ -22,9 +22,6 @@ __all__ = ["AiohttpResponse", "AiohttpSender", "map_aiohttp_error"]
 
 T = TypeVar("T")
 
-#: Bytes asked of the socket per chunk of a streamed body.
-_CHUNK = 64 * 1024
-
 
 class _SendOnce:
     """A client middleware that lets aiohttp send a request once, never resend it."""
@@ -64,7 +61,7 @@ class AiohttpResponse:
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives, in chunks of at most 64 KiB."""
         read = self._response.content.read
-        while chunk := await _mapped(read(_CHUNK)):
+        while chunk := await _mapped(read(64 * 1024)):
             yield chunk
 
     async def aclose(self) -> None:
@@ -150,9 +147,7 @@ async def _mark(attribute: str, session: aiohttp.ClientSession, context: Any, pa
         setattr(context.trace_request_ctx, attribute, True)
 
 
-def map_aiohttp_error(
-    exc: BaseException, request: httpx.Request | None = None
-) -> httpx.TransportError:
+def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
     Before sending: ``ConnectError``/``ConnectTimeout`` (a proxy is named); after: a read error.
@@ -174,4 +169,4 @@ def map_aiohttp_error(
         cls = httpx.RemoteProtocolError
     else:  # ServerDisconnectedError, ClientOSError (reset), anything else
         cls = httpx.ReadError
-    return cls(message, request=request)
+    return cls(message)
