@@ -362,13 +362,9 @@ class ListReader(Generic[T]):
 class Opened:
     """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
-    __slots__ = ("first", "items", "slot", "splitter", "trace")
     ends_call = False  # the stream ends the call
-
-    def __init__(self) -> None:
-        self.first: Any = None
-        #: The call's trace, ended when the stream is (None: unobserved).
-        self.trace: CallTrace | None = None
+    #: The call's trace, ended when the stream is (None: unobserved).
+    trace: CallTrace | None = None
 
     async def read(self, body: ListBody, slot: Slot) -> Opened:
         """Open the body and read its first item; the slot then belongs to this stream."""
@@ -376,7 +372,7 @@ class Opened:
         self.splitter = ArraySplitter(body.method)
         self.items = json_items(body.chunks(), self.splitter, body)
         # A failure ends the generator, which closes the body; the attempt's block has the slot.
-        self.first = await anext(self.items, None)
+        self.first: Any = await anext(self.items, None)
         slot.keep()
         return self
 

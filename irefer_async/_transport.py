@@ -286,10 +286,9 @@ class Sender:
         The body read whole (unread with ``stream``); failures raise SDK errors (redacted).
         """
         url = Secret(self.url_for(method, params))
-        native = self._native
         try:
-            if native is not None:
-                response = await native.get(url, wire)
+            if self._native is not None:
+                response = await self._native.get(url, wire)
                 if not stream:
                     await response.aread()  # releases the connection, or closes it on a failure
             else:
