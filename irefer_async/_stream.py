@@ -19,8 +19,6 @@ from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
 from ._observability import end_call
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ._converter import DecodeObserver as DriftRecorder
     from ._endpoints import Endpoint
     from ._match import RowMatcher
@@ -93,8 +91,6 @@ class ArraySplitter:
 
     def feed(self, chunk: bytes) -> None:
         """Add the next bytes of the body."""
-        if not chunk:
-            return
         self.bytes_fed += len(chunk)
         if self._state == _OTHER:
             self.head += chunk[: _HEAD_BYTES - len(self.head)]
@@ -458,12 +454,7 @@ class ListStream(Generic[T]):
     async def __aenter__(self) -> ListStream[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
