@@ -298,13 +298,12 @@ def item_decoder(
 
 
 async def match_body(
-    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
+    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter
 ) -> None:
     """Stream an opened list body through ``matchers`` until none has a target pending; closes it.
 
     Only matched rows are kept (``matcher.found``). ``splitter.count`` tells how far it read.
     """
-    splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
     if not active:  # nothing to look for: the body is left unread
         await body.response.aclose()
