@@ -33,8 +33,6 @@ from ._errors import (
 from ._redact import Redactor
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ._limits import Throttle
 
 __all__ = [
@@ -213,12 +211,7 @@ class Slot:
         self._held = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             self._throttle.pause(min(exc.retry_after, self._max_pause))
         if exc is not None or not self._kept:
