@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import aiohttp
@@ -20,9 +21,6 @@ from ._transport import Secret, Wire
 __all__ = ["AiohttpResponse", "AiohttpSender", "map_aiohttp_error"]
 
 T = TypeVar("T")
-
-#: Bytes asked of the socket per chunk of a streamed body.
-_CHUNK = 64 * 1024
 
 
 class _SendOnce:
@@ -63,7 +61,7 @@ class AiohttpResponse:
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         """Yield the body as it arrives, in chunks of at most 64 KiB."""
         read = self._response.content.read
-        while chunk := await _mapped(read(_CHUNK)):
+        while chunk := await _mapped(read(64 * 1024)):
             yield chunk
 
     async def aclose(self) -> None:
@@ -104,8 +102,8 @@ class AiohttpSender:
         session = self._session
         if session is None:
             trace = aiohttp.TraceConfig()
-            trace.on_connection_create_start.append(_marks("connecting"))
-            trace.on_request_headers_sent.append(_marks("sent"))
+            trace.on_connection_create_start.append(partial(_mark, "connecting"))
+            trace.on_request_headers_sent.append(partial(_mark, "sent"))
             session = self._session = aiohttp.ClientSession(
                 trace_configs=[trace],
                 connector=aiohttp.TCPConnector(limit=self.pool, keepalive_timeout=5.0),
@@ -132,9 +130,8 @@ class AiohttpSender:
 async def _mapped(call: Awaitable[T]) -> T:
     """Await an aiohttp call; raise its failure as the httpx error of the same phase.
 
-    Raised after the task suspended once: a pure-Python ``asyncio.Task`` (PyPy's) throws the
-    failure in inside an ``except`` block, so until the task next suspends every exception
-    raised gets it as ``__context__`` (a parser error quoting an echoed piece of key).
+    Raised after one suspension: until then a pure-Python task (PyPy's) chains the failure as
+    ``__context__`` of any exception raised (a parser error quoting an echoed piece of key).
     """
     try:
         return await call
@@ -144,19 +141,13 @@ async def _mapped(call: Awaitable[T]) -> T:
     raise error
 
 
-def _marks(attribute: str) -> Callable[..., Awaitable[None]]:
-    """Return a trace callback that sets ``attribute`` of the request's `Wire` (its context)."""
-
-    async def mark(session: aiohttp.ClientSession, context: Any, params: object) -> None:
-        if context.trace_request_ctx is not None:
-            setattr(context.trace_request_ctx, attribute, True)
-
-    return mark
+async def _mark(attribute: str, session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    """Set ``attribute`` of the request's `Wire` (the trace context), if any."""
+    if context.trace_request_ctx is not None:
+        setattr(context.trace_request_ctx, attribute, True)
 
 
-def map_aiohttp_error(
-    exc: BaseException, request: httpx.Request | None = None
-) -> httpx.TransportError:
+def map_aiohttp_error(exc: BaseException) -> httpx.TransportError:
     """Translate an aiohttp failure into the httpx error of the same phase.
 
     Before sending: ``ConnectError``/``ConnectTimeout`` (a proxy is named); after: a read error.
@@ -178,4 +169,4 @@ def map_aiohttp_error(
         cls = httpx.RemoteProtocolError
     else:  # ServerDisconnectedError, ClientOSError (reset), anything else
         cls = httpx.ReadError
-    return cls(message, request=request)
+    return cls(message)

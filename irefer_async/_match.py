@@ -22,8 +22,7 @@ class RowMatcher:
 
     A target is one string per field, compared with the row's JSON values (numbers by their
     text); ``casefold`` fields compare case-insensitively; ``convert`` maps a field's text on
-    both sides first (slower path). The first matching row is kept in `found` (lists are
-    newest first); `_stream.match_body` streams a body through matchers.
+    both sides first (slower path). `found` keeps the first matching row (lists: newest first).
     """
 
     __slots__ = ("_convert", "_fold", "_key_of", "_keys", "fields", "found")
@@ -40,15 +39,13 @@ class RowMatcher:
         if not fields or len(set(fields)) != len(fields):
             raise ValueError(f"RowMatcher needs distinct field names, got {fields!r}")
         fold = frozenset(casefold)
-        unknown = fold.difference(fields)
+        convert = dict(convert or {})
+        unknown = fold.union(convert).difference(fields)
         if unknown:
-            raise ValueError(f"casefold names fields that are not matched: {sorted(unknown)}")
+            raise ValueError(f"casefold or convert names fields not matched: {sorted(unknown)}")
         #: The wire field names compared, in target order.
         self.fields = fields
         self._fold = tuple(name in fold for name in fields)
-        convert = dict(convert or {})
-        if set(convert).difference(fields):
-            raise ValueError(f"convert names fields that are not matched: {sorted(convert)}")
         self._convert = tuple(convert.get(name) for name in fields)
         # Normalised target -> the target as given.
         self._keys: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -76,11 +73,6 @@ class RowMatcher:
             )
         self._keys[self._normal(target)] = target  # type: ignore[index] # no None in a target
         return target
-
-    @property
-    def targets(self) -> tuple[tuple[str, ...], ...]:
-        """Every target added, as given."""
-        return tuple(self._keys.values())
 
     @property
     def pending(self) -> int:

@@ -1,9 +1,7 @@
 """Streamed lists: a JSON array body read chunk by chunk into items, in bounded memory.
 
-`ArraySplitter` cuts the array into parsed items (`json_items`), `item_decoder` makes models
-of them; `ListStream` is what ``client.iter_*()`` return, `ListReader` the tuple calls' reader
-and `match_body` the reconciling scans'. Loops give the event loop a turn every `YIELD_EVERY`
-seconds of work; a body that is not an array is classified as a whole body (`not_an_array`).
+`ArraySplitter` cuts it into parsed items (`json_items`); `ListStream` (``client.iter_*()``),
+`ListReader` (the tuple calls) and `match_body` (the reconciling scans) read them.
 """
 
 from __future__ import annotations
@@ -21,8 +19,6 @@ from ._errors import IReferError, MalformedResponseError, StreamInterruptedError
 from ._observability import end_call
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ._converter import DecodeObserver as DriftRecorder
     from ._endpoints import Endpoint
     from ._match import RowMatcher
@@ -51,7 +47,6 @@ _KINDS.update(dict.fromkeys(b"tf", "a boolean"))
 
 _START, _FIRST, _NEXT, _AFTER, _ITEM, _END, _OTHER = range(7)
 
-
 _orjson_loads = orjson_loads  # None: the splitter scans items and parses with json (tests)
 
 
@@ -59,9 +54,7 @@ class ArraySplitter:
     """Cut a JSON array body, fed in chunks (`feed`, `feed_eof`), into parsed objects (`next_item`).
 
     An item ends at the first ``}`` whose prefix parses (orjson), else where a string- and
-    nesting-aware scan says. A bad item raises `MalformedResponseError` naming its index;
-    `close` raises if the body ended inside the array. A body that is not an array is kept
-    (its first 64 KiB) as `head`.
+    nesting-aware scan says. A body that is not an array is kept (its first 64 KiB) as `head`.
     """
 
     __slots__ = (
@@ -80,18 +73,14 @@ class ArraySplitter:
     )
 
     def __init__(self, method: str, *, max_item_bytes: int = MAX_ITEM_BYTES) -> None:
-        #: The API method, for error messages.
         self.method = method
         #: Items returned so far (the index of the next one).
         self.count = 0
-        #: Body bytes fed so far.
         self.bytes_fed = 0
-        #: The first bytes (up to 64 KiB) of a body that is not an array.
         self.head = b""
         self._max_item = max_item_bytes
         self._buf = b""
-        self._pos = self._start = self._depth = 0
-        self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan the item
+        self._pos = self._start = self._depth = self._tries = 0  # _tries: set per item
         self._eof = False
         self._state = _START
 
@@ -102,8 +91,6 @@ class ArraySplitter:
 
     def feed(self, chunk: bytes) -> None:
         """Add the next bytes of the body."""
-        if not chunk:
-            return
         self.bytes_fed += len(chunk)
         if self._state == _OTHER:
             self.head += chunk[: _HEAD_BYTES - len(self.head)]
@@ -181,7 +168,7 @@ class ArraySplitter:
                 self._state = _ITEM
                 self._pos = self._start = pos
                 self._depth = 0
-                self._tries = 0 if _orjson_loads is not None else _TRIES
+                self._tries = 0 if _orjson_loads is not None else _TRIES  # _TRIES: scan it
                 return True
             pos += 1
         self._pos = pos
@@ -226,7 +213,6 @@ class ArraySplitter:
 
     def close(self) -> None:
         """Check the body ended after the array; raise if it ended inside it."""
-        self._eof = True
         if self._state in (_START, _OTHER):
             return  # not an array: the caller classifies the head
         if self._state != _END:
@@ -253,29 +239,44 @@ def malformed_item(
 
 
 async def json_items(
-    chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter
+    chunks: AsyncGenerator[bytes, None], splitter: ArraySplitter, body: ListBody | None = None
 ) -> AsyncGenerator[Any, None]:
-    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator)."""
+    """Yield each parsed item of the array arriving as ``chunks`` (closed with this generator).
+
+    Given the list ``body`` they come from, it is closed too, and raises if it is not an array.
+    """
     clock = time.perf_counter
     last = clock()
     n = 0
-    async with contextlib.aclosing(chunks):
-        async for chunk in chunks:
-            # No clock reset: a read of already buffered data (aiohttp) gives the loop no turn.
-            splitter.feed(chunk)
-            next_item = splitter.next_item
-            while (item := next_item()) is not None:
-                yield item
-                n += 1
-                if n % _CLOCK_EVERY == 0 and clock() - last >= YIELD_EVERY:
-                    await asyncio.sleep(0)
-                    last = clock()
-            if splitter.is_array is False and len(splitter.head) >= _HEAD_BYTES:
-                break
-    splitter.feed_eof()
-    while (item := splitter.next_item()) is not None:
-        yield item
-    splitter.close()
+    try:
+        async with contextlib.aclosing(chunks):
+            async for chunk in chunks:
+                # No clock reset: reading already buffered data (aiohttp) gives the loop no turn.
+                splitter.feed(chunk)
+                next_item = splitter.next_item
+                while (item := next_item()) is not None:
+                    yield item
+                    n += 1
+                    if n % _CLOCK_EVERY == 0 and clock() - last >= YIELD_EVERY:
+                        await asyncio.sleep(0)
+                        last = clock()
+                if splitter.is_array is False and len(splitter.head) >= _HEAD_BYTES:
+                    break
+        splitter.feed_eof()
+        while (item := splitter.next_item()) is not None:
+            yield item
+        splitter.close()
+    finally:
+        if body is not None:
+            await body.response.aclose()
+    if body is not None and not splitter.is_array:
+        # Classified as a whole body: an error, or not the array expected (no local holds it).
+        shape = json_type(body.sender.check_body(body.method, splitter.head))
+        raise MalformedResponseError(
+            f"{body.method}: unexpected response shape",
+            method=body.method,
+            detail=f"expected a JSON array, got {shape}",
+        )
 
 
 def item_decoder(
@@ -296,44 +297,25 @@ def item_decoder(
     return decode
 
 
-def not_an_array(splitter: ArraySplitter, body: ListBody) -> IReferError:
-    """Return the error for a list body that is not an array, as a whole body would get it."""
-    try:
-        data = body.check_body(splitter.head)
-    except IReferError as exc:
-        exc.__context__ = None
-        return exc
-    return MalformedResponseError(
-        f"{splitter.method}: unexpected response shape",
-        method=splitter.method,
-        detail=f"expected a JSON array, got {json_type(data)}",
-    )
-
-
 async def match_body(
-    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter | None = None
+    body: ListBody, matchers: Sequence[RowMatcher], splitter: ArraySplitter
 ) -> None:
     """Stream an opened list body through ``matchers`` until none has a target pending; closes it.
 
     Only matched rows are kept (``matcher.found``). ``splitter.count`` tells how far it read.
     """
-    splitter = splitter if splitter is not None else ArraySplitter(body.method)
     active = [matcher for matcher in matchers if matcher.pending]
-    try:
-        if not active:
-            return  # nothing to look for: the body is left unread
-        async with contextlib.aclosing(json_items(body.chunks(), splitter)) as rows:
-            async for row in rows:
-                hit = False
-                for matcher in active:  # every matcher sees the row
-                    if matcher.match(row) is not None:
-                        hit = True
-                if hit and not any(matcher.pending for matcher in active):
-                    break
-    finally:
-        await body.aclose()
-    if not splitter.is_array:
-        raise not_an_array(splitter, body)
+    if not active:  # nothing to look for: the body is left unread
+        await body.response.aclose()
+        return
+    async with contextlib.aclosing(json_items(body.chunks(), splitter, body)) as rows:
+        async for row in rows:
+            hit = False
+            for matcher in active:  # every matcher sees the row
+                if matcher.match(row) is not None:
+                    hit = True
+            if hit and not any(matcher.pending for matcher in active):
+                break
 
 
 R_co = TypeVar("R_co", covariant=True)
@@ -354,8 +336,6 @@ class ListReader(Generic[T]):
     """The decode step of a tuple list call: the whole body into models."""
 
     __slots__ = ("_drift", "_model")
-
-    #: The call is over when the body has been read.
     ends_call = True
 
     def __init__(self, model: type[T], drift: DriftRecorder | None) -> None:
@@ -364,58 +344,39 @@ class ListReader(Generic[T]):
 
     async def read(self, body: ListBody, slot: Slot) -> tuple[T, ...]:
         """Read and decode the whole body (closed on every path)."""
-        splitter = ArraySplitter(body.method)
         decode = item_decoder(self._model, body.method, self._drift)
+        items = json_items(body.chunks(), ArraySplitter(body.method), body)
         out: list[T] = []
         append = out.append
-        try:
-            async with contextlib.aclosing(json_items(body.chunks(), splitter)) as items:
-                async for item in items:
-                    append(decode(item, len(out)))
-        finally:
-            await body.aclose()
-        if not splitter.is_array:
-            raise not_an_array(splitter, body)
+        async with contextlib.aclosing(items):
+            async for item in items:
+                append(decode(item, len(out)))
         return tuple(out)
 
 
 class Opened:
     """A stream's decode step (`read`: the body up to its first item, slot kept), then its state."""
 
-    __slots__ = ("body", "first", "items", "slot", "splitter", "trace")
-
-    #: The call goes on after the attempt (the stream ends it).
-    ends_call = False
-
-    def __init__(self) -> None:
-        self.first: Any = None
-        #: The call's trace, ended when the stream is (None: unobserved).
-        self.trace: CallTrace | None = None
+    ends_call = False  # the stream ends the call
+    #: The call's trace, ended when the stream is (None: unobserved).
+    trace: CallTrace | None = None
 
     async def read(self, body: ListBody, slot: Slot) -> Opened:
         """Open the body and read its first item; the slot then belongs to this stream."""
         self.slot = slot
-        self.body = body
         self.splitter = ArraySplitter(body.method)
-        self.items = json_items(body.chunks(), self.splitter)
-        try:
-            self.first = await anext(self.items, None)
-            if self.first is None and not self.splitter.is_array:
-                raise not_an_array(self.splitter, body)
-        except BaseException:
-            await self.close(release=False)  # the attempt's block releases the slot
-            raise
+        self.items = json_items(body.chunks(), self.splitter, body)
+        # A failure ends the generator, which closes the body; the attempt's block has the slot.
+        self.first: Any = await anext(self.items, None)
         slot.keep()
         return self
 
-    async def close(self, *, release: bool = True) -> None:
-        """Close the body and (``release``) give the slot back."""
+    async def close(self) -> None:
+        """Close the body and give the slot back."""
         try:
             await self.items.aclose()
-            await self.body.aclose()
         finally:
-            if release:
-                self.slot.release()
+            self.slot.release()
 
 
 class ListStream(Generic[T]):
@@ -492,12 +453,7 @@ class ListStream(Generic[T]):
     async def __aenter__(self) -> ListStream[T]:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -14,7 +14,7 @@ import sys
 import urllib.request
 from collections.abc import AsyncGenerator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple
 from urllib.parse import quote, urlsplit
 
 from ._converter import loads
@@ -33,8 +33,6 @@ from ._errors import (
 from ._redact import Redactor
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from ._limits import Throttle
 
 __all__ = [
@@ -68,8 +66,7 @@ def stack_of(client: object) -> ModuleType | None:
     return None
 
 
-# The transports whose error mapping the tests pin, trusted when their module is loaded
-# (never imported here).
+# The transports whose error mapping the tests pin, if their module is loaded (never imported).
 _TRUSTED: Final = (
     ("httpx", "AsyncHTTPTransport"),
     ("httpx", "MockTransport"),
@@ -89,10 +86,9 @@ def _trusted_types() -> set[type[Any]]:
 
 
 def trusts(transport: object) -> bool:
-    """Whether the SDK has tested how ``transport`` maps its errors to phases.
+    """Whether the SDK has tested how ``transport`` (None: the stack's own) maps its errors.
 
-    ``transport``: None (the stack's own), the ``transport=`` given, or the aiohttp sender. An
-    injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
+    An injected ``http_client`` is not judged (httpx cannot show its transports): not trusted.
     """
     return transport is None or type(transport) in _trusted_types()
 
@@ -148,11 +144,7 @@ def _quote(text: str) -> str:
 
 
 class Secret:
-    """A secret string (a request URL) whose ``repr`` never shows it.
-
-    The send step's frames hold this, so an error tracker recording local variables (Sentry)
-    records no key; ``value`` is the text itself (never log it).
-    """
+    """A request URL (it holds the keys) whose ``repr`` never shows it: safe in frame locals."""
 
     __slots__ = ("value",)
 
@@ -219,21 +211,15 @@ class Slot:
         self._held = True
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if isinstance(exc, RateLimitedError) and exc.retry_after:
             self._throttle.pause(min(exc.retry_after, self._max_pause))
         if exc is not None or not self._kept:
             self.release()
 
-    def keep(self) -> Slot:
+    def keep(self) -> None:
         """Keep the slot past the block (the caller must `release` it)."""
         self._kept = True
-        return self
 
     def release(self) -> None:
         """Give the slot back (idempotent)."""
@@ -245,8 +231,8 @@ class Slot:
 class Sender:
     """Sends one GET for an API method through the HTTP stack's public API.
 
-    An ``AsyncClient`` is driven by ``send(build_request(...))`` (its hooks, auth, proxies and
-    instrumentation apply), the aiohttp sender by its ``get``. ``trusted``: see `trusts`.
+    An ``AsyncClient`` by ``send(build_request(...))`` (its hooks, auth, proxies apply), the
+    aiohttp sender by its ``get``.
     """
 
     def __init__(
@@ -290,19 +276,14 @@ class Sender:
     ) -> Any:
         """Send ``GET {method}?{params}&api_key=...``; return the response, any status.
 
-        The body is read whole (unread with ``stream=True``: close it). Transport failures raise
-        SDK errors (redacted); ``wire`` is told if the request left.
+        The body read whole (unread with ``stream``); failures raise SDK errors (redacted).
         """
         url = Secret(self.url_for(method, params))
-        native = self._native
         try:
-            if native is not None:
-                response = await native.get(url, wire)
+            if self._native is not None:
+                response = await self._native.get(url, wire)
                 if not stream:
-                    try:
-                        await response.aread()
-                    finally:
-                        await response.aclose()
+                    await response.aread()  # releases the connection, or closes it on a failure
             else:
                 http = self._http
                 # Built inline: a Request's repr holds the URL (both keys); no local keeps it.
@@ -321,10 +302,7 @@ class Sender:
     async def open_list(
         self, method: str, params: dict[str, str], wire: Wire | None = None
     ) -> ListBody:
-        """Send ``GET {method}?...``; return its 2xx body unread, to stream (close it when done).
-
-        A non-2xx status raises as `classify` does; the body's own problems show once read.
-        """
+        """Send ``GET {method}?...``; return its 2xx body unread (a non-2xx raises: `classify`)."""
         response = await self.send(method, params, stream=True, wire=wire)
         if not 200 <= response.status_code < 300:
             await response.aclose()
@@ -345,8 +323,7 @@ class Sender:
                 "is a parameter too long?",
                 method=method,
             )
-        # A custom transport (aiohttp's...) may raise anything outside httpx's tree, and its
-        # message may hold the URL, hence the keys.
+        # A custom transport may raise anything, its message holding the URL (the keys).
         return TransportError(
             f"{method}: {type(exc).__name__}: {redactor.redact(str(exc))}", method=method
         )
@@ -402,15 +379,12 @@ class Sender:
         raise error
 
 
-class ListBody:
+class ListBody(NamedTuple):
     """The unread body of a 2xx ``response`` to ``method``, streamed (`Sender.open_list`)."""
 
-    __slots__ = ("_sender", "method", "response")
-
-    def __init__(self, sender: Sender, method: str, response: Any) -> None:
-        self._sender = sender
-        self.response = response
-        self.method = method
+    sender: Sender
+    method: str
+    response: Any
 
     async def chunks(self) -> AsyncGenerator[bytes, None]:
         """Yield the body's bytes as they arrive; a failed read raises an SDK error."""
@@ -419,13 +393,5 @@ class ListBody:
                 yield chunk
             return
         except Exception as exc:  # translated by the sender (either stack, redacted)
-            error = self._sender._failed(self.method, exc)
+            error = self.sender._failed(self.method, exc)
         raise error
-
-    def check_body(self, content: bytes) -> Any:
-        """Parse a small body that is not an array (see `Sender.check_body`)."""
-        return self._sender.check_body(self.method, content)
-
-    async def aclose(self) -> None:
-        """Release the response and its connection (idempotent)."""
-        await self.response.aclose()

@@ -58,5 +58,5 @@ async def scan_list(
     if not matcher.pending:
         return matcher.found  # nothing to look for: no request
     body = await sender.open_list(method, params)
-    await match_body(body, (matcher,))
+    await match_body(body, (matcher,), ArraySplitter(method))
     return matcher.found

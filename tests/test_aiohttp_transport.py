@@ -59,7 +59,6 @@ def test_errors_keep_their_phase() -> None:
     """Before sending: connect errors. After: read errors, never ConnectTimeout."""
     import aiohttp
 
-    request = httpx.Request("GET", "http://example.test/")
     key = aiohttp.client_reqrep.ConnectionKey("example.test", 80, False, True, None, None, None)
     cases: list[tuple[BaseException, type[httpx.TransportError]]] = [
         (aiohttp.ClientConnectorError(key, OSError(111, "refused")), httpx.ConnectError),
@@ -71,7 +70,7 @@ def test_errors_keep_their_phase() -> None:
         (TimeoutError(), httpx.ReadTimeout),
     ]
     for exc, expected in cases:
-        assert type(map_aiohttp_error(exc, request)) is expected, exc
+        assert type(map_aiohttp_error(exc)) is expected, exc
 
 
 # -- loopback: real bytes through aiohttp ------------------------------------------------

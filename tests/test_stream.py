@@ -337,9 +337,9 @@ def test_matcher_refuses_bad_targets_and_fields() -> None:
         matcher.add(("x",))
     with pytest.raises(ValueError, match="2 strings"):
         matcher.add(("x", 1))  # type: ignore[arg-type]
-    assert matcher.targets == ()
+    assert matcher.pending == 0
     assert matcher.add(["x", "y"]) == ("x", "y")
-    assert matcher.targets == (("x", "y"),)
+    assert matcher.pending == 1
 
 
 async def test_an_item_only_json_loads_accepts_still_decodes_as_before(parser: str) -> None:
