@@ -110,9 +110,8 @@ class Throttle:
         "_local",
         "_max_waiting",
         "_paused_until",
-        "_rate",
+        "_rate_limit",
         "_semaphore",
-        "_slack",
         "_waiting",
         "_window",
     )
@@ -125,22 +124,18 @@ class Throttle:
         max_waiting: int | None = None,
     ) -> None:
         self._limiter = limiter
+        self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
         self._semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._paused_until = 0.0
         self._waiting = 0
         self._max_waiting = max_waiting
-        # Known rate (the local limiter): lets a call that cannot be served in time fail at
-        # once. Another limiter (Redis) gives no forecast: calls wait until the deadline.
+        # A known rate lets a call that cannot be served in time fail at once, and bounds
+        # the arrival window; a limiter without one: calls wait until the deadline.
         rate_limit = getattr(limiter, "rate_limit", None)
-        self._rate: float | None = None
-        self._slack = 0
-        self._window: _ArrivalWindow | None = None
-        if isinstance(rate_limit, RateLimit):
-            self._rate = rate_limit.rate
-            self._slack = rate_limit.burst + 1
-            # The arrival window (a known rate only: another limiter may share it with others).
-            self._window = _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
-        self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
+        if not isinstance(rate_limit, RateLimit):
+            rate_limit = None
+        self._rate_limit = rate_limit
+        self._window = None if rate_limit is None else _ArrivalWindow(rate_limit)
 
     @property
     def waiting(self) -> int:
@@ -184,8 +179,19 @@ class Throttle:
         started = loop.time()
         deadline = current_deadline()
         at = math.inf if deadline is None else deadline.at
-        if at < math.inf:
-            self._forecast(method, started, at)
+        # Fail at once when the call provably cannot get its slot before ``at``.
+        if self._paused_until > at:
+            raise _never_sent(method, "pause")
+        rate_limit = self._rate_limit
+        if rate_limit is not None:
+            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
+            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
+            # refused here could not have been served in time.
+            local = self._local
+            free = rate_limit.burst + 1 if local is None or local.has_capacity() else 0
+            ahead = self._waiting - free
+            if ahead > 0 and started + ahead / rate_limit.rate >= at:
+                raise _never_sent(method, "rate limit")
         self._waiting += 1
         semaphore = self._semaphore
         try:
@@ -214,20 +220,6 @@ class Throttle:
             self._waiting -= 1
         return loop.time() - started
 
-    def _forecast(self, method: str | None, now: float, at: float) -> None:
-        """Fail at once when the call provably cannot get its slot before ``at``."""
-        if self._paused_until > at:
-            raise _never_sent(method, "pause")
-        if self._rate is not None:
-            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
-            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
-            # refused here could not have been served in time.
-            local = self._local
-            free = self._slack if local is None or local.has_capacity() else 0
-            ahead = self._waiting - free
-            if ahead > 0 and now + ahead / self._rate >= at:
-                raise _never_sent(method, "rate limit")
-
     def release(self) -> None:
         """Give back the concurrency slot taken by `acquire` (the attempt is over)."""
         if self._window is not None:
@@ -237,28 +229,26 @@ class Throttle:
 
 
 class _ArrivalWindow:
-    """Attempts that may have reached the server within the last second: at most ``cap``.
+    """Attempts that may have reached the server within the last second: ``rate + burst``.
 
     An attempt counts from its slot (`enter`) until one second after it ended (`leave`).
     """
 
     __slots__ = ("_cap", "_changed", "_ended", "_in_flight")
 
-    def __init__(self, cap: int) -> None:
-        self._cap = cap
+    def __init__(self, rate_limit: RateLimit) -> None:
+        self._cap = max(1, math.floor(rate_limit.rate + rate_limit.burst))
         self._in_flight = 0
         self._ended: deque[float] = deque()  # loop times attempts ended, oldest first
         self._changed: asyncio.Event | None = None
 
-    def _count(self, now: float) -> int:
-        ended = self._ended
-        while ended and ended[0] <= now - 1.0:
-            ended.popleft()
-        return self._in_flight + len(ended)
-
     def is_open(self) -> bool:
         """Whether one more attempt may start now."""
-        return self._count(asyncio.get_running_loop().time()) < self._cap
+        ended = self._ended
+        now = asyncio.get_running_loop().time()
+        while ended and ended[0] <= now - 1.0:
+            ended.popleft()
+        return self._in_flight + len(ended) < self._cap
 
     def enter(self) -> None:
         """Count an attempt starting (it may reach the server from now on)."""
