@@ -171,10 +171,9 @@ class ReadCache:
     def _remove(self, key: Hashable) -> None:
         entry = self._entries.pop(key)
         for group in entry.groups:
-            keys = self._groups.get(group)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._groups[group]
+            keys = self._groups[group]
+            keys.discard(key)
+            if not keys:
+                del self._groups[group]
         if entry.code is not None and self._codes.get(entry.code) == entry.email:
             del self._codes[entry.code]

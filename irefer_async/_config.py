@@ -114,8 +114,7 @@ def default_campaign(value: int | str | None) -> str | None:
     try:
         return check_campaign_id(value)
     except InvalidRequestError as exc:
-        message = exc.message + source
-    raise ConfigurationError(message)
+        raise ConfigurationError(exc.message + source) from None
 
 
 def http_stack(name: object, http_client: object, transport: object) -> ModuleType:
@@ -149,10 +148,9 @@ def http_stack(name: object, http_client: object, transport: object) -> ModuleTy
     try:
         return importlib.import_module(chosen)
     except ImportError:
-        pass
-    raise ConfigurationError(
-        f'http_stack="{chosen}" needs the {chosen} extra: pip install "irefer-async[{chosen}]"'
-    )
+        raise ConfigurationError(
+            f'http_stack="{chosen}" needs the {chosen} extra: pip install "irefer-async[{chosen}]"'
+        ) from None
 
 
 #: The headers of every request the SDK's own client sends.
@@ -188,14 +186,12 @@ def build_http_client(
     try:
         from ._aiohttp import AiohttpSender  # noqa: PLC0415 - an optional extra
     except ImportError as exc:
-        missing = exc.name
-    else:
-        proxy = proxy_for(base_url, credentials=True)
-        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
-    raise ConfigurationError(
-        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
-        "pip install 'irefer-async[aiohttp]'"
-    )
+        raise ConfigurationError(
+            f'transport="aiohttp" needs the aiohttp extra ({exc.name} is not installed): '
+            "pip install 'irefer-async[aiohttp]'"
+        ) from None
+    proxy = proxy_for(base_url, credentials=True)
+    return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
 
 
 def count(name: str, value: int | None, low: int) -> int | None:

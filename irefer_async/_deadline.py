@@ -141,11 +141,11 @@ class deadline_scope:  # a class, used as a function: cheaper than a generator
     """
 
     __slots__ = ("_deadline", "_detached", "_token")
+    _token: Token[Deadline | None]
 
     def __init__(self, deadline: Deadline, *, detached: bool = False) -> None:
         self._deadline = deadline
         self._detached = detached
-        self._token: Token[Deadline | None] | None = None
 
     def __enter__(self) -> Deadline:
         deadline = self._deadline
@@ -155,6 +155,4 @@ class deadline_scope:  # a class, used as a function: cheaper than a generator
         return effective
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            _CURRENT.reset(self._token)
-            self._token = None
+        _CURRENT.reset(self._token)

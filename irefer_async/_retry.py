@@ -34,10 +34,6 @@ from ._errors import (
 
 __all__ = ["Retries", "RetryConfig", "is_retryable", "number_check", "wait_for"]
 
-#: `RetryConfig.settle`: the default read timeout again (a write processed up to 20 s late is seen).
-DEFAULT_SETTLE = 10.0
-
-
 def number_check(
     low: float = 0, *, integer: bool = False, positive: bool = False, finite: bool = False
 ) -> Callable[[object, attrs.Attribute[Any], Any], None]:
@@ -73,8 +69,9 @@ class RetryConfig:
     wait_jitter: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
     #: Total seconds a call may spend across attempts and waits (``math.inf`` for none).
     deadline: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
-    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land.
-    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_NON_NEGATIVE)
+    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land
+    #: (the default read timeout again: a write processed up to 20 s late is seen).
+    settle: float = attrs.field(default=10.0, validator=_NON_NEGATIVE)
 
 
 def is_retryable(exc: BaseException) -> bool:
