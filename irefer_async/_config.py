@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
@@ -38,7 +38,6 @@ DEFAULT_MAX_CONCURRENCY: Final = 4
 T = TypeVar("T")
 
 LICENSE_PREFIX = "W4qL"
-_LICENSE_LENGTH = 32
 
 
 def _required(name: str, value: object, variable: str) -> str:
@@ -55,7 +54,7 @@ def license_key(value: str | None) -> str:
     """Return the license key (given, or ``$IREFER_LICENSE_KEY``), checked for shape."""
     value = _required("license_key", value, "IREFER_LICENSE_KEY")
     prefixed = value.startswith(LICENSE_PREFIX)
-    if not prefixed or len(value) != _LICENSE_LENGTH:
+    if not prefixed or len(value) != 32:
         raise ConfigurationError(
             f"license_key must be {LICENSE_PREFIX!r} followed by 28 more characters "
             f"(32 in all); the value given has {len(value)} characters"
@@ -85,13 +84,11 @@ def base_url(value: str | None) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-def timeout(value: object) -> httpx.Timeout:
-    """Return ``timeout=`` as an ``httpx.Timeout`` (seconds, a Timeout, or None for none)."""
-    if isinstance(value, httpx.Timeout):
-        return value
+def timeout(value: object) -> Any:
+    """Return ``timeout=`` as a Timeout of either stack (seconds, a Timeout, or None for none)."""
     httpx2 = sys.modules.get("httpx2")
-    if httpx2 is not None and isinstance(value, httpx2.Timeout):
-        return httpx.Timeout(**cast("Any", value).as_dict())
+    if isinstance(value, httpx.Timeout) or (httpx2 and isinstance(value, httpx2.Timeout)):
+        return value
     if value is None or (
         isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     ):
