@@ -82,20 +82,16 @@ class _Entry(NamedTuple):
 class ReadCache:
     """The cache of one client (see `CacheConfig`): ``get``, ``put`` and ``after_write``."""
 
-    __slots__ = ("_codes", "_config", "_entries", "_generations", "_groups")
+    __slots__ = ("_codes", "_entries", "_generations", "_groups", "config")
 
     def __init__(self, config: CacheConfig) -> None:
-        self._config = config
+        #: The configuration.
+        self.config = config
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._groups: dict[Hashable, set[Hashable]] = {}
         self._generations: dict[str | None, int] = {}
         # (campaign, referral code) -> the referrer's email, casefolded.
         self._codes: dict[tuple[str | None, str], str] = {}
-
-    @property
-    def config(self) -> CacheConfig:
-        """The configuration."""
-        return self._config
 
     def __len__(self) -> int:
         """Answers held (expired ones included until they are looked up or evicted)."""
@@ -119,7 +115,7 @@ class ReadCache:
     def put(self, key: Key, value: Any, generation: int) -> None:
         """Store ``value`` unless a write of its campaign ended since the read began."""
         method, campaign, params = key
-        ttl = self._config.ttl_for(method)
+        ttl = self.config.ttl_for(method)
         if ttl <= 0 or generation != self.generation(campaign):
             return
         groups: list[Hashable] = []
@@ -141,7 +137,7 @@ class ReadCache:
         )
         for group in groups:
             self._groups.setdefault(group, set()).add(key)
-        while len(self._entries) > self._config.max_entries:
+        while len(self._entries) > self.config.max_entries:
             self._remove(next(iter(self._entries)))
 
     def after_write(

@@ -112,8 +112,8 @@ class Throttle:
         "_paused_until",
         "_rate_limit",
         "_semaphore",
-        "_waiting",
         "_window",
+        "waiting",
     )
 
     def __init__(
@@ -127,7 +127,8 @@ class Throttle:
         self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
         self._semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._paused_until = 0.0
-        self._waiting = 0
+        #: Calls waiting for a slot right now (concurrency, pause or rate limit).
+        self.waiting = 0
         self._max_waiting = max_waiting
         # A known rate lets a call that cannot be served in time fail at once, and bounds
         # the arrival window; a limiter without one: calls wait until the deadline.
@@ -136,11 +137,6 @@ class Throttle:
             rate_limit = None
         self._rate_limit = rate_limit
         self._window = None if rate_limit is None else _ArrivalWindow(rate_limit)
-
-    @property
-    def waiting(self) -> int:
-        """Calls waiting for a slot right now (concurrency, pause or rate limit)."""
-        return self._waiting
 
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a 429's Retry-After)."""
@@ -157,7 +153,7 @@ class Throttle:
         local = self._local
         # The fast path: nothing to wait for, nothing to measure.
         if (
-            not self._waiting
+            not self.waiting
             and (semaphore is None or not semaphore.locked())
             and not self._paused_until
             and (self._limiter is None or (local is not None and local.has_capacity()))
@@ -173,8 +169,8 @@ class Throttle:
         return await self._queue(method)
 
     async def _queue(self, method: str | None) -> float:
-        if self._max_waiting is not None and self._waiting >= self._max_waiting:
-            raise QueueFullError(method=method, waiting=self._waiting)
+        if self._max_waiting is not None and self.waiting >= self._max_waiting:
+            raise QueueFullError(method=method, waiting=self.waiting)
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = current_deadline()
@@ -189,10 +185,10 @@ class Throttle:
             # refused here could not have been served in time.
             local = self._local
             free = rate_limit.burst + 1 if local is None or local.has_capacity() else 0
-            ahead = self._waiting - free
+            ahead = self.waiting - free
             if ahead > 0 and started + ahead / rate_limit.rate >= at:
                 raise _never_sent(method, "rate limit")
-        self._waiting += 1
+        self.waiting += 1
         semaphore = self._semaphore
         try:
             if semaphore is not None:
@@ -217,7 +213,7 @@ class Throttle:
                     semaphore.release()
                 raise
         finally:
-            self._waiting -= 1
+            self.waiting -= 1
         return loop.time() - started
 
     def release(self) -> None:
