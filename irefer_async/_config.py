@@ -121,27 +121,27 @@ def http_stack(name: object, http_client: object, transport: object) -> ModuleTy
     """
     if http_client is not None and transport is not None:
         raise ConfigurationError("pass http_client or transport, not both")
-    client_stack = None if http_client is None else stack_of(http_client)
-    if http_client is not None and client_stack is None:
+    found = None if http_client is None else stack_of(http_client)
+    if http_client is not None and found is None:
         raise ConfigurationError("http_client must be an httpx.AsyncClient or httpx2.AsyncClient")
     if name is not None and name not in HTTP_STACKS:
         raise ConfigurationError(f'http_stack must be "httpx" or "httpx2", got {name!r}')
-    found = None if client_stack is None else client_stack.__name__
     if transport is not None and not isinstance(transport, str):
-        modules = [sys.modules.get(stack) for stack in HTTP_STACKS]
-        found = next(
-            (m.__name__ for m in modules if m and isinstance(transport, m.AsyncBaseTransport)),
-            None,
-        )
+        stacks = [sys.modules.get(stack) for stack in HTTP_STACKS]
+        found = next((m for m in stacks if m and isinstance(transport, m.AsyncBaseTransport)), None)
         if found is None:
             raise ConfigurationError(
                 'transport must be an httpx (or httpx2) AsyncBaseTransport or "aiohttp", '
                 f"got {type(transport).__name__}"
             )
-    if found is not None and name is not None and name != found:
-        what = "http_client" if http_client is not None else "transport"
-        raise ConfigurationError(f'http_stack="{name}" but the {what} given is {found}\'s')
-    chosen = found or name or "httpx"
+    if found is not None:
+        if name not in (None, found.__name__):
+            what = "http_client" if http_client is not None else "transport"
+            raise ConfigurationError(
+                f'http_stack="{name}" but the {what} given is {found.__name__}\'s'
+            )
+        return found
+    chosen = name or "httpx"
     try:
         return importlib.import_module(chosen)
     except ImportError:
