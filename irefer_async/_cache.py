@@ -74,15 +74,12 @@ class _Entry(NamedTuple):
     value: Any
     #: Invalidation groups this entry belongs to.
     groups: tuple[Hashable, ...]
-    #: (campaign, referral code) learned from this answer, and the email it maps to.
-    code: tuple[str | None, str] | None
-    email: str | None
 
 
 class ReadCache:
     """The cache of one client (see `CacheConfig`): ``get``, ``put`` and ``after_write``."""
 
-    __slots__ = ("_codes", "_entries", "_generations", "_groups", "config")
+    __slots__ = ("_entries", "_generations", "_groups", "config")
 
     def __init__(self, config: CacheConfig) -> None:
         #: The configuration.
@@ -90,8 +87,6 @@ class ReadCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._groups: dict[Hashable, set[Hashable]] = {}
         self._generations: dict[str | None, int] = {}
-        # (campaign, referral code) -> the referrer's email, casefolded.
-        self._codes: dict[tuple[str | None, str], str] = {}
 
     def __len__(self) -> int:
         """Answers held (expired ones included until they are looked up or evicted)."""
@@ -118,23 +113,18 @@ class ReadCache:
         ttl = self.config.ttl_for(method)
         if ttl <= 0 or generation != self.generation(campaign):
             return
-        groups: list[Hashable] = []
-        code_key = email = None
-        if method == "referrerStats":
+        if method != "referrerStats":
+            groups: list[Hashable] = [(campaign, "campaign")]
+        else:
             email = dict(params).get("email", "").casefold()
-            groups += [(campaign, "stats"), (campaign, "email", email)]
+            groups = [(campaign, "stats"), (campaign, "email", email)]
             link = getattr(value, "referral_link", None)
             code = referral_code_of(link) if isinstance(link, str) and link else None
-            if code:
-                code_key = (campaign, code)
-                self._codes[code_key] = email
-        else:
-            groups.append((campaign, "campaign"))
+            if code:  # the referrer's code: a signup crediting it drops this entry
+                groups.append((campaign, "code", code))
         if key in self._entries:
             self._remove(key)
-        self._entries[key] = _Entry(
-            asyncio.get_running_loop().time() + ttl, value, tuple(groups), code_key, email
-        )
+        self._entries[key] = _Entry(asyncio.get_running_loop().time() + ttl, value, tuple(groups))
         for group in groups:
             self._groups.setdefault(group, set()).add(key)
         while len(self._entries) > self.config.max_entries:
@@ -153,12 +143,12 @@ class ReadCache:
         self._drop_group((campaign, "campaign"))
         if email is not None:
             self._drop_group((campaign, "email", email.casefold()))
-        if referrer_email is None and referrer_code is not None:
-            referrer_email = self._codes.get((campaign, referrer_code))
         if referrer_email is not None:
             self._drop_group((campaign, "email", referrer_email.casefold()))
         elif referrer_code is not None:
-            self._drop_group((campaign, "stats"))  # the referrer is unknown: all of them
+            by_code = (campaign, "code", referrer_code)
+            # The entries that taught the code; none cached: the referrer is unknown, all of them.
+            self._drop_group(by_code if by_code in self._groups else (campaign, "stats"))
 
     def _drop_group(self, group: Hashable) -> None:
         for key in list(self._groups.get(group, ())):
@@ -171,5 +161,3 @@ class ReadCache:
             keys.discard(key)
             if not keys:
                 del self._groups[group]
-        if entry.code is not None and self._codes.get(entry.code) == entry.email:
-            del self._codes[entry.code]
