@@ -41,11 +41,6 @@ class Deadline:
         """Seconds left (negative once passed, ``math.inf`` for no deadline)."""
         return self.at - asyncio.get_running_loop().time()
 
-    @property
-    def expired(self) -> bool:
-        """Whether the deadline has passed."""
-        return self.remaining() <= 0
-
     def __repr__(self) -> str:
         return f"Deadline(at={self.at!r}, budget={self.budget!r})"
 
