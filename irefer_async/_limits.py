@@ -1,11 +1,10 @@
 """Rate limit and concurrency cap: every HTTP attempt of a client passes through one `Throttle`.
 
-* a `Limiter` (anything with ``async acquire()``) hands out one slot per attempt; the default
-  `LocalRateLimiter` is aiolimiter's leaky bucket, smooth, at a conservative 5 requests/s;
-* a pause gate: a 429 with ``Retry-After`` pauses every call of the client;
-* a semaphore caps requests in flight (default 4);
-* with a known rate, an arrival window keeps every 1-second window *at the server* within
-  ``rate + burst`` (why: docs/benchmarks.md, "The rate limiter's shape").
+A `Limiter` hands out one slot per attempt (the default `LocalRateLimiter`: aiolimiter's leaky
+bucket at a conservative 5 requests/s); a 429's ``Retry-After`` pauses every call of the client;
+a semaphore caps requests in flight (default 4); with a known rate, an arrival window keeps every
+1-second window *at the server* within ``rate + burst`` (why: docs/benchmarks.md, "The rate
+limiter's shape").
 """
 
 from __future__ import annotations
@@ -168,7 +167,7 @@ class Throttle:
             return 0.0
         return await self._queue(method)
 
-    async def _queue(self, method: str | None) -> float:
+    async def _queue(self, method: str | None) -> float:  # noqa: PLR0912 - read top to bottom
         if self._max_waiting is not None and self.waiting >= self._max_waiting:
             raise QueueFullError(method=method, waiting=self.waiting)
         loop = asyncio.get_running_loop()

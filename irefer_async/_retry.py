@@ -34,6 +34,7 @@ from ._errors import (
 
 __all__ = ["Retries", "RetryConfig", "is_retryable", "number_check", "wait_for"]
 
+
 def number_check(
     low: float = 0, *, integer: bool = False, positive: bool = False, finite: bool = False
 ) -> Callable[[object, attrs.Attribute[Any], Any], None]:
