@@ -63,10 +63,7 @@ class CacheConfig:
 
     def ttl_for(self, method: str) -> float:
         """Return the TTL of ``method`` in seconds (0: not cached)."""
-        ttl = self.per_method.get(method)
-        if ttl is not None:
-            return ttl
-        return self.ttl if method in _STATS else 0.0
+        return self.per_method.get(method, self.ttl if method in _STATS else 0.0)
 
 
 class _Entry(NamedTuple):
