@@ -63,10 +63,7 @@ class CacheConfig:
 
     def ttl_for(self, method: str) -> float:
         """Return the TTL of ``method`` in seconds (0: not cached)."""
-        ttl = self.per_method.get(method)
-        if ttl is not None:
-            return ttl
-        return self.ttl if method in _STATS else 0.0
+        return self.per_method.get(method, self.ttl if method in _STATS else 0.0)
 
 
 class _Entry(NamedTuple):
@@ -74,28 +71,19 @@ class _Entry(NamedTuple):
     value: Any
     #: Invalidation groups this entry belongs to.
     groups: tuple[Hashable, ...]
-    #: (campaign, referral code) learned from this answer, and the email it maps to.
-    code: tuple[str | None, str] | None
-    email: str | None
 
 
 class ReadCache:
     """The cache of one client (see `CacheConfig`): ``get``, ``put`` and ``after_write``."""
 
-    __slots__ = ("_codes", "_config", "_entries", "_generations", "_groups")
+    __slots__ = ("_entries", "_generations", "_groups", "config")
 
     def __init__(self, config: CacheConfig) -> None:
-        self._config = config
+        #: The configuration.
+        self.config = config
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._groups: dict[Hashable, set[Hashable]] = {}
         self._generations: dict[str | None, int] = {}
-        # (campaign, referral code) -> the referrer's email, casefolded.
-        self._codes: dict[tuple[str | None, str], str] = {}
-
-    @property
-    def config(self) -> CacheConfig:
-        """The configuration."""
-        return self._config
 
     def __len__(self) -> int:
         """Answers held (expired ones included until they are looked up or evicted)."""
@@ -119,29 +107,24 @@ class ReadCache:
     def put(self, key: Key, value: Any, generation: int) -> None:
         """Store ``value`` unless a write of its campaign ended since the read began."""
         method, campaign, params = key
-        ttl = self._config.ttl_for(method)
+        ttl = self.config.ttl_for(method)
         if ttl <= 0 or generation != self.generation(campaign):
             return
-        groups: list[Hashable] = []
-        code_key = email = None
-        if method == "referrerStats":
+        if method != "referrerStats":
+            groups: list[Hashable] = [(campaign, "campaign")]
+        else:
             email = dict(params).get("email", "").casefold()
-            groups += [(campaign, "stats"), (campaign, "email", email)]
+            groups = [(campaign, "stats"), (campaign, "email", email)]
             link = getattr(value, "referral_link", None)
             code = referral_code_of(link) if isinstance(link, str) and link else None
-            if code:
-                code_key = (campaign, code)
-                self._codes[code_key] = email
-        else:
-            groups.append((campaign, "campaign"))
+            if code:  # the referrer's code: a signup crediting it drops this entry
+                groups.append((campaign, "code", code))
         if key in self._entries:
             self._remove(key)
-        self._entries[key] = _Entry(
-            asyncio.get_running_loop().time() + ttl, value, tuple(groups), code_key, email
-        )
+        self._entries[key] = _Entry(asyncio.get_running_loop().time() + ttl, value, tuple(groups))
         for group in groups:
             self._groups.setdefault(group, set()).add(key)
-        while len(self._entries) > self._config.max_entries:
+        while len(self._entries) > self.config.max_entries:
             self._remove(next(iter(self._entries)))
 
     def after_write(
@@ -157,12 +140,12 @@ class ReadCache:
         self._drop_group((campaign, "campaign"))
         if email is not None:
             self._drop_group((campaign, "email", email.casefold()))
-        if referrer_email is None and referrer_code is not None:
-            referrer_email = self._codes.get((campaign, referrer_code))
         if referrer_email is not None:
             self._drop_group((campaign, "email", referrer_email.casefold()))
         elif referrer_code is not None:
-            self._drop_group((campaign, "stats"))  # the referrer is unknown: all of them
+            by_code = (campaign, "code", referrer_code)
+            # The entries that taught the code; none cached: the referrer is unknown, all of them.
+            self._drop_group(by_code if by_code in self._groups else (campaign, "stats"))
 
     def _drop_group(self, group: Hashable) -> None:
         for key in list(self._groups.get(group, ())):
@@ -171,10 +154,7 @@ class ReadCache:
     def _remove(self, key: Hashable) -> None:
         entry = self._entries.pop(key)
         for group in entry.groups:
-            keys = self._groups.get(group)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._groups[group]
-        if entry.code is not None and self._codes.get(entry.code) == entry.email:
-            del self._codes[entry.code]
+            keys = self._groups[group]
+            keys.discard(key)
+            if not keys:
+                del self._groups[group]

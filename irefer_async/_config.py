@@ -11,7 +11,7 @@ import math
 import os
 import sys
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
@@ -38,7 +38,6 @@ DEFAULT_MAX_CONCURRENCY: Final = 4
 T = TypeVar("T")
 
 LICENSE_PREFIX = "W4qL"
-_LICENSE_LENGTH = 32
 
 
 def _required(name: str, value: object, variable: str) -> str:
@@ -55,7 +54,7 @@ def license_key(value: str | None) -> str:
     """Return the license key (given, or ``$IREFER_LICENSE_KEY``), checked for shape."""
     value = _required("license_key", value, "IREFER_LICENSE_KEY")
     prefixed = value.startswith(LICENSE_PREFIX)
-    if not prefixed or len(value) != _LICENSE_LENGTH:
+    if not prefixed or len(value) != 32:
         raise ConfigurationError(
             f"license_key must be {LICENSE_PREFIX!r} followed by 28 more characters "
             f"(32 in all); the value given has {len(value)} characters"
@@ -85,13 +84,11 @@ def base_url(value: str | None) -> str:
     return value if value.endswith("/") else value + "/"
 
 
-def timeout(value: object) -> httpx.Timeout:
-    """Return ``timeout=`` as an ``httpx.Timeout`` (seconds, a Timeout, or None for none)."""
-    if isinstance(value, httpx.Timeout):
-        return value
+def timeout(value: object) -> Any:
+    """Return ``timeout=`` as a Timeout of either stack (seconds, a Timeout, or None for none)."""
     httpx2 = sys.modules.get("httpx2")
-    if httpx2 is not None and isinstance(value, httpx2.Timeout):
-        return httpx.Timeout(**cast("Any", value).as_dict())
+    if isinstance(value, httpx.Timeout) or (httpx2 and isinstance(value, httpx2.Timeout)):
+        return value
     if value is None or (
         isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     ):
@@ -114,8 +111,7 @@ def default_campaign(value: int | str | None) -> str | None:
     try:
         return check_campaign_id(value)
     except InvalidRequestError as exc:
-        message = exc.message + source
-    raise ConfigurationError(message)
+        raise ConfigurationError(exc.message + source) from None
 
 
 def http_stack(name: object, http_client: object, transport: object) -> ModuleType:
@@ -125,34 +121,33 @@ def http_stack(name: object, http_client: object, transport: object) -> ModuleTy
     """
     if http_client is not None and transport is not None:
         raise ConfigurationError("pass http_client or transport, not both")
-    client_stack = None if http_client is None else stack_of(http_client)
-    if http_client is not None and client_stack is None:
+    found = None if http_client is None else stack_of(http_client)
+    if http_client is not None and found is None:
         raise ConfigurationError("http_client must be an httpx.AsyncClient or httpx2.AsyncClient")
     if name is not None and name not in HTTP_STACKS:
         raise ConfigurationError(f'http_stack must be "httpx" or "httpx2", got {name!r}')
-    found = None if client_stack is None else client_stack.__name__
     if transport is not None and not isinstance(transport, str):
-        modules = [sys.modules.get(stack) for stack in HTTP_STACKS]
-        found = next(
-            (m.__name__ for m in modules if m and isinstance(transport, m.AsyncBaseTransport)),
-            None,
-        )
+        stacks = [sys.modules.get(stack) for stack in HTTP_STACKS]
+        found = next((m for m in stacks if m and isinstance(transport, m.AsyncBaseTransport)), None)
         if found is None:
             raise ConfigurationError(
                 'transport must be an httpx (or httpx2) AsyncBaseTransport or "aiohttp", '
                 f"got {type(transport).__name__}"
             )
-    if found is not None and name is not None and name != found:
-        what = "http_client" if http_client is not None else "transport"
-        raise ConfigurationError(f'http_stack="{name}" but the {what} given is {found}\'s')
-    chosen = found or name or "httpx"
+    if found is not None:
+        if name not in (None, found.__name__):
+            what = "http_client" if http_client is not None else "transport"
+            raise ConfigurationError(
+                f'http_stack="{name}" but the {what} given is {found.__name__}\'s'
+            )
+        return found
+    chosen = name or "httpx"
     try:
         return importlib.import_module(chosen)
     except ImportError:
-        pass
-    raise ConfigurationError(
-        f'http_stack="{chosen}" needs the {chosen} extra: pip install "irefer-async[{chosen}]"'
-    )
+        raise ConfigurationError(
+            f'http_stack="{chosen}" needs the {chosen} extra: pip install "irefer-async[{chosen}]"'
+        ) from None
 
 
 #: The headers of every request the SDK's own client sends.
@@ -188,14 +183,12 @@ def build_http_client(
     try:
         from ._aiohttp import AiohttpSender  # noqa: PLC0415 - an optional extra
     except ImportError as exc:
-        missing = exc.name
-    else:
-        proxy = proxy_for(base_url, credentials=True)
-        return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
-    raise ConfigurationError(
-        f'transport="aiohttp" needs the aiohttp extra ({missing} is not installed): '
-        "pip install 'irefer-async[aiohttp]'"
-    )
+        raise ConfigurationError(
+            f'transport="aiohttp" needs the aiohttp extra ({exc.name} is not installed): '
+            "pip install 'irefer-async[aiohttp]'"
+        ) from None
+    proxy = proxy_for(base_url, credentials=True)
+    return AiohttpSender(pool=pool, timeout=timeout, headers=_HEADERS, proxy=proxy)
 
 
 def count(name: str, value: int | None, low: int) -> int | None:

@@ -41,11 +41,6 @@ class Deadline:
         """Seconds left (negative once passed, ``math.inf`` for no deadline)."""
         return self.at - asyncio.get_running_loop().time()
 
-    @property
-    def expired(self) -> bool:
-        """Whether the deadline has passed."""
-        return self.remaining() <= 0
-
     def __repr__(self) -> str:
         return f"Deadline(at={self.at!r}, budget={self.budget!r})"
 
@@ -141,11 +136,11 @@ class deadline_scope:  # a class, used as a function: cheaper than a generator
     """
 
     __slots__ = ("_deadline", "_detached", "_token")
+    _token: Token[Deadline | None]
 
     def __init__(self, deadline: Deadline, *, detached: bool = False) -> None:
         self._deadline = deadline
         self._detached = detached
-        self._token: Token[Deadline | None] | None = None
 
     def __enter__(self) -> Deadline:
         deadline = self._deadline
@@ -155,6 +150,4 @@ class deadline_scope:  # a class, used as a function: cheaper than a generator
         return effective
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            _CURRENT.reset(self._token)
-            self._token = None
+        _CURRENT.reset(self._token)

@@ -1,11 +1,10 @@
 """Rate limit and concurrency cap: every HTTP attempt of a client passes through one `Throttle`.
 
-* a `Limiter` (anything with ``async acquire()``) hands out one slot per attempt; the default
-  `LocalRateLimiter` is aiolimiter's leaky bucket, smooth, at a conservative 5 requests/s;
-* a pause gate: a 429 with ``Retry-After`` pauses every call of the client;
-* a semaphore caps requests in flight (default 4);
-* with a known rate, an arrival window keeps every 1-second window *at the server* within
-  ``rate + burst`` (why: docs/benchmarks.md, "The rate limiter's shape").
+A `Limiter` hands out one slot per attempt (the default `LocalRateLimiter`: aiolimiter's leaky
+bucket at a conservative 5 requests/s); a 429's ``Retry-After`` pauses every call of the client;
+a semaphore caps requests in flight (default 4); with a known rate, an arrival window keeps every
+1-second window *at the server* within ``rate + burst`` (why: docs/benchmarks.md, "The rate
+limiter's shape").
 """
 
 from __future__ import annotations
@@ -110,11 +109,10 @@ class Throttle:
         "_local",
         "_max_waiting",
         "_paused_until",
-        "_rate",
+        "_rate_limit",
         "_semaphore",
-        "_slack",
-        "_waiting",
         "_window",
+        "waiting",
     )
 
     def __init__(
@@ -125,27 +123,19 @@ class Throttle:
         max_waiting: int | None = None,
     ) -> None:
         self._limiter = limiter
+        self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
         self._semaphore = asyncio.Semaphore(max_concurrency) if max_concurrency else None
         self._paused_until = 0.0
-        self._waiting = 0
+        #: Calls waiting for a slot right now (concurrency, pause or rate limit).
+        self.waiting = 0
         self._max_waiting = max_waiting
-        # Known rate (the local limiter): lets a call that cannot be served in time fail at
-        # once. Another limiter (Redis) gives no forecast: calls wait until the deadline.
+        # A known rate lets a call that cannot be served in time fail at once, and bounds
+        # the arrival window; a limiter without one: calls wait until the deadline.
         rate_limit = getattr(limiter, "rate_limit", None)
-        self._rate: float | None = None
-        self._slack = 0
-        self._window: _ArrivalWindow | None = None
-        if isinstance(rate_limit, RateLimit):
-            self._rate = rate_limit.rate
-            self._slack = rate_limit.burst + 1
-            # The arrival window (a known rate only: another limiter may share it with others).
-            self._window = _ArrivalWindow(max(1, math.floor(rate_limit.rate + rate_limit.burst)))
-        self._local = limiter if isinstance(limiter, LocalRateLimiter) else None
-
-    @property
-    def waiting(self) -> int:
-        """Calls waiting for a slot right now (concurrency, pause or rate limit)."""
-        return self._waiting
+        if not isinstance(rate_limit, RateLimit):
+            rate_limit = None
+        self._rate_limit = rate_limit
+        self._window = None if rate_limit is None else _ArrivalWindow(rate_limit)
 
     def pause(self, seconds: float) -> None:
         """Hold every new attempt for ``seconds`` (a 429's Retry-After)."""
@@ -162,7 +152,7 @@ class Throttle:
         local = self._local
         # The fast path: nothing to wait for, nothing to measure.
         if (
-            not self._waiting
+            not self.waiting
             and (semaphore is None or not semaphore.locked())
             and not self._paused_until
             and (self._limiter is None or (local is not None and local.has_capacity()))
@@ -177,16 +167,27 @@ class Throttle:
             return 0.0
         return await self._queue(method)
 
-    async def _queue(self, method: str | None) -> float:
-        if self._max_waiting is not None and self._waiting >= self._max_waiting:
-            raise QueueFullError(method=method, waiting=self._waiting)
+    async def _queue(self, method: str | None) -> float:  # noqa: PLR0912 - read top to bottom
+        if self._max_waiting is not None and self.waiting >= self._max_waiting:
+            raise QueueFullError(method=method, waiting=self.waiting)
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = current_deadline()
         at = math.inf if deadline is None else deadline.at
-        if at < math.inf:
-            self._forecast(method, started, at)
-        self._waiting += 1
+        # Fail at once when the call provably cannot get its slot before ``at``.
+        if self._paused_until > at:
+            raise _never_sent(method, "pause")
+        rate_limit = self._rate_limit
+        if rate_limit is not None:
+            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
+            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
+            # refused here could not have been served in time.
+            local = self._local
+            free = rate_limit.burst + 1 if local is None or local.has_capacity() else 0
+            ahead = self.waiting - free
+            if ahead > 0 and started + ahead / rate_limit.rate >= at:
+                raise _never_sent(method, "rate limit")
+        self.waiting += 1
         semaphore = self._semaphore
         try:
             if semaphore is not None:
@@ -211,22 +212,8 @@ class Throttle:
                     semaphore.release()
                 raise
         finally:
-            self._waiting -= 1
+            self.waiting -= 1
         return loop.time() - started
-
-    def _forecast(self, method: str | None, now: float, at: float) -> None:
-        """Fail at once when the call provably cannot get its slot before ``at``."""
-        if self._paused_until > at:
-            raise _never_sent(method, "pause")
-        if self._rate is not None:
-            # Calls waiting ahead each need a rate slot first, ``1/rate`` apart, less those the
-            # bucket serves at once (``burst + 1`` if it has capacity). A lower bound: a call
-            # refused here could not have been served in time.
-            local = self._local
-            free = self._slack if local is None or local.has_capacity() else 0
-            ahead = self._waiting - free
-            if ahead > 0 and now + ahead / self._rate >= at:
-                raise _never_sent(method, "rate limit")
 
     def release(self) -> None:
         """Give back the concurrency slot taken by `acquire` (the attempt is over)."""
@@ -237,28 +224,26 @@ class Throttle:
 
 
 class _ArrivalWindow:
-    """Attempts that may have reached the server within the last second: at most ``cap``.
+    """Attempts that may have reached the server within the last second: ``rate + burst``.
 
     An attempt counts from its slot (`enter`) until one second after it ended (`leave`).
     """
 
     __slots__ = ("_cap", "_changed", "_ended", "_in_flight")
 
-    def __init__(self, cap: int) -> None:
-        self._cap = cap
+    def __init__(self, rate_limit: RateLimit) -> None:
+        self._cap = max(1, math.floor(rate_limit.rate + rate_limit.burst))
         self._in_flight = 0
         self._ended: deque[float] = deque()  # loop times attempts ended, oldest first
         self._changed: asyncio.Event | None = None
 
-    def _count(self, now: float) -> int:
-        ended = self._ended
-        while ended and ended[0] <= now - 1.0:
-            ended.popleft()
-        return self._in_flight + len(ended)
-
     def is_open(self) -> bool:
         """Whether one more attempt may start now."""
-        return self._count(asyncio.get_running_loop().time()) < self._cap
+        ended = self._ended
+        now = asyncio.get_running_loop().time()
+        while ended and ended[0] <= now - 1.0:
+            ended.popleft()
+        return self._in_flight + len(ended) < self._cap
 
     def enter(self) -> None:
         """Count an attempt starting (it may reach the server from now on)."""

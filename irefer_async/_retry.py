@@ -2,9 +2,9 @@
 
 Retried (reads, and writes once proven not landed): transport errors, timeouts, HTTP
 408/429/5xx, ``null`` or empty bodies, bodies that are not JSON. Never: API error bodies, a
-JSON body of the wrong shape, bad arguments, cancellation. Waits: tenacity's
-``wait_exponential_jitter``, or a 429's ``Retry-After``; a call stops after ``attempts`` or
-when the next wait would end past its deadline. `Retries` only decides; the client loops.
+JSON body of the wrong shape, bad arguments, cancellation. Waits: tenacity's exponential
+backoff plus jitter, or a 429's ``Retry-After``; a call stops after ``attempts`` or when the
+next wait would end past its deadline. `Retries` only decides; the client loops.
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ from ._errors import (
 )
 
 __all__ = ["Retries", "RetryConfig", "is_retryable", "number_check", "wait_for"]
-
-#: `RetryConfig.settle`: the default read timeout again (a write processed up to 20 s late is seen).
-DEFAULT_SETTLE = 10.0
 
 
 def number_check(
@@ -73,8 +70,9 @@ class RetryConfig:
     wait_jitter: float = attrs.field(default=0.5, validator=_NON_NEGATIVE)
     #: Total seconds a call may spend across attempts and waits (``math.inf`` for none).
     deadline: float = attrs.field(default=30.0, validator=_NON_NEGATIVE)
-    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land.
-    settle: float = attrs.field(default=DEFAULT_SETTLE, validator=_NON_NEGATIVE)
+    #: Seconds after an ambiguous write attempt ended before a read may prove it did not land
+    #: (the default read timeout again: a write processed up to 20 s late is seen).
+    settle: float = attrs.field(default=10.0, validator=_NON_NEGATIVE)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -90,17 +88,11 @@ def is_retryable(exc: BaseException) -> bool:
 
 @functools.lru_cache(maxsize=64)
 def _backoff(config: RetryConfig) -> Callable[[Any], float]:
-    """Tenacity's exponential backoff with jitter for ``config`` (tenacity imported on use)."""
+    """Tenacity's exponential backoff plus random jitter for ``config`` (imported on use)."""
     import tenacity  # noqa: PLC0415 - on the first retry only: a call that succeeds never pays it
 
-    try:  # tenacity 9.1+ names the first wait `multiplier` (`initial` is deprecated there)
-        return tenacity.wait_exponential_jitter(
-            multiplier=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
-        )
-    except TypeError:  # older tenacity: `initial`
-        return tenacity.wait_exponential_jitter(
-            initial=config.wait_initial, max=config.wait_max, jitter=config.wait_jitter
-        )
+    exponential = tenacity.wait_exponential(multiplier=config.wait_initial, max=config.wait_max)
+    return exponential + tenacity.wait_random(0, config.wait_jitter)
 
 
 def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) -> float:
@@ -108,7 +100,8 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
     # The one field of tenacity's ``RetryCallState`` its wait strategies read.
-    return float(_backoff(config)(SimpleNamespace(attempt_number=retry_number)))
+    wait = _backoff(config)(SimpleNamespace(attempt_number=retry_number))
+    return min(float(wait), config.wait_max)
 
 
 class Retries:
