@@ -81,8 +81,8 @@ class ReadCache:
     def __init__(self, config: CacheConfig) -> None:
         #: The configuration.
         self.config = config
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-        self._groups: dict[Hashable, set[Hashable]] = {}
+        self._entries: OrderedDict[Key, _Entry] = OrderedDict()
+        self._groups: dict[Hashable, set[Key]] = {}
         self._generations: dict[str | None, int] = {}
 
     def __len__(self) -> int:
@@ -143,15 +143,17 @@ class ReadCache:
         if referrer_email is not None:
             self._drop_group((campaign, "email", referrer_email.casefold()))
         elif referrer_code is not None:
-            by_code = (campaign, "code", referrer_code)
-            # The entries that taught the code; none cached: the referrer is unknown, all of them.
-            self._drop_group(by_code if by_code in self._groups else (campaign, "stats"))
+            taught = self._groups.get((campaign, "code", referrer_code))
+            if taught is None:  # no entry taught the code: the referrer is unknown, all of them
+                self._drop_group((campaign, "stats"))
+            for known in {dict(key[2])["email"].casefold() for key in taught or ()}:
+                self._drop_group((campaign, "email", known))  # every entry of that referrer
 
     def _drop_group(self, group: Hashable) -> None:
         for key in list(self._groups.get(group, ())):
             self._remove(key)
 
-    def _remove(self, key: Hashable) -> None:
+    def _remove(self, key: Key) -> None:
         entry = self._entries.pop(key)
         for group in entry.groups:
             keys = self._groups[group]

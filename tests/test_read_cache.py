@@ -103,6 +103,22 @@ async def test_a_known_code_drops_only_that_referrers_stats_case_insensitively()
     assert await main() == [True, False]
 
 
+@pytest.mark.virtual_time
+async def test_a_known_code_drops_every_entry_of_that_referrers_email() -> None:
+    """Ann's code was learned from one of her entries: her others (any case) go with it."""
+
+    async def main() -> list[bool]:
+        cache = ReadCache(CacheConfig(ttl=60.0))
+        gen = cache.generation("1")
+        cache.put(stats_key("ann@x.io"), Stats("http://l/?iref=ANN"), gen)
+        cache.put(stats_key("ANN@x.io"), Stats("no link in this answer"), gen)
+        cache.put(stats_key("bob@x.io"), Stats("http://l/?iref=BOB"), gen)
+        cache.after_write("1", email="new@x.io", referrer_code="ANN", referrer_email=None)
+        return [cache.get(stats_key(e)) is MISS for e in ("ann@x.io", "ANN@x.io", "bob@x.io")]
+
+    assert await main() == [True, True, False]
+
+
 # -- the throttle's edges ------------------------------------------------------------------
 
 
