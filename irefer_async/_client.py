@@ -12,7 +12,7 @@ import asyncio
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -405,21 +405,19 @@ class IReferClient:
         params: dict[str, str],
         *,
         hold: bool = False,
-        call: _HeldCall | None = None,
+        held: HeldWrite | None = None,
     ) -> T:
-        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``call``: resend one)."""
-        if call is None:
+        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``held``: resend one)."""
+        if held is None:
             deadline = Deadline.after(self._deadline)
             trace = start_call(self._event_hooks, endpoint.name, campaign, True)
             writes = self._reconciliation()  # it imports ``ws`` on first use
             state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
             reconcile = writes.reconciler(endpoint, campaign, params, state)
-            first_sent = 0.0
         else:
-            state, reconcile = call.state, call.reconcile  # a held call's resend
-            deadline, trace = call.deadline, call.trace
-            first_sent = state.first_sent
+            state, reconcile = held.state, held.reconcile  # a held call's resend
+            deadline, trace = held.deadline, held.trace
         written: object = None
         try:
             with deadline_scope(deadline):
@@ -427,15 +425,14 @@ class IReferClient:
                     endpoint, params, deadline, trace, write=state, reconcile=reconcile
                 )
                 written = result
-        except ws.HeldWrite as held:
-            retries = Retries(self._retry, deadline)
-            held.call = call or _HeldCall(
-                endpoint, campaign, params, state, reconcile, deadline, trace, retries
-            )
+        except ws.HeldWrite as new:
+            if held is None:  # the call goes with it, for its verdict and resends
+                new.endpoint, new.campaign, new.params = endpoint, campaign, params
+                new.state, new.reconcile = state, reconcile
+                new.deadline, new.trace = deadline, trace
+                new.retries = Retries(self._retry, deadline)
             raise
         finally:
-            if call is not None:  # the call's first attempt, not this resend
-                state.first_sent = first_sent
             # Landed, failed or unknown: what the write may have changed is stale now.
             self._forget_written(campaign, params, written)
         return result
@@ -474,8 +471,6 @@ class IReferClient:
         sender = self._sender
         retries = Retries(self._retry, deadline)
         loop = asyncio.get_running_loop()
-        if write is not None:
-            write.first_sent = loop.time()
         while True:
             started = loop.time()
             if trace is not None:
@@ -524,14 +519,16 @@ class IReferClient:
                 await trace.answered(error)
             if write is not None and reconcile is not None:
                 try:
-                    landed = await self._reconcile(
-                        endpoint,
-                        params,
-                        state=write,
-                        reconcile=reconcile,
-                        failure=error,
-                        trace=trace,
-                    )
+                    # Judged under the write's correlation id (its reconciling read's log lines).
+                    with correlation_scope(trace.correlation_id if trace is not None else None):
+                        landed = await ws.judge_failure(
+                            error,
+                            reconcile,
+                            method=method,
+                            params=params,
+                            state=write,
+                            settle=self._settle,
+                        )
                 except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                     error = verdict
                     retries.after(error)
@@ -548,27 +545,6 @@ class IReferClient:
                 end_call(trace, error)
                 raise error
             await asyncio.sleep(wait)
-
-    async def _reconcile(
-        self,
-        endpoint: ep.Endpoint[T],
-        params: dict[str, str],
-        *,
-        state: WriteState,
-        reconcile: Reconciler[T],
-        failure: IReferError,
-        trace: CallTrace | None,
-    ) -> T | None:
-        """`judge_failure` under the write's correlation id: the landed result, or None."""
-        with correlation_scope(trace.correlation_id if trace is not None else None):
-            return await ws.judge_failure(
-                failure,
-                reconcile,
-                method=endpoint.name,
-                params=params,
-                state=state,
-                settle=self._settle,
-            )
 
     async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
         """``referrerStats`` for a write's reconciled result: never shared, never cached."""
@@ -825,53 +801,38 @@ class IReferClient:
         """Send a bulk row by `_write` (``held``: resend a held one, the same call)."""
         if held is not None:
             self._check_usable()
-            call: _HeldCall = held.call
-            return await self._write(endpoint, call.campaign, call.params, call=call)
+            return await self._write(endpoint, held.campaign, held.params, held=held)
         values = {name: getattr(request, name) for name in endpoint.param_names}
         campaign, params = self._query(endpoint, request.campaign_id, values)
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
         """Decide a held bulk row (`decide_held`): its landed result, None (resend) or raise."""
-        call: _HeldCall = held.call
-        trace = call.trace
+        trace = held.trace
         with (
-            deadline_scope(call.deadline),
+            deadline_scope(held.deadline),
             correlation_scope(trace.correlation_id if trace is not None else None),
         ):
             try:
                 landed = await ws.decide_held(
-                    call.reconcile,
+                    held.reconcile,
                     held.failure,
                     held.not_before,
-                    method=call.endpoint.name,
-                    params=call.params,
+                    method=held.endpoint.name,
+                    params=held.params,
                 )
             except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                 error = verdict
-                call.retries.after(error)
+                held.retries.after(error)
             else:
                 if landed is not None:
-                    self._forget_written(call.campaign, call.params, landed)
+                    self._forget_written(held.campaign, held.params, landed)
                     end_call(trace, None)
                     return landed
                 error = held.failure
-                wait = call.retries.after(error)
+                wait = held.retries.after(error)
                 if wait is not None:
                     await asyncio.sleep(wait)  # the call's retry policy
                     return None
         end_call(trace, error)
         raise error
-
-
-class _HeldCall(NamedTuple):
-    """A bulk row's write call, kept across its attempts while the bulk run decides it."""
-
-    endpoint: ep.Endpoint[Any]
-    campaign: str | None
-    params: dict[str, str]
-    state: WriteState
-    reconcile: Reconciler[Any]
-    deadline: Deadline
-    trace: CallTrace | None
-    retries: Retries

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -28,6 +28,10 @@ from ._errors import (
 from ._match import RowMatcher
 from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
 from ._settle import Board, Key, Scan, Sighting, parse_row_time
+
+if TYPE_CHECKING:
+    from ._observability import CallTrace
+    from ._retry import Retries
 
 T = TypeVar("T")
 
@@ -64,8 +68,8 @@ class WriteState:
         self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
-        #: The loop time at which the call's first attempt started (set by the request loop).
-        self.first_sent = 0.0
+        #: The loop time at which the call started (its first attempt, not a resend).
+        self.first_sent = asyncio.get_running_loop().time()
         #: The loop time at which the latest failed attempt ended (set by `judge_failure`).
         self.last_ended = 0.0
         #: The latest signup answered before this call started (dates the row clock).
@@ -140,7 +144,26 @@ async def decide_held(
 
 
 class HeldWrite(Exception):
-    """A held write's ambiguous failure, handed to the caller to reconcile (`WriteState.hold`)."""
+    """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
+
+    Raised when the call's `WriteState.hold` is set. One record per held row, kept across its
+    resends: the client's `_write` adds the call, the bulk run the row it came from.
+    """
+
+    # The call (set by the client's `_write`): what its verdict and a resend need.
+    endpoint: ep.Endpoint[Any]
+    campaign: str | None
+    params: dict[str, str]
+    state: WriteState
+    reconcile: Reconciler[Any]
+    deadline: Deadline
+    trace: CallTrace | None
+    retries: Retries
+    # The row (set by the bulk run).
+    index: int
+    row: Any
+    request: Any
+    released = False  # gave its credit back
 
     def __init__(self, failure: IReferError, not_before: float) -> None:
         super().__init__(failure)
@@ -148,8 +171,6 @@ class HeldWrite(Exception):
         self.failure = failure
         #: The loop time from which a scan proves "not landed".
         self.not_before = not_before
-        #: The client's state of the call (its deadline, trace, state, reconcile, retries).
-        self.call: Any = None
 
 
 class Reconciliation:
