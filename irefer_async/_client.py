@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     )
     from ._settle import Scan
     from ._stream import ListStream, Opened, Reader
-    from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
+    from ._write_safety import HeldWrite, Reconciliation, WriteState
 
 __all__ = ["IReferClient"]
 
@@ -318,7 +318,7 @@ class IReferClient:
             from . import _write_safety as ws  # noqa: PLC0415
 
             writes = self._writes = ws.Reconciliation(
-                self._settle_scan, self._fresh_stats, deadline=self._deadline
+                self._settle_scan, self._fresh_stats, deadline=self._deadline, settle=self._settle
             )
         return writes
 
@@ -405,33 +405,21 @@ class IReferClient:
         params: dict[str, str],
         *,
         hold: bool = False,
-        held: HeldWrite | None = None,
+        state: WriteState | None = None,
     ) -> T:
-        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``held``: resend one)."""
-        if held is None:
+        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``state``: resend one)."""
+        if state is None:
             deadline = Deadline.after(self._deadline)
             trace = start_call(self._event_hooks, endpoint.name, campaign, True)
             writes = self._reconciliation()  # it imports ``ws`` on first use
-            state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
-            reconcile = writes.reconciler(endpoint, campaign, params, state)
-        else:
-            state, reconcile = held.state, held.reconcile  # a held call's resend
-            deadline, trace = held.deadline, held.trace
+            state = ws.WriteState(endpoint, campaign, params, deadline, trace, hold=hold)
+            writes.begin(state)
         written: object = None
         try:
-            with deadline_scope(deadline):
-                result = await self._run(
-                    endpoint, params, deadline, trace, write=state, reconcile=reconcile
-                )
+            with deadline_scope(state.deadline):
+                result = await self._run(endpoint, params, state.deadline, state.trace, write=state)
                 written = result
-        except ws.HeldWrite as new:
-            if held is None:  # the call goes with it, for its verdict and resends
-                new.endpoint, new.campaign, new.params = endpoint, campaign, params
-                new.state, new.reconcile = state, reconcile
-                new.deadline, new.trace = deadline, trace
-                new.retries = Retries(self._retry, deadline)
-            raise
         finally:
             # Landed, failed or unknown: what the write may have changed is stale now.
             self._forget_written(campaign, params, written)
@@ -457,14 +445,13 @@ class IReferClient:
         *,
         ticket: Flight[T] | None = None,
         write: WriteState | None = None,
-        reconcile: Reconciler[T] | None = None,
         reader: Reader[T] | None = None,
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
         ``trace``: told each step (None: unobserved). ``ticket``: the shared flight this read
-        leads. ``write``/``reconcile``: a write's state and reconciling read (a failed attempt
-        is reconciled before any resend). ``reader``: a list body's decode step, within the
+        leads. ``write``: a write's state (a failed attempt is reconciled before any
+        resend). ``reader``: a list body's decode step, within the
         slot (``ends_call`` False: the trace stays open for its stream).
         """
         method = endpoint.name
@@ -517,18 +504,11 @@ class IReferClient:
                 return result
             if trace is not None and trace.sent:
                 await trace.answered(error)
-            if write is not None and reconcile is not None:
+            if write is not None:
                 try:
                     # Judged under the write's correlation id (its reconciling read's log lines).
                     with correlation_scope(trace.correlation_id if trace is not None else None):
-                        landed = await ws.judge_failure(
-                            error,
-                            reconcile,
-                            method=method,
-                            params=params,
-                            state=write,
-                            settle=self._settle,
-                        )
+                        landed: T | None = await self._reconciliation().judge(error, write)
                 except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                     error = verdict
                     retries.after(error)
@@ -738,7 +718,7 @@ class IReferClient:
         params = ep.check_params(endpoint, values)
         self._check_usable()
         result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
-            endpoint, campaign, params, sent_at, self._settle
+            endpoint, campaign, params, sent_at
         )
         return result
 
@@ -801,36 +781,33 @@ class IReferClient:
         """Send a bulk row by `_write` (``held``: resend a held one, the same call)."""
         if held is not None:
             self._check_usable()
-            return await self._write(endpoint, held.campaign, held.params, held=held)
+            call = held.state
+            return await self._write(endpoint, call.campaign, call.params, state=call)
         values = {name: getattr(request, name) for name in endpoint.param_names}
         campaign, params = self._query(endpoint, request.campaign_id, values)
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
-        """Decide a held bulk row (`decide_held`): its landed result, None (resend) or raise."""
-        trace = held.trace
+        """Decide a held bulk row (`Reconciliation.decide`): its landed result, None (resend)."""
+        call = held.state
+        trace = call.trace
+        retries = held.retries = held.retries or Retries(self._retry, call.deadline)
         with (
-            deadline_scope(held.deadline),
+            deadline_scope(call.deadline),
             correlation_scope(trace.correlation_id if trace is not None else None),
         ):
             try:
-                landed = await ws.decide_held(
-                    held.reconcile,
-                    held.failure,
-                    held.not_before,
-                    method=held.endpoint.name,
-                    params=held.params,
-                )
+                landed = await self._reconciliation().decide(call, held.failure, held.not_before)
             except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                 error = verdict
-                held.retries.after(error)
+                retries.after(error)
             else:
                 if landed is not None:
-                    self._forget_written(held.campaign, held.params, landed)
+                    self._forget_written(call.campaign, call.params, landed)
                     end_call(trace, None)
                     return landed
                 error = held.failure
-                wait = held.retries.after(error)
+                wait = retries.after(error)
                 if wait is not None:
                     await asyncio.sleep(wait)  # the call's retry policy
                     return None

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -33,12 +33,6 @@ if TYPE_CHECKING:
     from ._observability import CallTrace
     from ._retry import Retries
 
-T = TypeVar("T")
-
-#: ``reconcile(not_before, refused)``: the result if landed, None if a read started at loop
-#: time ``not_before`` or later found no trace; raises if it cannot tell. ``refused``: the API
-#: refused this attempt (look for a duplicate only).
-Reconciler = Callable[[float, bool], Awaitable[T | None]]
 #: Read a participant's stats (``referrerStats``), through the client's funnel.
 StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
 #: Run one settle scan of a list endpoint in a campaign (the client's request loop).
@@ -59,18 +53,44 @@ _REFERRER_BY_CODE = partial(
 
 
 class WriteState:
-    """What earlier attempts of one write call left uncertain (one per call, never shared)."""
+    """One write call: its query, deadline and trace, and what its attempts left uncertain."""
 
-    __slots__ = ("first_sent", "hold", "last_ended", "maybe_landed", "prior", "witness")
+    __slots__ = (
+        "campaign",
+        "deadline",
+        "endpoint",
+        "first_sent",
+        "hold",
+        "last_ended",
+        "maybe_landed",
+        "params",
+        "prior",
+        "trace",
+        "witness",
+    )
 
-    def __init__(self, *, hold: bool = False) -> None:
+    def __init__(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        params: dict[str, str],
+        deadline: Deadline,
+        trace: CallTrace | None,
+        *,
+        hold: bool,
+    ) -> None:
+        self.endpoint = endpoint
+        self.campaign = campaign
+        self.params = params
+        self.deadline = deadline
+        self.trace = trace
         #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
         self.hold = hold
         #: An earlier attempt failed ambiguously, so this write may already have landed.
         self.maybe_landed = False
         #: The loop time at which the call started (its first attempt, not a resend).
         self.first_sent = asyncio.get_running_loop().time()
-        #: The loop time at which the latest failed attempt ended (set by `judge_failure`).
+        #: The loop time at which the latest failed attempt ended (set by `Reconciliation.judge`).
         self.last_ended = 0.0
         #: The latest signup answered before this call started (dates the row clock).
         self.prior: _Witness | None = None
@@ -83,94 +103,29 @@ class WriteState:
             self.witness(started, ended)
 
 
-async def judge_failure(
-    failure: IReferError,
-    reconcile: Reconciler[T],
-    *,
-    method: str,
-    params: Mapping[str, str],
-    state: WriteState,
-    settle: float,
-) -> T | None:
-    """Judge a write attempt's failure: the landed result, or None (the failure stands).
-
-    Raises `DuplicateSignupError` (a refused signup is looked up for it),
-    `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
-    """
-    ended = state.last_ended = asyncio.get_running_loop().time()
-    refused = isinstance(failure, APIError)
-    if refused and not state.maybe_landed:
-        if method == ep.NEW_SIGNUP.name:
-            try:
-                await reconcile(ended, True)
-            except DuplicateSignupError:
-                raise
-            except IReferError:
-                pass  # could not look: the API's own answer stands
-        return None
-    if not (refused or failure.maybe_processed):
-        return None  # never reached the server
-    state.maybe_landed = True
-    # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
-    not_before = ended if refused else ended + settle
-    if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
-        raise HeldWrite(failure, not_before)
-    return await decide_held(reconcile, failure, not_before, method=method, params=params)
-
-
-async def decide_held(
-    reconcile: Reconciler[T],
-    failure: IReferError,
-    not_before: float,
-    *,
-    method: str,
-    params: Mapping[str, str],
-) -> T | None:
-    """Judge an ambiguous failure by a settled read: the landed result, or None (resend).
-
-    Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
-    when the read cannot tell (never a resend then).
-    """
-    try:
-        return await reconcile(not_before, False)
-    except DuplicateSignupError:
-        raise
-    except IReferError as exc:
-        reconcile_error = exc
-    # Raised outside the except block: no __context__ chain (it may carry a URL).
-    raise WriteOutcomeUnknownError(
-        method=method, params=params, last_error=failure, reconcile_error=reconcile_error
-    )
-
-
 class HeldWrite(Exception):
     """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
 
     Raised when the call's `WriteState.hold` is set. One record per held row, kept across its
-    resends: the client's `_write` adds the call, the bulk run the row it came from.
+    resends: the call (``state``) and, set by the bulk run, the row it came from.
     """
 
-    # The call (set by the client's `_write`): what its verdict and a resend need.
-    endpoint: ep.Endpoint[Any]
-    campaign: str | None
-    params: dict[str, str]
-    state: WriteState
-    reconcile: Reconciler[Any]
-    deadline: Deadline
-    trace: CallTrace | None
-    retries: Retries
+    #: The retry decisions across the held call's verdicts (made at its first).
+    retries: Retries | None = None
     # The row (set by the bulk run).
     index: int
     row: Any
     request: Any
     released = False  # gave its credit back
 
-    def __init__(self, failure: IReferError, not_before: float) -> None:
+    def __init__(self, failure: IReferError, not_before: float, state: WriteState) -> None:
         super().__init__(failure)
         #: The ambiguous failure (final as a verdict if the write cannot be resent).
         self.failure = failure
         #: The loop time from which a scan proves "not landed".
         self.not_before = not_before
+        #: The write call, kept across its resends.
+        self.state = state
 
 
 class Reconciliation:
@@ -180,10 +135,13 @@ class Reconciliation:
     and the referrer it is credited to); an action found is landed.
     """
 
-    def __init__(self, scan: ScanList, referrer_stats: StatsRead, *, deadline: float) -> None:
+    def __init__(
+        self, scan: ScanList, referrer_stats: StatsRead, *, deadline: float, settle: float
+    ) -> None:
         self._scan = scan
         self._referrer_stats = referrer_stats
         self._deadline = deadline
+        self._settle = settle
         #: The boards, by (list endpoint's name, campaign).
         self.boards: dict[tuple[str, str | None], Board] = {}
         # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
@@ -194,21 +152,69 @@ class Reconciliation:
         for board in self.boards.values():
             await board.aclose()
 
-    def reconciler(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-    ) -> Reconciler[Any]:
-        """Return the ``reconcile(not_before, refused)`` of one write call (`judge_failure`)."""
-        if endpoint is ep.NEW_SIGNUP:
-            key = _key(endpoint, params)
+    def begin(self, state: WriteState) -> None:
+        """Watch a new write call (a signup's answer dates the row clock; `judge` its failures)."""
+        if state.endpoint is ep.NEW_SIGNUP:
+            campaign, key = state.campaign, _key(state.endpoint, state.params)
             state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
             state.witness = lambda started, ended: self._witnessed.append(
                 (campaign, key, started, ended)
             )
-        return partial(self.landed, endpoint, campaign, params, state)
+
+    async def judge(self, failure: IReferError, state: WriteState) -> Any:
+        """Judge a write attempt's failure: the landed result, or None (the failure stands).
+
+        Raises `DuplicateSignupError` (a refused signup is looked up for it),
+        `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
+        """
+        ended = state.last_ended = asyncio.get_running_loop().time()
+        refused = isinstance(failure, APIError)
+        if refused and not state.maybe_landed:
+            if state.endpoint is ep.NEW_SIGNUP:
+                try:
+                    await self.landed(
+                        state.endpoint,
+                        state.campaign,
+                        state.params,
+                        ended,
+                        state=state,
+                        refused=True,
+                    )
+                except DuplicateSignupError:
+                    raise
+                except IReferError:
+                    pass  # could not look: the API's own answer stands
+            return None
+        if not (refused or failure.maybe_processed):
+            return None  # never reached the server
+        state.maybe_landed = True
+        # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
+        not_before = ended if refused else ended + self._settle
+        if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
+            raise HeldWrite(failure, not_before, state)
+        return await self.decide(state, failure, not_before)
+
+    async def decide(self, state: WriteState, failure: IReferError, not_before: float) -> Any:
+        """Judge an ambiguous failure by a settled read: the landed result, or None (resend).
+
+        Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
+        when the read cannot tell (never a resend then).
+        """
+        try:
+            return await self.landed(
+                state.endpoint, state.campaign, state.params, not_before, state=state
+            )
+        except DuplicateSignupError:
+            raise
+        except IReferError as exc:
+            reconcile_error = exc
+        # Raised outside the except block: no __context__ chain (it may carry a URL).
+        raise WriteOutcomeUnknownError(
+            method=state.endpoint.name,
+            params=state.params,
+            last_error=failure,
+            reconcile_error=reconcile_error,
+        )
 
     def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
         """Return the shared settle scans of the list the table says a write is found in."""
@@ -230,7 +236,6 @@ class Reconciliation:
         campaign: str | None,
         params: dict[str, str],
         sent_at: float,
-        settle: float,
     ) -> Any:
         """Whether a write an earlier run sent at wall time ``sent_at`` landed: its result, or None.
 
@@ -238,21 +243,22 @@ class Reconciliation:
         sent: None, so a resumed run sends it for the API's own answer.
         """
         loop = asyncio.get_running_loop()
-        not_before = loop.time() + max(0.0, sent_at + settle - time.time())
+        not_before = loop.time() + max(0.0, sent_at + self._settle - time.time())
         with (
             deadline_scope(Deadline.after(self._deadline)),
             contextlib.suppress(DuplicateSignupError),
         ):
-            return await self.landed(endpoint, campaign, params, None, not_before)
+            return await self.landed(endpoint, campaign, params, not_before)
         return None
 
-    async def landed(  # noqa: PLR0917 - the tail is `Reconciler`'s (not_before, refused)
+    async def landed(
         self,
         write: ep.Endpoint[Any],
         campaign: str | None,
         params: dict[str, str],
-        state: WriteState | None,
         not_before: float,
+        *,
+        state: WriteState | None = None,
         refused: bool = False,
     ) -> NewSignup | NewSpecificAction | None:
         """Look a write up: its reconciled result, None (not landed), or a duplicate (raised).
