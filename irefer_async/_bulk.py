@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -32,16 +32,6 @@ HELD_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
-
-
-class Writer(Protocol):
-    """What a bulk run sends through: the client (see its `_bulk_attempt`, `_bulk_settle`)."""
-
-    async def _bulk_attempt(
-        self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
-    ) -> Any: ...
-
-    async def _bulk_settle(self, held: HeldWrite) -> Any: ...
 
 
 @attrs.frozen(slots=True)
@@ -241,7 +231,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        client: Writer,
+        client: Any,  # the `IReferClient`: its `_bulk_attempt` and `_bulk_settle`
         method: str,
         concurrency: int,
         ordered: bool = False,

@@ -353,6 +353,13 @@ class IReferClient:
         self._check_usable()
         return campaign, params
 
+    def _row_query(
+        self, endpoint: ep.Endpoint[Any], request: Any
+    ) -> tuple[str | None, dict[str, str]]:
+        """`_query` of a bulk request (`NewSignupRequest`...): its fields are the method's."""
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        return self._query(endpoint, request.campaign_id, values)
+
     async def _read(
         self,
         endpoint: ep.Endpoint[T],
@@ -515,8 +522,7 @@ class IReferClient:
                     wait = None
                 else:
                     if landed is not None:
-                        if trace is not None:
-                            trace.end(None)
+                        end_call(trace, None)
                         return landed
                     wait = retries.after(error)
             else:
@@ -713,10 +719,7 @@ class IReferClient:
                 "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
                 f"not {type(request).__name__}"
             )
-        campaign = self._campaign(endpoint, request.campaign_id)
-        values = {name: getattr(request, name) for name in endpoint.param_names}
-        params = ep.check_params(endpoint, values)
-        self._check_usable()
+        campaign, params = self._row_query(endpoint, request)
         result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
             endpoint, campaign, params, sent_at
         )
@@ -783,8 +786,7 @@ class IReferClient:
             self._check_usable()
             call = held.state
             return await self._write(endpoint, call.campaign, call.params, state=call)
-        values = {name: getattr(request, name) for name in endpoint.param_names}
-        campaign, params = self._query(endpoint, request.campaign_id, values)
+        campaign, params = self._row_query(endpoint, request)
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
