@@ -319,7 +319,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 task.cancel()
             await asyncio.wait(tasks)
         for held in list(self._open.values()):  # held rows never decided
-            self._deliver(self._unknown(held.index, held.row, held.request))
+            self._deliver(self._unknown(held.index, held.row))
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while not self._queue.empty():
@@ -328,11 +328,10 @@ class BulkRun(Generic[ReqT, ResT]):
                 self._undelivered.append(item)
         self._undelivered.extend(self._reorder.values())
         self._reorder.clear()
-        self._end()
         # A consumer waiting in `__anext__` (aclose called from another task) is woken to end:
         # `_maybe_done` puts nothing once closing, and the queue was just emptied.
         self._queue.put_nowait(_DONE)
-        await self._close_source()
+        await self._end()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:
         if self._started_at is None:
@@ -376,15 +375,13 @@ class BulkRun(Generic[ReqT, ResT]):
                 raise item
             else:
                 self._finished = True
-                self._end()
-                await self._close_source()
+                await self._end()
                 raise StopAsyncIteration
 
-    def _end(self) -> None:
+    async def _end(self) -> None:
+        """Stamp the run's end (once) and close an async input."""
         if self._ended_at is None:
             self._ended_at = time.perf_counter()
-
-    async def _close_source(self) -> None:
         it = self._async_it
         self._async_it = None
         aclose = getattr(it, "aclose", None)
@@ -497,12 +494,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if taken is None:
             return
         self._current[slot] = None
-        index, row = taken
-        try:
-            request = self._coerce(row)
-        except IReferError:
-            request = None
-        self._deliver(self._unknown(index, row, request))
+        self._deliver(self._unknown(*taken))
 
     def _deliver(self, outcome: BulkOutcome[ReqT, ResT]) -> None:
         self._counts[outcome.status] += 1
@@ -511,8 +503,12 @@ class BulkRun(Generic[ReqT, ResT]):
         else:  # (a row cancelled by someone else than `aclose` is still delivered)
             self._queue.put_nowait(outcome)
 
-    def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
+    def _unknown(self, index: int, row: Any) -> BulkOutcome[ReqT, ResT]:
         """Return the outcome of a row cut off in flight (it may or may not have landed)."""
+        try:
+            request = self._coerce(row)
+        except IReferError:
+            request = None
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
         values = {} if request is None else attrs.asdict(request, recurse=False)
         params = {name: str(value) for name, value in values.items() if value is not None}
@@ -563,7 +559,7 @@ class BulkRun(Generic[ReqT, ResT]):
             status, result, error = _status_of(exc), None, exc
         except asyncio.CancelledError:
             if not self._closing:
-                self._finish(held, self._unknown(held.index, held.row, request))
+                self._finish(held, self._unknown(held.index, held.row))
             raise
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)
