@@ -318,7 +318,7 @@ class IReferClient:
             from . import _write_safety as ws  # noqa: PLC0415
 
             writes = self._writes = ws.Reconciliation(
-                self._settle_scan, self._fresh_stats, deadline=self._deadline, settle=self._settle
+                self._write_safety_read, deadline=self._deadline, settle=self._settle
             )
         return writes
 
@@ -532,14 +532,6 @@ class IReferClient:
                 raise error
             await asyncio.sleep(wait)
 
-    async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
-        """``referrerStats`` for a write's reconciled result: never shared, never cached."""
-        endpoint = ep.REFERRER_STATS
-        params = ep.build_params(endpoint, campaign, {"email": email})
-        with deadline_scope(Deadline.after(self._deadline)) as deadline:
-            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            return await self._run(endpoint, params, deadline, trace)
-
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
         from ._stream import Opened  # noqa: PLC0415 - on first use
@@ -725,15 +717,19 @@ class IReferClient:
         )
         return result
 
-    async def _settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
-    ) -> None:
-        """One shared scan of a list for a board: a read with its own (detached) deadline."""
-        params = ep.build_params(endpoint, campaign, {})
+    async def _write_safety_read(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        values: Mapping[str, object],
+        scan: Scan | None = None,
+    ) -> Any:
+        """Send a read of write safety, never shared or cached (a settle ``scan``: detached)."""
+        params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        with deadline_scope(Deadline.after(self._deadline), detached=True) as deadline:
+        with deadline_scope(Deadline.after(self._deadline), detached=scan is not None) as deadline:
             trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            await self._run(endpoint, params, deadline, trace, reader=scan)
+            return await self._run(endpoint, params, deadline, trace, reader=scan)
 
     # -- bulk --------------------------------------------------------------------------
 

@@ -26,17 +26,15 @@ from ._errors import (
     WriteOutcomeUnknownError,
 )
 from ._match import RowMatcher
-from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
+from ._models import NewSignup, NewSpecificAction, referral_code_of
 from ._settle import Board, Key, Scan, Sighting, parse_row_time
 
 if TYPE_CHECKING:
     from ._observability import CallTrace
     from ._retry import Retries
 
-#: Read a participant's stats (``referrerStats``), through the client's funnel.
-StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
-#: Run one settle scan of a list endpoint in a campaign (the client's request loop).
-ScanList = Callable[["ep.Endpoint[Any]", str | None, Scan], Awaitable[None]]
+#: Send a read of write safety (the client's): ``(endpoint, campaign, values, scan)``.
+Read = Callable[["ep.Endpoint[Any]", str | None, Mapping[str, object], Scan | None], Awaitable[Any]]
 
 #: A found participant created at most this many seconds before the write's first attempt
 #: (by the learned row clock) still counts as created by it ("created now").
@@ -135,11 +133,8 @@ class Reconciliation:
     and the referrer it is credited to); an action found is landed.
     """
 
-    def __init__(
-        self, scan: ScanList, referrer_stats: StatsRead, *, deadline: float, settle: float
-    ) -> None:
-        self._scan = scan
-        self._referrer_stats = referrer_stats
+    def __init__(self, read: Read, *, deadline: float, settle: float) -> None:
+        self._read = read
         self._deadline = deadline
         self._settle = settle
         #: The boards, by (list endpoint's name, campaign).
@@ -226,7 +221,7 @@ class Reconciliation:
             kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
             if write is ep.NEW_SIGNUP:
                 kinds.append(_REFERRER_BY_CODE)
-            board = Board(partial(self._scan, scan, campaign), tuple(kinds))
+            board = Board(partial(self._read, scan, campaign, {}), tuple(kinds))
             self.boards[scan.name, campaign] = board
         return board
 
@@ -349,7 +344,7 @@ class Reconciliation:
         """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
         row = sighting.row
         try:
-            stats = await self._referrer_stats(email, campaign)
+            stats = await self._read(ep.REFERRER_STATS, campaign, {"email": email}, None)
         except IReferError:
             code = row.get("referral_link")
             return NewSignup(
