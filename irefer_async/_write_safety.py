@@ -64,7 +64,7 @@ class WriteState:
         "params",
         "prior",
         "trace",
-        "witness",
+        "witnessed",
     )
 
     def __init__(
@@ -92,13 +92,14 @@ class WriteState:
         self.last_ended = 0.0
         #: The latest signup answered before this call started (dates the row clock).
         self.prior: _Witness | None = None
-        #: Told ``(started, ended)`` of an attempt answered unambiguously (the row clock).
-        self.witness: Callable[[float, float], None] | None = None
+        #: Where a signup answered unambiguously is remembered (it dates the row clock).
+        self.witnessed: deque[_Witness] | None = None
 
     def answered(self, started: float, ended: float) -> None:
-        """Note an attempt answered; unambiguous (no earlier doubt): tell the `witness`."""
-        if self.witness is not None and not self.maybe_landed:
-            self.witness(started, ended)
+        """Note an attempt answered; unambiguous (no earlier doubt): a witness of the row clock."""
+        if self.witnessed is not None and not self.maybe_landed:
+            key = _key(self.endpoint, self.params)
+            self.witnessed.append((self.campaign, key, started, ended))
 
 
 class HeldWrite(Exception):
@@ -150,11 +151,8 @@ class Reconciliation:
     def begin(self, state: WriteState) -> None:
         """Watch a new write call (a signup's answer dates the row clock; `judge` its failures)."""
         if state.endpoint is ep.NEW_SIGNUP:
-            campaign, key = state.campaign, _key(state.endpoint, state.params)
-            state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
-            state.witness = lambda started, ended: self._witnessed.append(
-                (campaign, key, started, ended)
-            )
+            witnessed = state.witnessed = self._witnessed
+            state.prior = next((w for w in reversed(witnessed) if w[0] == state.campaign), None)
 
     async def judge(self, failure: IReferError, state: WriteState) -> Any:
         """Judge a write attempt's failure: the landed result, or None (the failure stands).
@@ -274,7 +272,7 @@ class Reconciliation:
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
-        probes = [] if state is None else self._probes(campaign, key, state.prior, state.last_ended)
+        probes = [] if state is None else self._probes(key, state)
         also = [by_code] if by_code else []
         board = self.board(ep.NEW_SIGNUP, campaign)
         sighting = await board.lookup(key, not_before, [*also, *(w[1] for w in probes)])
@@ -291,7 +289,7 @@ class Reconciliation:
         if not existed and created is not None and state is not None:
             samples = _clock_samples(probes, sighting)
             if state.prior is not None and not any(s[2] >= state.last_ended for s in samples):
-                samples = await self._later_samples(campaign, key, board, state, not_before)
+                samples = await self._later_samples(key, board, state, not_before)
             before = _existed_before(samples, created, state.first_sent, state.last_ended)
             existed = before is True
         if existed:
@@ -310,7 +308,7 @@ class Reconciliation:
         return landed
 
     async def _later_samples(
-        self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
+        self, key: Key, board: Board, state: WriteState, not_before: float
     ) -> list[tuple[float, ...]]:
         """Wait out the window (within the deadline); the clock's samples from after the write."""
         loop = asyncio.get_running_loop()
@@ -320,7 +318,7 @@ class Reconciliation:
             wait = min(wait, deadline.remaining() / 2)
         if wait > 0:
             await asyncio.sleep(wait)
-        probes = self._probes(campaign, key, state.prior, state.last_ended)
+        probes = self._probes(key, state)
         if not any(w[2] >= state.last_ended for w in probes):
             return []
         try:
@@ -329,10 +327,9 @@ class Reconciliation:
             return []  # found already: landed, its age unknown
         return [] if again is None else _clock_samples(probes, again)
 
-    def _probes(
-        self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
-    ) -> list[_Witness]:
+    def _probes(self, key: Key, state: WriteState) -> list[_Witness]:
         """Answered signups to date the clock by: the one before the write, those after it."""
+        campaign, prior, last_ended = state.campaign, state.prior, state.last_ended
         after = [
             w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
         ][-CLOCK_PROBES:]
