@@ -457,9 +457,9 @@ class IReferClient:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
         ``trace``: told each step (None: unobserved). ``ticket``: the shared flight this read
-        leads. ``write``: a write's state (a failed attempt is reconciled before any
-        resend). ``reader``: a list body's decode step, within the
-        slot (``ends_call`` False: the trace stays open for its stream).
+        leads. ``write``: a write's state (a failed attempt is reconciled before any resend).
+        ``reader``: a list body's decode step, within the slot (``ends_call`` False: the trace
+        stays open for its stream).
         """
         method = endpoint.name
         sender = self._sender

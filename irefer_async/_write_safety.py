@@ -50,50 +50,27 @@ _REFERRER_BY_CODE = partial(
 )
 
 
+@attrs.define(eq=False)
 class WriteState:
     """One write call: its query, deadline and trace, and what its attempts left uncertain."""
 
-    __slots__ = (
-        "campaign",
-        "deadline",
-        "endpoint",
-        "first_sent",
-        "hold",
-        "last_ended",
-        "maybe_landed",
-        "params",
-        "prior",
-        "trace",
-        "witnessed",
-    )
-
-    def __init__(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        deadline: Deadline,
-        trace: CallTrace | None,
-        *,
-        hold: bool,
-    ) -> None:
-        self.endpoint = endpoint
-        self.campaign = campaign
-        self.params = params
-        self.deadline = deadline
-        self.trace = trace
-        #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
-        self.hold = hold
-        #: An earlier attempt failed ambiguously, so this write may already have landed.
-        self.maybe_landed = False
-        #: The loop time at which the call started (its first attempt, not a resend).
-        self.first_sent = asyncio.get_running_loop().time()
-        #: The loop time at which the latest failed attempt ended (set by `Reconciliation.judge`).
-        self.last_ended = 0.0
-        #: The latest signup answered before this call started (dates the row clock).
-        self.prior: _Witness | None = None
-        #: Where a signup answered unambiguously is remembered (it dates the row clock).
-        self.witnessed: deque[_Witness] | None = None
+    endpoint: ep.Endpoint[Any]
+    campaign: str | None
+    params: dict[str, str]
+    deadline: Deadline
+    trace: CallTrace | None
+    #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
+    hold: bool = attrs.field(kw_only=True)
+    #: An earlier attempt failed ambiguously, so this write may already have landed.
+    maybe_landed: bool = attrs.field(init=False, default=False)
+    #: The loop time at which the call started (its first attempt, not a resend).
+    first_sent: float = attrs.field(init=False, factory=lambda: asyncio.get_running_loop().time())
+    #: The loop time at which the latest failed attempt ended (set by `Reconciliation.judge`).
+    last_ended: float = attrs.field(init=False, default=0.0)
+    #: The latest signup answered before this call started (dates the row clock).
+    prior: _Witness | None = attrs.field(init=False, default=None)
+    #: Where a signup answered unambiguously is remembered (it dates the row clock).
+    witnessed: deque[_Witness] | None = attrs.field(init=False, default=None)
 
     def answered(self, started: float, ended: float) -> None:
         """Note an attempt answered; unambiguous (no earlier doubt): a witness of the row clock."""
