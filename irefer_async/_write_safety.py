@@ -79,6 +79,7 @@ class WriteState:
             self.witnessed.append((self.campaign, key, started, ended))
 
 
+@attrs.define(eq=False, auto_exc=True)
 class HeldWrite(Exception):
     """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
 
@@ -86,22 +87,19 @@ class HeldWrite(Exception):
     resends: the call (``state``) and, set by the bulk run, the row it came from.
     """
 
+    #: The ambiguous failure (final as a verdict if the write cannot be resent).
+    failure: IReferError
+    #: The loop time from which a scan proves "not landed".
+    not_before: float
+    #: The write call, kept across its resends.
+    state: WriteState
     #: The retry decisions across the held call's verdicts (made at its first).
     retries: Retries | None = None
     # The row (set by the bulk run).
-    index: int
-    row: Any
-    request: Any
-    released = False  # gave its credit back
-
-    def __init__(self, failure: IReferError, not_before: float, state: WriteState) -> None:
-        super().__init__(failure)
-        #: The ambiguous failure (final as a verdict if the write cannot be resent).
-        self.failure = failure
-        #: The loop time from which a scan proves "not landed".
-        self.not_before = not_before
-        #: The write call, kept across its resends.
-        self.state = state
+    index: int = -1
+    row: Any = None
+    request: Any = None
+    released: bool = False  # gave its credit back
 
 
 class Reconciliation:
