@@ -140,14 +140,7 @@ class Reconciliation:
         if refused and not state.maybe_landed:
             if state.endpoint is ep.NEW_SIGNUP:
                 try:
-                    await self.landed(
-                        state.endpoint,
-                        state.campaign,
-                        state.params,
-                        ended,
-                        state=state,
-                        refused=True,
-                    )
+                    await self.landed(state, ended, refused=True)
                 except DuplicateSignupError:
                     raise
                 except IReferError:
@@ -169,9 +162,7 @@ class Reconciliation:
         when the read cannot tell (never a resend then).
         """
         try:
-            return await self.landed(
-                state.endpoint, state.campaign, state.params, not_before, state=state
-            )
+            return await self.landed(state, not_before)
         except DuplicateSignupError:
             raise
         except IReferError as exc:
@@ -212,27 +203,20 @@ class Reconciliation:
         """
         loop = asyncio.get_running_loop()
         not_before = loop.time() + max(0.0, sent_at + self._settle - time.time())
-        with (
-            deadline_scope(Deadline.after(self._deadline)),
-            contextlib.suppress(DuplicateSignupError),
-        ):
-            return await self.landed(endpoint, campaign, params, not_before)
+        deadline = Deadline.after(self._deadline)
+        write = WriteState(endpoint, campaign, params, deadline, None, hold=False)
+        with deadline_scope(deadline), contextlib.suppress(DuplicateSignupError):
+            return await self.landed(write, not_before, dated=False)
         return None
 
     async def landed(
-        self,
-        write: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        not_before: float,
-        *,
-        state: WriteState | None = None,
-        refused: bool = False,
+        self, state: WriteState, not_before: float, *, dated: bool = True, refused: bool = False
     ) -> NewSignup | NewSpecificAction | None:
         """Look a write up: its reconciled result, None (not landed), or a duplicate (raised).
 
-        ``state`` None: a write of an earlier run, whose row found is not dated.
+        ``dated`` False: a write of an earlier run, whose row found is not dated.
         """
+        write, campaign, params = state.endpoint, state.campaign, state.params
         if write is not ep.NEW_SIGNUP:  # an action found is landed
             found = await self.board(write, campaign).lookup(_key(write, params), not_before)
             if found is None:
@@ -247,7 +231,7 @@ class Reconciliation:
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
-        probes = [] if state is None else self._probes(key, state)
+        probes = self._probes(key, state) if dated else []
         also = [by_code] if by_code else []
         board = self.board(ep.NEW_SIGNUP, campaign)
         sighting = await board.lookup(key, not_before, [*also, *(w[1] for w in probes)])
@@ -261,7 +245,7 @@ class Reconciliation:
             named = None if referrer is None else referrer.get("email")
             existed = not _same_email(sighting.row.get("referrer_email"), named)
         before: bool | None = None
-        if not existed and created is not None and state is not None:
+        if not existed and created is not None and dated:
             samples = _clock_samples(probes, sighting)
             if state.prior is not None and not any(s[2] >= state.last_ended for s in samples):
                 samples = await self._later_samples(key, board, state, not_before)
@@ -278,7 +262,7 @@ class Reconciliation:
                 referrer_code=code,
             )
         landed = await self._landed_signup(campaign, params["email"], sighting)
-        if before is None and state is not None:
+        if before is None and dated:
             return attrs.evolve(landed, age_unknown=True)
         return landed
 
