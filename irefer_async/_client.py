@@ -353,13 +353,6 @@ class IReferClient:
         self._check_usable()
         return campaign, params
 
-    def _row_query(
-        self, endpoint: ep.Endpoint[Any], request: Any
-    ) -> tuple[str | None, dict[str, str]]:
-        """`_query` of a bulk request (`NewSignupRequest`...): its fields are the method's."""
-        values = {name: getattr(request, name) for name in endpoint.param_names}
-        return self._query(endpoint, request.campaign_id, values)
-
     async def _read(
         self,
         endpoint: ep.Endpoint[T],
@@ -711,7 +704,8 @@ class IReferClient:
                 "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
                 f"not {type(request).__name__}"
             )
-        campaign, params = self._row_query(endpoint, request)
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        campaign, params = self._query(endpoint, request.campaign_id, values)
         result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
             endpoint, campaign, params, sent_at
         )
@@ -782,7 +776,8 @@ class IReferClient:
             self._check_usable()
             call = held.state
             return await self._write(endpoint, call.campaign, call.params, state=call)
-        campaign, params = self._row_query(endpoint, request)
+        values = {name: getattr(request, name) for name in endpoint.param_names}
+        campaign, params = self._query(endpoint, request.campaign_id, values)
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
