@@ -16,7 +16,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -32,16 +32,6 @@ HELD_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
-
-
-class Writer(Protocol):
-    """What a bulk run sends through: the client (see its `_bulk_attempt`, `_bulk_settle`)."""
-
-    async def _bulk_attempt(
-        self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
-    ) -> Any: ...
-
-    async def _bulk_settle(self, held: HeldWrite) -> Any: ...
 
 
 @attrs.frozen(slots=True)
@@ -221,17 +211,6 @@ class _Tokens:
             raise
 
 
-@attrs.define(eq=False)
-class _Held:
-    """A row the run keeps while its ambiguous write is decided."""
-
-    index: int
-    row: Any
-    request: Any
-    held: HeldWrite
-    released: bool = False  # gave its credit back
-
-
 class BulkRun(Generic[ReqT, ResT]):
     """A running bulk submission: ``async for outcome in run`` yields one outcome per row.
 
@@ -252,7 +231,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        client: Writer,
+        client: Any,  # the `IReferClient`: its `_bulk_attempt` and `_bulk_settle`
         method: str,
         concurrency: int,
         ordered: bool = False,
@@ -280,7 +259,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._next_index = 0
         self._current: list[tuple[int, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
-        self._open: dict[int, _Held] = {}
+        self._open: dict[int, HeldWrite] = {}
         self._settling: set[asyncio.Task[None]] = set()
         self._released = 0
         self._max_released = 0 if ordered else HELD_PER_WORKER * concurrency
@@ -339,8 +318,8 @@ class BulkRun(Generic[ReqT, ResT]):
             for task in tasks:
                 task.cancel()
             await asyncio.wait(tasks)
-        for entry in list(self._open.values()):  # held rows never decided
-            self._deliver(self._unknown(entry.index, entry.row, entry.request))
+        for held in list(self._open.values()):  # held rows never decided
+            self._deliver(self._unknown(held.index, held.row))
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while not self._queue.empty():
@@ -349,11 +328,10 @@ class BulkRun(Generic[ReqT, ResT]):
                 self._undelivered.append(item)
         self._undelivered.extend(self._reorder.values())
         self._reorder.clear()
-        self._end()
         # A consumer waiting in `__anext__` (aclose called from another task) is woken to end:
         # `_maybe_done` puts nothing once closing, and the queue was just emptied.
         self._queue.put_nowait(_DONE)
-        await self._close_source()
+        await self._end()
 
     async def __aenter__(self) -> BulkRun[ReqT, ResT]:
         if self._started_at is None:
@@ -397,15 +375,13 @@ class BulkRun(Generic[ReqT, ResT]):
                 raise item
             else:
                 self._finished = True
-                self._end()
-                await self._close_source()
+                await self._end()
                 raise StopAsyncIteration
 
-    def _end(self) -> None:
+    async def _end(self) -> None:
+        """Stamp the run's end (once) and close an async input."""
         if self._ended_at is None:
             self._ended_at = time.perf_counter()
-
-    async def _close_source(self) -> None:
         it = self._async_it
         self._async_it = None
         aclose = getattr(it, "aclose", None)
@@ -487,7 +463,8 @@ class BulkRun(Generic[ReqT, ResT]):
                         result = await attempt(endpoint, request, None)
                     except HeldWrite as held:  # ambiguous: the run keeps it, the worker goes on
                         held.__traceback__ = None
-                        self._hold(_Held(index, row, request, held))
+                        held.index, held.row, held.request = index, row, request
+                        self._hold(held)
                         outcome = None
                     except IReferError as exc:
                         status = _status_of(exc)
@@ -517,12 +494,7 @@ class BulkRun(Generic[ReqT, ResT]):
         if taken is None:
             return
         self._current[slot] = None
-        index, row = taken
-        try:
-            request = self._coerce(row)
-        except IReferError:
-            request = None
-        self._deliver(self._unknown(index, row, request))
+        self._deliver(self._unknown(*taken))
 
     def _deliver(self, outcome: BulkOutcome[ReqT, ResT]) -> None:
         self._counts[outcome.status] += 1
@@ -531,8 +503,12 @@ class BulkRun(Generic[ReqT, ResT]):
         else:  # (a row cancelled by someone else than `aclose` is still delivered)
             self._queue.put_nowait(outcome)
 
-    def _unknown(self, index: int, row: Any, request: Any) -> BulkOutcome[ReqT, ResT]:
+    def _unknown(self, index: int, row: Any) -> BulkOutcome[ReqT, ResT]:
         """Return the outcome of a row cut off in flight (it may or may not have landed)."""
+        try:
+            request = self._coerce(row)
+        except IReferError:
+            request = None
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
         values = {} if request is None else attrs.asdict(request, recurse=False)
         params = {name: str(value) for name, value in values.items() if value is not None}
@@ -550,53 +526,52 @@ class BulkRun(Generic[ReqT, ResT]):
         if self._live == 0 and not self._open and not self._closing:
             self._queue.put_nowait(_DONE)
 
-    def _hold(self, entry: _Held) -> None:
+    def _hold(self, held: HeldWrite) -> None:
         """Keep a row whose write failed ambiguously; a `_settle` task asks its verdict at once."""
-        if entry.index not in self._open:
-            self._open[entry.index] = entry
+        if held.index not in self._open:
+            self._open[held.index] = held
             if self._released < self._max_released:  # waiting holds no credit (unordered)
-                entry.released = True
+                held.released = True
                 self._released += 1
                 self._credits.release()
-        task = asyncio.create_task(self._settle(entry))
+        task = asyncio.create_task(self._settle(held))
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)
 
-    async def _settle(self, entry: _Held) -> None:
+    async def _settle(self, held: HeldWrite) -> None:
         """Decide a held row (the scans' verdict): its outcome, or a resend (turn first)."""
         client = self._client
+        request = held.request
         status, error = _OK, None  # or the final error, below
         try:
-            result = await client._bulk_settle(entry.held)
+            result = await client._bulk_settle(held)
             if result is None:  # proven not landed: resend it, ahead of new rows
                 await self._turns.acquire(first=True)
                 try:
-                    result = await client._bulk_attempt(self._endpoint, entry.request, entry.held)
+                    result = await client._bulk_attempt(self._endpoint, request, held)
                 finally:
                     self._turns.release()
-        except HeldWrite as held:  # ambiguous again: held again
-            held.__traceback__ = None
-            entry.held = held
-            self._hold(entry)
+        except HeldWrite as again:  # ambiguous again: held again, for its new failure
+            held.failure, held.not_before = again.failure, again.not_before
+            self._hold(held)
             return
         except IReferError as exc:
             status, result, error = _status_of(exc), None, exc
         except asyncio.CancelledError:
             if not self._closing:
-                self._finish(entry, self._unknown(entry.index, entry.row, entry.request))
+                self._finish(held, self._unknown(held.index, held.row))
             raise
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)
             return
-        request = entry.request
         self._finish(
-            entry, BulkOutcome(entry.index, request.key, request, status, result, error, entry.row)
+            held, BulkOutcome(held.index, request.key, request, status, result, error, held.row)
         )
 
-    def _finish(self, entry: _Held, outcome: BulkOutcome[ReqT, ResT]) -> None:
+    def _finish(self, held: HeldWrite, outcome: BulkOutcome[ReqT, ResT]) -> None:
         """Put a held row's outcome, taking its credit back first (as a debt if none is free)."""
-        del self._open[entry.index]
-        if entry.released:
+        del self._open[held.index]
+        if held.released:
             self._released -= 1
             self._credits.free -= 1
         self._deliver(outcome)

@@ -12,7 +12,7 @@ import asyncio
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     )
     from ._settle import Scan
     from ._stream import ListStream, Opened, Reader
-    from ._write_safety import HeldWrite, Reconciler, Reconciliation, WriteState
+    from ._write_safety import HeldWrite, Reconciliation, WriteState
 
 __all__ = ["IReferClient"]
 
@@ -318,7 +318,7 @@ class IReferClient:
             from . import _write_safety as ws  # noqa: PLC0415
 
             writes = self._writes = ws.Reconciliation(
-                self._settle_scan, self._fresh_stats, deadline=self._deadline
+                self._write_safety_read, deadline=self._deadline, settle=self._settle
             )
         return writes
 
@@ -405,37 +405,22 @@ class IReferClient:
         params: dict[str, str],
         *,
         hold: bool = False,
-        call: _HeldCall | None = None,
+        state: WriteState | None = None,
     ) -> T:
-        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``call``: resend one)."""
-        if call is None:
+        """Send a write by the loop (``hold``: a bulk row's `HeldWrite`; ``state``: resend one)."""
+        if state is None:
             deadline = Deadline.after(self._deadline)
             trace = start_call(self._event_hooks, endpoint.name, campaign, True)
             writes = self._reconciliation()  # it imports ``ws`` on first use
-            state = ws.WriteState(hold=hold)
             # Made before the first attempt: it also learns from this write's answer.
-            reconcile = writes.reconciler(endpoint, campaign, params, state)
-            first_sent = 0.0
-        else:
-            state, reconcile = call.state, call.reconcile  # a held call's resend
-            deadline, trace = call.deadline, call.trace
-            first_sent = state.first_sent
+            state = ws.WriteState(endpoint, campaign, params, deadline, trace, hold=hold)
+            writes.begin(state)
         written: object = None
         try:
-            with deadline_scope(deadline):
-                result = await self._run(
-                    endpoint, params, deadline, trace, write=state, reconcile=reconcile
-                )
+            with deadline_scope(state.deadline):
+                result = await self._run(endpoint, params, state.deadline, state.trace, write=state)
                 written = result
-        except ws.HeldWrite as held:
-            retries = Retries(self._retry, deadline)
-            held.call = call or _HeldCall(
-                endpoint, campaign, params, state, reconcile, deadline, trace, retries
-            )
-            raise
         finally:
-            if call is not None:  # the call's first attempt, not this resend
-                state.first_sent = first_sent
             # Landed, failed or unknown: what the write may have changed is stale now.
             self._forget_written(campaign, params, written)
         return result
@@ -460,22 +445,19 @@ class IReferClient:
         *,
         ticket: Flight[T] | None = None,
         write: WriteState | None = None,
-        reconcile: Reconciler[T] | None = None,
         reader: Reader[T] | None = None,
     ) -> T:
         """Run the request loop: attempt -> throttle slot -> send -> classify -> decode, retried.
 
         ``trace``: told each step (None: unobserved). ``ticket``: the shared flight this read
-        leads. ``write``/``reconcile``: a write's state and reconciling read (a failed attempt
-        is reconciled before any resend). ``reader``: a list body's decode step, within the
-        slot (``ends_call`` False: the trace stays open for its stream).
+        leads. ``write``: a write's state (a failed attempt is reconciled before any resend).
+        ``reader``: a list body's decode step, within the slot (``ends_call`` False: the trace
+        stays open for its stream).
         """
         method = endpoint.name
         sender = self._sender
         retries = Retries(self._retry, deadline)
         loop = asyncio.get_running_loop()
-        if write is not None:
-            write.first_sent = loop.time()
         while True:
             started = loop.time()
             if trace is not None:
@@ -522,24 +504,18 @@ class IReferClient:
                 return result
             if trace is not None and trace.sent:
                 await trace.answered(error)
-            if write is not None and reconcile is not None:
+            if write is not None:
                 try:
-                    landed = await self._reconcile(
-                        endpoint,
-                        params,
-                        state=write,
-                        reconcile=reconcile,
-                        failure=error,
-                        trace=trace,
-                    )
+                    # Judged under the write's correlation id (its reconciling read's log lines).
+                    with correlation_scope(trace.correlation_id if trace is not None else None):
+                        landed: T | None = await self._reconciliation().judge(error, write)
                 except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                     error = verdict
                     retries.after(error)
                     wait = None
                 else:
                     if landed is not None:
-                        if trace is not None:
-                            trace.end(None)
+                        end_call(trace, None)
                         return landed
                     wait = retries.after(error)
             else:
@@ -548,35 +524,6 @@ class IReferClient:
                 end_call(trace, error)
                 raise error
             await asyncio.sleep(wait)
-
-    async def _reconcile(
-        self,
-        endpoint: ep.Endpoint[T],
-        params: dict[str, str],
-        *,
-        state: WriteState,
-        reconcile: Reconciler[T],
-        failure: IReferError,
-        trace: CallTrace | None,
-    ) -> T | None:
-        """`judge_failure` under the write's correlation id: the landed result, or None."""
-        with correlation_scope(trace.correlation_id if trace is not None else None):
-            return await ws.judge_failure(
-                failure,
-                reconcile,
-                method=endpoint.name,
-                params=params,
-                state=state,
-                settle=self._settle,
-            )
-
-    async def _fresh_stats(self, email: str, campaign: str | None) -> ReferrerStats:
-        """``referrerStats`` for a write's reconciled result: never shared, never cached."""
-        endpoint = ep.REFERRER_STATS
-        params = ep.build_params(endpoint, campaign, {"email": email})
-        with deadline_scope(Deadline.after(self._deadline)) as deadline:
-            trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            return await self._run(endpoint, params, deadline, trace)
 
     async def _open_stream(self, stream: ListStream[Any]) -> Opened:
         """Run a `ListStream`'s attempts up to its first item (the loop; the trace left open)."""
@@ -757,24 +704,26 @@ class IReferClient:
                 "find_landed takes a NewSignupRequest or NewSpecificActionRequest, "
                 f"not {type(request).__name__}"
             )
-        campaign = self._campaign(endpoint, request.campaign_id)
         values = {name: getattr(request, name) for name in endpoint.param_names}
-        params = ep.check_params(endpoint, values)
-        self._check_usable()
+        campaign, params = self._query(endpoint, request.campaign_id, values)
         result: NewSignup | NewSpecificAction | None = await self._reconciliation().settled(
-            endpoint, campaign, params, sent_at, self._settle
+            endpoint, campaign, params, sent_at
         )
         return result
 
-    async def _settle_scan(
-        self, endpoint: ep.Endpoint[Any], campaign: str | None, scan: Scan
-    ) -> None:
-        """One shared scan of a list for a board: a read with its own (detached) deadline."""
-        params = ep.build_params(endpoint, campaign, {})
+    async def _write_safety_read(
+        self,
+        endpoint: ep.Endpoint[Any],
+        campaign: str | None,
+        values: Mapping[str, object],
+        scan: Scan | None = None,
+    ) -> Any:
+        """Send a read of write safety, never shared or cached (a settle ``scan``: detached)."""
+        params = ep.build_params(endpoint, campaign, values)
         self._check_usable()
-        with deadline_scope(Deadline.after(self._deadline), detached=True) as deadline:
+        with deadline_scope(Deadline.after(self._deadline), detached=scan is not None) as deadline:
             trace = start_call(self._event_hooks, endpoint.name, campaign, False)
-            await self._run(endpoint, params, deadline, trace, reader=scan)
+            return await self._run(endpoint, params, deadline, trace, reader=scan)
 
     # -- bulk --------------------------------------------------------------------------
 
@@ -825,53 +774,35 @@ class IReferClient:
         """Send a bulk row by `_write` (``held``: resend a held one, the same call)."""
         if held is not None:
             self._check_usable()
-            call: _HeldCall = held.call
-            return await self._write(endpoint, call.campaign, call.params, call=call)
+            call = held.state
+            return await self._write(endpoint, call.campaign, call.params, state=call)
         values = {name: getattr(request, name) for name in endpoint.param_names}
         campaign, params = self._query(endpoint, request.campaign_id, values)
         return await self._write(endpoint, campaign, params, hold=True)
 
     async def _bulk_settle(self, held: HeldWrite) -> Any:
-        """Decide a held bulk row (`decide_held`): its landed result, None (resend) or raise."""
-        call: _HeldCall = held.call
+        """Decide a held bulk row (`Reconciliation.decide`): its landed result, None (resend)."""
+        call = held.state
         trace = call.trace
+        retries = held.retries = held.retries or Retries(self._retry, call.deadline)
         with (
             deadline_scope(call.deadline),
             correlation_scope(trace.correlation_id if trace is not None else None),
         ):
             try:
-                landed = await ws.decide_held(
-                    call.reconcile,
-                    held.failure,
-                    held.not_before,
-                    method=call.endpoint.name,
-                    params=call.params,
-                )
+                landed = await self._reconciliation().decide(call, held.failure, held.not_before)
             except IReferError as verdict:  # a duplicate, or an unknown outcome: final
                 error = verdict
-                call.retries.after(error)
+                retries.after(error)
             else:
                 if landed is not None:
                     self._forget_written(call.campaign, call.params, landed)
                     end_call(trace, None)
                     return landed
                 error = held.failure
-                wait = call.retries.after(error)
+                wait = retries.after(error)
                 if wait is not None:
                     await asyncio.sleep(wait)  # the call's retry policy
                     return None
         end_call(trace, error)
         raise error
-
-
-class _HeldCall(NamedTuple):
-    """A bulk row's write call, kept across its attempts while the bulk run decides it."""
-
-    endpoint: ep.Endpoint[Any]
-    campaign: str | None
-    params: dict[str, str]
-    state: WriteState
-    reconcile: Reconciler[Any]
-    deadline: Deadline
-    trace: CallTrace | None
-    retries: Retries

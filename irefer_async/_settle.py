@@ -69,12 +69,10 @@ ScanRows = Callable[[Scan], Awaitable[None]]
 
 
 class Sighting(NamedTuple):
-    """A row found by a scan, when the scan's answer arrived, and the lookup's related rows."""
+    """A row found by a scan, and the lookup's related rows."""
 
     #: The raw row, as the API sent it.
     row: Mapping[str, Any]
-    #: The event loop's clock when the scan's answer arrived.
-    loop_time: float
     #: The lookup's related keys -> the row found for each, or None (not in the list).
     related: Mapping[Key, Mapping[str, Any] | None]
 
@@ -227,8 +225,7 @@ class Board:
 
     def _answer_found(self, scan: Scan, targets: set[Key], *, complete: bool) -> None:
         """Answer every pending lookup whose row (and related rows) this scan settled."""
-        loop_time = scan.loop_time
-        if loop_time is None:
+        if scan.loop_time is None:
             return  # no answer arrived: nothing was found
         for entry in self._pending:
             row = None if entry.future.done() else scan.found(entry.key)
@@ -241,7 +238,7 @@ class Board:
                     break  # not looked for, or the scan broke first: not known yet
                 related[key] = other
             else:
-                entry.future.set_result(Sighting(row, loop_time, related))
+                entry.future.set_result(Sighting(row, related))
 
 
 def parse_row_time(value: object) -> float | None:

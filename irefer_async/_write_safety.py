@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -26,19 +26,15 @@ from ._errors import (
     WriteOutcomeUnknownError,
 )
 from ._match import RowMatcher
-from ._models import NewSignup, NewSpecificAction, ReferrerStats, referral_code_of
+from ._models import NewSignup, NewSpecificAction, referral_code_of
 from ._settle import Board, Key, Scan, Sighting, parse_row_time
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from ._observability import CallTrace
+    from ._retry import Retries
 
-#: ``reconcile(not_before, refused)``: the result if landed, None if a read started at loop
-#: time ``not_before`` or later found no trace; raises if it cannot tell. ``refused``: the API
-#: refused this attempt (look for a duplicate only).
-Reconciler = Callable[[float, bool], Awaitable[T | None]]
-#: Read a participant's stats (``referrerStats``), through the client's funnel.
-StatsRead = Callable[[str, str | None], Awaitable[ReferrerStats]]
-#: Run one settle scan of a list endpoint in a campaign (the client's request loop).
-ScanList = Callable[["ep.Endpoint[Any]", str | None, Scan], Awaitable[None]]
+#: Send a read of write safety (the client's): ``(endpoint, campaign, values, scan)``.
+Read = Callable[["ep.Endpoint[Any]", str | None, Mapping[str, object], Scan | None], Awaitable[Any]]
 
 #: A found participant created at most this many seconds before the write's first attempt
 #: (by the learned row clock) still counts as created by it ("created now").
@@ -54,102 +50,56 @@ _REFERRER_BY_CODE = partial(
 )
 
 
+@attrs.define(eq=False)
 class WriteState:
-    """What earlier attempts of one write call left uncertain (one per call, never shared)."""
+    """One write call: its query, deadline and trace, and what its attempts left uncertain."""
 
-    __slots__ = ("first_sent", "hold", "last_ended", "maybe_landed", "prior", "witness")
-
-    def __init__(self, *, hold: bool = False) -> None:
-        #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
-        self.hold = hold
-        #: An earlier attempt failed ambiguously, so this write may already have landed.
-        self.maybe_landed = False
-        #: The loop time at which the call's first attempt started (set by the request loop).
-        self.first_sent = 0.0
-        #: The loop time at which the latest failed attempt ended (set by `judge_failure`).
-        self.last_ended = 0.0
-        #: The latest signup answered before this call started (dates the row clock).
-        self.prior: _Witness | None = None
-        #: Told ``(started, ended)`` of an attempt answered unambiguously (the row clock).
-        self.witness: Callable[[float, float], None] | None = None
+    endpoint: ep.Endpoint[Any]
+    campaign: str | None
+    params: dict[str, str]
+    deadline: Deadline
+    trace: CallTrace | None
+    #: Raise `HeldWrite` on an ambiguous failure (a bulk run reconciles in rounds).
+    hold: bool = attrs.field(kw_only=True)
+    #: An earlier attempt failed ambiguously, so this write may already have landed.
+    maybe_landed: bool = attrs.field(init=False, default=False)
+    #: The loop time at which the call started (its first attempt, not a resend).
+    first_sent: float = attrs.field(init=False, factory=lambda: asyncio.get_running_loop().time())
+    #: The loop time at which the latest failed attempt ended (set by `Reconciliation.judge`).
+    last_ended: float = attrs.field(init=False, default=0.0)
+    #: The latest signup answered before this call started (dates the row clock).
+    prior: _Witness | None = attrs.field(init=False, default=None)
+    #: Where a signup answered unambiguously is remembered (it dates the row clock).
+    witnessed: deque[_Witness] | None = attrs.field(init=False, default=None)
 
     def answered(self, started: float, ended: float) -> None:
-        """Note an attempt answered; unambiguous (no earlier doubt): tell the `witness`."""
-        if self.witness is not None and not self.maybe_landed:
-            self.witness(started, ended)
+        """Note an attempt answered; unambiguous (no earlier doubt): a witness of the row clock."""
+        if self.witnessed is not None and not self.maybe_landed:
+            key = _key(self.endpoint, self.params)
+            self.witnessed.append((self.campaign, key, started, ended))
 
 
-async def judge_failure(
-    failure: IReferError,
-    reconcile: Reconciler[T],
-    *,
-    method: str,
-    params: Mapping[str, str],
-    state: WriteState,
-    settle: float,
-) -> T | None:
-    """Judge a write attempt's failure: the landed result, or None (the failure stands).
-
-    Raises `DuplicateSignupError` (a refused signup is looked up for it),
-    `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
-    """
-    ended = state.last_ended = asyncio.get_running_loop().time()
-    refused = isinstance(failure, APIError)
-    if refused and not state.maybe_landed:
-        if method == ep.NEW_SIGNUP.name:
-            try:
-                await reconcile(ended, True)
-            except DuplicateSignupError:
-                raise
-            except IReferError:
-                pass  # could not look: the API's own answer stands
-        return None
-    if not (refused or failure.maybe_processed):
-        return None  # never reached the server
-    state.maybe_landed = True
-    # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
-    not_before = ended if refused else ended + settle
-    if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
-        raise HeldWrite(failure, not_before)
-    return await decide_held(reconcile, failure, not_before, method=method, params=params)
-
-
-async def decide_held(
-    reconcile: Reconciler[T],
-    failure: IReferError,
-    not_before: float,
-    *,
-    method: str,
-    params: Mapping[str, str],
-) -> T | None:
-    """Judge an ambiguous failure by a settled read: the landed result, or None (resend).
-
-    Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
-    when the read cannot tell (never a resend then).
-    """
-    try:
-        return await reconcile(not_before, False)
-    except DuplicateSignupError:
-        raise
-    except IReferError as exc:
-        reconcile_error = exc
-    # Raised outside the except block: no __context__ chain (it may carry a URL).
-    raise WriteOutcomeUnknownError(
-        method=method, params=params, last_error=failure, reconcile_error=reconcile_error
-    )
-
-
+@attrs.define(eq=False, auto_exc=True)
 class HeldWrite(Exception):
-    """A held write's ambiguous failure, handed to the caller to reconcile (`WriteState.hold`)."""
+    """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
 
-    def __init__(self, failure: IReferError, not_before: float) -> None:
-        super().__init__(failure)
-        #: The ambiguous failure (final as a verdict if the write cannot be resent).
-        self.failure = failure
-        #: The loop time from which a scan proves "not landed".
-        self.not_before = not_before
-        #: The client's state of the call (its deadline, trace, state, reconcile, retries).
-        self.call: Any = None
+    Raised when the call's `WriteState.hold` is set. One record per held row, kept across its
+    resends: the call (``state``) and, set by the bulk run, the row it came from.
+    """
+
+    #: The ambiguous failure (final as a verdict if the write cannot be resent).
+    failure: IReferError
+    #: The loop time from which a scan proves "not landed".
+    not_before: float
+    #: The write call, kept across its resends.
+    state: WriteState
+    #: The retry decisions across the held call's verdicts (made at its first).
+    retries: Retries | None = None
+    # The row (set by the bulk run).
+    index: int = -1
+    row: Any = None
+    request: Any = None
+    released: bool = False  # gave its credit back
 
 
 class Reconciliation:
@@ -159,10 +109,10 @@ class Reconciliation:
     and the referrer it is credited to); an action found is landed.
     """
 
-    def __init__(self, scan: ScanList, referrer_stats: StatsRead, *, deadline: float) -> None:
-        self._scan = scan
-        self._referrer_stats = referrer_stats
+    def __init__(self, read: Read, *, deadline: float, settle: float) -> None:
+        self._read = read
         self._deadline = deadline
+        self._settle = settle
         #: The boards, by (list endpoint's name, campaign).
         self.boards: dict[tuple[str, str | None], Board] = {}
         # Recent answered signups: (campaign, key, started, ended), looked for in later scans.
@@ -173,21 +123,57 @@ class Reconciliation:
         for board in self.boards.values():
             await board.aclose()
 
-    def reconciler(
-        self,
-        endpoint: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState,
-    ) -> Reconciler[Any]:
-        """Return the ``reconcile(not_before, refused)`` of one write call (`judge_failure`)."""
-        if endpoint is ep.NEW_SIGNUP:
-            key = _key(endpoint, params)
-            state.prior = next((w for w in reversed(self._witnessed) if w[0] == campaign), None)
-            state.witness = lambda started, ended: self._witnessed.append(
-                (campaign, key, started, ended)
-            )
-        return partial(self.landed, endpoint, campaign, params, state)
+    def begin(self, state: WriteState) -> None:
+        """Watch a new write call (a signup's answer dates the row clock; `judge` its failures)."""
+        if state.endpoint is ep.NEW_SIGNUP:
+            witnessed = state.witnessed = self._witnessed
+            state.prior = next((w for w in reversed(witnessed) if w[0] == state.campaign), None)
+
+    async def judge(self, failure: IReferError, state: WriteState) -> Any:
+        """Judge a write attempt's failure: the landed result, or None (the failure stands).
+
+        Raises `DuplicateSignupError` (a refused signup is looked up for it),
+        `WriteOutcomeUnknownError`, or `HeldWrite` when the state holds.
+        """
+        ended = state.last_ended = asyncio.get_running_loop().time()
+        refused = isinstance(failure, APIError)
+        if refused and not state.maybe_landed:
+            if state.endpoint is ep.NEW_SIGNUP:
+                try:
+                    await self.landed(state, ended, refused=True)
+                except DuplicateSignupError:
+                    raise
+                except IReferError:
+                    pass  # could not look: the API's own answer stands
+            return None
+        if not (refused or failure.maybe_processed):
+            return None  # never reached the server
+        state.maybe_landed = True
+        # A refusal after an ambiguous attempt is the server's answer now: no need to settle.
+        not_before = ended if refused else ended + self._settle
+        if state.hold:  # the caller (a bulk run) reconciles it, in its rounds
+            raise HeldWrite(failure, not_before, state)
+        return await self.decide(state, failure, not_before)
+
+    async def decide(self, state: WriteState, failure: IReferError, not_before: float) -> Any:
+        """Judge an ambiguous failure by a settled read: the landed result, or None (resend).
+
+        Raises `DuplicateSignupError` (the row existed before), or `WriteOutcomeUnknownError`
+        when the read cannot tell (never a resend then).
+        """
+        try:
+            return await self.landed(state, not_before)
+        except DuplicateSignupError:
+            raise
+        except IReferError as exc:
+            reconcile_error = exc
+        # Raised outside the except block: no __context__ chain (it may carry a URL).
+        raise WriteOutcomeUnknownError(
+            method=state.endpoint.name,
+            params=state.params,
+            last_error=failure,
+            reconcile_error=reconcile_error,
+        )
 
     def board(self, write: ep.Endpoint[Any], campaign: str | None) -> Board:
         """Return the shared settle scans of the list the table says a write is found in."""
@@ -199,7 +185,7 @@ class Reconciliation:
             kinds = [partial(RowMatcher, spec.fields, casefold=spec.casefold)]
             if write is ep.NEW_SIGNUP:
                 kinds.append(_REFERRER_BY_CODE)
-            board = Board(partial(self._scan, scan, campaign), tuple(kinds))
+            board = Board(partial(self._read, scan, campaign, {}), tuple(kinds))
             self.boards[scan.name, campaign] = board
         return board
 
@@ -209,7 +195,6 @@ class Reconciliation:
         campaign: str | None,
         params: dict[str, str],
         sent_at: float,
-        settle: float,
     ) -> Any:
         """Whether a write an earlier run sent at wall time ``sent_at`` landed: its result, or None.
 
@@ -217,27 +202,21 @@ class Reconciliation:
         sent: None, so a resumed run sends it for the API's own answer.
         """
         loop = asyncio.get_running_loop()
-        not_before = loop.time() + max(0.0, sent_at + settle - time.time())
-        with (
-            deadline_scope(Deadline.after(self._deadline)),
-            contextlib.suppress(DuplicateSignupError),
-        ):
-            return await self.landed(endpoint, campaign, params, None, not_before)
+        not_before = loop.time() + max(0.0, sent_at + self._settle - time.time())
+        deadline = Deadline.after(self._deadline)
+        write = WriteState(endpoint, campaign, params, deadline, None, hold=False)
+        with deadline_scope(deadline), contextlib.suppress(DuplicateSignupError):
+            return await self.landed(write, not_before, dated=False)
         return None
 
-    async def landed(  # noqa: PLR0917 - the tail is `Reconciler`'s (not_before, refused)
-        self,
-        write: ep.Endpoint[Any],
-        campaign: str | None,
-        params: dict[str, str],
-        state: WriteState | None,
-        not_before: float,
-        refused: bool = False,
+    async def landed(
+        self, state: WriteState, not_before: float, *, dated: bool = True, refused: bool = False
     ) -> NewSignup | NewSpecificAction | None:
         """Look a write up: its reconciled result, None (not landed), or a duplicate (raised).
 
-        ``state`` None: a write of an earlier run, whose row found is not dated.
+        ``dated`` False: a write of an earlier run, whose row found is not dated.
         """
+        write, campaign, params = state.endpoint, state.campaign, state.params
         if write is not ep.NEW_SIGNUP:  # an action found is landed
             found = await self.board(write, campaign).lookup(_key(write, params), not_before)
             if found is None:
@@ -252,7 +231,7 @@ class Reconciliation:
         key = _key(ep.NEW_SIGNUP, params)
         # The same scan looks for the code's referrer and for answered signups (the row clock).
         by_code = (_BY_CODE, (code,)) if code else None
-        probes = [] if state is None else self._probes(campaign, key, state.prior, state.last_ended)
+        probes = self._probes(key, state) if dated else []
         also = [by_code] if by_code else []
         board = self.board(ep.NEW_SIGNUP, campaign)
         sighting = await board.lookup(key, not_before, [*also, *(w[1] for w in probes)])
@@ -266,10 +245,10 @@ class Reconciliation:
             named = None if referrer is None else referrer.get("email")
             existed = not _same_email(sighting.row.get("referrer_email"), named)
         before: bool | None = None
-        if not existed and created is not None and state is not None:
+        if not existed and created is not None and dated:
             samples = _clock_samples(probes, sighting)
             if state.prior is not None and not any(s[2] >= state.last_ended for s in samples):
-                samples = await self._later_samples(campaign, key, board, state, not_before)
+                samples = await self._later_samples(key, board, state, not_before)
             before = _existed_before(samples, created, state.first_sent, state.last_ended)
             existed = before is True
         if existed:
@@ -283,12 +262,12 @@ class Reconciliation:
                 referrer_code=code,
             )
         landed = await self._landed_signup(campaign, params["email"], sighting)
-        if before is None and state is not None:
+        if before is None and dated:
             return attrs.evolve(landed, age_unknown=True)
         return landed
 
     async def _later_samples(
-        self, campaign: str | None, key: Key, board: Board, state: WriteState, not_before: float
+        self, key: Key, board: Board, state: WriteState, not_before: float
     ) -> list[tuple[float, ...]]:
         """Wait out the window (within the deadline); the clock's samples from after the write."""
         loop = asyncio.get_running_loop()
@@ -298,7 +277,7 @@ class Reconciliation:
             wait = min(wait, deadline.remaining() / 2)
         if wait > 0:
             await asyncio.sleep(wait)
-        probes = self._probes(campaign, key, state.prior, state.last_ended)
+        probes = self._probes(key, state)
         if not any(w[2] >= state.last_ended for w in probes):
             return []
         try:
@@ -307,10 +286,9 @@ class Reconciliation:
             return []  # found already: landed, its age unknown
         return [] if again is None else _clock_samples(probes, again)
 
-    def _probes(
-        self, campaign: str | None, key: Key, prior: _Witness | None, last_ended: float
-    ) -> list[_Witness]:
+    def _probes(self, key: Key, state: WriteState) -> list[_Witness]:
         """Answered signups to date the clock by: the one before the write, those after it."""
+        campaign, prior, last_ended = state.campaign, state.prior, state.last_ended
         after = [
             w for w in self._witnessed if w[0] == campaign and w[1] != key and w[2] >= last_ended
         ][-CLOCK_PROBES:]
@@ -322,7 +300,7 @@ class Reconciliation:
         """Build the reconciled result: ``referrerStats`` fills what a ``referrers`` row lacks."""
         row = sighting.row
         try:
-            stats = await self._referrer_stats(email, campaign)
+            stats = await self._read(ep.REFERRER_STATS, campaign, {"email": email}, None)
         except IReferError:
             code = row.get("referral_link")
             return NewSignup(

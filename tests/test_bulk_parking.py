@@ -64,7 +64,8 @@ class HoldingClient:
                 await self._sending()  # a resend that fails ambiguously too
             else:
                 await asyncio.sleep(0)  # the first attempt fails ambiguously at once
-            raise HeldWrite(ia.TransportError("lost", method="newSignup"), loop.time() + SETTLE)
+            failure = ia.TransportError("lost", method="newSignup")
+            raise HeldWrite(failure, loop.time() + SETTLE, state=None)  # type: ignore[arg-type]
         await self._sending()  # the send (a resend for a held row)
         self.finished[index] = loop.time()
         return NewSignup(campaign_name="c", email=request.email, confirmed=False, referral_link="x")
