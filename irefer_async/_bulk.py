@@ -11,12 +11,13 @@ exception ends the run and is raised from the iteration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -32,6 +33,16 @@ HELD_PER_WORKER = 64
 
 ReqT = TypeVar("ReqT")
 ResT = TypeVar("ResT")
+
+
+class Writer(Protocol):
+    """What a bulk run sends through: the client (see its `_bulk_attempt`, `_bulk_settle`)."""
+
+    async def _bulk_attempt(
+        self, endpoint: ep.Endpoint[Any], request: Any, held: HeldWrite | None
+    ) -> Any: ...
+
+    async def _bulk_settle(self, held: HeldWrite) -> Any: ...
 
 
 @attrs.frozen(slots=True)
@@ -231,7 +242,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self,
         rows: BulkRows[ReqT],
         *,
-        client: Any,  # the `IReferClient`: its `_bulk_attempt` and `_bulk_settle`
+        client: Writer,
         method: str,
         concurrency: int,
         ordered: bool = False,
@@ -257,7 +268,7 @@ class BulkRun(Generic[ReqT, ResT]):
         self._async_it: AsyncIterator[Any] | None = None
         self._read_lock = asyncio.Lock()
         self._next_index = 0
-        self._current: list[tuple[int, Any] | None] = [None] * concurrency
+        self._current: list[tuple[int, Any, Any] | None] = [None] * concurrency
         self._workers: list[asyncio.Task[None]] = []
         self._open: dict[int, HeldWrite] = {}
         self._settling: set[asyncio.Task[None]] = set()
@@ -319,7 +330,7 @@ class BulkRun(Generic[ReqT, ResT]):
                 task.cancel()
             await asyncio.wait(tasks)
         for held in list(self._open.values()):  # held rows never decided
-            self._deliver(self._unknown(held.index, held.row))
+            self._deliver(self._unknown(held.index, held.row, held.request))
         self._open.clear()
         # Everything still queued or waiting for its turn was produced but never yielded.
         while not self._queue.empty():
@@ -444,7 +455,7 @@ class BulkRun(Generic[ReqT, ResT]):
                     break
                 index = self._next_index
                 self._next_index = index + 1
-                current[slot] = (index, row)
+                current[slot] = (index, row, None)
                 # The turn to send is taken with a row in hand, never while waiting for one: a
                 # slow async source must not hold the turns a resend needs.
                 if turns.free > 0:
@@ -459,6 +470,7 @@ class BulkRun(Generic[ReqT, ResT]):
                     key = self._endpoint.row_key(row) if isinstance(row, Mapping) else None
                     outcome = BulkOutcome(index, key, None, BulkStatus.INVALID, None, exc, row)
                 else:
+                    current[slot] = (index, row, request)  # the request sent, if cut off
                     try:
                         result = await attempt(endpoint, request, None)
                     except HeldWrite as held:  # ambiguous: the run keeps it, the worker goes on
@@ -503,12 +515,14 @@ class BulkRun(Generic[ReqT, ResT]):
         else:  # (a row cancelled by someone else than `aclose` is still delivered)
             self._queue.put_nowait(outcome)
 
-    def _unknown(self, index: int, row: Any) -> BulkOutcome[ReqT, ResT]:
-        """Return the outcome of a row cut off in flight (it may or may not have landed)."""
-        try:
-            request = self._coerce(row)
-        except IReferError:
-            request = None
+    def _unknown(self, index: int, row: Any, request: Any = None) -> BulkOutcome[ReqT, ResT]:
+        """Return the outcome of a row cut off in flight (it may or may not have landed).
+
+        ``request``: the one sent (a held row); else coerced from ``row``.
+        """
+        if request is None:
+            with contextlib.suppress(IReferError):
+                request = self._coerce(row)
         last = IReferError(f"{self._method}: cancelled while in flight", method=self._method)
         values = {} if request is None else attrs.asdict(request, recurse=False)
         params = {name: str(value) for name, value in values.items() if value is not None}
@@ -559,7 +573,7 @@ class BulkRun(Generic[ReqT, ResT]):
             status, result, error = _status_of(exc), None, exc
         except asyncio.CancelledError:
             if not self._closing:
-                self._finish(held, self._unknown(held.index, held.row))
+                self._finish(held, self._unknown(held.index, held.row, held.request))
             raise
         except Exception as exc:  # a bug: end the run with it
             self._crash(exc)

@@ -531,11 +531,14 @@ class IReferClient:
 
         self._check_usable()
         endpoint = stream.endpoint
+        opened = Opened()
         with deadline_scope(Deadline.after(self._deadline)) as deadline:
             trace = start_call(self._event_hooks, endpoint.name, stream.campaign, False)
-            opened: Opened = await self._run(
-                endpoint, stream.params, deadline, trace, reader=Opened()
-            )
+            try:
+                await self._run(endpoint, stream.params, deadline, trace, reader=opened)
+            except BaseException:  # e.g. cancelled in a response hook, the body read
+                await opened.close()
+                raise
         opened.trace = trace
         return opened
 

@@ -100,8 +100,11 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
     # The one field of tenacity's ``RetryCallState`` its wait strategies read.
-    wait = _backoff(config)(SimpleNamespace(attempt_number=retry_number))
-    return min(float(wait), config.wait_max)
+    try:
+        wait = _backoff(config)(SimpleNamespace(attempt_number=retry_number))
+    except OverflowError:  # 2**n past a float: as far as the cap allows
+        return float(config.wait_max)
+    return float(min(wait, config.wait_max))
 
 
 class Retries:

@@ -360,23 +360,27 @@ class Opened:
     ends_call = False  # the stream ends the call
     #: The call's trace, ended when the stream is (None: unobserved).
     trace: CallTrace | None = None
+    #: The slot, once this stream holds it (`read` returned).
+    slot: Slot | None = None
 
     async def read(self, body: ListBody, slot: Slot) -> Opened:
         """Open the body and read its first item; the slot then belongs to this stream."""
-        self.slot = slot
         self.splitter = ArraySplitter(body.method)
         self.items = json_items(body.chunks(), self.splitter, body)
         # A failure ends the generator, which closes the body; the attempt's block has the slot.
         self.first: Any = await anext(self.items, None)
         slot.keep()
+        self.slot = slot
         return self
 
     async def close(self) -> None:
-        """Close the body and give the slot back."""
-        try:
-            await self.items.aclose()
-        finally:
-            self.slot.release()
+        """Close the body and give the slot back (once; nothing if `read` did not return)."""
+        slot, self.slot = self.slot, None
+        if slot is not None:
+            try:
+                await self.items.aclose()
+            finally:
+                slot.release()
 
 
 class ListStream(Generic[T]):

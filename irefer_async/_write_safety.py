@@ -50,7 +50,7 @@ _REFERRER_BY_CODE = partial(
 )
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, repr=False)  # no participant data in its text
 class WriteState:
     """One write call: its query, deadline and trace, and what its attempts left uncertain."""
 
@@ -79,27 +79,29 @@ class WriteState:
             self.witnessed.append((self.campaign, key, started, ended))
 
 
-@attrs.define(eq=False, auto_exc=True)
 class HeldWrite(Exception):
     """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
 
     Raised when the call's `WriteState.hold` is set. One record per held row, kept across its
-    resends: the call (``state``) and, set by the bulk run, the row it came from.
+    resends: the call (``state``) and, set by the bulk run, the row it came from. Shown as its
+    failure only: no participant data in its text.
     """
 
-    #: The ambiguous failure (final as a verdict if the write cannot be resent).
-    failure: IReferError
-    #: The loop time from which a scan proves "not landed".
-    not_before: float
-    #: The write call, kept across its resends.
-    state: WriteState
-    #: The retry decisions across the held call's verdicts (made at its first).
-    retries: Retries | None = None
-    # The row (set by the bulk run).
-    index: int = -1
-    row: Any = None
-    request: Any = None
-    released: bool = False  # gave its credit back
+    def __init__(self, failure: IReferError, not_before: float, state: WriteState) -> None:
+        super().__init__(failure)
+        #: The ambiguous failure (final as a verdict if the write cannot be resent).
+        self.failure = failure
+        #: The loop time from which a scan proves "not landed".
+        self.not_before = not_before
+        #: The write call, kept across its resends.
+        self.state = state
+        #: The retry decisions across the held call's verdicts (made at its first).
+        self.retries: Retries | None = None
+        # The row (set by the bulk run); ``released``: it gave its credit back.
+        self.index = -1
+        self.row: Any = None
+        self.request: Any = None
+        self.released = False
 
 
 class Reconciliation:

@@ -201,6 +201,38 @@ async def test_closing_a_run_with_held_rows_accounts_for_every_row() -> None:
 
 
 @pytest.mark.virtual_time
+async def test_a_held_row_cut_off_names_the_request_sent_even_if_its_mapping_changed() -> None:
+    """A source reusing one dict per row: a held row (or one sending) closed undecided is
+    reported as the write it sent, not as whatever its mapping holds by then."""
+    sender = HoldingClient(held=1)
+    reused: dict[str, str] = {}
+
+    def rows() -> Iterator[dict[str, str]]:
+        for i in range(30):
+            reused.clear()
+            reused["email"] = f"u{i}@example.com"
+            yield reused
+
+    async def go() -> Any:
+        run = BulkRun(rows(), client=sender, method="newSignup", concurrency=CONCURRENCY)
+        async with run:
+            async for outcome in run:
+                if outcome.index == 3:
+                    break
+        return run
+
+    run = await go()
+    (held,) = [o for o in run.undelivered if o.index == 0]
+    assert held.status is BulkStatus.UNKNOWN
+    assert held.key == "u0@example.com" and held.request.email == "u0@example.com"
+    assert held.error.params["email"] == "u0@example.com"
+    # The rows cut off while sending, too: each names its own write.
+    unknown = [o for o in run.undelivered if o.status is BulkStatus.UNKNOWN]
+    assert len(unknown) > 1
+    assert all(o.key == o.request.email == f"u{o.index}@example.com" for o in unknown)
+
+
+@pytest.mark.virtual_time
 async def test_through_the_client_fresh_rows_are_not_held_behind_ambiguous_ones() -> None:
     """40 of 200 actions fail ambiguously, 20 of them before processing (more than the 12
     credits): the 160 others are all sent before the held rows' settle window ends; every

@@ -462,3 +462,24 @@ async def test_a_stream_waiting_for_a_slot_stops_at_the_deadline() -> None:
     error = await scenario()
     assert error.sent is False
     assert error.waiting_for == "concurrency"
+
+
+async def test_a_stream_cancelled_in_its_response_hook_closes_the_body_and_frees_the_slot() -> None:
+    """Cancelled after its body opened, inside an async ``response`` hook (before the stream
+    owns it): the body is closed and the slot given back, so the next call is not starved."""
+    hooked = asyncio.Event()
+
+    async def slow_hook(event: object) -> None:
+        if not hooked.is_set():  # the stream's answer only
+            hooked.set()
+            await asyncio.sleep(3600)
+
+    emulator = big_emulator(10)
+    hooks = {"response": [slow_hook]}
+    async with emulator.client(max_concurrency=1, event_hooks=hooks) as client:
+        task = asyncio.create_task(collect(client.iter_referrers()))
+        await asyncio.wait_for(hooked.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert (await asyncio.wait_for(client.campaign_stats(), 5)).signups_total == 10

@@ -88,6 +88,15 @@ def test_jitter_stays_within_bounds() -> None:
     assert len(set(waits)) > 1
 
 
+def test_a_far_retry_with_no_cap_waits_forever_rather_than_overflowing() -> None:
+    """``wait_max=inf``, retry 1025+ (e.g. after many 429s): 2**n overflows a float, the wait
+    is the cap (a float), never an OverflowError out of the request loop."""
+    config = RetryConfig(attempts=5000, deadline=math.inf, wait_initial=1, wait_max=math.inf)
+    assert wait_for(config, None, 1100) == math.inf
+    capped = RetryConfig(wait_initial=1, wait_max=8)
+    assert type(wait_for(capped, None, 1100)) is float
+
+
 @pytest.mark.virtual_time
 async def test_retry_after_is_honoured_instead_of_backoff(mock: respx.MockRouter) -> None:
     times: list[float] = []

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import email.utils
 import math
+from collections import deque
 from typing import Any
 
 import httpx
@@ -25,6 +26,10 @@ from irefer_async import (
     ServerError,
     WriteOutcomeUnknownError,
 )
+from irefer_async import _endpoints as ep
+from irefer_async._deadline import Deadline
+from irefer_async._errors import TransportError
+from irefer_async._write_safety import HeldWrite, WriteState
 
 NO_WAIT = RetryConfig(wait_initial=0, wait_max=0, wait_jitter=0)
 SIGNUP_OK = httpx.Response(200, json=samples.NEW_SIGNUP)
@@ -302,3 +307,17 @@ async def test_a_held_bulk_row_ends_within_its_deadline(mock: respx.MockRouter) 
     for i, name in enumerate(order):
         if name == "newSignup" and i:
             assert order[i - 1] == "referrers"  # every resend right after a settled read
+
+
+async def test_a_write_call_and_its_held_record_print_no_participant_data() -> None:
+    """What a write call keeps (in frame locals an error tracker may record) shows no email,
+    row or request, nor the answered signups of others it dates its clock by."""
+    params = {"email": "private.person@x.io", "name": "Private Person"}
+    state = WriteState(ep.NEW_SIGNUP, "1", params, Deadline.after(5.0), None, hold=True)
+    state.witnessed = deque([("1", ("other.person@x.io",), 1.0, 2.0)])
+    failure = TransportError("newSignup: connection reset", method="newSignup")
+    held = HeldWrite(failure, 1.0, state)
+    held.row, held.request = dict(params), NewSignupRequest("private.person@x.io")
+    shown = " ".join([repr(state), repr(held), str(held)])
+    assert "person" not in shown.casefold()
+    assert str(held) == str(failure)
