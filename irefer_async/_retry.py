@@ -91,7 +91,9 @@ def _backoff(config: RetryConfig) -> Callable[[Any], float]:
     """Tenacity's exponential backoff plus random jitter for ``config`` (imported on use)."""
     import tenacity  # noqa: PLC0415 - on the first retry only: a call that succeeds never pays it
 
-    exponential = tenacity.wait_exponential(multiplier=config.wait_initial, max=config.wait_max)
+    # A float multiplier: past a float's range, tenacity waits ``max`` (an int one overflows).
+    initial = float(config.wait_initial)
+    exponential = tenacity.wait_exponential(multiplier=initial, max=config.wait_max)
     return exponential + tenacity.wait_random(0, config.wait_jitter)
 
 
@@ -100,10 +102,7 @@ def wait_for(config: RetryConfig, exc: BaseException | None, retry_number: int) 
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         return min(exc.retry_after, config.wait_max)
     # The one field of tenacity's ``RetryCallState`` its wait strategies read.
-    try:
-        wait = _backoff(config)(SimpleNamespace(attempt_number=retry_number))
-    except OverflowError:  # 2**n past a float: as far as the cap allows
-        return float(config.wait_max)
+    wait = _backoff(config)(SimpleNamespace(attempt_number=retry_number))
     return float(min(wait, config.wait_max))
 
 

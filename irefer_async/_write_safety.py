@@ -82,9 +82,9 @@ class WriteState:
 class HeldWrite(Exception):
     """A write whose attempt failed ambiguously, held for a verdict by its caller (a bulk run).
 
-    Raised when the call's `WriteState.hold` is set. One record per held row, kept across its
-    resends: the call (``state``) and, set by the bulk run, the row it came from. Shown as its
-    failure only: no participant data in its text.
+    Raised when the call's `WriteState.hold` is set: the call (``state``) and, set by the bulk
+    run, the row it came from. The run keeps the first one per row; a resend failing again
+    gives it the new ``failure`` and ``not_before``. Shown as its failure only.
     """
 
     def __init__(self, failure: IReferError, not_before: float, state: WriteState) -> None:
